@@ -1,0 +1,75 @@
+// The attempt log: one row per login attempt (SPEC 2.10), always kept in the
+// local SQLite database, whatever the store backend.
+#ifndef PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_
+#define PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/sqlite_db.h"
+
+namespace defender {
+
+struct Attempt {
+  int64_t time = 0;
+  std::string service;
+  std::string user;  // Normalised; empty when there was none.
+  std::string host;  // Normalised; empty for a local login.
+  std::string tty;
+  std::string result;  // "failure", "success" or "refused".
+};
+
+struct AttemptFilter {
+  std::optional<std::string> user;
+  std::optional<std::string> host;
+  std::optional<std::string> result;
+  int64_t since = 0;  // Rows with time >= since.
+  int64_t limit = 0;  // 0 = no limit.
+};
+
+struct AttemptCounts {
+  int64_t failure = 0;
+  int64_t success = 0;
+  int64_t refused = 0;
+};
+
+class AttemptLog {
+ public:
+  virtual ~AttemptLog() = default;
+  // Appends one row. Returns false with *err set on failure.
+  virtual bool Append(const Attempt& a, std::string* err) = 0;
+};
+
+// The attempt log in the SqliteDb's `attempts` table.
+class SqliteAttemptLog final : public AttemptLog {
+ public:
+  explicit SqliteAttemptLog(SqliteDb* db) : db_(db) {}
+  bool Append(const Attempt& a, std::string* err) override;
+  // Rows matching `filter`, newest first.
+  bool Query(const AttemptFilter& filter, std::vector<Attempt>* out,
+             std::string* err);
+  // Counts of rows with time >= since, by result.
+  bool Count(int64_t since, AttemptCounts* out, std::string* err);
+  // Deletes (or with `dry_run` only counts) rows with time < before, in one
+  // statement; *count is the number of rows.
+  bool Prune(int64_t before, bool dry_run, int64_t* count, std::string* err);
+
+ private:
+  SqliteDb* db_;
+};
+
+// An in-memory attempt log for unit tests.
+class MemoryAttemptLog final : public AttemptLog {
+ public:
+  bool Append(const Attempt& a, std::string*) override {
+    rows.push_back(a);
+    return true;
+  }
+  std::vector<Attempt> rows;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_

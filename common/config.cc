@@ -1,0 +1,479 @@
+#include "common/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "common/config_keys.h"
+#include "defender_build_config.h"
+
+namespace defender {
+
+const char* const Config::kDefaultDbPath = DEFENDER_DEFAULT_DB;
+const char* const Config::kDefaultConfigPath = DEFENDER_DEFAULT_CONFIG;
+
+const char* BackendName(StoreBackend b) {
+  return b == StoreBackend::kSqlite ? "sqlite" : "redis";
+}
+
+const char* OnErrorName(OnError e) {
+  switch (e) {
+    case OnError::kLocal: return "local";
+    case OnError::kOpen: return "open";
+    case OnError::kClosed: return "closed";
+  }
+  return "?";
+}
+
+bool Config::NamesSecrets() const {
+  if (!on_block.empty() || !on_unblock.empty()) return true;
+  if (!redis_password_file.empty()) return true;
+  // A password in the URL: "scheme://[user[:password]@]...".
+  const size_t scheme = redis_url.find("://");
+  if (scheme == std::string::npos) return false;
+  const size_t at = redis_url.find('@', scheme + 3);
+  const size_t slash = redis_url.find('/', scheme + 3);
+  return at != std::string::npos && (slash == std::string::npos || at < slash);
+}
+
+namespace config_internal {
+namespace {
+
+constexpr int64_t kTenYears = 10LL * 366 * 24 * 3600;
+constexpr int64_t kNoMax = INT64_MAX;
+
+bool ParseCidrList(const std::vector<std::string>& in, std::vector<Cidr>* out,
+                   std::string* err) {
+  std::vector<Cidr> result;
+  for (const std::string& s : in) {
+    std::optional<Cidr> c = ParseCidr(s, err);
+    if (!c) return false;
+    result.push_back(*c);
+  }
+  *out = std::move(result);
+  return true;
+}
+
+#define DEFENDER_SETTER(body) \
+  [](Config* c, const Value& v, std::string* err) -> bool { \
+    (void)err;                                             \
+    body;                                                  \
+    return true;                                           \
+  }
+
+const KeyDef kKeys[] = {
+    {"lockout", "failure_limit", KeyType::kInt, 0, 1'000'000,
+     DEFENDER_SETTER(c->failure_limit = v.i)},
+    {"lockout", "failure_limit_user", KeyType::kInt, 0, 1'000'000,
+     DEFENDER_SETTER(c->failure_limit_user = v.i)},
+    {"lockout", "failure_limit_host", KeyType::kInt, 0, 1'000'000,
+     DEFENDER_SETTER(c->failure_limit_host = v.i)},
+    {"lockout", "by_user_and_host", KeyType::kBool, 0, 0,
+     DEFENDER_SETTER(c->by_user_and_host = v.b)},
+    {"lockout", "disable_user_lockout", KeyType::kBool, 0, 0,
+     DEFENDER_SETTER(c->disable_user_lockout = v.b)},
+    {"lockout", "disable_host_lockout", KeyType::kBool, 0, 0,
+     DEFENDER_SETTER(c->disable_host_lockout = v.b)},
+    {"lockout", "cooloff_time", KeyType::kInt, 0, kTenYears,
+     DEFENDER_SETTER(c->cooloff_time = v.i)},
+    {"lockout", "attempt_cooloff_time", KeyType::kInt, 0, kTenYears,
+     DEFENDER_SETTER(c->attempt_cooloff_time = v.i)},
+    {"lockout", "lockout_cooloff_time", KeyType::kIntOrIntList, 0, kTenYears,
+     DEFENDER_SETTER(c->lockout_cooloff_time = v.ints)},
+    {"lockout", "even_deny_root", KeyType::kBool, 0, 0,
+     DEFENDER_SETTER(c->even_deny_root = v.b)},
+    {"lockout", "fold_username_case", KeyType::kBool, 0, 0,
+     DEFENDER_SETTER(c->fold_username_case = v.b)},
+    {"lockout", "ipv6_prefix", KeyType::kInt, 1, 128,
+     DEFENDER_SETTER(c->ipv6_prefix = v.i)},
+    {"lockout", "allow_users", KeyType::kStringList, 0, 0,
+     DEFENDER_SETTER(c->allow_users = v.strings)},
+    {"lockout", "allow_hosts", KeyType::kStringList, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       return ParseCidrList(v.strings, &c->allow_hosts, err);
+     }},
+    {"lockout", "deny_hosts", KeyType::kStringList, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       return ParseCidrList(v.strings, &c->deny_hosts, err);
+     }},
+    {"lockout", "lockout_message", KeyType::kString, 0, 0,
+     DEFENDER_SETTER(c->lockout_message = v.s)},
+    {"lockout", "permanent_lockout_message", KeyType::kString, 0, 0,
+     DEFENDER_SETTER(c->permanent_lockout_message = v.s)},
+
+    {"store", "backend", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s == "sqlite") {
+         c->backend = StoreBackend::kSqlite;
+       } else if (v.s == "redis") {
+         c->backend = StoreBackend::kRedis;
+       } else {
+         *err = "expected \"sqlite\" or \"redis\", got \"" +
+                EscapeText(v.s, 40) + "\"";
+         return false;
+       }
+       return true;
+     }},
+    {"store", "path", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s.empty() || v.s[0] != '/') {
+         *err = "must be an absolute path";
+         return false;
+       }
+       c->path = v.s;
+       return true;
+     }},
+    {"store", "key_prefix", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s.empty() || v.s.size() > 64 ||
+           v.s.find_first_of(" \t\r\n{}") != std::string::npos ||
+           EscapeText(v.s, 256) != v.s) {
+         *err = "must be 1-64 printable characters without spaces or braces";
+         return false;
+       }
+       c->key_prefix = v.s;
+       return true;
+     }},
+
+    {"redis", "url", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s.rfind("redis://", 0) != 0 && v.s.rfind("unix://", 0) != 0) {
+         *err = "must start with redis:// or unix://";
+         return false;
+       }
+       c->redis_url = v.s;
+       return true;
+     }},
+    {"redis", "password_file", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (!v.s.empty() && v.s[0] != '/') {
+         *err = "must be an absolute path or empty";
+         return false;
+       }
+       c->redis_password_file = v.s;
+       return true;
+     }},
+    {"redis", "sentinels", KeyType::kStringList, 0, 0,
+     DEFENDER_SETTER(c->redis_sentinels = v.strings)},
+    {"redis", "sentinel_master", KeyType::kString, 0, 0,
+     DEFENDER_SETTER(c->redis_sentinel_master = v.s)},
+    {"redis", "connect_timeout_ms", KeyType::kInt, 1, 60'000,
+     DEFENDER_SETTER(c->redis_connect_timeout_ms = v.i)},
+    {"redis", "command_timeout_ms", KeyType::kInt, 1, 60'000,
+     DEFENDER_SETTER(c->redis_command_timeout_ms = v.i)},
+    {"redis", "on_error", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s == "local") {
+         c->redis_on_error = OnError::kLocal;
+       } else if (v.s == "open") {
+         c->redis_on_error = OnError::kOpen;
+       } else if (v.s == "closed") {
+         c->redis_on_error = OnError::kClosed;
+       } else {
+         *err = "expected \"local\", \"open\" or \"closed\", got \"" +
+                EscapeText(v.s, 40) + "\"";
+         return false;
+       }
+       return true;
+     }},
+
+    {"attempts", "store", KeyType::kBool, 0, 0,
+     DEFENDER_SETTER(c->attempts_store = v.b)},
+    {"attempts", "expiration_hours", KeyType::kInt, 1, 24 * 3660,
+     DEFENDER_SETTER(c->attempts_expiration_hours = v.i)},
+
+    {"hooks", "on_block", KeyType::kStringList, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (!v.strings.empty() && v.strings[0].rfind('/', 0) != 0) {
+         *err = "the command (first element) must be an absolute path";
+         return false;
+       }
+       c->on_block = v.strings;
+       return true;
+     }},
+    {"hooks", "on_unblock", KeyType::kStringList, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (!v.strings.empty() && v.strings[0].rfind('/', 0) != 0) {
+         *err = "the command (first element) must be an absolute path";
+         return false;
+       }
+       c->on_unblock = v.strings;
+       return true;
+     }},
+    {"hooks", "timeout_seconds", KeyType::kInt, 1, 3600,
+     DEFENDER_SETTER(c->hooks_timeout_seconds = v.i)},
+};
+
+#undef DEFENDER_SETTER
+
+bool InRange(const KeyDef& key, int64_t i, std::string* err) {
+  if (i >= key.min && i <= key.max) return true;
+  *err = "value " + std::to_string(i) + " out of range (" +
+         std::to_string(key.min) + "-" +
+         (key.max == kNoMax ? std::string("") : std::to_string(key.max)) + ")";
+  return false;
+}
+
+bool CheckValue(const KeyDef& key, const Value& v, Value* out,
+                std::string* err) {
+  using T = Value::Type;
+  *out = v;
+  switch (key.type) {
+    case KeyType::kInt:
+      if (v.type != T::kInt) break;
+      return InRange(key, v.i, err);
+    case KeyType::kBool:
+      return v.type == T::kBool || (*err = "expected a boolean", false);
+    case KeyType::kString:
+      if (v.type != T::kString) break;
+      if (v.s.find('\0') != std::string::npos) {
+        *err = "must not contain NUL";
+        return false;
+      }
+      return true;
+    case KeyType::kStringList:
+      if (v.type == T::kStringList) return true;
+      *err = "expected an array of strings";
+      return false;
+    case KeyType::kIntOrIntList:
+      if (v.type == T::kInt) {
+        out->type = T::kIntList;
+        out->ints = {v.i};
+      } else if (v.type != T::kIntList) {
+        *err = "expected an integer or an array of integers";
+        return false;
+      }
+      if (out->ints.empty()) {
+        *err = "the array must not be empty";
+        return false;
+      }
+      for (int64_t i : out->ints) {
+        if (!InRange(key, i, err)) return false;
+      }
+      return true;
+  }
+  *err = std::string("expected ") + (key.type == KeyType::kInt ? "an " : "a ") +
+         TypeName(key.type);
+  return false;
+}
+
+}  // namespace
+
+std::span<const KeyDef> Keys() { return kKeys; }
+
+const KeyDef* FindKey(std::string_view section, std::string_view name) {
+  for (const KeyDef& k : kKeys) {
+    if (section == k.section && name == k.name) return &k;
+  }
+  return nullptr;
+}
+
+const char* TypeName(KeyType type) {
+  switch (type) {
+    case KeyType::kInt: return "integer";
+    case KeyType::kBool: return "boolean";
+    case KeyType::kString: return "string";
+    case KeyType::kStringList: return "array of strings";
+    case KeyType::kIntOrIntList: return "integer or array of integers";
+  }
+  return "?";
+}
+
+bool SetKey(const KeyDef& key, const Value& v, Config* cfg, std::string* err) {
+  Value checked;
+  std::string reason;
+  if (!CheckValue(key, v, &checked, &reason) ||
+      !key.set(cfg, checked, &reason)) {
+    *err = std::string(key.section) + "." + key.name + ": " + reason;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace config_internal
+
+using config_internal::KeyDef;
+using config_internal::KeyType;
+using config_internal::Value;
+
+bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err) {
+  const std::string where =
+      "module argument \"" + EscapeText(arg, 120) + "\": ";
+  const size_t eq = arg.find('=');
+  std::string_view name = arg.substr(0, eq);
+  if (name.rfind("lockout.", 0) == 0) name.remove_prefix(8);
+  const KeyDef* key = config_internal::FindKey("lockout", name);
+  if (eq == std::string_view::npos || key == nullptr ||
+      key->type == KeyType::kStringList) {
+    *err = where + "unknown argument (KEY=VALUE takes a scalar key of "
+                   "[lockout])";
+    return false;
+  }
+  std::string_view text = arg.substr(eq + 1);
+  Value v;
+  if (key->type == KeyType::kBool) {
+    v.type = Value::Type::kBool;
+    if (text == "true" || text == "yes" || text == "1") {
+      v.b = true;
+    } else if (text == "false" || text == "no" || text == "0") {
+      v.b = false;
+    } else {
+      *err = where + "lockout." + key->name + ": expected true or false";
+      return false;
+    }
+  } else if (key->type == KeyType::kString) {
+    v.type = Value::Type::kString;
+    v.s = std::string(text);
+  } else {
+    v.type = Value::Type::kInt;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
+                                     v.i);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      *err = where + "lockout." + key->name + ": expected an integer";
+      return false;
+    }
+  }
+  Config updated = *cfg;
+  std::string reason;
+  if (!config_internal::SetKey(*key, v, &updated, &reason)) {
+    *err = where + reason;
+    return false;
+  }
+  *cfg = std::move(updated);
+  return true;
+}
+
+bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
+                    std::string* err) {
+  constexpr off_t kMaxSize = 1 << 20;
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                                        O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT && missing_ok) return true;
+    *err = path + ": cannot open: " + strerror(errno);
+    return false;
+  }
+  struct stat st;
+  std::string text;
+  bool ok = fstat(fd, &st) == 0;
+  if (!ok) {
+    *err = path + ": cannot stat: " + strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    *err = path + ": not a regular file";
+    ok = false;
+  } else if (st.st_size > kMaxSize) {
+    *err = path + ": larger than 1 MiB";
+    ok = false;
+  } else {
+    text.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < text.size()) {
+      const ssize_t n = read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    text.resize(got);
+  }
+  close(fd);
+  if (!ok) return false;
+  Config parsed = *cfg;
+  if (!ParseConfigText(text, path, &parsed, err)) return false;
+  if (parsed.NamesSecrets() &&
+      (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+    *err = path +
+           ": names hooks or a Redis password, so it must be owned by root "
+           "and not writable by group or others";
+    return false;
+  }
+  parsed.source = path;
+  *cfg = std::move(parsed);
+  return true;
+}
+
+namespace {
+
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\u%04X", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+template <typename T, typename F>
+std::string List(const std::vector<T>& items, F format) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ", ";
+    out += format(items[i]);
+  }
+  return out + "]";
+}
+
+std::string Bool(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+std::string DumpConfig(const Config& c) {
+  const auto str = [](const std::string& s) { return Quote(s); };
+  const auto cidr = [](const Cidr& n) { return Quote(n.ToString()); };
+  const auto num = [](int64_t i) { return std::to_string(i); };
+  std::string o;
+  o += "# effective configuration from " + c.source + "\n";
+  o += "[lockout]\n";
+  o += "failure_limit = " + num(c.failure_limit) + "\n";
+  o += "failure_limit_user = " + num(c.FailureLimitUser()) + "\n";
+  o += "failure_limit_host = " + num(c.FailureLimitHost()) + "\n";
+  o += "by_user_and_host = " + Bool(c.by_user_and_host) + "\n";
+  o += "disable_user_lockout = " + Bool(c.disable_user_lockout) + "\n";
+  o += "disable_host_lockout = " + Bool(c.disable_host_lockout) + "\n";
+  o += "cooloff_time = " + num(c.cooloff_time) + "\n";
+  o += "attempt_cooloff_time = " + num(c.AttemptCooloff()) + "\n";
+  o += "lockout_cooloff_time = " + List(c.LockoutCooloffs(), num) + "\n";
+  o += "even_deny_root = " + Bool(c.even_deny_root) + "\n";
+  o += "fold_username_case = " + Bool(c.fold_username_case) + "\n";
+  o += "ipv6_prefix = " + num(c.ipv6_prefix) + "\n";
+  o += "allow_users = " + List(c.allow_users, str) + "\n";
+  o += "allow_hosts = " + List(c.allow_hosts, cidr) + "\n";
+  o += "deny_hosts = " + List(c.deny_hosts, cidr) + "\n";
+  o += "lockout_message = " + Quote(c.lockout_message) + "\n";
+  o += "permanent_lockout_message = " + Quote(c.permanent_lockout_message) +
+       "\n";
+  o += "\n[store]\n";
+  o += "backend = " + Quote(BackendName(c.backend)) + "\n";
+  o += "path = " + Quote(c.path) + "\n";
+  o += "key_prefix = " + Quote(c.key_prefix) + "\n";
+  o += "\n[redis]\n";
+  o += "url = " + Quote(c.redis_url) + "\n";
+  o += "password_file = " + Quote(c.redis_password_file) + "\n";
+  o += "sentinels = " + List(c.redis_sentinels, str) + "\n";
+  o += "sentinel_master = " + Quote(c.redis_sentinel_master) + "\n";
+  o += "connect_timeout_ms = " + num(c.redis_connect_timeout_ms) + "\n";
+  o += "command_timeout_ms = " + num(c.redis_command_timeout_ms) + "\n";
+  o += "on_error = " + Quote(OnErrorName(c.redis_on_error)) + "\n";
+  o += "\n[attempts]\n";
+  o += "store = " + Bool(c.attempts_store) + "\n";
+  o += "expiration_hours = " + num(c.attempts_expiration_hours) + "\n";
+  o += "\n[hooks]\n";
+  o += "on_block = " + List(c.on_block, str) + "\n";
+  o += "on_unblock = " + List(c.on_unblock, str) + "\n";
+  o += "timeout_seconds = " + num(c.hooks_timeout_seconds) + "\n";
+  return o;
+}
+
+}  // namespace defender

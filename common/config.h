@@ -1,0 +1,127 @@
+// The configuration: every key of defender.toml (SPEC section 4) with its
+// default, and the one setter through which the file and the module's
+// KEY=VALUE arguments both pass.
+//
+// Layering (as pam_faillock): built-in defaults, then the file, then the
+// module arguments. Derived defaults (failure_limit_user defaults to
+// failure_limit, ...) are resolved when read, through the accessors, so a
+// later layer that sets failure_limit still moves an unset failure_limit_user.
+#ifndef PAM_DEFENDER_COMMON_CONFIG_H_
+#define PAM_DEFENDER_COMMON_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/normalize.h"
+
+namespace defender {
+
+enum class StoreBackend { kSqlite, kRedis };
+enum class OnError { kLocal, kOpen, kClosed };
+
+const char* BackendName(StoreBackend b);
+const char* OnErrorName(OnError e);
+
+struct Config {
+  // [lockout]
+  int64_t failure_limit = 3;
+  std::optional<int64_t> failure_limit_user;
+  std::optional<int64_t> failure_limit_host;
+  bool by_user_and_host = false;
+  bool disable_user_lockout = false;
+  bool disable_host_lockout = false;
+  int64_t cooloff_time = 300;
+  std::optional<int64_t> attempt_cooloff_time;
+  std::optional<std::vector<int64_t>> lockout_cooloff_time;
+  bool even_deny_root = false;
+  bool fold_username_case = false;
+  int64_t ipv6_prefix = 64;
+  std::vector<std::string> allow_users;
+  std::vector<Cidr> allow_hosts;
+  std::vector<Cidr> deny_hosts;
+  std::string lockout_message =
+      "Account locked: too many login attempts. Try again in "
+      "{cooloff_minutes} minute(s).";
+  std::string permanent_lockout_message =
+      "Account locked: too many login attempts. Contact an administrator.";
+
+  // [store]
+  StoreBackend backend = StoreBackend::kSqlite;
+  std::string path = kDefaultDbPath;
+  std::string key_prefix = "defender";
+
+  // [redis]
+  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string redis_password_file;
+  std::vector<std::string> redis_sentinels;
+  std::string redis_sentinel_master = "mymaster";
+  int64_t redis_connect_timeout_ms = 200;
+  int64_t redis_command_timeout_ms = 200;
+  OnError redis_on_error = OnError::kLocal;
+
+  // [attempts]
+  bool attempts_store = true;
+  int64_t attempts_expiration_hours = 24;
+
+  // [hooks]
+  std::vector<std::string> on_block;
+  std::vector<std::string> on_unblock;
+  int64_t hooks_timeout_seconds = 10;
+
+  // Where the values came from: the file path, or "(built-in defaults)".
+  std::string source = "(built-in defaults)";
+
+  static const char* const kDefaultDbPath;
+  static const char* const kDefaultConfigPath;
+
+  int64_t FailureLimitUser() const {
+    return failure_limit_user.value_or(failure_limit);
+  }
+  int64_t FailureLimitHost() const {
+    return failure_limit_host.value_or(failure_limit);
+  }
+  int64_t AttemptCooloff() const {
+    return attempt_cooloff_time.value_or(cooloff_time);
+  }
+  // Block lengths in seconds for the 1st, 2nd, ... block (the last repeats);
+  // 0 = permanent. Never empty.
+  std::vector<int64_t> LockoutCooloffs() const {
+    return lockout_cooloff_time.value_or(std::vector<int64_t>{cooloff_time});
+  }
+  int64_t HistorySeconds() const { return attempts_expiration_hours * 3600; }
+  // True when the config names something secret or executable: hooks or a
+  // Redis password (in the URL or a password_file).
+  bool NamesSecrets() const;
+};
+
+// Sets one key from the module argument form "KEY=VALUE", where KEY is any
+// scalar key of [lockout] (e.g. "failure_limit=5"), optionally written as
+// "lockout.KEY". On error leaves *cfg unchanged and sets *err to a message
+// naming the argument and the key.
+bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err);
+
+// Parses TOML text into *cfg over its current values. `name` is used in
+// messages, which have the form "NAME:LINE: SECTION.KEY: reason". Unknown
+// sections or keys, wrong types and out-of-range values are errors. On error
+// *cfg may be partly updated and must be discarded.
+bool ParseConfigText(std::string_view text, const std::string& name,
+                     Config* cfg, std::string* err);
+
+// Reads and parses the file at `path` over *cfg. The file is opened with
+// O_NOFOLLOW|O_CLOEXEC and must be a regular file under 1 MiB. If the result
+// NamesSecrets(), the file must be owned by root and not writable by group
+// or others. When `missing_ok` and the file does not exist, returns true and
+// leaves *cfg as it is. Errors name the file (and line and key if known).
+bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
+                    std::string* err);
+
+// The effective configuration as TOML that ParseConfigText accepts, with
+// derived defaults written out.
+std::string DumpConfig(const Config& cfg);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_CONFIG_H_

@@ -1,0 +1,55 @@
+// Internal to the config implementation: the table of known keys and the one
+// setter shared by the TOML file parser and the module's KEY=VALUE arguments.
+#ifndef PAM_DEFENDER_COMMON_CONFIG_KEYS_H_
+#define PAM_DEFENDER_COMMON_CONFIG_KEYS_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+
+namespace defender::config_internal {
+
+enum class KeyType { kInt, kBool, kString, kStringList, kIntOrIntList };
+
+// A value as read from a file or an argument, before validation.
+struct Value {
+  enum class Type { kInt, kBool, kString, kIntList, kStringList } type;
+  int64_t i = 0;
+  bool b = false;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+};
+
+struct KeyDef {
+  const char* section;
+  const char* name;
+  KeyType type;
+  int64_t min;  // For integers (and each element of an integer list).
+  int64_t max;
+  // Stores an already type- and range-checked value. Returns false with
+  // *err set for values that only the key itself can judge (enum names,
+  // CIDRs, paths).
+  bool (*set)(Config* cfg, const Value& v, std::string* err);
+};
+
+// All keys, in the order of SPEC section 4.
+std::span<const KeyDef> Keys();
+
+// Returns the key or nullptr.
+const KeyDef* FindKey(std::string_view section, std::string_view name);
+
+// Checks type and range of `v` for `key` and stores it. On error *err holds
+// "SECTION.KEY: reason".
+bool SetKey(const KeyDef& key, const Value& v, Config* cfg, std::string* err);
+
+// "integer", "boolean", ... as used in messages.
+const char* TypeName(KeyType type);
+
+}  // namespace defender::config_internal
+
+#endif  // PAM_DEFENDER_COMMON_CONFIG_KEYS_H_

@@ -1,0 +1,109 @@
+// ParseConfigText: the only file that sees toml++. The library is compiled
+// here header-only with exceptions off, so no exception can come out of it.
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 0
+#define TOML_ENABLE_FORMATTERS 0
+#include <toml++/toml.h>
+
+#include "common/config.h"
+#include "common/config_keys.h"
+
+namespace defender {
+namespace {
+
+using config_internal::KeyDef;
+using config_internal::Value;
+
+std::string Where(const std::string& name, const toml::source_region& src) {
+  return name + ":" + std::to_string(src.begin.line) + ": ";
+}
+
+// Converts a TOML node to a Value; false if its type is none we accept.
+bool ToValue(const toml::node& node, Value* v) {
+  if (const auto* i = node.as_integer()) {
+    v->type = Value::Type::kInt;
+    v->i = i->get();
+    return true;
+  }
+  if (const auto* b = node.as_boolean()) {
+    v->type = Value::Type::kBool;
+    v->b = b->get();
+    return true;
+  }
+  if (const auto* s = node.as_string()) {
+    v->type = Value::Type::kString;
+    v->s = s->get();
+    return true;
+  }
+  if (const auto* arr = node.as_array()) {
+    if (arr->empty()) {
+      // An empty array fits either list type; SetKey decides.
+      v->type = Value::Type::kStringList;
+      return true;
+    }
+    if (arr->is_homogeneous(toml::node_type::integer)) {
+      v->type = Value::Type::kIntList;
+      for (const auto& e : *arr) v->ints.push_back(e.as_integer()->get());
+      return true;
+    }
+    if (arr->is_homogeneous(toml::node_type::string)) {
+      v->type = Value::Type::kStringList;
+      for (const auto& e : *arr) v->strings.push_back(e.as_string()->get());
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ParseConfigText(std::string_view text, const std::string& name,
+                     Config* cfg, std::string* err) {
+  toml::parse_result parsed = toml::parse(text, name);
+  if (!parsed) {
+    const toml::parse_error& e = parsed.error();
+    *err = Where(name, e.source()) + std::string(e.description());
+    return false;
+  }
+  for (const auto& [section_key, section] : parsed.table()) {
+    const std::string section_name(section_key.str());
+    const toml::table* keys = section.as_table();
+    const bool known_section = section_name == "lockout" ||
+                               section_name == "store" ||
+                               section_name == "redis" ||
+                               section_name == "attempts" ||
+                               section_name == "hooks";
+    if (!known_section || keys == nullptr) {
+      *err = Where(name, section_key.source()) + section_name + ": " +
+             (known_section ? "must be a table" : "unknown section");
+      return false;
+    }
+    for (const auto& [key, node] : *keys) {
+      const std::string full = section_name + "." + std::string(key.str());
+      const KeyDef* def = config_internal::FindKey(section_name, key.str());
+      if (def == nullptr) {
+        *err = Where(name, key.source()) + full + ": unknown key";
+        return false;
+      }
+      Value v;
+      if (!ToValue(node, &v)) {
+        *err = Where(name, node.source()) + full + ": expected " +
+               (def->type == config_internal::KeyType::kInt ? "an " : "a ") +
+               config_internal::TypeName(def->type);
+        return false;
+      }
+      if (v.type == Value::Type::kStringList && v.strings.empty() &&
+          def->type == config_internal::KeyType::kIntOrIntList) {
+        v.type = Value::Type::kIntList;
+      }
+      std::string reason;
+      if (!config_internal::SetKey(*def, v, cfg, &reason)) {
+        *err = Where(name, node.source()) + reason;
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace defender

@@ -1,0 +1,130 @@
+#include "common/hooks.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace defender {
+
+std::vector<std::string> HookEnvironment(const Event& e,
+                                         const std::string& service) {
+  return {
+      std::string("DEFENDER_EVENT=") +
+          (e.type == Event::Type::kBlock ? "block" : "unblock"),
+      std::string("DEFENDER_KIND=") + KindName(e.subject.kind),
+      "DEFENDER_SUBJECT=" + e.subject.name,
+      "DEFENDER_UNTIL=" + std::to_string(e.until),
+      "DEFENDER_SERVICE=" + service,
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  };
+}
+
+namespace {
+
+// Only async-signal-safe calls in the children: the caller may be threaded.
+
+// Points 0-2 at /dev/null and closes every other descriptor, so that no
+// child keeps a socket or file of the host process open.
+void DetachDescriptors() {
+  const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    dup2(null_fd, 0);
+    dup2(null_fd, 1);
+    dup2(null_fd, 2);
+  }
+  syscall(SYS_close_range, 3U, ~0U, 0U);
+}
+
+[[noreturn]] void ExecHook(char* const* argv, char* const* envp) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+  setpgid(0, 0);
+  execve(argv[0], argv, envp);
+  _exit(127);
+}
+
+// The supervisor: runs the hook, waits at most `timeout` seconds for it,
+// then kills its process group.
+[[noreturn]] void Supervise(char* const* argv, char* const* envp,
+                            int timeout) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, nullptr);
+  const pid_t hook = fork();
+  if (hook < 0) _exit(1);
+  if (hook == 0) ExecHook(argv, envp);
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += timeout;
+  for (;;) {
+    int status;
+    if (waitpid(hook, &status, WNOHANG) == hook) _exit(0);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct timespec left = {deadline.tv_sec - now.tv_sec,
+                            deadline.tv_nsec - now.tv_nsec};
+    if (left.tv_nsec < 0) {
+      left.tv_nsec += 1'000'000'000;
+      --left.tv_sec;
+    }
+    if (left.tv_sec < 0) break;
+    sigtimedwait(&chld, nullptr, &left);
+  }
+  kill(-hook, SIGKILL);
+  kill(hook, SIGKILL);
+  waitpid(hook, nullptr, 0);
+  _exit(0);
+}
+
+}  // namespace
+
+bool SpawnDetached(const std::vector<std::string>& argv,
+                   const std::vector<std::string>& env, int timeout_seconds,
+                   std::string* err) {
+  if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
+    *err = "hook command must be an absolute path";
+    return false;
+  }
+  // Everything the children need is built before fork().
+  std::vector<char*> args, envs;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const std::string& e : env) envs.push_back(const_cast<char*>(e.c_str()));
+  envs.push_back(nullptr);
+
+  const pid_t child = fork();
+  if (child < 0) {
+    *err = std::string("fork failed: ") + strerror(errno);
+    return false;
+  }
+  if (child == 0) {
+    setsid();
+    DetachDescriptors();
+    const pid_t supervisor = fork();
+    if (supervisor == 0) Supervise(args.data(), envs.data(), timeout_seconds);
+    _exit(supervisor < 0 ? 1 : 0);
+  }
+  // The intermediate child exits at once. The host's own SIGCHLD handler may
+  // reap it first (ECHILD): that is fine too.
+  while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return true;
+}
+
+}  // namespace defender

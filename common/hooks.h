@@ -1,0 +1,33 @@
+// Runs the [hooks] commands for block and unblock events, detached from the
+// caller: the login (or CLI command) never waits for them.
+#ifndef PAM_DEFENDER_COMMON_HOOKS_H_
+#define PAM_DEFENDER_COMMON_HOOKS_H_
+
+#include <string>
+#include <vector>
+
+#include "common/policy.h"
+
+namespace defender {
+
+// The environment given to a hook for `e` (SPEC 2.11): DEFENDER_EVENT,
+// DEFENDER_KIND, DEFENDER_SUBJECT, DEFENDER_UNTIL, DEFENDER_SERVICE, plus a
+// fixed PATH.
+std::vector<std::string> HookEnvironment(const Event& e,
+                                         const std::string& service);
+
+// Starts `argv` (argv[0] an absolute path; no shell) with environment `env`
+// in a new session, stdin/stdout/stderr on /dev/null and every other fd
+// closed, signal dispositions and mask reset to defaults. A supervising
+// process kills it (SIGKILL, whole process group) after `timeout_seconds`.
+// Returns once the intermediate child has exited, which it does at once:
+// the caller is left with no child and no zombie, and its own signal
+// dispositions and mask are never changed. Returns false with *err set if
+// the first fork failed; failures after that (exec errors) are silent.
+bool SpawnDetached(const std::vector<std::string>& argv,
+                   const std::vector<std::string>& env, int timeout_seconds,
+                   std::string* err);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_HOOKS_H_

@@ -1,0 +1,158 @@
+#include "common/memory_store.h"
+
+#include <algorithm>
+
+namespace defender {
+
+bool MemoryStore::Fail(std::string* err) const {
+  if (failing_) *err = "memory store: injected failure";
+  return failing_;
+}
+
+std::optional<StoredRecord> MemoryStore::Find(const Subject& s) const {
+  auto it = records_.find(KeyOf(s));
+  if (it == records_.end()) return std::nullopt;
+  return it->second;
+}
+
+int64_t MemoryStore::BlocksSince(const Subject& s, int64_t since) const {
+  auto it = history_.find(KeyOf(s));
+  if (it == history_.end()) return 0;
+  return std::count_if(it->second.begin(), it->second.end(),
+                       [&](int64_t t) { return t > since; });
+}
+
+bool MemoryStore::Get(std::span<const Subject> subjects, int64_t now,
+                      std::vector<SubjectState>* out, std::string* err) {
+  if (Fail(err)) return false;
+  out->clear();
+  for (const Subject& s : subjects) out->push_back(StateOf(Find(s), now));
+  return true;
+}
+
+bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
+                                const LockoutParams& params, int64_t now,
+                                std::vector<FailureOutcome>* out,
+                                std::string* err) {
+  if (Fail(err)) return false;
+  out->clear();
+  for (const FailureRequest& req : requests) {
+    const SubjectState current = StateOf(Find(req.subject), now);
+    const int64_t previous =
+        BlocksSince(req.subject, now - params.history_seconds);
+    FailureOutcome outcome;
+    std::optional<StoredRecord> next = ApplyFailure(
+        current, req.limit, params, previous, now, &outcome.newly_blocked);
+    if (next) {
+      records_[KeyOf(req.subject)] = *next;
+      if (outcome.newly_blocked) history_[KeyOf(req.subject)].push_back(now);
+      outcome.state = StateOf(next, now);
+    } else {
+      outcome.state = current;
+    }
+    out->push_back(outcome);
+  }
+  return true;
+}
+
+bool MemoryStore::RecordSuccess(std::span<const Subject> subjects,
+                                std::span<const bool> reset, RefusalRule rule,
+                                int64_t now, std::vector<SubjectState>* before,
+                                bool* refused, std::string* err) {
+  if (!Get(subjects, now, before, err)) return false;
+  *refused = IsRefused(rule, *before);
+  if (*refused) return true;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (reset[i]) records_.erase(KeyOf(subjects[i]));
+  }
+  return true;
+}
+
+bool MemoryStore::Block(const Subject& subject, int64_t until, int64_t now,
+                        std::string* err) {
+  if (Fail(err)) return false;
+  const SubjectState current = StateOf(Find(subject), now);
+  records_[KeyOf(subject)] = StoredRecord{current.failures, true, until};
+  history_[KeyOf(subject)].push_back(now);
+  return true;
+}
+
+bool MemoryStore::Unblock(const Subject& subject, int64_t now,
+                          bool* was_blocked, std::string* err) {
+  if (Fail(err)) return false;
+  *was_blocked = StateOf(Find(subject), now).blocked;
+  records_.erase(KeyOf(subject));
+  return true;
+}
+
+bool MemoryStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                             std::string* err) {
+  if (Fail(err)) return false;
+  cleared->clear();
+  for (auto it = records_.begin(); it != records_.end();) {
+    if (StateOf(it->second, now).blocked) {
+      cleared->push_back(Subject{it->first.first, it->first.second});
+      it = records_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return true;
+}
+
+bool MemoryStore::List(int64_t now, bool blocked_only,
+                       std::vector<StoreEntry>* out, std::string* err) {
+  if (Fail(err)) return false;
+  out->clear();
+  for (const auto& [key, record] : records_) {  // std::map: sorted.
+    const SubjectState state = StateOf(record, now);
+    if (!IsLive(record, now) || (blocked_only && !state.blocked)) continue;
+    out->push_back(StoreEntry{Subject{key.first, key.second}, state});
+  }
+  return true;
+}
+
+bool MemoryStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+                        std::string* err) {
+  std::vector<StoreEntry> entries;
+  if (!List(now, false, &entries, err)) return false;
+  *out = StoreStats{};
+  for (const StoreEntry& e : entries) {
+    const bool user = e.subject.kind == SubjectKind::kUser;
+    out->failures += e.state.failures;
+    if (e.state.blocked) {
+      ++(user ? out->blocked_users : out->blocked_hosts);
+      if (e.state.permanent()) ++out->permanent_blocks;
+    } else if (e.state.failures > 0) {
+      ++(user ? out->failing_users : out->failing_hosts);
+    }
+  }
+  for (const auto& [key, times] : history_) {
+    out->blocks_in_window +=
+        std::count_if(times.begin(), times.end(),
+                      [&](int64_t t) { return t > now - history_seconds; });
+  }
+  return true;
+}
+
+bool MemoryStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
+                        std::string* err) {
+  if (Fail(err)) return false;
+  *removed = 0;
+  for (auto it = records_.begin(); it != records_.end();) {
+    if (IsLive(it->second, now)) {
+      ++it;
+    } else {
+      it = records_.erase(it);
+      ++*removed;
+    }
+  }
+  for (auto& [key, times] : history_) {
+    *removed += std::erase_if(
+        times, [&](int64_t t) { return t <= now - history_seconds; });
+  }
+  std::erase_if(history_, [](const auto& kv) { return kv.second.empty(); });
+  return true;
+}
+
+}  // namespace defender

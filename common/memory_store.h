@@ -1,0 +1,57 @@
+// An in-process Store for unit tests of the policy. Not shared between
+// processes; follows the Store contract exactly.
+#ifndef PAM_DEFENDER_COMMON_MEMORY_STORE_H_
+#define PAM_DEFENDER_COMMON_MEMORY_STORE_H_
+
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "common/store.h"
+#include "common/store_logic.h"
+
+namespace defender {
+
+class MemoryStore final : public Store {
+ public:
+  bool Get(std::span<const Subject> subjects, int64_t now,
+           std::vector<SubjectState>* out, std::string* err) override;
+  bool RecordFailure(std::span<const FailureRequest> requests,
+                     const LockoutParams& params, int64_t now,
+                     std::vector<FailureOutcome>* out,
+                     std::string* err) override;
+  bool RecordSuccess(std::span<const Subject> subjects,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t now, std::vector<SubjectState>* before,
+                     bool* refused, std::string* err) override;
+  bool Block(const Subject& subject, int64_t until, int64_t now,
+             std::string* err) override;
+  bool Unblock(const Subject& subject, int64_t now, bool* was_blocked,
+               std::string* err) override;
+  bool UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                  std::string* err) override;
+  bool List(int64_t now, bool blocked_only, std::vector<StoreEntry>* out,
+            std::string* err) override;
+  bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+             std::string* err) override;
+  bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
+             std::string* err) override;
+
+  // For tests that inject store failures: when set, every call fails.
+  void set_failing(bool failing) { failing_ = failing; }
+
+ private:
+  using Key = std::pair<SubjectKind, std::string>;
+  static Key KeyOf(const Subject& s) { return {s.kind, s.name}; }
+  std::optional<StoredRecord> Find(const Subject& s) const;
+  int64_t BlocksSince(const Subject& s, int64_t since) const;
+  bool Fail(std::string* err) const;
+
+  std::map<Key, StoredRecord> records_;
+  std::map<Key, std::vector<int64_t>> history_;
+  bool failing_ = false;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_MEMORY_STORE_H_

@@ -1,0 +1,77 @@
+// Normalisation of PAM_USER and PAM_RHOST into subjects, and CIDR matching.
+//
+// Every function here accepts arbitrary bytes of any length and never fails
+// by crashing: the worst input yields a bounded, printable subject or none.
+#ifndef PAM_DEFENDER_COMMON_NORMALIZE_H_
+#define PAM_DEFENDER_COMMON_NORMALIZE_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace defender {
+
+// Longest subject kept, in bytes. Real user names are at most 32 bytes and
+// DNS names at most 253; anything longer is cut here (and so still counted).
+inline constexpr size_t kMaxSubjectBytes = 256;
+
+// Returns `raw` with every byte that is a control character (C0 or DEL),
+// '%', or part of an invalid UTF-8 sequence replaced by "%XX" (upper-case
+// hex), cut to at most `max_bytes` without splitting an escape or a UTF-8
+// sequence. The result is valid UTF-8 with no control characters.
+std::string EscapeText(std::string_view raw, size_t max_bytes);
+
+// The user subject for PAM_USER: surrounding ASCII whitespace stripped,
+// ASCII letters lower-cased when `fold_case`, then EscapeText(...,
+// kMaxSubjectBytes). Returns nullopt when nothing is left (no user subject).
+std::optional<std::string> NormalizeUser(std::string_view raw, bool fold_case);
+
+// An IPv4 or IPv6 address in network byte order.
+struct IpAddress {
+  bool v6 = false;
+  std::array<uint8_t, 16> bytes{};  // IPv4 uses the first 4.
+
+  int bits() const { return v6 ? 128 : 32; }
+  bool operator==(const IpAddress&) const = default;
+};
+
+// Parses an IP literal. Accepts dotted-quad IPv4 and any RFC 4291 IPv6 text,
+// optionally in brackets and with a "%zone" suffix (dropped). An IPv4-mapped
+// IPv6 address (::ffff:a.b.c.d) yields the IPv4 address.
+std::optional<IpAddress> ParseIp(std::string_view text);
+
+// Canonical text: dotted quad, or RFC 5952 (lower case, longest zero run
+// compressed).
+std::string FormatIp(const IpAddress& ip);
+
+// A network: address with all bits past `prefix` cleared.
+struct Cidr {
+  IpAddress base;
+  int prefix = 0;
+
+  bool Contains(const IpAddress& ip) const;
+  std::string ToString() const;  // "10.0.0.0/8", "2001:db8::/32"
+};
+
+// Parses "ADDR" (a single host) or "ADDR/BITS". Host bits set in ADDR are
+// cleared. On error returns nullopt and sets *err to the reason.
+std::optional<Cidr> ParseCidr(std::string_view text, std::string* err);
+
+struct Host {
+  std::string subject;           // The host subject.
+  std::optional<IpAddress> ip;   // The full address when `raw` was an IP.
+};
+
+// The host subject for PAM_RHOST. IP literals are printed canonically; IPv6
+// addresses are grouped into their /`ipv6_prefix` network, printed as
+// "2001:db8:1:2::/64" (no suffix when ipv6_prefix is 128). Anything else is
+// treated as a host name: surrounding whitespace stripped, lower-cased and
+// passed through EscapeText(..., kMaxSubjectBytes). Returns nullopt when
+// nothing is left (no host subject: a local login).
+std::optional<Host> NormalizeHost(std::string_view raw, int ipv6_prefix);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_NORMALIZE_H_

@@ -1,0 +1,197 @@
+#include "common/policy.h"
+
+#include <algorithm>
+
+#include "common/format.h"
+
+namespace defender {
+namespace {
+
+bool MatchesAny(const std::vector<Cidr>& nets, const std::optional<Host>& h) {
+  if (!h || !h->ip) return false;
+  return std::any_of(nets.begin(), nets.end(),
+                     [&](const Cidr& n) { return n.Contains(*h->ip); });
+}
+
+std::string Describe(const Subject& s) {
+  return std::string(KindName(s.kind)) + " " + s.name;
+}
+
+}  // namespace
+
+LockoutParams Policy::Params() const {
+  return LockoutParams{cfg_.AttemptCooloff(), cfg_.LockoutCooloffs(),
+                       cfg_.HistorySeconds()};
+}
+
+AttemptSubjects Policy::Classify(const LoginInfo& info) const {
+  AttemptSubjects who;
+  who.user = NormalizeUser(info.user, cfg_.fold_username_case);
+  who.host = NormalizeHost(info.rhost, static_cast<int>(cfg_.ipv6_prefix));
+  who.host_denied = MatchesAny(cfg_.deny_hosts, who.host);
+
+  // A dimension is "exempt" when the attempt has it but it may never be
+  // blocked; in by_user_and_host mode that makes the attempt unrefusable.
+  bool exempt = false;
+  if (who.user && !cfg_.disable_user_lockout) {
+    const bool root = *who.user == "root" && !cfg_.even_deny_root;
+    const bool allowed =
+        std::find(cfg_.allow_users.begin(), cfg_.allow_users.end(),
+                  *who.user) != cfg_.allow_users.end();
+    if (root || allowed) {
+      exempt = true;
+    } else {
+      who.subjects.push_back(Subject{SubjectKind::kUser, *who.user});
+      who.limits.push_back(cfg_.FailureLimitUser());
+    }
+  }
+  if (who.host && !cfg_.disable_host_lockout) {
+    if (MatchesAny(cfg_.allow_hosts, who.host)) {
+      exempt = true;
+    } else {
+      who.subjects.push_back(Subject{SubjectKind::kHost, who.host->subject});
+      who.limits.push_back(cfg_.FailureLimitHost());
+    }
+  }
+  if (cfg_.by_user_and_host) {
+    who.rule = exempt ? RefusalRule::kNever : RefusalRule::kAll;
+  }
+  return who;
+}
+
+void Policy::Refuse(const AttemptSubjects& who,
+                    const std::vector<SubjectState>& states,
+                    Decision* d) const {
+  d->refused = true;
+  const int64_t now = clock_.Now();
+  for (size_t i = 0; i < states.size(); ++i) {
+    const SubjectState& s = states[i];
+    if (!s.blocked) continue;
+    // Report the block that lasts longest: a permanent one wins.
+    const bool longer = !d->refused_by ||
+                        (s.permanent() && !d->permanent) ||
+                        (!d->permanent && s.Remaining(now) > d->remaining_seconds);
+    if (longer) {
+      d->refused_by = who.subjects[i];
+      d->permanent = s.permanent();
+      d->remaining_seconds = s.Remaining(now);
+      d->failure_limit = who.limits[i];
+    }
+  }
+  if (d->refused_by) {
+    d->reason = Describe(*d->refused_by) + " is blocked " +
+                (d->permanent ? std::string("permanently")
+                              : "for " + FormatDuration(d->remaining_seconds));
+  }
+}
+
+bool Policy::Log(const AttemptSubjects& who, const LoginInfo& info,
+                 const char* result, Decision* d, std::string* err) {
+  if (log_ == nullptr) return true;
+  Attempt a;
+  a.time = clock_.Now();
+  a.service = EscapeText(info.service, kMaxSubjectBytes);
+  a.user = who.user.value_or("");
+  a.host = who.host ? who.host->subject : "";
+  a.tty = EscapeText(info.tty, kMaxSubjectBytes);
+  a.result = result;
+  if (!log_->Append(a, err)) return false;
+  d->logged = result;
+  return true;
+}
+
+namespace {
+
+void RefuseDenied(const AttemptSubjects& who, Decision* d) {
+  d->refused = true;
+  d->permanent = true;
+  d->refused_by = Subject{SubjectKind::kHost, who.host->subject};
+  d->reason = "host " + who.host->subject + " is in deny_hosts";
+}
+
+}  // namespace
+
+bool Policy::Check(const LoginInfo& info, bool log_refusal, Decision* d,
+                   std::string* err) {
+  *d = Decision{};
+  d->who = Classify(info);
+  if (d->who.host_denied) {
+    RefuseDenied(d->who, d);
+  } else {
+    std::vector<SubjectState> states;
+    if (!store_->Get(d->who.subjects, clock_.Now(), &states, err)) {
+      return false;
+    }
+    if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
+  }
+  if (!d->refused) d->reason = "allowed";
+  if (d->refused && log_refusal) {
+    return Log(d->who, info, "refused", d, err);
+  }
+  return true;
+}
+
+bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
+                      std::string* err) {
+  *d = Decision{};
+  d->who = Classify(info);
+  if (d->who.host_denied) {
+    RefuseDenied(d->who, d);
+    return !log_attempt || Log(d->who, info, "refused", d, err);
+  }
+  std::vector<FailureRequest> requests;
+  for (size_t i = 0; i < d->who.subjects.size(); ++i) {
+    requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
+  }
+  std::vector<FailureOutcome> outcomes;
+  const int64_t now = clock_.Now();
+  if (!store_->RecordFailure(requests, Params(), now, &outcomes, err)) {
+    return false;
+  }
+  d->reason = "failure counted";
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const FailureOutcome& o = outcomes[i];
+    if (o.newly_blocked) {
+      d->events.push_back(Event{Event::Type::kBlock, requests[i].subject,
+                                o.state.until, o.state.failures});
+    }
+  }
+  return !log_attempt || Log(d->who, info, "failure", d, err);
+}
+
+bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
+                      std::string* err) {
+  *d = Decision{};
+  d->who = Classify(info);
+  if (d->who.host_denied) {
+    RefuseDenied(d->who, d);
+    return !log_attempt || Log(d->who, info, "refused", d, err);
+  }
+  // An attempt has at most a user and a host subject.
+  bool reset_flags[2] = {false, false};
+  for (size_t i = 0; i < d->who.subjects.size(); ++i) {
+    reset_flags[i] = !cfg_.by_user_and_host ||
+                     d->who.subjects[i].kind == SubjectKind::kUser;
+  }
+  const std::span<const bool> reset(reset_flags, d->who.subjects.size());
+  std::vector<SubjectState> before;
+  bool refused = false;
+  if (!store_->RecordSuccess(d->who.subjects, reset, d->who.rule,
+                             clock_.Now(), &before, &refused, err)) {
+    return false;
+  }
+  if (refused) {
+    Refuse(d->who, before, d);
+    return !log_attempt || Log(d->who, info, "refused", d, err);
+  }
+  d->reason = "success";
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (reset[i] && before[i].blocked) {
+      d->events.push_back(Event{Event::Type::kUnblock, d->who.subjects[i], 0,
+                                before[i].failures});
+    }
+  }
+  return !log_attempt || Log(d->who, info, "success", d, err);
+}
+
+}  // namespace defender

@@ -1,0 +1,103 @@
+// The lockout policy of SPEC section 2: which subjects an attempt has, when
+// it is refused, what a failure or a success does. Pure decision logic over
+// a Store, an optional AttemptLog and a Clock; never logs, never sees PAM.
+#ifndef PAM_DEFENDER_COMMON_POLICY_H_
+#define PAM_DEFENDER_COMMON_POLICY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/attempt_log.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/store.h"
+
+namespace defender {
+
+// What PAM tells us about one login attempt (raw, not normalised).
+struct LoginInfo {
+  std::string service;
+  std::string user;
+  std::string rhost;
+  std::string tty;
+};
+
+// A transition that must be announced (syslog line, hooks, Redis PUBLISH).
+struct Event {
+  enum class Type { kBlock, kUnblock } type = Type::kBlock;
+  Subject subject;
+  int64_t until = 0;   // For blocks: end of the block, 0 = permanent.
+  int64_t failures = 0;
+};
+
+// The subjects of one attempt after normalisation and exemptions.
+struct AttemptSubjects {
+  std::optional<std::string> user;  // Normalised user, if any.
+  std::optional<Host> host;         // Normalised host, if any.
+  bool host_denied = false;         // Host is in deny_hosts.
+  std::vector<Subject> subjects;    // Counted and checked: user first.
+  std::vector<int64_t> limits;      // Failure limit of each subject.
+  RefusalRule rule = RefusalRule::kAny;
+};
+
+struct Decision {
+  bool refused = false;
+  // When refused: the subject that refused it and how.
+  std::optional<Subject> refused_by;
+  bool permanent = false;
+  int64_t remaining_seconds = 0;
+  int64_t failure_limit = 0;
+  // One line for syslog and `defenderctl check`: why it was refused, or
+  // what the step did.
+  std::string reason;
+  std::vector<Event> events;
+  // The result written to the attempt log (nullptr when nothing was logged).
+  const char* logged = nullptr;
+  AttemptSubjects who;
+};
+
+class Policy {
+ public:
+  // `log` may be null (attempts.store = false). All must outlive the policy.
+  Policy(const Config& cfg, Store* store, AttemptLog* log, const Clock& clock)
+      : cfg_(cfg), store_(store), log_(log), clock_(clock) {}
+
+  // Normalises and classifies the subjects of `info` per the config.
+  AttemptSubjects Classify(const LoginInfo& info) const;
+
+  // Refuses denied hosts and blocked subjects (preauth, account, check).
+  // When refused and `log_refusal`, logs a "refused" attempt. Changes no
+  // counter.
+  bool Check(const LoginInfo& info, bool log_refusal, Decision* d,
+             std::string* err);
+
+  // A failed password: counts a failure on each subject, blocking those that
+  // go above their limit (events are returned). Logs "failure" (or
+  // "refused" for a denied host, which is not counted) when `log_attempt`.
+  bool AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
+                std::string* err);
+
+  // A correct password: refused if blocked; otherwise resets counters and
+  // blocks (only the user's in by_user_and_host mode) and logs "success".
+  bool AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
+                std::string* err);
+
+  LockoutParams Params() const;
+
+ private:
+  void Refuse(const AttemptSubjects& who,
+              const std::vector<SubjectState>& states, Decision* d) const;
+  bool Log(const AttemptSubjects& who, const LoginInfo& info,
+           const char* result, Decision* d, std::string* err);
+
+  const Config& cfg_;
+  Store* store_;
+  AttemptLog* log_;
+  const Clock& clock_;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_POLICY_H_

@@ -1,0 +1,227 @@
+#include "common/sqlite_db.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace defender {
+namespace {
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE IF NOT EXISTS subjects(
+  kind     TEXT    NOT NULL,
+  subject  TEXT    NOT NULL,
+  failures INTEGER NOT NULL,
+  blocked  INTEGER NOT NULL,
+  expires  INTEGER NOT NULL,
+  PRIMARY KEY(kind, subject)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks(
+  kind     TEXT    NOT NULL,
+  subject  TEXT    NOT NULL,
+  time     INTEGER NOT NULL,
+  until    INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS blocks_subject ON blocks(kind, subject, time);
+CREATE INDEX IF NOT EXISTS blocks_time ON blocks(time);
+CREATE TABLE IF NOT EXISTS attempts(
+  id       INTEGER PRIMARY KEY,
+  time     INTEGER NOT NULL,
+  service  TEXT    NOT NULL,
+  user     TEXT    NOT NULL,
+  host     TEXT    NOT NULL,
+  tty      TEXT    NOT NULL,
+  result   TEXT    NOT NULL);
+CREATE INDEX IF NOT EXISTS attempts_time ON attempts(time);
+PRAGMA user_version = 1;
+)sql";
+
+// Creates the parent directory (0700) and the file (0600) if missing, so
+// SQLite never creates them with the process umask.
+bool CreateFile(const std::string& path, std::string* err) {
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    const std::string dir = path.substr(0, slash);
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      *err = dir + ": cannot create directory: " + strerror(errno);
+      return false;
+    }
+  }
+  const int fd = open(path.c_str(),
+                      O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                      0600);
+  if (fd < 0) {
+    *err = path + ": cannot open: " + strerror(errno);
+    return false;
+  }
+  close(fd);
+  return true;
+}
+
+sqlite3* OpenHandle(const std::string& path, int flags, int busy_timeout_ms,
+                    std::string* err) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    *err = path + ": cannot open database: " +
+           (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close_v2(db);
+    return nullptr;
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  sqlite3_extended_result_codes(db, 1);
+  return db;
+}
+
+}  // namespace
+
+std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
+                                         int busy_timeout_ms,
+                                         std::string* err) {
+  if (access(path.c_str(), F_OK) != 0 && !CreateFile(path, err)) {
+    return nullptr;
+  }
+  sqlite3* handle =
+      OpenHandle(path, SQLITE_OPEN_READWRITE, busy_timeout_ms, err);
+  if (handle == nullptr) return nullptr;
+  std::unique_ptr<SqliteDb> db(new SqliteDb(handle, path));
+  if (!db->EnsureSchema(err)) return nullptr;
+  return db;
+}
+
+std::unique_ptr<SqliteDb> SqliteDb::OpenReadOnly(const std::string& path,
+                                                 int busy_timeout_ms,
+                                                 std::string* err) {
+  sqlite3* handle =
+      OpenHandle(path, SQLITE_OPEN_READONLY, busy_timeout_ms, err);
+  if (handle == nullptr) return nullptr;
+  return std::unique_ptr<SqliteDb>(new SqliteDb(handle, path));
+}
+
+SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+
+std::string SqliteDb::Error(std::string_view context) const {
+  return path_ + ": " + std::string(context) + ": " + sqlite3_errmsg(db_);
+}
+
+bool SqliteDb::Exec(const char* sql, std::string* err) {
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) {
+    return true;
+  }
+  *err = Error("query failed");
+  return false;
+}
+
+bool SqliteDb::EnsureSchema(std::string* err) {
+  // synchronous=NORMAL in WAL mode: a commit survives a crash of the
+  // process; only a power loss can drop the last transactions.
+  if (!Exec("PRAGMA synchronous=NORMAL", err)) return false;
+  Statement version(this, "PRAGMA user_version");
+  if (!version.Step()) {
+    *err = Error("cannot read schema version");
+    return false;
+  }
+  const int64_t current = version.Int(0);
+  if (current == kSchemaVersion) return true;
+  if (current > kSchemaVersion) {
+    *err = path_ + ": schema version " + std::to_string(current) +
+           " is newer than this program's (" +
+           std::to_string(kSchemaVersion) + ")";
+    return false;
+  }
+  // New database: switch to WAL (must be outside a transaction), then
+  // create the schema under the write lock. A concurrent creator is fine:
+  // every statement is IF NOT EXISTS.
+  if (!Exec("PRAGMA journal_mode=WAL", err)) return false;
+  Transaction txn(this);
+  if (!txn.ok()) {
+    *err = Error("cannot lock to create the schema");
+    return false;
+  }
+  if (!Exec(kSchemaV1, err)) return false;
+  return txn.Commit(err);
+}
+
+SqliteDb::Statement::Statement(SqliteDb* db, const char* sql) {
+  if (sqlite3_prepare_v3(db->handle(), sql, -1, SQLITE_PREPARE_PERSISTENT,
+                         &stmt_, nullptr) != SQLITE_OK) {
+    stmt_ = nullptr;
+    error_ = true;
+  }
+}
+
+SqliteDb::Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+void SqliteDb::Statement::Bind(int index, int64_t value) {
+  if (stmt_) sqlite3_bind_int64(stmt_, index, value);
+}
+
+void SqliteDb::Statement::Bind(int index, std::string_view value) {
+  if (stmt_) {
+    sqlite3_bind_text(stmt_, index, value.data(),
+                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  }
+}
+
+bool SqliteDb::Statement::Step() {
+  if (!stmt_) return false;
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) error_ = true;
+  return false;
+}
+
+int64_t SqliteDb::Statement::Int(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+std::string SqliteDb::Statement::Text(int column) const {
+  const auto* text =
+      reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  const int size = sqlite3_column_bytes(stmt_, column);
+  return text ? std::string(text, static_cast<size_t>(size)) : std::string();
+}
+
+void SqliteDb::Statement::Reset() {
+  if (stmt_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+SqliteDb::Transaction::Transaction(SqliteDb* db) : db_(db) {
+  if (sqlite3_get_autocommit(db_->handle()) == 0) {
+    ok_ = true;  // Joins the enclosing transaction.
+    return;
+  }
+  outer_ = true;
+  ok_ = sqlite3_exec(db_->handle(), "BEGIN IMMEDIATE", nullptr, nullptr,
+                     nullptr) == SQLITE_OK;
+}
+
+SqliteDb::Transaction::~Transaction() {
+  if (outer_ && ok_ && !done_) {
+    sqlite3_exec(db_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+bool SqliteDb::Transaction::Commit(std::string* err) {
+  if (!ok_) {
+    *err = db_->Error("transaction not started");
+    return false;
+  }
+  if (!outer_) return true;
+  done_ = true;
+  if (sqlite3_exec(db_->handle(), "COMMIT", nullptr, nullptr, nullptr) ==
+      SQLITE_OK) {
+    return true;
+  }
+  *err = db_->Error("commit failed");
+  sqlite3_exec(db_->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  return false;
+}
+
+}  // namespace defender

@@ -1,0 +1,96 @@
+// One connection to the local SQLite database that holds the SqliteStore's
+// records and the attempt log. Opened per PAM call and closed before it
+// returns: never shared across fork().
+#ifndef PAM_DEFENDER_COMMON_SQLITE_DB_H_
+#define PAM_DEFENDER_COMMON_SQLITE_DB_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace defender {
+
+class SqliteDb {
+ public:
+  // The schema version written to PRAGMA user_version.
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if needed) the database at `path`. A missing file is
+  // created with mode 0600 and a missing parent directory with 0700 (one
+  // level only). New databases get the schema and WAL mode; existing ones
+  // with an older schema are upgraded, newer ones refused. Symlinks are not
+  // followed. Lock waits are bounded by `busy_timeout_ms`. Returns nullptr
+  // with *err set on failure.
+  static std::unique_ptr<SqliteDb> Open(const std::string& path,
+                                        int busy_timeout_ms, std::string* err);
+  // Opens an existing database read-only (no schema work). For the CLI.
+  static std::unique_ptr<SqliteDb> OpenReadOnly(const std::string& path,
+                                                int busy_timeout_ms,
+                                                std::string* err);
+  ~SqliteDb();
+  SqliteDb(const SqliteDb&) = delete;
+  SqliteDb& operator=(const SqliteDb&) = delete;
+
+  sqlite3* handle() const { return db_; }
+  const std::string& path() const { return path_; }
+
+  // Runs SQL without results. On failure sets *err and returns false.
+  bool Exec(const char* sql, std::string* err);
+  // "<path>: <context>: <sqlite message>".
+  std::string Error(std::string_view context) const;
+
+  // A prepared statement, finalised on destruction. Bind indexes start at 1.
+  class Statement {
+   public:
+    Statement(SqliteDb* db, const char* sql);
+    ~Statement();
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+    bool ok() const { return stmt_ != nullptr; }
+    void Bind(int index, int64_t value);
+    void Bind(int index, std::string_view value);
+    // Steps once: true with a row available, false when done or on error
+    // (then error() is true).
+    bool Step();
+    bool error() const { return error_; }
+    int64_t Int(int column) const;
+    std::string Text(int column) const;
+    void Reset();
+
+   private:
+    sqlite3_stmt* stmt_ = nullptr;
+    bool error_ = false;
+  };
+
+  // BEGIN IMMEDIATE ... COMMIT. Nested transactions join the outer one.
+  // Rolls back on destruction unless Commit() succeeded.
+  class Transaction {
+   public:
+    explicit Transaction(SqliteDb* db);
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    bool ok() const { return ok_; }
+    bool Commit(std::string* err);
+
+   private:
+    SqliteDb* db_;
+    bool outer_ = false;
+    bool ok_ = false;
+    bool done_ = false;
+  };
+
+ private:
+  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  bool EnsureSchema(std::string* err);
+
+  sqlite3* db_;
+  std::string path_;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_SQLITE_DB_H_

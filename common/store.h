@@ -1,0 +1,134 @@
+// The Store: where failure counters and blocks live. Implementations:
+// MemoryStore (tests), SqliteStore (local default), RedisStore (fleet).
+//
+// Contract shared by every implementation (the same test suite runs against
+// each, tests/unit/store_contract.h):
+//  - Each method is one atomic step: concurrent callers in other processes
+//    (or on other hosts, for Redis) never lose an update.
+//  - A subject's failure counter lives until `expires` (0 = forever); each
+//    failure moves it to now + attempt_ttl. An expired counter reads as 0.
+//  - A block lasts until its `until` (0 = permanent). While a subject is
+//    blocked its counter is frozen; when the block ends the counter is gone
+//    too, so the subject starts again from zero.
+//  - Every block (automatic or manual) is kept in the subject's block
+//    history with its time; history older than LockoutParams.history_seconds
+//    does not count and may be pruned. Unblocking and success do not erase
+//    the history: progressive lockouts keep growing for a repeat offender.
+//  - Methods return false with *err set when the store cannot be used; the
+//    output arguments are then unspecified. They never throw for store
+//    errors, never log and never see a PAM handle.
+#ifndef PAM_DEFENDER_COMMON_STORE_H_
+#define PAM_DEFENDER_COMMON_STORE_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/subject.h"
+
+namespace defender {
+
+struct LockoutParams {
+  int64_t attempt_ttl = 300;  // Counter life after a failure; 0 = forever.
+  // Length of the 1st, 2nd, ... block within the history window; the last
+  // repeats; 0 = permanent. Must not be empty.
+  std::vector<int64_t> lockout_lengths{300};
+  int64_t history_seconds = 24 * 3600;
+};
+
+struct FailureRequest {
+  Subject subject;
+  int64_t limit = 3;  // Failures allowed; the one that goes above blocks.
+};
+
+struct FailureOutcome {
+  SubjectState state;          // After this failure.
+  bool newly_blocked = false;  // This failure started the block.
+};
+
+// How the states of one attempt's subjects combine into a refusal.
+enum class RefusalRule {
+  kAny,  // Refused when any subject is blocked.
+  kAll,  // Refused when every subject is blocked (by_user_and_host).
+  kNever,  // Never refused (by_user_and_host with an exempt user or host).
+};
+
+// True when `states` are refused under `rule`. An empty list is never refused.
+bool IsRefused(RefusalRule rule, std::span<const SubjectState> states);
+
+struct StoreEntry {
+  Subject subject;
+  SubjectState state;
+};
+
+struct StoreStats {
+  int64_t blocked_users = 0;
+  int64_t blocked_hosts = 0;
+  int64_t permanent_blocks = 0;  // Included in the two counts above.
+  int64_t failing_users = 0;     // Counter > 0, not blocked.
+  int64_t failing_hosts = 0;
+  int64_t failures = 0;          // Sum of live counters, blocked or not.
+  int64_t blocks_in_window = 0;  // Block history entries within the window.
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Reads the state of each subject at `now` into (*out)[i].
+  virtual bool Get(std::span<const Subject> subjects, int64_t now,
+                   std::vector<SubjectState>* out, std::string* err) = 0;
+
+  // For each request: a blocked subject is left as it is (newly_blocked =
+  // false). Otherwise its counter goes up by one and lives until now +
+  // attempt_ttl; if it is now above the limit, the subject is blocked for
+  // lockout_lengths[min(n-1, size-1)] where n-1 is the number of blocks in
+  // its history within history_seconds, and the block is added to the
+  // history. (*out)[i] describes request i.
+  virtual bool RecordFailure(std::span<const FailureRequest> requests,
+                             const LockoutParams& params, int64_t now,
+                             std::vector<FailureOutcome>* out,
+                             std::string* err) = 0;
+
+  // Reads the states of `subjects` into *before. If IsRefused(rule, *before)
+  // sets *refused and changes nothing. Otherwise clears the counter and the
+  // block of each subject i with reset[i] set. `reset` has the size of
+  // `subjects`.
+  virtual bool RecordSuccess(std::span<const Subject> subjects,
+                             std::span<const bool> reset, RefusalRule rule,
+                             int64_t now, std::vector<SubjectState>* before,
+                             bool* refused, std::string* err) = 0;
+
+  // Blocks `subject` until `until` (0 = permanent) whatever its state, keeps
+  // its counter, and adds the block to its history.
+  virtual bool Block(const Subject& subject, int64_t until, int64_t now,
+                     std::string* err) = 0;
+
+  // Clears the block and the counter of `subject`; *was_blocked tells
+  // whether it was blocked at `now`.
+  virtual bool Unblock(const Subject& subject, int64_t now, bool* was_blocked,
+                       std::string* err) = 0;
+
+  // Unblocks every subject blocked at `now`; *cleared lists them.
+  virtual bool UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                          std::string* err) = 0;
+
+  // Every subject with a live counter or block at `now` (only blocked ones
+  // when `blocked_only`), sorted by kind (users first) then name.
+  virtual bool List(int64_t now, bool blocked_only,
+                    std::vector<StoreEntry>* out, std::string* err) = 0;
+
+  virtual bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+                     std::string* err) = 0;
+
+  // Deletes what no longer matters at `now`: expired counters and blocks, and
+  // block history older than history_seconds. *removed counts deleted
+  // records (implementations where records expire by themselves report 0).
+  virtual bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
+                     std::string* err) = 0;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_STORE_H_

@@ -1,0 +1,44 @@
+#include "common/store_logic.h"
+
+#include <algorithm>
+
+namespace defender {
+
+bool IsRefused(RefusalRule rule, std::span<const SubjectState> states) {
+  if (states.empty() || rule == RefusalRule::kNever) return false;
+  const auto blocked = [](const SubjectState& s) { return s.blocked; };
+  return rule == RefusalRule::kAny
+             ? std::any_of(states.begin(), states.end(), blocked)
+             : std::all_of(states.begin(), states.end(), blocked);
+}
+
+int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
+                 int64_t now) {
+  const auto& lengths = params.lockout_lengths;
+  if (lengths.empty()) return 0;
+  const size_t index = static_cast<size_t>(std::clamp<int64_t>(
+      previous_blocks, 0, static_cast<int64_t>(lengths.size()) - 1));
+  const int64_t length = lengths[index];
+  return length == 0 ? 0 : now + length;
+}
+
+std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
+                                         int64_t limit,
+                                         const LockoutParams& params,
+                                         int64_t previous_blocks, int64_t now,
+                                         bool* newly_blocked) {
+  *newly_blocked = false;
+  if (current.blocked) return std::nullopt;
+  StoredRecord r;
+  r.failures = current.failures + 1;
+  if (r.failures > limit) {
+    r.blocked = true;
+    r.expires = BlockEnd(params, previous_blocks, now);
+    *newly_blocked = true;
+  } else {
+    r.expires = params.attempt_ttl == 0 ? 0 : now + params.attempt_ttl;
+  }
+  return r;
+}
+
+}  // namespace defender

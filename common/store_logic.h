@@ -1,0 +1,52 @@
+// The arithmetic of the Store contract on one stored record, shared by the
+// MemoryStore and the SqliteStore so that both follow it to the letter.
+// (The RedisStore does the same in its server-side script.)
+#ifndef PAM_DEFENDER_COMMON_STORE_LOGIC_H_
+#define PAM_DEFENDER_COMMON_STORE_LOGIC_H_
+
+#include <cstdint>
+#include <optional>
+
+#include "common/store.h"
+
+namespace defender {
+
+// One subject's record as stored. `expires` is the epoch second at which the
+// record stops mattering (0 = never): the end of the block when blocked,
+// else the end of the counter's life.
+struct StoredRecord {
+  int64_t failures = 0;
+  bool blocked = false;
+  int64_t expires = 0;
+};
+
+// True when the record still matters at `now`.
+inline bool IsLive(const StoredRecord& r, int64_t now) {
+  return r.expires == 0 || r.expires > now;
+}
+
+// The state a (possibly absent or expired) record describes at `now`.
+inline SubjectState StateOf(const std::optional<StoredRecord>& r,
+                            int64_t now) {
+  if (!r || !IsLive(*r, now)) return {};
+  return SubjectState{r->failures, r->blocked, r->blocked ? r->expires : 0};
+}
+
+// Applies one failure to the live state `current`. `previous_blocks` is the
+// number of blocks in the subject's history within the window. Returns the
+// record to store, or nullopt when the subject is blocked and nothing
+// changes. Sets *newly_blocked when this failure starts a block.
+std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
+                                         int64_t limit,
+                                         const LockoutParams& params,
+                                         int64_t previous_blocks, int64_t now,
+                                         bool* newly_blocked);
+
+// End of a block that starts at `now` and is the (previous_blocks+1)-th in
+// the window: 0 for a permanent block.
+int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
+                 int64_t now);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_STORE_LOGIC_H_

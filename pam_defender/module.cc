@@ -1,0 +1,246 @@
+#include "pam_defender/module.h"
+
+#include <security/pam_ext.h>
+#include <syslog.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "common/backend.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/format.h"
+#include "common/hooks.h"
+#include "common/policy.h"
+#include "pam_defender/args.h"
+
+namespace defender {
+namespace {
+
+// pam_set_data key: what this PAM handle has already done, so that preauth
+// followed by authfail (or account) on one handle logs one attempt and a
+// refused attempt is never counted.
+constexpr char kStateKey[] = "pam_defender_state";
+enum class HandleState : long { kNone = 0, kRefused = 1, kLogged = 2 };
+
+HandleState GetState(pam_handle_t* pamh) {
+  const void* data = nullptr;
+  if (pam_get_data(pamh, kStateKey, &data) != PAM_SUCCESS || !data) {
+    return HandleState::kNone;
+  }
+  return static_cast<HandleState>(reinterpret_cast<long>(data));
+}
+
+void SetState(pam_handle_t* pamh, HandleState s) {
+  // The value is stored in the pointer itself: nothing to free.
+  pam_set_data(pamh, kStateKey,
+               reinterpret_cast<void*>(static_cast<long>(s)), nullptr);
+}
+
+#ifdef DEFENDER_TEST_CLOCK
+// Test builds only (never installed): PAM_DEFENDER_TEST_NOW sets the time.
+class TestClock final : public Clock {
+ public:
+  int64_t Now() const override {
+    const char* s = getenv("PAM_DEFENDER_TEST_NOW");
+    return s ? strtoll(s, nullptr, 10) : SystemClock().Now();
+  }
+};
+using ModuleClock = TestClock;
+#else
+using ModuleClock = SystemClock;
+#endif
+
+std::string Item(pam_handle_t* pamh, int type) {
+  const void* value = nullptr;
+  if (pam_get_item(pamh, type, &value) != PAM_SUCCESS || value == nullptr) {
+    return "";
+  }
+  return static_cast<const char*>(value);
+}
+
+class Step {
+ public:
+  Step(EntryPoint entry, pam_handle_t* pamh, int flags)
+      : entry_(entry), pamh_(pamh), flags_(flags) {}
+
+  // Runs the step. From the moment the arguments are parsed, *fallback holds
+  // the result to use should the step throw.
+  int Run(int argc, const char** argv, int* fallback);
+
+ private:
+  int ErrorResult() const;
+  int ConfigError(const std::string& err);
+  int StoreError(const std::string& err);
+  void Announce(const Decision& d);
+  void TellUser(const Decision& d);
+  LoginInfo Info();
+
+  EntryPoint entry_;
+  pam_handle_t* pamh_;
+  int flags_;
+  ModuleArgs args_;
+  Config cfg_;
+};
+
+int Step::ErrorResult() const {
+  switch (args_.mode) {
+    case Mode::kAuthFail:
+      return PAM_AUTH_ERR;
+    case Mode::kAuthSucc:
+      return args_.fail_closed ? PAM_AUTH_ERR : PAM_SUCCESS;
+    case Mode::kAccount:
+      return args_.fail_closed ? PAM_PERM_DENIED : PAM_IGNORE;
+    case Mode::kPreauth:
+      break;
+  }
+  return args_.fail_closed ? PAM_AUTH_ERR : PAM_IGNORE;
+}
+
+int Step::ConfigError(const std::string& err) {
+  pam_syslog(pamh_, LOG_ERR, "configuration error: %s", err.c_str());
+  return ErrorResult();
+}
+
+int Step::StoreError(const std::string& err) {
+  pam_syslog(pamh_, LOG_ERR, "store unavailable (%s): %s",
+             args_.fail_closed ? "failing closed" : "failing open",
+             err.c_str());
+  return ErrorResult();
+}
+
+LoginInfo Step::Info() {
+  LoginInfo info;
+  info.service = Item(pamh_, PAM_SERVICE);
+  if (entry_ == EntryPoint::kAuthenticate) {
+    const char* user = nullptr;
+    if (pam_get_user(pamh_, &user, nullptr) == PAM_SUCCESS && user) {
+      info.user = user;
+    }
+  } else {
+    info.user = Item(pamh_, PAM_USER);
+  }
+  info.rhost = Item(pamh_, PAM_RHOST);
+  info.tty = Item(pamh_, PAM_TTY);
+  return info;
+}
+
+void Step::Announce(const Decision& d) {
+  const std::string service = EscapeText(Item(pamh_, PAM_SERVICE), 64);
+  for (const Event& e : d.events) {
+    const bool block = e.type == Event::Type::kBlock;
+    const std::string length =
+        !block ? "" : e.until == 0 ? " permanently" : " until " +
+                                                          FormatIso8601(e.until);
+    pam_syslog(pamh_, LOG_NOTICE, "%s %s %s%s after %lld failure(s)",
+               block ? "blocked" : "unblocked", KindName(e.subject.kind),
+               e.subject.name.c_str(), length.c_str(),
+               static_cast<long long>(e.failures));
+    const std::vector<std::string>& hook = block ? cfg_.on_block
+                                                 : cfg_.on_unblock;
+    std::string err;
+    if (!hook.empty() &&
+        !SpawnDetached(hook, HookEnvironment(e, service),
+                       static_cast<int>(cfg_.hooks_timeout_seconds), &err)) {
+      pam_syslog(pamh_, LOG_ERR, "hook not started: %s", err.c_str());
+    }
+  }
+}
+
+void Step::TellUser(const Decision& d) {
+  pam_syslog(pamh_, LOG_NOTICE, "refused %s%s%s: %s",
+             d.who.user ? "user " : "", d.who.user.value_or("").c_str(),
+             d.who.host ? (" from " + d.who.host->subject).c_str() : "",
+             d.reason.c_str());
+  if (args_.silent || (flags_ & PAM_SILENT)) return;
+  const std::string text = RenderMessage(
+      d.permanent ? cfg_.permanent_lockout_message : cfg_.lockout_message,
+      d.failure_limit, d.remaining_seconds);
+  pam_prompt(pamh_, PAM_TEXT_INFO, nullptr, "%s", text.c_str());
+}
+
+int Step::Run(int argc, const char** argv, int* fallback) {
+  std::string err;
+  if (!ParseModuleArgs(argc, argv, entry_ == EntryPoint::kAccount, &args_,
+                       &err)) {
+    return ConfigError(err);
+  }
+  *fallback = ErrorResult();
+  if (args_.mode == Mode::kAccount && !args_.enforce) return PAM_SUCCESS;
+  const HandleState state = GetState(pamh_);
+  if (state == HandleState::kRefused) {
+    return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+  }
+  if (args_.mode == Mode::kAuthFail && state == HandleState::kLogged) {
+    return PAM_AUTH_ERR;  // This attempt was already counted.
+  }
+
+  const bool default_conf = args_.conf.empty();
+  const std::string conf =
+      default_conf ? Config::kDefaultConfigPath : args_.conf;
+  if (!LoadConfigFile(conf, default_conf, &cfg_, &err)) return ConfigError(err);
+  for (const std::string& o : args_.overrides) {
+    if (!ApplyOverride(o, &cfg_, &err)) return ConfigError(err);
+  }
+
+  const LoginInfo info = Info();
+  std::unique_ptr<Backend> backend = Backend::Open(cfg_, &err);
+  if (!backend) return StoreError(err);
+  const ModuleClock clock;
+  Policy policy(cfg_, backend->store(), backend->attempt_log(), clock);
+  const bool log = state == HandleState::kNone;
+  Decision d;
+  bool ok = false;
+  switch (args_.mode) {
+    case Mode::kPreauth:
+    case Mode::kAccount:
+      ok = policy.Check(info, log, &d, &err);
+      break;
+    case Mode::kAuthFail:
+    case Mode::kAuthSucc: {
+      // The store update and the attempt row commit together.
+      std::optional<SqliteDb::Transaction> txn;
+      if (backend->local_db()) txn.emplace(backend->local_db());
+      ok = args_.mode == Mode::kAuthFail
+               ? policy.AuthFail(info, log, &d, &err)
+               : policy.AuthSucc(info, log, &d, &err);
+      if (ok && txn) ok = txn->Commit(&err);
+      break;
+    }
+  }
+  backend.reset();
+  if (!ok) return StoreError(err);
+  if (args_.debug) {
+    pam_syslog(pamh_, LOG_DEBUG, "user=\"%s\" host=\"%s\": %s",
+               d.who.user.value_or("").c_str(),
+               d.who.host ? d.who.host->subject.c_str() : "",
+               d.reason.c_str());
+  }
+  Announce(d);
+  if (d.refused) {
+    SetState(pamh_, HandleState::kRefused);
+    TellUser(d);
+    return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+  }
+  if (d.logged) SetState(pamh_, HandleState::kLogged);
+  return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
+}
+
+}  // namespace
+
+int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
+              const char** argv) noexcept {
+  int fallback = PAM_IGNORE;
+  try {
+    Step step(entry, pamh, flags);
+    return step.Run(argc, argv, &fallback);
+  } catch (const std::exception& e) {
+    pam_syslog(pamh, LOG_CRIT, "internal error: %s", e.what());
+  } catch (...) {
+    pam_syslog(pamh, LOG_CRIT, "internal error");
+  }
+  return fallback;
+}
+
+}  // namespace defender

@@ -1,0 +1,39 @@
+// The module's logic behind the extern "C" entry points.
+//
+// Return codes (the one table; also in pam_defender(8) and the README):
+//
+//   step      | allowed      | refused          | store/config error
+//   ----------+--------------+------------------+----------------------------
+//   preauth   | PAM_SUCCESS  | PAM_AUTH_ERR     | PAM_IGNORE (fail_closed:
+//             |              |                  |   PAM_AUTH_ERR)
+//   authfail  | PAM_AUTH_ERR | PAM_AUTH_ERR     | PAM_AUTH_ERR
+//   authsucc  | PAM_SUCCESS  | PAM_AUTH_ERR     | PAM_SUCCESS (fail_closed:
+//             |              |                  |   PAM_AUTH_ERR)
+//   account   | PAM_SUCCESS  | PAM_PERM_DENIED  | PAM_IGNORE (fail_closed:
+//   (enforce) |              |                  |   PAM_PERM_DENIED)
+//   account   | PAM_SUCCESS (the store is not read)
+//   setcred   | PAM_SUCCESS
+//
+// authsucc fails open with PAM_SUCCESS, not PAM_IGNORE: it runs only after
+// the password was accepted, and in the documented stack an ignored
+// `sufficient` line falls through to pam_deny, which would lock everyone
+// out whenever the store is broken.
+//
+// A step never throws, never writes to stdout/stderr, never exits, and
+// leaves no descriptor, child or signal disposition behind.
+#ifndef PAM_DEFENDER_PAM_DEFENDER_MODULE_H_
+#define PAM_DEFENDER_PAM_DEFENDER_MODULE_H_
+
+#include <security/pam_modules.h>
+
+namespace defender {
+
+enum class EntryPoint { kAuthenticate, kAccount };
+
+// Runs one module step; the result is one of the codes in the table above.
+int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
+              const char** argv) noexcept;
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_PAM_DEFENDER_MODULE_H_
