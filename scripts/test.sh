@@ -1,0 +1,51 @@
+#!/bin/bash
+# Runs the whole test suite from a fresh checkout: installs the Debian
+# packages that are missing, builds, runs every test suite (each test starts
+# and stops the services it needs: redis-server, sshd), and ends with one
+# summary line "tests: N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/install-deps.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
+
+results=()   # one testlog.json per build
+run_build() {  # NAME MESON-ARGS...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$root/.test-$(basename "$dir")-setup.log" 2>&1 ||
+      { cat "$root/.test-$(basename "$dir")-setup.log"; return 1; }
+  fi
+  ninja -C "$dir" || return 1
+  meson test -C "$dir" --print-errorlogs --num-processes 2
+  results+=("$dir/meson-logs/testlog.json")
+}
+
+status=0
+run_build build || status=1
+
+python3 - "${results[@]}" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        failed += 1
+        continue
+    for line in lines:
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+if not sys.argv[1:]:
+    failed += 1
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+PY
+py=$?
+[ $status -ne 0 ] && exit $status
+exit $py
