@@ -227,7 +227,8 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
       if (v.type != T::kInt) break;
       return InRange(key, v.i, err);
     case KeyType::kBool:
-      return v.type == T::kBool || (*err = "expected a boolean", false);
+      if (v.type != T::kBool) break;
+      return true;
     case KeyType::kString:
       if (v.type != T::kString) break;
       if (v.s.find('\0') != std::string::npos) {
@@ -236,16 +237,14 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
       }
       return true;
     case KeyType::kStringList:
-      if (v.type == T::kStringList) return true;
-      *err = "expected an array of strings";
-      return false;
+      if (v.type != T::kStringList) break;
+      return true;
     case KeyType::kIntOrIntList:
       if (v.type == T::kInt) {
         out->type = T::kIntList;
         out->ints = {v.i};
       } else if (v.type != T::kIntList) {
-        *err = "expected an integer or an array of integers";
-        return false;
+        break;
       }
       if (out->ints.empty()) {
         *err = "the array must not be empty";
@@ -256,8 +255,7 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
       }
       return true;
   }
-  *err = std::string("expected ") + (key.type == KeyType::kInt ? "an " : "a ") +
-         TypeName(key.type);
+  *err = Expected(key.type);
   return false;
 }
 
@@ -272,15 +270,16 @@ const KeyDef* FindKey(std::string_view section, std::string_view name) {
   return nullptr;
 }
 
-const char* TypeName(KeyType type) {
+std::string Expected(KeyType type) {
   switch (type) {
-    case KeyType::kInt: return "integer";
-    case KeyType::kBool: return "boolean";
-    case KeyType::kString: return "string";
-    case KeyType::kStringList: return "array of strings";
-    case KeyType::kIntOrIntList: return "integer or array of integers";
+    case KeyType::kInt: return "expected an integer";
+    case KeyType::kBool: return "expected a boolean";
+    case KeyType::kString: return "expected a string";
+    case KeyType::kStringList: return "expected an array of strings";
+    case KeyType::kIntOrIntList:
+      return "expected an integer or an array of integers";
   }
-  return "?";
+  return "unexpected type";
 }
 
 bool SetKey(const KeyDef& key, const Value& v, Config* cfg, std::string* err) {

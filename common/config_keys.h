@@ -47,8 +47,8 @@ const KeyDef* FindKey(std::string_view section, std::string_view name);
 // "SECTION.KEY: reason".
 bool SetKey(const KeyDef& key, const Value& v, Config* cfg, std::string* err);
 
-// "integer", "boolean", ... as used in messages.
-const char* TypeName(KeyType type);
+// "expected an integer", "expected a boolean", ... as used in messages.
+std::string Expected(KeyType type);
 
 }  // namespace defender::config_internal
 

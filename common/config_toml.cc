@@ -87,9 +87,8 @@ bool ParseConfigText(std::string_view text, const std::string& name,
       }
       Value v;
       if (!ToValue(node, &v)) {
-        *err = Where(name, node.source()) + full + ": expected " +
-               (def->type == config_internal::KeyType::kInt ? "an " : "a ") +
-               config_internal::TypeName(def->type);
+        *err = Where(name, node.source()) + full + ": " +
+               config_internal::Expected(def->type);
         return false;
       }
       if (v.type == Value::Type::kStringList && v.strings.empty() &&

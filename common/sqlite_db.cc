@@ -119,12 +119,15 @@ bool SqliteDb::EnsureSchema(std::string* err) {
   // synchronous=NORMAL in WAL mode: a commit survives a crash of the
   // process; only a power loss can drop the last transactions.
   if (!Exec("PRAGMA synchronous=NORMAL", err)) return false;
-  Statement version(this, "PRAGMA user_version");
-  if (!version.Step()) {
-    *err = Error("cannot read schema version");
-    return false;
+  int64_t current = 0;
+  {
+    Statement version(this, "PRAGMA user_version");
+    if (!version.Step()) {
+      *err = Error("cannot read schema version");
+      return false;
+    }
+    current = version.Int(0);
   }
-  const int64_t current = version.Int(0);
   if (current == kSchemaVersion) return true;
   if (current > kSchemaVersion) {
     *err = path_ + ": schema version " + std::to_string(current) +

@@ -1,0 +1,314 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "common/config.h"
+#include "tests/unit/temp_dir.h"
+
+namespace defender {
+namespace {
+
+Config Parse(const std::string& text) {
+  Config cfg;
+  std::string err;
+  REQUIRE_MESSAGE(ParseConfigText(text, "t.toml", &cfg, &err), err);
+  return cfg;
+}
+
+std::string ParseError(const std::string& text) {
+  Config cfg;
+  std::string err;
+  CHECK_FALSE(ParseConfigText(text, "t.toml", &cfg, &err));
+  return err;
+}
+
+TEST_CASE("built-in defaults match the spec") {
+  const Config c;
+  CHECK(c.failure_limit == 3);
+  CHECK(c.FailureLimitUser() == 3);
+  CHECK(c.FailureLimitHost() == 3);
+  CHECK_FALSE(c.by_user_and_host);
+  CHECK_FALSE(c.disable_user_lockout);
+  CHECK_FALSE(c.disable_host_lockout);
+  CHECK(c.cooloff_time == 300);
+  CHECK(c.AttemptCooloff() == 300);
+  CHECK(c.LockoutCooloffs() == std::vector<int64_t>{300});
+  CHECK_FALSE(c.even_deny_root);
+  CHECK_FALSE(c.fold_username_case);
+  CHECK(c.ipv6_prefix == 64);
+  CHECK(c.lockout_message ==
+        "Account locked: too many login attempts. Try again in "
+        "{cooloff_minutes} minute(s).");
+  CHECK(c.permanent_lockout_message ==
+        "Account locked: too many login attempts. Contact an administrator.");
+  CHECK(c.backend == StoreBackend::kSqlite);
+  CHECK(c.path == "/var/lib/pam_defender/defender.db");
+  CHECK(c.key_prefix == "defender");
+  CHECK(c.redis_url == "redis://127.0.0.1:6379/0");
+  CHECK(c.redis_sentinel_master == "mymaster");
+  CHECK(c.redis_connect_timeout_ms == 200);
+  CHECK(c.redis_command_timeout_ms == 200);
+  CHECK(c.redis_on_error == OnError::kLocal);
+  CHECK(c.attempts_store);
+  CHECK(c.attempts_expiration_hours == 24);
+  CHECK(c.hooks_timeout_seconds == 10);
+  CHECK_FALSE(c.NamesSecrets());
+}
+
+TEST_CASE("every key is read from the file") {
+  const Config c = Parse(R"(
+[lockout]
+failure_limit = 5
+failure_limit_user = 4
+failure_limit_host = 20
+by_user_and_host = true
+disable_user_lockout = true
+disable_host_lockout = true
+cooloff_time = 60
+attempt_cooloff_time = 120
+lockout_cooloff_time = [60, 300, 3600, 0]
+even_deny_root = true
+fold_username_case = true
+ipv6_prefix = 56
+allow_users = ["backup", "nagios"]
+allow_hosts = ["10.0.0.0/8", "2001:db8::/32"]
+deny_hosts = ["198.51.100.0/24"]
+lockout_message = "wait {cooloff_seconds}"
+permanent_lockout_message = "gone"
+
+[store]
+backend = "redis"
+path = "/tmp/x.db"
+key_prefix = "fleet1"
+
+[redis]
+url = "unix:///run/redis/redis.sock?db=2"
+password_file = "/etc/security/redis.pass"
+sentinels = ["10.0.0.5:26379", "10.0.0.6:26379"]
+sentinel_master = "main"
+connect_timeout_ms = 50
+command_timeout_ms = 75
+on_error = "closed"
+
+[attempts]
+store = false
+expiration_hours = 48
+
+[hooks]
+on_block = ["/usr/local/sbin/notify", "--quiet"]
+on_unblock = ["/usr/local/sbin/notify", "--unblock"]
+timeout_seconds = 3
+)");
+  CHECK(c.failure_limit == 5);
+  CHECK(c.FailureLimitUser() == 4);
+  CHECK(c.FailureLimitHost() == 20);
+  CHECK(c.by_user_and_host);
+  CHECK(c.disable_user_lockout);
+  CHECK(c.disable_host_lockout);
+  CHECK(c.cooloff_time == 60);
+  CHECK(c.AttemptCooloff() == 120);
+  CHECK(c.LockoutCooloffs() == std::vector<int64_t>{60, 300, 3600, 0});
+  CHECK(c.even_deny_root);
+  CHECK(c.fold_username_case);
+  CHECK(c.ipv6_prefix == 56);
+  CHECK(c.allow_users == std::vector<std::string>{"backup", "nagios"});
+  REQUIRE(c.allow_hosts.size() == 2);
+  CHECK(c.allow_hosts[0].ToString() == "10.0.0.0/8");
+  CHECK(c.allow_hosts[1].ToString() == "2001:db8::/32");
+  REQUIRE(c.deny_hosts.size() == 1);
+  CHECK(c.deny_hosts[0].ToString() == "198.51.100.0/24");
+  CHECK(c.lockout_message == "wait {cooloff_seconds}");
+  CHECK(c.permanent_lockout_message == "gone");
+  CHECK(c.backend == StoreBackend::kRedis);
+  CHECK(c.path == "/tmp/x.db");
+  CHECK(c.key_prefix == "fleet1");
+  CHECK(c.redis_url == "unix:///run/redis/redis.sock?db=2");
+  CHECK(c.redis_password_file == "/etc/security/redis.pass");
+  CHECK(c.redis_sentinels ==
+        std::vector<std::string>{"10.0.0.5:26379", "10.0.0.6:26379"});
+  CHECK(c.redis_sentinel_master == "main");
+  CHECK(c.redis_connect_timeout_ms == 50);
+  CHECK(c.redis_command_timeout_ms == 75);
+  CHECK(c.redis_on_error == OnError::kClosed);
+  CHECK_FALSE(c.attempts_store);
+  CHECK(c.attempts_expiration_hours == 48);
+  CHECK(c.on_block ==
+        std::vector<std::string>{"/usr/local/sbin/notify", "--quiet"});
+  CHECK(c.on_unblock ==
+        std::vector<std::string>{"/usr/local/sbin/notify", "--unblock"});
+  CHECK(c.hooks_timeout_seconds == 3);
+  CHECK(c.NamesSecrets());
+}
+
+TEST_CASE("derived defaults follow failure_limit and cooloff_time") {
+  const Config c = Parse("[lockout]\nfailure_limit = 7\ncooloff_time = 30\n");
+  CHECK(c.FailureLimitUser() == 7);
+  CHECK(c.FailureLimitHost() == 7);
+  CHECK(c.AttemptCooloff() == 30);
+  CHECK(c.LockoutCooloffs() == std::vector<int64_t>{30});
+  CHECK(Parse("[lockout]\nlockout_cooloff_time = 0\n").LockoutCooloffs() ==
+        std::vector<int64_t>{0});
+}
+
+TEST_CASE("errors name file, line and key") {
+  CHECK(ParseError("[lockout]\nfailure_limt = 3\n") ==
+        "t.toml:2: lockout.failure_limt: unknown key");
+  CHECK(ParseError("\n[lockot]\nx = 1\n") == "t.toml:2: lockot: unknown section");
+  CHECK(ParseError("[lockout]\n\nfailure_limit = \"3\"\n") ==
+        "t.toml:3: lockout.failure_limit: expected an integer");
+  CHECK(ParseError("[lockout]\nfailure_limit = -1\n") ==
+        "t.toml:2: lockout.failure_limit: value -1 out of range (0-1000000)");
+  CHECK(ParseError("[lockout]\nipv6_prefix = 129\n") ==
+        "t.toml:2: lockout.ipv6_prefix: value 129 out of range (1-128)");
+  CHECK(ParseError("[lockout]\nby_user_and_host = 1\n") ==
+        "t.toml:2: lockout.by_user_and_host: expected a boolean");
+  CHECK(ParseError("[lockout]\nlockout_cooloff_time = [60, -1]\n") ==
+        "t.toml:2: lockout.lockout_cooloff_time: value -1 out of range "
+        "(0-316224000)");
+  CHECK(ParseError("[lockout]\nlockout_cooloff_time = []\n") ==
+        "t.toml:2: lockout.lockout_cooloff_time: the array must not be empty");
+  CHECK(ParseError("[lockout]\nlockout_cooloff_time = \"5m\"\n") ==
+        "t.toml:2: lockout.lockout_cooloff_time: expected an integer or an "
+        "array of integers");
+  CHECK(ParseError("[lockout]\nallow_hosts = [\"10.0.0.0/33\"]\n") ==
+        "t.toml:2: lockout.allow_hosts: bad prefix length in "
+        "\"10.0.0.0/33\" (0-32)");
+  CHECK(ParseError("[lockout]\nallow_users = [1, 2]\n") ==
+        "t.toml:2: lockout.allow_users: expected an array of strings");
+  CHECK(ParseError("[store]\nbackend = \"mysql\"\n") ==
+        "t.toml:2: store.backend: expected \"sqlite\" or \"redis\", got "
+        "\"mysql\"");
+  CHECK(ParseError("[store]\npath = \"relative.db\"\n") ==
+        "t.toml:2: store.path: must be an absolute path");
+  CHECK(ParseError("[store]\nkey_prefix = \"a b\"\n") ==
+        "t.toml:2: store.key_prefix: must be 1-64 printable characters "
+        "without spaces or braces");
+  CHECK(ParseError("[redis]\nurl = \"http://x\"\n") ==
+        "t.toml:2: redis.url: must start with redis:// or unix://");
+  CHECK(ParseError("[redis]\non_error = \"maybe\"\n") ==
+        "t.toml:2: redis.on_error: expected \"local\", \"open\" or "
+        "\"closed\", got \"maybe\"");
+  CHECK(ParseError("[redis]\ncommand_timeout_ms = 0\n") ==
+        "t.toml:2: redis.command_timeout_ms: value 0 out of range (1-60000)");
+  CHECK(ParseError("[attempts]\nexpiration_hours = 0\n") ==
+        "t.toml:2: attempts.expiration_hours: value 0 out of range "
+        "(1-87840)");
+  CHECK(ParseError("[hooks]\non_block = [\"notify\"]\n") ==
+        "t.toml:2: hooks.on_block: the command (first element) must be an "
+        "absolute path");
+  CHECK(ParseError("[hooks]\ntimeout_seconds = 0\n") ==
+        "t.toml:2: hooks.timeout_seconds: value 0 out of range (1-3600)");
+  CHECK(ParseError("lockout = 3\n") ==
+        "t.toml:1: lockout: must be a table");
+}
+
+TEST_CASE("TOML syntax errors name the line") {
+  const std::string err = ParseError("[lockout]\nfailure_limit = = 3\n");
+  CHECK(err.rfind("t.toml:2: ", 0) == 0);
+}
+
+TEST_CASE("module argument overrides take scalar [lockout] keys") {
+  Config c;
+  std::string err;
+  REQUIRE(ApplyOverride("failure_limit=5", &c, &err));
+  CHECK(c.failure_limit == 5);
+  CHECK(c.FailureLimitUser() == 5);
+  REQUIRE(ApplyOverride("lockout.by_user_and_host=true", &c, &err));
+  CHECK(c.by_user_and_host);
+  REQUIRE(ApplyOverride("lockout_cooloff_time=0", &c, &err));
+  CHECK(c.LockoutCooloffs() == std::vector<int64_t>{0});
+  REQUIRE(ApplyOverride("lockout_message=Go away", &c, &err));
+  CHECK(c.lockout_message == "Go away");
+
+  CHECK_FALSE(ApplyOverride("failure_limit=abc", &c, &err));
+  CHECK(err == "module argument \"failure_limit=abc\": lockout.failure_limit: "
+               "expected an integer");
+  CHECK_FALSE(ApplyOverride("ipv6_prefix=0", &c, &err));
+  CHECK(err == "module argument \"ipv6_prefix=0\": lockout.ipv6_prefix: "
+               "value 0 out of range (1-128)");
+  CHECK_FALSE(ApplyOverride("even_deny_root=maybe", &c, &err));
+  CHECK(err == "module argument \"even_deny_root=maybe\": "
+               "lockout.even_deny_root: expected true or false");
+  CHECK_FALSE(ApplyOverride("allow_users=bob", &c, &err));
+  CHECK_FALSE(ApplyOverride("backend=redis", &c, &err));
+  CHECK(err == "module argument \"backend=redis\": unknown argument "
+               "(KEY=VALUE takes a scalar key of [lockout])");
+  CHECK(c.failure_limit == 5);  // Failed overrides change nothing.
+}
+
+void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
+  std::ofstream(path) << text;
+  REQUIRE(chmod(path.c_str(), mode) == 0);
+}
+
+TEST_CASE("LoadConfigFile: missing, unreadable and trusted files") {
+  testing::TempDir dir;
+  Config c;
+  std::string err;
+  const std::string missing = dir.path() + "/none.toml";
+  CHECK(LoadConfigFile(missing, /*missing_ok=*/true, &c, &err));
+  CHECK(c.source == "(built-in defaults)");
+  CHECK_FALSE(LoadConfigFile(missing, /*missing_ok=*/false, &c, &err));
+  CHECK(err == missing + ": cannot open: No such file or directory");
+
+  const std::string plain = dir.path() + "/plain.toml";
+  WriteFile(plain, "[lockout]\nfailure_limit = 9\n", 0666);
+  REQUIRE(LoadConfigFile(plain, false, &c, &err));
+  CHECK(c.failure_limit == 9);
+  CHECK(c.source == plain);
+
+  // A file naming hooks must be owned by root and not group/world-writable.
+  const std::string hooks = dir.path() + "/hooks.toml";
+  WriteFile(hooks, "[hooks]\non_block = [\"/bin/true\"]\n", 0620);
+  Config h;
+  CHECK_FALSE(LoadConfigFile(hooks, false, &h, &err));
+  CHECK(err == hooks +
+                   ": names hooks or a Redis password, so it must be owned "
+                   "by root and not writable by group or others");
+  CHECK(h.on_block.empty());
+  REQUIRE(chmod(hooks.c_str(), 0644) == 0);
+  if (geteuid() == 0) {
+    CHECK(LoadConfigFile(hooks, false, &h, &err));
+    CHECK(h.on_block == std::vector<std::string>{"/bin/true"});
+    REQUIRE(chown(hooks.c_str(), 65534, 65534) == 0);
+    CHECK_FALSE(LoadConfigFile(hooks, false, &h, &err));
+  } else {
+    CHECK_FALSE(LoadConfigFile(hooks, false, &h, &err));
+  }
+
+  const std::string secret = dir.path() + "/secret.toml";
+  WriteFile(secret, "[redis]\nurl = \"redis://:pw@10.0.0.1:6379/0\"\n", 0666);
+  CHECK_FALSE(LoadConfigFile(secret, false, &h, &err));
+
+  // Symlinks and non-regular files are refused.
+  const std::string link = dir.path() + "/link.toml";
+  REQUIRE(symlink(plain.c_str(), link.c_str()) == 0);
+  CHECK_FALSE(LoadConfigFile(link, false, &h, &err));
+  CHECK(err.rfind(link + ": cannot open: ", 0) == 0);
+  CHECK_FALSE(LoadConfigFile(dir.path(), false, &h, &err));
+  CHECK(err == dir.path() + ": not a regular file");
+}
+
+TEST_CASE("DumpConfig output parses back to the same values") {
+  const Config c = Parse(R"(
+[lockout]
+failure_limit = 4
+lockout_cooloff_time = [60, 0]
+allow_hosts = ["10.0.0.0/8"]
+lockout_message = "quote \" and \\ backslash"
+[hooks]
+on_block = ["/bin/echo", "x y"]
+)");
+  const Config again = Parse(DumpConfig(c));
+  CHECK(again.failure_limit == 4);
+  CHECK(again.LockoutCooloffs() == std::vector<int64_t>{60, 0});
+  REQUIRE(again.allow_hosts.size() == 1);
+  CHECK(again.allow_hosts[0].ToString() == "10.0.0.0/8");
+  CHECK(again.lockout_message == "quote \" and \\ backslash");
+  CHECK(again.on_block == std::vector<std::string>{"/bin/echo", "x y"});
+}
+
+}  // namespace
+}  // namespace defender

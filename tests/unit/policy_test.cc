@@ -1,0 +1,358 @@
+#include <doctest/doctest.h>
+
+#include "common/memory_store.h"
+#include "common/policy.h"
+
+namespace defender {
+namespace {
+
+// A policy over a MemoryStore, a MemoryAttemptLog and a FakeClock, with
+// helpers that play one login attempt the way the module's stack does:
+// preauth, then the password check, then authfail or authsucc.
+class Harness {
+ public:
+  explicit Harness(Config cfg = Config()) : cfg_(std::move(cfg)) {}
+
+  enum Result { kRefused, kFailed, kSucceeded };
+
+  Result Login(const std::string& user, const std::string& rhost,
+               bool right_password) {
+    LoginInfo info{"sshd", user, rhost, "ssh"};
+    std::string err;
+    Decision d;
+    REQUIRE_MESSAGE(policy_.Check(info, true, &d, &err), err);
+    last_ = d;
+    if (d.refused) return kRefused;
+    if (!right_password) {
+      REQUIRE_MESSAGE(policy_.AuthFail(info, true, &d, &err), err);
+      last_ = d;
+      return d.refused ? kRefused : kFailed;
+    }
+    REQUIRE_MESSAGE(policy_.AuthSucc(info, true, &d, &err), err);
+    last_ = d;
+    return d.refused ? kRefused : kSucceeded;
+  }
+
+  SubjectState State(SubjectKind kind, const std::string& name) {
+    std::vector<SubjectState> out;
+    std::string err;
+    const Subject s{kind, name};
+    REQUIRE(store_.Get({&s, 1}, clock_.Now(), &out, &err));
+    return out[0];
+  }
+  SubjectState User(const std::string& n) { return State(SubjectKind::kUser, n); }
+  SubjectState Host(const std::string& n) { return State(SubjectKind::kHost, n); }
+
+  Config& cfg() { return cfg_; }
+  FakeClock& clock() { return clock_; }
+  MemoryStore& store() { return store_; }
+  MemoryAttemptLog& log() { return log_; }
+  Policy& policy() { return policy_; }
+  const Decision& last() const { return last_; }
+
+ private:
+  Config cfg_;
+  FakeClock clock_{1'700'000'000};
+  MemoryStore store_;
+  MemoryAttemptLog log_;
+  Policy policy_{cfg_, &store_, &log_, clock_};
+  Decision last_;
+};
+
+using R = Harness::Result;
+
+TEST_CASE("failures up to the limit are plain; a right password then succeeds and resets") {
+  Harness h;
+  for (int i = 0; i < 3; ++i) CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
+  CHECK(h.User("alice").failures == 3);
+  CHECK(h.Host("192.0.2.1").failures == 3);
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
+  CHECK(h.User("alice") == SubjectState{});
+  CHECK(h.Host("192.0.2.1") == SubjectState{});
+}
+
+TEST_CASE("the failure above the limit blocks; then even the right password is refused and not counted") {
+  Harness h;
+  for (int i = 0; i < 3; ++i) h.Login("alice", "192.0.2.1", false);
+  CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
+  REQUIRE(h.last().events.size() == 2);
+  CHECK(h.last().events[0].type == Event::Type::kBlock);
+  CHECK(h.last().events[0].subject == Subject{SubjectKind::kUser, "alice"});
+  CHECK(h.last().events[0].until == h.clock().Now() + 300);
+  CHECK(h.last().events[0].failures == 4);
+  CHECK(h.last().events[1].subject == Subject{SubjectKind::kHost, "192.0.2.1"});
+  CHECK(h.User("alice") == SubjectState{4, true, h.clock().Now() + 300});
+
+  h.clock().Advance(10);
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.last().remaining_seconds == 290);
+  CHECK(h.last().failure_limit == 3);
+  CHECK_FALSE(h.last().permanent);
+  CHECK(h.last().reason == "user alice is blocked for 4m 50s");
+  CHECK(h.Login("alice", "192.0.2.1", false) == R::kRefused);
+  CHECK(h.User("alice").failures == 4);  // Refused attempts are not counted.
+
+  // The attempt log: 4 failures, then 2 refusals.
+  REQUIRE(h.log().rows.size() == 6);
+  CHECK(h.log().rows[3].result == "failure");
+  CHECK(h.log().rows[4].result == "refused");
+  CHECK(h.log().rows[5].result == "refused");
+  CHECK(h.log().rows[5].user == "alice");
+  CHECK(h.log().rows[5].host == "192.0.2.1");
+  CHECK(h.log().rows[5].service == "sshd");
+  CHECK(h.log().rows[5].tty == "ssh");
+
+  h.clock().Advance(290);  // The block is over: a fresh start.
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
+}
+
+TEST_CASE("failures are forgotten attempt_cooloff_time after the latest one") {
+  Harness h;
+  h.cfg().cooloff_time = 300;
+  h.Login("alice", "", false);
+  h.clock().Advance(200);
+  h.Login("alice", "", false);
+  h.clock().Advance(200);  // 400 s after the first, 200 after the second.
+  CHECK(h.User("alice").failures == 2);
+  h.clock().Advance(100);
+  CHECK(h.User("alice").failures == 0);
+}
+
+TEST_CASE("sprayed user names block the host") {
+  Harness h;
+  for (int i = 0; i < 4; ++i) {
+    CHECK(h.Login("user" + std::to_string(i), "198.51.100.9", false) == R::kFailed);
+  }
+  CHECK(h.Host("198.51.100.9").blocked);
+  CHECK_FALSE(h.User("user3").blocked);
+  CHECK(h.Login("alice", "198.51.100.9", true) == R::kRefused);
+  CHECK(h.last().refused_by == Subject{SubjectKind::kHost, "198.51.100.9"});
+  CHECK(h.Login("alice", "198.51.100.10", true) == R::kSucceeded);
+}
+
+TEST_CASE("a user attacked from many hosts is blocked everywhere") {
+  Harness h;
+  for (int i = 0; i < 4; ++i) {
+    h.Login("alice", "203.0.113." + std::to_string(i), false);
+  }
+  CHECK(h.User("alice").blocked);
+  CHECK(h.Login("alice", "203.0.113.200", true) == R::kRefused);
+  CHECK(h.Login("alice", "", true) == R::kRefused);  // Local login too.
+  CHECK(h.Login("bob", "203.0.113.200", true) == R::kSucceeded);
+}
+
+TEST_CASE("separate limits for user and host") {
+  Config cfg;
+  cfg.failure_limit_user = 1;
+  cfg.failure_limit_host = 5;
+  Harness h(cfg);
+  h.Login("alice", "192.0.2.1", false);
+  h.Login("alice", "192.0.2.1", false);
+  CHECK(h.User("alice").blocked);
+  CHECK(h.Host("192.0.2.1") == SubjectState{2, false, 0});
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.last().failure_limit == 1);
+}
+
+TEST_CASE("by_user_and_host refuses only when both are blocked") {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  Harness h(cfg);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.1", false);
+  CHECK(h.User("alice").blocked);
+  CHECK(h.Host("192.0.2.1").blocked);
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
+  // The same user from another host, and another user from the same host.
+  CHECK(h.Login("alice", "192.0.2.2", true) == R::kSucceeded);
+  // ...and that success cleared the user's block, but not the host's.
+  REQUIRE(h.last().events.size() == 1);
+  CHECK(h.last().events[0].type == Event::Type::kUnblock);
+  CHECK(h.last().events[0].subject == Subject{SubjectKind::kUser, "alice"});
+  CHECK_FALSE(h.User("alice").blocked);
+  CHECK(h.Login("bob", "192.0.2.1", true) == R::kSucceeded);
+  CHECK(h.Host("192.0.2.1").blocked);
+}
+
+TEST_CASE("by_user_and_host: a success resets only the user's counter") {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  Harness h(cfg);
+  h.Login("alice", "192.0.2.1", false);
+  h.Login("alice", "192.0.2.1", false);
+  h.Login("alice", "192.0.2.1", true);
+  CHECK(h.User("alice").failures == 0);
+  CHECK(h.Host("192.0.2.1").failures == 2);
+}
+
+TEST_CASE("by_user_and_host: a local login is judged by the user alone") {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  Harness h(cfg);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "", false);
+  CHECK(h.Login("alice", "", true) == R::kRefused);
+}
+
+TEST_CASE("disable_user_lockout: users are never counted or blocked") {
+  Config cfg;
+  cfg.disable_user_lockout = true;
+  Harness h(cfg);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2." + std::to_string(i), false);
+  CHECK(h.User("alice") == SubjectState{});
+  CHECK(h.Login("alice", "192.0.2.100", true) == R::kSucceeded);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.1", false);
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);  // Host still.
+}
+
+TEST_CASE("disable_host_lockout: hosts are never counted or blocked") {
+  Config cfg;
+  cfg.disable_host_lockout = true;
+  Harness h(cfg);
+  for (int i = 0; i < 4; ++i) h.Login("u" + std::to_string(i), "192.0.2.1", false);
+  CHECK(h.Host("192.0.2.1") == SubjectState{});
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
+}
+
+TEST_CASE("root is never blocked by name unless even_deny_root") {
+  Harness h;
+  for (int i = 0; i < 10; ++i) h.Login("root", "192.0.2." + std::to_string(i), false);
+  CHECK(h.User("root") == SubjectState{});
+  CHECK(h.Login("root", "192.0.2.100", true) == R::kSucceeded);
+  // Hosts attacking root are counted and blocked as usual.
+  for (int i = 0; i < 4; ++i) h.Login("root", "198.51.100.1", false);
+  CHECK(h.Host("198.51.100.1").blocked);
+  CHECK(h.Login("root", "198.51.100.1", true) == R::kRefused);
+
+  Config strict;
+  strict.even_deny_root = true;
+  Harness s(strict);
+  for (int i = 0; i < 4; ++i) s.Login("root", "192.0.2." + std::to_string(i), false);
+  CHECK(s.User("root").blocked);
+  CHECK(s.Login("root", "", true) == R::kRefused);
+}
+
+TEST_CASE("allow_users and allow_hosts are never counted or blocked") {
+  Config cfg;
+  cfg.allow_users = {"backup"};
+  std::string err;
+  cfg.allow_hosts = {*ParseCidr("10.0.0.0/8", &err), *ParseCidr("2001:db8::/32", &err)};
+  Harness h(cfg);
+  for (int i = 0; i < 5; ++i) h.Login("backup", "192.0.2.1", false);
+  CHECK(h.User("backup") == SubjectState{});
+  CHECK(h.Host("192.0.2.1").blocked);
+  for (int i = 0; i < 5; ++i) h.Login("carol", "10.1.2.3", false);
+  CHECK(h.Host("10.1.2.3") == SubjectState{});
+  CHECK(h.User("carol").blocked);
+  for (int i = 0; i < 5; ++i) h.Login("dave", "2001:db8:5::1", false);
+  CHECK(h.Host("2001:db8:5::/64") == SubjectState{});
+  CHECK(h.Login("erin", "::ffff:10.9.9.9", true) == R::kSucceeded);
+}
+
+TEST_CASE("by_user_and_host with an allowed host is never refused") {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  std::string err;
+  cfg.allow_hosts = {*ParseCidr("10.0.0.0/8", &err)};
+  Harness h(cfg);
+  for (int i = 0; i < 5; ++i) h.Login("alice", "192.0.2.1", false);
+  CHECK(h.Login("alice", "10.0.0.1", true) == R::kSucceeded);
+}
+
+TEST_CASE("deny_hosts are always refused and never counted") {
+  Config cfg;
+  std::string err;
+  cfg.deny_hosts = {*ParseCidr("198.51.100.0/24", &err)};
+  Harness h(cfg);
+  CHECK(h.Login("alice", "198.51.100.77", true) == R::kRefused);
+  CHECK(h.last().permanent);
+  CHECK(h.last().reason == "host 198.51.100.77 is in deny_hosts");
+  CHECK(h.User("alice") == SubjectState{});
+  REQUIRE(h.log().rows.size() == 1);
+  CHECK(h.log().rows[0].result == "refused");
+  // A failure from a denied host that skipped preauth is not counted either.
+  Decision d;
+  LoginInfo info{"sshd", "alice", "198.51.100.77", ""};
+  REQUIRE(h.policy().AuthFail(info, true, &d, &err));
+  CHECK(d.refused);
+  CHECK(h.User("alice") == SubjectState{});
+}
+
+TEST_CASE("progressive lockouts lengthen repeated blocks; 0 is permanent") {
+  Config cfg;
+  cfg.failure_limit = 1;
+  cfg.lockout_cooloff_time = std::vector<int64_t>{60, 600, 0};
+  cfg.disable_host_lockout = true;
+  Harness h(cfg);
+  const auto block = [&]() {
+    h.Login("alice", "", false);
+    h.Login("alice", "", false);
+    return h.User("alice");
+  };
+  CHECK(block().until == h.clock().Now() + 60);
+  h.clock().Advance(60);
+  CHECK(block().until == h.clock().Now() + 600);
+  h.clock().Advance(600);
+  CHECK(block().permanent());
+  h.clock().Advance(365 * 86400);
+  CHECK(h.Login("alice", "", true) == R::kRefused);
+  CHECK(h.last().permanent);
+}
+
+TEST_CASE("progressive history is forgotten after attempts.expiration_hours") {
+  Config cfg;
+  cfg.failure_limit = 0;
+  cfg.lockout_cooloff_time = std::vector<int64_t>{60, 600};
+  cfg.attempts_expiration_hours = 1;
+  Harness h(cfg);
+  h.Login("alice", "", false);
+  CHECK(h.User("alice").until == h.clock().Now() + 60);
+  h.clock().Advance(3601);
+  h.Login("alice", "", false);
+  CHECK(h.User("alice").until == h.clock().Now() + 60);
+}
+
+TEST_CASE("user names and hosts are normalised before counting") {
+  Config cfg;
+  cfg.fold_username_case = true;
+  Harness h(cfg);
+  h.Login("Alice", "2001:db8:1:2::7", false);
+  h.Login(" alice ", "2001:db8:1:2::8", false);
+  CHECK(h.User("alice").failures == 2);
+  CHECK(h.Host("2001:db8:1:2::/64").failures == 2);
+  h.Login("alice", "::ffff:192.0.2.5", false);
+  CHECK(h.Host("192.0.2.5").failures == 1);
+}
+
+TEST_CASE("an attempt without user or host counts nothing and is allowed") {
+  Harness h;
+  CHECK(h.Login("", "", false) == R::kFailed);
+  std::vector<StoreEntry> all;
+  std::string err;
+  REQUIRE(h.store().List(h.clock().Now(), false, &all, &err));
+  CHECK(all.empty());
+}
+
+TEST_CASE("attempts.store = false logs nothing") {
+  Config cfg;
+  FakeClock clock;
+  MemoryStore store;
+  Policy p(cfg, &store, nullptr, clock);
+  Decision d;
+  std::string err;
+  REQUIRE(p.AuthFail({"sshd", "alice", "", ""}, true, &d, &err));
+  CHECK(d.logged == nullptr);
+}
+
+TEST_CASE("a store error is reported, not thrown") {
+  Harness h;
+  h.store().set_failing(true);
+  Decision d;
+  std::string err;
+  CHECK_FALSE(h.policy().Check({"sshd", "alice", "", ""}, true, &d, &err));
+  CHECK(err == "memory store: injected failure");
+  CHECK_FALSE(h.policy().AuthFail({"sshd", "alice", "", ""}, true, &d, &err));
+  CHECK_FALSE(h.policy().AuthSucc({"sshd", "alice", "", ""}, true, &d, &err));
+  CHECK(h.log().rows.empty());
+}
+
+}  // namespace
+}  // namespace defender

@@ -1,0 +1,281 @@
+// The Store contract of common/store.h as a test suite that runs against any
+// implementation. Use from a doctest TEST_CASE:
+//
+//   struct MyFactory { std::unique_ptr<Store> Make(); };
+//   TEST_CASE("my store follows the contract") {
+//     MyFactory f;
+//     CheckStoreContract(f);
+//   }
+//
+// Make() must return a store with no records, and may be called many times.
+#ifndef PAM_DEFENDER_TESTS_UNIT_STORE_CONTRACT_H_
+#define PAM_DEFENDER_TESTS_UNIT_STORE_CONTRACT_H_
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/store.h"
+
+namespace defender::testing {
+
+inline const Subject kAlice{SubjectKind::kUser, "alice"};
+inline const Subject kHostA{SubjectKind::kHost, "192.0.2.7"};
+inline constexpr int64_t kT0 = 1'700'000'000;
+
+inline FailureOutcome Fail(Store& s, const Subject& who, int64_t limit,
+                           const LockoutParams& p, int64_t now) {
+  std::vector<FailureOutcome> out;
+  std::string err;
+  const FailureRequest req{who, limit};
+  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, p, now, &out, &err), err);
+  REQUIRE(out.size() == 1);
+  return out[0];
+}
+
+inline SubjectState StateAt(Store& s, const Subject& who, int64_t now) {
+  std::vector<SubjectState> out;
+  std::string err;
+  REQUIRE_MESSAGE(s.Get({&who, 1}, now, &out, &err), err);
+  REQUIRE(out.size() == 1);
+  return out[0];
+}
+
+template <typename Factory>
+void CheckStoreContract(Factory& factory) {
+  const LockoutParams p{/*attempt_ttl=*/300, /*lockout_lengths=*/{600},
+                        /*history_seconds=*/86400};
+  std::string err;
+
+  SUBCASE("unknown subject reads as zero, not blocked") {
+    auto s = factory.Make();
+    CHECK(StateAt(*s, kAlice, kT0) == SubjectState{});
+  }
+
+  SUBCASE("failures up to the limit count, the one above blocks") {
+    auto s = factory.Make();
+    for (int i = 1; i <= 3; ++i) {
+      const FailureOutcome o = Fail(*s, kAlice, 3, p, kT0 + i);
+      CHECK(o.state.failures == i);
+      CHECK_FALSE(o.state.blocked);
+      CHECK_FALSE(o.newly_blocked);
+    }
+    const FailureOutcome o = Fail(*s, kAlice, 3, p, kT0 + 4);
+    CHECK(o.newly_blocked);
+    CHECK(o.state == SubjectState{4, true, kT0 + 4 + 600});
+    CHECK(StateAt(*s, kAlice, kT0 + 5) == SubjectState{4, true, kT0 + 604});
+  }
+
+  SUBCASE("a blocked subject's counter is frozen and the block not extended") {
+    auto s = factory.Make();
+    for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0);
+    const FailureOutcome o = Fail(*s, kAlice, 1, p, kT0 + 100);
+    CHECK_FALSE(o.newly_blocked);
+    CHECK(o.state == SubjectState{2, true, kT0 + 600});
+  }
+
+  SUBCASE("the block ends on time and the counter starts again from zero") {
+    auto s = factory.Make();
+    for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0);
+    CHECK(StateAt(*s, kAlice, kT0 + 599).blocked);
+    CHECK(StateAt(*s, kAlice, kT0 + 600) == SubjectState{});
+    CHECK(Fail(*s, kAlice, 1, p, kT0 + 601).state ==
+          SubjectState{1, false, 0});
+  }
+
+  SUBCASE("the counter's life slides from the latest failure") {
+    auto s = factory.Make();
+    Fail(*s, kAlice, 5, p, kT0);
+    Fail(*s, kAlice, 5, p, kT0 + 299);  // Refreshes to kT0 + 599.
+    CHECK(StateAt(*s, kAlice, kT0 + 598).failures == 2);
+    CHECK(StateAt(*s, kAlice, kT0 + 599).failures == 0);
+    CHECK(Fail(*s, kAlice, 5, p, kT0 + 600).state.failures == 1);
+  }
+
+  SUBCASE("attempt_ttl 0 never forgets") {
+    auto s = factory.Make();
+    LockoutParams forever = p;
+    forever.attempt_ttl = 0;
+    Fail(*s, kAlice, 5, forever, kT0);
+    CHECK(StateAt(*s, kAlice, kT0 + 10 * 365 * 86400).failures == 1);
+  }
+
+  SUBCASE("progressive lockouts follow the list; 0 is permanent") {
+    auto s = factory.Make();
+    LockoutParams prog = p;
+    prog.lockout_lengths = {60, 300, 0};
+    int64_t t = kT0;
+    const auto block = [&]() {
+      Fail(*s, kAlice, 0, prog, t);
+      return StateAt(*s, kAlice, t);
+    };
+    CHECK(block() == SubjectState{1, true, t + 60});
+    t += 60;
+    CHECK(block() == SubjectState{1, true, t + 300});
+    t += 300;
+    const SubjectState third = block();
+    CHECK(third.blocked);
+    CHECK(third.permanent());
+    CHECK(StateAt(*s, kAlice, t + 100 * 86400).permanent());
+  }
+
+  SUBCASE("the last list element repeats; history outside the window is gone") {
+    auto s = factory.Make();
+    LockoutParams prog = p;
+    prog.lockout_lengths = {60, 300};
+    prog.history_seconds = 3600;
+    Fail(*s, kAlice, 0, prog, kT0);  // 1st: 60 s
+    Fail(*s, kAlice, 0, prog, kT0 + 60);  // 2nd: 300 s
+    Fail(*s, kAlice, 0, prog, kT0 + 360);  // 3rd: repeats 300 s
+    CHECK(StateAt(*s, kAlice, kT0 + 360).until == kT0 + 660);
+    // Three hours later every earlier block is outside the window.
+    const int64_t later = kT0 + 3 * 3600;
+    Fail(*s, kAlice, 0, prog, later);
+    CHECK(StateAt(*s, kAlice, later).until == later + 60);
+  }
+
+  SUBCASE("unblock clears block and counter but keeps the history") {
+    auto s = factory.Make();
+    LockoutParams prog = p;
+    prog.lockout_lengths = {60, 300};
+    Fail(*s, kAlice, 0, prog, kT0);
+    bool was = false;
+    REQUIRE(s->Unblock(kAlice, kT0 + 1, &was, &err));
+    CHECK(was);
+    CHECK(StateAt(*s, kAlice, kT0 + 1) == SubjectState{});
+    REQUIRE(s->Unblock(kAlice, kT0 + 2, &was, &err));
+    CHECK_FALSE(was);
+    Fail(*s, kAlice, 0, prog, kT0 + 3);
+    CHECK(StateAt(*s, kAlice, kT0 + 3).until == kT0 + 303);
+  }
+
+  SUBCASE("success resets the flagged subjects unless refused") {
+    auto s = factory.Make();
+    Fail(*s, kAlice, 3, p, kT0);
+    Fail(*s, kHostA, 3, p, kT0);
+    const Subject both[] = {kAlice, kHostA};
+    const bool reset_user_only[] = {true, false};
+    std::vector<SubjectState> before;
+    bool refused = true;
+    REQUIRE(s->RecordSuccess(both, reset_user_only, RefusalRule::kAny,
+                             kT0 + 1, &before, &refused, &err));
+    CHECK_FALSE(refused);
+    CHECK(before[0].failures == 1);
+    CHECK(before[1].failures == 1);
+    CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 0);
+    CHECK(StateAt(*s, kHostA, kT0 + 1).failures == 1);
+  }
+
+  SUBCASE("success is refused under kAny when one subject is blocked") {
+    auto s = factory.Make();
+    for (int i = 0; i < 2; ++i) Fail(*s, kHostA, 1, p, kT0);
+    Fail(*s, kAlice, 3, p, kT0);
+    const Subject both[] = {kAlice, kHostA};
+    const bool reset_all[] = {true, true};
+    std::vector<SubjectState> before;
+    bool refused = false;
+    REQUIRE(s->RecordSuccess(both, reset_all, RefusalRule::kAny, kT0 + 1,
+                             &before, &refused, &err));
+    CHECK(refused);
+    CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 1);
+    CHECK(StateAt(*s, kHostA, kT0 + 1).blocked);
+  }
+
+  SUBCASE("kAll refuses only when every subject is blocked; kNever never") {
+    auto s = factory.Make();
+    for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0);
+    const Subject both[] = {kAlice, kHostA};
+    const bool reset_user[] = {true, false};
+    std::vector<SubjectState> before;
+    bool refused = true;
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, kT0 + 1,
+                             &before, &refused, &err));
+    CHECK_FALSE(refused);
+    CHECK(before[0].blocked);
+    CHECK(StateAt(*s, kAlice, kT0 + 1) == SubjectState{});
+    for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0 + 2);
+    for (int i = 0; i < 2; ++i) Fail(*s, kHostA, 1, p, kT0 + 2);
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, kT0 + 3,
+                             &before, &refused, &err));
+    CHECK(refused);
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kNever, kT0 + 3,
+                             &before, &refused, &err));
+    CHECK_FALSE(refused);
+  }
+
+  SUBCASE("manual block: until, permanent, counted in history") {
+    auto s = factory.Make();
+    Fail(*s, kAlice, 3, p, kT0);
+    REQUIRE(s->Block(kAlice, kT0 + 50, kT0, &err));
+    CHECK(StateAt(*s, kAlice, kT0 + 1) == SubjectState{1, true, kT0 + 50});
+    CHECK(StateAt(*s, kAlice, kT0 + 50) == SubjectState{});
+    REQUIRE(s->Block(kHostA, 0, kT0, &err));
+    CHECK(StateAt(*s, kHostA, kT0 + 365 * 86400).permanent());
+    StoreStats st;
+    REQUIRE(s->Stats(kT0 + 1, 86400, &st, &err));
+    CHECK(st.blocks_in_window == 2);
+  }
+
+  SUBCASE("list, stats, unblock all and prune") {
+    auto s = factory.Make();
+    const Subject bob{SubjectKind::kUser, "bob"};
+    for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0);  // blocked
+    Fail(*s, bob, 3, p, kT0);                                 // failing
+    REQUIRE(s->Block(kHostA, 0, kT0, &err));                 // permanent
+    std::vector<StoreEntry> all, blocked;
+    REQUIRE(s->List(kT0 + 1, false, &all, &err));
+    REQUIRE(s->List(kT0 + 1, true, &blocked, &err));
+    REQUIRE(all.size() == 3);
+    CHECK(all[0].subject == kAlice);
+    CHECK(all[1].subject == bob);
+    CHECK(all[2].subject == kHostA);
+    CHECK(all[1].state == SubjectState{1, false, 0});
+    REQUIRE(blocked.size() == 2);
+    CHECK(blocked[0].subject == kAlice);
+    CHECK(blocked[1].subject == kHostA);
+
+    StoreStats st;
+    REQUIRE(s->Stats(kT0 + 1, 86400, &st, &err));
+    CHECK(st.blocked_users == 1);
+    CHECK(st.blocked_hosts == 1);
+    CHECK(st.permanent_blocks == 1);
+    CHECK(st.failing_users == 1);
+    CHECK(st.failing_hosts == 0);
+    CHECK(st.failures == 3);
+    CHECK(st.blocks_in_window == 2);
+
+    std::vector<Subject> cleared;
+    REQUIRE(s->UnblockAll(kT0 + 1, &cleared, &err));
+    CHECK(cleared.size() == 2);
+    REQUIRE(s->List(kT0 + 1, true, &blocked, &err));
+    CHECK(blocked.empty());
+    REQUIRE(s->List(kT0 + 1, false, &all, &err));
+    CHECK(all.size() == 1);  // bob's counter stays.
+
+    // After bob's counter expired and the history left the window, Prune
+    // leaves nothing behind that List or Stats could see.
+    int64_t removed = -1;
+    REQUIRE(s->Prune(kT0 + 2 * 86400, 86400, &removed, &err));
+    CHECK(removed >= 0);
+    REQUIRE(s->Stats(kT0 + 2 * 86400, 86400, &st, &err));
+    CHECK(st.blocks_in_window == 0);
+    CHECK(st.failures == 0);
+  }
+
+  SUBCASE("names are opaque: odd bytes stay inside their subject") {
+    auto s = factory.Make();
+    const Subject odd{SubjectKind::kUser, "a}b{c:d%0A\"'*$"};
+    const Subject plain{SubjectKind::kUser, "a"};
+    Fail(*s, odd, 3, p, kT0);
+    CHECK(StateAt(*s, odd, kT0).failures == 1);
+    CHECK(StateAt(*s, plain, kT0).failures == 0);
+    const Subject host_same_name{SubjectKind::kHost, odd.name};
+    CHECK(StateAt(*s, host_same_name, kT0).failures == 0);
+  }
+}
+
+}  // namespace defender::testing
+
+#endif  // PAM_DEFENDER_TESTS_UNIT_STORE_CONTRACT_H_

@@ -1,0 +1,155 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/attempt_log.h"
+#include "common/memory_store.h"
+#include "common/sqlite_store.h"
+#include "tests/unit/store_contract.h"
+#include "tests/unit/temp_dir.h"
+
+namespace defender::testing {
+namespace {
+
+struct MemoryFactory {
+  std::unique_ptr<Store> Make() { return std::make_unique<MemoryStore>(); }
+};
+
+// Each store gets a new database file in a temporary directory; the
+// connections live as long as the factory.
+class SqliteFactory {
+ public:
+  std::unique_ptr<Store> Make() {
+    std::string err;
+    dbs_.push_back(SqliteDb::Open(
+        dir_.path() + "/db" + std::to_string(dbs_.size()) + ".sqlite", 1000,
+        &err));
+    REQUIRE_MESSAGE(dbs_.back() != nullptr, err);
+    return std::make_unique<SqliteStore>(dbs_.back().get());
+  }
+
+ private:
+  TempDir dir_;
+  std::vector<std::unique_ptr<SqliteDb>> dbs_;
+};
+
+TEST_CASE("MemoryStore follows the store contract") {
+  MemoryFactory f;
+  CheckStoreContract(f);
+}
+
+TEST_CASE("SqliteStore follows the store contract") {
+  SqliteFactory f;
+  CheckStoreContract(f);
+}
+
+TEST_CASE("SqliteDb creates its directory 0700 and database 0600") {
+  TempDir dir;
+  const std::string path = dir.path() + "/state/defender.db";
+  std::string err;
+  auto db = SqliteDb::Open(path, 1000, &err);
+  REQUIRE_MESSAGE(db != nullptr, err);
+  struct stat st;
+  REQUIRE(stat((dir.path() + "/state").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+}
+
+TEST_CASE("SqliteDb writes the schema version and uses WAL") {
+  TempDir dir;
+  std::string err;
+  auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
+  REQUIRE(db != nullptr);
+  SqliteDb::Statement v(db.get(), "PRAGMA user_version");
+  REQUIRE(v.Step());
+  CHECK(v.Int(0) == SqliteDb::kSchemaVersion);
+  SqliteDb::Statement j(db.get(), "PRAGMA journal_mode");
+  REQUIRE(j.Step());
+  CHECK(j.Text(0) == "wal");
+}
+
+TEST_CASE("SqliteDb refuses a database with a newer schema") {
+  TempDir dir;
+  const std::string path = dir.path() + "/d.db";
+  std::string err;
+  {
+    auto db = SqliteDb::Open(path, 1000, &err);
+    REQUIRE(db != nullptr);
+    REQUIRE(db->Exec("PRAGMA user_version = 99", &err));
+  }
+  CHECK(SqliteDb::Open(path, 1000, &err) == nullptr);
+  CHECK(err == path + ": schema version 99 is newer than this program's (1)");
+}
+
+TEST_CASE("SqliteDb does not follow a symlink") {
+  TempDir dir;
+  const std::string target = dir.path() + "/target.db";
+  const std::string link = dir.path() + "/link.db";
+  std::string err;
+  REQUIRE(SqliteDb::Open(target, 1000, &err) != nullptr);
+  REQUIRE(symlink(target.c_str(), link.c_str()) == 0);
+  CHECK(SqliteDb::Open(link, 1000, &err) == nullptr);
+  CHECK(err.find(link) == 0);
+}
+
+TEST_CASE("SqliteAttemptLog appends, filters newest first and prunes") {
+  TempDir dir;
+  std::string err;
+  auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
+  REQUIRE(db != nullptr);
+  SqliteAttemptLog log(db.get());
+  REQUIRE(log.Append({100, "sshd", "alice", "192.0.2.1", "ssh", "failure"},
+                     &err));
+  REQUIRE(log.Append({200, "sshd", "bob", "192.0.2.1", "ssh", "success"},
+                     &err));
+  REQUIRE(log.Append({300, "sudo", "alice", "", "pts/1", "refused"}, &err));
+
+  std::vector<Attempt> rows;
+  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0].time == 300);
+  CHECK(rows[0].service == "sudo");
+  CHECK(rows[0].tty == "pts/1");
+  CHECK(rows[2].time == 100);
+
+  AttemptFilter by_user;
+  by_user.user = "alice";
+  REQUIRE(log.Query(by_user, &rows, &err));
+  CHECK(rows.size() == 2);
+  AttemptFilter by_host;
+  by_host.host = "192.0.2.1";
+  by_host.result = "success";
+  REQUIRE(log.Query(by_host, &rows, &err));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].user == "bob");
+  AttemptFilter recent;
+  recent.since = 200;
+  recent.limit = 1;
+  REQUIRE(log.Query(recent, &rows, &err));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].time == 300);
+
+  AttemptCounts counts;
+  REQUIRE(log.Count(0, &counts, &err));
+  CHECK(counts.failure == 1);
+  CHECK(counts.success == 1);
+  CHECK(counts.refused == 1);
+
+  int64_t n = 0;
+  REQUIRE(log.Prune(250, /*dry_run=*/true, &n, &err));
+  CHECK(n == 2);
+  REQUIRE(log.Query({}, &rows, &err));
+  CHECK(rows.size() == 3);
+  REQUIRE(log.Prune(250, /*dry_run=*/false, &n, &err));
+  CHECK(n == 2);
+  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].time == 300);
+}
+
+}  // namespace
+}  // namespace defender::testing
