@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+
+#include "tests/unit/printers.h"
 #include <sys/stat.h>
 #include <unistd.h>
 

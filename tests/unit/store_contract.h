@@ -18,6 +18,19 @@
 #include <vector>
 
 #include "common/store.h"
+#include "tests/unit/printers.h"
+
+namespace doctest {
+template <>
+struct StringMaker<defender::SubjectState> {
+  static String convert(const defender::SubjectState& s) {
+    return ("{failures " + std::to_string(s.failures) + ", blocked " +
+            std::to_string(s.blocked) + ", until " + std::to_string(s.until) +
+            "}")
+        .c_str();
+  }
+};
+}  // namespace doctest
 
 namespace defender::testing {
 

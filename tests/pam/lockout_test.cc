@@ -1,0 +1,314 @@
+// SPEC section 2 and 3 through the real libpam, with exact return codes.
+#include <doctest/doctest.h>
+
+#include "tests/unit/printers.h"
+#include <security/pam_appl.h>
+
+#include "tests/pam/pam_harness.h"
+
+namespace defender::testing {
+namespace {
+
+constexpr char kLocked[] =
+    "Account locked: too many login attempts. Try again in 5 minute(s).";
+constexpr char kLockedForever[] =
+    "Account locked: too many login attempts. Contact an administrator.";
+
+std::vector<std::string> Subjects(const PamHarness& h) {
+  return h.Query(
+      "SELECT kind || ' ' || subject || ' ' || failures || ' ' || blocked "
+      "FROM subjects ORDER BY kind = 'host', subject");
+}
+
+std::vector<std::string> Results(const PamHarness& h) {
+  return h.Query("SELECT result FROM attempts ORDER BY id");
+}
+
+// ---------------------------------------------------------------------------
+// The return-code table of pam_defender/module.h, one step at a time.
+
+TEST_CASE("return codes: preauth, authfail, authsucc, account, setcred") {
+  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 1\n");
+  CHECK(h.Direct(false, {"preauth"}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
+  CHECK(h.Direct(false, {}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
+  CHECK(h.Direct(false, {"authfail"}, "alice", "192.0.2.1").rc ==
+        PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authsucc"}, "alice", "192.0.2.1").rc ==
+        PAM_SUCCESS);
+  CHECK(h.Direct(true, {"enforce"}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
+  // Two failures with limit 1: blocked.
+  h.Direct(false, {"authfail"}, "alice", "192.0.2.1");
+  h.Direct(false, {"authfail"}, "alice", "192.0.2.1");
+  const PamResult pre = h.Direct(false, {"preauth"}, "alice", "192.0.2.1");
+  CHECK(pre.rc == PAM_AUTH_ERR);
+  CHECK(pre.info == std::vector<std::string>{kLocked});
+  CHECK(h.Direct(false, {"authsucc"}, "alice", "192.0.2.1").rc ==
+        PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authfail"}, "alice", "192.0.2.1").rc ==
+        PAM_AUTH_ERR);
+  CHECK(h.Direct(true, {"enforce"}, "alice", "192.0.2.1").rc ==
+        PAM_PERM_DENIED);
+  CHECK(h.Direct(true, {}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
+  CHECK(h.Direct(false, {"preauth", "silent"}, "alice", "192.0.2.1").info
+            .empty());
+  CHECK(h.Direct(false, {"preauth"}, "alice", "192.0.2.1", PAM_SILENT).info
+            .empty());
+}
+
+TEST_CASE("return codes on a configuration error: ignore, or fail closed") {
+  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limt = 1\n");
+  CHECK(h.Direct(false, {"preauth"}, "alice", "").rc == PAM_IGNORE);
+  CHECK(h.Direct(false, {"preauth", "fail_closed"}, "alice", "").rc ==
+        PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authfail"}, "alice", "").rc == PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authsucc"}, "alice", "").rc == PAM_SUCCESS);
+  CHECK(h.Direct(false, {"authsucc", "fail_closed"}, "alice", "").rc ==
+        PAM_AUTH_ERR);
+  CHECK(h.Direct(true, {"enforce"}, "alice", "").rc == PAM_IGNORE);
+  CHECK(h.Direct(true, {"enforce", "fail_closed"}, "alice", "").rc ==
+        PAM_PERM_DENIED);
+  // A bad argument is a configuration error too.
+  CHECK(h.Direct(false, {"preauth", "bogus"}, "alice", "").rc == PAM_IGNORE);
+  CHECK(h.Direct(false, {"preauth", "failure_limit=x"}, "alice", "").rc ==
+        PAM_IGNORE);
+  CHECK(h.Direct(false, {"preauth", "conf=relative.toml"}, "alice", "").rc ==
+        PAM_IGNORE);
+  // A missing conf= file is an error; nothing was written anywhere.
+  CHECK(h.Direct(false, {"preauth", "conf=/nonexistent/defender.toml",
+                         "fail_closed"},
+                 "alice", "")
+            .rc == PAM_AUTH_ERR);
+  CHECK(h.Query("SELECT 1").empty());
+}
+
+TEST_CASE("return codes when the store cannot be opened") {
+  PamHarness h(DEFENDER_MODULE_PATH,
+               "[store]\npath = \"/proc/no-such-dir/defender.db\"\n");
+  CHECK(h.Direct(false, {"preauth"}, "alice", "").rc == PAM_IGNORE);
+  CHECK(h.Direct(false, {"preauth", "fail_closed"}, "alice", "").rc ==
+        PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authsucc"}, "alice", "").rc == PAM_SUCCESS);
+  CHECK(h.Direct(false, {"authfail"}, "alice", "").rc == PAM_AUTH_ERR);
+  CHECK(h.Direct(true, {"enforce"}, "alice", "").rc == PAM_IGNORE);
+}
+
+TEST_CASE("KEY=VALUE arguments override the file for that service") {
+  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 10\n");
+  for (int i = 0; i < 2; ++i) {
+    h.Direct(false, {"authfail", "failure_limit=1"}, "alice", "");
+  }
+  CHECK(Subjects(h) == std::vector<std::string>{"user alice 2 1"});
+  CHECK(h.Direct(false, {"preauth"}, "alice", "").rc == PAM_AUTH_ERR);
+}
+
+// ---------------------------------------------------------------------------
+// Whole logins through the documented stack (SPEC section 3).
+
+TEST_CASE("limit 3: three failures, then the right password succeeds and resets") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
+  }
+  CHECK(Subjects(h) == std::vector<std::string>{"user alice 3 0",
+                                                "host 192.0.2.1 3 0"});
+  const PamResult ok = h.Login("alice", "192.0.2.1", "right");
+  CHECK(ok.rc == PAM_SUCCESS);
+  CHECK(ok.info.empty());
+  CHECK(Subjects(h).empty());
+  CHECK(Results(h) == std::vector<std::string>{"failure", "failure",
+                                               "failure", "success"});
+}
+
+TEST_CASE("the 4th failure blocks; the right password is then refused and not counted") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
+  }
+  CHECK(Subjects(h) == std::vector<std::string>{"user alice 4 1",
+                                                "host 192.0.2.1 4 1"});
+  const PamResult refused = h.Login("alice", "192.0.2.1", "right");
+  CHECK(refused.rc == PAM_AUTH_ERR);
+  CHECK(refused.info == std::vector<std::string>{kLocked});
+  CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
+  CHECK(Subjects(h) == std::vector<std::string>{"user alice 4 1",
+                                                "host 192.0.2.1 4 1"});
+  // One row per attempt: preauth + authfail on one handle log once.
+  CHECK(Results(h) ==
+        std::vector<std::string>{"failure", "failure", "failure", "failure",
+                                 "refused", "refused"});
+  CHECK(h.Query("SELECT user || '|' || host || '|' || service || '|' || tty "
+                "FROM attempts ORDER BY id DESC LIMIT 1") ==
+        std::vector<std::string>{"alice|192.0.2.1|defender-test|ssh"});
+
+  h.Advance(299);
+  CHECK(h.Login("alice", "192.0.2.1", "right").rc == PAM_AUTH_ERR);
+  h.Advance(1);  // The 300 s block is over.
+  CHECK(h.Login("alice", "192.0.2.1", "right").rc == PAM_SUCCESS);
+}
+
+TEST_CASE("the message counts the minutes left, rounded up") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\nfailure_limit = 0\ncooloff_time = 600\n"
+               "lockout_message = \"{failure_limit}/{cooloff_seconds}/"
+               "{cooloff_minutes}\"\n");
+  h.Login("alice", "", "wrong");
+  h.Advance(61);
+  CHECK(h.Login("alice", "", "right").info ==
+        std::vector<std::string>{"0/539/9"});
+}
+
+TEST_CASE("failures are forgotten a cool-off after the latest one") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\ncooloff_time = 300\n");
+  h.Login("alice", "192.0.2.1", "wrong");
+  h.Advance(250);
+  h.Login("alice", "192.0.2.1", "wrong");
+  h.Login("alice", "192.0.2.1", "wrong");
+  h.Advance(299);
+  CHECK(Subjects(h) == std::vector<std::string>{"user alice 3 0",
+                                                "host 192.0.2.1 3 0"});
+  h.Login("alice", "192.0.2.1", "wrong");  // 4th within 300 s: blocks.
+  CHECK(Subjects(h) == std::vector<std::string>{"user alice 4 1",
+                                                "host 192.0.2.1 4 1"});
+
+  PamHarness g(DEFENDER_TEST_MODULE_PATH, "[lockout]\ncooloff_time = 300\n");
+  for (int i = 0; i < 3; ++i) g.Login("alice", "", "wrong");
+  g.Advance(300);  // Forgotten: the 4th failure is the first again.
+  CHECK(g.Login("alice", "", "wrong").rc == PAM_AUTH_ERR);
+  CHECK(Subjects(g) == std::vector<std::string>{"user alice 1 0"});
+}
+
+TEST_CASE("sprayed user names block the host") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  for (const char* user : {"admin", "oracle", "test", "guest"}) {
+    CHECK(h.Login(user, "198.51.100.9", "x").rc == PAM_AUTH_ERR);
+  }
+  CHECK(h.Query("SELECT subject FROM subjects WHERE blocked = 1") ==
+        std::vector<std::string>{"198.51.100.9"});
+  CHECK(h.Login("alice", "198.51.100.9", "right").rc == PAM_AUTH_ERR);
+  CHECK(h.Login("alice", "198.51.100.10", "right").rc == PAM_SUCCESS);
+}
+
+TEST_CASE("a user attacked from many hosts is blocked on every host") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  for (int i = 0; i < 4; ++i) {
+    h.Login("alice", "203.0.113." + std::to_string(i), "wrong");
+  }
+  CHECK(h.Login("alice", "203.0.113.99", "right").rc == PAM_AUTH_ERR);
+  CHECK(h.Login("bob", "203.0.113.99", "right").rc == PAM_SUCCESS);
+}
+
+TEST_CASE("by_user_and_host: refused only when both are blocked") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\nby_user_and_host = true\n");
+  for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.1", "wrong");
+  CHECK(h.Login("alice", "192.0.2.1", "right").rc == PAM_AUTH_ERR);
+  CHECK(h.Login("bob", "192.0.2.1", "right").rc == PAM_SUCCESS);
+  CHECK(h.Login("alice", "192.0.2.2", "right").rc == PAM_SUCCESS);
+  // That success cleared alice's block; the host stays blocked.
+  CHECK(Subjects(h) == std::vector<std::string>{"host 192.0.2.1 4 1"});
+}
+
+TEST_CASE("disable_user_lockout and disable_host_lockout") {
+  PamHarness u(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\ndisable_user_lockout = true\n");
+  for (int i = 0; i < 4; ++i) u.Login("alice", "192.0.2." + std::to_string(i), "x");
+  CHECK(u.Query("SELECT count(*) FROM subjects WHERE kind = 'user'") ==
+        std::vector<std::string>{"0"});
+  CHECK(u.Login("alice", "192.0.2.50", "right").rc == PAM_SUCCESS);
+
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\ndisable_host_lockout = true\n");
+  for (const char* user : {"u1", "u2", "u3", "u4", "u5"}) {
+    h.Login(user, "192.0.2.1", "x");
+  }
+  CHECK(h.Query("SELECT count(*) FROM subjects WHERE kind = 'host'") ==
+        std::vector<std::string>{"0"});
+  CHECK(h.Login("alice", "192.0.2.1", "right").rc == PAM_SUCCESS);
+}
+
+TEST_CASE("progressive lockouts: 60 s, then permanent") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\nfailure_limit = 1\nlockout_cooloff_time = [60, 0]\n"
+               "disable_host_lockout = true\n");
+  h.Login("alice", "", "wrong");
+  h.Login("alice", "", "wrong");
+  CHECK(h.Query("SELECT expires FROM subjects") ==
+        std::vector<std::string>{std::to_string(h.now() + 60)});
+  h.Advance(60);
+  CHECK(h.Login("alice", "", "wrong").rc == PAM_AUTH_ERR);
+  CHECK(h.Login("alice", "", "wrong").rc == PAM_AUTH_ERR);
+  h.Advance(10 * 365 * 86400);
+  const PamResult r = h.Login("alice", "", "right");
+  CHECK(r.rc == PAM_AUTH_ERR);
+  CHECK(r.info == std::vector<std::string>{kLockedForever});
+  CHECK(h.Query("SELECT count(*) FROM blocks") ==
+        std::vector<std::string>{"2"});
+}
+
+TEST_CASE("root is never blocked by name; the attacking host is") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  for (int i = 0; i < 5; ++i) h.Login("root", "192.0.2." + std::to_string(i), "x");
+  CHECK(h.Login("root", "192.0.2.200", "right").rc == PAM_SUCCESS);
+  for (int i = 0; i < 4; ++i) h.Login("root", "198.51.100.1", "x");
+  CHECK(h.Login("root", "198.51.100.1", "right").rc == PAM_AUTH_ERR);
+  CHECK(h.Query("SELECT count(*) FROM subjects WHERE kind = 'user'") ==
+        std::vector<std::string>{"0"});
+}
+
+TEST_CASE("allow and deny lists") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\nallow_users = [\"bob\"]\n"
+               "allow_hosts = [\"10.0.0.0/8\"]\n"
+               "deny_hosts = [\"198.51.100.0/24\", \"2001:db8:bad::/48\"]\n");
+  for (int i = 0; i < 5; ++i) h.Login("bob", "192.0.2.1", "x");
+  CHECK(Subjects(h) == std::vector<std::string>{"host 192.0.2.1 4 1"});
+  for (int i = 0; i < 5; ++i) h.Login("carol", "10.1.1.1", "x");
+  CHECK(h.Query("SELECT count(*) FROM subjects WHERE subject = '10.1.1.1'") ==
+        std::vector<std::string>{"0"});
+  const PamResult denied = h.Login("alice", "198.51.100.20", "right");
+  CHECK(denied.rc == PAM_AUTH_ERR);
+  CHECK(denied.info == std::vector<std::string>{kLockedForever});
+  CHECK(h.Login("alice", "2001:db8:bad:1::5", "right").rc == PAM_AUTH_ERR);
+  CHECK(h.Login("alice", "2001:db8:600d::5", "right").rc == PAM_SUCCESS);
+}
+
+TEST_CASE("a local login (no PAM_RHOST) has no host subject") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  h.Login("alice", "", "wrong");
+  CHECK(Subjects(h) == std::vector<std::string>{"user alice 1 0"});
+  CHECK(h.Query("SELECT host FROM attempts") == std::vector<std::string>{""});
+}
+
+TEST_CASE("hosts are normalised: IPv4-mapped and IPv6 /64") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\ndisable_user_lockout = true\n");
+  h.Login("alice", "::ffff:192.0.2.33", "x");
+  h.Login("alice", "2001:DB8:1:2::7", "x");
+  h.Login("alice", "2001:db8:1:2:aaaa::1", "x");
+  CHECK(Subjects(h) == std::vector<std::string>{"host 192.0.2.33 1 0",
+                                                "host 2001:db8:1:2::/64 2 0"});
+}
+
+TEST_CASE("enforce in the account stack refuses a key-based login from a blocked host") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  for (const char* user : {"u1", "u2", "u3", "u4"}) h.Login(user, "192.0.2.8", "x");
+  const PamResult acct = h.Account("alice", "192.0.2.8");
+  CHECK(acct.rc == PAM_PERM_DENIED);
+  CHECK(acct.info == std::vector<std::string>{kLocked});
+  CHECK(h.Account("alice", "192.0.2.9").rc == PAM_SUCCESS);
+  CHECK(Results(h).back() == "refused");
+}
+
+TEST_CASE("without a config file the built-in defaults apply") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  // conf= names the harness file; here it is replaced by one that only sets
+  // the store path, so every other key has its default (limit 3, 300 s).
+  h.WriteConfig("");
+  for (int i = 0; i < 4; ++i) h.Login("alice", "", "wrong");
+  CHECK(h.Query("SELECT expires - " + std::to_string(h.now()) +
+                " FROM subjects") == std::vector<std::string>{"300"});
+}
+
+}  // namespace
+}  // namespace defender::testing

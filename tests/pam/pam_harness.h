@@ -1,0 +1,86 @@
+// Drives pam_defender.so through the real libpam: service files written to a
+// temporary confdir and opened with pam_start_confdir(), passwords checked
+// by pam_wrapper's pam_matrix.so against a passdb file, PAM_RHOST set on the
+// handle. Also calls a module's pam_sm_* directly on a real handle, to
+// observe its exact return code.
+#ifndef PAM_DEFENDER_TESTS_PAM_PAM_HARNESS_H_
+#define PAM_DEFENDER_TESTS_PAM_PAM_HARNESS_H_
+
+#include <security/pam_appl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/unit/temp_dir.h"
+
+namespace defender::testing {
+
+inline constexpr char kPamMatrix[] =
+    "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so";
+
+struct PamResult {
+  int rc = -1;
+  std::vector<std::string> info;  // PAM_TEXT_INFO messages shown.
+};
+
+class PamHarness {
+ public:
+  // `module` is the path of the module under test. Writes a config with
+  // [store] path in the temp dir plus `extra_toml`, a passdb where every
+  // user's password is "right", and the standard stack of SPEC section 3 as
+  // service "defender-test" (module arguments: conf=<config> `args`).
+  explicit PamHarness(std::string module, const std::string& extra_toml = "",
+                      const std::string& args = "");
+
+  // Rewrites the config file.
+  void WriteConfig(const std::string& extra_toml);
+  // Writes /<confdir>/<service> with `text`.
+  void WriteService(const std::string& service, const std::string& text);
+
+  // pam_authenticate + (if it succeeded) pam_acct_mgmt on one handle, as a
+  // login does. Returns the first failing code, or PAM_SUCCESS.
+  PamResult Login(const std::string& user, const std::string& rhost,
+                  const std::string& password,
+                  const std::string& service = "defender-test");
+  // pam_acct_mgmt alone (a key-based ssh login runs no auth stack).
+  PamResult Account(const std::string& user, const std::string& rhost,
+                    const std::string& service = "defender-test");
+
+  // Calls the module's pam_sm_authenticate (or pam_sm_acct_mgmt when
+  // `account`) directly with `args` on a fresh real handle whose PAM_USER
+  // and PAM_RHOST are set.
+  PamResult Direct(bool account, const std::vector<std::string>& args,
+                   const std::string& user, const std::string& rhost,
+                   int flags = 0);
+
+  // Moves the test clock (PAM_DEFENDER_TEST_NOW; honoured by the testclock
+  // module only).
+  void SetNow(int64_t now);
+  void Advance(int64_t seconds) { SetNow(now_ + seconds); }
+  int64_t now() const { return now_; }
+
+  // Runs a query on the store and returns the first column of each row.
+  std::vector<std::string> Query(const std::string& sql) const;
+
+  const std::string& dir() const { return dir_.path(); }
+  const std::string& config_path() const { return config_; }
+  const std::string& db_path() const { return db_; }
+  const std::string& module() const { return module_; }
+
+ private:
+  PamResult Run(const std::string& service, const std::string& user,
+                const std::string& rhost, const std::string& password,
+                bool auth, bool account);
+
+  TempDir dir_;
+  std::string module_;
+  std::string config_;
+  std::string db_;
+  std::string confdir_;
+  int64_t now_ = 0;
+};
+
+}  // namespace defender::testing
+
+#endif  // PAM_DEFENDER_TESTS_PAM_PAM_HARNESS_H_
