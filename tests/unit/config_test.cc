@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <regex>
 
 #include "common/config.h"
 #include "tests/unit/temp_dir.h"
@@ -310,6 +313,42 @@ on_block = ["/bin/echo", "x y"]
   CHECK(again.allow_hosts[0].ToString() == "10.0.0.0/8");
   CHECK(again.lockout_message == "quote \" and \\ backslash");
   CHECK(again.on_block == std::vector<std::string>{"/bin/echo", "x y"});
+}
+
+TEST_CASE("the example config parses, commented and uncommented") {
+  const char* root = getenv("DEFENDER_SOURCE_ROOT");
+  REQUIRE(root != nullptr);
+  const std::string path = std::string(root) + "/etc/defender.toml";
+  Config as_shipped;
+  std::string err;
+  REQUIRE_MESSAGE(LoadConfigFile(path, false, &as_shipped, &err), err);
+  CHECK(as_shipped.failure_limit == 3);
+
+  // Uncomment every "# key = value" line (the first of each key) and parse
+  // again: each documented key exists and its documented value is valid.
+  std::ifstream in(path);
+  std::string line, text;
+  std::vector<std::string> seen;
+  int keys = 0;
+  const std::regex commented_key("^# ([a-z_0-9]+) = .*");
+  std::string section;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (line.rfind("[", 0) == 0) section = line;
+    if (std::regex_match(line, m, commented_key)) {
+      const std::string key = section + m[1].str();
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+      seen.push_back(key);
+      line = line.substr(2);
+      ++keys;
+    }
+    text += line + "\n";
+  }
+  Config uncommented;
+  REQUIRE_MESSAGE(ParseConfigText(text, path, &uncommented, &err), err);
+  CHECK(keys == 32);  // Every key of SPEC section 4.
+  CHECK(uncommented.LockoutCooloffs() == std::vector<int64_t>{300});
+  CHECK(uncommented.path == "/var/lib/pam_defender/defender.db");
 }
 
 }  // namespace
