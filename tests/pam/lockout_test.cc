@@ -3,6 +3,10 @@
 
 #include "tests/unit/printers.h"
 #include <security/pam_appl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include "tests/pam/pam_harness.h"
 
@@ -308,6 +312,36 @@ TEST_CASE("without a config file the built-in defaults apply") {
   for (int i = 0; i < 4; ++i) h.Login("alice", "", "wrong");
   CHECK(h.Query("SELECT expires - " + std::to_string(h.now()) +
                 " FROM subjects") == std::vector<std::string>{"300"});
+}
+
+}  // namespace
+}  // namespace defender::testing
+
+namespace defender::testing {
+namespace {
+
+TEST_CASE("a block runs the on_block hook with the event in its environment") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  const std::string out = h.dir() + "/hook.out";
+  const std::string script = h.dir() + "/hook.sh";
+  {
+    std::ofstream s(script);
+    s << "#!/bin/sh\necho \"$1 $DEFENDER_EVENT $DEFENDER_KIND "
+         "$DEFENDER_SUBJECT $DEFENDER_UNTIL $DEFENDER_SERVICE\" >> " << out
+      << ".tmp\nmv " << out << ".tmp " << out << "\n";
+  }
+  chmod(script.c_str(), 0755);
+  h.WriteConfig("[lockout]\nfailure_limit = 0\ndisable_host_lockout = true\n"
+                "[hooks]\non_block = [\"" + script + "\", \"arg1\"]\n");
+  CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
+  std::string line;
+  for (int i = 0; i < 500 && line.empty(); ++i) {  // Detached: up to 5 s.
+    std::ifstream in(out);
+    std::getline(in, line);
+    if (line.empty()) usleep(10000);
+  }
+  CHECK(line == "arg1 block user alice " + std::to_string(h.now() + 300) +
+                    " defender-test");
 }
 
 }  // namespace
