@@ -58,18 +58,16 @@ bool SqliteAttemptLog::Count(int64_t since, AttemptCounts* out,
 
 bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
                              std::string* err) {
-  SqliteDb::Statement st(db_, dry_run
-                                  ? "SELECT count(*) FROM attempts "
-                                    "WHERE time < ?1"
-                                  : "DELETE FROM attempts WHERE time < ?1");
+  SqliteDb::Statement st(db_, dry_run ? "SELECT count(*) FROM attempts "
+                                        "WHERE time < ?1"
+                                      : "DELETE FROM attempts WHERE time < ?1");
   st.Bind(1, before);
   const bool row = st.Step();
   if (st.error()) {
     *err = db_->Error("cannot prune the attempt log");
     return false;
   }
-  *count = dry_run ? (row ? st.Int(0) : 0)
-                   : sqlite3_changes64(db_->handle());
+  *count = dry_run ? (row ? st.Int(0) : 0) : sqlite3_changes64(db_->handle());
   return true;
 }
 

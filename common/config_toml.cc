@@ -68,11 +68,10 @@ bool ParseConfigText(std::string_view text, const std::string& name,
   for (const auto& [section_key, section] : parsed.table()) {
     const std::string section_name(section_key.str());
     const toml::table* keys = section.as_table();
-    const bool known_section = section_name == "lockout" ||
-                               section_name == "store" ||
-                               section_name == "redis" ||
-                               section_name == "attempts" ||
-                               section_name == "hooks";
+    const bool known_section =
+        section_name == "lockout" || section_name == "store" ||
+        section_name == "redis" || section_name == "attempts" ||
+        section_name == "hooks";
     if (!known_section || keys == nullptr) {
       *err = Where(name, section_key.source()) + section_name + ": " +
              (known_section ? "must be a table" : "unknown section");

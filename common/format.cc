@@ -18,8 +18,8 @@ std::string FormatDuration(int64_t s) {
     if (s >= kUnits[i].seconds) {
       std::string out = std::to_string(s / kUnits[i].seconds) + kUnits[i].name;
       if (i + 1 < 4) {
-        out += " " + std::to_string((s % kUnits[i].seconds) /
-                                    kUnits[i + 1].seconds) +
+        out += " " +
+               std::to_string((s % kUnits[i].seconds) / kUnits[i + 1].seconds) +
                kUnits[i + 1].name;
       }
       return out;
@@ -43,11 +43,20 @@ std::optional<int64_t> ParseDuration(std::string_view text) {
   if (text.empty()) return std::nullopt;
   int64_t unit = 1;
   switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    default: unit = 0;
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      unit = 0;
   }
   if (unit != 0) {
     text.remove_suffix(1);
@@ -55,8 +64,8 @@ std::optional<int64_t> ParseDuration(std::string_view text) {
     unit = 1;
   }
   int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
-                                   value);
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
       value < 0 || value > INT64_MAX / unit) {
     return std::nullopt;

@@ -56,8 +56,7 @@ void DetachDescriptors() {
 
 // The supervisor: runs the hook, waits at most `timeout` seconds for it,
 // then kills its process group.
-[[noreturn]] void Supervise(char* const* argv, char* const* envp,
-                            int timeout) {
+[[noreturn]] void Supervise(char* const* argv, char* const* envp, int timeout) {
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -103,7 +102,8 @@ bool SpawnDetached(const std::vector<std::string>& argv,
   }
   // Everything the children need is built before fork().
   std::vector<char*> args, envs;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   for (const std::string& e : env) envs.push_back(const_cast<char*>(e.c_str()));
   envs.push_back(nullptr);

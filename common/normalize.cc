@@ -73,8 +73,7 @@ std::string EscapeText(std::string_view raw, size_t max_bytes) {
   return out;
 }
 
-std::optional<std::string> NormalizeUser(std::string_view raw,
-                                         bool fold_case) {
+std::optional<std::string> NormalizeUser(std::string_view raw, bool fold_case) {
   std::string_view trimmed = Trim(raw);
   if (trimmed.empty()) return std::nullopt;
   std::string folded;
@@ -145,15 +144,15 @@ std::optional<Cidr> ParseCidr(std::string_view text, std::string* err) {
   const size_t slash = text.find('/');
   std::optional<IpAddress> ip = ParseIp(text.substr(0, slash));
   if (!ip) {
-    *err = "not an IPv4 or IPv6 address or network: \"" +
-           EscapeText(text, 80) + "\"";
+    *err = "not an IPv4 or IPv6 address or network: \"" + EscapeText(text, 80) +
+           "\"";
     return std::nullopt;
   }
   int prefix = ip->bits();
   if (slash != std::string_view::npos) {
     std::string_view bits = text.substr(slash + 1);
-    auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(),
-                                     prefix);
+    auto [end, ec] =
+        std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
     if (bits.empty() || ec != std::errc() || end != bits.data() + bits.size() ||
         prefix < 0 || prefix > ip->bits()) {
       *err = "bad prefix length in \"" + EscapeText(text, 80) + "\" (0-" +

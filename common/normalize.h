@@ -60,8 +60,8 @@ struct Cidr {
 std::optional<Cidr> ParseCidr(std::string_view text, std::string* err);
 
 struct Host {
-  std::string subject;           // The host subject.
-  std::optional<IpAddress> ip;   // The full address when `raw` was an IP.
+  std::string subject;          // The host subject.
+  std::optional<IpAddress> ip;  // The full address when `raw` was an IP.
 };
 
 // The host subject for PAM_RHOST. IP literals are printed canonically; IPv6

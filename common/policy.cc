@@ -68,9 +68,9 @@ void Policy::Refuse(const AttemptSubjects& who,
     const SubjectState& s = states[i];
     if (!s.blocked) continue;
     // Report the block that lasts longest: a permanent one wins.
-    const bool longer = !d->refused_by ||
-                        (s.permanent() && !d->permanent) ||
-                        (!d->permanent && s.Remaining(now) > d->remaining_seconds);
+    const bool longer =
+        !d->refused_by || (s.permanent() && !d->permanent) ||
+        (!d->permanent && s.Remaining(now) > d->remaining_seconds);
     if (longer) {
       d->refused_by = who.subjects[i];
       d->permanent = s.permanent();
@@ -170,14 +170,14 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
   // An attempt has at most a user and a host subject.
   bool reset_flags[2] = {false, false};
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
-    reset_flags[i] = !cfg_.by_user_and_host ||
-                     d->who.subjects[i].kind == SubjectKind::kUser;
+    reset_flags[i] =
+        !cfg_.by_user_and_host || d->who.subjects[i].kind == SubjectKind::kUser;
   }
   const std::span<const bool> reset(reset_flags, d->who.subjects.size());
   std::vector<SubjectState> before;
   bool refused = false;
-  if (!store_->RecordSuccess(d->who.subjects, reset, d->who.rule,
-                             clock_.Now(), &before, &refused, err)) {
+  if (!store_->RecordSuccess(d->who.subjects, reset, d->who.rule, clock_.Now(),
+                             &before, &refused, err)) {
     return false;
   }
   if (refused) {

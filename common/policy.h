@@ -28,7 +28,7 @@ struct LoginInfo {
 struct Event {
   enum class Type { kBlock, kUnblock } type = Type::kBlock;
   Subject subject;
-  int64_t until = 0;   // For blocks: end of the block, 0 = permanent.
+  int64_t until = 0;  // For blocks: end of the block, 0 = permanent.
   int64_t failures = 0;
 };
 

@@ -49,8 +49,8 @@ struct FailureOutcome {
 
 // How the states of one attempt's subjects combine into a refusal.
 enum class RefusalRule {
-  kAny,  // Refused when any subject is blocked.
-  kAll,  // Refused when every subject is blocked (by_user_and_host).
+  kAny,    // Refused when any subject is blocked.
+  kAll,    // Refused when every subject is blocked (by_user_and_host).
   kNever,  // Never refused (by_user_and_host with an exempt user or host).
 };
 

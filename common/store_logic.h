@@ -26,8 +26,7 @@ inline bool IsLive(const StoredRecord& r, int64_t now) {
 }
 
 // The state a (possibly absent or expired) record describes at `now`.
-inline SubjectState StateOf(const std::optional<StoredRecord>& r,
-                            int64_t now) {
+inline SubjectState StateOf(const std::optional<StoredRecord>& r, int64_t now) {
   if (!r || !IsLive(*r, now)) return {};
   return SubjectState{r->failures, r->blocked, r->blocked ? r->expires : 0};
 }

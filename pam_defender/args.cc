@@ -6,8 +6,8 @@
 
 namespace defender {
 
-bool ParseModuleArgs(int argc, const char** argv, bool account,
-                     ModuleArgs* out, std::string* err) {
+bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
+                     std::string* err) {
   *out = ModuleArgs{};
   out->mode = account ? Mode::kAccount : Mode::kPreauth;
   for (int i = 0; i < argc; ++i) {

@@ -23,8 +23,8 @@ struct ModuleArgs {
 // pam_sm_acct_mgmt). Bare words other than the known flags are errors
 // (*err names the argument); KEY=VALUE words other than conf= are collected
 // in `overrides` and checked by ApplyOverride.
-bool ParseModuleArgs(int argc, const char** argv, bool account,
-                     ModuleArgs* out, std::string* err);
+bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
+                     std::string* err);
 
 }  // namespace defender
 

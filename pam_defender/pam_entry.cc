@@ -7,8 +7,8 @@
 
 extern "C" {
 
-DEFENDER_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int flags,
-                                        int argc, const char** argv) {
+DEFENDER_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc,
+                                        const char** argv) {
   return defender::RunModule(defender::EntryPoint::kAuthenticate, pamh, flags,
                              argc, argv);
 }

@@ -1,12 +1,11 @@
 // Concurrent logins in separate processes lose no count.
 #include <doctest/doctest.h>
-
-#include "tests/unit/printers.h"
 #include <security/pam_appl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/pam/pam_harness.h"
+#include "tests/unit/printers.h"
 
 namespace defender::testing {
 namespace {
@@ -14,8 +13,7 @@ namespace {
 TEST_CASE("failures from 8 processes at once are counted exactly") {
   constexpr int kProcs = 8;
   constexpr int kEach = 25;
-  PamHarness h(DEFENDER_MODULE_PATH,
-               "[lockout]\nfailure_limit = 100000\n");
+  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 100000\n");
   // Create the database first so every child finds the schema.
   h.Direct(false, {"preauth"}, "alice", "192.0.2.1");
   std::vector<pid_t> kids;

@@ -1,7 +1,5 @@
 // SPEC section 2 and 3 through the real libpam, with exact return codes.
 #include <doctest/doctest.h>
-
-#include "tests/unit/printers.h"
 #include <security/pam_appl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +7,7 @@
 #include <fstream>
 
 #include "tests/pam/pam_harness.h"
+#include "tests/unit/printers.h"
 
 namespace defender::testing {
 namespace {
@@ -35,10 +34,8 @@ TEST_CASE("return codes: preauth, authfail, authsucc, account, setcred") {
   PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 1\n");
   CHECK(h.Direct(false, {"preauth"}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
   CHECK(h.Direct(false, {}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
-  CHECK(h.Direct(false, {"authfail"}, "alice", "192.0.2.1").rc ==
-        PAM_AUTH_ERR);
-  CHECK(h.Direct(false, {"authsucc"}, "alice", "192.0.2.1").rc ==
-        PAM_SUCCESS);
+  CHECK(h.Direct(false, {"authfail"}, "alice", "192.0.2.1").rc == PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authsucc"}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
   CHECK(h.Direct(true, {"enforce"}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
   // Two failures with limit 1: blocked.
   h.Direct(false, {"authfail"}, "alice", "192.0.2.1");
@@ -46,17 +43,15 @@ TEST_CASE("return codes: preauth, authfail, authsucc, account, setcred") {
   const PamResult pre = h.Direct(false, {"preauth"}, "alice", "192.0.2.1");
   CHECK(pre.rc == PAM_AUTH_ERR);
   CHECK(pre.info == std::vector<std::string>{kLocked});
-  CHECK(h.Direct(false, {"authsucc"}, "alice", "192.0.2.1").rc ==
-        PAM_AUTH_ERR);
-  CHECK(h.Direct(false, {"authfail"}, "alice", "192.0.2.1").rc ==
-        PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authsucc"}, "alice", "192.0.2.1").rc == PAM_AUTH_ERR);
+  CHECK(h.Direct(false, {"authfail"}, "alice", "192.0.2.1").rc == PAM_AUTH_ERR);
   CHECK(h.Direct(true, {"enforce"}, "alice", "192.0.2.1").rc ==
         PAM_PERM_DENIED);
   CHECK(h.Direct(true, {}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
-  CHECK(h.Direct(false, {"preauth", "silent"}, "alice", "192.0.2.1").info
-            .empty());
-  CHECK(h.Direct(false, {"preauth"}, "alice", "192.0.2.1", PAM_SILENT).info
-            .empty());
+  CHECK(h.Direct(false, {"preauth", "silent"}, "alice", "192.0.2.1")
+            .info.empty());
+  CHECK(h.Direct(false, {"preauth"}, "alice", "192.0.2.1", PAM_SILENT)
+            .info.empty());
 }
 
 TEST_CASE("return codes on a configuration error: ignore, or fail closed") {
@@ -78,8 +73,8 @@ TEST_CASE("return codes on a configuration error: ignore, or fail closed") {
   CHECK(h.Direct(false, {"preauth", "conf=relative.toml"}, "alice", "").rc ==
         PAM_IGNORE);
   // A missing conf= file is an error; nothing was written anywhere.
-  CHECK(h.Direct(false, {"preauth", "conf=/nonexistent/defender.toml",
-                         "fail_closed"},
+  CHECK(h.Direct(false,
+                 {"preauth", "conf=/nonexistent/defender.toml", "fail_closed"},
                  "alice", "")
             .rc == PAM_AUTH_ERR);
   CHECK(h.Query("SELECT 1").empty());
@@ -108,38 +103,41 @@ TEST_CASE("KEY=VALUE arguments override the file for that service") {
 // ---------------------------------------------------------------------------
 // Whole logins through the documented stack (SPEC section 3).
 
-TEST_CASE("limit 3: three failures, then the right password succeeds and resets") {
+TEST_CASE(
+    "limit 3: three failures, then the right password succeeds and resets") {
   PamHarness h(DEFENDER_TEST_MODULE_PATH);
   for (int i = 0; i < 3; ++i) {
     CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
   }
-  CHECK(Subjects(h) == std::vector<std::string>{"user alice 3 0",
-                                                "host 192.0.2.1 3 0"});
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 3 0", "host 192.0.2.1 3 0"});
   const PamResult ok = h.Login("alice", "192.0.2.1", "right");
   CHECK(ok.rc == PAM_SUCCESS);
   CHECK(ok.info.empty());
   CHECK(Subjects(h).empty());
-  CHECK(Results(h) == std::vector<std::string>{"failure", "failure",
-                                               "failure", "success"});
+  CHECK(Results(h) ==
+        std::vector<std::string>{"failure", "failure", "failure", "success"});
 }
 
-TEST_CASE("the 4th failure blocks; the right password is then refused and not counted") {
+TEST_CASE(
+    "the 4th failure blocks; the right password is then refused and not "
+    "counted") {
   PamHarness h(DEFENDER_TEST_MODULE_PATH);
   for (int i = 0; i < 4; ++i) {
     CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
   }
-  CHECK(Subjects(h) == std::vector<std::string>{"user alice 4 1",
-                                                "host 192.0.2.1 4 1"});
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 4 1", "host 192.0.2.1 4 1"});
   const PamResult refused = h.Login("alice", "192.0.2.1", "right");
   CHECK(refused.rc == PAM_AUTH_ERR);
   CHECK(refused.info == std::vector<std::string>{kLocked});
   CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
-  CHECK(Subjects(h) == std::vector<std::string>{"user alice 4 1",
-                                                "host 192.0.2.1 4 1"});
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 4 1", "host 192.0.2.1 4 1"});
   // One row per attempt: preauth + authfail on one handle log once.
-  CHECK(Results(h) ==
-        std::vector<std::string>{"failure", "failure", "failure", "failure",
-                                 "refused", "refused"});
+  CHECK(Results(h) == std::vector<std::string>{"failure", "failure", "failure",
+                                               "failure", "refused",
+                                               "refused"});
   CHECK(h.Query("SELECT user || '|' || host || '|' || service || '|' || tty "
                 "FROM attempts ORDER BY id DESC LIMIT 1") ==
         std::vector<std::string>{"alice|192.0.2.1|defender-test|ssh"});
@@ -162,18 +160,17 @@ TEST_CASE("the message counts the minutes left, rounded up") {
 }
 
 TEST_CASE("failures are forgotten a cool-off after the latest one") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
-               "[lockout]\ncooloff_time = 300\n");
+  PamHarness h(DEFENDER_TEST_MODULE_PATH, "[lockout]\ncooloff_time = 300\n");
   h.Login("alice", "192.0.2.1", "wrong");
   h.Advance(250);
   h.Login("alice", "192.0.2.1", "wrong");
   h.Login("alice", "192.0.2.1", "wrong");
   h.Advance(299);
-  CHECK(Subjects(h) == std::vector<std::string>{"user alice 3 0",
-                                                "host 192.0.2.1 3 0"});
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 3 0", "host 192.0.2.1 3 0"});
   h.Login("alice", "192.0.2.1", "wrong");  // 4th within 300 s: blocks.
-  CHECK(Subjects(h) == std::vector<std::string>{"user alice 4 1",
-                                                "host 192.0.2.1 4 1"});
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 4 1", "host 192.0.2.1 4 1"});
 
   PamHarness g(DEFENDER_TEST_MODULE_PATH, "[lockout]\ncooloff_time = 300\n");
   for (int i = 0; i < 3; ++i) g.Login("alice", "", "wrong");
@@ -216,7 +213,8 @@ TEST_CASE("by_user_and_host: refused only when both are blocked") {
 TEST_CASE("disable_user_lockout and disable_host_lockout") {
   PamHarness u(DEFENDER_TEST_MODULE_PATH,
                "[lockout]\ndisable_user_lockout = true\n");
-  for (int i = 0; i < 4; ++i) u.Login("alice", "192.0.2." + std::to_string(i), "x");
+  for (int i = 0; i < 4; ++i)
+    u.Login("alice", "192.0.2." + std::to_string(i), "x");
   CHECK(u.Query("SELECT count(*) FROM subjects WHERE kind = 'user'") ==
         std::vector<std::string>{"0"});
   CHECK(u.Login("alice", "192.0.2.50", "right").rc == PAM_SUCCESS);
@@ -252,7 +250,8 @@ TEST_CASE("progressive lockouts: 60 s, then permanent") {
 
 TEST_CASE("root is never blocked by name; the attacking host is") {
   PamHarness h(DEFENDER_TEST_MODULE_PATH);
-  for (int i = 0; i < 5; ++i) h.Login("root", "192.0.2." + std::to_string(i), "x");
+  for (int i = 0; i < 5; ++i)
+    h.Login("root", "192.0.2." + std::to_string(i), "x");
   CHECK(h.Login("root", "192.0.2.200", "right").rc == PAM_SUCCESS);
   for (int i = 0; i < 4; ++i) h.Login("root", "198.51.100.1", "x");
   CHECK(h.Login("root", "198.51.100.1", "right").rc == PAM_AUTH_ERR);
@@ -294,9 +293,12 @@ TEST_CASE("hosts are normalised: IPv4-mapped and IPv6 /64") {
                                                 "host 2001:db8:1:2::/64 2 0"});
 }
 
-TEST_CASE("enforce in the account stack refuses a key-based login from a blocked host") {
+TEST_CASE(
+    "enforce in the account stack refuses a key-based login from a blocked "
+    "host") {
   PamHarness h(DEFENDER_TEST_MODULE_PATH);
-  for (const char* user : {"u1", "u2", "u3", "u4"}) h.Login(user, "192.0.2.8", "x");
+  for (const char* user : {"u1", "u2", "u3", "u4"})
+    h.Login(user, "192.0.2.8", "x");
   const PamResult acct = h.Account("alice", "192.0.2.8");
   CHECK(acct.rc == PAM_PERM_DENIED);
   CHECK(acct.info == std::vector<std::string>{kLocked});
@@ -327,12 +329,14 @@ TEST_CASE("a block runs the on_block hook with the event in its environment") {
   {
     std::ofstream s(script);
     s << "#!/bin/sh\necho \"$1 $DEFENDER_EVENT $DEFENDER_KIND "
-         "$DEFENDER_SUBJECT $DEFENDER_UNTIL $DEFENDER_SERVICE\" >> " << out
-      << ".tmp\nmv " << out << ".tmp " << out << "\n";
+         "$DEFENDER_SUBJECT $DEFENDER_UNTIL $DEFENDER_SERVICE\" >> "
+      << out << ".tmp\nmv " << out << ".tmp " << out << "\n";
   }
   chmod(script.c_str(), 0755);
-  h.WriteConfig("[lockout]\nfailure_limit = 0\ndisable_host_lockout = true\n"
-                "[hooks]\non_block = [\"" + script + "\", \"arg1\"]\n");
+  h.WriteConfig(
+      "[lockout]\nfailure_limit = 0\ndisable_host_lockout = true\n"
+      "[hooks]\non_block = [\"" +
+      script + "\", \"arg1\"]\n");
   CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
   std::string line;
   for (int i = 0; i < 500 && line.empty(); ++i) {  // Detached: up to 5 s.

@@ -23,8 +23,8 @@ TEST_CASE("the installed module dlopens with RTLD_NOW") {
 }
 
 TEST_CASE("the module exports only pam_sm_* symbols") {
-  const std::string cmd = std::string("nm -D --defined-only ") +
-                          DEFENDER_MODULE_PATH + " 2>&1";
+  const std::string cmd =
+      std::string("nm -D --defined-only ") + DEFENDER_MODULE_PATH + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::vector<std::string> exported;

@@ -21,8 +21,8 @@ struct ConvData {
 int Conversation(int n, const struct pam_message** msg,
                  struct pam_response** resp, void* appdata) {
   auto* data = static_cast<ConvData*>(appdata);
-  auto* replies =
-      static_cast<pam_response*>(calloc(static_cast<size_t>(n), sizeof(pam_response)));
+  auto* replies = static_cast<pam_response*>(
+      calloc(static_cast<size_t>(n), sizeof(pam_response)));
   if (replies == nullptr) return PAM_BUF_ERR;
   for (int i = 0; i < n; ++i) {
     switch (msg[i]->msg_style) {
@@ -55,14 +55,21 @@ PamHarness::PamHarness(std::string module, const std::string& extra_toml,
          "carol:right:defender-test\nroot:right:defender-test\n"
          "alice:right:defender-other\n";
   const std::string m = module_ + " conf=" + config_ + " " + args;
-  WriteService("defender-test",
-               "auth required " + m + " preauth\n"
-               "auth [success=1 default=bad] " + std::string(kPamMatrix) +
-                   " passdb=" + dir_.path() + "/passdb\n"
-               "auth [default=die] " + m + " authfail\n"
-               "auth sufficient " + m + " authsucc\n"
-               "auth required pam_deny.so\n"
-               "account required " + m + " enforce\n");
+  WriteService("defender-test", "auth required " + m +
+                                    " preauth\n"
+                                    "auth [success=1 default=bad] " +
+                                    std::string(kPamMatrix) +
+                                    " passdb=" + dir_.path() +
+                                    "/passdb\n"
+                                    "auth [default=die] " +
+                                    m +
+                                    " authfail\n"
+                                    "auth sufficient " +
+                                    m +
+                                    " authsucc\n"
+                                    "auth required pam_deny.so\n"
+                                    "account required " +
+                                    m + " enforce\n");
   WriteService("defender-empty", "");
   SetNow(1'700'000'000);
 }
@@ -89,9 +96,8 @@ void PamHarness::SetNow(int64_t now) {
 }
 
 PamResult PamHarness::Run(const std::string& service, const std::string& user,
-                          const std::string& rhost,
-                          const std::string& password, bool auth,
-                          bool account) {
+                          const std::string& rhost, const std::string& password,
+                          bool auth, bool account) {
   PamResult result;
   ConvData data{password, &result.info};
   const struct pam_conv conv = {Conversation, &data};
@@ -114,16 +120,14 @@ PamResult PamHarness::Login(const std::string& user, const std::string& rhost,
   return Run(service, user, rhost, password, true, true);
 }
 
-PamResult PamHarness::Account(const std::string& user,
-                              const std::string& rhost,
+PamResult PamHarness::Account(const std::string& user, const std::string& rhost,
                               const std::string& service) {
   return Run(service, user, rhost, "", false, true);
 }
 
-PamResult PamHarness::Direct(bool account,
-                             const std::vector<std::string>& args,
-                             const std::string& user,
-                             const std::string& rhost, int flags) {
+PamResult PamHarness::Direct(bool account, const std::vector<std::string>& args,
+                             const std::string& user, const std::string& rhost,
+                             int flags) {
   void* lib = dlopen(module_.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) throw std::runtime_error(dlerror());
   using Fn = int (*)(pam_handle_t*, int, int, const char**);

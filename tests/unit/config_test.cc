@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
+#include "common/config.h"
 
-#include "tests/unit/printers.h"
+#include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <regex>
 
-#include "common/config.h"
+#include "tests/unit/printers.h"
 #include "tests/unit/temp_dir.h"
 
 namespace defender {
@@ -160,7 +160,8 @@ TEST_CASE("derived defaults follow failure_limit and cooloff_time") {
 TEST_CASE("errors name file, line and key") {
   CHECK(ParseError("[lockout]\nfailure_limt = 3\n") ==
         "t.toml:2: lockout.failure_limt: unknown key");
-  CHECK(ParseError("\n[lockot]\nx = 1\n") == "t.toml:2: lockot: unknown section");
+  CHECK(ParseError("\n[lockot]\nx = 1\n") ==
+        "t.toml:2: lockot: unknown section");
   CHECK(ParseError("[lockout]\n\nfailure_limit = \"3\"\n") ==
         "t.toml:3: lockout.failure_limit: expected an integer");
   CHECK(ParseError("[lockout]\nfailure_limit = -1\n") ==
@@ -205,8 +206,7 @@ TEST_CASE("errors name file, line and key") {
         "absolute path");
   CHECK(ParseError("[hooks]\ntimeout_seconds = 0\n") ==
         "t.toml:2: hooks.timeout_seconds: value 0 out of range (1-3600)");
-  CHECK(ParseError("lockout = 3\n") ==
-        "t.toml:1: lockout: must be a table");
+  CHECK(ParseError("lockout = 3\n") == "t.toml:1: lockout: must be a table");
 }
 
 TEST_CASE("TOML syntax errors name the line") {
@@ -228,18 +228,22 @@ TEST_CASE("module argument overrides take scalar [lockout] keys") {
   CHECK(c.lockout_message == "Go away");
 
   CHECK_FALSE(ApplyOverride("failure_limit=abc", &c, &err));
-  CHECK(err == "module argument \"failure_limit=abc\": lockout.failure_limit: "
-               "expected an integer");
+  CHECK(err ==
+        "module argument \"failure_limit=abc\": lockout.failure_limit: "
+        "expected an integer");
   CHECK_FALSE(ApplyOverride("ipv6_prefix=0", &c, &err));
-  CHECK(err == "module argument \"ipv6_prefix=0\": lockout.ipv6_prefix: "
-               "value 0 out of range (1-128)");
+  CHECK(err ==
+        "module argument \"ipv6_prefix=0\": lockout.ipv6_prefix: "
+        "value 0 out of range (1-128)");
   CHECK_FALSE(ApplyOverride("even_deny_root=maybe", &c, &err));
-  CHECK(err == "module argument \"even_deny_root=maybe\": "
-               "lockout.even_deny_root: expected true or false");
+  CHECK(err ==
+        "module argument \"even_deny_root=maybe\": "
+        "lockout.even_deny_root: expected true or false");
   CHECK_FALSE(ApplyOverride("allow_users=bob", &c, &err));
   CHECK_FALSE(ApplyOverride("backend=redis", &c, &err));
-  CHECK(err == "module argument \"backend=redis\": unknown argument "
-               "(KEY=VALUE takes a scalar key of [lockout])");
+  CHECK(err ==
+        "module argument \"backend=redis\": unknown argument "
+        "(KEY=VALUE takes a scalar key of [lockout])");
   CHECK(c.failure_limit == 5);  // Failed overrides change nothing.
 }
 

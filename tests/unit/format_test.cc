@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "common/format.h"
+
+#include <doctest/doctest.h>
 
 namespace defender {
 namespace {

@@ -1,3 +1,5 @@
+#include "common/hooks.h"
+
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,7 +11,6 @@
 #include <sstream>
 #include <thread>
 
-#include "common/hooks.h"
 #include "tests/unit/temp_dir.h"
 
 namespace defender {
@@ -32,7 +33,8 @@ std::string ReadAll(const std::string& path) {
 }
 
 TEST_CASE("hook environment carries the event") {
-  const Event e{Event::Type::kBlock, {SubjectKind::kHost, "192.0.2.1"}, 1234, 4};
+  const Event e{
+      Event::Type::kBlock, {SubjectKind::kHost, "192.0.2.1"}, 1234, 4};
   const auto env = HookEnvironment(e, "sshd");
   CHECK(env[0] == "DEFENDER_EVENT=block");
   CHECK(env[1] == "DEFENDER_KIND=host");
@@ -47,11 +49,12 @@ TEST_CASE("a hook runs detached with its argv (no shell) and environment") {
   const std::string done = dir.path() + "/done";
   // The script writes its arguments and environment, then marks completion.
   const std::string script = dir.path() + "/hook.sh";
-  std::ofstream(script) << "#!/bin/sh\n"
-                           "printf '%s|' \"$@\" > \"$OUT\"\n"
-                           "echo \"$DEFENDER_EVENT $DEFENDER_SUBJECT\" >> \"$OUT\"\n"
-                           "ls /proc/self/fd | wc -l >> \"$OUT\"\n"
-                           "touch \"$DONE\"\n";
+  std::ofstream(script)
+      << "#!/bin/sh\n"
+         "printf '%s|' \"$@\" > \"$OUT\"\n"
+         "echo \"$DEFENDER_EVENT $DEFENDER_SUBJECT\" >> \"$OUT\"\n"
+         "ls /proc/self/fd | wc -l >> \"$OUT\"\n"
+         "touch \"$DONE\"\n";
   REQUIRE(chmod(script.c_str(), 0755) == 0);
   const Event e{Event::Type::kUnblock, {SubjectKind::kUser, "alice"}, 0, 0};
   auto env = HookEnvironment(e, "sudo");

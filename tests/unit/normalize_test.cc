@@ -1,8 +1,8 @@
+#include "common/normalize.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "common/normalize.h"
 
 namespace defender {
 namespace {
@@ -72,14 +72,16 @@ TEST_CASE("user names: whitespace stripped, case kept unless folded") {
 
 TEST_CASE("EscapeText keeps valid UTF-8 and escapes the rest") {
   CHECK(EscapeText("jos\xC3\xA9", 100) == "jos\xC3\xA9");
-  CHECK(EscapeText("a\xFF" "b", 100) == "a%FFb");
-  CHECK(EscapeText("\xC3", 100) == "%C3");          // Truncated sequence.
-  CHECK(EscapeText("\xC0\xAF", 100) == "%C0%AF");   // Overlong.
+  CHECK(EscapeText("a\xFF"
+                   "b",
+                   100) == "a%FFb");
+  CHECK(EscapeText("\xC3", 100) == "%C3");                // Truncated sequence.
+  CHECK(EscapeText("\xC0\xAF", 100) == "%C0%AF");         // Overlong.
   CHECK(EscapeText("\xED\xA0\x80", 100) == "%ED%A0%80");  // Surrogate.
   CHECK(EscapeText("100%", 100) == "100%25");
   CHECK(EscapeText("a\x7F", 100) == "a%7F");
   CHECK(EscapeText(std::string("a\0b", 3), 100) == "a%00b");
-  CHECK(EscapeText("abc\xC3\xA9", 4) == "abc");     // Never splits.
+  CHECK(EscapeText("abc\xC3\xA9", 4) == "abc");  // Never splits.
   CHECK(EscapeText("ab\n", 4) == "ab");
 }
 

@@ -1,7 +1,8 @@
+#include "common/policy.h"
+
 #include <doctest/doctest.h>
 
 #include "common/memory_store.h"
-#include "common/policy.h"
 
 namespace defender {
 namespace {
@@ -40,8 +41,12 @@ class Harness {
     REQUIRE(store_.Get({&s, 1}, clock_.Now(), &out, &err));
     return out[0];
   }
-  SubjectState User(const std::string& n) { return State(SubjectKind::kUser, n); }
-  SubjectState Host(const std::string& n) { return State(SubjectKind::kHost, n); }
+  SubjectState User(const std::string& n) {
+    return State(SubjectKind::kUser, n);
+  }
+  SubjectState Host(const std::string& n) {
+    return State(SubjectKind::kHost, n);
+  }
 
   Config& cfg() { return cfg_; }
   FakeClock& clock() { return clock_; }
@@ -61,9 +66,12 @@ class Harness {
 
 using R = Harness::Result;
 
-TEST_CASE("failures up to the limit are plain; a right password then succeeds and resets") {
+TEST_CASE(
+    "failures up to the limit are plain; a right password then succeeds and "
+    "resets") {
   Harness h;
-  for (int i = 0; i < 3; ++i) CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
+  for (int i = 0; i < 3; ++i)
+    CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
   CHECK(h.User("alice").failures == 3);
   CHECK(h.Host("192.0.2.1").failures == 3);
   CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
@@ -71,7 +79,9 @@ TEST_CASE("failures up to the limit are plain; a right password then succeeds an
   CHECK(h.Host("192.0.2.1") == SubjectState{});
 }
 
-TEST_CASE("the failure above the limit blocks; then even the right password is refused and not counted") {
+TEST_CASE(
+    "the failure above the limit blocks; then even the right password is "
+    "refused and not counted") {
   Harness h;
   for (int i = 0; i < 3; ++i) h.Login("alice", "192.0.2.1", false);
   CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
@@ -121,7 +131,8 @@ TEST_CASE("failures are forgotten attempt_cooloff_time after the latest one") {
 TEST_CASE("sprayed user names block the host") {
   Harness h;
   for (int i = 0; i < 4; ++i) {
-    CHECK(h.Login("user" + std::to_string(i), "198.51.100.9", false) == R::kFailed);
+    CHECK(h.Login("user" + std::to_string(i), "198.51.100.9", false) ==
+          R::kFailed);
   }
   CHECK(h.Host("198.51.100.9").blocked);
   CHECK_FALSE(h.User("user3").blocked);
@@ -196,7 +207,8 @@ TEST_CASE("disable_user_lockout: users are never counted or blocked") {
   Config cfg;
   cfg.disable_user_lockout = true;
   Harness h(cfg);
-  for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2." + std::to_string(i), false);
+  for (int i = 0; i < 4; ++i)
+    h.Login("alice", "192.0.2." + std::to_string(i), false);
   CHECK(h.User("alice") == SubjectState{});
   CHECK(h.Login("alice", "192.0.2.100", true) == R::kSucceeded);
   for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.1", false);
@@ -207,14 +219,16 @@ TEST_CASE("disable_host_lockout: hosts are never counted or blocked") {
   Config cfg;
   cfg.disable_host_lockout = true;
   Harness h(cfg);
-  for (int i = 0; i < 4; ++i) h.Login("u" + std::to_string(i), "192.0.2.1", false);
+  for (int i = 0; i < 4; ++i)
+    h.Login("u" + std::to_string(i), "192.0.2.1", false);
   CHECK(h.Host("192.0.2.1") == SubjectState{});
   CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
 }
 
 TEST_CASE("root is never blocked by name unless even_deny_root") {
   Harness h;
-  for (int i = 0; i < 10; ++i) h.Login("root", "192.0.2." + std::to_string(i), false);
+  for (int i = 0; i < 10; ++i)
+    h.Login("root", "192.0.2." + std::to_string(i), false);
   CHECK(h.User("root") == SubjectState{});
   CHECK(h.Login("root", "192.0.2.100", true) == R::kSucceeded);
   // Hosts attacking root are counted and blocked as usual.
@@ -225,7 +239,8 @@ TEST_CASE("root is never blocked by name unless even_deny_root") {
   Config strict;
   strict.even_deny_root = true;
   Harness s(strict);
-  for (int i = 0; i < 4; ++i) s.Login("root", "192.0.2." + std::to_string(i), false);
+  for (int i = 0; i < 4; ++i)
+    s.Login("root", "192.0.2." + std::to_string(i), false);
   CHECK(s.User("root").blocked);
   CHECK(s.Login("root", "", true) == R::kRefused);
 }
@@ -234,7 +249,8 @@ TEST_CASE("allow_users and allow_hosts are never counted or blocked") {
   Config cfg;
   cfg.allow_users = {"backup"};
   std::string err;
-  cfg.allow_hosts = {*ParseCidr("10.0.0.0/8", &err), *ParseCidr("2001:db8::/32", &err)};
+  cfg.allow_hosts = {*ParseCidr("10.0.0.0/8", &err),
+                     *ParseCidr("2001:db8::/32", &err)};
   Harness h(cfg);
   for (int i = 0; i < 5; ++i) h.Login("backup", "192.0.2.1", false);
   CHECK(h.User("backup") == SubjectState{});

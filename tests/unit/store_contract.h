@@ -94,8 +94,7 @@ void CheckStoreContract(Factory& factory) {
     for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0);
     CHECK(StateAt(*s, kAlice, kT0 + 599).blocked);
     CHECK(StateAt(*s, kAlice, kT0 + 600) == SubjectState{});
-    CHECK(Fail(*s, kAlice, 1, p, kT0 + 601).state ==
-          SubjectState{1, false, 0});
+    CHECK(Fail(*s, kAlice, 1, p, kT0 + 601).state == SubjectState{1, false, 0});
   }
 
   SUBCASE("the counter's life slides from the latest failure") {
@@ -139,8 +138,8 @@ void CheckStoreContract(Factory& factory) {
     LockoutParams prog = p;
     prog.lockout_lengths = {60, 300};
     prog.history_seconds = 3600;
-    Fail(*s, kAlice, 0, prog, kT0);  // 1st: 60 s
-    Fail(*s, kAlice, 0, prog, kT0 + 60);  // 2nd: 300 s
+    Fail(*s, kAlice, 0, prog, kT0);        // 1st: 60 s
+    Fail(*s, kAlice, 0, prog, kT0 + 60);   // 2nd: 300 s
     Fail(*s, kAlice, 0, prog, kT0 + 360);  // 3rd: repeats 300 s
     CHECK(StateAt(*s, kAlice, kT0 + 360).until == kT0 + 660);
     // Three hours later every earlier block is outside the window.
@@ -172,8 +171,8 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_user_only[] = {true, false};
     std::vector<SubjectState> before;
     bool refused = true;
-    REQUIRE(s->RecordSuccess(both, reset_user_only, RefusalRule::kAny,
-                             kT0 + 1, &before, &refused, &err));
+    REQUIRE(s->RecordSuccess(both, reset_user_only, RefusalRule::kAny, kT0 + 1,
+                             &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].failures == 1);
     CHECK(before[1].failures == 1);
@@ -236,7 +235,7 @@ void CheckStoreContract(Factory& factory) {
     const Subject bob{SubjectKind::kUser, "bob"};
     for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0);  // blocked
     Fail(*s, bob, 3, p, kT0);                                 // failing
-    REQUIRE(s->Block(kHostA, 0, kT0, &err));                 // permanent
+    REQUIRE(s->Block(kHostA, 0, kT0, &err));                  // permanent
     std::vector<StoreEntry> all, blocked;
     REQUIRE(s->List(kT0 + 1, false, &all, &err));
     REQUIRE(s->List(kT0 + 1, true, &blocked, &err));

@@ -102,10 +102,10 @@ TEST_CASE("SqliteAttemptLog appends, filters newest first and prunes") {
   auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
   REQUIRE(db != nullptr);
   SqliteAttemptLog log(db.get());
-  REQUIRE(log.Append({100, "sshd", "alice", "192.0.2.1", "ssh", "failure"},
-                     &err));
-  REQUIRE(log.Append({200, "sshd", "bob", "192.0.2.1", "ssh", "success"},
-                     &err));
+  REQUIRE(
+      log.Append({100, "sshd", "alice", "192.0.2.1", "ssh", "failure"}, &err));
+  REQUIRE(
+      log.Append({200, "sshd", "bob", "192.0.2.1", "ssh", "success"}, &err));
   REQUIRE(log.Append({300, "sudo", "alice", "", "pts/1", "refused"}, &err));
 
   std::vector<Attempt> rows;
