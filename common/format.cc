@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <charconv>
+#include <cstdint>
 
 namespace defender {
 
@@ -83,7 +84,7 @@ std::string RenderMessage(std::string_view tmpl, int64_t failure_limit,
   };
   std::string out;
   size_t i = 0;
-  while (i < tmpl.size() && out.size() < kMax) {
+  while (i < tmpl.size()) {
     bool replaced = false;
     if (tmpl[i] == '{') {
       for (const auto& [name, value] : kVars) {
@@ -97,7 +98,19 @@ std::string RenderMessage(std::string_view tmpl, int64_t failure_limit,
     }
     if (!replaced) out += tmpl[i++];
   }
-  if (out.size() > kMax) out.resize(kMax);
+  if (out.size() > kMax) {
+    out.resize(kMax);
+    // Do not leave half a UTF-8 sequence at the end.
+    size_t lead = out.size();
+    while (lead > 0 && (static_cast<uint8_t>(out[lead - 1]) & 0xC0) == 0x80) {
+      --lead;
+    }
+    if (lead > 0 && static_cast<uint8_t>(out[lead - 1]) >= 0xC0) {
+      const uint8_t c = static_cast<uint8_t>(out[lead - 1]);
+      const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      if (out.size() - (lead - 1) < need) out.resize(lead - 1);
+    }
+  }
   return out;
 }
 

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,12 +35,20 @@ namespace {
 // child keeps a socket or file of the host process open.
 void DetachDescriptors() {
   const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null_fd >= 0) {
-    dup2(null_fd, 0);
-    dup2(null_fd, 1);
-    dup2(null_fd, 2);
+  if (null_fd < 0) _exit(1);
+  dup2(null_fd, 0);
+  dup2(null_fd, 1);
+  dup2(null_fd, 2);
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+    // Kernels before 5.9, or a seccomp filter: close one by one.
+    struct rlimit rl;
+    const int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+                            rl.rlim_cur != RLIM_INFINITY &&
+                            rl.rlim_cur < (1 << 20)
+                        ? static_cast<int>(rl.rlim_cur)
+                        : 65536;
+    for (int fd = 3; fd < max; ++fd) close(fd);
   }
-  syscall(SYS_close_range, 3U, ~0U, 0U);
 }
 
 [[noreturn]] void ExecHook(char* const* argv, char* const* envp) {
@@ -50,6 +60,12 @@ void DetachDescriptors() {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
   setpgid(0, 0);
+  // Under a setuid caller (sudo, su) run as the effective ids only, so the
+  // invoking user can neither signal the hook nor have a shell drop to them.
+  setresgid(getegid(), getegid(), getegid());
+  setresuid(geteuid(), geteuid(), geteuid());
+  if (chdir("/") != 0) _exit(126);
+  umask(022);
   execve(argv[0], argv, envp);
   _exit(127);
 }

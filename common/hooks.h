@@ -17,8 +17,9 @@ std::vector<std::string> HookEnvironment(const Event& e,
                                          const std::string& service);
 
 // Starts `argv` (argv[0] an absolute path; no shell) with environment `env`
-// in a new session, stdin/stdout/stderr on /dev/null and every other fd
-// closed, signal dispositions and mask reset to defaults. A supervising
+// in a new session and process group, stdin/stdout/stderr on /dev/null and
+// every other fd closed, signal dispositions and mask reset to defaults, in
+// "/" with umask 022, with real ids set to the caller's effective ids. A supervising
 // process kills it (SIGKILL, whole process group) after `timeout_seconds`.
 // Returns once the intermediate child has exited, which it does at once:
 // the caller is left with no child and no zombie, and its own signal

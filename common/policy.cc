@@ -30,31 +30,31 @@ AttemptSubjects Policy::Classify(const LoginInfo& info) const {
   who.host = NormalizeHost(info.rhost, static_cast<int>(cfg_.ipv6_prefix));
   who.host_denied = MatchesAny(cfg_.deny_hosts, who.host);
 
-  // A dimension is "exempt" when the attempt has it but it may never be
-  // blocked; in by_user_and_host mode that makes the attempt unrefusable.
-  bool exempt = false;
   if (who.user && !cfg_.disable_user_lockout) {
     const bool root = *who.user == "root" && !cfg_.even_deny_root;
-    const bool allowed =
-        std::find(cfg_.allow_users.begin(), cfg_.allow_users.end(),
-                  *who.user) != cfg_.allow_users.end();
-    if (root || allowed) {
-      exempt = true;
-    } else {
+    const bool allowed = std::any_of(
+        cfg_.allow_users.begin(), cfg_.allow_users.end(),
+        [&](const std::string& u) {
+          return NormalizeUser(u, cfg_.fold_username_case) == who.user;
+        });
+    // An exempt user is never counted; in by_user_and_host mode the host
+    // then decides alone, as the user does for a login without a host.
+    if (!root && !allowed) {
       who.subjects.push_back(Subject{SubjectKind::kUser, *who.user});
       who.limits.push_back(cfg_.FailureLimitUser());
     }
   }
+  bool host_allowed = false;
   if (who.host && !cfg_.disable_host_lockout) {
-    if (MatchesAny(cfg_.allow_hosts, who.host)) {
-      exempt = true;
-    } else {
+    host_allowed = MatchesAny(cfg_.allow_hosts, who.host);
+    if (!host_allowed) {
       who.subjects.push_back(Subject{SubjectKind::kHost, who.host->subject});
       who.limits.push_back(cfg_.FailureLimitHost());
     }
   }
   if (cfg_.by_user_and_host) {
-    who.rule = exempt ? RefusalRule::kNever : RefusalRule::kAll;
+    // Both must be blocked, and an allowed host never is.
+    who.rule = host_allowed ? RefusalRule::kNever : RefusalRule::kAll;
   }
   return who;
 }
@@ -64,14 +64,22 @@ void Policy::Refuse(const AttemptSubjects& who,
                     Decision* d) const {
   d->refused = true;
   const int64_t now = clock_.Now();
+  // Under kAny the attempt is refused until the longest block ends; under
+  // kAll only until the first one ends. Permanent blocks never end.
+  const bool until_first = who.rule == RefusalRule::kAll;
   for (size_t i = 0; i < states.size(); ++i) {
     const SubjectState& s = states[i];
     if (!s.blocked) continue;
-    // Report the block that lasts longest: a permanent one wins.
-    const bool longer =
-        !d->refused_by || (s.permanent() && !d->permanent) ||
-        (!d->permanent && s.Remaining(now) > d->remaining_seconds);
-    if (longer) {
+    bool pick = !d->refused_by;
+    if (!pick && until_first) {
+      pick = d->permanent ? !s.permanent()
+                          : !s.permanent() &&
+                                s.Remaining(now) < d->remaining_seconds;
+    } else if (!pick) {
+      pick = !d->permanent && (s.permanent() ||
+                               s.Remaining(now) > d->remaining_seconds);
+    }
+    if (pick) {
       d->refused_by = who.subjects[i];
       d->permanent = s.permanent();
       d->remaining_seconds = s.Remaining(now);
@@ -85,9 +93,9 @@ void Policy::Refuse(const AttemptSubjects& who,
   }
 }
 
-bool Policy::Log(const AttemptSubjects& who, const LoginInfo& info,
-                 const char* result, Decision* d, std::string* err) {
-  if (log_ == nullptr) return true;
+void Policy::Log(const LoginInfo& info, const char* result, Decision* d) {
+  if (log_ == nullptr) return;
+  const AttemptSubjects& who = d->who;
   Attempt a;
   a.time = clock_.Now();
   a.service = EscapeText(info.service, kMaxSubjectBytes);
@@ -95,9 +103,7 @@ bool Policy::Log(const AttemptSubjects& who, const LoginInfo& info,
   a.host = who.host ? who.host->subject : "";
   a.tty = EscapeText(info.tty, kMaxSubjectBytes);
   a.result = result;
-  if (!log_->Append(a, err)) return false;
-  d->logged = result;
-  return true;
+  if (log_->Append(a, &d->log_error)) d->logged = result;
 }
 
 namespace {
@@ -125,9 +131,7 @@ bool Policy::Check(const LoginInfo& info, bool log_refusal, Decision* d,
     if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   }
   if (!d->refused) d->reason = "allowed";
-  if (d->refused && log_refusal) {
-    return Log(d->who, info, "refused", d, err);
-  }
+  if (d->refused && log_refusal) Log(info, "refused", d);
   return true;
 }
 
@@ -137,7 +141,8 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
   d->who = Classify(info);
   if (d->who.host_denied) {
     RefuseDenied(d->who, d);
-    return !log_attempt || Log(d->who, info, "refused", d, err);
+    if (log_attempt) Log(info, "refused", d);
+    return true;
   }
   std::vector<FailureRequest> requests;
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
@@ -156,7 +161,8 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
-  return !log_attempt || Log(d->who, info, "failure", d, err);
+  if (log_attempt) Log(info, "failure", d);
+  return true;
 }
 
 bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
@@ -165,7 +171,8 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
   d->who = Classify(info);
   if (d->who.host_denied) {
     RefuseDenied(d->who, d);
-    return !log_attempt || Log(d->who, info, "refused", d, err);
+    if (log_attempt) Log(info, "refused", d);
+    return true;
   }
   // An attempt has at most a user and a host subject.
   bool reset_flags[2] = {false, false};
@@ -182,7 +189,8 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
   }
   if (refused) {
     Refuse(d->who, before, d);
-    return !log_attempt || Log(d->who, info, "refused", d, err);
+    if (log_attempt) Log(info, "refused", d);
+    return true;
   }
   d->reason = "success";
   for (size_t i = 0; i < before.size(); ++i) {
@@ -191,7 +199,8 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
                                 before[i].failures});
     }
   }
-  return !log_attempt || Log(d->who, info, "success", d, err);
+  if (log_attempt) Log(info, "success", d);
+  return true;
 }
 
 }  // namespace defender

@@ -55,6 +55,9 @@ struct Decision {
   std::vector<Event> events;
   // The result written to the attempt log (nullptr when nothing was logged).
   const char* logged = nullptr;
+  // Set when the attempt could not be logged. The decision stands: a
+  // logging failure never turns a refusal into an allow.
+  std::string log_error;
   AttemptSubjects who;
 };
 
@@ -89,8 +92,8 @@ class Policy {
  private:
   void Refuse(const AttemptSubjects& who,
               const std::vector<SubjectState>& states, Decision* d) const;
-  bool Log(const AttemptSubjects& who, const LoginInfo& info,
-           const char* result, Decision* d, std::string* err);
+  // Appends the attempt; a failure is recorded in d->log_error.
+  void Log(const LoginInfo& info, const char* result, Decision* d);
 
   const Config& cfg_;
   Store* store_;

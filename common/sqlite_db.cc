@@ -81,7 +81,8 @@ sqlite3* OpenHandle(const std::string& path, int flags, int busy_timeout_ms,
 std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
                                          int busy_timeout_ms,
                                          std::string* err) {
-  if (access(path.c_str(), F_OK) != 0 && !CreateFile(path, err)) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 && !CreateFile(path, err)) {
     return nullptr;
   }
   sqlite3* handle =
@@ -138,7 +139,13 @@ bool SqliteDb::EnsureSchema(std::string* err) {
   // New database: switch to WAL (must be outside a transaction), then
   // create the schema under the write lock. A concurrent creator is fine:
   // every statement is IF NOT EXISTS.
-  if (!Exec("PRAGMA journal_mode=WAL", err)) return false;
+  {
+    Statement wal(this, "PRAGMA journal_mode=WAL");
+    if (!wal.Step() || wal.Text(0) != "wal") {
+      *err = Error("cannot switch to WAL mode");
+      return false;
+    }
+  }
   Transaction txn(this);
   if (!txn.ok()) {
     *err = Error("cannot lock to create the schema");

@@ -10,6 +10,13 @@ bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
                      std::string* err) {
   *out = ModuleArgs{};
   out->mode = account ? Mode::kAccount : Mode::kPreauth;
+  // Every argument is read even after an error, so that the caller's
+  // failure policy sees the real mode and fail_closed.
+  bool ok = true;
+  const auto fail = [&](std::string message) {
+    if (ok) *err = std::move(message);
+    ok = false;
+  };
   for (int i = 0; i < argc; ++i) {
     if (argv[i] == nullptr) continue;
     const std::string_view arg(argv[i]);
@@ -30,18 +37,16 @@ bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
     } else if (arg.rfind("conf=", 0) == 0) {
       out->conf = std::string(arg.substr(5));
       if (out->conf.empty() || out->conf[0] != '/') {
-        *err = "module argument \"" + EscapeText(arg, 120) +
-               "\": conf= needs an absolute path";
-        return false;
+        fail("module argument \"" + EscapeText(arg, 120) +
+             "\": conf= needs an absolute path");
       }
     } else if (arg.find('=') != std::string_view::npos) {
       out->overrides.emplace_back(arg);
     } else {
-      *err = "unknown module argument \"" + EscapeText(arg, 120) + "\"";
-      return false;
+      fail("unknown module argument \"" + EscapeText(arg, 120) + "\"");
     }
   }
-  return true;
+  return ok;
 }
 
 }  // namespace defender

@@ -21,8 +21,9 @@ struct ModuleArgs {
 
 // Parses argv for the given entry point (`account` true for
 // pam_sm_acct_mgmt). Bare words other than the known flags are errors
-// (*err names the argument); KEY=VALUE words other than conf= are collected
-// in `overrides` and checked by ApplyOverride.
+// (*err names the first bad argument); KEY=VALUE words other than conf= are
+// collected in `overrides` and checked by ApplyOverride. Even on error every
+// argument is read, so `mode` and `fail_closed` are always complete.
 bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
                      std::string* err);
 

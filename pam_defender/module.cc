@@ -18,9 +18,12 @@
 namespace defender {
 namespace {
 
-// pam_set_data key: what this PAM handle has already done, so that preauth
-// followed by authfail (or account) on one handle logs one attempt and a
-// refused attempt is never counted.
+// pam_set_data key: what the current authentication pass on this handle
+// has done. preauth starts each pass (sudo, login and sshd retry on one
+// handle) by clearing it. A refusal by preauth is remembered so that
+// authfail does not count the refused attempt and authsucc refuses it too;
+// a logged attempt is remembered so that the account step does not log the
+// same attempt again.
 constexpr char kStateKey[] = "pam_defender_state";
 enum class HandleState : long { kNone = 0, kRefused = 1, kLogged = 2 };
 
@@ -168,12 +171,10 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
   *fallback = ErrorResult();
   if (args_.mode == Mode::kAccount && !args_.enforce) return PAM_SUCCESS;
+  if (args_.mode == Mode::kPreauth) SetState(pamh_, HandleState::kNone);
   const HandleState state = GetState(pamh_);
   if (state == HandleState::kRefused) {
     return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
-  }
-  if (args_.mode == Mode::kAuthFail && state == HandleState::kLogged) {
-    return PAM_AUTH_ERR;  // This attempt was already counted.
   }
 
   const bool default_conf = args_.conf.empty();
@@ -201,7 +202,12 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     case Mode::kAuthSucc: {
       // The store update and the attempt row commit together.
       std::optional<SqliteDb::Transaction> txn;
-      if (backend->local_db()) txn.emplace(backend->local_db());
+      if (backend->local_db()) {
+        txn.emplace(backend->local_db());
+        if (!txn->ok()) {
+          return StoreError(backend->local_db()->Error("cannot lock"));
+        }
+      }
       ok = args_.mode == Mode::kAuthFail
                ? policy.AuthFail(info, log, &d, &err)
                : policy.AuthSucc(info, log, &d, &err);
@@ -211,6 +217,9 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
   backend.reset();
   if (!ok) return StoreError(err);
+  if (!d.log_error.empty()) {
+    pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s", d.log_error.c_str());
+  }
   if (args_.debug) {
     pam_syslog(pamh_, LOG_DEBUG, "user=\"%s\" host=\"%s\": %s",
                d.who.user.value_or("").c_str(),

@@ -114,6 +114,29 @@ PamResult PamHarness::Run(const std::string& service, const std::string& user,
   return result;
 }
 
+std::vector<int> PamHarness::Retries(
+    const std::string& user, const std::string& rhost,
+    const std::vector<std::string>& passwords,
+    const std::function<void(size_t)>& before_each) {
+  std::vector<std::string> info;
+  ConvData data{"", &info};
+  const struct pam_conv conv = {Conversation, &data};
+  pam_handle_t* pamh = nullptr;
+  if (pam_start_confdir("defender-test", user.c_str(), &conv,
+                        confdir_.c_str(), &pamh) != PAM_SUCCESS) {
+    throw std::runtime_error("pam_start_confdir failed");
+  }
+  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
+  std::vector<int> codes;
+  for (size_t i = 0; i < passwords.size(); ++i) {
+    if (before_each) before_each(i);
+    data.password = passwords[i];
+    codes.push_back(pam_authenticate(pamh, 0));
+  }
+  pam_end(pamh, codes.empty() ? PAM_SUCCESS : codes.back());
+  return codes;
+}
+
 PamResult PamHarness::Login(const std::string& user, const std::string& rhost,
                             const std::string& password,
                             const std::string& service) {

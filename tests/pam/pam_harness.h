@@ -9,6 +9,7 @@
 #include <security/pam_appl.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ class PamHarness {
   PamResult Login(const std::string& user, const std::string& rhost,
                   const std::string& password,
                   const std::string& service = "defender-test");
+  // Several pam_authenticate calls on one handle, one per password, as sudo,
+  // login and sshd do when they retry. Returns each call's code.
+  // `before_each(i)`, if given, runs before call i (e.g. to move the clock).
+  std::vector<int> Retries(
+      const std::string& user, const std::string& rhost,
+      const std::vector<std::string>& passwords,
+      const std::function<void(size_t)>& before_each = nullptr);
   // pam_acct_mgmt alone (a key-based ssh login runs no auth stack).
   PamResult Account(const std::string& user, const std::string& rhost,
                     const std::string& service = "defender-test");

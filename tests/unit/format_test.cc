@@ -44,6 +44,12 @@ TEST_CASE("lockout message placeholders") {
   CHECK(RenderMessage("{unknown} {failure_limit", 3, 0) ==
         "{unknown} {failure_limit");
   CHECK(RenderMessage(std::string(2000, 'x'), 3, 0).size() == 511);
+  // 510 ASCII bytes then a 2-byte character: it would end at byte 512, so
+  // it is dropped whole rather than cut in half.
+  CHECK(RenderMessage(std::string(510, 'x') + "\xC3\xA9", 3, 0) ==
+        std::string(510, 'x'));
+  CHECK(RenderMessage(std::string(509, 'x') + "\xC3\xA9", 3, 0) ==
+        std::string(509, 'x') + "\xC3\xA9");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -94,18 +95,54 @@ TEST_CASE("a hook that overruns its timeout is killed") {
   CHECK(gone);
 }
 
-TEST_CASE("signal dispositions of the caller are unchanged") {
-  struct sigaction before_pipe, before_chld, after_pipe, after_chld;
-  sigaction(SIGPIPE, nullptr, &before_pipe);
-  sigaction(SIGCHLD, nullptr, &before_chld);
+void CountingHandler(int) {}
+
+TEST_CASE("the caller's dispositions and mask stay; the hook gets defaults") {
+  testing::TempDir dir;
+  // The caller (think sshd) has its own handlers, ignores SIGTERM and blocks
+  // SIGUSR1.
+  struct sigaction custom;
+  memset(&custom, 0, sizeof(custom));
+  custom.sa_handler = CountingHandler;
+  struct sigaction ignore = custom;
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction old_chld, old_pipe, old_term;
+  sigaction(SIGCHLD, &custom, &old_chld);
+  sigaction(SIGPIPE, &custom, &old_pipe);
+  sigaction(SIGTERM, &ignore, &old_term);
+  sigset_t usr1, old_mask;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &usr1, &old_mask);
+
+  const std::string out = dir.path() + "/status";
   std::string err;
-  REQUIRE(SpawnDetached({"/bin/true"}, {}, 5, &err));
-  sigaction(SIGPIPE, nullptr, &after_pipe);
-  sigaction(SIGCHLD, nullptr, &after_chld);
-  CHECK(reinterpret_cast<void*>(before_pipe.sa_handler) ==
-        reinterpret_cast<void*>(after_pipe.sa_handler));
-  CHECK(reinterpret_cast<void*>(before_chld.sa_handler) ==
-        reinterpret_cast<void*>(after_chld.sa_handler));
+  REQUIRE(SpawnDetached({"/bin/sh", "-c",
+                         "grep -E '^Sig(Ign|Blk)' /proc/self/status > " +
+                             out + ".tmp && mv " + out + ".tmp " + out},
+                        {"PATH=/usr/bin:/bin"}, 5, &err));
+
+  struct sigaction now;
+  sigaction(SIGCHLD, nullptr, &now);
+  CHECK(reinterpret_cast<void*>(now.sa_handler) ==
+        reinterpret_cast<void*>(&CountingHandler));
+  sigaction(SIGPIPE, nullptr, &now);
+  CHECK(reinterpret_cast<void*>(now.sa_handler) ==
+        reinterpret_cast<void*>(&CountingHandler));
+  sigaction(SIGTERM, nullptr, &now);
+  CHECK(reinterpret_cast<void*>(now.sa_handler) ==
+        reinterpret_cast<void*>(SIG_IGN));
+  sigset_t mask;
+  sigprocmask(SIG_SETMASK, nullptr, &mask);
+  CHECK(sigismember(&mask, SIGUSR1) == 1);
+
+  sigaction(SIGCHLD, &old_chld, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+
+  REQUIRE(WaitForFile(out));
+  CHECK(ReadAll(out) == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
 TEST_CASE("a relative hook path is refused") {

@@ -370,5 +370,88 @@ TEST_CASE("a store error is reported, not thrown") {
   CHECK(h.log().rows.empty());
 }
 
+
+TEST_CASE("by_user_and_host: an exempt user is judged by the host alone") {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  cfg.allow_users = {"backup"};
+  Harness h(cfg);
+  for (int i = 0; i < 4; ++i) h.Login("root", "192.0.2.1", false);
+  CHECK(h.Host("192.0.2.1").blocked);
+  CHECK(h.Login("root", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.Login("backup", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.Login("root", "192.0.2.2", true) == R::kSucceeded);
+}
+
+TEST_CASE("by_user_and_host: the refusal lasts until the first block ends") {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  cfg.failure_limit = 0;
+  cfg.lockout_cooloff_time = std::vector<int64_t>{600};
+  Harness h(cfg);
+  h.Login("alice", "192.0.2.1", false);  // Both blocked for 600 s.
+  h.clock().Advance(100);
+  // A manual permanent block of the host does not make the refusal
+  // permanent: it ends with alice's block.
+  std::string err;
+  REQUIRE(h.store().Block({SubjectKind::kHost, "192.0.2.1"}, 0,
+                          h.clock().Now(), &err));
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
+  CHECK_FALSE(h.last().permanent);
+  CHECK(h.last().remaining_seconds == 500);
+  CHECK(h.last().refused_by == Subject{SubjectKind::kUser, "alice"});
+}
+
+TEST_CASE("without by_user_and_host the refusal lasts until the last block ends") {
+  Config cfg;
+  cfg.failure_limit = 0;
+  cfg.failure_limit_host = 1;
+  Harness h(cfg);
+  h.Login("alice", "192.0.2.1", false);  // User blocked for 300 s.
+  h.clock().Advance(100);
+  h.Login("bob", "192.0.2.1", false);  // Host blocked for 300 s from here.
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.last().remaining_seconds == 300);
+  CHECK(h.last().refused_by == Subject{SubjectKind::kHost, "192.0.2.1"});
+}
+
+TEST_CASE("allow_users entries are normalised like user names") {
+  Config cfg;
+  cfg.fold_username_case = true;
+  cfg.allow_users = {" Backup "};
+  Harness h(cfg);
+  for (int i = 0; i < 5; ++i) h.Login("BACKUP", "", false);
+  CHECK(h.User("backup") == SubjectState{});
+}
+
+// An attempt log that always fails, as a full disk would make it.
+class BrokenLog final : public AttemptLog {
+ public:
+  bool Append(const Attempt&, std::string* err) override {
+    *err = "disk full";
+    return false;
+  }
+};
+
+TEST_CASE("a refusal stands when the attempt cannot be logged") {
+  Config cfg;
+  cfg.failure_limit = 0;
+  FakeClock clock;
+  MemoryStore store;
+  BrokenLog log;
+  Policy p(cfg, &store, &log, clock);
+  const LoginInfo info{"sshd", "alice", "", ""};
+  Decision d;
+  std::string err;
+  REQUIRE(p.AuthFail(info, true, &d, &err));
+  CHECK(d.log_error == "disk full");
+  CHECK(d.logged == nullptr);
+  REQUIRE(p.Check(info, true, &d, &err));
+  CHECK(d.refused);
+  CHECK(d.log_error == "disk full");
+  REQUIRE(p.AuthSucc(info, true, &d, &err));
+  CHECK(d.refused);
+}
+
 }  // namespace
 }  // namespace defender

@@ -46,6 +46,46 @@ TEST_CASE("SqliteStore follows the store contract") {
   CheckStoreContract(f);
 }
 
+TEST_CASE("MemoryStore::Prune removes exactly the expired records and history") {
+  MemoryStore s;
+  const LockoutParams p{300, {600}, 86400};
+  std::string err;
+  Fail(s, kAlice, 0, p, kT0);                       // Block at kT0, 600 s.
+  Fail(s, {SubjectKind::kUser, "bob"}, 3, p, kT0);  // Counter until kT0+300.
+  Fail(s, kHostA, 3, p, kT0 + 86200);               // Live at kT0 + 86401.
+  int64_t removed = 0;
+  REQUIRE(s.Prune(kT0 + 86401, 86400, &removed, &err));
+  CHECK(removed == 3);  // alice's and bob's records, alice's history entry.
+  std::vector<StoreEntry> left;
+  REQUIRE(s.List(kT0 + 86401, false, &left, &err));
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].subject == kHostA);
+}
+
+TEST_CASE("SqliteStore::Prune deletes exactly the expired rows") {
+  TempDir dir;
+  std::string err;
+  auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
+  REQUIRE(db != nullptr);
+  SqliteStore s(db.get());
+  const LockoutParams p{300, {600}, 86400};
+  Fail(s, kAlice, 0, p, kT0);
+  Fail(s, {SubjectKind::kUser, "bob"}, 3, p, kT0);
+  Fail(s, kHostA, 3, p, kT0 + 86200);
+  const auto count = [&](const char* sql) {
+    SqliteDb::Statement st(db.get(), sql);
+    REQUIRE(st.Step());
+    return st.Int(0);
+  };
+  CHECK(count("SELECT count(*) FROM subjects") == 3);
+  CHECK(count("SELECT count(*) FROM blocks") == 1);
+  int64_t removed = 0;
+  REQUIRE(s.Prune(kT0 + 86401, 86400, &removed, &err));
+  CHECK(removed == 3);
+  CHECK(count("SELECT count(*) FROM subjects") == 1);
+  CHECK(count("SELECT count(*) FROM blocks") == 0);
+}
+
 TEST_CASE("SqliteDb creates its directory 0700 and database 0600") {
   TempDir dir;
   const std::string path = dir.path() + "/state/defender.db";
