@@ -68,5 +68,34 @@ TEST_CASE("concurrent failures past the limit block exactly once") {
         std::vector<std::string>{std::to_string(kProcs * 5)});
 }
 
+TEST_CASE("processes racing to create the database all succeed") {
+  constexpr int kProcs = 8;
+  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 1000\n");
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProcs; ++p) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      _exit(h.Direct(false, {"authfail"}, "carol", "").rc == PAM_AUTH_ERR &&
+                    h.Direct(false, {"authsucc"}, "dave", "").rc == PAM_SUCCESS
+                ? 0
+                : 1);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(h.Query("SELECT failures FROM subjects") ==
+        std::vector<std::string>{std::to_string(kProcs)});
+  CHECK(h.Query("SELECT result, count(*) FROM attempts GROUP BY result") ==
+        std::vector<std::string>{"failure", "success"});
+  CHECK(h.Query("SELECT count(*) FROM attempts") ==
+        std::vector<std::string>{std::to_string(2 * kProcs)});
+  CHECK(h.Query("PRAGMA journal_mode") == std::vector<std::string>{"wal"});
+}
+
 }  // namespace
 }  // namespace defender::testing
