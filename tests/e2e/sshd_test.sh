@@ -1,0 +1,209 @@
+#!/bin/bash
+# End-to-end test with the real OpenSSH server and client.
+#
+# Starts a private sshd (own config, host key, pid file, log) on a free
+# loopback port. Debian's sshd names its PAM service after its program name,
+# so it runs through a symlink with a unique name and /etc/pam.d/<that name>
+# stacks the built module (conf= a config in a temporary directory, the
+# store there too). A throwaway user logs in with the real ssh client, the
+# password typed by sshpass.
+#
+# Usage: sshd_test.sh SCENARIO, one of
+#   password   the correct password logs in; the success is in the log
+#   lockout    3 wrong passwords are counted, the 4th blocks the user and
+#              127.0.0.1, then the correct password is refused and not counted
+#   list       `defenderctl list` shows the blocked user and 127.0.0.1
+#   unblock    `defenderctl unblock` lets the user back in
+#   enforce    with `enforce` in the account stack, a public key login from
+#              a blocked host is refused
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+scenario=${1:?scenario}
+E2E_NAME="sshd-$scenario"
+
+e2e_init /usr/sbin/sshd ssh sshpass ssh-keygen sqlite3 python3
+if [[ $scenario == list || $scenario == unblock ]] && ! e2e_have_defenderctl; then
+  e2e_skip "defenderctl is not implemented in this build"
+fi
+
+service=$(e2e_unique pdssh)
+user=$(e2e_unique pdu)
+password="Corr3ct-$RANDOM-horse"
+e2e_config
+e2e_add_user "$user" "$password"
+
+mod=$DEFENDER_MODULE
+e2e_pam_service "$service" <<PAM
+# pam_defender e2e test ($service), removed when the test ends.
+auth     required                 $mod preauth conf=$E2E_CONF
+auth     [success=1 default=bad]  pam_unix.so nodelay
+auth     [default=die]            $mod authfail conf=$E2E_CONF
+auth     sufficient               $mod authsucc conf=$E2E_CONF
+auth     required                 pam_deny.so
+account  required                 $mod enforce conf=$E2E_CONF
+account  required                 pam_unix.so
+session  required                 pam_permit.so
+password required                 pam_deny.so
+PAM
+
+# sshd refuses to start without its privilege separation directory, which
+# systemd creates at boot (tmpfiles) and a container may not have.
+[ -d /run/sshd ] || install -d -m 0755 /run/sshd
+
+ssh-keygen -q -t ed25519 -N '' -C '' -f "$E2E_TMP/host_key" ||
+  e2e_fatal "ssh-keygen failed"
+mkdir -p "$E2E_TMP/keys"
+ln -s /usr/sbin/sshd "$E2E_TMP/$service"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_sshd() {
+  local try
+  for try in 1 2 3; do
+    port=$(free_port)
+    cat >"$E2E_TMP/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+HostKey $E2E_TMP/host_key
+PidFile $E2E_TMP/sshd.pid
+UsePAM yes
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile $E2E_TMP/keys/%u
+StrictModes no
+PermitRootLogin no
+UseDNS no
+MaxAuthTries 3
+LoginGraceTime 30
+PrintMotd no
+LogLevel VERBOSE
+CONF
+    : >"$E2E_TMP/sshd.log"
+    "$E2E_TMP/$service" -D -f "$E2E_TMP/sshd_config" -p "$port" \
+      -h "$E2E_TMP/host_key" -E "$E2E_TMP/sshd.log" &
+    sshd_pid=$!
+    e2e_on_exit "kill $sshd_pid; wait $sshd_pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+      grep -q "Server listening on 127.0.0.1 port $port" "$E2E_TMP/sshd.log" &&
+        return 0
+      kill -0 "$sshd_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    e2e_log "sshd did not start on port $port (try $try):"
+    cat "$E2E_TMP/sshd.log" >&2
+    kill "$sshd_pid" 2>/dev/null; wait "$sshd_pid" 2>/dev/null
+  done
+  e2e_fatal "cannot start sshd"
+}
+start_sshd
+E2E_LOG_FILES+=("$E2E_TMP/sshd.log")
+
+ssh_common=(-p "$port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+            -o LogLevel=ERROR -o ConnectTimeout=10 -o ServerAliveInterval=5)
+marker="logged-in-$RANDOM"
+
+# Password login; prints the remote output, returns ssh's status.
+ssh_password() {  # USER PASSWORD
+  SSHPASS=$2 timeout 30 sshpass -e ssh "${ssh_common[@]}" \
+    -o PreferredAuthentications=password,keyboard-interactive \
+    -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 \
+    "$1@127.0.0.1" "echo $marker" 2>&1
+}
+
+# Public key login with $E2E_TMP/user_key; prints the remote output.
+ssh_key() {  # USER
+  timeout 30 ssh "${ssh_common[@]}" -o BatchMode=yes \
+    -o PreferredAuthentications=publickey -o IdentitiesOnly=yes \
+    -i "$E2E_TMP/user_key" "$1@127.0.0.1" "echo $marker" 2>&1
+}
+
+logs_in() { [[ $("$@") == *"$marker"* ]]; }
+refused() { ! logs_in "$@"; }
+
+# Four wrong passwords for $1: the first three are counted, the fourth
+# takes the user and the host above the limit of 3.
+fail_four_times() {  # USER
+  local i
+  for i in 1 2 3; do
+    e2e_check "wrong password $i refused" refused ssh_password "$1" "wrong-$i"
+  done
+  e2e_equal "user counter after 3 failures" "3|0" "$(e2e_subject user "$1")"
+  e2e_equal "host counter after 3 failures" "3|0" "$(e2e_subject host 127.0.0.1)"
+  e2e_check "wrong password 4 refused" refused ssh_password "$1" "wrong-4"
+  e2e_equal "user blocked by the 4th failure" "4|1" "$(e2e_subject user "$1")"
+  e2e_equal "host blocked by the 4th failure" "4|1" \
+    "$(e2e_subject host 127.0.0.1)"
+}
+
+case $scenario in
+  password)
+    e2e_check "correct password logs in" logs_in ssh_password "$user" "$password"
+    e2e_equal "attempt log" "$service|$user|127.0.0.1|success" \
+      "$(e2e_sql "SELECT service, user, host, result FROM attempts")"
+    e2e_equal "no counters after a success" "" \
+      "$(e2e_sql "SELECT kind FROM subjects")"
+    ;;
+  lockout)
+    fail_four_times "$user"
+    e2e_check "correct password refused while blocked" \
+      refused ssh_password "$user" "$password"
+    e2e_equal "refused attempt not counted" "4|1" "$(e2e_subject user "$user")"
+    e2e_equal "attempt log" "failure failure failure failure refused" \
+      "$(e2e_sql "SELECT result FROM attempts ORDER BY id" | xargs)"
+    e2e_check "sshd saw the failures" \
+      grep -q "Failed password for $user from 127.0.0.1" "$E2E_TMP/sshd.log"
+    ;;
+  list)
+    fail_four_times "$user"
+    json=$("$DEFENDERCTL" --config "$E2E_CONF" --json list)
+    e2e_check "defenderctl list exits 0" test $? -eq 0
+    e2e_equal "defenderctl --json list" \
+      "host 127.0.0.1 4 False;user $user 4 False" \
+      "$(python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+print(";".join(sorted("%s %s %d %s" % (r["kind"], r["subject"], r["failures"],
+                                      r["permanent"]) for r in rows)))' \
+        <<<"$json")"
+    text=$("$DEFENDERCTL" --config "$E2E_CONF" list)
+    e2e_check "defenderctl list names the user" grep -qw -- "$user" <<<"$text"
+    e2e_check "defenderctl list names 127.0.0.1" grep -qw 127.0.0.1 <<<"$text"
+    ;;
+  unblock)
+    fail_four_times "$user"
+    e2e_check "blocked before unblock" refused ssh_password "$user" "$password"
+    e2e_check "defenderctl unblock --user" \
+      "$DEFENDERCTL" --config "$E2E_CONF" unblock --user "$user"
+    e2e_equal "user record cleared" "absent" "$(e2e_subject user "$user")"
+    e2e_check "still refused: the host is blocked" \
+      refused ssh_password "$user" "$password"
+    e2e_check "defenderctl unblock --host" \
+      "$DEFENDERCTL" --config "$E2E_CONF" unblock --host 127.0.0.1
+    e2e_equal "host record cleared" "absent" "$(e2e_subject host 127.0.0.1)"
+    e2e_check "correct password logs in after unblock" \
+      logs_in ssh_password "$user" "$password"
+    ;;
+  enforce)
+    keyuser=$(e2e_unique pdk)
+    e2e_add_user "$keyuser" "K3y-only-$RANDOM-$RANDOM"
+    ssh-keygen -q -t ed25519 -N '' -C '' -f "$E2E_TMP/user_key" ||
+      e2e_fatal "ssh-keygen failed"
+    cp "$E2E_TMP/user_key.pub" "$E2E_TMP/keys/$keyuser"
+    e2e_check "key login works before the block" logs_in ssh_key "$keyuser"
+    fail_four_times "$user"
+    e2e_equal "the key user has no record" "absent" \
+      "$(e2e_subject user "$keyuser")"
+    e2e_check "key login from the blocked host refused" \
+      refused ssh_key "$keyuser"
+    e2e_check "refused by the PAM account stack" grep -q \
+      "Access denied for user $keyuser by PAM account configuration" \
+      "$E2E_TMP/sshd.log"
+    ;;
+  *)
+    e2e_fatal "unknown scenario $scenario"
+    ;;
+esac
+e2e_finish
