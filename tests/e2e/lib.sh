@@ -135,3 +135,21 @@ e2e_have_defenderctl() {
   [ -n "${DEFENDERCTL:-}" ] && [ -x "$DEFENDERCTL" ] &&
     "$DEFENDERCTL" --version >/dev/null 2>&1
 }
+
+# Writes to stdout the auth lines that the real pam-auth-update generates
+# for /etc/pam.d/common-auth with Debian's unix profile and the three
+# pam_defender profiles of this tree enabled. It runs on a private root
+# (--root) with a private debconf database, so the system's PAM files and
+# debconf answers are not touched.
+e2e_pam_auth_update_auth() {
+  local root=$E2E_TMP/pam-auth-update
+  mkdir -p "$root/etc/pam.d" "$root/var/lib/pam" "$root/usr/share/pam-configs"
+  cp /usr/share/pam-configs/unix "$DEFENDER_SOURCE_ROOT"/etc/pam-configs/* \
+    "$root/usr/share/pam-configs/" || return 1
+  cp /usr/share/pam/common-auth "$root/etc/pam.d/" || return 1
+  DEBIAN_FRONTEND=noninteractive DEBCONF_DB_REPLACE="File{$root/debconf.dat}" \
+    pam-auth-update --root "$root" --force --enable unix pam_defender \
+    pam_defender_authfail pam_defender_authsucc \
+    >"$root/log" 2>&1 </dev/null || { cat "$root/log" >&2; return 1; }
+  grep -E '^auth[[:space:]]' "$root/etc/pam.d/common-auth"
+}
