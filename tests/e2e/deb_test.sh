@@ -1,0 +1,114 @@
+#!/bin/bash
+# The Debian package: builds with packaging/build-deb.sh (dpkg-buildpackage
+# -us -uc -b), passes lintian without errors, installs with dpkg -i (module,
+# alias, defenderctl, man pages, profiles not enabled, /var/lib/pam_defender
+# 0700 root, the module usable by its plain name from the system PAM
+# directory), and purges without leaving anything behind.
+#
+# It installs the package on this machine, so it runs only as root on
+# Debian and refuses (SKIP) to touch a machine where pam-defender or any of
+# its files is already present.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+E2E_NAME=deb-package
+
+e2e_init dpkg-buildpackage dh lintian fakeroot pamtester sqlite3 python3 man
+pkg=pam-defender
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+secdir=/lib/$multiarch/security
+files=("$secdir/pam_defender.so" "$secdir/pam_dfndr.so" /usr/sbin/defenderctl
+       /etc/security/defender.toml /var/lib/pam_defender
+       /usr/share/pam-configs/pam_defender
+       /usr/share/pam-configs/pam_defender_authfail
+       /usr/share/pam-configs/pam_defender_authsucc
+       /usr/share/man/man8/pam_defender.8.gz
+       /usr/share/man/man5/defender.toml.5.gz
+       /usr/share/bash-completion/completions/defenderctl
+       /usr/share/doc/$pkg)
+if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -qv not-installed; then
+  e2e_skip "$pkg is installed on this machine; not touching it"
+fi
+for f in "${files[@]}"; do
+  [ ! -e "$f" ] && [ ! -L "$f" ] || e2e_skip "$f exists; not touching this machine"
+done
+
+# Build.
+out=$E2E_TMP/out
+BUILD_JOBS=2 DEB_BUILD_OPTIONS=noddebs \
+  "$DEFENDER_SOURCE_ROOT/packaging/build-deb.sh" "$out" >"$E2E_TMP/build.log" 2>&1
+status=$?
+E2E_LOG_FILES+=("$E2E_TMP/build.log")
+[ $status -eq 0 ] || { tail -n 60 "$E2E_TMP/build.log" >&2; e2e_fatal "package build failed"; }
+deb=$(ls "$out"/${pkg}_*.deb)
+e2e_log "built $(basename "$deb")"
+
+# lintian: errors fail the test; the remaining tags are listed.
+lintian --fail-on error "$deb" >"$E2E_TMP/lintian.log" 2>&1
+e2e_check "lintian reports no error" test $? -eq 0
+sed 's/^/lintian: /' "$E2E_TMP/lintian.log" >&2
+
+# Install.
+pam_sums() { cat /etc/pam.d/common-* | md5sum | cut -d' ' -f1; }
+before=$(pam_sums)
+e2e_on_exit "dpkg --purge $pkg"
+dpkg -i "$deb" >"$E2E_TMP/install.log" 2>&1
+e2e_check "dpkg -i succeeds" test $? -eq 0
+E2E_LOG_FILES+=("$E2E_TMP/install.log")
+e2e_equal "package state" "install ok installed" \
+  "$(dpkg-query -W -f='${Status}' "$pkg")"
+for f in "${files[@]}"; do
+  e2e_check "installed: $f" test -e "$f"
+done
+e2e_equal "alias for pam-auth-update" "pam_defender.so" \
+  "$(readlink "$secdir/pam_dfndr.so")"
+e2e_equal "state directory" "700 root root" \
+  "$(stat -c '%a %U %G' /var/lib/pam_defender)"
+e2e_check "defender.toml is a conffile" \
+  grep -qx ' /etc/security/defender.toml [0-9a-f]*' \
+  <(dpkg-query -W -f='${Conffiles}\n' "$pkg")
+e2e_equal "profiles not enabled: /etc/pam.d/common-* unchanged" "$before" \
+  "$(pam_sums)"
+e2e_check "the module loads with RTLD_NOW" python3 -c '
+import ctypes, os, sys
+ctypes.CDLL(sys.argv[1], mode=os.RTLD_NOW)' "$secdir/pam_defender.so"
+for page in /usr/share/man/man8/pam_defender.8.gz /usr/share/man/man5/defender.toml.5.gz; do
+  e2e_equal "$(basename "$page") renders without warnings" "" \
+    "$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)"
+done
+timers=$(dpkg -L "$pkg" | grep -E '/systemd/system/[^/]+\.timer$' || true)
+if [ -n "$timers" ]; then
+  for t in $timers; do
+    e2e_check "timer $(basename "$t") enabled" \
+      deb-systemd-helper was-enabled "$(basename "$t")"
+  done
+else
+  e2e_log "note: the package has no systemd timer yet"
+fi
+
+# The installed module, by its plain name and by its alias, under real
+# libpam (pamtester): a wrong password is counted in the store.
+service=$(e2e_unique pddeb)
+e2e_config
+e2e_pam_service "$service" <<PAM
+auth     required                 pam_defender.so preauth conf=$E2E_CONF
+auth     [success=1 default=bad]  pam_unix.so nodelay
+auth     [default=die]            pam_dfndr.so authfail conf=$E2E_CONF
+auth     sufficient               pam_defender.so authsucc conf=$E2E_CONF
+auth     required                 pam_deny.so
+PAM
+e2e_check "pamtester: wrong password refused" \
+  bash -c "! echo wrong | pamtester $service nobody authenticate >/dev/null 2>&1"
+e2e_equal "the installed module counted the failure" "1|0" \
+  "$(e2e_subject user nobody)"
+
+# Purge.
+dpkg --purge "$pkg" >"$E2E_TMP/purge.log" 2>&1
+e2e_check "dpkg --purge succeeds" test $? -eq 0
+E2E_LOG_FILES+=("$E2E_TMP/purge.log")
+e2e_equal "package gone" "" \
+  "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)"
+for f in "${files[@]}"; do
+  e2e_check "removed: $f" test ! -e "$f" -a ! -L "$f"
+done
+e2e_equal "/etc/pam.d/common-* unchanged after purge" "$before" "$(pam_sums)"
+e2e_finish
