@@ -16,6 +16,8 @@
 #   unblock    `defenderctl unblock` lets the user back in
 #   enforce    with `enforce` in the account stack, a public key login from
 #              a blocked host is refused
+#   message    with keyboard-interactive authentication (the PAM conversation
+#              reaches the client), a blocked user sees the lockout message
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 scenario=${1:?scenario}
@@ -68,8 +70,8 @@ ListenAddress 127.0.0.1
 HostKey $E2E_TMP/host_key
 PidFile $E2E_TMP/sshd.pid
 UsePAM yes
-PasswordAuthentication yes
-KbdInteractiveAuthentication no
+PasswordAuthentication $password_auth
+KbdInteractiveAuthentication $kbdint_auth
 PubkeyAuthentication yes
 AuthorizedKeysFile $E2E_TMP/keys/%u
 StrictModes no
@@ -98,16 +100,24 @@ CONF
   done
   e2e_fatal "cannot start sshd"
 }
+# Debian's default sshd_config authenticates passwords with
+# PasswordAuthentication through PAM; keyboard-interactive also carries the
+# module's messages to the client.
+if [ "$scenario" = message ]; then
+  password_auth=no kbdint_auth=yes
+else
+  password_auth=yes kbdint_auth=no
+fi
 start_sshd
 E2E_LOG_FILES+=("$E2E_TMP/sshd.log")
 
 ssh_common=(-p "$port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-            -o LogLevel=ERROR -o ConnectTimeout=10 -o ServerAliveInterval=5)
+            -o ConnectTimeout=10 -o ServerAliveInterval=5)
 marker="logged-in-$RANDOM"
 
 # Password login; prints the remote output, returns ssh's status.
 ssh_password() {  # USER PASSWORD
-  SSHPASS=$2 timeout 30 sshpass -e ssh "${ssh_common[@]}" \
+  SSHPASS=$2 timeout 30 sshpass -e ssh "${ssh_common[@]}" -o LogLevel=ERROR \
     -o PreferredAuthentications=password,keyboard-interactive \
     -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 \
     "$1@127.0.0.1" "echo $marker" 2>&1
@@ -115,7 +125,7 @@ ssh_password() {  # USER PASSWORD
 
 # Public key login with $E2E_TMP/user_key; prints the remote output.
 ssh_key() {  # USER
-  timeout 30 ssh "${ssh_common[@]}" -o BatchMode=yes \
+  timeout 30 ssh "${ssh_common[@]}" -o LogLevel=ERROR -o BatchMode=yes \
     -o PreferredAuthentications=publickey -o IdentitiesOnly=yes \
     -i "$E2E_TMP/user_key" "$1@127.0.0.1" "echo $marker" 2>&1
 }
@@ -201,6 +211,29 @@ print(";".join(sorted("%s %s %d %s" % (r["kind"], r["subject"], r["failures"],
     e2e_check "refused by the PAM account stack" grep -q \
       "Access denied for user $keyuser by PAM account configuration" \
       "$E2E_TMP/sshd.log"
+    ;;
+  message)
+    fail_four_times "$user"
+    # sshpass consumes the prompt that carries the message, so this login
+    # types the password through SSH_ASKPASS, which records every prompt.
+    cat >"$E2E_TMP/askpass" <<'ASKPASS'
+#!/bin/sh
+printf '%s\n' "$1" >>"$E2E_ASKPASS_LOG"
+printf '%s\n' "$E2E_ASKPASS_PASSWORD"
+ASKPASS
+    chmod 0755 "$E2E_TMP/askpass"
+    out=$(E2E_ASKPASS_LOG=$E2E_TMP/prompts E2E_ASKPASS_PASSWORD=$password \
+      SSH_ASKPASS=$E2E_TMP/askpass SSH_ASKPASS_REQUIRE=force \
+      timeout 30 ssh "${ssh_common[@]}" -o LogLevel=ERROR \
+      -o PreferredAuthentications=keyboard-interactive \
+      -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 \
+      "$user@127.0.0.1" "echo $marker" 2>&1 </dev/null)
+    e2e_check "correct password refused while blocked" \
+      test "${out/$marker/}" == "$out"
+    e2e_check "the client shows the lockout message" grep -q \
+      "Account locked: too many login attempts. Try again in 10 minute(s)." \
+      "$E2E_TMP/prompts"
+    E2E_LOG_FILES+=("$E2E_TMP/prompts")
     ;;
   *)
     e2e_fatal "unknown scenario $scenario"
