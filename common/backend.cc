@@ -1,22 +1,64 @@
 #include "common/backend.h"
 
+#include "common/redis_conn.h"
+#include "common/redis_fallback_store.h"
+#include "common/redis_store.h"
 #include "common/sqlite_store.h"
 
 namespace defender {
 
+Backend::~Backend() = default;
+
 std::unique_ptr<Backend> Backend::Open(const Config& cfg, std::string* err) {
+  return Open(cfg, BackendOptions{}, err);
+}
+
+std::unique_ptr<Backend> Backend::Open(const Config& cfg,
+                                       const BackendOptions& options,
+                                       std::string* err) {
   std::unique_ptr<Backend> b(new Backend());
-  if (cfg.backend == StoreBackend::kRedis) {
-    *err = "store.backend = \"redis\" is not available in this build";
-    return nullptr;
+  const bool redis = cfg.backend == StoreBackend::kRedis;
+  const bool fallback =
+      redis && options.local_fallback && cfg.redis_on_error == OnError::kLocal;
+  if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, err)) return nullptr;
+  if (!redis || fallback || cfg.attempts_store) {
+    b->db_ = SqliteDb::Open(cfg.path, kSqliteBusyTimeoutMs, err);
+    if (!b->db_) return nullptr;
   }
-  b->db_ = SqliteDb::Open(cfg.path, kSqliteBusyTimeoutMs, err);
-  if (!b->db_) return nullptr;
-  b->store_ = std::make_unique<SqliteStore>(b->db_.get());
+  if (redis) {
+    RedisConnection* conn = options.redis;
+    if (conn == nullptr) {
+      b->own_redis_ =
+          std::make_unique<RedisConnection>(RedisSettings::FromConfig(cfg));
+      conn = b->own_redis_.get();
+    }
+    RedisStoreOptions ro;
+    ro.key_prefix = cfg.key_prefix;
+    ro.origin_host = options.origin_host;
+    ro.service = options.service;
+    ro.history_seconds = cfg.HistorySeconds();
+    auto redis_store = std::make_unique<RedisStore>(conn, std::move(ro));
+    if (fallback) {
+      b->redis_store_ = std::move(redis_store);
+      b->local_store_ = std::make_unique<SqliteStore>(b->db_.get());
+      auto f = std::make_unique<FallbackStore>(b->redis_store_.get(),
+                                               b->local_store_.get());
+      b->fallback_ = f.get();
+      b->store_ = std::move(f);
+    } else {
+      b->store_ = std::move(redis_store);
+    }
+  } else {
+    b->store_ = std::make_unique<SqliteStore>(b->db_.get());
+  }
   if (cfg.attempts_store) {
     b->log_ = std::make_unique<SqliteAttemptLog>(b->db_.get());
   }
   return b;
+}
+
+std::string Backend::fallback_reason() const {
+  return fallback_ ? fallback_->primary_error() : std::string();
 }
 
 }  // namespace defender

@@ -1,7 +1,9 @@
 // Opens what one PAM call or CLI command needs, as the config says: the
 // store (SQLite or Redis) and the local attempt log. Everything opened here
 // is closed when the Backend is destroyed: nothing outlives the call, so
-// nothing is carried across fork().
+// nothing is carried across fork(). (A Redis connection given in
+// BackendOptions belongs to the caller, which must not use it across
+// fork() either.)
 #ifndef PAM_DEFENDER_COMMON_BACKEND_H_
 #define PAM_DEFENDER_COMMON_BACKEND_H_
 
@@ -15,6 +17,23 @@
 
 namespace defender {
 
+class RedisConnection;
+class FallbackStore;
+
+// What the PAM module adds to the config when it opens a Backend.
+struct BackendOptions {
+  // Named in the events the Redis store publishes.
+  std::string service;
+  std::string origin_host;
+  // A connection to reuse (borrowed; its settings must be the config's).
+  // nullptr: the Backend opens and owns its own.
+  RedisConnection* redis = nullptr;
+  // Honour redis.on_error = "local" by switching to the local SQLite store
+  // when Redis fails. Off for the CLI, which must show the fleet's view or
+  // say that it cannot.
+  bool local_fallback = false;
+};
+
 // How long a login waits for another process's SQLite write lock.
 inline constexpr int kSqliteBusyTimeoutMs = 5000;
 
@@ -23,6 +42,10 @@ class Backend {
   // Opens the configured store and, if attempts.store, the attempt log.
   // Returns nullptr with *err set when the store cannot be opened.
   static std::unique_ptr<Backend> Open(const Config& cfg, std::string* err);
+  static std::unique_ptr<Backend> Open(const Config& cfg,
+                                       const BackendOptions& options,
+                                       std::string* err);
+  ~Backend();
 
   Store* store() const { return store_.get(); }
   // The local attempt log, or nullptr when attempts.store is false.
@@ -30,11 +53,18 @@ class Backend {
   // The local database, or nullptr when neither the store nor the attempt
   // log needs it.
   SqliteDb* local_db() const { return db_.get(); }
+  // With the local fallback: empty while Redis works, else the Redis error
+  // after which the store went on in the local SQLite database.
+  std::string fallback_reason() const;
 
  private:
   Backend() = default;
 
   std::unique_ptr<SqliteDb> db_;
+  std::unique_ptr<RedisConnection> own_redis_;
+  std::unique_ptr<Store> redis_store_;  // When the fallback wraps it.
+  std::unique_ptr<Store> local_store_;  // Likewise.
+  FallbackStore* fallback_ = nullptr;   // store_ when it is one.
   std::unique_ptr<Store> store_;
   std::unique_ptr<SqliteAttemptLog> log_;
 };

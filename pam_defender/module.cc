@@ -2,6 +2,7 @@
 
 #include <security/pam_ext.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "common/format.h"
 #include "common/hooks.h"
 #include "common/policy.h"
+#include "common/redis_conn.h"
 #include "pam_defender/args.h"
 
 namespace defender {
@@ -39,6 +41,53 @@ void SetState(pam_handle_t* pamh, HandleState s) {
   // The value is stored in the pointer itself: nothing to free.
   pam_set_data(pamh, kStateKey,
                reinterpret_cast<void*>(static_cast<long>(s)), nullptr);
+}
+
+// pam_set_data keys for the Redis store: the connection reused by the steps
+// of one PAM handle, and a flag set once this login has said in syslog that
+// Redis was unavailable.
+constexpr char kRedisKey[] = "pam_defender_redis";
+constexpr char kRedisDownKey[] = "pam_defender_redis_down";
+
+void FreeRedis(pam_handle_t*, void* data, int) {
+  delete static_cast<RedisConnection*>(data);
+}
+
+// The handle's Redis connection for `settings`, made on first use. A
+// connection made by another process (the handle was carried over a fork())
+// or for other settings is never reused: it is replaced, which closes this
+// process's copy of its socket. Returns nullptr if it cannot be kept (the
+// Backend then opens its own).
+RedisConnection* SharedRedis(pam_handle_t* pamh,
+                             const RedisSettings& settings) {
+  const void* data = nullptr;
+  if (pam_get_data(pamh, kRedisKey, &data) == PAM_SUCCESS && data) {
+    auto* c = static_cast<RedisConnection*>(const_cast<void*>(data));
+    if (c->owner_pid() == getpid() && c->settings() == settings) return c;
+  }
+  auto* c = new RedisConnection(settings);
+  if (pam_set_data(pamh, kRedisKey, c, FreeRedis) != PAM_SUCCESS) {
+    delete c;
+    return nullptr;
+  }
+  return c;
+}
+
+// True the first time it is called for this handle.
+bool FirstRedisComplaint(pam_handle_t* pamh) {
+  const void* data = nullptr;
+  if (pam_get_data(pamh, kRedisDownKey, &data) == PAM_SUCCESS && data) {
+    return false;
+  }
+  static const char kSet = 1;
+  pam_set_data(pamh, kRedisDownKey, const_cast<char*>(&kSet), nullptr);
+  return true;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "";
+  return name;
 }
 
 #ifdef DEFENDER_TEST_CLOCK
@@ -107,6 +156,19 @@ int Step::ConfigError(const std::string& err) {
 }
 
 int Step::StoreError(const std::string& err) {
+  if (cfg_.backend == StoreBackend::kRedis &&
+      cfg_.redis_on_error != OnError::kLocal) {
+    // redis.on_error: "open" allows the attempt, "closed" refuses it.
+    const bool open = cfg_.redis_on_error == OnError::kOpen;
+    if (FirstRedisComplaint(pamh_)) {
+      pam_syslog(pamh_, LOG_ERR, "Redis store unavailable (on_error = %s: %s): %s",
+                 OnErrorName(cfg_.redis_on_error),
+                 open ? "allowing" : "refusing", err.c_str());
+    }
+    const bool account = args_.mode == Mode::kAccount;
+    if (!open) return account ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+    return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
+  }
   pam_syslog(pamh_, LOG_ERR, "store unavailable (%s): %s",
              args_.fail_closed ? "failing closed" : "failing open",
              err.c_str());
@@ -186,7 +248,14 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
 
   const LoginInfo info = Info();
-  std::unique_ptr<Backend> backend = Backend::Open(cfg_, &err);
+  BackendOptions options;
+  if (cfg_.backend == StoreBackend::kRedis) {
+    options.service = info.service;
+    options.origin_host = HostName();
+    options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));
+    options.local_fallback = true;
+  }
+  std::unique_ptr<Backend> backend = Backend::Open(cfg_, options, &err);
   if (!backend) return StoreError(err);
   const ModuleClock clock;
   Policy policy(cfg_, backend->store(), backend->attempt_log(), clock);
@@ -215,7 +284,14 @@ int Step::Run(int argc, const char** argv, int* fallback) {
       break;
     }
   }
+  const std::string fallback_reason = backend->fallback_reason();
   backend.reset();
+  if (!fallback_reason.empty() && FirstRedisComplaint(pamh_)) {
+    pam_syslog(pamh_, LOG_WARNING,
+               "Redis store unavailable, counting in the local store "
+               "(on_error = local): %s",
+               fallback_reason.c_str());
+  }
   if (!ok) return StoreError(err);
   if (!d.log_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s", d.log_error.c_str());

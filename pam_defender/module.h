@@ -14,6 +14,12 @@
 //   account   | PAM_SUCCESS (the store is not read)
 //   setcred   | PAM_SUCCESS
 //
+// With store.backend = "redis", a Redis error is handled by redis.on_error
+// instead of the last column: "local" goes on with the local SQLite store
+// (the column applies only if that fails too), "open" returns the
+// "allowed" column, "closed" the "refused" one. Either way syslog says so
+// once per PAM handle.
+//
 // authsucc fails open with PAM_SUCCESS, not PAM_IGNORE: it runs only after
 // the password was accepted, and in the documented stack an ignored
 // `sufficient` line falls through to pam_deny, which would lock everyone

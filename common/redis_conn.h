@@ -1,0 +1,101 @@
+// One connection to the Redis server of the [redis] section: found directly
+// from the URL or through Sentinel, logged in (AUTH, SELECT), and safe to
+// use inside a host process such as sshd:
+//  - every socket is created with SOCK_CLOEXEC;
+//  - connecting is bounded by connect_timeout_ms (per address and per
+//    Sentinel) and every read or write by command_timeout_ms;
+//  - SIGPIPE raised by a write to a closed socket is blocked for this thread
+//    and consumed before the signal mask is restored, so it never reaches
+//    the process (hiredis writes with plain write()).
+// Not thread-safe. Remembers the process that created it: a connection must
+// not be used after fork() (see owner_pid()).
+#ifndef PAM_DEFENDER_COMMON_REDIS_CONN_H_
+#define PAM_DEFENDER_COMMON_REDIS_CONN_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+struct redisContext;
+struct redisReply;
+
+namespace defender {
+
+// The [redis] keys that say where and how to connect.
+struct RedisSettings {
+  std::string url;
+  std::string password_file;
+  std::vector<std::string> sentinels;
+  std::string sentinel_master;
+  int connect_timeout_ms = 200;
+  int command_timeout_ms = 200;
+
+  static RedisSettings FromConfig(const Config& cfg);
+  bool operator==(const RedisSettings&) const = default;
+};
+
+struct RedisReplyDeleter {
+  void operator()(redisReply* r) const;
+};
+using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
+
+class RedisConnection {
+ public:
+  explicit RedisConnection(RedisSettings settings);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  const RedisSettings& settings() const { return settings_; }
+  // The process that created this object. Another process (a child after
+  // fork) must not use it.
+  pid_t owner_pid() const { return owner_pid_; }
+  bool connected() const { return ctx_ != nullptr; }
+  // The socket, or -1 when not connected. For tests.
+  int fd() const;
+  // "host:port" or the socket path of the server in use (empty if none).
+  const std::string& server() const { return server_; }
+
+  // Connects unless connected: asks the Sentinels (each in turn, twice) for
+  // the master when `sentinels` is set, reads password_file, sends AUTH and
+  // SELECT when needed. Returns false with *err set on failure.
+  bool Connect(std::string* err);
+
+  // Connects if needed and runs one command. Returns the reply, which may be
+  // a Redis error reply (REDIS_REPLY_ERROR). On an I/O error or timeout
+  // returns nullptr with *err set and closes the connection, so that the
+  // next call connects again. A READONLY error from a demoted master (after
+  // a Sentinel failover) reconnects through the Sentinels and retries once.
+  RedisReplyPtr Command(const std::vector<std::string>& argv,
+                        std::string* err);
+
+  // Sends all `commands` in one write and reads their replies in order.
+  // Fails as Command does; on failure *replies is unspecified.
+  bool Pipeline(const std::vector<std::vector<std::string>>& commands,
+                std::vector<RedisReplyPtr>* replies, std::string* err);
+
+  void Close();
+
+ private:
+  bool ConnectTo(const std::string& host, int port, const std::string& path,
+                 redisContext** out, std::string* err) const;
+  bool AskSentinel(const std::string& sentinel, std::string* host, int* port,
+                   std::string* err) const;
+  bool LogIn(const std::string& user, const std::string& password, int db,
+             std::string* err);
+  RedisReplyPtr RawCommand(const std::vector<std::string>& argv,
+                           std::string* err);
+
+  RedisSettings settings_;
+  pid_t owner_pid_;
+  redisContext* ctx_ = nullptr;
+  std::string server_;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_REDIS_CONN_H_

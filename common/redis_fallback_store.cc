@@ -1,0 +1,81 @@
+#include "common/redis_fallback_store.h"
+
+namespace defender {
+
+template <typename Call>
+bool FallbackStore::Run(Call call, std::string* err) {
+  if (primary_error_.empty()) {
+    if (call(primary_)) return true;
+    primary_error_ = err->empty() ? "unknown error" : *err;
+  }
+  err->clear();
+  return call(secondary_);
+}
+
+bool FallbackStore::Get(std::span<const Subject> subjects, int64_t now,
+                        std::vector<SubjectState>* out, std::string* err) {
+  return Run([&](Store* s) { return s->Get(subjects, now, out, err); }, err);
+}
+
+bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
+                                  const LockoutParams& params, int64_t now,
+                                  std::vector<FailureOutcome>* out,
+                                  std::string* err) {
+  return Run(
+      [&](Store* s) {
+        return s->RecordFailure(requests, params, now, out, err);
+      },
+      err);
+}
+
+bool FallbackStore::RecordSuccess(std::span<const Subject> subjects,
+                                  std::span<const bool> reset,
+                                  RefusalRule rule, int64_t now,
+                                  std::vector<SubjectState>* before,
+                                  bool* refused, std::string* err) {
+  return Run(
+      [&](Store* s) {
+        return s->RecordSuccess(subjects, reset, rule, now, before, refused,
+                                err);
+      },
+      err);
+}
+
+bool FallbackStore::Block(const Subject& subject, int64_t until, int64_t now,
+                          std::string* err) {
+  return Run([&](Store* s) { return s->Block(subject, until, now, err); },
+             err);
+}
+
+bool FallbackStore::Unblock(const Subject& subject, int64_t now,
+                            bool* was_blocked, std::string* err) {
+  return Run(
+      [&](Store* s) { return s->Unblock(subject, now, was_blocked, err); },
+      err);
+}
+
+bool FallbackStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                               std::string* err) {
+  return Run([&](Store* s) { return s->UnblockAll(now, cleared, err); }, err);
+}
+
+bool FallbackStore::List(int64_t now, bool blocked_only,
+                         std::vector<StoreEntry>* out, std::string* err) {
+  return Run([&](Store* s) { return s->List(now, blocked_only, out, err); },
+             err);
+}
+
+bool FallbackStore::Stats(int64_t now, int64_t history_seconds,
+                          StoreStats* out, std::string* err) {
+  return Run(
+      [&](Store* s) { return s->Stats(now, history_seconds, out, err); }, err);
+}
+
+bool FallbackStore::Prune(int64_t now, int64_t history_seconds,
+                          int64_t* removed, std::string* err) {
+  return Run(
+      [&](Store* s) { return s->Prune(now, history_seconds, removed, err); },
+      err);
+}
+
+}  // namespace defender

@@ -1,0 +1,61 @@
+// redis.on_error = "local": a Store that uses the shared Redis store and,
+// from the first error on, the local SQLite store instead, for the rest of
+// its life (one PAM step). The caller learns from primary_error() that the
+// fallback happened, to say so once in syslog.
+//
+// A Redis call that timed out may still have been applied on the server; the
+// same step is then counted locally too. Counting twice is the safe side.
+#ifndef PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
+#define PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
+
+#include <string>
+
+#include "common/store.h"
+
+namespace defender {
+
+class FallbackStore final : public Store {
+ public:
+  // Both must outlive this store.
+  FallbackStore(Store* primary, Store* secondary)
+      : primary_(primary), secondary_(secondary) {}
+
+  // Empty while the primary works; else the error that made it switch.
+  const std::string& primary_error() const { return primary_error_; }
+
+  bool Get(std::span<const Subject> subjects, int64_t now,
+           std::vector<SubjectState>* out, std::string* err) override;
+  bool RecordFailure(std::span<const FailureRequest> requests,
+                     const LockoutParams& params, int64_t now,
+                     std::vector<FailureOutcome>* out,
+                     std::string* err) override;
+  bool RecordSuccess(std::span<const Subject> subjects,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t now, std::vector<SubjectState>* before,
+                     bool* refused, std::string* err) override;
+  bool Block(const Subject& subject, int64_t until, int64_t now,
+             std::string* err) override;
+  bool Unblock(const Subject& subject, int64_t now, bool* was_blocked,
+               std::string* err) override;
+  bool UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                  std::string* err) override;
+  bool List(int64_t now, bool blocked_only, std::vector<StoreEntry>* out,
+            std::string* err) override;
+  bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+             std::string* err) override;
+  bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
+             std::string* err) override;
+
+ private:
+  // Runs `call` on the primary while it works, else on the secondary.
+  template <typename Call>
+  bool Run(Call call, std::string* err);
+
+  Store* primary_;
+  Store* secondary_;
+  std::string primary_error_;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_

@@ -1,0 +1,175 @@
+-- The RedisStore's server-side half (see common/redis_store.h): every store
+-- step is one call of this script, so it costs one round trip and is atomic
+-- across all the hosts of a fleet. It follows common/store_logic.cc to the
+-- letter.
+--
+-- Record hash (KEYS "...:s"): f = failures, b = 1 when blocked, e = epoch
+-- second at which the record stops mattering (0 = never). Block history
+-- (KEYS "...:h"): sorted set of block times. Times are the caller's clock
+-- (ARGV[2]); key lives are set relative to it with EXPIRE, so the caller's
+-- clock decides and a skewed server clock does not matter.
+--
+-- ARGV[1] = operation, ARGV[2] = now, ARGV[3] = event channel, ARGV[4] =
+-- host name of the server, ARGV[5] = PAM service; the rest depends on the
+-- operation.
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local channel, origin, service = ARGV[3], ARGV[4], ARGV[5]
+
+local function int(x) return string.format('%d', x) end
+
+-- failures, blocked (0/1), until of a record at now.
+local function state(key)
+  local v = redis.call('HMGET', key, 'f', 'b', 'e')
+  if not v[1] then return 0, 0, 0 end
+  local f, b, e = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+  if e ~= 0 and e <= now then return 0, 0, 0 end
+  if b == 1 then return f, 1, e end
+  return f, 0, 0
+end
+
+local function put(key, f, b, e)
+  if e ~= 0 and e <= now then
+    redis.call('DEL', key)
+    return
+  end
+  redis.call('HSET', key, 'f', int(f), 'b', int(b), 'e', int(e))
+  if e == 0 then
+    redis.call('PERSIST', key)
+  else
+    redis.call('EXPIRE', key, int(e - now))
+  end
+end
+
+local function add_history(hkey, hist)
+  local member = int(now) .. '#' .. int(redis.call('ZCOUNT', hkey, now, now) + 1)
+  redis.call('ZADD', hkey, int(now), member)
+  redis.call('EXPIRE', hkey, int(math.max(hist, 1)))
+end
+
+local function publish(event, kind, subject, untl)
+  if channel == '' then return end
+  redis.call('PUBLISH', channel, cjson.encode({
+    event = event, kind = kind, subject = subject, ['until'] = untl,
+    host = origin, service = service, time = now}))
+end
+
+if op == 'get' then
+  -- KEYS: record keys. Returns f, b, until for each.
+  local out = {}
+  for i = 1, #KEYS do
+    local f, b, u = state(KEYS[i])
+    out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
+  end
+  return out
+
+elseif op == 'fail' then
+  -- KEYS: record, history for each subject. ARGV: attempt_ttl,
+  -- history_seconds, n, n lengths, then limit, kind, name for each subject.
+  -- Returns f, b, until, newly_blocked for each.
+  local ttl, hist, n = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local base = 8 + n
+  local out = {}
+  for i = 1, #KEYS / 2 do
+    local skey, hkey = KEYS[2 * i - 1], KEYS[2 * i]
+    local a = base + 3 * (i - 1)
+    local limit, kind, name = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+    local f, b, u = state(skey)
+    local newly = 0
+    if b == 0 then
+      f = f + 1
+      local e = 0
+      if f > limit then
+        local previous = redis.call('ZCOUNT', hkey, '(' .. int(now - hist), '+inf')
+        local length = 0
+        if n > 0 then length = tonumber(ARGV[8 + math.min(previous, n - 1) + 1]) end
+        if length ~= 0 then e = now + length end
+        b, u, newly = 1, e, 1
+        add_history(hkey, hist)
+        publish('block', kind, name, e)
+      elseif ttl ~= 0 then
+        e = now + ttl
+      end
+      put(skey, f, b, e)
+    end
+    out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
+    out[#out + 1] = newly
+  end
+  return out
+
+elseif op == 'success' then
+  -- KEYS: record keys. ARGV: rule (any, all, never), then reset (0/1), kind,
+  -- name for each. Returns refused, then f, b, until before, for each.
+  local rule = ARGV[6]
+  local states, out = {}, {0}
+  local any, all = false, #KEYS > 0
+  for i = 1, #KEYS do
+    local f, b, u = state(KEYS[i])
+    states[i] = {f, b, u}
+    if b == 1 then any = true else all = false end
+    out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
+  end
+  local refused = (rule == 'any' and any) or (rule == 'all' and all)
+  if refused then
+    out[1] = 1
+    return out
+  end
+  for i = 1, #KEYS do
+    local a = 6 + 3 * (i - 1)
+    if ARGV[a + 1] == '1' and (states[i][1] > 0 or states[i][2] == 1) then
+      redis.call('DEL', KEYS[i])
+      if states[i][2] == 1 then publish('unblock', ARGV[a + 2], ARGV[a + 3], 0) end
+    end
+  end
+  return out
+
+elseif op == 'block' then
+  -- KEYS: record, history. ARGV: until, history_seconds, kind, name.
+  local untl, hist = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local f = state(KEYS[1])
+  put(KEYS[1], f, 1, untl)
+  add_history(KEYS[2], hist)
+  publish('block', ARGV[8], ARGV[9], untl)
+  return 1
+
+elseif op == 'unblock' then
+  -- KEYS: record keys. ARGV: only_blocked (0/1), then kind, name for each.
+  -- Deletes each record (only the blocked ones when only_blocked) and
+  -- returns 0/1 per key: was it blocked.
+  local only_blocked = ARGV[6] == '1'
+  local out = {}
+  for i = 1, #KEYS do
+    local _, b = state(KEYS[i])
+    if b == 1 or not only_blocked then redis.call('DEL', KEYS[i]) end
+    if b == 1 then publish('unblock', ARGV[7 + 2 * (i - 1)], ARGV[8 + 2 * (i - 1)], 0) end
+    out[i] = b
+  end
+  return out
+
+elseif op == 'history' then
+  -- KEYS: history keys. ARGV: since, remove (0/1). Counts (or removes)
+  -- block times after (or at and before) since.
+  local since, remove = ARGV[6], ARGV[7] == '1'
+  local total = 0
+  for i = 1, #KEYS do
+    if remove then
+      total = total + redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', since)
+    else
+      total = total + redis.call('ZCOUNT', KEYS[i], '(' .. since, '+inf')
+    end
+  end
+  return total
+
+elseif op == 'prune' then
+  -- KEYS: record keys. Deletes those that no longer matter at now.
+  local removed = 0
+  for i = 1, #KEYS do
+    local e = tonumber(redis.call('HGET', KEYS[i], 'e'))
+    if e and e ~= 0 and e <= now then
+      redis.call('DEL', KEYS[i])
+      removed = removed + 1
+    end
+  end
+  return removed
+end
+return redis.error_reply('pam_defender: unknown operation ' .. tostring(op))

@@ -1,0 +1,429 @@
+#include "common/redis_store.h"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "redis_script.h"
+
+namespace defender {
+namespace {
+
+bool KeepByte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || strchr("._@:/+=-", c) != nullptr;
+}
+
+std::string EscapeName(std::string_view name) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c != 0 && KeepByte(c)) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+int Hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool UnescapeName(std::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      if (!KeepByte(static_cast<unsigned char>(in[i]))) return false;
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = Hex(in[i + 1]), lo = Hex(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+// Escapes glob characters for SCAN MATCH.
+std::string GlobEscape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    if (strchr("*?[]\\", c) != nullptr) out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string Int(int64_t v) { return std::to_string(v); }
+
+const char* RuleName(RefusalRule r) {
+  switch (r) {
+    case RefusalRule::kAny:
+      return "any";
+    case RefusalRule::kAll:
+      return "all";
+    case RefusalRule::kNever:
+      break;
+  }
+  return "never";
+}
+
+// Checks that `r` is an array of `n` integers.
+bool IntArray(const redisReply* r, size_t n, std::string* err) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+    *err = "unexpected reply from the store script";
+    return false;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+      *err = "unexpected reply from the store script";
+      return false;
+    }
+  }
+  return true;
+}
+
+int64_t At(const redisReply* r, size_t i) { return r->element[i]->integer; }
+
+SubjectState StateAt(const redisReply* r, size_t i) {
+  return SubjectState{At(r, i), At(r, i + 1) != 0, At(r, i + 2)};
+}
+
+bool SortedBefore(const Subject& a, const Subject& b) {
+  if (a.kind != b.kind) return a.kind == SubjectKind::kUser;
+  return a.name < b.name;
+}
+
+constexpr size_t kScanCount = 500;
+
+}  // namespace
+
+RedisStore::RedisStore(RedisConnection* conn, RedisStoreOptions options)
+    : conn_(conn), options_(std::move(options)) {}
+
+bool RedisStore::ValidPrefix(std::string_view prefix, std::string* err) {
+  if (prefix.empty()) {
+    *err = "store.key_prefix must not be empty with the redis backend";
+    return false;
+  }
+  for (const char ch : prefix) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= ' ' || c == 0x7f || c == '{' || c == '}') {
+      *err =
+          "store.key_prefix must not contain braces, spaces or control "
+          "characters";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string RedisStore::RecordKey(const Subject& s) const {
+  return options_.key_prefix + ":{" + KindName(s.kind) + ":" +
+         EscapeName(s.name) + "}:s";
+}
+
+std::string RedisStore::HistoryKey(const Subject& s) const {
+  return options_.key_prefix + ":{" + KindName(s.kind) + ":" +
+         EscapeName(s.name) + "}:h";
+}
+
+bool RedisStore::ParseKey(std::string_view key, Subject* s) const {
+  const std::string_view p = options_.key_prefix;
+  if (key.size() < p.size() + 6 || key.substr(0, p.size()) != p ||
+      key.substr(p.size(), 2) != ":{") {
+    return false;
+  }
+  std::string_view inner = key.substr(p.size() + 2);
+  if (inner.size() < 3 || inner.substr(inner.size() - 3, 2) != "}:") {
+    return false;
+  }
+  inner.remove_suffix(3);
+  const size_t colon = inner.find(':');
+  if (colon == std::string_view::npos) return false;
+  const std::optional<SubjectKind> kind = ParseKind(inner.substr(0, colon));
+  if (!kind) return false;
+  s->kind = *kind;
+  return UnescapeName(inner.substr(colon + 1), &s->name);
+}
+
+bool RedisStore::Eval(const char* op, int64_t now,
+                      const std::vector<std::string>& keys,
+                      const std::vector<std::string>& args,
+                      RedisReplyPtr* reply, std::string* err) {
+  std::vector<std::string> argv = {"EVALSHA", kRedisScriptSha1,
+                                   Int(static_cast<int64_t>(keys.size()))};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), {op, Int(now), options_.key_prefix + ":events",
+                           options_.origin_host, options_.service});
+  argv.insert(argv.end(), args.begin(), args.end());
+  *reply = conn_->Command(argv, err);
+  if (*reply && (*reply)->type == REDIS_REPLY_ERROR &&
+      strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
+    // First use on this server: EVAL runs the script and caches it, so the
+    // next EVALSHA finds it.
+    argv[0] = "EVAL";
+    argv[1] = kRedisScript;
+    *reply = conn_->Command(argv, err);
+  }
+  if (!*reply) return false;
+  if ((*reply)->type == REDIS_REPLY_ERROR) {
+    *err = conn_->server() + ": " + (*reply)->str;
+    return false;
+  }
+  return true;
+}
+
+template <typename Fn>
+bool RedisStore::Scan(char type, Fn fn, std::string* err) {
+  const std::string pattern =
+      GlobEscape(options_.key_prefix) + ":{*}:" + std::string(1, type);
+  std::string cursor = "0";
+  do {
+    RedisReplyPtr r = conn_->Command({"SCAN", cursor, "MATCH", pattern,
+                                      "COUNT", Int(kScanCount)},
+                                     err);
+    if (!r) return false;
+    if (r->type == REDIS_REPLY_ERROR) {
+      *err = conn_->server() + ": " + r->str;
+      return false;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
+      *err = "unexpected reply to SCAN";
+      return false;
+    }
+    cursor = r->element[0]->str;
+    std::vector<std::string> keys;
+    std::vector<Subject> subjects;
+    const redisReply* batch = r->element[1];
+    for (size_t i = 0; i < batch->elements; ++i) {
+      const redisReply* k = batch->element[i];
+      if (k->type != REDIS_REPLY_STRING) continue;
+      Subject s;
+      const std::string_view key(k->str, k->len);
+      if (!ParseKey(key, &s)) continue;  // Not ours.
+      keys.emplace_back(key);
+      subjects.push_back(std::move(s));
+    }
+    if (!keys.empty() && !fn(keys, subjects)) return false;
+  } while (cursor != "0");
+  return true;
+}
+
+bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
+                     std::vector<SubjectState>* out, std::string* err) {
+  out->clear();
+  if (subjects.empty()) return true;
+  std::vector<std::string> keys;
+  for (const Subject& s : subjects) keys.push_back(RecordKey(s));
+  RedisReplyPtr r;
+  if (!Eval("get", now, keys, {}, &r, err) ||
+      !IntArray(r.get(), 3 * keys.size(), err)) {
+    return false;
+  }
+  for (size_t i = 0; i < keys.size(); ++i) out->push_back(StateAt(r.get(), 3 * i));
+  return true;
+}
+
+bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
+                               const LockoutParams& params, int64_t now,
+                               std::vector<FailureOutcome>* out,
+                               std::string* err) {
+  out->clear();
+  if (requests.empty()) return true;
+  std::vector<std::string> keys;
+  std::vector<std::string> args = {
+      Int(params.attempt_ttl), Int(params.history_seconds),
+      Int(static_cast<int64_t>(params.lockout_lengths.size()))};
+  for (const int64_t length : params.lockout_lengths) args.push_back(Int(length));
+  for (const FailureRequest& req : requests) {
+    keys.push_back(RecordKey(req.subject));
+    keys.push_back(HistoryKey(req.subject));
+    args.insert(args.end(), {Int(req.limit), KindName(req.subject.kind),
+                             req.subject.name});
+  }
+  RedisReplyPtr r;
+  if (!Eval("fail", now, keys, args, &r, err) ||
+      !IntArray(r.get(), 4 * requests.size(), err)) {
+    return false;
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    out->push_back(FailureOutcome{StateAt(r.get(), 4 * i),
+                                  At(r.get(), 4 * i + 3) != 0});
+  }
+  return true;
+}
+
+bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
+                               std::span<const bool> reset, RefusalRule rule,
+                               int64_t now, std::vector<SubjectState>* before,
+                               bool* refused, std::string* err) {
+  before->clear();
+  *refused = false;
+  if (subjects.empty()) return true;
+  std::vector<std::string> keys;
+  std::vector<std::string> args = {RuleName(rule)};
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    keys.push_back(RecordKey(subjects[i]));
+    args.insert(args.end(), {reset[i] ? "1" : "0", KindName(subjects[i].kind),
+                             subjects[i].name});
+  }
+  RedisReplyPtr r;
+  if (!Eval("success", now, keys, args, &r, err) ||
+      !IntArray(r.get(), 1 + 3 * subjects.size(), err)) {
+    return false;
+  }
+  *refused = At(r.get(), 0) != 0;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    before->push_back(StateAt(r.get(), 1 + 3 * i));
+  }
+  return true;
+}
+
+bool RedisStore::Block(const Subject& subject, int64_t until, int64_t now,
+                       std::string* err) {
+  RedisReplyPtr r;
+  return Eval("block", now, {RecordKey(subject), HistoryKey(subject)},
+              {Int(until), Int(options_.history_seconds),
+               KindName(subject.kind), subject.name},
+              &r, err);
+}
+
+bool RedisStore::Unblock(const Subject& subject, int64_t now,
+                         bool* was_blocked, std::string* err) {
+  RedisReplyPtr r;
+  if (!Eval("unblock", now, {RecordKey(subject)},
+            {"0", KindName(subject.kind), subject.name}, &r, err) ||
+      !IntArray(r.get(), 1, err)) {
+    return false;
+  }
+  *was_blocked = At(r.get(), 0) != 0;
+  return true;
+}
+
+bool RedisStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                            std::string* err) {
+  cleared->clear();
+  const bool ok = Scan(
+      's',
+      [&](const std::vector<std::string>& keys,
+          const std::vector<Subject>& subjects) {
+        std::vector<std::string> args = {"1"};
+        for (const Subject& s : subjects) {
+          args.insert(args.end(), {KindName(s.kind), s.name});
+        }
+        RedisReplyPtr r;
+        if (!Eval("unblock", now, keys, args, &r, err) ||
+            !IntArray(r.get(), keys.size(), err)) {
+          return false;
+        }
+        for (size_t i = 0; i < keys.size(); ++i) {
+          if (At(r.get(), i) != 0) cleared->push_back(subjects[i]);
+        }
+        return true;
+      },
+      err);
+  std::sort(cleared->begin(), cleared->end(), SortedBefore);
+  return ok;
+}
+
+bool RedisStore::List(int64_t now, bool blocked_only,
+                      std::vector<StoreEntry>* out, std::string* err) {
+  out->clear();
+  const bool ok = Scan(
+      's',
+      [&](const std::vector<std::string>& keys,
+          const std::vector<Subject>& subjects) {
+        RedisReplyPtr r;
+        if (!Eval("get", now, keys, {}, &r, err) ||
+            !IntArray(r.get(), 3 * keys.size(), err)) {
+          return false;
+        }
+        for (size_t i = 0; i < keys.size(); ++i) {
+          const SubjectState state = StateAt(r.get(), 3 * i);
+          const bool live = state.blocked || state.failures > 0;
+          if (!live || (blocked_only && !state.blocked)) continue;
+          out->push_back(StoreEntry{subjects[i], state});
+        }
+        return true;
+      },
+      err);
+  // SCAN may return a key twice; keep one entry per subject.
+  std::sort(out->begin(), out->end(),
+            [](const StoreEntry& a, const StoreEntry& b) {
+              return SortedBefore(a.subject, b.subject);
+            });
+  out->erase(std::unique(out->begin(), out->end(),
+                         [](const StoreEntry& a, const StoreEntry& b) {
+                           return a.subject == b.subject;
+                         }),
+             out->end());
+  return ok;
+}
+
+bool RedisStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+                       std::string* err) {
+  *out = StoreStats{};
+  std::vector<StoreEntry> entries;
+  if (!List(now, false, &entries, err)) return false;
+  for (const StoreEntry& e : entries) {
+    const bool user = e.subject.kind == SubjectKind::kUser;
+    out->failures += e.state.failures;
+    if (e.state.blocked) {
+      ++(user ? out->blocked_users : out->blocked_hosts);
+      if (e.state.permanent()) ++out->permanent_blocks;
+    } else if (e.state.failures > 0) {
+      ++(user ? out->failing_users : out->failing_hosts);
+    }
+  }
+  return Scan(
+      'h',
+      [&](const std::vector<std::string>& keys, const std::vector<Subject>&) {
+        RedisReplyPtr r;
+        if (!Eval("history", now, keys, {Int(now - history_seconds), "0"}, &r,
+                  err)) {
+          return false;
+        }
+        if (r->type != REDIS_REPLY_INTEGER) {
+          *err = "unexpected reply from the store script";
+          return false;
+        }
+        out->blocks_in_window += r->integer;
+        return true;
+      },
+      err);
+}
+
+bool RedisStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
+                       std::string* err) {
+  *removed = 0;
+  const auto run = [&](const char* op, std::vector<std::string> args) {
+    return [&, op, args](const std::vector<std::string>& keys,
+                         const std::vector<Subject>&) {
+      RedisReplyPtr r;
+      if (!Eval(op, now, keys, args, &r, err)) return false;
+      if (r->type != REDIS_REPLY_INTEGER) {
+        *err = "unexpected reply from the store script";
+        return false;
+      }
+      *removed += r->integer;
+      return true;
+    };
+  };
+  return Scan('s', run("prune", {}), err) &&
+         Scan('h', run("history", {Int(now - history_seconds), "1"}), err);
+}
+
+}  // namespace defender

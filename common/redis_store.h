@@ -1,0 +1,90 @@
+// The Store on a shared Redis server (store.backend = "redis"): every host
+// of a fleet sees the same counters and blocks.
+//
+// Each of Get, RecordFailure and RecordSuccess is exactly one EVALSHA of the
+// script in redis_script.lua (one round trip, atomic on the server; on
+// NOSCRIPT the script is sent once with EVAL, which also loads it). The
+// listing methods (List, UnblockAll, Stats, Prune) walk the keys with SCAN,
+// never KEYS, in a few round trips per batch.
+//
+// Keys: "<prefix>:{<kind>:<name>}:s" (hash: the counter and block) and
+// "<prefix>:{<kind>:<name>}:h" (sorted set: block history). The braces are
+// a Redis Cluster hash tag, so both keys of a subject share a slot; bytes
+// of the name other than [A-Za-z0-9._@:/+=-] are written as %XX, so no name
+// can break out of its key or its tag. Block and unblock events are
+// PUBLISHed as JSON on "<prefix>:events" by the same script call.
+#ifndef PAM_DEFENDER_COMMON_REDIS_STORE_H_
+#define PAM_DEFENDER_COMMON_REDIS_STORE_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/redis_conn.h"
+#include "common/store.h"
+
+namespace defender {
+
+struct RedisStoreOptions {
+  std::string key_prefix = "defender";
+  // Put in published events: who saw the event.
+  std::string origin_host;
+  std::string service;
+  // Life of a block history (Block() has no LockoutParams).
+  int64_t history_seconds = 24 * 3600;
+};
+
+class RedisStore final : public Store {
+ public:
+  // `conn` must outlive the store. Connects lazily, on the first call.
+  RedisStore(RedisConnection* conn, RedisStoreOptions options);
+
+  // True when `prefix` can be used as a key prefix (non-empty, no braces,
+  // no control characters or spaces); otherwise *err says why.
+  static bool ValidPrefix(std::string_view prefix, std::string* err);
+
+  // The record key of a subject; for tests and tools.
+  std::string RecordKey(const Subject& s) const;
+  std::string HistoryKey(const Subject& s) const;
+
+  bool Get(std::span<const Subject> subjects, int64_t now,
+           std::vector<SubjectState>* out, std::string* err) override;
+  bool RecordFailure(std::span<const FailureRequest> requests,
+                     const LockoutParams& params, int64_t now,
+                     std::vector<FailureOutcome>* out,
+                     std::string* err) override;
+  bool RecordSuccess(std::span<const Subject> subjects,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t now, std::vector<SubjectState>* before,
+                     bool* refused, std::string* err) override;
+  bool Block(const Subject& subject, int64_t until, int64_t now,
+             std::string* err) override;
+  bool Unblock(const Subject& subject, int64_t now, bool* was_blocked,
+               std::string* err) override;
+  bool UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                  std::string* err) override;
+  bool List(int64_t now, bool blocked_only, std::vector<StoreEntry>* out,
+            std::string* err) override;
+  bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+             std::string* err) override;
+  bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
+             std::string* err) override;
+
+ private:
+  // Runs the script's operation `op` with `keys` and the op's own `args`.
+  bool Eval(const char* op, int64_t now, const std::vector<std::string>& keys,
+            const std::vector<std::string>& args, RedisReplyPtr* reply,
+            std::string* err);
+  // Every record ("s") or history ("h") key under the prefix, with the
+  // subject it belongs to, in SCAN batches passed to `fn`.
+  template <typename Fn>
+  bool Scan(char type, Fn fn, std::string* err);
+  bool ParseKey(std::string_view key, Subject* s) const;
+
+  RedisConnection* conn_;
+  RedisStoreOptions options_;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_REDIS_STORE_H_

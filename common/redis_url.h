@@ -1,0 +1,42 @@
+// Where a Redis server is and how to log in to it: the `[redis]` url forms
+//   redis://[user[:password]@]host[:port][/db]
+//   unix:///path/to/redis.sock[?db=N]
+// and the password_file that may hold the password instead of the URL.
+#ifndef PAM_DEFENDER_COMMON_REDIS_URL_H_
+#define PAM_DEFENDER_COMMON_REDIS_URL_H_
+
+#include <string>
+#include <string_view>
+
+namespace defender {
+
+struct RedisAddress {
+  bool unix_socket = false;
+  std::string host;  // TCP: name or address, without IPv6 brackets.
+  int port = 6379;
+  std::string path;  // unix: the socket path.
+  std::string user;  // Redis 6 ACL user; empty: the default user.
+  std::string password;  // Empty: no AUTH.
+  int db = 0;
+};
+
+// Parses `url`. user and password are percent-decoded (so "%40" is "@");
+// an IPv6 host is written in brackets ("redis://[::1]:6379"). Returns false
+// with *err naming what is wrong; never throws.
+bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err);
+
+// Parses "host:port" or "[v6]:port" (a Sentinel address; port defaults to
+// 26379).
+bool ParseHostPort(std::string_view text, int default_port, std::string* host,
+                   int* port, std::string* err);
+
+// Reads the password from `path`: it must be a regular file (not a symlink)
+// owned by root with no permission bits for group or others (0600 or
+// 0400), at most 4 KiB. The first line is the password (trailing "\r\n"
+// stripped). Returns false with *err naming the file and the reason.
+bool ReadPasswordFile(const std::string& path, std::string* password,
+                      std::string* err);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_REDIS_URL_H_
