@@ -1,0 +1,359 @@
+// The connection: URL forms, password_file rules, AUTH with a password and
+// with a Redis 6 ACL user, unix sockets, CLOEXEC sockets, bounded waits,
+// SIGPIPE, and Sentinel discovery through a real failover.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/redis_conn.h"
+#include "common/redis_store.h"
+#include "common/redis_url.h"
+#include "tests/redis/redis_server.h"
+
+namespace defender::testing {
+namespace {
+
+RedisSettings Settings(const std::string& url, int timeout_ms = 2000) {
+  RedisSettings s;
+  s.url = url;
+  s.connect_timeout_ms = timeout_ms;
+  s.command_timeout_ms = timeout_ms;
+  return s;
+}
+
+std::string Ping(RedisConnection& c, std::string* err) {
+  RedisReplyPtr r = c.Command({"PING"}, err);
+  if (!r) return "";
+  return std::string(r->str, r->len);
+}
+
+const Subject kAlice{SubjectKind::kUser, "alice"};
+
+}  // namespace
+
+TEST_CASE("redis URLs") {
+  RedisAddress a;
+  std::string err;
+  REQUIRE(ParseRedisUrl("redis://127.0.0.1", &a, &err));
+  CHECK(a.host == "127.0.0.1");
+  CHECK(a.port == 6379);
+  CHECK(a.db == 0);
+  CHECK(a.password.empty());
+  REQUIRE(ParseRedisUrl("redis://fleet:p%40ss%3Aword@redis.example:6380/3",
+                        &a, &err));
+  CHECK(a.user == "fleet");
+  CHECK(a.password == "p@ss:word");
+  CHECK(a.host == "redis.example");
+  CHECK(a.port == 6380);
+  CHECK(a.db == 3);
+  REQUIRE(ParseRedisUrl("redis://:secret@[::1]:7000/", &a, &err));
+  CHECK(a.user.empty());
+  CHECK(a.password == "secret");
+  CHECK(a.host == "::1");
+  CHECK(a.port == 7000);
+  REQUIRE(ParseRedisUrl("unix:///run/redis/redis.sock?db=5", &a, &err));
+  CHECK(a.unix_socket);
+  CHECK(a.path == "/run/redis/redis.sock");
+  CHECK(a.db == 5);
+
+  for (const char* bad :
+       {"http://x", "redis://", "redis://h:0", "redis://h:99999",
+        "redis://h:12x", "redis://h/x", "redis://::1:6379", "unix://rel.sock",
+        "unix:///s.sock?dbx=1", "redis://u:%zz@h", "redis://[::1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ParseRedisUrl(bad, &a, &err));
+    CHECK_FALSE(err.empty());
+  }
+}
+
+TEST_CASE("password_file must be a root-owned 0600 regular file") {
+  TempDir dir;
+  std::string pw, err;
+  const std::string good = dir.Write("pw", "s3cret\nignored\n", 0600);
+  REQUIRE(ReadPasswordFile(good, &pw, &err));
+  CHECK(pw == "s3cret");
+  const std::string loose = dir.Write("loose", "s3cret\n", 0644);
+  CHECK_FALSE(ReadPasswordFile(loose, &pw, &err));
+  CHECK(err == "redis.password_file " + loose +
+                   ": must not be readable or writable by group or others "
+                   "(chmod 600)");
+  const std::string other = dir.Write("other", "s3cret\n", 0600);
+  REQUIRE(chown(other.c_str(), 1, 1) == 0);
+  CHECK_FALSE(ReadPasswordFile(other, &pw, &err));
+  CHECK(err.find("must be owned by root") != std::string::npos);
+  REQUIRE(symlink(good.c_str(), (dir.path() + "/link").c_str()) == 0);
+  CHECK_FALSE(ReadPasswordFile(dir.path() + "/link", &pw, &err));
+  CHECK_FALSE(ReadPasswordFile(dir.path(), &pw, &err));
+  CHECK_FALSE(ReadPasswordFile(dir.path() + "/missing", &pw, &err));
+  CHECK(err.find("No such file") != std::string::npos);
+}
+
+TEST_CASE("password-protected Redis: password_file and URL password") {
+  RedisServer server({{"--requirepass", "s3cret"}});
+  TempDir dir;
+  std::string err;
+  {
+    RedisConnection c(Settings(server.url()));
+    CHECK(Ping(c, &err).empty() == false);  // Answers, but with NOAUTH.
+    RedisStore store(&c, {});
+    std::vector<SubjectState> out;
+    CHECK_FALSE(store.Get({&kAlice, 1}, 1000, &out, &err));
+    CHECK(err.find("NOAUTH") != std::string::npos);
+  }
+  {
+    RedisSettings s = Settings(server.url());
+    s.password_file = dir.Write("pw", "s3cret\n");
+    RedisConnection c(s);
+    CHECK(Ping(c, &err) == "PONG");
+  }
+  {
+    RedisSettings s = Settings(server.url());
+    s.password_file = dir.Write("wrong", "nope\n");
+    RedisConnection c(s);
+    CHECK_FALSE(c.Connect(&err));
+    CHECK(err.find("AUTH refused") != std::string::npos);
+  }
+  {
+    RedisSettings s = Settings(server.url());
+    s.password_file = dir.Write("open", "s3cret\n", 0644);
+    RedisConnection c(s);
+    CHECK_FALSE(c.Connect(&err));
+    CHECK(err.find("chmod 600") != std::string::npos);
+  }
+  {
+    RedisConnection c(Settings("redis://:s3cret@127.0.0.1:" +
+                               std::to_string(server.port()) + "/2"));
+    RedisStore store(&c, {});
+    REQUIRE_MESSAGE(store.Block(kAlice, 0, 1000, &err), err);
+    CHECK(server.Cmd({"SELECT", "2"}, "s3cret") == "OK");
+  }
+}
+
+TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
+  RedisServer server({{"--user", "default", "off", "--user", "fleet", "on",
+                       ">pw", "~defender:*", "&defender:*", "+@all"}});
+  TempDir dir;
+  std::string err;
+  RedisSettings s = Settings("redis://fleet@127.0.0.1:" +
+                             std::to_string(server.port()));
+  s.password_file = dir.Write("pw", "pw\n");
+  RedisConnection c(s);
+  RedisStoreOptions o;
+  RedisStore store(&c, o);
+  std::vector<FailureOutcome> out;
+  const FailureRequest req{kAlice, 0};
+  REQUIRE_MESSAGE(store.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out,
+                                      &err),
+                  err);
+  CHECK(out[0].newly_blocked);
+  std::vector<StoreEntry> list;
+  REQUIRE_MESSAGE(store.List(1001, true, &list, &err), err);
+  CHECK(list.size() == 1);
+
+  // The same user may not write outside its prefix.
+  RedisStoreOptions other;
+  other.key_prefix = "elsewhere";
+  RedisStore outside(&c, other);
+  CHECK_FALSE(outside.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out,
+                                    &err));
+  CHECK(err.find("permission") != std::string::npos);
+}
+
+TEST_CASE("unix socket URL with a database number") {
+  RedisServer server({{}, /*unix_socket=*/true});
+  std::string err;
+  RedisConnection c(Settings("unix://" + server.socket_path() + "?db=4"));
+  RedisStore store(&c, {});
+  REQUIRE_MESSAGE(store.Block(kAlice, 0, 1000, &err), err);
+  CHECK(c.server() == server.socket_path());
+  const int fd = c.fd();
+  REQUIRE(fd >= 0);
+  CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  server.Cmd({"SELECT", "4"});
+  CHECK(server.Cmd({"EXISTS", store.RecordKey(kAlice)}) == "0");  // Other conn.
+  redisContext* direct = redisConnectUnix(server.socket_path().c_str());
+  REQUIRE((direct && !direct->err));
+  freeReplyObject(redisCommand(direct, "SELECT 4"));
+  auto* r = static_cast<redisReply*>(
+      redisCommand(direct, "EXISTS %s", store.RecordKey(kAlice).c_str()));
+  CHECK(r->integer == 1);
+  freeReplyObject(r);
+  redisFree(direct);
+}
+
+TEST_CASE("sockets are CLOEXEC and closed with the connection") {
+  RedisServer server;
+  std::string err;
+  auto c = std::make_unique<RedisConnection>(Settings(server.url()));
+  REQUIRE(c->Connect(&err));
+  const int fd = c->fd();
+  CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) == 0);
+  c.reset();
+  CHECK(fcntl(fd, F_GETFD) == -1);
+}
+
+TEST_CASE("a server that does not answer costs at most command_timeout_ms") {
+  RedisServer server;
+  std::string err;
+  RedisConnection c(Settings(server.url(), 150));
+  REQUIRE(c.Connect(&err));
+  server.Pause();
+  const int64_t start = NowMs();
+  CHECK(c.Command({"PING"}, &err) == nullptr);
+  const int64_t took = NowMs() - start;
+  server.Resume();
+  CHECK(took >= 140);
+  CHECK(took < 400);
+  CHECK(err.find("no reply within 150 ms") != std::string::npos);
+  CHECK_FALSE(c.connected());
+  CHECK(Ping(c, &err) == "PONG");  // Reconnects on the next call.
+}
+
+TEST_CASE("a connect that hangs costs at most connect_timeout_ms") {
+  // A listener whose accept queue is full drops new SYNs: connect() hangs.
+  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  REQUIRE(listen(lfd, 0) == 0);
+  socklen_t len = sizeof sa;
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    const int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    connect(f, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    fillers.push_back(f);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string err;
+  RedisConnection c(
+      Settings("redis://127.0.0.1:" + std::to_string(ntohs(sa.sin_port)), 120));
+  const int64_t start = NowMs();
+  CHECK_FALSE(c.Connect(&err));
+  const int64_t took = NowMs() - start;
+  CHECK(took >= 110);
+  CHECK(took < 400);
+  CHECK(err.find("connect timed out") != std::string::npos);
+  for (int f : fillers) close(f);
+  close(lfd);
+}
+
+TEST_CASE("SIGPIPE from a closed socket never reaches the process") {
+  // Redis hangs up (on the over-long bulk) while a large command is still
+  // being written on its unix socket: the next write fails with EPIPE and
+  // raises SIGPIPE. The child keeps the default SIGPIPE disposition, which
+  // would kill it.
+  RedisServer server({{"--proto-max-bulk-len", "1mb"}, /*unix_socket=*/true});
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t before;
+    pthread_sigmask(SIG_SETMASK, nullptr, &before);
+    RedisConnection c(Settings("unix://" + server.socket_path()));
+    std::string err;
+    for (int i = 0; i < 5; ++i) {
+      c.Command({"SET", "k", std::string(16 << 20, 'x')}, &err);
+    }
+    sigset_t after, pending;
+    pthread_sigmask(SIG_SETMASK, nullptr, &after);
+    sigpending(&pending);
+    const bool same_mask = sigismember(&after, SIGPIPE) ==
+                           sigismember(&before, SIGPIPE);
+    _exit(same_mask && !sigismember(&pending, SIGPIPE) ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK_FALSE(WIFSIGNALED(status));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("Sentinel: the master is discovered and a failover is followed") {
+  RedisServer master;
+  RedisServer replica(
+      {{"--replicaof", "127.0.0.1", std::to_string(master.port())}});
+  const std::string conf =
+      "port %PORT%\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 " +
+      std::to_string(master.port()) +
+      " 1\nsentinel down-after-milliseconds mymaster 400\n"
+      "sentinel failover-timeout mymaster 3000\n";
+  RedisServer::Options so;
+  so.sentinel_conf = conf;
+  RedisServer sentinel(so);
+
+  RedisSettings s = Settings("redis://ignored.invalid", 500);
+  // The first sentinel is dead: discovery goes on to the next.
+  s.sentinels = {"127.0.0.1:" + std::to_string(FreePort()),
+                 "127.0.0.1:" + std::to_string(sentinel.port())};
+  s.sentinel_master = "mymaster";
+  std::string err;
+  {
+    RedisConnection c(s);
+    RedisStore store(&c, {});
+    REQUIRE_MESSAGE(store.Block(kAlice, 0, 1000, &err), err);
+    CHECK(c.server() == "127.0.0.1:" + std::to_string(master.port()));
+    // Wait (bounded) until the replica has the block.
+    RedisStore view(nullptr, {});
+    bool copied = false;
+    for (int i = 0; i < 100 && !copied; ++i) {
+      copied = replica.Cmd({"EXISTS", view.RecordKey(kAlice)}) == "1";
+      if (!copied) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(copied);
+
+    master.Kill();
+    const std::string want = "127.0.0.1\n" + std::to_string(replica.port());
+    bool failed_over = false;
+    const int64_t start = NowMs();
+    while (!failed_over && NowMs() - start < 30000) {
+      failed_over = sentinel.Cmd({"SENTINEL", "get-master-addr-by-name",
+                                  "mymaster"}) == want;
+      if (!failed_over) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    REQUIRE_MESSAGE(failed_over, "no failover within 30 s");
+
+    // The old connection fails once, then the next call finds the new
+    // master, which has the block.
+    std::vector<SubjectState> st;
+    if (!store.Get({&kAlice, 1}, 1001, &st, &err)) {
+      REQUIRE_MESSAGE(store.Get({&kAlice, 1}, 1001, &st, &err), err);
+    }
+    CHECK(st[0].permanent());
+    CHECK(c.server() == "127.0.0.1:" + std::to_string(replica.port()));
+    // And it takes writes.
+    const Subject bob{SubjectKind::kUser, "bob"};
+    REQUIRE_MESSAGE(store.Block(bob, 0, 1002, &err), err);
+  }
+  {
+    RedisConnection c(s);  // A new login after the failover.
+    RedisStore store(&c, {});
+    std::vector<SubjectState> st;
+    REQUIRE_MESSAGE(store.Get({&kAlice, 1}, 1003, &st, &err), err);
+    CHECK(st[0].permanent());
+  }
+  {
+    RedisSettings none = s;
+    none.sentinels = {"127.0.0.1:" + std::to_string(FreePort())};
+    RedisConnection c(none);
+    CHECK_FALSE(c.Connect(&err));
+    CHECK(err.find("no Redis master found through Sentinel") !=
+          std::string::npos);
+  }
+}
+
+}  // namespace defender::testing
