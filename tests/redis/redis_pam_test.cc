@@ -1,0 +1,256 @@
+// The module on a Redis store through real libpam: a fleet of two hosts on
+// one redis-server behaves as one host; concurrent logins are counted
+// exactly; each PAM step costs one EVALSHA; outages follow redis.on_error
+// within the configured timeouts; a restart and events.
+#include <doctest/doctest.h>
+#include <hiredis/hiredis.h>
+#include <security/pam_appl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "common/redis_conn.h"
+#include "common/redis_store.h"
+#include "tests/redis/fleet.h"
+#include "tests/redis/redis_server.h"
+
+namespace defender::testing {
+namespace {
+
+constexpr int64_t kT0 = 1'800'000'000;
+const Subject kAlice{SubjectKind::kUser, "alice"};
+
+std::string RedisToml(const RedisServer& server, const std::string& on_error,
+                      int timeout_ms = 200) {
+  return "url = \"" + server.url() + "/0\"\nconnect_timeout_ms = " +
+         std::to_string(timeout_ms) + "\ncommand_timeout_ms = " +
+         std::to_string(timeout_ms) + "\non_error = \"" + on_error + "\"\n";
+}
+
+// The subject's state as the fleet's Redis has it.
+SubjectState InRedis(const RedisServer& server, const Subject& who,
+                     int64_t now) {
+  RedisSettings s;
+  s.url = server.url();
+  RedisConnection c(s);
+  RedisStore store(&c, {});
+  std::vector<SubjectState> out;
+  std::string err;
+  REQUIRE_MESSAGE(store.Get({&who, 1}, now, &out, &err), err);
+  return out[0];
+}
+
+}  // namespace
+
+TEST_CASE("two hosts on one Redis share failures and blocks") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  const FleetHost web2("web2", RedisToml(redis, "closed"));
+  SetNow(kT0);
+
+  // Failures add up across hosts: 2 on web1, 1 on web2, the 4th blocks.
+  CHECK(web1.Login("alice", "wrong", "192.0.2.1").auth == PAM_AUTH_ERR);
+  CHECK(web1.Login("alice", "wrong", "192.0.2.1").auth == PAM_AUTH_ERR);
+  CHECK(web2.Login("alice", "wrong", "192.0.2.2").auth == PAM_AUTH_ERR);
+  CHECK(InRedis(redis, kAlice, kT0) == SubjectState{3, false, 0});
+  // A correct password on the 4th attempt succeeds and resets the user.
+  FleetHost::Result ok = web2.Login("alice", kPassword, "192.0.2.2");
+  CHECK(ok.auth == PAM_SUCCESS);
+  CHECK(ok.account == PAM_SUCCESS);
+  CHECK(InRedis(redis, kAlice, kT0) == SubjectState{});
+
+  for (int i = 0; i < 3; ++i) {
+    CHECK(web1.Login("alice", "wrong", "192.0.2.3").auth == PAM_AUTH_ERR);
+  }
+  CHECK(web2.Login("alice", "wrong", "192.0.2.4").auth == PAM_AUTH_ERR);
+  CHECK(InRedis(redis, kAlice, kT0) == SubjectState{4, true, kT0 + 600});
+  // Blocked on both hosts, even with the right password.
+  CHECK(web1.Login("alice", kPassword, "198.51.100.1").auth == PAM_AUTH_ERR);
+  CHECK(web2.Login("alice", kPassword, "198.51.100.2").auth == PAM_AUTH_ERR);
+  // Refused attempts are not counted.
+  CHECK(InRedis(redis, kAlice, kT0).failures == 4);
+  // Others are not affected.
+  CHECK(web2.Login("bob", kPassword, "198.51.100.2").auth == PAM_SUCCESS);
+
+  // The block ends on time for the whole fleet.
+  SetNow(kT0 + 600);
+  CHECK(web2.Login("alice", kPassword, "198.51.100.2").auth == PAM_SUCCESS);
+  CHECK(web1.Login("alice", kPassword, "198.51.100.1").auth == PAM_SUCCESS);
+}
+
+TEST_CASE("a host blocked on one server is refused on the other") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  const FleetHost web2("web2", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  const char* users[] = {"u1", "u2", "u3", "u4"};  // Unknown users count too.
+  for (const char* u : users) {
+    CHECK(web1.Login(u, "wrong", "203.0.113.9").auth == PAM_AUTH_ERR);
+  }
+  CHECK(InRedis(redis, {SubjectKind::kHost, "203.0.113.9"}, kT0).blocked);
+  CHECK(web2.Login("bob", kPassword, "203.0.113.9").auth == PAM_AUTH_ERR);
+  CHECK(web2.Login("bob", kPassword, "203.0.113.10").auth == PAM_SUCCESS);
+}
+
+TEST_CASE("each PAM step is one EVALSHA; one connection per login") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  web1.Login("bob", kPassword, "192.0.2.50");  // Loads the script.
+  redis.Cmd({"CONFIG", "RESETSTAT"});
+  const int64_t conns = redis.InfoField("total_connections_received");
+
+  // Failed password: preauth + authfail.
+  CHECK(web1.Login("alice", "wrong", "192.0.2.1").auth == PAM_AUTH_ERR);
+  CHECK(ClientCommands(redis) == "evalsha=2");
+  CHECK(redis.InfoField("total_connections_received") == conns + 2);  // +INFO
+
+  // Right password: preauth + authsucc + account.
+  CHECK(web1.Login("alice", kPassword, "192.0.2.1").auth == PAM_SUCCESS);
+  CHECK(ClientCommands(redis) == "evalsha=5");
+  CHECK(redis.InfoField("total_connections_received") == conns + 4);
+
+  // Refused: preauth only (the later steps know the handle was refused).
+  for (int i = 0; i < 4; ++i) web1.Login("alice", "wrong", "192.0.2.1");
+  CHECK(ClientCommands(redis) == "evalsha=13");
+  CHECK(web1.Login("alice", kPassword, "192.0.2.1").auth == PAM_AUTH_ERR);
+  CHECK(ClientCommands(redis) == "evalsha=14");
+}
+
+TEST_CASE("concurrent failures from many processes are counted exactly") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed", 2000),
+                       "failure_limit_user = 1000\nfailure_limit_host = 1000");
+  const FleetHost web2("web2", RedisToml(redis, "closed", 2000),
+                       "failure_limit_user = 1000\nfailure_limit_host = 1000");
+  SetNow(kT0);
+  constexpr int kProcs = 8, kEach = 10;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProcs; ++p) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      const FleetHost& host = p % 2 ? web1 : web2;
+      int bad = 0;
+      for (int i = 0; i < kEach; ++i) {
+        if (host.Login("victim", "wrong", "198.51.100." + std::to_string(p))
+                .auth != PAM_AUTH_ERR) {
+          ++bad;
+        }
+      }
+      _exit(bad);
+    }
+    kids.push_back(pid);
+  }
+  for (const pid_t pid : kids) {
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(InRedis(redis, {SubjectKind::kUser, "victim"}, kT0) ==
+        SubjectState{kProcs * kEach, false, 0});
+  for (int p = 0; p < kProcs; ++p) {
+    CHECK(InRedis(redis, {SubjectKind::kHost, "198.51.100." + std::to_string(p)},
+                  kT0)
+              .failures == kEach);
+  }
+}
+
+TEST_CASE("Redis down: on_error decides, logins stay within the timeouts") {
+  RedisServer redis;
+  constexpr int kTimeout = 100;
+  // A login has at most three steps, each bounded by connect + command.
+  constexpr int64_t kBoundMs = 3 * 2 * kTimeout + 400;
+  SetNow(kT0);
+
+  for (const bool paused : {false, true}) {
+    CAPTURE(paused);
+    const auto down = [&] { paused ? redis.Pause() : redis.Stop(); };
+    const auto up = [&] { paused ? redis.Resume() : redis.Restart(); };
+
+    SUBCASE("local: counted and blocked in the local store") {
+      const FleetHost web1("web1", RedisToml(redis, "local", kTimeout));
+      down();
+      for (int i = 0; i < 4; ++i) {
+        const FleetHost::Result r = web1.Login("alice", "wrong", "192.0.2.1");
+        CHECK(r.auth == PAM_AUTH_ERR);
+        CHECK(r.ms < kBoundMs);
+      }
+      const FleetHost::Result r = web1.Login("alice", kPassword, "192.0.2.1");
+      CHECK(r.auth == PAM_AUTH_ERR);  // Blocked locally.
+      CHECK(r.ms < kBoundMs);
+      up();
+      // Redis is back and knows nothing of it: the fleet's view wins.
+      CHECK(web1.Login("alice", kPassword, "192.0.2.1").auth == PAM_SUCCESS);
+    }
+    SUBCASE("open: allowed, never blocked") {
+      const FleetHost web1("web1", RedisToml(redis, "open", kTimeout));
+      down();
+      for (int i = 0; i < 5; ++i) {
+        const FleetHost::Result r = web1.Login("alice", "wrong", "192.0.2.1");
+        CHECK(r.auth == PAM_AUTH_ERR);
+        CHECK(r.ms < kBoundMs);
+      }
+      const FleetHost::Result r = web1.Login("alice", kPassword, "192.0.2.1");
+      CHECK(r.auth == PAM_SUCCESS);
+      CHECK(r.account == PAM_SUCCESS);
+      CHECK(r.ms < kBoundMs);
+      up();
+    }
+    SUBCASE("closed: refused") {
+      const FleetHost web1("web1", RedisToml(redis, "closed", kTimeout));
+      down();
+      const FleetHost::Result r = web1.Login("alice", kPassword, "192.0.2.1");
+      CHECK(r.auth == PAM_AUTH_ERR);
+      CHECK(r.ms < kBoundMs);
+      up();
+      CHECK(web1.Login("alice", kPassword, "192.0.2.1").auth == PAM_SUCCESS);
+    }
+  }
+}
+
+TEST_CASE("Redis restarted: blocks survive with persistence, logins resume") {
+  RedisServer redis(
+      {{"--appendonly", "yes", "--appendfsync", "always"}, false});
+  const FleetHost web1("web1", RedisToml(redis, "local"));
+  SetNow(kT0);
+  for (int i = 0; i < 4; ++i) web1.Login("alice", "wrong", "192.0.2.1");
+  REQUIRE(InRedis(redis, kAlice, kT0).blocked);
+  redis.Restart();
+  CHECK(InRedis(redis, kAlice, kT0).blocked);
+  CHECK(web1.Login("alice", kPassword, "192.0.2.7").auth == PAM_AUTH_ERR);
+  CHECK(web1.Login("bob", "wrong", "192.0.2.7").auth == PAM_AUTH_ERR);
+  CHECK(InRedis(redis, {SubjectKind::kUser, "bob"}, kT0).failures == 1);
+}
+
+TEST_CASE("the module publishes block events with its host and service") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  redisContext* sub = redisConnect("127.0.0.1", redis.port());
+  REQUIRE((sub && !sub->err));
+  redisSetTimeout(sub, {5, 0});
+  freeReplyObject(redisCommand(sub, "SUBSCRIBE defender:events"));
+  for (int i = 0; i < 4; ++i) web1.Login("alice", "wrong", "192.0.2.1");
+  void* reply = nullptr;
+  REQUIRE(redisGetReply(sub, &reply) == REDIS_OK);
+  auto* r = static_cast<redisReply*>(reply);
+  REQUIRE(r->elements == 3);
+  const std::string msg(r->element[2]->str, r->element[2]->len);
+  freeReplyObject(r);
+  redisFree(sub);
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  CHECK(msg.find("\"event\":\"block\"") != std::string::npos);
+  CHECK(msg.find("\"subject\":\"alice\"") != std::string::npos);
+  CHECK(msg.find("\"until\":" + std::to_string(kT0 + 600)) !=
+        std::string::npos);
+  CHECK(msg.find("\"service\":\"web1\"") != std::string::npos);
+  CHECK(msg.find("\"host\":\"" + std::string(host) + "\"") !=
+        std::string::npos);
+}
+
+}  // namespace defender::testing
