@@ -12,11 +12,7 @@
 #include "common/redis_conn.h"
 #include "common/redis_store.h"
 #include "tests/redis/redis_server.h"
-
-#if __has_include("tests/unit/store_contract.h")
 #include "tests/unit/store_contract.h"
-#define DEFENDER_HAVE_SHARED_CONTRACT 1
-#endif
 
 namespace defender::testing {
 namespace {
@@ -69,12 +65,11 @@ const LockoutParams kParams{300, {600}, 86400};
 
 }  // namespace
 
-#ifdef DEFENDER_HAVE_SHARED_CONTRACT
+// The suite the memory and SQLite stores pass (tests/unit/store_test.cc).
 TEST_CASE("RedisStore follows the shared store contract") {
   RedisFactory f;
   CheckStoreContract(f);
 }
-#endif
 
 TEST_CASE("RedisStore: limits, frozen counter, block end") {
   RedisFactory f;
