@@ -217,10 +217,9 @@ bool RedisConnection::ConnectTo(const std::string& host, int port,
                           ? "[" + host + "]:" + std::to_string(port)
                           : host + ":" + std::to_string(port))
                    : path;
-  const int fd =
-      path.empty()
-          ? ConnectTcp(host, port, settings_.connect_timeout_ms, err)
-          : ConnectUnix(path, settings_.connect_timeout_ms, err);
+  const int fd = path.empty()
+                     ? ConnectTcp(host, port, settings_.connect_timeout_ms, err)
+                     : ConnectUnix(path, settings_.connect_timeout_ms, err);
   if (fd < 0) {
     *err = where + ": " + *err;
     return false;
@@ -231,8 +230,8 @@ bool RedisConnection::ConnectTo(const std::string& host, int port,
     *err = where + ": out of memory";
     return false;
   }
-  if (c->err || redisSetTimeout(c, Timeval(settings_.command_timeout_ms)) !=
-                    REDIS_OK) {
+  if (c->err ||
+      redisSetTimeout(c, Timeval(settings_.command_timeout_ms)) != REDIS_OK) {
     *err = where + ": " + ContextError(c, settings_.command_timeout_ms);
     redisFree(c);
     return false;
@@ -403,8 +402,8 @@ bool RedisConnection::Pipeline(
       args.push_back(a.data());
       lens.push_back(a.size());
     }
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()),
-                               args.data(), lens.data()) != REDIS_OK) {
+    if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(),
+                               lens.data()) != REDIS_OK) {
       *err = server_ + ": out of memory";
       Close();
       return false;

@@ -70,8 +70,7 @@ class RedisConnection {
   // returns nullptr with *err set and closes the connection, so that the
   // next call connects again. A READONLY error from a demoted master (after
   // a Sentinel failover) reconnects through the Sentinels and retries once.
-  RedisReplyPtr Command(const std::vector<std::string>& argv,
-                        std::string* err);
+  RedisReplyPtr Command(const std::vector<std::string>& argv, std::string* err);
 
   // Sends all `commands` in one write and reads their replies in order.
   // Fails as Command does; on failure *replies is unspecified.

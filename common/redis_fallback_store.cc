@@ -29,8 +29,8 @@ bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
 }
 
 bool FallbackStore::RecordSuccess(std::span<const Subject> subjects,
-                                  std::span<const bool> reset,
-                                  RefusalRule rule, int64_t now,
+                                  std::span<const bool> reset, RefusalRule rule,
+                                  int64_t now,
                                   std::vector<SubjectState>* before,
                                   bool* refused, std::string* err) {
   return Run(
@@ -43,8 +43,7 @@ bool FallbackStore::RecordSuccess(std::span<const Subject> subjects,
 
 bool FallbackStore::Block(const Subject& subject, int64_t until, int64_t now,
                           std::string* err) {
-  return Run([&](Store* s) { return s->Block(subject, until, now, err); },
-             err);
+  return Run([&](Store* s) { return s->Block(subject, until, now, err); }, err);
 }
 
 bool FallbackStore::Unblock(const Subject& subject, int64_t now,
@@ -65,10 +64,10 @@ bool FallbackStore::List(int64_t now, bool blocked_only,
              err);
 }
 
-bool FallbackStore::Stats(int64_t now, int64_t history_seconds,
-                          StoreStats* out, std::string* err) {
-  return Run(
-      [&](Store* s) { return s->Stats(now, history_seconds, out, err); }, err);
+bool FallbackStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+                          std::string* err) {
+  return Run([&](Store* s) { return s->Stats(now, history_seconds, out, err); },
+             err);
 }
 
 bool FallbackStore::Prune(int64_t now, int64_t history_seconds,

@@ -190,9 +190,8 @@ bool RedisStore::Scan(char type, Fn fn, std::string* err) {
       GlobEscape(options_.key_prefix) + ":{*}:" + std::string(1, type);
   std::string cursor = "0";
   do {
-    RedisReplyPtr r = conn_->Command({"SCAN", cursor, "MATCH", pattern,
-                                      "COUNT", Int(kScanCount)},
-                                     err);
+    RedisReplyPtr r = conn_->Command(
+        {"SCAN", cursor, "MATCH", pattern, "COUNT", Int(kScanCount)}, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR) {
       *err = conn_->server() + ": " + r->str;
@@ -233,7 +232,8 @@ bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
       !IntArray(r.get(), 3 * keys.size(), err)) {
     return false;
   }
-  for (size_t i = 0; i < keys.size(); ++i) out->push_back(StateAt(r.get(), 3 * i));
+  for (size_t i = 0; i < keys.size(); ++i)
+    out->push_back(StateAt(r.get(), 3 * i));
   return true;
 }
 
@@ -247,12 +247,13 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
   std::vector<std::string> args = {
       Int(params.attempt_ttl), Int(params.history_seconds),
       Int(static_cast<int64_t>(params.lockout_lengths.size()))};
-  for (const int64_t length : params.lockout_lengths) args.push_back(Int(length));
+  for (const int64_t length : params.lockout_lengths)
+    args.push_back(Int(length));
   for (const FailureRequest& req : requests) {
     keys.push_back(RecordKey(req.subject));
     keys.push_back(HistoryKey(req.subject));
-    args.insert(args.end(), {Int(req.limit), KindName(req.subject.kind),
-                             req.subject.name});
+    args.insert(args.end(),
+                {Int(req.limit), KindName(req.subject.kind), req.subject.name});
   }
   RedisReplyPtr r;
   if (!Eval("fail", now, keys, args, &r, err) ||
@@ -260,8 +261,8 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
     return false;
   }
   for (size_t i = 0; i < requests.size(); ++i) {
-    out->push_back(FailureOutcome{StateAt(r.get(), 4 * i),
-                                  At(r.get(), 4 * i + 3) != 0});
+    out->push_back(
+        FailureOutcome{StateAt(r.get(), 4 * i), At(r.get(), 4 * i + 3) != 0});
   }
   return true;
 }
@@ -301,8 +302,8 @@ bool RedisStore::Block(const Subject& subject, int64_t until, int64_t now,
               &r, err);
 }
 
-bool RedisStore::Unblock(const Subject& subject, int64_t now,
-                         bool* was_blocked, std::string* err) {
+bool RedisStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
+                         std::string* err) {
   RedisReplyPtr r;
   if (!Eval("unblock", now, {RecordKey(subject)},
             {"0", KindName(subject.kind), subject.name}, &r, err) ||

@@ -14,8 +14,8 @@ namespace {
 bool ParseInt(std::string_view s, int min, int max, int* out) {
   int v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size() ||
-      v < min || v > max) {
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < min ||
+      v > max) {
     return false;
   }
   *out = v;

@@ -14,8 +14,8 @@ struct RedisAddress {
   bool unix_socket = false;
   std::string host;  // TCP: name or address, without IPv6 brackets.
   int port = 6379;
-  std::string path;  // unix: the socket path.
-  std::string user;  // Redis 6 ACL user; empty: the default user.
+  std::string path;      // unix: the socket path.
+  std::string user;      // Redis 6 ACL user; empty: the default user.
   std::string password;  // Empty: no AUTH.
   int db = 0;
 };

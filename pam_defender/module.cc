@@ -161,7 +161,8 @@ int Step::StoreError(const std::string& err) {
     // redis.on_error: "open" allows the attempt, "closed" refuses it.
     const bool open = cfg_.redis_on_error == OnError::kOpen;
     if (FirstRedisComplaint(pamh_)) {
-      pam_syslog(pamh_, LOG_ERR, "Redis store unavailable (on_error = %s: %s): %s",
+      pam_syslog(pamh_, LOG_ERR,
+                 "Redis store unavailable (on_error = %s: %s): %s",
                  OnErrorName(cfg_.redis_on_error),
                  open ? "allowing" : "refusing", err.c_str());
     }

@@ -10,11 +10,11 @@
 namespace defender::testing {
 namespace {
 
-constexpr char kMatrix[] = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so";
+constexpr char kMatrix[] =
+    "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so";
 constexpr char kDeny[] = "/lib/x86_64-linux-gnu/security/pam_deny.so";
 
-int Converse(int n, const pam_message** msg, pam_response** resp,
-             void* data) {
+int Converse(int n, const pam_message** msg, pam_response** resp, void* data) {
   auto* r = static_cast<pam_response*>(calloc(n, sizeof(pam_response)));
   if (r == nullptr) return PAM_BUF_ERR;
   for (int i = 0; i < n; ++i) {
@@ -39,24 +39,24 @@ FleetHost::FleetHost(const std::string& service, const std::string& redis_toml,
   const char* module = getenv("DEFENDER_TEST_MODULE");
   REQUIRE_MESSAGE(module != nullptr, "DEFENDER_TEST_MODULE is not set");
   db_ = dir_.path() + "/defender.db";
-  conf_ = dir_.Write("defender.toml",
-                     "[lockout]\nfailure_limit = 3\ncooloff_time = 600\n" +
-                         lockout_toml + "\n[store]\nbackend = \"redis\"\n" +
-                         "path = \"" + db_ + "\"\n\n[redis]\n" + redis_toml +
-                         "\n");
-  const std::string passdb = dir_.Write(
-      "passdb", "alice:right:" + service + "\nbob:right:" + service +
-                    "\nvictim:right:" + service + "\n");
+  conf_ =
+      dir_.Write("defender.toml",
+                 "[lockout]\nfailure_limit = 3\ncooloff_time = 600\n" +
+                     lockout_toml + "\n[store]\nbackend = \"redis\"\n" +
+                     "path = \"" + db_ + "\"\n\n[redis]\n" + redis_toml + "\n");
+  const std::string passdb =
+      dir_.Write("passdb", "alice:right:" + service + "\nbob:right:" + service +
+                               "\nvictim:right:" + service + "\n");
   const std::string mod = std::string(module) + " ";
   const std::string conf = " conf=" + conf_ + "\n";
   mkdir((dir_.path() + "/pam.d").c_str(), 0755);
   dir_.Write("pam.d/" + service,
              "auth required " + mod + "preauth" + conf +
-                 "auth [success=1 default=bad] " + kMatrix + " passdb=" +
-                 passdb + "\n" + "auth [default=die] " + mod + "authfail" +
-                 conf + "auth sufficient " + mod + "authsucc" + conf +
-                 "auth required " + kDeny + "\n" + "account required " + mod +
-                 "enforce" + conf,
+                 "auth [success=1 default=bad] " + kMatrix +
+                 " passdb=" + passdb + "\n" + "auth [default=die] " + mod +
+                 "authfail" + conf + "auth sufficient " + mod + "authsucc" +
+                 conf + "auth required " + kDeny + "\n" + "account required " +
+                 mod + "enforce" + conf,
              0644);
 }
 

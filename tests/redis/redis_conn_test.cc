@@ -1,6 +1,8 @@
 // The connection: URL forms, password_file rules, AUTH with a password and
 // with a Redis 6 ACL user, unix sockets, CLOEXEC sockets, bounded waits,
 // SIGPIPE, and Sentinel discovery through a real failover.
+#include "common/redis_conn.h"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -15,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/redis_conn.h"
 #include "common/redis_store.h"
 #include "common/redis_url.h"
 #include "tests/redis/redis_server.h"
@@ -49,8 +50,8 @@ TEST_CASE("redis URLs") {
   CHECK(a.port == 6379);
   CHECK(a.db == 0);
   CHECK(a.password.empty());
-  REQUIRE(ParseRedisUrl("redis://fleet:p%40ss%3Aword@redis.example:6380/3",
-                        &a, &err));
+  REQUIRE(ParseRedisUrl("redis://fleet:p%40ss%3Aword@redis.example:6380/3", &a,
+                        &err));
   CHECK(a.user == "fleet");
   CHECK(a.password == "p@ss:word");
   CHECK(a.host == "redis.example");
@@ -131,8 +132,8 @@ TEST_CASE("password-protected Redis: password_file and URL password") {
     CHECK(err.find("chmod 600") != std::string::npos);
   }
   {
-    RedisConnection c(Settings("redis://:s3cret@127.0.0.1:" +
-                               std::to_string(server.port()) + "/2"));
+    RedisConnection c(Settings(
+        "redis://:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/2"));
     RedisStore store(&c, {});
     REQUIRE_MESSAGE(store.Block(kAlice, 0, 1000, &err), err);
     CHECK(server.Cmd({"SELECT", "2"}, "s3cret") == "OK");
@@ -144,17 +145,16 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
                        ">pw", "~defender:*", "&defender:*", "+@all"}});
   TempDir dir;
   std::string err;
-  RedisSettings s = Settings("redis://fleet@127.0.0.1:" +
-                             std::to_string(server.port()));
+  RedisSettings s =
+      Settings("redis://fleet@127.0.0.1:" + std::to_string(server.port()));
   s.password_file = dir.Write("pw", "pw\n");
   RedisConnection c(s);
   RedisStoreOptions o;
   RedisStore store(&c, o);
   std::vector<FailureOutcome> out;
   const FailureRequest req{kAlice, 0};
-  REQUIRE_MESSAGE(store.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out,
-                                      &err),
-                  err);
+  REQUIRE_MESSAGE(
+      store.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out, &err), err);
   CHECK(out[0].newly_blocked);
   std::vector<StoreEntry> list;
   REQUIRE_MESSAGE(store.List(1001, true, &list, &err), err);
@@ -164,8 +164,8 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   RedisStoreOptions other;
   other.key_prefix = "elsewhere";
   RedisStore outside(&c, other);
-  CHECK_FALSE(outside.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out,
-                                    &err));
+  CHECK_FALSE(
+      outside.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out, &err));
   CHECK(err.find("permission") != std::string::npos);
 }
 
@@ -232,7 +232,8 @@ TEST_CASE("a connect that hangs costs at most connect_timeout_ms") {
   getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {
-    const int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int f =
+        socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     connect(f, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
     fillers.push_back(f);
   }
@@ -270,8 +271,8 @@ TEST_CASE("SIGPIPE from a closed socket never reaches the process") {
     sigset_t after, pending;
     pthread_sigmask(SIG_SETMASK, nullptr, &after);
     sigpending(&pending);
-    const bool same_mask = sigismember(&after, SIGPIPE) ==
-                           sigismember(&before, SIGPIPE);
+    const bool same_mask =
+        sigismember(&after, SIGPIPE) == sigismember(&before, SIGPIPE);
     _exit(same_mask && !sigismember(&pending, SIGPIPE) ? 0 : 1);
   }
   int status = 0;

@@ -24,9 +24,10 @@ const Subject kAlice{SubjectKind::kUser, "alice"};
 
 std::string RedisToml(const RedisServer& server, const std::string& on_error,
                       int timeout_ms = 200) {
-  return "url = \"" + server.url() + "/0\"\nconnect_timeout_ms = " +
-         std::to_string(timeout_ms) + "\ncommand_timeout_ms = " +
-         std::to_string(timeout_ms) + "\non_error = \"" + on_error + "\"\n";
+  return "url = \"" + server.url() +
+         "/0\"\nconnect_timeout_ms = " + std::to_string(timeout_ms) +
+         "\ncommand_timeout_ms = " + std::to_string(timeout_ms) +
+         "\non_error = \"" + on_error + "\"\n";
 }
 
 // The subject's state as the fleet's Redis has it.
@@ -154,8 +155,8 @@ TEST_CASE("concurrent failures from many processes are counted exactly") {
   CHECK(InRedis(redis, {SubjectKind::kUser, "victim"}, kT0) ==
         SubjectState{kProcs * kEach, false, 0});
   for (int p = 0; p < kProcs; ++p) {
-    CHECK(InRedis(redis, {SubjectKind::kHost, "198.51.100." + std::to_string(p)},
-                  kT0)
+    CHECK(InRedis(redis,
+                  {SubjectKind::kHost, "198.51.100." + std::to_string(p)}, kT0)
               .failures == kEach);
   }
 }

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -23,8 +23,8 @@ namespace defender::testing {
 
 TempDir::TempDir() {
   const char* tmp = getenv("TMPDIR");
-  std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-                     "/defender-redis-XXXXXX";
+  std::string tmpl =
+      std::string(tmp && *tmp ? tmp : "/tmp") + "/defender-redis-XXXXXX";
   REQUIRE(mkdtemp(tmpl.data()) != nullptr);
   path_ = tmpl;
 }
@@ -87,12 +87,22 @@ void RedisServer::Launch() {
     if (!std::filesystem::exists(path)) dir_.Write("sentinel.conf", conf);
     args = {"redis-sentinel", path};
   } else {
-    args = {"redis-server", "--port", std::to_string(port_), "--bind",
-            "127.0.0.1", "--dir", dir(), "--save", "", "--daemonize", "no",
-            "--protected-mode", "no"};
+    args = {"redis-server",
+            "--port",
+            std::to_string(port_),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            dir(),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no"};
     if (options_.unix_socket) {
-      args.insert(args.end(), {"--unixsocket", socket_path(),
-                               "--unixsocketperm", "700"});
+      args.insert(args.end(),
+                  {"--unixsocket", socket_path(), "--unixsocketperm", "700"});
     }
   }
   args.insert(args.end(), {"--logfile", dir() + "/redis.log"});
@@ -118,9 +128,9 @@ void RedisServer::Launch() {
     redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, {0, 200000});
     if (c && !c->err) {
       auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-      const bool ok = r && (r->type == REDIS_REPLY_STATUS ||
-                            (r->type == REDIS_REPLY_ERROR &&
-                             strstr(r->str, "NOAUTH")));
+      const bool ok =
+          r && (r->type == REDIS_REPLY_STATUS ||
+                (r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOAUTH")));
       if (r) freeReplyObject(r);
       redisFree(c);
       if (ok) {
@@ -242,10 +252,11 @@ int64_t RedisServer::InfoField(const std::string& field,
 }
 
 std::string ClientCommands(const RedisServer& server,
-                             const std::string& password) {
+                           const std::string& password) {
   static const char* const kInternal[] = {
-      "hmget", "hset", "hget", "expire", "persist", "del", "zcount", "zadd",
-      "zremrangebyscore", "publish", "config", "info"};
+      "hmget",  "hset",   "hget", "expire",           "persist",
+      "del",    "zcount", "zadd", "zremrangebyscore", "publish",
+      "config", "info"};
   auto stats = server.CommandStats(password);
   std::sort(stats.begin(), stats.end());
   std::string out;

@@ -86,7 +86,7 @@ class RedisServer {
 // CONFIG/INFO of the measurement itself. Sorted by name.
 // Written as "evalsha=2 ping=1".
 std::string ClientCommands(const RedisServer& server,
-                             const std::string& password = "");
+                           const std::string& password = "");
 
 // A free TCP port on 127.0.0.1 (bound to port 0 and released).
 int FreePort();

@@ -1,6 +1,8 @@
 // The Store contract (common/store.h, common/store_logic.cc) on a real
 // redis-server, plus what only the RedisStore promises: one EVALSHA per
 // step, keys that no name can escape, events published by the same call.
+#include "common/redis_store.h"
+
 #include <doctest/doctest.h>
 #include <hiredis/hiredis.h>
 
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "common/redis_conn.h"
-#include "common/redis_store.h"
 #include "tests/redis/redis_server.h"
 #include "tests/unit/store_contract.h"
 
@@ -200,7 +201,8 @@ TEST_CASE("RedisStore: success, refusal rules, unblock keeps history") {
   }
 }
 
-TEST_CASE("RedisStore: manual block, list via SCAN, stats, unblock all, prune") {
+TEST_CASE(
+    "RedisStore: manual block, list via SCAN, stats, unblock all, prune") {
   RedisFactory f;
   auto s = f.Make();
   std::string err;
@@ -273,8 +275,8 @@ TEST_CASE("RedisStore: odd names stay inside their key and hash tag") {
   auto s = f.Make();
   std::string err;
   const std::vector<std::string> names = {
-      "}:s",  "{user:bob}", "a b", "x%41", std::string("nul\0byte", 8),
-      "*",    "\xff\xfe",   "bob", "ümlaut", std::string(256, 'z')};
+      "}:s", "{user:bob}", "a b", "x%41",   std::string("nul\0byte", 8),
+      "*",   "\xff\xfe",   "bob", "ümlaut", std::string(256, 'z')};
   for (const std::string& n : names) {
     REQUIRE(s->Block(Subject{SubjectKind::kUser, n}, 0, kNow, &err));
   }
@@ -292,8 +294,8 @@ TEST_CASE("RedisStore: odd names stay inside their key and hash tag") {
   }
   // "bob" was not touched by "{user:bob}".
   bool was = false;
-  REQUIRE(s->Unblock(Subject{SubjectKind::kUser, "{user:bob}"}, kNow, &was,
-                     &err));
+  REQUIRE(
+      s->Unblock(Subject{SubjectKind::kUser, "{user:bob}"}, kNow, &was, &err));
   CHECK(State(*s, Subject{SubjectKind::kUser, "bob"}, kNow).permanent());
 }
 
