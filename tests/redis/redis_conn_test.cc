@@ -141,8 +141,31 @@ TEST_CASE("password-protected Redis: password_file and URL password") {
 }
 
 TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
-  RedisServer server({{"--user", "default", "off", "--user", "fleet", "on",
-                       ">pw", "~defender:*", "&defender:*", "+@all"}});
+  // The rule the README documents, word for word.
+  RedisServer server({{"--user",
+                       "default",
+                       "off",
+                       "--user",
+                       "fleet",
+                       "on",
+                       ">pw",
+                       "~defender:*",
+                       "&defender:*",
+                       "+eval",
+                       "+evalsha",
+                       "+scan",
+                       "+select",
+                       "+ping",
+                       "+hmget",
+                       "+hget",
+                       "+hset",
+                       "+expire",
+                       "+persist",
+                       "+del",
+                       "+zcount",
+                       "+zadd",
+                       "+zremrangebyscore",
+                       "+publish"}});
   TempDir dir;
   std::string err;
   RedisSettings s =
@@ -159,6 +182,17 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   std::vector<StoreEntry> list;
   REQUIRE_MESSAGE(store.List(1001, true, &list, &err), err);
   CHECK(list.size() == 1);
+  bool was = false;
+  REQUIRE_MESSAGE(store.Unblock(kAlice, 1002, &was, &err), err);
+  CHECK(was);
+  REQUIRE_MESSAGE(store.Block(kAlice, 0, 1003, &err), err);
+  std::vector<Subject> cleared;
+  REQUIRE_MESSAGE(store.UnblockAll(1004, &cleared, &err), err);
+  CHECK(cleared.size() == 1);
+  int64_t removed = 0;
+  REQUIRE_MESSAGE(store.Prune(1005 + 86400 * 2, 86400, &removed, &err), err);
+  StoreStats stats;
+  REQUIRE_MESSAGE(store.Stats(1005, 86400, &stats, &err), err);
 
   // The same user may not write outside its prefix.
   RedisStoreOptions other;
