@@ -60,6 +60,18 @@ FleetHost::FleetHost(const std::string& service, const std::string& redis_toml,
              0644);
 }
 
+pam_handle_t* FleetHost::Start(const std::string& user, std::string* password,
+                               const std::string& rhost) const {
+  static pam_conv conv;
+  conv = {Converse, password->data()};
+  pam_handle_t* pamh = nullptr;
+  const std::string confdir = dir_.path() + "/pam.d";
+  REQUIRE(pam_start_confdir(service_.c_str(), user.c_str(), &conv,
+                            confdir.c_str(), &pamh) == PAM_SUCCESS);
+  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
+  return pamh;
+}
+
 FleetHost::Result FleetHost::Login(const std::string& user,
                                    const std::string& password,
                                    const std::string& rhost) const {

@@ -14,6 +14,8 @@
 #ifndef PAM_DEFENDER_TESTS_REDIS_FLEET_H_
 #define PAM_DEFENDER_TESTS_REDIS_FLEET_H_
 
+#include <security/pam_appl.h>
+
 #include <cstdint>
 #include <string>
 
@@ -42,6 +44,12 @@ class FleetHost {
   // One login attempt of `user` from `rhost` with `password`.
   Result Login(const std::string& user, const std::string& password,
                const std::string& rhost) const;
+
+  // Starts a PAM handle for `user` from `rhost` whose password answer is
+  // `password` (must outlive the handle). The caller runs the steps and
+  // calls pam_end.
+  pam_handle_t* Start(const std::string& user, std::string* password,
+                      const std::string& rhost) const;
 
   const std::string& config_path() const { return conf_; }
   const std::string& db_path() const { return db_; }

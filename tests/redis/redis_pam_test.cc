@@ -3,11 +3,13 @@
 // exactly; each PAM step costs one EVALSHA; outages follow redis.on_error
 // within the configured timeouts; a restart and events.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <security/pam_appl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -261,6 +263,63 @@ TEST_CASE("the module publishes block events with its host and service") {
   CHECK(msg.find("\"service\":\"web1\"") != std::string::npos);
   CHECK(msg.find("\"host\":\"" + std::string(host) + "\"") !=
         std::string::npos);
+}
+
+}  // namespace defender::testing
+
+namespace defender::testing {
+
+TEST_CASE(
+    "the connection is kept per handle, CLOEXEC, and never used after "
+    "fork") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  web1.Login("bob", kPassword, "192.0.2.50");  // Loads the script.
+  std::string password = kPassword;
+  pam_handle_t* pamh = web1.Start("alice", &password, "192.0.2.1");
+  const int64_t before = redis.InfoField("total_connections_received");
+  REQUIRE(pam_acct_mgmt(pamh, 0) == PAM_SUCCESS);
+  REQUIRE(pam_acct_mgmt(pamh, 0) == PAM_SUCCESS);
+  // One connection for two steps (+1 for the INFO below).
+  CHECK(redis.InfoField("total_connections_received") == before + 2);
+
+  // Every descriptor the process holds, the kept socket included, is
+  // close-on-exec.
+  int sockets = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(e.path().filename());
+    const int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) continue;  // The directory's own descriptor, now closed.
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(e.path(), ec);
+    if (target.rfind("socket:", 0) == 0) {
+      ++sockets;
+      CAPTURE(target);
+      CHECK((flags & FD_CLOEXEC) != 0);
+    }
+  }
+  CHECK(sockets >= 1);
+
+  // A child that inherits the handle opens its own connection.
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int rc = pam_acct_mgmt(pamh, 0);
+    pam_end(pamh, PAM_SUCCESS);
+    _exit(rc == PAM_SUCCESS ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(redis.InfoField("total_connections_received") == before + 4);
+  // The parent still uses its own.
+  REQUIRE(pam_acct_mgmt(pamh, 0) == PAM_SUCCESS);
+  CHECK(redis.InfoField("total_connections_received") == before + 5);
+  CHECK(redis.InfoField("connected_clients") == 2);  // Parent + this INFO.
+  pam_end(pamh, PAM_SUCCESS);
+  CHECK(redis.InfoField("connected_clients") == 1);
 }
 
 }  // namespace defender::testing
