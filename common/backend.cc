@@ -1,5 +1,7 @@
 #include "common/backend.h"
 
+#include <unistd.h>
+
 #include "common/redis_conn.h"
 #include "common/redis_fallback_store.h"
 #include "common/redis_store.h"
@@ -35,6 +37,10 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     RedisStoreOptions ro;
     ro.key_prefix = cfg.key_prefix;
     ro.origin_host = options.origin_host;
+    if (ro.origin_host.empty()) {
+      char name[256] = {};
+      if (gethostname(name, sizeof name - 1) == 0) ro.origin_host = name;
+    }
     ro.service = options.service;
     ro.history_seconds = cfg.HistorySeconds();
     auto redis_store = std::make_unique<RedisStore>(conn, std::move(ro));

@@ -22,7 +22,8 @@ class FallbackStore;
 
 // What the PAM module adds to the config when it opens a Backend.
 struct BackendOptions {
-  // Named in the events the Redis store publishes.
+  // Named in the events the Redis store publishes (origin_host defaults to
+  // this machine's host name).
   std::string service;
   std::string origin_host;
   // A connection to reuse (borrowed; its settings must be the config's).
