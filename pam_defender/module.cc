@@ -251,7 +251,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const LoginInfo info = Info();
   BackendOptions options;
   if (cfg_.backend == StoreBackend::kRedis) {
-    options.service = info.service;
+    options.service = EscapeText(info.service, 64);
     options.origin_host = HostName();
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));
     options.local_fallback = true;
