@@ -389,36 +389,4 @@ RedisReplyPtr RedisConnection::Command(const std::vector<std::string>& argv,
   return r;
 }
 
-bool RedisConnection::Pipeline(
-    const std::vector<std::vector<std::string>>& commands,
-    std::vector<RedisReplyPtr>* replies, std::string* err) {
-  replies->clear();
-  if (!Connect(err)) return false;
-  SigpipeGuard guard;
-  for (const std::vector<std::string>& argv : commands) {
-    std::vector<const char*> args;
-    std::vector<size_t> lens;
-    for (const std::string& a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(),
-                               lens.data()) != REDIS_OK) {
-      *err = server_ + ": out of memory";
-      Close();
-      return false;
-    }
-  }
-  for (size_t i = 0; i < commands.size(); ++i) {
-    void* reply = nullptr;
-    if (redisGetReply(ctx_, &reply) != REDIS_OK || reply == nullptr) {
-      *err = server_ + ": " + ContextError(ctx_, settings_.command_timeout_ms);
-      Close();
-      return false;
-    }
-    replies->emplace_back(static_cast<redisReply*>(reply));
-  }
-  return true;
-}
-
 }  // namespace defender

@@ -72,11 +72,6 @@ class RedisConnection {
   // a Sentinel failover) reconnects through the Sentinels and retries once.
   RedisReplyPtr Command(const std::vector<std::string>& argv, std::string* err);
 
-  // Sends all `commands` in one write and reads their replies in order.
-  // Fails as Command does; on failure *replies is unspecified.
-  bool Pipeline(const std::vector<std::vector<std::string>>& commands,
-                std::vector<RedisReplyPtr>* replies, std::string* err);
-
   void Close();
 
  private:

@@ -323,3 +323,32 @@ TEST_CASE(
 }
 
 }  // namespace defender::testing
+
+namespace defender::testing {
+
+TEST_CASE("Redis stopped in the middle of a login: the next step follows "
+          "on_error within the timeouts") {
+  RedisServer redis;
+  SetNow(kT0);
+  for (const char* mode : {"local", "open", "closed"}) {
+    CAPTURE(mode);
+    const FleetHost web1("web1", RedisToml(redis, mode, 100));
+    std::string password = "wrong";
+    pam_handle_t* pamh = web1.Start("carol", &password, "192.0.2.9");
+    REQUIRE(pam_acct_mgmt(pamh, 0) == PAM_SUCCESS);  // Through Redis.
+    redis.Stop();
+    const int64_t start = NowMs();
+    const int auth = pam_authenticate(pamh, 0);  // preauth + authfail.
+    const int64_t took = NowMs() - start;
+    const int account = pam_acct_mgmt(pamh, 0);
+    pam_end(pamh, auth);
+    CHECK(auth == PAM_AUTH_ERR);
+    CHECK(took < 2 * 2 * 100 + 400);
+    // account (enforce) after the outage: refused only when closed.
+    CHECK(account == (std::string(mode) == "closed" ? PAM_PERM_DENIED
+                                                     : PAM_SUCCESS));
+    redis.Restart();
+  }
+}
+
+}  // namespace defender::testing
