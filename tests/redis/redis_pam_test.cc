@@ -326,8 +326,9 @@ TEST_CASE(
 
 namespace defender::testing {
 
-TEST_CASE("Redis stopped in the middle of a login: the next step follows "
-          "on_error within the timeouts") {
+TEST_CASE(
+    "Redis stopped in the middle of a login: the next step follows "
+    "on_error within the timeouts") {
   RedisServer redis;
   SetNow(kT0);
   for (const char* mode : {"local", "open", "closed"}) {
@@ -345,8 +346,8 @@ TEST_CASE("Redis stopped in the middle of a login: the next step follows "
     CHECK(auth == PAM_AUTH_ERR);
     CHECK(took < 2 * 2 * 100 + 400);
     // account (enforce) after the outage: refused only when closed.
-    CHECK(account == (std::string(mode) == "closed" ? PAM_PERM_DENIED
-                                                     : PAM_SUCCESS));
+    CHECK(account ==
+          (std::string(mode) == "closed" ? PAM_PERM_DENIED : PAM_SUCCESS));
     redis.Restart();
   }
 }
