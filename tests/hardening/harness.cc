@@ -146,6 +146,7 @@ Env::Env(const std::string& config_extra, const std::string& module_args,
                    "auth required pam_deny.so\n" +
                    "account required " + ModuleLine("enforce") + "\n");
   WriteService("direct", "auth required pam_permit.so\n");
+  WriteService("other", "auth required pam_deny.so\n");
 }
 
 void Env::SetConfig(const std::string& config_extra) {
