@@ -208,12 +208,16 @@ pam_handle_t* Start(const Env& env, const Login& login, ConvData* data,
 
 }  // namespace
 
-LoginResult RunLogin(const Env& env, const Login& login) {
+LoginResult RunLogin(const Env& env, const Login& login, bool authenticate) {
   LoginResult result;
   ConvData data{&login, &result};
   pam_conv conv;
   const auto start = std::chrono::steady_clock::now();
   pam_handle_t* pamh = Start(env, login, &data, &conv);
+  if (!authenticate) {
+    pam_end(pamh, PAM_SUCCESS);
+    return result;
+  }
   result.auth = pam_authenticate(pamh, login.flags);
   if (result.auth == PAM_SUCCESS && login.account) {
     result.account = pam_acct_mgmt(pamh, login.flags);

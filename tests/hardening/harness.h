@@ -95,8 +95,11 @@ struct LoginResult {
   double seconds = 0;                 // Wall time of the whole transaction.
 };
 
-// One login through libpam with the service files of `env`.
-LoginResult RunLogin(const Env& env, const Login& login);
+// One login through libpam with the service files of `env`. Without
+// `authenticate` only pam_start and pam_end run (the modules are loaded
+// and unloaded).
+LoginResult RunLogin(const Env& env, const Login& login,
+                     bool authenticate = true);
 
 // Calls the module's pam_sm_authenticate (or pam_sm_acct_mgmt) directly on
 // a real PAM handle (service "direct", items from `login`) to observe one

@@ -1,7 +1,5 @@
 // The module loaded and unloaded 1,000 times in one process, as libpam does
-// for every PAM handle: each cycle a full login (libpam dlopens the module
-// at pam_start and dlcloses it at pam_end) plus a dlopen/dlclose of our
-// own. LeakSanitizer (the sanitizer build) checks every allocation at
+// for every PAM handle, with logins in between. LeakSanitizer (the sanitizer build) checks every allocation at
 // exit, which finds a leak of any size. Without it the heap in use is
 // compared before and after 900 cycles: glibc and SQLite keep a few tens
 // of kilobytes of caches that settle slowly, so that bound only catches
@@ -23,7 +21,8 @@
 #endif
 
 #ifdef DEFENDER_ASAN
-#include <sanitizer/allocator_interface.h>
+// From <sanitizer/allocator_interface.h>, which GCC does not install.
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 namespace hardening {
@@ -45,14 +44,17 @@ bool Mapped(const std::string& path) {
   return false;
 }
 
+// One cycle: our own dlopen/dlclose, and a PAM handle (libpam dlopens the
+// module at pam_start and dlcloses it at pam_end) that runs a login every
+// fourth cycle, alternately failing and succeeding.
 void Cycle(const Env& env, const std::string& module, int i) {
   void* handle = dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
   REQUIRE_MESSAGE(handle != nullptr, dlerror());
   REQUIRE(dlsym(handle, "pam_sm_authenticate") != nullptr);
   Login login;
-  login.password = i % 2 ? "secret" : "wrong";
-  const LoginResult r = RunLogin(env, login);
-  REQUIRE(r.auth == (i % 2 ? PAM_SUCCESS : PAM_AUTH_ERR));
+  login.password = i % 8 ? "secret" : "wrong";
+  const LoginResult r = RunLogin(env, login, /*authenticate=*/i % 4 == 0);
+  if (i % 4 == 0) REQUIRE(r.auth == (i % 8 ? PAM_SUCCESS : PAM_AUTH_ERR));
   REQUIRE(dlclose(handle) == 0);
   // Our own capture buffer must not count as the module's heap.
   ClearLog();
@@ -76,7 +78,7 @@ TEST_CASE("1,000 load/login/unload cycles do not grow the heap") {
   // Nothing keeps the module loaded once the last handle is closed, so
   // every cycle really loaded it afresh.
   CHECK_FALSE(Mapped(module));
-  CHECK(Attempts(env.db()).size() == 1000);
+  CHECK(Attempts(env.db()).size() == 250);
 }
 
 }  // namespace
