@@ -28,8 +28,11 @@ inline bool IsBoundedPrintable(std::string_view s, size_t max) {
   while (i < s.size()) {
     const auto c = static_cast<uint8_t>(s[i]);
     if (c < 0x20 || c == 0x7F) return false;
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3
-                       : (c >> 3) == 0x1E ? 4 : 0;
+    const size_t len = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xE  ? 3
+                       : (c >> 3) == 0x1E ? 4
+                                          : 0;
     if (len == 0 || i + len > s.size()) return false;
     for (size_t k = 1; k < len; ++k) {
       if ((static_cast<uint8_t>(s[i + k]) & 0xC0) != 0x80) return false;

@@ -15,8 +15,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (std::optional<defender::Host> h = defender::NormalizeHost(text, prefix)) {
     fuzz::Check(!h->subject.empty(), "a host subject is never empty");
-    fuzz::Check(fuzz::IsBoundedPrintable(h->subject, defender::kMaxSubjectBytes),
-                "a host subject is bounded printable text");
+    fuzz::Check(
+        fuzz::IsBoundedPrintable(h->subject, defender::kMaxSubjectBytes),
+        "a host subject is bounded printable text");
     // Normalising is idempotent for IP subjects and names alike.
     std::optional<defender::Host> again =
         defender::NormalizeHost(h->subject, prefix);

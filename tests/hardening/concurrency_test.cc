@@ -41,8 +41,7 @@ void Drain(Child* c, bool wait) {
 
 TEST_CASE("concurrent failing logins with SIGKILLs lose no completed count") {
   SetNow(1'800'000'000);
-  Env env(
-      "[lockout]\nfailure_limit = 1000000\nattempt_cooloff_time = 0\n");
+  Env env("[lockout]\nfailure_limit = 1000000\nattempt_cooloff_time = 0\n");
   // Create the database before the storm.
   Login first;
   first.user = "warmup";

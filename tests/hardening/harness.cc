@@ -63,7 +63,8 @@ std::vector<std::string> Split(const std::string& s) {
 }  // namespace
 
 std::string ModulePath(bool real_clock) {
-  const char* v = getenv(real_clock ? "DEFENDER_MODULE" : "DEFENDER_TEST_MODULE");
+  const char* v =
+      getenv(real_clock ? "DEFENDER_MODULE" : "DEFENDER_TEST_MODULE");
   REQUIRE_MESSAGE(v != nullptr, "DEFENDER_MODULE/DEFENDER_TEST_MODULE unset");
   return v;
 }
@@ -86,8 +87,8 @@ TempDir::~TempDir() {
 }
 
 void WriteFile(const std::string& path, const std::string& text, int mode) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      mode);
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   REQUIRE_MESSAGE(fd >= 0, path << ": " << strerror(errno));
   REQUIRE(write(fd, text.data(), text.size()) ==
           static_cast<ssize_t>(text.size()));
@@ -116,7 +117,8 @@ int Run(const std::vector<std::string>& argv) {
   if (pid < 0) return -1;
   if (pid == 0) {
     std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     const int null_fd = open("/dev/null", O_WRONLY);
     dup2(null_fd, 1);
@@ -138,13 +140,12 @@ Env::Env(const std::string& config_extra, const std::string& module_args,
   SetConfig(config_extra);
   WriteFile(tmp_ / "passdb", "alice:secret:login\nbob:secret:login\n");
   const std::string matrix = MatrixPath() + " passdb=" + (tmp_ / "passdb");
-  WriteService("login",
-               "auth required " + ModuleLine("preauth") + "\n" +
-                   "auth [success=1 default=bad] " + matrix + "\n" +
-                   "auth [default=die] " + ModuleLine("authfail") + "\n" +
-                   "auth sufficient " + ModuleLine("authsucc") + "\n" +
-                   "auth required pam_deny.so\n" +
-                   "account required " + ModuleLine("enforce") + "\n");
+  WriteService("login", "auth required " + ModuleLine("preauth") + "\n" +
+                            "auth [success=1 default=bad] " + matrix + "\n" +
+                            "auth [default=die] " + ModuleLine("authfail") +
+                            "\n" + "auth sufficient " + ModuleLine("authsucc") +
+                            "\n" + "auth required pam_deny.so\n" +
+                            "account required " + ModuleLine("enforce") + "\n");
   WriteService("direct", "auth required pam_permit.so\n");
   WriteService("other", "auth required pam_deny.so\n");
 }
@@ -171,8 +172,8 @@ struct ConvData {
 int Converse(int n, const pam_message** msg, pam_response** resp,
              void* appdata) {
   auto* data = static_cast<ConvData*>(appdata);
-  auto* replies =
-      static_cast<pam_response*>(calloc(static_cast<size_t>(n), sizeof(pam_response)));
+  auto* replies = static_cast<pam_response*>(
+      calloc(static_cast<size_t>(n), sizeof(pam_response)));
   if (!replies) return PAM_BUF_ERR;
   for (int i = 0; i < n; ++i) {
     const std::string text = msg[i]->msg ? msg[i]->msg : "";
@@ -197,9 +198,9 @@ pam_handle_t* Start(const Env& env, const Login& login, ConvData* data,
   conv->conv = Converse;
   conv->appdata_ptr = data;
   pam_handle_t* pamh = nullptr;
-  const int rc = pam_start_confdir(
-      login.service.c_str(), login.user ? login.user->c_str() : nullptr, conv,
-      env.confdir().c_str(), &pamh);
+  const int rc = pam_start_confdir(login.service.c_str(),
+                                   login.user ? login.user->c_str() : nullptr,
+                                   conv, env.confdir().c_str(), &pamh);
   REQUIRE_MESSAGE(rc == PAM_SUCCESS, "pam_start_confdir: " << rc);
   if (login.rhost) pam_set_item(pamh, PAM_RHOST, login.rhost->c_str());
   if (login.tty) pam_set_item(pamh, PAM_TTY, login.tty->c_str());
@@ -223,9 +224,9 @@ LoginResult RunLogin(const Env& env, const Login& login, bool authenticate) {
     result.account = pam_acct_mgmt(pamh, login.flags);
   }
   pam_end(pamh, result.auth);
-  result.seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return result;
 }
 
@@ -246,8 +247,8 @@ int CallStep(const Env& env, bool account, const std::string& args,
   std::vector<std::string> words = Split(args + " conf=" + env.conf());
   std::vector<const char*> argv;
   for (const std::string& w : words) argv.push_back(w.c_str());
-  const int rc = fn(pamh, login.flags, static_cast<int>(argv.size()),
-                    argv.data());
+  const int rc =
+      fn(pamh, login.flags, static_cast<int>(argv.size()), argv.data());
   pam_end(pamh, rc);
   dlclose(module);
   return rc;
@@ -361,7 +362,8 @@ std::string IntegrityCheck(const std::string& db) {
 
 bool ExecSql(const std::string& db, const std::string& sql,
              int busy_timeout_ms) {
-  return Query(db, sql, [](sqlite3_stmt*) {}, busy_timeout_ms);
+  return Query(
+      db, sql, [](sqlite3_stmt*) {}, busy_timeout_ms);
 }
 
 bool IsBoundedPrintable(const std::string& s, size_t max_bytes) {
@@ -380,8 +382,11 @@ bool IsBoundedPrintable(const std::string& s, size_t max_bytes) {
       i += 3;
       continue;
     }
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3
-                                : (c >> 3) == 0x1E ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
     if (len == 0 || i + len > s.size()) return false;
     for (size_t k = 1; k < len; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;

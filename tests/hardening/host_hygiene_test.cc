@@ -59,10 +59,14 @@ std::string WriteRecorder(const Env& env, const std::string& out) {
   const std::string script = env.dir() + "/record-hook";
   WriteFile(script,
             "#!/bin/sh\n"
-            "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" + out +
+            "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" +
+                out +
                 ".tmp'\n"
-                "env | grep '^DEFENDER_' | sort >> '" + out + ".tmp'\n"
-                "mv '" + out + ".tmp' '" + out + "'\n",
+                "env | grep '^DEFENDER_' | sort >> '" +
+                out +
+                ".tmp'\n"
+                "mv '" +
+                out + ".tmp' '" + out + "'\n",
             0755);
   return script;
 }
@@ -204,25 +208,27 @@ TEST_CASE("hook arguments and subjects are never given to a shell") {
   const std::string pwned = env.dir() + "/pwned";
   // Host subjects are lower-cased: the host's command names a path with
   // no upper case.
-  const std::string pwned_host = "/tmp/defender-pwned-" + std::to_string(getpid());
+  const std::string pwned_host =
+      "/tmp/defender-pwned-" + std::to_string(getpid());
   const std::string hook = WriteRecorder(env, out);
-  env.SetConfig("[lockout]\nfailure_limit = 1\ndisable_user_lockout = true\n"
-                "\n[hooks]\non_block = [\"" + hook + "\", \"; touch " + pwned +
-                "\", \"$(touch " + pwned + ")\", \"`touch " + pwned +
-                "`\", \"two words\"]\n");
+  env.SetConfig(
+      "[lockout]\nfailure_limit = 1\ndisable_user_lockout = true\n"
+      "\n[hooks]\non_block = [\"" +
+      hook + "\", \"; touch " + pwned + "\", \"$(touch " + pwned +
+      ")\", \"`touch " + pwned + "`\", \"two words\"]\n");
   Login hostile;
   hostile.rhost = "$(touch " + pwned_host + ");`touch " + pwned_host + "`";
   CHECK(RunLogin(env, hostile).auth == PAM_AUTH_ERR);
   CHECK(RunLogin(env, hostile).auth == PAM_AUTH_ERR);  // Blocks the host.
   REQUIRE(WaitForFile(out));
-  CHECK(ReadFile(out) ==
-        "; touch " + pwned + "\n" + "$(touch " + pwned + ")\n" + "`touch " +
-            pwned + "`\n" + "two words\n" +
-            "DEFENDER_EVENT=block\n"
-            "DEFENDER_KIND=host\n"
-            "DEFENDER_SERVICE=login\n"
-            "DEFENDER_SUBJECT=$(touch " + pwned_host + ");`touch " +
-            pwned_host + "`\n" + "DEFENDER_UNTIL=1800000300\n");
+  CHECK(ReadFile(out) == "; touch " + pwned + "\n" + "$(touch " + pwned +
+                             ")\n" + "`touch " + pwned + "`\n" + "two words\n" +
+                             "DEFENDER_EVENT=block\n"
+                             "DEFENDER_KIND=host\n"
+                             "DEFENDER_SERVICE=login\n"
+                             "DEFENDER_SUBJECT=$(touch " +
+                             pwned_host + ");`touch " + pwned_host + "`\n" +
+                             "DEFENDER_UNTIL=1800000300\n");
   CHECK_FALSE(Exists(pwned));
   CHECK_FALSE(Exists(pwned_host));
 }

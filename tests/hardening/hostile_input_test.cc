@@ -34,16 +34,14 @@ std::vector<Case> Cases() {
        std::string(256, 'A'), "192.0.2.1"},
       {"newline in user name", "eve\nroot", "", "192.0.2.1", "eve%0Aroot",
        "192.0.2.1"},
-      {"control bytes and escape sequences",
-       "\x01\x02\x1b[31mred\x7f", "", "192.0.2.1", "%01%02%1B[31mred%7F",
-       "192.0.2.1"},
+      {"control bytes and escape sequences", "\x01\x02\x1b[31mred\x7f", "",
+       "192.0.2.1", "%01%02%1B[31mred%7F", "192.0.2.1"},
       {"invalid UTF-8", "\xff\xfe\xc3(\xed\xa0\x80", "", "192.0.2.1",
        "%FF%FE%C3(%ED%A0%80", "192.0.2.1"},
       {"percent sign is escaped too", "50%", "", "192.0.2.1", "50%25",
        "192.0.2.1"},
-      {"multi-byte UTF-8 cut on a character boundary",
-       Repeat("\xc3\xa9", 200), "", "192.0.2.1", Repeat("\xc3\xa9", 128),
-       "192.0.2.1"},
+      {"multi-byte UTF-8 cut on a character boundary", Repeat("\xc3\xa9", 200),
+       "", "192.0.2.1", Repeat("\xc3\xa9", 128), "192.0.2.1"},
       {"Redis protocol in the user name", kRedisFrame, "", "192.0.2.1",
        "*3%0D%0A$3%0D%0ASET%0D%0A$1%0D%0Ak%0D%0A$1%0D%0Av", "192.0.2.1"},
       {"user asked by the conversation", std::nullopt, "mallory\x1b\n",
@@ -52,8 +50,8 @@ std::vector<Case> Cases() {
       {"shell metacharacters in rhost", "alice", "",
        "; rm -rf / #$(reboot)`id`|&>x", "alice",
        "; rm -rf / #$(reboot)`id`|&>x"},
-      {"CR/LF in rhost", "alice", "", "evil.example\r\nSet-Cookie: x",
-       "alice", "evil.example%0D%0Aset-cookie: x"},
+      {"CR/LF in rhost", "alice", "", "evil.example\r\nSet-Cookie: x", "alice",
+       "evil.example%0D%0Aset-cookie: x"},
       {"Redis protocol in rhost", "alice", "", kRedisFrame, "alice",
        "*3%0D%0A$3%0D%0Aset%0D%0A$1%0D%0Ak%0D%0A$1%0D%0Av"},
       {"Redis key separators and globs in rhost", "alice", "",
@@ -129,7 +127,8 @@ TEST_CASE("a hostile subject blocked past its limit stays in its own key") {
   Login hostile;
   hostile.user = "alice\nbob";
   hostile.rhost = kRedisFrame;
-  for (int i = 0; i < 3; ++i) CHECK(RunLogin(env, hostile).auth == PAM_AUTH_ERR);
+  for (int i = 0; i < 3; ++i)
+    CHECK(RunLogin(env, hostile).auth == PAM_AUTH_ERR);
   const std::optional<SubjectRow> user =
       FindSubject(env.db(), "user", "alice%0Abob");
   REQUIRE(user);

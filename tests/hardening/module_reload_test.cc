@@ -1,9 +1,9 @@
 // The module loaded and unloaded 1,000 times in one process, as libpam does
-// for every PAM handle, with logins in between. LeakSanitizer (the sanitizer build) checks every allocation at
-// exit, which finds a leak of any size. Without it the heap in use is
-// compared before and after 900 cycles: glibc and SQLite keep a few tens
-// of kilobytes of caches that settle slowly, so that bound only catches
-// leaks of about 80 bytes or more per cycle.
+// for every PAM handle, with logins in between. LeakSanitizer (the sanitizer
+// build) checks every allocation at exit, which finds a leak of any size.
+// Without it the heap in use is compared before and after 900 cycles: glibc and
+// SQLite keep a few tens of kilobytes of caches that settle slowly, so that
+// bound only catches leaks of about 80 bytes or more per cycle.
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <malloc.h>

@@ -53,8 +53,7 @@ TEST_CASE("a config naming hooks or a Redis password must be root-only") {
     REQUIRE(chmod(env.conf().c_str(), c.mode) == 0);
     ClearLog();
     CHECK(CallStep(env, false, "preauth", Login()) == PAM_IGNORE);
-    CHECK(CallStep(env, false, "preauth fail_closed", Login()) ==
-          PAM_AUTH_ERR);
+    CHECK(CallStep(env, false, "preauth fail_closed", Login()) == PAM_AUTH_ERR);
     CHECK(LogHas("configuration error: " + env.conf() +
                  ": names hooks or a Redis password, so it must be owned by "
                  "root and not writable by group or others"));
@@ -153,8 +152,8 @@ TEST_CASE("a non-root caller can neither read nor change the store") {
     r += "open=" + std::string(fd < 0 && errno == EACCES ? "EACCES" : "ok") +
          "\n";
     sqlite3* h = nullptr;
-    const int rc = sqlite3_open_v2(env.db().c_str(), &h, SQLITE_OPEN_READONLY,
-                                   nullptr);
+    const int rc =
+        sqlite3_open_v2(env.db().c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
     const int q = rc == SQLITE_OK ? sqlite3_exec(h, "SELECT * FROM subjects",
                                                  nullptr, nullptr, nullptr)
                                   : rc;

@@ -98,7 +98,8 @@ TEST_CASE("a database deleted between logins is created again") {
   Env env;
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
   CHECK(Failures(env.db(), "user", "alice") == 1);
-  for (const char* suffix : {"", "-wal", "-shm"}) unlink((env.db() + suffix).c_str());
+  for (const char* suffix : {"", "-wal", "-shm"})
+    unlink((env.db() + suffix).c_str());
   ClearLog();
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
   CHECK(LogText() == "");
@@ -165,8 +166,9 @@ TEST_CASE("a read-only store fails open and counts again once writable") {
   // The failures tried while read-only were not counted: this is alice's
   // second, which goes above the limit of 1.
   CHECK_FALSE(LogHas("store unavailable"));
-  CHECK(LogHas("blocked user alice until 2027-01-15T08:05:00Z after 2 "
-               "failure(s)"));
+  CHECK(
+      LogHas("blocked user alice until 2027-01-15T08:05:00Z after 2 "
+             "failure(s)"));
   CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
   CHECK(IntegrityCheck(env.db()) == "ok");
 }

@@ -27,7 +27,8 @@ TEST_CASE("unknown users are answered and stored exactly like known ones") {
     CHECK(b.auth == PAM_AUTH_ERR);
     CHECK(a.prompts == b.prompts);
   }
-  const std::optional<SubjectRow> alice = FindSubject(env.db(), "user", "alice");
+  const std::optional<SubjectRow> alice =
+      FindSubject(env.db(), "user", "alice");
   const std::optional<SubjectRow> zed = FindSubject(env.db(), "user", "zed");
   REQUIRE(alice);
   REQUIRE(zed);
