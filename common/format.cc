@@ -80,7 +80,8 @@ std::string RenderMessage(std::string_view tmpl, int64_t failure_limit,
   const std::pair<std::string_view, std::string> kVars[] = {
       {"{failure_limit}", std::to_string(failure_limit)},
       {"{cooloff_seconds}", std::to_string(cooloff_seconds)},
-      {"{cooloff_minutes}", std::to_string((cooloff_seconds + 59) / 60)},
+      {"{cooloff_minutes}",
+       std::to_string(cooloff_seconds / 60 + (cooloff_seconds % 60 > 0))},
   };
   std::string out;
   size_t i = 0;

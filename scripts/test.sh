@@ -17,12 +17,41 @@ run_build() {  # NAME MESON-ARGS...
       { cat "$root/.test-$(basename "$dir")-setup.log"; return 1; }
   fi
   ninja -C "$dir" || return 1
-  meson test -C "$dir" --print-errorlogs --num-processes 2
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "${test_args[@]}"
+  results+=("$dir/meson-logs/testlog.json")
+}
+test_args=()
+
+# libFuzzer smoke runs: only the fuzz targets are built (with clang), and
+# each runs for fuzz_seconds (tests/fuzz/meson.build).
+run_fuzz() {  # DIR
+  local dir=$1
+  if [ ! -f "$dir/build.ninja" ]; then
+    local flags='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all'
+    CC=clang CXX=clang++ meson setup "$dir" -Dfuzzing=true \
+      -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dc_args="$flags" -Dcpp_args="$flags" \
+      >"$root/.test-$(basename "$dir")-setup.log" 2>&1 ||
+      { cat "$root/.test-$(basename "$dir")-setup.log"; return 1; }
+  fi
+  ninja -C "$dir" fuzzers || return 1
+  meson test -C "$dir" --no-rebuild --suite fuzz --print-errorlogs \
+    --num-processes 2
   results+=("$dir/meson-logs/testlog.json")
 }
 
 status=0
 run_build build || status=1
+# The whole suite again under AddressSanitizer and UBSan: the test programs
+# are sanitized and load the sanitized module (tests/meson.build sets
+# DEFENDER_ASAN_PRELOAD for tests that load it into other programs). All
+# suites but e2e: setuid sudo ignores LD_PRELOAD, so the sanitized module
+# cannot be loaded into it, and the package test builds its own module.
+test_args=(--no-suite e2e)
+run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false ||
+  status=1
+test_args=()
+run_fuzz build-fuzz || status=1
 
 python3 - "${results[@]}" <<'PY'
 import json, sys

@@ -6,6 +6,13 @@ set -euo pipefail
 module=${DEFENDER_TEST_MODULE:?}
 wrapper=$(ls /usr/lib/*/libpam_wrapper.so | head -n1)
 matrix=$(ls /usr/lib/*/pam_wrapper/pam_matrix.so | head -n1)
+preload=$wrapper
+if [ -n "${DEFENDER_ASAN_PRELOAD:-}" ]; then
+  # Sanitizer build: the ASan runtime must come first in pamtester.
+  preload="$DEFENDER_ASAN_PRELOAD $wrapper"
+  export PAM_WRAPPER_DISABLE_DEEPBIND=1
+  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/services"
@@ -28,7 +35,7 @@ PAM
 
 export PAM_DEFENDER_TEST_NOW=1700000000
 pt() {  # PASSWORD RHOST OPERATION -> pamtester's exit code and output
-  echo "$1" | LD_PRELOAD=$wrapper PAM_WRAPPER=1 \
+  echo "$1" | LD_PRELOAD=$preload PAM_WRAPPER=1 \
     PAM_WRAPPER_SERVICE_DIR="$dir/services" \
     pamtester -I rhost="$2" defender-pt alice $3 2>&1
 }

@@ -1,0 +1,151 @@
+// Shared by the hardening tests: runs pam_defender.so through the real
+// libpam (pam_start_confdir with service files written by the test), reads
+// the SQLite store back with plain SQL, and captures what the module sends
+// to syslog.
+//
+// Log capture: the test executables define syslog(3) and its fortified
+// variants, so libpam's pam_syslog() (called by the module) lands in
+// CapturedLog() instead of the host's syslog.
+#ifndef PAM_DEFENDER_TESTS_HARDENING_HARNESS_H_
+#define PAM_DEFENDER_TESTS_HARDENING_HARNESS_H_
+
+#include <security/pam_appl.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hardening {
+
+// The module under test: $DEFENDER_TEST_MODULE (its clock reads
+// PAM_DEFENDER_TEST_NOW) or, with `real_clock`, $DEFENDER_MODULE.
+std::string ModulePath(bool real_clock = false);
+// pam_matrix.so from libpam-wrapper ($PAM_MATRIX_MODULE).
+std::string MatrixPath();
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const {
+    return path_ + "/" + name;
+  }
+
+ private:
+  std::string path_;
+};
+
+void WriteFile(const std::string& path, const std::string& text,
+               int mode = 0644);
+std::string ReadFile(const std::string& path);
+bool Exists(const std::string& path);
+// Runs argv (no shell) and returns its exit status, or -1.
+int Run(const std::vector<std::string>& argv);
+
+// A test environment: a config file, a password database for pam_matrix
+// (alice:secret and bob:secret) and a service "login" with the stack of the
+// SPEC (pam_matrix in place of pam_unix), all in one temporary directory.
+class Env {
+ public:
+  // `config_extra` is appended to the generated config, whose [store] path
+  // is `db` (default: <dir>/state/defender.db).
+  explicit Env(const std::string& config_extra = "",
+               const std::string& module_args = "",
+               std::optional<std::string> db = std::nullopt);
+
+  const std::string& dir() const { return tmp_.path(); }
+  const std::string& db() const { return db_; }
+  const std::string& conf() const { return conf_; }
+  const std::string& confdir() const { return confdir_; }
+  // Rewrites the config with new extra text.
+  void SetConfig(const std::string& config_extra);
+  // Writes an extra service file.
+  void WriteService(const std::string& name, const std::string& text);
+  // "MODULE ARGS conf=CONF" for a service line.
+  std::string ModuleLine(const std::string& args) const;
+
+ private:
+  TempDir tmp_;
+  std::string db_, conf_, confdir_, module_args_;
+};
+
+struct Login {
+  std::string service = "login";
+  // nullopt: PAM_USER is not set and the conversation is asked for it
+  // (answered with `prompted_user`).
+  std::optional<std::string> user = "alice";
+  std::string prompted_user;
+  std::optional<std::string> rhost = "192.0.2.10";
+  std::optional<std::string> tty = "ssh";
+  std::string password = "wrong";
+  int flags = 0;
+  bool account = true;  // Also run pam_acct_mgmt after a successful auth.
+};
+
+struct LoginResult {
+  int auth = -1;                      // pam_authenticate's result.
+  int account = -1;                   // pam_acct_mgmt's, if it ran.
+  std::vector<std::string> prompts;   // Prompts and messages, in order.
+  std::vector<std::string> messages;  // PAM_TEXT_INFO / PAM_ERROR_MSG only.
+  double seconds = 0;                 // Wall time of the whole transaction.
+};
+
+// One login through libpam with the service files of `env`. Without
+// `authenticate` only pam_start and pam_end run (the modules are loaded
+// and unloaded).
+LoginResult RunLogin(const Env& env, const Login& login,
+                     bool authenticate = true);
+
+// Calls the module's pam_sm_authenticate (or pam_sm_acct_mgmt) directly on
+// a real PAM handle (service "direct", items from `login`) to observe one
+// step's exact return code.
+int CallStep(const Env& env, bool account, const std::string& args,
+             const Login& login);
+
+// Sets PAM_DEFENDER_TEST_NOW.
+void SetNow(int64_t now);
+
+// What the module sent to syslog since the last ClearLog().
+std::vector<std::string>& CapturedLog();
+void ClearLog();
+// True when some captured line contains `needle`.
+bool LogHas(const std::string& needle);
+std::string LogText();
+
+// Rows of the store, read with plain SQL.
+struct SubjectRow {
+  std::string kind, subject;
+  int64_t failures = 0, blocked = 0, expires = 0;
+};
+struct AttemptRow {
+  std::string service, user, host, tty, result;
+};
+std::vector<SubjectRow> Subjects(const std::string& db);
+std::vector<AttemptRow> Attempts(const std::string& db);
+std::optional<SubjectRow> FindSubject(const std::string& db,
+                                      const std::string& kind,
+                                      const std::string& subject);
+// Failures of the subject, 0 if absent.
+int64_t Failures(const std::string& db, const std::string& kind,
+                 const std::string& subject);
+// "ok" when PRAGMA integrity_check passes, else its first message.
+std::string IntegrityCheck(const std::string& db);
+// Runs one SQL statement on `db` (for test setup); true on success.
+bool ExecSql(const std::string& db, const std::string& sql,
+             int busy_timeout_ms = 0);
+
+// The SPEC contract for stored text (normalize.h): at most 256 bytes, valid
+// UTF-8, no C0 control or DEL, every '%' starting an upper-case "%XX".
+bool IsBoundedPrintable(const std::string& s, size_t max_bytes = 256);
+
+// Runs the doctest suite; exits 77 (skipped) when `needs_root` and not root.
+int RunTests(int argc, char** argv, bool needs_root);
+
+}  // namespace hardening
+
+#endif  // PAM_DEFENDER_TESTS_HARDENING_HARNESS_H_

@@ -1,0 +1,241 @@
+// What the module leaves behind in the process that loaded it (sshd, sudo,
+// a screen locker): no descriptor, no child or zombie, no changed signal
+// disposition or mask, and a hook command that never goes through a shell.
+// Needs root: a config that names hooks must be root-owned.
+#include <dirent.h>
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "harness.h"
+
+namespace hardening {
+namespace {
+
+// Open descriptors of this process and what they point to.
+std::map<int, std::string> OpenFds() {
+  std::map<int, std::string> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  REQUIRE(dir != nullptr);
+  const int self = dirfd(dir);
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = atoi(e->d_name);
+    if (fd == self) continue;
+    char target[4096];
+    const ssize_t n = readlinkat(self, e->d_name, target, sizeof(target) - 1);
+    fds[fd] = n > 0 ? std::string(target, static_cast<size_t>(n)) : "?";
+  }
+  closedir(dir);
+  return fds;
+}
+
+// Waits (bounded) for a file that a detached hook writes.
+bool WaitForFile(const std::string& path) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// True when this process has no child at all, zombie or running.
+bool NoChildren() {
+  errno = 0;
+  return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD;
+}
+
+// A hook that records its argv and DEFENDER_* environment, then renames
+// the record into place so the test sees it whole.
+std::string WriteRecorder(const Env& env, const std::string& out) {
+  const std::string script = env.dir() + "/record-hook";
+  WriteFile(script,
+            "#!/bin/sh\n"
+            "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" +
+                out +
+                ".tmp'\n"
+                "env | grep '^DEFENDER_' | sort >> '" +
+                out +
+                ".tmp'\n"
+                "mv '" +
+                out + ".tmp' '" + out + "'\n",
+            0755);
+  return script;
+}
+
+// Every kind of login the module handles, in one process: success,
+// failure, the failure that blocks (with a hook), a refusal with a message,
+// the account step, and a store error.
+void LoginsOfEveryKind(Env& env, const std::string& hook_out) {
+  Login good;
+  good.password = "secret";
+  CHECK(RunLogin(env, good).auth == PAM_SUCCESS);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // Blocks: hook.
+  REQUIRE(WaitForFile(hook_out));
+  const LoginResult refused = RunLogin(env, good);
+  CHECK(refused.auth == PAM_AUTH_ERR);
+  CHECK(refused.messages.size() == 1);
+  Login other;
+  other.user = "bob";
+  other.rhost = "192.0.2.99";
+  other.password = "secret";
+  const LoginResult bob = RunLogin(env, other);
+  CHECK(bob.auth == PAM_SUCCESS);
+  CHECK(bob.account == PAM_SUCCESS);
+  // A store error: the database path is a directory.
+  Env broken("", "", env.dir());
+  CHECK(RunLogin(broken, good).auth == PAM_SUCCESS);
+}
+
+std::string HookConfig(const std::string& hook) {
+  return "[lockout]\nfailure_limit = 1\n\n[hooks]\non_block = [\"" + hook +
+         "\"]\n";
+}
+
+TEST_CASE("no descriptor is left open after pam_end") {
+  SetNow(1'800'000'000);
+  Env env;
+  const std::string out = env.dir() + "/hook.out";
+  env.SetConfig(HookConfig(WriteRecorder(env, out)));
+  // Nothing of libpam, pam_matrix or the module may stay open either.
+  const std::map<int, std::string> before = OpenFds();
+  LoginsOfEveryKind(env, out);
+  const std::map<int, std::string> after = OpenFds();
+  CHECK(after == before);
+}
+
+void Handler(int) {}
+
+// sigset_t has room for more signals than the kernel fills in: compare
+// the members, not the bytes.
+bool SameSet(const sigset_t& a, const sigset_t& b) {
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sigismember(&a, sig) != sigismember(&b, sig)) return false;
+  }
+  return true;
+}
+
+bool SameAction(const struct sigaction& a, const struct sigaction& b) {
+  return a.sa_handler == b.sa_handler && a.sa_flags == b.sa_flags &&
+         SameSet(a.sa_mask, b.sa_mask);
+}
+
+TEST_CASE("signal dispositions and mask are unchanged after logins") {
+  SetNow(1'800'000'000);
+  Env env;
+  const std::string out = env.dir() + "/hook.out";
+  env.SetConfig(HookConfig(WriteRecorder(env, out)));
+  // Host-process settings as sshd and sudo have them: handlers with
+  // flags and masks, and a blocked signal.
+  struct sigaction mine;
+  memset(&mine, 0, sizeof(mine));
+  mine.sa_handler = Handler;
+  mine.sa_flags = SA_RESTART;
+  sigemptyset(&mine.sa_mask);
+  sigaddset(&mine.sa_mask, SIGTERM);
+  struct sigaction saved_pipe, saved_chld;
+  REQUIRE(sigaction(SIGPIPE, &mine, &saved_pipe) == 0);
+  REQUIRE(sigaction(SIGCHLD, &mine, &saved_chld) == 0);
+  sigset_t mask, saved_mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGUSR1);
+  REQUIRE(sigprocmask(SIG_BLOCK, &mask, &saved_mask) == 0);
+
+  struct sigaction pipe_before, chld_before;
+  sigaction(SIGPIPE, nullptr, &pipe_before);
+  sigaction(SIGCHLD, nullptr, &chld_before);
+  sigset_t mask_before;
+  sigprocmask(SIG_BLOCK, nullptr, &mask_before);
+
+  LoginsOfEveryKind(env, out);
+
+  struct sigaction pipe_after, chld_after;
+  sigaction(SIGPIPE, nullptr, &pipe_after);
+  sigaction(SIGCHLD, nullptr, &chld_after);
+  sigset_t mask_after;
+  sigprocmask(SIG_BLOCK, nullptr, &mask_after);
+  CHECK(SameAction(pipe_before, pipe_after));
+  CHECK(SameAction(chld_before, chld_after));
+  CHECK(SameSet(mask_before, mask_after));
+  CHECK(sigismember(&mask_after, SIGUSR1) == 1);
+  CHECK((pipe_after.sa_handler == &Handler));
+  CHECK((chld_after.sa_handler == &Handler));
+
+  sigaction(SIGPIPE, &saved_pipe, nullptr);
+  sigaction(SIGCHLD, &saved_chld, nullptr);
+  sigprocmask(SIG_SETMASK, &saved_mask, nullptr);
+}
+
+TEST_CASE("a hook leaves no child and no zombie behind") {
+  SetNow(1'800'000'000);
+  for (const bool ignore_chld : {false, true}) {
+    INFO("SIGCHLD ignored: ", ignore_chld);
+    struct sigaction saved;
+    if (ignore_chld) {
+      struct sigaction ign;
+      memset(&ign, 0, sizeof(ign));
+      ign.sa_handler = SIG_IGN;
+      sigaction(SIGCHLD, &ign, &saved);
+    }
+    Env env;
+    const std::string out = env.dir() + "/hook.out";
+    env.SetConfig(HookConfig(WriteRecorder(env, out)));
+    REQUIRE(NoChildren());
+    CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+    CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // Blocks: hook.
+    // Back from the login, the process already has no child: the hook runs
+    // under a detached supervisor.
+    CHECK(NoChildren());
+    REQUIRE(WaitForFile(out));
+    CHECK(NoChildren());
+    if (ignore_chld) sigaction(SIGCHLD, &saved, nullptr);
+  }
+}
+
+TEST_CASE("hook arguments and subjects are never given to a shell") {
+  SetNow(1'800'000'000);
+  Env env;
+  const std::string out = env.dir() + "/hook.out";
+  const std::string pwned = env.dir() + "/pwned";
+  // Host subjects are lower-cased: the host's command names a path with
+  // no upper case.
+  const std::string pwned_host =
+      "/tmp/defender-pwned-" + std::to_string(getpid());
+  const std::string hook = WriteRecorder(env, out);
+  env.SetConfig(
+      "[lockout]\nfailure_limit = 1\ndisable_user_lockout = true\n"
+      "\n[hooks]\non_block = [\"" +
+      hook + "\", \"; touch " + pwned + "\", \"$(touch " + pwned +
+      ")\", \"`touch " + pwned + "`\", \"two words\"]\n");
+  Login hostile;
+  hostile.rhost = "$(touch " + pwned_host + ");`touch " + pwned_host + "`";
+  CHECK(RunLogin(env, hostile).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, hostile).auth == PAM_AUTH_ERR);  // Blocks the host.
+  REQUIRE(WaitForFile(out));
+  CHECK(ReadFile(out) == "; touch " + pwned + "\n" + "$(touch " + pwned +
+                             ")\n" + "`touch " + pwned + "`\n" + "two words\n" +
+                             "DEFENDER_EVENT=block\n"
+                             "DEFENDER_KIND=host\n"
+                             "DEFENDER_SERVICE=login\n"
+                             "DEFENDER_SUBJECT=$(touch " +
+                             pwned_host + ");`touch " + pwned_host + "`\n" +
+                             "DEFENDER_UNTIL=1800000300\n");
+  CHECK_FALSE(Exists(pwned));
+  CHECK_FALSE(Exists(pwned_host));
+}
+
+}  // namespace
+}  // namespace hardening
+
+int main(int argc, char** argv) {
+  return hardening::RunTests(argc, argv, /*needs_root=*/true);
+}

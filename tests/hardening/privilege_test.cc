@@ -1,0 +1,195 @@
+// Privilege and trust: a config that names hooks or a Redis password is
+// only trusted when root-owned and not writable by group or others; the
+// store is created private; a non-root caller (a screen locker runs PAM as
+// the user) can neither read nor change it, and the module fails open with
+// a log line. Needs root (chown, setuid).
+#include <dlfcn.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace hardening {
+namespace {
+
+constexpr uid_t kNobody = 65534;
+constexpr gid_t kNogroup = 65534;
+
+struct TrustCase {
+  const char* name;
+  std::string config;
+  uid_t owner;
+  mode_t mode;
+};
+
+TEST_CASE("a config naming hooks or a Redis password must be root-only") {
+  SetNow(1'800'000'000);
+  const std::string hooks =
+      "[lockout]\nfailure_limit = 1\n\n[hooks]\non_block = [\"/bin/true\"]\n";
+  const std::string password_file =
+      "[lockout]\nfailure_limit = 1\n\n[redis]\npassword_file = "
+      "\"/etc/defender-redis.pw\"\n";
+  const std::string url =
+      "[lockout]\nfailure_limit = 1\n\n[redis]\nurl = "
+      "\"redis://:hunter2@127.0.0.1:6379/0\"\n";
+  const TrustCase refused[] = {
+      {"hooks, owned by nobody", hooks, kNobody, 0644},
+      {"hooks, group-writable", hooks, 0, 0664},
+      {"hooks, world-writable", hooks, 0, 0646},
+      {"password_file, owned by nobody", password_file, kNobody, 0600},
+      {"password_file, group-writable", password_file, 0, 0620},
+      {"password in the URL, owned by nobody", url, kNobody, 0600},
+      {"password in the URL, world-writable", url, 0, 0602},
+  };
+  for (const TrustCase& c : refused) {
+    INFO("case: ", std::string(c.name));
+    Env env(c.config);
+    REQUIRE(chown(env.conf().c_str(), c.owner, 0) == 0);
+    REQUIRE(chmod(env.conf().c_str(), c.mode) == 0);
+    ClearLog();
+    CHECK(CallStep(env, false, "preauth", Login()) == PAM_IGNORE);
+    CHECK(CallStep(env, false, "preauth fail_closed", Login()) == PAM_AUTH_ERR);
+    CHECK(LogHas("configuration error: " + env.conf() +
+                 ": names hooks or a Redis password, so it must be owned by "
+                 "root and not writable by group or others"));
+    // Failing open: the password decides; nothing is counted.
+    CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+    CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+    Login good;
+    good.password = "secret";
+    CHECK(RunLogin(env, good).auth == PAM_SUCCESS);
+    CHECK_FALSE(Exists(env.db()));
+  }
+
+  Env trusted(hooks);
+  REQUIRE(chmod(trusted.conf().c_str(), 0644) == 0);
+  ClearLog();
+  CHECK(CallStep(trusted, false, "preauth", Login()) == PAM_SUCCESS);
+  CHECK(LogText() == "");
+}
+
+TEST_CASE("the state directory and database are created private") {
+  SetNow(1'800'000'000);
+  TempDir top;
+  Env env("", "", top / "state/defender.db");
+  const mode_t old = umask(0);
+  const LoginResult r = RunLogin(env, Login());
+  umask(old);
+  CHECK(r.auth == PAM_AUTH_ERR);
+  struct stat st;
+  REQUIRE(stat((top / "state").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string path = env.db() + suffix;
+    if (!Exists(path)) continue;  // WAL files exist only while in use.
+    INFO("file: ", path);
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    CHECK(st.st_uid == 0);
+  }
+}
+
+// Runs `fn` as nobody in a child; returns what it wrote to the pipe.
+template <typename F>
+std::string AsNobody(F fn) {
+  int fds[2];
+  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    if (setgroups(0, nullptr) != 0 || setgid(kNogroup) != 0 ||
+        setuid(kNobody) != 0) {
+      _exit(2);
+    }
+    const std::string out = fn();
+    (void)!write(fds[1], out.data(), out.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  return out;
+}
+
+TEST_CASE("a non-root caller can neither read nor change the store") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  Login bob;
+  bob.user = "bob";
+  bob.rhost = "198.51.100.1";
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);  // Blocks bob.
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  const std::string before = ReadFile(env.db());
+  REQUIRE(FindSubject(env.db(), "user", "bob")->blocked == 1);
+  const size_t attempts = Attempts(env.db()).size();
+
+  // The modules are mapped before the switch: the build tree may not be
+  // readable by nobody (it is dlopened by path, which then matches).
+  void* module = dlopen(ModulePath().c_str(), RTLD_NOW);
+  void* matrix = dlopen(MatrixPath().c_str(), RTLD_NOW);
+  REQUIRE(module != nullptr);
+  REQUIRE(matrix != nullptr);
+
+  const std::string report = AsNobody([&] {
+    std::string r;
+    const int fd = open(env.db().c_str(), O_RDONLY | O_CLOEXEC);
+    r += "open=" + std::string(fd < 0 && errno == EACCES ? "EACCES" : "ok") +
+         "\n";
+    sqlite3* h = nullptr;
+    const int rc =
+        sqlite3_open_v2(env.db().c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+    const int q = rc == SQLITE_OK ? sqlite3_exec(h, "SELECT * FROM subjects",
+                                                 nullptr, nullptr, nullptr)
+                                  : rc;
+    sqlite3_close(h);
+    r += "sqlite=" + std::string(q == SQLITE_OK ? "ok" : "refused") + "\n";
+    ClearLog();
+    r += "alice wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
+    Login good = bob;
+    good.password = "secret";
+    r += "bob right=" + std::to_string(RunLogin(env, good).auth) + "\n";
+    r += LogText();
+    return r;
+  });
+  dlclose(matrix);
+  dlclose(module);
+
+  INFO("report: ", report);
+  CHECK(report.find("open=EACCES\n") != std::string::npos);
+  CHECK(report.find("sqlite=refused\n") != std::string::npos);
+  CHECK(report.find("alice wrong=" + std::to_string(PAM_AUTH_ERR) + "\n") !=
+        std::string::npos);
+  // Failing open: bob's block is not visible to a non-root caller.
+  CHECK(report.find("bob right=" + std::to_string(PAM_SUCCESS) + "\n") !=
+        std::string::npos);
+  CHECK(report.find("store unavailable (failing open): " + env.dir() +
+                    "/state/defender.db: cannot open: Permission denied") !=
+        std::string::npos);
+  CHECK(ReadFile(env.db()) == before);
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+  CHECK(FindSubject(env.db(), "user", "bob")->blocked == 1);
+  CHECK(Attempts(env.db()).size() == attempts);
+}
+
+}  // namespace
+}  // namespace hardening
+
+int main(int argc, char** argv) {
+  return hardening::RunTests(argc, argv, /*needs_root=*/true);
+}

@@ -1,0 +1,218 @@
+// A local store that is missing, corrupted, read-only or on a full disk:
+// the module logs it, returns what the return-code table of module.h says
+// for a store error (fail open unless fail_closed), never crashes, and
+// counts again as soon as the file is fixed. Needs root (tmpfs mounts).
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+
+#include "harness.h"
+
+namespace hardening {
+namespace {
+
+// A tmpfs of `size` mounted on `dir` for the life of the object.
+class Tmpfs {
+ public:
+  Tmpfs(const std::string& dir, const std::string& size) : dir_(dir) {
+    mkdir(dir.c_str(), 0700);
+    REQUIRE(Run({"mount", "-t", "tmpfs", "-o", "size=" + size + ",mode=0700",
+                 "tmpfs", dir}) == 0);
+  }
+  ~Tmpfs() { Run({"umount", "-l", dir_}); }
+  void Remount(const std::string& how) {
+    REQUIRE(Run({"mount", "-o", "remount," + how, dir_}) == 0);
+  }
+
+ private:
+  std::string dir_;
+};
+
+struct Codes {
+  int preauth, authfail, authsucc, account;
+};
+
+// The four steps' results for alice from 192.0.2.10.
+Codes StepCodes(const Env& env, const std::string& extra_args = "") {
+  const Login login;
+  return Codes{CallStep(env, false, "preauth " + extra_args, login),
+               CallStep(env, false, "authfail " + extra_args, login),
+               CallStep(env, false, "authsucc " + extra_args, login),
+               CallStep(env, true, "enforce " + extra_args, login)};
+}
+
+// The table of module.h for a store error.
+void CheckFailsOpen(const Env& env) {
+  const Codes open = StepCodes(env);
+  CHECK(open.preauth == PAM_IGNORE);
+  CHECK(open.authfail == PAM_AUTH_ERR);
+  CHECK(open.authsucc == PAM_SUCCESS);
+  CHECK(open.account == PAM_IGNORE);
+  const Codes closed = StepCodes(env, "fail_closed");
+  CHECK(closed.preauth == PAM_AUTH_ERR);
+  CHECK(closed.authfail == PAM_AUTH_ERR);
+  CHECK(closed.authsucc == PAM_AUTH_ERR);
+  CHECK(closed.account == PAM_PERM_DENIED);
+  // Through the whole stack: the password decides, as without the module.
+  Login good;
+  good.password = "secret";
+  CHECK(RunLogin(env, good).auth == PAM_SUCCESS);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+}
+
+void WriteGarbage(const std::string& path, off_t offset, size_t size) {
+  std::mt19937 rng(42);
+  std::string junk(size, '\0');
+  for (char& c : junk) c = static_cast<char>(rng());
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(pwrite(fd, junk.data(), junk.size(), offset) ==
+          static_cast<ssize_t>(junk.size()));
+  close(fd);
+}
+
+TEST_CASE("a missing state directory fails open and recovers once created") {
+  SetNow(1'800'000'000);
+  TempDir top;
+  Env env("", "", top / "missing/state/defender.db");
+  ClearLog();
+  CheckFailsOpen(env);
+  CHECK(LogHas("store unavailable (failing open): " + top.path() +
+               "/missing/state: cannot create directory: No such file or "
+               "directory"));
+  CHECK(LogHas("store unavailable (failing closed)"));
+  CHECK_FALSE(Exists(env.db()));
+
+  REQUIRE(mkdir((top / "missing").c_str(), 0755) == 0);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+  CHECK(Failures(env.db(), "host", "192.0.2.10") == 1);
+}
+
+TEST_CASE("a database deleted between logins is created again") {
+  SetNow(1'800'000'000);
+  Env env;
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+  for (const char* suffix : {"", "-wal", "-shm"})
+    unlink((env.db() + suffix).c_str());
+  ClearLog();
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(LogText() == "");
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+  CHECK(IntegrityCheck(env.db()) == "ok");
+}
+
+TEST_CASE("a database of garbage bytes fails open until it is replaced") {
+  SetNow(1'800'000'000);
+  Env env;
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  WriteGarbage(env.db(), 0, 16384);
+  ClearLog();
+  CheckFailsOpen(env);
+  CHECK(LogHas("store unavailable (failing open): " + env.db()));
+  CHECK(LogHas("file is not a database"));
+  // The administrator removes the broken file: counting starts again.
+  REQUIRE(unlink(env.db().c_str()) == 0);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+}
+
+TEST_CASE("a database with corrupted pages fails open, never crashes") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 100\n");
+  // Enough rows for several pages, then garbage over everything after the
+  // first page (the header stays valid).
+  for (int i = 0; i < 40; ++i) {
+    Login l;
+    l.user = "user" + std::to_string(i) + std::string(100, 'x');
+    CHECK(RunLogin(env, l).auth == PAM_AUTH_ERR);
+  }
+  struct stat st;
+  REQUIRE(stat(env.db().c_str(), &st) == 0);
+  REQUIRE(st.st_size > 8192);
+  WriteGarbage(env.db(), 4096, static_cast<size_t>(st.st_size - 4096));
+  ClearLog();
+  CheckFailsOpen(env);
+  CHECK(LogHas("store unavailable (failing open): " + env.db()));
+  CHECK(LogHas("malformed"));
+}
+
+TEST_CASE("a read-only store fails open and counts again once writable") {
+  SetNow(1'800'000'000);
+  TempDir top;
+  Tmpfs fs(top / "mnt", "1m");
+  Env env("[lockout]\nfailure_limit = 1\n", "", top / "mnt/defender.db");
+  Login bob;
+  bob.user = "bob";
+  bob.rhost = "198.51.100.1";
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);  // Blocks bob.
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  REQUIRE(FindSubject(env.db(), "user", "bob")->blocked == 1);
+
+  fs.Remount("ro");
+  ClearLog();
+  CheckFailsOpen(env);
+  CHECK(LogHas("store unavailable (failing open): " + env.db()));
+
+  fs.Remount("rw");
+  ClearLog();
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  // The failures tried while read-only were not counted: this is alice's
+  // second, which goes above the limit of 1.
+  CHECK_FALSE(LogHas("store unavailable"));
+  CHECK(
+      LogHas("blocked user alice until 2027-01-15T08:05:00Z after 2 "
+             "failure(s)"));
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  CHECK(IntegrityCheck(env.db()) == "ok");
+}
+
+TEST_CASE("a full disk loses only the failures it cannot write") {
+  SetNow(1'800'000'000);
+  TempDir top;
+  Tmpfs fs(top / "mnt", "256k");
+  Env env("[lockout]\nfailure_limit = 1000\n", "", top / "mnt/defender.db");
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+
+  // Fill the file system.
+  const std::string filler = top / "mnt/filler";
+  const int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  const std::string block(4096, 'x');
+  while (write(fd, block.data(), block.size()) > 0) {
+  }
+  close(fd);
+
+  ClearLog();
+  for (int i = 0; i < 20; ++i) {
+    Login l;
+    l.user = "spray" + std::to_string(i) + std::string(200, 'y');
+    CHECK(RunLogin(env, l).auth == PAM_AUTH_ERR);
+  }
+  CHECK(LogHas("store unavailable (failing open): " + env.db()));
+  Login good;
+  good.password = "secret";
+  CHECK(RunLogin(env, good).auth == PAM_SUCCESS);
+
+  REQUIRE(unlink(filler.c_str()) == 0);
+  ClearLog();
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(LogText() == "");
+  // The success on the full disk could not reset alice's counter: 1 + 1.
+  CHECK(Failures(env.db(), "user", "alice") == 2);
+  CHECK(IntegrityCheck(env.db()) == "ok");
+}
+
+}  // namespace
+}  // namespace hardening
+
+int main(int argc, char** argv) {
+  return hardening::RunTests(argc, argv, /*needs_root=*/true);
+}
