@@ -28,13 +28,17 @@ struct SubjectReport {
   std::optional<SubjectState> state;  // Counted subjects.
   int64_t limit = 0;
   std::string exempt;                 // Exempt subjects.
+  bool denied = false;                // A host in deny_hosts.
 };
 
 std::vector<SubjectReport> Reports(const Config& cfg, const Decision& d,
                                    const std::vector<SubjectState>& states) {
   std::vector<SubjectReport> out;
   for (size_t i = 0; i < d.who.subjects.size(); ++i) {
-    out.push_back({d.who.subjects[i], states[i], d.who.limits[i], ""});
+    const bool denied = d.who.host_denied &&
+                        d.who.subjects[i].kind == SubjectKind::kHost;
+    out.push_back(
+        {d.who.subjects[i], states[i], d.who.limits[i], "", denied});
   }
   // Subjects the attempt has but the policy does not count.
   const auto counted = [&](SubjectKind k) {
@@ -45,17 +49,17 @@ std::vector<SubjectReport> Reports(const Config& cfg, const Decision& d,
   };
   if (d.who.user && !counted(SubjectKind::kUser)) {
     const Subject s{SubjectKind::kUser, *d.who.user};
-    out.insert(out.begin(), {s, std::nullopt, 0, ExemptionOf(cfg, s)});
+    out.insert(out.begin(), {s, std::nullopt, 0, ExemptionOf(cfg, s), false});
   }
   if (d.who.host && !counted(SubjectKind::kHost)) {
     const Subject s{SubjectKind::kHost, d.who.host->subject};
-    out.push_back({s, std::nullopt, 0,
-                   d.who.host_denied ? "in deny_hosts" : ExemptionOf(cfg, s)});
+    out.push_back({s, std::nullopt, 0, ExemptionOf(cfg, s), d.who.host_denied});
   }
   return out;
 }
 
 std::string StateText(const SubjectReport& r, int64_t now) {
+  if (r.denied) return "in deny_hosts";
   if (!r.state) return r.exempt.empty() ? "not counted" : r.exempt;
   const SubjectState& s = *r.state;
   std::string text = std::to_string(s.failures) + " failure(s), limit " +
@@ -120,6 +124,7 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
       }
       o["limit"] = r.state ? Json(r.limit) : Json(nullptr);
       o["exempt"] = r.state ? Json(nullptr) : Json(r.exempt);
+      o["denied"] = r.denied;
       out["subjects"].push_back(o);
     }
     PrintJson(out);

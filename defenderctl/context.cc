@@ -1,5 +1,6 @@
 #include "defenderctl/context.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +17,11 @@ int LocalAccessError(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string dir =
       slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    return errno == EACCES || errno == EPERM ? errno : 0;
+  }
+  if (!S_ISDIR(st.st_mode)) return 0;  // Not a permission problem.
   if (access(dir.c_str(), X_OK) != 0 && (errno == EACCES || errno == EPERM)) {
     return errno;
   }
