@@ -11,9 +11,10 @@ namespace defender::ctl {
 
 void Announce(const Config& cfg, const Event& e) {
   const bool block = e.type == Event::Type::kBlock;
-  const std::string length = !block        ? ""
-                             : e.until == 0 ? " permanently"
-                                            : " until " + FormatIso8601(e.until);
+  const std::string length = !block ? ""
+                             : e.until == 0
+                                 ? " permanently"
+                                 : " until " + FormatIso8601(e.until);
   openlog(kService, LOG_PID, LOG_AUTHPRIV);
   syslog(LOG_NOTICE, "%s %s %s%s by administrator (uid %u)",
          block ? "blocked" : "unblocked", KindName(e.subject.kind),

@@ -1,7 +1,7 @@
 // Test build only: PAM_DEFENDER_TEST_NOW (epoch seconds) sets the time.
-#include <cstdlib>
-
 #include "defenderctl/cli_clock.h"
+
+#include <cstdlib>
 
 namespace defender::ctl {
 namespace {

@@ -1,7 +1,6 @@
 // defenderctl attempts [--user U] [--host H] [--result R] [--since DUR]
 //                      [--limit N]
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <optional>
 

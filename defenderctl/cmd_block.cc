@@ -1,6 +1,5 @@
 // defenderctl block (--user U | --host H) [--for DUR | --permanent]
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <optional>
 
@@ -88,13 +87,12 @@ Runner DefineBlock(CLI::App* sub) {
   sub->add_option("--host", opt->host,
                   "Block this host (normalised as the module does)")
       ->type_name("H");
-  CLI::Option* duration =
-      sub->add_option("--for", opt->duration,
-                      "Block for DUR (default: the first "
-                      "lockout_cooloff_time)")
-          ->type_name("DUR");
-  CLI::Option* permanent = sub->add_flag(
-      "--permanent", opt->permanent, "Block until unblocked by hand");
+  CLI::Option* duration = sub->add_option("--for", opt->duration,
+                                          "Block for DUR (default: the first "
+                                          "lockout_cooloff_time)")
+                              ->type_name("DUR");
+  CLI::Option* permanent = sub->add_flag("--permanent", opt->permanent,
+                                         "Block until unblocked by hand");
   permanent->excludes(duration);
   sub->callback([opt]() {
     if (!opt->user && !opt->host) {

@@ -3,7 +3,6 @@
 // Asks the module's own Policy::Check (without logging) whether a login by
 // U from H would be refused now, so the CLI and the module never disagree.
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <optional>
 
@@ -27,18 +26,17 @@ struct SubjectReport {
   Subject subject;
   std::optional<SubjectState> state;  // Counted subjects.
   int64_t limit = 0;
-  std::string exempt;                 // Exempt subjects.
-  bool denied = false;                // A host in deny_hosts.
+  std::string exempt;   // Exempt subjects.
+  bool denied = false;  // A host in deny_hosts.
 };
 
 std::vector<SubjectReport> Reports(const Config& cfg, const Decision& d,
                                    const std::vector<SubjectState>& states) {
   std::vector<SubjectReport> out;
   for (size_t i = 0; i < d.who.subjects.size(); ++i) {
-    const bool denied = d.who.host_denied &&
-                        d.who.subjects[i].kind == SubjectKind::kHost;
-    out.push_back(
-        {d.who.subjects[i], states[i], d.who.limits[i], "", denied});
+    const bool denied =
+        d.who.host_denied && d.who.subjects[i].kind == SubjectKind::kHost;
+    out.push_back({d.who.subjects[i], states[i], d.who.limits[i], "", denied});
   }
   // Subjects the attempt has but the policy does not count.
   const auto counted = [&](SubjectKind k) {
@@ -146,8 +144,7 @@ Runner DefineCheck(CLI::App* sub) {
   sub->add_option("--user", opt->user, "The user logging in")
       ->type_name("U")
       ->required();
-  sub->add_option("--host", opt->host,
-                  "The remote host (none: a local login)")
+  sub->add_option("--host", opt->host, "The remote host (none: a local login)")
       ->type_name("H");
   return [opt](Context* ctx) { return RunCheck(ctx, *opt); };
 }

@@ -1,6 +1,5 @@
 // defenderctl cleanup [--older-than DUR] [--dry-run]
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <optional>
 
@@ -66,9 +65,8 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
     PrintJson(out);
     return kExitOk;
   }
-  const std::string span =
-      " attempt row(s) older than " + FormatDuration(age) + " (before " +
-      LocalTime(before) + ")\n";
+  const std::string span = " attempt row(s) older than " + FormatDuration(age) +
+                           " (before " + LocalTime(before) + ")\n";
   if (opt.dry_run) {
     PrintOut("would delete " + std::to_string(rows) + span);
   } else {

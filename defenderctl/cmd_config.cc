@@ -3,8 +3,9 @@
 // The configuration is loaded (and so validated) before any command runs;
 // `check` reports the result, `show` prints the effective values with
 // derived defaults written out and the Redis password redacted.
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+
+#include <CLI/CLI.hpp>
 
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
@@ -69,9 +70,10 @@ std::vector<std::string> Warnings(const Config& c) {
   std::vector<std::string> out;
   for (const auto* hook : {&c.on_block, &c.on_unblock}) {
     if (!hook->empty() && access(hook->front().c_str(), X_OK) != 0) {
-      out.push_back("hooks." +
-                    std::string(hook == &c.on_block ? "on_block" : "on_unblock") +
-                    ": " + hook->front() + " is not an executable file");
+      out.push_back(
+          "hooks." +
+          std::string(hook == &c.on_block ? "on_block" : "on_unblock") + ": " +
+          hook->front() + " is not an executable file");
     }
   }
   return out;

@@ -1,6 +1,5 @@
 // defenderctl list [--users] [--hosts] [--all]
 #include <CLI/CLI.hpp>
-
 #include <memory>
 
 #include "defenderctl/command.h"

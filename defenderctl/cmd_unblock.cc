@@ -1,6 +1,5 @@
 // defenderctl unblock (--user U | --host H | --all)
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <optional>
 
@@ -79,8 +78,7 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
     }
     const int64_t failures = before[0].failures;
     if (was_blocked) {
-      Announce(ctx->config(),
-               Event{Event::Type::kUnblock, s, 0, failures});
+      Announce(ctx->config(), Event{Event::Type::kUnblock, s, 0, failures});
       text += "unblocked " + Describe(s) + "\n";
     } else if (failures > 0) {
       text += Describe(s) + " was not blocked; cleared " +
@@ -102,8 +100,8 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
 
 Runner DefineUnblock(CLI::App* sub) {
   auto opt = std::make_shared<UnblockOptions>();
-  CLI::Option* user = sub->add_option("--user", opt->user, "Unblock this user")
-                          ->type_name("U");
+  CLI::Option* user =
+      sub->add_option("--user", opt->user, "Unblock this user")->type_name("U");
   CLI::Option* host =
       sub->add_option("--host", opt->host,
                       "Unblock this host (normalised as the module does)")

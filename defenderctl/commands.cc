@@ -13,8 +13,7 @@ const Command kCommands[] = {
      DefineCheck},
     {"cleanup", "Prune the attempt log and expired store records",
      DefineCleanup},
-    {"config", "Validate or print the effective configuration",
-     DefineConfig},
+    {"config", "Validate or print the effective configuration", DefineConfig},
     {"stats", "Counts of blocks, failures and attempts", DefineStats},
 };
 

@@ -15,8 +15,9 @@ namespace {
 // from any other store error, whatever message the backend produced.
 int LocalAccessError(const std::string& path) {
   const size_t slash = path.rfind('/');
-  const std::string dir =
-      slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {
     return errno == EACCES || errno == EPERM ? errno : 0;
@@ -69,8 +70,8 @@ Backend* Context::OpenBackend() {
   std::string err;
   backend_ = Backend::Open(config_, &err);
   if (backend_) return backend_.get();
-  const bool uses_local = config_.backend == StoreBackend::kSqlite ||
-                          config_.attempts_store;
+  const bool uses_local =
+      config_.backend == StoreBackend::kSqlite || config_.attempts_store;
   const int access_error = uses_local ? LocalAccessError(config_.path) : 0;
   if (access_error != 0) {
     PrintError("cannot open " + config_.path + ": " + strerror(access_error) +

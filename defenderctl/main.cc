@@ -2,7 +2,6 @@
 // section 5). Parses the command line with CLI11, loads the configuration
 // as the module does, and runs one command from the table in commands.cc.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <exception>
 #include <string>

@@ -42,7 +42,8 @@ std::string Table::Render() const {
   const auto line = [&](const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
       out += cells[i];
-      if (i + 1 < cells.size()) out.append(widths[i] - Width(cells[i]) + 2, ' ');
+      if (i + 1 < cells.size())
+        out.append(widths[i] - Width(cells[i]) + 2, ' ');
     }
     out += '\n';
   };
@@ -78,8 +79,7 @@ void PrintJson(const Json& value) {
   PrintOut(value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
 }
 
-Json StateJson(const Subject& subject, const SubjectState& state,
-               int64_t now) {
+Json StateJson(const Subject& subject, const SubjectState& state, int64_t now) {
   Json o;
   o["kind"] = KindName(subject.kind);
   o["subject"] = subject.name;

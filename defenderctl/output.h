@@ -4,10 +4,9 @@
 #define PAM_DEFENDER_DEFENDERCTL_OUTPUT_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/subject.h"
 
@@ -46,8 +45,7 @@ void PrintJson(const Json& value);
 // The JSON form of a subject's state at `now` (the `list` object of SPEC
 // section 5): kind, subject, failures, until, remaining_seconds, permanent,
 // blocked.
-Json StateJson(const Subject& subject, const SubjectState& state,
-               int64_t now);
+Json StateJson(const Subject& subject, const SubjectState& state, int64_t now);
 
 }  // namespace defender::ctl
 

@@ -36,12 +36,13 @@ TEST_CASE("attempts: text table, newest first, local time") {
   FillLog(box);
   const RunResult r = box.Ctl({"attempts"});
   CHECK(r.status == 0);
-  CHECK(r.out ==
-        "TIME                 SERVICE        USER   HOST      TTY    RESULT\n"
-        "2027-01-15 08:03:00  defender-test  bob    -         tty1   failure\n"
-        "2027-01-15 08:02:00  defender-test  alice  10.0.0.1  pts/2  success\n"
-        "2027-01-15 08:01:00  defender-test  alice  10.0.0.1  pts/1  failure\n"
-        "2027-01-15 08:00:00  defender-test  alice  10.0.0.1  pts/1  failure\n");
+  CHECK(
+      r.out ==
+      "TIME                 SERVICE        USER   HOST      TTY    RESULT\n"
+      "2027-01-15 08:03:00  defender-test  bob    -         tty1   failure\n"
+      "2027-01-15 08:02:00  defender-test  alice  10.0.0.1  pts/2  success\n"
+      "2027-01-15 08:01:00  defender-test  alice  10.0.0.1  pts/1  failure\n"
+      "2027-01-15 08:00:00  defender-test  alice  10.0.0.1  pts/1  failure\n");
 }
 
 TEST_CASE("attempts --json: every field") {
@@ -83,7 +84,8 @@ TEST_CASE("attempts: filters by user, normalised host, result, since, limit") {
   // now = kT0 + 180: the last 2 minutes hold the rows at +60, +120, +180.
   CHECK(count({"attempts", "--since", "2m"}) == 3);
   CHECK(count({"attempts", "--since", "59"}) == 1);
-  const Json two = ParseJson(box.Ctl({"--json", "attempts", "--limit", "2"}).out);
+  const Json two =
+      ParseJson(box.Ctl({"--json", "attempts", "--limit", "2"}).out);
   REQUIRE(two.size() == 2);
   CHECK(two[0]["time"] == "2027-01-15T08:03:00Z");
   CHECK(two[1]["time"] == "2027-01-15T08:02:00Z");
@@ -95,7 +97,8 @@ TEST_CASE("attempts: refused attempts are logged as refused") {
   box.AddUser("carol", "pw");
   for (int i = 0; i < 4; ++i) CHECK(box.Login("carol", "x", "192.0.2.1") != 0);
   CHECK(box.Login("carol", "pw", "192.0.2.1") != 0);
-  const Json j = ParseJson(box.Ctl({"--json", "attempts", "--result", "refused"}).out);
+  const Json j =
+      ParseJson(box.Ctl({"--json", "attempts", "--result", "refused"}).out);
   REQUIRE(j.size() == 1);
   CHECK(j[0]["user"] == "carol");
   CHECK(j[0]["host"] == "192.0.2.1");

@@ -32,7 +32,8 @@ TEST_CASE("unblock --host 2001:db8:1:2::7 names the /64 the module blocked") {
   BlockThroughModule(box, "alice", "2001:db8:1:2::99");
   CHECK(box.Ctl({"list", "--hosts"}).out.find("2001:db8:1:2::/64") !=
         std::string::npos);
-  const RunResult r = box.Ctl({"--json", "unblock", "--host", "2001:DB8:1:2::7"});
+  const RunResult r =
+      box.Ctl({"--json", "unblock", "--host", "2001:DB8:1:2::7"});
   CHECK(r.status == 0);
   const Json j = ParseJson(r.out);
   REQUIRE(j.size() == 1);

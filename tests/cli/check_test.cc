@@ -11,8 +11,8 @@ TEST_CASE("check: allowed, exit 0, with the state of each subject") {
   Sandbox box;
   box.AddUser("alice", "secret");
   CHECK(box.Login("alice", "wrong", "10.0.0.1") != 0);
-  const RunResult r = box.Ctl({"check", "--user", "alice", "--host",
-                               "::ffff:10.0.0.1"});
+  const RunResult r =
+      box.Ctl({"check", "--user", "alice", "--host", "::ffff:10.0.0.1"});
   CHECK(r.status == 0);
   CHECK(r.out ==
         "allowed\n"
@@ -24,7 +24,8 @@ TEST_CASE("check: allowed, exit 0, with the state of each subject") {
 TEST_CASE("check: refused by the module's block, exit 1, text and JSON") {
   Sandbox box;
   box.AddUser("alice", "secret");
-  for (int i = 0; i < 4; ++i) CHECK(box.Login("alice", "wrong", "10.0.0.1") != 0);
+  for (int i = 0; i < 4; ++i)
+    CHECK(box.Login("alice", "wrong", "10.0.0.1") != 0);
   box.SetNow(kT0 + 48);
   RunResult r = box.Ctl({"check", "--user", "alice", "--host", "10.0.0.1"});
   CHECK(r.status == 1);
@@ -73,8 +74,9 @@ TEST_CASE("check agrees with the module on IPv6 networks") {
   CHECK(r.status == 1);
   CHECK(r.out.rfind("refused: host 2001:db8:1:2::/64 is blocked for 5m 0s\n",
                     0) == 0);
-  CHECK(box.Ctl({"check", "--user", "zed", "--host", "2001:db8:1:3::1"})
-            .status == 0);
+  CHECK(
+      box.Ctl({"check", "--user", "zed", "--host", "2001:db8:1:3::1"}).status ==
+      0);
 }
 
 TEST_CASE("check: permanent blocks, deny_hosts and exempt subjects") {

@@ -39,8 +39,8 @@ void AddRows(SqliteDb* db, int64_t n, int64_t start, int64_t step,
 }
 
 int64_t CountRows(SqliteDb* db, const char* where) {
-  SqliteDb::Statement st(db, (std::string("SELECT count(*) FROM attempts ") +
-                              where).c_str());
+  SqliteDb::Statement st(
+      db, (std::string("SELECT count(*) FROM attempts ") + where).c_str());
   REQUIRE(st.Step());
   return st.Int(0);
 }
@@ -122,8 +122,7 @@ TEST_CASE("cleanup of 1,000,000 rows" * doctest::test_suite("million")) {
     AddRows(db.get(), kRows / 2, cut - kRows / 2, 1);  // Older: deleted.
     AddRows(db.get(), kRows / 2, cut, 1, 86400);       // Newer: kept.
     const auto t1 = std::chrono::steady_clock::now();
-    std::printf("inserted %lld rows in %.2f s\n",
-                static_cast<long long>(kRows),
+    std::printf("inserted %lld rows in %.2f s\n", static_cast<long long>(kRows),
                 std::chrono::duration<double>(t1 - t0).count());
     REQUIRE(CountRows(db.get(), "") == kRows);
   }

@@ -72,12 +72,12 @@ TEST_CASE("config show: effective values with derived defaults") {
   CHECK(r.status == 0);
   CHECK(r.out.rfind("# effective configuration from " + box.config() + "\n",
                     0) == 0);
-  for (const std::string& line : std::vector<std::string>
-       {"failure_limit = 5\n", "failure_limit_user = 5\n",
-        "failure_limit_host = 5\n", "attempt_cooloff_time = 60\n",
-        "lockout_cooloff_time = [60, 0]\n", "allow_hosts = [\"10.0.0.0/8\"]\n",
-        "path = \"" + box.db() + "\"\n",
-        "url = \"redis://127.0.0.1:6379/0\"\n"}) {
+  for (const std::string& line : std::vector<std::string>{
+           "failure_limit = 5\n", "failure_limit_user = 5\n",
+           "failure_limit_host = 5\n", "attempt_cooloff_time = 60\n",
+           "lockout_cooloff_time = [60, 0]\n",
+           "allow_hosts = [\"10.0.0.0/8\"]\n", "path = \"" + box.db() + "\"\n",
+           "url = \"redis://127.0.0.1:6379/0\"\n"}) {
     CHECK_MESSAGE(r.out.find(line) != std::string::npos, line);
   }
   // What show prints is a config that check accepts.

@@ -44,9 +44,11 @@ TEST_CASE("--version and --help") {
         "2  usage or configuration error", "3  store unavailable"}) {
     CHECK_MESSAGE(r.out.find(word) != std::string::npos, word);
   }
-  const RunResult sub = box.Exec({EnvPath("DEFENDERCTL"), "attempts", "--help"});
+  const RunResult sub =
+      box.Exec({EnvPath("DEFENDERCTL"), "attempts", "--help"});
   CHECK(sub.status == 0);
-  for (const char* word : {"--user", "--host", "--result", "--since", "--limit"}) {
+  for (const char* word :
+       {"--user", "--host", "--result", "--since", "--limit"}) {
     CHECK_MESSAGE(sub.out.find(word) != std::string::npos, word);
   }
 }
@@ -67,10 +69,14 @@ TEST_CASE("store unavailable -> exit 3 for every command that needs it") {
   box.WriteFile("file", "not a directory\n");
   box.WriteConfig("[store]\npath = \"" + box.dir() + "/file/defender.db\"\n");
   for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{
-           {"list"}, {"attempts"}, {"unblock", "--all"},
-           {"block", "--user", "a"}, {"check", "--user", "a"}, {"cleanup"},
-           {"stats"}, {"--json", "stats"}}) {
+       std::vector<std::vector<std::string>>{{"list"},
+                                             {"attempts"},
+                                             {"unblock", "--all"},
+                                             {"block", "--user", "a"},
+                                             {"check", "--user", "a"},
+                                             {"cleanup"},
+                                             {"stats"},
+                                             {"--json", "stats"}}) {
     CAPTURE(args[0]);
     const RunResult r = box.Ctl(args);
     CHECK(r.status == 3);
@@ -83,10 +89,10 @@ TEST_CASE("store unavailable -> exit 3 for every command that needs it") {
 
 TEST_SUITE("root") {
   RunResult AsNobody(const Sandbox& box, const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=65534",
-                                     "--regid=65534", "--clear-groups",
-                                     EnvPath("DEFENDERCTL"), "-c",
-                                     box.config()};
+    std::vector<std::string> argv = {
+        "/usr/bin/setpriv", "--reuid=65534",        "--regid=65534",
+        "--clear-groups",   EnvPath("DEFENDERCTL"), "-c",
+        box.config()};
     argv.insert(argv.end(), args.begin(), args.end());
     return box.Exec(argv);
   }
@@ -97,9 +103,11 @@ TEST_SUITE("root") {
     const std::string message = "defenderctl: cannot open " + box.db() +
                                 ": Permission denied (run as root)\n";
     for (const std::vector<std::string>& args :
-         std::vector<std::vector<std::string>>{
-             {"list"}, {"--json", "list"}, {"attempts"}, {"stats"},
-             {"unblock", "--user", "a"}}) {
+         std::vector<std::vector<std::string>>{{"list"},
+                                               {"--json", "list"},
+                                               {"attempts"},
+                                               {"stats"},
+                                               {"unblock", "--user", "a"}}) {
       CAPTURE(args[0]);
       const RunResult r = AsNobody(box, args);
       CHECK(r.status == 3);
@@ -137,8 +145,10 @@ TEST_SUITE("root") {
     const std::string on_unblock = box.dir() + "/on_unblock.out";
     box.WriteConfig("[store]\npath = \"" + box.db() +
                     "\"\n[hooks]\non_block = [\"/bin/sh\", \"-c\", '" + script +
-                    "', \"" + on_block + "\"]\non_unblock = [\"/bin/sh\", "
-                    "\"-c\", '" + script + "', \"" + on_unblock + "\"]\n");
+                    "', \"" + on_block +
+                    "\"]\non_unblock = [\"/bin/sh\", "
+                    "\"-c\", '" +
+                    script + "', \"" + on_unblock + "\"]\n");
     REQUIRE(box.Ctl({"block", "--host", "::ffff:192.0.2.5", "--for", "1h"})
                 .status == 0);
     CHECK(WaitForFile(on_block) ==
@@ -146,7 +156,8 @@ TEST_SUITE("root") {
           "DEFENDER_KIND=host\n"
           "DEFENDER_SERVICE=defenderctl\n"
           "DEFENDER_SUBJECT=192.0.2.5\n"
-          "DEFENDER_UNTIL=" + std::to_string(kT0 + 3600) + "\n");
+          "DEFENDER_UNTIL=" +
+              std::to_string(kT0 + 3600) + "\n");
     REQUIRE(box.Ctl({"unblock", "--host", "192.0.2.5"}).status == 0);
     CHECK(WaitForFile(on_unblock) ==
           "DEFENDER_EVENT=unblock\n"
@@ -158,21 +169,23 @@ TEST_SUITE("root") {
     REQUIRE(unlink(on_unblock.c_str()) == 0);
     REQUIRE(box.Ctl({"unblock", "--host", "192.0.2.5"}).status == 0);
     REQUIRE(box.Ctl({"block", "--user", "x", "--for", "1m"}).status == 0);
-    WaitForFile(on_block);  // A later event did run...
+    WaitForFile(on_block);                         // A later event did run...
     CHECK(access(on_unblock.c_str(), F_OK) != 0);  // ...this one did not.
   }
 
   TEST_CASE("config show masks the Redis password") {
     Sandbox box;
-    box.WriteConfig("[store]\npath = \"" + box.db() +
-                    "\"\n[redis]\nurl = \"redis://app:s3cret@10.0.0.5:6379/2\"\n");
+    box.WriteConfig(
+        "[store]\npath = \"" + box.db() +
+        "\"\n[redis]\nurl = \"redis://app:s3cret@10.0.0.5:6379/2\"\n");
     RunResult r = box.Ctl({"config", "show"});
     CHECK(r.status == 0);
     CHECK(r.out.find("url = \"redis://app:****@10.0.0.5:6379/2\"\n") !=
           std::string::npos);
     CHECK(r.out.find("s3cret") == std::string::npos);
     r = box.Ctl({"--json", "config", "show"});
-    CHECK(ParseJson(r.out)["redis"]["url"] == "redis://app:****@10.0.0.5:6379/2");
+    CHECK(ParseJson(r.out)["redis"]["url"] ==
+          "redis://app:****@10.0.0.5:6379/2");
     CHECK(r.out.find("s3cret") == std::string::npos);
   }
 

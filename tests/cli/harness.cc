@@ -1,5 +1,6 @@
 #include "tests/cli/harness.h"
 
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,8 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <doctest/doctest.h>
 
 namespace defender::test {
 namespace {
@@ -59,18 +58,18 @@ Sandbox::Sandbox(const std::string& config_extra) {
   Write(dir_ + "/pam.d/defender-test",
         "auth     required                    " + module + " preauth" + conf +
             "\n"
-            "auth     [success=1 default=bad]     " + matrix + " passdb=" +
-            passdb_ +
+            "auth     [success=1 default=bad]     " +
+            matrix + " passdb=" + passdb_ +
             "\n"
-            "auth     [default=die]               " + module + " authfail" +
-            conf +
+            "auth     [default=die]               " +
+            module + " authfail" + conf +
             "\n"
-            "auth     sufficient                  " + module + " authsucc" +
-            conf +
+            "auth     sufficient                  " +
+            module + " authsucc" + conf +
             "\n"
             "auth     required                    pam_deny.so\n"
-            "account  required                    " + module + " enforce" +
-            conf + "\n",
+            "account  required                    " +
+            module + " enforce" + conf + "\n",
         0644);
 }
 
@@ -79,7 +78,9 @@ Sandbox::~Sandbox() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-void Sandbox::WriteConfig(const std::string& text) { Write(config_, text, 0644); }
+void Sandbox::WriteConfig(const std::string& text) {
+  Write(config_, text, 0644);
+}
 
 std::string Sandbox::WriteFile(const std::string& name,
                                const std::string& text) {
@@ -103,14 +104,14 @@ namespace {
 // Runs argv with stdin from `input`, stdout/stderr to files; `env` is
 // added to the environment of the child only.
 RunResult Spawn(const std::string& dir, const std::vector<std::string>& argv,
-                const std::string& input,
-                const std::vector<std::string>& env) {
+                const std::string& input, const std::vector<std::string>& env) {
   const std::string in_path = dir + "/.stdin";
   const std::string out_path = dir + "/.stdout";
   const std::string err_path = dir + "/.stderr";
   Write(in_path, input, 0644);
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -154,10 +155,9 @@ int Sandbox::Login(const std::string& user, const std::string& password,
   if (!rhost.empty()) argv.insert(argv.end(), {"-I", "rhost=" + rhost});
   if (!tty.empty()) argv.insert(argv.end(), {"-I", "tty=" + tty});
   argv.insert(argv.end(), {"defender-test", user, "authenticate"});
-  const RunResult r =
-      Spawn(dir_, argv, password + "\n",
-            {"LD_PRELOAD=libpam_wrapper.so", "PAM_WRAPPER=1",
-             "PAM_WRAPPER_SERVICE_DIR=" + dir_ + "/pam.d"});
+  const RunResult r = Spawn(dir_, argv, password + "\n",
+                            {"LD_PRELOAD=libpam_wrapper.so", "PAM_WRAPPER=1",
+                             "PAM_WRAPPER_SERVICE_DIR=" + dir_ + "/pam.d"});
   return r.status;
 }
 

@@ -7,10 +7,9 @@
 #define PAM_DEFENDER_TESTS_CLI_HARNESS_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace defender::test {
 

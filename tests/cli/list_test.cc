@@ -113,8 +113,7 @@ TEST_CASE("list --all: also failing subjects that are not blocked") {
   CHECK(j[0]["permanent"] == false);
   // A correct password resets both counters (SPEC 2.4).
   CHECK(box.Login("bob", "pw", "192.0.2.9") == 0);
-  CHECK(box.Ctl({"list", "--all"}).out ==
-        "no blocked or failing subjects\n");
+  CHECK(box.Ctl({"list", "--all"}).out == "no blocked or failing subjects\n");
 }
 
 }  // namespace
