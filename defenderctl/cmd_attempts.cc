@@ -34,6 +34,10 @@ Json AttemptJson(const Attempt& a) {
 
 int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   const Config& cfg = ctx->config();
+  if (opt.limit < 0) {
+    PrintError("--limit: must be 0 (all) or more");
+    return kExitUsage;
+  }
   AttemptFilter filter;
   filter.limit = opt.limit;
   filter.result = opt.result;
@@ -118,8 +122,7 @@ Runner DefineAttempts(CLI::App* sub) {
   sub->add_option("--limit", opt->limit,
                   "At most N rows, newest first (0 = all)")
       ->type_name("N")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
   return [opt](Context* ctx) { return RunAttempts(ctx, *opt); };
 }
 

@@ -117,6 +117,10 @@ TEST_CASE("attempts: bad arguments are usage errors") {
         "2h, 1d or seconds)\n");
   r = box.Ctl({"attempts", "--limit", "-1"});
   CHECK(r.status == 2);
+  CHECK(r.err == "defenderctl: --limit: must be 0 (all) or more\n");
+  r = box.Ctl({"attempts", "--limit", "many"});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--limit = many") != std::string::npos);
 }
 
 }  // namespace
