@@ -428,6 +428,22 @@ std::string Bool(bool b) { return b ? "true" : "false"; }
 
 }  // namespace
 
+std::string RedactUrl(std::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const size_t start = scheme + 3;
+  const size_t at = url.find('@', start);
+  const size_t slash = url.find('/', start);
+  if (at == std::string_view::npos ||
+      (slash != std::string_view::npos && slash < at)) {
+    return std::string(url);
+  }
+  const size_t colon = url.find(':', start);
+  if (colon == std::string_view::npos || colon > at) return std::string(url);
+  return std::string(url.substr(0, colon + 1)) + "****" +
+         std::string(url.substr(at));
+}
+
 std::string DumpConfig(const Config& c) {
   const auto str = [](const std::string& s) { return Quote(s); };
   const auto cidr = [](const Cidr& n) { return Quote(n.ToString()); };
@@ -458,7 +474,7 @@ std::string DumpConfig(const Config& c) {
   o += "path = " + Quote(c.path) + "\n";
   o += "key_prefix = " + Quote(c.key_prefix) + "\n";
   o += "\n[redis]\n";
-  o += "url = " + Quote(c.redis_url) + "\n";
+  o += "url = " + Quote(RedactUrl(c.redis_url)) + "\n";
   o += "password_file = " + Quote(c.redis_password_file) + "\n";
   o += "sentinels = " + List(c.redis_sentinels, str) + "\n";
   o += "sentinel_master = " + Quote(c.redis_sentinel_master) + "\n";

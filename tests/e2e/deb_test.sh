@@ -79,6 +79,7 @@ timers=$(dpkg -L "$pkg" | grep -E '/systemd/system/[^/]+\.timer$' || true)
 if [ -n "$timers" ]; then
   for t in $timers; do
     e2e_check "timer $(basename "$t") enabled" \
+      env DPKG_MAINTSCRIPT_PACKAGE="$pkg" \
       deb-systemd-helper was-enabled "$(basename "$t")"
   done
 else

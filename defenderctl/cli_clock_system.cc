@@ -1,0 +1,10 @@
+#include "defenderctl/cli_clock.h"
+
+namespace defender::ctl {
+
+const Clock& CliClock() {
+  static const SystemClock clock;
+  return clock;
+}
+
+}  // namespace defender::ctl

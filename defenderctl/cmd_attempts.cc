@@ -1,0 +1,129 @@
+// defenderctl attempts [--user U] [--host H] [--result R] [--since DUR]
+//                      [--limit N]
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+
+#include "common/format.h"
+#include "common/normalize.h"
+#include "defenderctl/command.h"
+#include "defenderctl/context.h"
+#include "defenderctl/output.h"
+
+namespace defender::ctl {
+namespace {
+
+struct AttemptsOptions {
+  std::optional<std::string> user;
+  std::optional<std::string> host;
+  std::optional<std::string> result;
+  std::optional<std::string> since;
+  int64_t limit = 100;
+};
+
+Json AttemptJson(const Attempt& a) {
+  Json o;
+  o["time"] = FormatIso8601(a.time);
+  o["service"] = a.service;
+  o["user"] = a.user.empty() ? Json(nullptr) : Json(a.user);
+  o["host"] = a.host.empty() ? Json(nullptr) : Json(a.host);
+  o["tty"] = a.tty;
+  o["result"] = a.result;
+  return o;
+}
+
+int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
+  const Config& cfg = ctx->config();
+  if (opt.limit < 0) {
+    PrintError("--limit: must be 0 (all) or more");
+    return kExitUsage;
+  }
+  AttemptFilter filter;
+  filter.limit = opt.limit;
+  filter.result = opt.result;
+  if (opt.user) {
+    filter.user = NormalizeUser(*opt.user, cfg.fold_username_case);
+    if (!filter.user) {
+      PrintError("--user: empty user name");
+      return kExitUsage;
+    }
+  }
+  if (opt.host) {
+    std::optional<Host> h =
+        NormalizeHost(*opt.host, static_cast<int>(cfg.ipv6_prefix));
+    if (!h) {
+      PrintError("--host: empty host");
+      return kExitUsage;
+    }
+    filter.host = h->subject;
+  }
+  if (opt.since) {
+    const std::optional<int64_t> d = ParseDuration(*opt.since);
+    if (!d) {
+      PrintError("--since: invalid duration \"" + EscapeText(*opt.since, 40) +
+                 "\" (use 90s, 15m, 2h, 1d or seconds)");
+      return kExitUsage;
+    }
+    filter.since = ctx->Now() - *d;
+  }
+
+  Backend* backend = ctx->OpenBackend();
+  if (!backend) return kExitStore;
+  std::vector<Attempt> rows;
+  std::string err;
+  // The log lives in the local database; attempts.store = false only stops
+  // new rows, so older ones are still shown when the database is open.
+  std::optional<SqliteAttemptLog> local;
+  SqliteAttemptLog* log = backend->attempt_log();
+  if (!log && backend->local_db()) log = &local.emplace(backend->local_db());
+  if (log && !log->Query(filter, &rows, &err)) {
+    PrintError("store unavailable: " + err);
+    return kExitStore;
+  }
+
+  if (ctx->json()) {
+    Json out = Json::array();
+    for (const Attempt& a : rows) out.push_back(AttemptJson(a));
+    PrintJson(out);
+    return kExitOk;
+  }
+  if (!log) {
+    PrintOut("no attempts: the attempt log is off (attempts.store = false)\n");
+    return kExitOk;
+  }
+  if (rows.empty()) {
+    const bool filtered = opt.user || opt.host || opt.result || opt.since;
+    PrintOut(filtered ? "no matching attempts\n" : "no attempts\n");
+    return kExitOk;
+  }
+  Table table({"TIME", "SERVICE", "USER", "HOST", "TTY", "RESULT"});
+  for (const Attempt& a : rows) {
+    table.Add({LocalTime(a.time), a.service, a.user, a.host, a.tty, a.result});
+  }
+  PrintOut(table.Render());
+  return kExitOk;
+}
+
+}  // namespace
+
+Runner DefineAttempts(CLI::App* sub) {
+  auto opt = std::make_shared<AttemptsOptions>();
+  sub->add_option("--user", opt->user, "Only attempts by this user")
+      ->type_name("U");
+  sub->add_option("--host", opt->host,
+                  "Only attempts from this host (normalised as the module "
+                  "does)")
+      ->type_name("H");
+  sub->add_option("--result", opt->result, "Only this result")
+      ->type_name("R")
+      ->check(CLI::IsMember({"failure", "success", "refused"}));
+  sub->add_option("--since", opt->since, "Only the last DUR (e.g. 15m, 2h)")
+      ->type_name("DUR");
+  sub->add_option("--limit", opt->limit,
+                  "At most N rows, newest first (0 = all)")
+      ->type_name("N")
+      ->capture_default_str();
+  return [opt](Context* ctx) { return RunAttempts(ctx, *opt); };
+}
+
+}  // namespace defender::ctl

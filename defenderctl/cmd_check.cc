@@ -1,0 +1,152 @@
+// defenderctl check --user U [--host H]
+//
+// Asks the module's own Policy::Check (without logging) whether a login by
+// U from H would be refused now, so the CLI and the module never disagree.
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+
+#include "common/policy.h"
+#include "defenderctl/announce.h"
+#include "defenderctl/command.h"
+#include "defenderctl/context.h"
+#include "defenderctl/output.h"
+#include "defenderctl/subjects.h"
+
+namespace defender::ctl {
+namespace {
+
+struct CheckOptions {
+  std::string user;
+  std::optional<std::string> host;
+};
+
+// One line per subject of the attempt: its state, or why it is exempt.
+struct SubjectReport {
+  Subject subject;
+  std::optional<SubjectState> state;  // Counted subjects.
+  int64_t limit = 0;
+  std::string exempt;   // Exempt subjects.
+  bool denied = false;  // A host in deny_hosts.
+};
+
+std::vector<SubjectReport> Reports(const Config& cfg, const Decision& d,
+                                   const std::vector<SubjectState>& states) {
+  std::vector<SubjectReport> out;
+  for (size_t i = 0; i < d.who.subjects.size(); ++i) {
+    const bool denied =
+        d.who.host_denied && d.who.subjects[i].kind == SubjectKind::kHost;
+    out.push_back({d.who.subjects[i], states[i], d.who.limits[i], "", denied});
+  }
+  // Subjects the attempt has but the policy does not count.
+  const auto counted = [&](SubjectKind k) {
+    for (const Subject& s : d.who.subjects) {
+      if (s.kind == k) return true;
+    }
+    return false;
+  };
+  if (d.who.user && !counted(SubjectKind::kUser)) {
+    const Subject s{SubjectKind::kUser, *d.who.user};
+    out.insert(out.begin(), {s, std::nullopt, 0, ExemptionOf(cfg, s), false});
+  }
+  if (d.who.host && !counted(SubjectKind::kHost)) {
+    const Subject s{SubjectKind::kHost, d.who.host->subject};
+    out.push_back({s, std::nullopt, 0, ExemptionOf(cfg, s), d.who.host_denied});
+  }
+  return out;
+}
+
+std::string StateText(const SubjectReport& r, int64_t now) {
+  if (r.denied) return "in deny_hosts";
+  if (!r.state) return r.exempt.empty() ? "not counted" : r.exempt;
+  const SubjectState& s = *r.state;
+  std::string text = std::to_string(s.failures) + " failure(s), limit " +
+                     std::to_string(r.limit);
+  if (s.permanent()) return "blocked permanently, " + text;
+  if (s.blocked) {
+    return "blocked until " + LocalTime(s.until) + " (" + LeftText(s, now) +
+           " left), " + text;
+  }
+  return text;
+}
+
+int RunCheck(Context* ctx, const CheckOptions& opt) {
+  const Config& cfg = ctx->config();
+  LoginInfo info;
+  info.service = kService;
+  info.user = opt.user;
+  info.rhost = opt.host.value_or("");
+  // Refuse arguments that name nothing, rather than check a different
+  // attempt than the one asked about.
+  std::vector<Subject> named;
+  std::string err;
+  if (!SubjectsFromArgs(cfg, opt.user, opt.host, &named, &err)) {
+    PrintError(err);
+    return kExitUsage;
+  }
+  Backend* backend = ctx->OpenBackend();
+  if (!backend) return kExitStore;
+  Policy policy(cfg, backend->store(), backend->attempt_log(), ctx->clock());
+  Decision d;
+  std::vector<SubjectState> states;
+  const int64_t now = ctx->Now();
+  if (!policy.Check(info, /*log_refusal=*/false, &d, &err) ||
+      !backend->store()->Get(d.who.subjects, now, &states, &err)) {
+    PrintError("store unavailable: " + err);
+    return kExitStore;
+  }
+  const std::vector<SubjectReport> reports = Reports(cfg, d, states);
+  const int rc = d.refused ? kExitRefused : kExitOk;
+
+  if (ctx->json()) {
+    Json out;
+    out["user"] = d.who.user ? Json(*d.who.user) : Json(nullptr);
+    out["host"] = d.who.host ? Json(d.who.host->subject) : Json(nullptr);
+    out["refused"] = d.refused;
+    out["reason"] = d.reason;
+    if (d.refused_by) {
+      out["refused_by"] = {{"kind", KindName(d.refused_by->kind)},
+                           {"subject", d.refused_by->name}};
+    } else {
+      out["refused_by"] = nullptr;
+    }
+    out["permanent"] = d.refused && d.permanent;
+    out["remaining_seconds"] =
+        d.refused && !d.permanent ? Json(d.remaining_seconds) : Json(nullptr);
+    out["subjects"] = Json::array();
+    for (const SubjectReport& r : reports) {
+      Json o = r.state ? StateJson(r.subject, *r.state, now) : Json();
+      if (!r.state) {
+        o["kind"] = KindName(r.subject.kind);
+        o["subject"] = r.subject.name;
+      }
+      o["limit"] = r.state ? Json(r.limit) : Json(nullptr);
+      o["exempt"] = r.state ? Json(nullptr) : Json(r.exempt);
+      o["denied"] = r.denied;
+      out["subjects"].push_back(o);
+    }
+    PrintJson(out);
+    return rc;
+  }
+  std::string text = d.refused ? "refused: " + d.reason + "\n" : "allowed\n";
+  Table table({"KIND", "SUBJECT", "STATE"});
+  for (const SubjectReport& r : reports) {
+    table.Add({KindName(r.subject.kind), r.subject.name, StateText(r, now)});
+  }
+  PrintOut(text + table.Render());
+  return rc;
+}
+
+}  // namespace
+
+Runner DefineCheck(CLI::App* sub) {
+  auto opt = std::make_shared<CheckOptions>();
+  sub->add_option("--user", opt->user, "The user logging in")
+      ->type_name("U")
+      ->required();
+  sub->add_option("--host", opt->host, "The remote host (none: a local login)")
+      ->type_name("H");
+  return [opt](Context* ctx) { return RunCheck(ctx, *opt); };
+}
+
+}  // namespace defender::ctl

@@ -1,0 +1,92 @@
+// defenderctl cleanup [--older-than DUR] [--dry-run]
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+
+#include "common/format.h"
+#include "common/normalize.h"
+#include "defenderctl/command.h"
+#include "defenderctl/context.h"
+#include "defenderctl/output.h"
+
+namespace defender::ctl {
+namespace {
+
+struct CleanupOptions {
+  std::optional<std::string> older_than;
+  bool dry_run = false;
+};
+
+int RunCleanup(Context* ctx, const CleanupOptions& opt) {
+  const Config& cfg = ctx->config();
+  int64_t age = cfg.HistorySeconds();
+  if (opt.older_than) {
+    const std::optional<int64_t> d = ParseDuration(*opt.older_than);
+    if (!d) {
+      PrintError("--older-than: invalid duration \"" +
+                 EscapeText(*opt.older_than, 40) +
+                 "\" (use 90s, 15m, 2h, 1d or seconds)");
+      return kExitUsage;
+    }
+    age = *d;
+  }
+  Backend* backend = ctx->OpenBackend();
+  if (!backend) return kExitStore;
+  const int64_t now = ctx->Now();
+  const int64_t before = now - age;
+  std::string err;
+
+  // Rows logged before attempts.store was turned off are pruned too.
+  std::optional<SqliteAttemptLog> local;
+  SqliteAttemptLog* log = backend->attempt_log();
+  if (!log && backend->local_db()) log = &local.emplace(backend->local_db());
+  int64_t rows = 0;
+  if (log && !log->Prune(before, opt.dry_run, &rows, &err)) {
+    PrintError("store unavailable: " + err);
+    return kExitStore;
+  }
+  // Expired counters and blocks, and block history past the window that
+  // progressive lockouts count (attempts.expiration_hours, not
+  // --older-than: the history decides block lengths).
+  int64_t records = 0;
+  if (!opt.dry_run &&
+      !backend->store()->Prune(now, cfg.HistorySeconds(), &records, &err)) {
+    PrintError("store unavailable: " + err);
+    return kExitStore;
+  }
+
+  if (ctx->json()) {
+    Json out;
+    out["dry_run"] = opt.dry_run;
+    out["older_than_seconds"] = age;
+    out["before"] = FormatIso8601(before);
+    out["attempts"] = rows;
+    out["store_records"] = opt.dry_run ? Json(nullptr) : Json(records);
+    PrintJson(out);
+    return kExitOk;
+  }
+  const std::string span = " attempt row(s) older than " + FormatDuration(age) +
+                           " (before " + LocalTime(before) + ")\n";
+  if (opt.dry_run) {
+    PrintOut("would delete " + std::to_string(rows) + span);
+  } else {
+    PrintOut("deleted " + std::to_string(rows) + span + "removed " +
+             std::to_string(records) + " expired store record(s)\n");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Runner DefineCleanup(CLI::App* sub) {
+  auto opt = std::make_shared<CleanupOptions>();
+  sub->add_option("--older-than", opt->older_than,
+                  "Delete attempt rows older than DUR (default: "
+                  "attempts.expiration_hours)")
+      ->type_name("DUR");
+  sub->add_flag("--dry-run", opt->dry_run,
+                "Only count the rows that would be deleted");
+  return [opt](Context* ctx) { return RunCleanup(ctx, *opt); };
+}
+
+}  // namespace defender::ctl

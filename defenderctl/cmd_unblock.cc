@@ -1,0 +1,120 @@
+// defenderctl unblock (--user U | --host H | --all)
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+
+#include "defenderctl/announce.h"
+#include "defenderctl/command.h"
+#include "defenderctl/context.h"
+#include "defenderctl/output.h"
+#include "defenderctl/subjects.h"
+
+namespace defender::ctl {
+namespace {
+
+struct UnblockOptions {
+  std::optional<std::string> user;
+  std::optional<std::string> host;
+  bool all = false;
+};
+
+Json Result(const Subject& s, bool was_blocked, int64_t failures) {
+  Json o;
+  o["kind"] = KindName(s.kind);
+  o["subject"] = s.name;
+  o["was_blocked"] = was_blocked;
+  o["failures_cleared"] = failures;
+  return o;
+}
+
+int UnblockAll(Context* ctx, Store* store) {
+  std::vector<Subject> cleared;
+  std::string err;
+  if (!store->UnblockAll(ctx->Now(), &cleared, &err)) {
+    PrintError("store unavailable: " + err);
+    return kExitStore;
+  }
+  Json out = Json::array();
+  std::string text;
+  for (const Subject& s : cleared) {
+    Announce(ctx->config(), Event{Event::Type::kUnblock, s, 0, 0});
+    // UnblockAll does not report counters: a blocked subject's counter is
+    // frozen, and the store has already dropped it.
+    Json r = Result(s, true, 0);
+    r.erase("failures_cleared");
+    out.push_back(r);
+    text += "unblocked " + Describe(s) + "\n";
+  }
+  if (ctx->json()) {
+    PrintJson(out);
+  } else {
+    PrintOut(cleared.empty() ? "no blocked subjects\n" : text);
+  }
+  return kExitOk;
+}
+
+int RunUnblock(Context* ctx, const UnblockOptions& opt) {
+  std::vector<Subject> subjects;
+  std::string err;
+  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.host, &subjects, &err)) {
+    PrintError(err);
+    return kExitUsage;
+  }
+  Backend* backend = ctx->OpenBackend();
+  if (!backend) return kExitStore;
+  Store* store = backend->store();
+  if (opt.all) return UnblockAll(ctx, store);
+
+  const int64_t now = ctx->Now();
+  Json out = Json::array();
+  std::string text;
+  for (const Subject& s : subjects) {
+    std::vector<SubjectState> before;
+    bool was_blocked = false;
+    if (!store->Get({&s, 1}, now, &before, &err) ||
+        !store->Unblock(s, now, &was_blocked, &err)) {
+      PrintError("store unavailable: " + err);
+      return kExitStore;
+    }
+    const int64_t failures = before[0].failures;
+    if (was_blocked) {
+      Announce(ctx->config(), Event{Event::Type::kUnblock, s, 0, failures});
+      text += "unblocked " + Describe(s) + "\n";
+    } else if (failures > 0) {
+      text += Describe(s) + " was not blocked; cleared " +
+              std::to_string(failures) + " failure(s)\n";
+    } else {
+      text += Describe(s) + " was not blocked\n";
+    }
+    out.push_back(Result(s, was_blocked, failures));
+  }
+  if (ctx->json()) {
+    PrintJson(out);
+  } else {
+    PrintOut(text);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Runner DefineUnblock(CLI::App* sub) {
+  auto opt = std::make_shared<UnblockOptions>();
+  CLI::Option* user =
+      sub->add_option("--user", opt->user, "Unblock this user")->type_name("U");
+  CLI::Option* host =
+      sub->add_option("--host", opt->host,
+                      "Unblock this host (normalised as the module does)")
+          ->type_name("H");
+  CLI::Option* all =
+      sub->add_flag("--all", opt->all, "Unblock every blocked subject");
+  all->excludes(user)->excludes(host);
+  sub->callback([opt]() {
+    if (!opt->user && !opt->host && !opt->all) {
+      throw CLI::RequiredError("unblock: --user, --host or --all");
+    }
+  });
+  return [opt](Context* ctx) { return RunUnblock(ctx, *opt); };
+}
+
+}  // namespace defender::ctl

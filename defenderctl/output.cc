@@ -1,0 +1,95 @@
+#include "defenderctl/output.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+#include "common/format.h"
+#include "defenderctl/context.h"
+
+namespace defender::ctl {
+namespace {
+
+// Characters, not bytes: subjects may be UTF-8 (normalize.h keeps them
+// valid).
+size_t Width(const std::string& s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+}  // namespace
+
+Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+
+void Table::Add(std::vector<std::string> row) {
+  row.resize(headers_.size());
+  for (std::string& cell : row) {
+    if (cell.empty()) cell.push_back('-');
+  }
+  rows_.push_back(std::move(row));
+}
+
+std::string Table::Render() const {
+  std::vector<size_t> widths;
+  for (const std::string& h : headers_) widths.push_back(Width(h));
+  for (const auto& row : rows_) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], Width(row[i]));
+    }
+  }
+  std::string out;
+  const auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size())
+        out.append(widths[i] - Width(cells[i]) + 2, ' ');
+    }
+    out += '\n';
+  };
+  line(headers_);
+  for (const auto& row : rows_) line(row);
+  return out;
+}
+
+std::string LocalTime(int64_t epoch) {
+  const time_t t = static_cast<time_t>(epoch);
+  struct tm tm;
+  char buf[64];
+  if (localtime_r(&t, &tm) == nullptr ||
+      strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+    return std::to_string(epoch);
+  }
+  return buf;
+}
+
+std::string LeftText(const SubjectState& s, int64_t now) {
+  if (!s.blocked) return "-";
+  if (s.permanent()) return "permanent";
+  return FormatDuration(s.Remaining(now));
+}
+
+std::string Describe(const Subject& s) {
+  return std::string(KindName(s.kind)) + " " + s.name;
+}
+
+void PrintJson(const Json& value) {
+  // Subjects are valid UTF-8 (normalize.h); `replace` keeps the output valid
+  // JSON even for anything that is not.
+  PrintOut(value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
+}
+
+Json StateJson(const Subject& subject, const SubjectState& state, int64_t now) {
+  Json o;
+  o["kind"] = KindName(subject.kind);
+  o["subject"] = subject.name;
+  o["failures"] = state.failures;
+  const bool timed = state.blocked && !state.permanent();
+  o["until"] = timed ? Json(state.until) : Json(nullptr);
+  o["remaining_seconds"] = timed ? Json(state.Remaining(now)) : Json(nullptr);
+  o["permanent"] = state.permanent();
+  o["blocked"] = state.blocked;
+  return o;
+}
+
+}  // namespace defender::ctl

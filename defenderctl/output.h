@@ -1,0 +1,52 @@
+// Human and machine output shared by the commands: aligned tables, local
+// times, remaining durations, and JSON on stdout.
+#ifndef PAM_DEFENDER_DEFENDERCTL_OUTPUT_H_
+#define PAM_DEFENDER_DEFENDERCTL_OUTPUT_H_
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/subject.h"
+
+namespace defender::ctl {
+
+using Json = nlohmann::ordered_json;
+
+// A table printed with its columns aligned (two spaces apart, widths in
+// UTF-8 characters), the header line in capitals.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers);
+  // `row` has as many cells as there are headers; an empty cell prints "-".
+  void Add(std::vector<std::string> row);
+  bool empty() const { return rows_.empty(); }
+  std::string Render() const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// "2026-11-28 22:40:05" in the local time zone (TZ).
+std::string LocalTime(int64_t epoch);
+
+// What a block still lasts at `now`: "4m 12s", "permanent", or "-" when
+// the subject is not blocked.
+std::string LeftText(const SubjectState& s, int64_t now);
+
+// "user alice", "host 10.0.0.1".
+std::string Describe(const Subject& s);
+
+// Prints `value` (pretty, two-space indent) and a newline on stdout.
+void PrintJson(const Json& value);
+
+// The JSON form of a subject's state at `now` (the `list` object of SPEC
+// section 5): kind, subject, failures, until, remaining_seconds, permanent,
+// blocked.
+Json StateJson(const Subject& subject, const SubjectState& state, int64_t now);
+
+}  // namespace defender::ctl
+
+#endif  // PAM_DEFENDER_DEFENDERCTL_OUTPUT_H_

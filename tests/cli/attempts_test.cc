@@ -1,0 +1,127 @@
+// defenderctl attempts: the attempt log written by the module, filtered,
+// newest first, text and JSON.
+#include <doctest/doctest.h>
+
+#include "tests/cli/harness.h"
+
+namespace defender::test {
+namespace {
+
+// alice fails twice from 10.0.0.1 (written as IPv4-mapped IPv6), succeeds
+// once from there, and bob fails once locally; one minute apart.
+void FillLog(Sandbox& box) {
+  box.AddUser("alice", "secret");
+  box.AddUser("bob", "pw");
+  CHECK(box.Login("alice", "wrong", "::ffff:10.0.0.1", "pts/1") != 0);
+  box.SetNow(kT0 + 60);
+  CHECK(box.Login("alice", "wrong", "::ffff:10.0.0.1", "pts/1") != 0);
+  box.SetNow(kT0 + 120);
+  CHECK(box.Login("alice", "secret", "10.0.0.1", "pts/2") == 0);
+  box.SetNow(kT0 + 180);
+  CHECK(box.Login("bob", "wrong", "", "tty1") != 0);
+}
+
+TEST_CASE("attempts: empty log says so") {
+  Sandbox box;
+  RunResult r = box.Ctl({"attempts"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "no attempts\n");
+  r = box.Ctl({"attempts", "--user", "alice"});
+  CHECK(r.out == "no matching attempts\n");
+  CHECK(ParseJson(box.Ctl({"--json", "attempts"}).out) == Json::array());
+}
+
+TEST_CASE("attempts: text table, newest first, local time") {
+  Sandbox box;
+  FillLog(box);
+  const RunResult r = box.Ctl({"attempts"});
+  CHECK(r.status == 0);
+  CHECK(
+      r.out ==
+      "TIME                 SERVICE        USER   HOST      TTY    RESULT\n"
+      "2027-01-15 08:03:00  defender-test  bob    -         tty1   failure\n"
+      "2027-01-15 08:02:00  defender-test  alice  10.0.0.1  pts/2  success\n"
+      "2027-01-15 08:01:00  defender-test  alice  10.0.0.1  pts/1  failure\n"
+      "2027-01-15 08:00:00  defender-test  alice  10.0.0.1  pts/1  failure\n");
+}
+
+TEST_CASE("attempts --json: every field") {
+  Sandbox box;
+  FillLog(box);
+  const Json j = ParseJson(box.Ctl({"attempts", "--json"}).out);
+  REQUIRE(j.size() == 4);
+  CHECK(j[0]["time"] == "2027-01-15T08:03:00Z");
+  CHECK(j[0]["service"] == "defender-test");
+  CHECK(j[0]["user"] == "bob");
+  CHECK(j[0]["host"].is_null());
+  CHECK(j[0]["tty"] == "tty1");
+  CHECK(j[0]["result"] == "failure");
+  CHECK(j[1]["time"] == "2027-01-15T08:02:00Z");
+  CHECK(j[1]["user"] == "alice");
+  CHECK(j[1]["host"] == "10.0.0.1");
+  CHECK(j[1]["tty"] == "pts/2");
+  CHECK(j[1]["result"] == "success");
+  CHECK(j[3]["time"] == "2027-01-15T08:00:00Z");
+  CHECK(j[3]["result"] == "failure");
+  CHECK(j[3].size() == 6);
+}
+
+TEST_CASE("attempts: filters by user, normalised host, result, since, limit") {
+  Sandbox box;
+  FillLog(box);
+  const auto count = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "--json");
+    const RunResult r = box.Ctl(args);
+    REQUIRE(r.status == 0);
+    return ParseJson(r.out).size();
+  };
+  CHECK(count({"attempts", "--user", "alice"}) == 3);
+  CHECK(count({"attempts", "--user", "  bob "}) == 1);  // Trimmed as PAM_USER.
+  CHECK(count({"attempts", "--host", "::ffff:10.0.0.1"}) == 3);
+  CHECK(count({"attempts", "--host", "10.0.0.1", "--result", "success"}) == 1);
+  CHECK(count({"attempts", "--result", "failure"}) == 3);
+  CHECK(count({"attempts", "--result", "refused"}) == 0);
+  // now = kT0 + 180: the last 2 minutes hold the rows at +60, +120, +180.
+  CHECK(count({"attempts", "--since", "2m"}) == 3);
+  CHECK(count({"attempts", "--since", "59"}) == 1);
+  const Json two =
+      ParseJson(box.Ctl({"--json", "attempts", "--limit", "2"}).out);
+  REQUIRE(two.size() == 2);
+  CHECK(two[0]["time"] == "2027-01-15T08:03:00Z");
+  CHECK(two[1]["time"] == "2027-01-15T08:02:00Z");
+  CHECK(count({"attempts", "--limit", "0"}) == 4);
+}
+
+TEST_CASE("attempts: refused attempts are logged as refused") {
+  Sandbox box;
+  box.AddUser("carol", "pw");
+  for (int i = 0; i < 4; ++i) CHECK(box.Login("carol", "x", "192.0.2.1") != 0);
+  CHECK(box.Login("carol", "pw", "192.0.2.1") != 0);
+  const Json j =
+      ParseJson(box.Ctl({"--json", "attempts", "--result", "refused"}).out);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["user"] == "carol");
+  CHECK(j[0]["host"] == "192.0.2.1");
+}
+
+TEST_CASE("attempts: bad arguments are usage errors") {
+  Sandbox box;
+  RunResult r = box.Ctl({"attempts", "--result", "maybe"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
+  CHECK(r.err.find("--result") != std::string::npos);
+  r = box.Ctl({"attempts", "--since", "yesterday"});
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "defenderctl: --since: invalid duration \"yesterday\" (use 90s, 15m, "
+        "2h, 1d or seconds)\n");
+  r = box.Ctl({"attempts", "--limit", "-1"});
+  CHECK(r.status == 2);
+  CHECK(r.err == "defenderctl: --limit: must be 0 (all) or more\n");
+  r = box.Ctl({"attempts", "--limit", "many"});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--limit = many") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace defender::test

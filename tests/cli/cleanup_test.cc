@@ -1,0 +1,155 @@
+// defenderctl cleanup: prunes the attempt log (one DELETE on the time
+// index) and expired store records; --dry-run only counts.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "common/attempt_log.h"
+#include "common/sqlite_db.h"
+#include "tests/cli/harness.h"
+
+namespace defender::test {
+namespace {
+
+// Appends `n` attempt rows at times start + (i * step) % span through the
+// common/ SqliteDb: one INSERT ... SELECT in one transaction.
+void AddRows(SqliteDb* db, int64_t n, int64_t start, int64_t step,
+             int64_t span = INT64_MAX) {
+  std::string err;
+  REQUIRE_MESSAGE(db->Exec("PRAGMA cache_size = -65536", &err), err);
+  SqliteDb::Transaction txn(db);
+  REQUIRE(txn.ok());
+  SqliteDb::Statement st(
+      db,
+      "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+      "WHERE i + 1 < ?1) "
+      "INSERT INTO attempts(time, service, user, host, tty, result) "
+      "SELECT ?2 + (i * ?3) % ?4, 'sshd', "
+      "CASE i % 2 WHEN 0 THEN 'bob' ELSE 'alice' END, '192.0.2.1', '', "
+      "'failure' FROM n");
+  REQUIRE(st.ok());
+  st.Bind(1, n);
+  st.Bind(2, start);
+  st.Bind(3, step);
+  st.Bind(4, span);
+  st.Step();
+  REQUIRE_FALSE(st.error());
+  REQUIRE_MESSAGE(txn.Commit(&err), err);
+}
+
+int64_t CountRows(SqliteDb* db, const char* where) {
+  SqliteDb::Statement st(
+      db, (std::string("SELECT count(*) FROM attempts ") + where).c_str());
+  REQUIRE(st.Step());
+  return st.Int(0);
+}
+
+std::unique_ptr<SqliteDb> OpenDb(const Sandbox& box) {
+  std::string err;
+  std::unique_ptr<SqliteDb> db = SqliteDb::Open(box.db(), 5000, &err);
+  REQUIRE_MESSAGE(db != nullptr, err);
+  return db;
+}
+
+TEST_CASE("cleanup: deletes rows older than expiration_hours, prints count") {
+  Sandbox box("[attempts]\nexpiration_hours = 2\n");
+  {
+    auto db = OpenDb(box);
+    // One row per minute over the 5 hours before kT0.
+    AddRows(db.get(), 300, kT0 - 300 * 60, 60);
+  }
+  RunResult r = box.Ctl({"cleanup", "--dry-run"});
+  CHECK(r.status == 0);
+  // Rows before kT0 - 2h: minutes 0..179 of 300.
+  CHECK(r.out ==
+        "would delete 180 attempt row(s) older than 2h 0m (before 2027-01-15 "
+        "06:00:00)\n");
+  auto db = OpenDb(box);
+  CHECK(CountRows(db.get(), "") == 300);
+  r = box.Ctl({"cleanup"});
+  CHECK(r.status == 0);
+  CHECK(r.out ==
+        "deleted 180 attempt row(s) older than 2h 0m (before 2027-01-15 "
+        "06:00:00)\nremoved 0 expired store record(s)\n");
+  CHECK(CountRows(db.get(), "") == 120);
+  CHECK(CountRows(db.get(), "WHERE time < 1799992800") == 0);
+  r = box.Ctl({"--json", "cleanup", "--older-than", "30m"});
+  CHECK(r.status == 0);
+  const Json j = ParseJson(r.out);
+  CHECK(j["dry_run"] == false);
+  CHECK(j["older_than_seconds"] == 1800);
+  CHECK(j["before"] == "2027-01-15T07:30:00Z");
+  CHECK(j["attempts"] == 90);
+  CHECK(j["store_records"] == 0);
+  CHECK(CountRows(db.get(), "") == 30);
+}
+
+TEST_CASE("cleanup: removes expired store records, keeps live ones") {
+  Sandbox box;
+  box.AddUser("alice", "a");
+  CHECK(box.Login("alice", "x", "10.0.0.1") != 0);  // Counters live 300 s.
+  box.SetNow(kT0 + 100);
+  REQUIRE(box.Ctl({"block", "--user", "bob", "--for", "1h"}).status == 0);
+  box.SetNow(kT0 + 400);
+  Json j = ParseJson(box.Ctl({"--json", "cleanup", "--dry-run"}).out);
+  CHECK(j["dry_run"] == true);
+  CHECK(j["attempts"] == 0);
+  CHECK(j["store_records"].is_null());
+  j = ParseJson(box.Ctl({"--json", "cleanup"}).out);
+  CHECK(j["store_records"] == 2);  // alice's and 10.0.0.1's counters.
+  j = ParseJson(box.Ctl({"--json", "list"}).out);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["subject"] == "bob");
+}
+
+TEST_CASE("cleanup: bad --older-than is a usage error") {
+  Sandbox box;
+  const RunResult r = box.Ctl({"cleanup", "--older-than", "1w"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
+}
+
+TEST_CASE("cleanup of 1,000,000 rows" * doctest::test_suite("million")) {
+  Sandbox box("[attempts]\nexpiration_hours = 24\n");
+  constexpr int64_t kRows = 1'000'000;
+  // Half the rows older than 24 h (one per second before the cut), half
+  // within the last 24 h (several per second).
+  const int64_t cut = kT0 - 86400;
+  {
+    auto db = OpenDb(box);
+    const auto t0 = std::chrono::steady_clock::now();
+    AddRows(db.get(), kRows / 2, cut - kRows / 2, 1);  // Older: deleted.
+    AddRows(db.get(), kRows / 2, cut, 1, 86400);       // Newer: kept.
+    const auto t1 = std::chrono::steady_clock::now();
+    std::printf("inserted %lld rows in %.2f s\n", static_cast<long long>(kRows),
+                std::chrono::duration<double>(t1 - t0).count());
+    REQUIRE(CountRows(db.get(), "") == kRows);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const RunResult r = box.Ctl({"--json", "cleanup"});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  std::printf("defenderctl cleanup deleted 500000 of 1000000 rows in %.2f s\n",
+              seconds);
+  CHECK(r.status == 0);
+  const Json j = ParseJson(r.out);
+  CHECK(j["attempts"] == kRows / 2);
+  auto db = OpenDb(box);
+  CHECK(CountRows(db.get(), "") == kRows / 2);
+  CHECK(CountRows(db.get(), ("WHERE time < " + std::to_string(cut)).c_str()) ==
+        0);
+  CHECK(CountRows(db.get(), ("WHERE time >= " + std::to_string(cut)).c_str()) ==
+        kRows / 2);
+  // The DELETE uses the index on time.
+  SqliteDb::Statement plan(
+      db.get(), "EXPLAIN QUERY PLAN DELETE FROM attempts WHERE time < 1");
+  std::string detail;
+  while (plan.Step()) detail += plan.Text(3) + "\n";
+  CHECK_MESSAGE(detail.find("attempts_time") != std::string::npos, detail);
+  CHECK(seconds < 60);
+}
+
+}  // namespace
+}  // namespace defender::test

@@ -1,0 +1,105 @@
+// Configuration errors name file, line and key (exit 2); config check and
+// config show.
+#include <doctest/doctest.h>
+
+#include "tests/cli/harness.h"
+
+namespace defender::test {
+namespace {
+
+TEST_CASE("config errors: unknown key, wrong type, out of range -> exit 2") {
+  Sandbox box;
+  const std::string store = "[store]\npath = \"" + box.db() + "\"\n";
+  struct Case {
+    std::string text;
+    std::string message;  // After "defenderctl: CONFIG".
+  };
+  const Case cases[] = {
+      {store + "[lockout]\nfailure_limit = 3\nbogus = 1\n",
+       ":5: lockout.bogus: unknown key"},
+      {"[lockout]\nfailure_limit = \"three\"\n" + store,
+       ":2: lockout.failure_limit: expected an integer"},
+      {"[lockout]\nipv6_prefix = 200\n",
+       ":2: lockout.ipv6_prefix: value 200 out of range (1-128)"},
+      {"[attempts]\nstore = 1\n", ":2: attempts.store: expected a boolean"},
+      {"[nosuch]\nx = 1\n", ":1: nosuch: unknown section"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    box.WriteConfig(c.text);
+    for (const char* command : {"list", "config"}) {
+      std::vector<std::string> args = {command};
+      if (std::string(command) == "config") args.push_back("check");
+      const RunResult r = box.Ctl(args);
+      CHECK(r.status == 2);
+      CHECK(r.out == "");
+      CHECK(r.err == "defenderctl: " + box.config() + c.message + "\n");
+    }
+  }
+}
+
+TEST_CASE("config errors: a missing file named by -c is exit 2") {
+  Sandbox box;
+  const std::string missing = box.dir() + "/missing.toml";
+  const RunResult r =
+      box.Exec({EnvPath("DEFENDERCTL_TESTCLOCK"), "-c", missing, "list"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
+  CHECK(r.err == "defenderctl: " + missing +
+                     ": cannot open: No such file or directory\n");
+}
+
+TEST_CASE("config check: OK, text and JSON") {
+  Sandbox box("[lockout]\nfailure_limit = 5\n");
+  RunResult r = box.Ctl({"config", "check"});
+  CHECK(r.status == 0);
+  CHECK(r.out == box.config() + ": configuration OK\n");
+  r = box.Ctl({"config", "check", "--json"});
+  CHECK(r.status == 0);
+  const Json j = ParseJson(r.out);
+  CHECK(j["source"] == box.config());
+  CHECK(j["valid"] == true);
+  CHECK(j["warnings"] == Json::array());
+  // `config` alone needs check or show.
+  CHECK(box.Ctl({"config"}).status == 2);
+}
+
+TEST_CASE("config show: effective values with derived defaults") {
+  Sandbox box(
+      "[lockout]\nfailure_limit = 5\ncooloff_time = 60\n"
+      "lockout_cooloff_time = [60, 0]\nallow_hosts = [\"10.1.2.3/8\"]\n");
+  RunResult r = box.Ctl({"config", "show"});
+  CHECK(r.status == 0);
+  CHECK(r.out.rfind("# effective configuration from " + box.config() + "\n",
+                    0) == 0);
+  for (const std::string& line : std::vector<std::string>{
+           "failure_limit = 5\n", "failure_limit_user = 5\n",
+           "failure_limit_host = 5\n", "attempt_cooloff_time = 60\n",
+           "lockout_cooloff_time = [60, 0]\n",
+           "allow_hosts = [\"10.0.0.0/8\"]\n", "path = \"" + box.db() + "\"\n",
+           "url = \"redis://127.0.0.1:6379/0\"\n"}) {
+    CHECK_MESSAGE(r.out.find(line) != std::string::npos, line);
+  }
+  // What show prints is a config that check accepts.
+  box.WriteConfig(r.out);
+  CHECK(box.Ctl({"config", "check"}).status == 0);
+
+  r = box.Ctl({"--json", "config", "show"});
+  CHECK(r.status == 0);
+  const Json j = ParseJson(r.out);
+  CHECK(j["source"] == box.config());
+  CHECK(j["lockout"]["failure_limit"] == 5);
+  CHECK(j["lockout"]["failure_limit_user"] == 5);
+  CHECK(j["lockout"]["failure_limit_host"] == 5);
+  CHECK(j["lockout"]["lockout_cooloff_time"] == Json::array({60, 0}));
+  CHECK(j["lockout"]["allow_hosts"] == Json::array({"10.0.0.0/8"}));
+  CHECK(j["lockout"]["ipv6_prefix"] == 64);
+  CHECK(j["store"]["backend"] == "sqlite");
+  CHECK(j["store"]["path"] == box.db());
+  CHECK(j["redis"]["on_error"] == "local");
+  CHECK(j["attempts"]["expiration_hours"] == 24);
+  CHECK(j["hooks"]["timeout_seconds"] == 10);
+}
+
+}  // namespace
+}  // namespace defender::test

@@ -1,0 +1,206 @@
+// Usage errors, --help and --version, store errors (exit 3), and what
+// needs root: running as a non-root user, hooks, secrets in the config.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "defender_build_config.h"
+#include "tests/cli/harness.h"
+
+namespace defender::test {
+namespace {
+
+TEST_CASE("usage: no command, unknown command or option -> exit 2") {
+  Sandbox box;
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {}, {"frobnicate"}, {"list", "--bogus"}, {"list", "extra"}}) {
+    CAPTURE(args.size());
+    const RunResult r = box.Ctl(args);
+    CHECK(r.status == 2);
+    CHECK(r.out == "");
+    CHECK(r.err.rfind("defenderctl: ", 0) == 0);
+  }
+}
+
+TEST_CASE("--version and --help") {
+  Sandbox box;
+  for (const char* var : {"DEFENDERCTL", "DEFENDERCTL_TESTCLOCK"}) {
+    RunResult r = box.Exec({EnvPath(var), "--version"});
+    CHECK(r.status == 0);
+    CHECK(r.out == std::string("defenderctl ") + DEFENDER_VERSION + "\n");
+  }
+  const RunResult r = box.Exec({EnvPath("DEFENDERCTL"), "--help"});
+  CHECK(r.status == 0);
+  for (const char* word :
+       {"list", "attempts", "unblock", "block", "check", "cleanup", "config",
+        "stats", "--config", "--json", "--version", "0  done",
+        "1  check: the login would be refused",
+        "2  usage or configuration error", "3  store unavailable"}) {
+    CHECK_MESSAGE(r.out.find(word) != std::string::npos, word);
+  }
+  const RunResult sub =
+      box.Exec({EnvPath("DEFENDERCTL"), "attempts", "--help"});
+  CHECK(sub.status == 0);
+  for (const char* word :
+       {"--user", "--host", "--result", "--since", "--limit"}) {
+    CHECK_MESSAGE(sub.out.find(word) != std::string::npos, word);
+  }
+}
+
+TEST_CASE("the installed build (system clock) works on a fresh store") {
+  Sandbox box;
+  const RunResult r =
+      box.Exec({EnvPath("DEFENDERCTL"), "-c", box.config(), "list", "--json"});
+  CHECK(r.status == 0);
+  CHECK(ParseJson(r.out) == Json::array());
+  struct stat st;
+  REQUIRE(stat(box.db().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("store unavailable -> exit 3 for every command that needs it") {
+  Sandbox box;
+  box.WriteFile("file", "not a directory\n");
+  box.WriteConfig("[store]\npath = \"" + box.dir() + "/file/defender.db\"\n");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"list"},
+                                             {"attempts"},
+                                             {"unblock", "--all"},
+                                             {"block", "--user", "a"},
+                                             {"check", "--user", "a"},
+                                             {"cleanup"},
+                                             {"stats"},
+                                             {"--json", "stats"}}) {
+    CAPTURE(args[0]);
+    const RunResult r = box.Ctl(args);
+    CHECK(r.status == 3);
+    CHECK(r.out == "");
+    CHECK(r.err.rfind("defenderctl: store unavailable: ", 0) == 0);
+  }
+  // Validating the configuration does not need the store.
+  CHECK(box.Ctl({"config", "check"}).status == 0);
+}
+
+TEST_SUITE("root") {
+  RunResult AsNobody(const Sandbox& box, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {
+        "/usr/bin/setpriv", "--reuid=65534",        "--regid=65534",
+        "--clear-groups",   EnvPath("DEFENDERCTL"), "-c",
+        box.config()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return box.Exec(argv);
+  }
+
+  TEST_CASE("not root: a clear message and exit 3") {
+    Sandbox box;
+    REQUIRE(box.Ctl({"list"}).status == 0);  // Root creates the store.
+    const std::string message = "defenderctl: cannot open " + box.db() +
+                                ": Permission denied (run as root)\n";
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"list"},
+                                               {"--json", "list"},
+                                               {"attempts"},
+                                               {"stats"},
+                                               {"unblock", "--user", "a"}}) {
+      CAPTURE(args[0]);
+      const RunResult r = AsNobody(box, args);
+      CHECK(r.status == 3);
+      CHECK(r.out == "");
+      CHECK(r.err == message);
+    }
+    // A store that does not exist yet, in a directory only root may write.
+    box.WriteConfig("[store]\npath = \"" + box.dir() + "/new.db\"\n");
+    const RunResult r = AsNobody(box, {"list"});
+    CHECK(r.status == 3);
+    CHECK(r.err == "defenderctl: cannot open " + box.dir() +
+                       "/new.db: Permission denied (run as root)\n");
+  }
+
+  std::string WaitForFile(const std::string& path) {
+    // The hook runs detached: wait (bounded) for it to finish writing.
+    for (int i = 0; i < 200; ++i) {
+      if (access(path.c_str(), F_OK) == 0) {
+        std::ifstream in(path);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL("hook output " << path << " never appeared");
+    return "";
+  }
+
+  TEST_CASE("block and unblock run the hooks with the event environment") {
+    Sandbox box;
+    const std::string script =
+        "env | grep ^DEFENDER_ | sort > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"";
+    const std::string on_block = box.dir() + "/on_block.out";
+    const std::string on_unblock = box.dir() + "/on_unblock.out";
+    box.WriteConfig("[store]\npath = \"" + box.db() +
+                    "\"\n[hooks]\non_block = [\"/bin/sh\", \"-c\", '" + script +
+                    "', \"" + on_block +
+                    "\"]\non_unblock = [\"/bin/sh\", "
+                    "\"-c\", '" +
+                    script + "', \"" + on_unblock + "\"]\n");
+    REQUIRE(box.Ctl({"block", "--host", "::ffff:192.0.2.5", "--for", "1h"})
+                .status == 0);
+    CHECK(WaitForFile(on_block) ==
+          "DEFENDER_EVENT=block\n"
+          "DEFENDER_KIND=host\n"
+          "DEFENDER_SERVICE=defenderctl\n"
+          "DEFENDER_SUBJECT=192.0.2.5\n"
+          "DEFENDER_UNTIL=" +
+              std::to_string(kT0 + 3600) + "\n");
+    REQUIRE(box.Ctl({"unblock", "--host", "192.0.2.5"}).status == 0);
+    CHECK(WaitForFile(on_unblock) ==
+          "DEFENDER_EVENT=unblock\n"
+          "DEFENDER_KIND=host\n"
+          "DEFENDER_SERVICE=defenderctl\n"
+          "DEFENDER_SUBJECT=192.0.2.5\n"
+          "DEFENDER_UNTIL=0\n");
+    // Unblocking what is not blocked announces nothing.
+    REQUIRE(unlink(on_unblock.c_str()) == 0);
+    REQUIRE(box.Ctl({"unblock", "--host", "192.0.2.5"}).status == 0);
+    REQUIRE(box.Ctl({"block", "--user", "x", "--for", "1m"}).status == 0);
+    WaitForFile(on_block);                         // A later event did run...
+    CHECK(access(on_unblock.c_str(), F_OK) != 0);  // ...this one did not.
+  }
+
+  TEST_CASE("config show masks the Redis password") {
+    Sandbox box;
+    box.WriteConfig(
+        "[store]\npath = \"" + box.db() +
+        "\"\n[redis]\nurl = \"redis://app:s3cret@10.0.0.5:6379/2\"\n");
+    RunResult r = box.Ctl({"config", "show"});
+    CHECK(r.status == 0);
+    CHECK(r.out.find("url = \"redis://app:****@10.0.0.5:6379/2\"\n") !=
+          std::string::npos);
+    CHECK(r.out.find("s3cret") == std::string::npos);
+    r = box.Ctl({"--json", "config", "show"});
+    CHECK(ParseJson(r.out)["redis"]["url"] ==
+          "redis://app:****@10.0.0.5:6379/2");
+    CHECK(r.out.find("s3cret") == std::string::npos);
+  }
+
+  TEST_CASE("a config naming secrets must not be writable by others") {
+    Sandbox box;
+    box.WriteConfig("[store]\npath = \"" + box.db() +
+                    "\"\n[hooks]\non_block = [\"/bin/true\"]\n");
+    REQUIRE(chmod(box.config().c_str(), 0666) == 0);
+    const RunResult r = box.Ctl({"config", "check"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "defenderctl: " + box.config() +
+                       ": names hooks or a Redis password, so it must be "
+                       "owned by root and not writable by group or others\n");
+  }
+}
+
+}  // namespace
+}  // namespace defender::test

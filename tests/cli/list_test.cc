@@ -1,0 +1,120 @@
+// defenderctl list: text and JSON, over a store filled by the real module.
+#include <doctest/doctest.h>
+
+#include "tests/cli/harness.h"
+
+namespace defender::test {
+namespace {
+
+// Four wrong passwords with the default limit 3: the 4th blocks alice and
+// the host.
+void BlockThroughModule(Sandbox& box, const std::string& rhost) {
+  box.AddUser("alice", "secret");
+  for (int i = 0; i < 4; ++i) CHECK(box.Login("alice", "wrong", rhost) != 0);
+  // Blocked: even the right password is refused now.
+  CHECK(box.Login("alice", "secret", rhost) != 0);
+}
+
+TEST_CASE("list: an empty store says so in one line, and [] in JSON") {
+  Sandbox box;
+  RunResult r = box.Ctl({"list"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "no blocked subjects\n");
+  CHECK(r.err == "");
+  r = box.Ctl({"list", "--users"});
+  CHECK(r.out == "no blocked users\n");
+  r = box.Ctl({"list", "--hosts"});
+  CHECK(r.out == "no blocked hosts\n");
+  r = box.Ctl({"--json", "list"});
+  CHECK(r.status == 0);
+  CHECK(ParseJson(r.out) == Json::array());
+}
+
+TEST_CASE("list: subjects blocked by the module, text table") {
+  Sandbox box;
+  BlockThroughModule(box, "::ffff:10.0.0.1");
+  box.SetNow(kT0 + 48);  // 300 s blocks: 4m 12s left.
+  RunResult r = box.Ctl({"list"});
+  CHECK(r.status == 0);
+  CHECK(r.out ==
+        "KIND  SUBJECT   FAILURES  UNTIL                LEFT\n"
+        "user  alice     4         2027-01-15 08:05:00  4m 12s\n"
+        "host  10.0.0.1  4         2027-01-15 08:05:00  4m 12s\n");
+  r = box.Ctl({"list", "--hosts"});
+  CHECK(r.out ==
+        "KIND  SUBJECT   FAILURES  UNTIL                LEFT\n"
+        "host  10.0.0.1  4         2027-01-15 08:05:00  4m 12s\n");
+  // Times are local: the same instant two hours east of UTC.
+  setenv("TZ", "XYZ-2", 1);
+  r = box.Ctl({"list", "--users"});
+  setenv("TZ", "UTC", 1);
+  CHECK(r.out ==
+        "KIND  SUBJECT  FAILURES  UNTIL                LEFT\n"
+        "user  alice    4         2027-01-15 10:05:00  4m 12s\n");
+  // Once the block is over, nothing is listed.
+  box.SetNow(kT0 + 300);
+  CHECK(box.Ctl({"list"}).out == "no blocked subjects\n");
+}
+
+TEST_CASE("list --json: every field of every object") {
+  Sandbox box;
+  BlockThroughModule(box, "2001:db8:1:2::7");
+  box.SetNow(kT0 + 10);
+  REQUIRE(box.Ctl({"block", "--user", "mallory", "--permanent"}).status == 0);
+  const RunResult r = box.Ctl({"list", "--json"});
+  CHECK(r.status == 0);
+  const Json j = ParseJson(r.out);
+  REQUIRE(j.is_array());
+  REQUIRE(j.size() == 3);
+  // Users first, by name; then hosts.
+  CHECK(j[0]["kind"] == "user");
+  CHECK(j[0]["subject"] == "alice");
+  CHECK(j[0]["failures"] == 4);
+  CHECK(j[0]["until"] == kT0 + 300);
+  CHECK(j[0]["remaining_seconds"] == 290);
+  CHECK(j[0]["permanent"] == false);
+  CHECK(j[0]["blocked"] == true);
+  CHECK(j[1]["kind"] == "user");
+  CHECK(j[1]["subject"] == "mallory");
+  CHECK(j[1]["failures"] == 0);
+  CHECK(j[1]["until"].is_null());
+  CHECK(j[1]["remaining_seconds"].is_null());
+  CHECK(j[1]["permanent"] == true);
+  CHECK(j[2]["kind"] == "host");
+  CHECK(j[2]["subject"] == "2001:db8:1:2::/64");
+  CHECK(j[2]["failures"] == 4);
+  CHECK(j[2]["until"] == kT0 + 300);
+  CHECK(j[2]["remaining_seconds"] == 290);
+  CHECK(j[2]["permanent"] == false);
+  const Json users = ParseJson(box.Ctl({"--json", "list", "--users"}).out);
+  CHECK(users.size() == 2);
+  // A permanent block reads "permanent" in the table.
+  CHECK(box.Ctl({"list", "--users"}).out ==
+        "KIND  SUBJECT  FAILURES  UNTIL                LEFT\n"
+        "user  alice    4         2027-01-15 08:05:00  4m 50s\n"
+        "user  mallory  0         -                    permanent\n");
+}
+
+TEST_CASE("list --all: also failing subjects that are not blocked") {
+  Sandbox box;
+  box.AddUser("bob", "pw");
+  CHECK(box.Login("bob", "wrong", "192.0.2.9") != 0);
+  CHECK(box.Login("bob", "wrong", "192.0.2.9") != 0);
+  CHECK(box.Ctl({"list"}).out == "no blocked subjects\n");
+  CHECK(box.Ctl({"list", "--all"}).out ==
+        "KIND  SUBJECT    FAILURES  UNTIL  LEFT\n"
+        "user  bob        2         -      -\n"
+        "host  192.0.2.9  2         -      -\n");
+  const Json j = ParseJson(box.Ctl({"--json", "list", "--all"}).out);
+  REQUIRE(j.size() == 2);
+  CHECK(j[0]["blocked"] == false);
+  CHECK(j[0]["failures"] == 2);
+  CHECK(j[0]["until"].is_null());
+  CHECK(j[0]["permanent"] == false);
+  // A correct password resets both counters (SPEC 2.4).
+  CHECK(box.Login("bob", "pw", "192.0.2.9") == 0);
+  CHECK(box.Ctl({"list", "--all"}).out == "no blocked or failing subjects\n");
+}
+
+}  // namespace
+}  // namespace defender::test
