@@ -89,6 +89,15 @@ std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
       OpenHandle(path, SQLITE_OPEN_READWRITE, busy_timeout_ms, err);
   if (handle == nullptr) return nullptr;
   std::unique_ptr<SqliteDb> db(new SqliteDb(handle, path));
+  // Each PAM step opens its own connection, and closing the last connection
+  // to a WAL database checkpoints the WAL into the database (two fsyncs) and
+  // deletes it, so the next step creates it again (two more: the WAL header
+  // and the directory). Instead the WAL is left for the next connection and
+  // checkpointed on close only once it holds kWalCheckpointFrames frames: a
+  // new connection reads the whole WAL to rebuild its index, so it is kept
+  // short. Commits are as durable as before (WAL, synchronous=NORMAL).
+  sqlite3_db_config(handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  sqlite3_wal_hook(handle, &SqliteDb::OnWalCommit, db.get());
   if (!db->EnsureSchema(err)) return nullptr;
   return db;
 }
@@ -102,7 +111,27 @@ std::unique_ptr<SqliteDb> SqliteDb::OpenReadOnly(const std::string& path,
   return std::unique_ptr<SqliteDb>(new SqliteDb(handle, path));
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+SqliteDb::~SqliteDb() {
+  for (const CachedStatement& c : statements_) sqlite3_finalize(c.stmt);
+  if (wal_frames_ >= kWalCheckpointFrames) {
+    // Checkpoints (if this is the last connection) and removes the WAL.
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
+  }
+  sqlite3_close_v2(db_);
+}
+
+int SqliteDb::OnWalCommit(void* self, sqlite3* db, const char* name,
+                          int frames) {
+  static_cast<SqliteDb*>(self)->wal_frames_ = frames;
+  // What sqlite3_wal_autocheckpoint() does by default (this hook replaces
+  // it): a passive checkpoint once the WAL holds 1000 pages, for WALs that
+  // grow while other connections keep the database open.
+  if (frames >= kWalAutoCheckpointFrames) {
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+  }
+  return SQLITE_OK;
+}
 
 std::string SqliteDb::Error(std::string_view context) const {
   return path_ + ": " + std::string(context) + ": " + sqlite3_errmsg(db_);
@@ -155,15 +184,36 @@ bool SqliteDb::EnsureSchema(std::string* err) {
   return txn.Commit(err);
 }
 
-SqliteDb::Statement::Statement(SqliteDb* db, const char* sql) {
-  if (sqlite3_prepare_v3(db->handle(), sql, -1, SQLITE_PREPARE_PERSISTENT,
-                         &stmt_, nullptr) != SQLITE_OK) {
-    stmt_ = nullptr;
-    error_ = true;
+sqlite3_stmt* SqliteDb::Acquire(const char* sql) {
+  for (CachedStatement& c : statements_) {
+    if (!c.in_use && c.sql == sql) {
+      c.in_use = true;
+      return c.stmt;
+    }
+  }
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return nullptr;
+  }
+  statements_.push_back(CachedStatement{sql, stmt, true});
+  return stmt;
+}
+
+void SqliteDb::Release(sqlite3_stmt* stmt) {
+  if (stmt == nullptr) return;
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  for (CachedStatement& c : statements_) {
+    if (c.stmt == stmt) c.in_use = false;
   }
 }
 
-SqliteDb::Statement::~Statement() { sqlite3_finalize(stmt_); }
+SqliteDb::Statement::Statement(SqliteDb* db, const char* sql)
+    : db_(db), stmt_(db->Acquire(sql)), error_(stmt_ == nullptr) {}
+
+SqliteDb::Statement::~Statement() { db_->Release(stmt_); }
 
 void SqliteDb::Statement::Bind(int index, int64_t value) {
   if (stmt_) sqlite3_bind_int64(stmt_, index, value);
@@ -202,14 +252,14 @@ void SqliteDb::Statement::Reset() {
   }
 }
 
-SqliteDb::Transaction::Transaction(SqliteDb* db) : db_(db) {
+SqliteDb::Transaction::Transaction(SqliteDb* db, bool write) : db_(db) {
   if (sqlite3_get_autocommit(db_->handle()) == 0) {
     ok_ = true;  // Joins the enclosing transaction.
     return;
   }
   outer_ = true;
-  ok_ = sqlite3_exec(db_->handle(), "BEGIN IMMEDIATE", nullptr, nullptr,
-                     nullptr) == SQLITE_OK;
+  ok_ = sqlite3_exec(db_->handle(), write ? "BEGIN IMMEDIATE" : "BEGIN",
+                     nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
 SqliteDb::Transaction::~Transaction() {
