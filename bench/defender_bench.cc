@@ -388,6 +388,11 @@ const std::vector<Scenario>& AllScenarios() {
 }
 
 int Run(Options& o) {
+  // PAM resolves relative module paths against its own directory.
+  if (char* abs = realpath(o.module.c_str(), nullptr)) {
+    o.module = abs;
+    free(abs);
+  }
   if (getpwnam(o.user.c_str()) == nullptr) {
     // pam_faillock ignores users that do not exist.
     std::fprintf(stderr, "defender_bench: no such user: %s\n", o.user.c_str());
