@@ -50,7 +50,8 @@ struct Options {
   std::string user = "nobody";
   int redis_port = 0;
   int rounds = 20;
-  int batch = 5;  // Logins per stack per round (x concurrency).
+  int batch = 5;             // Logins per stack per round.
+  int concurrent_batch = 2;  // The same, x concurrency, when concurrent.
   int64_t fill_subjects = 100000;
   int64_t fill_attempts = 1000000;
   int step_rounds = 30;
@@ -73,6 +74,7 @@ bool Expected(const Stack& s, Pattern p, int i, const LoginResult& r) {
 
 struct Samples {
   std::vector<double> micros;
+  std::vector<double> cpu_micros;
   double wall_micros = 0;
   int unexpected = 0;
   std::string first_error;
@@ -147,6 +149,7 @@ class Runner {
     out->wall_micros += wall;
     for (int i = 0; i < n; ++i) {
       out->micros.push_back(res[i].micros);
+      out->cpu_micros.push_back(res[i].cpu_micros);
       if (!Expected(s, p, first + i, res[i])) {
         if (out->unexpected++ == 0) {
           out->first_error = "login " + std::to_string(first + i) +
@@ -188,7 +191,8 @@ class Runner {
       expected_rows[s.name] = n;
     }
     std::map<std::string, Samples> samples;
-    const int per_batch = o_.batch * sc.concurrency;
+    const int per_batch =
+        sc.concurrency > 1 ? o_.concurrent_batch * sc.concurrency : o_.batch;
     for (int round = 0; round < o_.rounds; ++round) {
       for (size_t k = 0; k < stacks.size(); ++k) {
         // Rotating the order spreads any order effect over every stack.
@@ -227,6 +231,7 @@ class Runner {
               std::map<std::string, Samples>& samples) {
     const Samples& base = samples["baseline"];
     const double base_med = Median(base.micros);
+    const double base_cpu = Median(base.cpu_micros);
     const double base_p99 = P99(base.micros);
     const double fl_over =
         samples.count("faillock")
@@ -249,13 +254,15 @@ class Runner {
                << '\t' << Fixed(med, 0) << '\t' << Fixed(p99, 0) << '\t'
                << Fixed(over, 0) << '\t' << Fixed(p99 - base_p99, 0) << '\t'
                << ratio << '\t' << Fixed(tput, 1) << '\t' << sc.concurrency
-               << '\n';
+               << '\t' << Fixed(Median(sm.cpu_micros), 0) << '\t'
+               << Fixed(Median(sm.cpu_micros) - base_cpu, 0) << '\n';
       std::fprintf(stderr,
                    "  %-20s n=%-5zu median %7.0f us  p99 %7.0f us  "
                    "overhead %+6.0f us (p99 %+6.0f)  x faillock %-5s  "
-                   "%7.1f logins/s\n",
+                   "%7.1f logins/s  cpu %5.0f us (%+5.0f)\n",
                    s.name.c_str(), sm.micros.size(), med, p99, over,
-                   p99 - base_p99, ratio.c_str(), tput);
+                   p99 - base_p99, ratio.c_str(), tput,
+                   Median(sm.cpu_micros), Median(sm.cpu_micros) - base_cpu);
       for (double us : sm.micros) {
         samples_ << sc.name << '\t' << s.name << '\t' << Fixed(us, 1) << '\n';
       }
@@ -271,6 +278,7 @@ class Runner {
     Scenario sc{"steps", "per-step cost", Pattern::kMixed};
     if (!Stacks(sc, 1000000, &stacks, &err)) return Fail(err);
     std::map<std::string, std::vector<double>> times;
+    std::map<std::string, std::vector<double>> cpu_times;
     bool ok = true;
     for (int round = 0; round < o_.step_rounds + 1; ++round) {
       for (const Stack& s : stacks) {
@@ -279,7 +287,8 @@ class Runner {
           LoginRequest req = Request(s, true);
           req.service = s.name + "-" + step;
           int rc = -1;
-          const double us = TimeAuthenticate(req, &rc);
+          double cpu = 0;
+          const double us = TimeAuthenticate(req, &rc, &cpu);
           // authfail refuses (pam_faillock's returns PAM_IGNORE, which
           // libpam turns into PAM_PERM_DENIED when nothing else ran).
           const bool fail = std::string(step) == "authfail";
@@ -289,19 +298,24 @@ class Runner {
             ok = Fail(req.service + ": result " + std::to_string(rc));
           }
           // Round 0 creates the stores: not measured.
-          if (round > 0) times[s.name + "\t" + step].push_back(us);
+          if (round > 0) {
+            times[s.name + "\t" + step].push_back(us);
+            cpu_times[s.name + "\t" + step].push_back(cpu);
+          }
         }
       }
     }
     std::ofstream f(o_.out + "/steps.tsv");
-    f << "# stack\tstep\tn\tmedian_us\tp99_us\n";
+    f << "# stack\tstep\tn\tmedian_us\tp99_us\tcpu_median_us\n";
     std::fprintf(stderr, "steps (pam_authenticate of one step, module "
                          "loaded)\n");
     for (const auto& [key, v] : times) {
+      const double cpu = Median(cpu_times[key]);
       f << key << '\t' << v.size() << '\t' << Fixed(Median(v), 1) << '\t'
-        << Fixed(P99(v), 1) << '\n';
-      std::fprintf(stderr, "  %-28s median %6.1f us  p99 %6.1f us\n",
-                   key.c_str(), Median(v), P99(v));
+        << Fixed(P99(v), 1) << '\t' << Fixed(cpu, 1) << '\n';
+      std::fprintf(stderr,
+                   "  %-28s median %6.1f us  p99 %6.1f us  cpu %6.1f us\n",
+                   key.c_str(), Median(v), P99(v), cpu);
     }
     return ok;
   }
@@ -344,7 +358,8 @@ class Runner {
   bool Finish() {
     std::ofstream f(o_.out + "/summary.tsv");
     f << "# scenario\tstack\tlogins\tmedian_us\tp99_us\toverhead_us\t"
-         "overhead_p99_us\tx_faillock\tlogins_per_s\tconcurrency\n"
+         "overhead_p99_us\tx_faillock\tlogins_per_s\tconcurrency\t"
+         "cpu_median_us\tcpu_overhead_us\n"
       << summary_.str();
     std::ofstream s(o_.out + "/samples.tsv");
     s << "# scenario\tstack\tmicros\n" << samples_.str();
@@ -460,8 +475,10 @@ int main(int argc, char** argv) {
   run->add_option("--redis-port", o.redis_port,
                   "loopback redis-server port; 0 = no Redis stack");
   run->add_option("--rounds", o.rounds, "rounds per scenario");
-  run->add_option("--batch", o.batch,
-                  "logins per stack per round (x concurrency)");
+  run->add_option("--batch", o.batch, "logins per stack per round");
+  run->add_option("--concurrent-batch", o.concurrent_batch,
+                  "logins per stack per round in the concurrent scenarios, "
+                  "x concurrency");
   run->add_option("--fill-subjects", o.fill_subjects);
   run->add_option("--fill-attempts", o.fill_attempts);
   run->add_option("--step-rounds", o.step_rounds);

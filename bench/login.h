@@ -21,6 +21,8 @@ struct LoginResult {
   int auth = -1;     // pam_authenticate's result (-1: the child failed).
   int account = -1;  // pam_acct_mgmt's result; -1 when not reached.
   double micros = 0; // fork() to waitpid().
+  double cpu_micros = 0;  // CPU time (user + system) of the login process:
+                          // what the login costs on a busy machine.
 };
 
 // Runs `requests` with at most `concurrency` login processes at a time and
@@ -31,8 +33,10 @@ std::vector<LoginResult> RunLogins(const std::vector<LoginRequest>& requests,
 
 // Runs one PAM authentication step in a child and returns the time of
 // pam_authenticate alone (module already loaded by pam_start), or a
-// negative value on error. *result gets pam_authenticate's result.
-double TimeAuthenticate(const LoginRequest& request, int* result);
+// negative value on error. *result gets pam_authenticate's result and
+// *cpu_micros the CPU time of the process during the call.
+double TimeAuthenticate(const LoginRequest& request, int* result,
+                        double* cpu_micros);
 
 }  // namespace bench
 

@@ -35,7 +35,7 @@ if grep -q 'defender::RedisStore' <(strings "$module") &&
 fi
 
 "$bench" run --module "$module" --workdir "$work/w" --out "$work/out" \
-  --rounds 2 --batch 3 --fill-subjects 1000 --fill-attempts 10000 \
+  --rounds 2 --batch 3 --concurrent-batch 1 --fill-subjects 1000 --fill-attempts 10000 \
   --step-rounds 2 "${redis_args[@]}"
 
 # Every stack ran every scenario.
