@@ -46,7 +46,8 @@ class SqliteDb {
   // A prepared statement. Bind indexes start at 1. Statements are kept per
   // connection: the first use of a given SQL text prepares it, later ones
   // (on the same connection, once the earlier Statement is gone) reuse it,
-  // reset and with its bindings cleared.
+  // reset and with its bindings cleared. A Statement must not outlive its
+  // SqliteDb.
   class Statement {
    public:
     Statement(SqliteDb* db, const char* sql);
