@@ -336,8 +336,10 @@ class Runner {
       << "list (Store::List, all)\t" << t.listed << '\t' << Fixed(t.list_ms, 1)
       << "\nlist --blocked (Store::List)\t" << t.listed_blocked << '\t'
       << Fixed(t.list_blocked_ms, 1)
-      << "\ncleanup (SqliteAttemptLog::Prune)\t" << t.cleaned << '\t'
-      << Fixed(t.cleanup_ms, 1) << "\nstore prune (Store::Prune)\t"
+      << "\ncleanup (SqliteAttemptLog::Prune, then close)\t" << t.cleaned
+      << '\t' << Fixed(t.cleanup_ms, 1) << "\ncleanup, CPU time\t"
+      << t.cleaned << '\t' << Fixed(t.cleanup_cpu_ms, 1)
+      << "\nstore prune (Store::Prune)\t"
       << t.store_pruned << '\t' << Fixed(t.store_prune_ms, 1) << '\n';
     std::fprintf(stderr,
                  "storeops: list %lld rows %.1f ms; blocked %lld rows %.1f "

@@ -85,11 +85,13 @@ if e and b:
              f" | median {e[3]} → {b[3]} µs ({ch:+.1f}%) | "
              f"{'yes' if abs(ch) <= 10 else 'no'} |")
 ops = rows("storeops.tsv")
-for op in ops:
-    if op[0].startswith("cleanup"):
-        ms = float(op[2])
-        t.append(f"| cleanup of 1,000,000 rows < 2 s | {op[1]} rows in "
-                 f"{ms / 1000:.2f} s | {'yes' if ms < 2000 else 'no'} |")
+wall = [o for o in ops if o[0].startswith("cleanup (")]
+cpu = [o for o in ops if o[0].startswith("cleanup, CPU")]
+if wall:
+    ms = float(wall[0][2])
+    cpu_text = f" (CPU {float(cpu[0][2]) / 1000:.2f} s)" if cpu else ""
+    t.append(f"| cleanup of 1,000,000 rows < 2 s | {wall[0][1]} rows in "
+             f"{ms / 1000:.2f} s{cpu_text} | {'yes' if ms < 2000 else 'no'} |")
 tables["targets"] = "\n".join(t)
 
 o = ["| operation (store of 100,000 subjects, 1,000,000 attempts) | rows | ms |",

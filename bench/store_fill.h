@@ -21,6 +21,7 @@ struct StoreOpTimes {
   double list_blocked_ms = 0;   // Store::List(blocked only).
   int64_t listed_blocked = 0;
   double cleanup_ms = 0;        // SqliteAttemptLog::Prune = `cleanup`.
+  double cleanup_cpu_ms = 0;    // Its CPU time (user + system).
   int64_t cleaned = 0;
   double store_prune_ms = 0;    // Store::Prune (expired records).
   int64_t store_pruned = 0;
