@@ -8,8 +8,8 @@
 # service + pam_end. Steps run in cycles of preauth (clean subject),
 # authfail (counter 0 -> 1) and authsucc (counter 1 -> reset) on a store
 # that already exists, and the figures are means over CYCLES cycles (22 by
-# default: pam_defender's WAL is checkpointed about every 21 cycles, and a
-# new connection's cost grows with the WAL it reads).
+# default: two periods of pam_defender's WAL, which is checkpointed about
+# every 11 cycles, and a new connection's cost grows with the WAL it reads).
 #
 #   bench/profile.sh BUILD_DIR OUT_TSV [WORKDIR]
 set -euo pipefail

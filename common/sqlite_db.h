@@ -93,7 +93,7 @@ class SqliteDb {
 
  private:
   // WAL size (frames) above which closing checkpoints it into the database.
-  static constexpr int kWalCheckpointFrames = 128;
+  static constexpr int kWalCheckpointFrames = 64;
   // SQLite's default automatic checkpoint size.
   static constexpr int kWalAutoCheckpointFrames = 1000;
 
