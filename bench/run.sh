@@ -47,7 +47,7 @@ module=$(readlink -f "$build/pam_defender/pam_defender.so")
 mkdir -p "$results"
 
 redis_args=()
-if grep -q 'defender::RedisStore' <(strings "$module"); then
+if readelf -d "$module" | grep -q 'libhiredis'; then
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize no >"$work/redis.log" 2>&1 &
   redis_pid=$!
@@ -130,7 +130,7 @@ else
   echo "# no Redis store in this build" >"$results/redis-commands.tsv"
 fi
 
-SYNC_CYCLES=20 "$here/profile.sh" "$build" "$results/profile-after.tsv" \
+CYCLES=${CYCLES:-22} "$here/profile.sh" "$build" "$results/profile-after.tsv" \
   "$work/profile" >/dev/null
 python3 "$here/report.py" "$results"
 (cd "$results" && gnuplot "$here/charts.gp")

@@ -20,7 +20,7 @@ trap cleanup EXIT
 stacks=(baseline faillock defender-sqlite)
 redis_args=()
 # The Redis stack runs when the module is built with the Redis store.
-if grep -q 'defender::RedisStore' <(strings "$module") &&
+if readelf -d "$module" | grep -q 'libhiredis' &&
    command -v redis-server >/dev/null; then
   port=$((20000 + RANDOM % 20000))
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
