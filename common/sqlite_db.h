@@ -92,11 +92,6 @@ class SqliteDb {
   };
 
  private:
-  // WAL size (frames) above which closing checkpoints it into the database.
-  static constexpr int kWalCheckpointFrames = 64;
-  // SQLite's default automatic checkpoint size.
-  static constexpr int kWalAutoCheckpointFrames = 1000;
-
   // A prepared statement kept for reuse on this connection.
   struct CachedStatement {
     std::string sql;
@@ -110,13 +105,8 @@ class SqliteDb {
   sqlite3_stmt* Acquire(const char* sql);
   void Release(sqlite3_stmt* stmt);
   bool EnsureSchema(std::string* err);
-  // sqlite3_wal_hook callback: notes the WAL size after each commit.
-  static int OnWalCommit(void* self, sqlite3* db, const char* name,
-                         int frames);
-
   sqlite3* db_;
   std::string path_;
-  int wal_frames_ = 0;  // WAL size after this connection's last commit.
   std::vector<CachedStatement> statements_;
 };
 
