@@ -102,7 +102,10 @@ std::unique_ptr<SqliteDb> SqliteDb::OpenReadOnly(const std::string& path,
   return std::unique_ptr<SqliteDb>(new SqliteDb(handle, path));
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+SqliteDb::~SqliteDb() {
+  for (const CachedStatement& c : statements_) sqlite3_finalize(c.stmt);
+  sqlite3_close_v2(db_);
+}
 
 std::string SqliteDb::Error(std::string_view context) const {
   return path_ + ": " + std::string(context) + ": " + sqlite3_errmsg(db_);
@@ -155,15 +158,36 @@ bool SqliteDb::EnsureSchema(std::string* err) {
   return txn.Commit(err);
 }
 
-SqliteDb::Statement::Statement(SqliteDb* db, const char* sql) {
-  if (sqlite3_prepare_v3(db->handle(), sql, -1, SQLITE_PREPARE_PERSISTENT,
-                         &stmt_, nullptr) != SQLITE_OK) {
-    stmt_ = nullptr;
-    error_ = true;
+sqlite3_stmt* SqliteDb::Acquire(const char* sql) {
+  for (CachedStatement& c : statements_) {
+    if (!c.in_use && c.sql == sql) {
+      c.in_use = true;
+      return c.stmt;
+    }
+  }
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return nullptr;
+  }
+  statements_.push_back(CachedStatement{sql, stmt, true});
+  return stmt;
+}
+
+void SqliteDb::Release(sqlite3_stmt* stmt) {
+  if (stmt == nullptr) return;
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  for (CachedStatement& c : statements_) {
+    if (c.stmt == stmt) c.in_use = false;
   }
 }
 
-SqliteDb::Statement::~Statement() { sqlite3_finalize(stmt_); }
+SqliteDb::Statement::Statement(SqliteDb* db, const char* sql)
+    : db_(db), stmt_(db->Acquire(sql)), error_(stmt_ == nullptr) {}
+
+SqliteDb::Statement::~Statement() { db_->Release(stmt_); }
 
 void SqliteDb::Statement::Bind(int index, int64_t value) {
   if (stmt_) sqlite3_bind_int64(stmt_, index, value);
@@ -202,14 +226,14 @@ void SqliteDb::Statement::Reset() {
   }
 }
 
-SqliteDb::Transaction::Transaction(SqliteDb* db) : db_(db) {
+SqliteDb::Transaction::Transaction(SqliteDb* db, bool write) : db_(db) {
   if (sqlite3_get_autocommit(db_->handle()) == 0) {
     ok_ = true;  // Joins the enclosing transaction.
     return;
   }
   outer_ = true;
-  ok_ = sqlite3_exec(db_->handle(), "BEGIN IMMEDIATE", nullptr, nullptr,
-                     nullptr) == SQLITE_OK;
+  ok_ = sqlite3_exec(db_->handle(), write ? "BEGIN IMMEDIATE" : "BEGIN",
+                     nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
 SqliteDb::Transaction::~Transaction() {

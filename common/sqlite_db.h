@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace defender {
 
@@ -42,7 +43,11 @@ class SqliteDb {
   // "<path>: <context>: <sqlite message>".
   std::string Error(std::string_view context) const;
 
-  // A prepared statement, finalised on destruction. Bind indexes start at 1.
+  // A prepared statement. Bind indexes start at 1. Statements are kept per
+  // connection: the first use of a given SQL text prepares it, later ones
+  // (on the same connection, once the earlier Statement is gone) reuse it,
+  // reset and with its bindings cleared. A Statement must not outlive its
+  // SqliteDb.
   class Statement {
    public:
     Statement(SqliteDb* db, const char* sql);
@@ -61,15 +66,18 @@ class SqliteDb {
     void Reset();
 
    private:
+    SqliteDb* db_;
     sqlite3_stmt* stmt_ = nullptr;
     bool error_ = false;
   };
 
-  // BEGIN IMMEDIATE ... COMMIT. Nested transactions join the outer one.
-  // Rolls back on destruction unless Commit() succeeded.
+  // BEGIN IMMEDIATE ... COMMIT (BEGIN ... COMMIT when not `write`: a read
+  // snapshot that takes the write lock only if it writes). Nested
+  // transactions join the outer one. Rolls back on destruction unless
+  // Commit() succeeded.
   class Transaction {
    public:
-    explicit Transaction(SqliteDb* db);
+    explicit Transaction(SqliteDb* db, bool write = true);
     ~Transaction();
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
@@ -84,11 +92,22 @@ class SqliteDb {
   };
 
  private:
-  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  bool EnsureSchema(std::string* err);
+  // A prepared statement kept for reuse on this connection.
+  struct CachedStatement {
+    std::string sql;
+    sqlite3_stmt* stmt;
+    bool in_use;
+  };
 
+  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  // A statement for `sql`, from the cache or newly prepared (nullptr if it
+  // does not prepare); Release() gives it back.
+  sqlite3_stmt* Acquire(const char* sql);
+  void Release(sqlite3_stmt* stmt);
+  bool EnsureSchema(std::string* err);
   sqlite3* db_;
   std::string path_;
+  std::vector<CachedStatement> statements_;
 };
 
 }  // namespace defender

@@ -84,12 +84,19 @@ bool SqliteStore::CountHistory(const Subject& s, int64_t since,
 bool SqliteStore::Get(std::span<const Subject> subjects, int64_t now,
                       std::vector<SubjectState>* out, std::string* err) {
   out->clear();
+  if (subjects.empty()) return true;
+  // One snapshot for all subjects (or the caller's transaction).
+  SqliteDb::Transaction txn(db_, /*write=*/false);
+  if (!txn.ok()) {
+    *err = db_->Error("cannot read");
+    return false;
+  }
   for (const Subject& s : subjects) {
     std::optional<StoredRecord> r;
     if (!Read(s, &r, err)) return false;
     out->push_back(StateOf(r, now));
   }
-  return true;
+  return txn.Commit(err);
 }
 
 bool SqliteStore::RecordFailure(std::span<const FailureRequest> requests,

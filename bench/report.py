@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Turns the benchmark's TSV files into results.md and the chart data.
+
+    report.py RESULTS_DIR
+"""
+import os
+import sys
+
+d = sys.argv[1]
+
+
+def rows(name):
+    path = os.path.join(d, name)
+    if not os.path.exists(path):
+        # The committed profile of the code before the optimisations.
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "results", name)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [l.rstrip("\n").split("\t") for l in f
+                if l.strip() and not l.startswith("#")]
+
+
+summary = rows("summary.tsv")
+by = {(r[0], r[1]): r for r in summary}
+scenarios = []
+for r in summary:
+    if r[0] not in scenarios:
+        scenarios.append(r[0])
+lockout = ["faillock", "defender-sqlite", "defender-redis"]
+has_redis = any(r[1] == "defender-redis" for r in summary)
+if not has_redis:
+    lockout.remove("defender-redis")
+
+out = []
+out.append("| scenario | stack | logins | median µs | p99 µs | overhead "
+           "(median) µs | overhead (p99) µs | ÷ faillock's overhead | "
+           "logins/s | CPU µs (median) | CPU overhead µs |")
+out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for r in summary:
+    sc, st, n, med, p99, over, over99, ratio, tput, _, cpu, cpu_over = r
+    base = st == "baseline"
+    over = "—" if base else f"{int(float(over)):+d}"
+    over99 = "—" if base else f"{int(float(over99)):+d}"
+    cpu_over = "—" if base else f"{int(float(cpu_over)):+d}"
+    ratio = "—" if ratio == "-" else ratio
+    out.append(f"| {sc} | {st} | {n} | {med} | {p99} | {over} | {over99} | "
+               f"{ratio} | {tput} | {cpu} | {cpu_over} |")
+tables = {"logins": "\n".join(out)}
+
+# Targets.
+t = []
+seq = [s for s in scenarios if s != "bigstore"]
+misses = []
+for sc in seq:
+    fl = by.get((sc, "faillock"))
+    sq = by.get((sc, "defender-sqlite"))
+    if fl and sq:
+        a, b = float(sq[5]), float(fl[5])
+        if a > b:
+            misses.append(f"{sc}: {a:+.0f} µs vs {b:+.0f} µs "
+                          f"(CPU {float(sq[11]):+.0f} vs {float(fl[11]):+.0f})")
+t.append("| target | result | met |")
+t.append("|---|---|---|")
+t.append("| pam_defender/SQLite overhead ≤ pam_faillock's, every scenario | "
+         + ("; ".join(misses) if misses else "all scenarios") + " | "
+         + ("no" if misses else "yes") + " |")
+if has_redis:
+    r32 = by.get(("concurrent32", "defender-redis"))
+    added = float(r32[6]) if r32 else float("nan")
+    cmds = rows("redis-commands.tsv")
+    cmd_text = ", ".join(f"{s} {c}" for s, c in cmds)
+    t.append(f"| Redis: p99 added at 32 concurrent < 1 ms | {added / 1000:.2f}"
+             f" ms | {'yes' if added < 1000 else 'no'} |")
+    t.append(f"| Redis: one round trip per step | commands per step "
+             f"(incl. connection setup): {cmd_text} | see text |")
+else:
+    t.append("| Redis targets | Redis store not in this build | not measured |")
+e = by.get(("bigstore", "defender-sqlite"))
+b = by.get(("bigstore", "defender-sqlite-big"))
+if e and b:
+    ch = (float(b[3]) - float(e[3])) / float(e[3]) * 100
+    t.append(f"| login cost flat within 10% (empty → 100k subjects + 1M rows)"
+             f" | median {e[3]} → {b[3]} µs ({ch:+.1f}%) | "
+             f"{'yes' if abs(ch) <= 10 else 'no'} |")
+ops = rows("storeops.tsv")
+wall = [o for o in ops if o[0].startswith("cleanup (")]
+cpu = [o for o in ops if o[0].startswith("cleanup, CPU")]
+if wall:
+    ms = float(wall[0][2])
+    cpu_text = f" (CPU {float(cpu[0][2]) / 1000:.2f} s)" if cpu else ""
+    t.append(f"| cleanup of 1,000,000 rows < 2 s | {wall[0][1]} rows in "
+             f"{ms / 1000:.2f} s{cpu_text} | {'yes' if ms < 2000 else 'no'} |")
+tables["targets"] = "\n".join(t)
+
+o = ["| operation (store of 100,000 subjects, 1,000,000 attempts) | rows | ms |",
+     "|---|---:|---:|"]
+o += [f"| {a} | {b} | {c} |" for a, b, c in ops]
+for cmd, sec in rows("defenderctl.tsv"):
+    o.append(f"| {cmd} | | {float(sec) * 1000:.0f} |")
+tables["storeops"] = "\n".join(o)
+
+before = {(r[0], r[1]): r for r in rows("profile-before.tsv")}
+after = {(r[0], r[1]): r for r in rows("profile-after.tsv")}
+steps = {(r[0], r[1]): r for r in rows("steps.tsv")}
+p = ["| step | pam_defender before: instructions | fsyncs | pam_defender "
+     "after: instructions | fsyncs | time µs (CPU µs) | pam_faillock: "
+     "instructions | fsyncs | time µs (CPU µs) |",
+     "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+dat = []
+for step in ["preauth", "authfail", "authsucc"]:
+    bf = before.get(("defender-sqlite", step), ["", "", "?", "?"])
+    af = after.get(("defender-sqlite", step), ["", "", "?", "?"])
+    fl = after.get(("faillock", step), ["", "", "?", "?"])
+    ts = steps.get(("defender-sqlite", step), ["", "", "", "?", "", "?"])
+    tf = steps.get(("faillock", step), ["", "", "", "?", "", "?"])
+    p.append(f"| {step} | {int(bf[2]):,} | {bf[3]} | {int(af[2]):,} | "
+             f"{af[3]} | {ts[3]} ({ts[5]}) | {int(fl[2]):,} | {fl[3]} | "
+             f"{tf[3]} ({tf[5]}) |")
+    dat.append(f"{step} {bf[2]} {af[2]} {fl[2]}")
+tables["profile"] = "\n".join(p)
+with open(os.path.join(d, "profile.dat"), "w") as f:
+    f.write("# step before after faillock\n" + "\n".join(dat) + "\n")
+
+with open(os.path.join(d, "overhead.dat"), "w") as f:
+    f.write("scenario " + " ".join(lockout) + "\n")
+    for sc in ["success", "mixed", "failure", "blocked"]:
+        vals = [by[(sc, s)][5] if (sc, s) in by else "0" for s in lockout]
+        f.write(sc + " " + " ".join(vals) + "\n")
+stacks = ["baseline"] + lockout
+with open(os.path.join(d, "concurrency.dat"), "w") as f:
+    f.write("concurrency " + " ".join(f"{s} {s}" for s in stacks) + "\n")
+    for sc, c in [("mixed", 1), ("concurrent8", 8), ("concurrent32", 32)]:
+        vals = []
+        for s in stacks:
+            r = by.get((sc, s))
+            vals += [r[8], f"{float(r[4]) / 1000:.2f}"] if r else ["0", "0"]
+        f.write(f"{c} " + " ".join(vals) + "\n")
+with open(os.path.join(d, "bigstore.dat"), "w") as f:
+    f.write("# stack median_ms p99_ms\n")
+    for s in ["baseline", "defender-sqlite", "defender-sqlite-big"]:
+        r = by.get(("bigstore", s))
+        if r:
+            f.write(f"{s} {float(r[3]) / 1000:.2f} {float(r[4]) / 1000:.2f}\n")
+
+with open(os.path.join(d, "ncols.gp"), "w") as f:
+    f.write(f"cols = {len(lockout) + 1}\nccols = {2 * len(stacks) + 1}\n")
+
+machine = open(os.path.join(d, "machine.txt")).read().strip()
+with open(os.path.join(d, "results.md"), "w") as f:
+    f.write("## Machine\n\n```\n" + machine + "\n```\n\n")
+    f.write("## Targets\n\n" + tables["targets"] + "\n\n")
+    f.write("## Logins (fork to waitpid, per login)\n\n" + tables["logins"]
+            + "\n\n")
+    f.write("## Per step\n\n" + tables["profile"] + "\n\n")
+    f.write("## Administrative operations\n\n" + tables["storeops"] + "\n")
+print(open(os.path.join(d, "results.md")).read())

@@ -1,0 +1,2 @@
+cols = 4
+ccols = 9

@@ -1,0 +1,137 @@
+#!/bin/bash
+# The whole benchmark from one command: builds a release build of the
+# module and the driver, starts a loopback redis-server (when the module has
+# the Redis store), runs every scenario with the stacks interleaved round by
+# round, profiles each PAM step with callgrind, times the administrative
+# operations on a store of 100,000 subjects and 1,000,000 attempt rows, and
+# writes tables (TSV and Markdown) and SVG charts to bench/results/.
+#
+#   bench/run.sh                 # full run (about 10 minutes on 2 cores)
+#   ROUNDS=5 bench/run.sh        # shorter
+#
+# Environment: ROUNDS (20), BATCH (5), CONCURRENT_BATCH (2), BUILD_DIR
+# (build-bench), RESULTS (bench/results), REDIS_PORT (6391).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build=${BUILD_DIR:-$root/build-bench}
+results=${RESULTS:-$here/results}
+port=${REDIS_PORT:-6391}
+work=$(mktemp -d /tmp/defender-bench.XXXXXX)
+redis_pid=
+cleanup() {
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Tools the full run needs beyond the build (installed when missing).
+need=()
+for pkg in gnuplot-nox valgrind strace redis-server redis-tools \
+           libpam-wrapper python3; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" ||
+    need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+"$root/scripts/install-deps.sh" >/dev/null
+
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
+fi
+ninja -C "$build" -j2 >/dev/null
+bench=$build/bench/defender_bench
+module=$(readlink -f "$build/pam_defender/pam_defender.so")
+mkdir -p "$results"
+
+redis_args=()
+if readelf -d "$module" | grep -q 'libhiredis'; then
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 50); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis_args=(--redis-port "$port")
+else
+  echo "run.sh: pam_defender has no Redis store in this build:" \
+       "the Redis stack is left out" >&2
+fi
+
+# The machine, for the README.
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo -)"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p') x $(nproc)"
+  echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
+  echo "kernel: $(uname -r)"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "filesystem of /tmp: $(df -T /tmp | awk 'NR == 2 {print $2}')"
+  echo "sqlite: $(dpkg-query -W -f='${Version}' libsqlite3-0)," \
+       "libpam: $(dpkg-query -W -f='${Version}' libpam0g)," \
+       "redis: $(dpkg-query -W -f='${Version}' redis-server)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$results/machine.txt"
+
+"$bench" run --module "$module" --workdir "$work/w" --out "$results" \
+  --rounds "${ROUNDS:-20}" --batch "${BATCH:-5}" \
+  --concurrent-batch "${CONCURRENT_BATCH:-2}" "${redis_args[@]}" \
+  2>&1 | tee "$results/run.log"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" \
+  >>"$results/machine.txt"
+
+# defenderctl list / cleanup on a copy of the filled store, when the CLI
+# is built (it falls back to the library calls timed in storeops.tsv).
+ctl=$build/defenderctl/defenderctl
+big=$work/w/bigstore/defender-sqlite-big.db
+if "$ctl" --version >/dev/null 2>&1 && [ -f "$big" ]; then
+  cp "$big" "$work/ctl.db"
+  sed "s|^path = .*|path = \"$work/ctl.db\"|" \
+    "$work/w/bigstore/defender-sqlite-big.toml" >"$work/ctl.toml"
+  {
+    printf '# command\tseconds\n'
+    for cmd in "list" "cleanup"; do
+      start=$(date +%s.%N)
+      # shellcheck disable=SC2086
+      "$ctl" -c "$work/ctl.toml" $cmd >"$work/ctl.out" 2>&1
+      end=$(date +%s.%N)
+      printf 'defenderctl %s (%s output lines)\t%s\n' "$cmd" \
+        "$(wc -l <"$work/ctl.out")" \
+        "$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')"
+    done
+  } >"$results/defenderctl.tsv"
+else
+  echo "# defenderctl not built: see storeops.tsv" >"$results/defenderctl.tsv"
+fi
+
+# Redis commands per PAM step: the server's command counter around ten
+# runs of each step (connection setup included).
+if [ -n "$redis_pid" ]; then
+  "$bench" run --module "$module" --workdir "$work/rs" --out "$work/rs-out" \
+    --scenario steps --step-rounds 0 --redis-port "$port" >/dev/null 2>&1
+  {
+    printf '# step\tcommands_per_step\n'
+    for step in preauth authfail authsucc; do
+      redis-cli -p "$port" config resetstat >/dev/null
+      for _ in $(seq 10); do
+        "$bench" step --confdir "$work/rs/steps/pam.d" \
+          --service "defender-redis-$step" >/dev/null
+      done
+      calls=$(redis-cli -p "$port" info stats |
+        sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p')
+      printf '%s\t%s\n' "$step" \
+        "$(awk -v c="$calls" 'BEGIN {printf "%.1f", c / 10}')"
+    done
+  } >"$results/redis-commands.tsv"
+else
+  echo "# no Redis store in this build" >"$results/redis-commands.tsv"
+fi
+
+CYCLES=${CYCLES:-22} "$here/profile.sh" "$build" "$results/profile-after.tsv" \
+  "$work/profile" >/dev/null
+python3 "$here/report.py" "$results"
+(cd "$results" && gnuplot "$here/charts.gp")
+echo "run.sh: results in $results"
