@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/redis_reply.h"
 #include "redis_script.h"
 
 namespace defender {
@@ -78,25 +79,8 @@ const char* RuleName(RefusalRule r) {
   return "never";
 }
 
-// Checks that `r` is an array of `n` integers.
-bool IntArray(const redisReply* r, size_t n, std::string* err) {
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-    *err = "unexpected reply from the store script";
-    return false;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (r->element[i]->type != REDIS_REPLY_INTEGER) {
-      *err = "unexpected reply from the store script";
-      return false;
-    }
-  }
-  return true;
-}
-
-int64_t At(const redisReply* r, size_t i) { return r->element[i]->integer; }
-
-SubjectState StateAt(const redisReply* r, size_t i) {
-  return SubjectState{At(r, i), At(r, i + 1) != 0, At(r, i + 2)};
+SubjectState StateAt(const std::vector<int64_t>& v, size_t i) {
+  return SubjectState{v[i], v[i + 1] != 0, v[i + 2]};
 }
 
 bool SortedBefore(const Subject& a, const Subject& b) {
@@ -197,23 +181,14 @@ bool RedisStore::Scan(char type, Fn fn, std::string* err) {
       *err = conn_->server() + ": " + r->str;
       return false;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_ARRAY) {
-      *err = "unexpected reply to SCAN";
-      return false;
-    }
-    cursor = r->element[0]->str;
+    std::vector<std::string> batch;
+    if (!DecodeScan(r.get(), &cursor, &batch, err)) return false;
     std::vector<std::string> keys;
     std::vector<Subject> subjects;
-    const redisReply* batch = r->element[1];
-    for (size_t i = 0; i < batch->elements; ++i) {
-      const redisReply* k = batch->element[i];
-      if (k->type != REDIS_REPLY_STRING) continue;
+    for (std::string& key : batch) {
       Subject s;
-      const std::string_view key(k->str, k->len);
       if (!ParseKey(key, &s)) continue;  // Not ours.
-      keys.emplace_back(key);
+      keys.push_back(std::move(key));
       subjects.push_back(std::move(s));
     }
     if (!keys.empty() && !fn(keys, subjects)) return false;
@@ -228,12 +203,12 @@ bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
   std::vector<std::string> keys;
   for (const Subject& s : subjects) keys.push_back(RecordKey(s));
   RedisReplyPtr r;
+  std::vector<int64_t> v;
   if (!Eval("get", now, keys, {}, &r, err) ||
-      !IntArray(r.get(), 3 * keys.size(), err)) {
+      !DecodeIntArray(r.get(), 3 * keys.size(), &v, err)) {
     return false;
   }
-  for (size_t i = 0; i < keys.size(); ++i)
-    out->push_back(StateAt(r.get(), 3 * i));
+  for (size_t i = 0; i < keys.size(); ++i) out->push_back(StateAt(v, 3 * i));
   return true;
 }
 
@@ -256,13 +231,13 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
                 {Int(req.limit), KindName(req.subject.kind), req.subject.name});
   }
   RedisReplyPtr r;
+  std::vector<int64_t> v;
   if (!Eval("fail", now, keys, args, &r, err) ||
-      !IntArray(r.get(), 4 * requests.size(), err)) {
+      !DecodeIntArray(r.get(), 4 * requests.size(), &v, err)) {
     return false;
   }
   for (size_t i = 0; i < requests.size(); ++i) {
-    out->push_back(
-        FailureOutcome{StateAt(r.get(), 4 * i), At(r.get(), 4 * i + 3) != 0});
+    out->push_back(FailureOutcome{StateAt(v, 4 * i), v[4 * i + 3] != 0});
   }
   return true;
 }
@@ -282,13 +257,14 @@ bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
                              subjects[i].name});
   }
   RedisReplyPtr r;
+  std::vector<int64_t> v;
   if (!Eval("success", now, keys, args, &r, err) ||
-      !IntArray(r.get(), 1 + 3 * subjects.size(), err)) {
+      !DecodeIntArray(r.get(), 1 + 3 * subjects.size(), &v, err)) {
     return false;
   }
-  *refused = At(r.get(), 0) != 0;
+  *refused = v[0] != 0;
   for (size_t i = 0; i < subjects.size(); ++i) {
-    before->push_back(StateAt(r.get(), 1 + 3 * i));
+    before->push_back(StateAt(v, 1 + 3 * i));
   }
   return true;
 }
@@ -305,12 +281,13 @@ bool RedisStore::Block(const Subject& subject, int64_t until, int64_t now,
 bool RedisStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
                          std::string* err) {
   RedisReplyPtr r;
+  std::vector<int64_t> v;
   if (!Eval("unblock", now, {RecordKey(subject)},
             {"0", KindName(subject.kind), subject.name}, &r, err) ||
-      !IntArray(r.get(), 1, err)) {
+      !DecodeIntArray(r.get(), 1, &v, err)) {
     return false;
   }
-  *was_blocked = At(r.get(), 0) != 0;
+  *was_blocked = v[0] != 0;
   return true;
 }
 
@@ -326,12 +303,13 @@ bool RedisStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
           args.insert(args.end(), {KindName(s.kind), s.name});
         }
         RedisReplyPtr r;
+        std::vector<int64_t> v;
         if (!Eval("unblock", now, keys, args, &r, err) ||
-            !IntArray(r.get(), keys.size(), err)) {
+            !DecodeIntArray(r.get(), keys.size(), &v, err)) {
           return false;
         }
         for (size_t i = 0; i < keys.size(); ++i) {
-          if (At(r.get(), i) != 0) cleared->push_back(subjects[i]);
+          if (v[i] != 0) cleared->push_back(subjects[i]);
         }
         return true;
       },
@@ -348,12 +326,13 @@ bool RedisStore::List(int64_t now, bool blocked_only,
       [&](const std::vector<std::string>& keys,
           const std::vector<Subject>& subjects) {
         RedisReplyPtr r;
+        std::vector<int64_t> v;
         if (!Eval("get", now, keys, {}, &r, err) ||
-            !IntArray(r.get(), 3 * keys.size(), err)) {
+            !DecodeIntArray(r.get(), 3 * keys.size(), &v, err)) {
           return false;
         }
         for (size_t i = 0; i < keys.size(); ++i) {
-          const SubjectState state = StateAt(r.get(), 3 * i);
+          const SubjectState state = StateAt(v, 3 * i);
           const bool live = state.blocked || state.failures > 0;
           if (!live || (blocked_only && !state.blocked)) continue;
           out->push_back(StoreEntry{subjects[i], state});
@@ -393,15 +372,13 @@ bool RedisStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
       'h',
       [&](const std::vector<std::string>& keys, const std::vector<Subject>&) {
         RedisReplyPtr r;
+        int64_t n = 0;
         if (!Eval("history", now, keys, {Int(now - history_seconds), "0"}, &r,
-                  err)) {
+                  err) ||
+            !DecodeInteger(r.get(), &n, err)) {
           return false;
         }
-        if (r->type != REDIS_REPLY_INTEGER) {
-          *err = "unexpected reply from the store script";
-          return false;
-        }
-        out->blocks_in_window += r->integer;
+        out->blocks_in_window += n;
         return true;
       },
       err);
@@ -414,12 +391,12 @@ bool RedisStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
     return [&, op, args](const std::vector<std::string>& keys,
                          const std::vector<Subject>&) {
       RedisReplyPtr r;
-      if (!Eval(op, now, keys, args, &r, err)) return false;
-      if (r->type != REDIS_REPLY_INTEGER) {
-        *err = "unexpected reply from the store script";
+      int64_t n = 0;
+      if (!Eval(op, now, keys, args, &r, err) ||
+          !DecodeInteger(r.get(), &n, err)) {
         return false;
       }
-      *removed += r->integer;
+      *removed += n;
       return true;
     };
   };
