@@ -102,8 +102,8 @@ class Runner {
 
   bool Init(std::string* err) {
     if (!MakeDirs(o_.workdir, err) || !MakeDirs(o_.out, err)) return false;
-    return WriteFile(env_.passdb,
-                     o_.user + ":" + kGoodPassword + ":" + "*\n", err);
+    return WriteFile(env_.passdb, o_.user + ":" + kGoodPassword + ":" + "*\n",
+                     err);
   }
 
   // Writes the stacks of scenario `sc` into workdir/<name>.
@@ -206,9 +206,9 @@ class Runner {
     for (const Stack& s : stacks) {
       Samples& sm = samples[s.name];
       if (sm.unexpected) {
-        ok = Fail(sc.name + "/" + s.name + ": " +
-                  std::to_string(sm.unexpected) +
-                  " unexpected PAM result(s), first " + sm.first_error);
+        ok =
+            Fail(sc.name + "/" + s.name + ": " + std::to_string(sm.unexpected) +
+                 " unexpected PAM result(s), first " + sm.first_error);
       }
       if (s.kind == StackKind::kDefenderSqlite ||
           s.kind == StackKind::kDefenderRedis) {
@@ -233,25 +233,23 @@ class Runner {
     const double base_med = Median(base.micros);
     const double base_cpu = Median(base.cpu_micros);
     const double base_p99 = P99(base.micros);
-    const double fl_over =
-        samples.count("faillock")
-            ? Median(samples["faillock"].micros) - base_med
-            : 0;
+    const double fl_over = samples.count("faillock")
+                               ? Median(samples["faillock"].micros) - base_med
+                               : 0;
     std::fprintf(stderr, "%s (%s)\n", sc.name.c_str(), sc.title.c_str());
     for (const Stack& s : stacks) {
       const Samples& sm = samples[s.name];
       const double med = Median(sm.micros);
       const double p99 = P99(sm.micros);
-      const double tput = sm.wall_micros > 0
-                              ? sm.micros.size() * 1e6 / sm.wall_micros
-                              : 0;
+      const double tput =
+          sm.wall_micros > 0 ? sm.micros.size() * 1e6 / sm.wall_micros : 0;
       const double over = med - base_med;
       const std::string ratio =
           (sc.big_store || s.kind == StackKind::kBaseline || fl_over <= 0)
               ? "-"
               : Fixed(over / fl_over, 2);
-      summary_ << sc.name << '\t' << s.name << '\t' << sm.micros.size()
-               << '\t' << Fixed(med, 0) << '\t' << Fixed(p99, 0) << '\t'
+      summary_ << sc.name << '\t' << s.name << '\t' << sm.micros.size() << '\t'
+               << Fixed(med, 0) << '\t' << Fixed(p99, 0) << '\t'
                << Fixed(over, 0) << '\t' << Fixed(p99 - base_p99, 0) << '\t'
                << ratio << '\t' << Fixed(tput, 1) << '\t' << sc.concurrency
                << '\t' << Fixed(Median(sm.cpu_micros), 0) << '\t'
@@ -261,8 +259,8 @@ class Runner {
                    "overhead %+6.0f us (p99 %+6.0f)  x faillock %-5s  "
                    "%7.1f logins/s  cpu %5.0f us (%+5.0f)\n",
                    s.name.c_str(), sm.micros.size(), med, p99, over,
-                   p99 - base_p99, ratio.c_str(), tput,
-                   Median(sm.cpu_micros), Median(sm.cpu_micros) - base_cpu);
+                   p99 - base_p99, ratio.c_str(), tput, Median(sm.cpu_micros),
+                   Median(sm.cpu_micros) - base_cpu);
       for (double us : sm.micros) {
         samples_ << sc.name << '\t' << s.name << '\t' << Fixed(us, 1) << '\n';
       }
@@ -307,8 +305,9 @@ class Runner {
     }
     std::ofstream f(o_.out + "/steps.tsv");
     f << "# stack\tstep\tn\tmedian_us\tp99_us\tcpu_median_us\n";
-    std::fprintf(stderr, "steps (pam_authenticate of one step, module "
-                         "loaded)\n");
+    std::fprintf(stderr,
+                 "steps (pam_authenticate of one step, module "
+                 "loaded)\n");
     for (const auto& [key, v] : times) {
       const double cpu = Median(cpu_times[key]);
       f << key << '\t' << v.size() << '\t' << Fixed(Median(v), 1) << '\t'
@@ -337,9 +336,8 @@ class Runner {
       << "\nlist --blocked (Store::List)\t" << t.listed_blocked << '\t'
       << Fixed(t.list_blocked_ms, 1)
       << "\ncleanup (SqliteAttemptLog::Prune, then close)\t" << t.cleaned
-      << '\t' << Fixed(t.cleanup_ms, 1) << "\ncleanup, CPU time\t"
-      << t.cleaned << '\t' << Fixed(t.cleanup_cpu_ms, 1)
-      << "\nstore prune (Store::Prune)\t"
+      << '\t' << Fixed(t.cleanup_ms, 1) << "\ncleanup, CPU time\t" << t.cleaned
+      << '\t' << Fixed(t.cleanup_cpu_ms, 1) << "\nstore prune (Store::Prune)\t"
       << t.store_pruned << '\t' << Fixed(t.store_prune_ms, 1) << '\n';
     std::fprintf(stderr,
                  "storeops: list %lld rows %.1f ms; blocked %lld rows %.1f "
@@ -434,18 +432,18 @@ int Run(Options& o) {
 // One pam_authenticate in this process (for valgrind).
 int Step(const std::string& confdir, const std::string& service,
          const std::string& user, const std::string& password) {
-  pam_conv conv{[](int n, const pam_message** m, pam_response** r, void* d) {
-                  auto* out = static_cast<pam_response*>(
-                      calloc(n, sizeof(pam_response)));
-                  for (int i = 0; i < n; ++i) {
-                    if (m[i]->msg_style == PAM_PROMPT_ECHO_OFF) {
-                      out[i].resp = strdup(static_cast<const char*>(d));
-                    }
-                  }
-                  *r = out;
-                  return PAM_SUCCESS;
-                },
-                const_cast<char*>(password.c_str())};
+  pam_conv conv{
+      [](int n, const pam_message** m, pam_response** r, void* d) {
+        auto* out = static_cast<pam_response*>(calloc(n, sizeof(pam_response)));
+        for (int i = 0; i < n; ++i) {
+          if (m[i]->msg_style == PAM_PROMPT_ECHO_OFF) {
+            out[i].resp = strdup(static_cast<const char*>(d));
+          }
+        }
+        *r = out;
+        return PAM_SUCCESS;
+      },
+      const_cast<char*>(password.c_str())};
   pam_handle_t* pamh = nullptr;
   if (pam_start_confdir(service.c_str(), user.c_str(), &conv, confdir.c_str(),
                         &pamh) != PAM_SUCCESS) {
@@ -463,8 +461,9 @@ int Step(const std::string& confdir, const std::string& service,
 }  // namespace bench
 
 int main(int argc, char** argv) {
-  CLI::App app{"Login cost of pam_defender against the baseline and "
-               "pam_faillock"};
+  CLI::App app{
+      "Login cost of pam_defender against the baseline and "
+      "pam_faillock"};
   app.require_subcommand(1);
   bench::Options o;
   std::vector<std::string> scenarios;

@@ -24,14 +24,12 @@ double ClockMicros(clockid_t clock) {
 double NowMicros() { return ClockMicros(CLOCK_MONOTONIC); }
 
 double Micros(const timeval& tv) {
-  return static_cast<double>(tv.tv_sec) * 1e6 +
-         static_cast<double>(tv.tv_usec);
+  return static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec);
 }
 
 // Answers every prompt with the password; info and error messages get an
 // empty answer.
-int Converse(int n, const pam_message** msg, pam_response** resp,
-             void* data) {
+int Converse(int n, const pam_message** msg, pam_response** resp, void* data) {
   auto* r = static_cast<pam_response*>(calloc(n, sizeof(pam_response)));
   if (r == nullptr) return PAM_BUF_ERR;
   for (int i = 0; i < n; ++i) {

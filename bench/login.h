@@ -18,9 +18,9 @@ struct LoginRequest {
 };
 
 struct LoginResult {
-  int auth = -1;     // pam_authenticate's result (-1: the child failed).
-  int account = -1;  // pam_acct_mgmt's result; -1 when not reached.
-  double micros = 0; // fork() to waitpid().
+  int auth = -1;          // pam_authenticate's result (-1: the child failed).
+  int account = -1;       // pam_acct_mgmt's result; -1 when not reached.
+  double micros = 0;      // fork() to waitpid().
   double cpu_micros = 0;  // CPU time (user + system) of the login process:
                           // what the login costs on a busy machine.
 };

@@ -57,13 +57,12 @@ bool MakeDirs(const std::string& path, std::string* err) {
 }
 
 bool WriteStack(const StackEnv& env, const StackOptions& opts,
-                const std::string& dir, const std::string& name,
-                StackKind kind, Stack* out, std::string* err) {
+                const std::string& dir, const std::string& name, StackKind kind,
+                Stack* out, std::string* err) {
   const std::string confdir = dir + "/pam.d";
   if (!MakeDirs(confdir, err)) return false;
   *out = Stack{name, kind, name, confdir, "", ""};
-  const std::string password =
-      env.matrix_module + " passdb=" + env.passdb;
+  const std::string password = env.matrix_module + " passdb=" + env.passdb;
   std::string service;
   std::string steps[3] = {"preauth", "authfail", "authsucc"};
   std::string step_lines[3];
@@ -81,14 +80,14 @@ bool WriteStack(const StackEnv& env, const StackOptions& opts,
       // for a 2 s delay on failure (pam_fail_delay), which pam_defender
       // leaves to the password module.
       const std::string args =
-          "nodelay dir=" + out->state + " deny=" +
-          std::to_string(opts.failure_limit + 1) +
+          "nodelay dir=" + out->state +
+          " deny=" + std::to_string(opts.failure_limit + 1) +
           " unlock_time=" + std::to_string(opts.lockout_seconds);
       auto step = [&](const std::string& s) {
         return "pam_faillock.so " + s + " " + args;
       };
-      service = LockoutStack(password, step, "pam_faillock.so dir=" +
-                                                 out->state);
+      service =
+          LockoutStack(password, step, "pam_faillock.so dir=" + out->state);
       for (int i = 0; i < 3; ++i) step_lines[i] = step(steps[i]);
       break;
     }

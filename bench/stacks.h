@@ -26,19 +26,19 @@ struct StackEnv {
 };
 
 struct StackOptions {
-  int failure_limit = 3;         // deny= for faillock (which blocks at
-                                 // deny failures: limit + 1 is written).
-  int lockout_seconds = 86400;   // unlock_time= / cooloff_time.
-  std::string key_prefix;        // Redis keys of this scenario.
+  int failure_limit = 3;        // deny= for faillock (which blocks at
+                                // deny failures: limit + 1 is written).
+  int lockout_seconds = 86400;  // unlock_time= / cooloff_time.
+  std::string key_prefix;       // Redis keys of this scenario.
 };
 
 struct Stack {
-  std::string name;     // Label in results: "baseline", "faillock", ...
+  std::string name;  // Label in results: "baseline", "faillock", ...
   StackKind kind;
   std::string service;  // PAM service name in `confdir`.
   std::string confdir;
-  std::string state;    // SQLite file or tally directory ("" for others).
-  std::string config;   // pam_defender's TOML file ("" for others).
+  std::string state;   // SQLite file or tally directory ("" for others).
+  std::string config;  // pam_defender's TOML file ("" for others).
 };
 
 // Writes the service file (and config) of stack `name` of `kind` under
@@ -46,8 +46,8 @@ struct Stack {
 // "<name>-authfail" and "<name>-authsucc" for lockout stacks. Returns false
 // with *err set on I/O errors.
 bool WriteStack(const StackEnv& env, const StackOptions& opts,
-                const std::string& dir, const std::string& name,
-                StackKind kind, Stack* out, std::string* err);
+                const std::string& dir, const std::string& name, StackKind kind,
+                Stack* out, std::string* err);
 
 // Writes `text` to `path`; false with *err on failure.
 bool WriteFile(const std::string& path, const std::string& text,

@@ -12,8 +12,8 @@ namespace bench {
 inline double Quantile(std::vector<double> samples, double q) {
   if (samples.empty()) return 0;
   std::sort(samples.begin(), samples.end());
-  const size_t rank = static_cast<size_t>(
-      std::ceil(q * static_cast<double>(samples.size())));
+  const size_t rank =
+      static_cast<size_t>(std::ceil(q * static_cast<double>(samples.size())));
   return samples[std::clamp<size_t>(rank, 1, samples.size()) - 1];
 }
 

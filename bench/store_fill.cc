@@ -46,24 +46,36 @@ bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
   // live; every 100th subject blocked for a day.
   const std::string fill_subjects =
       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
-      "WHERE i < " + n + ") "
+      "WHERE i < " +
+      n +
+      ") "
       "INSERT INTO subjects(kind, subject, failures, blocked, expires) "
       "SELECT CASE WHEN i % 2 THEN 'user' ELSE 'host' END, "
       "CASE WHEN i % 2 THEN printf('user%07d', i) ELSE "
       "printf('10.%d.%d.%d', i / 65536 % 256, i / 256 % 256, i % 256) END, "
       "CASE WHEN i % 100 = 0 THEN 4 ELSE 1 + i % 2 END, "
-      "i % 100 = 0, " + t + " + CASE WHEN i % 100 = 0 THEN 86400 ELSE 3600 "
+      "i % 100 = 0, " +
+      t +
+      " + CASE WHEN i % 100 = 0 THEN 86400 ELSE 3600 "
       "END FROM c;"
       "INSERT INTO blocks(kind, subject, time, until) "
-      "SELECT kind, subject, " + t + " - 60, expires FROM subjects "
+      "SELECT kind, subject, " +
+      t +
+      " - 60, expires FROM subjects "
       "WHERE blocked = 1;";
   // Attempts spread over the day that ended 25 hours ago.
   const std::string fill_attempts =
       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
-      "WHERE i < " + std::to_string(attempts) + ") "
+      "WHERE i < " +
+      std::to_string(attempts) +
+      ") "
       "INSERT INTO attempts(time, service, user, host, tty, result) "
-      "SELECT " + t + " - 90000 - i % 86400, 'sshd', "
-      "printf('user%07d', i % " + n + "), "
+      "SELECT " +
+      t +
+      " - 90000 - i % 86400, 'sshd', "
+      "printf('user%07d', i % " +
+      n +
+      "), "
       "printf('10.%d.%d.%d', i / 65536 % 256, i / 256 % 256, i % 256), "
       "'ssh', CASE WHEN i % 4 = 0 THEN 'success' ELSE 'failure' END FROM c;";
   if (!db->Exec(fill_subjects.c_str(), err) ||

@@ -16,14 +16,14 @@ bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
                int64_t now, std::string* err);
 
 struct StoreOpTimes {
-  double list_ms = 0;           // Store::List(all) = `defenderctl list`.
+  double list_ms = 0;  // Store::List(all) = `defenderctl list`.
   int64_t listed = 0;
-  double list_blocked_ms = 0;   // Store::List(blocked only).
+  double list_blocked_ms = 0;  // Store::List(blocked only).
   int64_t listed_blocked = 0;
-  double cleanup_ms = 0;        // SqliteAttemptLog::Prune = `cleanup`.
-  double cleanup_cpu_ms = 0;    // Its CPU time (user + system).
+  double cleanup_ms = 0;      // SqliteAttemptLog::Prune = `cleanup`.
+  double cleanup_cpu_ms = 0;  // Its CPU time (user + system).
   int64_t cleaned = 0;
-  double store_prune_ms = 0;    // Store::Prune (expired records).
+  double store_prune_ms = 0;  // Store::Prune (expired records).
   int64_t store_pruned = 0;
 };
 

@@ -22,9 +22,12 @@ const char* BackendName(StoreBackend b) {
 
 const char* OnErrorName(OnError e) {
   switch (e) {
-    case OnError::kLocal: return "local";
-    case OnError::kOpen: return "open";
-    case OnError::kClosed: return "closed";
+    case OnError::kLocal:
+      return "local";
+    case OnError::kOpen:
+      return "open";
+    case OnError::kClosed:
+      return "closed";
   }
   return "?";
 }
@@ -58,11 +61,11 @@ bool ParseCidrList(const std::vector<std::string>& in, std::vector<Cidr>* out,
   return true;
 }
 
-#define DEFENDER_SETTER(body) \
+#define DEFENDER_SETTER(body)                               \
   [](Config* c, const Value& v, std::string* err) -> bool { \
-    (void)err;                                             \
-    body;                                                  \
-    return true;                                           \
+    (void)err;                                              \
+    body;                                                   \
+    return true;                                            \
   }
 
 const KeyDef kKeys[] = {
@@ -272,10 +275,14 @@ const KeyDef* FindKey(std::string_view section, std::string_view name) {
 
 std::string Expected(KeyType type) {
   switch (type) {
-    case KeyType::kInt: return "expected an integer";
-    case KeyType::kBool: return "expected a boolean";
-    case KeyType::kString: return "expected a string";
-    case KeyType::kStringList: return "expected an array of strings";
+    case KeyType::kInt:
+      return "expected an integer";
+    case KeyType::kBool:
+      return "expected a boolean";
+    case KeyType::kString:
+      return "expected a string";
+    case KeyType::kStringList:
+      return "expected an array of strings";
     case KeyType::kIntOrIntList:
       return "expected an integer or an array of integers";
   }
@@ -308,8 +315,9 @@ bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err) {
   const KeyDef* key = config_internal::FindKey("lockout", name);
   if (eq == std::string_view::npos || key == nullptr ||
       key->type == KeyType::kStringList) {
-    *err = where + "unknown argument (KEY=VALUE takes a scalar key of "
-                   "[lockout])";
+    *err = where +
+           "unknown argument (KEY=VALUE takes a scalar key of "
+           "[lockout])";
     return false;
   }
   std::string_view text = arg.substr(eq + 1);
@@ -329,8 +337,8 @@ bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err) {
     v.s = std::string(text);
   } else {
     v.type = Value::Type::kInt;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
-                                     v.i);
+    auto [end, ec] =
+        std::from_chars(text.data(), text.data() + text.size(), v.i);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
       *err = where + "lockout." + key->name + ": expected an integer";
       return false;
@@ -349,8 +357,8 @@ bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err) {
 bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
                     std::string* err) {
   constexpr off_t kMaxSize = 1 << 20;
-  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-                                        O_NOCTTY | O_NONBLOCK);
+  const int fd = open(
+      path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT && missing_ok) return true;
     *err = path + ": cannot open: " + strerror(errno);

@@ -19,12 +19,12 @@ std::vector<std::string> HookEnvironment(const Event& e,
 // Starts `argv` (argv[0] an absolute path; no shell) with environment `env`
 // in a new session and process group, stdin/stdout/stderr on /dev/null and
 // every other fd closed, signal dispositions and mask reset to defaults, in
-// "/" with umask 022, with real ids set to the caller's effective ids. A supervising
-// process kills it (SIGKILL, whole process group) after `timeout_seconds`.
-// Returns once the intermediate child has exited, which it does at once:
-// the caller is left with no child and no zombie, and its own signal
-// dispositions and mask are never changed. Returns false with *err set if
-// the first fork failed; failures after that (exec errors) are silent.
+// "/" with umask 022, with real ids set to the caller's effective ids. A
+// supervising process kills it (SIGKILL, whole process group) after
+// `timeout_seconds`. Returns once the intermediate child has exited, which it
+// does at once: the caller is left with no child and no zombie, and its own
+// signal dispositions and mask are never changed. Returns false with *err set
+// if the first fork failed; failures after that (exec errors) are silent.
 bool SpawnDetached(const std::vector<std::string>& argv,
                    const std::vector<std::string>& env, int timeout_seconds,
                    std::string* err);

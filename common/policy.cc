@@ -72,12 +72,12 @@ void Policy::Refuse(const AttemptSubjects& who,
     if (!s.blocked) continue;
     bool pick = !d->refused_by;
     if (!pick && until_first) {
-      pick = d->permanent ? !s.permanent()
-                          : !s.permanent() &&
-                                s.Remaining(now) < d->remaining_seconds;
+      pick = d->permanent
+                 ? !s.permanent()
+                 : !s.permanent() && s.Remaining(now) < d->remaining_seconds;
     } else if (!pick) {
-      pick = !d->permanent && (s.permanent() ||
-                               s.Remaining(now) > d->remaining_seconds);
+      pick = !d->permanent &&
+             (s.permanent() || s.Remaining(now) > d->remaining_seconds);
     }
     if (pick) {
       d->refused_by = who.subjects[i];

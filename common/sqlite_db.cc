@@ -48,9 +48,8 @@ bool CreateFile(const std::string& path, std::string* err) {
       return false;
     }
   }
-  const int fd = open(path.c_str(),
-                      O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                      0600);
+  const int fd = open(
+      path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
   if (fd < 0) {
     *err = path + ": cannot open: " + strerror(errno);
     return false;
@@ -135,8 +134,8 @@ bool SqliteDb::EnsureSchema(std::string* err) {
   if (current == kSchemaVersion) return true;
   if (current > kSchemaVersion) {
     *err = path_ + ": schema version " + std::to_string(current) +
-           " is newer than this program's (" +
-           std::to_string(kSchemaVersion) + ")";
+           " is newer than this program's (" + std::to_string(kSchemaVersion) +
+           ")";
     return false;
   }
   // New database: switch to WAL (must be outside a transaction), then

@@ -10,10 +10,9 @@ namespace {
 
 bool SqliteStore::Read(const Subject& s, std::optional<StoredRecord>* out,
                        std::string* err) {
-  SqliteDb::Statement st(
-      db_,
-      "SELECT failures, blocked, expires FROM subjects "
-      "WHERE kind = ?1 AND subject = ?2");
+  SqliteDb::Statement st(db_,
+                         "SELECT failures, blocked, expires FROM subjects "
+                         "WHERE kind = ?1 AND subject = ?2");
   st.Bind(1, KindName(s.kind));
   st.Bind(2, s.name);
   out->reset();
@@ -43,8 +42,8 @@ bool SqliteStore::Write(const Subject& s, const StoredRecord& r,
 }
 
 bool SqliteStore::Erase(const Subject& s, std::string* err) {
-  SqliteDb::Statement st(db_,
-                         "DELETE FROM subjects WHERE kind = ?1 AND subject = ?2");
+  SqliteDb::Statement st(
+      db_, "DELETE FROM subjects WHERE kind = ?1 AND subject = ?2");
   st.Bind(1, KindName(s.kind));
   st.Bind(2, s.name);
   st.Step();
@@ -65,8 +64,8 @@ bool SqliteStore::AddHistory(const Subject& s, int64_t now, int64_t until,
   return !st.error();
 }
 
-bool SqliteStore::CountHistory(const Subject& s, int64_t since,
-                               int64_t* count, std::string* err) {
+bool SqliteStore::CountHistory(const Subject& s, int64_t since, int64_t* count,
+                               std::string* err) {
   SqliteDb::Statement st(db_,
                          "SELECT count(*) FROM blocks WHERE kind = ?1 AND "
                          "subject = ?2 AND time > ?3");
@@ -205,9 +204,8 @@ bool SqliteStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
                            " RETURNING kind, subject");
     st.Bind(1, now);
     while (st.Step()) {
-      cleared->push_back(
-          Subject{ParseKind(st.Text(0)).value_or(SubjectKind::kUser),
-                  st.Text(1)});
+      cleared->push_back(Subject{
+          ParseKind(st.Text(0)).value_or(SubjectKind::kUser), st.Text(1)});
     }
     if (st.error()) {
       *err = db_->Error("delete failed");
@@ -221,7 +219,8 @@ bool SqliteStore::List(int64_t now, bool blocked_only,
                        std::vector<StoreEntry>* out, std::string* err) {
   SqliteDb::Statement st(
       db_,
-      "SELECT kind, subject, failures, blocked, expires FROM subjects WHERE " LIVE
+      "SELECT kind, subject, failures, blocked, expires FROM subjects "
+      "WHERE " LIVE
       " AND (?2 = 0 OR blocked = 1) ORDER BY kind = 'host', subject");
   st.Bind(1, now);
   st.Bind(2, static_cast<int64_t>(blocked_only));
@@ -229,8 +228,7 @@ bool SqliteStore::List(int64_t now, bool blocked_only,
   while (st.Step()) {
     const StoredRecord r{st.Int(2), st.Int(3) != 0, st.Int(4)};
     out->push_back(StoreEntry{
-        Subject{ParseKind(st.Text(0)).value_or(SubjectKind::kUser),
-                st.Text(1)},
+        Subject{ParseKind(st.Text(0)).value_or(SubjectKind::kUser), st.Text(1)},
         StateOf(r, now)});
   }
   if (st.error()) {
@@ -281,8 +279,7 @@ bool SqliteStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
     *err = db_->Error("cannot lock");
     return false;
   }
-  SqliteDb::Statement subjects(
-      db_, "DELETE FROM subjects WHERE NOT " LIVE);
+  SqliteDb::Statement subjects(db_, "DELETE FROM subjects WHERE NOT " LIVE);
   subjects.Bind(1, now);
   subjects.Step();
   *removed = sqlite3_changes64(db_->handle());

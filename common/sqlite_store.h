@@ -25,9 +25,9 @@ class SqliteStore final : public Store {
                      std::vector<FailureOutcome>* out,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, RefusalRule rule,
-                     int64_t now, std::vector<SubjectState>* before,
-                     bool* refused, std::string* err) override;
+                     std::span<const bool> reset, RefusalRule rule, int64_t now,
+                     std::vector<SubjectState>* before, bool* refused,
+                     std::string* err) override;
   bool Block(const Subject& subject, int64_t until, int64_t now,
              std::string* err) override;
   bool Unblock(const Subject& subject, int64_t now, bool* was_blocked,

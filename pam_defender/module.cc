@@ -39,8 +39,8 @@ HandleState GetState(pam_handle_t* pamh) {
 
 void SetState(pam_handle_t* pamh, HandleState s) {
   // The value is stored in the pointer itself: nothing to free.
-  pam_set_data(pamh, kStateKey,
-               reinterpret_cast<void*>(static_cast<long>(s)), nullptr);
+  pam_set_data(pamh, kStateKey, reinterpret_cast<void*>(static_cast<long>(s)),
+               nullptr);
 }
 
 // pam_set_data keys for the Redis store: the connection reused by the steps
@@ -196,15 +196,16 @@ void Step::Announce(const Decision& d) {
   const std::string service = EscapeText(Item(pamh_, PAM_SERVICE), 64);
   for (const Event& e : d.events) {
     const bool block = e.type == Event::Type::kBlock;
-    const std::string length =
-        !block ? "" : e.until == 0 ? " permanently" : " until " +
-                                                          FormatIso8601(e.until);
+    const std::string length = !block ? ""
+                               : e.until == 0
+                                   ? " permanently"
+                                   : " until " + FormatIso8601(e.until);
     pam_syslog(pamh_, LOG_NOTICE, "%s %s %s%s after %lld failure(s)",
                block ? "blocked" : "unblocked", KindName(e.subject.kind),
                e.subject.name.c_str(), length.c_str(),
                static_cast<long long>(e.failures));
-    const std::vector<std::string>& hook = block ? cfg_.on_block
-                                                 : cfg_.on_unblock;
+    const std::vector<std::string>& hook =
+        block ? cfg_.on_block : cfg_.on_unblock;
     std::string err;
     if (!hook.empty() &&
         !SpawnDetached(hook, HookEnvironment(e, service),
@@ -215,8 +216,8 @@ void Step::Announce(const Decision& d) {
 }
 
 void Step::TellUser(const Decision& d) {
-  pam_syslog(pamh_, LOG_NOTICE, "refused %s%s%s: %s",
-             d.who.user ? "user " : "", d.who.user.value_or("").c_str(),
+  pam_syslog(pamh_, LOG_NOTICE, "refused %s%s%s: %s", d.who.user ? "user " : "",
+             d.who.user.value_or("").c_str(),
              d.who.host ? (" from " + d.who.host->subject).c_str() : "",
              d.reason.c_str());
   if (args_.silent || (flags_ & PAM_SILENT)) return;
@@ -278,9 +279,8 @@ int Step::Run(int argc, const char** argv, int* fallback) {
           return StoreError(backend->local_db()->Error("cannot lock"));
         }
       }
-      ok = args_.mode == Mode::kAuthFail
-               ? policy.AuthFail(info, log, &d, &err)
-               : policy.AuthSucc(info, log, &d, &err);
+      ok = args_.mode == Mode::kAuthFail ? policy.AuthFail(info, log, &d, &err)
+                                         : policy.AuthSucc(info, log, &d, &err);
       if (ok && txn) ok = txn->Commit(&err);
       break;
     }
@@ -300,8 +300,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   if (args_.debug) {
     pam_syslog(pamh_, LOG_DEBUG, "user=\"%s\" host=\"%s\": %s",
                d.who.user.value_or("").c_str(),
-               d.who.host ? d.who.host->subject.c_str() : "",
-               d.reason.c_str());
+               d.who.host ? d.who.host->subject.c_str() : "", d.reason.c_str());
   }
   Announce(d);
   if (d.refused) {

@@ -42,7 +42,7 @@ login() {  # PASSWORD
       pamtester -I rhost=203.0.113.7 demo alice authenticate 2>&1); then
     echo "logged in"
   else
-    echo "refused"
+    echo "denied"
   fi
   grep -o 'Account locked.*' <<<"$out" | sed 's/^/      the user sees: /' || true
 }

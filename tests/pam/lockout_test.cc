@@ -68,8 +68,7 @@ TEST_CASE("return codes on a configuration error: ignore, or fail closed") {
         PAM_PERM_DENIED);
   // A bad argument is a configuration error too; the step's failure policy
   // comes from all its arguments, even those after the bad one.
-  CHECK(h.Direct(false, {"bogus", "authsucc"}, "alice", "").rc ==
-        PAM_SUCCESS);
+  CHECK(h.Direct(false, {"bogus", "authsucc"}, "alice", "").rc == PAM_SUCCESS);
   CHECK(h.Direct(false, {"bogus", "fail_closed"}, "alice", "").rc ==
         PAM_AUTH_ERR);
   CHECK(h.Direct(false, {"preauth", "bogus"}, "alice", "").rc == PAM_IGNORE);
@@ -159,19 +158,18 @@ TEST_CASE("retries on one handle are each counted, and the block holds") {
   CHECK(h.Retries("alice", "192.0.2.1",
                   {"w1", "w2", "w3", "w4", "w5", "right"}) ==
         std::vector<int>{E, E, E, E, E, E});
-  CHECK(Subjects(h) == std::vector<std::string>{"user alice 4 1",
-                                                "host 192.0.2.1 4 1"});
-  CHECK(Results(h) ==
-        std::vector<std::string>{"failure", "failure", "failure", "failure",
-                                 "refused", "refused"});
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 4 1", "host 192.0.2.1 4 1"});
+  CHECK(Results(h) == std::vector<std::string>{"failure", "failure", "failure",
+                                               "failure", "refused",
+                                               "refused"});
   // A block that ends during a long-lived handle no longer refuses.
   PamHarness g(DEFENDER_TEST_MODULE_PATH,
                "[lockout]\nfailure_limit = 0\ncooloff_time = 0\n"
                "lockout_cooloff_time = 60\n");
-  CHECK(g.Retries("alice", "", {"wrong", "right", "right"},
-                  [&](size_t i) {
-                    if (i == 2) g.Advance(60);
-                  }) == std::vector<int>{E, E, PAM_SUCCESS});
+  CHECK(g.Retries("alice", "", {"wrong", "right", "right"}, [&](size_t i) {
+    if (i == 2) g.Advance(60);
+  }) == std::vector<int>{E, E, PAM_SUCCESS});
 }
 
 TEST_CASE("the message counts the minutes left, rounded up") {

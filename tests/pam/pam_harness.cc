@@ -122,8 +122,8 @@ std::vector<int> PamHarness::Retries(
   ConvData data{"", &info};
   const struct pam_conv conv = {Conversation, &data};
   pam_handle_t* pamh = nullptr;
-  if (pam_start_confdir("defender-test", user.c_str(), &conv,
-                        confdir_.c_str(), &pamh) != PAM_SUCCESS) {
+  if (pam_start_confdir("defender-test", user.c_str(), &conv, confdir_.c_str(),
+                        &pamh) != PAM_SUCCESS) {
     throw std::runtime_error("pam_start_confdir failed");
   }
   if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());

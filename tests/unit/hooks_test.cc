@@ -118,8 +118,8 @@ TEST_CASE("the caller's dispositions and mask stay; the hook gets defaults") {
   const std::string out = dir.path() + "/status";
   std::string err;
   REQUIRE(SpawnDetached({"/bin/sh", "-c",
-                         "grep -E '^Sig(Ign|Blk)' /proc/self/status > " +
-                             out + ".tmp && mv " + out + ".tmp " + out},
+                         "grep -E '^Sig(Ign|Blk)' /proc/self/status > " + out +
+                             ".tmp && mv " + out + ".tmp " + out},
                         {"PATH=/usr/bin:/bin"}, 5, &err));
 
   struct sigaction now;
@@ -142,7 +142,8 @@ TEST_CASE("the caller's dispositions and mask stay; the hook gets defaults") {
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 
   REQUIRE(WaitForFile(out));
-  CHECK(ReadAll(out) == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+  CHECK(ReadAll(out) ==
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
 TEST_CASE("a relative hook path is refused") {

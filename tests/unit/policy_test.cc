@@ -370,7 +370,6 @@ TEST_CASE("a store error is reported, not thrown") {
   CHECK(h.log().rows.empty());
 }
 
-
 TEST_CASE("by_user_and_host: an exempt user is judged by the host alone") {
   Config cfg;
   cfg.by_user_and_host = true;
@@ -394,15 +393,16 @@ TEST_CASE("by_user_and_host: the refusal lasts until the first block ends") {
   // A manual permanent block of the host does not make the refusal
   // permanent: it ends with alice's block.
   std::string err;
-  REQUIRE(h.store().Block({SubjectKind::kHost, "192.0.2.1"}, 0,
-                          h.clock().Now(), &err));
+  REQUIRE(h.store().Block({SubjectKind::kHost, "192.0.2.1"}, 0, h.clock().Now(),
+                          &err));
   CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
   CHECK_FALSE(h.last().permanent);
   CHECK(h.last().remaining_seconds == 500);
   CHECK(h.last().refused_by == Subject{SubjectKind::kUser, "alice"});
 }
 
-TEST_CASE("without by_user_and_host the refusal lasts until the last block ends") {
+TEST_CASE(
+    "without by_user_and_host the refusal lasts until the last block ends") {
   Config cfg;
   cfg.failure_limit = 0;
   cfg.failure_limit_host = 1;

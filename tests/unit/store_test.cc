@@ -46,7 +46,8 @@ TEST_CASE("SqliteStore follows the store contract") {
   CheckStoreContract(f);
 }
 
-TEST_CASE("MemoryStore::Prune removes exactly the expired records and history") {
+TEST_CASE(
+    "MemoryStore::Prune removes exactly the expired records and history") {
   MemoryStore s;
   const LockoutParams p{300, {600}, 86400};
   std::string err;
