@@ -117,16 +117,7 @@ bool MemoryStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
   std::vector<StoreEntry> entries;
   if (!List(now, false, &entries, err)) return false;
   *out = StoreStats{};
-  for (const StoreEntry& e : entries) {
-    const bool user = e.subject.kind == SubjectKind::kUser;
-    out->failures += e.state.failures;
-    if (e.state.blocked) {
-      ++(user ? out->blocked_users : out->blocked_hosts);
-      if (e.state.permanent()) ++out->permanent_blocks;
-    } else if (e.state.failures > 0) {
-      ++(user ? out->failing_users : out->failing_hosts);
-    }
-  }
+  CountEntries(entries, out);
   for (const auto& [key, times] : history_) {
     out->blocks_in_window +=
         std::count_if(times.begin(), times.end(),

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/redis_reply.h"
+#include "common/store_logic.h"
 #include "redis_script.h"
 
 namespace defender {
@@ -358,16 +359,7 @@ bool RedisStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
   *out = StoreStats{};
   std::vector<StoreEntry> entries;
   if (!List(now, false, &entries, err)) return false;
-  for (const StoreEntry& e : entries) {
-    const bool user = e.subject.kind == SubjectKind::kUser;
-    out->failures += e.state.failures;
-    if (e.state.blocked) {
-      ++(user ? out->blocked_users : out->blocked_hosts);
-      if (e.state.permanent()) ++out->permanent_blocks;
-    } else if (e.state.failures > 0) {
-      ++(user ? out->failing_users : out->failing_hosts);
-    }
-  }
+  CountEntries(entries, out);
   return Scan(
       'h',
       [&](const std::vector<std::string>& keys, const std::vector<Subject>&) {

@@ -41,4 +41,17 @@ std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
   return r;
 }
 
+void CountEntries(std::span<const StoreEntry> entries, StoreStats* out) {
+  for (const StoreEntry& e : entries) {
+    const bool user = e.subject.kind == SubjectKind::kUser;
+    out->failures += e.state.failures;
+    if (e.state.blocked) {
+      ++(user ? out->blocked_users : out->blocked_hosts);
+      if (e.state.permanent()) ++out->permanent_blocks;
+    } else if (e.state.failures > 0) {
+      ++(user ? out->failing_users : out->failing_hosts);
+    }
+  }
+}
+
 }  // namespace defender

@@ -46,6 +46,11 @@ std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
 int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
                  int64_t now);
 
+// Adds the per-subject counts of StoreStats (blocked, permanent, failing,
+// failures) for `entries`, which must be live at the time they were listed.
+// Leaves blocks_in_window alone.
+void CountEntries(std::span<const StoreEntry> entries, StoreStats* out);
+
 }  // namespace defender
 
 #endif  // PAM_DEFENDER_COMMON_STORE_LOGIC_H_
