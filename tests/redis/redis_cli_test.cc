@@ -113,9 +113,8 @@ TEST_CASE("defenderctl shows and changes the fleet-wide Redis view") {
     CHECK(web2.Login("alice", "wrong", "192.0.2.1").auth == PAM_AUTH_ERR);
   }
   // An administrator on web2 blocks a host for good.
-  CtlResult r =
-      Ctl(out, web2.config_path(), {"block", "--host", "203.0.113.5",
-                                    "--permanent"});
+  CtlResult r = Ctl(out, web2.config_path(),
+                    {"block", "--host", "203.0.113.5", "--permanent"});
   CHECK(r.status == 0);
   CHECK(r.err == "");
 
