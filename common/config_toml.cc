@@ -59,6 +59,15 @@ size_t NonAsciiOutsideStrings(std::string_view text) {
     switch (in) {
       case In::kCode:
         if (static_cast<unsigned char>(c) >= 0x80) return line;
+        // A quote opens a string only where TOML allows one (after
+        // whitespace, '=', '[', ',', '{', '.' or at a line start); a quote
+        // glued to other text, as in 44'x', is a syntax error, and what
+        // follows it is code to toml++, so it is checked as code here too.
+        if ((c == '"' || c == '\'') && i > 0 &&
+            std::string_view(" \t\r\n=[,{.").find(text[i - 1]) ==
+                std::string_view::npos) {
+          break;
+        }
         if (c == '#') {
           in = In::kComment;
         } else if (rest == "\"\"\"") {
