@@ -88,6 +88,15 @@ std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
       OpenHandle(path, SQLITE_OPEN_READWRITE, busy_timeout_ms, err);
   if (handle == nullptr) return nullptr;
   std::unique_ptr<SqliteDb> db(new SqliteDb(handle, path));
+  // Each PAM step opens its own connection, and closing the last connection
+  // to a WAL database checkpoints the WAL into the database (two fsyncs) and
+  // deletes it, so the next step creates it again (two more: the WAL header
+  // and the directory). Instead the WAL is left for the next connection and
+  // checkpointed on close only once it holds kWalCheckpointFrames frames: a
+  // new connection reads the whole WAL to rebuild its index, so it is kept
+  // short. Commits are as durable as before (WAL, synchronous=NORMAL).
+  sqlite3_db_config(handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  sqlite3_wal_hook(handle, &SqliteDb::OnWalCommit, db.get());
   if (!db->EnsureSchema(err)) return nullptr;
   return db;
 }
@@ -103,7 +112,24 @@ std::unique_ptr<SqliteDb> SqliteDb::OpenReadOnly(const std::string& path,
 
 SqliteDb::~SqliteDb() {
   for (const CachedStatement& c : statements_) sqlite3_finalize(c.stmt);
+  if (wal_frames_ >= kWalCheckpointFrames) {
+    // Checkpoints (if this is the last connection) and removes the WAL.
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
+  }
   sqlite3_close_v2(db_);
+}
+
+int SqliteDb::OnWalCommit(void* self, sqlite3* db, const char* name,
+                          int frames) {
+  static_cast<SqliteDb*>(self)->wal_frames_ = frames;
+  // What sqlite3_wal_autocheckpoint() does by default (this hook replaces
+  // it): a passive checkpoint once the WAL holds 1000 pages, for WALs that
+  // grow while other connections keep the database open.
+  if (frames >= kWalAutoCheckpointFrames) {
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+  }
+  return SQLITE_OK;
 }
 
 std::string SqliteDb::Error(std::string_view context) const {

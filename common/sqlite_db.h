@@ -18,6 +18,9 @@ class SqliteDb {
  public:
   // The schema version written to PRAGMA user_version.
   static constexpr int kSchemaVersion = 1;
+  // WAL size (frames) from which closing a connection checkpoints the WAL
+  // into the database and removes it (when no other connection is open).
+  static constexpr int kWalCheckpointFrames = 64;
 
   // Opens (creating if needed) the database at `path`. A missing file is
   // created with mode 0600 and a missing parent directory with 0700 (one
@@ -92,6 +95,9 @@ class SqliteDb {
   };
 
  private:
+  // SQLite's default automatic checkpoint size.
+  static constexpr int kWalAutoCheckpointFrames = 1000;
+
   // A prepared statement kept for reuse on this connection.
   struct CachedStatement {
     std::string sql;
@@ -105,8 +111,12 @@ class SqliteDb {
   sqlite3_stmt* Acquire(const char* sql);
   void Release(sqlite3_stmt* stmt);
   bool EnsureSchema(std::string* err);
+  // sqlite3_wal_hook callback: notes the WAL size after each commit.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+
   sqlite3* db_;
   std::string path_;
+  int wal_frames_ = 0;  // WAL size after this connection's last commit.
   std::vector<CachedStatement> statements_;
 };
 

@@ -360,6 +360,13 @@ std::string IntegrityCheck(const std::string& db) {
   return ok ? first : "(query failed)";
 }
 
+bool Checkpoint(const std::string& db) {
+  std::string busy;
+  const bool ok = Query(db, "PRAGMA wal_checkpoint(TRUNCATE)",
+                        [&](sqlite3_stmt* st) { busy = Col(st, 0); });
+  return ok && busy == "0";
+}
+
 bool ExecSql(const std::string& db, const std::string& sql,
              int busy_timeout_ms) {
   return Query(

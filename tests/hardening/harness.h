@@ -135,6 +135,9 @@ int64_t Failures(const std::string& db, const std::string& kind,
                  const std::string& subject);
 // "ok" when PRAGMA integrity_check passes, else its first message.
 std::string IntegrityCheck(const std::string& db);
+// Copies every page the WAL holds into the database file and empties the
+// WAL (PRAGMA wal_checkpoint(TRUNCATE)); true on success.
+bool Checkpoint(const std::string& db);
 // Runs one SQL statement on `db` (for test setup); true on success.
 bool ExecSql(const std::string& db, const std::string& sql,
              int busy_timeout_ms = 0);

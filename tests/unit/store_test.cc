@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -111,6 +112,54 @@ TEST_CASE("SqliteDb writes the schema version and uses WAL") {
   SqliteDb::Statement j(db.get(), "PRAGMA journal_mode");
   REQUIRE(j.Step());
   CHECK(j.Text(0) == "wal");
+}
+
+TEST_CASE(
+    "SqliteDb keeps the WAL between connections and checkpoints it once it "
+    "has grown") {
+  TempDir dir;
+  const std::string path = dir.path() + "/d.db";
+  const std::string wal = path + "-wal";
+  std::string err;
+  {
+    auto db = SqliteDb::Open(path, 1000, &err);
+    REQUIRE_MESSAGE(db != nullptr, err);
+    REQUIRE(db->Exec("CREATE TABLE t(b BLOB)", &err));
+  }
+  // WAL frames: a 32-byte header, then a 24-byte header and a page each.
+  auto frames = [&]() -> int64_t {
+    struct stat st;
+    if (stat(wal.c_str(), &st) != 0) return -1;  // Removed.
+    return (st.st_size - 32) / (24 + 4096);
+  };
+  REQUIRE(frames() > 0);  // The schema change is still in the WAL.
+  int checkpoints = 0;
+  int64_t last = frames();
+  for (int i = 0; i < 200; ++i) {
+    {
+      // One connection per write, as one per PAM step; each row fills a
+      // page of its own.
+      auto db = SqliteDb::Open(path, 1000, &err);
+      REQUIRE_MESSAGE(db != nullptr, err);
+      REQUIRE(db->Exec("INSERT INTO t VALUES (zeroblob(3000))", &err));
+    }
+    const int64_t now = frames();
+    if (now == -1) {
+      // Checkpointed on close: only once the WAL had reached the limit.
+      CHECK(last + 2 >= SqliteDb::kWalCheckpointFrames);
+      ++checkpoints;
+    } else {
+      CHECK(now < SqliteDb::kWalCheckpointFrames);
+      CHECK(now > std::max<int64_t>(last, 0));
+    }
+    last = now;
+  }
+  CHECK(checkpoints >= 3);
+  auto db = SqliteDb::Open(path, 1000, &err);
+  REQUIRE(db != nullptr);
+  SqliteDb::Statement n(db.get(), "SELECT count(*) FROM t");
+  REQUIRE(n.Step());
+  CHECK(n.Int(0) == 200);
 }
 
 TEST_CASE("SqliteDb refuses a database with a newer schema") {
