@@ -277,6 +277,7 @@ class Runner {
     if (!Stacks(sc, 1000000, &stacks, &err)) return Fail(err);
     std::map<std::string, std::vector<double>> times;
     std::map<std::string, std::vector<double>> cpu_times;
+    std::map<std::string, std::vector<double>> faults;
     bool ok = true;
     for (int round = 0; round < o_.step_rounds + 1; ++round) {
       for (const Stack& s : stacks) {
@@ -286,7 +287,8 @@ class Runner {
           req.service = s.name + "-" + step;
           int rc = -1;
           double cpu = 0;
-          const double us = TimeAuthenticate(req, &rc, &cpu);
+          long flt = 0;
+          const double us = TimeAuthenticate(req, &rc, &cpu, &flt);
           // authfail refuses (pam_faillock's returns PAM_IGNORE, which
           // libpam turns into PAM_PERM_DENIED when nothing else ran).
           const bool fail = std::string(step) == "authfail";
@@ -299,23 +301,40 @@ class Runner {
           if (round > 0) {
             times[s.name + "\t" + step].push_back(us);
             cpu_times[s.name + "\t" + step].push_back(cpu);
+            faults[s.name + "\t" + step].push_back(static_cast<double>(flt));
           }
         }
       }
     }
     std::ofstream f(o_.out + "/steps.tsv");
-    f << "# stack\tstep\tn\tmedian_us\tp99_us\tcpu_median_us\n";
+    f << "# stack\tstep\tn\tmedian_us\tp99_us\tcpu_median_us\t"
+         "faults_median\n";
     std::fprintf(stderr,
                  "steps (pam_authenticate of one step, module "
                  "loaded)\n");
     for (const auto& [key, v] : times) {
       const double cpu = Median(cpu_times[key]);
+      const double flt = Median(faults[key]);
       f << key << '\t' << v.size() << '\t' << Fixed(Median(v), 1) << '\t'
-        << Fixed(P99(v), 1) << '\t' << Fixed(cpu, 1) << '\n';
+        << Fixed(P99(v), 1) << '\t' << Fixed(cpu, 1) << '\t' << Fixed(flt, 0)
+        << '\n';
       std::fprintf(stderr,
-                   "  %-28s median %6.1f us  p99 %6.1f us  cpu %6.1f us\n",
-                   key.c_str(), Median(v), P99(v), cpu);
+                   "  %-28s median %6.1f us  p99 %6.1f us  cpu %6.1f us  "
+                   "page faults %4.0f\n",
+                   key.c_str(), Median(v), P99(v), cpu, flt);
     }
+    // What each of those page faults costs here.
+    double fault_us = 0;
+    double touch_us = 0;
+    MeasurePageTouch(4096, &fault_us, &touch_us);
+    std::ofstream pt(o_.out + "/pagetouch.tsv");
+    pt << "# what\tmicros_per_page\n"
+       << "first touch (page fault)\t" << Fixed(fault_us, 2) << '\n'
+       << "touch of a mapped page\t" << Fixed(touch_us, 2) << '\n';
+    std::fprintf(stderr,
+                 "  page fault on first touch %.2f us, touch of a mapped page "
+                 "%.2f us\n",
+                 fault_us, touch_us);
     return ok;
   }
 

@@ -48,6 +48,7 @@ struct Slot {
   int account;
   double auth_micros;
   double auth_cpu_micros;
+  long auth_faults;
 };
 
 Slot* MapSlots(size_t n) {
@@ -69,9 +70,14 @@ Slot* MapSlots(size_t n) {
   pam_set_item(pamh, PAM_TTY, "ssh");
   const double t0 = NowMicros();
   const double c0 = ClockMicros(CLOCK_PROCESS_CPUTIME_ID);
+  rusage r0{};
+  getrusage(RUSAGE_SELF, &r0);
   rc = pam_authenticate(pamh, 0);
   slot->auth_micros = NowMicros() - t0;
   slot->auth_cpu_micros = ClockMicros(CLOCK_PROCESS_CPUTIME_ID) - c0;
+  rusage r1{};
+  getrusage(RUSAGE_SELF, &r1);
+  slot->auth_faults = r1.ru_minflt - r0.ru_minflt;
   slot->auth = rc;
   if (rc == PAM_SUCCESS && !auth_only) {
     rc = pam_acct_mgmt(pamh, 0);
@@ -125,7 +131,7 @@ std::vector<LoginResult> RunLogins(const std::vector<LoginRequest>& requests,
 }
 
 double TimeAuthenticate(const LoginRequest& request, int* result,
-                        double* cpu_micros) {
+                        double* cpu_micros, long* faults) {
   Slot* slot = MapSlots(1);
   if (slot == nullptr) return -1;
   double micros = -1;
@@ -136,10 +142,37 @@ double TimeAuthenticate(const LoginRequest& request, int* result,
       WEXITSTATUS(status) == 0) {
     micros = slot->auth_micros;
     *cpu_micros = slot->auth_cpu_micros;
+    *faults = slot->auth_faults;
     *result = slot->auth;
   }
   munmap(slot, sizeof(Slot));
   return micros;
+}
+
+void MeasurePageTouch(int pages, double* fault_micros, double* touch_micros) {
+  const size_t size = static_cast<size_t>(pages) * 4096;
+  void* m = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) {
+    *fault_micros = *touch_micros = -1;
+    return;
+  }
+  auto* p = static_cast<volatile char*>(m);
+  double t0 = NowMicros();
+  for (int i = 0; i < pages; ++i) p[static_cast<size_t>(i) * 4096] = 1;
+  *fault_micros = (NowMicros() - t0) / pages;
+  munmap(m, size);
+  m = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (m == MAP_FAILED) {
+    *touch_micros = -1;
+    return;
+  }
+  p = static_cast<volatile char*>(m);
+  t0 = NowMicros();
+  for (int i = 0; i < pages; ++i) p[static_cast<size_t>(i) * 4096] = 2;
+  *touch_micros = (NowMicros() - t0) / pages;
+  munmap(m, size);
 }
 
 }  // namespace bench

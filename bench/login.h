@@ -33,10 +33,17 @@ std::vector<LoginResult> RunLogins(const std::vector<LoginRequest>& requests,
 
 // Runs one PAM authentication step in a child and returns the time of
 // pam_authenticate alone (module already loaded by pam_start), or a
-// negative value on error. *result gets pam_authenticate's result and
-// *cpu_micros the CPU time of the process during the call.
+// negative value on error. *result gets pam_authenticate's result,
+// *cpu_micros the CPU time of the process during the call and *faults its
+// minor page faults (first touches of memory pages) during the call.
 double TimeAuthenticate(const LoginRequest& request, int* result,
-                        double* cpu_micros);
+                        double* cpu_micros, long* faults);
+
+// Microseconds to write one byte into each page of fresh anonymous memory
+// (first touch: a page fault), and into pages already mapped (one access
+// per page), averaged over `pages` pages. What a page first touched by a
+// new process costs on this machine.
+void MeasurePageTouch(int pages, double* fault_micros, double* touch_micros);
 
 }  // namespace bench
 

@@ -69,12 +69,15 @@ t.append("| pam_defender/SQLite overhead ≤ pam_faillock's, every scenario | "
 if has_redis:
     r32 = by.get(("concurrent32", "defender-redis"))
     added = float(r32[6]) if r32 else float("nan")
-    cmds = rows("redis-commands.tsv")
-    cmd_text = ", ".join(f"{s} {c}" for s, c in cmds)
+    cmds = [c for c in rows("redis-commands.tsv") if len(c) == 3]
+    cmd_text = ", ".join(f"{s} {c} ({n} inside the server)"
+                         for s, c, n in cmds)
+    one = bool(cmds) and all(float(c) <= 1.0 for _, c, _ in cmds)
     t.append(f"| Redis: p99 added at 32 concurrent < 1 ms | {added / 1000:.2f}"
              f" ms | {'yes' if added < 1000 else 'no'} |")
-    t.append(f"| Redis: one round trip per step | commands per step "
-             f"(incl. connection setup): {cmd_text} | see text |")
+    t.append(f"| Redis: one round trip per step | commands sent per step "
+             f"(connection setup included): {cmd_text} | "
+             f"{'yes' if one else 'no'} |")
 else:
     t.append("| Redis targets | Redis store not in this build | not measured |")
 e = by.get(("bigstore", "defender-sqlite"))
@@ -105,21 +108,34 @@ before = {(r[0], r[1]): r for r in rows("profile-before.tsv")}
 after = {(r[0], r[1]): r for r in rows("profile-after.tsv")}
 steps = {(r[0], r[1]): r for r in rows("steps.tsv")}
 p = ["| step | pam_defender before: instructions | fsyncs | pam_defender "
-     "after: instructions | fsyncs | time µs (CPU µs) | pam_faillock: "
-     "instructions | fsyncs | time µs (CPU µs) |",
+     "after: instructions | fsyncs | time µs (CPU µs; page faults) | "
+     "pam_faillock: instructions | fsyncs | time µs (CPU µs; page faults) |",
      "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 dat = []
 for step in ["preauth", "authfail", "authsucc"]:
     bf = before.get(("defender-sqlite", step), ["", "", "?", "?"])
     af = after.get(("defender-sqlite", step), ["", "", "?", "?"])
     fl = after.get(("faillock", step), ["", "", "?", "?"])
-    ts = steps.get(("defender-sqlite", step), ["", "", "", "?", "", "?"])
-    tf = steps.get(("faillock", step), ["", "", "", "?", "", "?"])
+    ts = steps.get(("defender-sqlite", step), ["", "", "", "?", "", "?", "?"])
+    tf = steps.get(("faillock", step), ["", "", "", "?", "", "?", "?"])
+    ts += ["?"] * (7 - len(ts))
+    tf += ["?"] * (7 - len(tf))
     p.append(f"| {step} | {int(bf[2]):,} | {bf[3]} | {int(af[2]):,} | "
-             f"{af[3]} | {ts[3]} ({ts[5]}) | {int(fl[2]):,} | {fl[3]} | "
-             f"{tf[3]} ({tf[5]}) |")
+             f"{af[3]} | {ts[3]} ({ts[5]}; {ts[6]}) | {int(fl[2]):,} | "
+             f"{fl[3]} | {tf[3]} ({tf[5]}; {tf[6]}) |")
     dat.append(f"{step} {bf[2]} {af[2]} {fl[2]}")
 tables["profile"] = "\n".join(p)
+ld = rows("load.tsv")
+base_load = next((float(v) for m, v in ld if m == "no module"), None)
+tables["load"] = "\n".join(
+    ["| module | CPU µs (median) | added µs |", "|---|---:|---:|"] +
+    [f"| {m} | {v} | "
+     f"{'—' if m == 'no module' or base_load is None else f'{float(v) - base_load:+.0f}'} |"
+     for m, v in ld])
+pt = rows("pagetouch.tsv")
+tables["pagetouch"] = "\n".join(
+    ["| memory access | µs per page |", "|---|---:|"] +
+    [f"| {w} | {v} |" for w, v in pt])
 with open(os.path.join(d, "profile.dat"), "w") as f:
     f.write("# step before after faillock\n" + "\n".join(dat) + "\n")
 
@@ -154,5 +170,9 @@ with open(os.path.join(d, "results.md"), "w") as f:
     f.write("## Logins (fork to waitpid, per login)\n\n" + tables["logins"]
             + "\n\n")
     f.write("## Per step\n\n" + tables["profile"] + "\n\n")
+    f.write("## Loading the module into a C program\n\n" + tables["load"]
+            + "\n\n")
+    f.write("## Cost of a page on this machine\n\n" + tables["pagetouch"]
+            + "\n\n")
     f.write("## Administrative operations\n\n" + tables["storeops"] + "\n")
 print(open(os.path.join(d, "results.md")).read())

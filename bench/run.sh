@@ -9,7 +9,7 @@
 #   bench/run.sh                 # full run (about 10 minutes on 2 cores)
 #   ROUNDS=5 bench/run.sh        # shorter
 #
-# Environment: ROUNDS (20), BATCH (5), CONCURRENT_BATCH (2), BUILD_DIR
+# Environment: ROUNDS (40), BATCH (5), CONCURRENT_BATCH (2), BUILD_DIR
 # (build-bench), RESULTS (bench/results), REDIS_PORT (6391).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -77,11 +77,22 @@ fi
 } >"$results/machine.txt"
 
 "$bench" run --module "$module" --workdir "$work/w" --out "$results" \
-  --rounds "${ROUNDS:-20}" --batch "${BATCH:-5}" \
+  --rounds "${ROUNDS:-40}" --batch "${BATCH:-5}" \
   --concurrent-batch "${CONCURRENT_BATCH:-2}" "${redis_args[@]}" \
   2>&1 | tee "$results/run.log"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" \
   >>"$results/machine.txt"
+
+# What loading the module costs a C program (sshd, sudo and login are C;
+# the driver above is C++, so its children have the C++ runtime mapped
+# already): fork, dlopen, dlclose, exit, median CPU time of 300 children.
+faillock=/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security/pam_faillock.so
+{
+  printf '# module\tcpu_median_us\n'
+  "$build/bench/load_module" 300 "$faillock" "$module" |
+    sed -e "s|^$faillock\t|pam_faillock.so\t|" \
+        -e "s|^$module\t|pam_defender.so\t|" -e 's|^-\t|no module\t|'
+} >"$results/load.tsv"
 
 # defenderctl list / cleanup on a copy of the filled store, when the CLI
 # is built (it falls back to the library calls timed in storeops.tsv).
@@ -107,22 +118,32 @@ else
   echo "# defenderctl not built: see storeops.tsv" >"$results/defenderctl.tsv"
 fi
 
-# Redis commands per PAM step: the server's command counter around ten
-# runs of each step (connection setup included).
+# Redis round trips per PAM step: the commands clients send (MONITOR lines
+# from a client address; the calls a script makes inside the server are
+# left out), over ten runs of each step, connection setup included.
 if [ -n "$redis_pid" ]; then
   "$bench" run --module "$module" --workdir "$work/rs" --out "$work/rs-out" \
     --scenario steps --step-rounds 0 --redis-port "$port" >/dev/null 2>&1
   {
-    printf '# step\tcommands_per_step\n'
+    printf '# step\tclient_commands_per_step\tserver_commands_per_step\n'
     for step in preauth authfail authsucc; do
       redis-cli -p "$port" config resetstat >/dev/null
+      redis-cli -p "$port" monitor >"$work/monitor.txt" &
+      monitor_pid=$!
+      sleep 0.5
       for _ in $(seq 10); do
         "$bench" step --confdir "$work/rs/steps/pam.d" \
           --service "defender-redis-$step" >/dev/null
       done
+      sleep 0.5
+      kill "$monitor_pid" 2>/dev/null || true
+      wait "$monitor_pid" 2>/dev/null || true
+      client=$(grep -cE '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\]' \
+        "$work/monitor.txt" || true)
       calls=$(redis-cli -p "$port" info stats |
         sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p')
-      printf '%s\t%s\n' "$step" \
+      printf '%s\t%s\t%s\n' "$step" \
+        "$(awk -v c="$client" 'BEGIN {printf "%.1f", c / 10}')" \
         "$(awk -v c="$calls" 'BEGIN {printf "%.1f", c / 10}')"
     done
   } >"$results/redis-commands.tsv"

@@ -155,9 +155,21 @@ int Sandbox::Login(const std::string& user, const std::string& password,
   if (!rhost.empty()) argv.insert(argv.end(), {"-I", "rhost=" + rhost});
   if (!tty.empty()) argv.insert(argv.end(), {"-I", "tty=" + tty});
   argv.insert(argv.end(), {"defender-test", user, "authenticate"});
-  const RunResult r = Spawn(dir_, argv, password + "\n",
-                            {"LD_PRELOAD=libpam_wrapper.so", "PAM_WRAPPER=1",
-                             "PAM_WRAPPER_SERVICE_DIR=" + dir_ + "/pam.d"});
+  std::vector<std::string> env = {"LD_PRELOAD=libpam_wrapper.so",
+                                  "PAM_WRAPPER=1",
+                                  "PAM_WRAPPER_SERVICE_DIR=" + dir_ + "/pam.d"};
+  // Sanitizer build: pamtester is not sanitized, so the sanitized module
+  // needs the ASan runtime preloaded, and pam_wrapper must not load it with
+  // RTLD_DEEPBIND. pamtester's own allocations are not ours to judge.
+  if (const char* asan = getenv("DEFENDER_ASAN_PRELOAD")) {
+    env[0] = "LD_PRELOAD=" + std::string(asan) + " libpam_wrapper.so";
+    env.push_back("PAM_WRAPPER_DISABLE_DEEPBIND=1");
+    const char* opts = getenv("ASAN_OPTIONS");
+    env.push_back(
+        "ASAN_OPTIONS=" + (opts ? std::string(opts) + ":" : std::string()) +
+        "detect_leaks=0");
+  }
+  const RunResult r = Spawn(dir_, argv, password + "\n", env);
   return r.status;
 }
 
