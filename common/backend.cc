@@ -8,8 +8,37 @@
 #include "common/sqlite_store.h"
 
 namespace defender {
+namespace {
+
+// The attempt log of a lazy_local Backend: opens the local database for
+// its first row.
+class LazyAttemptLog final : public AttemptLog {
+ public:
+  explicit LazyAttemptLog(Backend* backend) : backend_(backend) {}
+  bool Append(const Attempt& a, std::string* err) override {
+    if (!log_) {
+      SqliteDb* db = backend_->OpenLocal(err);
+      if (db == nullptr) return false;
+      log_ = std::make_unique<SqliteAttemptLog>(db);
+    }
+    return log_->Append(a, err);
+  }
+
+ private:
+  Backend* backend_;
+  std::unique_ptr<SqliteAttemptLog> log_;
+};
+
+}  // namespace
 
 Backend::~Backend() = default;
+
+SqliteDb* Backend::OpenLocal(std::string* err) {
+  if (!db_ && uses_local_)
+    db_ = SqliteDb::Open(path_, kSqliteBusyTimeoutMs, err);
+  if (!db_ && !uses_local_) *err = "no local database in this configuration";
+  return db_.get();
+}
 
 std::unique_ptr<Backend> Backend::Open(const Config& cfg, std::string* err) {
   return Open(cfg, BackendOptions{}, err);
@@ -23,10 +52,10 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   const bool fallback =
       redis && options.local_fallback && cfg.redis_on_error == OnError::kLocal;
   if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, err)) return nullptr;
-  if (!redis || fallback || cfg.attempts_store) {
-    b->db_ = SqliteDb::Open(cfg.path, kSqliteBusyTimeoutMs, err);
-    if (!b->db_) return nullptr;
-  }
+  b->path_ = cfg.path;
+  b->uses_local_ = !redis || fallback || cfg.attempts_store;
+  const bool lazy = redis && options.lazy_local;
+  if (b->uses_local_ && !lazy && !b->OpenLocal(err)) return nullptr;
   if (redis) {
     RedisConnection* conn = options.redis;
     if (conn == nullptr) {
@@ -46,9 +75,14 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     auto redis_store = std::make_unique<RedisStore>(conn, std::move(ro));
     if (fallback) {
       b->redis_store_ = std::move(redis_store);
-      b->local_store_ = std::make_unique<SqliteStore>(b->db_.get());
-      auto f = std::make_unique<FallbackStore>(b->redis_store_.get(),
-                                               b->local_store_.get());
+      Backend* self = b.get();
+      auto f = std::make_unique<FallbackStore>(
+          b->redis_store_.get(), [self](std::string* e) -> Store* {
+            SqliteDb* db = self->OpenLocal(e);
+            if (db == nullptr) return nullptr;
+            self->local_store_ = std::make_unique<SqliteStore>(db);
+            return self->local_store_.get();
+          });
       b->fallback_ = f.get();
       b->store_ = std::move(f);
     } else {
@@ -57,7 +91,9 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   } else {
     b->store_ = std::make_unique<SqliteStore>(b->db_.get());
   }
-  if (cfg.attempts_store) {
+  if (cfg.attempts_store && lazy) {
+    b->lazy_log_ = std::make_unique<LazyAttemptLog>(b.get());
+  } else if (cfg.attempts_store) {
     b->log_ = std::make_unique<SqliteAttemptLog>(b->db_.get());
   }
   return b;

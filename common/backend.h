@@ -33,6 +33,10 @@ struct BackendOptions {
   // when Redis fails. Off for the CLI, which must show the fleet's view or
   // say that it cannot.
   bool local_fallback = false;
+  // With Redis: open the local database only when something is written to
+  // it (an attempt row, or the fallback store), not in Open(). A login
+  // whose preauth finds nothing to refuse then never opens SQLite.
+  bool lazy_local = false;
 };
 
 // How long a login waits for another process's SQLite write lock.
@@ -49,11 +53,21 @@ class Backend {
   ~Backend();
 
   Store* store() const { return store_.get(); }
-  // The local attempt log, or nullptr when attempts.store is false.
+  // The local attempt log, or nullptr when attempts.store is false (or
+  // with lazy_local: see log()).
   SqliteAttemptLog* attempt_log() const { return log_.get(); }
+  // The attempt log for a Policy: attempt_log(), or with lazy_local one that
+  // opens the local database on its first row. nullptr when attempts.store
+  // is false.
+  AttemptLog* log() const { return log_ ? log_.get() : lazy_log_.get(); }
   // The local database, or nullptr when neither the store nor the attempt
-  // log needs it.
+  // log needs it or (lazy_local) it has not been opened yet.
   SqliteDb* local_db() const { return db_.get(); }
+  // True when the config keeps anything in the local database.
+  bool uses_local() const { return uses_local_; }
+  // The local database, opened now if it is not yet (nullptr with *err set
+  // when it cannot be opened, or when !uses_local()).
+  SqliteDb* OpenLocal(std::string* err);
   // With the local fallback: empty while Redis works, else the Redis error
   // after which the store went on in the local SQLite database.
   std::string fallback_reason() const;
@@ -61,6 +75,8 @@ class Backend {
  private:
   Backend() = default;
 
+  std::string path_;
+  bool uses_local_ = false;
   std::unique_ptr<SqliteDb> db_;
   std::unique_ptr<RedisConnection> own_redis_;
   std::unique_ptr<Store> redis_store_;  // When the fallback wraps it.
@@ -68,6 +84,7 @@ class Backend {
   FallbackStore* fallback_ = nullptr;   // store_ when it is one.
   std::unique_ptr<Store> store_;
   std::unique_ptr<SqliteAttemptLog> log_;
+  std::unique_ptr<AttemptLog> lazy_log_;  // With lazy_local.
 };
 
 }  // namespace defender

@@ -9,6 +9,10 @@ bool FallbackStore::Run(Call call, std::string* err) {
     primary_error_ = err->empty() ? "unknown error" : *err;
   }
   err->clear();
+  if (secondary_ == nullptr) {
+    secondary_ = open_secondary_ ? open_secondary_(err) : nullptr;
+    if (secondary_ == nullptr) return false;
+  }
   return call(secondary_);
 }
 

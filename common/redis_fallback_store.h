@@ -8,7 +8,9 @@
 #ifndef PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
 #define PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
 
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "common/store.h"
 
@@ -19,6 +21,11 @@ class FallbackStore final : public Store {
   // Both must outlive this store.
   FallbackStore(Store* primary, Store* secondary)
       : primary_(primary), secondary_(secondary) {}
+  // The secondary is obtained from `open_secondary` only when the primary
+  // first fails (nullptr with *err set: the call fails with that error).
+  using Opener = std::function<Store*(std::string* err)>;
+  FallbackStore(Store* primary, Opener open_secondary)
+      : primary_(primary), open_secondary_(std::move(open_secondary)) {}
 
   // Empty while the primary works; else the error that made it switch.
   const std::string& primary_error() const { return primary_error_; }
@@ -52,7 +59,8 @@ class FallbackStore final : public Store {
   bool Run(Call call, std::string* err);
 
   Store* primary_;
-  Store* secondary_;
+  Store* secondary_ = nullptr;
+  Opener open_secondary_;
   std::string primary_error_;
 };
 

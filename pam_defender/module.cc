@@ -256,11 +256,12 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     options.origin_host = HostName();
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));
     options.local_fallback = true;
+    options.lazy_local = true;
   }
   std::unique_ptr<Backend> backend = Backend::Open(cfg_, options, &err);
   if (!backend) return StoreError(err);
   const ModuleClock clock;
-  Policy policy(cfg_, backend->store(), backend->attempt_log(), clock);
+  Policy policy(cfg_, backend->store(), backend->log(), clock);
   const bool log = state == HandleState::kNone;
   Decision d;
   bool ok = false;
@@ -271,13 +272,16 @@ int Step::Run(int argc, const char** argv, int* fallback) {
       break;
     case Mode::kAuthFail:
     case Mode::kAuthSucc: {
-      // The store update and the attempt row commit together.
+      // On the SQLite store, the store update and the attempt row commit
+      // together. With Redis they cannot, and the local write lock is not
+      // held across a Redis round trip: the row (and, after a Redis error,
+      // the local store's update) commit on their own.
       std::optional<SqliteDb::Transaction> txn;
-      if (backend->local_db()) {
-        txn.emplace(backend->local_db());
-        if (!txn->ok()) {
-          return StoreError(backend->local_db()->Error("cannot lock"));
-        }
+      if (cfg_.backend == StoreBackend::kSqlite) {
+        SqliteDb* db = backend->OpenLocal(&err);
+        if (db == nullptr) return StoreError(err);
+        txn.emplace(db);
+        if (!txn->ok()) return StoreError(db->Error("cannot lock"));
       }
       ok = args_.mode == Mode::kAuthFail ? policy.AuthFail(info, log, &d, &err)
                                          : policy.AuthSucc(info, log, &d, &err);

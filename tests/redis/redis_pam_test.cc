@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/attempt_log.h"
 #include "common/redis_conn.h"
 #include "common/redis_store.h"
 #include "tests/redis/fleet.h"
@@ -121,6 +122,43 @@ TEST_CASE("each PAM step is one EVALSHA; one connection per login") {
   CHECK(ClientCommands(redis) == "evalsha=13");
   CHECK(web1.Login("alice", kPassword, "192.0.2.1").auth == PAM_AUTH_ERR);
   CHECK(ClientCommands(redis) == "evalsha=14");
+}
+
+TEST_CASE("with Redis the local database is opened only to write to it") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  auto account = [&](int want) {
+    std::string password = kPassword;
+    pam_handle_t* h = web1.Start("alice", &password, "192.0.2.1");
+    REQUIRE(h != nullptr);
+    CHECK(pam_acct_mgmt(h, 0) == want);
+    pam_end(h, want);
+  };
+  // Nothing to refuse: the step reads Redis and writes nothing locally.
+  account(PAM_SUCCESS);
+  CHECK_FALSE(std::filesystem::exists(web1.db_path()));
+
+  // A refusal is logged, so the database is created for its row.
+  {
+    RedisSettings settings;
+    settings.url = redis.url();
+    RedisConnection c(settings);
+    RedisStore store(&c, {});
+    std::string err;
+    REQUIRE_MESSAGE(store.Block(kAlice, kT0 + 600, kT0, &err), err);
+  }
+  account(PAM_PERM_DENIED);
+  REQUIRE(std::filesystem::exists(web1.db_path()));
+  std::string err;
+  auto db = SqliteDb::Open(web1.db_path(), 1000, &err);
+  REQUIRE_MESSAGE(db != nullptr, err);
+  SqliteAttemptLog log(db.get());
+  std::vector<Attempt> rows;
+  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].user == "alice");
+  CHECK(rows[0].result == "refused");
 }
 
 TEST_CASE("concurrent failures from many processes are counted exactly") {
