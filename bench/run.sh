@@ -6,7 +6,7 @@
 # operations on a store of 100,000 subjects and 1,000,000 attempt rows, and
 # writes tables (TSV and Markdown) and SVG charts to bench/results/.
 #
-#   bench/run.sh                 # full run (about 10 minutes on 2 cores)
+#   bench/run.sh                 # full run (about 5 minutes on 2 cores)
 #   ROUNDS=5 bench/run.sh        # shorter
 #
 # Environment: ROUNDS (40), BATCH (5), CONCURRENT_BATCH (2), BUILD_DIR
