@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
       const char* module = m == 0 ? NULL : argv[m + 1];
       const double us = LoadOnce(module);
       if (us < 0) {
-        fprintf(stderr, "load_module: %s: does not load\n", module);
+        fprintf(stderr, "load_module: %s: does not load\n",
+                module != NULL ? module : "(fork only)");
         return 1;
       }
       cpu[m * rounds + i] = us;

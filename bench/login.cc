@@ -157,6 +157,8 @@ void MeasurePageTouch(int pages, double* fault_micros, double* touch_micros) {
     *fault_micros = *touch_micros = -1;
     return;
   }
+  // One fault per 4 KiB page, even where huge pages are on by default.
+  madvise(m, size, MADV_NOHUGEPAGE);
   auto* p = static_cast<volatile char*>(m);
   double t0 = NowMicros();
   for (int i = 0; i < pages; ++i) p[static_cast<size_t>(i) * 4096] = 1;
@@ -168,6 +170,7 @@ void MeasurePageTouch(int pages, double* fault_micros, double* touch_micros) {
     *touch_micros = -1;
     return;
   }
+  madvise(m, size, MADV_NOHUGEPAGE);
   p = static_cast<volatile char*>(m);
   t0 = NowMicros();
   for (int i = 0; i < pages; ++i) p[static_cast<size_t>(i) * 4096] = 2;

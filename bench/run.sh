@@ -86,13 +86,29 @@ echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" \
 # What loading the module costs a C program (sshd, sudo and login are C;
 # the driver above is C++, so its children have the C++ runtime mapped
 # already): fork, dlopen, dlclose, exit, median CPU time of 300 children.
-faillock=/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security/pam_faillock.so
-{
-  printf '# module\tcpu_median_us\n'
-  "$build/bench/load_module" 300 "$faillock" "$module" |
-    sed -e "s|^$faillock\t|pam_faillock.so\t|" \
-        -e "s|^$module\t|pam_defender.so\t|" -e 's|^-\t|no module\t|'
-} >"$results/load.tsv"
+# The same module linked with the shared libstdc++ shows what linking the
+# C++ runtime in saves.
+faillock=
+for dir in "/lib/$(gcc -print-multiarch 2>/dev/null)" /lib64 /usr/lib64 \
+           /lib; do
+  if [ -f "$dir/security/pam_faillock.so" ]; then
+    faillock=$dir/security/pam_faillock.so
+    break
+  fi
+done
+shared=$(readlink -f "$build/bench/pam_defender_shared_runtime.so")
+if [ -n "$faillock" ]; then
+  {
+    printf '# module\tcpu_median_us\n'
+    "$build/bench/load_module" 300 "$faillock" "$module" "$shared" |
+      sed -e "s|^$faillock\t|pam_faillock.so\t|" \
+          -e "s|^$module\t|pam_defender.so\t|" \
+          -e "s|^$shared\t|pam_defender.so, shared libstdc++\t|" \
+          -e 's|^-\t|no module\t|'
+  } >"$results/load.tsv"
+else
+  echo "# pam_faillock.so not found" >"$results/load.tsv"
+fi
 
 # defenderctl list / cleanup on a copy of the filled store, when the CLI
 # is built (it falls back to the library calls timed in storeops.tsv).
@@ -121,27 +137,32 @@ fi
 # Redis round trips per PAM step: the commands clients send (MONITOR lines
 # from a client address; the calls a script makes inside the server are
 # left out), over ten runs of each step, connection setup included.
+redis_commands() {
+  redis-cli -p "$port" info stats |
+    sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p'
+}
 if [ -n "$redis_pid" ]; then
   "$bench" run --module "$module" --workdir "$work/rs" --out "$work/rs-out" \
     --scenario steps --step-rounds 0 --redis-port "$port" >/dev/null 2>&1
   {
     printf '# step\tclient_commands_per_step\tserver_commands_per_step\n'
     for step in preauth authfail authsucc; do
-      redis-cli -p "$port" config resetstat >/dev/null
       redis-cli -p "$port" monitor >"$work/monitor.txt" &
       monitor_pid=$!
       sleep 0.5
+      before=$(redis_commands)
       for _ in $(seq 10); do
         "$bench" step --confdir "$work/rs/steps/pam.d" \
           --service "defender-redis-$step" >/dev/null
       done
+      # The first INFO is counted once it has run.
+      calls=$(($(redis_commands) - before - 1))
       sleep 0.5
       kill "$monitor_pid" 2>/dev/null || true
       wait "$monitor_pid" 2>/dev/null || true
-      client=$(grep -cE '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\]' \
-        "$work/monitor.txt" || true)
-      calls=$(redis-cli -p "$port" info stats |
-        sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p')
+      # Lines from a client address; the INFO calls are not the steps'.
+      client=$(grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\]' \
+        "$work/monitor.txt" | grep -vc '"info"' || true)
       printf '%s\t%s\t%s\n' "$step" \
         "$(awk -v c="$client" 'BEGIN {printf "%.1f", c / 10}')" \
         "$(awk -v c="$calls" 'BEGIN {printf "%.1f", c / 10}')"

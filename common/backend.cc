@@ -100,7 +100,8 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
 }
 
 std::string Backend::fallback_reason() const {
-  return fallback_ ? fallback_->primary_error() : std::string();
+  return fallback_ && fallback_->secondary_used() ? fallback_->primary_error()
+                                                  : std::string();
 }
 
 }  // namespace defender

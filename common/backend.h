@@ -69,7 +69,8 @@ class Backend {
   // when it cannot be opened, or when !uses_local()).
   SqliteDb* OpenLocal(std::string* err);
   // With the local fallback: empty while Redis works, else the Redis error
-  // after which the store went on in the local SQLite database.
+  // after which the store went on in the local SQLite database (empty too
+  // when that database could not be opened: the call failed).
   std::string fallback_reason() const;
 
  private:

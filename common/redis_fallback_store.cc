@@ -10,9 +10,14 @@ bool FallbackStore::Run(Call call, std::string* err) {
   }
   err->clear();
   if (secondary_ == nullptr) {
-    secondary_ = open_secondary_ ? open_secondary_(err) : nullptr;
-    if (secondary_ == nullptr) return false;
+    std::string why = "no local store";
+    if (open_secondary_) secondary_ = open_secondary_(&why);
+    if (secondary_ == nullptr) {
+      *err = primary_error_ + "; the local store cannot take over: " + why;
+      return false;
+    }
   }
+  secondary_used_ = true;
   return call(secondary_);
 }
 

@@ -29,6 +29,8 @@ class FallbackStore final : public Store {
 
   // Empty while the primary works; else the error that made it switch.
   const std::string& primary_error() const { return primary_error_; }
+  // True once a call went to the secondary (it could be opened).
+  bool secondary_used() const { return secondary_used_; }
 
   bool Get(std::span<const Subject> subjects, int64_t now,
            std::vector<SubjectState>* out, std::string* err) override;
@@ -61,6 +63,7 @@ class FallbackStore final : public Store {
   Store* primary_;
   Store* secondary_ = nullptr;
   Opener open_secondary_;
+  bool secondary_used_ = false;
   std::string primary_error_;
 };
 

@@ -94,8 +94,12 @@ std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
   // and the directory). Instead the WAL is left for the next connection and
   // checkpointed on close only once it holds kWalCheckpointFrames frames: a
   // new connection reads the whole WAL to rebuild its index, so it is kept
-  // short. Commits are as durable as before (WAL, synchronous=NORMAL).
+  // short. With synchronous=NORMAL a commit survives a crash of the process;
+  // a power loss (or a reset virtual machine) can drop the commits since the
+  // last checkpoint, at most kWalCheckpointFrames pages: a few dozen login
+  // steps. (pam_faillock never syncs its tally files.)
   sqlite3_db_config(handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  db->defer_checkpoint_ = true;
   sqlite3_wal_hook(handle, &SqliteDb::OnWalCommit, db.get());
   if (!db->EnsureSchema(err)) return nullptr;
   return db;
@@ -112,7 +116,19 @@ std::unique_ptr<SqliteDb> SqliteDb::OpenReadOnly(const std::string& path,
 
 SqliteDb::~SqliteDb() {
   for (const CachedStatement& c : statements_) sqlite3_finalize(c.stmt);
-  if (wal_frames_ >= kWalCheckpointFrames) {
+  if (defer_checkpoint_ && wal_frames_ == 0) {
+    // This connection wrote nothing (a preauth step): the WAL size comes
+    // from the file, so that readers too checkpoint a WAL that others grew.
+    // A WAL is a 32-byte header, then frames of a 24-byte header and a page;
+    // the page size is SQLite's default, which the database is created with
+    // (another size only moves the moment of the checkpoint).
+    struct stat st;
+    const std::string wal = path_ + "-wal";
+    if (stat(wal.c_str(), &st) == 0 && st.st_size > 32) {
+      wal_frames_ = static_cast<int>((st.st_size - 32) / (24 + 4096));
+    }
+  }
+  if (defer_checkpoint_ && wal_frames_ >= kWalCheckpointFrames) {
     // Checkpoints (if this is the last connection) and removes the WAL.
     sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
   }

@@ -117,6 +117,7 @@ class SqliteDb {
   sqlite3* db_;
   std::string path_;
   int wal_frames_ = 0;  // WAL size after this connection's last commit.
+  bool defer_checkpoint_ = false;  // Opened by Open(): see there.
   std::vector<CachedStatement> statements_;
 };
 

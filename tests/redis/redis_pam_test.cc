@@ -161,6 +161,21 @@ TEST_CASE("with Redis the local database is opened only to write to it") {
   CHECK(rows[0].result == "refused");
 }
 
+TEST_CASE("with Redis an unusable local database costs only the attempt row") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  // A directory where the database file should be: SQLite cannot open it.
+  REQUIRE(std::filesystem::create_directory(web1.db_path()));
+  CHECK(web1.Login("alice", "wrong", "192.0.2.1").auth == PAM_AUTH_ERR);
+  CHECK(web1.Login("alice", "wrong", "192.0.2.1").auth == PAM_AUTH_ERR);
+  CHECK(InRedis(redis, kAlice, kT0) == SubjectState{2, false, 0});
+  const FleetHost::Result ok = web1.Login("alice", kPassword, "192.0.2.1");
+  CHECK(ok.auth == PAM_SUCCESS);
+  CHECK(ok.account == PAM_SUCCESS);
+  CHECK(InRedis(redis, kAlice, kT0) == SubjectState{});
+}
+
 TEST_CASE("concurrent failures from many processes are counted exactly") {
   RedisServer redis;
   const FleetHost web1("web1", RedisToml(redis, "closed", 2000),
