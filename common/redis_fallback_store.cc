@@ -10,8 +10,8 @@ bool FallbackStore::Run(Call call, std::string* err) {
   }
   err->clear();
   if (secondary_ == nullptr) {
-    std::string why = "no local store";
-    if (open_secondary_) secondary_ = open_secondary_(&why);
+    std::string why;
+    secondary_ = open_secondary_(&why);
     if (secondary_ == nullptr) {
       *err = primary_error_ + "; the local store cannot take over: " + why;
       return false;

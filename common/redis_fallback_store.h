@@ -18,11 +18,9 @@ namespace defender {
 
 class FallbackStore final : public Store {
  public:
-  // Both must outlive this store.
-  FallbackStore(Store* primary, Store* secondary)
-      : primary_(primary), secondary_(secondary) {}
-  // The secondary is obtained from `open_secondary` only when the primary
-  // first fails (nullptr with *err set: the call fails with that error).
+  // `primary` must outlive this store. The secondary is obtained from
+  // `open_secondary` only when the primary first fails (nullptr with *err
+  // set: the call fails with that error) and must outlive this store too.
   using Opener = std::function<Store*(std::string* err)>;
   FallbackStore(Store* primary, Opener open_secondary)
       : primary_(primary), open_secondary_(std::move(open_secondary)) {}

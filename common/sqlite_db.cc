@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -118,21 +119,21 @@ SqliteDb::~SqliteDb() {
   for (const CachedStatement& c : statements_) sqlite3_finalize(c.stmt);
   if (defer_checkpoint_ && wal_frames_ == 0) {
     // This connection wrote nothing (a preauth step): the WAL size comes
-    // from the file, so that readers too checkpoint a WAL that others grew.
-    // A WAL is a 32-byte header, then frames of a 24-byte header and a page;
-    // the page size is SQLite's default, which the database is created with
-    // (another size only moves the moment of the checkpoint).
-    struct stat st;
-    const std::string wal = path_ + "-wal";
-    if (stat(wal.c_str(), &st) == 0 && st.st_size > 32) {
-      wal_frames_ = static_cast<int>((st.st_size - 32) / (24 + 4096));
-    }
+    // from the file, so that readers too checkpoint a WAL that others grew
+    // (another page size only moves the moment of the checkpoint).
+    wal_frames_ = static_cast<int>(std::max<int64_t>(WalFrames(path_), 0));
   }
   if (defer_checkpoint_ && wal_frames_ >= kWalCheckpointFrames) {
     // Checkpoints (if this is the last connection) and removes the WAL.
     sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
   }
   sqlite3_close_v2(db_);
+}
+
+int64_t SqliteDb::WalFrames(const std::string& path) {
+  struct stat st;
+  if (stat((path + "-wal").c_str(), &st) != 0) return -1;
+  return st.st_size > 32 ? (st.st_size - 32) / (24 + 4096) : 0;
 }
 
 int SqliteDb::OnWalCommit(void* self, sqlite3* db, const char* name,

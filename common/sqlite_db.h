@@ -21,6 +21,10 @@ class SqliteDb {
   // WAL size (frames) from which closing a connection checkpoints the WAL
   // into the database and removes it (when no other connection is open).
   static constexpr int kWalCheckpointFrames = 64;
+  // Frames in the WAL beside the database at `path` (a 32-byte header, then
+  // frames of a 24-byte header and a page of SQLite's default size, which
+  // the database is created with), or -1 when there is no WAL file.
+  static int64_t WalFrames(const std::string& path);
 
   // Opens (creating if needed) the database at `path`. A missing file is
   // created with mode 0600 and a missing parent directory with 0700 (one

@@ -120,7 +120,6 @@ TEST_CASE(
     "has grown") {
   TempDir dir;
   const std::string path = dir.path() + "/d.db";
-  const std::string wal = path + "-wal";
   std::string err;
   {
     auto db = SqliteDb::Open(path, 1000, &err);
@@ -128,11 +127,7 @@ TEST_CASE(
     REQUIRE(db->Exec("CREATE TABLE t(b BLOB)", &err));
   }
   // WAL frames: a 32-byte header, then a 24-byte header and a page each.
-  auto frames = [&]() -> int64_t {
-    struct stat st;
-    if (stat(wal.c_str(), &st) != 0) return -1;  // Removed.
-    return (st.st_size - 32) / (24 + 4096);
-  };
+  auto frames = [&] { return SqliteDb::WalFrames(path); };  // -1: removed.
   REQUIRE(frames() > 0);  // The schema change is still in the WAL.
   int checkpoints = 0;
   int64_t last = frames();
@@ -183,9 +178,7 @@ TEST_CASE("SqliteDb: a connection that only reads checkpoints a long WAL") {
                          nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(raw);
   }
-  struct stat st;
-  REQUIRE(stat((path + "-wal").c_str(), &st) == 0);
-  REQUIRE((st.st_size - 32) / (24 + 4096) >= SqliteDb::kWalCheckpointFrames);
+  REQUIRE(SqliteDb::WalFrames(path) >= SqliteDb::kWalCheckpointFrames);
   {
     auto db = SqliteDb::Open(path, 1000, &err);
     REQUIRE_MESSAGE(db != nullptr, err);
@@ -193,7 +186,7 @@ TEST_CASE("SqliteDb: a connection that only reads checkpoints a long WAL") {
     REQUIRE(n.Step());
     CHECK(n.Int(0) == 100);
   }
-  CHECK(stat((path + "-wal").c_str(), &st) != 0);  // Checkpointed, removed.
+  CHECK(SqliteDb::WalFrames(path) == -1);  // Checkpointed, removed.
   auto db = SqliteDb::Open(path, 1000, &err);
   REQUIRE(db != nullptr);
   SqliteDb::Statement n(db.get(), "SELECT count(*) FROM t");
