@@ -214,6 +214,28 @@ TEST_CASE("TOML syntax errors name the line") {
   CHECK(err.rfind("t.toml:2: ", 0) == 0);
 }
 
+// toml++ 3.3 asks whether a non-ASCII character is whitespace wherever
+// whitespace may stand and, for most of U+00A1..U+0499 (accented Latin,
+// Greek, Cyrillic), reached __builtin_unreachable() doing so: undefined
+// behaviour, which the sanitizer build stops on (common/config_toml.cc).
+TEST_CASE("non-ASCII text: kept in strings, refused with its line in code") {
+  CHECK(Parse("[lockout]\nlockout_message = \"Compte bloqu\u00e9 \u00e9\"\n")
+            .lockout_message == "Compte bloqu\u00e9 \u00e9");
+  // A line-ending backslash skips whitespace up to the next character.
+  CHECK(Parse("[lockout]\nlockout_message = \"\"\"Compte \\\n"
+              "    \u00e9\u0434\u03b1\"\"\"\n")
+            .lockout_message == "Compte \u00e9\u0434\u03b1");
+  CHECK(Parse("# r\u00e9glages \u00e9\n[lockout] # \u00e9\nfailure_limit = 4\n")
+            .failure_limit == 4);
+  CHECK(ParseError("[lockout]\nfailure_limit = 4 \u00e9\n")
+            .rfind("t.toml:2: ", 0) == 0);
+  CHECK(ParseError("[lockout]\n\u00e9 = 4\n").rfind("t.toml:2: ", 0) == 0);
+  CHECK(ParseError("[lockout]\n\nlockout_message = \"\"\"a\\\u00e9\"\"\"\n")
+            .rfind("t.toml:3: ", 0) == 0);
+  CHECK(ParseError("[lockout]\nlockout_message = \"a\" \u00e9\n")
+            .rfind("t.toml:2: ", 0) == 0);
+}
+
 TEST_CASE("module argument overrides take scalar [lockout] keys") {
   Config c;
   std::string err;
