@@ -3,7 +3,9 @@
 # -us -uc -b), passes lintian without errors, installs with dpkg -i (module,
 # alias, defenderctl, man pages, profiles not enabled, /var/lib/pam_defender
 # 0700 root, the module usable by its plain name from the system PAM
-# directory), and purges without leaving anything behind.
+# directory), works through common-auth once the administrator enables the
+# pam-auth-update profiles, keeps them over an upgrade, and purges without
+# leaving anything behind, in /etc/pam.d/common-* either.
 #
 # It installs the package on this machine, so it runs only as root on
 # Debian and refuses (SKIP) to touch a machine where pam-defender or any of
@@ -102,6 +104,39 @@ e2e_check "pamtester: wrong password refused" \
 e2e_equal "the installed module counted the failure" "1|0" \
   "$(e2e_subject user nobody)"
 
+# The administrator enables the profiles: common-auth then names the alias
+# three times, and a login through it is counted in the default store with
+# the shipped defender.toml. An upgrade (dpkg -i over the installed package)
+# keeps them enabled; the purge below takes them out again.
+pam_auth_update() {
+  DEBIAN_FRONTEND=noninteractive pam-auth-update "$@" \
+    >>"$E2E_TMP/pam-auth-update.log" 2>&1 </dev/null
+}
+E2E_LOG_FILES+=("$E2E_TMP/pam-auth-update.log")
+profiles_in_common_auth() { grep -c 'pam_dfndr\.so' /etc/pam.d/common-auth; }
+e2e_check "pam-auth-update --enable succeeds" pam_auth_update --enable \
+  pam_defender pam_defender_authfail pam_defender_authsucc
+e2e_equal "enabled profiles: pam_dfndr.so lines in common-auth" 3 \
+  "$(profiles_in_common_auth)"
+common=$(e2e_unique pdcommon)
+e2e_pam_service "$common" <<PAM
+@include common-auth
+PAM
+e2e_check "pamtester through common-auth: wrong password refused" \
+  bash -c "! echo wrong | pamtester $common nobody authenticate >/dev/null 2>&1"
+e2e_equal "counted in the default store: failures|blocked, attempt rows" \
+  "1|0 1" \
+  "$(sqlite3 -batch /var/lib/pam_defender/defender.db \
+      "SELECT (SELECT failures || '|' || blocked FROM subjects
+               WHERE kind = 'user' AND subject = 'nobody') || ' ' ||
+              (SELECT count(*) FROM attempts
+               WHERE user = 'nobody' AND result = 'failure')")"
+dpkg -i "$deb" >"$E2E_TMP/upgrade.log" 2>&1
+e2e_check "dpkg -i over the installed package succeeds" test $? -eq 0
+E2E_LOG_FILES+=("$E2E_TMP/upgrade.log")
+e2e_equal "profiles still enabled after the upgrade" 3 \
+  "$(profiles_in_common_auth)"
+
 # Purge.
 dpkg --purge "$pkg" >"$E2E_TMP/purge.log" 2>&1
 e2e_check "dpkg --purge succeeds" test $? -eq 0
@@ -111,5 +146,6 @@ e2e_equal "package gone" "" \
 for f in "${files[@]}"; do
   e2e_check "removed: $f" test ! -e "$f" -a ! -L "$f"
 done
-e2e_equal "/etc/pam.d/common-* unchanged after purge" "$before" "$(pam_sums)"
+e2e_equal "/etc/pam.d/common-* as before the install, profiles taken out" \
+  "$before" "$(pam_sums)"
 e2e_finish
