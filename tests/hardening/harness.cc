@@ -18,6 +18,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "tests/support/pam_conversation.h"
+
 // syslog(3) as libpam's pam_syslog() calls it (fortified or not): captured.
 namespace {
 void Capture(const char* fmt, va_list ap) {
@@ -164,43 +166,15 @@ std::string Env::ModuleLine(const std::string& args) const {
 
 namespace {
 
-struct ConvData {
-  const Login* login;
-  LoginResult* result;
-};
-
-int Converse(int n, const pam_message** msg, pam_response** resp,
-             void* appdata) {
-  auto* data = static_cast<ConvData*>(appdata);
-  auto* replies = static_cast<pam_response*>(
-      calloc(static_cast<size_t>(n), sizeof(pam_response)));
-  if (!replies) return PAM_BUF_ERR;
-  for (int i = 0; i < n; ++i) {
-    const std::string text = msg[i]->msg ? msg[i]->msg : "";
-    data->result->prompts.push_back(text);
-    switch (msg[i]->msg_style) {
-      case PAM_PROMPT_ECHO_OFF:
-        replies[i].resp = strdup(data->login->password.c_str());
-        break;
-      case PAM_PROMPT_ECHO_ON:
-        replies[i].resp = strdup(data->login->prompted_user.c_str());
-        break;
-      default:
-        data->result->messages.push_back(text);
-    }
-  }
-  *resp = replies;
-  return PAM_SUCCESS;
-}
-
-pam_handle_t* Start(const Env& env, const Login& login, ConvData* data,
-                    pam_conv* conv) {
-  conv->conv = Converse;
-  conv->appdata_ptr = data;
+pam_handle_t* Start(const Env& env, const Login& login,
+                    defender::testing::PamConversation* talk) {
+  talk->password = login.password;
+  talk->echo_on = login.prompted_user;
+  const pam_conv conv = talk->conv();
   pam_handle_t* pamh = nullptr;
   const int rc = pam_start_confdir(login.service.c_str(),
                                    login.user ? login.user->c_str() : nullptr,
-                                   conv, env.confdir().c_str(), &pamh);
+                                   &conv, env.confdir().c_str(), &pamh);
   REQUIRE_MESSAGE(rc == PAM_SUCCESS, "pam_start_confdir: " << rc);
   if (login.rhost) pam_set_item(pamh, PAM_RHOST, login.rhost->c_str());
   if (login.tty) pam_set_item(pamh, PAM_TTY, login.tty->c_str());
@@ -211,10 +185,9 @@ pam_handle_t* Start(const Env& env, const Login& login, ConvData* data,
 
 LoginResult RunLogin(const Env& env, const Login& login, bool authenticate) {
   LoginResult result;
-  ConvData data{&login, &result};
-  pam_conv conv;
+  defender::testing::PamConversation talk;
   const auto start = std::chrono::steady_clock::now();
-  pam_handle_t* pamh = Start(env, login, &data, &conv);
+  pam_handle_t* pamh = Start(env, login, &talk);
   if (!authenticate) {
     pam_end(pamh, PAM_SUCCESS);
     return result;
@@ -224,6 +197,8 @@ LoginResult RunLogin(const Env& env, const Login& login, bool authenticate) {
     result.account = pam_acct_mgmt(pamh, login.flags);
   }
   pam_end(pamh, result.auth);
+  result.prompts = std::move(talk.prompts);
+  result.messages = std::move(talk.messages);
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -238,12 +213,10 @@ int CallStep(const Env& env, bool account, const std::string& args,
   auto fn = reinterpret_cast<Fn>(
       dlsym(module, account ? "pam_sm_acct_mgmt" : "pam_sm_authenticate"));
   REQUIRE(reinterpret_cast<void*>(fn) != nullptr);
-  LoginResult result;
-  ConvData data{&login, &result};
-  pam_conv conv;
+  defender::testing::PamConversation talk;
   Login direct = login;
   direct.service = "direct";
-  pam_handle_t* pamh = Start(env, direct, &data, &conv);
+  pam_handle_t* pamh = Start(env, direct, &talk);
   std::vector<std::string> words = Split(args + " conf=" + env.conf());
   std::vector<const char*> argv;
   for (const std::string& w : words) argv.push_back(w.c_str());

@@ -10,37 +10,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "tests/support/pam_conversation.h"
+
 namespace defender::testing {
-namespace {
-
-struct ConvData {
-  std::string password;
-  std::vector<std::string>* info;
-};
-
-int Conversation(int n, const struct pam_message** msg,
-                 struct pam_response** resp, void* appdata) {
-  auto* data = static_cast<ConvData*>(appdata);
-  auto* replies = static_cast<pam_response*>(
-      calloc(static_cast<size_t>(n), sizeof(pam_response)));
-  if (replies == nullptr) return PAM_BUF_ERR;
-  for (int i = 0; i < n; ++i) {
-    switch (msg[i]->msg_style) {
-      case PAM_PROMPT_ECHO_OFF:
-      case PAM_PROMPT_ECHO_ON:
-        replies[i].resp = strdup(data->password.c_str());
-        break;
-      case PAM_TEXT_INFO:
-      case PAM_ERROR_MSG:
-        data->info->push_back(msg[i]->msg);
-        break;
-    }
-  }
-  *resp = replies;
-  return PAM_SUCCESS;
-}
-
-}  // namespace
 
 PamHarness::PamHarness(std::string module, const std::string& extra_toml,
                        const std::string& args)
@@ -99,8 +71,8 @@ PamResult PamHarness::Run(const std::string& service, const std::string& user,
                           const std::string& rhost, const std::string& password,
                           bool auth, bool account) {
   PamResult result;
-  ConvData data{password, &result.info};
-  const struct pam_conv conv = {Conversation, &data};
+  PamConversation talk(password);
+  const pam_conv conv = talk.conv();
   pam_handle_t* pamh = nullptr;
   int rc = pam_start_confdir(service.c_str(), user.c_str(), &conv,
                              confdir_.c_str(), &pamh);
@@ -111,6 +83,7 @@ PamResult PamHarness::Run(const std::string& service, const std::string& user,
   if (rc == PAM_SUCCESS && account) rc = pam_acct_mgmt(pamh, 0);
   pam_end(pamh, rc);
   result.rc = rc;
+  result.info = talk.messages;
   return result;
 }
 
@@ -118,9 +91,8 @@ std::vector<int> PamHarness::Retries(
     const std::string& user, const std::string& rhost,
     const std::vector<std::string>& passwords,
     const std::function<void(size_t)>& before_each) {
-  std::vector<std::string> info;
-  ConvData data{"", &info};
-  const struct pam_conv conv = {Conversation, &data};
+  PamConversation talk;
+  const pam_conv conv = talk.conv();
   pam_handle_t* pamh = nullptr;
   if (pam_start_confdir("defender-test", user.c_str(), &conv, confdir_.c_str(),
                         &pamh) != PAM_SUCCESS) {
@@ -130,7 +102,7 @@ std::vector<int> PamHarness::Retries(
   std::vector<int> codes;
   for (size_t i = 0; i < passwords.size(); ++i) {
     if (before_each) before_each(i);
-    data.password = passwords[i];
+    talk.password = talk.echo_on = passwords[i];
     codes.push_back(pam_authenticate(pamh, 0));
   }
   pam_end(pamh, codes.empty() ? PAM_SUCCESS : codes.back());
@@ -157,8 +129,8 @@ PamResult PamHarness::Direct(bool account, const std::vector<std::string>& args,
   auto fn = reinterpret_cast<Fn>(
       dlsym(lib, account ? "pam_sm_acct_mgmt" : "pam_sm_authenticate"));
   PamResult result;
-  ConvData data{"", &result.info};
-  const struct pam_conv conv = {Conversation, &data};
+  PamConversation talk;
+  const pam_conv conv = talk.conv();
   pam_handle_t* pamh = nullptr;
   pam_start_confdir("defender-empty", user.c_str(), &conv, confdir_.c_str(),
                     &pamh);
@@ -169,6 +141,7 @@ PamResult PamHarness::Direct(bool account, const std::vector<std::string>& args,
   for (const std::string& a : all) argv.push_back(a.c_str());
   result.rc = fn(pamh, flags, static_cast<int>(argv.size()), argv.data());
   pam_end(pamh, result.rc);
+  result.info = talk.messages;
   dlclose(lib);
   return result;
 }

@@ -14,19 +14,6 @@ constexpr char kMatrix[] =
     "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so";
 constexpr char kDeny[] = "/lib/x86_64-linux-gnu/security/pam_deny.so";
 
-int Converse(int n, const pam_message** msg, pam_response** resp, void* data) {
-  auto* r = static_cast<pam_response*>(calloc(n, sizeof(pam_response)));
-  if (r == nullptr) return PAM_BUF_ERR;
-  for (int i = 0; i < n; ++i) {
-    if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
-        msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
-      r[i].resp = strdup(static_cast<const char*>(data));
-    }
-  }
-  *resp = r;
-  return PAM_SUCCESS;
-}
-
 }  // namespace
 
 void SetNow(int64_t now) {
@@ -60,10 +47,9 @@ FleetHost::FleetHost(const std::string& service, const std::string& redis_toml,
              0644);
 }
 
-pam_handle_t* FleetHost::Start(const std::string& user, std::string* password,
+pam_handle_t* FleetHost::Start(const std::string& user, PamConversation* talk,
                                const std::string& rhost) const {
-  static pam_conv conv;
-  conv = {Converse, password->data()};
+  const pam_conv conv = talk->conv();
   pam_handle_t* pamh = nullptr;
   const std::string confdir = dir_.path() + "/pam.d";
   REQUIRE(pam_start_confdir(service_.c_str(), user.c_str(), &conv,
@@ -77,13 +63,8 @@ FleetHost::Result FleetHost::Login(const std::string& user,
                                    const std::string& rhost) const {
   Result result;
   const int64_t start = NowMs();
-  std::string pw = password;
-  const pam_conv conv = {Converse, pw.data()};
-  pam_handle_t* pamh = nullptr;
-  const std::string confdir = dir_.path() + "/pam.d";
-  REQUIRE(pam_start_confdir(service_.c_str(), user.c_str(), &conv,
-                            confdir.c_str(), &pamh) == PAM_SUCCESS);
-  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
+  PamConversation talk(password);
+  pam_handle_t* pamh = Start(user, &talk, rhost);
   result.auth = pam_authenticate(pamh, 0);
   if (result.auth == PAM_SUCCESS) result.account = pam_acct_mgmt(pamh, 0);
   pam_end(pamh, result.auth);

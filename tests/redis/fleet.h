@@ -20,6 +20,7 @@
 #include <string>
 
 #include "tests/redis/redis_server.h"
+#include "tests/support/pam_conversation.h"
 
 namespace defender::testing {
 
@@ -45,10 +46,10 @@ class FleetHost {
   Result Login(const std::string& user, const std::string& password,
                const std::string& rhost) const;
 
-  // Starts a PAM handle for `user` from `rhost` whose password answer is
-  // `password` (must outlive the handle). The caller runs the steps and
-  // calls pam_end.
-  pam_handle_t* Start(const std::string& user, std::string* password,
+  // Starts a PAM handle for `user` from `rhost` that talks through `talk`
+  // (which must outlive the handle). The caller runs the steps and calls
+  // pam_end.
+  pam_handle_t* Start(const std::string& user, PamConversation* talk,
                       const std::string& rhost) const;
 
   const std::string& config_path() const { return conf_; }

@@ -129,8 +129,8 @@ TEST_CASE("with Redis the local database is opened only to write to it") {
   const FleetHost web1("web1", RedisToml(redis, "closed"));
   SetNow(kT0);
   auto account = [&](int want) {
-    std::string password = kPassword;
-    pam_handle_t* h = web1.Start("alice", &password, "192.0.2.1");
+    PamConversation talk(kPassword);
+    pam_handle_t* h = web1.Start("alice", &talk, "192.0.2.1");
     REQUIRE(h != nullptr);
     CHECK(pam_acct_mgmt(h, 0) == want);
     pam_end(h, want);
@@ -329,8 +329,8 @@ TEST_CASE(
   const FleetHost web1("web1", RedisToml(redis, "closed"));
   SetNow(kT0);
   web1.Login("bob", kPassword, "192.0.2.50");  // Loads the script.
-  std::string password = kPassword;
-  pam_handle_t* pamh = web1.Start("alice", &password, "192.0.2.1");
+  PamConversation talk(kPassword);
+  pam_handle_t* pamh = web1.Start("alice", &talk, "192.0.2.1");
   const int64_t before = redis.InfoField("total_connections_received");
   REQUIRE(pam_acct_mgmt(pamh, 0) == PAM_SUCCESS);
   REQUIRE(pam_acct_mgmt(pamh, 0) == PAM_SUCCESS);
@@ -387,8 +387,8 @@ TEST_CASE(
   for (const char* mode : {"local", "open", "closed"}) {
     CAPTURE(mode);
     const FleetHost web1("web1", RedisToml(redis, mode, 100));
-    std::string password = "wrong";
-    pam_handle_t* pamh = web1.Start("carol", &password, "192.0.2.9");
+    PamConversation talk("wrong");
+    pam_handle_t* pamh = web1.Start("carol", &talk, "192.0.2.9");
     REQUIRE(pam_acct_mgmt(pamh, 0) == PAM_SUCCESS);  // Through Redis.
     redis.Stop();
     const int64_t start = NowMs();
