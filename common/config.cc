@@ -238,6 +238,12 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
         *err = "must not contain NUL";
         return false;
       }
+      // A TOML file is UTF-8 (toml++ checks); a module argument may be any
+      // bytes, which DumpConfig could not write back as TOML.
+      if (!IsValidUtf8(v.s)) {
+        *err = "must be valid UTF-8";
+        return false;
+      }
       return true;
     case KeyType::kStringList:
       if (v.type != T::kStringList) break;

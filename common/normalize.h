@@ -23,6 +23,10 @@ inline constexpr size_t kMaxSubjectBytes = 256;
 // sequence. The result is valid UTF-8 with no control characters.
 std::string EscapeText(std::string_view raw, size_t max_bytes);
 
+// True when `text` is valid UTF-8 (no overlong forms, surrogates or code
+// points above U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
 // The user subject for PAM_USER: surrounding ASCII whitespace stripped,
 // ASCII letters lower-cased when `fold_case`, then EscapeText(...,
 // kMaxSubjectBytes). Returns nullopt when nothing is left (no user subject).

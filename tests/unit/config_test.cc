@@ -266,6 +266,14 @@ TEST_CASE("module argument overrides take scalar [lockout] keys") {
   CHECK(err ==
         "module argument \"backend=redis\": unknown argument "
         "(KEY=VALUE takes a scalar key of [lockout])");
+  // A TOML file is UTF-8; so must an argument be (the fuzzer's find:
+  // tests/fuzz/regressions/config/override-invalid-utf8).
+  CHECK_FALSE(ApplyOverride("lockout_message=\xaa \x0f\x08", &c, &err));
+  CHECK(err ==
+        "module argument \"lockout_message=%AA %0F%08\": "
+        "lockout.lockout_message: must be valid UTF-8");
+  REQUIRE(ApplyOverride("lockout_message=Compte bloqu\u00e9", &c, &err));
+  CHECK(c.lockout_message == "Compte bloqu\u00e9");
   CHECK(c.failure_limit == 5);  // Failed overrides change nothing.
 }
 

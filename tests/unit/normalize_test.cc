@@ -85,6 +85,17 @@ TEST_CASE("EscapeText keeps valid UTF-8 and escapes the rest") {
   CHECK(EscapeText("ab\n", 4) == "ab");
 }
 
+TEST_CASE("IsValidUtf8") {
+  CHECK(IsValidUtf8(""));
+  CHECK(IsValidUtf8("jos\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x94\x92"));
+  CHECK(IsValidUtf8(std::string("a\0\x01", 3)));  // Valid, if unwelcome.
+  CHECK_FALSE(IsValidUtf8("\xAA"));               // Lone continuation.
+  CHECK_FALSE(IsValidUtf8("a\xC3"));              // Truncated sequence.
+  CHECK_FALSE(IsValidUtf8("\xC0\xAF"));           // Overlong.
+  CHECK_FALSE(IsValidUtf8("\xED\xA0\x80"));       // Surrogate.
+  CHECK_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));   // Above U+10FFFF.
+}
+
 TEST_CASE("CIDR parsing and matching") {
   std::string err;
   auto net = ParseCidr("10.1.2.3/8", &err);
