@@ -154,14 +154,27 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
     return false;
   }
   d->reason = "failure counted";
+  // The states after this failure, and as they were before it (a subject
+  // it blocked was not blocked yet).
+  std::vector<SubjectState> after, before;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const FailureOutcome& o = outcomes[i];
+    after.push_back(o.state);
+    before.push_back(o.state);
     if (o.newly_blocked) {
+      before.back().blocked = false;
       d->events.push_back(Event{Event::Type::kBlock, requests[i].subject,
                                 o.state.until, o.state.failures});
     }
   }
-  if (log_attempt) Log(info, "failure", d);
+  // SPEC section 2, item 15: an attempt that concludes while its subjects
+  // are blocked is refused like any other, whatever the password was, so
+  // that a correct password (refused by AuthSucc) and a wrong one give the
+  // client the same answer. One that was refused before this failure was
+  // not counted on the blocked subject and is logged "refused".
+  const bool refused_before = IsRefused(d->who.rule, before);
+  if (IsRefused(d->who.rule, after)) Refuse(d->who, after, d);
+  if (log_attempt) Log(info, refused_before ? "refused" : "failure", d);
   return true;
 }
 

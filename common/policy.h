@@ -76,9 +76,13 @@ class Policy {
   bool Check(const LoginInfo& info, bool log_refusal, Decision* d,
              std::string* err);
 
-  // A failed password: counts a failure on each subject, blocking those that
-  // go above their limit (events are returned). Logs "failure" (or
-  // "refused" for a denied host, which is not counted) when `log_attempt`.
+  // A failed password: counts a failure on each subject that is not blocked,
+  // blocking those that go above their limit (events are returned). When the
+  // subjects are refused after it (this failure blocked them, or they were
+  // blocked while the password was being checked) the decision is refused,
+  // exactly as AuthSucc's would be. Logs, when `log_attempt`, "failure", or
+  // "refused" for an attempt its subjects refused before it was counted
+  // (and for a denied host, which is not counted).
   bool AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                 std::string* err);
 

@@ -18,6 +18,9 @@
 #              a blocked host is refused
 #   message    with keyboard-interactive authentication (the PAM conversation
 #              reaches the client), a blocked user sees the lockout message
+#   oracle     (issue 10, finding 2) 8 keyboard-interactive logins held at
+#              the password prompt; 4 wrong answers block the user, then the
+#              right and wrong answers of the other 4 conclude identically
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 scenario=${1:?scenario}
@@ -103,7 +106,7 @@ CONF
 # Debian's default sshd_config authenticates passwords with
 # PasswordAuthentication through PAM; keyboard-interactive also carries the
 # module's messages to the client.
-if [ "$scenario" = message ]; then
+if [ "$scenario" = message ] || [ "$scenario" = oracle ]; then
   password_auth=no kbdint_auth=yes
 else
   password_auth=yes kbdint_auth=no
@@ -234,6 +237,75 @@ ASKPASS
       "Account locked: too many login attempts. Try again in 10 minute(s)." \
       "$E2E_TMP/prompts"
     E2E_LOG_FILES+=("$E2E_TMP/prompts")
+    ;;
+  oracle)
+    # Each client types its password through SSH_ASKPASS, which waits at
+    # the prompt until the test writes answer-N: all 8 are past preauth
+    # (the prompt comes from pam_unix) before any is answered.
+    held=$E2E_TMP/held
+    mkdir -p "$held"
+    cat >"$E2E_TMP/askpass" <<'ASKPASS'
+#!/bin/sh
+printf '%s\n' "$1" >>"$E2E_HELD/prompt-$E2E_ID"
+i=0
+while [ ! -f "$E2E_HELD/answer-$E2E_ID" ] && [ $i -lt 600 ]; do
+  sleep 0.05; i=$((i + 1))
+done
+cat "$E2E_HELD/answer-$E2E_ID"
+ASKPASS
+    chmod 0755 "$E2E_TMP/askpass"
+    for id in 1 2 3 4 5 6 7 8; do
+      (
+        E2E_HELD=$held E2E_ID=$id SSH_ASKPASS=$E2E_TMP/askpass \
+          SSH_ASKPASS_REQUIRE=force timeout 60 ssh "${ssh_common[@]}" \
+          -o PreferredAuthentications=keyboard-interactive \
+          -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 \
+          "$user@127.0.0.1" "echo $marker" >"$held/out-$id" 2>&1 </dev/null
+        echo $? >"$held/rc-$id"
+      ) &
+    done
+    wait_for() {  # FILE
+      local i
+      for ((i = 0; i < 600; i++)); do [ -f "$1" ] && return 0; sleep 0.05; done
+      return 1
+    }
+    for id in 1 2 3 4 5 6 7 8; do
+      e2e_check "login $id held at the password prompt" \
+        wait_for "$held/prompt-$id"
+    done
+    answer() {  # ID PASSWORD
+      printf '%s\n' "$2" >"$held/answer-$1.tmp"
+      mv "$held/answer-$1.tmp" "$held/answer-$1"
+      wait_for "$held/rc-$1"
+    }
+    for id in 1 2 3 4; do answer $id "wrong-$id"; done
+    e2e_equal "the 4th wrong answer blocked the user" "4|1" \
+      "$(e2e_subject user "$user")"
+    answer 5 "$password"
+    answer 6 wrong-6
+    answer 7 "$password"
+    answer 8 wrong-8
+    for id in 5 6 7 8; do
+      e2e_check "held login $id did not log in" \
+        eval "! grep -q '$marker' '$held/out-$id'"
+    done
+    e2e_check "the client shows the lockout message after the answer" grep -qx \
+      "Account locked: too many login attempts. Try again in 10 minute(s)." \
+      "$held/out-5"
+    e2e_equal "right and wrong answers: same exit status" \
+      "$(cat "$held/rc-5")" "$(cat "$held/rc-6")"
+    e2e_equal "right and wrong answers: same exit status (2)" \
+      "$(cat "$held/rc-7")" "$(cat "$held/rc-8")"
+    e2e_equal "right and wrong answers: same client output" \
+      "$(cat "$held/out-5")" "$(cat "$held/out-6")"
+    e2e_equal "right and wrong answers: same client output (2)" \
+      "$(cat "$held/out-7")" "$(cat "$held/out-8")"
+    e2e_equal "the refused answers were not counted" "4|1" \
+      "$(e2e_subject user "$user")"
+    e2e_equal "attempt log" \
+      "failure failure failure failure refused refused refused refused" \
+      "$(e2e_sql "SELECT result FROM attempts ORDER BY id" | xargs)"
+    E2E_LOG_FILES+=("$held/out-5" "$held/out-6")
     ;;
   *)
     e2e_fatal "unknown scenario $scenario"

@@ -87,6 +87,20 @@ PamResult PamHarness::Run(const std::string& service, const std::string& user,
   return result;
 }
 
+pam_handle_t* PamHarness::Start(const std::string& user,
+                                const std::string& rhost,
+                                PamConversation* talk) const {
+  const pam_conv conv = talk->conv();
+  pam_handle_t* pamh = nullptr;
+  if (pam_start_confdir("defender-test", user.c_str(), &conv, confdir_.c_str(),
+                        &pamh) != PAM_SUCCESS) {
+    return nullptr;
+  }
+  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
+  pam_set_item(pamh, PAM_TTY, "ssh");
+  return pamh;
+}
+
 std::vector<int> PamHarness::Retries(
     const std::string& user, const std::string& rhost,
     const std::vector<std::string>& passwords,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/pam_conversation.h"
 #include "tests/unit/temp_dir.h"
 
 namespace defender::testing {
@@ -51,6 +52,11 @@ class PamHarness {
       const std::string& user, const std::string& rhost,
       const std::vector<std::string>& passwords,
       const std::function<void(size_t)>& before_each = nullptr);
+  // Starts a handle of "defender-test" for `user` from `rhost` (tty "ssh")
+  // that talks through `talk`, which must outlive it; the caller runs the
+  // steps and calls pam_end. Returns nullptr if pam_start fails.
+  pam_handle_t* Start(const std::string& user, const std::string& rhost,
+                      PamConversation* talk) const;
   // pam_acct_mgmt alone (a key-based ssh login runs no auth stack).
   PamResult Account(const std::string& user, const std::string& rhost,
                     const std::string& service = "defender-test");

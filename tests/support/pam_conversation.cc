@@ -17,7 +17,9 @@ int PamConversation::Converse(int n, const pam_message** msg,
     self->prompts.push_back(text);
     switch (msg[i]->msg_style) {
       case PAM_PROMPT_ECHO_OFF:
-        replies[i].resp = strdup(self->password.c_str());
+        replies[i].resp =
+            strdup((self->ask_password ? self->ask_password() : self->password)
+                       .c_str());
         break;
       case PAM_PROMPT_ECHO_ON:
         replies[i].resp = strdup(self->echo_on.c_str());

@@ -6,6 +6,7 @@
 
 #include <security/pam_appl.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ class PamConversation {
 
   std::string password;
   std::string echo_on;
+  // When set, answers PAM_PROMPT_ECHO_OFF instead of `password` (it may
+  // block: see HeldLogin).
+  std::function<std::string()> ask_password;
   std::vector<std::string> prompts;
   std::vector<std::string> messages;
 

@@ -83,8 +83,12 @@ TEST_CASE(
     "the failure above the limit blocks; then even the right password is "
     "refused and not counted") {
   Harness h;
-  for (int i = 0; i < 3; ++i) h.Login("alice", "192.0.2.1", false);
-  CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
+  }
+  // The blocking failure is counted and answered as a refusal (item 15).
+  CHECK(h.Login("alice", "192.0.2.1", false) == R::kRefused);
+  CHECK(h.last().reason == "user alice is blocked for 5m 0s");
   REQUIRE(h.last().events.size() == 2);
   CHECK(h.last().events[0].type == Event::Type::kBlock);
   CHECK(h.last().events[0].subject == Subject{SubjectKind::kUser, "alice"});
@@ -130,10 +134,11 @@ TEST_CASE("failures are forgotten attempt_cooloff_time after the latest one") {
 
 TEST_CASE("sprayed user names block the host") {
   Harness h;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 3; ++i) {
     CHECK(h.Login("user" + std::to_string(i), "198.51.100.9", false) ==
           R::kFailed);
   }
+  CHECK(h.Login("user3", "198.51.100.9", false) == R::kRefused);
   CHECK(h.Host("198.51.100.9").blocked);
   CHECK_FALSE(h.User("user3").blocked);
   CHECK(h.Login("alice", "198.51.100.9", true) == R::kRefused);
@@ -451,6 +456,49 @@ TEST_CASE("a refusal stands when the attempt cannot be logged") {
   CHECK(d.log_error == "disk full");
   REQUIRE(p.AuthSucc(info, true, &d, &err));
   CHECK(d.refused);
+}
+
+// Issue 10 finding 2: a failure that concludes after its subject was
+// blocked (the login passed Check before the block) is refused, not
+// counted on the blocked subject, and logged "refused".
+TEST_CASE("a failure concluding after the block is refused and not counted") {
+  Harness h;
+  const LoginInfo held{"sshd", "alice", "192.0.2.7", "ssh"};
+  Decision d;
+  std::string err;
+  REQUIRE(h.policy().Check(held, true, &d, &err));
+  CHECK_FALSE(d.refused);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "198.51.100.1", false);
+  REQUIRE(h.User("alice").blocked);
+  REQUIRE(h.policy().AuthFail(held, true, &d, &err));
+  CHECK(d.refused);
+  CHECK(d.refused_by == Subject{SubjectKind::kUser, "alice"});
+  CHECK(d.remaining_seconds == 300);
+  CHECK(d.events.empty());
+  CHECK(h.User("alice").failures == 4);
+  CHECK(h.log().rows.back().result == "refused");
+  // The same attempt with the right password gets the same decision.
+  Decision s;
+  REQUIRE(h.policy().AuthSucc(held, true, &s, &err));
+  CHECK(s.refused);
+  CHECK(s.refused_by == d.refused_by);
+  CHECK(s.remaining_seconds == d.remaining_seconds);
+  CHECK(s.reason == d.reason);
+}
+
+TEST_CASE("by_user_and_host: a failure is refused only when both are blocked") {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  Harness h(cfg);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "198.51.100.1", false);
+  Decision d;
+  std::string err;
+  // alice is blocked, 192.0.2.7 is not: a plain, counted failure.
+  REQUIRE(
+      h.policy().AuthFail({"sshd", "alice", "192.0.2.7", ""}, true, &d, &err));
+  CHECK_FALSE(d.refused);
+  CHECK(h.log().rows.back().result == "failure");
+  CHECK(h.Host("192.0.2.7").failures == 1);
 }
 
 }  // namespace
