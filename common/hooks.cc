@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/normalize.h"
+
 namespace defender {
 
 std::vector<std::string> HookEnvironment(const Event& e,
@@ -20,9 +22,9 @@ std::vector<std::string> HookEnvironment(const Event& e,
       std::string("DEFENDER_EVENT=") +
           (e.type == Event::Type::kBlock ? "block" : "unblock"),
       std::string("DEFENDER_KIND=") + KindName(e.subject.kind),
-      "DEFENDER_SUBJECT=" + e.subject.name,
+      "DEFENDER_SUBJECT=" + EscapeForDisplay(e.subject.name),
       "DEFENDER_UNTIL=" + std::to_string(e.until),
-      "DEFENDER_SERVICE=" + service,
+      "DEFENDER_SERVICE=" + EscapeForDisplay(service),
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
   };
 }

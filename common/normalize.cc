@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <utility>
 
 namespace defender {
 namespace {
@@ -22,13 +25,17 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid;
+// sets *cp to its code point when valid.
+size_t Utf8SequenceLength(std::string_view s, size_t i, char32_t* cp) {
   const auto b = [&](size_t k) { return static_cast<uint8_t>(s[i + k]); };
   const uint8_t c = b(0);
   size_t len;
   uint32_t min;
-  if (c < 0x80) return 1;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
   if (c >= 0xC2 && c <= 0xDF) {
     len = 2, min = 0x80;
   } else if (c >= 0xE0 && c <= 0xEF) {
@@ -39,20 +46,77 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
     return 0;
   }
   if (i + len > s.size()) return 0;
-  uint32_t cp = c & (0x7F >> len);
+  uint32_t v = c & (0x7F >> len);
   for (size_t k = 1; k < len; ++k) {
     if ((b(k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(k) & 0x3F);
+    v = (v << 6) | (b(k) & 0x3F);
   }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
   return len;
+}
+
+// Inclusive ranges of hidden code points (see IsHiddenCodePoint), sorted.
+constexpr std::pair<char32_t, char32_t> kHidden[] = {
+    {0x0000, 0x001F},   {0x007F, 0x009F},   {0x00AD, 0x00AD},
+    {0x0600, 0x0605},   {0x061C, 0x061C},   {0x06DD, 0x06DD},
+    {0x070F, 0x070F},   {0x0890, 0x0891},   {0x08E2, 0x08E2},
+    {0x115F, 0x1160},   {0x180E, 0x180E},   {0x200B, 0x200F},
+    {0x2028, 0x202E},   {0x2060, 0x2064},   {0x2066, 0x206F},
+    {0x3164, 0x3164},   {0xFEFF, 0xFEFF},   {0xFFA0, 0xFFA0},
+    {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+    {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+    {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+};
+
+void AppendPercent(std::string_view bytes, std::string* out) {
+  for (const char ch : bytes) {
+    const auto c = static_cast<uint8_t>(ch);
+    *out += '%';
+    *out += kHex[c >> 4];
+    *out += kHex[c & 0xF];
+  }
+}
+
+// EscapeText and EscapeForDisplay: `escape_percent` is their one
+// difference.
+std::string Escape(std::string_view raw, size_t max_bytes,
+                   bool escape_percent) {
+  std::string out;
+  out.reserve(std::min(raw.size(), max_bytes));
+  size_t i = 0;
+  while (i < raw.size()) {
+    char32_t cp = 0;
+    const size_t len = Utf8SequenceLength(raw, i, &cp);
+    const bool escape =
+        len == 0 || IsHiddenCodePoint(cp) || (escape_percent && cp == '%');
+    // An invalid sequence is escaped one byte at a time; a hidden code
+    // point as a whole, so that the cut below never splits it.
+    const std::string_view unit = raw.substr(i, len == 0 ? 1 : len);
+    if (out.size() + (escape ? 3 : 1) * unit.size() > max_bytes) break;
+    if (escape) {
+      AppendPercent(unit, &out);
+    } else {
+      out.append(unit);
+    }
+    i += unit.size();
+  }
+  return out;
 }
 
 }  // namespace
 
+bool IsHiddenCodePoint(char32_t cp) {
+  const auto* it =
+      std::upper_bound(std::begin(kHidden), std::end(kHidden), cp,
+                       [](char32_t v, const auto& r) { return v < r.first; });
+  return it != std::begin(kHidden) && cp <= std::prev(it)->second;
+}
+
 bool IsValidUtf8(std::string_view text) {
+  char32_t cp;
   for (size_t i = 0; i < text.size();) {
-    const size_t len = Utf8SequenceLength(text, i);
+    const size_t len = Utf8SequenceLength(text, i, &cp);
     if (len == 0) return false;
     i += len;
   }
@@ -60,24 +124,38 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 std::string EscapeText(std::string_view raw, size_t max_bytes) {
+  return Escape(raw, max_bytes, true);
+}
+
+std::string EscapeForDisplay(std::string_view text) {
+  return Escape(text, std::string::npos, false);
+}
+
+std::string EscapeJsonHidden(std::string_view json) {
   std::string out;
-  out.reserve(std::min(raw.size(), max_bytes));
-  size_t i = 0;
-  while (i < raw.size()) {
-    const uint8_t c = static_cast<uint8_t>(raw[i]);
-    const size_t len = Utf8SequenceLength(raw, i);
-    const bool escape = len == 0 || c < 0x20 || c == 0x7F || c == '%';
-    if (escape) {
-      if (out.size() + 3 > max_bytes) break;
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
+  out.reserve(json.size());
+  const auto u = [&](char32_t unit) {
+    char buf[16];
+    snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(unit));
+    out += buf;
+  };
+  for (size_t i = 0; i < json.size();) {
+    char32_t cp = 0;
+    const size_t len = Utf8SequenceLength(json, i, &cp);
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD: JSON text cannot hold the byte.
       ++i;
-    } else {
-      if (out.size() + len > max_bytes) break;
-      out.append(raw.substr(i, len));
-      i += len;
+      continue;
     }
+    if (cp < 0x20 || !IsHiddenCodePoint(cp)) {
+      out.append(json.substr(i, len));
+    } else if (cp < 0x10000) {
+      u(cp);
+    } else {  // A UTF-16 surrogate pair, as JSON spells it.
+      u(0xD800 + ((cp - 0x10000) >> 10));
+      u(0xDC00 + ((cp - 0x10000) & 0x3FF));
+    }
+    i += len;
   }
   return out;
 }

@@ -17,11 +17,44 @@ namespace defender {
 // DNS names at most 253; anything longer is cut here (and so still counted).
 inline constexpr size_t kMaxSubjectBytes = 256;
 
-// Returns `raw` with every byte that is a control character (C0 or DEL),
-// '%', or part of an invalid UTF-8 sequence replaced by "%XX" (upper-case
+// Hidden code points are those that must never reach a person, a log or a
+// hook unescaped, because a terminal or a text viewer acts on them or shows
+// nothing for them: C0 controls (U+0000-U+001F, so also tab and newline),
+// DEL, C1 controls (U+0080-U+009F), the soft hyphen U+00AD, the bidi
+// controls (U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069), the line and
+// paragraph separators U+2028/U+2029, and every other invisible format
+// character (Unicode category Cf: U+200B-U+200D, U+2060-U+2064,
+// U+206A-U+206F, U+FEFF, U+FFF9-U+FFFB, the tags U+E0001 and
+// U+E0020-U+E007F, ...) and the Hangul fillers. Everything else, e.g. "é"
+// or "日本", is shown as it is.
+bool IsHiddenCodePoint(char32_t cp);
+
+// Returns `raw` with every byte of an invalid UTF-8 sequence (also overlong
+// forms, UTF-8-encoded surrogates and anything above U+10FFFF), every byte of
+// a hidden code point (see above), and '%' replaced by "%XX" (upper-case
 // hex), cut to at most `max_bytes` without splitting an escape or a UTF-8
-// sequence. The result is valid UTF-8 with no control characters.
+// sequence. The result is valid UTF-8 with no hidden code point, and the
+// mapping is one to one (before the cut): this is how user names, host names,
+// services and ttys become subjects and attempt-log fields.
 std::string EscapeText(std::string_view raw, size_t max_bytes);
+
+// THE escaping for everything a person or a program reads as text: terminal
+// output (tables, messages), syslog lines and hook environments. As
+// EscapeText, but '%' is kept and nothing is cut, so that a subject made by
+// EscapeText prints exactly as it is stored (EscapeForDisplay(EscapeText(x,
+// n)) == EscapeText(x, n)) and EscapeForDisplay is idempotent. Text that
+// did not come from EscapeText (a key planted in Redis, an error reply from
+// the server) is therefore shown with a "%XX" that may also be literal; the
+// guarantee is only that the output is valid UTF-8 with no hidden code point.
+std::string EscapeForDisplay(std::string_view text);
+
+// For JSON text as a serializer writes it (control characters inside strings
+// already escaped, invalid UTF-8 possible): every hidden code point at or
+// above U+007F is written as "\uXXXX" (a surrogate pair above U+FFFF) and
+// every byte of an invalid UTF-8 sequence becomes U+FFFD. Hidden code points
+// only occur inside strings, so the result is still the same JSON, valid
+// UTF-8, with no hidden code point but the serializer's own whitespace.
+std::string EscapeJsonHidden(std::string_view json);
 
 // True when `text` is valid UTF-8 (no overlong forms, surrogates or code
 // points above U+10FFFF).

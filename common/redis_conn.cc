@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/normalize.h"
 #include "common/redis_url.h"
 
 namespace defender {
@@ -274,7 +275,7 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
     ok = *port > 0 && *port < 65536;
     if (!ok) *err = "sentinel " + sentinel + ": bad port in reply";
   } else if (r->type == REDIS_REPLY_ERROR) {
-    *err = "sentinel " + sentinel + ": " + r->str;
+    *err = "sentinel " + sentinel + ": " + EscapeForDisplay(r->str);
   } else {
     *err = "sentinel " + sentinel + ": does not know master \"" +
            settings_.sentinel_master + "\"";
@@ -293,7 +294,7 @@ bool RedisConnection::LogIn(const std::string& user,
     RedisReplyPtr r = RawCommand(auth, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR) {
-      *err = server_ + ": AUTH refused: " + r->str;
+      *err = server_ + ": AUTH refused: " + EscapeForDisplay(r->str);
       return false;
     }
   }
@@ -301,7 +302,8 @@ bool RedisConnection::LogIn(const std::string& user,
     RedisReplyPtr r = RawCommand({"SELECT", std::to_string(db)}, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR) {
-      *err = server_ + ": SELECT " + std::to_string(db) + ": " + r->str;
+      *err = server_ + ": SELECT " + std::to_string(db) + ": " +
+             EscapeForDisplay(r->str);
       return false;
     }
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/normalize.h"
 #include "common/redis_reply.h"
 #include "common/store_logic.h"
 #include "redis_script.h"
@@ -163,7 +164,7 @@ bool RedisStore::Eval(const char* op, int64_t now,
   }
   if (!*reply) return false;
   if ((*reply)->type == REDIS_REPLY_ERROR) {
-    *err = conn_->server() + ": " + (*reply)->str;
+    *err = conn_->server() + ": " + EscapeForDisplay((*reply)->str);
     return false;
   }
   return true;
@@ -179,7 +180,7 @@ bool RedisStore::Scan(char type, Fn fn, std::string* err) {
         {"SCAN", cursor, "MATCH", pattern, "COUNT", Int(kScanCount)}, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR) {
-      *err = conn_->server() + ": " + r->str;
+      *err = conn_->server() + ": " + EscapeForDisplay(r->str);
       return false;
     }
     std::vector<std::string> batch;

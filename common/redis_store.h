@@ -79,6 +79,12 @@ class RedisStore final : public Store {
   // subject it belongs to, in SCAN batches passed to `fn`.
   template <typename Fn>
   bool Scan(char type, Fn fn, std::string* err);
+  // The subject a key of ours names, decoded as it is, even when it is
+  // nothing NormalizeUser/NormalizeHost would produce (a key planted by
+  // anyone who can write to the database): such a subject is still listed,
+  // counted and cleared by UnblockAll and Prune, so that an administrator
+  // sees it and can remove it. It is untrusted text: everything that shows
+  // it escapes it (EscapeForDisplay in normalize.h).
   bool ParseKey(std::string_view key, Subject* s) const;
 
   RedisConnection* conn_;

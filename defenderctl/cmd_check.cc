@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "common/normalize.h"
 #include "common/policy.h"
 #include "defenderctl/announce.h"
 #include "defenderctl/command.h"
@@ -128,7 +129,8 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
     PrintJson(out);
     return rc;
   }
-  std::string text = d.refused ? "refused: " + d.reason + "\n" : "allowed\n";
+  std::string text =
+      d.refused ? "refused: " + EscapeForDisplay(d.reason) + "\n" : "allowed\n";
   Table table({"KIND", "SUBJECT", "STATE"});
   for (const SubjectReport& r : reports) {
     table.Add({KindName(r.subject.kind), r.subject.name, StateText(r, now)});

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/normalize.h"
+
 namespace defender::ctl {
 namespace {
 
@@ -39,11 +41,12 @@ int LocalAccessError(const std::string& path) {
 }  // namespace
 
 void PrintError(const std::string& message) {
-  std::fprintf(stderr, "defenderctl: %s\n", message.c_str());
+  std::fprintf(stderr, "defenderctl: %s\n", EscapeForDisplay(message).c_str());
 }
 
 void PrintWarning(const std::string& message) {
-  std::fprintf(stderr, "defenderctl: warning: %s\n", message.c_str());
+  std::fprintf(stderr, "defenderctl: warning: %s\n",
+               EscapeForDisplay(message).c_str());
 }
 
 void PrintOut(const std::string& text) {

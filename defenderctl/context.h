@@ -46,9 +46,10 @@ class Context {
   std::unique_ptr<Backend> backend_;
 };
 
-// Prints "defenderctl: MESSAGE" on stderr.
+// Prints "defenderctl: MESSAGE" on stderr, MESSAGE through EscapeForDisplay
+// (normalize.h): it may quote a store's reply.
 void PrintError(const std::string& message);
-// Prints "defenderctl: warning: MESSAGE" on stderr.
+// Prints "defenderctl: warning: MESSAGE" on stderr, escaped the same way.
 void PrintWarning(const std::string& message);
 // Writes `text` to stdout.
 void PrintOut(const std::string& text);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/format.h"
+#include "common/normalize.h"
 #include "defenderctl/context.h"
 
 namespace defender::ctl {
@@ -25,6 +26,7 @@ Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 void Table::Add(std::vector<std::string> row) {
   row.resize(headers_.size());
   for (std::string& cell : row) {
+    cell = EscapeForDisplay(cell);
     if (cell.empty()) cell.push_back('-');
   }
   rows_.push_back(std::move(row));
@@ -70,13 +72,16 @@ std::string LeftText(const SubjectState& s, int64_t now) {
 }
 
 std::string Describe(const Subject& s) {
-  return std::string(KindName(s.kind)) + " " + s.name;
+  return std::string(KindName(s.kind)) + " " + EscapeForDisplay(s.name);
 }
 
 void PrintJson(const Json& value) {
-  // Subjects are valid UTF-8 (normalize.h); `replace` keeps the output valid
-  // JSON even for anything that is not.
-  PrintOut(value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
+  // Subjects are valid UTF-8 with no hidden code point (normalize.h), but a
+  // store may hold anything: `replace` keeps the output valid JSON, and
+  // EscapeJsonHidden writes the hidden code points as \uXXXX.
+  PrintOut(EscapeJsonHidden(
+               value.dump(2, ' ', false, Json::error_handler_t::replace)) +
+           "\n");
 }
 
 Json StateJson(const Subject& subject, const SubjectState& state, int64_t now) {

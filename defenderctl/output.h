@@ -15,7 +15,8 @@ namespace defender::ctl {
 using Json = nlohmann::ordered_json;
 
 // A table printed with its columns aligned (two spaces apart, widths in
-// UTF-8 characters), the header line in capitals.
+// UTF-8 characters), the header line in capitals. Every cell is passed
+// through EscapeForDisplay (normalize.h): cells may be store data.
 class Table {
  public:
   explicit Table(std::vector<std::string> headers);
@@ -36,10 +37,12 @@ std::string LocalTime(int64_t epoch);
 // the subject is not blocked.
 std::string LeftText(const SubjectState& s, int64_t now);
 
-// "user alice", "host 10.0.0.1".
+// "user alice", "host 10.0.0.1"; the name through EscapeForDisplay.
 std::string Describe(const Subject& s);
 
-// Prints `value` (pretty, two-space indent) and a newline on stdout.
+// Prints `value` (pretty, two-space indent) and a newline on stdout: valid
+// UTF-8 JSON whose strings hold no hidden code point (normalize.h) except as
+// \uXXXX escapes; invalid UTF-8 in a string becomes U+FFFD.
 void PrintJson(const Json& value);
 
 // The JSON form of a subject's state at `now` (the `list` object of SPEC

@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/format.h"
 #include "common/hooks.h"
+#include "common/normalize.h"
 #include "common/policy.h"
 #include "common/redis_conn.h"
 #include "pam_defender/args.h"
@@ -202,7 +203,7 @@ void Step::Announce(const Decision& d) {
                                    : " until " + FormatIso8601(e.until);
     pam_syslog(pamh_, LOG_NOTICE, "%s %s %s%s after %lld failure(s)",
                block ? "blocked" : "unblocked", KindName(e.subject.kind),
-               e.subject.name.c_str(), length.c_str(),
+               EscapeForDisplay(e.subject.name).c_str(), length.c_str(),
                static_cast<long long>(e.failures));
     const std::vector<std::string>& hook =
         block ? cfg_.on_block : cfg_.on_unblock;
@@ -217,9 +218,11 @@ void Step::Announce(const Decision& d) {
 
 void Step::TellUser(const Decision& d) {
   pam_syslog(pamh_, LOG_NOTICE, "refused %s%s%s: %s", d.who.user ? "user " : "",
-             d.who.user.value_or("").c_str(),
-             d.who.host ? (" from " + d.who.host->subject).c_str() : "",
-             d.reason.c_str());
+             EscapeForDisplay(d.who.user.value_or("")).c_str(),
+             d.who.host
+                 ? (" from " + EscapeForDisplay(d.who.host->subject)).c_str()
+                 : "",
+             EscapeForDisplay(d.reason).c_str());
   if (args_.silent || (flags_ & PAM_SILENT)) return;
   const std::string text = RenderMessage(
       d.permanent ? cfg_.permanent_lockout_message : cfg_.lockout_message,

@@ -4,10 +4,8 @@
 # for how long, and by which uid. An unblock of a subject that was not
 # blocked logs nothing.
 #
-# The test is the syslog daemon: in a private mount namespace it mounts a
-# tmpfs on /dev (with null, zero, random and urandom), binds a datagram
-# socket at /dev/log and records what glibc's syslog(3) sends there, so the
-# host's /dev/log is neither needed nor touched. Needs root and unshare(1);
+# The test is the syslog daemon (with_fake_syslog.sh), so the host's
+# /dev/log is neither needed nor touched. Needs root and unshare(1);
 # skipped (77) without them.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "skipped: needs root"; exit 77; }
@@ -17,35 +15,16 @@ trap 'rm -rf "$dir"' EXIT
 printf '[store]\npath = "%s/state/defender.db"\n' "$dir" >"$dir/defender.toml"
 export DIR=$dir PAM_DEFENDER_TEST_NOW=1795000000  # 2026-11-18T11:06:40Z
 
-unshare --mount --propagation private bash -euo pipefail -c '
-  mount -t tmpfs -o mode=0755 pd-test-dev /dev
-  mknod -m 0666 /dev/null c 1 3
-  mknod -m 0666 /dev/zero c 1 5
-  mknod -m 0666 /dev/random c 1 8
-  mknod -m 0666 /dev/urandom c 1 9
-  python3 -c "
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(\"/dev/log\")
-s.settimeout(10)
-open(sys.argv[1] + \"/ready\", \"w\").close()
-with open(sys.argv[1] + \"/log\", \"w\") as out:
-    while True:
-        msg = s.recv(65536).decode()
-        if msg.endswith(\"stop\"):
-            break
-        out.write(msg.rstrip(\"\\n\") + \"\\n\")
-" "$DIR" &
-  for _ in $(seq 100); do [ -e "$DIR/ready" ] && break; sleep 0.1; done
+inside() {
   ctl() { "$DEFENDERCTL_TESTCLOCK" -c "$DIR/defender.toml" "$@" >/dev/null; }
   ctl block --user alice --for 15m
   ctl block --host ::ffff:10.0.0.1 --permanent
   ctl unblock --user bob
   ctl unblock --user alice
   ctl unblock --all
-  logger --socket /dev/log stop
-  wait
-'
+}
+export -f inside
+"$(dirname "$0")/with_fake_syslog.sh" "$dir/log" bash -euo pipefail -c inside
 
 # The timestamp glibc puts in front is the real time; the pid varies.
 actual=$(sed -E -e 's/^(<[0-9]+>)[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} /\1/' \

@@ -85,6 +85,107 @@ TEST_CASE("EscapeText keeps valid UTF-8 and escapes the rest") {
   CHECK(EscapeText("ab\n", 4) == "ab");
 }
 
+// Issue 10 finding 6: C1 controls, bidi overrides and invisible format
+// characters passed the escaping and reached the terminal and syslog raw.
+// Exact outputs for each class; EscapeText and EscapeForDisplay share them.
+TEST_CASE("EscapeForDisplay escapes every hidden character class") {
+  // C0, including tab and newline, and DEL.
+  CHECK(EscapeForDisplay(std::string("a\0b", 3)) == "a%00b");
+  CHECK(EscapeForDisplay("\x1B]0;x\x07") == "%1B]0;x%07");
+  CHECK(EscapeForDisplay("a\tb\nc\rd") == "a%09b%0Ac%0Dd");
+  CHECK(EscapeForDisplay("\x1F \x7F") == "%1F %7F");
+  // C1 (U+0080-U+009F) as UTF-8: CSI, OSC, and both ends of the range.
+  CHECK(EscapeForDisplay("x\xC2\x9B"
+                         "2J") == "x%C2%9B2J");
+  CHECK(EscapeForDisplay("\xC2\x9D"
+                         "0;t\xC2\x9C") == "%C2%9D0;t%C2%9C");
+  CHECK(EscapeForDisplay("\xC2\x80\xC2\x9F") == "%C2%80%C2%9F");
+  CHECK(EscapeForDisplay("\xC2\xA0") == "\xC2\xA0");  // U+00A0 is shown.
+  // Bidi controls U+202A-U+202E and U+2066-U+2069, and U+200E/F, U+061C.
+  CHECK(EscapeForDisplay("\xE2\x80\xAA\xE2\x80\xAB\xE2\x80\xAC") ==
+        "%E2%80%AA%E2%80%AB%E2%80%AC");
+  CHECK(EscapeForDisplay("evil\xE2\x80\xAEtxt.exe") == "evil%E2%80%AEtxt.exe");
+  CHECK(EscapeForDisplay("\xE2\x81\xA6\xE2\x81\xA7\xE2\x81\xA8\xE2\x81\xA9") ==
+        "%E2%81%A6%E2%81%A7%E2%81%A8%E2%81%A9");
+  CHECK(EscapeForDisplay("\xE2\x80\x8E\xE2\x80\x8F\xD8\x9C") ==
+        "%E2%80%8E%E2%80%8F%D8%9C");
+  // Zero-width and other invisible format characters, line separators.
+  CHECK(EscapeForDisplay("a\xE2\x80\x8B"
+                         "b") == "a%E2%80%8Bb");  // U+200B
+  CHECK(EscapeForDisplay("\xE2\x80\x8C\xE2\x80\x8D") ==
+        "%E2%80%8C%E2%80%8D");  // ZWNJ, ZWJ
+  CHECK(EscapeForDisplay("\xE2\x80\xA8\xE2\x80\xA9") ==
+        "%E2%80%A8%E2%80%A9");  // U+2028/9
+  CHECK(EscapeForDisplay("\xE2\x81\xA0\xE2\x81\xA4") ==
+        "%E2%81%A0%E2%81%A4");  // U+2060/4
+  CHECK(EscapeForDisplay("\xEF\xBB\xBF"
+                         "root") == "%EF%BB%BFroot");  // BOM
+  CHECK(EscapeForDisplay("ro\xC2\xAD"
+                         "ot") == "ro%C2%ADot");                  // Soft hyphen
+  CHECK(EscapeForDisplay("\xF3\xA0\x80\x81") == "%F3%A0%80%81");  // U+E0001
+  CHECK(EscapeForDisplay("\xE3\x85\xA4") == "%E3%85%A4");         // U+3164
+  // Invalid UTF-8: stray and truncated bytes, overlong forms (also an
+  // overlong ESC), UTF-8-encoded surrogates, above U+10FFFF.
+  CHECK(EscapeForDisplay("a\xFF"
+                         "b\x80") == "a%FFb%80");
+  CHECK(EscapeForDisplay("\xE2\x80") == "%E2%80");
+  CHECK(EscapeForDisplay("\xC0\x9B\xC1\xBF") == "%C0%9B%C1%BF");
+  CHECK(EscapeForDisplay("\xE0\x82\x9B\xF0\x80\x80\xAF") ==
+        "%E0%82%9B%F0%80%80%AF");
+  CHECK(EscapeForDisplay("\xED\xA0\x80\xED\xBF\xBF") == "%ED%A0%80%ED%BF%BF");
+  CHECK(EscapeForDisplay("\xF4\x90\x80\x80") == "%F4%90%80%80");
+  // Ordinary text, '%' included, passes unchanged.
+  CHECK(EscapeForDisplay("jos\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC") ==
+        "jos\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC");
+  CHECK(EscapeForDisplay("\xF0\x9F\x94\x92 100% a%1Bb") ==
+        "\xF0\x9F\x94\x92 100% a%1Bb");
+  CHECK(EscapeForDisplay("") == "");
+}
+
+TEST_CASE("EscapeText escapes the same classes, and '%'") {
+  CHECK(EscapeText("x\xC2\x9B\xC2\x9D\xE2\x80\xAE%", 100) ==
+        "x%C2%9B%C2%9D%E2%80%AE%25");
+  CHECK(EscapeText("a\xE2\x80\x8B", 10) == "a%E2%80%8B");
+  CHECK(EscapeText("a\xE2\x80\x8B"
+                   "b",
+                   10) == "a%E2%80%8B");
+  CHECK(EscapeText("a\xE2\x80\x8B", 9) == "a");  // A code point is not split.
+  CHECK(*NormalizeUser("x\xC2\x9B\xC2\x9D\xE2\x80\xAEy", false) ==
+        "x%C2%9B%C2%9D%E2%80%AEy");
+  CHECK(HostOf("h\xE2\x80\xAE.example") == "h%E2%80%AE.example");
+  // A subject prints exactly as it is stored.
+  const std::string subject = EscapeText("a%\x1B\xC2\x9B\xFF\xE6\x97\xA5", 100);
+  CHECK(subject == "a%25%1B%C2%9B%FF\xE6\x97\xA5");
+  CHECK(EscapeForDisplay(subject) == subject);
+}
+
+TEST_CASE("IsHiddenCodePoint: range ends") {
+  for (char32_t cp :
+       {0x00, 0x1F, 0x7F, 0x80, 0x9F, 0xAD, 0x200B, 0x200F, 0x2028, 0x202E,
+        0x2060, 0x2064, 0x2066, 0x2069, 0xFEFF, 0xE0001, 0xE0020, 0xE007F}) {
+    CAPTURE(static_cast<uint32_t>(cp));
+    CHECK(IsHiddenCodePoint(cp));
+  }
+  for (char32_t cp :
+       {0x20, 0x7E, 0xA0, 0xA9, 0xE9, 0x200A, 0x2010, 0x2027, 0x202F, 0x2065,
+        0x2070, 0x65E5, 0xFEFE, 0xFF00, 0x1F512, 0xE0000, 0xE0080, 0x10FFFF}) {
+    CAPTURE(static_cast<uint32_t>(cp));
+    CHECK_FALSE(IsHiddenCodePoint(cp));
+  }
+}
+
+TEST_CASE("EscapeJsonHidden writes hidden code points as \\u escapes") {
+  // As a serializer writes it: C0 inside strings already escaped, newlines
+  // and spaces between tokens kept.
+  CHECK(EscapeJsonHidden("[\n  \"a\\u001b\xC2\x9B\xE2\x80\xAE\x7F\"\n]") ==
+        "[\n  \"a\\u001b\\u009b\\u202e\\u007f\"\n]");
+  CHECK(EscapeJsonHidden("\"\xF3\xA0\x80\x81\"") == "\"\\udb40\\udc01\"");
+  CHECK(EscapeJsonHidden("\"\xFF\xC0\xAF\"") ==
+        "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  CHECK(EscapeJsonHidden("\"jos\xC3\xA9 \xE6\x97\xA5 100%\"") ==
+        "\"jos\xC3\xA9 \xE6\x97\xA5 100%\"");
+}
+
 TEST_CASE("IsValidUtf8") {
   CHECK(IsValidUtf8(""));
   CHECK(IsValidUtf8("jos\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x94\x92"));

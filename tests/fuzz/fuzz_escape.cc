@@ -1,0 +1,90 @@
+// The escaping of untrusted text for people, logs, hooks and JSON (Issue 10
+// findings 5 and 6): EscapeForDisplay, EscapeText and EscapeJsonHidden on
+// any bytes. Properties: the output is valid UTF-8 with none of the
+// forbidden code points (checked against a list written out here, not the
+// one in normalize.cc), escaping is deterministic and idempotent, a subject
+// prints as it is stored, and JSON stays JSON that decodes to the input.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "common/normalize.h"
+#include "fuzz_check.h"
+
+namespace {
+
+// The code points the output must never hold raw: C0, DEL, C1, the bidi
+// controls, zero-width and other invisible format characters.
+bool Forbidden(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0xAD ||
+         (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
+         cp == 0xFEFF;
+}
+
+// Calls f(cp) for each code point of `s`, which IsBoundedPrintable has
+// found valid; returns false as soon as f does.
+template <typename F>
+bool EachCodePoint(std::string_view s, F f) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    const size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
+    if (!f(cp)) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Valid UTF-8 with no forbidden code point.
+bool Clean(std::string_view s) {
+  return fuzz::IsBoundedPrintable(s, s.size()) &&
+         EachCodePoint(s, [](uint32_t cp) { return !Forbidden(cp); });
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const size_t max = data[0];
+  const std::string_view text(reinterpret_cast<const char*>(data) + 1,
+                              size - 1);
+
+  const std::string shown = defender::EscapeForDisplay(text);
+  fuzz::Check(Clean(shown), "EscapeForDisplay yields clean UTF-8");
+  fuzz::Check(defender::EscapeForDisplay(text) == shown,
+              "EscapeForDisplay is deterministic");
+  fuzz::Check(defender::EscapeForDisplay(shown) == shown,
+              "EscapeForDisplay is idempotent");
+  fuzz::Check(shown.size() <= 3 * text.size(), "at most 3 bytes per byte");
+  // Text with nothing to escape is shown as it is.
+  if (fuzz::IsBoundedPrintable(text, text.size()) &&
+      EachCodePoint(
+          text, [](uint32_t cp) { return !defender::IsHiddenCodePoint(cp); })) {
+    fuzz::Check(shown == text, "clean text is shown unchanged");
+  }
+
+  const std::string subject = defender::EscapeText(text, max);
+  fuzz::Check(subject.size() <= max && Clean(subject),
+              "EscapeText yields bounded clean UTF-8");
+  fuzz::Check(defender::EscapeForDisplay(subject) == subject,
+              "a subject prints as it is stored");
+
+  // JSON as the CLI writes it: the serializer's dump, then the hidden code
+  // points as \u escapes. Compact dump: no newline is the serializer's.
+  const nlohmann::json j = std::string(text);
+  const std::string dumped = defender::EscapeJsonHidden(
+      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  fuzz::Check(Clean(dumped), "JSON output is clean UTF-8");
+  const nlohmann::json back =
+      nlohmann::json::parse(dumped, nullptr, /*allow_exceptions=*/false);
+  fuzz::Check(!back.is_discarded() && back.is_string(),
+              "JSON output stays JSON");
+  if (defender::IsValidUtf8(text)) {
+    fuzz::Check(back.get<std::string>() == text,
+                "JSON output decodes to the text");
+  }
+  return 0;
+}
