@@ -31,7 +31,9 @@ class LazyAttemptLog final : public AttemptLog {
 
 }  // namespace
 
-Backend::~Backend() = default;
+Backend::~Backend() {
+  if (step_redis_) step_redis_->EndStep();
+}
 
 SqliteDb* Backend::OpenLocal(std::string* err) {
   if (!db_ && uses_local_)
@@ -63,6 +65,10 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
           std::make_unique<RedisConnection>(RedisSettings::FromConfig(cfg));
       conn = b->own_redis_.get();
     }
+    if (options.redis_one_deadline) {
+      conn->StartStep();
+      b->step_redis_ = conn;
+    }
     RedisStoreOptions ro;
     ro.key_prefix = cfg.key_prefix;
     ro.origin_host = options.origin_host;
@@ -72,6 +78,7 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     }
     ro.service = options.service;
     ro.history_seconds = cfg.HistorySeconds();
+    ro.server_clock = options.redis_server_clock;
     auto redis_store = std::make_unique<RedisStore>(conn, std::move(ro));
     if (fallback) {
       b->redis_store_ = std::move(redis_store);

@@ -37,6 +37,13 @@ struct BackendOptions {
   // it (an attempt row, or the fallback store), not in Open(). A login
   // whose preauth finds nothing to refuse then never opens SQLite.
   bool lazy_local = false;
+  // With Redis: the whole life of the Backend (one PAM step) is one Redis
+  // step, with one deadline (RedisConnection::StartStep()).
+  bool redis_one_deadline = false;
+  // With Redis: the server's clock decides (RedisStoreOptions::
+  // server_clock). Callers pass their Clock's IsRealTime(); false only for
+  // a test that sets the time.
+  bool redis_server_clock = true;
 };
 
 // How long a login waits for another process's SQLite write lock.
@@ -80,9 +87,10 @@ class Backend {
   bool uses_local_ = false;
   std::unique_ptr<SqliteDb> db_;
   std::unique_ptr<RedisConnection> own_redis_;
-  std::unique_ptr<Store> redis_store_;  // When the fallback wraps it.
-  std::unique_ptr<Store> local_store_;  // Likewise.
-  FallbackStore* fallback_ = nullptr;   // store_ when it is one.
+  RedisConnection* step_redis_ = nullptr;  // Its step ends with the Backend.
+  std::unique_ptr<Store> redis_store_;     // When the fallback wraps it.
+  std::unique_ptr<Store> local_store_;     // Likewise.
+  FallbackStore* fallback_ = nullptr;      // store_ when it is one.
   std::unique_ptr<Store> store_;
   std::unique_ptr<SqliteAttemptLog> log_;
   std::unique_ptr<AttemptLog> lazy_log_;  // With lazy_local.

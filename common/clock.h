@@ -12,12 +12,17 @@ class Clock {
   virtual ~Clock() = default;
   // Returns the current time in whole seconds since the Unix epoch (UTC).
   virtual int64_t Now() const = 0;
+  // True when Now() is this machine's real time, not one a test set. The
+  // Redis store then decides by the server's clock instead (one clock for
+  // the fleet; see RedisStoreOptions::server_clock).
+  virtual bool IsRealTime() const { return false; }
 };
 
 // Wall-clock time from CLOCK_REALTIME.
 class SystemClock final : public Clock {
  public:
   int64_t Now() const override;
+  bool IsRealTime() const override { return true; }
 };
 
 // A clock that only moves when told to. For tests.

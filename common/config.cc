@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/config_keys.h"
+#include "common/redis_url.h"
 #include "defender_build_config.h"
 
 namespace defender {
@@ -144,10 +145,10 @@ const KeyDef kKeys[] = {
 
     {"redis", "url", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
-       if (v.s.rfind("redis://", 0) != 0 && v.s.rfind("unix://", 0) != 0) {
-         *err = "must start with redis:// or unix://";
-         return false;
-       }
+       // Checked here, so that `config check` finds what a login would
+       // (errors show the URL with its password redacted).
+       RedisAddress address;
+       if (!ParseRedisUrl(v.s, &address, err)) return false;
        c->redis_url = v.s;
        return true;
      }},
@@ -441,22 +442,6 @@ std::string List(const std::vector<T>& items, F format) {
 std::string Bool(bool b) { return b ? "true" : "false"; }
 
 }  // namespace
-
-std::string RedactUrl(std::string_view url) {
-  const size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  const size_t start = scheme + 3;
-  const size_t at = url.find('@', start);
-  const size_t slash = url.find('/', start);
-  if (at == std::string_view::npos ||
-      (slash != std::string_view::npos && slash < at)) {
-    return std::string(url);
-  }
-  const size_t colon = url.find(':', start);
-  if (colon == std::string_view::npos || colon > at) return std::string(url);
-  return std::string(url.substr(0, colon + 1)) + "****" +
-         std::string(url.substr(at));
-}
 
 std::string DumpConfig(const Config& c) {
   const auto str = [](const std::string& s) { return Quote(s); };

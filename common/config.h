@@ -118,10 +118,6 @@ bool ParseConfigText(std::string_view text, const std::string& name,
 bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
                     std::string* err);
 
-// `url` with the password of its user information replaced by "****"
-// ("redis://user:****@host:6379/0"); URLs without one are returned as is.
-std::string RedactUrl(std::string_view url);
-
 // The effective configuration as TOML that ParseConfigText accepts, with
 // derived defaults written out and the Redis password redacted (RedactUrl).
 std::string DumpConfig(const Config& cfg);

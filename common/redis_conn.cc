@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -62,58 +63,57 @@ class SigpipeGuard {
   bool was_pending_ = false;
 };
 
-struct timeval Timeval(int ms) {
-  struct timeval tv;
-  tv.tv_sec = ms / 1000;
-  tv.tv_usec = (ms % 1000) * 1000;
-  return tv;
+using TimePoint = SteadyClock::time_point;
+
+// Milliseconds left until `deadline` (0 when it has passed).
+int MsLeft(TimePoint deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - SteadyClock::now())
+                        .count();
+  return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left, 1 << 30));
 }
 
-// Completes a non-blocking connect() within the deadline, then makes the
-// socket blocking again (hiredis needs a blocking socket).
-bool FinishConnect(int fd, const sockaddr* addr, socklen_t len,
-                   SteadyClock::time_point deadline, std::string* err) {
-  if (connect(fd, addr, len) != 0) {
-    if (errno != EINPROGRESS && errno != EINTR) {
-      *err = strerror(errno);
-      return false;
-    }
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            deadline - SteadyClock::now())
-                            .count();
-      if (left <= 0) {
-        *err = "connect timed out";
-        return false;
-      }
-      struct pollfd p = {fd, POLLOUT, 0};
-      const int n = poll(&p, 1, static_cast<int>(left));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        *err = strerror(errno);
-        return false;
-      }
-      if (n > 0) break;
-    }
-    int so_error = 0;
-    socklen_t so_len = sizeof so_error;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) != 0) {
-      so_error = errno;
-    }
-    if (so_error != 0) {
-      *err = strerror(so_error);
-      return false;
-    }
+// Waits until `fd` is ready for `events` or `deadline` passes. Returns 1
+// when ready, 0 on timeout, -1 with errno on error.
+int WaitReady(int fd, short events, TimePoint deadline) {
+  for (;;) {
+    const int left = MsLeft(deadline);
+    if (left == 0) return 0;
+    struct pollfd p = {fd, events, 0};
+    const int n = poll(&p, 1, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n;
+    return 1;
   }
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+}
+
+// Completes a non-blocking connect() by `deadline`. The socket stays
+// non-blocking: every later read and write is driven by poll().
+bool FinishConnect(int fd, const sockaddr* addr, socklen_t len,
+                   TimePoint deadline, std::string* err) {
+  if (connect(fd, addr, len) == 0) return true;
+  if (errno != EINPROGRESS && errno != EINTR) {
     *err = strerror(errno);
+    return false;
+  }
+  const int ready = WaitReady(fd, POLLOUT, deadline);
+  if (ready <= 0) {
+    *err = ready == 0 ? "connect timed out" : strerror(errno);
+    return false;
+  }
+  int so_error = 0;
+  socklen_t so_len = sizeof so_error;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) != 0) {
+    so_error = errno;
+  }
+  if (so_error != 0) {
+    *err = strerror(so_error);
     return false;
   }
   return true;
 }
 
-int ConnectUnix(const std::string& path, int timeout_ms, std::string* err) {
+int ConnectUnix(const std::string& path, TimePoint deadline, std::string* err) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) {
@@ -126,8 +126,6 @@ int ConnectUnix(const std::string& path, int timeout_ms, std::string* err) {
     *err = strerror(errno);
     return -1;
   }
-  const auto deadline =
-      SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   if (!FinishConnect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa,
                      deadline, err)) {
     close(fd);
@@ -136,7 +134,7 @@ int ConnectUnix(const std::string& path, int timeout_ms, std::string* err) {
   return fd;
 }
 
-int ConnectTcp(const std::string& host, int port, int timeout_ms,
+int ConnectTcp(const std::string& host, int port, TimePoint deadline,
                std::string* err) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -149,8 +147,6 @@ int ConnectTcp(const std::string& host, int port, int timeout_ms,
     *err = gai_strerror(rc);
     return -1;
   }
-  const auto deadline =
-      SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   int fd = -1;
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -175,11 +171,111 @@ bool IsError(const redisReply* r, const char* prefix) {
          strncmp(r->str, prefix, strlen(prefix)) == 0;
 }
 
-std::string ContextError(const redisContext* c, int command_timeout_ms) {
-  if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    return "no reply within " + std::to_string(command_timeout_ms) + " ms";
+// Reply objects the reader may still build for the reply being read (set
+// around redisReaderGetReply; nullptr: no limit).
+thread_local size_t* t_objects_left = nullptr;
+
+const redisReplyObjectFunctions* g_default_functions = nullptr;
+
+bool TakeObject() {
+  if (t_objects_left == nullptr) return true;
+  if (*t_objects_left == 0) return false;
+  --*t_objects_left;
+  return true;
+}
+
+void* LimitedString(const redisReadTask* t, char* s, size_t len) {
+  return TakeObject() ? g_default_functions->createString(t, s, len) : nullptr;
+}
+void* LimitedArray(const redisReadTask* t, int n) {
+  if (n < 0 || static_cast<size_t>(n) >= kMaxReplyObjects || !TakeObject()) {
+    if (t_objects_left) *t_objects_left = 0;
+    return nullptr;
   }
-  return c->errstr[0] ? c->errstr : "connection error";
+  return g_default_functions->createArray(t, n);
+}
+void* LimitedInteger(const redisReadTask* t, long long v) {
+  return TakeObject() ? g_default_functions->createInteger(t, v) : nullptr;
+}
+void* LimitedNil(const redisReadTask* t) {
+  return TakeObject() ? g_default_functions->createNil(t) : nullptr;
+}
+void FreeObject(void* r) { g_default_functions->freeObject(r); }
+
+redisReplyObjectFunctions g_limited_functions = {
+    LimitedString, LimitedArray, LimitedInteger, LimitedNil, FreeObject};
+
+// Makes `c` (from redisConnectFd) one that RunCommand drives: non-blocking,
+// with the reply limits.
+void PrepareContext(redisContext* c) {
+  static const redisReplyObjectFunctions* const defaults = c->reader->fn;
+  g_default_functions = defaults;
+  c->reader->fn = &g_limited_functions;
+  c->flags &= ~REDIS_BLOCK;  // redisBufferWrite: EAGAIN is "try again".
+}
+
+// Sends one command on `c` and reads its whole reply by `deadline`.
+// Returns the reply (which may be an error reply), or nullptr with *err
+// set; `c` is then unusable.
+redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
+                       const std::vector<size_t>& lens, TimePoint deadline,
+                       int budget_ms, std::string* err) {
+  const std::string timeout =
+      "no reply within " + std::to_string(budget_ms) + " ms";
+  if (redisAppendCommandArgv(c, static_cast<int>(argv.size()),
+                             const_cast<const char**>(argv.data()),
+                             lens.data()) != REDIS_OK) {
+    *err = c->errstr[0] ? c->errstr : "out of memory";
+    return nullptr;
+  }
+  SigpipeGuard guard;
+  int done = 0;
+  while (!done) {
+    const int ready = WaitReady(c->fd, POLLOUT, deadline);
+    if (ready <= 0) {
+      *err = ready == 0 ? timeout : strerror(errno);
+      return nullptr;
+    }
+    if (redisBufferWrite(c, &done) != REDIS_OK) {
+      *err = c->errstr[0] ? c->errstr : "write error";
+      return nullptr;
+    }
+  }
+  size_t objects_left = kMaxReplyObjects;
+  size_t bytes = 0;
+  for (;;) {
+    void* reply = nullptr;
+    t_objects_left = &objects_left;
+    const int rc = redisReaderGetReply(c->reader, &reply);
+    t_objects_left = nullptr;
+    if (rc != REDIS_OK) {
+      *err = objects_left == 0 ? "reply has too many elements"
+                               : std::string("bad reply: ") + c->reader->errstr;
+      return nullptr;
+    }
+    if (reply != nullptr) return static_cast<redisReply*>(reply);
+    const int ready = WaitReady(c->fd, POLLIN, deadline);
+    if (ready <= 0) {
+      *err = ready == 0 ? timeout : strerror(errno);
+      return nullptr;
+    }
+    char buf[16384];
+    const ssize_t n = read(c->fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) {
+      *err = n == 0 ? "server closed the connection" : strerror(errno);
+      return nullptr;
+    }
+    bytes += static_cast<size_t>(n);
+    if (bytes > kMaxReplyBytes) {
+      *err = "reply larger than " + std::to_string(kMaxReplyBytes) + " bytes";
+      return nullptr;
+    }
+    if (redisReaderFeed(c->reader, buf, static_cast<size_t>(n)) != REDIS_OK) {
+      *err = "out of memory";
+      return nullptr;
+    }
+  }
 }
 
 }  // namespace
@@ -210,6 +306,21 @@ void RedisConnection::Close() {
   server_.clear();
 }
 
+void RedisConnection::StartStep() {
+  in_step_ = true;
+  deadline_ = SteadyClock::now() + std::chrono::milliseconds(budget_ms());
+}
+
+void RedisConnection::ArmUnlessInStep() {
+  if (!in_step_) {
+    deadline_ = SteadyClock::now() + std::chrono::milliseconds(budget_ms());
+  }
+}
+
+int RedisConnection::budget_ms() const {
+  return settings_.connect_timeout_ms + settings_.command_timeout_ms;
+}
+
 bool RedisConnection::ConnectTo(const std::string& host, int port,
                                 const std::string& path, redisContext** out,
                                 std::string* err) const {
@@ -218,9 +329,11 @@ bool RedisConnection::ConnectTo(const std::string& host, int port,
                           ? "[" + host + "]:" + std::to_string(port)
                           : host + ":" + std::to_string(port))
                    : path;
-  const int fd = path.empty()
-                     ? ConnectTcp(host, port, settings_.connect_timeout_ms, err)
-                     : ConnectUnix(path, settings_.connect_timeout_ms, err);
+  const TimePoint deadline = std::min(
+      deadline_, SteadyClock::now() +
+                     std::chrono::milliseconds(settings_.connect_timeout_ms));
+  const int fd = path.empty() ? ConnectTcp(host, port, deadline, err)
+                              : ConnectUnix(path, deadline, err);
   if (fd < 0) {
     *err = where + ": " + *err;
     return false;
@@ -231,12 +344,12 @@ bool RedisConnection::ConnectTo(const std::string& host, int port,
     *err = where + ": out of memory";
     return false;
   }
-  if (c->err ||
-      redisSetTimeout(c, Timeval(settings_.command_timeout_ms)) != REDIS_OK) {
-    *err = where + ": " + ContextError(c, settings_.command_timeout_ms);
+  if (c->err) {
+    *err = where + ": " + c->errstr;
     redisFree(c);
     return false;
   }
+  PrepareContext(c);
   *out = c;
   return true;
 }
@@ -255,18 +368,15 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
     *err = "sentinel " + *err;
     return false;
   }
-  RedisReplyPtr r;
-  {
-    const char* argv[] = {"SENTINEL", "get-master-addr-by-name",
-                          settings_.sentinel_master.c_str()};
-    const size_t lens[] = {8, 23, settings_.sentinel_master.size()};
-    SigpipeGuard guard;
-    r.reset(static_cast<redisReply*>(redisCommandArgv(c, 3, argv, lens)));
-  }
+  std::string io_err;
+  RedisReplyPtr r(RunCommand(c,
+                             {"SENTINEL", "get-master-addr-by-name",
+                              settings_.sentinel_master.c_str()},
+                             {8, 23, settings_.sentinel_master.size()},
+                             deadline_, budget_ms(), &io_err));
   bool ok = false;
   if (!r) {
-    *err = "sentinel " + sentinel + ": " +
-           ContextError(c, settings_.command_timeout_ms);
+    *err = "sentinel " + sentinel + ": " + io_err;
   } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
              r->element[0]->type == REDIS_REPLY_STRING &&
              r->element[1]->type == REDIS_REPLY_STRING) {
@@ -311,6 +421,11 @@ bool RedisConnection::LogIn(const std::string& user,
 }
 
 bool RedisConnection::Connect(std::string* err) {
+  ArmUnlessInStep();
+  return DoConnect(err);
+}
+
+bool RedisConnection::DoConnect(std::string* err) {
   if (ctx_) return true;
   RedisAddress addr;
   if (!ParseRedisUrl(settings_.url, &addr, err)) {
@@ -334,6 +449,13 @@ bool RedisConnection::Connect(std::string* err) {
     std::string last_err;
     for (int round = 0; round < 2 && !ctx_; ++round) {
       for (const std::string& sentinel : settings_.sentinels) {
+        if (MsLeft(deadline_) == 0) {
+          if (last_err.empty()) {
+            last_err =
+                "no answer within " + std::to_string(budget_ms()) + " ms";
+          }
+          break;
+        }
         std::string host;
         int port = 0;
         if (!AskSentinel(sentinel, &host, &port, &last_err)) continue;
@@ -364,14 +486,11 @@ RedisReplyPtr RedisConnection::RawCommand(const std::vector<std::string>& argv,
     args.push_back(a.data());
     lens.push_back(a.size());
   }
-  RedisReplyPtr r;
-  {
-    SigpipeGuard guard;
-    r.reset(static_cast<redisReply*>(redisCommandArgv(
-        ctx_, static_cast<int>(args.size()), args.data(), lens.data())));
-  }
+  std::string io_err;
+  RedisReplyPtr r(
+      RunCommand(ctx_, args, lens, deadline_, budget_ms(), &io_err));
   if (!r) {
-    *err = server_ + ": " + ContextError(ctx_, settings_.command_timeout_ms);
+    *err = server_ + ": " + io_err;
     Close();
   }
   return r;
@@ -379,13 +498,14 @@ RedisReplyPtr RedisConnection::RawCommand(const std::vector<std::string>& argv,
 
 RedisReplyPtr RedisConnection::Command(const std::vector<std::string>& argv,
                                        std::string* err) {
-  if (!Connect(err)) return nullptr;
+  ArmUnlessInStep();
+  if (!DoConnect(err)) return nullptr;
   RedisReplyPtr r = RawCommand(argv, err);
   if (IsError(r.get(), "READONLY") && !settings_.sentinels.empty()) {
     // The server was demoted to a replica: nothing was written. Find the
-    // new master and try once more.
+    // new master and try once more (within the same deadline).
     Close();
-    if (!Connect(err)) return nullptr;
+    if (!DoConnect(err)) return nullptr;
     r = RawCommand(argv, err);
   }
   return r;

@@ -2,8 +2,17 @@
 // from the URL or through Sentinel, logged in (AUTH, SELECT), and safe to
 // use inside a host process such as sshd:
 //  - every socket is created with SOCK_CLOEXEC;
-//  - connecting is bounded by connect_timeout_ms (per address and per
-//    Sentinel) and every read or write by command_timeout_ms;
+//  - time is bounded by ONE deadline, connect_timeout_ms +
+//    command_timeout_ms from the start of a step (StartStep(), or else each
+//    Connect() or Command() call): Sentinel queries, connecting, AUTH,
+//    SELECT and every command with its whole reply end by it, whatever the
+//    server sends and however slowly (a single connect() also stops after
+//    connect_timeout_ms). The socket is driven with poll(), never a
+//    blocking read or write;
+//  - a reply is bounded too: at most kMaxReplyBytes read and
+//    kMaxReplyObjects elements (hiredis already refuses arrays nested more
+//    than 7 deep), so a hostile server cannot make the process allocate
+//    without bound;
 //  - SIGPIPE raised by a write to a closed socket is blocked for this thread
 //    and consumed before the signal mask is restored, so it never reaches
 //    the process (hiredis writes with plain write()).
@@ -14,6 +23,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +53,10 @@ struct RedisReplyDeleter {
   void operator()(redisReply* r) const;
 };
 using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
+
+// Limits on one reply (see above).
+inline constexpr size_t kMaxReplyBytes = 4 << 20;
+inline constexpr size_t kMaxReplyObjects = 1 << 17;
 
 class RedisConnection {
  public:
@@ -74,7 +89,40 @@ class RedisConnection {
 
   void Close();
 
+  // Starts a step (one PAM call): every call until EndStep() or the next
+  // StartStep() shares one deadline, connect_timeout_ms +
+  // command_timeout_ms from now. Outside a step each Connect() and
+  // Command() call has that budget of its own.
+  void StartStep();
+  void EndStep() { in_step_ = false; }
+  bool in_step() const { return in_step_; }
+
+  // Starts a step for its lifetime unless one is running (a store call
+  // made of several commands, such as EVALSHA and the EVAL that follows
+  // NOSCRIPT, then shares one deadline).
+  class Step {
+   public:
+    explicit Step(RedisConnection* conn)
+        : conn_(conn->in_step() ? nullptr : conn) {
+      if (conn_) conn_->StartStep();
+    }
+    ~Step() {
+      if (conn_) conn_->EndStep();
+    }
+    Step(const Step&) = delete;
+    Step& operator=(const Step&) = delete;
+
+   private:
+    RedisConnection* conn_;
+  };
+
  private:
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  // The deadline of this call: the step's, or a new one outside a step.
+  void ArmUnlessInStep();
+  int budget_ms() const;
+  bool DoConnect(std::string* err);
   bool ConnectTo(const std::string& host, int port, const std::string& path,
                  redisContext** out, std::string* err) const;
   bool AskSentinel(const std::string& sentinel, std::string* host, int* port,
@@ -88,6 +136,8 @@ class RedisConnection {
   pid_t owner_pid_;
   redisContext* ctx_ = nullptr;
   std::string server_;
+  bool in_step_ = false;
+  TimePoint deadline_{};
 };
 
 }  // namespace defender

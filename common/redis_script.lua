@@ -5,15 +5,22 @@
 --
 -- Record hash (KEYS "...:s"): f = failures, b = 1 when blocked, e = epoch
 -- second at which the record stops mattering (0 = never). Block history
--- (KEYS "...:h"): sorted set of block times. Times are the caller's clock
--- (ARGV[2]); key lives are set relative to it with EXPIRE, so the caller's
--- clock decides and a skewed server clock does not matter.
+-- (KEYS "...:h"): sorted set of block times. One clock decides for the
+-- whole fleet: the Redis server's (TIME), when ARGV[2] is 'server'; a test
+-- may pass its own time instead. Callers pass lengths, never absolute
+-- times, and every operation that returns a time (an until) also returns,
+-- last, the `now` it used, from which the caller computes what is left.
 --
--- ARGV[1] = operation, ARGV[2] = now, ARGV[3] = event channel, ARGV[4] =
--- host name of the server, ARGV[5] = PAM service; the rest depends on the
--- operation.
+-- ARGV[1] = operation, ARGV[2] = 'server' or now, ARGV[3] = event channel,
+-- ARGV[4] = host name of the server, ARGV[5] = PAM service; the rest
+-- depends on the operation.
 local op = ARGV[1]
-local now = tonumber(ARGV[2])
+local now
+if ARGV[2] == 'server' then
+  now = tonumber(redis.call('TIME')[1])
+else
+  now = tonumber(ARGV[2])
+end
 local channel, origin, service = ARGV[3], ARGV[4], ARGV[5]
 
 local function int(x) return string.format('%d', x) end
@@ -55,18 +62,19 @@ local function publish(event, kind, subject, untl)
 end
 
 if op == 'get' then
-  -- KEYS: record keys. Returns f, b, until for each.
+  -- KEYS: record keys. Returns f, b, until for each, then now.
   local out = {}
   for i = 1, #KEYS do
     local f, b, u = state(KEYS[i])
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
   end
+  out[#out + 1] = now
   return out
 
 elseif op == 'fail' then
   -- KEYS: record, history for each subject. ARGV: attempt_ttl,
   -- history_seconds, n, n lengths, then limit, kind, name for each subject.
-  -- Returns f, b, until, newly_blocked for each.
+  -- Returns f, b, until, newly_blocked for each, then now.
   local ttl, hist, n = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
   local base = 8 + n
   local out = {}
@@ -95,11 +103,13 @@ elseif op == 'fail' then
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
     out[#out + 1] = newly
   end
+  out[#out + 1] = now
   return out
 
 elseif op == 'success' then
   -- KEYS: record keys. ARGV: rule (any, all, never), then reset (0/1), kind,
-  -- name for each. Returns refused, then f, b, until before, for each.
+  -- name for each. Returns refused, then f, b, until before, for each, then
+  -- now.
   local rule = ARGV[6]
   local states, out = {}, {0}
   local any, all = false, #KEYS > 0
@@ -112,6 +122,7 @@ elseif op == 'success' then
   local refused = (rule == 'any' and any) or (rule == 'all' and all)
   if refused then
     out[1] = 1
+    out[#out + 1] = now
     return out
   end
   for i = 1, #KEYS do
@@ -121,16 +132,19 @@ elseif op == 'success' then
       if states[i][2] == 1 then publish('unblock', ARGV[a + 2], ARGV[a + 3], 0) end
     end
   end
+  out[#out + 1] = now
   return out
 
 elseif op == 'block' then
-  -- KEYS: record, history. ARGV: until, history_seconds, kind, name.
-  local untl, hist = tonumber(ARGV[6]), tonumber(ARGV[7])
+  -- KEYS: record, history. ARGV: length ('forever': permanent),
+  -- history_seconds, kind, name. Returns until, now.
+  local untl, hist = 0, tonumber(ARGV[7])
+  if ARGV[6] ~= 'forever' then untl = now + tonumber(ARGV[6]) end
   local f = state(KEYS[1])
   put(KEYS[1], f, 1, untl)
   add_history(KEYS[2], hist)
   publish('block', ARGV[8], ARGV[9], untl)
-  return 1
+  return {untl, now}
 
 elseif op == 'unblock' then
   -- KEYS: record keys. ARGV: only_blocked (0/1), then kind, name for each.
@@ -147,9 +161,9 @@ elseif op == 'unblock' then
   return out
 
 elseif op == 'history' then
-  -- KEYS: history keys. ARGV: since, remove (0/1). Counts (or removes)
-  -- block times after (or at and before) since.
-  local since, remove = ARGV[6], ARGV[7] == '1'
+  -- KEYS: history keys. ARGV: window (seconds), remove (0/1). Counts (or
+  -- removes) block times after (or at and before) now - window.
+  local since, remove = int(now - tonumber(ARGV[6])), ARGV[7] == '1'
   local total = 0
   for i = 1, #KEYS do
     if remove then

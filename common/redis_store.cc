@@ -81,8 +81,11 @@ const char* RuleName(RefusalRule r) {
   return "never";
 }
 
-SubjectState StateAt(const std::vector<int64_t>& v, size_t i) {
-  return SubjectState{v[i], v[i + 1] != 0, v[i + 2]};
+// The state at v[i..i+2] (failures, blocked, until on the script's clock),
+// its until moved to the caller's clock by `offset`.
+SubjectState StateAt(const std::vector<int64_t>& v, size_t i, int64_t offset) {
+  return SubjectState{v[i], v[i + 1] != 0,
+                      v[i + 2] == 0 ? 0 : v[i + 2] + offset};
 }
 
 bool SortedBefore(const Subject& a, const Subject& b) {
@@ -150,9 +153,11 @@ bool RedisStore::Eval(const char* op, int64_t now,
   std::vector<std::string> argv = {"EVALSHA", kRedisScriptSha1,
                                    Int(static_cast<int64_t>(keys.size()))};
   argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), {op, Int(now), options_.key_prefix + ":events",
+  argv.insert(argv.end(), {op, options_.server_clock ? "server" : Int(now),
+                           options_.key_prefix + ":events",
                            options_.origin_host, options_.service});
   argv.insert(argv.end(), args.begin(), args.end());
+  const RedisConnection::Step step(conn_);  // NOSCRIPT and EVAL included.
   *reply = conn_->Command(argv, err);
   if (*reply && (*reply)->type == REDIS_REPLY_ERROR &&
       strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
@@ -167,6 +172,21 @@ bool RedisStore::Eval(const char* op, int64_t now,
     *err = conn_->server() + ": " + EscapeForDisplay((*reply)->str);
     return false;
   }
+  return true;
+}
+
+bool RedisStore::EvalInts(const char* op, int64_t now,
+                          const std::vector<std::string>& keys,
+                          const std::vector<std::string>& args, size_t n,
+                          std::vector<int64_t>* out, int64_t* offset,
+                          std::string* err) {
+  RedisReplyPtr r;
+  if (!Eval(op, now, keys, args, &r, err) ||
+      !DecodeIntArray(r.get(), n + 1, out, err)) {
+    return false;
+  }
+  *offset = now - out->back();
+  out->pop_back();
   return true;
 }
 
@@ -204,13 +224,14 @@ bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
   if (subjects.empty()) return true;
   std::vector<std::string> keys;
   for (const Subject& s : subjects) keys.push_back(RecordKey(s));
-  RedisReplyPtr r;
   std::vector<int64_t> v;
-  if (!Eval("get", now, keys, {}, &r, err) ||
-      !DecodeIntArray(r.get(), 3 * keys.size(), &v, err)) {
+  int64_t offset = 0;
+  if (!EvalInts("get", now, keys, {}, 3 * keys.size(), &v, &offset, err)) {
     return false;
   }
-  for (size_t i = 0; i < keys.size(); ++i) out->push_back(StateAt(v, 3 * i));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    out->push_back(StateAt(v, 3 * i, offset));
+  }
   return true;
 }
 
@@ -232,14 +253,15 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
     args.insert(args.end(),
                 {Int(req.limit), KindName(req.subject.kind), req.subject.name});
   }
-  RedisReplyPtr r;
   std::vector<int64_t> v;
-  if (!Eval("fail", now, keys, args, &r, err) ||
-      !DecodeIntArray(r.get(), 4 * requests.size(), &v, err)) {
+  int64_t offset = 0;
+  if (!EvalInts("fail", now, keys, args, 4 * requests.size(), &v, &offset,
+                err)) {
     return false;
   }
   for (size_t i = 0; i < requests.size(); ++i) {
-    out->push_back(FailureOutcome{StateAt(v, 4 * i), v[4 * i + 3] != 0});
+    out->push_back(
+        FailureOutcome{StateAt(v, 4 * i, offset), v[4 * i + 3] != 0});
   }
   return true;
 }
@@ -258,26 +280,29 @@ bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
     args.insert(args.end(), {reset[i] ? "1" : "0", KindName(subjects[i].kind),
                              subjects[i].name});
   }
-  RedisReplyPtr r;
   std::vector<int64_t> v;
-  if (!Eval("success", now, keys, args, &r, err) ||
-      !DecodeIntArray(r.get(), 1 + 3 * subjects.size(), &v, err)) {
+  int64_t offset = 0;
+  if (!EvalInts("success", now, keys, args, 1 + 3 * subjects.size(), &v,
+                &offset, err)) {
     return false;
   }
   *refused = v[0] != 0;
   for (size_t i = 0; i < subjects.size(); ++i) {
-    before->push_back(StateAt(v, 1 + 3 * i));
+    before->push_back(StateAt(v, 1 + 3 * i, offset));
   }
   return true;
 }
 
 bool RedisStore::Block(const Subject& subject, int64_t until, int64_t now,
                        std::string* err) {
-  RedisReplyPtr r;
-  return Eval("block", now, {RecordKey(subject), HistoryKey(subject)},
-              {Int(until), Int(options_.history_seconds),
-               KindName(subject.kind), subject.name},
-              &r, err);
+  // A length, not a time: the script adds it to the clock that decides.
+  std::vector<int64_t> v;
+  int64_t offset = 0;
+  return EvalInts(
+      "block", now, {RecordKey(subject), HistoryKey(subject)},
+      {until == 0 ? "forever" : Int(until - now), Int(options_.history_seconds),
+       KindName(subject.kind), subject.name},
+      1, &v, &offset, err);
 }
 
 bool RedisStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
@@ -327,14 +352,14 @@ bool RedisStore::List(int64_t now, bool blocked_only,
       's',
       [&](const std::vector<std::string>& keys,
           const std::vector<Subject>& subjects) {
-        RedisReplyPtr r;
         std::vector<int64_t> v;
-        if (!Eval("get", now, keys, {}, &r, err) ||
-            !DecodeIntArray(r.get(), 3 * keys.size(), &v, err)) {
+        int64_t offset = 0;
+        if (!EvalInts("get", now, keys, {}, 3 * keys.size(), &v, &offset,
+                      err)) {
           return false;
         }
         for (size_t i = 0; i < keys.size(); ++i) {
-          const SubjectState state = StateAt(v, 3 * i);
+          const SubjectState state = StateAt(v, 3 * i, offset);
           const bool live = state.blocked || state.failures > 0;
           if (!live || (blocked_only && !state.blocked)) continue;
           out->push_back(StoreEntry{subjects[i], state});
@@ -366,8 +391,7 @@ bool RedisStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
       [&](const std::vector<std::string>& keys, const std::vector<Subject>&) {
         RedisReplyPtr r;
         int64_t n = 0;
-        if (!Eval("history", now, keys, {Int(now - history_seconds), "0"}, &r,
-                  err) ||
+        if (!Eval("history", now, keys, {Int(history_seconds), "0"}, &r, err) ||
             !DecodeInteger(r.get(), &n, err)) {
           return false;
         }
@@ -394,7 +418,7 @@ bool RedisStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
     };
   };
   return Scan('s', run("prune", {}), err) &&
-         Scan('h', run("history", {Int(now - history_seconds), "1"}), err);
+         Scan('h', run("history", {Int(history_seconds), "1"}), err);
 }
 
 }  // namespace defender

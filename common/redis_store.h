@@ -5,7 +5,8 @@
 // script in redis_script.lua (one round trip, atomic on the server; on
 // NOSCRIPT the script is sent once with EVAL, which also loads it). The
 // listing methods (List, UnblockAll, Stats, Prune) walk the keys with SCAN,
-// never KEYS, in a few round trips per batch.
+// never KEYS, in a few round trips per batch. Which clock decides: see
+// RedisStoreOptions::server_clock.
 //
 // Keys: "<prefix>:{<kind>:<name>}:s" (hash: the counter and block) and
 // "<prefix>:{<kind>:<name>}:h" (sorted set: block history). The braces are
@@ -32,6 +33,13 @@ struct RedisStoreOptions {
   std::string service;
   // Life of a block history (Block() has no LockoutParams).
   int64_t history_seconds = 24 * 3600;
+  // True: the Redis server's clock (TIME, read by the script) decides for
+  // every host of the fleet, and the `now` passed to a method only
+  // translates the times it returns: an until comes back as the caller's
+  // now + what is left of the block on the server's clock, so that
+  // Remaining(now) is right on a host whose clock is off. False (tests
+  // that inject time): the `now` passed decides.
+  bool server_clock = false;
 };
 
 class RedisStore final : public Store {
@@ -75,6 +83,13 @@ class RedisStore final : public Store {
   bool Eval(const char* op, int64_t now, const std::vector<std::string>& keys,
             const std::vector<std::string>& args, RedisReplyPtr* reply,
             std::string* err);
+  // Eval for an op that returns `n` integers followed by the script's now:
+  // *out gets the n integers, *offset what turns the script's times into
+  // the caller's (caller's now - script's now).
+  bool EvalInts(const char* op, int64_t now,
+                const std::vector<std::string>& keys,
+                const std::vector<std::string>& args, size_t n,
+                std::vector<int64_t>* out, int64_t* offset, std::string* err);
   // Every record ("s") or history ("h") key under the prefix, with the
   // subject it belongs to, in SCAN batches passed to `fn`.
   template <typename Fn>

@@ -47,6 +47,20 @@ bool PercentDecode(std::string_view in, std::string* out) {
 
 }  // namespace
 
+std::string RedactUrl(std::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const size_t start = scheme + 3;
+  // The last '@': a password may hold an unescaped '@' (or '/'), and
+  // hiding too much is the safe side.
+  const size_t at = url.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  const size_t colon = url.find(':', start);
+  if (colon == std::string_view::npos || colon > at) return std::string(url);
+  return std::string(url.substr(0, colon + 1)) + "****" +
+         std::string(url.substr(at));
+}
+
 bool ParseHostPort(std::string_view text, int default_port, std::string* host,
                    int* port, std::string* err) {
   std::string_view rest;
@@ -83,7 +97,7 @@ bool ParseHostPort(std::string_view text, int default_port, std::string* host,
 
 bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err) {
   *out = RedisAddress{};
-  const std::string quoted = "\"" + std::string(url) + "\"";
+  const std::string quoted = "\"" + RedactUrl(url) + "\"";
   constexpr std::string_view kTcp = "redis://", kUnix = "unix://";
   if (url.substr(0, kUnix.size()) == kUnix) {
     out->unix_socket = true;
@@ -105,7 +119,7 @@ bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err) {
     return true;
   }
   if (url.substr(0, kTcp.size()) != kTcp) {
-    *err = "URL must start with redis:// or unix://: " + quoted;
+    *err = "must start with redis:// or unix://: " + quoted;
     return false;
   }
   std::string_view rest = url.substr(kTcp.size());
@@ -124,7 +138,9 @@ bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err) {
     }
   }
   if (!ParseHostPort(authority, 6379, &out->host, &out->port, err)) {
-    *err = "redis URL: " + *err;
+    // ParseHostPort quotes what it was given, which is part of the password
+    // when that holds an unescaped '/': quote the redacted URL instead.
+    *err = "bad host or port in " + quoted;
     return false;
   }
   if (slash != std::string_view::npos) {

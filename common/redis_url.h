@@ -22,8 +22,14 @@ struct RedisAddress {
 
 // Parses `url`. user and password are percent-decoded (so "%40" is "@");
 // an IPv6 host is written in brackets ("redis://[::1]:6379"). Returns false
-// with *err naming what is wrong; never throws.
+// with *err naming what is wrong (the URL in it redacted by RedactUrl);
+// never throws.
 bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err);
+
+// `url` with the password of its user information replaced by "****"
+// ("redis://user:****@host:6379/0"); URLs without one are returned as is.
+// Every message that shows a Redis URL shows it through this.
+std::string RedactUrl(std::string_view url);
 
 // Parses "host:port" or "[v6]:port" (a Sentinel address; port defaults to
 // 26379).

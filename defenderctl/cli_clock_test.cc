@@ -12,6 +12,9 @@ class TestClock final : public Clock {
     const char* s = getenv("PAM_DEFENDER_TEST_NOW");
     return s ? strtoll(s, nullptr, 10) : SystemClock().Now();
   }
+  bool IsRealTime() const override {
+    return getenv("PAM_DEFENDER_TEST_NOW") == nullptr;
+  }
 };
 
 }  // namespace

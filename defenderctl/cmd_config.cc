@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/redis_url.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
 #include "defenderctl/output.h"

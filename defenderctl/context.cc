@@ -71,7 +71,9 @@ bool Context::LoadConfig() {
 Backend* Context::OpenBackend() {
   if (backend_) return backend_.get();
   std::string err;
-  backend_ = Backend::Open(config_, &err);
+  BackendOptions options;
+  options.redis_server_clock = clock_.IsRealTime();
+  backend_ = Backend::Open(config_, options, &err);
   if (backend_) return backend_.get();
   const bool uses_local =
       config_.backend == StoreBackend::kSqlite || config_.attempts_store;

@@ -99,6 +99,9 @@ class TestClock final : public Clock {
     const char* s = getenv("PAM_DEFENDER_TEST_NOW");
     return s ? strtoll(s, nullptr, 10) : SystemClock().Now();
   }
+  bool IsRealTime() const override {
+    return getenv("PAM_DEFENDER_TEST_NOW") == nullptr;
+  }
 };
 using ModuleClock = TestClock;
 #else
@@ -253,17 +256,19 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
 
   const LoginInfo info = Info();
+  const ModuleClock clock;
   BackendOptions options;
+  options.redis_server_clock = clock.IsRealTime();
   if (cfg_.backend == StoreBackend::kRedis) {
     options.service = EscapeText(info.service, 64);
     options.origin_host = HostName();
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));
     options.local_fallback = true;
     options.lazy_local = true;
+    options.redis_one_deadline = true;
   }
   std::unique_ptr<Backend> backend = Backend::Open(cfg_, options, &err);
   if (!backend) return StoreError(err);
-  const ModuleClock clock;
   Policy policy(cfg_, backend->store(), backend->log(), clock);
   const bool log = state == HandleState::kNone;
   Decision d;

@@ -38,6 +38,30 @@ TEST_CASE("config errors: unknown key, wrong type, out of range -> exit 2") {
   }
 }
 
+// Issue 10 finding 8: a bad redis.url was accepted by `config check` and
+// reported at login time with the password in it. It is now checked when
+// the config is loaded, and no message shows the password.
+TEST_CASE(
+    "config errors: a bad redis.url names file, line and key, never "
+    "the password") {
+  Sandbox box;
+  box.WriteConfig("[store]\npath = \"" + box.db() +
+                  "\"\n[redis]\nurl = "
+                  "\"redis://pam:S3cretPassw0rd@127.0.0.1:6390/0x\"\n");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"config", "check"}, {"config", "show"}, {"list"}}) {
+    CAPTURE(args[0]);
+    const RunResult r = box.Ctl(args);
+    CHECK(r.status == 2);
+    CHECK(r.out == "");
+    CHECK(r.err == "defenderctl: " + box.config() +
+                       ":4: redis.url: bad database number in "
+                       "\"redis://pam:****@127.0.0.1:6390/0x\"\n");
+    CHECK(r.err.find("S3cret") == std::string::npos);
+  }
+}
+
 TEST_CASE("config errors: a missing file named by -c is exit 2") {
   Sandbox box;
   const std::string missing = box.dir() + "/missing.toml";

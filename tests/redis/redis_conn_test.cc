@@ -232,12 +232,15 @@ TEST_CASE("sockets are CLOEXEC and closed with the connection") {
   REQUIRE(c->Connect(&err));
   const int fd = c->fd();
   CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
-  CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) == 0);
+  // Non-blocking: every read and write waits in poll() for the deadline.
+  CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
   c.reset();
   CHECK(fcntl(fd, F_GETFD) == -1);
 }
 
-TEST_CASE("a server that does not answer costs at most command_timeout_ms") {
+TEST_CASE(
+    "a server that does not answer costs at most connect_timeout_ms + "
+    "command_timeout_ms") {
   RedisServer server;
   std::string err;
   RedisConnection c(Settings(server.url(), 150));
@@ -247,9 +250,9 @@ TEST_CASE("a server that does not answer costs at most command_timeout_ms") {
   CHECK(c.Command({"PING"}, &err) == nullptr);
   const int64_t took = NowMs() - start;
   server.Resume();
-  CHECK(took >= 140);
-  CHECK(took < 400);
-  CHECK(err.find("no reply within 150 ms") != std::string::npos);
+  CHECK(took >= 290);
+  CHECK(took < 500);
+  CHECK(err.find("no reply within 300 ms") != std::string::npos);
   CHECK_FALSE(c.connected());
   CHECK(Ping(c, &err) == "PONG");  // Reconnects on the next call.
 }

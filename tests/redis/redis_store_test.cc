@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/redis_conn.h"
 #include "tests/redis/redis_server.h"
 #include "tests/unit/store_contract.h"
@@ -371,6 +372,72 @@ TEST_CASE("RedisStore: block and unblock are published as JSON") {
   CHECK(messages[0].find("\"service\":\"sshd\"") != std::string::npos);
   CHECK(messages[1].find("\"event\":\"unblock\"") != std::string::npos);
   CHECK(messages[1].find("\"until\":0") != std::string::npos);
+}
+
+// Issue 10 finding 9: the script decided with the client's clock (ARGV[2]),
+// so a host whose clock ran an hour ahead took every block as expired. The
+// Redis server's clock (TIME, read in the script) now decides for the whole
+// fleet; the `now` a host passes only turns the untils it gets back into its
+// own clock, so Remaining(now) is right on that host.
+TEST_CASE("RedisStore: the server's clock decides, not a skewed host's") {
+  RedisFactory f;
+  f.Make();  // Flushes the database.
+  RedisSettings settings;
+  settings.url = Server().url();
+  RedisConnection c1(settings), c2(settings);
+  RedisStoreOptions o;
+  o.server_clock = true;
+  RedisStore web1(&c1, o), web2(&c2, o);
+  const auto server_time = [] {
+    return std::stoll(Server().Cmd({"TIME"}).substr(0, 10));
+  };
+  const auto stored_until = [&](const Subject& who) {
+    return std::stoll(Server().Cmd({"HGET", web1.RecordKey(who), "e"}));
+  };
+  const int64_t real = SystemClock().Now();
+  const int64_t ahead = real + 3600;
+  std::string err;
+
+  // web1 (right clock) blocks alice for 600 s: the record ends 600 s after
+  // the server's now.
+  int64_t before = server_time();
+  REQUIRE_MESSAGE(web1.Block(kUser, real + 600, real, &err), err);
+  int64_t after = server_time();
+  CHECK(stored_until(kUser) >= before + 600);
+  CHECK(stored_until(kUser) <= after + 600);
+
+  // web2, an hour ahead, still sees the block, with 600 s left by its clock.
+  SubjectState st = State(web2, kUser, ahead);
+  CHECK(st.blocked);
+  CHECK(st.Remaining(ahead) >= 599);
+  CHECK(st.Remaining(ahead) <= 600);
+  std::vector<StoreEntry> entries;
+  REQUIRE_MESSAGE(web2.List(ahead, true, &entries, &err), err);
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].state.Remaining(ahead) >= 599);
+  CHECK(entries[0].state.Remaining(ahead) <= 600);
+
+  // A block that web2 makes (defenderctl block --for 15m, or failures) ends
+  // by the server's clock too, and comes back in web2's clock.
+  before = server_time();
+  REQUIRE_MESSAGE(web2.Block(kHost, ahead + 900, ahead, &err), err);
+  after = server_time();
+  CHECK(stored_until(kHost) >= before + 900);
+  CHECK(stored_until(kHost) <= after + 900);
+  const Subject bob{SubjectKind::kUser, "bob"};
+  before = server_time();
+  const FailureOutcome out = Failure(web2, bob, 0, kParams, ahead);
+  after = server_time();
+  CHECK(out.newly_blocked);
+  CHECK(out.state.Remaining(ahead) >= 599);
+  CHECK(out.state.Remaining(ahead) <= 600);
+  CHECK(stored_until(bob) >= before + 600);
+  CHECK(stored_until(bob) <= after + 600);
+  // ...and web1, on the right clock, sees it blocked for those 600 s.
+  st = State(web1, bob, real);
+  CHECK(st.blocked);
+  CHECK(st.Remaining(real) >= 599);
+  CHECK(st.Remaining(real) <= 600);
 }
 
 }  // namespace defender::testing

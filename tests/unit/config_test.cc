@@ -9,6 +9,7 @@
 #include <fstream>
 #include <regex>
 
+#include "common/redis_url.h"
 #include "tests/unit/printers.h"
 #include "tests/unit/temp_dir.h"
 
@@ -192,7 +193,8 @@ TEST_CASE("errors name file, line and key") {
         "t.toml:2: store.key_prefix: must be 1-64 printable characters "
         "without spaces or braces");
   CHECK(ParseError("[redis]\nurl = \"http://x\"\n") ==
-        "t.toml:2: redis.url: must start with redis:// or unix://");
+        "t.toml:2: redis.url: must start with redis:// or unix://: "
+        "\"http://x\"");
   CHECK(ParseError("[redis]\non_error = \"maybe\"\n") ==
         "t.toml:2: redis.on_error: expected \"local\", \"open\" or "
         "\"closed\", got \"maybe\"");
@@ -207,6 +209,42 @@ TEST_CASE("errors name file, line and key") {
   CHECK(ParseError("[hooks]\ntimeout_seconds = 0\n") ==
         "t.toml:2: hooks.timeout_seconds: value 0 out of range (1-3600)");
   CHECK(ParseError("lockout = 3\n") == "t.toml:1: lockout: must be a table");
+}
+
+// Issue 10 finding 8: a bad redis.url passed `config check` and was
+// reported at login time with its password. It is now checked when the
+// config is loaded, and no message quotes a password.
+TEST_CASE("redis.url is checked on load; messages redact the password") {
+  CHECK(ParseError("[redis]\nurl = "
+                   "\"redis://pam:S3cretPassw0rd@127.0.0.1:6390/0x\"\n") ==
+        "t.toml:2: redis.url: bad database number in "
+        "\"redis://pam:****@127.0.0.1:6390/0x\"");
+  // Every way a URL with a password can be wrong: the message never holds
+  // any part of the password (an unescaped '@' or '/' in it included).
+  for (const char* bad : {"redis://u:S3cret@h:99999", "redis://u:S3cret@h/x",
+                          "redis://u:S3cret@::1:6379", "redis://u:S3c%zzret@h",
+                          "redis://u:S3c/ret@h:1/0", "redis://u:S3c@ret@h:0",
+                          "redis://:S3cret@[::1", "redix://u:S3cret@h"}) {
+    CAPTURE(bad);
+    RedisAddress a;
+    std::string err;
+    CHECK_FALSE(ParseRedisUrl(bad, &a, &err));
+    CHECK_FALSE(err.empty());
+    CHECK(err.find("S3c") == std::string::npos);
+    CHECK(err.find("ret") == std::string::npos);
+    CHECK(ParseError(std::string("[redis]\nurl = \"") + bad + "\"\n")
+              .find("S3c") == std::string::npos);
+  }
+  CHECK(RedactUrl("redis://pam:S3cret@h:1/0") == "redis://pam:****@h:1/0");
+  CHECK(RedactUrl("redis://:S3cret@[::1]:7000/") ==
+        "redis://:****@[::1]:7000/");
+  CHECK(RedactUrl("redis://u:S3c@ret@h/0") == "redis://u:****@h/0");
+  CHECK(RedactUrl("redis://u:S3c/ret@h") == "redis://u:****@h");
+  for (const char* kept :
+       {"redis://h:6379/0", "redis://user@h", "unix:///run/a@b/redis.sock",
+        "unix:///run/redis.sock?db=2", "no scheme:x@y"}) {
+    CHECK(RedactUrl(kept) == kept);
+  }
 }
 
 TEST_CASE("TOML syntax errors name the line") {

@@ -1,0 +1,340 @@
+// Issue 10 finding 3: a hostile or broken "Redis" server. A server that
+// drip-fed a reply (one byte every 150 ms) never tripped the per-read
+// timeout, so a login hung without limit. Every Redis call of a step now
+// ends by ONE deadline, connect_timeout_ms + command_timeout_ms, whatever
+// the server sends, and a reply cannot make the process allocate without
+// bound. A fake server on a free loopback port plays each behaviour; the
+// connection, the store and a PAM step through the real libpam must return
+// within the budget and follow redis.on_error.
+//
+// Issue 10 finding 8 is here too: the module's syslog line for a bad
+// redis.url must not show the password.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <security/pam_appl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/redis_conn.h"
+#include "common/redis_store.h"
+#include "harness.h"
+
+namespace hardening {
+namespace {
+
+using defender::RedisConnection;
+using defender::RedisReplyPtr;
+using defender::RedisSettings;
+using defender::RedisStore;
+using defender::Subject;
+using defender::SubjectKind;
+using defender::SubjectState;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A TCP server on 127.0.0.1 (free port) that runs `serve` on each accepted
+// connection, one at a time, in a thread of its own. `serve` gets the
+// socket and a flag that turns true when the server is being destroyed; it
+// must then return soon.
+class FakeRedis {
+ public:
+  using Serve = std::function<void(int fd, const std::atomic<bool>& stop)>;
+
+  explicit FakeRedis(Serve serve) : serve_(std::move(serve)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listen_fd_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(listen(listen_fd_, 16) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) ==
+            0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~FakeRedis() {
+    stop_ = true;
+    thread_.join();
+    close(listen_fd_);
+  }
+  FakeRedis(const FakeRedis&) = delete;
+  FakeRedis& operator=(const FakeRedis&) = delete;
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "redis://" + address(); }
+  int connections() const { return connections_; }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      pollfd p = {listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, 20) != 1) continue;
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      ++connections_;
+      serve_(fd, stop_);
+      close(fd);
+    }
+  }
+
+  Serve serve_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+// Waits up to `ms` for data and reads what is there; false when the client
+// is gone (or the server stops).
+bool ReadSome(int fd, const std::atomic<bool>& stop, int ms = 2000) {
+  for (int waited = 0; waited < ms && !stop; waited += 20) {
+    pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 20) != 1) continue;
+    char buf[65536];
+    return recv(fd, buf, sizeof buf, 0) > 0;
+  }
+  return false;
+}
+
+bool Send(int fd, const std::string& s) {
+  return send(fd, s.data(), s.size(), MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(s.size());
+}
+
+// Sleeps `ms` unless the server stops first.
+void Pause(int ms, const std::atomic<bool>& stop) {
+  for (int i = 0; i < ms && !stop; i += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// After each request: `head`, then `body` one byte every 150 ms (the
+// drip-feed of the finding: each byte comes well within any per-read
+// timeout).
+FakeRedis::Serve Drip(std::string head, std::string body) {
+  return [head, body](int fd, const std::atomic<bool>& stop) {
+    while (ReadSome(fd, stop)) {
+      if (!Send(fd, head)) return;
+      for (const char c : body) {
+        Pause(150, stop);
+        if (stop || !Send(fd, std::string(1, c))) return;
+      }
+    }
+  };
+}
+
+// After the first request: `head`, then `chunk` as fast as the client takes
+// it, until it hangs up.
+FakeRedis::Serve Flood(std::string head, std::string chunk) {
+  return [head, chunk](int fd, const std::atomic<bool>& stop) {
+    if (!ReadSome(fd, stop) || !Send(fd, head)) return;
+    std::string block;
+    while (block.size() < 65536) block += chunk;
+    while (!stop) {
+      pollfd p = {fd, POLLOUT, 0};
+      if (poll(&p, 1, 20) != 1) continue;
+      if (send(fd, block.data(), block.size(), MSG_NOSIGNAL) < 0) return;
+    }
+  };
+}
+
+// Reads requests and never answers.
+void Silent(int fd, const std::atomic<bool>& stop) {
+  while (!stop && ReadSome(fd, stop, 100000)) {
+  }
+}
+
+constexpr int kTimeoutMs = 200;  // connect_timeout_ms and command_timeout_ms.
+constexpr int64_t kBudgetMs = 2 * kTimeoutMs;
+constexpr int64_t kBoundMs = kBudgetMs + 300;  // The slack of the brief.
+
+RedisSettings Settings(const std::string& url) {
+  RedisSettings s;
+  s.url = url;
+  s.connect_timeout_ms = kTimeoutMs;
+  s.command_timeout_ms = kTimeoutMs;
+  return s;
+}
+
+// Runs PING (or `argv`) on a new connection; returns how long it took and
+// sets *err.
+int64_t TimeCommand(RedisSettings settings, std::string* err,
+                    const std::vector<std::string>& argv = {"PING"}) {
+  RedisConnection c(std::move(settings));
+  const int64_t start = NowMs();
+  RedisReplyPtr r = c.Command(argv, err);
+  const int64_t took = NowMs() - start;
+  CHECK(r == nullptr);
+  CHECK_FALSE(c.connected());
+  return took;
+}
+
+const Subject kAlice{SubjectKind::kUser, "alice"};
+
+}  // namespace
+
+TEST_CASE("a drip-fed reply ends at the deadline") {
+  FakeRedis fake(Drip("$100000\r\n", std::string(100000, 'x')));
+  std::string err;
+  const int64_t took = TimeCommand(Settings(fake.url()), &err);
+  CHECK(took >= kBudgetMs - 10);
+  CHECK(took < kBoundMs);
+  CHECK(err == fake.address() + ": no reply within 400 ms");
+}
+
+TEST_CASE("a reply that answers after connect, very slowly, ends in time") {
+  FakeRedis fake(Drip("", "+PONG\r\n"));
+  std::string err;
+  const int64_t took = TimeCommand(Settings(fake.url()), &err);
+  CHECK(took < kBoundMs);
+  CHECK(err == fake.address() + ": no reply within 400 ms");
+}
+
+TEST_CASE("a server that accepts and never answers costs the budget") {
+  FakeRedis fake(Silent);
+  std::string err;
+  const int64_t took = TimeCommand(Settings(fake.url()), &err);
+  CHECK(took >= kBudgetMs - 10);
+  CHECK(took < kBoundMs);
+  CHECK(err == fake.address() + ": no reply within 400 ms");
+}
+
+TEST_CASE("a huge bulk length is read only up to the reply limit") {
+  // Declares 2 GiB and sends it as fast as loopback goes: the module stops
+  // at kMaxReplyBytes instead of buffering gigabytes.
+  FakeRedis fake(Flood("$2147483647\r\n", "x"));
+  std::string err;
+  const int64_t took = TimeCommand(Settings(fake.url()), &err);
+  CHECK(took < kBoundMs);
+  CHECK(err == fake.address() + ": reply larger than 4194304 bytes");
+}
+
+TEST_CASE("an endless nested array is refused") {
+  FakeRedis fake(Flood("", "*1\r\n"));
+  std::string err;
+  const int64_t took = TimeCommand(Settings(fake.url()), &err);
+  CHECK(took < kBoundMs);
+  CHECK(err == fake.address() +
+                   ": bad reply: No support for nested multi bulk replies "
+                   "with depth > 7");
+}
+
+TEST_CASE("an array of too many elements is refused before it is built") {
+  for (const char* head : {"*2147483647\r\n", "*131072\r\n"}) {
+    CAPTURE(head);
+    FakeRedis fake(Flood(head, ":1\r\n"));
+    std::string err;
+    const int64_t took = TimeCommand(Settings(fake.url()), &err);
+    CHECK(took < kBoundMs);
+    CHECK(err == fake.address() + ": reply has too many elements");
+  }
+}
+
+TEST_CASE("AUTH and SELECT are inside the deadline") {
+  // The URL's password and database make Connect() send AUTH first: the
+  // drip-fed answer to it must not outlive the budget either.
+  FakeRedis fake(Drip("", "+OK\r\n"));
+  std::string err;
+  RedisConnection c(Settings("redis://u:pw@" + fake.address() + "/3"));
+  const int64_t start = NowMs();
+  CHECK_FALSE(c.Connect(&err));
+  CHECK(NowMs() - start < kBoundMs);
+  CHECK(err == fake.address() + ": no reply within 400 ms");
+}
+
+TEST_CASE("Sentinel queries share the deadline") {
+  // Two Sentinels that drip-feed, asked twice each: still one budget.
+  FakeRedis s1(Drip("*2\r\n", "$9\r\n127.0.0.1\r\n$4\r\n6379\r\n"));
+  FakeRedis s2(Drip("*2\r\n", "$9\r\n127.0.0.1\r\n$4\r\n6379\r\n"));
+  RedisSettings settings = Settings("redis://127.0.0.1:1");
+  settings.sentinels = {s1.address(), s2.address()};
+  settings.sentinel_master = "mymaster";
+  std::string err;
+  const int64_t took = TimeCommand(settings, &err);
+  CHECK(took < kBoundMs);
+  CHECK(err.rfind("no Redis master found through Sentinel: ", 0) == 0);
+}
+
+TEST_CASE("EVALSHA, NOSCRIPT and EVAL of one store call share one deadline") {
+  // Each answer comes 250 ms after its request: within command_timeout_ms
+  // of a read, but EVALSHA (NOSCRIPT) and the EVAL after it need 500 ms
+  // of a 400 ms budget.
+  FakeRedis fake([](int fd, const std::atomic<bool>& stop) {
+    int n = 0;
+    while (ReadSome(fd, stop)) {
+      Pause(250, stop);
+      if (!Send(fd, n++ == 0 ? "-NOSCRIPT No matching script.\r\n"
+                             : "*4\r\n:0\r\n:0\r\n:0\r\n:1\r\n")) {
+        return;
+      }
+    }
+  });
+  RedisConnection c(Settings(fake.url()));
+  RedisStore store(&c, {});
+  std::vector<SubjectState> out;
+  std::string err;
+  const int64_t start = NowMs();
+  CHECK_FALSE(store.Get({&kAlice, 1}, 1'800'000'000, &out, &err));
+  const int64_t took = NowMs() - start;
+  CHECK(took >= kBudgetMs - 10);
+  CHECK(took < kBoundMs);
+  CHECK(err == fake.address() + ": no reply within 400 ms");
+}
+
+TEST_CASE("a PAM step against a drip-feeding server follows on_error in time") {
+  SetNow(1'800'000'000);
+  FakeRedis fake(Drip("$100000\r\n", std::string(100000, 'x')));
+  for (const char* mode : {"closed", "open", "local"}) {
+    CAPTURE(mode);
+    Env env("backend = \"redis\"\n\n[redis]\nurl = \"" + fake.url() +
+            "/0\"\non_error = \"" + mode +
+            "\"\nconnect_timeout_ms = 200\ncommand_timeout_ms = 200\n");
+    Login login;
+    login.password = "secret";
+    const int64_t start = NowMs();
+    // pam_sm_acct_mgmt (enforce): one step, one Redis read of the subjects.
+    const int rc = CallStep(env, true, "enforce", login);
+    const int64_t took = NowMs() - start;
+    CHECK(took < kBoundMs);
+    CHECK(rc ==
+          (std::string(mode) == "closed" ? PAM_PERM_DENIED : PAM_SUCCESS));
+  }
+}
+
+// Issue 10 finding 8: the module's syslog line for a bad redis.url showed
+// the password.
+TEST_CASE("the module never logs the Redis password") {
+  SetNow(1'800'000'000);
+  Env env(
+      "backend = \"redis\"\n\n[redis]\n"
+      "url = \"redis://pam:S3cretPassw0rd@127.0.0.1:6390/0x\"\n");
+  ClearLog();
+  Login login;
+  login.password = "secret";
+  RunLogin(env, login);
+  CHECK(
+      LogHas("redis.url: bad database number in "
+             "\"redis://pam:****@127.0.0.1:6390/0x\""));
+  CHECK(LogText().find("S3cret") == std::string::npos);
+}
+
+}  // namespace hardening
+
+int main(int argc, char** argv) {
+  return hardening::RunTests(argc, argv, /*needs_root=*/false);
+}
