@@ -27,10 +27,13 @@ ProcessGuard::ProcessGuard(bool secure) noexcept : active_(secure) {
   RaiseLimit(&limits_[3], RLIM_INFINITY, "setrlimit(RLIMIT_CPU)");
   limits_[4].resource = RLIMIT_NOFILE;
   RaiseLimit(&limits_[4], kMinOpenFiles, "setrlimit(RLIMIT_NOFILE)");
+  // A limit that is infinite now raises no signal: the action is left alone.
   signals_[0].sig = SIGXFSZ;
-  IgnoreSignal(&signals_[0], "sigaction(SIGXFSZ)");
+  if (!Unlimited(RLIMIT_FSIZE)) {
+    IgnoreSignal(&signals_[0], "sigaction(SIGXFSZ)");
+  }
   signals_[1].sig = SIGXCPU;
-  IgnoreSignal(&signals_[1], "sigaction(SIGXCPU)");
+  if (!Unlimited(RLIMIT_CPU)) IgnoreSignal(&signals_[1], "sigaction(SIGXCPU)");
   old_umask_ = umask(077);
   // After RLIMIT_NOFILE: with `ulimit -n 2` there is room for fd 2 only now.
   for (int fd = 0; fd < 3; ++fd) FillFd(fd);
@@ -94,12 +97,22 @@ void ProcessGuard::RaiseLimit(SavedLimit* l, rlim_t floor, const char* what) {
   }
 }
 
+bool ProcessGuard::Unlimited(int resource) {
+  struct rlimit rl;
+  return getrlimit(resource, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY;
+}
+
 void ProcessGuard::IgnoreSignal(SavedSignal* s, const char* what) {
   struct sigaction ign;
   memset(&ign, 0, sizeof(ign));
   ign.sa_handler = SIG_IGN;
   sigemptyset(&ign.sa_mask);
-  if (sigaction(s->sig, &ign, &s->old) != 0) {
+  if (sigaction(s->sig, nullptr, &s->old) != 0) {
+    Fail(what, errno);
+    return;
+  }
+  if (s->old.sa_handler == SIG_IGN) return;
+  if (sigaction(s->sig, &ign, nullptr) != 0) {
     Fail(what, errno);
     return;
   }

@@ -16,17 +16,20 @@
 //   - RLIMIT_FSIZE, RLIMIT_AS, RLIMIT_DATA and RLIMIT_CPU are infinite
 //     (soft and hard; where the hard limit cannot be raised, soft = hard);
 //   - RLIMIT_NOFILE is at least kMinOpenFiles;
-//   - SIGXFSZ and SIGXCPU are ignored, so that a limit that could not be
-//     raised gives an error (a store error) and never kills the process;
+//   - where RLIMIT_FSIZE or RLIMIT_CPU could not be made infinite (no
+//     CAP_SYS_RESOURCE for a hard limit), SIGXFSZ or SIGXCPU is ignored, so
+//     that the limit gives an error (a store error, which fails closed) and
+//     never kills the process between the password check and the count;
 //     one generated while held is discarded on release, even if blocked;
 //   - the umask is 077;
 //   - each closed descriptor among 0, 1 and 2 is /dev/null (O_RDWR), so no
 //     store or socket descriptor is given one of those numbers.
-// The signal mask is not changed. On release every limit, both signal
+// The signal mask is not changed. On release every limit, the signal
 // actions and the umask are restored, and the descriptors it opened are
-// closed: the host process is left as it was found (a SIGXFSZ or SIGXCPU
-// already pending when the guard took hold is discarded too: ignoring a
-// signal discards it).
+// closed: the host process is left as it was found. (Where a signal action
+// had to be changed: a SIGXFSZ or SIGXCPU already pending is discarded, as
+// ignoring a signal discards it, and a default action is restored through
+// glibc, which adds SA_RESTORER to its flags, with no effect.)
 //
 // The guard uses only system calls (no allocation), never throws, and is
 // not thread-safe against other threads changing the same process state
@@ -85,6 +88,7 @@ class ProcessGuard {
 
   void Fail(const char* what, int err);
   void RaiseLimit(SavedLimit* l, rlim_t floor, const char* what);
+  static bool Unlimited(int resource);
   void IgnoreSignal(SavedSignal* s, const char* what);
   void FillFd(int fd);
 
