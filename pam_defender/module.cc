@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "common/policy.h"
 #include "common/redis_conn.h"
 #include "pam_defender/args.h"
+#include "pam_defender/process_guard.h"
 
 namespace defender {
 namespace {
@@ -118,15 +120,22 @@ std::string Item(pam_handle_t* pamh, int type) {
 
 class Step {
  public:
-  Step(EntryPoint entry, pam_handle_t* pamh, int flags)
-      : entry_(entry), pamh_(pamh), flags_(flags) {}
+  // `secure`: the caller is privileged by exec (process_guard.h).
+  Step(EntryPoint entry, pam_handle_t* pamh, int flags, bool secure)
+      : entry_(entry), pamh_(pamh), flags_(flags), secure_(secure) {}
 
   // Runs the step. From the moment the arguments are parsed, *fallback holds
   // the result to use should the step throw.
   int Run(int argc, const char** argv, int* fallback);
 
  private:
-  int ErrorResult() const;
+  // The error column of the table in module.h; `closed`: as with
+  // fail_closed.
+  int ErrorResult(bool closed) const;
+  // A store error fails closed under a setuid caller: the caller controls
+  // the process, so a failure that could not be recorded must not leave
+  // the next guess free.
+  bool StoreFailsClosed() const { return args_.fail_closed || secure_; }
   int ConfigError(const std::string& err);
   int StoreError(const std::string& err);
   void Announce(const Decision& d);
@@ -136,27 +145,28 @@ class Step {
   EntryPoint entry_;
   pam_handle_t* pamh_;
   int flags_;
+  bool secure_;
   ModuleArgs args_;
   Config cfg_;
 };
 
-int Step::ErrorResult() const {
+int Step::ErrorResult(bool closed) const {
   switch (args_.mode) {
     case Mode::kAuthFail:
       return PAM_AUTH_ERR;
     case Mode::kAuthSucc:
-      return args_.fail_closed ? PAM_AUTH_ERR : PAM_SUCCESS;
+      return closed ? PAM_AUTH_ERR : PAM_SUCCESS;
     case Mode::kAccount:
-      return args_.fail_closed ? PAM_PERM_DENIED : PAM_IGNORE;
+      return closed ? PAM_PERM_DENIED : PAM_IGNORE;
     case Mode::kPreauth:
       break;
   }
-  return args_.fail_closed ? PAM_AUTH_ERR : PAM_IGNORE;
+  return closed ? PAM_AUTH_ERR : PAM_IGNORE;
 }
 
 int Step::ConfigError(const std::string& err) {
   pam_syslog(pamh_, LOG_ERR, "configuration error: %s", err.c_str());
-  return ErrorResult();
+  return ErrorResult(args_.fail_closed);
 }
 
 int Step::StoreError(const std::string& err) {
@@ -174,10 +184,13 @@ int Step::StoreError(const std::string& err) {
     if (!open) return account ? PAM_PERM_DENIED : PAM_AUTH_ERR;
     return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
   }
+  const bool closed = StoreFailsClosed();
   pam_syslog(pamh_, LOG_ERR, "store unavailable (%s): %s",
-             args_.fail_closed ? "failing closed" : "failing open",
+             !closed             ? "failing open"
+             : args_.fail_closed ? "failing closed"
+                                 : "failing closed: setuid caller",
              err.c_str());
-  return ErrorResult();
+  return ErrorResult(closed);
 }
 
 LoginInfo Step::Info() {
@@ -239,7 +252,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                        &err)) {
     return ConfigError(err);
   }
-  *fallback = ErrorResult();
+  *fallback = ErrorResult(StoreFailsClosed());
   if (args_.mode == Mode::kAccount && !args_.enforce) return PAM_SUCCESS;
   if (args_.mode == Mode::kPreauth) SetState(pamh_, HandleState::kNone);
   const HandleState state = GetState(pamh_);
@@ -329,8 +342,14 @@ int Step::Run(int argc, const char** argv, int* fallback) {
 int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
               const char** argv) noexcept {
   int fallback = PAM_IGNORE;
+  // Held around all config and store access (process_guard.h).
+  const ProcessGuard guard;
+  if (guard.error() != nullptr) {
+    pam_syslog(pamh, LOG_WARNING, "cannot secure the process: %s: %s",
+               guard.error(), strerror(guard.error_errno()));
+  }
   try {
-    Step step(entry, pamh, flags);
+    Step step(entry, pamh, flags, guard.active());
     return step.Run(argc, argv, &fallback);
   } catch (const std::exception& e) {
     pam_syslog(pamh, LOG_CRIT, "internal error: %s", e.what());

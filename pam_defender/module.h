@@ -20,6 +20,14 @@
 // "allowed" column, "closed" the "refused" one. Either way syslog says so
 // once per PAM handle.
 //
+// Under a setuid caller (su, sudo: AT_SECURE, or real and effective ids
+// differ) a store error fails closed, as if fail_closed were given, also
+// when on_error = "local" fell back to a broken local store: the caller
+// controls the process (rlimits, signals, umask, descriptors; see
+// process_guard.h), so a failure that could not be recorded must not leave
+// the next guess free (pam_faillock fails closed too). Configuration
+// errors and redis.on_error = "open"/"closed" keep their meaning.
+//
 // authsucc fails open with PAM_SUCCESS, not PAM_IGNORE: it runs only after
 // the password was accepted, and in the documented stack an ignored
 // `sufficient` line falls through to pam_deny, which would lock everyone

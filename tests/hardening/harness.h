@@ -12,6 +12,7 @@
 #include <security/pam_appl.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ std::string ReadFile(const std::string& path);
 bool Exists(const std::string& path);
 // Runs argv (no shell) and returns its exit status, or -1.
 int Run(const std::vector<std::string>& argv);
+// Runs `fn` in a forked child and returns the text it returned. `fn` may
+// call _exit() (a nonzero status fails the test) but no doctest assertion.
+std::string InChild(const std::function<std::string()>& fn);
 
 // A test environment: a config file, a password database for pam_matrix
 // (alice:secret and bob:secret) and a service "login" with the stack of the

@@ -4,7 +4,10 @@
 // Needs root: a config that names hooks must be root-owned.
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -231,6 +234,102 @@ TEST_CASE("hook arguments and subjects are never given to a shell") {
                              "DEFENDER_UNTIL=1800000300\n");
   CHECK_FALSE(Exists(pwned));
   CHECK_FALSE(Exists(pwned_host));
+}
+
+// The process state a setuid caller controls, as text: limits, the two
+// signals' actions, the mask, the umask and which of fds 0-2 are open.
+std::string CallerState() {
+  std::string out;
+  for (const int r :
+       {RLIMIT_FSIZE, RLIMIT_AS, RLIMIT_DATA, RLIMIT_CPU, RLIMIT_NOFILE}) {
+    struct rlimit rl;
+    getrlimit(r, &rl);
+    out += "limit " + std::to_string(r) + " " + std::to_string(rl.rlim_cur) +
+           "/" + std::to_string(rl.rlim_max) + "\n";
+  }
+  for (const int sig : {SIGXFSZ, SIGXCPU}) {
+    struct sigaction sa;
+    sigaction(sig, nullptr, &sa);
+    out += "signal " + std::to_string(sig) + " " +
+           (sa.sa_handler == SIG_IGN   ? "ign"
+            : sa.sa_handler == SIG_DFL ? "dfl"
+                                       : "handler") +
+           " " + std::to_string(sa.sa_flags) + "\n";
+  }
+  sigset_t mask;
+  sigprocmask(SIG_BLOCK, nullptr, &mask);
+  out += "mask";
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sigismember(&mask, sig) == 1) out += " " + std::to_string(sig);
+  }
+  const mode_t mode = umask(0);
+  umask(mode);
+  out += "\numask " + std::to_string(mode) + "\nfds";
+  for (int fd = 0; fd < 3; ++fd) {
+    out += fcntl(fd, F_GETFD) == -1 ? " closed" : " open";
+  }
+  return out + "\n";
+}
+
+// Issue 10 finding 1: a local user running a setuid program (su, sudo)
+// chooses its rlimits, signal actions, umask and open descriptors. Here the
+// process is setuid-like (real uid nobody, effective uid 0, as in su) and
+// hostile: `ulimit -S -f 0` with SIGXFSZ ignored, SIGXFSZ blocked, umask
+// 0777, fds 1 and 2 closed. Before the fix every store write failed with
+// EFBIG and the failures were not counted (the correct password was then
+// accepted). Now each failure counts, and after every step the process is
+// exactly as the caller left it.
+TEST_CASE(
+    "a setuid caller's process state neither stops counting nor "
+    "changes") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  Env broken("", "", env.dir());  // The database path is a directory.
+  const std::string report = InChild([&] {
+    // ruid nobody, euid 0: the ids of su run by nobody.
+    if (setresuid(65534, 0, 0) != 0) _exit(2);
+    struct rlimit fsize;
+    getrlimit(RLIMIT_FSIZE, &fsize);
+    fsize.rlim_cur = 0;
+    setrlimit(RLIMIT_FSIZE, &fsize);
+    signal(SIGXFSZ, SIG_IGN);
+    sigset_t xfsz;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    sigprocmask(SIG_BLOCK, &xfsz, nullptr);
+    umask(0777);
+    close(1);
+    close(2);
+    const std::string before = CallerState();
+    std::string r;
+    Login good;
+    good.password = "secret";
+    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
+    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
+    r += "right=" + std::to_string(RunLogin(env, good).auth) + "\n";
+    ClearLog();
+    r += "broken=" + std::to_string(RunLogin(broken, good).auth) + "\n";
+    r += LogText();
+    const std::string after = CallerState();
+    r += after == before ? "state unchanged\n"
+                         : "state before:\n" + before + "after:\n" + after;
+    return r;
+  });
+  INFO("report: ", report);
+  const std::string auth_err = std::to_string(PAM_AUTH_ERR);
+  CHECK(report.find("wrong=" + auth_err + "\nwrong=" + auth_err +
+                    "\nright=" + auth_err + "\n") == 0);
+  // A store error under a setuid caller fails closed.
+  CHECK(report.find("broken=" + auth_err + "\n") != std::string::npos);
+  CHECK(report.find("store unavailable (failing closed: setuid caller)") !=
+        std::string::npos);
+  CHECK(report.find("state unchanged\n") != std::string::npos);
+  CHECK(Failures(env.db(), "user", "alice") == 2);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  CHECK(IntegrityCheck(env.db()) == "ok");
+  struct stat st;
+  REQUIRE(stat(env.db().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
 }
 
 }  // namespace

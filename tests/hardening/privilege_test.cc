@@ -96,36 +96,16 @@ TEST_CASE("the state directory and database are created private") {
   }
 }
 
-// Runs `fn` as nobody in a child; returns what it wrote to the pipe.
+// Runs `fn` as nobody in a child; returns what it returned.
 template <typename F>
 std::string AsNobody(F fn) {
-  int fds[2];
-  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    close(fds[0]);
+  return InChild([&] {
     if (setgroups(0, nullptr) != 0 || setgid(kNogroup) != 0 ||
         setuid(kNobody) != 0) {
       _exit(2);
     }
-    const std::string out = fn();
-    (void)!write(fds[1], out.data(), out.size());
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof(buf))) > 0) {
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  return out;
+    return fn();
+  });
 }
 
 TEST_CASE("a non-root caller can neither read nor change the store") {

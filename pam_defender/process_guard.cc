@@ -1,0 +1,139 @@
+#include "pam_defender/process_guard.h"
+
+#include <fcntl.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace defender {
+
+bool InSecureContext() noexcept {
+  return getauxval(AT_SECURE) != 0 || getuid() != geteuid() ||
+         getgid() != getegid();
+}
+
+ProcessGuard::ProcessGuard(bool secure) noexcept : active_(secure) {
+  if (!active_) return;
+  limits_[0].resource = RLIMIT_FSIZE;
+  RaiseLimit(&limits_[0], RLIM_INFINITY, "setrlimit(RLIMIT_FSIZE)");
+  limits_[1].resource = RLIMIT_AS;
+  RaiseLimit(&limits_[1], RLIM_INFINITY, "setrlimit(RLIMIT_AS)");
+  limits_[2].resource = RLIMIT_DATA;
+  RaiseLimit(&limits_[2], RLIM_INFINITY, "setrlimit(RLIMIT_DATA)");
+  limits_[3].resource = RLIMIT_CPU;
+  RaiseLimit(&limits_[3], RLIM_INFINITY, "setrlimit(RLIMIT_CPU)");
+  limits_[4].resource = RLIMIT_NOFILE;
+  RaiseLimit(&limits_[4], kMinOpenFiles, "setrlimit(RLIMIT_NOFILE)");
+  // A limit that is infinite now raises no signal: the action is left alone.
+  signals_[0].sig = SIGXFSZ;
+  if (!Unlimited(RLIMIT_FSIZE)) {
+    IgnoreSignal(&signals_[0], "sigaction(SIGXFSZ)");
+  }
+  signals_[1].sig = SIGXCPU;
+  if (!Unlimited(RLIMIT_CPU)) IgnoreSignal(&signals_[1], "sigaction(SIGXCPU)");
+  old_umask_ = umask(077);
+  // After RLIMIT_NOFILE: with `ulimit -n 2` there is room for fd 2 only now.
+  for (int fd = 0; fd < 3; ++fd) FillFd(fd);
+}
+
+ProcessGuard::~ProcessGuard() {
+  if (!active_) return;
+  for (const SavedLimit& l : limits_) {
+    if (l.changed) setrlimit(l.resource, &l.old);
+  }
+  struct sigaction ign;
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  for (SavedSignal& s : signals_) {
+    if (!s.changed) continue;
+    // Setting SIG_IGN again discards a signal generated (and left pending
+    // by a blocking mask) while held.
+    sigaction(s.sig, &ign, nullptr);
+    sigaction(s.sig, &s.old, nullptr);
+  }
+  umask(old_umask_);
+  for (int fd = 0; fd < 3; ++fd) {
+    struct stat st;
+    // Closed only if it is still the /dev/null opened here.
+    if (fds_[fd].opened && fstat(fd, &st) == 0 && st.st_dev == fds_[fd].dev &&
+        st.st_ino == fds_[fd].ino) {
+      close(fd);
+    }
+  }
+}
+
+void ProcessGuard::Fail(const char* what, int err) {
+  if (error_ != nullptr) return;
+  error_ = what;
+  error_errno_ = err;
+}
+
+void ProcessGuard::RaiseLimit(SavedLimit* l, rlim_t floor, const char* what) {
+  if (getrlimit(l->resource, &l->old) != 0) {
+    Fail(what, errno);
+    return;
+  }
+  // RLIM_INFINITY is the largest rlim_t: std::max keeps it.
+  struct rlimit want;
+  want.rlim_cur = std::max(l->old.rlim_cur, floor);
+  want.rlim_max = std::max(l->old.rlim_max, want.rlim_cur);
+  if (want.rlim_cur == l->old.rlim_cur && want.rlim_max == l->old.rlim_max) {
+    return;
+  }
+  if (setrlimit(l->resource, &want) == 0) {
+    l->changed = true;
+    return;
+  }
+  Fail(what, errno);
+  // Without CAP_SYS_RESOURCE (or above fs.nr_open): as far as the hard
+  // limit allows.
+  want.rlim_max = l->old.rlim_max;
+  want.rlim_cur = std::min(want.rlim_cur, want.rlim_max);
+  if (want.rlim_cur != l->old.rlim_cur && setrlimit(l->resource, &want) == 0) {
+    l->changed = true;
+  }
+}
+
+bool ProcessGuard::Unlimited(int resource) {
+  struct rlimit rl;
+  return getrlimit(resource, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY;
+}
+
+void ProcessGuard::IgnoreSignal(SavedSignal* s, const char* what) {
+  struct sigaction ign;
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  if (sigaction(s->sig, nullptr, &s->old) != 0) {
+    Fail(what, errno);
+    return;
+  }
+  if (s->old.sa_handler == SIG_IGN) return;
+  if (sigaction(s->sig, &ign, nullptr) != 0) {
+    Fail(what, errno);
+    return;
+  }
+  s->changed = true;
+}
+
+void ProcessGuard::FillFd(int fd) {
+  if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) return;
+  // The lowest free number: `fd`, since those below it are open now.
+  const int got = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (got < 0) {
+    Fail("open(/dev/null)", errno);
+    return;
+  }
+  struct stat st;
+  if (got != fd || fstat(got, &st) != 0) {
+    close(got);
+    Fail("open(/dev/null)", EBADF);
+    return;
+  }
+  fds_[fd] = {true, st.st_dev, st.st_ino};
+}
+
+}  // namespace defender
