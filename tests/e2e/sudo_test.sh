@@ -30,7 +30,7 @@ auth=$(e2e_pam_auth_update_auth) || e2e_fatal "pam-auth-update failed"
 if [ "$scenario" = profiles ]; then
   normalized=$(sed -E 's/[[:space:]]+/ /g' <<<"$auth")
   e2e_equal "common-auth written by pam-auth-update" \
-"auth required pam_dfndr.so preauth
+"auth requisite pam_dfndr.so preauth
 auth [success=2 default=ignore] pam_unix.so nullok try_first_pass
 auth [default=die] pam_dfndr.so authfail
 auth requisite pam_deny.so
