@@ -1,5 +1,7 @@
 #include "common/attempt_log.h"
 
+#include <functional>
+
 namespace defender {
 
 bool SqliteAttemptLog::Append(const Attempt& a, std::string* err) {
@@ -13,8 +15,19 @@ bool SqliteAttemptLog::Append(const Attempt& a, std::string* err) {
   st.Bind(5, a.tty);
   st.Bind(6, a.result);
   st.Step();
-  if (st.error()) *err = db_->Error("cannot log the attempt");
-  return !st.error();
+  if (st.error()) {
+    *err = db_->Error("cannot log the attempt");
+    return false;
+  }
+  if (max_rows_ == 0) return true;
+  SqliteDb::Statement trim(db_,
+                           "DELETE FROM attempts WHERE id IN (SELECT id FROM "
+                           "attempts WHERE id <= ?1 ORDER BY id LIMIT ?2)");
+  trim.Bind(1, sqlite3_last_insert_rowid(db_->handle()) - max_rows_);
+  trim.Bind(2, kTrimPerAppend);
+  trim.Step();
+  if (trim.error()) *err = db_->Error("cannot trim the attempt log");
+  return !trim.error();
 }
 
 bool SqliteAttemptLog::Query(const AttemptFilter& f, std::vector<Attempt>* out,
@@ -56,19 +69,57 @@ bool SqliteAttemptLog::Count(int64_t since, AttemptCounts* out,
   return !st.error();
 }
 
-bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
-                             std::string* err) {
-  SqliteDb::Statement st(db_, dry_run ? "SELECT count(*) FROM attempts "
-                                        "WHERE time < ?1"
-                                      : "DELETE FROM attempts WHERE time < ?1");
-  st.Bind(1, before);
-  const bool row = st.Step();
-  if (st.error()) {
-    *err = db_->Error("cannot prune the attempt log");
+namespace {
+
+// One count(*) for a dry run.
+bool CountRows(SqliteDb* db, const char* sql,
+               const std::function<void(SqliteDb::Statement*)>& bind,
+               int64_t* count, std::string* err) {
+  SqliteDb::Statement st(db, sql);
+  bind(&st);
+  if (!st.Step()) {
+    *err = db->Error("cannot read the attempt log");
     return false;
   }
-  *count = dry_run ? (row ? st.Int(0) : 0) : sqlite3_changes64(db_->handle());
+  *count = st.Int(0);
   return true;
+}
+
+}  // namespace
+
+bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
+                             std::string* err) {
+  const auto bind = [&](SqliteDb::Statement* st) { st->Bind(2, before); };
+  if (dry_run) {
+    return CountRows(db_, "SELECT count(*) FROM attempts WHERE time < ?2", bind,
+                     count, err);
+  }
+  // The oldest rows first, on the time index.
+  return db_->DeleteInBatches(
+      "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts "
+      "WHERE time < ?2 ORDER BY time LIMIT ?1)",
+      bind, count, err);
+}
+
+bool SqliteAttemptLog::Trim(int64_t since, bool dry_run, int64_t* count,
+                            std::string* err) {
+  *count = 0;
+  if (max_rows_ == 0) return true;
+  const auto bind = [&](SqliteDb::Statement* st) {
+    st->Bind(2, max_rows_);
+    st->Bind(3, since);
+  };
+  if (dry_run) {
+    return CountRows(db_,
+                     "SELECT count(*) FROM attempts WHERE id <= (SELECT "
+                     "max(id) FROM attempts) - ?2 AND time >= ?3",
+                     bind, count, err);
+  }
+  return db_->DeleteInBatches(
+      "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id <= "
+      "(SELECT max(id) FROM attempts) - ?2 AND time >= ?3 ORDER BY id "
+      "LIMIT ?1)",
+      bind, count, err);
 }
 
 }  // namespace defender

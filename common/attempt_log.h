@@ -42,22 +42,41 @@ class AttemptLog {
   virtual bool Append(const Attempt& a, std::string* err) = 0;
 };
 
-// The attempt log in the SqliteDb's `attempts` table.
+// The attempt log in the SqliteDb's `attempts` table, bounded to the
+// newest `max_rows` rows (attempts.max_rows; 0 = unbounded) by row id:
+// the rows with id <= (newest id) - max_rows are beyond the bound (ids
+// only grow, so at most max_rows rows are kept, fewer where older rows
+// were already pruned).
 class SqliteAttemptLog final : public AttemptLog {
  public:
-  explicit SqliteAttemptLog(SqliteDb* db) : db_(db) {}
+  // Rows beyond the bound that one Append deletes at most: each costs an
+  // indexed O(log n) delete, and a flood of attempts (refused ones are
+  // rows too) cannot outgrow the bound; after max_rows is lowered, Trim
+  // (defenderctl cleanup) catches up at once.
+  static constexpr int64_t kTrimPerAppend = 4;
+
+  explicit SqliteAttemptLog(SqliteDb* db, int64_t max_rows = 0)
+      : db_(db), max_rows_(max_rows) {}
+  // Appends one row, then deletes up to kTrimPerAppend of the oldest rows
+  // beyond max_rows.
   bool Append(const Attempt& a, std::string* err) override;
   // Rows matching `filter`, newest first.
   bool Query(const AttemptFilter& filter, std::vector<Attempt>* out,
              std::string* err);
   // Counts of rows with time >= since, by result.
   bool Count(int64_t since, AttemptCounts* out, std::string* err);
-  // Deletes (or with `dry_run` only counts) rows with time < before, in one
-  // statement; *count is the number of rows.
+  // Deletes (or with `dry_run` only counts) rows with time < before, in
+  // short batches (SqliteDb::DeleteInBatches) that never keep logins
+  // waiting for long; *count is the number of rows.
   bool Prune(int64_t before, bool dry_run, int64_t* count, std::string* err);
+  // Deletes (or counts) all rows beyond max_rows, likewise in batches.
+  // Rows with time < since are left out (Prune's; a dry run does not count
+  // them twice). *count is 0 when max_rows is 0.
+  bool Trim(int64_t since, bool dry_run, int64_t* count, std::string* err);
 
  private:
   SqliteDb* db_;
+  int64_t max_rows_;
 };
 
 // An in-memory attempt log for unit tests.

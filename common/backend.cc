@@ -14,18 +14,20 @@ namespace {
 // its first row.
 class LazyAttemptLog final : public AttemptLog {
  public:
-  explicit LazyAttemptLog(Backend* backend) : backend_(backend) {}
+  LazyAttemptLog(Backend* backend, int64_t max_rows)
+      : backend_(backend), max_rows_(max_rows) {}
   bool Append(const Attempt& a, std::string* err) override {
     if (!log_) {
       SqliteDb* db = backend_->OpenLocal(err);
       if (db == nullptr) return false;
-      log_ = std::make_unique<SqliteAttemptLog>(db);
+      log_ = std::make_unique<SqliteAttemptLog>(db, max_rows_);
     }
     return log_->Append(a, err);
   }
 
  private:
   Backend* backend_;
+  int64_t max_rows_;
   std::unique_ptr<SqliteAttemptLog> log_;
 };
 
@@ -99,9 +101,11 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     b->store_ = std::make_unique<SqliteStore>(b->db_.get());
   }
   if (cfg.attempts_store && lazy) {
-    b->lazy_log_ = std::make_unique<LazyAttemptLog>(b.get());
+    b->lazy_log_ =
+        std::make_unique<LazyAttemptLog>(b.get(), cfg.attempts_max_rows);
   } else if (cfg.attempts_store) {
-    b->log_ = std::make_unique<SqliteAttemptLog>(b->db_.get());
+    b->log_ =
+        std::make_unique<SqliteAttemptLog>(b->db_.get(), cfg.attempts_max_rows);
   }
   return b;
 }

@@ -189,6 +189,8 @@ const KeyDef kKeys[] = {
      DEFENDER_SETTER(c->attempts_store = v.b)},
     {"attempts", "expiration_hours", KeyType::kInt, 1, 24 * 3660,
      DEFENDER_SETTER(c->attempts_expiration_hours = v.i)},
+    {"attempts", "max_rows", KeyType::kInt, 0, 1'000'000'000,
+     DEFENDER_SETTER(c->attempts_max_rows = v.i)},
 
     {"hooks", "on_block", KeyType::kStringList, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
@@ -483,6 +485,7 @@ std::string DumpConfig(const Config& c) {
   o += "\n[attempts]\n";
   o += "store = " + Bool(c.attempts_store) + "\n";
   o += "expiration_hours = " + num(c.attempts_expiration_hours) + "\n";
+  o += "max_rows = " + num(c.attempts_max_rows) + "\n";
   o += "\n[hooks]\n";
   o += "on_block = " + List(c.on_block, str) + "\n";
   o += "on_unblock = " + List(c.on_unblock, str) + "\n";

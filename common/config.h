@@ -65,6 +65,8 @@ struct Config {
   // [attempts]
   bool attempts_store = true;
   int64_t attempts_expiration_hours = 24;
+  // At most this many rows (the newest); 0 = unbounded.
+  int64_t attempts_max_rows = 1'000'000;
 
   // [hooks]
   std::vector<std::string> on_block;

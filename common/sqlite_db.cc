@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace defender {
 namespace {
@@ -38,29 +41,87 @@ CREATE INDEX IF NOT EXISTS attempts_time ON attempts(time);
 PRAGMA user_version = 1;
 )sql";
 
-// Creates the parent directory (0700) and the file (0600) if missing, so
-// SQLite never creates them with the process umask.
-bool CreateFile(const std::string& path, std::string* err) {
-  const size_t slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
-    const std::string dir = path.substr(0, slash);
-    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      *err = dir + ": cannot create directory: " + strerror(errno);
-      return false;
-    }
-  }
-  const int fd = open(
-      path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-  if (fd < 0) {
-    *err = path + ": cannot open: " + strerror(errno);
+// Checks an open descriptor of the store's directory or one of its files:
+// the right type, owned by the effective uid, not writable by group or
+// others.
+bool CheckTrusted(int fd, const std::string& path, bool dir, std::string* err) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    *err = path + ": cannot stat: " + strerror(errno);
     return false;
   }
-  close(fd);
-  return true;
+  if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+    *err = path + ": untrusted store: not a " +
+           (dir ? "directory" : "regular file");
+    return false;
+  }
+  if (st.st_uid == geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
+    return true;
+  }
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o",
+           static_cast<unsigned>(st.st_mode & 07777));
+  *err = path + ": untrusted store: owned by uid " + std::to_string(st.st_uid) +
+         " with mode " + mode + " (must be owned by uid " +
+         std::to_string(geteuid()) + " and not writable by group or others)";
+  return false;
 }
 
-sqlite3* OpenHandle(const std::string& path, int flags, int busy_timeout_ms,
-                    std::string* err) {
+// Opens the directory of the database at `path` (with `create`, creating
+// it 0700 first, one level only) and checks it, then the database file
+// (with `create`, created 0600 if missing, so SQLite never creates it
+// with the process umask) and its -wal and -shm if present. The files are
+// opened O_PATH | O_NOFOLLOW relative to the checked directory, which no
+// other user can change: SQLite, which opens them again by name, gets the
+// same files. (Closing an O_PATH descriptor does not drop the POSIX locks
+// other connections of this process hold on the file.)
+bool CheckStore(const std::string& path, bool create, std::string* err) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const std::string base =
+      slash == std::string::npos ? path : path.substr(slash + 1);
+  if (create && mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    *err = dir + ": cannot create directory: " + strerror(errno);
+    return false;
+  }
+  const int dfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    *err = dir + ": cannot open: " + strerror(errno);
+    return false;
+  }
+  bool ok = CheckTrusted(dfd, dir, /*dir=*/true, err);
+  if (ok && create) {
+    const int fd = openat(dfd, base.c_str(),
+                          O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
+                              O_NOCTTY | O_NONBLOCK,
+                          0600);
+    if (fd >= 0) {
+      close(fd);
+    } else if (errno != EEXIST) {
+      *err = path + ": cannot open: " + strerror(errno);
+      ok = false;
+    }
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (!ok) break;
+    const std::string name = base + suffix;
+    const int fd = openat(dfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT && *suffix != '\0') continue;
+      *err = path + suffix + ": cannot open: " + strerror(errno);
+      ok = false;
+      break;
+    }
+    ok = CheckTrusted(fd, path + suffix, /*dir=*/false, err);
+    close(fd);
+  }
+  close(dfd);
+  return ok;
+}
+
+sqlite3* OpenHandle(const std::string& path, int flags, std::string* err) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(
       path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
@@ -71,7 +132,6 @@ sqlite3* OpenHandle(const std::string& path, int flags, int busy_timeout_ms,
     sqlite3_close_v2(db);
     return nullptr;
   }
-  sqlite3_busy_timeout(db, busy_timeout_ms);
   sqlite3_extended_result_codes(db, 1);
   return db;
 }
@@ -81,14 +141,10 @@ sqlite3* OpenHandle(const std::string& path, int flags, int busy_timeout_ms,
 std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
                                          int busy_timeout_ms,
                                          std::string* err) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0 && !CreateFile(path, err)) {
-    return nullptr;
-  }
-  sqlite3* handle =
-      OpenHandle(path, SQLITE_OPEN_READWRITE, busy_timeout_ms, err);
+  if (!CheckStore(path, /*create=*/true, err)) return nullptr;
+  sqlite3* handle = OpenHandle(path, SQLITE_OPEN_READWRITE, err);
   if (handle == nullptr) return nullptr;
-  std::unique_ptr<SqliteDb> db(new SqliteDb(handle, path));
+  std::unique_ptr<SqliteDb> db(new SqliteDb(handle, path, busy_timeout_ms));
   // Each PAM step opens its own connection, and closing the last connection
   // to a WAL database checkpoints the WAL into the database (two fsyncs) and
   // deletes it, so the next step creates it again (two more: the WAL header
@@ -109,10 +165,88 @@ std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
 std::unique_ptr<SqliteDb> SqliteDb::OpenReadOnly(const std::string& path,
                                                  int busy_timeout_ms,
                                                  std::string* err) {
-  sqlite3* handle =
-      OpenHandle(path, SQLITE_OPEN_READONLY, busy_timeout_ms, err);
+  if (!CheckStore(path, /*create=*/false, err)) return nullptr;
+  sqlite3* handle = OpenHandle(path, SQLITE_OPEN_READONLY, err);
   if (handle == nullptr) return nullptr;
-  return std::unique_ptr<SqliteDb>(new SqliteDb(handle, path));
+  return std::unique_ptr<SqliteDb>(new SqliteDb(handle, path, busy_timeout_ms));
+}
+
+SqliteDb::SqliteDb(sqlite3* db, std::string path, int busy_timeout_ms)
+    : db_(db), path_(std::move(path)), busy_timeout_ms_(busy_timeout_ms) {
+  sqlite3_busy_handler(db_, &SqliteDb::OnBusy, this);
+}
+
+int SqliteDb::OnBusy(void* self, int count) {
+  auto* db = static_cast<SqliteDb*>(self);
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  if (count == 0) db->busy_since_ns_ = now;
+  if (now - db->busy_since_ns_ >= int64_t{db->busy_timeout_ms_} * 1'000'000) {
+    return 0;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return 1;
+}
+
+bool SqliteDb::DeleteInBatches(const char* sql,
+                               const std::function<void(Statement*)>& bind,
+                               int64_t* deleted, std::string* err) {
+  using std::chrono::steady_clock;
+  constexpr auto kTarget = std::chrono::milliseconds(kBatchMillis);
+  *deleted = 0;
+  // Rows deleted in time order sit on pages all over the table (and in id
+  // order all over the time index): keep those pages cached between the
+  // batches instead of reading them again.
+  // The WAL restarts from its start once checkpointed; truncating it then
+  // keeps the file (and what closing the last connection checkpoints and
+  // removes) small.
+  if (!Exec("PRAGMA cache_size = -65536", err) ||
+      !Exec("PRAGMA journal_size_limit = 4194304", err)) {
+    return false;
+  }
+  int64_t batch = 64;
+  for (;;) {
+    const steady_clock::time_point start = steady_clock::now();
+    int64_t n = 0;
+    {
+      Transaction txn(this);
+      if (!txn.ok()) {
+        *err = Error("cannot lock");
+        return false;
+      }
+      Statement st(this, sql);
+      st.Bind(1, batch);
+      bind(&st);
+      st.Step();
+      if (st.error()) {
+        *err = Error("delete failed");
+        return false;
+      }
+      n = sqlite3_changes64(db_);
+      // The WAL is checkpointed below, after the lock is timed.
+      batch_delete_ = true;
+      const bool committed = txn.Commit(err);
+      batch_delete_ = false;
+      if (!committed) return false;
+    }
+    const steady_clock::time_point end = steady_clock::now();
+    *deleted += n;
+    if (n < batch) return true;
+    if (end - start < kTarget / 2 && batch < 65536) {
+      batch *= 2;
+    } else if (end - start > kTarget && batch > 8) {
+      batch /= 2;
+    }
+    if (wal_frames_ >= kWalAutoCheckpointFrames) {
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                nullptr, nullptr);
+    }
+    // Lets the logins waiting for the lock (retrying every millisecond)
+    // take it before the next batch.
+    std::this_thread::sleep_until(end +
+                                  std::chrono::milliseconds(kBatchPauseMillis));
+  }
 }
 
 SqliteDb::~SqliteDb() {
@@ -138,7 +272,9 @@ int64_t SqliteDb::WalFrames(const std::string& path) {
 
 int SqliteDb::OnWalCommit(void* self, sqlite3* db, const char* name,
                           int frames) {
-  static_cast<SqliteDb*>(self)->wal_frames_ = frames;
+  auto* me = static_cast<SqliteDb*>(self);
+  me->wal_frames_ = frames;
+  if (me->batch_delete_) return SQLITE_OK;  // DeleteInBatches checkpoints.
   // What sqlite3_wal_autocheckpoint() does by default (this hook replaces
   // it): a passive checkpoint once the WAL holds 1000 pages, for WALs that
   // grow while other connections keep the database open.

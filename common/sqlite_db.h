@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,13 +29,21 @@ class SqliteDb {
 
   // Opens (creating if needed) the database at `path`. A missing file is
   // created with mode 0600 and a missing parent directory with 0700 (one
-  // level only). New databases get the schema and WAL mode; existing ones
-  // with an older schema are upgraded, newer ones refused. Symlinks are not
-  // followed. Lock waits are bounded by `busy_timeout_ms`. Returns nullptr
-  // with *err set on failure.
+  // level only). The store is trusted only if the directory, the file and
+  // any -wal and -shm beside it are owned by the effective uid and not
+  // writable by group or others (checked with fstat on descriptors opened
+  // without following symlinks, in the checked directory, which no other
+  // user can then change); otherwise nothing is opened and *err names the
+  // path and what is wrong. SQLite creates -wal and -shm with the file's
+  // owner and mode, whatever the umask. New databases get the schema and
+  // WAL mode; existing ones with an older schema are upgraded, newer ones
+  // refused. Symlinks are not followed. Lock waits are bounded by
+  // `busy_timeout_ms`, polled every millisecond (see OnBusy). Returns
+  // nullptr with *err set on failure.
   static std::unique_ptr<SqliteDb> Open(const std::string& path,
                                         int busy_timeout_ms, std::string* err);
-  // Opens an existing database read-only (no schema work). For the CLI.
+  // Opens an existing database read-only (no schema work; the same trust
+  // checks). For the CLI.
   static std::unique_ptr<SqliteDb> OpenReadOnly(const std::string& path,
                                                 int busy_timeout_ms,
                                                 std::string* err);
@@ -98,6 +107,20 @@ class SqliteDb {
     bool done_ = false;
   };
 
+  // Deletes rows in batches, each in its own write transaction that holds
+  // the lock for a few milliseconds at most (the batch size adapts to
+  // kBatchMillis), pausing kBatchPauseMillis between batches, so that
+  // logins waiting for the lock (OnBusy retries every millisecond) get it
+  // within a few milliseconds. `sql` is a DELETE of at most ?1 rows (the
+  // batch size); `bind` binds its other parameters. Stops when a batch
+  // deletes fewer than ?1 rows. *deleted counts the rows deleted, also on
+  // failure.
+  static constexpr int kBatchMillis = 4;
+  static constexpr int kBatchPauseMillis = 2;
+  bool DeleteInBatches(const char* sql,
+                       const std::function<void(Statement*)>& bind,
+                       int64_t* deleted, std::string* err);
+
  private:
   // SQLite's default automatic checkpoint size.
   static constexpr int kWalAutoCheckpointFrames = 1000;
@@ -109,7 +132,12 @@ class SqliteDb {
     bool in_use;
   };
 
-  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  SqliteDb(sqlite3* db, std::string path, int busy_timeout_ms);
+  // sqlite3_busy_handler callback: retries every millisecond until
+  // busy_timeout_ms_ has passed since the first retry (SQLite's own
+  // handler backs off to 100 ms sleeps, which a writer that takes the
+  // lock in short batches can keep missing).
+  static int OnBusy(void* self, int count);
   // A statement for `sql`, from the cache or newly prepared (nullptr if it
   // does not prepare); Release() gives it back.
   sqlite3_stmt* Acquire(const char* sql);
@@ -120,8 +148,11 @@ class SqliteDb {
 
   sqlite3* db_;
   std::string path_;
-  int wal_frames_ = 0;  // WAL size after this connection's last commit.
+  int busy_timeout_ms_;
+  int64_t busy_since_ns_ = 0;  // Monotonic time of the first retry.
+  int wal_frames_ = 0;         // WAL size after this connection's last commit.
   bool defer_checkpoint_ = false;  // Opened by Open(): see there.
+  bool batch_delete_ = false;      // In a DeleteInBatches commit.
   std::vector<CachedStatement> statements_;
 };
 

@@ -39,9 +39,13 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   // Rows logged before attempts.store was turned off are pruned too.
   std::optional<SqliteAttemptLog> local;
   SqliteAttemptLog* log = backend->attempt_log();
-  if (!log && backend->local_db()) log = &local.emplace(backend->local_db());
+  if (!log && backend->local_db()) {
+    log = &local.emplace(backend->local_db(), cfg.attempts_max_rows);
+  }
   int64_t rows = 0;
-  if (log && !log->Prune(before, opt.dry_run, &rows, &err)) {
+  int64_t over = 0;  // Rows beyond attempts.max_rows.
+  if (log && (!log->Prune(before, opt.dry_run, &rows, &err) ||
+              !log->Trim(before, opt.dry_run, &over, &err))) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }
@@ -61,16 +65,24 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
     out["older_than_seconds"] = age;
     out["before"] = FormatIso8601(before);
     out["attempts"] = rows;
+    out["attempts_over_max_rows"] = over;
     out["store_records"] = opt.dry_run ? Json(nullptr) : Json(records);
     PrintJson(out);
     return kExitOk;
   }
   const std::string span = " attempt row(s) older than " + FormatDuration(age) +
                            " (before " + LocalTime(before) + ")\n";
+  const std::string bound =
+      over == 0 ? std::string()
+                : std::to_string(over) +
+                      " attempt row(s) beyond attempts.max_rows = " +
+                      std::to_string(cfg.attempts_max_rows) + "\n";
   if (opt.dry_run) {
-    PrintOut("would delete " + std::to_string(rows) + span);
+    PrintOut("would delete " + std::to_string(rows) + span +
+             (bound.empty() ? "" : "would delete " + bound));
   } else {
-    PrintOut("deleted " + std::to_string(rows) + span + "removed " +
+    PrintOut("deleted " + std::to_string(rows) + span +
+             (bound.empty() ? "" : "deleted " + bound) + "removed " +
              std::to_string(records) + " expired store record(s)\n");
   }
   return kExitOk;

@@ -57,6 +57,7 @@ Json ConfigJson(const Config& c) {
   o["attempts"] = {
       {"store", c.attempts_store},
       {"expiration_hours", c.attempts_expiration_hours},
+      {"max_rows", c.attempts_max_rows},
   };
   o["hooks"] = {
       {"on_block", c.on_block},

@@ -110,6 +110,38 @@ TEST_CASE("cleanup: bad --older-than is a usage error") {
   CHECK(r.out == "");
 }
 
+// Issue 10 finding 4: refused attempts are rows too, so an attacker could
+// grow the attempt log without limit. attempts.max_rows bounds it: cleanup
+// deletes the whole backlog beyond it, each logged attempt a few rows.
+TEST_CASE("cleanup: trims the attempt log to attempts.max_rows") {
+  Sandbox box("[attempts]\nmax_rows = 100\n");
+  {
+    auto db = OpenDb(box);
+    AddRows(db.get(), 1000, kT0 - 1000, 1);  // All within the 24 h.
+  }
+  Json j = ParseJson(box.Ctl({"--json", "cleanup", "--dry-run"}).out);
+  CHECK(j["attempts"] == 0);
+  CHECK(j["attempts_over_max_rows"] == 900);
+  const RunResult r = box.Ctl({"cleanup"});
+  CHECK(r.status == 0);
+  CHECK(r.out.find("\ndeleted 900 attempt row(s) beyond attempts.max_rows = "
+                   "100\nremoved 0 expired store record(s)\n") !=
+        std::string::npos);
+  auto db = OpenDb(box);
+  CHECK(CountRows(db.get(), "") == 100);
+  CHECK(CountRows(db.get(), "WHERE id > 900") == 100);  // The newest.
+  CHECK(ParseJson(
+            box.Ctl({"--json", "cleanup"}).out)["attempts_over_max_rows"] == 0);
+
+  // A login's row deletes at most SqliteAttemptLog::kTrimPerAppend rows
+  // beyond the bound (the oldest).
+  AddRows(db.get(), 10, kT0, 1);  // Ids 1001-1010: 110 rows.
+  box.AddUser("alice", "a");
+  CHECK(box.Login("alice", "x", "10.0.0.1") != 0);  // Id 1011.
+  CHECK(CountRows(db.get(), "") == 111 - SqliteAttemptLog::kTrimPerAppend);
+  CHECK(CountRows(db.get(), "WHERE id <= 904") == 0);
+}
+
 TEST_CASE("cleanup of 1,000,000 rows" * doctest::test_suite("million")) {
   Sandbox box("[attempts]\nexpiration_hours = 24\n");
   constexpr int64_t kRows = 1'000'000;

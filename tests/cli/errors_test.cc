@@ -122,6 +122,33 @@ TEST_SUITE("root") {
                        "/new.db: Permission denied (run as root)\n");
   }
 
+  // Issue 10 finding 7: a store another user owns or can write (here the
+  // database file, 0666) is refused by the CLI too.
+  TEST_CASE("an untrusted store: a clear message and exit 3") {
+    Sandbox box;
+    REQUIRE(box.Ctl({"block", "--user", "bob"}).status == 0);
+    REQUIRE(chmod(box.db().c_str(), 0666) == 0);
+    const std::string message =
+        "defenderctl: store unavailable: " + box.db() +
+        ": untrusted store: owned by uid 0 with mode 0666 (must be owned by "
+        "uid 0 and not writable by group or others)\n";
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"list"},
+                                               {"attempts"},
+                                               {"cleanup"},
+                                               {"unblock", "--user", "bob"}}) {
+      CAPTURE(args[0]);
+      const RunResult r = box.Ctl(args);
+      CHECK(r.status == 3);
+      CHECK(r.out == "");
+      CHECK(r.err == message);
+    }
+    REQUIRE(chmod(box.db().c_str(), 0600) == 0);
+    const RunResult r = box.Ctl({"--json", "list"});
+    CHECK(r.status == 0);
+    CHECK(ParseJson(r.out).size() == 1);
+  }
+
   std::string WaitForFile(const std::string& path) {
     // The hook runs detached: wait (bounded) for it to finish writing.
     for (int i = 0; i < 200; ++i) {

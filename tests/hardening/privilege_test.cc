@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "harness.h"
 
 namespace hardening {
@@ -96,6 +98,83 @@ TEST_CASE("the state directory and database are created private") {
   }
 }
 
+// Issue 10 finding 7: with store.path in a world-writable directory,
+// nobody could pre-create the database 0666 and then clear every counter
+// with sqlite3; a root-owned 0666 file was used the same way. The store
+// (directory, file, -wal, -shm) is used only when owned by root and not
+// writable by group or others; otherwise the store-failure policy applies
+// with one log line naming the path and the problem, and nothing is
+// written.
+TEST_CASE("an untrusted store is refused and left untouched") {
+  SetNow(1'800'000'000);
+  struct Case {
+    const char* name;
+    const char* target;  // Suffix of the database path, or "dir".
+    uid_t owner;
+    mode_t mode;
+  };
+  const Case cases[] = {
+      {"database 0666, root-owned", "", 0, 0666},
+      {"database owned by nobody", "", kNobody, 0600},
+      {"directory 1777", "dir", 0, 01777},
+      {"directory group-writable", "dir", 0, 0770},
+      {"-wal owned by nobody", "-wal", kNobody, 0600},
+      {"-shm 0666", "-shm", 0, 0666},
+  };
+  for (const Case& c : cases) {
+    INFO("case: ", std::string(c.name));
+    TempDir top;
+    Env env("", "", top / "state/defender.db");
+    CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+    // Read as bytes only: closing an SQLite connection would checkpoint
+    // and remove the -wal and -shm the module leaves.
+    const auto bytes = [&] {
+      std::string all;
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        REQUIRE(Exists(env.db() + suffix));
+        all += ReadFile(env.db() + suffix) + "|";
+      }
+      return all;
+    };
+    const std::string target =
+        std::string(c.target) == "dir" ? top / "state" : env.db() + c.target;
+    REQUIRE(chown(target.c_str(), c.owner, 0) == 0);
+    REQUIRE(chmod(target.c_str(), c.mode) == 0);
+    const std::string before = bytes();
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(c.mode));
+    const std::string problem =
+        target + ": untrusted store: owned by uid " + std::to_string(c.owner) +
+        " with mode " + mode +
+        " (must be owned by uid 0 and not writable by group or others)";
+
+    ClearLog();
+    CHECK(CallStep(env, false, "preauth", Login()) == PAM_IGNORE);
+    REQUIRE(CapturedLog().size() == 1);
+    CHECK(CapturedLog()[0].find("store unavailable (failing open): " +
+                                problem) != std::string::npos);
+    CHECK(CallStep(env, false, "authfail", Login()) == PAM_AUTH_ERR);
+    CHECK(CallStep(env, false, "authsucc", Login()) == PAM_SUCCESS);
+    CHECK(CallStep(env, true, "enforce", Login()) == PAM_IGNORE);
+    ClearLog();
+    CHECK(CallStep(env, false, "preauth fail_closed", Login()) == PAM_AUTH_ERR);
+    CHECK(LogHas("store unavailable (failing closed): " + problem));
+    Login good;
+    good.password = "secret";
+    CHECK(RunLogin(env, good).auth == PAM_SUCCESS);
+    CHECK(bytes() == before);
+
+    // Fixed by the administrator: the store is used again, with its data.
+    REQUIRE(chown(target.c_str(), 0, 0) == 0);
+    REQUIRE(chmod(target.c_str(),
+                  std::string(c.target) == "dir" ? 0700 : 0600) == 0);
+    ClearLog();
+    CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+    CHECK(LogText() == "");
+    CHECK(Failures(env.db(), "user", "alice") == 2);
+  }
+}
+
 // Runs `fn` as nobody in a child; returns what it returned.
 template <typename F>
 std::string AsNobody(F fn) {
@@ -165,9 +244,11 @@ TEST_CASE("a non-root caller can neither read nor change the store") {
   // Failing open: bob's block is not visible to a non-root caller.
   CHECK(report.find("bob right=" + std::to_string(PAM_SUCCESS) + "\n") !=
         std::string::npos);
+  // The root-owned store is not this caller's (Issue 10 finding 7).
   CHECK(report.find("store unavailable (failing open): " + env.dir() +
-                    "/state/defender.db: cannot open: Permission denied") !=
-        std::string::npos);
+                    "/state: untrusted store: owned by uid 0 with mode 0700 "
+                    "(must be owned by uid 65534 and not writable by group "
+                    "or others)") != std::string::npos);
   CHECK(store_bytes() == before);
   CHECK(Failures(env.db(), "user", "alice") == 1);
   CHECK(FindSubject(env.db(), "user", "bob")->blocked == 1);

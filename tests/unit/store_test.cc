@@ -273,5 +273,79 @@ TEST_CASE("SqliteAttemptLog appends, filters newest first and prunes") {
   CHECK(rows[0].time == 300);
 }
 
+// Issue 10 finding 4: refused attempts are rows too, so an attacker could
+// grow the attempt log without limit; attempts.max_rows bounds it.
+TEST_CASE("SqliteAttemptLog keeps at most max_rows rows, the newest") {
+  TempDir dir;
+  std::string err;
+  auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
+  REQUIRE(db != nullptr);
+  SqliteAttemptLog log(db.get(), /*max_rows=*/100);
+  for (int64_t t = 1; t <= 250; ++t) {
+    REQUIRE_MESSAGE(
+        log.Append({t, "sshd", "u" + std::to_string(t), "", "", "refused"},
+                   &err),
+        err);
+  }
+  std::vector<Attempt> rows;
+  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(rows.size() == 100);
+  CHECK(rows.front().time == 250);
+  CHECK(rows.back().time == 151);
+  CHECK(rows.back().user == "u151");
+
+  // A backlog written without the bound (max_rows was 0, or larger): each
+  // Append deletes at most kTrimPerAppend rows, Trim all of them.
+  SqliteAttemptLog unbounded(db.get());
+  for (int64_t t = 251; t <= 1250; ++t) {
+    REQUIRE(unbounded.Append({t, "sshd", "x", "", "", "failure"}, &err));
+  }
+  REQUIRE(log.Append({1251, "sshd", "x", "", "", "failure"}, &err));
+  REQUIRE(log.Query({}, &rows, &err));
+  CHECK(rows.size() == 1101 - SqliteAttemptLog::kTrimPerAppend);
+  int64_t n = 0;
+  REQUIRE(log.Trim(0, /*dry_run=*/true, &n, &err));
+  CHECK(n == 1001 - SqliteAttemptLog::kTrimPerAppend);
+  // Rows older than `since` are Prune's, not counted here.
+  REQUIRE(log.Trim(1000, /*dry_run=*/true, &n, &err));
+  CHECK(n == 1151 - 1000 + 1);  // Ids (= times) 1000..1151.
+  REQUIRE(log.Trim(0, /*dry_run=*/false, &n, &err));
+  CHECK(n == 1001 - SqliteAttemptLog::kTrimPerAppend);
+  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(rows.size() == 100);
+  CHECK(rows.front().time == 1251);
+  CHECK(rows.back().time == 1152);
+  REQUIRE(unbounded.Trim(0, /*dry_run=*/false, &n, &err));
+  CHECK(n == 0);
+}
+
+// Issue 10 finding 7: a store that another user owns or can write is not
+// used (a world-writable directory lets anyone replace the files).
+TEST_CASE("SqliteDb refuses a store that others own or can write") {
+  TempDir dir;
+  std::string err;
+  const std::string path = dir.path() + "/s/d.db";
+  REQUIRE(SqliteDb::Open(path, 1000, &err) != nullptr);
+  REQUIRE(chmod(path.c_str(), 0620) == 0);
+  CHECK(SqliteDb::Open(path, 1000, &err) == nullptr);
+  CHECK(err == path + ": untrusted store: owned by uid " +
+                   std::to_string(geteuid()) +
+                   " with mode 0620 (must be "
+                   "owned by uid " +
+                   std::to_string(geteuid()) +
+                   " and not writable by group or others)");
+  CHECK(SqliteDb::OpenReadOnly(path, 1000, &err) == nullptr);
+  REQUIRE(chmod(path.c_str(), 0644) == 0);
+  CHECK(SqliteDb::Open(path, 1000, &err) != nullptr);
+  REQUIRE(chmod((dir.path() + "/s").c_str(), 01777) == 0);
+  CHECK(SqliteDb::Open(path, 1000, &err) == nullptr);
+  CHECK(err.rfind(dir.path() + "/s: untrusted store: owned by uid ", 0) == 0);
+  REQUIRE(chmod((dir.path() + "/s").c_str(), 0700) == 0);
+  REQUIRE(unlink((path + "-wal").c_str()) == 0);
+  REQUIRE(mkfifo((path + "-wal").c_str(), 0600) == 0);
+  CHECK(SqliteDb::Open(path, 1000, &err) == nullptr);
+  CHECK(err == path + "-wal: untrusted store: not a regular file");
+}
+
 }  // namespace
 }  // namespace defender::testing
