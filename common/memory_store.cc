@@ -31,11 +31,20 @@ bool MemoryStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
-                                const LockoutParams& params, int64_t now,
-                                std::vector<FailureOutcome>* out,
-                                std::string* err) {
+                                RefusalRule rule, const LockoutParams& params,
+                                int64_t now, std::vector<FailureOutcome>* out,
+                                bool* refused, std::string* err) {
   if (Fail(err)) return false;
   out->clear();
+  std::vector<SubjectState> current;
+  for (const FailureRequest& req : requests) {
+    current.push_back(StateOf(Find(req.subject), now));
+  }
+  *refused = IsRefused(rule, current);
+  if (*refused) {
+    for (const SubjectState& s : current) out->push_back({s, false});
+    return true;
+  }
   for (const FailureRequest& req : requests) {
     const SubjectState current = StateOf(Find(req.subject), now);
     const int64_t previous =

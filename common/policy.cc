@@ -52,9 +52,13 @@ AttemptSubjects Policy::Classify(const LoginInfo& info) const {
       who.limits.push_back(cfg_.FailureLimitHost());
     }
   }
-  if (cfg_.by_user_and_host) {
-    // Both must be blocked, and an allowed host never is.
-    who.rule = host_allowed ? RefusalRule::kNever : RefusalRule::kAll;
+  if (host_allowed) {
+    // SPEC section 2, item 7: an attempt from an allow-listed host is never
+    // refused by any block (like fail2ban's ignoreip); its failures still
+    // count on its user.
+    who.rule = RefusalRule::kNever;
+  } else if (cfg_.by_user_and_host) {
+    who.rule = RefusalRule::kAll;  // Both must be blocked.
   }
   return who;
 }
@@ -149,32 +153,35 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
   }
   std::vector<FailureOutcome> outcomes;
-  const int64_t now = clock_.Now();
-  if (!store_->RecordFailure(requests, Params(), now, &outcomes, err)) {
+  bool refused = false;
+  if (!store_->RecordFailure(requests, d->who.rule, Params(), clock_.Now(),
+                             &outcomes, &refused, err)) {
     return false;
   }
-  d->reason = "failure counted";
-  // The states after this failure, and as they were before it (a subject
-  // it blocked was not blocked yet).
-  std::vector<SubjectState> after, before;
+  std::vector<SubjectState> states;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const FailureOutcome& o = outcomes[i];
-    after.push_back(o.state);
-    before.push_back(o.state);
+    states.push_back(o.state);
     if (o.newly_blocked) {
-      before.back().blocked = false;
       d->events.push_back(Event{Event::Type::kBlock, requests[i].subject,
                                 o.state.until, o.state.failures});
     }
   }
   // SPEC section 2, item 15: an attempt that concludes while its subjects
-  // are blocked is refused like any other, whatever the password was, so
-  // that a correct password (refused by AuthSucc) and a wrong one give the
-  // client the same answer. One that was refused before this failure was
-  // not counted on the blocked subject and is logged "refused".
-  const bool refused_before = IsRefused(d->who.rule, before);
-  if (IsRefused(d->who.rule, after)) Refuse(d->who, after, d);
-  if (log_attempt) Log(info, refused_before ? "refused" : "failure", d);
+  // are blocked is refused exactly as AuthSucc refuses a correct password,
+  // so that right and wrong passwords give the client the same answer.
+  // One refused before it was counted (blocked while its password was
+  // being checked) is counted on no subject, as a refusal by Check is:
+  // counting it on a subject that is not blocked would let the attacker
+  // read the verdict from that subject's state. The failure that blocks
+  // is counted and refused.
+  if (refused) {
+    Refuse(d->who, states, d);
+  } else {
+    d->reason = "failure counted";
+    if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
+  }
+  if (log_attempt) Log(info, refused ? "refused" : "failure", d);
   return true;
 }
 

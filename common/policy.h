@@ -76,13 +76,14 @@ class Policy {
   bool Check(const LoginInfo& info, bool log_refusal, Decision* d,
              std::string* err);
 
-  // A failed password: counts a failure on each subject that is not blocked,
-  // blocking those that go above their limit (events are returned). When the
-  // subjects are refused after it (this failure blocked them, or they were
-  // blocked while the password was being checked) the decision is refused,
-  // exactly as AuthSucc's would be. Logs, when `log_attempt`, "failure", or
-  // "refused" for an attempt its subjects refused before it was counted
-  // (and for a denied host, which is not counted).
+  // A failed password. If the subjects are refused already (blocked while
+  // the password was being checked), the decision is refused exactly as
+  // AuthSucc's would be and nothing is counted on any subject. Otherwise
+  // counts a failure on each subject, blocking those that go above their
+  // limit (events are returned), and the decision is refused when this
+  // failure blocked them. Logs, when `log_attempt`, "failure", or "refused"
+  // for an attempt refused before it was counted (and for a denied host,
+  // which is not counted).
   bool AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                 std::string* err);
 

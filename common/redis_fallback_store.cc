@@ -27,12 +27,12 @@ bool FallbackStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
-                                  const LockoutParams& params, int64_t now,
-                                  std::vector<FailureOutcome>* out,
-                                  std::string* err) {
+                                  RefusalRule rule, const LockoutParams& params,
+                                  int64_t now, std::vector<FailureOutcome>* out,
+                                  bool* refused, std::string* err) {
   return Run(
       [&](Store* s) {
-        return s->RecordFailure(requests, params, now, out, err);
+        return s->RecordFailure(requests, rule, params, now, out, refused, err);
       },
       err);
 }

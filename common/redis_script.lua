@@ -72,12 +72,29 @@ if op == 'get' then
   return out
 
 elseif op == 'fail' then
-  -- KEYS: record, history for each subject. ARGV: attempt_ttl,
-  -- history_seconds, n, n lengths, then limit, kind, name for each subject.
-  -- Returns f, b, until, newly_blocked for each, then now.
-  local ttl, hist, n = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-  local base = 8 + n
-  local out = {}
+  -- KEYS: record, history for each subject. ARGV: rule (any, all, never),
+  -- attempt_ttl, history_seconds, n, n lengths, then limit, kind, name for
+  -- each subject. Returns refused, then f, b, until, newly_blocked for
+  -- each, then now. A refused attempt changes nothing.
+  local rule = ARGV[6]
+  local ttl, hist, n = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+  local base = 9 + n
+  local out = {0}
+  local any, all = false, #KEYS > 0
+  for i = 1, #KEYS / 2 do
+    local _, b = state(KEYS[2 * i - 1])
+    if b == 1 then any = true else all = false end
+  end
+  if (rule == 'any' and any) or (rule == 'all' and all) then
+    out[1] = 1
+    for i = 1, #KEYS / 2 do
+      local f, b, u = state(KEYS[2 * i - 1])
+      out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
+      out[#out + 1] = 0
+    end
+    out[#out + 1] = now
+    return out
+  end
   for i = 1, #KEYS / 2 do
     local skey, hkey = KEYS[2 * i - 1], KEYS[2 * i]
     local a = base + 3 * (i - 1)
@@ -90,7 +107,7 @@ elseif op == 'fail' then
       if f > limit then
         local previous = redis.call('ZCOUNT', hkey, '(' .. int(now - hist), '+inf')
         local length = 0
-        if n > 0 then length = tonumber(ARGV[8 + math.min(previous, n - 1) + 1]) end
+        if n > 0 then length = tonumber(ARGV[9 + math.min(previous, n - 1) + 1]) end
         if length ~= 0 then e = now + length end
         b, u, newly = 1, e, 1
         add_history(hkey, hist)

@@ -236,14 +236,15 @@ bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
-                               const LockoutParams& params, int64_t now,
-                               std::vector<FailureOutcome>* out,
-                               std::string* err) {
+                               RefusalRule rule, const LockoutParams& params,
+                               int64_t now, std::vector<FailureOutcome>* out,
+                               bool* refused, std::string* err) {
   out->clear();
+  *refused = false;
   if (requests.empty()) return true;
   std::vector<std::string> keys;
   std::vector<std::string> args = {
-      Int(params.attempt_ttl), Int(params.history_seconds),
+      RuleName(rule), Int(params.attempt_ttl), Int(params.history_seconds),
       Int(static_cast<int64_t>(params.lockout_lengths.size()))};
   for (const int64_t length : params.lockout_lengths)
     args.push_back(Int(length));
@@ -255,13 +256,14 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
   }
   std::vector<int64_t> v;
   int64_t offset = 0;
-  if (!EvalInts("fail", now, keys, args, 4 * requests.size(), &v, &offset,
+  if (!EvalInts("fail", now, keys, args, 1 + 4 * requests.size(), &v, &offset,
                 err)) {
     return false;
   }
+  *refused = v[0] != 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     out->push_back(
-        FailureOutcome{StateAt(v, 4 * i, offset), v[4 * i + 3] != 0});
+        FailureOutcome{StateAt(v, 1 + 4 * i, offset), v[4 * i + 4] != 0});
   }
   return true;
 }

@@ -99,21 +99,25 @@ bool SqliteStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool SqliteStore::RecordFailure(std::span<const FailureRequest> requests,
-                                const LockoutParams& params, int64_t now,
-                                std::vector<FailureOutcome>* out,
-                                std::string* err) {
+                                RefusalRule rule, const LockoutParams& params,
+                                int64_t now, std::vector<FailureOutcome>* out,
+                                bool* refused, std::string* err) {
   SqliteDb::Transaction txn(db_);
   if (!txn.ok()) {
     *err = db_->Error("cannot lock");
     return false;
   }
   out->clear();
-  for (const FailureRequest& req : requests) {
-    std::optional<StoredRecord> r;
-    if (!Read(req.subject, &r, err)) return false;
-    const SubjectState current = StateOf(r, now);
+  std::vector<Subject> subjects;
+  for (const FailureRequest& req : requests) subjects.push_back(req.subject);
+  std::vector<SubjectState> states;
+  if (!Get(subjects, now, &states, err)) return false;
+  *refused = IsRefused(rule, states);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const FailureRequest& req = requests[i];
+    const SubjectState current = states[i];
     FailureOutcome outcome{current, false};
-    if (!current.blocked) {
+    if (!*refused && !current.blocked) {
       // The history only matters when this failure blocks.
       int64_t previous = 0;
       if (current.failures + 1 > req.limit &&

@@ -20,9 +20,9 @@ class SqliteStore final : public Store {
 
   bool Get(std::span<const Subject> subjects, int64_t now,
            std::vector<SubjectState>* out, std::string* err) override;
-  bool RecordFailure(std::span<const FailureRequest> requests,
+  bool RecordFailure(std::span<const FailureRequest> requests, RefusalRule rule,
                      const LockoutParams& params, int64_t now,
-                     std::vector<FailureOutcome>* out,
+                     std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
                      std::span<const bool> reset, RefusalRule rule, int64_t now,

@@ -80,16 +80,20 @@ class Store {
   virtual bool Get(std::span<const Subject> subjects, int64_t now,
                    std::vector<SubjectState>* out, std::string* err) = 0;
 
-  // For each request: a blocked subject is left as it is (newly_blocked =
-  // false). Otherwise its counter goes up by one and lives until now +
-  // attempt_ttl; if it is now above the limit, the subject is blocked for
+  // Reads the states of the requests' subjects. If IsRefused(rule, states)
+  // sets *refused and changes nothing: (*out)[i].state is subject i's
+  // current state (a refused attempt is counted on no subject, not even on
+  // one that is not blocked). Otherwise clears *refused and, for each
+  // request: a blocked subject is left as it is (newly_blocked = false);
+  // any other's counter goes up by one and lives until now + attempt_ttl;
+  // if it is now above the limit, the subject is blocked for
   // lockout_lengths[min(n-1, size-1)] where n-1 is the number of blocks in
   // its history within history_seconds, and the block is added to the
   // history. (*out)[i] describes request i.
   virtual bool RecordFailure(std::span<const FailureRequest> requests,
-                             const LockoutParams& params, int64_t now,
-                             std::vector<FailureOutcome>* out,
-                             std::string* err) = 0;
+                             RefusalRule rule, const LockoutParams& params,
+                             int64_t now, std::vector<FailureOutcome>* out,
+                             bool* refused, std::string* err) = 0;
 
   // Reads the states of `subjects` into *before. If IsRefused(rule, *before)
   // sets *refused and changes nothing. Otherwise clears the counter and the

@@ -99,4 +99,93 @@ TEST_CASE(
   CHECK(held[1]->Answer("right") == HeldLogin::Result{PAM_SUCCESS, {}});
 }
 
+// Issue 10 review: a held attempt refused by one subject's block was still
+// counted on the attempt's other subject, so that subject's state (a later
+// login from the same host, or the minutes in the lockout message) told a
+// wrong answer from a right one.
+namespace {
+
+constexpr char kAlice[] = "alice";
+constexpr char kH1[] = "192.0.2.1";     // the attacker's first address
+constexpr char kH2[] = "198.51.100.7";  // the attacker's second address
+
+struct Observed {
+  HeldLogin::Result answer;  // what the held attempt concluded with
+  int probe = -1;            // a later login from kH2 as another user (bob)
+};
+
+// alice is blocked from kH1 while kH2 sits at its limit; then a login held
+// open from kH2 before the block is answered with `password`.
+Observed GuessAfterBlock(const std::string& password, bool advance_clock) {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH, "", "");
+  h.SetNow(1'000'000);
+  auto held = std::make_unique<HeldLogin>(
+      [&](PamConversation* talk) { return h.Start(kAlice, kH2, talk); });
+  REQUIRE(held->at_prompt());
+  // kH2 at its limit (3 failures, not blocked), with a user of its own.
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(h.Login("carol", kH2, "wrong").rc == PAM_AUTH_ERR);
+  }
+  // alice blocked from kH1 (limit 3: the 4th failure blocks).
+  for (int i = 0; i < 4; ++i) h.Login(kAlice, kH1, "wrong");
+  REQUIRE(h.Login(kAlice, kH1, "right").rc == PAM_AUTH_ERR);
+  if (advance_clock) h.Advance(70);  // alice's block: 230 s left
+  Observed o;
+  o.answer = held->Answer(password);
+  held.reset();
+  o.probe = h.Login("bob", kH2, "right").rc;
+  return o;
+}
+
+}  // namespace
+
+// SPEC 2 item 1: refused attempts are not counted; item 15: every attempt
+// that concludes after a block gives the same result and text.
+TEST_CASE(
+    "a held wrong answer after the block counts on no subject: the host's "
+    "state does not tell the guess") {
+  const Observed right = GuessAfterBlock("right", false);
+  const Observed wrong = GuessAfterBlock("wrong", false);
+  CHECK(right.answer == wrong.answer);
+  // A later login from kH2 as another user shows whether the guess was
+  // right (kH2 not blocked) or wrong (kH2 blocked by a refused attempt).
+  CHECK(right.probe == wrong.probe);
+}
+
+TEST_CASE(
+    "a held wrong answer after the block leaves the message's minutes "
+    "alone") {
+  const Observed right = GuessAfterBlock("right", true);
+  const Observed wrong = GuessAfterBlock("wrong", true);
+  CHECK(right.answer == wrong.answer);
+}
+
+// The same with the roles swapped: kH2 is blocked, alice is not; a wrong
+// answer on a login held from kH2 still counts on alice.
+TEST_CASE(
+    "a held wrong answer after the host's block does not count on the user") {
+  const auto run = [](const std::string& password) {
+    PamHarness h(DEFENDER_TEST_MODULE_PATH, "", "");
+    auto held = std::make_unique<HeldLogin>(
+        [&](PamConversation* talk) { return h.Start(kAlice, kH2, talk); });
+    REQUIRE(held->at_prompt());
+    for (int i = 0; i < 3; ++i) h.Login(kAlice, kH1, "wrong");   // alice: 3
+    for (int i = 0; i < 4; ++i) h.Login("carol", kH2, "wrong");  // kH2 blocked
+    held->Answer(password);
+    held.reset();
+    // alice from a third address: refused only if the held answer counted.
+    return h.Login(kAlice, "203.0.113.5", "right").rc;
+  };
+  CHECK(run("right") == run("wrong"));
+}
+
+// SPEC 2 item 7: an attempt from an allow-listed host is never refused by
+// any block (user, host or pair).
+TEST_CASE("allow_hosts: a blocked user still logs in from there") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+               "[lockout]\nallow_hosts = [\"10.0.0.0/8\"]\n", "");
+  for (int i = 0; i < 4; ++i) h.Login(kAlice, kH1, "wrong");
+  CHECK(h.Login(kAlice, "10.1.2.3", "right").rc == PAM_SUCCESS);
+}
+
 }  // namespace defender::testing

@@ -175,9 +175,12 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   RedisStoreOptions o;
   RedisStore store(&c, o);
   std::vector<FailureOutcome> out;
+  bool refused = false;
   const FailureRequest req{kAlice, 0};
   REQUIRE_MESSAGE(
-      store.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out, &err), err);
+      store.RecordFailure({&req, 1}, RefusalRule::kAny, LockoutParams{}, 1000,
+                          &out, &refused, &err),
+      err);
   CHECK(out[0].newly_blocked);
   std::vector<StoreEntry> list;
   REQUIRE_MESSAGE(store.List(1001, true, &list, &err), err);
@@ -198,8 +201,9 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   RedisStoreOptions other;
   other.key_prefix = "elsewhere";
   RedisStore outside(&c, other);
-  CHECK_FALSE(
-      outside.RecordFailure({&req, 1}, LockoutParams{}, 1000, &out, &err));
+  CHECK_FALSE(outside.RecordFailure({&req, 1}, RefusalRule::kAny,
+                                    LockoutParams{}, 1000, &out, &refused,
+                                    &err));
   CHECK(err.find("permission") != std::string::npos);
 }
 

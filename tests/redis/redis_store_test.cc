@@ -50,7 +50,10 @@ FailureOutcome Failure(Store& s, const Subject& who, int64_t limit,
   std::vector<FailureOutcome> out;
   std::string err;
   const FailureRequest req{who, limit};
-  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, p, now, &out, &err), err);
+  bool refused = false;
+  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, RefusalRule::kAny, p, now, &out,
+                                  &refused, &err),
+                  err);
   REQUIRE(out.size() == 1);
   return out[0];
 }
@@ -312,7 +315,9 @@ TEST_CASE("RedisStore: each step is exactly one EVALSHA") {
   Server().Cmd({"CONFIG", "RESETSTAT"});
   REQUIRE(s->Get(both, kNow, &states, &err));
   CHECK(ClientCommands(Server()) == "evalsha=1");
-  REQUIRE(s->RecordFailure(reqs, kParams, kNow, &outcomes, &err));
+  bool failure_refused = false;
+  REQUIRE(s->RecordFailure(reqs, RefusalRule::kAny, kParams, kNow, &outcomes,
+                           &failure_refused, &err));
   CHECK(ClientCommands(Server()) == "evalsha=2");
   const bool reset[] = {true, true};
   bool refused = false;

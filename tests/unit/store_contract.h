@@ -43,7 +43,11 @@ inline FailureOutcome Fail(Store& s, const Subject& who, int64_t limit,
   std::vector<FailureOutcome> out;
   std::string err;
   const FailureRequest req{who, limit};
-  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, p, now, &out, &err), err);
+  bool refused = false;
+  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, RefusalRule::kAny, p, now, &out,
+                                  &refused, &err),
+                  err);
+  CHECK(refused == (out[0].state.blocked && !out[0].newly_blocked));
   REQUIRE(out.size() == 1);
   return out[0];
 }
@@ -215,6 +219,37 @@ void CheckStoreContract(Factory& factory) {
     REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kNever, kT0 + 3,
                              &before, &refused, &err));
     CHECK_FALSE(refused);
+  }
+
+  // Issue 10 review: a failure refused by one subject's block must not
+  // count on the others, or their state would tell the attacker whether a
+  // held login's password was wrong.
+  SUBCASE("a refused failure counts on no subject; kAll counts unless all") {
+    auto s = factory.Make();
+    for (int i = 0; i < 2; ++i) Fail(*s, kHostA, 1, p, kT0);
+    Fail(*s, kAlice, 3, p, kT0);
+    const FailureRequest both[] = {{kAlice, 3}, {kHostA, 1}};
+    std::vector<FailureOutcome> out;
+    bool refused = false;
+    REQUIRE(s->RecordFailure(both, RefusalRule::kAny, p, kT0 + 1, &out,
+                             &refused, &err));
+    CHECK(refused);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].state == SubjectState{1, false, 0});
+    CHECK_FALSE(out[0].newly_blocked);
+    CHECK(out[1].state == SubjectState{2, true, kT0 + 600});
+    CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 1);
+    // Under kAll one block is not a refusal: alice is counted.
+    REQUIRE(s->RecordFailure(both, RefusalRule::kAll, p, kT0 + 2, &out,
+                             &refused, &err));
+    CHECK_FALSE(refused);
+    CHECK(out[0].state.failures == 2);
+    CHECK(StateAt(*s, kAlice, kT0 + 2).failures == 2);
+    // kNever never refuses.
+    REQUIRE(s->RecordFailure(both, RefusalRule::kNever, p, kT0 + 3, &out,
+                             &refused, &err));
+    CHECK_FALSE(refused);
+    CHECK(StateAt(*s, kAlice, kT0 + 3).failures == 3);
   }
 
   SUBCASE("manual block: until, permanent, counted in history") {
