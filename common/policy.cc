@@ -167,7 +167,7 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
-  // SPEC section 2, item 15: an attempt that concludes while its subjects
+  // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
   // are blocked is refused like any other, whatever the password was, so
   // that a correct password (refused by AuthSucc) and a wrong one give the
   // client the same answer. One that was refused before this failure was
