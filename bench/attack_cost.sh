@@ -1,6 +1,6 @@
 #!/bin/bash
 # What an attack on a blocked account costs the server, with the documented
-# stack's first line as `required` (SPEC section 3) and as `requisite`.
+# stack's first line as `required` (doc/DESIGN.md §7) and as `requisite`.
 #
 # A real user with a real password hash (Debian's default, yescrypt) is
 # checked by the real pam_unix through pamtester, which runs

@@ -15,7 +15,7 @@ std::string Line(const std::string& type, const std::string& control,
          (args.empty() ? "" : " " + args) + "\n";
 }
 
-// The lockout stack of pam_faillock(8) and of pam_defender's SPEC: preauth,
+// The lockout stack of pam_faillock(8) and of doc/DESIGN.md §7: preauth,
 // the password, authfail, authsucc, deny, and the account check. `step(x)`
 // gives the module and arguments of step x.
 template <typename StepFn>

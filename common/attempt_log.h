@@ -1,5 +1,5 @@
-// The attempt log: one row per login attempt (SPEC 2.10), always kept in the
-// local SQLite database, whatever the store backend.
+// The attempt log: one row per login attempt (doc/DESIGN.md §3.10), always kept
+// in the local SQLite database, whatever the store backend.
 #ifndef PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_
 #define PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_
 

@@ -1,4 +1,4 @@
-// The configuration: every key of defender.toml (SPEC section 4) with its
+// The configuration: every key of defender.toml (doc/DESIGN.md §11) with its
 // default, and the one setter through which the file and the module's
 // KEY=VALUE arguments both pass.
 //

@@ -37,7 +37,7 @@ struct KeyDef {
   bool (*set)(Config* cfg, const Value& v, std::string* err);
 };
 
-// All keys, in the order of SPEC section 4.
+// All keys, in the order of doc/DESIGN.md §11.
 std::span<const KeyDef> Keys();
 
 // Returns the key or nullptr.

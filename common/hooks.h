@@ -10,11 +10,11 @@
 
 namespace defender {
 
-// The environment given to a hook for `e` (SPEC 2.11): DEFENDER_EVENT,
-// DEFENDER_KIND, DEFENDER_SUBJECT, DEFENDER_UNTIL, DEFENDER_SERVICE, plus a
-// fixed PATH. The subject and the service are passed through
-// EscapeForDisplay (normalize.h): a subject read back from a store may hold
-// any bytes.
+// The environment given to a hook for `e` (doc/DESIGN.md §3.11):
+// DEFENDER_EVENT, DEFENDER_KIND, DEFENDER_SUBJECT, DEFENDER_UNTIL,
+// DEFENDER_SERVICE, plus a fixed PATH. The subject and the service are passed
+// through EscapeForDisplay (normalize.h): a subject read back from a store may
+// hold any bytes.
 std::vector<std::string> HookEnvironment(const Event& e,
                                          const std::string& service);
 

@@ -1,4 +1,4 @@
-// The lockout policy of SPEC section 2: which subjects an attempt has, when
+// The lockout policy of doc/DESIGN.md §3: which subjects an attempt has, when
 // it is refused, what a failure or a success does. Pure decision logic over
 // a Store, an optional AttemptLog and a Clock; never logs, never sees PAM.
 #ifndef PAM_DEFENDER_COMMON_POLICY_H_

@@ -1,6 +1,6 @@
 // Announces block and unblock events made by defenderctl the way the module
-// announces its own (SPEC 2.11): one syslog line (LOG_AUTHPRIV) and the
-// configured hook, detached, with DEFENDER_SERVICE=defenderctl.
+// announces its own (doc/DESIGN.md §3.11): one syslog line (LOG_AUTHPRIV) and
+// the configured hook, detached, with DEFENDER_SERVICE=defenderctl.
 #ifndef PAM_DEFENDER_DEFENDERCTL_ANNOUNCE_H_
 #define PAM_DEFENDER_DEFENDERCTL_ANNOUNCE_H_
 

@@ -15,7 +15,7 @@ namespace defender::ctl {
 
 class Context;
 
-// Exit codes (SPEC section 5; also in defenderctl(8) and `--help`).
+// Exit codes (doc/DESIGN.md §12; also in defenderctl(8) and `--help`).
 inline constexpr int kExitOk = 0;       // Done; for `check`: allowed.
 inline constexpr int kExitRefused = 1;  // `check`: a login would be refused.
 inline constexpr int kExitUsage = 2;    // Usage or configuration error.

@@ -1,5 +1,5 @@
-// defenderctl: the administrator's command line for pam_defender (SPEC
-// section 5). Parses the command line with CLI11, loads the configuration
+// defenderctl: the administrator's command line for pam_defender (doc/DESIGN.md
+// §12). Parses the command line with CLI11, loads the configuration
 // as the module does, and runs one command from the table in commands.cc.
 #include <CLI/CLI.hpp>
 #include <cstdio>

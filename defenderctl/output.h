@@ -45,9 +45,9 @@ std::string Describe(const Subject& s);
 // \uXXXX escapes; invalid UTF-8 in a string becomes U+FFFD.
 void PrintJson(const Json& value);
 
-// The JSON form of a subject's state at `now` (the `list` object of SPEC
-// section 5): kind, subject, failures, until, remaining_seconds, permanent,
-// blocked.
+// The JSON form of a subject's state at `now` (the `list` object of
+// doc/DESIGN.md §12): kind, subject, failures, until, remaining_seconds,
+// permanent, blocked.
 Json StateJson(const Subject& subject, const SubjectState& state, int64_t now);
 
 }  // namespace defender::ctl

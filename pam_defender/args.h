@@ -1,4 +1,4 @@
-// The module's arguments (SPEC section 3), parsed without side effects.
+// The module's arguments (doc/DESIGN.md §6), parsed without side effects.
 #ifndef PAM_DEFENDER_PAM_DEFENDER_ARGS_H_
 #define PAM_DEFENDER_PAM_DEFENDER_ARGS_H_
 

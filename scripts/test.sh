@@ -1,11 +1,26 @@
 #!/bin/bash
 # Runs the whole test suite from a fresh checkout: installs the Debian
 # packages that are missing, builds, runs every test suite (each test starts
-# and stops the services it needs: redis-server, sshd), and ends with one
-# summary line "tests: N passed, N failed, N skipped".
+# and stops the services it needs: redis-server, sshd), prints how long each
+# suite took, and ends with one summary line
+# "tests: N passed, N failed, N skipped".
+#
+#   scripts/test.sh         everything: build/, build-asan/, build-fuzz/
+#   scripts/test.sh quick   build/ only, without the e2e deb-package test
+#                           (which alone builds the package for minutes)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+
+mode=${1:-all}
+case "$mode" in
+  all | quick) ;;
+  *)
+    echo "usage: $0 [quick]" >&2
+    echo "tests: 0 passed, 1 failed, 0 skipped"
+    exit 2
+    ;;
+esac
 
 scripts/install-deps.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
@@ -17,7 +32,16 @@ run_build() {  # NAME MESON-ARGS...
       { cat "$root/.test-$(basename "$dir")-setup.log"; return 1; }
   fi
   ninja -C "$dir" || return 1
-  meson test -C "$dir" --print-errorlogs --num-processes 2 "${test_args[@]}"
+  local names=()
+  if [ "$mode" = quick ]; then
+    # Every test by name ("project:suite / name" in the list) but the
+    # package build.
+    mapfile -t names < <(meson test -C "$dir" --no-rebuild --list |
+      sed -n 's|^.* / ||p' | grep -vx 'deb-package')
+    [ ${#names[@]} -gt 0 ] || return 1
+  fi
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "${test_args[@]}" \
+    "${names[@]}"
   results+=("$dir/meson-logs/testlog.json")
 }
 test_args=()
@@ -40,8 +64,17 @@ run_fuzz() {  # DIR
   results+=("$dir/meson-logs/testlog.json")
 }
 
+# Prints the time per suite and the summary line, and exits.
+finish() {
+  python3 scripts/test_summary.py "${results[@]}"
+  local py=$?
+  [ $status -ne 0 ] && exit $status
+  exit $py
+}
+
 status=0
 run_build build || status=1
+[ "$mode" = quick ] && finish
 # The whole suite again under AddressSanitizer and UBSan: the test programs
 # are sanitized and load the sanitized module (tests/meson.build sets
 # DEFENDER_ASAN_PRELOAD for tests that load it into other programs). All
@@ -53,28 +86,4 @@ run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false ||
 test_args=()
 run_fuzz build-fuzz || status=1
 
-python3 - "${results[@]}" <<'PY'
-import json, sys
-passed = failed = skipped = 0
-for path in sys.argv[1:]:
-    try:
-        lines = open(path).read().splitlines()
-    except OSError:
-        failed += 1
-        continue
-    for line in lines:
-        r = json.loads(line)["result"]
-        if r in ("OK", "EXPECTEDFAIL"):
-            passed += 1
-        elif r == "SKIP":
-            skipped += 1
-        else:
-            failed += 1
-if not sys.argv[1:]:
-    failed += 1
-print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
-PY
-py=$?
-[ $status -ne 0 ] && exit $status
-exit $py
+finish

@@ -52,7 +52,7 @@ class Sandbox {
   // Runs `argv` as is (argv[0] a path).
   RunResult Exec(const std::vector<std::string>& argv) const;
 
-  // One login through the real module stack (SPEC section 3) with
+  // One login through the real module stack (doc/DESIGN.md §7) with
   // pamtester: `password` is typed at the prompt; pam_matrix accepts only
   // the users of AddUser. `rhost` empty: a local login. Returns pamtester's
   // exit status (0 = authenticated).

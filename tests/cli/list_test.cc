@@ -111,7 +111,7 @@ TEST_CASE("list --all: also failing subjects that are not blocked") {
   CHECK(j[0]["failures"] == 2);
   CHECK(j[0]["until"].is_null());
   CHECK(j[0]["permanent"] == false);
-  // A correct password resets both counters (SPEC 2.4).
+  // A correct password resets both counters (doc/DESIGN.md §3.4).
   CHECK(box.Login("bob", "pw", "192.0.2.9") == 0);
   CHECK(box.Ctl({"list", "--all"}).out == "no blocked or failing subjects\n");
 }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# `meson install` into a DESTDIR puts every file where SPEC section 6 and
+# `meson install` into a DESTDIR puts every file where doc/DESIGN.md §13 and
 # the packaging expect it, keeps an existing configuration file, and the
 # installed bash completion completes defenderctl's verbs.
 set -uo pipefail

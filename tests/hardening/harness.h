@@ -52,8 +52,9 @@ int Run(const std::vector<std::string>& argv);
 std::string InChild(const std::function<std::string()>& fn);
 
 // A test environment: a config file, a password database for pam_matrix
-// (alice:secret and bob:secret) and a service "login" with the stack of the
-// SPEC (pam_matrix in place of pam_unix), all in one temporary directory.
+// (alice:secret and bob:secret) and a service "login" with the stack of
+// doc/DESIGN.md §7 (pam_matrix in place of pam_unix), all in one temporary
+// directory.
 class Env {
  public:
   // `config_extra` is appended to the generated config, whose [store] path
@@ -146,8 +147,9 @@ bool Checkpoint(const std::string& db);
 bool ExecSql(const std::string& db, const std::string& sql,
              int busy_timeout_ms = 0);
 
-// The SPEC contract for stored text (normalize.h): at most 256 bytes, valid
-// UTF-8, no C0 control or DEL, every '%' starting an upper-case "%XX".
+// The contract for stored text (doc/DESIGN.md §2, normalize.h): at most 256
+// bytes, valid UTF-8, no C0 control or DEL, every '%' starting an upper-case
+// "%XX".
 bool IsBoundedPrintable(const std::string& s, size_t max_bytes = 256);
 
 // Runs the doctest suite; exits 77 (skipped) when `needs_root` and not root.

@@ -1,4 +1,4 @@
-// SPEC section 2 and 3 through the real libpam, with exact return codes.
+// doc/DESIGN.md §3 and §7 through the real libpam, with exact return codes.
 #include <doctest/doctest.h>
 #include <security/pam_appl.h>
 #include <sys/stat.h>
@@ -105,7 +105,7 @@ TEST_CASE("KEY=VALUE arguments override the file for that service") {
 }
 
 // ---------------------------------------------------------------------------
-// Whole logins through the documented stack (SPEC section 3).
+// Whole logins through the documented stack (doc/DESIGN.md §7).
 
 TEST_CASE(
     "limit 3: three failures, then the right password succeeds and resets") {

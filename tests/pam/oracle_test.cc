@@ -1,4 +1,4 @@
-// Issue 10 finding 2 (SPEC section 2, item 15): once a subject is blocked,
+// Issue 10 finding 2 (doc/DESIGN.md §3.15): once a subject is blocked,
 // every attempt that concludes gives the client the same answer, whatever
 // the password. An attacker holds logins open at the password prompt (past
 // preauth), blocks the account with some of them, then answers the others:

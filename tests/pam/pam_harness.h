@@ -30,7 +30,7 @@ class PamHarness {
  public:
   // `module` is the path of the module under test. Writes a config with
   // [store] path in the temp dir plus `extra_toml`, a passdb where every
-  // user's password is "right", and the standard stack of SPEC section 3 as
+  // user's password is "right", and the standard stack of doc/DESIGN.md §7 as
   // service "defender-test" (module arguments: conf=<config> `args`).
   explicit PamHarness(std::string module, const std::string& extra_toml = "",
                       const std::string& args = "");

@@ -1,4 +1,4 @@
-// Issue 10 finding 2 on the Redis store (SPEC section 2, item 15): logins
+// Issue 10 finding 2 on the Redis store (doc/DESIGN.md §3.15): logins
 // held at the password prompt on one host of a fleet conclude alike, right
 // or wrong password, once another host's logins have blocked the user.
 #include <doctest/doctest.h>
