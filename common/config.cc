@@ -36,6 +36,11 @@ const char* OnErrorName(OnError e) {
 bool Config::NamesSecrets() const {
   if (!on_block.empty() || !on_unblock.empty()) return true;
   if (!redis_password_file.empty()) return true;
+  // A Sentinel entry is refused when it holds an '@' (a user or password),
+  // but a Config may be built without the parser.
+  for (const std::string& s : redis_sentinels) {
+    if (s.find('@') != std::string::npos) return true;
+  }
   // A password in the URL: "scheme://[user[:password]@]...".
   const size_t scheme = redis_url.find("://");
   if (scheme == std::string::npos) return false;
@@ -162,7 +167,17 @@ const KeyDef kKeys[] = {
        return true;
      }},
     {"redis", "sentinels", KeyType::kStringList, 0, 0,
-     DEFENDER_SETTER(c->redis_sentinels = v.strings)},
+     [](Config* c, const Value& v, std::string* err) {
+       // Checked here, like the url (errors never show what precedes an
+       // '@', which would be a password).
+       for (const std::string& s : v.strings) {
+         std::string host;
+         int port = 0;
+         if (!ParseHostPort(s, 26379, &host, &port, err)) return false;
+       }
+       c->redis_sentinels = v.strings;
+       return true;
+     }},
     {"redis", "sentinel_master", KeyType::kString, 0, 0,
      DEFENDER_SETTER(c->redis_sentinel_master = v.s)},
     {"redis", "connect_timeout_ms", KeyType::kInt, 1, 60'000,
@@ -477,7 +492,10 @@ std::string DumpConfig(const Config& c) {
   o += "\n[redis]\n";
   o += "url = " + Quote(RedactUrl(c.redis_url)) + "\n";
   o += "password_file = " + Quote(c.redis_password_file) + "\n";
-  o += "sentinels = " + List(c.redis_sentinels, str) + "\n";
+  o += "sentinels = " +
+       List(c.redis_sentinels,
+            [](const std::string& s) { return Quote(ShowHostPort(s)); }) +
+       "\n";
   o += "sentinel_master = " + Quote(c.redis_sentinel_master) + "\n";
   o += "connect_timeout_ms = " + num(c.redis_connect_timeout_ms) + "\n";
   o += "command_timeout_ms = " + num(c.redis_command_timeout_ms) + "\n";

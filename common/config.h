@@ -95,7 +95,8 @@ struct Config {
   }
   int64_t HistorySeconds() const { return attempts_expiration_hours * 3600; }
   // True when the config names something secret or executable: hooks or a
-  // Redis password (in the URL or a password_file).
+  // Redis password (in the URL, a password_file, or a redis.sentinels entry
+  // with an '@').
   bool NamesSecrets() const;
 };
 

@@ -62,10 +62,6 @@ void DetachDescriptors() {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
   setpgid(0, 0);
-  // Under a setuid caller (sudo, su) run as the effective ids only, so the
-  // invoking user can neither signal the hook nor have a shell drop to them.
-  setresgid(getegid(), getegid(), getegid());
-  setresuid(geteuid(), geteuid(), geteuid());
   if (chdir("/") != 0) _exit(126);
   umask(022);
   execve(argv[0], argv, envp);
@@ -132,6 +128,16 @@ bool SpawnDetached(const std::vector<std::string>& argv,
     return false;
   }
   if (child == 0) {
+    // First of all, under a setuid caller (sudo, su: real uid = the invoking
+    // user) take the effective ids as real and saved ids too, so that the
+    // invoking user can signal none of the children (not this one, not the
+    // supervisor, not the hook) and a shell cannot drop back to them. If
+    // that fails, no hook runs.
+    const gid_t egid = getegid();
+    const uid_t euid = geteuid();
+    if (setresgid(egid, egid, egid) != 0 || setresuid(euid, euid, euid) != 0) {
+      _exit(1);
+    }
     setsid();
     DetachDescriptors();
     const pid_t supervisor = fork();

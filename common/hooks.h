@@ -21,7 +21,10 @@ std::vector<std::string> HookEnvironment(const Event& e,
 // Starts `argv` (argv[0] an absolute path; no shell) with environment `env`
 // in a new session and process group, stdin/stdout/stderr on /dev/null and
 // every other fd closed, signal dispositions and mask reset to defaults, in
-// "/" with umask 022, with real ids set to the caller's effective ids. A
+// "/" with umask 022. Every child, from the first one on (the intermediate
+// child, the supervisor and the hook), has its real and saved uid and gid
+// set to the caller's effective ones, so that under su or sudo the invoking
+// user can signal none of them; if that fails no hook runs. A
 // supervising process kills it (SIGKILL, whole process group) after
 // `timeout_seconds`. Returns once the intermediate child has exited, which it
 // does at once: the caller is left with no child and no zombie, and its own

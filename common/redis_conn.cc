@@ -20,6 +20,7 @@
 
 #include "common/normalize.h"
 #include "common/redis_url.h"
+#include "common/resolve.h"
 
 namespace defender {
 namespace {
@@ -136,19 +137,10 @@ int ConnectUnix(const std::string& path, TimePoint deadline, std::string* err) {
 
 int ConnectTcp(const std::string& host, int port, TimePoint deadline,
                std::string* err) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-  addrinfo* res = nullptr;
-  const std::string service = std::to_string(port);
-  const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0) {
-    *err = gai_strerror(rc);
-    return -1;
-  }
+  AddrInfoPtr res;
+  if (!ResolveTcp(host, port, deadline, &res, err)) return -1;
   int fd = -1;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+  for (addrinfo* ai = res.get(); ai != nullptr; ai = ai->ai_next) {
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
       *err = strerror(errno);
@@ -158,7 +150,6 @@ int ConnectTcp(const std::string& host, int port, TimePoint deadline,
     close(fd);
     fd = -1;
   }
-  freeaddrinfo(res);
   if (fd >= 0) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -380,10 +371,20 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
   } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
              r->element[0]->type == REDIS_REPLY_STRING &&
              r->element[1]->type == REDIS_REPLY_STRING) {
-    *host = r->element[0]->str;
+    // The master's host is resolved (a name within the step's deadline,
+    // resolve.h) and shown in messages: only an address or a plain host
+    // name is accepted.
+    const std::string_view named(r->element[0]->str, r->element[0]->len);
     *port = atoi(r->element[1]->str);
-    ok = *port > 0 && *port < 65536;
-    if (!ok) *err = "sentinel " + sentinel + ": bad port in reply";
+    if (!IsValidRedisHost(named)) {
+      *err = "sentinel " + sentinel + ": bad master host in reply: \"" +
+             EscapeText(named, 80) + "\"";
+    } else if (*port <= 0 || *port >= 65536) {
+      *err = "sentinel " + sentinel + ": bad port in reply";
+    } else {
+      *host = std::string(named);
+      ok = true;
+    }
   } else if (r->type == REDIS_REPLY_ERROR) {
     *err = "sentinel " + sentinel + ": " + EscapeForDisplay(r->str);
   } else {

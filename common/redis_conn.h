@@ -4,7 +4,9 @@
 //  - every socket is created with SOCK_CLOEXEC;
 //  - time is bounded by ONE deadline, connect_timeout_ms +
 //    command_timeout_ms from the start of a step (StartStep(), or else each
-//    Connect() or Command() call): Sentinel queries, connecting, AUTH,
+//    Connect() or Command() call): Sentinel queries, resolving a host name
+//    (resolve.h: glibc's getaddrinfo_a, cancelled or abandoned at the
+//    deadline), connecting, AUTH,
 //    SELECT and every command with its whole reply end by it, whatever the
 //    server sends and however slowly (a single connect() also stops after
 //    connect_timeout_ms). The socket is driven with poll(), never a
@@ -13,6 +15,9 @@
 //    kMaxReplyObjects elements (hiredis already refuses arrays nested more
 //    than 7 deep), so a hostile server cannot make the process allocate
 //    without bound;
+//  - a Sentinel may name as the master only an address or a host name of
+//    [A-Za-z0-9.-] (IsValidRedisHost); anything else is an error that
+//    quotes it escaped;
 //  - SIGPIPE raised by a write to a closed socket is blocked for this thread
 //    and consumed before the signal mask is restored, so it never reaches
 //    the process (hiredis writes with plain write()).

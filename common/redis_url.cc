@@ -1,12 +1,16 @@
 #include "common/redis_url.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+
+#include "common/normalize.h"
 
 namespace defender {
 namespace {
@@ -61,35 +65,76 @@ std::string RedactUrl(std::string_view url) {
          std::string(url.substr(at));
 }
 
+bool IsValidRedisHost(std::string_view host) {
+  const std::string h(host);
+  unsigned char addr[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, h.c_str(), addr) == 1 ||
+      inet_pton(AF_INET6, h.c_str(), addr) == 1) {
+    return true;
+  }
+  if (host.empty() || host.size() > 253) return false;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '.' || c == '-';
+  });
+}
+
+std::string ShowHostPort(std::string_view text) {
+  const size_t at = text.rfind('@');
+  if (at == std::string_view::npos) return EscapeForDisplay(text);
+  return "****" + EscapeForDisplay(text.substr(at));
+}
+
 bool ParseHostPort(std::string_view text, int default_port, std::string* host,
                    int* port, std::string* err) {
+  const std::string quoted = "\"" + ShowHostPort(text) + "\"";
+  if (text.find('@') != std::string_view::npos) {
+    *err = "must be host:port, without a user or password: " + quoted;
+    return false;
+  }
+  if (text.find("://") != std::string_view::npos) {
+    *err = "must be host:port, not a URL: " + quoted;
+    return false;
+  }
   std::string_view rest;
   if (!text.empty() && text[0] == '[') {
     const size_t close = text.find(']');
     if (close == std::string_view::npos || close == 1) {
-      *err = "bad IPv6 address in \"" + std::string(text) + "\"";
+      *err = "bad IPv6 address in " + quoted;
       return false;
     }
     *host = std::string(text.substr(1, close - 1));
     rest = text.substr(close + 1);
+    in6_addr v6;
+    if (inet_pton(AF_INET6, host->c_str(), &v6) != 1) {
+      *err = "bad IPv6 address in " + quoted;
+      return false;
+    }
   } else {
     const size_t colon = text.rfind(':');
     if (colon != std::string_view::npos &&
         text.find(':') != colon) {  // Bare IPv6 without brackets.
-      *err = "IPv6 address must be in brackets: \"" + std::string(text) + "\"";
+      *err = "IPv6 address must be in brackets: " + quoted;
       return false;
     }
     *host = std::string(text.substr(0, colon));
     rest = colon == std::string_view::npos ? "" : text.substr(colon);
   }
   if (host->empty()) {
-    *err = "missing host in \"" + std::string(text) + "\"";
+    *err = "missing host in " + quoted;
+    return false;
+  }
+  if (!IsValidRedisHost(*host)) {
+    *err =
+        "bad host (an address or a name of letters, digits, '.' and '-') "
+        "in " +
+        quoted;
     return false;
   }
   *port = default_port;
   if (rest.empty()) return true;
   if (rest[0] != ':' || !ParseInt(rest.substr(1), 1, 65535, port)) {
-    *err = "bad port in \"" + std::string(text) + "\"";
+    *err = "bad port in " + quoted;
     return false;
   }
   return true;

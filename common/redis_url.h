@@ -32,9 +32,20 @@ bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err);
 std::string RedactUrl(std::string_view url);
 
 // Parses "host:port" or "[v6]:port" (a Sentinel address; port defaults to
-// 26379).
+// 26379). The host must pass IsValidRedisHost; text with an '@' (a user or
+// password, as in "redis://:pw@host") is refused. Errors quote `text`
+// through ShowHostPort, so never what precedes an '@'.
 bool ParseHostPort(std::string_view text, int default_port, std::string* host,
                    int* port, std::string* err);
+
+// True when `host` is an IPv4 or IPv6 address literal (no brackets) or a
+// host name of 1-253 characters from [A-Za-z0-9.-]: what a Redis host (in
+// the config or named by a Sentinel) may be.
+bool IsValidRedisHost(std::string_view host);
+
+// `text` as a message may quote it: everything up to its last '@' replaced
+// by "****" and the rest passed through EscapeForDisplay (normalize.h).
+std::string ShowHostPort(std::string_view text);
 
 // Reads the password from `path`: it must be a regular file (not a symlink)
 // owned by root with no permission bits for group or others (0600 or

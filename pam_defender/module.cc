@@ -165,7 +165,8 @@ int Step::ErrorResult(bool closed) const {
 }
 
 int Step::ConfigError(const std::string& err) {
-  pam_syslog(pamh_, LOG_ERR, "configuration error: %s", err.c_str());
+  pam_syslog(pamh_, LOG_ERR, "configuration error: %s",
+             EscapeForDisplay(err).c_str());
   return ErrorResult(args_.fail_closed);
 }
 
@@ -178,7 +179,7 @@ int Step::StoreError(const std::string& err) {
       pam_syslog(pamh_, LOG_ERR,
                  "Redis store unavailable (on_error = %s: %s): %s",
                  OnErrorName(cfg_.redis_on_error),
-                 open ? "allowing" : "refusing", err.c_str());
+                 open ? "allowing" : "refusing", EscapeForDisplay(err).c_str());
     }
     const bool account = args_.mode == Mode::kAccount;
     if (!open) return account ? PAM_PERM_DENIED : PAM_AUTH_ERR;
@@ -189,7 +190,7 @@ int Step::StoreError(const std::string& err) {
              !closed             ? "failing open"
              : args_.fail_closed ? "failing closed"
                                  : "failing closed: setuid caller",
-             err.c_str());
+             EscapeForDisplay(err).c_str());
   return ErrorResult(closed);
 }
 
@@ -227,7 +228,8 @@ void Step::Announce(const Decision& d) {
     if (!hook.empty() &&
         !SpawnDetached(hook, HookEnvironment(e, service),
                        static_cast<int>(cfg_.hooks_timeout_seconds), &err)) {
-      pam_syslog(pamh_, LOG_ERR, "hook not started: %s", err.c_str());
+      pam_syslog(pamh_, LOG_ERR, "hook not started: %s",
+                 EscapeForDisplay(err).c_str());
     }
   }
 }
@@ -316,16 +318,18 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     pam_syslog(pamh_, LOG_WARNING,
                "Redis store unavailable, counting in the local store "
                "(on_error = local): %s",
-               fallback_reason.c_str());
+               EscapeForDisplay(fallback_reason).c_str());
   }
   if (!ok) return StoreError(err);
   if (!d.log_error.empty()) {
-    pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s", d.log_error.c_str());
+    pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s",
+               EscapeForDisplay(d.log_error).c_str());
   }
   if (args_.debug) {
     pam_syslog(pamh_, LOG_DEBUG, "user=\"%s\" host=\"%s\": %s",
-               d.who.user.value_or("").c_str(),
-               d.who.host ? d.who.host->subject.c_str() : "", d.reason.c_str());
+               EscapeForDisplay(d.who.user.value_or("")).c_str(),
+               d.who.host ? EscapeForDisplay(d.who.host->subject).c_str() : "",
+               EscapeForDisplay(d.reason).c_str());
   }
   Announce(d);
   if (d.refused) {

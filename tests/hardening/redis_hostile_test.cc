@@ -9,10 +9,13 @@
 //
 // Issue 10 finding 8 is here too: the module's syslog line for a bad
 // redis.url must not show the password.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <security/pam_appl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +28,7 @@
 
 #include "common/redis_conn.h"
 #include "common/redis_store.h"
+#include "common/resolve.h"
 #include "harness.h"
 
 namespace hardening {
@@ -331,6 +335,113 @@ TEST_CASE("the module never logs the Redis password") {
       LogHas("redis.url: bad database number in "
              "\"redis://pam:****@127.0.0.1:6390/0x\""));
   CHECK(LogText().find("S3cret") == std::string::npos);
+}
+
+// Issue 10 review: a Sentinel's answer (the master's host) went raw into the
+// error text and from there into the module's syslog line: ESC, BEL and a
+// newline forged a second log line. A Sentinel may now name only an address
+// or a plain host name, the error quotes its answer escaped, and every
+// error the module logs is escaped (EscapeForDisplay).
+TEST_CASE("a Sentinel's master host is checked and never logged raw") {
+  SetNow(1'800'000'000);
+  const std::string host =
+      "\x1b]0;pwned\x07\x1b[2J\nFORGED: Accepted password for root";
+  FakeRedis sentinel([&](int fd, const std::atomic<bool>& stop) {
+    while (ReadSome(fd, stop)) {
+      if (!Send(fd, "*2\r\n$" + std::to_string(host.size()) + "\r\n" + host +
+                        "\r\n$4\r\n6379\r\n")) {
+        return;
+      }
+    }
+  });
+  const std::string expected =
+      "sentinel " + sentinel.address() +
+      ": bad master host in reply: "
+      "\"%1B]0;pwned%07%1B[2J%0AFORGED: Accepted password for root\"";
+  RedisSettings settings = Settings("redis://127.0.0.1:1");
+  settings.sentinels = {sentinel.address()};
+  settings.sentinel_master = "mymaster";
+  RedisConnection c(settings);
+  std::string err;
+  CHECK_FALSE(c.Connect(&err));
+  CHECK(err == "no Redis master found through Sentinel: " + expected);
+
+  Env env("backend = \"redis\"\n\n[redis]\nsentinels = [\"" +
+          sentinel.address() +
+          "\"]\non_error = \"closed\"\n"
+          "connect_timeout_ms = 200\ncommand_timeout_ms = 200\n");
+  ClearLog();
+  Login login;
+  login.password = "secret";
+  CHECK(RunLogin(env, login).auth == PAM_AUTH_ERR);
+  CHECK(
+      LogHas("Redis store unavailable (on_error = closed: refusing): "
+             "no Redis master found through Sentinel: " +
+             expected));
+  for (const std::string& line : CapturedLog()) {
+    CAPTURE(line);
+    CHECK(line.find_first_of("\x1b\x07\n") == std::string::npos);
+  }
+}
+
+// Issue 10 review: a Redis host name was resolved with a blocking
+// getaddrinfo(): with a DNS server that never answers one PAM step took the
+// resolver's 10 s, not connect_timeout_ms + command_timeout_ms. The lookup
+// now ends by the step's deadline, and the lookups glibc cannot cancel are
+// kept for later but bounded. Needs root: a private mount namespace points
+// /etc/resolv.conf at a black-hole DNS server on 127.0.0.77.
+TEST_CASE("a host name that DNS never answers costs at most the budget") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: needs root");
+    return;
+  }
+  TempDir dir;
+  const std::string conf = dir.path() + "/resolv.conf";
+  WriteFile(conf, "nameserver 127.0.0.77\n");  // glibc: 5 s, 2 attempts.
+  const std::string report = InChild([&] {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount(conf.c_str(), "/etc/resolv.conf", nullptr, MS_BIND, nullptr) !=
+            0) {
+      _exit(2);
+    }
+    // Receives the queries and never answers.
+    const int dns = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(53);
+    a.sin_addr.s_addr = inet_addr("127.0.0.77");
+    if (dns < 0 || bind(dns, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      _exit(3);
+    }
+    RedisSettings settings = Settings("redis://redis-a.example.com:6379/0");
+    settings.connect_timeout_ms = 100;
+    settings.command_timeout_ms = 100;
+    std::string r;
+    for (size_t i = 0; i < defender::kMaxAbandonedLookups + 2; ++i) {
+      RedisConnection c(settings);
+      std::string err;
+      const int64_t start = NowMs();
+      const bool ok = c.Connect(&err);
+      const int64_t took = NowMs() - start;
+      r += (ok ? "connected" : err) +
+           (took < 400 ? "" : " (took " + std::to_string(took) + " ms)") + "\n";
+    }
+    r += "abandoned " + std::to_string(defender::AbandonedLookups()) + "\n";
+    return r;
+  });
+  std::string expected;
+  for (size_t i = 0; i < defender::kMaxAbandonedLookups; ++i) {
+    expected += "redis-a.example.com:6379: name lookup timed out\n";
+  }
+  for (int i = 0; i < 2; ++i) {
+    expected +=
+        "redis-a.example.com:6379: name lookup refused: earlier lookups "
+        "still unanswered\n";
+  }
+  expected +=
+      "abandoned " + std::to_string(defender::kMaxAbandonedLookups) + "\n";
+  CHECK(report == expected);
 }
 
 }  // namespace hardening

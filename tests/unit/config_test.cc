@@ -247,6 +247,71 @@ TEST_CASE("redis.url is checked on load; messages redact the password") {
   }
 }
 
+// Issue 10 review: redis.sentinels was not checked when the config was
+// loaded, so `sentinels = ["redis://:S3cretPW@10.0.0.5:26379"]` passed
+// `config check`, was printed by `config show` and quoted whole by every
+// error, and the file could be writable by others. Each entry is now parsed
+// on load (host:port or [v6]:port, an address or a plain host name), an
+// entry with an '@' is refused, and no message quotes what precedes an '@'.
+TEST_CASE("redis.sentinels is checked on load; messages hide any password") {
+  CHECK(ParseError("[redis]\nsentinels = "
+                   "[\"redis://:S3cretPW@10.0.0.5:26379\"]\n") ==
+        "t.toml:2: redis.sentinels: must be host:port, without a user or "
+        "password: \"****@10.0.0.5:26379\"");
+  CHECK(ParseError("[redis]\nsentinels = [\"10.0.0.5\", \"10.0.0.6:0\"]\n") ==
+        "t.toml:2: redis.sentinels: bad port in \"10.0.0.6:0\"");
+  CHECK(ParseError("[redis]\nsentinels = [\"redis://10.0.0.5:26379\"]\n") ==
+        "t.toml:2: redis.sentinels: must be host:port, not a URL: "
+        "\"redis://10.0.0.5:26379\"");
+  CHECK(ParseError("[redis]\nsentinels = [\"a_b:1\"]\n") ==
+        "t.toml:2: redis.sentinels: bad host (an address or a name of "
+        "letters, digits, '.' and '-') in \"a_b:1\"");
+  CHECK(ParseError("[redis]\nsentinels = [\"[fe80::zz]:1\"]\n") ==
+        "t.toml:2: redis.sentinels: bad IPv6 address in \"[fe80::zz]:1\"");
+  CHECK(ParseError("[redis]\nsentinels = [\"h\\u001b[2J:1\"]\n") ==
+        "t.toml:2: redis.sentinels: bad host (an address or a name of "
+        "letters, digits, '.' and '-') in \"h%1B[2J:1\"");
+  for (const char* bad :
+       {"u:S3cret@h:1", ":S3c@ret@h", "S3cret@", "redis://u:S3cret@[::1]:1"}) {
+    CAPTURE(bad);
+    const std::string e =
+        ParseError(std::string("[redis]\nsentinels = [\"") + bad + "\"]\n");
+    CHECK(e.rfind("t.toml:2: redis.sentinels: ", 0) == 0);
+    CHECK(e.find("S3c") == std::string::npos);
+  }
+  Config c;
+  std::string err;
+  REQUIRE(
+      ParseConfigText("[redis]\nsentinels = [\"10.0.0.5\", "
+                      "\"redis-a.example.com:26380\", \"[::1]:7\"]\n",
+                      "t.toml", &c, &err));
+  CHECK(c.redis_sentinels ==
+        std::vector<std::string>{"10.0.0.5", "redis-a.example.com:26380",
+                                 "[::1]:7"});
+  CHECK_FALSE(c.NamesSecrets());
+  // Built without the parser, an entry with an '@' names a secret (the
+  // config file rule applies) and is shown redacted.
+  c.redis_sentinels = {"redis://:S3cretPW@10.0.0.5:26379"};
+  CHECK(c.NamesSecrets());
+  const std::string dump = DumpConfig(c);
+  CHECK(dump.find("sentinels = [\"****@10.0.0.5:26379\"]\n") !=
+        std::string::npos);
+  CHECK(dump.find("S3cret") == std::string::npos);
+  // What a Sentinel may name as the master.
+  for (const char* ok : {"10.0.0.5", "::1", "fe80::1", "redis-a.example.com",
+                         "localhost", "a"}) {
+    CAPTURE(ok);
+    CHECK(IsValidRedisHost(ok));
+  }
+  for (const char* bad :
+       {"", "a_b", "h\x1b[2J", "h\nFORGED", "h h", "[::1]", "h:1", "u@h"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(IsValidRedisHost(bad));
+  }
+  CHECK(IsValidRedisHost(std::string(253, 'a')));
+  CHECK_FALSE(IsValidRedisHost(std::string(254, 'a')));
+}
+
 TEST_CASE("TOML syntax errors name the line") {
   const std::string err = ParseError("[lockout]\nfailure_limit = = 3\n");
   CHECK(err.rfind("t.toml:2: ", 0) == 0);
@@ -358,6 +423,16 @@ TEST_CASE("LoadConfigFile: missing, unreadable and trusted files") {
   const std::string secret = dir.path() + "/secret.toml";
   WriteFile(secret, "[redis]\nurl = \"redis://:pw@10.0.0.1:6379/0\"\n", 0666);
   CHECK_FALSE(LoadConfigFile(secret, false, &h, &err));
+  // Issue 10 review: a password written into redis.sentinels is refused
+  // (the config must not pass with it), and never quoted.
+  const std::string sentinel = dir.path() + "/sentinel.toml";
+  WriteFile(sentinel,
+            "[redis]\nsentinels = [\"redis://:S3cretPW@10.0.0.5:26379\"]\n",
+            0644);
+  CHECK_FALSE(LoadConfigFile(sentinel, false, &h, &err));
+  CHECK(err == sentinel +
+                   ":2: redis.sentinels: must be host:port, without a user "
+                   "or password: \"****@10.0.0.5:26379\"");
 
   // Symlinks and non-regular files are refused.
   const std::string link = dir.path() + "/link.toml";

@@ -146,6 +146,45 @@ TEST_CASE("the caller's dispositions and mask stay; the hook gets defaults") {
         "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
+// Issue 10 review: under su or sudo (real uid = the invoking user) only the
+// hook process itself took the effective ids; the supervisor kept the
+// invoking user's real uid, so that user could SIGKILL or SIGSTOP it (and
+// the hook then ran without its timeout, or an intermediate child before the
+// hook started). Now every child takes the effective ids as real and saved
+// ids first: the hook and its supervisor are root through and through.
+TEST_CASE(
+    "under a setuid caller the hook and its supervisor drop the real ids") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: needs root");
+    return;
+  }
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/ids";
+  const std::string script = dir.path() + "/ids.sh";
+  // $$ is the hook, $PPID its supervisor.
+  std::ofstream(script) << "#!/bin/sh\n"
+                           "{ grep -E '^(Uid|Gid):' /proc/$$/status\n"
+                           "  grep -E '^(Uid|Gid):' /proc/$PPID/status\n"
+                           "} > \"$OUT.tmp\" && mv \"$OUT.tmp\" \"$OUT\"\n";
+  REQUIRE(chmod(script.c_str(), 0755) == 0);
+  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The ids of su run by nobody: real 65534, effective and saved 0.
+    if (setresgid(65534, 0, 0) != 0 || setresuid(65534, 0, 0) != 0) _exit(2);
+    std::string err;
+    _exit(SpawnDetached({script}, {"OUT=" + out}, 5, &err) ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  REQUIRE(WaitForFile(out));
+  const std::string root = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
+  CHECK(ReadAll(out) == root + root);
+}
+
 TEST_CASE("a relative hook path is refused") {
   std::string err;
   CHECK_FALSE(SpawnDetached({"true"}, {}, 5, &err));

@@ -1,0 +1,127 @@
+#include "common/resolve.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <vector>
+
+namespace defender {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// One getaddrinfo_a request with everything it points to, so that all of it
+// stays valid as long as the helper thread may use it.
+struct Lookup {
+  std::string host;
+  std::string service;
+  addrinfo hints{};
+  gaicb cb{};
+};
+
+std::mutex g_mutex;
+std::vector<Lookup*>* g_abandoned = nullptr;  // Guarded by g_mutex.
+
+// Frees the abandoned lookups that have finished. Caller holds g_mutex.
+void ReapLocked() {
+  if (g_abandoned == nullptr) return;
+  std::erase_if(*g_abandoned, [](Lookup* l) {
+    if (gai_error(&l->cb) == EAI_INPROGRESS) return false;
+    if (l->cb.ar_result) freeaddrinfo(l->cb.ar_result);
+    delete l;
+    return true;
+  });
+}
+
+addrinfo Hints(int flags) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | flags;
+  return hints;
+}
+
+}  // namespace
+
+size_t AbandonedLookups() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  ReapLocked();
+  return g_abandoned ? g_abandoned->size() : 0;
+}
+
+bool ResolveTcp(const std::string& host, int port,
+                SteadyClock::time_point deadline, AddrInfoPtr* out,
+                std::string* err) {
+  const std::string service = std::to_string(port);
+  // An address literal: no lookup at all.
+  const addrinfo numeric = Hints(AI_NUMERICHOST);
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.c_str(), service.c_str(), &numeric, &res);
+  if (rc == 0) {
+    out->reset(res);
+    return true;
+  }
+  if (rc != EAI_NONAME) {
+    *err = gai_strerror(rc);
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    ReapLocked();
+    if (g_abandoned && g_abandoned->size() >= kMaxAbandonedLookups) {
+      *err = "name lookup refused: earlier lookups still unanswered";
+      return false;
+    }
+  }
+  auto lookup = std::make_unique<Lookup>();
+  lookup->host = host;
+  lookup->service = service;
+  lookup->hints = Hints(AI_ADDRCONFIG);
+  lookup->cb.ar_name = lookup->host.c_str();
+  lookup->cb.ar_service = lookup->service.c_str();
+  lookup->cb.ar_request = &lookup->hints;
+  gaicb* list[1] = {&lookup->cb};
+  rc = getaddrinfo_a(GAI_NOWAIT, list, 1, nullptr);
+  if (rc != 0) {
+    *err = gai_strerror(rc);
+    return false;
+  }
+  for (;;) {
+    const auto left = std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(
+               deadline - SteadyClock::now())
+               .count());
+    if (left == 0) break;
+    const struct timespec timeout = {static_cast<time_t>(left / 1'000'000'000),
+                                     static_cast<long>(left % 1'000'000'000)};
+    const gaicb* const wait[1] = {&lookup->cb};
+    rc = gai_suspend(wait, 1, &timeout);
+    if (rc != EAI_INTR) break;  // 0: done; EAI_AGAIN: timed out.
+  }
+  rc = gai_error(&lookup->cb);
+  if (rc == EAI_INPROGRESS) {
+    gai_cancel(&lookup->cb);  // EAI_CANCELED, EAI_NOTCANCELED or EAI_ALLDONE.
+    rc = gai_error(&lookup->cb);
+    if (rc == EAI_INPROGRESS) {
+      // Not cancelled: the helper thread may still write the request. Keep
+      // it (see the header comment); a later call frees it.
+      std::lock_guard<std::mutex> lock(g_mutex);
+      if (g_abandoned == nullptr) g_abandoned = new std::vector<Lookup*>();
+      g_abandoned->push_back(lookup.release());
+    }
+    if (rc == EAI_INPROGRESS || rc == EAI_CANCELED) {
+      *err = "name lookup timed out";
+      return false;
+    }
+  }
+  if (rc != 0) {
+    *err = gai_strerror(rc);
+    return false;
+  }
+  out->reset(lookup->cb.ar_result);
+  return true;
+}
+
+}  // namespace defender
