@@ -53,7 +53,7 @@ AttemptSubjects Policy::Classify(const LoginInfo& info) const {
     }
   }
   if (host_allowed) {
-    // SPEC section 2, item 7: an attempt from an allow-listed host is never
+    // doc/DESIGN.md §3.7: an attempt from an allow-listed host is never
     // refused by any block (like fail2ban's ignoreip); its failures still
     // count on its user.
     who.rule = RefusalRule::kNever;
@@ -167,8 +167,7 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
-<<<<<<< HEAD
-  // SPEC section 2, item 15: an attempt that concludes while its subjects
+  // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
   // are blocked is refused exactly as AuthSucc refuses a correct password,
   // so that right and wrong passwords give the client the same answer.
   // One refused before it was counted (blocked while its password was
@@ -183,16 +182,6 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
     if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   }
   if (log_attempt) Log(info, refused ? "refused" : "failure", d);
-=======
-  // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
-  // are blocked is refused like any other, whatever the password was, so
-  // that a correct password (refused by AuthSucc) and a wrong one give the
-  // client the same answer. One that was refused before this failure was
-  // not counted on the blocked subject and is logged "refused".
-  const bool refused_before = IsRefused(d->who.rule, before);
-  if (IsRefused(d->who.rule, after)) Refuse(d->who, after, d);
-  if (log_attempt) Log(info, refused_before ? "refused" : "failure", d);
->>>>>>> issue15-docs
   return true;
 }
 

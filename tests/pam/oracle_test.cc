@@ -139,7 +139,7 @@ Observed GuessAfterBlock(const std::string& password, bool advance_clock) {
 
 }  // namespace
 
-// SPEC 2 item 1: refused attempts are not counted; item 15: every attempt
+// doc/DESIGN.md §3.1: refused attempts are not counted; §3.15: every attempt
 // that concludes after a block gives the same result and text.
 TEST_CASE(
     "a held wrong answer after the block counts on no subject: the host's "
@@ -179,7 +179,7 @@ TEST_CASE(
   CHECK(run("right") == run("wrong"));
 }
 
-// SPEC 2 item 7: an attempt from an allow-listed host is never refused by
+// doc/DESIGN.md §3.7: an attempt from an allow-listed host is never refused by
 // any block (user, host or pair).
 TEST_CASE("allow_hosts: a blocked user still logs in from there") {
   PamHarness h(DEFENDER_TEST_MODULE_PATH,

@@ -264,7 +264,7 @@ TEST_CASE("allow_users and allow_hosts are never counted or blocked") {
   CHECK(h.Host("10.1.2.3") == SubjectState{});
   CHECK(h.User("carol").blocked);
   // Blocked by guesses from there, carol is refused elsewhere but never
-  // from an allow-listed host (SPEC section 2, item 7).
+  // from an allow-listed host (doc/DESIGN.md §3.7).
   CHECK(h.Login("carol", "192.0.2.99", true) == R::kRefused);
   CHECK(h.Login("carol", "10.200.0.1", true) == R::kSucceeded);
   for (int i = 0; i < 5; ++i) h.Login("dave", "2001:db8:5::1", false);
