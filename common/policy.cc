@@ -24,10 +24,10 @@ LockoutParams Policy::Params() const {
                        cfg_.HistorySeconds()};
 }
 
-AttemptSubjects Policy::Classify(const LoginInfo& info) const {
+AttemptSubjects Policy::Classify(const Login& login) const {
   AttemptSubjects who;
-  who.user = NormalizeUser(info.user, cfg_.fold_username_case);
-  who.host = NormalizeHost(info.rhost, static_cast<int>(cfg_.ipv6_prefix));
+  who.user = login.user;
+  who.host = login.host;
   who.host_denied = MatchesAny(cfg_.deny_hosts, who.host);
 
   if (who.user && !cfg_.disable_user_lockout) {
@@ -97,15 +97,15 @@ void Policy::Refuse(const AttemptSubjects& who,
   }
 }
 
-void Policy::Log(const LoginInfo& info, const char* result, Decision* d) {
+void Policy::Log(const Login& login, const char* result, Decision* d) {
   if (log_ == nullptr) return;
   const AttemptSubjects& who = d->who;
   Attempt a;
   a.time = clock_.Now();
-  a.service = EscapeText(info.service, kMaxSubjectBytes);
+  a.service = login.service;
   a.user = who.user.value_or("");
   a.host = who.host ? who.host->subject : "";
-  a.tty = EscapeText(info.tty, kMaxSubjectBytes);
+  a.tty = login.tty;
   a.result = result;
   if (log_->Append(a, &d->log_error)) d->logged = result;
 }
@@ -121,10 +121,10 @@ void RefuseDenied(const AttemptSubjects& who, Decision* d) {
 
 }  // namespace
 
-bool Policy::Check(const LoginInfo& info, bool log_refusal, Decision* d,
+bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
                    std::string* err) {
   *d = Decision{};
-  d->who = Classify(info);
+  d->who = Classify(login);
   if (d->who.host_denied) {
     RefuseDenied(d->who, d);
   } else {
@@ -135,17 +135,17 @@ bool Policy::Check(const LoginInfo& info, bool log_refusal, Decision* d,
     if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   }
   if (!d->refused) d->reason = "allowed";
-  if (d->refused && log_refusal) Log(info, "refused", d);
+  if (d->refused && log_refusal) Log(login, "refused", d);
   return true;
 }
 
-bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
+bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
   *d = Decision{};
-  d->who = Classify(info);
+  d->who = Classify(login);
   if (d->who.host_denied) {
     RefuseDenied(d->who, d);
-    if (log_attempt) Log(info, "refused", d);
+    if (log_attempt) Log(login, "refused", d);
     return true;
   }
   std::vector<FailureRequest> requests;
@@ -167,8 +167,7 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
-<<<<<<< HEAD
-  // SPEC section 2, item 15: an attempt that concludes while its subjects
+  // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
   // are blocked is refused exactly as AuthSucc refuses a correct password,
   // so that right and wrong passwords give the client the same answer.
   // One refused before it was counted (blocked while its password was
@@ -182,27 +181,17 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
     d->reason = "failure counted";
     if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   }
-  if (log_attempt) Log(info, refused ? "refused" : "failure", d);
-=======
-  // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
-  // are blocked is refused like any other, whatever the password was, so
-  // that a correct password (refused by AuthSucc) and a wrong one give the
-  // client the same answer. One that was refused before this failure was
-  // not counted on the blocked subject and is logged "refused".
-  const bool refused_before = IsRefused(d->who.rule, before);
-  if (IsRefused(d->who.rule, after)) Refuse(d->who, after, d);
-  if (log_attempt) Log(info, refused_before ? "refused" : "failure", d);
->>>>>>> issue15-docs
+  if (log_attempt) Log(login, refused ? "refused" : "failure", d);
   return true;
 }
 
-bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
+bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
   *d = Decision{};
-  d->who = Classify(info);
+  d->who = Classify(login);
   if (d->who.host_denied) {
     RefuseDenied(d->who, d);
-    if (log_attempt) Log(info, "refused", d);
+    if (log_attempt) Log(login, "refused", d);
     return true;
   }
   // An attempt has at most a user and a host subject.
@@ -220,7 +209,7 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
   }
   if (refused) {
     Refuse(d->who, before, d);
-    if (log_attempt) Log(info, "refused", d);
+    if (log_attempt) Log(login, "refused", d);
     return true;
   }
   d->reason = "success";
@@ -230,7 +219,7 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
                                 before[i].failures});
     }
   }
-  if (log_attempt) Log(info, "success", d);
+  if (log_attempt) Log(login, "success", d);
   return true;
 }
 
