@@ -121,6 +121,16 @@ void RefuseDenied(const AttemptSubjects& who, Decision* d) {
 
 }  // namespace
 
+bool Policy::RefusedAsDenied(const Login& login, bool log_attempt,
+                             Decision* d) {
+  *d = Decision{};
+  d->who = Classify(login);
+  if (!d->who.host_denied) return false;
+  RefuseDenied(d->who, d);
+  if (log_attempt) Log(login, "refused", d);
+  return true;
+}
+
 bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
                    std::string* err) {
   *d = Decision{};
@@ -141,13 +151,7 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
 
 bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
-  *d = Decision{};
-  d->who = Classify(login);
-  if (d->who.host_denied) {
-    RefuseDenied(d->who, d);
-    if (log_attempt) Log(login, "refused", d);
-    return true;
-  }
+  if (RefusedAsDenied(login, log_attempt, d)) return true;
   std::vector<FailureRequest> requests;
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
@@ -187,13 +191,7 @@ bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
 
 bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
-  *d = Decision{};
-  d->who = Classify(login);
-  if (d->who.host_denied) {
-    RefuseDenied(d->who, d);
-    if (log_attempt) Log(login, "refused", d);
-    return true;
-  }
+  if (RefusedAsDenied(login, log_attempt, d)) return true;
   // An attempt has at most a user and a host subject.
   bool reset_flags[2] = {false, false};
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {

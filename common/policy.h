@@ -93,6 +93,10 @@ class Policy {
  private:
   void Refuse(const AttemptSubjects& who,
               const std::vector<SubjectState>& states, Decision* d) const;
+  // Starts *d afresh with the subjects of `login`. When its host is in
+  // deny_hosts, refuses it (logged "refused" when `log_attempt`) and
+  // returns true.
+  bool RefusedAsDenied(const Login& login, bool log_attempt, Decision* d);
   // Appends the attempt; a failure is recorded in d->log_error.
   void Log(const Login& login, const char* result, Decision* d);
 

@@ -12,6 +12,9 @@
 #include "common/backend.h"
 #include "common/clock.h"
 #include "common/config.h"
+#ifdef DEFENDER_TEST_CLOCK
+#include "common/env_clock.h"
+#endif
 #include "common/format.h"
 #include "common/hooks.h"
 #include "common/login.h"
@@ -96,17 +99,7 @@ std::string HostName() {
 
 #ifdef DEFENDER_TEST_CLOCK
 // Test builds only (never installed): PAM_DEFENDER_TEST_NOW sets the time.
-class TestClock final : public Clock {
- public:
-  int64_t Now() const override {
-    const char* s = getenv("PAM_DEFENDER_TEST_NOW");
-    return s ? strtoll(s, nullptr, 10) : SystemClock().Now();
-  }
-  bool IsRealTime() const override {
-    return getenv("PAM_DEFENDER_TEST_NOW") == nullptr;
-  }
-};
-using ModuleClock = TestClock;
+using ModuleClock = EnvClock;
 #else
 using ModuleClock = SystemClock;
 #endif
