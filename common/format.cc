@@ -29,15 +29,19 @@ std::string FormatDuration(int64_t s) {
   return "0s";
 }
 
-std::string FormatIso8601(int64_t epoch) {
+std::string FormatTime(int64_t epoch, bool local, const char* format) {
   const time_t t = static_cast<time_t>(epoch);
   struct tm tm;
-  char buf[32];
-  if (gmtime_r(&t, &tm) == nullptr ||
-      strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+  char buf[64];
+  if ((local ? localtime_r(&t, &tm) : gmtime_r(&t, &tm)) == nullptr ||
+      strftime(buf, sizeof(buf), format, &tm) == 0) {
     return std::to_string(epoch);
   }
   return buf;
+}
+
+std::string FormatIso8601(int64_t epoch) {
+  return FormatTime(epoch, /*local=*/false, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 std::optional<int64_t> ParseDuration(std::string_view text) {

@@ -13,6 +13,10 @@ namespace defender {
 // "4m 12s", "2h 0m", "3d 4h", "0s"; the two largest non-zero units.
 std::string FormatDuration(int64_t seconds);
 
+// `epoch` through strftime(`format`) in UTC, or in the local time zone (TZ)
+// when `local`; the number itself when it cannot be formatted.
+std::string FormatTime(int64_t epoch, bool local, const char* format);
+
 // "2026-11-28T21:40:05Z".
 std::string FormatIso8601(int64_t epoch);
 

@@ -123,10 +123,7 @@ bool MemoryStore::List(int64_t now, bool blocked_only,
 
 bool MemoryStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
                         std::string* err) {
-  std::vector<StoreEntry> entries;
-  if (!List(now, false, &entries, err)) return false;
-  *out = StoreStats{};
-  CountEntries(entries, out);
+  if (!CountListed(this, now, out, err)) return false;
   for (const auto& [key, times] : history_) {
     out->blocks_in_window +=
         std::count_if(times.begin(), times.end(),

@@ -24,10 +24,10 @@ LockoutParams Policy::Params() const {
                        cfg_.HistorySeconds()};
 }
 
-AttemptSubjects Policy::Classify(const LoginInfo& info) const {
+AttemptSubjects Policy::Classify(const Login& login) const {
   AttemptSubjects who;
-  who.user = NormalizeUser(info.user, cfg_.fold_username_case);
-  who.host = NormalizeHost(info.rhost, static_cast<int>(cfg_.ipv6_prefix));
+  who.user = login.user;
+  who.host = login.host;
   who.host_denied = MatchesAny(cfg_.deny_hosts, who.host);
 
   if (who.user && !cfg_.disable_user_lockout) {
@@ -97,15 +97,15 @@ void Policy::Refuse(const AttemptSubjects& who,
   }
 }
 
-void Policy::Log(const LoginInfo& info, const char* result, Decision* d) {
+void Policy::Log(const Login& login, const char* result, Decision* d) {
   if (log_ == nullptr) return;
   const AttemptSubjects& who = d->who;
   Attempt a;
   a.time = clock_.Now();
-  a.service = EscapeText(info.service, kMaxSubjectBytes);
+  a.service = login.service;
   a.user = who.user.value_or("");
   a.host = who.host ? who.host->subject : "";
-  a.tty = EscapeText(info.tty, kMaxSubjectBytes);
+  a.tty = login.tty;
   a.result = result;
   if (log_->Append(a, &d->log_error)) d->logged = result;
 }
@@ -121,10 +121,20 @@ void RefuseDenied(const AttemptSubjects& who, Decision* d) {
 
 }  // namespace
 
-bool Policy::Check(const LoginInfo& info, bool log_refusal, Decision* d,
+bool Policy::RefusedAsDenied(const Login& login, bool log_attempt,
+                             Decision* d) {
+  *d = Decision{};
+  d->who = Classify(login);
+  if (!d->who.host_denied) return false;
+  RefuseDenied(d->who, d);
+  if (log_attempt) Log(login, "refused", d);
+  return true;
+}
+
+bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
                    std::string* err) {
   *d = Decision{};
-  d->who = Classify(info);
+  d->who = Classify(login);
   if (d->who.host_denied) {
     RefuseDenied(d->who, d);
   } else {
@@ -135,19 +145,13 @@ bool Policy::Check(const LoginInfo& info, bool log_refusal, Decision* d,
     if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   }
   if (!d->refused) d->reason = "allowed";
-  if (d->refused && log_refusal) Log(info, "refused", d);
+  if (d->refused && log_refusal) Log(login, "refused", d);
   return true;
 }
 
-bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
+bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
-  *d = Decision{};
-  d->who = Classify(info);
-  if (d->who.host_denied) {
-    RefuseDenied(d->who, d);
-    if (log_attempt) Log(info, "refused", d);
-    return true;
-  }
+  if (RefusedAsDenied(login, log_attempt, d)) return true;
   std::vector<FailureRequest> requests;
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
@@ -181,19 +185,13 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
     d->reason = "failure counted";
     if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   }
-  if (log_attempt) Log(info, refused ? "refused" : "failure", d);
+  if (log_attempt) Log(login, refused ? "refused" : "failure", d);
   return true;
 }
 
-bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
+bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
-  *d = Decision{};
-  d->who = Classify(info);
-  if (d->who.host_denied) {
-    RefuseDenied(d->who, d);
-    if (log_attempt) Log(info, "refused", d);
-    return true;
-  }
+  if (RefusedAsDenied(login, log_attempt, d)) return true;
   // An attempt has at most a user and a host subject.
   bool reset_flags[2] = {false, false};
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
@@ -209,7 +207,7 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
   }
   if (refused) {
     Refuse(d->who, before, d);
-    if (log_attempt) Log(info, "refused", d);
+    if (log_attempt) Log(login, "refused", d);
     return true;
   }
   d->reason = "success";
@@ -219,7 +217,7 @@ bool Policy::AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
                                 before[i].failures});
     }
   }
-  if (log_attempt) Log(info, "success", d);
+  if (log_attempt) Log(login, "success", d);
   return true;
 }
 

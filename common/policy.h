@@ -12,17 +12,10 @@
 #include "common/attempt_log.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/login.h"
 #include "common/store.h"
 
 namespace defender {
-
-// What PAM tells us about one login attempt (raw, not normalised).
-struct LoginInfo {
-  std::string service;
-  std::string user;
-  std::string rhost;
-  std::string tty;
-};
 
 // A transition that must be announced (syslog line, hooks, Redis PUBLISH).
 struct Event {
@@ -32,10 +25,10 @@ struct Event {
   int64_t failures = 0;
 };
 
-// The subjects of one attempt after normalisation and exemptions.
+// The subjects of one attempt after exemptions.
 struct AttemptSubjects {
-  std::optional<std::string> user;  // Normalised user, if any.
-  std::optional<Host> host;         // Normalised host, if any.
+  std::optional<std::string> user;  // The Login's user, as it is.
+  std::optional<Host> host;         // The Login's host, as it is.
   bool host_denied = false;         // Host is in deny_hosts.
   std::vector<Subject> subjects;    // Counted and checked: user first.
   std::vector<int64_t> limits;      // Failure limit of each subject.
@@ -67,13 +60,16 @@ class Policy {
   Policy(const Config& cfg, Store* store, AttemptLog* log, const Clock& clock)
       : cfg_(cfg), store_(store), log_(log), clock_(clock) {}
 
-  // Normalises and classifies the subjects of `info` per the config.
-  AttemptSubjects Classify(const LoginInfo& info) const;
+  // Every method takes a Login made by NormalizeLogin (login.h) and uses its
+  // fields as they are: the policy never normalises, escapes or cuts them.
+
+  // Classifies the subjects of `login` per the config.
+  AttemptSubjects Classify(const Login& login) const;
 
   // Refuses denied hosts and blocked subjects (preauth, account, check).
   // When refused and `log_refusal`, logs a "refused" attempt. Changes no
   // counter.
-  bool Check(const LoginInfo& info, bool log_refusal, Decision* d,
+  bool Check(const Login& login, bool log_refusal, Decision* d,
              std::string* err);
 
   // A failed password. If the subjects are refused already (blocked while
@@ -84,12 +80,12 @@ class Policy {
   // failure blocked them. Logs, when `log_attempt`, "failure", or "refused"
   // for an attempt refused before it was counted (and for a denied host,
   // which is not counted).
-  bool AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
+  bool AuthFail(const Login& login, bool log_attempt, Decision* d,
                 std::string* err);
 
   // A correct password: refused if blocked; otherwise resets counters and
   // blocks (only the user's in by_user_and_host mode) and logs "success".
-  bool AuthSucc(const LoginInfo& info, bool log_attempt, Decision* d,
+  bool AuthSucc(const Login& login, bool log_attempt, Decision* d,
                 std::string* err);
 
   LockoutParams Params() const;
@@ -97,8 +93,12 @@ class Policy {
  private:
   void Refuse(const AttemptSubjects& who,
               const std::vector<SubjectState>& states, Decision* d) const;
+  // Starts *d afresh with the subjects of `login`. When its host is in
+  // deny_hosts, refuses it (logged "refused" when `log_attempt`) and
+  // returns true.
+  bool RefusedAsDenied(const Login& login, bool log_attempt, Decision* d);
   // Appends the attempt; a failure is recorded in d->log_error.
-  void Log(const LoginInfo& info, const char* result, Decision* d);
+  void Log(const Login& login, const char* result, Decision* d);
 
   const Config& cfg_;
   Store* store_;

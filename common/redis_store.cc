@@ -7,6 +7,7 @@
 
 #include "common/normalize.h"
 #include "common/redis_reply.h"
+#include "common/redis_url.h"
 #include "common/store_logic.h"
 #include "redis_script.h"
 
@@ -34,27 +35,9 @@ std::string EscapeName(std::string_view name) {
   return out;
 }
 
-int Hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
+// The inverse of EscapeName: false for text EscapeName never writes.
 bool UnescapeName(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      if (!KeepByte(static_cast<unsigned char>(in[i]))) return false;
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = Hex(in[i + 1]), lo = Hex(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
+  return PercentDecode(in, out, KeepByte, /*upper_only=*/true);
 }
 
 // Escapes glob characters for SCAN MATCH.
@@ -384,10 +367,7 @@ bool RedisStore::List(int64_t now, bool blocked_only,
 
 bool RedisStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
                        std::string* err) {
-  *out = StoreStats{};
-  std::vector<StoreEntry> entries;
-  if (!List(now, false, &entries, err)) return false;
-  CountEntries(entries, out);
+  if (!CountListed(this, now, out, err)) return false;
   return Scan(
       'h',
       [&](const std::vector<std::string>& keys, const std::vector<Subject>&) {

@@ -26,30 +26,35 @@ bool ParseInt(std::string_view s, int min, int max, int* out) {
   return true;
 }
 
-int HexDigit(char c) {
+int HexDigit(char c, bool upper_only) {
   if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'a' && c <= 'f' && !upper_only) return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
-bool PercentDecode(std::string_view in, std::string* out) {
+}  // namespace
+
+bool PercentDecode(std::string_view in, std::string* out,
+                   bool (*literal_ok)(unsigned char), bool upper_only) {
   out->clear();
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '%') {
+      if (literal_ok && !literal_ok(static_cast<unsigned char>(in[i]))) {
+        return false;
+      }
       out->push_back(in[i]);
       continue;
     }
     if (i + 2 >= in.size()) return false;
-    const int hi = HexDigit(in[i + 1]), lo = HexDigit(in[i + 2]);
+    const int hi = HexDigit(in[i + 1], upper_only);
+    const int lo = HexDigit(in[i + 2], upper_only);
     if (hi < 0 || lo < 0) return false;
     out->push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
   }
   return true;
 }
-
-}  // namespace
 
 std::string RedactUrl(std::string_view url) {
   const size_t scheme = url.find("://");

@@ -26,6 +26,14 @@ struct RedisAddress {
 // never throws.
 bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err);
 
+// Decodes the "%XX" escapes of `in` into *out. Every other byte stands for
+// itself, if `literal_ok` (when given) accepts it; `upper_only` accepts only
+// upper-case hex digits. Returns false on a cut or malformed escape or a
+// refused byte.
+bool PercentDecode(std::string_view in, std::string* out,
+                   bool (*literal_ok)(unsigned char) = nullptr,
+                   bool upper_only = false);
+
 // `url` with the password of its user information replaced by "****"
 // ("redis://user:****@host:6379/0"); URLs without one are returned as is.
 // Every message that shows a Redis URL shows it through this.

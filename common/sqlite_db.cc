@@ -138,13 +138,23 @@ sqlite3* OpenHandle(const std::string& path, int flags, std::string* err) {
 
 }  // namespace
 
+std::unique_ptr<SqliteDb> SqliteDb::OpenChecked(const std::string& path,
+                                                bool create, int flags,
+                                                int busy_timeout_ms,
+                                                std::string* err) {
+  if (!CheckStore(path, create, err)) return nullptr;
+  sqlite3* handle = OpenHandle(path, flags, err);
+  if (handle == nullptr) return nullptr;
+  return std::unique_ptr<SqliteDb>(new SqliteDb(handle, path, busy_timeout_ms));
+}
+
 std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
                                          int busy_timeout_ms,
                                          std::string* err) {
-  if (!CheckStore(path, /*create=*/true, err)) return nullptr;
-  sqlite3* handle = OpenHandle(path, SQLITE_OPEN_READWRITE, err);
-  if (handle == nullptr) return nullptr;
-  std::unique_ptr<SqliteDb> db(new SqliteDb(handle, path, busy_timeout_ms));
+  std::unique_ptr<SqliteDb> db = OpenChecked(
+      path, /*create=*/true, SQLITE_OPEN_READWRITE, busy_timeout_ms, err);
+  if (!db) return nullptr;
+  sqlite3* handle = db->handle();
   // Each PAM step opens its own connection, and closing the last connection
   // to a WAL database checkpoints the WAL into the database (two fsyncs) and
   // deletes it, so the next step creates it again (two more: the WAL header
@@ -165,10 +175,8 @@ std::unique_ptr<SqliteDb> SqliteDb::Open(const std::string& path,
 std::unique_ptr<SqliteDb> SqliteDb::OpenReadOnly(const std::string& path,
                                                  int busy_timeout_ms,
                                                  std::string* err) {
-  if (!CheckStore(path, /*create=*/false, err)) return nullptr;
-  sqlite3* handle = OpenHandle(path, SQLITE_OPEN_READONLY, err);
-  if (handle == nullptr) return nullptr;
-  return std::unique_ptr<SqliteDb>(new SqliteDb(handle, path, busy_timeout_ms));
+  return OpenChecked(path, /*create=*/false, SQLITE_OPEN_READONLY,
+                     busy_timeout_ms, err);
 }
 
 SqliteDb::SqliteDb(sqlite3* db, std::string path, int busy_timeout_ms)

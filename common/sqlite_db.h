@@ -133,6 +133,12 @@ class SqliteDb {
   };
 
   SqliteDb(sqlite3* db, std::string path, int busy_timeout_ms);
+  // Checks the store at `path` (CheckStore; `create`: it may be made) and
+  // opens it with `flags`. nullptr with *err set on failure.
+  static std::unique_ptr<SqliteDb> OpenChecked(const std::string& path,
+                                               bool create, int flags,
+                                               int busy_timeout_ms,
+                                               std::string* err);
   // sqlite3_busy_handler callback: retries every millisecond until
   // busy_timeout_ms_ has passed since the first retry (SQLite's own
   // handler backs off to 100 ms sleeps, which a writer that takes the

@@ -6,6 +6,12 @@ namespace {
 // Expression true for a record that still matters at ?now.
 #define LIVE "(expires = 0 OR expires > ?1)"
 
+// Binds `s` to ?1 (kind) and ?2 (subject).
+void BindSubject(SqliteDb::Statement* st, const Subject& s) {
+  st->Bind(1, KindName(s.kind));
+  st->Bind(2, s.name);
+}
+
 }  // namespace
 
 bool SqliteStore::Read(const Subject& s, std::optional<StoredRecord>* out,
@@ -13,8 +19,7 @@ bool SqliteStore::Read(const Subject& s, std::optional<StoredRecord>* out,
   SqliteDb::Statement st(db_,
                          "SELECT failures, blocked, expires FROM subjects "
                          "WHERE kind = ?1 AND subject = ?2");
-  st.Bind(1, KindName(s.kind));
-  st.Bind(2, s.name);
+  BindSubject(&st, s);
   out->reset();
   if (st.Step()) {
     *out = StoredRecord{st.Int(0), st.Int(1) != 0, st.Int(2)};
@@ -31,8 +36,7 @@ bool SqliteStore::Write(const Subject& s, const StoredRecord& r,
       db_,
       "INSERT OR REPLACE INTO subjects(kind, subject, failures, blocked, "
       "expires) VALUES (?1, ?2, ?3, ?4, ?5)");
-  st.Bind(1, KindName(s.kind));
-  st.Bind(2, s.name);
+  BindSubject(&st, s);
   st.Bind(3, r.failures);
   st.Bind(4, static_cast<int64_t>(r.blocked));
   st.Bind(5, r.expires);
@@ -44,8 +48,7 @@ bool SqliteStore::Write(const Subject& s, const StoredRecord& r,
 bool SqliteStore::Erase(const Subject& s, std::string* err) {
   SqliteDb::Statement st(
       db_, "DELETE FROM subjects WHERE kind = ?1 AND subject = ?2");
-  st.Bind(1, KindName(s.kind));
-  st.Bind(2, s.name);
+  BindSubject(&st, s);
   st.Step();
   if (st.error()) *err = db_->Error("delete failed");
   return !st.error();
@@ -55,8 +58,7 @@ bool SqliteStore::AddHistory(const Subject& s, int64_t now, int64_t until,
                              std::string* err) {
   SqliteDb::Statement st(
       db_, "INSERT INTO blocks(kind, subject, time, until) VALUES (?,?,?,?)");
-  st.Bind(1, KindName(s.kind));
-  st.Bind(2, s.name);
+  BindSubject(&st, s);
   st.Bind(3, now);
   st.Bind(4, until);
   st.Step();
@@ -69,8 +71,7 @@ bool SqliteStore::CountHistory(const Subject& s, int64_t since, int64_t* count,
   SqliteDb::Statement st(db_,
                          "SELECT count(*) FROM blocks WHERE kind = ?1 AND "
                          "subject = ?2 AND time > ?3");
-  st.Bind(1, KindName(s.kind));
-  st.Bind(2, s.name);
+  BindSubject(&st, s);
   st.Bind(3, since);
   if (!st.Step()) {
     *err = db_->Error("read failed");

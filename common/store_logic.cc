@@ -54,4 +54,12 @@ void CountEntries(std::span<const StoreEntry> entries, StoreStats* out) {
   }
 }
 
+bool CountListed(Store* store, int64_t now, StoreStats* out, std::string* err) {
+  *out = StoreStats{};
+  std::vector<StoreEntry> entries;
+  if (!store->List(now, false, &entries, err)) return false;
+  CountEntries(entries, out);
+  return true;
+}
+
 }  // namespace defender

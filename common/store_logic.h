@@ -51,6 +51,11 @@ int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
 // Leaves blocks_in_window alone.
 void CountEntries(std::span<const StoreEntry> entries, StoreStats* out);
 
+// Sets *out to the per-subject counts (CountEntries) of every live record
+// `store` lists at `now`, blocks_in_window 0. False with *err set when the
+// store cannot list them.
+bool CountListed(Store* store, int64_t now, StoreStats* out, std::string* err);
+
 }  // namespace defender
 
 #endif  // PAM_DEFENDER_COMMON_STORE_LOGIC_H_

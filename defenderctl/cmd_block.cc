@@ -71,11 +71,7 @@ int RunBlock(Context* ctx, const BlockOptions& opt) {
                               FormatDuration(length) + ")") +
             "\n";
   }
-  if (ctx->json()) {
-    PrintJson(out);
-  } else {
-    PrintOut(text);
-  }
+  PrintResult(*ctx, out, text);
   return kExitOk;
 }
 

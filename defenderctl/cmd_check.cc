@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "common/login.h"
 #include "common/normalize.h"
 #include "common/policy.h"
 #include "defenderctl/announce.h"
@@ -73,25 +74,23 @@ std::string StateText(const SubjectReport& r, int64_t now) {
 
 int RunCheck(Context* ctx, const CheckOptions& opt) {
   const Config& cfg = ctx->config();
-  LoginInfo info;
-  info.service = kService;
-  info.user = opt.user;
-  info.rhost = opt.host.value_or("");
+  // The login asked about, normalised once as the module does (login.h).
+  const Login login = NormalizeLogin(
+      RawLoginItems{kService, opt.user, opt.host.value_or(""), ""}, cfg);
   // Refuse arguments that name nothing, rather than check a different
   // attempt than the one asked about.
-  std::vector<Subject> named;
-  std::string err;
-  if (!SubjectsFromArgs(cfg, opt.user, opt.host, &named, &err)) {
-    PrintError(err);
+  if (!login.user || (opt.host && !login.host)) {
+    PrintError(!login.user ? "--user: empty user name" : "--host: empty host");
     return kExitUsage;
   }
+  std::string err;
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
   Policy policy(cfg, backend->store(), backend->attempt_log(), ctx->clock());
   Decision d;
   std::vector<SubjectState> states;
   const int64_t now = ctx->Now();
-  if (!policy.Check(info, /*log_refusal=*/false, &d, &err) ||
+  if (!policy.Check(login, /*log_refusal=*/false, &d, &err) ||
       !backend->store()->Get(d.who.subjects, now, &states, &err)) {
     PrintError("store unavailable: " + err);
     return kExitStore;

@@ -45,11 +45,7 @@ int UnblockAll(Context* ctx, Store* store) {
     out.push_back(r);
     text += "unblocked " + Describe(s) + "\n";
   }
-  if (ctx->json()) {
-    PrintJson(out);
-  } else {
-    PrintOut(cleared.empty() ? "no blocked subjects\n" : text);
-  }
+  PrintResult(*ctx, out, cleared.empty() ? "no blocked subjects\n" : text);
   return kExitOk;
 }
 
@@ -88,11 +84,7 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
     }
     out.push_back(Result(s, was_blocked, failures));
   }
-  if (ctx->json()) {
-    PrintJson(out);
-  } else {
-    PrintOut(text);
-  }
+  PrintResult(*ctx, out, text);
   return kExitOk;
 }
 

@@ -55,14 +55,7 @@ std::string Table::Render() const {
 }
 
 std::string LocalTime(int64_t epoch) {
-  const time_t t = static_cast<time_t>(epoch);
-  struct tm tm;
-  char buf[64];
-  if (localtime_r(&t, &tm) == nullptr ||
-      strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm) == 0) {
-    return std::to_string(epoch);
-  }
-  return buf;
+  return FormatTime(epoch, /*local=*/true, "%Y-%m-%d %H:%M:%S");
 }
 
 std::string LeftText(const SubjectState& s, int64_t now) {
@@ -82,6 +75,15 @@ void PrintJson(const Json& value) {
   PrintOut(EscapeJsonHidden(
                value.dump(2, ' ', false, Json::error_handler_t::replace)) +
            "\n");
+}
+
+void PrintResult(const Context& ctx, const Json& json,
+                 const std::string& text) {
+  if (ctx.json()) {
+    PrintJson(json);
+  } else {
+    PrintOut(text);
+  }
 }
 
 Json StateJson(const Subject& subject, const SubjectState& state, int64_t now) {

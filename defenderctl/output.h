@@ -45,6 +45,12 @@ std::string Describe(const Subject& s);
 // \uXXXX escapes; invalid UTF-8 in a string becomes U+FFFD.
 void PrintJson(const Json& value);
 
+class Context;
+
+// A command's result: `json` (PrintJson) under --json, else `text`
+// (PrintOut).
+void PrintResult(const Context& ctx, const Json& json, const std::string& text);
+
 // The JSON form of a subject's state at `now` (the `list` object of
 // doc/DESIGN.md §12): kind, subject, failures, until, remaining_seconds,
 // permanent, blocked.

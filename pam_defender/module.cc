@@ -12,8 +12,12 @@
 #include "common/backend.h"
 #include "common/clock.h"
 #include "common/config.h"
+#ifdef DEFENDER_TEST_CLOCK
+#include "common/env_clock.h"
+#endif
 #include "common/format.h"
 #include "common/hooks.h"
+#include "common/login.h"
 #include "common/normalize.h"
 #include "common/policy.h"
 #include "common/redis_conn.h"
@@ -95,17 +99,7 @@ std::string HostName() {
 
 #ifdef DEFENDER_TEST_CLOCK
 // Test builds only (never installed): PAM_DEFENDER_TEST_NOW sets the time.
-class TestClock final : public Clock {
- public:
-  int64_t Now() const override {
-    const char* s = getenv("PAM_DEFENDER_TEST_NOW");
-    return s ? strtoll(s, nullptr, 10) : SystemClock().Now();
-  }
-  bool IsRealTime() const override {
-    return getenv("PAM_DEFENDER_TEST_NOW") == nullptr;
-  }
-};
-using ModuleClock = TestClock;
+using ModuleClock = EnvClock;
 #else
 using ModuleClock = SystemClock;
 #endif
@@ -138,9 +132,11 @@ class Step {
   bool StoreFailsClosed() const { return args_.fail_closed || secure_; }
   int ConfigError(const std::string& err);
   int StoreError(const std::string& err);
-  void Announce(const Decision& d);
+  // `service`: the Login's.
+  void Announce(const Decision& d, const std::string& service);
   void TellUser(const Decision& d);
-  LoginInfo Info();
+  // The login's PAM items, normalised once (login.h) under cfg_.
+  Login Info();
 
   EntryPoint entry_;
   pam_handle_t* pamh_;
@@ -194,24 +190,23 @@ int Step::StoreError(const std::string& err) {
   return ErrorResult(closed);
 }
 
-LoginInfo Step::Info() {
-  LoginInfo info;
-  info.service = Item(pamh_, PAM_SERVICE);
+Login Step::Info() {
+  RawLoginItems raw;
+  raw.service = Item(pamh_, PAM_SERVICE);
   if (entry_ == EntryPoint::kAuthenticate) {
     const char* user = nullptr;
     if (pam_get_user(pamh_, &user, nullptr) == PAM_SUCCESS && user) {
-      info.user = user;
+      raw.user = user;
     }
   } else {
-    info.user = Item(pamh_, PAM_USER);
+    raw.user = Item(pamh_, PAM_USER);
   }
-  info.rhost = Item(pamh_, PAM_RHOST);
-  info.tty = Item(pamh_, PAM_TTY);
-  return info;
+  raw.rhost = Item(pamh_, PAM_RHOST);
+  raw.tty = Item(pamh_, PAM_TTY);
+  return NormalizeLogin(raw, cfg_);
 }
 
-void Step::Announce(const Decision& d) {
-  const std::string service = EscapeText(Item(pamh_, PAM_SERVICE), 64);
+void Step::Announce(const Decision& d, const std::string& service) {
   for (const Event& e : d.events) {
     const bool block = e.type == Event::Type::kBlock;
     const std::string length = !block ? ""
@@ -270,12 +265,12 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     if (!ApplyOverride(o, &cfg_, &err)) return ConfigError(err);
   }
 
-  const LoginInfo info = Info();
+  const Login login = Info();
   const ModuleClock clock;
   BackendOptions options;
   options.redis_server_clock = clock.IsRealTime();
   if (cfg_.backend == StoreBackend::kRedis) {
-    options.service = EscapeText(info.service, 64);
+    options.service = login.service;
     options.origin_host = HostName();
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));
     options.local_fallback = true;
@@ -291,7 +286,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   switch (args_.mode) {
     case Mode::kPreauth:
     case Mode::kAccount:
-      ok = policy.Check(info, log, &d, &err);
+      ok = policy.Check(login, log, &d, &err);
       break;
     case Mode::kAuthFail:
     case Mode::kAuthSucc: {
@@ -306,8 +301,9 @@ int Step::Run(int argc, const char** argv, int* fallback) {
         txn.emplace(db);
         if (!txn->ok()) return StoreError(db->Error("cannot lock"));
       }
-      ok = args_.mode == Mode::kAuthFail ? policy.AuthFail(info, log, &d, &err)
-                                         : policy.AuthSucc(info, log, &d, &err);
+      ok = args_.mode == Mode::kAuthFail
+               ? policy.AuthFail(login, log, &d, &err)
+               : policy.AuthSucc(login, log, &d, &err);
       if (ok && txn) ok = txn->Commit(&err);
       break;
     }
@@ -331,7 +327,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                d.who.host ? EscapeForDisplay(d.who.host->subject).c_str() : "",
                EscapeForDisplay(d.reason).c_str());
   }
-  Announce(d);
+  Announce(d, login.service);
   if (d.refused) {
     SetState(pamh_, HandleState::kRefused);
     TellUser(d);

@@ -372,5 +372,38 @@ TEST_CASE("a block runs the on_block hook with the event in its environment") {
                     " defender-test");
 }
 
+// Issue "A repository that explains itself", normalise once: the service was
+// cut at 64 bytes for hooks and Redis events but at 256 for the attempt
+// log, so one login was named two ways. A Login is now normalised once
+// (common/login.h) and every output uses its one service.
+TEST_CASE("hooks and the attempt log name a long service the same way") {
+  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  const std::string service(100, 's');
+  h.WriteService(service, "auth required " + h.module() +
+                              " conf=" + h.config_path() + " authfail\n");
+  const std::string out = h.dir() + "/hook.out";
+  const std::string script = h.dir() + "/hook.sh";
+  {
+    std::ofstream s(script);
+    s << "#!/bin/sh\necho \"$DEFENDER_SERVICE\" >> " << out << ".tmp\nmv "
+      << out << ".tmp " << out << "\n";
+  }
+  chmod(script.c_str(), 0755);
+  h.WriteConfig(
+      "[lockout]\nfailure_limit = 0\ndisable_host_lockout = true\n"
+      "[hooks]\non_block = [\"" +
+      script + "\"]\n");
+  CHECK(h.Login("alice", "192.0.2.1", "wrong", service).rc == PAM_AUTH_ERR);
+  std::string line;
+  for (int i = 0; i < 500 && line.empty(); ++i) {  // Detached: up to 5 s.
+    std::ifstream in(out);
+    std::getline(in, line);
+    if (line.empty()) usleep(10000);
+  }
+  CHECK(line == service);
+  CHECK(h.Query("SELECT service FROM attempts") ==
+        std::vector<std::string>{service});
+}
+
 }  // namespace
 }  // namespace defender::testing

@@ -18,7 +18,8 @@ class Harness {
 
   Result Login(const std::string& user, const std::string& rhost,
                bool right_password) {
-    LoginInfo info{"sshd", user, rhost, "ssh"};
+    const defender::Login info =
+        NormalizeLogin({"sshd", user, rhost, "ssh"}, cfg_);
     std::string err;
     Decision d;
     REQUIRE_MESSAGE(policy_.Check(info, true, &d, &err), err);
@@ -295,7 +296,8 @@ TEST_CASE("deny_hosts are always refused and never counted") {
   CHECK(h.log().rows[0].result == "refused");
   // A failure from a denied host that skipped preauth is not counted either.
   Decision d;
-  LoginInfo info{"sshd", "alice", "198.51.100.77", ""};
+  const Login info =
+      NormalizeLogin({"sshd", "alice", "198.51.100.77", ""}, h.cfg());
   REQUIRE(h.policy().AuthFail(info, true, &d, &err));
   CHECK(d.refused);
   CHECK(h.User("alice") == SubjectState{});
@@ -363,7 +365,8 @@ TEST_CASE("attempts.store = false logs nothing") {
   Policy p(cfg, &store, nullptr, clock);
   Decision d;
   std::string err;
-  REQUIRE(p.AuthFail({"sshd", "alice", "", ""}, true, &d, &err));
+  REQUIRE(p.AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, cfg), true, &d,
+                     &err));
   CHECK(d.logged == nullptr);
 }
 
@@ -372,10 +375,13 @@ TEST_CASE("a store error is reported, not thrown") {
   h.store().set_failing(true);
   Decision d;
   std::string err;
-  CHECK_FALSE(h.policy().Check({"sshd", "alice", "", ""}, true, &d, &err));
+  CHECK_FALSE(h.policy().Check(
+      NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK(err == "memory store: injected failure");
-  CHECK_FALSE(h.policy().AuthFail({"sshd", "alice", "", ""}, true, &d, &err));
-  CHECK_FALSE(h.policy().AuthSucc({"sshd", "alice", "", ""}, true, &d, &err));
+  CHECK_FALSE(h.policy().AuthFail(
+      NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
+  CHECK_FALSE(h.policy().AuthSucc(
+      NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK(h.log().rows.empty());
 }
 
@@ -449,7 +455,7 @@ TEST_CASE("a refusal stands when the attempt cannot be logged") {
   MemoryStore store;
   BrokenLog log;
   Policy p(cfg, &store, &log, clock);
-  const LoginInfo info{"sshd", "alice", "", ""};
+  const Login info = NormalizeLogin({"sshd", "alice", "", ""}, cfg);
   Decision d;
   std::string err;
   REQUIRE(p.AuthFail(info, true, &d, &err));
@@ -467,7 +473,8 @@ TEST_CASE("a refusal stands when the attempt cannot be logged") {
 // counted on the blocked subject, and logged "refused".
 TEST_CASE("a failure concluding after the block is refused and not counted") {
   Harness h;
-  const LoginInfo held{"sshd", "alice", "192.0.2.7", "ssh"};
+  const Login held =
+      NormalizeLogin({"sshd", "alice", "192.0.2.7", "ssh"}, h.cfg());
   Decision d;
   std::string err;
   REQUIRE(h.policy().Check(held, true, &d, &err));
@@ -498,11 +505,55 @@ TEST_CASE("by_user_and_host: a failure is refused only when both are blocked") {
   Decision d;
   std::string err;
   // alice is blocked, 192.0.2.7 is not: a plain, counted failure.
-  REQUIRE(
-      h.policy().AuthFail({"sshd", "alice", "192.0.2.7", ""}, true, &d, &err));
+  REQUIRE(h.policy().AuthFail(
+      NormalizeLogin({"sshd", "alice", "192.0.2.7", ""}, h.cfg()), true, &d,
+      &err));
   CHECK_FALSE(d.refused);
   CHECK(h.log().rows.back().result == "failure");
   CHECK(h.Host("192.0.2.7").failures == 1);
+}
+
+}  // namespace
+}  // namespace defender
+
+namespace defender {
+namespace {
+
+// Issue "A repository that explains itself", normalise once: a login's items
+// are normalised by NormalizeLogin alone, with one cut length
+// (kMaxSubjectBytes) for every item, and the policy logs the Login's fields
+// as they are.
+TEST_CASE("NormalizeLogin normalises every item once, with one cut length") {
+  Config cfg;
+  cfg.fold_username_case = true;
+  const std::string service = "s\n" + std::string(300, 'x');
+  const Login login =
+      NormalizeLogin({service, " Alice ", "[2001:DB8::7]", "pts/0\x1b"}, cfg);
+  CHECK(login.service == EscapeText(service, kMaxSubjectBytes));
+  CHECK(login.service.size() == kMaxSubjectBytes);
+  CHECK(login.service.substr(0, 5) == "s%0Ax");
+  CHECK(login.tty == "pts/0%1B");
+  CHECK(login.user == "alice");
+  REQUIRE(login.host);
+  CHECK(login.host->subject == "2001:db8::/64");
+
+  const Login none = NormalizeLogin({}, cfg);
+  CHECK(none.service.empty());
+  CHECK_FALSE(none.user);
+  CHECK_FALSE(none.host);
+
+  FakeClock clock;
+  MemoryStore store;
+  MemoryAttemptLog log;
+  Policy p(cfg, &store, &log, clock);
+  Decision d;
+  std::string err;
+  REQUIRE(p.AuthFail(login, true, &d, &err));
+  REQUIRE(log.rows.size() == 1);
+  CHECK(log.rows[0].service == login.service);
+  CHECK(log.rows[0].tty == login.tty);
+  CHECK(log.rows[0].user == "alice");
+  CHECK(log.rows[0].host == "2001:db8::/64");
 }
 
 }  // namespace
