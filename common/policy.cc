@@ -139,13 +139,13 @@ bool Policy::Check(const LoginInfo& info, bool log_refusal, Decision* d,
   return true;
 }
 
-bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
-                      std::string* err) {
+bool Policy::RecordFailure(const LoginInfo& info, FailureMode mode, Decision* d,
+                           bool* refused_before, std::string* err) {
   *d = Decision{};
   d->who = Classify(info);
+  *refused_before = d->who.host_denied;
   if (d->who.host_denied) {
     RefuseDenied(d->who, d);
-    if (log_attempt) Log(info, "refused", d);
     return true;
   }
   std::vector<FailureRequest> requests;
@@ -153,9 +153,8 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
   }
   std::vector<FailureOutcome> outcomes;
-  bool refused = false;
-  if (!store_->RecordFailure(requests, d->who.rule, Params(), clock_.Now(),
-                             &outcomes, &refused, err)) {
+  if (!store_->RecordFailure(requests, d->who.rule, mode, Params(),
+                             clock_.Now(), &outcomes, refused_before, err)) {
     return false;
   }
   std::vector<SubjectState> states;
@@ -167,6 +166,12 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
+  if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
+  return true;
+}
+
+bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, FailureMode mode,
+                      Decision* d, std::string* err) {
   // SPEC section 2, item 15: an attempt that concludes while its subjects
   // are blocked is refused exactly as AuthSucc refuses a correct password,
   // so that right and wrong passwords give the client the same answer.
@@ -175,13 +180,22 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
   // counting it on a subject that is not blocked would let the attacker
   // read the verdict from that subject's state. The failure that blocks
   // is counted and refused.
-  if (refused) {
-    Refuse(d->who, states, d);
-  } else {
-    d->reason = "failure counted";
-    if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
+  bool refused_before = false;
+  if (!RecordFailure(info, mode, d, &refused_before, err)) return false;
+  if (!d->refused) d->reason = "failure counted";
+  if (log_attempt) Log(info, refused_before ? "refused" : "failure", d);
+  return true;
+}
+
+bool Policy::CountProvisionally(const LoginInfo& info, bool log_refusal,
+                                Decision* d, std::string* err) {
+  bool refused_before = false;
+  if (!RecordFailure(info, FailureMode::kProvisional, d, &refused_before,
+                     err)) {
+    return false;
   }
-  if (log_attempt) Log(info, refused ? "refused" : "failure", d);
+  if (!d->refused) d->reason = "allowed, counted provisionally";
+  if (d->refused && log_refusal) Log(info, "refused", d);
   return true;
 }
 
