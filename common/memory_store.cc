@@ -31,9 +31,10 @@ bool MemoryStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
-                                RefusalRule rule, const LockoutParams& params,
-                                int64_t now, std::vector<FailureOutcome>* out,
-                                bool* refused, std::string* err) {
+                                RefusalRule rule, FailureMode mode,
+                                const LockoutParams& params, int64_t now,
+                                std::vector<FailureOutcome>* out, bool* refused,
+                                std::string* err) {
   if (Fail(err)) return false;
   out->clear();
   std::vector<SubjectState> current;
@@ -50,8 +51,9 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
     const int64_t previous =
         BlocksSince(req.subject, now - params.history_seconds);
     FailureOutcome outcome;
-    std::optional<StoredRecord> next = ApplyFailure(
-        current, req.limit, params, previous, now, &outcome.newly_blocked);
+    std::optional<StoredRecord> next =
+        ApplyFailure(current, req.limit, mode, params, previous, now,
+                     &outcome.newly_blocked);
     if (next) {
       records_[KeyOf(req.subject)] = *next;
       if (outcome.newly_blocked) history_[KeyOf(req.subject)].push_back(now);

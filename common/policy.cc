@@ -149,17 +149,22 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
   return true;
 }
 
-bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
-                      std::string* err) {
-  if (RefusedAsDenied(login, log_attempt, d)) return true;
+bool Policy::RecordFailure(const Login& login, FailureMode mode, Decision* d,
+                           bool* refused_before, std::string* err) {
+  *d = Decision{};
+  d->who = Classify(login);
+  *refused_before = d->who.host_denied;
+  if (d->who.host_denied) {
+    RefuseDenied(d->who, d);
+    return true;
+  }
   std::vector<FailureRequest> requests;
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
   }
   std::vector<FailureOutcome> outcomes;
-  bool refused = false;
-  if (!store_->RecordFailure(requests, d->who.rule, Params(), clock_.Now(),
-                             &outcomes, &refused, err)) {
+  if (!store_->RecordFailure(requests, d->who.rule, mode, Params(),
+                             clock_.Now(), &outcomes, refused_before, err)) {
     return false;
   }
   std::vector<SubjectState> states;
@@ -171,6 +176,12 @@ bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
+  if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
+  return true;
+}
+
+bool Policy::AuthFail(const Login& login, bool log_attempt, FailureMode mode,
+                      Decision* d, std::string* err) {
   // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
   // are blocked is refused exactly as AuthSucc refuses a correct password,
   // so that right and wrong passwords give the client the same answer.
@@ -179,13 +190,22 @@ bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
   // counting it on a subject that is not blocked would let the attacker
   // read the verdict from that subject's state. The failure that blocks
   // is counted and refused.
-  if (refused) {
-    Refuse(d->who, states, d);
-  } else {
-    d->reason = "failure counted";
-    if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
+  bool refused_before = false;
+  if (!RecordFailure(login, mode, d, &refused_before, err)) return false;
+  if (!d->refused) d->reason = "failure counted";
+  if (log_attempt) Log(login, refused_before ? "refused" : "failure", d);
+  return true;
+}
+
+bool Policy::CountProvisionally(const Login& login, bool log_refusal,
+                                Decision* d, std::string* err) {
+  bool refused_before = false;
+  if (!RecordFailure(login, FailureMode::kProvisional, d, &refused_before,
+                     err)) {
+    return false;
   }
-  if (log_attempt) Log(login, refused ? "refused" : "failure", d);
+  if (!d->refused) d->reason = "allowed, counted provisionally";
+  if (d->refused && log_refusal) Log(login, "refused", d);
   return true;
 }
 

@@ -79,9 +79,21 @@ class Policy {
   // limit (events are returned), and the decision is refused when this
   // failure blocked them. Logs, when `log_attempt`, "failure", or "refused"
   // for an attempt refused before it was counted (and for a denied host,
-  // which is not counted).
-  bool AuthFail(const Login& login, bool log_attempt, Decision* d,
-                std::string* err);
+  // which is not counted). `mode` is FailureMode::kCount, or kConclude when
+  // CountProvisionally counted this attempt already: then nothing is
+  // counted and the subjects above their limit are blocked by this failure.
+  bool AuthFail(const Login& login, bool log_attempt, FailureMode mode,
+                Decision* d, std::string* err);
+
+  // Preauth under a setuid caller (doc/DESIGN.md §7), whose user may kill
+  // the process before AuthFail: refuses like Check; otherwise counts the
+  // attempt on each subject before its password is checked
+  // (FailureMode::kProvisional), never blocking on this count, except that
+  // a subject whose counter is above its limit already (an attempt counted
+  // and never concluded) is blocked now (events are returned) and the
+  // attempt refused. Logs a refused attempt when `log_refusal`.
+  bool CountProvisionally(const Login& login, bool log_refusal, Decision* d,
+                          std::string* err);
 
   // A correct password: refused if blocked; otherwise resets counters and
   // blocks (only the user's in by_user_and_host mode) and logs "success".
@@ -91,6 +103,11 @@ class Policy {
   LockoutParams Params() const;
 
  private:
+  // Classifies `login` and records a failure in `mode` on its subjects;
+  // *refused_before: refused before anything was counted (a denied host, or
+  // blocked subjects). d->refused when refused before or after.
+  bool RecordFailure(const Login& login, FailureMode mode, Decision* d,
+                     bool* refused_before, std::string* err);
   void Refuse(const AttemptSubjects& who,
               const std::vector<SubjectState>& states, Decision* d) const;
   // Starts *d afresh with the subjects of `login`. When its host is in

@@ -27,12 +27,14 @@ bool FallbackStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
-                                  RefusalRule rule, const LockoutParams& params,
-                                  int64_t now, std::vector<FailureOutcome>* out,
+                                  RefusalRule rule, FailureMode mode,
+                                  const LockoutParams& params, int64_t now,
+                                  std::vector<FailureOutcome>* out,
                                   bool* refused, std::string* err) {
   return Run(
       [&](Store* s) {
-        return s->RecordFailure(requests, rule, params, now, out, refused, err);
+        return s->RecordFailure(requests, rule, mode, params, now, out, refused,
+                                err);
       },
       err);
 }

@@ -33,7 +33,7 @@ class FallbackStore final : public Store {
   bool Get(std::span<const Subject> subjects, int64_t now,
            std::vector<SubjectState>* out, std::string* err) override;
   bool RecordFailure(std::span<const FailureRequest> requests, RefusalRule rule,
-                     const LockoutParams& params, int64_t now,
+                     FailureMode mode, const LockoutParams& params, int64_t now,
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,

@@ -73,12 +73,13 @@ if op == 'get' then
 
 elseif op == 'fail' then
   -- KEYS: record, history for each subject. ARGV: rule (any, all, never),
+  -- mode (count, provisional, conclude: FailureMode in common/store.h),
   -- attempt_ttl, history_seconds, n, n lengths, then limit, kind, name for
   -- each subject. Returns refused, then f, b, until, newly_blocked for
   -- each, then now. A refused attempt changes nothing.
-  local rule = ARGV[6]
-  local ttl, hist, n = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-  local base = 9 + n
+  local rule, mode = ARGV[6], ARGV[7]
+  local ttl, hist, n = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+  local base = 10 + n
   local out = {0}
   local any, all = false, #KEYS > 0
   for i = 1, #KEYS / 2 do
@@ -102,12 +103,21 @@ elseif op == 'fail' then
     local f, b, u = state(skey)
     local newly = 0
     if b == 0 then
-      f = f + 1
+      -- count blocks the failure that goes above the limit; provisional
+      -- and conclude block a counter above it already.
+      local blocks
+      if mode == 'count' then
+        f = f + 1
+        blocks = f > limit
+      else
+        blocks = f > limit
+        if not blocks and mode == 'provisional' then f = f + 1 end
+      end
       local e = 0
-      if f > limit then
+      if blocks then
         local previous = redis.call('ZCOUNT', hkey, '(' .. int(now - hist), '+inf')
         local length = 0
-        if n > 0 then length = tonumber(ARGV[9 + math.min(previous, n - 1) + 1]) end
+        if n > 0 then length = tonumber(ARGV[10 + math.min(previous, n - 1) + 1]) end
         if length ~= 0 then e = now + length end
         b, u, newly = 1, e, 1
         add_history(hkey, hist)
@@ -115,7 +125,7 @@ elseif op == 'fail' then
       elseif ttl ~= 0 then
         e = now + ttl
       end
-      put(skey, f, b, e)
+      if blocks or mode ~= 'conclude' then put(skey, f, b, e) end
     end
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
     out[#out + 1] = newly

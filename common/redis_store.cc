@@ -64,6 +64,18 @@ const char* RuleName(RefusalRule r) {
   return "never";
 }
 
+const char* ModeName(FailureMode m) {
+  switch (m) {
+    case FailureMode::kCount:
+      break;
+    case FailureMode::kProvisional:
+      return "provisional";
+    case FailureMode::kConclude:
+      return "conclude";
+  }
+  return "count";
+}
+
 // The state at v[i..i+2] (failures, blocked, until on the script's clock),
 // its until moved to the caller's clock by `offset`.
 SubjectState StateAt(const std::vector<int64_t>& v, size_t i, int64_t offset) {
@@ -219,15 +231,17 @@ bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
-                               RefusalRule rule, const LockoutParams& params,
-                               int64_t now, std::vector<FailureOutcome>* out,
-                               bool* refused, std::string* err) {
+                               RefusalRule rule, FailureMode mode,
+                               const LockoutParams& params, int64_t now,
+                               std::vector<FailureOutcome>* out, bool* refused,
+                               std::string* err) {
   out->clear();
   *refused = false;
   if (requests.empty()) return true;
   std::vector<std::string> keys;
   std::vector<std::string> args = {
-      RuleName(rule), Int(params.attempt_ttl), Int(params.history_seconds),
+      RuleName(rule), ModeName(mode), Int(params.attempt_ttl),
+      Int(params.history_seconds),
       Int(static_cast<int64_t>(params.lockout_lengths.size()))};
   for (const int64_t length : params.lockout_lengths)
     args.push_back(Int(length));

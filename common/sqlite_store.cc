@@ -100,9 +100,10 @@ bool SqliteStore::Get(std::span<const Subject> subjects, int64_t now,
 }
 
 bool SqliteStore::RecordFailure(std::span<const FailureRequest> requests,
-                                RefusalRule rule, const LockoutParams& params,
-                                int64_t now, std::vector<FailureOutcome>* out,
-                                bool* refused, std::string* err) {
+                                RefusalRule rule, FailureMode mode,
+                                const LockoutParams& params, int64_t now,
+                                std::vector<FailureOutcome>* out, bool* refused,
+                                std::string* err) {
   SqliteDb::Transaction txn(db_);
   if (!txn.ok()) {
     *err = db_->Error("cannot lock");
@@ -121,19 +122,22 @@ bool SqliteStore::RecordFailure(std::span<const FailureRequest> requests,
     if (!*refused && !current.blocked) {
       // The history only matters when this failure blocks.
       int64_t previous = 0;
-      if (current.failures + 1 > req.limit &&
+      if (FailureBlocks(current, req.limit, mode) &&
           !CountHistory(req.subject, now - params.history_seconds, &previous,
                         err)) {
         return false;
       }
-      std::optional<StoredRecord> next = ApplyFailure(
-          current, req.limit, params, previous, now, &outcome.newly_blocked);
-      if (!Write(req.subject, *next, err)) return false;
-      if (outcome.newly_blocked &&
-          !AddHistory(req.subject, now, next->expires, err)) {
-        return false;
+      std::optional<StoredRecord> next =
+          ApplyFailure(current, req.limit, mode, params, previous, now,
+                       &outcome.newly_blocked);
+      if (next) {
+        if (!Write(req.subject, *next, err)) return false;
+        if (outcome.newly_blocked &&
+            !AddHistory(req.subject, now, next->expires, err)) {
+          return false;
+        }
+        outcome.state = StateOf(next, now);
       }
-      outcome.state = StateOf(next, now);
     }
     out->push_back(outcome);
   }

@@ -54,6 +54,19 @@ enum class RefusalRule {
   kNever,  // Never refused (by_user_and_host with an exempt user or host).
 };
 
+// What a RecordFailure does to a subject that is not blocked, with live
+// counter c and limit L (doc/DESIGN.md §3.1 and §7). In a setuid context the
+// caller may kill the process between the password check and authfail, so
+// preauth counts the attempt before the password is checked and authfail
+// concludes it.
+enum class FailureMode {
+  kCount,        // c := c + 1; blocked if now above L (authfail).
+  kProvisional,  // Blocked if c > L (an attempt counted and never concluded);
+                 // else c := c + 1, never blocked (preauth).
+  kConclude,     // Blocked if c > L; else nothing changes (authfail after
+                 // kProvisional: the attempt is counted already).
+};
+
 // True when `states` are refused under `rule`. An empty list is never refused.
 bool IsRefused(RefusalRule rule, std::span<const SubjectState> states);
 
@@ -85,15 +98,16 @@ class Store {
   // current state (a refused attempt is counted on no subject, not even on
   // one that is not blocked). Otherwise clears *refused and, for each
   // request: a blocked subject is left as it is (newly_blocked = false);
-  // any other's counter goes up by one and lives until now + attempt_ttl;
-  // if it is now above the limit, the subject is blocked for
+  // any other is changed per `mode` (FailureMode): a counter that goes up
+  // lives until now + attempt_ttl; a subject that is blocked is blocked for
   // lockout_lengths[min(n-1, size-1)] where n-1 is the number of blocks in
-  // its history within history_seconds, and the block is added to the
-  // history. (*out)[i] describes request i.
+  // its history within history_seconds, keeps its counter, and the block
+  // is added to the history. (*out)[i] describes request i.
   virtual bool RecordFailure(std::span<const FailureRequest> requests,
-                             RefusalRule rule, const LockoutParams& params,
-                             int64_t now, std::vector<FailureOutcome>* out,
-                             bool* refused, std::string* err) = 0;
+                             RefusalRule rule, FailureMode mode,
+                             const LockoutParams& params, int64_t now,
+                             std::vector<FailureOutcome>* out, bool* refused,
+                             std::string* err) = 0;
 
   // Reads the states of `subjects` into *before. If IsRefused(rule, *before)
   // sets *refused and changes nothing. Otherwise clears the counter and the

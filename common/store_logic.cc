@@ -22,20 +22,32 @@ int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
   return length == 0 ? 0 : now + length;
 }
 
+bool FailureBlocks(const SubjectState& current, int64_t limit,
+                   FailureMode mode) {
+  // kCount blocks the failure that goes above the limit; the other modes
+  // block a counter that is above it already.
+  return mode == FailureMode::kCount ? current.failures + 1 > limit
+                                     : current.failures > limit;
+}
+
 std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
-                                         int64_t limit,
+                                         int64_t limit, FailureMode mode,
                                          const LockoutParams& params,
                                          int64_t previous_blocks, int64_t now,
                                          bool* newly_blocked) {
   *newly_blocked = false;
   if (current.blocked) return std::nullopt;
   StoredRecord r;
-  r.failures = current.failures + 1;
-  if (r.failures > limit) {
+  r.failures = current.failures;
+  if (FailureBlocks(current, limit, mode)) {
+    if (mode == FailureMode::kCount) ++r.failures;
     r.blocked = true;
     r.expires = BlockEnd(params, previous_blocks, now);
     *newly_blocked = true;
+  } else if (mode == FailureMode::kConclude) {
+    return std::nullopt;
   } else {
+    ++r.failures;
     r.expires = params.attempt_ttl == 0 ? 0 : now + params.attempt_ttl;
   }
   return r;

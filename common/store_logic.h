@@ -31,12 +31,18 @@ inline SubjectState StateOf(const std::optional<StoredRecord>& r, int64_t now) {
   return SubjectState{r->failures, r->blocked, r->blocked ? r->expires : 0};
 }
 
-// Applies one failure to the live state `current`. `previous_blocks` is the
-// number of blocks in the subject's history within the window. Returns the
-// record to store, or nullopt when the subject is blocked and nothing
-// changes. Sets *newly_blocked when this failure starts a block.
+// True when a failure in `mode` on the live state `current` (not blocked)
+// starts a block.
+bool FailureBlocks(const SubjectState& current, int64_t limit,
+                   FailureMode mode);
+
+// Applies one failure in `mode` to the live state `current`.
+// `previous_blocks` is the number of blocks in the subject's history within
+// the window (needed only when FailureBlocks). Returns the record to store,
+// or nullopt when nothing changes (the subject is blocked, or kConclude
+// below the limit). Sets *newly_blocked when this failure starts a block.
 std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
-                                         int64_t limit,
+                                         int64_t limit, FailureMode mode,
                                          const LockoutParams& params,
                                          int64_t previous_blocks, int64_t now,
                                          bool* newly_blocked);

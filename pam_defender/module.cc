@@ -32,9 +32,16 @@ namespace {
 // handle) by clearing it. A refusal by preauth is remembered so that
 // authfail does not count the refused attempt and authsucc refuses it too;
 // a logged attempt is remembered so that the account step does not log the
-// same attempt again.
+// same attempt again; an attempt counted provisionally by preauth (setuid
+// caller, module.h) is remembered so that authfail concludes it instead of
+// counting it again.
 constexpr char kStateKey[] = "pam_defender_state";
-enum class HandleState : long { kNone = 0, kRefused = 1, kLogged = 2 };
+enum class HandleState : long {
+  kNone = 0,
+  kRefused = 1,
+  kLogged = 2,
+  kProvisional = 3,
+};
 
 HandleState GetState(pam_handle_t* pamh) {
   const void* data = nullptr;
@@ -280,33 +287,34 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   std::unique_ptr<Backend> backend = Backend::Open(cfg_, options, &err);
   if (!backend) return StoreError(err);
   Policy policy(cfg_, backend->store(), backend->log(), clock);
-  const bool log = state == HandleState::kNone;
+  const bool log = state != HandleState::kLogged;
+  // Under a setuid caller preauth counts the attempt provisionally (module.h).
+  const bool provisional = args_.mode == Mode::kPreauth && secure_;
   Decision d;
   bool ok = false;
-  switch (args_.mode) {
-    case Mode::kPreauth:
-    case Mode::kAccount:
-      ok = policy.Check(login, log, &d, &err);
-      break;
-    case Mode::kAuthFail:
-    case Mode::kAuthSucc: {
-      // On the SQLite store, the store update and the attempt row commit
-      // together. With Redis they cannot, and the local write lock is not
-      // held across a Redis round trip: the row (and, after a Redis error,
-      // the local store's update) commit on their own.
-      std::optional<SqliteDb::Transaction> txn;
-      if (cfg_.backend == StoreBackend::kSqlite) {
-        SqliteDb* db = backend->OpenLocal(&err);
-        if (db == nullptr) return StoreError(err);
-        txn.emplace(db);
-        if (!txn->ok()) return StoreError(db->Error("cannot lock"));
-      }
-      ok = args_.mode == Mode::kAuthFail
-               ? policy.AuthFail(login, log, &d, &err)
-               : policy.AuthSucc(login, log, &d, &err);
-      if (ok && txn) ok = txn->Commit(&err);
-      break;
+  if (args_.mode == Mode::kAccount ||
+      (args_.mode == Mode::kPreauth && !provisional)) {
+    ok = policy.Check(login, log, &d, &err);
+  } else {
+    // On the SQLite store, the store update and the attempt row commit
+    // together. With Redis they cannot, and the local write lock is not
+    // held across a Redis round trip: the row (and, after a Redis error,
+    // the local store's update) commit on their own.
+    std::optional<SqliteDb::Transaction> txn;
+    if (cfg_.backend == StoreBackend::kSqlite) {
+      SqliteDb* db = backend->OpenLocal(&err);
+      if (db == nullptr) return StoreError(err);
+      txn.emplace(db);
+      if (!txn->ok()) return StoreError(db->Error("cannot lock"));
     }
+    const FailureMode mode = state == HandleState::kProvisional
+                                 ? FailureMode::kConclude
+                                 : FailureMode::kCount;
+    ok = provisional ? policy.CountProvisionally(login, log, &d, &err)
+         : args_.mode == Mode::kAuthFail
+             ? policy.AuthFail(login, log, mode, &d, &err)
+             : policy.AuthSucc(login, log, &d, &err);
+    if (ok && txn) ok = txn->Commit(&err);
   }
   const std::string fallback_reason = backend->fallback_reason();
   backend.reset();
@@ -333,7 +341,13 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     TellUser(d);
     return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
   }
-  if (d.logged) SetState(pamh_, HandleState::kLogged);
+  if (d.logged) {
+    SetState(pamh_, HandleState::kLogged);
+  } else if (provisional || state == HandleState::kProvisional) {
+    // Marked by preauth; concluded once (by authfail or authsucc).
+    SetState(pamh_,
+             provisional ? HandleState::kProvisional : HandleState::kNone);
+  }
   return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
 }
 

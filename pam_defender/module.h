@@ -28,6 +28,15 @@
 // the next guess free (pam_faillock fails closed too). Configuration
 // errors and redis.on_error = "open"/"closed" keep their meaning.
 //
+// Under a setuid caller preauth also counts the attempt provisionally,
+// before the password is checked (doc/DESIGN.md §3.1): the caller may
+// SIGKILL the process after a wrong password and before authfail. That
+// count never blocks; a counter already above its limit (an attempt
+// counted and never concluded) blocks at preauth. authfail on the same
+// handle then counts nothing and blocks the subjects above their limit;
+// authsucc resets as usual. The cost: logins of one user held open at once
+// under su or sudo count against the limit before they conclude.
+//
 // authsucc fails open with PAM_SUCCESS, not PAM_IGNORE: it runs only after
 // the password was accepted, and in the documented stack an ignored
 // `sufficient` line falls through to pam_deny, which would lock everyone

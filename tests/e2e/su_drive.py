@@ -14,7 +14,8 @@ trap '' XFSZ`); fsize-blocked (RLIMIT_FSIZE 0, SIGXFSZ blocked);
 fsize-default (RLIMIT_FSIZE 0, SIGXFSZ at its default: kills); nofile,
 as, data, cpu (RLIMIT_NOFILE / RLIMIT_AS / RLIMIT_DATA / RLIMIT_CPU set to
 NUMBER); umask (umask 0777);
-closed-fds (fds 1 and 2 closed; fd 0 is the terminal su reads from).
+closed-fds (fds 1 and 2 closed; fd 0 is the terminal su reads from);
+killed (as none: su_test.sh's PAM stack kills su after a wrong password).
 
 Prints one line: "exit N" (su's exit status), "signal N" (killed by it) or
 "noprompt exit N" when su ended without asking for a password; exits 0,
@@ -65,7 +66,7 @@ def hostile(state, number, hard):
     elif state == 'closed-fds':
         os.close(1)
         os.close(2)
-    elif state != 'none':
+    elif state not in ('none', 'killed'):
         raise SystemExit('unknown state ' + state)
 
 

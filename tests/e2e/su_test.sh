@@ -29,8 +29,17 @@
 # fds 1 and 2 closed, glibc itself reopens them for a setuid program, so
 # that state passes on the old module as well.
 #
+# Issue 10 finding (killed su), state `killed`: the user may SIGKILL su
+# (same real uid) after the password check and before authfail, when the
+# wrong verdict shows (pam_unix's log line opens a new /dev/log socket,
+# visible in /proc/net/unix); the wrong guess was never counted, so the
+# guesses were unlimited. The stack kills su right after pam_unix rejects
+# the password, as a perfectly timed attacker would: after 4 killed wrong
+# guesses the 5th attempt (failure_limit + 2) must be refused even with the
+# correct password, the user blocked after 4 (provisional) counts.
+#
 # Usage: su_test.sh STATE, one of fsize-ignored fsize-blocked fsize-default
-#   nofile as data cpu umask closed-fds (see su_drive.py).
+#   nofile as data cpu umask closed-fds killed (see su_drive.py).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 state=${1:?state}
@@ -51,7 +60,7 @@ case $state in
   as) number=$((8000 * 1024)) ;;
   data) number=$((1000 * 1024)) ;;
   cpu) number=1 ;;
-  umask | closed-fds) number= ;;
+  umask | closed-fds | killed) number= ;;
   *) e2e_fatal "unknown state $state" ;;
 esac
 # How su ends when it refuses. With SIGXFSZ at its default su kills itself
@@ -68,10 +77,26 @@ e2e_add_user "$user" "$password"
 cp -p /etc/pam.d/su "$E2E_TMP/su.orig" || e2e_fatal "cannot back up /etc/pam.d/su"
 e2e_on_exit "cp -p '$E2E_TMP/su.orig' /etc/pam.d/su"
 module="$DEFENDER_MODULE"
+# The state `killed`: a wrong password kills su before authfail. The
+# script runs (as the caller: dash drops the effective id) in su's child
+# forked by pam_exec, so its parent is su; it kills only su.
+unix="[success=1 default=bad]  pam_unix.so nodelay"
+if [ "$state" = killed ]; then
+  killdir=$(mktemp -d) || e2e_fatal "cannot create a directory"
+  e2e_on_exit "rm -rf '$killdir'"
+  chmod 755 "$killdir"
+  cat >"$killdir/kill-su" <<'SH'
+#!/bin/sh
+[ "$(cat "/proc/$PPID/comm")" = su ] && kill -9 "$PPID"
+SH
+  chmod 755 "$killdir/kill-su"
+  unix="[success=2 default=ignore] pam_unix.so nodelay
+auth     optional                 pam_exec.so quiet $killdir/kill-su"
+fi
 cat >"$E2E_TMP/su.pam" <<PAM
 # pam_defender e2e test ($E2E_NAME), restored when the test ends.
 auth     required                 $module preauth conf=$E2E_CONF
-auth     [success=1 default=bad]  pam_unix.so nodelay
+auth     $unix
 auth     [default=die]            $module authfail conf=$E2E_CONF
 auth     sufficient               $module authsucc conf=$E2E_CONF
 auth     required                 pam_deny.so
@@ -113,7 +138,19 @@ guesses() {  # soft|hard exact|closed
   fi
 }
 
-if [ -n "$number" ]; then
+if [ "$state" = killed ]; then
+  # The stack works: the correct password is accepted and resets.
+  e2e_equal "killed: correct password accepted" "exit 0" \
+    "$(run_su "$password")"
+  for i in 1 2 3 4; do
+    e2e_equal "killed: wrong password $i, su killed" "signal 9" \
+      "$(run_su "wrong-$i")"
+  done
+  e2e_equal "killed: 5th attempt refused, correct password" "exit 1" \
+    "$(run_su "$password")"
+  e2e_equal "killed: user blocked after 4 counts" "user $user 4" \
+    "$(blocked)"
+elif [ -n "$number" ]; then
   guesses soft exact
   if can_raise_hard || [ "$state" = cpu ]; then
     guesses hard exact

@@ -332,6 +332,52 @@ TEST_CASE(
   CHECK((st.st_mode & 07777) == 0600);
 }
 
+// Issue 10 finding (killed su): a local user who runs the setuid su may
+// SIGKILL it between the password check and authfail, so a wrong guess
+// was never counted and the guesses were unlimited. Under a setuid caller
+// preauth now counts each attempt before the password is checked; a kill
+// is a handle that ends after preauth, with no authfail or authsucc.
+TEST_CASE("a setuid caller's attempts count before the password is checked") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 2\n");
+  env.WriteService("killed",
+                   "auth required " + env.ModuleLine("preauth") + "\n");
+  const std::string report = InChild([&] {
+    // ruid nobody, euid 0: the ids of su run by nobody.
+    if (setresuid(65534, 0, 0) != 0) _exit(2);
+    std::string r;
+    Login good;
+    good.password = "secret";
+    // The password decides: the right one after `failure_limit` failures.
+    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
+    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
+    r += "right=" + std::to_string(RunLogin(env, good).auth) + "\n";
+    Login killed;
+    killed.service = "killed";
+    for (int i = 0; i < 3; ++i) {
+      r += "killed=" + std::to_string(RunLogin(env, killed).auth) + "\n";
+    }
+    r +=
+        "counted=" + std::to_string(Failures(env.db(), "user", "alice")) + "\n";
+    r += "right=" + std::to_string(RunLogin(env, good).auth) + "\n";
+    return r;
+  });
+  const std::string auth_err = std::to_string(PAM_AUTH_ERR);
+  const std::string ok = std::to_string(PAM_SUCCESS);
+  CHECK(report == "wrong=" + auth_err + "\nwrong=" + auth_err +
+                      "\nright=" + ok + "\nkilled=" + ok + "\nkilled=" + ok +
+                      "\nkilled=" + ok + "\ncounted=3\nright=" + auth_err +
+                      "\n");
+  const std::optional<SubjectRow> alice =
+      FindSubject(env.db(), "user", "alice");
+  REQUIRE(alice);
+  CHECK(alice->failures == 3);
+  CHECK(alice->blocked == 1);
+  CHECK(alice->expires == 1'800'000'000 + 300);
+  CHECK(FindSubject(env.db(), "host", "192.0.2.10")->blocked == 1);
+  CHECK(Attempts(env.db()).back().result == "refused");
+}
+
 }  // namespace
 }  // namespace hardening
 

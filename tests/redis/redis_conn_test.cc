@@ -178,8 +178,8 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   bool refused = false;
   const FailureRequest req{kAlice, 0};
   REQUIRE_MESSAGE(
-      store.RecordFailure({&req, 1}, RefusalRule::kAny, LockoutParams{}, 1000,
-                          &out, &refused, &err),
+      store.RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
+                          LockoutParams{}, 1000, &out, &refused, &err),
       err);
   CHECK(out[0].newly_blocked);
   std::vector<StoreEntry> list;
@@ -202,8 +202,8 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   other.key_prefix = "elsewhere";
   RedisStore outside(&c, other);
   CHECK_FALSE(outside.RecordFailure({&req, 1}, RefusalRule::kAny,
-                                    LockoutParams{}, 1000, &out, &refused,
-                                    &err));
+                                    FailureMode::kCount, LockoutParams{}, 1000,
+                                    &out, &refused, &err));
   CHECK(err.find("permission") != std::string::npos);
 }
 

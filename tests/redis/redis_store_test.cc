@@ -51,9 +51,10 @@ FailureOutcome Failure(Store& s, const Subject& who, int64_t limit,
   std::string err;
   const FailureRequest req{who, limit};
   bool refused = false;
-  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, RefusalRule::kAny, p, now, &out,
-                                  &refused, &err),
-                  err);
+  REQUIRE_MESSAGE(
+      s.RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount, p, now,
+                      &out, &refused, &err),
+      err);
   REQUIRE(out.size() == 1);
   return out[0];
 }
@@ -316,8 +317,8 @@ TEST_CASE("RedisStore: each step is exactly one EVALSHA") {
   REQUIRE(s->Get(both, kNow, &states, &err));
   CHECK(ClientCommands(Server()) == "evalsha=1");
   bool failure_refused = false;
-  REQUIRE(s->RecordFailure(reqs, RefusalRule::kAny, kParams, kNow, &outcomes,
-                           &failure_refused, &err));
+  REQUIRE(s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                           kParams, kNow, &outcomes, &failure_refused, &err));
   CHECK(ClientCommands(Server()) == "evalsha=2");
   const bool reset[] = {true, true};
   bool refused = false;

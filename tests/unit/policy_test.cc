@@ -18,15 +18,33 @@ class Harness {
 
   Result Login(const std::string& user, const std::string& rhost,
                bool right_password) {
+    if (!Preauth(user, rhost)) return kRefused;
+    return Conclude(user, rhost, right_password);
+  }
+
+  // The steps of Login one by one: preauth (false when refused), then the
+  // end of an attempt that passed it.
+  bool Preauth(const std::string& user, const std::string& rhost) {
     const defender::Login info =
         NormalizeLogin({"sshd", user, rhost, "ssh"}, cfg_);
     std::string err;
     Decision d;
-    REQUIRE_MESSAGE(policy_.Check(info, true, &d, &err), err);
+    REQUIRE_MESSAGE(secure_ ? policy_.CountProvisionally(info, true, &d, &err)
+                            : policy_.Check(info, true, &d, &err),
+                    err);
     last_ = d;
-    if (d.refused) return kRefused;
+    return !d.refused;
+  }
+  Result Conclude(const std::string& user, const std::string& rhost,
+                  bool right_password) {
+    const defender::Login info =
+        NormalizeLogin({"sshd", user, rhost, "ssh"}, cfg_);
+    std::string err;
+    Decision d;
     if (!right_password) {
-      REQUIRE_MESSAGE(policy_.AuthFail(info, true, &d, &err), err);
+      const FailureMode mode =
+          secure_ ? FailureMode::kConclude : FailureMode::kCount;
+      REQUIRE_MESSAGE(policy_.AuthFail(info, true, mode, &d, &err), err);
       last_ = d;
       return d.refused ? kRefused : kFailed;
     }
@@ -34,6 +52,10 @@ class Harness {
     last_ = d;
     return d.refused ? kRefused : kSucceeded;
   }
+
+  // Plays the steps as the module does under a setuid caller (module.h):
+  // preauth counts provisionally, authfail concludes.
+  void set_secure(bool secure) { secure_ = secure; }
 
   SubjectState State(SubjectKind kind, const std::string& name) {
     std::vector<SubjectState> out;
@@ -63,6 +85,7 @@ class Harness {
   MemoryAttemptLog log_;
   Policy policy_{cfg_, &store_, &log_, clock_};
   Decision last_;
+  bool secure_ = false;
 };
 
 using R = Harness::Result;
@@ -298,7 +321,7 @@ TEST_CASE("deny_hosts are always refused and never counted") {
   Decision d;
   const Login info =
       NormalizeLogin({"sshd", "alice", "198.51.100.77", ""}, h.cfg());
-  REQUIRE(h.policy().AuthFail(info, true, &d, &err));
+  REQUIRE(h.policy().AuthFail(info, true, FailureMode::kCount, &d, &err));
   CHECK(d.refused);
   CHECK(h.User("alice") == SubjectState{});
 }
@@ -365,8 +388,8 @@ TEST_CASE("attempts.store = false logs nothing") {
   Policy p(cfg, &store, nullptr, clock);
   Decision d;
   std::string err;
-  REQUIRE(p.AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, cfg), true, &d,
-                     &err));
+  REQUIRE(p.AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, cfg), true,
+                     FailureMode::kCount, &d, &err));
   CHECK(d.logged == nullptr);
 }
 
@@ -378,8 +401,9 @@ TEST_CASE("a store error is reported, not thrown") {
   CHECK_FALSE(h.policy().Check(
       NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK(err == "memory store: injected failure");
-  CHECK_FALSE(h.policy().AuthFail(
-      NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
+  CHECK_FALSE(
+      h.policy().AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()),
+                          true, FailureMode::kCount, &d, &err));
   CHECK_FALSE(h.policy().AuthSucc(
       NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK(h.log().rows.empty());
@@ -458,7 +482,7 @@ TEST_CASE("a refusal stands when the attempt cannot be logged") {
   const Login info = NormalizeLogin({"sshd", "alice", "", ""}, cfg);
   Decision d;
   std::string err;
-  REQUIRE(p.AuthFail(info, true, &d, &err));
+  REQUIRE(p.AuthFail(info, true, FailureMode::kCount, &d, &err));
   CHECK(d.log_error == "disk full");
   CHECK(d.logged == nullptr);
   REQUIRE(p.Check(info, true, &d, &err));
@@ -481,7 +505,7 @@ TEST_CASE("a failure concluding after the block is refused and not counted") {
   CHECK_FALSE(d.refused);
   for (int i = 0; i < 4; ++i) h.Login("alice", "198.51.100.1", false);
   REQUIRE(h.User("alice").blocked);
-  REQUIRE(h.policy().AuthFail(held, true, &d, &err));
+  REQUIRE(h.policy().AuthFail(held, true, FailureMode::kCount, &d, &err));
   CHECK(d.refused);
   CHECK(d.refused_by == Subject{SubjectKind::kUser, "alice"});
   CHECK(d.remaining_seconds == 300);
@@ -506,11 +530,111 @@ TEST_CASE("by_user_and_host: a failure is refused only when both are blocked") {
   std::string err;
   // alice is blocked, 192.0.2.7 is not: a plain, counted failure.
   REQUIRE(h.policy().AuthFail(
-      NormalizeLogin({"sshd", "alice", "192.0.2.7", ""}, h.cfg()), true, &d,
-      &err));
+      NormalizeLogin({"sshd", "alice", "192.0.2.7", ""}, h.cfg()), true,
+      FailureMode::kCount, &d, &err));
   CHECK_FALSE(d.refused);
   CHECK(h.log().rows.back().result == "failure");
   CHECK(h.Host("192.0.2.7").failures == 1);
+}
+
+// Issue 10 finding (killed su): a local user may SIGKILL the setuid su
+// between the password check and authfail, so a wrong guess was never
+// counted. Under a setuid caller preauth counts the attempt provisionally
+// and authfail concludes it.
+TEST_CASE("secure: the right password on the 4th attempt still succeeds") {
+  Harness h;
+  h.set_secure(true);
+  for (int i = 1; i <= 3; ++i) {
+    CHECK(h.Login("alice", "192.0.2.1", false) == R::kFailed);
+    CHECK(h.User("alice") == SubjectState{i, false, 0});
+    CHECK(h.last().reason == "failure counted");
+    CHECK(h.last().events.empty());
+  }
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
+  CHECK(h.User("alice") == SubjectState{});
+  CHECK(h.Host("192.0.2.1") == SubjectState{});
+  CHECK(h.log().rows.back().result == "success");
+}
+
+TEST_CASE("secure: the 4th failure blocks, is counted once and refused") {
+  Harness h;
+  h.set_secure(true);
+  for (int i = 0; i < 3; ++i) h.Login("alice", "192.0.2.1", false);
+  REQUIRE(h.Preauth("alice", "192.0.2.1"));
+  CHECK(h.last().reason == "allowed, counted provisionally");
+  CHECK(h.last().events.empty());
+  CHECK(h.User("alice") == SubjectState{4, false, 0});
+  CHECK(h.Conclude("alice", "192.0.2.1", false) == R::kRefused);
+  const int64_t until = h.clock().Now() + 300;
+  CHECK(h.User("alice") == SubjectState{4, true, until});
+  CHECK(h.Host("192.0.2.1") == SubjectState{4, true, until});
+  REQUIRE(h.last().events.size() == 2);
+  CHECK(h.last().events[0].subject == Subject{SubjectKind::kUser, "alice"});
+  CHECK(h.last().events[0].failures == 4);
+  CHECK(h.last().refused_by == Subject{SubjectKind::kUser, "alice"});
+  CHECK(h.log().rows.back().result == "failure");
+  // Then refused at preauth: nothing changes, logged "refused".
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.last().events.empty());
+  CHECK(h.User("alice") == SubjectState{4, true, until});
+  CHECK(h.log().rows.back().result == "refused");
+}
+
+TEST_CASE("secure: killed attempts block at the 5th preauth at the latest") {
+  Config cfg;
+  cfg.lockout_cooloff_time = std::vector<int64_t>{300, 3600};
+  Harness h(cfg);
+  h.set_secure(true);
+  // Each attempt is killed after preauth: never concluded.
+  for (int i = 1; i <= 4; ++i) {
+    REQUIRE(h.Preauth("alice", "192.0.2.1"));
+    CHECK(h.User("alice") == SubjectState{i, false, 0});
+  }
+  CHECK(h.log().rows.empty());
+  // The 5th is refused whatever its password: 4 > 3 attempts were counted.
+  CHECK_FALSE(h.Preauth("alice", "192.0.2.1"));
+  const int64_t until = h.clock().Now() + 300;
+  CHECK(h.User("alice") == SubjectState{4, true, until});
+  CHECK(h.Host("192.0.2.1") == SubjectState{4, true, until});
+  REQUIRE(h.last().events.size() == 2);
+  CHECK(h.last().events[1].type == Event::Type::kBlock);
+  CHECK(h.last().events[1].subject == Subject{SubjectKind::kHost, "192.0.2.1"});
+  CHECK(h.last().events[1].until == until);
+  CHECK(h.last().remaining_seconds == 300);
+  REQUIRE(h.log().rows.size() == 1);
+  CHECK(h.log().rows.back().result == "refused");
+  // A normal block: progressive lengths apply to the next one.
+  h.clock().Advance(300);
+  for (int i = 0; i < 4; ++i) REQUIRE(h.Preauth("alice", "192.0.2.1"));
+  CHECK(h.Login("alice", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.User("alice").until == h.clock().Now() + 3600);
+}
+
+TEST_CASE("secure: attempts held open count before they conclude") {
+  Harness h;
+  h.set_secure(true);
+  // The cost: four logins held open at once take alice above the limit.
+  for (int i = 0; i < 4; ++i) REQUIRE(h.Preauth("alice", "192.0.2.1"));
+  CHECK_FALSE(h.User("alice").blocked);
+  // The first to fail is the failure above the limit: it blocks.
+  CHECK(h.Conclude("alice", "192.0.2.1", false) == R::kRefused);
+  CHECK(h.last().events.size() == 2);
+  CHECK(h.log().rows.back().result == "failure");
+  // The others are refused, counted nothing, whatever their password.
+  CHECK(h.Conclude("alice", "192.0.2.1", false) == R::kRefused);
+  CHECK(h.last().events.empty());
+  CHECK(h.log().rows.back().result == "refused");
+  const Decision wrong = h.last();
+  CHECK(h.Conclude("alice", "192.0.2.1", true) == R::kRefused);
+  CHECK(h.last().reason == wrong.reason);
+  CHECK(h.last().remaining_seconds == wrong.remaining_seconds);
+  CHECK(h.User("alice").failures == 4);
+  // Held logins that conclude with the right password first succeed.
+  Harness g;
+  g.set_secure(true);
+  for (int i = 0; i < 4; ++i) REQUIRE(g.Preauth("bob", ""));
+  CHECK(g.Conclude("bob", "", true) == R::kSucceeded);
+  CHECK(g.User("bob") == SubjectState{});
 }
 
 }  // namespace
@@ -548,7 +672,7 @@ TEST_CASE("NormalizeLogin normalises every item once, with one cut length") {
   Policy p(cfg, &store, &log, clock);
   Decision d;
   std::string err;
-  REQUIRE(p.AuthFail(login, true, &d, &err));
+  REQUIRE(p.AuthFail(login, true, FailureMode::kCount, &d, &err));
   REQUIRE(log.rows.size() == 1);
   CHECK(log.rows[0].service == login.service);
   CHECK(log.rows[0].tty == login.tty);

@@ -39,13 +39,14 @@ inline const Subject kHostA{SubjectKind::kHost, "192.0.2.7"};
 inline constexpr int64_t kT0 = 1'700'000'000;
 
 inline FailureOutcome Fail(Store& s, const Subject& who, int64_t limit,
-                           const LockoutParams& p, int64_t now) {
+                           const LockoutParams& p, int64_t now,
+                           FailureMode mode = FailureMode::kCount) {
   std::vector<FailureOutcome> out;
   std::string err;
   const FailureRequest req{who, limit};
   bool refused = false;
-  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, RefusalRule::kAny, p, now, &out,
-                                  &refused, &err),
+  REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, RefusalRule::kAny, mode, p, now,
+                                  &out, &refused, &err),
                   err);
   CHECK(refused == (out[0].state.blocked && !out[0].newly_blocked));
   REQUIRE(out.size() == 1);
@@ -231,8 +232,8 @@ void CheckStoreContract(Factory& factory) {
     const FailureRequest both[] = {{kAlice, 3}, {kHostA, 1}};
     std::vector<FailureOutcome> out;
     bool refused = false;
-    REQUIRE(s->RecordFailure(both, RefusalRule::kAny, p, kT0 + 1, &out,
-                             &refused, &err));
+    REQUIRE(s->RecordFailure(both, RefusalRule::kAny, FailureMode::kCount, p,
+                             kT0 + 1, &out, &refused, &err));
     CHECK(refused);
     REQUIRE(out.size() == 2);
     CHECK(out[0].state == SubjectState{1, false, 0});
@@ -240,16 +241,84 @@ void CheckStoreContract(Factory& factory) {
     CHECK(out[1].state == SubjectState{2, true, kT0 + 600});
     CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 1);
     // Under kAll one block is not a refusal: alice is counted.
-    REQUIRE(s->RecordFailure(both, RefusalRule::kAll, p, kT0 + 2, &out,
-                             &refused, &err));
+    REQUIRE(s->RecordFailure(both, RefusalRule::kAll, FailureMode::kCount, p,
+                             kT0 + 2, &out, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(out[0].state.failures == 2);
     CHECK(StateAt(*s, kAlice, kT0 + 2).failures == 2);
     // kNever never refuses.
-    REQUIRE(s->RecordFailure(both, RefusalRule::kNever, p, kT0 + 3, &out,
-                             &refused, &err));
+    REQUIRE(s->RecordFailure(both, RefusalRule::kNever, FailureMode::kCount, p,
+                             kT0 + 3, &out, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(StateAt(*s, kAlice, kT0 + 3).failures == 3);
+  }
+
+  // Issue 10 finding (killed su): in a setuid context preauth counts the
+  // attempt before the password is checked (kProvisional) and authfail
+  // concludes it (kConclude), so that killing the process between the
+  // password check and authfail cannot leave a wrong guess uncounted.
+  SUBCASE("provisional counts without blocking; above the limit it blocks") {
+    auto s = factory.Make();
+    LockoutParams prog = p;
+    prog.lockout_lengths = {600, 1200};
+    for (int i = 1; i <= 4; ++i) {
+      const FailureOutcome o =
+          Fail(*s, kAlice, 3, prog, kT0 + i, FailureMode::kProvisional);
+      CHECK(o.state == SubjectState{i, false, 0});
+      CHECK_FALSE(o.newly_blocked);
+    }
+    // The counter's life slides from the latest provisional count.
+    CHECK(StateAt(*s, kAlice, kT0 + 4 + 299).failures == 4);
+    // 4 > 3: an attempt was counted and never concluded; the next blocks.
+    const FailureOutcome o =
+        Fail(*s, kAlice, 3, prog, kT0 + 10, FailureMode::kProvisional);
+    CHECK(o.newly_blocked);
+    CHECK(o.state == SubjectState{4, true, kT0 + 610});
+    // Blocked: refused and unchanged.
+    const FailureOutcome again =
+        Fail(*s, kAlice, 3, prog, kT0 + 11, FailureMode::kProvisional);
+    CHECK_FALSE(again.newly_blocked);
+    CHECK(again.state == SubjectState{4, true, kT0 + 610});
+    // A normal block: in the history, so the next one is longer.
+    for (int i = 1; i <= 4; ++i) {
+      Fail(*s, kAlice, 3, prog, kT0 + 700, FailureMode::kProvisional);
+    }
+    CHECK(
+        Fail(*s, kAlice, 3, prog, kT0 + 701, FailureMode::kProvisional).state ==
+        SubjectState{4, true, kT0 + 701 + 1200});
+  }
+
+  SUBCASE("conclude counts nothing; a counter above the limit blocks") {
+    auto s = factory.Make();
+    // No counter (expired or reset since preauth): nothing is written.
+    Fail(*s, kAlice, 3, p, kT0, FailureMode::kConclude);
+    CHECK(StateAt(*s, kAlice, kT0) == SubjectState{});
+    StoreStats stats;
+    REQUIRE_MESSAGE(s->Stats(kT0, p.history_seconds, &stats, &err), err);
+    CHECK(stats.failing_users == 0);
+    for (int i = 1; i <= 3; ++i) {
+      Fail(*s, kAlice, 3, p, kT0 + i, FailureMode::kProvisional);
+      const FailureOutcome o =
+          Fail(*s, kAlice, 3, p, kT0 + 100, FailureMode::kConclude);
+      CHECK(o.state == SubjectState{i, false, 0});
+      CHECK_FALSE(o.newly_blocked);
+    }
+    // Concluding does not refresh the counter's life.
+    CHECK(StateAt(*s, kAlice, kT0 + 3 + 299).failures == 3);
+    CHECK(StateAt(*s, kAlice, kT0 + 3 + 300) == SubjectState{});
+    for (int i = 1; i <= 4; ++i) {
+      Fail(*s, kAlice, 3, p, kT0 + 400, FailureMode::kProvisional);
+    }
+    const FailureOutcome o =
+        Fail(*s, kAlice, 3, p, kT0 + 401, FailureMode::kConclude);
+    CHECK(o.newly_blocked);
+    CHECK(o.state == SubjectState{4, true, kT0 + 1001});
+    const FailureOutcome again =
+        Fail(*s, kAlice, 3, p, kT0 + 402, FailureMode::kConclude);
+    CHECK_FALSE(again.newly_blocked);
+    CHECK(again.state == SubjectState{4, true, kT0 + 1001});
+    REQUIRE_MESSAGE(s->Stats(kT0 + 402, p.history_seconds, &stats, &err), err);
+    CHECK(stats.blocks_in_window == 1);
   }
 
   SUBCASE("manual block: until, permanent, counted in history") {
