@@ -167,7 +167,6 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
-<<<<<<< HEAD
   // SPEC section 2, item 15: an attempt that concludes while its subjects
   // are blocked is refused exactly as AuthSucc refuses a correct password,
   // so that right and wrong passwords give the client the same answer.
@@ -183,16 +182,6 @@ bool Policy::AuthFail(const LoginInfo& info, bool log_attempt, Decision* d,
     if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   }
   if (log_attempt) Log(info, refused ? "refused" : "failure", d);
-=======
-  // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
-  // are blocked is refused like any other, whatever the password was, so
-  // that a correct password (refused by AuthSucc) and a wrong one give the
-  // client the same answer. One that was refused before this failure was
-  // not counted on the blocked subject and is logged "refused".
-  const bool refused_before = IsRefused(d->who.rule, before);
-  if (IsRefused(d->who.rule, after)) Refuse(d->who, after, d);
-  if (log_attempt) Log(info, refused_before ? "refused" : "failure", d);
->>>>>>> issue15-docs
   return true;
 }
 
