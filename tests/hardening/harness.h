@@ -1,5 +1,6 @@
-// Shared by the hardening tests: runs pam_defender.so through the real
-// libpam (pam_start_confdir with service files written by the test), reads
+// The conveniences of the hardening tests on top of tests/support: an Env
+// with the standard stack and logins with the suite's defaults (run through
+// the real libpam by tests/support/pam_stack.h), reads
 // the SQLite store back with plain SQL, and captures what the module sends
 // to syslog.
 //

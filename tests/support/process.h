@@ -28,6 +28,10 @@ RunResult Spawn(const std::vector<std::string>& argv,
 // call _exit() (a nonzero status fails the test) but no doctest assertion.
 std::string InChild(const std::function<std::string()>& fn);
 
+// A free TCP port on 127.0.0.1 (bound to port 0 and released), for a
+// server the test starts, or for nothing to listen on.
+int FreePort();
+
 }  // namespace defender::testing
 
 #endif  // DEFENDER_TESTS_SUPPORT_PROCESS_H_

@@ -13,6 +13,7 @@
 
 #include "common/store.h"
 #include "tests/support/files.h"
+#include "tests/support/process.h"
 
 namespace defender::testing {
 
@@ -81,9 +82,6 @@ std::string ClientCommands(const RedisServer& server,
 // no password) has it, read through a RedisStore of its own.
 SubjectState InRedis(const RedisServer& server, const Subject& who,
                      int64_t now);
-
-// A free TCP port on 127.0.0.1 (bound to port 0 and released).
-int FreePort();
 
 // Milliseconds since an arbitrary start (steady clock).
 int64_t NowMs();
