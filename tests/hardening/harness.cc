@@ -1,22 +1,15 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "harness.h"
 
-#include <dlfcn.h>
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <security/pam_modules.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <sstream>
+
+#include "tests/support/sql.h"
 
 // syslog(3) as libpam's pam_syslog() calls it (fortified or not): captured.
 namespace {
@@ -144,58 +137,38 @@ std::string LogText() {
 
 namespace {
 
-// Runs `sql` and calls `row` for each result row.
-template <typename F>
-bool Query(const std::string& db, const std::string& sql, F row,
-           int busy_timeout_ms = 5000) {
-  sqlite3* h = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) !=
-      SQLITE_OK) {
-    sqlite3_close(h);
-    return false;
-  }
-  sqlite3_busy_timeout(h, busy_timeout_ms);
-  sqlite3_stmt* st = nullptr;
-  bool ok = sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK;
-  int rc = SQLITE_DONE;
-  while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) row(st);
-  ok = ok && rc == SQLITE_DONE;
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return ok;
-}
+using defender::testing::SqlRows;
 
 std::string Col(sqlite3_stmt* st, int i) {
-  const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-  return t ? std::string(t, static_cast<size_t>(sqlite3_column_bytes(st, i)))
-           : "";
+  return defender::testing::SqlText(st, i);
 }
 
 }  // namespace
 
 std::vector<SubjectRow> Subjects(const std::string& db) {
   std::vector<SubjectRow> rows;
-  REQUIRE(Query(db,
-                "SELECT kind, subject, failures, blocked, expires FROM "
-                "subjects ORDER BY kind, subject",
-                [&](sqlite3_stmt* st) {
-                  rows.push_back(SubjectRow{Col(st, 0), Col(st, 1),
-                                            sqlite3_column_int64(st, 2),
-                                            sqlite3_column_int64(st, 3),
-                                            sqlite3_column_int64(st, 4)});
-                }));
+  REQUIRE(SqlRows(db,
+                  "SELECT kind, subject, failures, blocked, expires FROM "
+                  "subjects ORDER BY kind, subject",
+                  [&](sqlite3_stmt* st) {
+                    rows.push_back(SubjectRow{Col(st, 0), Col(st, 1),
+                                              sqlite3_column_int64(st, 2),
+                                              sqlite3_column_int64(st, 3),
+                                              sqlite3_column_int64(st, 4)});
+                  }));
   return rows;
 }
 
 std::vector<AttemptRow> Attempts(const std::string& db) {
   std::vector<AttemptRow> rows;
-  REQUIRE(Query(db,
-                "SELECT service, user, host, tty, result FROM attempts "
-                "ORDER BY id",
-                [&](sqlite3_stmt* st) {
-                  rows.push_back(AttemptRow{Col(st, 0), Col(st, 1), Col(st, 2),
-                                            Col(st, 3), Col(st, 4)});
-                }));
+  REQUIRE(SqlRows(db,
+                  "SELECT service, user, host, tty, result FROM attempts "
+                  "ORDER BY id",
+                  [&](sqlite3_stmt* st) {
+                    rows.push_back(AttemptRow{Col(st, 0), Col(st, 1),
+                                              Col(st, 2), Col(st, 3),
+                                              Col(st, 4)});
+                  }));
   return rows;
 }
 
@@ -217,7 +190,7 @@ int64_t Failures(const std::string& db, const std::string& kind,
 std::string IntegrityCheck(const std::string& db) {
   std::string first = "(no result)";
   bool seen = false;
-  const bool ok = Query(db, "PRAGMA integrity_check", [&](sqlite3_stmt* st) {
+  const bool ok = SqlRows(db, "PRAGMA integrity_check", [&](sqlite3_stmt* st) {
     if (!seen) first = Col(st, 0);
     seen = true;
   });
@@ -226,14 +199,14 @@ std::string IntegrityCheck(const std::string& db) {
 
 bool Checkpoint(const std::string& db) {
   std::string busy;
-  const bool ok = Query(db, "PRAGMA wal_checkpoint(TRUNCATE)",
-                        [&](sqlite3_stmt* st) { busy = Col(st, 0); });
+  const bool ok = SqlRows(db, "PRAGMA wal_checkpoint(TRUNCATE)",
+                          [&](sqlite3_stmt* st) { busy = Col(st, 0); });
   return ok && busy == "0";
 }
 
 bool ExecSql(const std::string& db, const std::string& sql,
              int busy_timeout_ms) {
-  return Query(
+  return SqlRows(
       db, sql, [](sqlite3_stmt*) {}, busy_timeout_ms);
 }
 

@@ -1,9 +1,10 @@
 #include "tests/pam/pam_harness.h"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <stdexcept>
+
+#include "tests/support/sql.h"
 
 namespace defender::testing {
 
@@ -114,21 +115,10 @@ PamResult PamHarness::Direct(bool account, const std::vector<std::string>& args,
 
 std::vector<std::string> PamHarness::Query(const std::string& sql) const {
   std::vector<std::string> rows;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    sqlite3_close(db);
-    return rows;
-  }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      const unsigned char* t = sqlite3_column_text(st, 0);
-      rows.emplace_back(t ? reinterpret_cast<const char*>(t) : "NULL");
-    }
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  SqlRows(
+      db_, sql,
+      [&](sqlite3_stmt* st) { rows.push_back(SqlText(st, 0, "NULL")); }, 0,
+      /*read_only=*/true);
   return rows;
 }
 
