@@ -4,7 +4,7 @@
 
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 // alice fails twice from 10.0.0.1 (written as IPv4-mapped IPv6), succeeds
@@ -124,4 +124,4 @@ TEST_CASE("attempts: bad arguments are usage errors") {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

@@ -4,7 +4,7 @@
 
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 void BlockThroughModule(Sandbox& box, const std::string& user,
@@ -161,4 +161,4 @@ TEST_CASE("block: usage errors") {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

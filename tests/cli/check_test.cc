@@ -4,7 +4,7 @@
 
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 TEST_CASE("check: allowed, exit 0, with the state of each subject") {
@@ -115,4 +115,4 @@ TEST_CASE("check: --user is required") {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

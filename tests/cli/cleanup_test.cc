@@ -9,7 +9,7 @@
 #include "common/sqlite_db.h"
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 // Appends `n` attempt rows at times start + (i * step) % span through the
@@ -184,4 +184,4 @@ TEST_CASE("cleanup of 1,000,000 rows" * doctest::test_suite("million")) {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

@@ -4,7 +4,7 @@
 
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 TEST_CASE("config errors: unknown key, wrong type, out of range -> exit 2") {
@@ -142,4 +142,4 @@ TEST_CASE("config show: effective values with derived defaults") {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

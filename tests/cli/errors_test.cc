@@ -12,7 +12,7 @@
 #include "defender_build_config.h"
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 TEST_CASE("usage: no command, unknown command or option -> exit 2") {
@@ -230,4 +230,4 @@ TEST_SUITE("root") {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

@@ -7,19 +7,15 @@
 #define PAM_DEFENDER_TESTS_CLI_HARNESS_H_
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-namespace defender::test {
+#include "tests/support/files.h"
+#include "tests/support/json.h"
+#include "tests/support/pam_stack.h"
+#include "tests/support/process.h"
 
-using Json = nlohmann::json;
-
-struct RunResult {
-  int status = -1;  // Exit status, or 128 + signal.
-  std::string out;
-  std::string err;
-};
+namespace defender::testing {
 
 // The time every sandbox starts at: 2027-01-15T08:00:00Z.
 inline constexpr int64_t kT0 = 1'800'000'000;
@@ -30,13 +26,12 @@ class Sandbox {
   // sandbox (so it must not contain [store] itself; use WriteConfig for
   // that). The clock starts at kT0 and TZ is UTC.
   explicit Sandbox(const std::string& config_extra = "");
-  ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
 
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
   const std::string& config() const { return config_; }
-  std::string db() const { return dir_ + "/state/defender.db"; }
+  std::string db() const { return dir_ / "state/defender.db"; }
 
   // Replaces the config file with exactly `text`.
   void WriteConfig(const std::string& text);
@@ -61,18 +56,12 @@ class Sandbox {
   void AddUser(const std::string& user, const std::string& password);
 
  private:
-  std::string dir_;
+  TempDir dir_;
   std::string config_;
   std::string passdb_;
   int64_t now_ = kT0;
 };
 
-// Parses `text` as JSON; fails the current test if it is not.
-Json ParseJson(const std::string& text);
-
-// Path from the environment variable `name`; fails the test when unset.
-std::string EnvPath(const char* name);
-
-}  // namespace defender::test
+}  // namespace defender::testing
 
 #endif  // PAM_DEFENDER_TESTS_CLI_HARNESS_H_

@@ -89,7 +89,7 @@ if [ "$mode" = redis ]; then
     >>"$dir/defender.toml"
 else
   wrapper=$(ls /usr/lib/*/libpam_wrapper.so | head -n1)
-  matrix=$(ls /usr/lib/*/pam_wrapper/pam_matrix.so | head -n1)
+  matrix=${PAM_MATRIX_MODULE:?}
   mkdir -p "$dir/services"
   printf '[lockout]\nfailure_limit = 2\n' >>"$dir/defender.toml"
   m="${DEFENDER_TEST_MODULE:?} conf=$dir/defender.toml"

@@ -3,7 +3,7 @@
 
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 // Four wrong passwords with the default limit 3: the 4th blocks alice and
@@ -117,4 +117,4 @@ TEST_CASE("list --all: also failing subjects that are not blocked") {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

@@ -3,7 +3,7 @@
 
 #include "tests/cli/harness.h"
 
-namespace defender::test {
+namespace defender::testing {
 namespace {
 
 // alice and 10.0.0.1 blocked by the module (4 failures each, 1 refused),
@@ -113,4 +113,4 @@ TEST_CASE("stats --format prometheus: defender_ metrics with HELP and TYPE") {
 }
 
 }  // namespace
-}  // namespace defender::test
+}  // namespace defender::testing

@@ -1,5 +1,6 @@
-// Shared by the hardening tests: runs pam_defender.so through the real
-// libpam (pam_start_confdir with service files written by the test), reads
+// The conveniences of the hardening tests on top of tests/support: an Env
+// with the standard stack and logins with the suite's defaults (run through
+// the real libpam by tests/support/pam_stack.h), reads
 // the SQLite store back with plain SQL, and captures what the module sends
 // to syslog.
 //
@@ -17,39 +18,28 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/files.h"
+#include "tests/support/pam_stack.h"
+#include "tests/support/process.h"
+
 namespace hardening {
 
-// The module under test: $DEFENDER_TEST_MODULE (its clock reads
-// PAM_DEFENDER_TEST_NOW) or, with `real_clock`, $DEFENDER_MODULE.
-std::string ModulePath(bool real_clock = false);
-// pam_matrix.so from libpam-wrapper ($PAM_MATRIX_MODULE).
-std::string MatrixPath();
+// The shared mechanism (tests/support), by the names the hardening tests
+// use.
+using defender::testing::Exists;
+using defender::testing::InChild;
+using defender::testing::ModulePath;
+using defender::testing::PamMatrixPath;
+using defender::testing::ReadFile;
+using defender::testing::SetNow;
+using defender::testing::Spawn;
+using defender::testing::TempDir;
+using defender::testing::WriteFile;
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const {
-    return path_ + "/" + name;
-  }
-
- private:
-  std::string path_;
-};
-
-void WriteFile(const std::string& path, const std::string& text,
-               int mode = 0644);
-std::string ReadFile(const std::string& path);
-bool Exists(const std::string& path);
-// Runs argv (no shell) and returns its exit status, or -1.
-int Run(const std::vector<std::string>& argv);
-// Runs `fn` in a forked child and returns the text it returned. `fn` may
-// call _exit() (a nonzero status fails the test) but no doctest assertion.
-std::string InChild(const std::function<std::string()>& fn);
+// Runs argv (no shell, its output discarded) and returns its exit status.
+inline int Run(const std::vector<std::string>& argv) {
+  return Spawn(argv).status;
+}
 
 // A test environment: a config file, a password database for pam_matrix
 // (alice:secret and bob:secret) and a service "login" with the stack of
@@ -111,9 +101,6 @@ LoginResult RunLogin(const Env& env, const Login& login,
 // step's exact return code.
 int CallStep(const Env& env, bool account, const std::string& args,
              const Login& login);
-
-// Sets PAM_DEFENDER_TEST_NOW.
-void SetNow(int64_t now);
 
 // What the module sent to syslog since the last ClearLog().
 std::vector<std::string>& CapturedLog();

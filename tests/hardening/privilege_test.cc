@@ -208,7 +208,7 @@ TEST_CASE("a non-root caller can neither read nor change the store") {
   // The modules are mapped before the switch: the build tree may not be
   // readable by nobody (it is dlopened by path, which then matches).
   void* module = dlopen(ModulePath().c_str(), RTLD_NOW);
-  void* matrix = dlopen(MatrixPath().c_str(), RTLD_NOW);
+  void* matrix = dlopen(PamMatrixPath().c_str(), RTLD_NOW);
   REQUIRE(module != nullptr);
   REQUIRE(matrix != nullptr);
 

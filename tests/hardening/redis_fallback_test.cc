@@ -17,18 +17,7 @@ constexpr char kFallback[] =
     "Redis store unavailable, counting in the local store (on_error = local)";
 
 // A loopback port with nothing listening (bound to port 0 and released).
-int DeadPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+int DeadPort() { return defender::testing::FreePort(); }
 
 // Captured lines mentioning Redis.
 int RedisLines() {

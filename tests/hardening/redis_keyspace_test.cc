@@ -19,7 +19,7 @@
 
 #include "harness.h"
 #include "hostile_cases.h"
-#include "tests/redis/redis_server.h"
+#include "tests/support/redis_server.h"
 
 namespace hardening {
 namespace {

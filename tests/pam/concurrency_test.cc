@@ -13,7 +13,7 @@ namespace {
 TEST_CASE("failures from 8 processes at once are counted exactly") {
   constexpr int kProcs = 8;
   constexpr int kEach = 25;
-  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 100000\n");
+  PamHarness h(ModulePath(true), "[lockout]\nfailure_limit = 100000\n");
   // Create the database first so every child finds the schema.
   h.Direct(false, {"preauth"}, "alice", "192.0.2.1");
   std::vector<pid_t> kids;
@@ -46,7 +46,7 @@ TEST_CASE("failures from 8 processes at once are counted exactly") {
 
 TEST_CASE("concurrent failures past the limit block exactly once") {
   constexpr int kProcs = 6;
-  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 3\n");
+  PamHarness h(ModulePath(true), "[lockout]\nfailure_limit = 3\n");
   h.Direct(false, {"preauth"}, "bob", "");
   std::vector<pid_t> kids;
   for (int p = 0; p < kProcs; ++p) {
@@ -70,7 +70,7 @@ TEST_CASE("concurrent failures past the limit block exactly once") {
 
 TEST_CASE("processes racing to create the database all succeed") {
   constexpr int kProcs = 8;
-  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 1000\n");
+  PamHarness h(ModulePath(true), "[lockout]\nfailure_limit = 1000\n");
   std::vector<pid_t> kids;
   for (int p = 0; p < kProcs; ++p) {
     const pid_t pid = fork();

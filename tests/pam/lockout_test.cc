@@ -31,7 +31,7 @@ std::vector<std::string> Results(const PamHarness& h) {
 // The return-code table of pam_defender/module.h, one step at a time.
 
 TEST_CASE("return codes: preauth, authfail, authsucc, account, setcred") {
-  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 1\n");
+  PamHarness h(ModulePath(true), "[lockout]\nfailure_limit = 1\n");
   CHECK(h.Direct(false, {"preauth"}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
   CHECK(h.Direct(false, {}, "alice", "192.0.2.1").rc == PAM_SUCCESS);
   CHECK(h.Direct(false, {"authfail"}, "alice", "192.0.2.1").rc == PAM_AUTH_ERR);
@@ -55,7 +55,7 @@ TEST_CASE("return codes: preauth, authfail, authsucc, account, setcred") {
 }
 
 TEST_CASE("return codes on a configuration error: ignore, or fail closed") {
-  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limt = 1\n");
+  PamHarness h(ModulePath(true), "[lockout]\nfailure_limt = 1\n");
   CHECK(h.Direct(false, {"preauth"}, "alice", "").rc == PAM_IGNORE);
   CHECK(h.Direct(false, {"preauth", "fail_closed"}, "alice", "").rc ==
         PAM_AUTH_ERR);
@@ -85,7 +85,7 @@ TEST_CASE("return codes on a configuration error: ignore, or fail closed") {
 }
 
 TEST_CASE("return codes when the store cannot be opened") {
-  PamHarness h(DEFENDER_MODULE_PATH,
+  PamHarness h(ModulePath(true),
                "[store]\npath = \"/proc/no-such-dir/defender.db\"\n");
   CHECK(h.Direct(false, {"preauth"}, "alice", "").rc == PAM_IGNORE);
   CHECK(h.Direct(false, {"preauth", "fail_closed"}, "alice", "").rc ==
@@ -96,7 +96,7 @@ TEST_CASE("return codes when the store cannot be opened") {
 }
 
 TEST_CASE("KEY=VALUE arguments override the file for that service") {
-  PamHarness h(DEFENDER_MODULE_PATH, "[lockout]\nfailure_limit = 10\n");
+  PamHarness h(ModulePath(true), "[lockout]\nfailure_limit = 10\n");
   for (int i = 0; i < 2; ++i) {
     h.Direct(false, {"authfail", "failure_limit=1"}, "alice", "");
   }
@@ -109,7 +109,7 @@ TEST_CASE("KEY=VALUE arguments override the file for that service") {
 
 TEST_CASE(
     "limit 3: three failures, then the right password succeeds and resets") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   for (int i = 0; i < 3; ++i) {
     CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
   }
@@ -126,7 +126,7 @@ TEST_CASE(
 TEST_CASE(
     "the 4th failure blocks; the right password is then refused and not "
     "counted") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   for (int i = 0; i < 4; ++i) {
     CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
   }
@@ -153,7 +153,7 @@ TEST_CASE(
 }
 
 TEST_CASE("retries on one handle are each counted, and the block holds") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   const int E = PAM_AUTH_ERR;
   CHECK(h.Retries("alice", "192.0.2.1",
                   {"w1", "w2", "w3", "w4", "w5", "right"}) ==
@@ -164,7 +164,7 @@ TEST_CASE("retries on one handle are each counted, and the block holds") {
                                                "failure", "refused",
                                                "refused"});
   // A block that ends during a long-lived handle no longer refuses.
-  PamHarness g(DEFENDER_TEST_MODULE_PATH,
+  PamHarness g(ModulePath(),
                "[lockout]\nfailure_limit = 0\ncooloff_time = 0\n"
                "lockout_cooloff_time = 60\n");
   CHECK(g.Retries("alice", "", {"wrong", "right", "right"}, [&](size_t i) {
@@ -173,7 +173,7 @@ TEST_CASE("retries on one handle are each counted, and the block holds") {
 }
 
 TEST_CASE("the message counts the minutes left, rounded up") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+  PamHarness h(ModulePath(),
                "[lockout]\nfailure_limit = 0\ncooloff_time = 600\n"
                "lockout_message = \"{failure_limit}/{cooloff_seconds}/"
                "{cooloff_minutes}\"\n");
@@ -184,7 +184,7 @@ TEST_CASE("the message counts the minutes left, rounded up") {
 }
 
 TEST_CASE("failures are forgotten a cool-off after the latest one") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH, "[lockout]\ncooloff_time = 300\n");
+  PamHarness h(ModulePath(), "[lockout]\ncooloff_time = 300\n");
   h.Login("alice", "192.0.2.1", "wrong");
   h.Advance(250);
   h.Login("alice", "192.0.2.1", "wrong");
@@ -196,7 +196,7 @@ TEST_CASE("failures are forgotten a cool-off after the latest one") {
   CHECK(Subjects(h) ==
         std::vector<std::string>{"user alice 4 1", "host 192.0.2.1 4 1"});
 
-  PamHarness g(DEFENDER_TEST_MODULE_PATH, "[lockout]\ncooloff_time = 300\n");
+  PamHarness g(ModulePath(), "[lockout]\ncooloff_time = 300\n");
   for (int i = 0; i < 3; ++i) g.Login("alice", "", "wrong");
   g.Advance(300);  // Forgotten: the 4th failure is the first again.
   CHECK(g.Login("alice", "", "wrong").rc == PAM_AUTH_ERR);
@@ -204,7 +204,7 @@ TEST_CASE("failures are forgotten a cool-off after the latest one") {
 }
 
 TEST_CASE("sprayed user names block the host") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   for (const char* user : {"admin", "oracle", "test", "guest"}) {
     CHECK(h.Login(user, "198.51.100.9", "x").rc == PAM_AUTH_ERR);
   }
@@ -215,7 +215,7 @@ TEST_CASE("sprayed user names block the host") {
 }
 
 TEST_CASE("a user attacked from many hosts is blocked on every host") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   for (int i = 0; i < 4; ++i) {
     h.Login("alice", "203.0.113." + std::to_string(i), "wrong");
   }
@@ -224,8 +224,7 @@ TEST_CASE("a user attacked from many hosts is blocked on every host") {
 }
 
 TEST_CASE("by_user_and_host: refused only when both are blocked") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
-               "[lockout]\nby_user_and_host = true\n");
+  PamHarness h(ModulePath(), "[lockout]\nby_user_and_host = true\n");
   for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.1", "wrong");
   CHECK(h.Login("alice", "192.0.2.1", "right").rc == PAM_AUTH_ERR);
   CHECK(h.Login("bob", "192.0.2.1", "right").rc == PAM_SUCCESS);
@@ -235,16 +234,14 @@ TEST_CASE("by_user_and_host: refused only when both are blocked") {
 }
 
 TEST_CASE("disable_user_lockout and disable_host_lockout") {
-  PamHarness u(DEFENDER_TEST_MODULE_PATH,
-               "[lockout]\ndisable_user_lockout = true\n");
+  PamHarness u(ModulePath(), "[lockout]\ndisable_user_lockout = true\n");
   for (int i = 0; i < 4; ++i)
     u.Login("alice", "192.0.2." + std::to_string(i), "x");
   CHECK(u.Query("SELECT count(*) FROM subjects WHERE kind = 'user'") ==
         std::vector<std::string>{"0"});
   CHECK(u.Login("alice", "192.0.2.50", "right").rc == PAM_SUCCESS);
 
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
-               "[lockout]\ndisable_host_lockout = true\n");
+  PamHarness h(ModulePath(), "[lockout]\ndisable_host_lockout = true\n");
   for (const char* user : {"u1", "u2", "u3", "u4", "u5"}) {
     h.Login(user, "192.0.2.1", "x");
   }
@@ -254,7 +251,7 @@ TEST_CASE("disable_user_lockout and disable_host_lockout") {
 }
 
 TEST_CASE("progressive lockouts: 60 s, then permanent") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+  PamHarness h(ModulePath(),
                "[lockout]\nfailure_limit = 1\nlockout_cooloff_time = [60, 0]\n"
                "disable_host_lockout = true\n");
   h.Login("alice", "", "wrong");
@@ -273,7 +270,7 @@ TEST_CASE("progressive lockouts: 60 s, then permanent") {
 }
 
 TEST_CASE("root is never blocked by name; the attacking host is") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   for (int i = 0; i < 5; ++i)
     h.Login("root", "192.0.2." + std::to_string(i), "x");
   CHECK(h.Login("root", "192.0.2.200", "right").rc == PAM_SUCCESS);
@@ -284,7 +281,7 @@ TEST_CASE("root is never blocked by name; the attacking host is") {
 }
 
 TEST_CASE("allow and deny lists") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
+  PamHarness h(ModulePath(),
                "[lockout]\nallow_users = [\"bob\"]\n"
                "allow_hosts = [\"10.0.0.0/8\"]\n"
                "deny_hosts = [\"198.51.100.0/24\", \"2001:db8:bad::/48\"]\n");
@@ -301,15 +298,14 @@ TEST_CASE("allow and deny lists") {
 }
 
 TEST_CASE("a local login (no PAM_RHOST) has no host subject") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   h.Login("alice", "", "wrong");
   CHECK(Subjects(h) == std::vector<std::string>{"user alice 1 0"});
   CHECK(h.Query("SELECT host FROM attempts") == std::vector<std::string>{""});
 }
 
 TEST_CASE("hosts are normalised: IPv4-mapped and IPv6 /64") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
-               "[lockout]\ndisable_user_lockout = true\n");
+  PamHarness h(ModulePath(), "[lockout]\ndisable_user_lockout = true\n");
   h.Login("alice", "::ffff:192.0.2.33", "x");
   h.Login("alice", "2001:DB8:1:2::7", "x");
   h.Login("alice", "2001:db8:1:2:aaaa::1", "x");
@@ -320,7 +316,7 @@ TEST_CASE("hosts are normalised: IPv4-mapped and IPv6 /64") {
 TEST_CASE(
     "enforce in the account stack refuses a key-based login from a blocked "
     "host") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   for (const char* user : {"u1", "u2", "u3", "u4"})
     h.Login(user, "192.0.2.8", "x");
   const PamResult acct = h.Account("alice", "192.0.2.8");
@@ -331,7 +327,7 @@ TEST_CASE(
 }
 
 TEST_CASE("without a config file the built-in defaults apply") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   // conf= names the harness file; here it is replaced by one that only sets
   // the store path, so every other key has its default (limit 3, 300 s).
   h.WriteConfig("");
@@ -347,7 +343,7 @@ namespace defender::testing {
 namespace {
 
 TEST_CASE("a block runs the on_block hook with the event in its environment") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   const std::string out = h.dir() + "/hook.out";
   const std::string script = h.dir() + "/hook.sh";
   {

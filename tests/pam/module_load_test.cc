@@ -1,18 +1,22 @@
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 
-#include <cstdio>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "tests/support/pam_stack.h"
+#include "tests/support/process.h"
+
+namespace defender::testing {
 namespace {
 
 // Meson's shared_module does not check for undefined symbols; this does,
 // the way a PAM application loads the module.
 TEST_CASE("the installed module dlopens with RTLD_NOW") {
-  for (const char* path : {DEFENDER_MODULE_PATH, DEFENDER_TEST_MODULE_PATH}) {
+  for (const std::string& path : {ModulePath(true), ModulePath()}) {
     CAPTURE(path);
-    void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     REQUIRE_MESSAGE(lib != nullptr, dlerror());
     CHECK(dlsym(lib, "pam_sm_authenticate") != nullptr);
     CHECK(dlsym(lib, "pam_sm_setcred") != nullptr);
@@ -23,22 +27,19 @@ TEST_CASE("the installed module dlopens with RTLD_NOW") {
 }
 
 TEST_CASE("the module exports only pam_sm_* symbols") {
-  const std::string cmd =
-      std::string("nm -D --defined-only ") + DEFENDER_MODULE_PATH + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
+  const RunResult nm = Spawn({"nm", "-D", "--defined-only", ModulePath(true)});
+  CHECK(nm.status == 0);
+  CHECK(nm.err == "");
   std::vector<std::string> exported;
-  char line[512];
-  while (fgets(line, sizeof(line), p)) {
-    std::string l(line);
-    if (!l.empty() && l.back() == '\n') l.pop_back();
+  std::istringstream lines(nm.out);
+  for (std::string l; std::getline(lines, l);) {
     const size_t sp = l.rfind(' ');
     exported.push_back(sp == std::string::npos ? l : l.substr(sp + 1));
   }
-  CHECK(pclose(p) == 0);
   CHECK(exported == std::vector<std::string>{"pam_sm_acct_mgmt",
                                              "pam_sm_authenticate",
                                              "pam_sm_setcred"});
 }
 
 }  // namespace
+}  // namespace defender::testing

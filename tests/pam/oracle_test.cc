@@ -42,7 +42,7 @@ std::vector<std::string> Results(const PamHarness& h) {
 TEST_CASE(
     "held logins: after the block, right and wrong passwords look the "
     "same") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH, "", "");
+  PamHarness h(ModulePath(), "", "");
   auto held = Hold(h, 8, "alice", "192.0.2.1");
   const HeldLogin::Result locked{PAM_AUTH_ERR, {kLocked}};
   // Limit 3: three plain failures, the 4th blocks and says so.
@@ -67,7 +67,7 @@ TEST_CASE(
 TEST_CASE(
     "held logins: a block made elsewhere refuses a held login whatever "
     "its password") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH, "", "");
+  PamHarness h(ModulePath(), "", "");
   auto held = Hold(h, 2, "alice", "198.51.100.7");
   for (int i = 0; i < 4; ++i) {
     CHECK(h.Login("alice", "192.0.2.1", "wrong").rc == PAM_AUTH_ERR);
@@ -78,7 +78,7 @@ TEST_CASE(
 }
 
 TEST_CASE("held logins: silent gives no text to right or wrong answers") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH, "", "silent");
+  PamHarness h(ModulePath(), "", "silent");
   auto held = Hold(h, 6, "alice", "192.0.2.1");
   for (int i = 0; i < 4; ++i)
     CHECK(held[i]->Answer("wrong").rc == PAM_AUTH_ERR);
@@ -90,8 +90,7 @@ TEST_CASE("held logins: silent gives no text to right or wrong answers") {
 TEST_CASE(
     "by_user_and_host: a held login is refused only when both are "
     "blocked") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
-               "[lockout]\nby_user_and_host = true\n", "");
+  PamHarness h(ModulePath(), "[lockout]\nby_user_and_host = true\n", "");
   auto held = Hold(h, 2, "alice", "192.0.2.9");
   // alice is blocked from another host; 192.0.2.9 is not: not refused.
   for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.1", "wrong");
@@ -117,7 +116,7 @@ struct Observed {
 // alice is blocked from kH1 while kH2 sits at its limit; then a login held
 // open from kH2 before the block is answered with `password`.
 Observed GuessAfterBlock(const std::string& password, bool advance_clock) {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH, "", "");
+  PamHarness h(ModulePath(), "", "");
   h.SetNow(1'000'000);
   auto held = std::make_unique<HeldLogin>(
       [&](PamConversation* talk) { return h.Start(kAlice, kH2, talk); });
@@ -165,7 +164,7 @@ TEST_CASE(
 TEST_CASE(
     "a held wrong answer after the host's block does not count on the user") {
   const auto run = [](const std::string& password) {
-    PamHarness h(DEFENDER_TEST_MODULE_PATH, "", "");
+    PamHarness h(ModulePath(), "", "");
     auto held = std::make_unique<HeldLogin>(
         [&](PamConversation* talk) { return h.Start(kAlice, kH2, talk); });
     REQUIRE(held->at_prompt());
@@ -182,8 +181,7 @@ TEST_CASE(
 // doc/DESIGN.md §3.7: an attempt from an allow-listed host is never refused by
 // any block (user, host or pair).
 TEST_CASE("allow_hosts: a blocked user still logs in from there") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH,
-               "[lockout]\nallow_hosts = [\"10.0.0.0/8\"]\n", "");
+  PamHarness h(ModulePath(), "[lockout]\nallow_hosts = [\"10.0.0.0/8\"]\n", "");
   for (int i = 0; i < 4; ++i) h.Login(kAlice, kH1, "wrong");
   CHECK(h.Login(kAlice, "10.1.2.3", "right").rc == PAM_SUCCESS);
 }

@@ -1,16 +1,10 @@
 #include "tests/pam/pam_harness.h"
 
-#include <dlfcn.h>
-#include <security/pam_modules.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <stdexcept>
 
-#include "tests/support/pam_conversation.h"
+#include "tests/support/sql.h"
 
 namespace defender::testing {
 
@@ -22,26 +16,14 @@ PamHarness::PamHarness(std::string module, const std::string& extra_toml,
   confdir_ = dir_.path() + "/pam.d";
   mkdir(confdir_.c_str(), 0755);
   WriteConfig(extra_toml);
-  std::ofstream(dir_.path() + "/passdb")
-      << "alice:right:defender-test\nbob:right:defender-test\n"
-         "carol:right:defender-test\nroot:right:defender-test\n"
-         "alice:right:defender-other\n";
-  const std::string m = module_ + " conf=" + config_ + " " + args;
-  WriteService("defender-test", "auth required " + m +
-                                    " preauth\n"
-                                    "auth [success=1 default=bad] " +
-                                    std::string(kPamMatrix) +
-                                    " passdb=" + dir_.path() +
-                                    "/passdb\n"
-                                    "auth [default=die] " +
-                                    m +
-                                    " authfail\n"
-                                    "auth sufficient " +
-                                    m +
-                                    " authsucc\n"
-                                    "auth required pam_deny.so\n"
-                                    "account required " +
-                                    m + " enforce\n");
+  const std::string passdb =
+      dir_.Write("passdb",
+                 "alice:right:defender-test\nbob:right:defender-test\n"
+                 "carol:right:defender-test\nroot:right:defender-test\n"
+                 "alice:right:defender-other\n",
+                 0644);
+  WriteService("defender-test",
+               StandardStack(module_, "conf=" + config_ + " " + args, passdb));
   WriteService("defender-empty", "");
   SetNow(1'700'000'000);
 }
@@ -53,52 +35,36 @@ void PamHarness::WriteConfig(const std::string& extra_toml) {
   if (extra_toml.find("[store]") == std::string::npos) {
     text += "\n[store]\npath = \"" + db_ + "\"\n";
   }
-  std::ofstream(config_) << text;
-  chmod(config_.c_str(), 0644);
+  WriteFile(config_, text, 0644);
 }
 
 void PamHarness::WriteService(const std::string& service,
                               const std::string& text) {
-  std::ofstream(confdir_ + "/" + service) << text;
+  WriteFile(confdir_ + "/" + service, text, 0644);
 }
 
 void PamHarness::SetNow(int64_t now) {
   now_ = now;
-  setenv("PAM_DEFENDER_TEST_NOW", std::to_string(now).c_str(), 1);
+  testing::SetNow(now);
 }
 
-PamResult PamHarness::Run(const std::string& service, const std::string& user,
-                          const std::string& rhost, const std::string& password,
-                          bool auth, bool account) {
-  PamResult result;
-  PamConversation talk(password);
-  const pam_conv conv = talk.conv();
-  pam_handle_t* pamh = nullptr;
-  int rc = pam_start_confdir(service.c_str(), user.c_str(), &conv,
-                             confdir_.c_str(), &pamh);
-  if (rc != PAM_SUCCESS) throw std::runtime_error("pam_start_confdir failed");
-  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
-  pam_set_item(pamh, PAM_TTY, "ssh");
-  if (auth) rc = pam_authenticate(pamh, 0);
-  if (rc == PAM_SUCCESS && account) rc = pam_acct_mgmt(pamh, 0);
-  pam_end(pamh, rc);
-  result.rc = rc;
-  result.info = talk.messages;
-  return result;
+PamLogin PamHarness::Items(const std::string& service, const std::string& user,
+                           const std::string& rhost) const {
+  PamLogin login{.service = service, .user = user, .tty = "ssh"};
+  if (!rhost.empty()) login.rhost = rhost;
+  return login;
+}
+
+PamResult PamHarness::Run(PamLogin login) {
+  login.echo_on = login.password;
+  const PamOutcome o = RunPam(confdir_, login);
+  return PamResult{o.rc, o.messages};
 }
 
 pam_handle_t* PamHarness::Start(const std::string& user,
                                 const std::string& rhost,
                                 PamConversation* talk) const {
-  const pam_conv conv = talk->conv();
-  pam_handle_t* pamh = nullptr;
-  if (pam_start_confdir("defender-test", user.c_str(), &conv, confdir_.c_str(),
-                        &pamh) != PAM_SUCCESS) {
-    return nullptr;
-  }
-  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
-  pam_set_item(pamh, PAM_TTY, "ssh");
-  return pamh;
+  return StartPam(confdir_, Items("defender-test", user, rhost), talk);
 }
 
 std::vector<int> PamHarness::Retries(
@@ -106,13 +72,10 @@ std::vector<int> PamHarness::Retries(
     const std::vector<std::string>& passwords,
     const std::function<void(size_t)>& before_each) {
   PamConversation talk;
-  const pam_conv conv = talk.conv();
-  pam_handle_t* pamh = nullptr;
-  if (pam_start_confdir("defender-test", user.c_str(), &conv, confdir_.c_str(),
-                        &pamh) != PAM_SUCCESS) {
-    throw std::runtime_error("pam_start_confdir failed");
-  }
-  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
+  PamLogin login = Items("defender-test", user, rhost);
+  login.tty.reset();
+  pam_handle_t* pamh = StartPam(confdir_, login, &talk);
+  if (pamh == nullptr) throw std::runtime_error("pam_start_confdir failed");
   std::vector<int> codes;
   for (size_t i = 0; i < passwords.size(); ++i) {
     if (before_each) before_each(i);
@@ -126,57 +89,36 @@ std::vector<int> PamHarness::Retries(
 PamResult PamHarness::Login(const std::string& user, const std::string& rhost,
                             const std::string& password,
                             const std::string& service) {
-  return Run(service, user, rhost, password, true, true);
+  PamLogin login = Items(service, user, rhost);
+  login.password = password;
+  return Run(login);
 }
 
 PamResult PamHarness::Account(const std::string& user, const std::string& rhost,
                               const std::string& service) {
-  return Run(service, user, rhost, "", false, true);
+  PamLogin login = Items(service, user, rhost);
+  login.authenticate = false;
+  return Run(login);
 }
 
 PamResult PamHarness::Direct(bool account, const std::vector<std::string>& args,
                              const std::string& user, const std::string& rhost,
                              int flags) {
-  void* lib = dlopen(module_.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) throw std::runtime_error(dlerror());
-  using Fn = int (*)(pam_handle_t*, int, int, const char**);
-  auto fn = reinterpret_cast<Fn>(
-      dlsym(lib, account ? "pam_sm_acct_mgmt" : "pam_sm_authenticate"));
-  PamResult result;
-  PamConversation talk;
-  const pam_conv conv = talk.conv();
-  pam_handle_t* pamh = nullptr;
-  pam_start_confdir("defender-empty", user.c_str(), &conv, confdir_.c_str(),
-                    &pamh);
-  if (!rhost.empty()) pam_set_item(pamh, PAM_RHOST, rhost.c_str());
+  PamLogin login = Items("defender-empty", user, rhost);
+  login.tty.reset();
+  login.flags = flags;
   std::vector<std::string> all = {"conf=" + config_};
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<const char*> argv;
-  for (const std::string& a : all) argv.push_back(a.c_str());
-  result.rc = fn(pamh, flags, static_cast<int>(argv.size()), argv.data());
-  pam_end(pamh, result.rc);
-  result.info = talk.messages;
-  dlclose(lib);
-  return result;
+  const PamOutcome o = CallModuleStep(module_, account, all, confdir_, login);
+  return PamResult{o.rc, o.messages};
 }
 
 std::vector<std::string> PamHarness::Query(const std::string& sql) const {
   std::vector<std::string> rows;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    sqlite3_close(db);
-    return rows;
-  }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      const unsigned char* t = sqlite3_column_text(st, 0);
-      rows.emplace_back(t ? reinterpret_cast<const char*>(t) : "NULL");
-    }
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  SqlRows(
+      db_, sql,
+      [&](sqlite3_stmt* st) { rows.push_back(SqlText(st, 0, "NULL")); }, 0,
+      /*read_only=*/true);
   return rows;
 }
 

@@ -13,13 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/files.h"
 #include "tests/support/pam_conversation.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/pam_stack.h"
 
 namespace defender::testing {
-
-inline constexpr char kPamMatrix[] =
-    "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so";
 
 struct PamResult {
   int rc = -1;
@@ -83,9 +81,10 @@ class PamHarness {
   const std::string& module() const { return module_; }
 
  private:
-  PamResult Run(const std::string& service, const std::string& user,
-                const std::string& rhost, const std::string& password,
-                bool auth, bool account);
+  // The items of a login on `service` (tty "ssh").
+  PamLogin Items(const std::string& service, const std::string& user,
+                 const std::string& rhost) const;
+  PamResult Run(PamLogin login);
 
   TempDir dir_;
   std::string module_;

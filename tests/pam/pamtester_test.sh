@@ -5,7 +5,7 @@
 set -euo pipefail
 module=${DEFENDER_TEST_MODULE:?}
 wrapper=$(ls /usr/lib/*/libpam_wrapper.so | head -n1)
-matrix=$(ls /usr/lib/*/pam_wrapper/pam_matrix.so | head -n1)
+matrix=${PAM_MATRIX_MODULE:?}
 preload=$wrapper
 if [ -n "${DEFENDER_ASAN_PRELOAD:-}" ]; then
   # Sanitizer build: the ASan runtime must come first in pamtester.

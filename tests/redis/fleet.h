@@ -1,16 +1,7 @@
 // "Hosts" of a fleet for PAM-level tests: each has its own config, local
-// SQLite database and PAM service file, and logs users in through real
-// libpam (pam_start_confdir) with pam_defender_testclock.so around
-// pam_matrix.so, as in the documented stack:
-//
-//   auth     required                 pam_defender preauth
-//   auth     [success=1 default=bad]  pam_matrix (the password check)
-//   auth     [default=die]            pam_defender authfail
-//   auth     sufficient               pam_defender authsucc
-//   auth     required                 pam_deny
-//   account  required                 pam_defender enforce
-//
-// Time comes from PAM_DEFENDER_TEST_NOW (see SetNow).
+// SQLite database and PAM service file (the standard stack of
+// tests/support/pam_stack.h on pam_defender_testclock.so), and logs users in
+// through real libpam. Time comes from PAM_DEFENDER_TEST_NOW (SetNow).
 #ifndef PAM_DEFENDER_TESTS_REDIS_FLEET_H_
 #define PAM_DEFENDER_TESTS_REDIS_FLEET_H_
 
@@ -19,13 +10,12 @@
 #include <cstdint>
 #include <string>
 
-#include "tests/redis/redis_server.h"
+#include "tests/support/files.h"
 #include "tests/support/pam_conversation.h"
+#include "tests/support/pam_stack.h"
+#include "tests/support/redis_server.h"
 
 namespace defender::testing {
-
-// Sets the module's clock for this process and the ones it forks.
-void SetNow(int64_t now);
 
 // Every user's password in pam_matrix's database.
 inline constexpr char kPassword[] = "right";
@@ -56,6 +46,9 @@ class FleetHost {
   const std::string& db_path() const { return db_; }
 
  private:
+  // The handle's service, user and (unless empty) rhost.
+  PamLogin Items(const std::string& user, const std::string& rhost) const;
+
   TempDir dir_;
   std::string service_;
   std::string conf_;

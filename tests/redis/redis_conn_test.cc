@@ -19,7 +19,7 @@
 
 #include "common/redis_store.h"
 #include "common/redis_url.h"
-#include "tests/redis/redis_server.h"
+#include "tests/support/redis_server.h"
 
 namespace defender::testing {
 namespace {

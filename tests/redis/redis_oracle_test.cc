@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "tests/redis/fleet.h"
-#include "tests/redis/redis_server.h"
+#include "tests/support/redis_server.h"
 #include "tests/support/held_login.h"
 
 namespace defender::testing {

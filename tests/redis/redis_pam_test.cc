@@ -17,7 +17,7 @@
 #include "common/redis_conn.h"
 #include "common/redis_store.h"
 #include "tests/redis/fleet.h"
-#include "tests/redis/redis_server.h"
+#include "tests/support/redis_server.h"
 
 namespace defender::testing {
 namespace {
@@ -31,19 +31,6 @@ std::string RedisToml(const RedisServer& server, const std::string& on_error,
          "/0\"\nconnect_timeout_ms = " + std::to_string(timeout_ms) +
          "\ncommand_timeout_ms = " + std::to_string(timeout_ms) +
          "\non_error = \"" + on_error + "\"\n";
-}
-
-// The subject's state as the fleet's Redis has it.
-SubjectState InRedis(const RedisServer& server, const Subject& who,
-                     int64_t now) {
-  RedisSettings s;
-  s.url = server.url();
-  RedisConnection c(s);
-  RedisStore store(&c, {});
-  std::vector<SubjectState> out;
-  std::string err;
-  REQUIRE_MESSAGE(store.Get({&who, 1}, now, &out, &err), err);
-  return out[0];
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 
 #include "common/clock.h"
 #include "common/redis_conn.h"
-#include "tests/redis/redis_server.h"
+#include "tests/support/redis_server.h"
 #include "tests/unit/store_contract.h"
 
 namespace defender::testing {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/config.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace defender {
 namespace {

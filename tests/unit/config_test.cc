@@ -11,7 +11,7 @@
 
 #include "common/redis_url.h"
 #include "tests/unit/printers.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace defender {
 namespace {

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/unit/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace defender {
 namespace {

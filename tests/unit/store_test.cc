@@ -11,7 +11,7 @@
 #include "common/memory_store.h"
 #include "common/sqlite_store.h"
 #include "tests/unit/store_contract.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/files.h"
 
 namespace defender::testing {
 namespace {

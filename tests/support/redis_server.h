@@ -1,8 +1,8 @@
 // A real redis-server (or redis-sentinel) for the tests: started on a free
 // loopback port in its own temporary directory, stopped (and the directory
 // removed) on destruction. Helpers talk to it with plain hiredis.
-#ifndef PAM_DEFENDER_TESTS_REDIS_REDIS_SERVER_H_
-#define PAM_DEFENDER_TESTS_REDIS_REDIS_SERVER_H_
+#ifndef DEFENDER_TESTS_SUPPORT_REDIS_SERVER_H_
+#define DEFENDER_TESTS_SUPPORT_REDIS_SERVER_H_
 
 #include <sys/types.h>
 
@@ -11,21 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "common/store.h"
+#include "tests/support/files.h"
+#include "tests/support/process.h"
+
 namespace defender::testing {
-
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  // Writes `text` to path()/name with `mode`; returns the full path.
-  std::string Write(const std::string& name, const std::string& text,
-                    int mode = 0600) const;
-
- private:
-  std::string path_;
-};
 
 class RedisServer {
  public:
@@ -88,12 +78,14 @@ class RedisServer {
 std::string ClientCommands(const RedisServer& server,
                            const std::string& password = "");
 
-// A free TCP port on 127.0.0.1 (bound to port 0 and released).
-int FreePort();
+// The subject's state at `now` as the Redis store on `server` (database 0,
+// no password) has it, read through a RedisStore of its own.
+SubjectState InRedis(const RedisServer& server, const Subject& who,
+                     int64_t now);
 
 // Milliseconds since an arbitrary start (steady clock).
 int64_t NowMs();
 
 }  // namespace defender::testing
 
-#endif  // PAM_DEFENDER_TESTS_REDIS_REDIS_SERVER_H_
+#endif  // DEFENDER_TESTS_SUPPORT_REDIS_SERVER_H_

@@ -1,4 +1,4 @@
-#include "tests/redis/redis_server.h"
+#include "tests/support/redis_server.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -19,43 +19,21 @@
 #include <sstream>
 #include <thread>
 
+#include "common/redis_conn.h"
+#include "common/redis_store.h"
+
 namespace defender::testing {
 
-TempDir::TempDir() {
-  const char* tmp = getenv("TMPDIR");
-  std::string tmpl =
-      std::string(tmp && *tmp ? tmp : "/tmp") + "/defender-redis-XXXXXX";
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string TempDir::Write(const std::string& name, const std::string& text,
-                           int mode) const {
-  const std::string p = path_ + "/" + name;
-  {
-    std::ofstream out(p, std::ios::trunc);
-    out << text;
-  }
-  chmod(p.c_str(), static_cast<mode_t>(mode));
-  return p;
-}
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
-  close(fd);
-  return ntohs(sa.sin_port);
+SubjectState InRedis(const RedisServer& server, const Subject& who,
+                     int64_t now) {
+  RedisSettings s;
+  s.url = server.url();
+  RedisConnection c(s);
+  RedisStore store(&c, {});
+  std::vector<SubjectState> out;
+  std::string err;
+  REQUIRE_MESSAGE(store.Get({&who, 1}, now, &out, &err), err);
+  return out[0];
 }
 
 int64_t NowMs() {
