@@ -373,7 +373,7 @@ TEST_CASE("a block runs the on_block hook with the event in its environment") {
 // log, so one login was named two ways. A Login is now normalised once
 // (common/login.h) and every output uses its one service.
 TEST_CASE("hooks and the attempt log name a long service the same way") {
-  PamHarness h(DEFENDER_TEST_MODULE_PATH);
+  PamHarness h(ModulePath());
   const std::string service(100, 's');
   h.WriteService(service, "auth required " + h.module() +
                               " conf=" + h.config_path() + " authfail\n");
