@@ -37,7 +37,7 @@ void ReapLocked() {
 
 addrinfo Hints(int flags) {
   addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = 0;  // 0: any address family (IPv4 or IPv6).
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV | flags;
   return hints;

@@ -21,6 +21,25 @@ struct AttemptsOptions {
   int64_t limit = 100;
 };
 
+// Binds the options of `attempts` to the flags of `sub`.
+void AddFlags(CLI::App* sub, AttemptsOptions* opt) {
+  sub->add_option("--user", opt->user, "Only attempts by this user")
+      ->type_name("U");
+  sub->add_option("--host", opt->host,
+                  "Only attempts from this host (normalised as the module "
+                  "does)")
+      ->type_name("H");
+  sub->add_option("--result", opt->result, "Only this result")
+      ->type_name("R")
+      ->check(CLI::IsMember({"failure", "success", "refused"}));
+  sub->add_option("--since", opt->since, "Only the last DUR (e.g. 15m, 2h)")
+      ->type_name("DUR");
+  sub->add_option("--limit", opt->limit,
+                  "At most N rows, newest first (0 = all)")
+      ->type_name("N")
+      ->capture_default_str();
+}
+
 Json AttemptJson(const Attempt& a) {
   Json o;
   o["time"] = FormatIso8601(a.time);
@@ -107,23 +126,7 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
 }  // namespace
 
 Runner DefineAttempts(CLI::App* sub) {
-  auto opt = std::make_shared<AttemptsOptions>();
-  sub->add_option("--user", opt->user, "Only attempts by this user")
-      ->type_name("U");
-  sub->add_option("--host", opt->host,
-                  "Only attempts from this host (normalised as the module "
-                  "does)")
-      ->type_name("H");
-  sub->add_option("--result", opt->result, "Only this result")
-      ->type_name("R")
-      ->check(CLI::IsMember({"failure", "success", "refused"}));
-  sub->add_option("--since", opt->since, "Only the last DUR (e.g. 15m, 2h)")
-      ->type_name("DUR");
-  sub->add_option("--limit", opt->limit,
-                  "At most N rows, newest first (0 = all)")
-      ->type_name("N")
-      ->capture_default_str();
-  return [opt](Context* ctx) { return RunAttempts(ctx, *opt); };
+  return BindOptions(sub, AddFlags, RunAttempts);
 }
 
 }  // namespace defender::ctl

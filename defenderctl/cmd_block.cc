@@ -21,6 +21,26 @@ struct BlockOptions {
   bool permanent = false;
 };
 
+// Binds the options of `block` to the flags of `sub`.
+void AddFlags(CLI::App* sub, BlockOptions* opt) {
+  sub->add_option("--user", opt->user, "Block this user")->type_name("U");
+  sub->add_option("--host", opt->host,
+                  "Block this host (normalised as the module does)")
+      ->type_name("H");
+  CLI::Option* duration = sub->add_option("--for", opt->duration,
+                                          "Block for DUR (default: the first "
+                                          "lockout_cooloff_time)")
+                              ->type_name("DUR");
+  CLI::Option* permanent = sub->add_flag("--permanent", opt->permanent,
+                                         "Block until unblocked by hand");
+  permanent->excludes(duration);
+  sub->callback([opt]() {
+    if (!opt->user && !opt->host) {
+      throw CLI::RequiredError("block: --user or --host");
+    }
+  });
+}
+
 int RunBlock(Context* ctx, const BlockOptions& opt) {
   const Config& cfg = ctx->config();
   std::vector<Subject> subjects;
@@ -78,24 +98,7 @@ int RunBlock(Context* ctx, const BlockOptions& opt) {
 }  // namespace
 
 Runner DefineBlock(CLI::App* sub) {
-  auto opt = std::make_shared<BlockOptions>();
-  sub->add_option("--user", opt->user, "Block this user")->type_name("U");
-  sub->add_option("--host", opt->host,
-                  "Block this host (normalised as the module does)")
-      ->type_name("H");
-  CLI::Option* duration = sub->add_option("--for", opt->duration,
-                                          "Block for DUR (default: the first "
-                                          "lockout_cooloff_time)")
-                              ->type_name("DUR");
-  CLI::Option* permanent = sub->add_flag("--permanent", opt->permanent,
-                                         "Block until unblocked by hand");
-  permanent->excludes(duration);
-  sub->callback([opt]() {
-    if (!opt->user && !opt->host) {
-      throw CLI::RequiredError("block: --user or --host");
-    }
-  });
-  return [opt](Context* ctx) { return RunBlock(ctx, *opt); };
+  return BindOptions(sub, AddFlags, RunBlock);
 }
 
 }  // namespace defender::ctl

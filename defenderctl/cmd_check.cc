@@ -23,6 +23,15 @@ struct CheckOptions {
   std::optional<std::string> host;
 };
 
+// Binds the options of `check` to the flags of `sub`.
+void AddFlags(CLI::App* sub, CheckOptions* opt) {
+  sub->add_option("--user", opt->user, "The user logging in")
+      ->type_name("U")
+      ->required();
+  sub->add_option("--host", opt->host, "The remote host (none: a local login)")
+      ->type_name("H");
+}
+
 // One line per subject of the attempt: its state, or why it is exempt.
 struct SubjectReport {
   Subject subject;
@@ -141,13 +150,7 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
 }  // namespace
 
 Runner DefineCheck(CLI::App* sub) {
-  auto opt = std::make_shared<CheckOptions>();
-  sub->add_option("--user", opt->user, "The user logging in")
-      ->type_name("U")
-      ->required();
-  sub->add_option("--host", opt->host, "The remote host (none: a local login)")
-      ->type_name("H");
-  return [opt](Context* ctx) { return RunCheck(ctx, *opt); };
+  return BindOptions(sub, AddFlags, RunCheck);
 }
 
 }  // namespace defender::ctl

@@ -17,6 +17,16 @@ struct CleanupOptions {
   bool dry_run = false;
 };
 
+// Binds the options of `cleanup` to the flags of `sub`.
+void AddFlags(CLI::App* sub, CleanupOptions* opt) {
+  sub->add_option("--older-than", opt->older_than,
+                  "Delete attempt rows older than DUR (default: "
+                  "attempts.expiration_hours)")
+      ->type_name("DUR");
+  sub->add_flag("--dry-run", opt->dry_run,
+                "Only count the rows that would be deleted");
+}
+
 int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   const Config& cfg = ctx->config();
   int64_t age = cfg.HistorySeconds();
@@ -91,14 +101,7 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
 }  // namespace
 
 Runner DefineCleanup(CLI::App* sub) {
-  auto opt = std::make_shared<CleanupOptions>();
-  sub->add_option("--older-than", opt->older_than,
-                  "Delete attempt rows older than DUR (default: "
-                  "attempts.expiration_hours)")
-      ->type_name("DUR");
-  sub->add_flag("--dry-run", opt->dry_run,
-                "Only count the rows that would be deleted");
-  return [opt](Context* ctx) { return RunCleanup(ctx, *opt); };
+  return BindOptions(sub, AddFlags, RunCleanup);
 }
 
 }  // namespace defender::ctl

@@ -15,6 +15,14 @@ struct ListOptions {
   bool all = false;
 };
 
+// Binds the options of `list` to the flags of `sub`.
+void AddFlags(CLI::App* sub, ListOptions* opt) {
+  sub->add_flag("--users", opt->users, "Only users");
+  sub->add_flag("--hosts", opt->hosts, "Only hosts");
+  sub->add_flag("--all", opt->all,
+                "Also subjects with failures that are not blocked");
+}
+
 int RunList(Context* ctx, const ListOptions& opt) {
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
@@ -60,13 +68,6 @@ int RunList(Context* ctx, const ListOptions& opt) {
 
 }  // namespace
 
-Runner DefineList(CLI::App* sub) {
-  auto opt = std::make_shared<ListOptions>();
-  sub->add_flag("--users", opt->users, "Only users");
-  sub->add_flag("--hosts", opt->hosts, "Only hosts");
-  sub->add_flag("--all", opt->all,
-                "Also subjects with failures that are not blocked");
-  return [opt](Context* ctx) { return RunList(ctx, *opt); };
-}
+Runner DefineList(CLI::App* sub) { return BindOptions(sub, AddFlags, RunList); }
 
 }  // namespace defender::ctl

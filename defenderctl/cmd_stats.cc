@@ -14,6 +14,15 @@ struct StatsOptions {
   std::optional<std::string> format;
 };
 
+// Binds the options of `stats` to the flags of `sub`.
+void AddFlags(CLI::App* sub, StatsOptions* opt) {
+  sub->add_option("--format", opt->format,
+                  "Output format: text (default), json, or prometheus "
+                  "(node_exporter textfile)")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json", "prometheus"}));
+}
+
 struct Stats {
   StoreStats store;
   std::optional<AttemptCounts> attempts;  // Without a local attempt log: none.
@@ -137,13 +146,7 @@ int RunStats(Context* ctx, const StatsOptions& opt) {
 }  // namespace
 
 Runner DefineStats(CLI::App* sub) {
-  auto opt = std::make_shared<StatsOptions>();
-  sub->add_option("--format", opt->format,
-                  "Output format: text (default), json, or prometheus "
-                  "(node_exporter textfile)")
-      ->type_name("FORMAT")
-      ->check(CLI::IsMember({"text", "json", "prometheus"}));
-  return [opt](Context* ctx) { return RunStats(ctx, *opt); };
+  return BindOptions(sub, AddFlags, RunStats);
 }
 
 }  // namespace defender::ctl

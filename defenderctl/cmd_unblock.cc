@@ -18,6 +18,24 @@ struct UnblockOptions {
   bool all = false;
 };
 
+// Binds the options of `unblock` to the flags of `sub`.
+void AddFlags(CLI::App* sub, UnblockOptions* opt) {
+  CLI::Option* user =
+      sub->add_option("--user", opt->user, "Unblock this user")->type_name("U");
+  CLI::Option* host =
+      sub->add_option("--host", opt->host,
+                      "Unblock this host (normalised as the module does)")
+          ->type_name("H");
+  CLI::Option* all =
+      sub->add_flag("--all", opt->all, "Unblock every blocked subject");
+  all->excludes(user)->excludes(host);
+  sub->callback([opt]() {
+    if (!opt->user && !opt->host && !opt->all) {
+      throw CLI::RequiredError("unblock: --user, --host or --all");
+    }
+  });
+}
+
 Json Result(const Subject& s, bool was_blocked, int64_t failures) {
   Json o;
   o["kind"] = KindName(s.kind);
@@ -91,22 +109,7 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
 }  // namespace
 
 Runner DefineUnblock(CLI::App* sub) {
-  auto opt = std::make_shared<UnblockOptions>();
-  CLI::Option* user =
-      sub->add_option("--user", opt->user, "Unblock this user")->type_name("U");
-  CLI::Option* host =
-      sub->add_option("--host", opt->host,
-                      "Unblock this host (normalised as the module does)")
-          ->type_name("H");
-  CLI::Option* all =
-      sub->add_flag("--all", opt->all, "Unblock every blocked subject");
-  all->excludes(user)->excludes(host);
-  sub->callback([opt]() {
-    if (!opt->user && !opt->host && !opt->all) {
-      throw CLI::RequiredError("unblock: --user, --host or --all");
-    }
-  });
-  return [opt](Context* ctx) { return RunUnblock(ctx, *opt); };
+  return BindOptions(sub, AddFlags, RunUnblock);
 }
 
 }  // namespace defender::ctl

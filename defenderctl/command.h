@@ -5,6 +5,7 @@
 #define PAM_DEFENDER_DEFENDERCTL_COMMAND_H_
 
 #include <functional>
+#include <memory>
 #include <span>
 
 namespace CLI {
@@ -31,6 +32,17 @@ struct Command {
   // returned Runner reads the values they are bound to.
   Runner (*define)(CLI::App* sub);
 };
+
+// The Runner of a command whose options are an `Options`: makes them, has
+// `add_flags` bind them to the flags of `sub`, and calls `run` with them
+// once the command line is parsed. The options live as long as the Runner.
+template <typename Options>
+Runner BindOptions(CLI::App* sub, void (*add_flags)(CLI::App*, Options*),
+                   int (*run)(Context*, const Options&)) {
+  auto opt = std::make_shared<Options>();
+  add_flags(sub, opt.get());
+  return [opt, run](Context* ctx) { return run(ctx, *opt); };
+}
 
 // Every command, in the order `--help` lists them.
 std::span<const Command> Commands();

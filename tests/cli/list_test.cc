@@ -67,25 +67,10 @@ TEST_CASE("list --json: every field of every object") {
   REQUIRE(j.is_array());
   REQUIRE(j.size() == 3);
   // Users first, by name; then hosts.
-  CHECK(j[0]["kind"] == "user");
-  CHECK(j[0]["subject"] == "alice");
-  CHECK(j[0]["failures"] == 4);
-  CHECK(j[0]["until"] == kT0 + 300);
-  CHECK(j[0]["remaining_seconds"] == 290);
-  CHECK(j[0]["permanent"] == false);
+  CheckListed(j[0], {"user", "alice", 4, kT0 + 300, 290, false});
   CHECK(j[0]["blocked"] == true);
-  CHECK(j[1]["kind"] == "user");
-  CHECK(j[1]["subject"] == "mallory");
-  CHECK(j[1]["failures"] == 0);
-  CHECK(j[1]["until"].is_null());
-  CHECK(j[1]["remaining_seconds"].is_null());
-  CHECK(j[1]["permanent"] == true);
-  CHECK(j[2]["kind"] == "host");
-  CHECK(j[2]["subject"] == "2001:db8:1:2::/64");
-  CHECK(j[2]["failures"] == 4);
-  CHECK(j[2]["until"] == kT0 + 300);
-  CHECK(j[2]["remaining_seconds"] == 290);
-  CHECK(j[2]["permanent"] == false);
+  CheckListed(j[1], {"user", "mallory", 0, std::nullopt, std::nullopt, true});
+  CheckListed(j[2], {"host", "2001:db8:1:2::/64", 4, kT0 + 300, 290, false});
   const Json users = ParseJson(box.Ctl({"--json", "list", "--users"}).out);
   CHECK(users.size() == 2);
   // A permanent block reads "permanent" in the table.

@@ -52,24 +52,17 @@ TEST_CASE("concurrent failing logins with SIGKILLs lose no completed count") {
 
   std::vector<Child> children(kProcesses);
   for (int i = 0; i < kProcesses; ++i) {
-    int fds[2];
-    REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      close(fds[0]);
-      Login victim;
-      victim.user = "victim";
-      victim.rhost = "203.0.113.5";
-      for (int k = 0; k < kLoginsEach; ++k) {
-        if (RunLogin(env, victim).auth != PAM_AUTH_ERR) _exit(3);
-        if (write(fds[1], "x", 1) != 1) _exit(4);
-      }
-      _exit(0);
-    }
-    close(fds[1]);
-    children[i].pid = pid;
-    children[i].pipe_fd = fds[0];
+    children[i].pid = ForkPiped(
+        [&](int write_fd) {
+          Login victim;
+          victim.user = "victim";
+          victim.rhost = "203.0.113.5";
+          for (int k = 0; k < kLoginsEach; ++k) {
+            if (RunLogin(env, victim).auth != PAM_AUTH_ERR) _exit(3);
+            if (write(write_fd, "x", 1) != 1) _exit(4);
+          }
+        },
+        &children[i].pipe_fd);
   }
 
   // Kill the first kKilled processes at random moments inside a login.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "tests/support/printable.h"
 #include "tests/support/sql.h"
 
 // syslog(3) as libpam's pam_syslog() calls it (fortified or not): captured.
@@ -105,6 +106,39 @@ LoginResult RunLogin(const Env& env, const Login& login, bool authenticate) {
                      std::move(o.messages), o.seconds};
 }
 
+void CheckNormalLogin(const Env& env) {
+  Login normal;
+  normal.password = "secret";
+  const LoginResult ok = RunLogin(env, normal);
+  CHECK(ok.auth == PAM_SUCCESS);
+  CHECK(ok.account == PAM_SUCCESS);
+  CHECK(ok.messages.empty());
+}
+
+Login BlockBob(const Env& env) {
+  Login bob;
+  bob.user = "bob";
+  bob.rhost = "198.51.100.1";
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);  // Blocks bob.
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  REQUIRE(FindSubject(env.db(), "user", "bob")->blocked == 1);
+  return bob;
+}
+
+void CheckOnlyHostileRefused(const Env& env, Login hostile) {
+  Login alice;
+  alice.password = "secret";
+  alice.rhost = "192.0.2.77";
+  CHECK(RunLogin(env, alice).auth == PAM_SUCCESS);
+  hostile.password = "secret";
+  const LoginResult refused = RunLogin(env, hostile);
+  CHECK(refused.auth == PAM_AUTH_ERR);
+  REQUIRE(refused.messages.size() == 1);
+  CHECK(refused.messages[0] ==
+        "Account locked: too many login attempts. Try again in 5 minute(s).");
+}
+
 int CallStep(const Env& env, bool account, const std::string& args,
              const Login& login) {
   defender::testing::PamLogin items = Items(login);
@@ -143,33 +177,38 @@ std::string Col(sqlite3_stmt* st, int i) {
   return defender::testing::SqlText(st, i);
 }
 
-}  // namespace
-
-std::vector<SubjectRow> Subjects(const std::string& db) {
-  std::vector<SubjectRow> rows;
-  REQUIRE(SqlRows(db,
-                  "SELECT kind, subject, failures, blocked, expires FROM "
-                  "subjects ORDER BY kind, subject",
-                  [&](sqlite3_stmt* st) {
-                    rows.push_back(SubjectRow{Col(st, 0), Col(st, 1),
-                                              sqlite3_column_int64(st, 2),
-                                              sqlite3_column_int64(st, 3),
-                                              sqlite3_column_int64(st, 4)});
-                  }));
+// The rows `sql` returns on `db`, each made by `make`; fails the test when
+// the query does.
+template <typename Row>
+std::vector<Row> ReadRows(const std::string& db, const std::string& sql,
+                          Row (*make)(sqlite3_stmt*)) {
+  std::vector<Row> rows;
+  REQUIRE(
+      SqlRows(db, sql, [&](sqlite3_stmt* st) { rows.push_back(make(st)); }));
   return rows;
 }
 
+}  // namespace
+
+std::vector<SubjectRow> Subjects(const std::string& db) {
+  return ReadRows<SubjectRow>(
+      db,
+      "SELECT kind, subject, failures, blocked, expires FROM subjects ORDER "
+      "BY kind, subject",
+      [](sqlite3_stmt* st) {
+        return SubjectRow{Col(st, 0), Col(st, 1), sqlite3_column_int64(st, 2),
+                          sqlite3_column_int64(st, 3),
+                          sqlite3_column_int64(st, 4)};
+      });
+}
+
 std::vector<AttemptRow> Attempts(const std::string& db) {
-  std::vector<AttemptRow> rows;
-  REQUIRE(SqlRows(db,
-                  "SELECT service, user, host, tty, result FROM attempts "
-                  "ORDER BY id",
-                  [&](sqlite3_stmt* st) {
-                    rows.push_back(AttemptRow{Col(st, 0), Col(st, 1),
-                                              Col(st, 2), Col(st, 3),
-                                              Col(st, 4)});
-                  }));
-  return rows;
+  return ReadRows<AttemptRow>(
+      db, "SELECT service, user, host, tty, result FROM attempts ORDER BY id",
+      [](sqlite3_stmt* st) {
+        return AttemptRow{Col(st, 0), Col(st, 1), Col(st, 2), Col(st, 3),
+                          Col(st, 4)};
+      });
 }
 
 std::optional<SubjectRow> FindSubject(const std::string& db,
@@ -211,41 +250,8 @@ bool ExecSql(const std::string& db, const std::string& sql,
 }
 
 bool IsBoundedPrintable(const std::string& s, size_t max_bytes) {
-  if (s.size() > max_bytes) return false;
-  size_t i = 0;
-  const auto hex = [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
-  };
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7F) return false;
-    if (c == '%') {
-      if (i + 2 >= s.size() || !hex(s[i + 1]) || !hex(s[i + 2])) {
-        return false;
-      }
-      i += 3;
-      continue;
-    }
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    // Overlong forms, surrogates and values above U+10FFFF.
-    const auto b1 = static_cast<unsigned char>(len > 1 ? s[i + 1] : 0);
-    if ((len == 2 && c < 0xC2) || (len == 3 && c == 0xE0 && b1 < 0xA0) ||
-        (len == 3 && c == 0xED && b1 >= 0xA0) ||
-        (len == 4 && c == 0xF0 && b1 < 0x90) ||
-        (len == 4 && (c > 0xF4 || (c == 0xF4 && b1 >= 0x90)))) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
+  return defender::testing::IsBoundedPrintableText(s, max_bytes,
+                                                   /*percent_escaped=*/true);
 }
 
 int RunTests(int argc, char** argv, bool needs_root) {

@@ -27,6 +27,7 @@ namespace hardening {
 // The shared mechanism (tests/support), by the names the hardening tests
 // use.
 using defender::testing::Exists;
+using defender::testing::ForkPiped;
 using defender::testing::InChild;
 using defender::testing::ModulePath;
 using defender::testing::PamMatrixPath;
@@ -95,6 +96,20 @@ struct LoginResult {
 // and unloaded).
 LoginResult RunLogin(const Env& env, const Login& login,
                      bool authenticate = true);
+
+// alice logs in with her password (from the default host): auth and
+// account succeed and no message is shown.
+void CheckNormalLogin(const Env& env);
+
+// With failure_limit = 1: bob from 198.51.100.1 fails twice (blocking
+// bob) and alice (the default login) fails once; requires bob's row to be
+// blocked. Returns bob's login.
+Login BlockBob(const Env& env);
+
+// After `hostile` was blocked (failure_limit = 2, the default 5-minute
+// cooloff): alice with her password from another host logs in, and
+// `hostile` with alice's password is refused with the lockout message.
+void CheckOnlyHostileRefused(const Env& env, Login hostile);
 
 // Calls the module's pam_sm_authenticate (or pam_sm_acct_mgmt) directly on
 // a real PAM handle (service "direct", items from `login`) to observe one

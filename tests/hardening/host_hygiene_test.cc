@@ -271,6 +271,18 @@ std::string CallerState() {
   return out + "\n";
 }
 
+// alice logs in with a wrong password twice, then with the right one;
+// returns "wrong=RC\nwrong=RC\nright=RC\n" with each login's result.
+std::string WrongWrongRight(const Env& env) {
+  Login good;
+  good.password = "secret";
+  std::string r;
+  r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
+  r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
+  r += "right=" + std::to_string(RunLogin(env, good).auth) + "\n";
+  return r;
+}
+
 // Issue 10 finding 1: a local user running a setuid program (su, sudo)
 // chooses its rlimits, signal actions, umask and open descriptors. Here the
 // process is setuid-like (real uid nobody, effective uid 0, as in su) and
@@ -301,12 +313,9 @@ TEST_CASE(
     close(1);
     close(2);
     const std::string before = CallerState();
-    std::string r;
+    std::string r = WrongWrongRight(env);
     Login good;
     good.password = "secret";
-    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
-    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
-    r += "right=" + std::to_string(RunLogin(env, good).auth) + "\n";
     ClearLog();
     r += "broken=" + std::to_string(RunLogin(broken, good).auth) + "\n";
     r += LogText();
@@ -345,13 +354,10 @@ TEST_CASE("a setuid caller's attempts count before the password is checked") {
   const std::string report = InChild([&] {
     // ruid nobody, euid 0: the ids of su run by nobody.
     if (setresuid(65534, 0, 0) != 0) _exit(2);
-    std::string r;
+    // The password decides: the right one after `failure_limit` failures.
+    std::string r = WrongWrongRight(env);
     Login good;
     good.password = "secret";
-    // The password decides: the right one after `failure_limit` failures.
-    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
-    r += "wrong=" + std::to_string(RunLogin(env, Login()).auth) + "\n";
-    r += "right=" + std::to_string(RunLogin(env, good).auth) + "\n";
     Login killed;
     killed.service = "killed";
     for (int i = 0; i < 3; ++i) {

@@ -190,13 +190,7 @@ std::string AsNobody(F fn) {
 TEST_CASE("a non-root caller can neither read nor change the store") {
   SetNow(1'800'000'000);
   Env env("[lockout]\nfailure_limit = 1\n");
-  Login bob;
-  bob.user = "bob";
-  bob.rhost = "198.51.100.1";
-  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);
-  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);  // Blocks bob.
-  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
-  REQUIRE(FindSubject(env.db(), "user", "bob")->blocked == 1);
+  const Login bob = BlockBob(env);
   const size_t attempts = Attempts(env.db()).size();
   // The store is the database file and its WAL.
   auto store_bytes = [&] {

@@ -57,16 +57,10 @@ class FakeRedis {
   using Serve = std::function<void(int fd, const std::atomic<bool>& stop)>;
 
   explicit FakeRedis(Serve serve) : serve_(std::move(serve)) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listen_fd_ >= 0);
     sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(listen_fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) ==
-            0);
+    listen_fd_ = defender::testing::BindLoopback(/*backlog=*/16, &a);
+    REQUIRE(listen_fd_ >= 0);
+    REQUIRE(a.sin_port != 0);
     port_ = ntohs(a.sin_port);
     thread_ = std::thread([this] { Loop(); });
   }

@@ -159,12 +159,7 @@ TEST_CASE("hostile values make only well-formed keys under the prefix") {
     }
 
     // A normal login afterwards works, through the same server.
-    Login normal;
-    normal.password = "secret";
-    const LoginResult ok = RunLogin(env, normal);
-    CHECK(ok.auth == PAM_SUCCESS);
-    CHECK(ok.account == PAM_SUCCESS);
-    CHECK(ok.messages.empty());
+    CheckNormalLogin(env);
     for (const std::string& k : Keyspace(redis)) CHECK(WellFormed(k));
   }
 }
@@ -194,16 +189,7 @@ TEST_CASE("a blocked hostile subject keeps its record and history keys") {
   CHECK(redis.Cmd({"EXISTS", "k"}) == "0");
 
   // alice from another host logs in; the hostile subject stays refused.
-  Login alice;
-  alice.password = "secret";
-  alice.rhost = "192.0.2.77";
-  CHECK(RunLogin(env, alice).auth == PAM_SUCCESS);
-  hostile.password = "secret";
-  const LoginResult refused = RunLogin(env, hostile);
-  CHECK(refused.auth == PAM_AUTH_ERR);
-  REQUIRE(refused.messages.size() == 1);
-  CHECK(refused.messages[0] ==
-        "Account locked: too many login attempts. Try again in 5 minute(s).");
+  CheckOnlyHostileRefused(env, hostile);
 }
 
 }  // namespace

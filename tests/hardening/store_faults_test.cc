@@ -151,13 +151,7 @@ TEST_CASE("a read-only store fails open and counts again once writable") {
   TempDir top;
   Tmpfs fs(top / "mnt", "1m");
   Env env("[lockout]\nfailure_limit = 1\n", "", top / "mnt/defender.db");
-  Login bob;
-  bob.user = "bob";
-  bob.rhost = "198.51.100.1";
-  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);
-  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);  // Blocks bob.
-  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
-  REQUIRE(FindSubject(env.db(), "user", "bob")->blocked == 1);
+  BlockBob(env);
 
   fs.Remount("ro");
   ClearLog();

@@ -136,6 +136,15 @@ Observed GuessAfterBlock(const std::string& password, bool advance_clock) {
   return o;
 }
 
+// GuessAfterBlock with the right password and with a wrong one.
+struct Guesses {
+  Observed right, wrong;
+};
+Guesses RightAndWrongAfterBlock(bool advance_clock) {
+  return {GuessAfterBlock("right", advance_clock),
+          GuessAfterBlock("wrong", advance_clock)};
+}
+
 }  // namespace
 
 // doc/DESIGN.md §3.1: refused attempts are not counted; §3.15: every attempt
@@ -143,8 +152,7 @@ Observed GuessAfterBlock(const std::string& password, bool advance_clock) {
 TEST_CASE(
     "a held wrong answer after the block counts on no subject: the host's "
     "state does not tell the guess") {
-  const Observed right = GuessAfterBlock("right", false);
-  const Observed wrong = GuessAfterBlock("wrong", false);
+  const auto [right, wrong] = RightAndWrongAfterBlock(false);
   CHECK(right.answer == wrong.answer);
   // A later login from kH2 as another user shows whether the guess was
   // right (kH2 not blocked) or wrong (kH2 blocked by a refused attempt).
@@ -154,8 +162,7 @@ TEST_CASE(
 TEST_CASE(
     "a held wrong answer after the block leaves the message's minutes "
     "alone") {
-  const Observed right = GuessAfterBlock("right", true);
-  const Observed wrong = GuessAfterBlock("wrong", true);
+  const auto [right, wrong] = RightAndWrongAfterBlock(true);
   CHECK(right.answer == wrong.answer);
 }
 

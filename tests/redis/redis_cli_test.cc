@@ -59,24 +59,10 @@ TEST_CASE("defenderctl shows and changes the fleet-wide Redis view") {
     const Json j = ParseJson(r.out);
     REQUIRE(j.is_array());
     REQUIRE(j.size() == 3);
-    CHECK(j[0]["kind"] == "user");
-    CHECK(j[0]["subject"] == "alice");
-    CHECK(j[0]["failures"] == 4);
-    CHECK(j[0]["until"] == kT0 + 600);
-    CHECK(j[0]["remaining_seconds"] == 500);
-    CHECK(j[0]["permanent"] == false);
-    CHECK(j[1]["kind"] == "host");
-    CHECK(j[1]["subject"] == "192.0.2.1");
-    CHECK(j[1]["failures"] == 4);
-    CHECK(j[1]["until"] == kT0 + 600);
-    CHECK(j[1]["remaining_seconds"] == 500);
-    CHECK(j[1]["permanent"] == false);
-    CHECK(j[2]["kind"] == "host");
-    CHECK(j[2]["subject"] == "203.0.113.5");
-    CHECK(j[2]["failures"] == 0);
-    CHECK(j[2]["until"].is_null());
-    CHECK(j[2]["remaining_seconds"].is_null());
-    CHECK(j[2]["permanent"] == true);
+    CheckListed(j[0], {"user", "alice", 4, kT0 + 600, 500, false});
+    CheckListed(j[1], {"host", "192.0.2.1", 4, kT0 + 600, 500, false});
+    CheckListed(j[2],
+                {"host", "203.0.113.5", 0, std::nullopt, std::nullopt, true});
   }
 
   // check: refused with the reason, exit 1.

@@ -19,6 +19,7 @@
 
 #include "common/redis_store.h"
 #include "common/redis_url.h"
+#include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
 namespace defender::testing {
@@ -263,14 +264,8 @@ TEST_CASE(
 
 TEST_CASE("a connect that hangs costs at most connect_timeout_ms") {
   // A listener whose accept queue is full drops new SYNs: connect() hangs.
-  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  REQUIRE(listen(lfd, 0) == 0);
-  socklen_t len = sizeof sa;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  const int lfd = BindLoopback(/*backlog=*/0, &sa);
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {
     const int f =

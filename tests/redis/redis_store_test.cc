@@ -234,13 +234,7 @@ TEST_CASE(
 
   StoreStats st;
   REQUIRE(s->Stats(kNow + 1, 86400, &st, &err));
-  CHECK(st.blocked_users == 1);
-  CHECK(st.blocked_hosts == 1);
-  CHECK(st.permanent_blocks == 1);
-  CHECK(st.failing_users == 1);
-  CHECK(st.failing_hosts == 0);
-  CHECK(st.failures == 2);
-  CHECK(st.blocks_in_window == 3);
+  CheckStats(st, {1, 1, 1, 1, 0, 2, 3});
 
   std::vector<Subject> cleared;
   REQUIRE(s->UnblockAll(kNow + 1, &cleared, &err));

@@ -74,19 +74,30 @@ RunResult Spawn(const std::vector<std::string>& argv, const std::string& input,
   return r;
 }
 
-std::string InChild(const std::function<std::string()>& fn) {
+pid_t ForkPiped(const std::function<void(int write_fd)>& child, int* read_fd) {
   int fds[2];
   REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     close(fds[0]);
-    const std::string out = fn();
-    (void)!write(fds[1], out.data(), out.size());
+    child(fds[1]);
     _exit(0);
   }
   close(fds[1]);
-  const std::string out = Drain(fds[0]);
+  *read_fd = fds[0];
+  return pid;
+}
+
+std::string InChild(const std::function<std::string()>& fn) {
+  int fd = -1;
+  const pid_t pid = ForkPiped(
+      [&](int write_fd) {
+        const std::string out = fn();
+        (void)!write(write_fd, out.data(), out.size());
+      },
+      &fd);
+  const std::string out = Drain(fd);
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);
   REQUIRE(WIFEXITED(status));
@@ -95,16 +106,26 @@ std::string InChild(const std::function<std::string()>& fn) {
 }
 
 int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
   sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+  const int fd = BindLoopback(/*backlog=*/-1, &sa);
+  REQUIRE(fd >= 0);
+  REQUIRE(sa.sin_port != 0);
   close(fd);
   return ntohs(sa.sin_port);
+}
+
+int BindLoopback(int backlog, sockaddr_in* addr) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(addr), sizeof *addr) == 0);
+  if (backlog >= 0) REQUIRE(listen(fd, backlog) == 0);
+  socklen_t len = sizeof *addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
+    addr->sin_port = 0;
+  }
+  return fd;
 }
 
 }  // namespace defender::testing

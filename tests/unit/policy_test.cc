@@ -7,6 +7,13 @@
 namespace defender {
 namespace {
 
+// The default config with by_user_and_host on.
+Config ByUserAndHost() {
+  Config cfg;
+  cfg.by_user_and_host = true;
+  return cfg;
+}
+
 // A policy over a MemoryStore, a MemoryAttemptLog and a FakeClock, with
 // helpers that play one login attempt the way the module's stack does:
 // preauth, then the password check, then authfail or authsucc.
@@ -195,9 +202,7 @@ TEST_CASE("separate limits for user and host") {
 }
 
 TEST_CASE("by_user_and_host refuses only when both are blocked") {
-  Config cfg;
-  cfg.by_user_and_host = true;
-  Harness h(cfg);
+  Harness h(ByUserAndHost());
   for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.1", false);
   CHECK(h.User("alice").blocked);
   CHECK(h.Host("192.0.2.1").blocked);
@@ -214,9 +219,7 @@ TEST_CASE("by_user_and_host refuses only when both are blocked") {
 }
 
 TEST_CASE("by_user_and_host: a success resets only the user's counter") {
-  Config cfg;
-  cfg.by_user_and_host = true;
-  Harness h(cfg);
+  Harness h(ByUserAndHost());
   h.Login("alice", "192.0.2.1", false);
   h.Login("alice", "192.0.2.1", false);
   h.Login("alice", "192.0.2.1", true);
@@ -225,9 +228,7 @@ TEST_CASE("by_user_and_host: a success resets only the user's counter") {
 }
 
 TEST_CASE("by_user_and_host: a local login is judged by the user alone") {
-  Config cfg;
-  cfg.by_user_and_host = true;
-  Harness h(cfg);
+  Harness h(ByUserAndHost());
   for (int i = 0; i < 4; ++i) h.Login("alice", "", false);
   CHECK(h.Login("alice", "", true) == R::kRefused);
 }
@@ -522,9 +523,7 @@ TEST_CASE("a failure concluding after the block is refused and not counted") {
 }
 
 TEST_CASE("by_user_and_host: a failure is refused only when both are blocked") {
-  Config cfg;
-  cfg.by_user_and_host = true;
-  Harness h(cfg);
+  Harness h(ByUserAndHost());
   for (int i = 0; i < 4; ++i) h.Login("alice", "198.51.100.1", false);
   Decision d;
   std::string err;

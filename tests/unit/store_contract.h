@@ -53,6 +53,19 @@ inline FailureOutcome Fail(Store& s, const Subject& who, int64_t limit,
   return out[0];
 }
 
+// Checks every field of `st` against `want` (in StoreStats order: blocked
+// users, blocked hosts, permanent blocks, failing users, failing hosts,
+// failures, blocks in the window), one CHECK a field.
+inline void CheckStats(const StoreStats& st, const StoreStats& want) {
+  CHECK(st.blocked_users == want.blocked_users);
+  CHECK(st.blocked_hosts == want.blocked_hosts);
+  CHECK(st.permanent_blocks == want.permanent_blocks);
+  CHECK(st.failing_users == want.failing_users);
+  CHECK(st.failing_hosts == want.failing_hosts);
+  CHECK(st.failures == want.failures);
+  CHECK(st.blocks_in_window == want.blocks_in_window);
+}
+
 inline SubjectState StateAt(Store& s, const Subject& who, int64_t now) {
   std::vector<SubjectState> out;
   std::string err;
@@ -354,13 +367,7 @@ void CheckStoreContract(Factory& factory) {
 
     StoreStats st;
     REQUIRE(s->Stats(kT0 + 1, 86400, &st, &err));
-    CHECK(st.blocked_users == 1);
-    CHECK(st.blocked_hosts == 1);
-    CHECK(st.permanent_blocks == 1);
-    CHECK(st.failing_users == 1);
-    CHECK(st.failing_hosts == 0);
-    CHECK(st.failures == 3);
-    CHECK(st.blocks_in_window == 2);
+    CheckStats(st, {1, 1, 1, 1, 0, 3, 2});
 
     std::vector<Subject> cleared;
     REQUIRE(s->UnblockAll(kT0 + 1, &cleared, &err));
