@@ -100,6 +100,12 @@ auth  [default=die]                $m authfail
 PAM
   : >"$dir/passdb"
   preload=$wrapper
+  if [ -n "${DEFENDER_ASAN_PRELOAD:-}" ]; then
+    # Sanitizer build: the ASan runtime must come first in pamtester.
+    preload="$DEFENDER_ASAN_PRELOAD $wrapper"
+    export PAM_WRAPPER_DISABLE_DEEPBIND=1
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+  fi
 fi
 
 # Runs inside with_fake_syslog.sh: what writes to syslog.
