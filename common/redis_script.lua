@@ -102,16 +102,19 @@ elseif op == 'fail' then
     local limit, kind, name = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
     local f, b, u = state(skey)
     local newly = 0
+    -- conclude with no counter left (reset since preauth) counts.
+    local m = mode
+    if m == 'conclude' and f == 0 then m = 'count' end
     if b == 0 then
       -- count blocks the failure that goes above the limit; provisional
       -- and conclude block a counter above it already.
       local blocks
-      if mode == 'count' then
+      if m == 'count' then
         f = f + 1
         blocks = f > limit
       else
         blocks = f > limit
-        if not blocks and mode == 'provisional' then f = f + 1 end
+        if not blocks and m == 'provisional' then f = f + 1 end
       end
       local e = 0
       if blocks then
@@ -125,7 +128,7 @@ elseif op == 'fail' then
       elseif ttl ~= 0 then
         e = now + ttl
       end
-      if blocks or mode ~= 'conclude' then put(skey, f, b, e) end
+      if blocks or m ~= 'conclude' then put(skey, f, b, e) end
     end
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
     out[#out + 1] = newly

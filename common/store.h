@@ -64,7 +64,10 @@ enum class FailureMode {
   kProvisional,  // Blocked if c > L (an attempt counted and never concluded);
                  // else c := c + 1, never blocked (preauth).
   kConclude,     // Blocked if c > L; else nothing changes (authfail after
-                 // kProvisional: the attempt is counted already).
+                 // kProvisional: the attempt is counted already). With no
+                 // counter (c = 0: reset by a success elsewhere, an unblock
+                 // or its expiry since preauth) as kCount, so that a reset
+                 // while the password was checked leaves no guess uncounted.
 };
 
 // True when `states` are refused under `rule`. An empty list is never refused.

@@ -22,8 +22,20 @@ int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
   return length == 0 ? 0 : now + length;
 }
 
+namespace {
+
+// kConclude with no counter left is a plain count (common/store.h).
+FailureMode Effective(const SubjectState& current, FailureMode mode) {
+  return mode == FailureMode::kConclude && current.failures == 0
+             ? FailureMode::kCount
+             : mode;
+}
+
+}  // namespace
+
 bool FailureBlocks(const SubjectState& current, int64_t limit,
                    FailureMode mode) {
+  mode = Effective(current, mode);
   // kCount blocks the failure that goes above the limit; the other modes
   // block a counter that is above it already.
   return mode == FailureMode::kCount ? current.failures + 1 > limit
@@ -37,6 +49,7 @@ std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
                                          bool* newly_blocked) {
   *newly_blocked = false;
   if (current.blocked) return std::nullopt;
+  mode = Effective(current, mode);
   StoredRecord r;
   r.failures = current.failures;
   if (FailureBlocks(current, limit, mode)) {

@@ -679,5 +679,18 @@ TEST_CASE("NormalizeLogin normalises every item once, with one cut length") {
   CHECK(log.rows[0].host == "2001:db8::/64");
 }
 
+// A provisional count reset while the password was checked (a success of
+// the user elsewhere) must not leave the held guess uncounted.
+TEST_CASE("secure: a guess held across a reset is still counted") {
+  Harness h;
+  h.set_secure(true);
+  REQUIRE(h.Preauth("alice", "192.0.2.1"));
+  CHECK(h.User("alice").failures == 1);
+  CHECK(h.Login("alice", "192.0.2.2", true) == R::kSucceeded);
+  CHECK(h.User("alice") == SubjectState{});
+  CHECK(h.Conclude("alice", "192.0.2.1", false) == R::kFailed);
+  CHECK(h.User("alice").failures == 1);
+}
+
 }  // namespace
 }  // namespace defender

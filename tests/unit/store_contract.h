@@ -303,12 +303,21 @@ void CheckStoreContract(Factory& factory) {
 
   SUBCASE("conclude counts nothing; a counter above the limit blocks") {
     auto s = factory.Make();
-    // No counter (expired or reset since preauth): nothing is written.
-    Fail(*s, kAlice, 3, p, kT0, FailureMode::kConclude);
-    CHECK(StateAt(*s, kAlice, kT0) == SubjectState{});
+    // No counter (reset or expired since preauth, e.g. by a success
+    // elsewhere while the password was checked): counted as kCount, so the
+    // guess is not lost.
+    const FailureOutcome fresh =
+        Fail(*s, kAlice, 3, p, kT0, FailureMode::kConclude);
+    CHECK(fresh.state == SubjectState{1, false, 0});
+    CHECK_FALSE(fresh.newly_blocked);
+    CHECK(StateAt(*s, kAlice, kT0 + 299).failures == 1);
     StoreStats stats;
     REQUIRE_MESSAGE(s->Stats(kT0, p.history_seconds, &stats, &err), err);
-    CHECK(stats.failing_users == 0);
+    CHECK(stats.failing_users == 1);
+    bool was_blocked = true;
+    REQUIRE_MESSAGE(s->Unblock(kAlice, kT0, &was_blocked, &err), err);
+    CHECK_FALSE(was_blocked);
+    CHECK(StateAt(*s, kAlice, kT0) == SubjectState{});
     for (int i = 1; i <= 3; ++i) {
       Fail(*s, kAlice, 3, p, kT0 + i, FailureMode::kProvisional);
       const FailureOutcome o =
