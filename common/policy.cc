@@ -133,17 +133,10 @@ bool Policy::RefusedAsDenied(const Login& login, bool log_attempt,
 
 bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
                    std::string* err) {
-  *d = Decision{};
-  d->who = Classify(login);
-  if (d->who.host_denied) {
-    RefuseDenied(d->who, d);
-  } else {
-    std::vector<SubjectState> states;
-    if (!store_->Get(d->who.subjects, clock_.Now(), &states, err)) {
-      return false;
-    }
-    if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
-  }
+  if (RefusedAsDenied(login, log_refusal, d)) return true;
+  std::vector<SubjectState> states;
+  if (!store_->Get(d->who.subjects, clock_.Now(), &states, err)) return false;
+  if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   if (!d->refused) d->reason = "allowed";
   if (d->refused && log_refusal) Log(login, "refused", d);
   return true;
@@ -151,13 +144,9 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
 
 bool Policy::RecordFailure(const Login& login, FailureMode mode, Decision* d,
                            bool* refused_before, std::string* err) {
-  *d = Decision{};
-  d->who = Classify(login);
-  *refused_before = d->who.host_denied;
-  if (d->who.host_denied) {
-    RefuseDenied(d->who, d);
-    return true;
-  }
+  // The caller logs a denied host's attempt with the others.
+  *refused_before = RefusedAsDenied(login, /*log_attempt=*/false, d);
+  if (*refused_before) return true;
   std::vector<FailureRequest> requests;
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
