@@ -57,7 +57,11 @@ TEST_CASE("concurrent failing logins with SIGKILLs lose no completed count") {
           Login victim;
           victim.user = "victim";
           victim.rhost = "203.0.113.5";
-          for (int k = 0; k < kLoginsEach; ++k) {
+          // A process to be killed logs in until it is, so that the kill
+          // always lands inside a login (on a fast machine it could
+          // otherwise finish first and exit on its own).
+          const bool killed = i < kKilled;
+          for (int k = 0; killed || k < kLoginsEach; ++k) {
             if (RunLogin(env, victim).auth != PAM_AUTH_ERR) _exit(3);
             if (write(write_fd, "x", 1) != 1) _exit(4);
           }
