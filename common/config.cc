@@ -1,12 +1,7 @@
 #include "common/config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
-#include <cstring>
+#include <cstdio>
 
 #include "common/config_keys.h"
 #include "common/redis_url.h"
@@ -67,6 +62,37 @@ bool ParseCidrList(const std::vector<std::string>& in, std::vector<Cidr>* out,
   return true;
 }
 
+Value Int(int64_t i) {
+  Value v{Value::Type::kInt};
+  v.i = i;
+  return v;
+}
+Value Bool(bool b) {
+  Value v{Value::Type::kBool};
+  v.b = b;
+  return v;
+}
+Value String(std::string s) {
+  Value v{Value::Type::kString};
+  v.s = std::move(s);
+  return v;
+}
+Value Ints(std::vector<int64_t> ints) {
+  Value v{Value::Type::kIntList};
+  v.ints = std::move(ints);
+  return v;
+}
+Value Strings(std::vector<std::string> strings) {
+  Value v{Value::Type::kStringList};
+  v.strings = std::move(strings);
+  return v;
+}
+Value Cidrs(const std::vector<Cidr>& cidrs) {
+  Value v{Value::Type::kStringList};
+  for (const Cidr& c : cidrs) v.strings.push_back(c.ToString());
+  return v;
+}
+
 #define DEFENDER_SETTER(body)                               \
   [](Config* c, const Value& v, std::string* err) -> bool { \
     (void)err;                                              \
@@ -74,45 +100,68 @@ bool ParseCidrList(const std::vector<std::string>& in, std::vector<Cidr>* out,
     return true;                                            \
   }
 
+// The getter of a key that is always set, and of one that may be unset.
+#define GET(expr)                         \
+  [](const Config& c, Value* v) -> bool { \
+    *v = expr;                            \
+    return true;                          \
+  }
+#define GET_OPT(field, make)              \
+  [](const Config& c, Value* v) -> bool { \
+    if (!c.field) return false;           \
+    *v = make(*c.field);                  \
+    return true;                          \
+  }
+
 const KeyDef kKeys[] = {
     {"lockout", "failure_limit", KeyType::kInt, 0, 1'000'000,
-     DEFENDER_SETTER(c->failure_limit = v.i)},
+     DEFENDER_SETTER(c->failure_limit = v.i), GET(Int(c.failure_limit))},
     {"lockout", "failure_limit_user", KeyType::kInt, 0, 1'000'000,
-     DEFENDER_SETTER(c->failure_limit_user = v.i)},
+     DEFENDER_SETTER(c->failure_limit_user = v.i),
+     GET_OPT(failure_limit_user, Int)},
     {"lockout", "failure_limit_host", KeyType::kInt, 0, 1'000'000,
-     DEFENDER_SETTER(c->failure_limit_host = v.i)},
+     DEFENDER_SETTER(c->failure_limit_host = v.i),
+     GET_OPT(failure_limit_host, Int)},
     {"lockout", "by_user_and_host", KeyType::kBool, 0, 0,
-     DEFENDER_SETTER(c->by_user_and_host = v.b)},
+     DEFENDER_SETTER(c->by_user_and_host = v.b), GET(Bool(c.by_user_and_host))},
     {"lockout", "disable_user_lockout", KeyType::kBool, 0, 0,
-     DEFENDER_SETTER(c->disable_user_lockout = v.b)},
+     DEFENDER_SETTER(c->disable_user_lockout = v.b),
+     GET(Bool(c.disable_user_lockout))},
     {"lockout", "disable_host_lockout", KeyType::kBool, 0, 0,
-     DEFENDER_SETTER(c->disable_host_lockout = v.b)},
+     DEFENDER_SETTER(c->disable_host_lockout = v.b),
+     GET(Bool(c.disable_host_lockout))},
     {"lockout", "cooloff_time", KeyType::kInt, 0, kTenYears,
-     DEFENDER_SETTER(c->cooloff_time = v.i)},
+     DEFENDER_SETTER(c->cooloff_time = v.i), GET(Int(c.cooloff_time))},
     {"lockout", "attempt_cooloff_time", KeyType::kInt, 0, kTenYears,
-     DEFENDER_SETTER(c->attempt_cooloff_time = v.i)},
+     DEFENDER_SETTER(c->attempt_cooloff_time = v.i),
+     GET_OPT(attempt_cooloff_time, Int)},
     {"lockout", "lockout_cooloff_time", KeyType::kIntOrIntList, 0, kTenYears,
-     DEFENDER_SETTER(c->lockout_cooloff_time = v.ints)},
+     DEFENDER_SETTER(c->lockout_cooloff_time = v.ints),
+     GET_OPT(lockout_cooloff_time, Ints)},
     {"lockout", "even_deny_root", KeyType::kBool, 0, 0,
-     DEFENDER_SETTER(c->even_deny_root = v.b)},
+     DEFENDER_SETTER(c->even_deny_root = v.b), GET(Bool(c.even_deny_root))},
     {"lockout", "fold_username_case", KeyType::kBool, 0, 0,
-     DEFENDER_SETTER(c->fold_username_case = v.b)},
+     DEFENDER_SETTER(c->fold_username_case = v.b),
+     GET(Bool(c.fold_username_case))},
     {"lockout", "ipv6_prefix", KeyType::kInt, 1, 128,
-     DEFENDER_SETTER(c->ipv6_prefix = v.i)},
+     DEFENDER_SETTER(c->ipv6_prefix = v.i), GET(Int(c.ipv6_prefix))},
     {"lockout", "allow_users", KeyType::kStringList, 0, 0,
-     DEFENDER_SETTER(c->allow_users = v.strings)},
+     DEFENDER_SETTER(c->allow_users = v.strings), GET(Strings(c.allow_users))},
     {"lockout", "allow_hosts", KeyType::kStringList, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        return ParseCidrList(v.strings, &c->allow_hosts, err);
-     }},
+     },
+     GET(Cidrs(c.allow_hosts))},
     {"lockout", "deny_hosts", KeyType::kStringList, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        return ParseCidrList(v.strings, &c->deny_hosts, err);
-     }},
+     },
+     GET(Cidrs(c.deny_hosts))},
     {"lockout", "lockout_message", KeyType::kString, 0, 0,
-     DEFENDER_SETTER(c->lockout_message = v.s)},
+     DEFENDER_SETTER(c->lockout_message = v.s), GET(String(c.lockout_message))},
     {"lockout", "permanent_lockout_message", KeyType::kString, 0, 0,
-     DEFENDER_SETTER(c->permanent_lockout_message = v.s)},
+     DEFENDER_SETTER(c->permanent_lockout_message = v.s),
+     GET(String(c.permanent_lockout_message))},
 
     {"store", "backend", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
@@ -126,7 +175,8 @@ const KeyDef kKeys[] = {
          return false;
        }
        return true;
-     }},
+     },
+     GET(String(BackendName(c.backend)))},
     {"store", "path", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (v.s.empty() || v.s[0] != '/') {
@@ -135,7 +185,8 @@ const KeyDef kKeys[] = {
        }
        c->path = v.s;
        return true;
-     }},
+     },
+     GET(String(c.path))},
     {"store", "key_prefix", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (v.s.empty() || v.s.size() > 64 ||
@@ -146,7 +197,8 @@ const KeyDef kKeys[] = {
        }
        c->key_prefix = v.s;
        return true;
-     }},
+     },
+     GET(String(c.key_prefix))},
 
     {"redis", "url", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
@@ -156,7 +208,8 @@ const KeyDef kKeys[] = {
        if (!ParseRedisUrl(v.s, &address, err)) return false;
        c->redis_url = v.s;
        return true;
-     }},
+     },
+     GET(String(c.redis_url))},
     {"redis", "password_file", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (!v.s.empty() && v.s[0] != '/') {
@@ -165,7 +218,8 @@ const KeyDef kKeys[] = {
        }
        c->redis_password_file = v.s;
        return true;
-     }},
+     },
+     GET(String(c.redis_password_file))},
     {"redis", "sentinels", KeyType::kStringList, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        // Checked here, like the url (errors never show what precedes an
@@ -177,13 +231,17 @@ const KeyDef kKeys[] = {
        }
        c->redis_sentinels = v.strings;
        return true;
-     }},
+     },
+     GET(Strings(c.redis_sentinels))},
     {"redis", "sentinel_master", KeyType::kString, 0, 0,
-     DEFENDER_SETTER(c->redis_sentinel_master = v.s)},
+     DEFENDER_SETTER(c->redis_sentinel_master = v.s),
+     GET(String(c.redis_sentinel_master))},
     {"redis", "connect_timeout_ms", KeyType::kInt, 1, 60'000,
-     DEFENDER_SETTER(c->redis_connect_timeout_ms = v.i)},
+     DEFENDER_SETTER(c->redis_connect_timeout_ms = v.i),
+     GET(Int(c.redis_connect_timeout_ms))},
     {"redis", "command_timeout_ms", KeyType::kInt, 1, 60'000,
-     DEFENDER_SETTER(c->redis_command_timeout_ms = v.i)},
+     DEFENDER_SETTER(c->redis_command_timeout_ms = v.i),
+     GET(Int(c.redis_command_timeout_ms))},
     {"redis", "on_error", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (v.s == "local") {
@@ -198,14 +256,17 @@ const KeyDef kKeys[] = {
          return false;
        }
        return true;
-     }},
+     },
+     GET(String(OnErrorName(c.redis_on_error)))},
 
     {"attempts", "store", KeyType::kBool, 0, 0,
-     DEFENDER_SETTER(c->attempts_store = v.b)},
+     DEFENDER_SETTER(c->attempts_store = v.b), GET(Bool(c.attempts_store))},
     {"attempts", "expiration_hours", KeyType::kInt, 1, 24 * 3660,
-     DEFENDER_SETTER(c->attempts_expiration_hours = v.i)},
+     DEFENDER_SETTER(c->attempts_expiration_hours = v.i),
+     GET(Int(c.attempts_expiration_hours))},
     {"attempts", "max_rows", KeyType::kInt, 0, 1'000'000'000,
-     DEFENDER_SETTER(c->attempts_max_rows = v.i)},
+     DEFENDER_SETTER(c->attempts_max_rows = v.i),
+     GET(Int(c.attempts_max_rows))},
 
     {"hooks", "on_block", KeyType::kStringList, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
@@ -215,7 +276,8 @@ const KeyDef kKeys[] = {
        }
        c->on_block = v.strings;
        return true;
-     }},
+     },
+     GET(Strings(c.on_block))},
     {"hooks", "on_unblock", KeyType::kStringList, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (!v.strings.empty() && v.strings[0].rfind('/', 0) != 0) {
@@ -224,12 +286,16 @@ const KeyDef kKeys[] = {
        }
        c->on_unblock = v.strings;
        return true;
-     }},
+     },
+     GET(Strings(c.on_unblock))},
     {"hooks", "timeout_seconds", KeyType::kInt, 1, 3600,
-     DEFENDER_SETTER(c->hooks_timeout_seconds = v.i)},
+     DEFENDER_SETTER(c->hooks_timeout_seconds = v.i),
+     GET(Int(c.hooks_timeout_seconds))},
 };
 
 #undef DEFENDER_SETTER
+#undef GET
+#undef GET_OPT
 
 bool InRange(const KeyDef& key, int64_t i, std::string* err) {
   if (i >= key.min && i <= key.max) return true;
@@ -375,54 +441,6 @@ bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err) {
     return false;
   }
   *cfg = std::move(updated);
-  return true;
-}
-
-bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
-                    std::string* err) {
-  constexpr off_t kMaxSize = 1 << 20;
-  const int fd = open(
-      path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    if (errno == ENOENT && missing_ok) return true;
-    *err = path + ": cannot open: " + strerror(errno);
-    return false;
-  }
-  struct stat st;
-  std::string text;
-  bool ok = fstat(fd, &st) == 0;
-  if (!ok) {
-    *err = path + ": cannot stat: " + strerror(errno);
-  } else if (!S_ISREG(st.st_mode)) {
-    *err = path + ": not a regular file";
-    ok = false;
-  } else if (st.st_size > kMaxSize) {
-    *err = path + ": larger than 1 MiB";
-    ok = false;
-  } else {
-    text.resize(static_cast<size_t>(st.st_size));
-    size_t got = 0;
-    while (got < text.size()) {
-      const ssize_t n = read(fd, text.data() + got, text.size() - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-    text.resize(got);
-  }
-  close(fd);
-  if (!ok) return false;
-  Config parsed = *cfg;
-  if (!ParseConfigText(text, path, &parsed, err)) return false;
-  if (parsed.NamesSecrets() &&
-      (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
-    *err = path +
-           ": names hooks or a Redis password, so it must be owned by root "
-           "and not writable by group or others";
-    return false;
-  }
-  parsed.source = path;
-  *cfg = std::move(parsed);
   return true;
 }
 

@@ -106,6 +106,11 @@ struct Config {
 // naming the argument and the key.
 bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err);
 
+// ParseConfigText and LoadConfigFile parse TOML: they are in the
+// defender_config_toml library (common/meson.build), which defenderctl, the
+// configuration plugin and the tests link, and the module does not
+// (doc/DESIGN.md §11.1).
+//
 // Parses TOML text into *cfg over its current values. `name` is used in
 // messages, which have the form "NAME:LINE: SECTION.KEY: reason". Unknown
 // sections or keys, wrong types and out-of-range values are errors. On error

@@ -35,6 +35,9 @@ struct KeyDef {
   // *err set for values that only the key itself can judge (enum names,
   // CIDRs, paths).
   bool (*set)(Config* cfg, const Value& v, std::string* err);
+  // Reads the key back from `cfg` as a value `set` accepts; false when the
+  // key is unset (an optional key that follows its derived default).
+  bool (*get)(const Config& cfg, Value* v);
 };
 
 // All keys, in the order of doc/DESIGN.md §11.

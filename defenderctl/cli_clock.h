@@ -1,15 +1,21 @@
-// The clock defenderctl decides by. The installed program reads the system
-// clock; the test build (defenderctl_testclock, never installed) reads
-// PAM_DEFENDER_TEST_NOW like pam_defender_testclock.so, so that tests move
-// time for the module and the CLI together.
+// The clock defenderctl decides by, and the state directory where it finds
+// the module's compiled configurations (doc/DESIGN.md §11.1). The installed
+// program reads the system clock and uses the built-in state directory; the
+// test build (defenderctl_testclock, never installed) reads
+// PAM_DEFENDER_TEST_NOW and PAM_DEFENDER_TEST_STATEDIR like
+// pam_defender_testclock.so, so that tests move time for the module and the
+// CLI together.
 #ifndef PAM_DEFENDER_DEFENDERCTL_CLI_CLOCK_H_
 #define PAM_DEFENDER_DEFENDERCTL_CLI_CLOCK_H_
+
+#include <string>
 
 #include "common/clock.h"
 
 namespace defender::ctl {
 
 const Clock& CliClock();
+std::string CliStateDir();
 
 }  // namespace defender::ctl
 

@@ -1,3 +1,4 @@
+#include "defender_build_config.h"
 #include "defenderctl/cli_clock.h"
 
 namespace defender::ctl {
@@ -6,5 +7,7 @@ const Clock& CliClock() {
   static const SystemClock clock;
   return clock;
 }
+
+std::string CliStateDir() { return DEFENDER_STATEDIR; }
 
 }  // namespace defender::ctl

@@ -1,13 +1,21 @@
 // Test build only: PAM_DEFENDER_TEST_NOW (epoch seconds) sets the time.
 #include "defenderctl/cli_clock.h"
 
+#include <cstdlib>
+
 #include "common/env_clock.h"
+#include "defender_build_config.h"
 
 namespace defender::ctl {
 
 const Clock& CliClock() {
   static const EnvClock clock;
   return clock;
+}
+
+std::string CliStateDir() {
+  const char* dir = getenv("PAM_DEFENDER_TEST_STATEDIR");
+  return dir ? dir : DEFENDER_STATEDIR;
 }
 
 }  // namespace defender::ctl

@@ -31,6 +31,10 @@ struct Command {
   // Adds the command's options (and nested subcommands) to `sub`; the
   // returned Runner reads the values they are bound to.
   Runner (*define)(CLI::App* sub);
+  // Runs on the last valid configuration (with a warning) when the file is
+  // invalid (Context::LoadConfig): the commands an administrator needs
+  // during an incident. The others exit 2.
+  bool tolerates_invalid_config;
 };
 
 // The Runner of a command whose options are an `Options`: makes them, has

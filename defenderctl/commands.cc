@@ -4,17 +4,18 @@ namespace defender::ctl {
 namespace {
 
 const Command kCommands[] = {
-    {"list", "List blocked subjects (users and hosts)", DefineList},
-    {"attempts", "Show the attempt log, newest first", DefineAttempts},
+    {"list", "List blocked subjects (users and hosts)", DefineList, true},
+    {"attempts", "Show the attempt log, newest first", DefineAttempts, true},
     {"unblock", "Clear the block and the failure counter of a subject",
-     DefineUnblock},
-    {"block", "Block a user or a host by hand", DefineBlock},
-    {"check", "Tell whether a login would be refused now, and why",
-     DefineCheck},
+     DefineUnblock, true},
+    {"block", "Block a user or a host by hand", DefineBlock, true},
+    {"check", "Tell whether a login would be refused now, and why", DefineCheck,
+     true},
     {"cleanup", "Prune the attempt log and expired store records",
-     DefineCleanup},
-    {"config", "Validate or print the effective configuration", DefineConfig},
-    {"stats", "Counts of blocks, failures and attempts", DefineStats},
+     DefineCleanup, false},
+    {"config", "Validate or print the effective configuration", DefineConfig,
+     false},
+    {"stats", "Counts of blocks, failures and attempts", DefineStats, true},
 };
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/config_snapshot_file.h"
+#include "common/format.h"
 #include "common/normalize.h"
 
 namespace defender::ctl {
@@ -53,17 +55,30 @@ void PrintOut(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
-bool Context::LoadConfig() {
+bool Context::LoadConfig(bool tolerate_invalid) {
   const bool default_path = globals_.config_path.empty();
   const std::string path =
       default_path ? Config::kDefaultConfigPath : globals_.config_path;
   std::string err;
-  if (!LoadConfigFile(path, default_path, &config_, &err)) {
-    if (geteuid() != 0 && err.find(strerror(EACCES)) != std::string::npos) {
-      err += " (run as root)";
-    }
+  if (LoadConfigFile(path, default_path, &config_, &err)) return true;
+  const bool denied = err.find(strerror(EACCES)) != std::string::npos;
+  if (!tolerate_invalid || denied) {
+    if (denied && geteuid() != 0) err += " (run as root)";
     PrintError(err);
     return false;
+  }
+  ConfigSnapshot last;
+  std::string last_err;
+  if (ReadConfigSnapshot(globals_.statedir, path, &last, &last_err) ==
+      SnapshotRead::kOk) {
+    config_ = std::move(last.config);
+    PrintWarning(path + " is invalid (" + err +
+                 "); using the last valid configuration from " +
+                 FormatIso8601(last.identity.mtime_sec));
+  } else {
+    config_ = Config();
+    PrintWarning(path + " is invalid (" + err +
+                 "); using the built-in defaults");
   }
   return true;
 }

@@ -17,6 +17,7 @@ namespace defender::ctl {
 struct GlobalOptions {
   std::string config_path;  // Empty: Config::kDefaultConfigPath.
   bool json = false;
+  std::string statedir;  // Where the module's compiled configurations are.
 };
 
 class Context {
@@ -26,8 +27,14 @@ class Context {
 
   // Built-in defaults, then the file: -c PATH (which must exist) or the
   // default path (a missing default file means built-in defaults). On error
-  // prints "defenderctl: FILE:LINE: KEY: reason" and returns false.
-  bool LoadConfig();
+  // prints "defenderctl: FILE:LINE: KEY: reason" and returns false, unless
+  // `tolerate_invalid` and the error is not a permission problem: then, as
+  // the module does (doc/DESIGN.md §11.1), the last valid configuration of
+  // that file compiled by the module is used, or the built-in defaults when
+  // there is none, and a warning says so: "defenderctl: warning: FILE is
+  // invalid (ERROR); using the last valid configuration from TIME" (or
+  // "...; using the built-in defaults").
+  bool LoadConfig(bool tolerate_invalid);
 
   // Opens the configured store and the local attempt log (once). On failure
   // prints why (a permission problem says "run as root") and returns

@@ -34,6 +34,7 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", "defenderctl " DEFENDER_VERSION,
                        "Print the version and exit");
   GlobalOptions globals;
+  globals.statedir = CliStateDir();
   app.add_option("-c,--config", globals.config_path,
                  std::string("Configuration file (default ") +
                      Config::kDefaultConfigPath + ")")
@@ -61,9 +62,12 @@ int Main(int argc, char** argv) {
   }
 
   Context ctx(globals, CliClock());
-  if (!ctx.LoadConfig()) return kExitUsage;
-  for (auto& [sub, run] : runners) {
-    if (sub->parsed()) return run(&ctx);
+  for (size_t i = 0; i < runners.size(); ++i) {
+    if (!runners[i].first->parsed()) continue;
+    if (!ctx.LoadConfig(Commands()[i].tolerates_invalid_config)) {
+      return kExitUsage;
+    }
+    return runners[i].second(&ctx);
   }
   return kExitUsage;  // Unreachable: require_subcommand(1).
 }

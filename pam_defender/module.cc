@@ -21,7 +21,9 @@
 #include "common/normalize.h"
 #include "common/policy.h"
 #include "common/redis_conn.h"
+#include "defender_build_config.h"
 #include "pam_defender/args.h"
+#include "pam_defender/module_config.h"
 #include "pam_defender/process_guard.h"
 
 namespace defender {
@@ -110,6 +112,15 @@ using ModuleClock = EnvClock;
 #else
 using ModuleClock = SystemClock;
 #endif
+
+// Where the compiled configuration is kept (doc/DESIGN.md §11.1). Test
+// builds only (never installed): PAM_DEFENDER_TEST_STATEDIR moves it.
+std::string StateDir() {
+#ifdef DEFENDER_TEST_CLOCK
+  if (const char* dir = getenv("PAM_DEFENDER_TEST_STATEDIR")) return dir;
+#endif
+  return DEFENDER_STATEDIR;
+}
 
 std::string Item(pam_handle_t* pamh, int type) {
   const void* value = nullptr;
@@ -264,16 +275,23 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
   }
 
+  const ModuleClock clock;
   const bool default_conf = args_.conf.empty();
   const std::string conf =
       default_conf ? Config::kDefaultConfigPath : args_.conf;
-  if (!LoadConfigFile(conf, default_conf, &cfg_, &err)) return ConfigError(err);
+  std::string fallback_error;
+  if (!LoadModuleConfig(conf, default_conf, StateDir(), clock.Now(), &cfg_,
+                        &fallback_error, &err)) {
+    return ConfigError(err);
+  }
+  if (!fallback_error.empty()) {
+    pam_syslog(pamh_, LOG_ERR, "%s", EscapeForDisplay(fallback_error).c_str());
+  }
   for (const std::string& o : args_.overrides) {
     if (!ApplyOverride(o, &cfg_, &err)) return ConfigError(err);
   }
 
   const Login login = Info();
-  const ModuleClock clock;
   BackendOptions options;
   options.redis_server_clock = clock.IsRealTime();
   if (cfg_.backend == StoreBackend::kRedis) {

@@ -1,0 +1,63 @@
+// LoadConfigFile: reading defender.toml. Part of the TOML library
+// (common/meson.build), not of the module, which never parses TOML itself
+// (doc/DESIGN.md §11.1).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/config.h"
+
+namespace defender {
+
+bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
+                    std::string* err) {
+  constexpr off_t kMaxSize = 1 << 20;
+  const int fd = open(
+      path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT && missing_ok) return true;
+    *err = path + ": cannot open: " + strerror(errno);
+    return false;
+  }
+  struct stat st;
+  std::string text;
+  bool ok = fstat(fd, &st) == 0;
+  if (!ok) {
+    *err = path + ": cannot stat: " + strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    *err = path + ": not a regular file";
+    ok = false;
+  } else if (st.st_size > kMaxSize) {
+    *err = path + ": larger than 1 MiB";
+    ok = false;
+  } else {
+    text.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < text.size()) {
+      const ssize_t n = read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    text.resize(got);
+  }
+  close(fd);
+  if (!ok) return false;
+  Config parsed = *cfg;
+  if (!ParseConfigText(text, path, &parsed, err)) return false;
+  if (parsed.NamesSecrets() &&
+      (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+    *err = path +
+           ": names hooks or a Redis password, so it must be owned by root "
+           "and not writable by group or others";
+    return false;
+  }
+  parsed.source = path;
+  *cfg = std::move(parsed);
+  return true;
+}
+
+}  // namespace defender

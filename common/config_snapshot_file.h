@@ -1,0 +1,49 @@
+// Where compiled configurations are kept (doc/DESIGN.md §11.1): one file
+// per configuration path, <statedir>/config/<hash>.snapshot, where <hash>
+// is 16 hex digits of a hash of the path (the snapshot also holds the
+// path, so a collision is only a miss). The directory is 0700 and the files
+// 0600; both are trusted configuration, so a reader refuses them unless
+// they are owned by root or the effective uid, are not writable by group
+// or others, and are not symlinks.
+#ifndef PAM_DEFENDER_COMMON_CONFIG_SNAPSHOT_FILE_H_
+#define PAM_DEFENDER_COMMON_CONFIG_SNAPSHOT_FILE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "common/config_snapshot.h"
+
+namespace defender {
+
+// "<statedir>/config/<hash>.snapshot".
+std::string ConfigSnapshotPath(const std::string& statedir,
+                               const std::string& conf_path);
+
+enum class SnapshotRead { kOk, kAbsent, kBad };
+
+// Reads and decodes the snapshot for `conf_path`. kAbsent: there is none
+// (or the directory is absent); kBad: it exists but is untrusted, unreadable
+// or does not decode, or names another path (*err says which).
+SnapshotRead ReadConfigSnapshot(const std::string& statedir,
+                                const std::string& conf_path,
+                                ConfigSnapshot* out, std::string* err);
+
+// Writes the snapshot for snapshot.conf_path atomically (a temporary file
+// renamed over the old one), creating <statedir> (0700 after the umask of
+// the caller) and <statedir>/config (0700) if needed.
+bool WriteConfigSnapshot(const std::string& statedir,
+                         const ConfigSnapshot& snapshot, std::string* err);
+
+// The rate limit of the "enforcing the last valid configuration" error: true
+// if nothing was logged for `conf_path` in the `interval` seconds before
+// `now` (then `now` is recorded), false otherwise. The time is kept in
+// <statedir>/config/<hash>.logged under an flock(), so concurrent logins
+// log once. When the file cannot be used, true: an error that cannot be
+// rate-limited is still logged.
+bool ClaimConfigErrorLog(const std::string& statedir,
+                         const std::string& conf_path, int64_t now,
+                         int64_t interval);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_CONFIG_SNAPSHOT_FILE_H_

@@ -1,0 +1,63 @@
+#include "pam_defender/module_config.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/config_snapshot.h"
+#include "common/config_snapshot_file.h"
+#include "common/format.h"
+#include "pam_defender/config_plugin.h"
+
+namespace defender {
+
+bool LoadModuleConfig(const std::string& conf, bool missing_ok,
+                      const std::string& statedir, int64_t now, Config* cfg,
+                      std::string* fallback_error, std::string* err) {
+  fallback_error->clear();
+  struct stat st;
+  const bool exists = lstat(conf.c_str(), &st) == 0;
+  const int stat_errno = errno;
+  if (!exists && stat_errno == ENOENT && missing_ok) {
+    *cfg = Config();
+    return true;
+  }
+  ConfigSnapshot last;
+  std::string last_err;
+  const SnapshotRead read =
+      ReadConfigSnapshot(statedir, conf, &last, &last_err);
+  if (!exists) {
+    *err = conf + ": cannot open: " + strerror(stat_errno);
+  } else if (read == SnapshotRead::kOk &&
+             last.identity == FileIdentity::Of(st)) {
+    *cfg = std::move(last.config);
+    return true;
+  } else {
+    ConfigSnapshot fresh;
+    if (CompileConfigWithPlugin(conf, &fresh.config, err)) {
+      fresh.conf_path = conf;
+      fresh.identity = FileIdentity::Of(st);
+      // Best effort: without a snapshot the next step parses again.
+      std::string ignored;
+      WriteConfigSnapshot(statedir, fresh, &ignored);
+      *cfg = std::move(fresh.config);
+      return true;
+    }
+  }
+  if (read != SnapshotRead::kOk) {
+    if (read == SnapshotRead::kBad) {
+      *err += " (no last valid configuration: " + last_err + ")";
+    }
+    return false;
+  }
+  if (ClaimConfigErrorLog(statedir, conf, now, kConfigErrorLogInterval)) {
+    *fallback_error = "configuration error in " + *err +
+                      "; enforcing the last valid configuration from " +
+                      FormatIso8601(last.identity.mtime_sec);
+  }
+  *cfg = std::move(last.config);
+  return true;
+}
+
+}  // namespace defender

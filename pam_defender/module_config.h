@@ -1,0 +1,36 @@
+// How a module step gets its configuration (doc/DESIGN.md §11.1) without
+// parsing TOML: the compiled snapshot of the file when the file's identity
+// (device, inode, size, mtime, ctime) is the one the snapshot was made
+// from; otherwise the file is parsed by the plugin (config_plugin.h) and a
+// new snapshot written. When the file is invalid (or cannot be read, or the
+// plugin cannot be used) and a snapshot of an earlier version exists, that
+// last valid configuration is enforced.
+#ifndef PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
+#define PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "common/config.h"
+
+namespace defender {
+
+// At most one "enforcing the last valid configuration" error per this many
+// seconds and configuration file.
+inline constexpr int64_t kConfigErrorLogInterval = 60;
+
+// Sets *cfg for the file `conf`. A missing file is the built-in defaults
+// when `missing_ok` (no plugin is needed). Returns false with *err set
+// ("FILE:LINE: KEY: reason") when there is no valid configuration. When
+// it returns the last valid configuration in place of an invalid file,
+// *fallback_error is set to the line to log at LOG_ERR
+// ("configuration error in ERR; enforcing the last valid configuration
+// from TIME"), unless one was logged in the last kConfigErrorLogInterval
+// seconds before `now`; otherwise it is left empty.
+bool LoadModuleConfig(const std::string& conf, bool missing_ok,
+                      const std::string& statedir, int64_t now, Config* cfg,
+                      std::string* fallback_error, std::string* err);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
