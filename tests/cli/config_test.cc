@@ -1,7 +1,9 @@
 // Configuration errors name file, line and key (exit 2); config check and
 // config show.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
+#include "common/format.h"
 #include "tests/cli/harness.h"
 
 namespace defender::testing {
@@ -27,7 +29,9 @@ TEST_CASE("config errors: unknown key, wrong type, out of range -> exit 2") {
   for (const Case& c : cases) {
     CAPTURE(c.text);
     box.WriteConfig(c.text);
-    for (const char* command : {"list", "config"}) {
+    // cleanup and config refuse an invalid file; the read and unblock
+    // commands go on with a warning ("invalid config" below).
+    for (const char* command : {"cleanup", "config"}) {
       std::vector<std::string> args = {command};
       if (std::string(command) == "config") args.push_back("check");
       const RunResult r = box.Ctl(args);
@@ -66,7 +70,7 @@ TEST_CASE(
                     "\n");
     for (const std::vector<std::string>& args :
          std::vector<std::vector<std::string>>{
-             {"config", "check"}, {"config", "show"}, {"list"}}) {
+             {"config", "check"}, {"config", "show"}, {"cleanup"}}) {
       CAPTURE(args[0]);
       const RunResult r = box.Ctl(args);
       CHECK(r.status == 2);
@@ -75,6 +79,49 @@ TEST_CASE(
             "defenderctl: " + box.config() + ":4: " + c.message + "\n");
       CHECK(r.err.find("S3cret") == std::string::npos);
     }
+  }
+}
+
+// Issue 13 item 3: with a typo in the file, the module enforces the last
+// valid configuration it compiled, and the administrator can still list and
+// unblock (on that configuration's store), with a warning; config check
+// still exits 2.
+TEST_CASE("invalid config: list and unblock use the last valid one") {
+  Sandbox box("[lockout]\nfailure_limit = 1\n");
+  box.AddUser("alice", "secret");
+  for (int i = 0; i < 2; ++i) CHECK(box.Login("alice", "wrong", "") != 0);
+  struct stat st;
+  REQUIRE(stat(box.config().c_str(), &st) == 0);
+  box.WriteConfig("[store]\npath = \"" + box.db() +
+                  "\"\n[lockout]\nfailure_limt = 1\n");
+  const std::string warning =
+      "defenderctl: warning: " + box.config() + " is invalid (" + box.config() +
+      ":4: lockout.failure_limt: unknown key); using the last valid "
+      "configuration from " +
+      FormatIso8601(st.st_mtim.tv_sec) + "\n";
+  RunResult r = box.Ctl({"list", "--users"});
+  CHECK(r.status == 0);
+  CHECK(r.err == warning);
+  CHECK(r.out ==
+        "KIND  SUBJECT  FAILURES  UNTIL                LEFT\n"
+        "user  alice    2         2027-01-15 08:05:00  5m 0s\n");
+  r = box.Ctl({"unblock", "user", "alice"});
+  CHECK(r.status == 0);
+  CHECK(r.err == warning);
+  r = box.Ctl({"list", "--users"});
+  CHECK(r.out == "no blocked users\n");
+  // The module enforces the same: two more failures block alice again.
+  for (int i = 0; i < 2; ++i) CHECK(box.Login("alice", "wrong", "") != 0);
+  CHECK(box.Ctl({"list", "--users"}).out.find("user  alice    2") !=
+        std::string::npos);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"config", "check"},
+                                             {"config", "show"}}) {
+    r = box.Ctl(args);
+    CHECK(r.status == 2);
+    CHECK(r.out == "");
+    CHECK(r.err == "defenderctl: " + box.config() +
+                       ":4: lockout.failure_limt: unknown key\n");
   }
 }
 

@@ -1,0 +1,253 @@
+// The compiled configuration (doc/DESIGN.md §11.1) through the real libpam:
+// a broken config after a valid one keeps the last valid limits enforced
+// and logs once a minute; with no valid config ever the documented
+// fail-open / fail_closed rule; edits take effect on the next login; a
+// snapshot or plugin that is not trusted is not used. Needs root (chown).
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/config.h"
+#include "common/config_snapshot.h"
+#include "common/config_snapshot_file.h"
+#include "common/format.h"
+#include "harness.h"
+
+namespace hardening {
+namespace {
+
+constexpr int64_t kT0 = 1'800'000'000;
+constexpr char kTypo[] = "configuration error in ";
+
+std::string StateDir() {
+  const char* dir = getenv("PAM_DEFENDER_TEST_STATEDIR");
+  REQUIRE(dir != nullptr);
+  return dir;
+}
+
+int64_t Mtime(const std::string& path) {
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  return st.st_mtim.tv_sec;
+}
+
+// alice fails once from the default host.
+int Fail(const Env& env) { return RunLogin(env, Login()).auth; }
+
+int LogCount(const std::string& needle) {
+  int n = 0;
+  for (const std::string& line : CapturedLog()) {
+    n += line.find(needle) != std::string::npos;
+  }
+  return n;
+}
+
+// A private copy of the test module with its own plugin directory, for the
+// cases that break the plugin (the build's copy is shared by parallel
+// tests). Returns the module path.
+std::string CopyModule(const Env& env) {
+  const std::string plugin_dir = env.dir() + "/lib/pam_defender.d";
+  REQUIRE(mkdir((env.dir() + "/lib").c_str(), 0755) == 0);
+  REQUIRE(mkdir(plugin_dir.c_str(), 0755) == 0);
+  const std::string module = env.dir() + "/lib/pam_defender_testclock.so";
+  const std::string built = ModulePath();
+  REQUIRE(Run({"/bin/cp", built, module}) == 0);
+  REQUIRE(Run({"/bin/cp",
+               built.substr(0, built.rfind('/')) + "/pam_defender.d/config.so",
+               plugin_dir + "/config.so"}) == 0);
+  return module;
+}
+
+TEST_CASE("a typo after a valid config: the old limits, one error a minute") {
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limit = 2\n");
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+  const int64_t valid_mtime = Mtime(env.conf());
+  env.SetConfig("[lockout]\nfailure_limt = 4\n");
+  ClearLog();
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 2);
+  const std::string line = kTypo + env.conf() +
+                           ":5: lockout.failure_limt: unknown key; enforcing "
+                           "the last valid configuration from " +
+                           defender::FormatIso8601(valid_mtime);
+  CHECK(LogCount(line) == 1);
+  CHECK(LogCount(kTypo) == 1);
+  // The third failure blocks under failure_limit = 2, as it would have with
+  // the valid file; alice's right password is then refused.
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  Login right;
+  right.password = "secret";
+  CHECK(RunLogin(env, right).auth == PAM_AUTH_ERR);
+  CHECK(LogCount(kTypo) == 1);  // Within the minute: logged once.
+  defender::testing::SetNow(kT0 + 59);
+  CHECK(RunLogin(env, right).auth == PAM_AUTH_ERR);
+  CHECK(LogCount(kTypo) == 1);
+  defender::testing::SetNow(kT0 + 60);
+  CHECK(RunLogin(env, right).auth == PAM_AUTH_ERR);
+  CHECK(LogCount(kTypo) == 2);
+  CHECK(LogCount(line) == 2);
+}
+
+TEST_CASE("no valid config ever: PAM_IGNORE, or fail_closed refuses") {
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limt = 1\n");
+  ClearLog();
+  CHECK(CallStep(env, false, "preauth", Login()) == PAM_IGNORE);
+  CHECK(CallStep(env, false, "preauth fail_closed", Login()) == PAM_AUTH_ERR);
+  CHECK(CallStep(env, true, "enforce", Login()) == PAM_IGNORE);
+  CHECK(LogHas("configuration error: " + env.conf() +
+               ":5: lockout.failure_limt: unknown key"));
+  CHECK(LogCount(kTypo) == 0);
+  for (int i = 0; i < 3; ++i) CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK_FALSE(Exists(env.db()));  // Nothing counted.
+}
+
+TEST_CASE("an edit takes effect on the next login: same size and mtime too") {
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  struct stat before;
+  REQUIRE(stat(env.conf().c_str(), &before) == 0);
+  // Same size, written in place, its mtime set back: only st_ctim differs.
+  env.SetConfig("[lockout]\nfailure_limit = 9\n");
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  REQUIRE(utimensat(AT_FDCWD, env.conf().c_str(), times, 0) == 0);
+  struct stat after;
+  REQUIRE(stat(env.conf().c_str(), &after) == 0);
+  REQUIRE(after.st_size == before.st_size);
+  REQUIRE(after.st_ino == before.st_ino);
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  // Under failure_limit = 1 the second failure would have blocked.
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 0);
+  CHECK(Failures(env.db(), "user", "alice") == 3);
+
+  // A new file renamed over it (a new inode): limit 3 blocks the fourth.
+  const std::string next = env.dir() + "/next.toml";
+  WriteFile(next, "[store]\npath = \"" + env.db() +
+                      "\"\n\n[lockout]\nfailure_limit = 3\n");
+  REQUIRE(rename(next.c_str(), env.conf().c_str()) == 0);
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+}
+
+TEST_CASE(
+    "a snapshot that is garbage, a symlink or group-writable is not used") {
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  const std::string snapshot =
+      defender::ConfigSnapshotPath(StateDir(), env.conf());
+  std::string err;
+  defender::ConfigSnapshot forged;
+  REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &forged, &err) ==
+          defender::SnapshotRead::kOk);
+  // A snapshot of the current file's identity that would switch counting
+  // off, written by someone else: never used; the file is parsed again.
+  forged.config.disable_user_lockout = true;
+  forged.config.disable_host_lockout = true;
+  const std::string bytes = defender::EncodeConfigSnapshot(forged);
+  struct Case {
+    const char* name;
+    int mode;
+    bool symlink;
+  };
+  for (const Case c :
+       {Case{"group-writable", 0620, false},
+        Case{"world-writable", 0602, false}, Case{"a symlink", 0600, true}}) {
+    CAPTURE(c.name);
+    REQUIRE(unlink(snapshot.c_str()) == 0);
+    if (c.symlink) {
+      const std::string target = env.dir() + "/forged.snapshot";
+      WriteFile(target, bytes, 0600);
+      REQUIRE(symlink(target.c_str(), snapshot.c_str()) == 0);
+    } else {
+      WriteFile(snapshot, bytes, c.mode);
+      REQUIRE(chmod(snapshot.c_str(), c.mode) == 0);
+    }
+    ExecSql(env.db(), "DELETE FROM subjects");
+    CHECK(Fail(env) == PAM_AUTH_ERR);
+    CHECK(Fail(env) == PAM_AUTH_ERR);
+    CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+    // Replaced by a trusted snapshot of the file.
+    defender::ConfigSnapshot now;
+    REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &now, &err) ==
+            defender::SnapshotRead::kOk);
+    CHECK_FALSE(now.config.disable_user_lockout);
+  }
+
+  // Garbage and a broken file: no valid configuration (the no-config rule).
+  WriteFile(snapshot, "garbage", 0600);
+  env.SetConfig("[lockout]\nfailure_limt = 1\n");
+  ClearLog();
+  CHECK(CallStep(env, false, "preauth", Login()) == PAM_IGNORE);
+  CHECK(CallStep(env, false, "preauth fail_closed", Login()) == PAM_AUTH_ERR);
+  CHECK(LogHas("configuration error: " + env.conf() +
+               ":5: lockout.failure_limt: unknown key (no last valid "
+               "configuration: " +
+               snapshot + ": bad configuration snapshot: not a snapshot)"));
+}
+
+TEST_CASE(
+    "the plugin: unused while the snapshot matches; missing or untrusted") {
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  const std::string module = CopyModule(env);
+  const std::string plugin = env.dir() + "/lib/pam_defender.d/config.so";
+  const std::string passdb = env.dir() + "/passdb";
+  env.WriteService("login", defender::testing::StandardStack(
+                                module, "conf=" + env.conf(), passdb));
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  REQUIRE(unlink(plugin.c_str()) == 0);
+  // The snapshot matches: no plugin needed, the limit holds.
+  ClearLog();
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  CHECK(LogCount(kTypo) == 0);
+  // The file changed and cannot be parsed: the last valid one, and why.
+  env.SetConfig("[lockout]\nfailure_limit = 7\n");
+  ClearLog();
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(LogCount(kTypo + std::string("configuration parser ") + plugin +
+                 ": No such file or directory; enforcing the last valid "
+                 "configuration from ") == 1);
+
+  // A fresh config path: no snapshot, so the no-config rule.
+  Env fresh("[lockout]\nfailure_limit = 1\n");
+  const std::string fresh_module = CopyModule(fresh);
+  const std::string fresh_plugin =
+      fresh.dir() + "/lib/pam_defender.d/config.so";
+  fresh.WriteService("login", defender::testing::StandardStack(
+                                  fresh_module, "conf=" + fresh.conf(),
+                                  fresh.dir() + "/passdb"));
+  REQUIRE(chmod(fresh_plugin.c_str(), 0775) == 0);
+  ClearLog();
+  for (int i = 0; i < 3; ++i) CHECK(Fail(fresh) == PAM_AUTH_ERR);
+  CHECK_FALSE(Exists(fresh.db()));
+  CHECK(LogHas("configuration error: configuration parser " + fresh_plugin +
+               ": untrusted (must be a regular file owned by root and not "
+               "writable by group or others)"));
+  REQUIRE(chmod(fresh_plugin.c_str(), 0755) == 0);
+  REQUIRE(chmod((fresh.dir() + "/lib/pam_defender.d").c_str(), 0775) == 0);
+  ClearLog();
+  CHECK(Fail(fresh) == PAM_AUTH_ERR);
+  CHECK(LogHas("configuration error: configuration parser " + fresh.dir() +
+               "/lib/pam_defender.d: untrusted (must be owned by root and "
+               "not writable by group or others)"));
+  REQUIRE(chmod((fresh.dir() + "/lib/pam_defender.d").c_str(), 0755) == 0);
+  CHECK(Fail(fresh) == PAM_AUTH_ERR);
+  CHECK(Failures(fresh.db(), "user", "alice") == 1);
+}
+
+}  // namespace
+}  // namespace hardening
+
+int main(int argc, char** argv) {
+  return hardening::RunTests(argc, argv, /*needs_root=*/true);
+}

@@ -1,0 +1,278 @@
+// The compiled configuration: codec (every key of the table round-trips,
+// bad input is an error) and the snapshot files (trust checks, atomic
+// write, the error-log rate limit).
+#include "common/config_snapshot.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+
+#include "common/config_keys.h"
+#include "common/config_snapshot_file.h"
+#include "tests/support/files.h"
+
+namespace defender {
+namespace {
+
+using config_internal::KeyDef;
+using config_internal::KeyType;
+using config_internal::Value;
+
+bool Same(const Value& a, const Value& b) {
+  return a.type == b.type && a.i == b.i && a.b == b.b && a.s == b.s &&
+         a.ints == b.ints && a.strings == b.strings;
+}
+
+Value Ints(std::vector<int64_t> v) {
+  Value out{Value::Type::kIntList};
+  out.ints = std::move(v);
+  return out;
+}
+Value Strings(std::vector<std::string> v) {
+  Value out{Value::Type::kStringList};
+  out.strings = std::move(v);
+  return out;
+}
+Value String(std::string s) {
+  Value out{Value::Type::kString};
+  out.s = std::move(s);
+  return out;
+}
+
+// Keys whose setter judges the value itself: a value it accepts that is not
+// the default.
+const std::map<std::string, Value>& SpecialValues() {
+  static const std::map<std::string, Value> values = {
+      {"lockout.allow_hosts", Strings({"10.0.0.0/8", "2001:db8::/32"})},
+      {"lockout.deny_hosts", Strings({"192.0.2.1"})},
+      {"store.backend", String("redis")},
+      {"store.path", String("/srv/defender/x.db")},
+      {"store.key_prefix", String("kp")},
+      {"redis.url", String("redis://:pw@10.0.0.1:6380/2")},
+      {"redis.password_file", String("/etc/defender/pw")},
+      {"redis.sentinels", Strings({"10.0.0.2:26380", "[2001:db8::2]:26381"})},
+      {"redis.on_error", String("closed")},
+      {"hooks.on_block", Strings({"/usr/local/bin/on-block", "--all"})},
+      {"hooks.on_unblock", Strings({"/usr/local/bin/on-unblock"})},
+  };
+  return values;
+}
+
+// A value of the key's type in its range that differs from `current`.
+Value OtherValue(const KeyDef& key, const Config& defaults) {
+  const std::string name = std::string(key.section) + "." + key.name;
+  if (SpecialValues().count(name)) return SpecialValues().at(name);
+  Value current;
+  const bool set = key.get(defaults, &current);
+  Value v;
+  switch (key.type) {
+    case KeyType::kInt:
+      v.type = Value::Type::kInt;
+      v.i = key.min + 1;
+      if (set && current.i == v.i) v.i = key.min + 2;
+      return v;
+    case KeyType::kBool:
+      v.type = Value::Type::kBool;
+      v.b = !(set && current.b);
+      return v;
+    case KeyType::kString:
+      return String("non-default " + name + " \xc3\xa9");
+    case KeyType::kStringList:
+      return Strings({"a-" + name, "b"});
+    case KeyType::kIntOrIntList:
+      return Ints({key.min + 1, key.min + 7, 0});
+  }
+  return v;
+}
+
+// Every key of the table set to a value other than its default: a key the
+// codec forgot, or a new key without a value here, fails.
+Config EveryKeySet() {
+  const Config defaults;
+  Config c;
+  for (const KeyDef& key : config_internal::Keys()) {
+    std::string err;
+    REQUIRE_MESSAGE(
+        config_internal::SetKey(key, OtherValue(key, defaults), &c, &err),
+        "add a non-default value for ", key.section, ".", key.name,
+        " to SpecialValues(): ", err);
+  }
+  c.source = "/etc/security/every-key.toml";
+  return c;
+}
+
+ConfigSnapshot Sample() {
+  ConfigSnapshot s;
+  s.conf_path = "/etc/security/every-key.toml";
+  s.identity = {11, 22, 333, 1700000000, 123456789, 1700000001, 987654321};
+  s.config = EveryKeySet();
+  return s;
+}
+
+TEST_CASE("snapshot: every key of the table round-trips") {
+  const ConfigSnapshot in = Sample();
+  const Config defaults;
+  ConfigSnapshot out;
+  std::string err;
+  REQUIRE_MESSAGE(DecodeConfigSnapshot(EncodeConfigSnapshot(in), &out, &err),
+                  err);
+  CHECK(out.conf_path == in.conf_path);
+  CHECK(out.identity == in.identity);
+  CHECK(out.config.source == in.config.source);
+  for (const KeyDef& key : config_internal::Keys()) {
+    CAPTURE(std::string(key.section) + "." + key.name);
+    Value want, got, def;
+    REQUIRE(key.get(in.config, &want));
+    REQUIRE(key.get(out.config, &got));
+    CHECK(Same(want, got));
+    // The sample really moved every key away from its default.
+    CHECK_FALSE((key.get(defaults, &def) && Same(def, want)));
+  }
+  CHECK(DumpConfig(out.config) == DumpConfig(in.config));
+}
+
+TEST_CASE("snapshot: unset optional keys stay unset (derived defaults)") {
+  ConfigSnapshot in;
+  in.config.failure_limit = 9;
+  ConfigSnapshot out;
+  std::string err;
+  REQUIRE(DecodeConfigSnapshot(EncodeConfigSnapshot(in), &out, &err));
+  CHECK_FALSE(out.config.failure_limit_user.has_value());
+  CHECK(out.config.FailureLimitUser() == 9);
+  CHECK_FALSE(out.config.lockout_cooloff_time.has_value());
+}
+
+TEST_CASE("snapshot: garbage, other versions, truncation are errors") {
+  const std::string good = EncodeConfigSnapshot(Sample());
+  ConfigSnapshot out;
+  std::string err;
+  CHECK_FALSE(DecodeConfigSnapshot("", &out, &err));
+  CHECK(err == "bad configuration snapshot: not a snapshot");
+  CHECK_FALSE(DecodeConfigSnapshot(std::string(100, 'x'), &out, &err));
+  CHECK(err == "bad configuration snapshot: not a snapshot");
+
+  std::string other = good;
+  other[8] = 2;  // Format version 2.
+  CHECK_FALSE(DecodeConfigSnapshot(other, &out, &err));
+  CHECK(err == "bad configuration snapshot: format version 2, expected 1");
+
+  std::string flipped = good;
+  flipped[good.size() / 2] ^= 0x20;
+  CHECK_FALSE(DecodeConfigSnapshot(flipped, &out, &err));
+  CHECK(err == "bad configuration snapshot: checksum mismatch");
+
+  CHECK_FALSE(DecodeConfigSnapshot(good + "x", &out, &err));
+  CHECK(err == "bad configuration snapshot: truncated or too long");
+  for (size_t n = 0; n < good.size(); ++n) {
+    CAPTURE(n);
+    CHECK_FALSE(DecodeConfigSnapshot(good.substr(0, n), &out, &err));
+  }
+}
+
+TEST_CASE("snapshot: values pass the key's checks when decoded") {
+  ConfigSnapshot in;
+  in.config.failure_limit = -5;  // Never accepted by the parser.
+  ConfigSnapshot out;
+  std::string err;
+  CHECK_FALSE(DecodeConfigSnapshot(EncodeConfigSnapshot(in), &out, &err));
+  CHECK(err ==
+        "bad configuration snapshot: lockout.failure_limit: value -5 out of "
+        "range (0-1000000)");
+}
+
+TEST_CASE("snapshot file: written 0600 in a 0700 directory, read back") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  const ConfigSnapshot in = Sample();
+  std::string err;
+  REQUIRE_MESSAGE(WriteConfigSnapshot(statedir, in, &err), err);
+  const std::string file = ConfigSnapshotPath(statedir, in.conf_path);
+  CHECK(file.rfind(statedir + "/config/", 0) == 0);
+  CHECK(file.size() == statedir.size() + 8 + 16 + 9);
+  struct stat st;
+  REQUIRE(stat((statedir + "/config").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  ConfigSnapshot out;
+  REQUIRE(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+          SnapshotRead::kOk);
+  CHECK(DumpConfig(out.config) == DumpConfig(in.config));
+  CHECK(ReadConfigSnapshot(statedir, "/etc/other.toml", &out, &err) ==
+        SnapshotRead::kAbsent);
+  CHECK(ReadConfigSnapshot(dir / "none", in.conf_path, &out, &err) ==
+        SnapshotRead::kAbsent);
+  // No temporary file is left behind.
+  CHECK(testing::ReadFile(file + "." + std::to_string(getpid()) + ".tmp") ==
+        "");
+}
+
+TEST_CASE("snapshot file: untrusted or garbage is not used") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  const ConfigSnapshot in = Sample();
+  std::string err;
+  REQUIRE(WriteConfigSnapshot(statedir, in, &err));
+  const std::string file = ConfigSnapshotPath(statedir, in.conf_path);
+  ConfigSnapshot out;
+
+  REQUIRE(chmod(file.c_str(), 0620) == 0);
+  CHECK(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kBad);
+  CHECK(err == file +
+                   ": untrusted (must be a regular file owned by root and "
+                   "not writable by group or others)");
+  REQUIRE(chmod(file.c_str(), 0600) == 0);
+
+  REQUIRE(chown(file.c_str(), 65534, 65534) == 0);
+  CHECK(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kBad);
+  REQUIRE(chown(file.c_str(), 0, 0) == 0);
+
+  REQUIRE(chmod((statedir + "/config").c_str(), 0770) == 0);
+  CHECK(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kBad);
+  CHECK(err == statedir +
+                   "/config: untrusted (must be owned by root and not "
+                   "writable by group or others)");
+  // Nor is one written there.
+  CHECK_FALSE(WriteConfigSnapshot(statedir, in, &err));
+  REQUIRE(chmod((statedir + "/config").c_str(), 0700) == 0);
+
+  const std::string real = dir.Write("real.snapshot", testing::ReadFile(file));
+  REQUIRE(unlink(file.c_str()) == 0);
+  REQUIRE(symlink(real.c_str(), file.c_str()) == 0);
+  CHECK(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kBad);
+  // Written over atomically: the symlink is replaced, not followed.
+  REQUIRE(WriteConfigSnapshot(statedir, in, &err));
+  CHECK(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kOk);
+
+  testing::WriteFile(file, "garbage", 0600);
+  CHECK(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kBad);
+  CHECK(err == file + ": bad configuration snapshot: not a snapshot");
+}
+
+TEST_CASE("snapshot file: the error log is claimed once per interval") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  std::string err;
+  REQUIRE(WriteConfigSnapshot(statedir, Sample(), &err));
+  const std::string conf = Sample().conf_path;
+  CHECK(ClaimConfigErrorLog(statedir, conf, 1000, 60));
+  CHECK_FALSE(ClaimConfigErrorLog(statedir, conf, 1000, 60));
+  CHECK_FALSE(ClaimConfigErrorLog(statedir, conf, 1059, 60));
+  CHECK(ClaimConfigErrorLog(statedir, conf, 1060, 60));
+  CHECK_FALSE(ClaimConfigErrorLog(statedir, conf, 1100, 60));
+  // Another file has its own limit; a clock set back logs.
+  CHECK(ClaimConfigErrorLog(statedir, "/etc/other.toml", 1100, 60));
+  CHECK(ClaimConfigErrorLog(statedir, conf, 900, 60));
+}
+
+}  // namespace
+}  // namespace defender
