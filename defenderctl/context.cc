@@ -61,8 +61,12 @@ bool Context::LoadConfig(bool tolerate_invalid) {
       default_path ? Config::kDefaultConfigPath : globals_.config_path;
   std::string err;
   if (LoadConfigFile(path, default_path, &config_, &err)) return true;
+  // A file that is missing (a mistyped -c) or not readable by this user is
+  // not an invalid configuration: those stay errors.
+  struct stat st;
+  const bool missing = lstat(path.c_str(), &st) != 0 && errno == ENOENT;
   const bool denied = err.find(strerror(EACCES)) != std::string::npos;
-  if (!tolerate_invalid || denied) {
+  if (!tolerate_invalid || missing || denied) {
     if (denied && geteuid() != 0) err += " (run as root)";
     PrintError(err);
     return false;

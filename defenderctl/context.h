@@ -28,7 +28,7 @@ class Context {
   // Built-in defaults, then the file: -c PATH (which must exist) or the
   // default path (a missing default file means built-in defaults). On error
   // prints "defenderctl: FILE:LINE: KEY: reason" and returns false, unless
-  // `tolerate_invalid` and the error is not a permission problem: then, as
+  // `tolerate_invalid` and the file exists and could be read: then, as
   // the module does (doc/DESIGN.md §11.1), the last valid configuration of
   // that file compiled by the module is used, or the built-in defaults when
   // there is none, and a warning says so: "defenderctl: warning: FILE is

@@ -18,7 +18,8 @@ e2e_init dpkg-buildpackage dh lintian fakeroot pamtester sqlite3 python3 man
 pkg=pam-defender
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 secdir=/lib/$multiarch/security
-files=("$secdir/pam_defender.so" "$secdir/pam_dfndr.so" /usr/sbin/defenderctl
+files=("$secdir/pam_defender.so" "$secdir/pam_dfndr.so"
+       "$secdir/pam_defender.d/config.so" /usr/sbin/defenderctl
        /etc/security/defender.toml /var/lib/pam_defender
        /usr/share/pam-configs/pam_defender
        /usr/share/pam-configs/pam_defender_authfail

@@ -24,6 +24,8 @@ root=$tmp/fresh
 has() { [ -e "$root$1" ] || [ -L "$root$1" ]; }
 module=$(cd "$root" && find . -path '*/security/pam_defender.so' | sed 's/^\.//')
 e2e_check "module in a security directory ($module)" test -n "$module"
+e2e_check "configuration parser beside the module" \
+  has "$(dirname "$module")/pam_defender.d/config.so"
 if [ -d /usr/share/pam-configs ]; then
   e2e_equal "pam-auth-update alias" "pam_defender.so" \
     "$(readlink "$root$(dirname "$module")/pam_dfndr.so")"
