@@ -171,6 +171,11 @@ bool ReadIdentity(Reader* r, FileIdentity* id) {
          r->I64(&id->ctime_sec) && r->I64(&id->ctime_nsec);
 }
 
+bool SameValue(const Value& a, const Value& b) {
+  return a.type == b.type && a.i == b.i && a.b == b.b && a.s == b.s &&
+         a.ints == b.ints && a.strings == b.strings;
+}
+
 }  // namespace
 
 FileIdentity FileIdentity::Of(const struct stat& st) {
@@ -193,10 +198,15 @@ std::string EncodeConfigSnapshot(const ConfigSnapshot& snapshot) {
   WriteIdentity(snapshot.identity, &w);
   w.Str(snapshot.conf_path);
   w.Str(snapshot.config.source);
+  // Only what differs from the built-in defaults, which decoding starts
+  // from: each key written costs a SetKey when read.
+  const Config defaults;
   std::vector<std::pair<const KeyDef*, Value>> keys;
   for (const KeyDef& key : config_internal::Keys()) {
-    Value v;
-    if (key.get(snapshot.config, &v)) keys.emplace_back(&key, std::move(v));
+    Value v, d;
+    if (!key.get(snapshot.config, &v)) continue;
+    if (key.get(defaults, &d) && SameValue(v, d)) continue;
+    keys.emplace_back(&key, std::move(v));
   }
   w.U32(static_cast<uint32_t>(keys.size()));
   for (const auto& [key, value] : keys) {

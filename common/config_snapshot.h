@@ -13,7 +13,8 @@
 // Keys are written through the getters of the key table (config_keys.h)
 // and read back through SetKey, so a decoded Config passed the same checks
 // as one parsed from TOML, and a key added to the table is in the format
-// without a change here. An optional key that is unset is not written.
+// without a change here. A key that is unset (optional) or at its built-in
+// default is not written.
 #ifndef PAM_DEFENDER_COMMON_CONFIG_SNAPSHOT_H_
 #define PAM_DEFENDER_COMMON_CONFIG_SNAPSHOT_H_
 

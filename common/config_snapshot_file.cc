@@ -15,6 +15,9 @@ namespace defender {
 namespace {
 
 constexpr char kSubdir[] = "/config";
+constexpr char kUntrustedDir[] =
+    ": untrusted (must be owned by root and not writable by group or "
+    "others)";
 
 std::string HashName(const std::string& conf_path) {
   uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a.
@@ -60,9 +63,7 @@ int OpenDir(const std::string& statedir, std::string* err) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !Trusted(st)) {
     close(fd);
-    *err = dir +
-           ": untrusted (must be owned by root and not writable by "
-           "group or others)";
+    *err = dir + kUntrustedDir;
     errno = EPERM;
     return -1;
   }
@@ -90,20 +91,26 @@ std::string ConfigSnapshotPath(const std::string& statedir,
 SnapshotRead ReadConfigSnapshot(const std::string& statedir,
                                 const std::string& conf_path,
                                 ConfigSnapshot* out, std::string* err) {
-  const Fd dir(OpenDir(statedir, err));
-  if (dir.get() < 0) {
+  // lstat, not open: this runs in every module step. Only root can replace
+  // a trusted directory between this check and the open.
+  const std::string dir = statedir + kSubdir;
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) {
+    *err = dir + ": " + strerror(errno);
     return errno == ENOENT ? SnapshotRead::kAbsent : SnapshotRead::kBad;
   }
-  const std::string name = HashName(conf_path) + ".snapshot";
-  const std::string shown = statedir + kSubdir + "/" + name;
-  const Fd fd(openat(dir.get(), name.c_str(),
-                     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!S_ISDIR(st.st_mode) || !Trusted(st)) {
+    *err = dir + kUntrustedDir;
+    return SnapshotRead::kBad;
+  }
+  const std::string shown = ConfigSnapshotPath(statedir, conf_path);
+  const Fd fd(
+      open(shown.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
     if (errno == ENOENT) return SnapshotRead::kAbsent;
     *err = shown + ": " + strerror(errno);
     return SnapshotRead::kBad;
   }
-  struct stat st;
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !Trusted(st)) {
     *err = shown +
            ": untrusted (must be a regular file owned by root and not "

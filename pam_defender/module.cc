@@ -89,6 +89,29 @@ RedisConnection* SharedRedis(pam_handle_t* pamh,
   return c;
 }
 
+// pam_set_data key: the configuration loaded by an earlier step of this
+// handle (module_config.h).
+constexpr char kConfigKey[] = "pam_defender_config";
+
+void FreeConfig(pam_handle_t*, void* data, int) {
+  delete static_cast<ConfigCache*>(data);
+}
+
+// The handle's configuration cache, made on first use; nullptr if it
+// cannot be kept.
+ConfigCache* HandleConfigCache(pam_handle_t* pamh) {
+  const void* data = nullptr;
+  if (pam_get_data(pamh, kConfigKey, &data) == PAM_SUCCESS && data) {
+    return static_cast<ConfigCache*>(const_cast<void*>(data));
+  }
+  auto* c = new ConfigCache;
+  if (pam_set_data(pamh, kConfigKey, c, FreeConfig) != PAM_SUCCESS) {
+    delete c;
+    return nullptr;
+  }
+  return c;
+}
+
 // True the first time it is called for this handle.
 bool FirstRedisComplaint(pam_handle_t* pamh) {
   const void* data = nullptr;
@@ -280,8 +303,9 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const std::string conf =
       default_conf ? Config::kDefaultConfigPath : args_.conf;
   std::string fallback_error;
-  if (!LoadModuleConfig(conf, default_conf, StateDir(), clock.Now(), &cfg_,
-                        &fallback_error, &err)) {
+  if (!LoadModuleConfig(conf, default_conf, StateDir(), clock.Now(),
+                        HandleConfigCache(pamh_), &cfg_, &fallback_error,
+                        &err)) {
     return ConfigError(err);
   }
   if (!fallback_error.empty()) {

@@ -12,15 +12,37 @@
 
 namespace defender {
 
+namespace {
+
+void Remember(ConfigCache* cache, const std::string& conf, bool exists,
+              const FileIdentity& identity, const Config& cfg) {
+  if (cache == nullptr) return;
+  cache->conf = conf;
+  cache->exists = exists;
+  cache->identity = identity;
+  cache->config = cfg;
+}
+
+}  // namespace
+
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
-                      const std::string& statedir, int64_t now, Config* cfg,
+                      const std::string& statedir, int64_t now,
+                      ConfigCache* cache, Config* cfg,
                       std::string* fallback_error, std::string* err) {
   fallback_error->clear();
   struct stat st;
   const bool exists = lstat(conf.c_str(), &st) == 0;
   const int stat_errno = errno;
-  if (!exists && stat_errno == ENOENT && missing_ok) {
+  const FileIdentity identity = exists ? FileIdentity::Of(st) : FileIdentity();
+  const bool defaults = !exists && stat_errno == ENOENT && missing_ok;
+  if (cache != nullptr && cache->conf == conf && cache->exists == exists &&
+      (exists || defaults) && cache->identity == identity) {
+    *cfg = cache->config;
+    return true;
+  }
+  if (defaults) {
     *cfg = Config();
+    Remember(cache, conf, false, identity, *cfg);
     return true;
   }
   ConfigSnapshot last;
@@ -29,19 +51,20 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
       ReadConfigSnapshot(statedir, conf, &last, &last_err);
   if (!exists) {
     *err = conf + ": cannot open: " + strerror(stat_errno);
-  } else if (read == SnapshotRead::kOk &&
-             last.identity == FileIdentity::Of(st)) {
+  } else if (read == SnapshotRead::kOk && last.identity == identity) {
     *cfg = std::move(last.config);
+    Remember(cache, conf, true, identity, *cfg);
     return true;
   } else {
     ConfigSnapshot fresh;
     if (CompileConfigWithPlugin(conf, &fresh.config, err)) {
       fresh.conf_path = conf;
-      fresh.identity = FileIdentity::Of(st);
-      // Best effort: without a snapshot the next step parses again.
+      fresh.identity = identity;
+      // Best effort: without a snapshot the next login parses again.
       std::string ignored;
       WriteConfigSnapshot(statedir, fresh, &ignored);
       *cfg = std::move(fresh.config);
+      Remember(cache, conf, true, identity, *cfg);
       return true;
     }
   }

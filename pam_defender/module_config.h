@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/config_snapshot.h"
 
 namespace defender {
 
@@ -19,7 +20,21 @@ namespace defender {
 // seconds and configuration file.
 inline constexpr int64_t kConfigErrorLogInterval = 60;
 
-// Sets *cfg for the file `conf`. A missing file is the built-in defaults
+// What a PAM handle keeps between its steps (pam_set_data): the valid
+// configuration last loaded for `conf` and the identity of the file it was
+// loaded from (`exists` false: the missing default file, built-in
+// defaults). A later step of the handle uses it while the file is
+// unchanged, without reading the snapshot again.
+struct ConfigCache {
+  std::string conf;
+  bool exists = false;
+  FileIdentity identity;
+  Config config;
+};
+
+// Sets *cfg for the file `conf`, from *cache when it holds the current
+// version of that file (`cache` may be null); a valid configuration
+// loaded is stored in *cache. A missing file is the built-in defaults
 // when `missing_ok` (no plugin is needed). Returns false with *err set
 // ("FILE:LINE: KEY: reason") when there is no valid configuration. When
 // it returns the last valid configuration in place of an invalid file,
@@ -28,7 +43,8 @@ inline constexpr int64_t kConfigErrorLogInterval = 60;
 // from TIME"), unless one was logged in the last kConfigErrorLogInterval
 // seconds before `now`; otherwise it is left empty.
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
-                      const std::string& statedir, int64_t now, Config* cfg,
+                      const std::string& statedir, int64_t now,
+                      ConfigCache* cache, Config* cfg,
                       std::string* fallback_error, std::string* err);
 
 }  // namespace defender
