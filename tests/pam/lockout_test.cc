@@ -172,6 +172,20 @@ TEST_CASE("retries on one handle are each counted, and the block holds") {
   }) == std::vector<int>{E, E, PAM_SUCCESS});
 }
 
+// The module keeps the configuration for the handle's later steps
+// (doc/DESIGN.md §11.1), but only while the file is unchanged.
+TEST_CASE("an edit during a long-lived handle applies to its next step") {
+  PamHarness h(ModulePath(), "[lockout]\nfailure_limit = 10\n");
+  const int E = PAM_AUTH_ERR;
+  CHECK(h.Retries("alice", "192.0.2.1", {"w1", "w2", "w3"}, [&](size_t i) {
+    if (i == 1) h.WriteConfig("[lockout]\nfailure_limit = 1\n");
+  }) == std::vector<int>{E, E, E});
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 2 1", "host 192.0.2.1 2 1"});
+  CHECK(Results(h) ==
+        std::vector<std::string>{"failure", "failure", "refused"});
+}
+
 TEST_CASE("the message counts the minutes left, rounded up") {
   PamHarness h(ModulePath(),
                "[lockout]\nfailure_limit = 0\ncooloff_time = 600\n"
