@@ -3,29 +3,19 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <mutex>
 
 #include "common/hiredis_soname.h"
 
 namespace defender {
 namespace {
 
+// Trivially destructible, so that unloading the module runs no code for
+// them. g_api is written once, under g_mutex, before g_loaded is set.
 std::atomic<const char*> g_test_library{nullptr};
-
-struct Loaded {
-  HiredisApi api;
-  bool ok = false;
-  std::string err;
-};
-
-const Loaded& LoadOnce() {
-  // Initialised once; a thread that comes meanwhile waits for it (C++11).
-  static const Loaded loaded = [] {
-    Loaded l;
-    l.ok = OpenHiredis(HiredisLibrary(), &l.api, &l.err);
-    return l;
-  }();
-  return loaded;
-}
+std::mutex g_mutex;
+std::atomic<bool> g_loaded{false};
+HiredisApi g_api;
 
 template <typename F>
 bool Resolve(void* handle, const char* name, F* out) {
@@ -67,15 +57,17 @@ bool OpenHiredis(const char* library, HiredisApi* api, std::string* err) {
 }
 
 const HiredisApi* LoadHiredis(std::string* err) {
-  const Loaded& l = LoadOnce();
-  if (!l.ok) {
-    *err = l.err;
-    return nullptr;
+  if (!g_loaded.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (!g_loaded.load(std::memory_order_relaxed)) {
+      if (!OpenHiredis(HiredisLibrary(), &g_api, err)) return nullptr;
+      g_loaded.store(true, std::memory_order_release);
+    }
   }
-  return &l.api;
+  return &g_api;
 }
 
-const HiredisApi& Hiredis() { return LoadOnce().api; }
+const HiredisApi& Hiredis() { return g_api; }
 
 void UseHiredisLibraryForTest(const char* library) {
   g_test_library.store(library);

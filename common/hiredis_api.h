@@ -9,10 +9,13 @@
 // headers at compile time, so the library loaded must be the one built
 // against (its soname is found by meson: the option hiredis_soname).
 //
-// Loading happens once per process (per copy of the module), is
-// thread-safe, and is never undone: hiredis keeps no state of its own to
+// Loading is thread-safe, succeeds at most once per process (per copy of
+// the module) and is never undone: hiredis keeps no state of its own to
 // free, and a dlclose() while a connection or a reply of another thread is
-// alive would unmap code it is about to run.
+// alive would unmap code it is about to run. A failure is not remembered:
+// the next connection tries again, so that a passing one (no free
+// descriptor, no memory) does not disable Redis for the life of a
+// long-running process.
 #ifndef PAM_DEFENDER_COMMON_HIREDIS_API_H_
 #define PAM_DEFENDER_COMMON_HIREDIS_API_H_
 
@@ -37,13 +40,13 @@ struct HiredisApi {
 // a test build chose another (UseHiredisLibraryForTest).
 const char* HiredisLibrary();
 
-// The table, loaded on the first call in this process; later calls return
-// the first call's result without trying again. On failure returns nullptr
-// with *err = "cannot load <library>: <dlerror>".
+// The table, loaded by the first call that succeeds; later calls return it
+// at once. On failure returns nullptr with
+// *err = "cannot load <library>: <dlerror>", and the next call tries again.
 const HiredisApi* LoadHiredis(std::string* err);
 
-// The table after LoadHiredis() succeeded. Holding a redisContext or a
-// redisReply made by it proves it did; otherwise the functions may be null.
+// The table after LoadHiredis() succeeded (holding a redisContext or a
+// redisReply made by it proves it did); before, its functions are null.
 const HiredisApi& Hiredis();
 
 // Opens `library` and fills *api with every function of HiredisApi. On
@@ -51,9 +54,9 @@ const HiredisApi& Hiredis();
 // leaves nothing loaded. Does not touch LoadHiredis()'s table.
 bool OpenHiredis(const char* library, HiredisApi* api, std::string* err);
 
-// Test builds only (pam_defender_testclock.so): makes LoadHiredis() open
-// `library` instead. Has no effect once LoadHiredis() has run; the string
-// must live for the process.
+// Test builds only (pam_defender_testclock.so, unit tests): makes
+// LoadHiredis() open `library` (nullptr: the built soname again). Has no
+// effect once LoadHiredis() has succeeded; the string must outlive its use.
 void UseHiredisLibraryForTest(const char* library);
 
 }  // namespace defender
