@@ -47,7 +47,8 @@ module=$(readlink -f "$build/pam_defender/pam_defender.so")
 mkdir -p "$results"
 
 redis_args=()
-if readelf -d "$module" | grep -q 'libhiredis'; then
+# The module names the libhiredis it loads for the Redis store.
+if grep -qa 'libhiredis\.so' "$module"; then
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize no >"$work/redis.log" 2>&1 &
   redis_pid=$!

@@ -19,8 +19,9 @@ trap cleanup EXIT
 
 stacks=(baseline faillock defender-sqlite)
 redis_args=()
-# The Redis stack runs when the module is built with the Redis store.
-if readelf -d "$module" | grep -q 'libhiredis' &&
+# The Redis stack runs when the module is built with the Redis store (it
+# names the libhiredis it loads).
+if grep -qa 'libhiredis\.so' "$module" &&
    command -v redis-server >/dev/null; then
   port=$((20000 + RANDOM % 20000))
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/hiredis_api.h"
 #include "common/normalize.h"
 #include "common/redis_url.h"
 #include "common/resolve.h"
@@ -213,9 +214,10 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
                        int budget_ms, std::string* err) {
   const std::string timeout =
       "no reply within " + std::to_string(budget_ms) + " ms";
-  if (redisAppendCommandArgv(c, static_cast<int>(argv.size()),
-                             const_cast<const char**>(argv.data()),
-                             lens.data()) != REDIS_OK) {
+  const HiredisApi& h = Hiredis();
+  if (h.redisAppendCommandArgv(c, static_cast<int>(argv.size()),
+                               const_cast<const char**>(argv.data()),
+                               lens.data()) != REDIS_OK) {
     *err = c->errstr[0] ? c->errstr : "out of memory";
     return nullptr;
   }
@@ -227,7 +229,7 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
       *err = ready == 0 ? timeout : strerror(errno);
       return nullptr;
     }
-    if (redisBufferWrite(c, &done) != REDIS_OK) {
+    if (h.redisBufferWrite(c, &done) != REDIS_OK) {
       *err = c->errstr[0] ? c->errstr : "write error";
       return nullptr;
     }
@@ -237,7 +239,7 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
   for (;;) {
     void* reply = nullptr;
     t_objects_left = &objects_left;
-    const int rc = redisReaderGetReply(c->reader, &reply);
+    const int rc = h.redisReaderGetReply(c->reader, &reply);
     t_objects_left = nullptr;
     if (rc != REDIS_OK) {
       *err = objects_left == 0 ? "reply has too many elements"
@@ -262,7 +264,7 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
       *err = "reply larger than " + std::to_string(kMaxReplyBytes) + " bytes";
       return nullptr;
     }
-    if (redisReaderFeed(c->reader, buf, static_cast<size_t>(n)) != REDIS_OK) {
+    if (h.redisReaderFeed(c->reader, buf, static_cast<size_t>(n)) != REDIS_OK) {
       *err = "out of memory";
       return nullptr;
     }
@@ -271,7 +273,9 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
 
 }  // namespace
 
-void RedisReplyDeleter::operator()(redisReply* r) const { freeReplyObject(r); }
+void RedisReplyDeleter::operator()(redisReply* r) const {
+  Hiredis().freeReplyObject(r);
+}
 
 RedisSettings RedisSettings::FromConfig(const Config& cfg) {
   RedisSettings s;
@@ -292,7 +296,7 @@ RedisConnection::~RedisConnection() { Close(); }
 int RedisConnection::fd() const { return ctx_ ? ctx_->fd : -1; }
 
 void RedisConnection::Close() {
-  if (ctx_) redisFree(ctx_);  // Closes the socket; sends nothing.
+  if (ctx_) Hiredis().redisFree(ctx_);  // Closes the socket; sends nothing.
   ctx_ = nullptr;
   server_.clear();
 }
@@ -329,7 +333,8 @@ bool RedisConnection::ConnectTo(const std::string& host, int port,
     *err = where + ": " + *err;
     return false;
   }
-  redisContext* c = redisConnectFd(fd);  // Takes the socket.
+  const HiredisApi& h = Hiredis();
+  redisContext* c = h.redisConnectFd(fd);  // Takes the socket.
   if (c == nullptr) {
     close(fd);
     *err = where + ": out of memory";
@@ -337,7 +342,7 @@ bool RedisConnection::ConnectTo(const std::string& host, int port,
   }
   if (c->err) {
     *err = where + ": " + c->errstr;
-    redisFree(c);
+    h.redisFree(c);
     return false;
   }
   PrepareContext(c);
@@ -391,7 +396,7 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
     *err = "sentinel " + sentinel + ": does not know master \"" +
            settings_.sentinel_master + "\"";
   }
-  redisFree(c);
+  Hiredis().redisFree(c);
   return ok;
 }
 
@@ -428,6 +433,7 @@ bool RedisConnection::Connect(std::string* err) {
 
 bool RedisConnection::DoConnect(std::string* err) {
   if (ctx_) return true;
+  if (LoadHiredis(err) == nullptr) return false;
   RedisAddress addr;
   if (!ParseRedisUrl(settings_.url, &addr, err)) {
     *err = "redis.url: " + *err;

@@ -80,9 +80,10 @@ class RedisConnection {
   // "host:port" or the socket path of the server in use (empty if none).
   const std::string& server() const { return server_; }
 
-  // Connects unless connected: asks the Sentinels (each in turn, twice) for
-  // the master when `sentinels` is set, reads password_file, sends AUTH and
-  // SELECT when needed. Returns false with *err set on failure.
+  // Connects unless connected: loads libhiredis the first time
+  // (hiredis_api.h), asks the Sentinels (each in turn, twice) for the master
+  // when `sentinels` is set, reads password_file, sends AUTH and SELECT when
+  // needed. Returns false with *err set on failure.
   bool Connect(std::string* err);
 
   // Connects if needed and runs one command. Returns the reply, which may be

@@ -16,6 +16,7 @@
 #include "common/env_clock.h"
 #endif
 #include "common/format.h"
+#include "common/hiredis_api.h"
 #include "common/hooks.h"
 #include "common/login.h"
 #include "common/normalize.h"
@@ -319,6 +320,13 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   BackendOptions options;
   options.redis_server_clock = clock.IsRealTime();
   if (cfg_.backend == StoreBackend::kRedis) {
+#ifdef DEFENDER_TEST_CLOCK
+    // Test builds only: PAM_DEFENDER_TEST_HIREDIS names the library that
+    // the Redis store loads (a missing one, to test that failure).
+    if (const char* lib = getenv("PAM_DEFENDER_TEST_HIREDIS")) {
+      UseHiredisLibraryForTest(lib);
+    }
+#endif
     options.service = login.service;
     options.origin_host = HostName();
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));

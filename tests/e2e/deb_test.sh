@@ -45,6 +45,17 @@ E2E_LOG_FILES+=("$E2E_TMP/build.log")
 deb=$(ls "$out"/${pkg}_*.deb)
 e2e_log "built $(basename "$deb")"
 
+# The module loads libhiredis with dlopen() (for the Redis store only), which
+# dpkg-shlibdeps cannot see: the package depends on the package that ships
+# the library the module names.
+soname=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ".$secdir/pam_defender.so" |
+  grep -ao 'libhiredis\.so\.[0-9.]*' | head -n 1)
+hiredis_pkg=$(dpkg-query -S "*/${soname:-none}" 2>/dev/null | sed -n '1s/:.*//p')
+e2e_check "the module names a libhiredis a package ships ($soname: $hiredis_pkg)" \
+  test -n "$hiredis_pkg"
+e2e_equal "the package's dependency on $hiredis_pkg" "$hiredis_pkg" \
+  "$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -n "s/^ *\($hiredis_pkg\)\( .*\)\?$/\1/p")"
+
 # lintian: errors fail the test; the remaining tags are listed.
 lintian --fail-on error "$deb" >"$E2E_TMP/lintian.log" 2>&1
 e2e_check "lintian reports no error" test $? -eq 0

@@ -1,5 +1,6 @@
 #include "tests/support/redis_server.h"
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -41,6 +42,35 @@ int64_t NowMs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+namespace {
+
+// True when the server on 127.0.0.1:`port` answers PING ("+PONG", or the
+// NOAUTH error of a server with a password). A plain socket, so that
+// starting a server loads no library into the test process
+// (pam/hiredis_load_test.cc).
+bool AnswersPing(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const timeval limit = {0, 200000};  // Also bounds connect().
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  char buf[64];
+  ssize_t n = -1;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0 &&
+      send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
+    n = recv(fd, buf, sizeof buf, 0);
+  }
+  close(fd);
+  const std::string reply(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  return reply.rfind("+PONG", 0) == 0 || reply.rfind("-NOAUTH", 0) == 0;
+}
+
+}  // namespace
 
 RedisServer::RedisServer() : RedisServer(Options()) {}
 
@@ -103,20 +133,9 @@ void RedisServer::Launch() {
   for (int i = 0; i < 200; ++i) {
     int status;
     if (waitpid(pid, &status, WNOHANG) == pid) return;  // Died: port taken?
-    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, {0, 200000});
-    if (c && !c->err) {
-      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-      const bool ok =
-          r && (r->type == REDIS_REPLY_STATUS ||
-                (r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOAUTH")));
-      if (r) freeReplyObject(r);
-      redisFree(c);
-      if (ok) {
-        pid_ = pid;
-        return;
-      }
-    } else if (c) {
-      redisFree(c);
+    if (AnswersPing(port_)) {
+      pid_ = pid;
+      return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -178,28 +197,22 @@ void Flatten(const redisReply* r, std::string* out) {
 
 std::string RedisServer::Cmd(const std::vector<std::string>& argv,
                              const std::string& password) const {
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, {2, 0});
-  REQUIRE((c && !c->err));
-  redisSetTimeout(c, {5, 0});
+  // The project's own connection, through the same loader as the module.
+  RedisSettings settings;
+  settings.url = url();
+  settings.connect_timeout_ms = 2000;
+  settings.command_timeout_ms = 5000;
+  RedisConnection c(settings);
   auto run = [&](const std::vector<std::string>& a) {
-    std::vector<const char*> args;
-    std::vector<size_t> lens;
-    for (const std::string& s : a) {
-      args.push_back(s.data());
-      lens.push_back(s.size());
-    }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(
-        c, static_cast<int>(args.size()), args.data(), lens.data()));
-    REQUIRE(r != nullptr);
+    std::string err;
+    const RedisReplyPtr r = c.Command(a, &err);
+    REQUIRE_MESSAGE(r != nullptr, err);
     std::string out;
-    Flatten(r, &out);
-    freeReplyObject(r);
+    Flatten(r.get(), &out);
     return out;
   };
   if (!password.empty()) run({"AUTH", password});
-  std::string out = run(argv);
-  redisFree(c);
-  return out;
+  return run(argv);
 }
 
 std::vector<std::pair<std::string, int64_t>> RedisServer::CommandStats(
