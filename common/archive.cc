@@ -147,7 +147,7 @@ std::unique_ptr<AttemptArchive> AttemptArchive::Open(const std::string& dir,
       new AttemptArchive(dir, std::move(db), max_rows));
 }
 
-bool AttemptArchive::Ingest(IngestResult* out, std::string* err) {
+bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
   *out = IngestResult{};
   const Fd dir_fd(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.fd < 0) {
@@ -181,7 +181,7 @@ bool AttemptArchive::Ingest(IngestResult* out, std::string* err) {
     }
     for (const std::string& name : stale) Forget(db_.get(), name);
   }
-  if (out->records == 0) return true;
+  if (!trim || out->records == 0) return true;
   int64_t trimmed = 0;
   return log_.Trim(INT64_MIN, /*dry_run=*/false, &trimmed, err);
 }

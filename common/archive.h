@@ -36,13 +36,14 @@ class AttemptArchive {
   // attempts.journal.<time>-<random> (new appends go to a new journal),
   // takes LOCK_EX on it (waiting for appends under way), inserts its
   // records in one transaction with a row in `ingested` naming the file,
-  // unlinks it, then trims the archive to max_rows. Renamed files left by
+  // unlinks it, then, with `trim`, trims the archive to max_rows
+  // (SqliteAttemptLog::Trim; without, the caller does). Renamed files left by
   // an ingest that crashed are finished first, oldest first; a file
   // already committed (its `ingested` row exists) is only unlinked, so a
   // crash at any point loses and duplicates nothing. Concurrent ingests
   // are safe: each file is ingested under its lock, once. When a file holds
   // more than max_rows records only its newest max_rows are inserted.
-  bool Ingest(IngestResult* out, std::string* err);
+  bool Ingest(bool trim, IngestResult* out, std::string* err);
 
   SqliteAttemptLog* log() { return &log_; }
   SqliteDb* db() { return db_.get(); }

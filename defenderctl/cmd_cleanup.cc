@@ -46,9 +46,10 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   const int64_t before = now - age;
   std::string err;
 
-  // Rows logged before attempts.store was turned off are pruned too.
+  // Rows logged before attempts.store was turned off are pruned too. The
+  // rows beyond max_rows are counted (or trimmed) below, not in the ingest.
   bool off = false;
-  AttemptArchive* archive = ctx->OpenArchive(&off);
+  AttemptArchive* archive = ctx->OpenArchive(&off, /*trim=*/false);
   if (!archive && !off) return kExitStore;
   SqliteAttemptLog* log = archive ? archive->log() : nullptr;
   int64_t rows = 0;

@@ -98,7 +98,7 @@ Backend* Context::OpenBackend() {
   return nullptr;
 }
 
-AttemptArchive* Context::OpenArchive(bool* off) {
+AttemptArchive* Context::OpenArchive(bool* off, bool trim) {
   *off = false;
   if (archive_) return archive_.get();
   const std::string dir = AttemptLogDir(config_);
@@ -111,7 +111,7 @@ AttemptArchive* Context::OpenArchive(bool* off) {
   }
   std::string err;
   archive_ = AttemptArchive::Open(dir, config_.attempts_max_rows, &err);
-  if (archive_ && !archive_->Ingest(&ingested_, &err)) archive_.reset();
+  if (archive_ && !archive_->Ingest(trim, &ingested_, &err)) archive_.reset();
   if (!archive_) {
     PrintLocalError(path, err);
     return nullptr;

@@ -36,12 +36,13 @@ class Context {
   Backend* OpenBackend();
 
   // The attempt archive, with the journal moved into it first (once per
-  // command: AttemptArchive::Ingest). nullptr with *off set when
+  // command: AttemptArchive::Ingest, which trims the archive to
+  // attempts.max_rows unless `trim` is false). nullptr with *off set when
   // attempts.store is false and there is neither an archive nor a journal
   // (older records are still shown when there are). On failure prints why
   // and returns nullptr with *off false: the command then exits with
   // kExitStore. Damaged journal bytes are reported as a warning.
-  AttemptArchive* OpenArchive(bool* off);
+  AttemptArchive* OpenArchive(bool* off, bool trim = true);
   // What OpenArchive moved from the journal.
   const IngestResult& ingested() const { return ingested_; }
 

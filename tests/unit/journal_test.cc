@@ -205,7 +205,7 @@ TEST_CASE(
   auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
   REQUIRE_MESSAGE(archive != nullptr, err);
   IngestResult in;
-  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
   CHECK(in.records == 3);
   CHECK(w.Append(MakeAttempt(1, "a"), &err));
   CHECK(FileSize(path) == static_cast<int64_t>(rec.size()));
@@ -271,7 +271,7 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
   REQUIRE_MESSAGE(archive != nullptr, err);
   IngestResult in;
-  REQUIRE(archive->Ingest(&in, &err));  // No journal yet.
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));  // No journal yet.
   CHECK(in.files == 0);
   CHECK(in.records == 0);
   {
@@ -284,7 +284,7 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   const std::string path = tmp / kJournalName;
   testing::WriteFile(
       path, ReadFile(path) + Encode(MakeAttempt(9, "x")).substr(0, 10), 0600);
-  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
   CHECK(in.files == 1);
   CHECK(in.records == 5);
   CHECK(in.skipped_bytes == 10);
@@ -294,7 +294,7 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   REQUIRE(rows.size() == 5);
   CHECK(Same(rows[0], MakeAttempt(4, "u4")));  // Newest first.
   CHECK(Same(rows[4], MakeAttempt(0, "u0")));
-  REQUIRE(archive->Ingest(&in, &err));
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
   CHECK(in.records == 0);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM ingested") == 0);
@@ -317,7 +317,7 @@ TEST_CASE("AttemptArchive: a crash's leftovers are finished, none twice") {
   REQUIRE(archive->db()->Exec(
       ("INSERT INTO ingested VALUES ('" + done + "', 0, 1)").c_str(), &err));
   IngestResult in;
-  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
   CHECK(in.files == 2);
   CHECK(in.records == 2);
   CHECK_FALSE(testing::Exists(tmp / done));
@@ -339,12 +339,12 @@ TEST_CASE("AttemptArchive: keeps the newest max_rows") {
   JournalWriter w(tmp.path());
   IngestResult in;
   for (int i = 0; i < 3; ++i) REQUIRE(w.Append(MakeAttempt(i, "old"), &err));
-  REQUIRE(archive->Ingest(&in, &err));
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
   // 12 more: more than max_rows in one file, so only 5 are inserted.
   for (int i = 0; i < 12; ++i) {
     REQUIRE(w.Append(MakeAttempt(100 + i, "new"), &err));
   }
-  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
   CHECK(in.records == 5);
   CHECK(in.dropped == 7);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
@@ -352,7 +352,7 @@ TEST_CASE("AttemptArchive: keeps the newest max_rows") {
   // 2 more: the 2 oldest rows are trimmed.
   for (int i = 0; i < 2; ++i)
     REQUIRE(w.Append(MakeAttempt(200 + i, "n"), &err));
-  REQUIRE(archive->Ingest(&in, &err));
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
   CHECK(ArchiveCount(archive.get(), "SELECT min(time) FROM attempts") == 109);
 }
@@ -404,7 +404,7 @@ void CheckExact(const std::string& dir, int n) {
   auto archive = AttemptArchive::Open(dir, 0, &err);
   REQUIRE_MESSAGE(archive != nullptr, err);
   IngestResult in;
-  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") ==
         kWriters * n);
   CHECK(ArchiveCount(archive.get(),
@@ -428,7 +428,7 @@ pid_t StartIngester(const std::string& dir, const std::string& stop,
     if (!archive) _exit(2);
     IngestResult in;
     do {
-      if (!archive->Ingest(&in, &err)) _exit(3);
+      if (!archive->Ingest(/*trim=*/true, &in, &err)) _exit(3);
       if (fds[1] >= 0) close(fds[1]);
       fds[1] = -1;
     } while (!testing::Exists(stop));
