@@ -23,6 +23,8 @@
 #include "bench/stacks.h"
 #include "bench/stats.h"
 #include "bench/store_fill.h"
+#include "common/archive.h"
+#include "common/journal.h"
 #include "common/sqlite_db.h"
 
 namespace bench {
@@ -343,9 +345,14 @@ class Runner {
     std::string err;
     const std::string copy = o_.workdir + "/storeops.db";
     // A copy, so that cleanup does not change the store the logins used.
-    const std::string cmd = "cp '" + big_store_ + "' '" + copy + "'";
-    unlink((copy + "-wal").c_str());
-    unlink((copy + "-shm").c_str());
+    const std::string archive = o_.workdir + "/" + defender::kArchiveName;
+    const std::string cmd = "cp '" + big_store_ + "' '" + copy + "' && cp '" +
+                            defender::ParentDir(big_store_) + "/" +
+                            defender::kArchiveName + "' '" + archive + "'";
+    for (const std::string& f : {copy, archive}) {
+      unlink((f + "-wal").c_str());
+      unlink((f + "-shm").c_str());
+    }
     if (system(cmd.c_str()) != 0) return Fail("cannot copy " + big_store_);
     StoreOpTimes t;
     if (!TimeStoreOps(copy, Now(), &t, &err)) return Fail(err);

@@ -24,12 +24,14 @@ std::string Errno(const std::string& path, const char* what) {
 
 }  // namespace
 
-std::string AttemptLogDir(const Config& cfg) {
-  const size_t slash = cfg.path.rfind('/');
+std::string ParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
   return slash == std::string::npos ? "."
          : slash == 0               ? "/"
-                                    : cfg.path.substr(0, slash);
+                                    : path.substr(0, slash);
 }
+
+std::string AttemptLogDir(const Config& cfg) { return ParentDir(cfg.path); }
 
 JournalWriter::~JournalWriter() {
   Close();

@@ -18,6 +18,8 @@ namespace defender {
 // The journal's file name in the state directory.
 inline constexpr char kJournalName[] = "attempts.journal";
 
+// The directory part of `path` ("." when it has none, "/" for "/x").
+std::string ParentDir(const std::string& path);
 // The directory of the attempt journal and archive: the directory of the
 // configured store.path.
 std::string AttemptLogDir(const Config& cfg);
