@@ -84,12 +84,16 @@ struct Samples {
 
 int64_t Now() { return static_cast<int64_t>(time(nullptr)); }
 
-// Rows in the attempt log of a pam_defender stack (-1 on error).
+// Rows in the attempt log of a pam_defender stack, its journal moved into
+// the archive beside the store first (-1 on error).
 int64_t AttemptRows(const std::string& db_path) {
   std::string err;
-  auto db = defender::SqliteDb::OpenReadOnly(db_path, 1000, &err);
-  if (!db) return -1;
-  defender::SqliteDb::Statement st(db.get(), "SELECT count(*) FROM attempts");
+  auto archive =
+      defender::AttemptArchive::Open(defender::ParentDir(db_path), 0, &err);
+  defender::IngestResult ingested;
+  if (!archive || !archive->Ingest(/*trim=*/true, &ingested, &err)) return -1;
+  defender::SqliteDb::Statement st(archive->db(),
+                                   "SELECT count(*) FROM attempts");
   return st.Step() ? st.Int(0) : -1;
 }
 
@@ -361,9 +365,9 @@ class Runner {
       << "list (Store::List, all)\t" << t.listed << '\t' << Fixed(t.list_ms, 1)
       << "\nlist --blocked (Store::List)\t" << t.listed_blocked << '\t'
       << Fixed(t.list_blocked_ms, 1)
-      << "\ncleanup (SqliteAttemptLog::Prune, then close)\t" << t.cleaned
-      << '\t' << Fixed(t.cleanup_ms, 1) << "\ncleanup, CPU time\t" << t.cleaned
-      << '\t' << Fixed(t.cleanup_cpu_ms, 1) << "\nstore prune (Store::Prune)\t"
+      << "\ncleanup (archive Prune, then close)\t" << t.cleaned << '\t'
+      << Fixed(t.cleanup_ms, 1) << "\ncleanup, CPU time\t" << t.cleaned << '\t'
+      << Fixed(t.cleanup_cpu_ms, 1) << "\nstore prune (Store::Prune)\t"
       << t.store_pruned << '\t' << Fixed(t.store_prune_ms, 1) << '\n';
     std::fprintf(stderr,
                  "storeops: list %lld rows %.1f ms; blocked %lld rows %.1f "
