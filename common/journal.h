@@ -56,8 +56,9 @@ class JournalWriter final : public AttemptLog {
   bool Open(std::string* err);
   void Close();
   // With fd_ open: locks it shared and checks that the name still leads to
-  // it. False (lock released) when it does not or the lock is held by the
-  // ingester; *st is the file's status.
+  // it (*st is then its status). False, with the lock released, when it
+  // does not or the ingester holds it (reopen the name), or with *failed
+  // and *err set when the lock or fstat fails.
   bool LockCurrent(struct stat* st, std::string* err, bool* failed);
 
   std::string dir_;
