@@ -23,6 +23,8 @@
 #include "bench/stacks.h"
 #include "bench/stats.h"
 #include "bench/store_fill.h"
+#include "common/archive.h"
+#include "common/journal.h"
 #include "common/sqlite_db.h"
 
 namespace bench {
@@ -82,12 +84,16 @@ struct Samples {
 
 int64_t Now() { return static_cast<int64_t>(time(nullptr)); }
 
-// Rows in the attempt log of a pam_defender stack (-1 on error).
+// Rows in the attempt log of a pam_defender stack, its journal moved into
+// the archive beside the store first (-1 on error).
 int64_t AttemptRows(const std::string& db_path) {
   std::string err;
-  auto db = defender::SqliteDb::OpenReadOnly(db_path, 1000, &err);
-  if (!db) return -1;
-  defender::SqliteDb::Statement st(db.get(), "SELECT count(*) FROM attempts");
+  auto archive =
+      defender::AttemptArchive::Open(defender::ParentDir(db_path), 0, &err);
+  defender::IngestResult ingested;
+  if (!archive || !archive->Ingest(/*trim=*/true, &ingested, &err)) return -1;
+  defender::SqliteDb::Statement st(archive->db(),
+                                   "SELECT count(*) FROM attempts");
   return st.Step() ? st.Int(0) : -1;
 }
 
@@ -343,9 +349,14 @@ class Runner {
     std::string err;
     const std::string copy = o_.workdir + "/storeops.db";
     // A copy, so that cleanup does not change the store the logins used.
-    const std::string cmd = "cp '" + big_store_ + "' '" + copy + "'";
-    unlink((copy + "-wal").c_str());
-    unlink((copy + "-shm").c_str());
+    const std::string archive = o_.workdir + "/" + defender::kArchiveName;
+    const std::string cmd = "cp '" + big_store_ + "' '" + copy + "' && cp '" +
+                            defender::ParentDir(big_store_) + "/" +
+                            defender::kArchiveName + "' '" + archive + "'";
+    for (const std::string& f : {copy, archive}) {
+      unlink((f + "-wal").c_str());
+      unlink((f + "-shm").c_str());
+    }
     if (system(cmd.c_str()) != 0) return Fail("cannot copy " + big_store_);
     StoreOpTimes t;
     if (!TimeStoreOps(copy, Now(), &t, &err)) return Fail(err);
@@ -354,9 +365,9 @@ class Runner {
       << "list (Store::List, all)\t" << t.listed << '\t' << Fixed(t.list_ms, 1)
       << "\nlist --blocked (Store::List)\t" << t.listed_blocked << '\t'
       << Fixed(t.list_blocked_ms, 1)
-      << "\ncleanup (SqliteAttemptLog::Prune, then close)\t" << t.cleaned
-      << '\t' << Fixed(t.cleanup_ms, 1) << "\ncleanup, CPU time\t" << t.cleaned
-      << '\t' << Fixed(t.cleanup_cpu_ms, 1) << "\nstore prune (Store::Prune)\t"
+      << "\ncleanup (archive Prune, then close)\t" << t.cleaned << '\t'
+      << Fixed(t.cleanup_ms, 1) << "\ncleanup, CPU time\t" << t.cleaned << '\t'
+      << Fixed(t.cleanup_cpu_ms, 1) << "\nstore prune (Store::Prune)\t"
       << t.store_pruned << '\t' << Fixed(t.store_prune_ms, 1) << '\n';
     std::fprintf(stderr,
                  "storeops: list %lld rows %.1f ms; blocked %lld rows %.1f "

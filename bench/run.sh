@@ -117,6 +117,7 @@ ctl=$build/defenderctl/defenderctl
 big=$work/w/bigstore/defender-sqlite-big.db
 if "$ctl" --version >/dev/null 2>&1 && [ -f "$big" ]; then
   cp "$big" "$work/ctl.db"
+  cp "$(dirname "$big")/attempts.db" "$work/attempts.db"
   sed "s|^path = .*|path = \"$work/ctl.db\"|" \
     "$work/w/bigstore/defender-sqlite-big.toml" >"$work/ctl.toml"
   {

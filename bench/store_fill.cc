@@ -6,8 +6,9 @@
 #include <memory>
 #include <vector>
 
-#include "common/attempt_log.h"
+#include "common/archive.h"
 #include "common/backend.h"
+#include "common/journal.h"
 #include "common/sqlite_db.h"
 #include "common/sqlite_store.h"
 
@@ -78,11 +79,18 @@ bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
       "), "
       "printf('10.%d.%d.%d', i / 65536 % 256, i / 256 % 256, i % 256), "
       "'ssh', CASE WHEN i % 4 = 0 THEN 'success' ELSE 'failure' END FROM c;";
-  if (!db->Exec(fill_subjects.c_str(), err) ||
-      !db->Exec(fill_attempts.c_str(), err)) {
+  if (!db->Exec(fill_subjects.c_str(), err) || !txn.Commit(err)) return false;
+  // The attempt rows go to the archive beside the store (archive.h).
+  std::unique_ptr<defender::AttemptArchive> archive =
+      defender::AttemptArchive::Open(defender::ParentDir(path), 0, err);
+  if (!archive) return false;
+  defender::SqliteDb::Transaction archive_txn(archive->db());
+  if (!archive_txn.ok()) {
+    *err = archive->db()->Error("cannot lock");
     return false;
   }
-  return txn.Commit(err);
+  return archive->db()->Exec(fill_attempts.c_str(), err) &&
+         archive_txn.Commit(err);
 }
 
 bool TimeStoreOps(const std::string& path, int64_t now, StoreOpTimes* out,
@@ -91,7 +99,9 @@ bool TimeStoreOps(const std::string& path, int64_t now, StoreOpTimes* out,
       defender::SqliteDb::Open(path, defender::kSqliteBusyTimeoutMs, err);
   if (!db) return false;
   defender::SqliteStore store(db.get());
-  defender::SqliteAttemptLog log(db.get());
+  std::unique_ptr<defender::AttemptArchive> archive =
+      defender::AttemptArchive::Open(defender::ParentDir(path), 0, err);
+  if (!archive) return false;
   std::vector<defender::StoreEntry> entries;
 
   double t0 = NowMs();
@@ -106,8 +116,10 @@ bool TimeStoreOps(const std::string& path, int64_t now, StoreOpTimes* out,
 
   t0 = NowMs();
   const double c0 = CpuMs();
-  if (!log.Prune(now - 24 * 3600, false, &out->cleaned, err)) return false;
-  db.reset();  // The close checkpoints the WAL: part of the cleanup.
+  if (!archive->log()->Prune(now - 24 * 3600, false, &out->cleaned, err)) {
+    return false;
+  }
+  archive.reset();  // The close checkpoints the WAL: part of the cleanup.
   out->cleanup_ms = NowMs() - t0;
   out->cleanup_cpu_ms = CpuMs() - c0;
   db = defender::SqliteDb::Open(path, defender::kSqliteBusyTimeoutMs, err);

@@ -10,8 +10,9 @@ namespace bench {
 
 // Creates (with the module's schema) the SQLite store at `path` holding
 // `subjects` live subjects (half users, half hosts; one in 100 blocked, each
-// blocked one with a history row) and `attempts` attempt-log rows, all older
-// than 25 hours so that a 24-hour cleanup removes every one of them.
+// blocked one with a history row) and, in the attempt archive beside it
+// (attempts.db), `attempts` rows, all older than 25 hours so that a 24-hour
+// cleanup removes every one of them.
 bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
                int64_t now, std::string* err);
 
@@ -20,7 +21,7 @@ struct StoreOpTimes {
   int64_t listed = 0;
   double list_blocked_ms = 0;  // Store::List(blocked only).
   int64_t listed_blocked = 0;
-  double cleanup_ms = 0;      // SqliteAttemptLog::Prune = `cleanup`.
+  double cleanup_ms = 0;      // The archive's Prune = `cleanup`.
   double cleanup_cpu_ms = 0;  // Its CPU time (user + system).
   int64_t cleaned = 0;
   double store_prune_ms = 0;  // Store::Prune (expired records).

@@ -1,5 +1,6 @@
-// The attempt log: one row per login attempt (doc/DESIGN.md §3.10), always kept
-// in the local SQLite database, whatever the store backend.
+// The attempt log: one row per login attempt (doc/DESIGN.md §3.10). The
+// module appends to the journal (journal.h); defenderctl reads and prunes
+// the SQLite archive (archive.h) through SqliteAttemptLog.
 #ifndef PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_
 #define PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_
 
@@ -46,19 +47,13 @@ class AttemptLog {
 // newest `max_rows` rows (attempts.max_rows; 0 = unbounded) by row id:
 // the rows with id <= (newest id) - max_rows are beyond the bound (ids
 // only grow, so at most max_rows rows are kept, fewer where older rows
-// were already pruned).
+// were already pruned). Trim enforces the bound: the archive's ingest runs
+// it after each batch it inserts.
 class SqliteAttemptLog final : public AttemptLog {
  public:
-  // Rows beyond the bound that one Append deletes at most: each costs an
-  // indexed O(log n) delete, and a flood of attempts (refused ones are
-  // rows too) cannot outgrow the bound; after max_rows is lowered, Trim
-  // (defenderctl cleanup) catches up at once.
-  static constexpr int64_t kTrimPerAppend = 4;
-
   explicit SqliteAttemptLog(SqliteDb* db, int64_t max_rows = 0)
       : db_(db), max_rows_(max_rows) {}
-  // Appends one row, then deletes up to kTrimPerAppend of the oldest rows
-  // beyond max_rows.
+  // Appends one row (no trimming: see Trim).
   bool Append(const Attempt& a, std::string* err) override;
   // Rows matching `filter`, newest first.
   bool Query(const AttemptFilter& filter, std::vector<Attempt>* out,

@@ -8,31 +8,6 @@
 #include "common/sqlite_store.h"
 
 namespace defender {
-namespace {
-
-// The attempt log of a lazy_local Backend: opens the local database for
-// its first row.
-class LazyAttemptLog final : public AttemptLog {
- public:
-  LazyAttemptLog(Backend* backend, int64_t max_rows)
-      : backend_(backend), max_rows_(max_rows) {}
-  bool Append(const Attempt& a, std::string* err) override {
-    if (!log_) {
-      SqliteDb* db = backend_->OpenLocal(err);
-      if (db == nullptr) return false;
-      log_ = std::make_unique<SqliteAttemptLog>(db, max_rows_);
-    }
-    return log_->Append(a, err);
-  }
-
- private:
-  Backend* backend_;
-  int64_t max_rows_;
-  std::unique_ptr<SqliteAttemptLog> log_;
-};
-
-}  // namespace
-
 Backend::~Backend() {
   if (step_redis_) step_redis_->EndStep();
 }
@@ -57,7 +32,7 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
       redis && options.local_fallback && cfg.redis_on_error == OnError::kLocal;
   if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, err)) return nullptr;
   b->path_ = cfg.path;
-  b->uses_local_ = !redis || fallback || cfg.attempts_store;
+  b->uses_local_ = !redis || fallback;
   const bool lazy = redis && options.lazy_local;
   if (b->uses_local_ && !lazy && !b->OpenLocal(err)) return nullptr;
   if (redis) {
@@ -100,12 +75,8 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   } else {
     b->store_ = std::make_unique<SqliteStore>(b->db_.get());
   }
-  if (cfg.attempts_store && lazy) {
-    b->lazy_log_ =
-        std::make_unique<LazyAttemptLog>(b.get(), cfg.attempts_max_rows);
-  } else if (cfg.attempts_store) {
-    b->log_ =
-        std::make_unique<SqliteAttemptLog>(b->db_.get(), cfg.attempts_max_rows);
+  if (cfg.attempts_store) {
+    b->log_ = std::make_unique<JournalWriter>(AttemptLogDir(cfg));
   }
   return b;
 }

@@ -1,7 +1,7 @@
 // Opens what one PAM call or CLI command needs, as the config says: the
-// store (SQLite or Redis) and the local attempt log. Everything opened here
-// is closed when the Backend is destroyed: nothing outlives the call, so
-// nothing is carried across fork(). (A Redis connection given in
+// store (SQLite or Redis) and the attempt journal (journal.h). Everything
+// opened here is closed when the Backend is destroyed: nothing outlives the
+// call, so nothing is carried across fork(). (A Redis connection given in
 // BackendOptions belongs to the caller, which must not use it across
 // fork() either.)
 #ifndef PAM_DEFENDER_COMMON_BACKEND_H_
@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "common/attempt_log.h"
 #include "common/config.h"
+#include "common/journal.h"
 #include "common/sqlite_db.h"
 #include "common/store.h"
 
@@ -33,9 +33,8 @@ struct BackendOptions {
   // when Redis fails. Off for the CLI, which must show the fleet's view or
   // say that it cannot.
   bool local_fallback = false;
-  // With Redis: open the local database only when something is written to
-  // it (an attempt row, or the fallback store), not in Open(). A login
-  // whose preauth finds nothing to refuse then never opens SQLite.
+  // With Redis: open the local database only when the fallback store needs
+  // it, not in Open(). A login with Redis working never opens SQLite.
   bool lazy_local = false;
   // With Redis: the whole life of the Backend (one PAM step) is one Redis
   // step, with one deadline (RedisConnection::StartStep()).
@@ -51,7 +50,8 @@ inline constexpr int kSqliteBusyTimeoutMs = 5000;
 
 class Backend {
  public:
-  // Opens the configured store and, if attempts.store, the attempt log.
+  // Opens the configured store and, if attempts.store, the attempt journal
+  // (which opens its file on its first record).
   // Returns nullptr with *err set when the store cannot be opened.
   static std::unique_ptr<Backend> Open(const Config& cfg, std::string* err);
   static std::unique_ptr<Backend> Open(const Config& cfg,
@@ -60,15 +60,11 @@ class Backend {
   ~Backend();
 
   Store* store() const { return store_.get(); }
-  // The local attempt log, or nullptr when attempts.store is false (or
-  // with lazy_local: see log()).
-  SqliteAttemptLog* attempt_log() const { return log_.get(); }
-  // The attempt log for a Policy: attempt_log(), or with lazy_local one that
-  // opens the local database on its first row. nullptr when attempts.store
-  // is false.
-  AttemptLog* log() const { return log_ ? log_.get() : lazy_log_.get(); }
-  // The local database, or nullptr when neither the store nor the attempt
-  // log needs it or (lazy_local) it has not been opened yet.
+  // The attempt log for a Policy: the journal, or nullptr when
+  // attempts.store is false. (defenderctl reads the archive: archive.h.)
+  AttemptLog* log() const { return log_.get(); }
+  // The local database, or nullptr when the store does not need it or
+  // (lazy_local) it has not been opened yet.
   SqliteDb* local_db() const { return db_.get(); }
   // True when the config keeps anything in the local database.
   bool uses_local() const { return uses_local_; }
@@ -92,8 +88,7 @@ class Backend {
   std::unique_ptr<Store> local_store_;     // Likewise.
   FallbackStore* fallback_ = nullptr;      // store_ when it is one.
   std::unique_ptr<Store> store_;
-  std::unique_ptr<SqliteAttemptLog> log_;
-  std::unique_ptr<AttemptLog> lazy_log_;  // With lazy_local.
+  std::unique_ptr<JournalWriter> log_;
 };
 
 }  // namespace defender

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/file_trust.h"
+
 namespace defender {
 namespace {
 
@@ -40,32 +42,6 @@ CREATE TABLE IF NOT EXISTS attempts(
 CREATE INDEX IF NOT EXISTS attempts_time ON attempts(time);
 PRAGMA user_version = 1;
 )sql";
-
-// Checks an open descriptor of the store's directory or one of its files:
-// the right type, owned by the effective uid, not writable by group or
-// others.
-bool CheckTrusted(int fd, const std::string& path, bool dir, std::string* err) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    *err = path + ": cannot stat: " + strerror(errno);
-    return false;
-  }
-  if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
-    *err = path + ": untrusted store: not a " +
-           (dir ? "directory" : "regular file");
-    return false;
-  }
-  if (st.st_uid == geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
-    return true;
-  }
-  char mode[8];
-  snprintf(mode, sizeof mode, "%04o",
-           static_cast<unsigned>(st.st_mode & 07777));
-  *err = path + ": untrusted store: owned by uid " + std::to_string(st.st_uid) +
-         " with mode " + mode + " (must be owned by uid " +
-         std::to_string(geteuid()) + " and not writable by group or others)";
-  return false;
-}
 
 // Opens the directory of the database at `path` (with `create`, creating
 // it 0700 first, one level only) and checks it, then the database file

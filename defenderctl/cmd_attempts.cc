@@ -86,16 +86,12 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
     filter.since = ctx->Now() - *d;
   }
 
-  Backend* backend = ctx->OpenBackend();
-  if (!backend) return kExitStore;
+  bool off = false;
+  AttemptArchive* archive = ctx->OpenArchive(&off);
+  if (!archive && !off) return kExitStore;
   std::vector<Attempt> rows;
   std::string err;
-  // The log lives in the local database; attempts.store = false only stops
-  // new rows, so older ones are still shown when the database is open.
-  std::optional<SqliteAttemptLog> local;
-  SqliteAttemptLog* log = backend->attempt_log();
-  if (!log && backend->local_db()) log = &local.emplace(backend->local_db());
-  if (log && !log->Query(filter, &rows, &err)) {
+  if (archive && !archive->log()->Query(filter, &rows, &err)) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }
@@ -106,7 +102,7 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
     PrintJson(out);
     return kExitOk;
   }
-  if (!log) {
+  if (!archive) {
     PrintOut("no attempts: the attempt log is off (attempts.store = false)\n");
     return kExitOk;
   }

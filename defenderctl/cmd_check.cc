@@ -95,7 +95,7 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
   std::string err;
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
-  Policy policy(cfg, backend->store(), backend->attempt_log(), ctx->clock());
+  Policy policy(cfg, backend->store(), /*log=*/nullptr, ctx->clock());
   Decision d;
   std::vector<SubjectState> states;
   const int64_t now = ctx->Now();

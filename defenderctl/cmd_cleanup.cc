@@ -46,12 +46,12 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   const int64_t before = now - age;
   std::string err;
 
-  // Rows logged before attempts.store was turned off are pruned too.
-  std::optional<SqliteAttemptLog> local;
-  SqliteAttemptLog* log = backend->attempt_log();
-  if (!log && backend->local_db()) {
-    log = &local.emplace(backend->local_db(), cfg.attempts_max_rows);
-  }
+  // Rows logged before attempts.store was turned off are pruned too. The
+  // rows beyond max_rows are counted (or trimmed) below, not in the ingest.
+  bool off = false;
+  AttemptArchive* archive = ctx->OpenArchive(&off, /*trim=*/false);
+  if (!archive && !off) return kExitStore;
+  SqliteAttemptLog* log = archive ? archive->log() : nullptr;
   int64_t rows = 0;
   int64_t over = 0;  // Rows beyond attempts.max_rows.
   if (log && (!log->Prune(before, opt.dry_run, &rows, &err) ||
@@ -77,6 +77,7 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
     out["attempts"] = rows;
     out["attempts_over_max_rows"] = over;
     out["store_records"] = opt.dry_run ? Json(nullptr) : Json(records);
+    out["journal_records"] = ctx->ingested().records;
     PrintJson(out);
     return kExitOk;
   }
@@ -87,13 +88,20 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
                 : std::to_string(over) +
                       " attempt row(s) beyond attempts.max_rows = " +
                       std::to_string(cfg.attempts_max_rows) + "\n";
+  // Only when there were any, after the lines scripts may read.
+  const int64_t moved = ctx->ingested().records;
+  const std::string journal =
+      moved == 0 ? std::string()
+                 : "moved " + std::to_string(moved) +
+                       " attempt record(s) from the journal into the "
+                       "archive\n";
   if (opt.dry_run) {
     PrintOut("would delete " + std::to_string(rows) + span +
-             (bound.empty() ? "" : "would delete " + bound));
+             (bound.empty() ? "" : "would delete " + bound) + journal);
   } else {
     PrintOut("deleted " + std::to_string(rows) + span +
              (bound.empty() ? "" : "deleted " + bound) + "removed " +
-             std::to_string(records) + " expired store record(s)\n");
+             std::to_string(records) + " expired store record(s)\n" + journal);
   }
   return kExitOk;
 }

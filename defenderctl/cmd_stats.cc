@@ -125,10 +125,12 @@ int RunStats(Context* ctx, const StatsOptions& opt) {
   s.window = ctx->config().HistorySeconds();
   std::string err;
   bool ok = backend->store()->Stats(now, s.window, &s.store, &err);
-  std::optional<SqliteAttemptLog> local;
-  SqliteAttemptLog* log = backend->attempt_log();
-  if (!log && backend->local_db()) log = &local.emplace(backend->local_db());
-  if (ok && log) ok = log->Count(now - s.window, &s.attempts.emplace(), &err);
+  bool off = false;
+  AttemptArchive* archive = ok ? ctx->OpenArchive(&off) : nullptr;
+  if (ok && !archive && !off) return kExitStore;
+  if (archive) {
+    ok = archive->log()->Count(now - s.window, &s.attempts.emplace(), &err);
+  }
   if (!ok) {
     PrintError("store unavailable: " + err);
     return kExitStore;

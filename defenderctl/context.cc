@@ -9,6 +9,7 @@
 
 #include "common/config_snapshot_file.h"
 #include "common/format.h"
+#include "common/journal.h"
 #include "common/normalize.h"
 
 namespace defender::ctl {
@@ -38,6 +39,18 @@ int LocalAccessError(const std::string& path) {
     return errno;  // The WAL and shared-memory files live beside the file.
   }
   return 0;
+}
+
+// Prints why the local file at `path` cannot be used: a permission problem
+// (with "run as root" when not root), else "store unavailable: err".
+void PrintLocalError(const std::string& path, const std::string& err) {
+  const int access_error = LocalAccessError(path);
+  if (access_error != 0) {
+    PrintError("cannot open " + path + ": " + strerror(access_error) +
+               (geteuid() != 0 ? " (run as root)" : ""));
+  } else {
+    PrintError("store unavailable: " + err);
+  }
 }
 
 }  // namespace
@@ -96,14 +109,37 @@ Backend* Context::OpenBackend() {
   if (backend_) return backend_.get();
   const bool uses_local =
       config_.backend == StoreBackend::kSqlite || config_.attempts_store;
-  const int access_error = uses_local ? LocalAccessError(config_.path) : 0;
-  if (access_error != 0) {
-    PrintError("cannot open " + config_.path + ": " + strerror(access_error) +
-               (geteuid() != 0 ? " (run as root)" : ""));
+  if (uses_local) {
+    PrintLocalError(config_.path, err);
   } else {
     PrintError("store unavailable: " + err);
   }
   return nullptr;
+}
+
+AttemptArchive* Context::OpenArchive(bool* off, bool trim) {
+  *off = false;
+  if (archive_) return archive_.get();
+  const std::string dir = AttemptLogDir(config_);
+  const std::string path = dir + "/" + kArchiveName;
+  struct stat st;
+  if (!config_.attempts_store && lstat(path.c_str(), &st) != 0 &&
+      lstat((dir + "/" + kJournalName).c_str(), &st) != 0) {
+    *off = true;
+    return nullptr;
+  }
+  std::string err;
+  archive_ = AttemptArchive::Open(dir, config_.attempts_max_rows, &err);
+  if (archive_ && !archive_->Ingest(trim, &ingested_, &err)) archive_.reset();
+  if (!archive_) {
+    PrintLocalError(path, err);
+    return nullptr;
+  }
+  if (ingested_.skipped_bytes > 0) {
+    PrintWarning("skipped " + std::to_string(ingested_.skipped_bytes) +
+                 " damaged byte(s) of the attempt journal");
+  }
+  return archive_.get();
 }
 
 }  // namespace defender::ctl

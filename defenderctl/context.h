@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "common/archive.h"
 #include "common/backend.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -41,6 +42,17 @@ class Context {
   // nullptr: the command then exits with kExitStore.
   Backend* OpenBackend();
 
+  // The attempt archive, with the journal moved into it first (once per
+  // command: AttemptArchive::Ingest, which trims the archive to
+  // attempts.max_rows unless `trim` is false). nullptr with *off set when
+  // attempts.store is false and there is neither an archive nor a journal
+  // (older records are still shown when there are). On failure prints why
+  // and returns nullptr with *off false: the command then exits with
+  // kExitStore. Damaged journal bytes are reported as a warning.
+  AttemptArchive* OpenArchive(bool* off, bool trim = true);
+  // What OpenArchive moved from the journal.
+  const IngestResult& ingested() const { return ingested_; }
+
   const Config& config() const { return config_; }
   bool json() const { return globals_.json; }
   int64_t Now() const { return clock_.Now(); }
@@ -51,6 +63,8 @@ class Context {
   const Clock& clock_;
   Config config_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<AttemptArchive> archive_;
+  IngestResult ingested_;
 };
 
 // Prints "defenderctl: MESSAGE" on stderr, MESSAGE through EscapeForDisplay

@@ -31,6 +31,43 @@ TEST_CASE("attempts: empty log says so") {
   CHECK(ParseJson(box.Ctl({"--json", "attempts"}).out) == Json::array());
 }
 
+// doc/DESIGN.md §3.10: the module appends to the journal; defenderctl
+// moves the journal into the archive before it answers, once.
+TEST_CASE("attempts: a login's journal record is moved into the archive") {
+  Sandbox box;
+  box.AddUser("alice", "secret");
+  const std::string journal = box.dir() + "/state/attempts.journal";
+  CHECK(box.Login("alice", "wrong", "10.0.0.9", "pts/4") != 0);
+  REQUIRE(Exists(journal));
+  CHECK(ReadFile(journal).size() > 0);
+  CHECK_FALSE(Exists(box.dir() + "/state/attempts.db"));
+  RunResult r = box.Ctl({"attempts"});
+  CHECK(r.status == 0);
+  CHECK(r.err == "");
+  CHECK(
+      r.out ==
+      "TIME                 SERVICE        USER   HOST      TTY    RESULT\n"
+      "2027-01-15 08:00:00  defender-test  alice  10.0.0.9  pts/4  failure\n");
+  CHECK_FALSE(Exists(journal));
+  CHECK(Exists(box.dir() + "/state/attempts.db"));
+  // A second command finds the row in the archive, not twice.
+  CHECK(ParseJson(box.Ctl({"--json", "attempts"}).out).size() == 1);
+  CHECK(ParseJson(box.Ctl({"--json", "stats"}).out)["attempts"]["failure"] ==
+        1);
+  // A torn record at the end of the journal is skipped with a warning.
+  CHECK(box.Login("alice", "secret", "10.0.0.9", "pts/4") == 0);
+  const std::string whole = ReadFile(journal);
+  WriteFile(journal, whole + whole.substr(0, 7), 0600);
+  r = box.Ctl({"--json", "attempts"});
+  CHECK(r.status == 0);
+  CHECK(r.err ==
+        "defenderctl: warning: skipped 7 damaged byte(s) of the attempt "
+        "journal\n");
+  const Json j = ParseJson(r.out);
+  REQUIRE(j.size() == 2);
+  CHECK(j[0]["result"] == "success");
+}
+
 TEST_CASE("attempts: text table, newest first, local time") {
   Sandbox box;
   FillLog(box);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/archive.h"
 #include "common/attempt_log.h"
 #include "common/sqlite_db.h"
 #include "tests/cli/harness.h"
@@ -45,9 +46,11 @@ int64_t CountRows(SqliteDb* db, const char* where) {
   return st.Int(0);
 }
 
+// The attempt archive, where defenderctl moves the module's journal.
 std::unique_ptr<SqliteDb> OpenDb(const Sandbox& box) {
   std::string err;
-  std::unique_ptr<SqliteDb> db = SqliteDb::Open(box.db(), 5000, &err);
+  std::unique_ptr<SqliteDb> db =
+      SqliteDb::Open(box.dir() + "/state/" + kArchiveName, 5000, &err);
   REQUIRE_MESSAGE(db != nullptr, err);
   return db;
 }
@@ -133,13 +136,24 @@ TEST_CASE("cleanup: trims the attempt log to attempts.max_rows") {
   CHECK(ParseJson(
             box.Ctl({"--json", "cleanup"}).out)["attempts_over_max_rows"] == 0);
 
-  // A login's row deletes at most SqliteAttemptLog::kTrimPerAppend rows
-  // beyond the bound (the oldest).
+  // A login's attempt goes to the journal, not the archive; cleanup moves
+  // it in (and says so) and trims the archive back to max_rows.
   AddRows(db.get(), 10, kT0, 1);  // Ids 1001-1010: 110 rows.
   box.AddUser("alice", "a");
-  CHECK(box.Login("alice", "x", "10.0.0.1") != 0);  // Id 1011.
-  CHECK(CountRows(db.get(), "") == 111 - SqliteAttemptLog::kTrimPerAppend);
-  CHECK(CountRows(db.get(), "WHERE id <= 904") == 0);
+  CHECK(box.Login("alice", "x", "10.0.0.1") != 0);
+  CHECK(CountRows(db.get(), "") == 110);
+  CHECK(Exists(box.dir() + "/state/attempts.journal"));
+  const RunResult moved = box.Ctl({"cleanup"});
+  CHECK(moved.status == 0);
+  CHECK(moved.out.find(" expired store record(s)\nmoved 1 attempt record(s) "
+                       "from the journal into the archive\n") !=
+        std::string::npos);
+  CHECK(moved.out.find("\ndeleted 11 attempt row(s) beyond "
+                       "attempts.max_rows = 100\n") != std::string::npos);
+  CHECK(CountRows(db.get(), "") == 100);
+  CHECK(CountRows(db.get(), "WHERE id <= 911") == 0);
+  CHECK(CountRows(db.get(), "WHERE id = 1011 AND user = 'alice'") == 1);
+  CHECK_FALSE(Exists(box.dir() + "/state/attempts.journal"));
 }
 
 TEST_CASE("cleanup of 1,000,000 rows" * doctest::test_suite("million")) {

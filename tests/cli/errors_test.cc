@@ -105,7 +105,6 @@ TEST_SUITE("root") {
     for (const std::vector<std::string>& args :
          std::vector<std::vector<std::string>>{{"list"},
                                                {"--json", "list"},
-                                               {"attempts"},
                                                {"stats"},
                                                {"unblock", "--user", "a"}}) {
       CAPTURE(args[0]);
@@ -114,9 +113,15 @@ TEST_SUITE("root") {
       CHECK(r.out == "");
       CHECK(r.err == message);
     }
+    // `attempts` reads only the attempt archive beside the store.
+    RunResult r = AsNobody(box, {"attempts"});
+    CHECK(r.status == 3);
+    CHECK(r.out == "");
+    CHECK(r.err == "defenderctl: cannot open " + box.dir() +
+                       "/state/attempts.db: Permission denied (run as root)\n");
     // A store that does not exist yet, in a directory only root may write.
     box.WriteConfig("[store]\npath = \"" + box.dir() + "/new.db\"\n");
-    const RunResult r = AsNobody(box, {"list"});
+    r = AsNobody(box, {"list"});
     CHECK(r.status == 3);
     CHECK(r.err == "defenderctl: cannot open " + box.dir() +
                        "/new.db: Permission denied (run as root)\n");
@@ -133,10 +138,8 @@ TEST_SUITE("root") {
         ": untrusted store: owned by uid 0 with mode 0666 (must be owned by "
         "uid 0 and not writable by group or others)\n";
     for (const std::vector<std::string>& args :
-         std::vector<std::vector<std::string>>{{"list"},
-                                               {"attempts"},
-                                               {"cleanup"},
-                                               {"unblock", "--user", "bob"}}) {
+         std::vector<std::vector<std::string>>{
+             {"list"}, {"cleanup"}, {"unblock", "--user", "bob"}}) {
       CAPTURE(args[0]);
       const RunResult r = box.Ctl(args);
       CHECK(r.status == 3);
@@ -144,9 +147,27 @@ TEST_SUITE("root") {
       CHECK(r.err == message);
     }
     REQUIRE(chmod(box.db().c_str(), 0600) == 0);
-    const RunResult r = box.Ctl({"--json", "list"});
+    RunResult r = box.Ctl({"--json", "list"});
     CHECK(r.status == 0);
     CHECK(ParseJson(r.out).size() == 1);
+    // The attempt archive and journal are checked the same way.
+    const std::string archive = box.dir() + "/state/attempts.db";
+    REQUIRE(box.Ctl({"attempts"}).status == 0);
+    REQUIRE(chmod(archive.c_str(), 0666) == 0);
+    r = box.Ctl({"attempts"});
+    CHECK(r.status == 3);
+    CHECK(r.err == "defenderctl: store unavailable: " + archive +
+                       ": untrusted store: owned by uid 0 with mode 0666 (must "
+                       "be owned by uid 0 and not writable by group or "
+                       "others)\n");
+    REQUIRE(chmod(archive.c_str(), 0600) == 0);
+    const std::string journal = box.dir() + "/state/attempts.journal";
+    WriteFile(journal, "", 0606);
+    r = box.Ctl({"attempts"});
+    CHECK(r.status == 3);
+    CHECK(r.err.find(": untrusted store: owned by uid 0 with mode 0606") !=
+          std::string::npos);
+    CHECK(Exists(journal) == false);  // Claimed under a new name, kept.
   }
 
   std::string WaitForFile(const std::string& path) {

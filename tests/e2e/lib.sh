@@ -120,6 +120,13 @@ e2e_config() {
 # Runs SQL against the test store and prints the rows ("|"-separated).
 e2e_sql() { sqlite3 -batch "$E2E_DB" "$1"; }
 
+# Runs SQL on the attempt archive beside $E2E_DB after `defenderctl
+# attempts` has moved the module's journal into it.
+e2e_attempts_sql() {
+  "$DEFENDERCTL" --config "$E2E_CONF" attempts >/dev/null &&
+    sqlite3 -batch "$(dirname "$E2E_DB")/attempts.db" "$1"
+}
+
 # "failures|blocked" of a live subject, or "absent".
 e2e_subject() {  # KIND NAME
   local row

@@ -155,7 +155,7 @@ case $scenario in
   password)
     e2e_check "correct password logs in" logs_in ssh_password "$user" "$password"
     e2e_equal "attempt log" "$service|$user|127.0.0.1|success" \
-      "$(e2e_sql "SELECT service, user, host, result FROM attempts")"
+      "$(e2e_attempts_sql "SELECT service, user, host, result FROM attempts")"
     e2e_equal "no counters after a success" "" \
       "$(e2e_sql "SELECT kind FROM subjects")"
     ;;
@@ -165,7 +165,7 @@ case $scenario in
       refused ssh_password "$user" "$password"
     e2e_equal "refused attempt not counted" "4|1" "$(e2e_subject user "$user")"
     e2e_equal "attempt log" "failure failure failure failure refused" \
-      "$(e2e_sql "SELECT result FROM attempts ORDER BY id" | xargs)"
+      "$(e2e_attempts_sql "SELECT result FROM attempts ORDER BY id" | xargs)"
     e2e_check "sshd saw the failures" \
       grep -q "Failed password for $user from 127.0.0.1" "$E2E_TMP/sshd.log"
     ;;
@@ -304,7 +304,7 @@ ASKPASS
       "$(e2e_subject user "$user")"
     e2e_equal "attempt log" \
       "failure failure failure failure refused refused refused refused" \
-      "$(e2e_sql "SELECT result FROM attempts ORDER BY id" | xargs)"
+      "$(e2e_attempts_sql "SELECT result FROM attempts ORDER BY id" | xargs)"
     E2E_LOG_FILES+=("$held/out-5" "$held/out-6")
     ;;
   *)

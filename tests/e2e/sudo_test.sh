@@ -79,7 +79,7 @@ no_hosts() {
   e2e_equal "no host subject for a local login" "0" \
     "$(e2e_sql "SELECT count(*) FROM subjects WHERE kind = 'host'")"
   e2e_equal "no host in the attempt log" "0" \
-    "$(e2e_sql "SELECT count(*) FROM attempts WHERE host != ''")"
+    "$(e2e_attempts_sql "SELECT count(*) FROM attempts WHERE host != ''")"
 }
 
 case $scenario in
@@ -94,7 +94,7 @@ case $scenario in
       "$(e2e_subject user "$user")"
     e2e_equal "attempt log" \
       "$service $user success;$service $user failure;$service $user failure;$service $user success;" \
-      "$(e2e_sql "SELECT service, user, result FROM attempts ORDER BY id" |
+      "$(e2e_attempts_sql "SELECT service, user, result FROM attempts ORDER BY id" |
          tr '|\n' ' ;')"
     no_hosts
     ;;
@@ -112,7 +112,7 @@ case $scenario in
       grep -q "sudo: 1 incorrect password attempt" <<<"$out"
     e2e_equal "refused attempt not counted" "4|1" "$(e2e_subject user "$user")"
     e2e_equal "last attempt logged as refused" "refused" \
-      "$(e2e_sql "SELECT result FROM attempts ORDER BY id DESC LIMIT 1")"
+      "$(e2e_attempts_sql "SELECT result FROM attempts ORDER BY id DESC LIMIT 1")"
     no_hosts
     ;;
   *)

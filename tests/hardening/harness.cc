@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "common/archive.h"
+#include "common/journal.h"
 #include "tests/support/printable.h"
 #include "tests/support/sql.h"
 
@@ -203,8 +205,17 @@ std::vector<SubjectRow> Subjects(const std::string& db) {
 }
 
 std::vector<AttemptRow> Attempts(const std::string& db) {
+  // The module appends to the journal beside the store; move it into the
+  // archive as defenderctl does, then read the archive.
+  const std::string dir = defender::ParentDir(db);
+  std::string err;
+  auto archive = defender::AttemptArchive::Open(dir, 0, &err);
+  defender::IngestResult ingested;
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &ingested, &err), err);
   return ReadRows<AttemptRow>(
-      db, "SELECT service, user, host, tty, result FROM attempts ORDER BY id",
+      dir + "/" + defender::kArchiveName,
+      "SELECT service, user, host, tty, result FROM attempts ORDER BY id",
       [](sqlite3_stmt* st) {
         return AttemptRow{Col(st, 0), Col(st, 1), Col(st, 2), Col(st, 3),
                           Col(st, 4)};

@@ -133,6 +133,8 @@ struct AttemptRow {
   std::string service, user, host, tty, result;
 };
 std::vector<SubjectRow> Subjects(const std::string& db);
+// The attempt log of the store `db`: its journal moved into the archive
+// beside it first (AttemptArchive::Ingest).
 std::vector<AttemptRow> Attempts(const std::string& db);
 std::optional<SubjectRow> FindSubject(const std::string& db,
                                       const std::string& kind,

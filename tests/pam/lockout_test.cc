@@ -24,7 +24,7 @@ std::vector<std::string> Subjects(const PamHarness& h) {
 }
 
 std::vector<std::string> Results(const PamHarness& h) {
-  return h.Query("SELECT result FROM attempts ORDER BY id");
+  return h.QueryAttempts("SELECT result FROM attempts ORDER BY id");
 }
 
 // ---------------------------------------------------------------------------
@@ -142,8 +142,9 @@ TEST_CASE(
   CHECK(Results(h) == std::vector<std::string>{"failure", "failure", "failure",
                                                "failure", "refused",
                                                "refused"});
-  CHECK(h.Query("SELECT user || '|' || host || '|' || service || '|' || tty "
-                "FROM attempts ORDER BY id DESC LIMIT 1") ==
+  CHECK(h.QueryAttempts(
+            "SELECT user || '|' || host || '|' || service || '|' || tty "
+            "FROM attempts ORDER BY id DESC LIMIT 1") ==
         std::vector<std::string>{"alice|192.0.2.1|defender-test|ssh"});
 
   h.Advance(299);
@@ -315,7 +316,8 @@ TEST_CASE("a local login (no PAM_RHOST) has no host subject") {
   PamHarness h(ModulePath());
   h.Login("alice", "", "wrong");
   CHECK(Subjects(h) == std::vector<std::string>{"user alice 1 0"});
-  CHECK(h.Query("SELECT host FROM attempts") == std::vector<std::string>{""});
+  CHECK(h.QueryAttempts("SELECT host FROM attempts") ==
+        std::vector<std::string>{""});
 }
 
 TEST_CASE("hosts are normalised: IPv4-mapped and IPv6 /64") {
@@ -411,7 +413,7 @@ TEST_CASE("hooks and the attempt log name a long service the same way") {
     if (line.empty()) usleep(10000);
   }
   CHECK(line == service);
-  CHECK(h.Query("SELECT service FROM attempts") ==
+  CHECK(h.QueryAttempts("SELECT service FROM attempts") ==
         std::vector<std::string>{service});
 }
 

@@ -34,7 +34,7 @@ std::vector<std::unique_ptr<HeldLogin>> Hold(const PamHarness& h, int n,
 }
 
 std::vector<std::string> Results(const PamHarness& h) {
-  return h.Query("SELECT result FROM attempts ORDER BY id");
+  return h.QueryAttempts("SELECT result FROM attempts ORDER BY id");
 }
 
 }  // namespace

@@ -1,12 +1,29 @@
 #include "tests/pam/pam_harness.h"
 
+#include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <memory>
 #include <stdexcept>
 
+#include "common/archive.h"
 #include "tests/support/sql.h"
 
 namespace defender::testing {
+namespace {
+
+// The first column of each row of `sql` on the database `db`.
+std::vector<std::string> QueryDb(const std::string& db,
+                                 const std::string& sql) {
+  std::vector<std::string> rows;
+  SqlRows(
+      db, sql,
+      [&](sqlite3_stmt* st) { rows.push_back(SqlText(st, 0, "NULL")); }, 0,
+      /*read_only=*/true);
+  return rows;
+}
+
+}  // namespace
 
 PamHarness::PamHarness(std::string module, const std::string& extra_toml,
                        const std::string& args)
@@ -114,12 +131,19 @@ PamResult PamHarness::Direct(bool account, const std::vector<std::string>& args,
 }
 
 std::vector<std::string> PamHarness::Query(const std::string& sql) const {
-  std::vector<std::string> rows;
-  SqlRows(
-      db_, sql,
-      [&](sqlite3_stmt* st) { rows.push_back(SqlText(st, 0, "NULL")); }, 0,
-      /*read_only=*/true);
-  return rows;
+  return QueryDb(db_, sql);
+}
+
+std::vector<std::string> PamHarness::QueryAttempts(
+    const std::string& sql) const {
+  const std::string dir = db_.substr(0, db_.rfind('/'));
+  std::string err;
+  std::unique_ptr<AttemptArchive> archive = AttemptArchive::Open(dir, 0, &err);
+  IngestResult ingested;
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &ingested, &err), err);
+  CHECK(ingested.skipped_bytes == 0);
+  return QueryDb(dir + "/" + kArchiveName, sql);
 }
 
 }  // namespace defender::testing

@@ -74,6 +74,9 @@ class PamHarness {
 
   // Runs a query on the store and returns the first column of each row.
   std::vector<std::string> Query(const std::string& sql) const;
+  // Moves the attempt journal into the archive as defenderctl does
+  // (AttemptArchive::Ingest), then runs a query on the archive.
+  std::vector<std::string> QueryAttempts(const std::string& sql) const;
 
   const std::string& dir() const { return dir_.path(); }
   const std::string& config_path() const { return config_; }

@@ -58,7 +58,11 @@ expect "blocked: right password refused" 1 pt secret 192.0.2.1 authenticate
 grep -q "Account locked: too many login attempts. Try again in 5 minute(s)." \
   <<<"$LAST_OUTPUT" || { echo "FAIL: no lockout message: $LAST_OUTPUT"; exit 1; }
 expect "blocked: account management refused" 1 pt "" 192.0.2.1 acct_mgmt
-rows=$(sqlite3 "$dir/state/defender.db" \
+# The module appends to the journal; defenderctl moves it into the archive.
+[ -s "$dir/state/attempts.journal" ] || { echo "FAIL: no attempt journal"; exit 1; }
+"$DEFENDERCTL" -c "$dir/defender.toml" attempts >/dev/null ||
+  { echo "FAIL: defenderctl attempts"; exit 1; }
+rows=$(sqlite3 "$dir/state/attempts.db" \
   "SELECT group_concat(result, ',') FROM (SELECT result FROM attempts ORDER BY id)")
 [ "$rows" = "success,failure,failure,failure,refused,refused" ] ||
   { echo "FAIL: attempt log: $rows"; exit 1; }

@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "common/attempt_log.h"
+#include "common/archive.h"
+#include "common/journal.h"
 #include "common/redis_conn.h"
 #include "common/redis_store.h"
 #include "tests/redis/fleet.h"
@@ -111,7 +112,7 @@ TEST_CASE("each PAM step is one EVALSHA; one connection per login") {
   CHECK(ClientCommands(redis) == "evalsha=14");
 }
 
-TEST_CASE("with Redis the local database is opened only to write to it") {
+TEST_CASE("with Redis a login never opens the local database") {
   RedisServer redis;
   const FleetHost web1("web1", RedisToml(redis, "closed"));
   SetNow(kT0);
@@ -126,7 +127,7 @@ TEST_CASE("with Redis the local database is opened only to write to it") {
   account(PAM_SUCCESS);
   CHECK_FALSE(std::filesystem::exists(web1.db_path()));
 
-  // A refusal is logged, so the database is created for its row.
+  // A refusal is logged: to the journal, not to SQLite.
   {
     RedisSettings settings;
     settings.url = redis.url();
@@ -136,13 +137,18 @@ TEST_CASE("with Redis the local database is opened only to write to it") {
     REQUIRE_MESSAGE(store.Block(kAlice, kT0 + 600, kT0, &err), err);
   }
   account(PAM_PERM_DENIED);
-  REQUIRE(std::filesystem::exists(web1.db_path()));
+  CHECK_FALSE(std::filesystem::exists(web1.db_path()));
+  const std::string dir =
+      std::filesystem::path(web1.db_path()).parent_path().string();
+  REQUIRE(std::filesystem::exists(dir + "/" + kJournalName));
   std::string err;
-  auto db = SqliteDb::Open(web1.db_path(), 1000, &err);
-  REQUIRE_MESSAGE(db != nullptr, err);
-  SqliteAttemptLog log(db.get());
+  auto archive = AttemptArchive::Open(dir, 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  IngestResult ingested;
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &ingested, &err), err);
+  CHECK(ingested.records == 1);
   std::vector<Attempt> rows;
-  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(archive->log()->Query({}, &rows, &err));
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].user == "alice");
   CHECK(rows[0].result == "refused");

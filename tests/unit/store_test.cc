@@ -10,8 +10,8 @@
 #include "common/attempt_log.h"
 #include "common/memory_store.h"
 #include "common/sqlite_store.h"
-#include "tests/unit/store_contract.h"
 #include "tests/support/files.h"
+#include "tests/unit/store_contract.h"
 
 namespace defender::testing {
 namespace {
@@ -274,14 +274,15 @@ TEST_CASE("SqliteAttemptLog appends, filters newest first and prunes") {
 }
 
 // Issue 10 finding 4: refused attempts are rows too, so an attacker could
-// grow the attempt log without limit; attempts.max_rows bounds it.
-TEST_CASE("SqliteAttemptLog keeps at most max_rows rows, the newest") {
+// grow the attempt log without limit; attempts.max_rows bounds it (the
+// archive's ingest runs Trim after each batch).
+TEST_CASE("SqliteAttemptLog::Trim keeps at most max_rows rows, the newest") {
   TempDir dir;
   std::string err;
   auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
   REQUIRE(db != nullptr);
   SqliteAttemptLog log(db.get(), /*max_rows=*/100);
-  for (int64_t t = 1; t <= 250; ++t) {
+  for (int64_t t = 1; t <= 1250; ++t) {
     REQUIRE_MESSAGE(
         log.Append({t, "sshd", "u" + std::to_string(t), "", "", "refused"},
                    &err),
@@ -289,32 +290,21 @@ TEST_CASE("SqliteAttemptLog keeps at most max_rows rows, the newest") {
   }
   std::vector<Attempt> rows;
   REQUIRE(log.Query({}, &rows, &err));
-  REQUIRE(rows.size() == 100);
-  CHECK(rows.front().time == 250);
-  CHECK(rows.back().time == 151);
-  CHECK(rows.back().user == "u151");
-
-  // A backlog written without the bound (max_rows was 0, or larger): each
-  // Append deletes at most kTrimPerAppend rows, Trim all of them.
-  SqliteAttemptLog unbounded(db.get());
-  for (int64_t t = 251; t <= 1250; ++t) {
-    REQUIRE(unbounded.Append({t, "sshd", "x", "", "", "failure"}, &err));
-  }
-  REQUIRE(log.Append({1251, "sshd", "x", "", "", "failure"}, &err));
-  REQUIRE(log.Query({}, &rows, &err));
-  CHECK(rows.size() == 1101 - SqliteAttemptLog::kTrimPerAppend);
+  CHECK(rows.size() == 1250);  // Append does not trim.
   int64_t n = 0;
   REQUIRE(log.Trim(0, /*dry_run=*/true, &n, &err));
-  CHECK(n == 1001 - SqliteAttemptLog::kTrimPerAppend);
+  CHECK(n == 1150);
   // Rows older than `since` are Prune's, not counted here.
   REQUIRE(log.Trim(1000, /*dry_run=*/true, &n, &err));
-  CHECK(n == 1151 - 1000 + 1);  // Ids (= times) 1000..1151.
+  CHECK(n == 1150 - 1000 + 1);  // Ids (= times) 1000..1150.
   REQUIRE(log.Trim(0, /*dry_run=*/false, &n, &err));
-  CHECK(n == 1001 - SqliteAttemptLog::kTrimPerAppend);
+  CHECK(n == 1150);
   REQUIRE(log.Query({}, &rows, &err));
   REQUIRE(rows.size() == 100);
-  CHECK(rows.front().time == 1251);
-  CHECK(rows.back().time == 1152);
+  CHECK(rows.front().time == 1250);
+  CHECK(rows.back().time == 1151);
+  CHECK(rows.back().user == "u1151");
+  SqliteAttemptLog unbounded(db.get());
   REQUIRE(unbounded.Trim(0, /*dry_run=*/false, &n, &err));
   CHECK(n == 0);
 }

@@ -1,0 +1,266 @@
+#include "common/archive.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "common/backend.h"
+#include "common/file_trust.h"
+#include "common/journal.h"
+#include "common/journal_record.h"
+
+namespace defender {
+namespace {
+
+// The files an ingest has claimed: kJournalName + "." + 16 hex digits of
+// the time in nanoseconds + "-" + 8 random hex digits, so that names sort
+// by age and never repeat.
+constexpr size_t kSuffixChars = 16 + 1 + 8;
+
+bool IsClaimedName(const std::string& name) {
+  const std::string prefix = std::string(kJournalName) + ".";
+  if (name.size() != prefix.size() + kSuffixChars ||
+      name.compare(0, prefix.size(), prefix) != 0) {
+    return false;
+  }
+  return std::all_of(name.begin() + prefix.size(), name.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-';
+  });
+}
+
+std::string NewClaimedName() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint32_t random = 0;
+  if (getrandom(&random, sizeof random, GRND_NONBLOCK) != sizeof random) {
+    random =
+        static_cast<uint32_t>(getpid()) ^ static_cast<uint32_t>(ts.tv_nsec);
+  }
+  char suffix[kSuffixChars + 1];
+  snprintf(suffix, sizeof suffix, "%016llx-%08x",
+           static_cast<unsigned long long>(ts.tv_sec) * 1'000'000'000ULL +
+               static_cast<unsigned long long>(ts.tv_nsec),
+           random);
+  return std::string(kJournalName) + "." + suffix;
+}
+
+// A descriptor closed on scope exit.
+struct Fd {
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int fd;
+};
+
+std::string Errno(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + strerror(errno);
+}
+
+// The whole file behind `fd`.
+bool ReadAll(int fd, const std::string& path, std::string* data,
+             std::string* err) {
+  data->clear();
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *err = Errno(path, "cannot read");
+      return false;
+    }
+    if (n == 0) return true;
+    data->append(buf, static_cast<size_t>(n));
+  }
+}
+
+// The claimed journals in the directory, oldest first.
+bool ListClaimed(int dir_fd, const std::string& dir,
+                 std::vector<std::string>* names, std::string* err) {
+  const int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
+  if (d == nullptr) {
+    *err = Errno(dir, "cannot list");
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  while (const dirent* e = readdir(d)) {
+    if (IsClaimedName(e->d_name)) names->push_back(e->d_name);
+  }
+  closedir(d);
+  std::sort(names->begin(), names->end());
+  return true;
+}
+
+bool Ingested(SqliteDb* db, const std::string& name, bool* found,
+              std::string* err) {
+  SqliteDb::Statement st(db, "SELECT 1 FROM ingested WHERE name = ?1");
+  st.Bind(1, name);
+  *found = st.Step();
+  if (st.error()) *err = db->Error("cannot read the ingested journals");
+  return !st.error();
+}
+
+void Forget(SqliteDb* db, const std::string& name) {
+  SqliteDb::Statement st(db, "DELETE FROM ingested WHERE name = ?1");
+  st.Bind(1, name);
+  st.Step();
+}
+
+}  // namespace
+
+AttemptArchive::AttemptArchive(std::string dir, std::unique_ptr<SqliteDb> db,
+                               int64_t max_rows)
+    : dir_(std::move(dir)),
+      db_(std::move(db)),
+      max_rows_(max_rows),
+      log_(db_.get(), max_rows) {}
+
+std::unique_ptr<AttemptArchive> AttemptArchive::Open(const std::string& dir,
+                                                     int64_t max_rows,
+                                                     std::string* err) {
+  std::unique_ptr<SqliteDb> db =
+      SqliteDb::Open(dir + "/" + kArchiveName, kSqliteBusyTimeoutMs, err);
+  if (!db) return nullptr;
+  // The journal files whose records are committed: a crash between the
+  // commit and the unlink must not ingest one twice.
+  if (!db->Exec("CREATE TABLE IF NOT EXISTS ingested("
+                "name TEXT PRIMARY KEY, time INTEGER NOT NULL, "
+                "records INTEGER NOT NULL) WITHOUT ROWID",
+                err)) {
+    return nullptr;
+  }
+  return std::unique_ptr<AttemptArchive>(
+      new AttemptArchive(dir, std::move(db), max_rows));
+}
+
+bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
+  *out = IngestResult{};
+  const Fd dir_fd(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (dir_fd.fd < 0) {
+    *err = Errno(dir_, "cannot open");
+    return false;
+  }
+  if (!CheckTrusted(dir_fd.fd, dir_, /*dir=*/true, err)) return false;
+  std::vector<std::string> names;
+  if (!ListClaimed(dir_fd.fd, dir_, &names, err)) return false;
+  const std::string claimed = NewClaimedName();
+  if (renameat(dir_fd.fd, kJournalName, dir_fd.fd, claimed.c_str()) == 0) {
+    names.push_back(claimed);  // The newest.
+  } else if (errno != ENOENT) {
+    *err = Errno(dir_ + "/" + kJournalName, "cannot rename");
+    return false;
+  }
+  for (const std::string& name : names) {
+    if (!IngestFile(dir_fd.fd, name, out, err)) return false;
+  }
+  // Rows of files whose unlink was done but not yet noted.
+  {
+    std::vector<std::string> stale;
+    SqliteDb::Statement st(db_.get(), "SELECT name FROM ingested");
+    while (st.Step()) {
+      const std::string name = st.Text(0);
+      struct stat s;
+      if (fstatat(dir_fd.fd, name.c_str(), &s, AT_SYMLINK_NOFOLLOW) != 0 &&
+          errno == ENOENT) {
+        stale.push_back(name);
+      }
+    }
+    for (const std::string& name : stale) Forget(db_.get(), name);
+  }
+  if (!trim || out->records == 0) return true;
+  int64_t trimmed = 0;
+  return log_.Trim(INT64_MIN, /*dry_run=*/false, &trimmed, err);
+}
+
+bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
+                                IngestResult* out, std::string* err) {
+  const std::string path = dir_ + "/" + name;
+  const Fd fd(
+      openat(dir_fd, name.c_str(),
+             O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
+  if (fd.fd < 0) {
+    if (errno == ENOENT) return true;  // Another ingest finished it.
+    *err = Errno(path, "cannot open");
+    return false;
+  }
+  if (!CheckTrusted(fd.fd, path, /*dir=*/false, err)) return false;
+  // Appends under way hold LOCK_SH; later ones find the name gone and
+  // write to a new journal. Another ingest of this file holds LOCK_EX
+  // until it has unlinked it.
+  int rc;
+  while ((rc = flock(fd.fd, LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  struct stat st;
+  if (rc != 0 || fstat(fd.fd, &st) != 0) {
+    *err = Errno(path, "cannot lock");
+    return false;
+  }
+  if (st.st_nlink == 0) return true;  // Ingested and unlinked meanwhile.
+  bool done = false;
+  if (!Ingested(db_.get(), name, &done, err)) return false;
+  if (!done) {
+    std::string data;
+    if (!ReadAll(fd.fd, path, &data, err)) return false;
+    // The oldest records beyond max_rows would be trimmed at once.
+    int64_t skip = 0;
+    if (max_rows_ > 0 && data.size() / (kRecordOverhead + kMinPayload) >
+                             static_cast<size_t>(max_rows_)) {
+      const JournalScan count = ScanJournal(data, [](const Attempt&) {});
+      skip = std::max<int64_t>(0, count.records - max_rows_);
+    }
+    SqliteDb::Transaction txn(db_.get());
+    if (!txn.ok()) {
+      *err = db_->Error("cannot lock the archive");
+      return false;
+    }
+    int64_t seen = 0;
+    int64_t inserted = 0;
+    bool ok = true;
+    const JournalScan scan = ScanJournal(data, [&](const Attempt& a) {
+      if (seen++ < skip || !ok) return;
+      ok = log_.Append(a, err);
+      ++inserted;
+    });
+    if (!ok) return false;
+    {
+      SqliteDb::Statement note(db_.get(),
+                               "INSERT INTO ingested(name, time, records) "
+                               "VALUES (?1, ?2, ?3)");
+      note.Bind(1, name);
+      note.Bind(2, static_cast<int64_t>(time(nullptr)));
+      note.Bind(3, inserted);
+      note.Step();
+      if (note.error()) {
+        *err = db_->Error("cannot note the ingested journal");
+        return false;
+      }
+    }
+    if (!txn.Commit(err)) return false;
+    ++out->files;
+    out->records += inserted;
+    out->dropped += skip;
+    out->skipped_bytes += scan.skipped_bytes;
+  }
+  if (unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
+    *err = Errno(path, "cannot remove");
+    return false;
+  }
+  Forget(db_.get(), name);
+  return true;
+}
+
+}  // namespace defender

@@ -1,0 +1,139 @@
+#include "common/journal.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/file_trust.h"
+#include "common/journal_record.h"
+
+namespace defender {
+namespace {
+
+// Times to reopen the journal after finding it renamed away (each time by
+// another ingest that has just run) before giving up.
+constexpr int kReopenTries = 8;
+
+std::string Errno(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + strerror(errno);
+}
+
+}  // namespace
+
+std::string ParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "."
+         : slash == 0               ? "/"
+                                    : path.substr(0, slash);
+}
+
+std::string AttemptLogDir(const Config& cfg) { return ParentDir(cfg.path); }
+
+JournalWriter::~JournalWriter() {
+  Close();
+  if (dir_fd_ >= 0) close(dir_fd_);
+}
+
+void JournalWriter::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+bool JournalWriter::Open(std::string* err) {
+  if (dir_fd_ < 0) {
+    if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+      *err = Errno(dir_, "cannot create directory");
+      return false;
+    }
+    const int dfd = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+      *err = Errno(dir_, "cannot open");
+      return false;
+    }
+    if (!CheckTrusted(dfd, dir_, /*dir=*/true, err)) {
+      close(dfd);
+      return false;
+    }
+    dir_fd_ = dfd;
+  }
+  const std::string path = dir_ + "/" + kJournalName;
+  fd_ = openat(dir_fd_, kJournalName,
+               O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+                   O_NOCTTY | O_NONBLOCK,
+               0600);
+  if (fd_ < 0) {
+    *err = Errno(path, "cannot open");
+    return false;
+  }
+  if (!CheckTrusted(fd_, path, /*dir=*/false, err)) {
+    Close();
+    return false;
+  }
+  return true;
+}
+
+bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
+                                bool* failed) {
+  *failed = false;
+  int rc;
+  while ((rc = flock(fd_, LOCK_SH | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  if (rc != 0) {
+    if (errno == EWOULDBLOCK) return false;  // The ingester has it.
+    *err = Errno(dir_ + "/" + kJournalName, "cannot lock");
+    *failed = true;
+    return false;
+  }
+  struct stat named;
+  if (fstat(fd_, st) != 0) {
+    *err = Errno(dir_ + "/" + kJournalName, "cannot stat");
+    *failed = true;
+  } else if (st->st_nlink > 0 &&
+             fstatat(dir_fd_, kJournalName, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+             named.st_dev == st->st_dev && named.st_ino == st->st_ino) {
+    return true;
+  }
+  flock(fd_, LOCK_UN);
+  return false;
+}
+
+bool JournalWriter::Append(const Attempt& a, std::string* err) {
+  std::string record;
+  if (!EncodeRecord(a, &record, err)) return false;
+  const std::string path = dir_ + "/" + kJournalName;
+  struct stat st;
+  for (int tries = 0;; ++tries) {
+    if (tries == kReopenTries) {
+      *err = path + ": renamed away " + std::to_string(kReopenTries) +
+             " times while appending";
+      return false;
+    }
+    if (fd_ < 0 && !Open(err)) return false;
+    bool failed = false;
+    if (LockCurrent(&st, err, &failed)) break;
+    Close();
+    if (failed) return false;
+  }
+  bool ok = false;
+  if (st.st_size + static_cast<int64_t>(record.size()) > max_bytes_) {
+    *err = path + ": journal full (" + std::to_string(max_bytes_) +
+           " bytes): attempt dropped until defenderctl moves the journal "
+           "into the archive (defenderctl cleanup)";
+  } else {
+    ssize_t n;
+    while ((n = write(fd_, record.data(), record.size())) < 0 &&
+           errno == EINTR) {
+    }
+    ok = n == static_cast<ssize_t>(record.size());
+    if (n < 0) *err = Errno(path, "cannot append");
+    if (n >= 0 && !ok) *err = path + ": short write (disk full?)";
+  }
+  flock(fd_, LOCK_UN);
+  return ok;
+}
+
+}  // namespace defender

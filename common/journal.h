@@ -1,0 +1,72 @@
+// The attempt journal (doc/DESIGN.md §3.10, §9): the module appends one
+// record per attempt to <dir>/attempts.journal, as login(1) appends to
+// btmp, and never opens SQLite for it; defenderctl moves the journal into
+// the SQLite archive (archive.h) before it reads the attempt log.
+#ifndef PAM_DEFENDER_COMMON_JOURNAL_H_
+#define PAM_DEFENDER_COMMON_JOURNAL_H_
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/attempt_log.h"
+#include "common/config.h"
+
+namespace defender {
+
+// The journal's file name in the state directory.
+inline constexpr char kJournalName[] = "attempts.journal";
+
+// The directory part of `path` ("." when it has none, "/" for "/x").
+std::string ParentDir(const std::string& path);
+// The directory of the attempt journal and archive: the directory of the
+// configured store.path.
+std::string AttemptLogDir(const Config& cfg);
+
+// Appends attempts to <dir>/attempts.journal. The directory is created
+// (0700, one level) when missing; it and the journal must pass the store's
+// trust check (file_trust.h). Each record goes out in one write(2) on an
+// O_APPEND descriptor, under flock(LOCK_SH): appenders never wait for one
+// another, and the archive's ingester, which renames the journal away and
+// then takes LOCK_EX on it, waits only for appends already under way.
+// Before writing, the writer checks that the name still leads to the file
+// it opened (else it reopens the name); it never waits for the ingester (a
+// journal the ingester holds has been renamed, so it reopens the name).
+class JournalWriter final : public AttemptLog {
+ public:
+  // Beyond this size a journal takes no more records: Append drops them
+  // and says so. An attacker who floods logins fills at most this much
+  // disk between two ingests (`defenderctl cleanup`, daily by default).
+  static constexpr int64_t kMaxBytes = int64_t{64} << 20;
+
+  explicit JournalWriter(std::string dir, int64_t max_bytes = kMaxBytes)
+      : dir_(std::move(dir)), max_bytes_(max_bytes) {}
+  ~JournalWriter() override;
+  JournalWriter(const JournalWriter&) = delete;
+  JournalWriter& operator=(const JournalWriter&) = delete;
+
+  // Appends the record of `a` (fields cut as EncodeRecord does). False with
+  // *err set when it cannot be written, or is dropped because the journal
+  // holds max_bytes already.
+  bool Append(const Attempt& a, std::string* err) override;
+
+ private:
+  // Opens (creating) the directory and journal and checks them.
+  bool Open(std::string* err);
+  void Close();
+  // With fd_ open: locks it shared and checks that the name still leads to
+  // it (*st is then its status). False, with the lock released, when it
+  // does not or the ingester holds it (reopen the name), or with *failed
+  // and *err set when the lock or fstat fails.
+  bool LockCurrent(struct stat* st, std::string* err, bool* failed);
+
+  std::string dir_;
+  int64_t max_bytes_;
+  int dir_fd_ = -1;
+  int fd_ = -1;
+};
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_JOURNAL_H_

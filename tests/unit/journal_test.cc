@@ -1,0 +1,479 @@
+// The attempt journal (common/journal_record.h, journal.h) and its archive
+// (archive.h): the record codec on damaged input, the writer's bounds and
+// checks, and ingests racing writers and crashing (real files, real
+// processes, real SQLite).
+#include "common/journal.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/archive.h"
+#include "common/journal_record.h"
+#include "tests/support/files.h"
+#include "tests/support/process.h"
+
+namespace defender {
+namespace {
+
+using testing::ReadFile;
+using testing::TempDir;
+
+Attempt MakeAttempt(int64_t time, const std::string& user,
+                    const std::string& result = "failure") {
+  return Attempt{time, "sshd", user, "192.0.2.1", "ssh", result};
+}
+
+bool Same(const Attempt& a, const Attempt& b) {
+  return a.time == b.time && a.service == b.service && a.user == b.user &&
+         a.host == b.host && a.tty == b.tty && a.result == b.result;
+}
+
+std::string Encode(const Attempt& a) {
+  std::string out;
+  std::string err;
+  REQUIRE_MESSAGE(EncodeRecord(a, &out, &err), err);
+  return out;
+}
+
+std::vector<Attempt> Scan(std::string_view data, JournalScan* scan) {
+  std::vector<Attempt> out;
+  *scan = ScanJournal(data, [&](const Attempt& a) { out.push_back(a); });
+  CHECK(scan->records == static_cast<int64_t>(out.size()));
+  return out;
+}
+
+TEST_CASE("journal record: round trip of every result, exact size") {
+  const std::vector<Attempt> in = {
+      MakeAttempt(1'800'000'000, "alice", "failure"),
+      Attempt{-5, "", "", "", "", "success"},
+      Attempt{INT64_MAX, "su", "b\xff\x01ob", "2001:db8::/64", "pts/3",
+              "refused"}};
+  std::string data;
+  for (const Attempt& a : in) data += Encode(a);
+  CHECK(Encode(in[0]).size() == kRecordOverhead + kMinPayload + 4 + 5 + 9 + 3);
+  CHECK(Encode(in[1]).size() == kRecordOverhead + kMinPayload);
+  JournalScan scan;
+  const std::vector<Attempt> out = Scan(data, &scan);
+  REQUIRE(out.size() == 3);
+  for (size_t i = 0; i < in.size(); ++i) CHECK(Same(out[i], in[i]));
+  CHECK(scan.skipped_bytes == 0);
+  CHECK(Scan("", &scan).empty());
+  CHECK(scan.skipped_bytes == 0);
+}
+
+TEST_CASE("journal record: an unknown result is an error") {
+  std::string out = "x";
+  std::string err;
+  CHECK_FALSE(EncodeRecord(MakeAttempt(1, "a", "maybe"), &out, &err));
+  CHECK(err == "unknown attempt result \"maybe\"");
+  CHECK(out == "x");
+}
+
+TEST_CASE("journal record: fields are cut to kMaxFieldBytes") {
+  Attempt a = MakeAttempt(7, std::string(1000, 'u'));
+  a.tty = std::string(kMaxFieldBytes, 't');
+  const std::string rec = Encode(a);
+  CHECK(rec.size() <= kMaxRecordBytes);
+  JournalScan scan;
+  const std::vector<Attempt> out = Scan(rec, &scan);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user == std::string(kMaxFieldBytes, 'u'));
+  CHECK(out[0].tty == a.tty);
+}
+
+// A record built by hand whose user field is longer than the reader allows
+// but whose length and CRC are right: still refused.
+TEST_CASE("journal record: an oversized field is damage, not a record") {
+  std::string payload(8, '\0');  // time 0
+  payload.push_back('\0');       // failure
+  const auto field = [&](size_t n) {
+    payload.push_back(static_cast<char>(n & 0xff));
+    payload.push_back(static_cast<char>(n >> 8));
+    payload.append(n, 'x');
+  };
+  field(0);
+  field(kMaxFieldBytes + 1);
+  field(0);
+  field(0);
+  REQUIRE(payload.size() <= kMaxPayload);
+  std::string body;
+  for (int i = 0; i < 4; ++i) {
+    body.push_back(static_cast<char>(payload.size() >> (8 * i)));
+  }
+  body += payload;
+  const uint32_t crc = Crc32(body);
+  std::string rec(kJournalMagic, 4);
+  rec += body;
+  for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>(crc >> (8 * i)));
+  const std::string good = Encode(MakeAttempt(9, "ok"));
+  JournalScan scan;
+  const std::vector<Attempt> out = Scan(rec + good, &scan);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user == "ok");
+  CHECK(scan.skipped_bytes == static_cast<int64_t>(rec.size()));
+  CHECK(Crc32("123456789") == 0xCBF43926u);  // The standard check value.
+}
+
+TEST_CASE("journal record: a torn tail is skipped and counted, at any cut") {
+  const std::string a = Encode(MakeAttempt(1, "first"));
+  const std::string b = Encode(MakeAttempt(2, "second"));
+  for (size_t keep = 0; keep < b.size(); ++keep) {
+    CAPTURE(keep);
+    JournalScan scan;
+    const std::vector<Attempt> out = Scan(a + b.substr(0, keep), &scan);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].user == "first");
+    CHECK(scan.skipped_bytes == static_cast<int64_t>(keep));
+  }
+}
+
+TEST_CASE("journal record: garbage and a damaged record in the middle") {
+  const std::string a = Encode(MakeAttempt(1, "a"));
+  const std::string b = Encode(MakeAttempt(2, "b"));
+  const std::string c = Encode(MakeAttempt(3, "c"));
+  // Garbage holding a magic and a bogus length.
+  const std::string garbage = std::string("junk") + kJournalMagic[0] +
+                              std::string("PDJ\xff\xff\xff\xff", 7) + "zz";
+  JournalScan scan;
+  std::vector<Attempt> out = Scan(a + garbage + b, &scan);
+  REQUIRE(out.size() == 2);
+  CHECK(out[1].user == "b");
+  CHECK(scan.skipped_bytes == static_cast<int64_t>(garbage.size()));
+
+  // Every single-byte change in b loses b alone (the CRC or a bound catches
+  // it), never a, c or the scan.
+  for (size_t i = 0; i < b.size(); ++i) {
+    CAPTURE(i);
+    std::string bad = b;
+    bad[i] = static_cast<char>(bad[i] ^ 0x41);
+    out = Scan(a + bad + c, &scan);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].user == "a");
+    CHECK(out[1].user == "c");
+    CHECK(scan.skipped_bytes == static_cast<int64_t>(b.size()));
+  }
+}
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+TEST_CASE("JournalWriter: creates dir 0700 and journal 0600, appends") {
+  TempDir tmp;
+  const std::string dir = tmp / "state";
+  JournalWriter w(dir);
+  std::string err;
+  REQUIRE_MESSAGE(w.Append(MakeAttempt(1, "a"), &err), err);
+  REQUIRE_MESSAGE(w.Append(MakeAttempt(2, "b", "success"), &err), err);
+  struct stat st;
+  REQUIRE(stat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  const std::string path = dir + "/" + kJournalName;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(ReadFile(path) ==
+        Encode(MakeAttempt(1, "a")) + Encode(MakeAttempt(2, "b", "success")));
+}
+
+TEST_CASE(
+    "JournalWriter: beyond max_bytes records are dropped, with an error") {
+  TempDir tmp;
+  const std::string rec = Encode(MakeAttempt(1, "a"));
+  JournalWriter w(tmp.path(), static_cast<int64_t>(3 * rec.size()));
+  std::string err;
+  for (int i = 0; i < 3; ++i)
+    REQUIRE_MESSAGE(w.Append(MakeAttempt(1, "a"), &err), err);
+  CHECK_FALSE(w.Append(MakeAttempt(1, "a"), &err));
+  const std::string path = tmp / kJournalName;
+  CHECK(err == path + ": journal full (" + std::to_string(3 * rec.size()) +
+                   " bytes): attempt dropped until defenderctl moves the "
+                   "journal into the archive (defenderctl cleanup)");
+  CHECK(FileSize(path) == static_cast<int64_t>(3 * rec.size()));
+  // Once the journal is moved away there is room again.
+  auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  IngestResult in;
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(in.records == 3);
+  CHECK(w.Append(MakeAttempt(1, "a"), &err));
+  CHECK(FileSize(path) == static_cast<int64_t>(rec.size()));
+}
+
+TEST_CASE("JournalWriter: after a rename it appends to the new journal") {
+  TempDir tmp;
+  JournalWriter w(tmp.path());
+  std::string err;
+  REQUIRE(w.Append(MakeAttempt(1, "before"), &err));
+  const std::string path = tmp / kJournalName;
+  const std::string moved = tmp / "moved";
+  REQUIRE(rename(path.c_str(), moved.c_str()) == 0);
+  // The ingester holds the renamed file: the writer must not wait for it.
+  const int fd = open(moved.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(flock(fd, LOCK_EX) == 0);
+  REQUIRE_MESSAGE(w.Append(MakeAttempt(2, "after"), &err), err);
+  close(fd);
+  CHECK(ReadFile(moved) == Encode(MakeAttempt(1, "before")));
+  CHECK(ReadFile(path) == Encode(MakeAttempt(2, "after")));
+  // Unlinked (nlink 0) and replaced by a new file: likewise.
+  REQUIRE(unlink(path.c_str()) == 0);
+  REQUIRE(w.Append(MakeAttempt(3, "third"), &err));
+  CHECK(ReadFile(path) == Encode(MakeAttempt(3, "third")));
+}
+
+TEST_CASE("JournalWriter: refuses an untrusted directory or journal") {
+  TempDir tmp;
+  const std::string dir = tmp / "state";
+  REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+  REQUIRE(chmod(dir.c_str(), 0777) == 0);
+  std::string err;
+  {
+    JournalWriter w(dir);
+    CHECK_FALSE(w.Append(MakeAttempt(1, "a"), &err));
+    CHECK(err.find(dir + ": untrusted store: owned by uid") == 0);
+  }
+  REQUIRE(chmod(dir.c_str(), 0700) == 0);
+  const std::string path = dir + "/" + kJournalName;
+  testing::WriteFile(path, "", 0622);
+  {
+    JournalWriter w(dir);
+    CHECK_FALSE(w.Append(MakeAttempt(1, "a"), &err));
+    CHECK(err.find(path + ": untrusted store: owned by uid") == 0);
+  }
+  REQUIRE(unlink(path.c_str()) == 0);
+  REQUIRE(symlink("/etc/passwd", path.c_str()) == 0);
+  JournalWriter w(dir);
+  CHECK_FALSE(w.Append(MakeAttempt(1, "a"), &err));
+  CHECK(err.find(path + ": cannot open: ") == 0);
+}
+
+int64_t ArchiveCount(AttemptArchive* archive, const char* sql) {
+  SqliteDb::Statement st(archive->db(), sql);
+  REQUIRE(st.Step());
+  return st.Int(0);
+}
+
+TEST_CASE("AttemptArchive: ingest moves the journal, once") {
+  TempDir tmp;
+  std::string err;
+  auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  IngestResult in;
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));  // No journal yet.
+  CHECK(in.files == 0);
+  CHECK(in.records == 0);
+  {
+    JournalWriter w(tmp.path());
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(w.Append(MakeAttempt(i, "u" + std::to_string(i)), &err));
+    }
+  }
+  // A torn record at the end.
+  const std::string path = tmp / kJournalName;
+  testing::WriteFile(
+      path, ReadFile(path) + Encode(MakeAttempt(9, "x")).substr(0, 10), 0600);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(in.files == 1);
+  CHECK(in.records == 5);
+  CHECK(in.skipped_bytes == 10);
+  CHECK_FALSE(testing::Exists(path));
+  std::vector<Attempt> rows;
+  REQUIRE(archive->log()->Query({}, &rows, &err));
+  REQUIRE(rows.size() == 5);
+  CHECK(Same(rows[0], MakeAttempt(4, "u4")));  // Newest first.
+  CHECK(Same(rows[4], MakeAttempt(0, "u0")));
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
+  CHECK(in.records == 0);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM ingested") == 0);
+}
+
+TEST_CASE("AttemptArchive: a crash's leftovers are finished, none twice") {
+  TempDir tmp;
+  std::string err;
+  auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  const std::string done = "attempts.journal.0000000000000001-00000000";
+  const std::string todo = "attempts.journal.0000000000000002-00000000";
+  // `done` was committed before the crash, `todo` only renamed.
+  testing::WriteFile(tmp / done, Encode(MakeAttempt(1, "done")), 0600);
+  testing::WriteFile(tmp / todo, Encode(MakeAttempt(2, "todo")), 0600);
+  testing::WriteFile(tmp / "attempts.journal.other",
+                     Encode(MakeAttempt(3, "other")), 0600);
+  testing::WriteFile(tmp / kJournalName, Encode(MakeAttempt(4, "current")),
+                     0600);
+  REQUIRE(archive->db()->Exec(
+      ("INSERT INTO ingested VALUES ('" + done + "', 0, 1)").c_str(), &err));
+  IngestResult in;
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(in.files == 2);
+  CHECK(in.records == 2);
+  CHECK_FALSE(testing::Exists(tmp / done));
+  CHECK_FALSE(testing::Exists(tmp / todo));
+  CHECK(testing::Exists(tmp / "attempts.journal.other"));  // Not ours.
+  std::vector<Attempt> rows;
+  REQUIRE(archive->log()->Query({}, &rows, &err));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].user == "current");
+  CHECK(rows[1].user == "todo");
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM ingested") == 0);
+}
+
+TEST_CASE("AttemptArchive: keeps the newest max_rows") {
+  TempDir tmp;
+  std::string err;
+  auto archive = AttemptArchive::Open(tmp.path(), 5, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  JournalWriter w(tmp.path());
+  IngestResult in;
+  for (int i = 0; i < 3; ++i) REQUIRE(w.Append(MakeAttempt(i, "old"), &err));
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
+  // 12 more: more than max_rows in one file, so only 5 are inserted.
+  for (int i = 0; i < 12; ++i) {
+    REQUIRE(w.Append(MakeAttempt(100 + i, "new"), &err));
+  }
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(in.records == 5);
+  CHECK(in.dropped == 7);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
+  CHECK(ArchiveCount(archive.get(), "SELECT min(time) FROM attempts") == 107);
+  // 2 more: the 2 oldest rows are trimmed.
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(w.Append(MakeAttempt(200 + i, "n"), &err));
+  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
+  CHECK(ArchiveCount(archive.get(), "SELECT min(time) FROM attempts") == 109);
+}
+
+constexpr int kWriters = 8;
+
+// Forks kWriters processes that each append `n` attempts with unique
+// users; returns their pids. Even-numbered ones open a writer per attempt,
+// as each PAM step does; odd ones keep one writer (and its descriptor)
+// across the ingests, which must follow the renamed journal.
+std::vector<pid_t> StartWriters(const std::string& dir, int n) {
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kWriters; ++p) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int bad = 0;
+      std::optional<JournalWriter> kept;
+      for (int i = 0; i < n; ++i) {
+        std::optional<JournalWriter> fresh;
+        JournalWriter& w =
+            p % 2 ? (kept ? *kept : kept.emplace(dir)) : fresh.emplace(dir);
+        std::string err;
+        const std::string user =
+            "w" + std::to_string(p) + "-" + std::to_string(i);
+        if (!w.Append(MakeAttempt(i, user), &err)) ++bad;
+        if (i % 16 == 0) usleep(1000);  // Let ingests happen in between.
+      }
+      _exit(bad == 0 ? 0 : 1);
+    }
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
+void WaitAll(const std::vector<pid_t>& pids) {
+  for (const pid_t pid : pids) {
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+}
+
+// Ingests what is left and checks that the archive holds each of the
+// kWriters * n attempts exactly once.
+void CheckExact(const std::string& dir, int n) {
+  std::string err;
+  auto archive = AttemptArchive::Open(dir, 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  IngestResult in;
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") ==
+        kWriters * n);
+  CHECK(ArchiveCount(archive.get(),
+                     "SELECT count(DISTINCT user) FROM attempts") ==
+        kWriters * n);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM ingested") == 0);
+}
+
+// Runs Ingest in a loop until killed (or `stop` exists). With `ready`,
+// returns once the first Ingest is done.
+pid_t StartIngester(const std::string& dir, const std::string& stop,
+                    bool ready = false) {
+  int fds[2];
+  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    std::string err;
+    auto archive = AttemptArchive::Open(dir, 0, &err);
+    if (!archive) _exit(2);
+    IngestResult in;
+    do {
+      if (!archive->Ingest(/*trim=*/true, &in, &err)) _exit(3);
+      if (fds[1] >= 0) close(fds[1]);
+      fds[1] = -1;
+    } while (!testing::Exists(stop));
+    _exit(0);
+  }
+  close(fds[1]);
+  char c;
+  if (ready) CHECK(read(fds[0], &c, 1) == 0);  // Closed after the first.
+  close(fds[0]);
+  return pid;
+}
+
+TEST_CASE(
+    "journal: 8 writers and a looping ingester lose and duplicate nothing") {
+  TempDir tmp;
+  const std::string dir = tmp / "state";
+  constexpr int kEach = 400;
+  const std::string stop = tmp / "stop";
+  const pid_t ingester = StartIngester(dir, stop, /*ready=*/true);
+  WaitAll(StartWriters(dir, kEach));
+  testing::WriteFile(stop, "", 0600);
+  WaitAll({ingester});
+  CheckExact(dir, kEach);
+}
+
+TEST_CASE(
+    "journal: ingesters killed at random points lose and duplicate nothing") {
+  TempDir tmp;
+  const std::string dir = tmp / "state";
+  constexpr int kEach = 400;
+  const std::vector<pid_t> writers = StartWriters(dir, kEach);
+  std::mt19937 rng(12345);
+  int killed = 0;
+  for (int round = 0; round < 40; ++round) {
+    const pid_t pid = StartIngester(dir, tmp / "never");
+    usleep(std::uniform_int_distribution<int>(0, 20'000)(rng));
+    REQUIRE(kill(pid, SIGKILL) == 0);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status)) ++killed;
+  }
+  CHECK(killed == 40);
+  WaitAll(writers);
+  CheckExact(dir, kEach);
+}
+
+}  // namespace
+}  // namespace defender
