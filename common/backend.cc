@@ -2,10 +2,10 @@
 
 #include <unistd.h>
 
+#include "common/local_store.h"
 #include "common/redis_conn.h"
 #include "common/redis_fallback_store.h"
 #include "common/redis_store.h"
-#include "common/sqlite_store.h"
 
 namespace defender {
 namespace {
@@ -44,6 +44,13 @@ SqliteDb* Backend::OpenLocal(std::string* err) {
   return db_.get();
 }
 
+Store* Backend::OpenLocalStore(std::string* err) {
+  if (!local_store_) {
+    local_store_ = LocalStore::Open(dir_, kLocalLockTimeoutMs, err);
+  }
+  return local_store_.get();
+}
+
 std::unique_ptr<Backend> Backend::Open(const Config& cfg, std::string* err) {
   return Open(cfg, BackendOptions{}, err);
 }
@@ -56,9 +63,12 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   const bool fallback =
       redis && options.local_fallback && cfg.redis_on_error == OnError::kLocal;
   if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, err)) return nullptr;
-  b->path_ = cfg.path;
-  b->uses_local_ = !redis || fallback || cfg.attempts_store;
+  b->dir_ = cfg.dir;
+  b->path_ = cfg.dir + "/" + kAttemptDbName;
+  b->uses_local_ = cfg.attempts_store;
   const bool lazy = redis && options.lazy_local;
+  // The store first: it creates the directory the attempt log is in.
+  if (!redis && !b->OpenLocalStore(err)) return nullptr;
   if (b->uses_local_ && !lazy && !b->OpenLocal(err)) return nullptr;
   if (redis) {
     RedisConnection* conn = options.redis;
@@ -86,19 +96,13 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
       b->redis_store_ = std::move(redis_store);
       Backend* self = b.get();
       auto f = std::make_unique<FallbackStore>(
-          b->redis_store_.get(), [self](std::string* e) -> Store* {
-            SqliteDb* db = self->OpenLocal(e);
-            if (db == nullptr) return nullptr;
-            self->local_store_ = std::make_unique<SqliteStore>(db);
-            return self->local_store_.get();
-          });
+          b->redis_store_.get(),
+          [self](std::string* e) { return self->OpenLocalStore(e); });
       b->fallback_ = f.get();
       b->store_ = std::move(f);
     } else {
       b->store_ = std::move(redis_store);
     }
-  } else {
-    b->store_ = std::make_unique<SqliteStore>(b->db_.get());
   }
   if (cfg.attempts_store && lazy) {
     b->lazy_log_ =
@@ -113,6 +117,10 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
 std::string Backend::fallback_reason() const {
   return fallback_ && fallback_->secondary_used() ? fallback_->primary_error()
                                                   : std::string();
+}
+
+Store* Backend::store() const {
+  return store_ ? store_.get() : local_store_.get();
 }
 
 }  // namespace defender

@@ -1,5 +1,5 @@
 // Opens what one PAM call or CLI command needs, as the config says: the
-// store (SQLite or Redis) and the local attempt log. Everything opened here
+// store (local or Redis) and the local attempt log. Everything opened here
 // is closed when the Backend is destroyed: nothing outlives the call, so
 // nothing is carried across fork(). (A Redis connection given in
 // BackendOptions belongs to the caller, which must not use it across
@@ -29,13 +29,14 @@ struct BackendOptions {
   // A connection to reuse (borrowed; its settings must be the config's).
   // nullptr: the Backend opens and owns its own.
   RedisConnection* redis = nullptr;
-  // Honour redis.on_error = "local" by switching to the local SQLite store
+  // Honour redis.on_error = "local" by switching to the local store
   // when Redis fails. Off for the CLI, which must show the fleet's view or
   // say that it cannot.
   bool local_fallback = false;
   // With Redis: open the local database only when something is written to
   // it (an attempt row, or the fallback store), not in Open(). A login
   // whose preauth finds nothing to refuse then never opens SQLite.
+  // (The local store is opened only for the fallback, when Redis fails.)
   bool lazy_local = false;
   // With Redis: the whole life of the Backend (one PAM step) is one Redis
   // step, with one deadline (RedisConnection::StartStep()).
@@ -48,6 +49,10 @@ struct BackendOptions {
 
 // How long a login waits for another process's SQLite write lock.
 inline constexpr int kSqliteBusyTimeoutMs = 5000;
+// How long a step of the local store waits for a record file's lock.
+inline constexpr int kLocalLockTimeoutMs = 5000;
+// The attempt log's SQLite database in store.dir.
+inline constexpr const char* kAttemptDbName = "attempts.db";
 
 class Backend {
  public:
@@ -59,7 +64,9 @@ class Backend {
                                        std::string* err);
   ~Backend();
 
-  Store* store() const { return store_.get(); }
+  // The configured store (the local one, or Redis, maybe with the local
+  // fallback).
+  Store* store() const;
   // The local attempt log, or nullptr when attempts.store is false (or
   // with lazy_local: see log()).
   SqliteAttemptLog* attempt_log() const { return log_.get(); }
@@ -67,29 +74,33 @@ class Backend {
   // opens the local database on its first row. nullptr when attempts.store
   // is false.
   AttemptLog* log() const { return log_ ? log_.get() : lazy_log_.get(); }
-  // The local database, or nullptr when neither the store nor the attempt
-  // log needs it or (lazy_local) it has not been opened yet.
+  // The attempt log's database, or nullptr when the attempt log is off or
+  // (lazy_local) it has not been opened yet.
   SqliteDb* local_db() const { return db_.get(); }
-  // True when the config keeps anything in the local database.
+  // True when the config keeps an attempt log in the local database.
   bool uses_local() const { return uses_local_; }
-  // The local database, opened now if it is not yet (nullptr with *err set
-  // when it cannot be opened, or when !uses_local()).
+  // The attempt log's database, opened now if it is not yet (nullptr with
+  // *err set when it cannot be opened, or when !uses_local()).
   SqliteDb* OpenLocal(std::string* err);
+  // The local store in store.dir, opened now if it is not yet (nullptr with
+  // *err set when it cannot be opened).
+  Store* OpenLocalStore(std::string* err);
   // With the local fallback: empty while Redis works, else the Redis error
-  // after which the store went on in the local SQLite database (empty too
-  // when that database could not be opened: the call failed).
+  // after which the store went on in the local store (empty too when that
+  // store could not be opened: the call failed).
   std::string fallback_reason() const;
 
  private:
   Backend() = default;
 
-  std::string path_;
+  std::string dir_;
+  std::string path_;  // Of the attempt log's database.
   bool uses_local_ = false;
   std::unique_ptr<SqliteDb> db_;
   std::unique_ptr<RedisConnection> own_redis_;
   RedisConnection* step_redis_ = nullptr;  // Its step ends with the Backend.
   std::unique_ptr<Store> redis_store_;     // When the fallback wraps it.
-  std::unique_ptr<Store> local_store_;     // Likewise.
+  std::unique_ptr<Store> local_store_;     // The store, or Redis's fallback.
   FallbackStore* fallback_ = nullptr;      // store_ when it is one.
   std::unique_ptr<Store> store_;
   std::unique_ptr<SqliteAttemptLog> log_;

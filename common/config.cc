@@ -14,11 +14,11 @@
 
 namespace defender {
 
-const char* const Config::kDefaultDbPath = DEFENDER_DEFAULT_DB;
+const char* const Config::kDefaultDir = DEFENDER_DEFAULT_DIR;
 const char* const Config::kDefaultConfigPath = DEFENDER_DEFAULT_CONFIG;
 
 const char* BackendName(StoreBackend b) {
-  return b == StoreBackend::kSqlite ? "sqlite" : "redis";
+  return b == StoreBackend::kLocal ? "local" : "redis";
 }
 
 const char* OnErrorName(OnError e) {
@@ -92,7 +92,15 @@ const KeyDef kKeys[] = {
     {"lockout", "attempt_cooloff_time", KeyType::kInt, 0, kTenYears,
      DEFENDER_SETTER(c->attempt_cooloff_time = v.i)},
     {"lockout", "lockout_cooloff_time", KeyType::kIntOrIntList, 0, kTenYears,
-     DEFENDER_SETTER(c->lockout_cooloff_time = v.ints)},
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.ints.size() > Config::kMaxLockoutSteps) {
+         *err =
+             "at most " + std::to_string(Config::kMaxLockoutSteps) + " lengths";
+         return false;
+       }
+       c->lockout_cooloff_time = v.ints;
+       return true;
+     }},
     {"lockout", "even_deny_root", KeyType::kBool, 0, 0,
      DEFENDER_SETTER(c->even_deny_root = v.b)},
     {"lockout", "fold_username_case", KeyType::kBool, 0, 0,
@@ -116,24 +124,35 @@ const KeyDef kKeys[] = {
 
     {"store", "backend", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
-       if (v.s == "sqlite") {
-         c->backend = StoreBackend::kSqlite;
+       if (v.s == "local" || v.s == "sqlite") {  // "sqlite": older name.
+         c->backend = StoreBackend::kLocal;
        } else if (v.s == "redis") {
          c->backend = StoreBackend::kRedis;
        } else {
-         *err = "expected \"sqlite\" or \"redis\", got \"" +
+         *err = "expected \"local\" or \"redis\", got \"" +
                 EscapeText(v.s, 40) + "\"";
          return false;
        }
        return true;
      }},
-    {"store", "path", KeyType::kString, 0, 0,
+    {"store", "dir", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (v.s.empty() || v.s[0] != '/') {
          *err = "must be an absolute path";
          return false;
        }
-       c->path = v.s;
+       c->dir = v.s;
+       return true;
+     }},
+    // The older form: a file (the SQLite database) in what is now dir.
+    {"store", "path", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       const size_t slash = v.s.rfind('/');
+       if (v.s.empty() || v.s[0] != '/' || slash + 1 == v.s.size()) {
+         *err = "must be an absolute path";
+         return false;
+       }
+       c->dir = slash == 0 ? "/" : v.s.substr(0, slash);
        return true;
      }},
     {"store", "key_prefix", KeyType::kString, 0, 0,
@@ -487,7 +506,7 @@ std::string DumpConfig(const Config& c) {
        "\n";
   o += "\n[store]\n";
   o += "backend = " + Quote(BackendName(c.backend)) + "\n";
-  o += "path = " + Quote(c.path) + "\n";
+  o += "dir = " + Quote(c.dir) + "\n";
   o += "key_prefix = " + Quote(c.key_prefix) + "\n";
   o += "\n[redis]\n";
   o += "url = " + Quote(RedactUrl(c.redis_url)) + "\n";

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/trusted_file.h"
+
 namespace defender {
 namespace {
 
@@ -41,30 +43,10 @@ CREATE INDEX IF NOT EXISTS attempts_time ON attempts(time);
 PRAGMA user_version = 1;
 )sql";
 
-// Checks an open descriptor of the store's directory or one of its files:
-// the right type, owned by the effective uid, not writable by group or
-// others.
-bool CheckTrusted(int fd, const std::string& path, bool dir, std::string* err) {
+// CheckTrusted without the stat.
+bool IsTrusted(int fd, const std::string& path, bool dir, std::string* err) {
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    *err = path + ": cannot stat: " + strerror(errno);
-    return false;
-  }
-  if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
-    *err = path + ": untrusted store: not a " +
-           (dir ? "directory" : "regular file");
-    return false;
-  }
-  if (st.st_uid == geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
-    return true;
-  }
-  char mode[8];
-  snprintf(mode, sizeof mode, "%04o",
-           static_cast<unsigned>(st.st_mode & 07777));
-  *err = path + ": untrusted store: owned by uid " + std::to_string(st.st_uid) +
-         " with mode " + mode + " (must be owned by uid " +
-         std::to_string(geteuid()) + " and not writable by group or others)";
-  return false;
+  return CheckTrusted(fd, path, dir, &st, err);
 }
 
 // Opens the directory of the database at `path` (with `create`, creating
@@ -91,7 +73,7 @@ bool CheckStore(const std::string& path, bool create, std::string* err) {
     *err = dir + ": cannot open: " + strerror(errno);
     return false;
   }
-  bool ok = CheckTrusted(dfd, dir, /*dir=*/true, err);
+  bool ok = IsTrusted(dfd, dir, /*dir=*/true, err);
   if (ok && create) {
     const int fd = openat(dfd, base.c_str(),
                           O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
@@ -114,7 +96,7 @@ bool CheckStore(const std::string& path, bool create, std::string* err) {
       ok = false;
       break;
     }
-    ok = CheckTrusted(fd, path + suffix, /*dir=*/false, err);
+    ok = IsTrusted(fd, path + suffix, /*dir=*/false, err);
     close(fd);
   }
   close(dfd);

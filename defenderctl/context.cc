@@ -75,11 +75,14 @@ Backend* Context::OpenBackend() {
   options.redis_server_clock = clock_.IsRealTime();
   backend_ = Backend::Open(config_, options, &err);
   if (backend_) return backend_.get();
-  const bool uses_local =
-      config_.backend == StoreBackend::kSqlite || config_.attempts_store;
-  const int access_error = uses_local ? LocalAccessError(config_.path) : 0;
+  // A file in store.dir that this command would open.
+  const std::string local =
+      config_.backend == StoreBackend::kLocal ? config_.dir + "/subjects"
+      : config_.attempts_store ? config_.dir + "/" + kAttemptDbName
+                               : "";
+  const int access_error = local.empty() ? 0 : LocalAccessError(local);
   if (access_error != 0) {
-    PrintError("cannot open " + config_.path + ": " + strerror(access_error) +
+    PrintError("cannot open " + config_.dir + ": " + strerror(access_error) +
                (geteuid() != 0 ? " (run as root)" : ""));
   } else {
     PrintError("store unavailable: " + err);

@@ -296,17 +296,8 @@ int Step::Run(int argc, const char** argv, int* fallback) {
       (args_.mode == Mode::kPreauth && !provisional)) {
     ok = policy.Check(login, log, &d, &err);
   } else {
-    // On the SQLite store, the store update and the attempt row commit
-    // together. With Redis they cannot, and the local write lock is not
-    // held across a Redis round trip: the row (and, after a Redis error,
-    // the local store's update) commit on their own.
-    std::optional<SqliteDb::Transaction> txn;
-    if (cfg_.backend == StoreBackend::kSqlite) {
-      SqliteDb* db = backend->OpenLocal(&err);
-      if (db == nullptr) return StoreError(err);
-      txn.emplace(db);
-      if (!txn->ok()) return StoreError(db->Error("cannot lock"));
-    }
+    // The store's update and the attempt row are written on their own
+    // (the store's files are not in the attempt log's database).
     const FailureMode mode = state == HandleState::kProvisional
                                  ? FailureMode::kConclude
                                  : FailureMode::kCount;
@@ -314,7 +305,6 @@ int Step::Run(int argc, const char** argv, int* fallback) {
          : args_.mode == Mode::kAuthFail
              ? policy.AuthFail(login, log, mode, &d, &err)
              : policy.AuthSucc(login, log, &d, &err);
-    if (ok && txn) ok = txn->Commit(&err);
   }
   const std::string fallback_reason = backend->fallback_reason();
   backend.reset();

@@ -134,8 +134,8 @@ TEST_CASE("config show: effective values with derived defaults") {
   CHECK(j["lockout"]["lockout_cooloff_time"] == Json::array({60, 0}));
   CHECK(j["lockout"]["allow_hosts"] == Json::array({"10.0.0.0/8"}));
   CHECK(j["lockout"]["ipv6_prefix"] == 64);
-  CHECK(j["store"]["backend"] == "sqlite");
-  CHECK(j["store"]["path"] == box.db());
+  CHECK(j["store"]["backend"] == "local");
+  CHECK(j["store"]["dir"] == box.dir() + "/state");
   CHECK(j["redis"]["on_error"] == "local");
   CHECK(j["attempts"]["expiration_hours"] == 24);
   CHECK(j["hooks"]["timeout_seconds"] == 10);

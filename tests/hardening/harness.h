@@ -49,7 +49,8 @@ inline int Run(const std::vector<std::string>& argv) {
 class Env {
  public:
   // `config_extra` is appended to the generated config, whose [store] path
-  // is `db` (default: <dir>/state/defender.db).
+  // is `db` (default: <dir>/state/defender.db): the store is in its
+  // directory, and db() is the attempt log there, attempts.db.
   explicit Env(const std::string& config_extra = "",
                const std::string& module_args = "",
                std::optional<std::string> db = std::nullopt);
@@ -67,7 +68,7 @@ class Env {
 
  private:
   TempDir tmp_;
-  std::string db_, conf_, confdir_, module_args_;
+  std::string path_, db_, conf_, confdir_, module_args_;
 };
 
 struct Login {
@@ -124,7 +125,8 @@ void ClearLog();
 bool LogHas(const std::string& needle);
 std::string LogText();
 
-// Rows of the store, read with plain SQL.
+// Rows of the store (tests/support/store_sql.h) and the attempt log, read
+// with plain SQL; `db` is the attempt log, the store is in its directory.
 struct SubjectRow {
   std::string kind, subject;
   int64_t failures = 0, blocked = 0, expires = 0;
