@@ -116,7 +116,8 @@ TEST_CASE("config show: effective values with derived defaults") {
            "failure_limit = 5\n", "failure_limit_user = 5\n",
            "failure_limit_host = 5\n", "attempt_cooloff_time = 60\n",
            "lockout_cooloff_time = [60, 0]\n",
-           "allow_hosts = [\"10.0.0.0/8\"]\n", "path = \"" + box.db() + "\"\n",
+           "allow_hosts = [\"10.0.0.0/8\"]\n",
+           "dir = \"" + box.dir() + "/state\"\n",
            "url = \"redis://127.0.0.1:6379/0\"\n"}) {
     CHECK_MESSAGE(r.out.find(line) != std::string::npos, line);
   }

@@ -20,7 +20,7 @@ cat >"$dir/defender.toml" <<TOML
 [lockout]
 failure_limit = 2
 [store]
-path = "$dir/state/defender.db"
+dir = "$dir/state"
 TOML
 echo "alice:secret:defender-pt" >"$dir/passdb"
 m="$module conf=$dir/defender.toml"
@@ -58,7 +58,7 @@ expect "blocked: right password refused" 1 pt secret 192.0.2.1 authenticate
 grep -q "Account locked: too many login attempts. Try again in 5 minute(s)." \
   <<<"$LAST_OUTPUT" || { echo "FAIL: no lockout message: $LAST_OUTPUT"; exit 1; }
 expect "blocked: account management refused" 1 pt "" 192.0.2.1 acct_mgmt
-rows=$(sqlite3 "$dir/state/defender.db" \
+rows=$(sqlite3 "$dir/state/attempts.db" \
   "SELECT group_concat(result, ',') FROM (SELECT result FROM attempts ORDER BY id)")
 [ "$rows" = "success,failure,failure,failure,refused,refused" ] ||
   { echo "FAIL: attempt log: $rows"; exit 1; }
