@@ -59,24 +59,31 @@ bool TimedFlock(int fd, int op, int timeout_ms) {
 }
 
 // Creates `name` in `dirfd` 0700 if missing (whatever the umask) and opens
-// it, checked. -1 with *err set on failure.
-int OpenDir(int dirfd, const char* name, const std::string& path,
+// it O_PATH (so that the check, not the permissions, says why another user
+// cannot use it), checked. A symlink is followed only with `follow`. -1
+// with *err set on failure.
+int OpenDir(int dirfd, const char* name, const std::string& path, bool follow,
             std::string* err) {
   const bool made = mkdirat(dirfd, name, 0700) == 0;
   if (!made && errno != EEXIST) {
     *err = Errno(path, "cannot create directory");
     return -1;
   }
-  const int fd =
-      openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  const int flags = O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  if (made) {
+    const int w = openat(dirfd, name, O_RDONLY | flags);
+    const bool ok = w >= 0 && fchmod(w, 0700) == 0;
+    if (!ok) *err = Errno(path, "cannot chmod");
+    if (w >= 0) close(w);
+    if (!ok) return -1;
+  }
+  const int fd = openat(dirfd, name, O_PATH | flags);
   if (fd < 0) {
     *err = Errno(path, "cannot open");
     return -1;
   }
   struct stat st;
-  if ((made && fchmod(fd, 0700) != 0) ||
-      !CheckTrusted(fd, path, /*dir=*/true, &st, err)) {
-    if (err->empty()) *err = Errno(path, "cannot chmod");
+  if (!CheckTrusted(fd, path, /*dir=*/true, &st, err)) {
     close(fd);
     return -1;
   }
@@ -144,10 +151,12 @@ std::unique_ptr<LocalStore> LocalStore::Open(const std::string& dir,
     *err = dir + ": the store directory must be an absolute path";
     return nullptr;
   }
-  const int top = OpenDir(AT_FDCWD, dir.c_str(), dir, err);
+  // The top directory may be a symlink (as it could be for the SQLite
+  // store), subjects/ may not.
+  const int top = OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, err);
   if (top < 0) return nullptr;
-  const int subjects =
-      OpenDir(top, kSubjectsDir, dir + "/" + kSubjectsDir, err);
+  const int subjects = OpenDir(top, kSubjectsDir, dir + "/" + kSubjectsDir,
+                               /*follow=*/false, err);
   close(top);
   if (subjects < 0) return nullptr;
   return std::unique_ptr<LocalStore>(
