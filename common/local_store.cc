@@ -133,9 +133,12 @@ bool SubjectOrder(const Subject& a, const Subject& b) {
 // The record files one step holds, closed (and so unlocked) at the end.
 class LocalStore::HeldSet {
  public:
-  ~HeldSet() {
+  ~HeldSet() { Release(); }
+  // Closes (and so unlocks) every file.
+  void Release() {
     for (Held& h : files) {
       if (h.fd >= 0) close(h.fd);
+      h.fd = -1;
     }
   }
   Held& at(size_t subject) { return files[index[subject]]; }
@@ -416,23 +419,41 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
                                std::span<const bool> reset, RefusalRule rule,
                                int64_t now, std::vector<SubjectState>* before,
                                bool* refused, std::string* err) {
-  before->clear();
-  HeldSet held;
-  if (!Lock(subjects, /*create=*/true, /*exclusive=*/true, &held, err)) {
+  // A subject with no file has nothing to reset: the common success step
+  // creates and unlinks nothing (that would cost more than the rest of the
+  // step). The files that exist are locked; one that was absent and exists
+  // once they are (a failure created it meanwhile) makes the step start
+  // again, creating every file, so that all states are read under locks.
+  HeldSet first, created;
+  HeldSet* held = &first;
+  if (!Lock(subjects, /*create=*/false, /*exclusive=*/true, held, err)) {
     return false;
   }
+  for (const Held& h : held->files) {
+    struct stat st;
+    if (h.fd < 0 &&
+        fstatat(subjects_fd_, h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      first.Release();
+      held = &created;
+      if (!Lock(subjects, /*create=*/true, /*exclusive=*/true, held, err)) {
+        return false;
+      }
+      break;
+    }
+  }
+  before->clear();
   for (size_t i = 0; i < subjects.size(); ++i) {
-    before->push_back(StateOf(held.at(i).rec.state, now));
+    before->push_back(StateOf(held->at(i).rec.state, now));
   }
   *refused = IsRefused(rule, *before);
   for (size_t i = 0; i < subjects.size() && !*refused; ++i) {
-    Held& h = held.at(i);
+    Held& h = held->at(i);
     if (reset[i] && h.rec.state) {
       h.rec.state.reset();
       h.dirty = true;
     }
   }
-  for (Held& h : held.files) {
+  for (Held& h : held->files) {
     if (!Finish(&h, now, kKeepHistory, err)) return false;
   }
   return true;

@@ -9,7 +9,8 @@
 // still leads to the locked file (it may have been unlinked meanwhile), then
 // reads, decides with store_logic.h, writes and closes. A subject left with
 // nothing that matters (no live counter or block, no history) loses its
-// file, unlinked under the lock. Get takes LOCK_SH and creates nothing.
+// file, unlinked under the lock. Get takes LOCK_SH and creates nothing;
+// RecordSuccess and Unblock create nothing for a subject with no file.
 // List, Stats, Prune and UnblockAll read the directory without locks (a
 // record's two slots give a consistent read, subject_record.h) and lock one
 // file at a time for what they change. A lock is waited for at most
