@@ -126,7 +126,7 @@ e2e_check "pamtester through common-auth: wrong password refused" \
   bash -c "! echo wrong | pamtester $common nobody authenticate >/dev/null 2>&1"
 e2e_equal "counted in the default store: failures|blocked, attempt rows" \
   "1|0 1" \
-  "$(sqlite3 -batch /var/lib/pam_defender/defender.db \
+  "$("$(dirname "$0")/store_sql.py" /var/lib/pam_defender \
       "SELECT (SELECT failures || '|' || blocked FROM subjects
                WHERE kind = 'user' AND subject = 'nobody') || ' ' ||
               (SELECT count(*) FROM attempts

@@ -535,9 +535,9 @@ TEST_CASE("LocalStore: List Stats and Prune on 100000 subjects") {
   }
   std::string err;
   std::vector<StoreEntry> listed;
+  double cpu0 = CpuMs();
   auto t0 = std::chrono::steady_clock::now();
   REQUIRE(s->List(kT0, false, &listed, &err));
-  double cpu0 = CpuMs();
   auto ms = [&] {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - t0)
