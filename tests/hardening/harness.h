@@ -1,7 +1,7 @@
 // The conveniences of the hardening tests on top of tests/support: an Env
 // with the standard stack and logins with the suite's defaults (run through
 // the real libpam by tests/support/pam_stack.h), reads
-// the SQLite store back with plain SQL, and captures what the module sends
+// the local store back with plain SQL, and captures what the module sends
 // to syslog.
 //
 // Log capture: the test executables define syslog(3) and its fortified
