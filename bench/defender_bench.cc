@@ -347,16 +347,12 @@ class Runner {
   bool RunStoreOps() {
     if (big_store_.empty()) return Fail("storeops needs the bigstore scenario");
     std::string err;
-    const std::string copy = o_.workdir + "/storeops.db";
+    const std::string copy_dir = o_.workdir + "/storeops";
+    const std::string copy = copy_dir + "/attempts.db";
     // A copy, so that cleanup does not change the store the logins used.
-    const std::string archive = o_.workdir + "/" + defender::kArchiveName;
-    const std::string cmd = "cp '" + big_store_ + "' '" + copy + "' && cp '" +
-                            defender::ParentDir(big_store_) + "/" +
-                            defender::kArchiveName + "' '" + archive + "'";
-    for (const std::string& f : {copy, archive}) {
-      unlink((f + "-wal").c_str());
-      unlink((f + "-shm").c_str());
-    }
+    const std::string big_dir = big_store_.substr(0, big_store_.rfind('/'));
+    const std::string cmd = "rm -rf '" + copy_dir + "' && cp -a '" + big_dir +
+                            "' '" + copy_dir + "'";
     if (system(cmd.c_str()) != 0) return Fail("cannot copy " + big_store_);
     StoreOpTimes t;
     if (!TimeStoreOps(copy, Now(), &t, &err)) return Fail(err);

@@ -93,14 +93,15 @@ bool WriteStack(const StackEnv& env, const StackOptions& opts,
     }
     case StackKind::kDefenderSqlite:
     case StackKind::kDefenderRedis: {
-      out->state = dir + "/" + name + ".db";
+      // Each stack its own store directory, the attempt log in it.
+      out->state = dir + "/" + name + "/attempts.db";
       out->config = dir + "/" + name + ".toml";
       const bool redis = kind == StackKind::kDefenderRedis;
       std::string toml =
           "[lockout]\nfailure_limit = " + std::to_string(opts.failure_limit) +
           "\ncooloff_time = " + std::to_string(opts.lockout_seconds) +
-          "\n\n[store]\nbackend = \"" + (redis ? "redis" : "sqlite") +
-          "\"\npath = \"" + out->state + "\"\nkey_prefix = \"" +
+          "\n\n[store]\nbackend = \"" + (redis ? "redis" : "local") +
+          "\"\ndir = \"" + dir + "/" + name + "\"\nkey_prefix = \"" +
           (opts.key_prefix.empty() ? name : opts.key_prefix) + "\"\n";
       if (redis) {
         toml += "\n[redis]\nurl = \"redis://127.0.0.1:" +

@@ -1,7 +1,7 @@
 // The PAM stacks compared by the benchmark, written as service files in a
 // private PAM configuration directory (pam_start_confdir), each with its own
-// state (SQLite file, faillock tally directory, Redis key prefix) so that
-// stacks and scenarios never share state.
+// state (store directory with its attempt log, faillock tally directory, Redis
+// key prefix) so that stacks and scenarios never share state.
 #ifndef PAM_DEFENDER_BENCH_STACKS_H_
 #define PAM_DEFENDER_BENCH_STACKS_H_
 
@@ -37,7 +37,7 @@ struct Stack {
   StackKind kind;
   std::string service;  // PAM service name in `confdir`.
   std::string confdir;
-  std::string state;   // SQLite file or tally directory ("" for others).
+  std::string state;   // Attempt log in the store dir, or tally directory.
   std::string config;  // pam_defender's TOML file ("" for others).
 };
 

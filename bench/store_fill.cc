@@ -1,16 +1,20 @@
 #include "bench/store_fill.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <vector>
 
 #include "common/archive.h"
 #include "common/backend.h"
 #include "common/journal.h"
+#include "common/local_store.h"
 #include "common/sqlite_db.h"
-#include "common/sqlite_store.h"
+#include "common/subject_record.h"
 
 namespace bench {
 namespace {
@@ -29,41 +33,57 @@ double CpuMs() {
          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
+// The directory of the file at `path` (the store's dir).
+std::string DirOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
 }  // namespace
 
 bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
                int64_t now, std::string* err) {
-  std::unique_ptr<defender::SqliteDb> db =
-      defender::SqliteDb::Open(path, defender::kSqliteBusyTimeoutMs, err);
-  if (!db) return false;
-  defender::SqliteDb::Transaction txn(db.get());
-  if (!txn.ok()) {
-    *err = db->Error("cannot lock");
+  // Users "user000001"...; hosts 10.a.b.c; failures 1-2 with an hour to
+  // live; every 100th subject blocked for a day, with its block a minute
+  // ago in its history. Written as record files directly.
+  const std::string dir = DirOf(path);
+  if (!defender::LocalStore::Open(dir, defender::kLocalLockTimeoutMs, err)) {
     return false;
+  }
+  for (int64_t i = 1; i <= subjects; ++i) {
+    defender::SubjectRecord r;
+    char name[32];
+    if (i % 2) {
+      r.kind = defender::SubjectKind::kUser;
+      snprintf(name, sizeof name, "user%07lld", static_cast<long long>(i));
+    } else {
+      r.kind = defender::SubjectKind::kHost;
+      snprintf(name, sizeof name, "10.%lld.%lld.%lld",
+               static_cast<long long>(i / 65536 % 256),
+               static_cast<long long>(i / 256 % 256),
+               static_cast<long long>(i % 256));
+    }
+    r.name = name;
+    const bool blocked = i % 100 == 0;
+    r.state = defender::StoredRecord{blocked ? 4 : 1 + i % 2, blocked,
+                                     now + (blocked ? 86400 : 3600)};
+    if (blocked) r.history = {now - 60};
+    const std::string file =
+        dir + "/subjects/" +
+        defender::RecordFileName(r.kind, r.name, defender::SipKey{});
+    const std::string bytes = defender::EncodeSlot(r, 1);
+    const int fd =
+        open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const bool ok = fd >= 0 && write(fd, bytes.data(), bytes.size()) ==
+                                   static_cast<ssize_t>(bytes.size());
+    if (fd >= 0) close(fd);
+    if (!ok) {
+      *err = file + ": cannot write";
+      return false;
+    }
   }
   const std::string n = std::to_string(subjects);
   const std::string t = std::to_string(now);
-  // Users "user000001"...; hosts 10.a.b.c; failures 1-2 with an hour to
-  // live; every 100th subject blocked for a day.
-  const std::string fill_subjects =
-      "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
-      "WHERE i < " +
-      n +
-      ") "
-      "INSERT INTO subjects(kind, subject, failures, blocked, expires) "
-      "SELECT CASE WHEN i % 2 THEN 'user' ELSE 'host' END, "
-      "CASE WHEN i % 2 THEN printf('user%07d', i) ELSE "
-      "printf('10.%d.%d.%d', i / 65536 % 256, i / 256 % 256, i % 256) END, "
-      "CASE WHEN i % 100 = 0 THEN 4 ELSE 1 + i % 2 END, "
-      "i % 100 = 0, " +
-      t +
-      " + CASE WHEN i % 100 = 0 THEN 86400 ELSE 3600 "
-      "END FROM c;"
-      "INSERT INTO blocks(kind, subject, time, until) "
-      "SELECT kind, subject, " +
-      t +
-      " - 60, expires FROM subjects "
-      "WHERE blocked = 1;";
   // Attempts spread over the day that ended 25 hours ago.
   const std::string fill_attempts =
       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
@@ -79,10 +99,9 @@ bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
       "), "
       "printf('10.%d.%d.%d', i / 65536 % 256, i / 256 % 256, i % 256), "
       "'ssh', CASE WHEN i % 4 = 0 THEN 'success' ELSE 'failure' END FROM c;";
-  if (!db->Exec(fill_subjects.c_str(), err) || !txn.Commit(err)) return false;
   // The attempt rows go to the archive beside the store (archive.h).
   std::unique_ptr<defender::AttemptArchive> archive =
-      defender::AttemptArchive::Open(defender::ParentDir(path), 0, err);
+      defender::AttemptArchive::Open(DirOf(path), 0, err);
   if (!archive) return false;
   defender::SqliteDb::Transaction archive_txn(archive->db());
   if (!archive_txn.ok()) {
@@ -95,12 +114,12 @@ bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
 
 bool TimeStoreOps(const std::string& path, int64_t now, StoreOpTimes* out,
                   std::string* err) {
-  std::unique_ptr<defender::SqliteDb> db =
-      defender::SqliteDb::Open(path, defender::kSqliteBusyTimeoutMs, err);
-  if (!db) return false;
-  defender::SqliteStore store(db.get());
+  std::unique_ptr<defender::LocalStore> local = defender::LocalStore::Open(
+      DirOf(path), defender::kLocalLockTimeoutMs, err);
+  if (!local) return false;
+  defender::Store& store = *local;
   std::unique_ptr<defender::AttemptArchive> archive =
-      defender::AttemptArchive::Open(defender::ParentDir(path), 0, err);
+      defender::AttemptArchive::Open(DirOf(path), 0, err);
   if (!archive) return false;
   std::vector<defender::StoreEntry> entries;
 
@@ -122,12 +141,8 @@ bool TimeStoreOps(const std::string& path, int64_t now, StoreOpTimes* out,
   archive.reset();  // The close checkpoints the WAL: part of the cleanup.
   out->cleanup_ms = NowMs() - t0;
   out->cleanup_cpu_ms = CpuMs() - c0;
-  db = defender::SqliteDb::Open(path, defender::kSqliteBusyTimeoutMs, err);
-  if (!db) return false;
-  defender::SqliteStore store2(db.get());
-
   t0 = NowMs();
-  if (!store2.Prune(now, 24 * 3600, &out->store_pruned, err)) return false;
+  if (!store.Prune(now, 24 * 3600, &out->store_pruned, err)) return false;
   out->store_prune_ms = NowMs() - t0;
   return true;
 }

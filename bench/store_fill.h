@@ -1,5 +1,6 @@
-// A large store for the scaling scenario, written directly with SQL in one
-// transaction, and the administrative operations timed on it.
+// A large store for the scaling scenario, written directly (record files,
+// and SQL in one transaction for the attempt log), and the administrative
+// operations timed on it.
 #ifndef PAM_DEFENDER_BENCH_STORE_FILL_H_
 #define PAM_DEFENDER_BENCH_STORE_FILL_H_
 
@@ -8,11 +9,11 @@
 
 namespace bench {
 
-// Creates (with the module's schema) the SQLite store at `path` holding
-// `subjects` live subjects (half users, half hosts; one in 100 blocked, each
-// blocked one with a history row) and, in the attempt archive beside it
-// (attempts.db), `attempts` rows, all older than 25 hours so that a 24-hour
-// cleanup removes every one of them.
+// Fills the local store in the directory of `path` with `subjects` live
+// subjects (half users, half hosts; one in 100 blocked, each blocked one
+// with a block in its history) and the attempt archive beside it (attempts.db) with
+// `attempts` rows, all older than 25 hours so that a 24-hour cleanup
+// removes every one of them.
 bool FillStore(const std::string& path, int64_t subjects, int64_t attempts,
                int64_t now, std::string* err);
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/backend.h"
-#include "common/file_trust.h"
+#include "common/trusted_file.h"
 #include "common/journal.h"
 #include "common/journal_record.h"
 

@@ -2,21 +2,22 @@
 
 #include <unistd.h>
 
+#include "common/local_store.h"
 #include "common/redis_conn.h"
 #include "common/redis_fallback_store.h"
 #include "common/redis_store.h"
-#include "common/sqlite_store.h"
 
 namespace defender {
+
 Backend::~Backend() {
   if (step_redis_) step_redis_->EndStep();
 }
 
-SqliteDb* Backend::OpenLocal(std::string* err) {
-  if (!db_ && uses_local_)
-    db_ = SqliteDb::Open(path_, kSqliteBusyTimeoutMs, err);
-  if (!db_ && !uses_local_) *err = "no local database in this configuration";
-  return db_.get();
+Store* Backend::OpenLocalStore(std::string* err) {
+  if (!local_store_) {
+    local_store_ = LocalStore::Open(dir_, kLocalLockTimeoutMs, err);
+  }
+  return local_store_.get();
 }
 
 std::unique_ptr<Backend> Backend::Open(const Config& cfg, std::string* err) {
@@ -31,10 +32,8 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   const bool fallback =
       redis && options.local_fallback && cfg.redis_on_error == OnError::kLocal;
   if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, err)) return nullptr;
-  b->path_ = cfg.path;
-  b->uses_local_ = !redis || fallback;
-  const bool lazy = redis && options.lazy_local;
-  if (b->uses_local_ && !lazy && !b->OpenLocal(err)) return nullptr;
+  b->dir_ = cfg.dir;
+  if (!redis && !b->OpenLocalStore(err)) return nullptr;
   if (redis) {
     RedisConnection* conn = options.redis;
     if (conn == nullptr) {
@@ -61,23 +60,15 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
       b->redis_store_ = std::move(redis_store);
       Backend* self = b.get();
       auto f = std::make_unique<FallbackStore>(
-          b->redis_store_.get(), [self](std::string* e) -> Store* {
-            SqliteDb* db = self->OpenLocal(e);
-            if (db == nullptr) return nullptr;
-            self->local_store_ = std::make_unique<SqliteStore>(db);
-            return self->local_store_.get();
-          });
+          b->redis_store_.get(),
+          [self](std::string* e) { return self->OpenLocalStore(e); });
       b->fallback_ = f.get();
       b->store_ = std::move(f);
     } else {
       b->store_ = std::move(redis_store);
     }
-  } else {
-    b->store_ = std::make_unique<SqliteStore>(b->db_.get());
   }
-  if (cfg.attempts_store) {
-    b->log_ = std::make_unique<JournalWriter>(AttemptLogDir(cfg));
-  }
+  if (cfg.attempts_store) b->log_ = std::make_unique<JournalWriter>(cfg.dir);
   return b;
 }
 

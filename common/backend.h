@@ -1,9 +1,14 @@
-// Opens what one PAM call or CLI command needs, as the config says: the
-// store (SQLite or Redis) and the attempt journal (journal.h). Everything
-// opened here is closed when the Backend is destroyed: nothing outlives the
-// call, so nothing is carried across fork(). (A Redis connection given in
+// The unit of work of one PAM step or one CLI command (doc/DESIGN.md §9):
+// opens what it needs, as the config says: the store (the local store in
+// store.dir, or Redis with the local store as its fallback) and the
+// attempt journal (journal.h). Each Store method is one atomic step and
+// each journal record one append, so there is nothing to commit: what a
+// step did is durable when its call returns. Everything opened here is
+// closed when the Backend is destroyed: nothing outlives the call, so
+// nothing is carried across fork(). (A Redis connection given in
 // BackendOptions belongs to the caller, which must not use it across
-// fork() either.)
+// fork() either.) A login never opens SQLite: the attempt archive is
+// defenderctl's (archive.h).
 #ifndef PAM_DEFENDER_COMMON_BACKEND_H_
 #define PAM_DEFENDER_COMMON_BACKEND_H_
 
@@ -12,7 +17,6 @@
 
 #include "common/config.h"
 #include "common/journal.h"
-#include "common/sqlite_db.h"
 #include "common/store.h"
 
 namespace defender {
@@ -29,13 +33,10 @@ struct BackendOptions {
   // A connection to reuse (borrowed; its settings must be the config's).
   // nullptr: the Backend opens and owns its own.
   RedisConnection* redis = nullptr;
-  // Honour redis.on_error = "local" by switching to the local SQLite store
-  // when Redis fails. Off for the CLI, which must show the fleet's view or
-  // say that it cannot.
+  // Honour redis.on_error = "local" by switching to the local store when
+  // Redis fails (the local store is then opened only at that moment). Off
+  // for the CLI, which must show the fleet's view or say that it cannot.
   bool local_fallback = false;
-  // With Redis: open the local database only when the fallback store needs
-  // it, not in Open(). A login with Redis working never opens SQLite.
-  bool lazy_local = false;
   // With Redis: the whole life of the Backend (one PAM step) is one Redis
   // step, with one deadline (RedisConnection::StartStep()).
   bool redis_one_deadline = false;
@@ -45,49 +46,46 @@ struct BackendOptions {
   bool redis_server_clock = true;
 };
 
-// How long a login waits for another process's SQLite write lock.
+// How long defenderctl waits for the attempt archive's SQLite write lock.
 inline constexpr int kSqliteBusyTimeoutMs = 5000;
+// How long a step waits for a local store record's lock (local_store.h).
+inline constexpr int kLocalLockTimeoutMs = 5000;
 
 class Backend {
  public:
   // Opens the configured store and, if attempts.store, the attempt journal
-  // (which opens its file on its first record).
-  // Returns nullptr with *err set when the store cannot be opened.
+  // (which opens its file on its first record). Returns nullptr with *err
+  // set when the store cannot be opened.
   static std::unique_ptr<Backend> Open(const Config& cfg, std::string* err);
   static std::unique_ptr<Backend> Open(const Config& cfg,
                                        const BackendOptions& options,
                                        std::string* err);
   ~Backend();
 
-  Store* store() const { return store_.get(); }
+  // The configured store (the local one, or Redis, maybe with the local
+  // fallback).
+  Store* store() const { return store_ ? store_.get() : local_store_.get(); }
   // The attempt log for a Policy: the journal, or nullptr when
-  // attempts.store is false. (defenderctl reads the archive: archive.h.)
+  // attempts.store is false.
   AttemptLog* log() const { return log_.get(); }
-  // The local database, or nullptr when the store does not need it or
-  // (lazy_local) it has not been opened yet.
-  SqliteDb* local_db() const { return db_.get(); }
-  // True when the config keeps anything in the local database.
-  bool uses_local() const { return uses_local_; }
-  // The local database, opened now if it is not yet (nullptr with *err set
-  // when it cannot be opened, or when !uses_local()).
-  SqliteDb* OpenLocal(std::string* err);
   // With the local fallback: empty while Redis works, else the Redis error
-  // after which the store went on in the local SQLite database (empty too
-  // when that database could not be opened: the call failed).
+  // after which the store went on in the local store (empty too when that
+  // store could not be opened: the call failed).
   std::string fallback_reason() const;
 
  private:
   Backend() = default;
+  // The local store in dir_, opened now if it is not yet (nullptr with
+  // *err set when it cannot be opened).
+  Store* OpenLocalStore(std::string* err);
 
-  std::string path_;
-  bool uses_local_ = false;
-  std::unique_ptr<SqliteDb> db_;
+  std::string dir_;
   std::unique_ptr<RedisConnection> own_redis_;
   RedisConnection* step_redis_ = nullptr;  // Its step ends with the Backend.
   std::unique_ptr<Store> redis_store_;     // When the fallback wraps it.
-  std::unique_ptr<Store> local_store_;     // Likewise.
+  std::unique_ptr<Store> local_store_;     // The store, or Redis's fallback.
   FallbackStore* fallback_ = nullptr;      // store_ when it is one.
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<Store> store_;           // Redis (or the fallback).
   std::unique_ptr<JournalWriter> log_;
 };
 

@@ -9,11 +9,11 @@
 
 namespace defender {
 
-const char* const Config::kDefaultDbPath = DEFENDER_DEFAULT_DB;
+const char* const Config::kDefaultDir = DEFENDER_DEFAULT_DIR;
 const char* const Config::kDefaultConfigPath = DEFENDER_DEFAULT_CONFIG;
 
 const char* BackendName(StoreBackend b) {
-  return b == StoreBackend::kSqlite ? "sqlite" : "redis";
+  return b == StoreBackend::kLocal ? "local" : "redis";
 }
 
 const char* OnErrorName(OnError e) {
@@ -136,7 +136,15 @@ const KeyDef kKeys[] = {
      DEFENDER_SETTER(c->attempt_cooloff_time = v.i),
      GET_OPT(attempt_cooloff_time, Int)},
     {"lockout", "lockout_cooloff_time", KeyType::kIntOrIntList, 0, kTenYears,
-     DEFENDER_SETTER(c->lockout_cooloff_time = v.ints),
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.ints.size() > Config::kMaxLockoutSteps) {
+         *err =
+             "at most " + std::to_string(Config::kMaxLockoutSteps) + " lengths";
+         return false;
+       }
+       c->lockout_cooloff_time = v.ints;
+       return true;
+     },
      GET_OPT(lockout_cooloff_time, Ints)},
     {"lockout", "even_deny_root", KeyType::kBool, 0, 0,
      DEFENDER_SETTER(c->even_deny_root = v.b), GET(Bool(c.even_deny_root))},
@@ -165,28 +173,41 @@ const KeyDef kKeys[] = {
 
     {"store", "backend", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
-       if (v.s == "sqlite") {
-         c->backend = StoreBackend::kSqlite;
+       if (v.s == "local" || v.s == "sqlite") {  // "sqlite": older name.
+         c->backend = StoreBackend::kLocal;
        } else if (v.s == "redis") {
          c->backend = StoreBackend::kRedis;
        } else {
-         *err = "expected \"sqlite\" or \"redis\", got \"" +
+         *err = "expected \"local\" or \"redis\", got \"" +
                 EscapeText(v.s, 40) + "\"";
          return false;
        }
        return true;
      },
      GET(String(BackendName(c.backend)))},
-    {"store", "path", KeyType::kString, 0, 0,
+    {"store", "dir", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (v.s.empty() || v.s[0] != '/') {
          *err = "must be an absolute path";
          return false;
        }
-       c->path = v.s;
+       c->dir = v.s;
        return true;
      },
-     GET(String(c.path))},
+     GET(String(c.dir))},
+    // The older form: a file (the SQLite database) in what is now dir. It
+    // is never read back: dir carries it (and a snapshot keeps dir).
+    {"store", "path", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       const size_t slash = v.s.rfind('/');
+       if (v.s.empty() || v.s[0] != '/' || slash + 1 == v.s.size()) {
+         *err = "must be an absolute path";
+         return false;
+       }
+       c->dir = slash == 0 ? "/" : v.s.substr(0, slash);
+       return true;
+     },
+     [](const Config&, Value*) { return false; }},
     {"store", "key_prefix", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
        if (v.s.empty() || v.s.size() > 64 ||
@@ -505,7 +526,7 @@ std::string DumpConfig(const Config& c) {
        "\n";
   o += "\n[store]\n";
   o += "backend = " + Quote(BackendName(c.backend)) + "\n";
-  o += "path = " + Quote(c.path) + "\n";
+  o += "dir = " + Quote(c.dir) + "\n";
   o += "key_prefix = " + Quote(c.key_prefix) + "\n";
   o += "\n[redis]\n";
   o += "url = " + Quote(RedactUrl(c.redis_url)) + "\n";

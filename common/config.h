@@ -19,7 +19,7 @@
 
 namespace defender {
 
-enum class StoreBackend { kSqlite, kRedis };
+enum class StoreBackend { kLocal, kRedis };
 enum class OnError { kLocal, kOpen, kClosed };
 
 const char* BackendName(StoreBackend b);
@@ -49,8 +49,10 @@ struct Config {
       "Account locked: too many login attempts. Contact an administrator.";
 
   // [store]
-  StoreBackend backend = StoreBackend::kSqlite;
-  std::string path = kDefaultDbPath;
+  StoreBackend backend = StoreBackend::kLocal;
+  // All local state: the subject store and the attempt log. store.path (an
+  // older key) names a file in it.
+  std::string dir = kDefaultDir;
   std::string key_prefix = "defender";
 
   // [redis]
@@ -76,7 +78,10 @@ struct Config {
   // Where the values came from: the file path, or "(built-in defaults)".
   std::string source = "(built-in defaults)";
 
-  static const char* const kDefaultDbPath;
+  static const char* const kDefaultDir;
+  // Longest lockout_cooloff_time list: the local store keeps this many
+  // blocks of a subject's history, so the next length is always exact.
+  static constexpr size_t kMaxLockoutSteps = 64;
   static const char* const kDefaultConfigPath;
 
   int64_t FailureLimitUser() const {

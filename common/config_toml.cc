@@ -108,6 +108,12 @@ bool ParseConfigText(std::string_view text, const std::string& name,
         *err = Where(name, key.source()) + full + ": unknown key";
         return false;
       }
+      if (full == "store.path" && keys->contains("dir")) {
+        *err = Where(name, key.source()) +
+               "store.path: not with store.dir (path is the older form: its "
+               "directory is store.dir)";
+        return false;
+      }
       Value v;
       if (!ToValue(node, &v)) {
         *err = Where(name, node.source()) + full + ": " +

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/file_trust.h"
+#include "common/trusted_file.h"
 #include "common/journal_record.h"
 
 namespace defender {
@@ -30,8 +30,6 @@ std::string ParentDir(const std::string& path) {
          : slash == 0               ? "/"
                                     : path.substr(0, slash);
 }
-
-std::string AttemptLogDir(const Config& cfg) { return ParentDir(cfg.path); }
 
 JournalWriter::~JournalWriter() {
   Close();

@@ -20,9 +20,6 @@ inline constexpr char kJournalName[] = "attempts.journal";
 
 // The directory part of `path` ("." when it has none, "/" for "/x").
 std::string ParentDir(const std::string& path);
-// The directory of the attempt journal and archive: the directory of the
-// configured store.path.
-std::string AttemptLogDir(const Config& cfg);
 
 // Appends attempts to <dir>/attempts.journal. The directory is created
 // (0700, one level) when missing; it and the journal must pass the store's

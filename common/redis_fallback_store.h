@@ -1,5 +1,5 @@
 // redis.on_error = "local": a Store that uses the shared Redis store and,
-// from the first error on, the local SQLite store instead, for the rest of
+// from the first error on, the local store instead, for the rest of
 // its life (one PAM step). The caller learns from primary_error() that the
 // fallback happened, to say so once in syslog.
 //

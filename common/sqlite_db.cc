@@ -11,7 +11,7 @@
 #include <cstring>
 #include <thread>
 
-#include "common/file_trust.h"
+#include "common/trusted_file.h"
 
 namespace defender {
 namespace {

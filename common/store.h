@@ -1,5 +1,5 @@
 // The Store: where failure counters and blocks live. Implementations:
-// MemoryStore (tests), SqliteStore (local default), RedisStore (fleet).
+// MemoryStore (tests), LocalStore (local default), RedisStore (fleet).
 //
 // Contract shared by every implementation (the same test suite runs against
 // each, tests/unit/store_contract.h):

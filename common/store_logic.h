@@ -1,5 +1,5 @@
 // The arithmetic of the Store contract on one stored record, shared by the
-// MemoryStore and the SqliteStore so that both follow it to the letter.
+// MemoryStore and the LocalStore so that both follow it to the letter.
 // (The RedisStore does the same in its server-side script.)
 #ifndef PAM_DEFENDER_COMMON_STORE_LOGIC_H_
 #define PAM_DEFENDER_COMMON_STORE_LOGIC_H_

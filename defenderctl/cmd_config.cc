@@ -42,7 +42,7 @@ Json ConfigJson(const Config& c) {
   };
   o["store"] = {
       {"backend", BackendName(c.backend)},
-      {"path", c.path},
+      {"dir", c.dir},
       {"key_prefix", c.key_prefix},
   };
   o["redis"] = {

@@ -42,11 +42,13 @@ int LocalAccessError(const std::string& path) {
 }
 
 // Prints why the local file at `path` cannot be used: a permission problem
-// (with "run as root" when not root), else "store unavailable: err".
-void PrintLocalError(const std::string& path, const std::string& err) {
+// (naming `shown`, with "run as root" when not root), else "store
+// unavailable: err".
+void PrintLocalError(const std::string& path, const std::string& shown,
+                     const std::string& err) {
   const int access_error = LocalAccessError(path);
   if (access_error != 0) {
-    PrintError("cannot open " + path + ": " + strerror(access_error) +
+    PrintError("cannot open " + shown + ": " + strerror(access_error) +
                (geteuid() != 0 ? " (run as root)" : ""));
   } else {
     PrintError("store unavailable: " + err);
@@ -107,10 +109,9 @@ Backend* Context::OpenBackend() {
   options.redis_server_clock = clock_.IsRealTime();
   backend_ = Backend::Open(config_, options, &err);
   if (backend_) return backend_.get();
-  const bool uses_local =
-      config_.backend == StoreBackend::kSqlite || config_.attempts_store;
-  if (uses_local) {
-    PrintLocalError(config_.path, err);
+  // The local store: its directory names a permission problem.
+  if (config_.backend == StoreBackend::kLocal) {
+    PrintLocalError(config_.dir + "/subjects", config_.dir, err);
   } else {
     PrintError("store unavailable: " + err);
   }
@@ -120,7 +121,7 @@ Backend* Context::OpenBackend() {
 AttemptArchive* Context::OpenArchive(bool* off, bool trim) {
   *off = false;
   if (archive_) return archive_.get();
-  const std::string dir = AttemptLogDir(config_);
+  const std::string& dir = config_.dir;
   const std::string path = dir + "/" + kArchiveName;
   struct stat st;
   if (!config_.attempts_store && lstat(path.c_str(), &st) != 0 &&
@@ -132,7 +133,7 @@ AttemptArchive* Context::OpenArchive(bool* off, bool trim) {
   archive_ = AttemptArchive::Open(dir, config_.attempts_max_rows, &err);
   if (archive_ && !archive_->Ingest(trim, &ingested_, &err)) archive_.reset();
   if (!archive_) {
-    PrintLocalError(path, err);
+    PrintLocalError(path, path, err);
     return nullptr;
   }
   if (ingested_.skipped_bytes > 0) {

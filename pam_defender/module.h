@@ -15,7 +15,7 @@
 //   setcred   | PAM_SUCCESS
 //
 // With store.backend = "redis", a Redis error is handled by redis.on_error
-// instead of the last column: "local" goes on with the local SQLite store
+// instead of the last column: "local" goes on with the local store
 // (the column applies only if that fails too), "open" returns the
 // "allowed" column, "closed" the "refused" one. Either way syslog says so
 // once per PAM handle.

@@ -163,7 +163,8 @@ TEST_CASE("config show: effective values with derived defaults") {
            "failure_limit = 5\n", "failure_limit_user = 5\n",
            "failure_limit_host = 5\n", "attempt_cooloff_time = 60\n",
            "lockout_cooloff_time = [60, 0]\n",
-           "allow_hosts = [\"10.0.0.0/8\"]\n", "path = \"" + box.db() + "\"\n",
+           "allow_hosts = [\"10.0.0.0/8\"]\n",
+           "dir = \"" + box.dir() + "/state\"\n",
            "url = \"redis://127.0.0.1:6379/0\"\n"}) {
     CHECK_MESSAGE(r.out.find(line) != std::string::npos, line);
   }
@@ -181,8 +182,8 @@ TEST_CASE("config show: effective values with derived defaults") {
   CHECK(j["lockout"]["lockout_cooloff_time"] == Json::array({60, 0}));
   CHECK(j["lockout"]["allow_hosts"] == Json::array({"10.0.0.0/8"}));
   CHECK(j["lockout"]["ipv6_prefix"] == 64);
-  CHECK(j["store"]["backend"] == "sqlite");
-  CHECK(j["store"]["path"] == box.db());
+  CHECK(j["store"]["backend"] == "local");
+  CHECK(j["store"]["dir"] == box.dir() + "/state");
   CHECK(j["redis"]["on_error"] == "local");
   CHECK(j["attempts"]["expiration_hours"] == 24);
   CHECK(j["hooks"]["timeout_seconds"] == 10);

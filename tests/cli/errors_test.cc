@@ -100,7 +100,8 @@ TEST_SUITE("root") {
   TEST_CASE("not root: a clear message and exit 3") {
     Sandbox box;
     REQUIRE(box.Ctl({"list"}).status == 0);  // Root creates the store.
-    const std::string message = "defenderctl: cannot open " + box.db() +
+    const std::string message = "defenderctl: cannot open " + box.dir() +
+                                "/state" +
                                 ": Permission denied (run as root)\n";
     for (const std::vector<std::string>& args :
          std::vector<std::vector<std::string>>{{"list"},
@@ -124,7 +125,7 @@ TEST_SUITE("root") {
     r = AsNobody(box, {"list"});
     CHECK(r.status == 3);
     CHECK(r.err == "defenderctl: cannot open " + box.dir() +
-                       "/new.db: Permission denied (run as root)\n");
+                       ": Permission denied (run as root)\n");
   }
 
   // Issue 10 finding 7: a store another user owns or can write (here the

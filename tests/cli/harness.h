@@ -31,7 +31,8 @@ class Sandbox {
 
   const std::string& dir() const { return dir_.path(); }
   const std::string& config() const { return config_; }
-  std::string db() const { return dir_ / "state/defender.db"; }
+  // The attempt log; the store is in its directory (store.path names it).
+  std::string db() const { return dir_ / "state/attempts.db"; }
 
   // Replaces the config file with exactly `text`.
   void WriteConfig(const std::string& text);

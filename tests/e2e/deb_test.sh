@@ -138,7 +138,7 @@ e2e_check "pamtester through common-auth: wrong password refused" \
   bash -c "! echo wrong | pamtester $common nobody authenticate >/dev/null 2>&1"
 e2e_equal "counted in the default store: failures|blocked" \
   "1|0" \
-  "$(sqlite3 -batch /var/lib/pam_defender/defender.db \
+  "$("$(dirname "$0")/store_sql.py" /var/lib/pam_defender \
       "SELECT failures || '|' || blocked FROM subjects
        WHERE kind = 'user' AND subject = 'nobody'")"
 e2e_equal "logged in the default journal, moved by defenderctl" "1" \

@@ -114,11 +114,12 @@ e2e_config() {
     echo "path = \"$E2E_TMP/state/defender.db\""
   } >"$E2E_TMP/defender.toml"
   E2E_CONF=$E2E_TMP/defender.toml
-  E2E_DB=$E2E_TMP/state/defender.db
+  E2E_DB=$E2E_TMP/state/attempts.db
 }
 
-# Runs SQL against the test store and prints the rows ("|"-separated).
-e2e_sql() { sqlite3 -batch "$E2E_DB" "$1"; }
+# Runs SQL against the test store (its record files as the tables subjects
+# and blocks, and the attempt log) and prints the rows ("|"-separated).
+e2e_sql() { "$(dirname "${BASH_SOURCE[0]}")/store_sql.py" "$E2E_TMP/state" "$1"; }
 
 # Runs SQL on the attempt archive beside $E2E_DB after `defenderctl
 # attempts` has moved the module's journal into it.

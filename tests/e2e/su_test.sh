@@ -168,9 +168,10 @@ case $state in
     # (The group is su's effective group, the caller's: su is not setgid;
     # the mode gives it nothing.)
     e2e_equal "state directory" "0:700" "$(stat -c '%u:%a' "$E2E_TMP/state")"
-    for suffix in "" -wal -shm; do
-      e2e_equal "defender.db$suffix" "0:600" \
-        "$(stat -c '%u:%a' "$E2E_DB$suffix")"
+    e2e_equal "subjects directory" "0:700" \
+      "$(stat -c '%u:%a' "$E2E_TMP/state/subjects")"
+    for f in "$E2E_TMP"/state/subjects/* "$E2E_DB" "$E2E_DB"-wal "$E2E_DB"-shm; do
+      e2e_equal "${f##*/}" "0:600" "$(stat -c '%u:%a' "$f")"
     done
     ;;
   closed-fds)

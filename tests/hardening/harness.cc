@@ -13,6 +13,7 @@
 #include "common/journal.h"
 #include "tests/support/printable.h"
 #include "tests/support/sql.h"
+#include "tests/support/store_sql.h"
 
 // syslog(3) as libpam's pam_syslog() calls it (fortified or not): captured.
 namespace {
@@ -44,6 +45,10 @@ namespace hardening {
 
 namespace {
 
+std::string DirOf(const std::string& path) {
+  return path.substr(0, path.rfind('/'));
+}
+
 std::vector<std::string> Split(const std::string& s) {
   std::istringstream in(s);
   std::vector<std::string> out;
@@ -56,7 +61,8 @@ std::vector<std::string> Split(const std::string& s) {
 Env::Env(const std::string& config_extra, const std::string& module_args,
          std::optional<std::string> db)
     : module_args_(module_args) {
-  db_ = db.value_or(tmp_ / "state/defender.db");
+  path_ = db.value_or(tmp_ / "state/defender.db");
+  db_ = DirOf(path_) + "/attempts.db";
   conf_ = tmp_ / "defender.toml";
   confdir_ = tmp_ / "pam.d";
   REQUIRE(mkdir(confdir_.c_str(), 0755) == 0);
@@ -71,7 +77,7 @@ Env::Env(const std::string& config_extra, const std::string& module_args,
 }
 
 void Env::SetConfig(const std::string& config_extra) {
-  WriteFile(conf_, "[store]\npath = \"" + db_ + "\"\n\n" + config_extra);
+  WriteFile(conf_, "[store]\npath = \"" + path_ + "\"\n\n" + config_extra);
 }
 
 void Env::WriteService(const std::string& name, const std::string& text) {
@@ -193,15 +199,17 @@ std::vector<Row> ReadRows(const std::string& db, const std::string& sql,
 }  // namespace
 
 std::vector<SubjectRow> Subjects(const std::string& db) {
-  return ReadRows<SubjectRow>(
-      db,
+  std::vector<SubjectRow> rows;
+  REQUIRE(defender::testing::StoreSqlRows(
+      DirOf(db),
       "SELECT kind, subject, failures, blocked, expires FROM subjects ORDER "
       "BY kind, subject",
-      [](sqlite3_stmt* st) {
-        return SubjectRow{Col(st, 0), Col(st, 1), sqlite3_column_int64(st, 2),
-                          sqlite3_column_int64(st, 3),
-                          sqlite3_column_int64(st, 4)};
-      });
+      [&](sqlite3_stmt* st) {
+        rows.push_back(SubjectRow{
+            Col(st, 0), Col(st, 1), sqlite3_column_int64(st, 2),
+            sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4)});
+      }));
+  return rows;
 }
 
 std::vector<AttemptRow> Attempts(const std::string& db) {

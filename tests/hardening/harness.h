@@ -1,7 +1,7 @@
 // The conveniences of the hardening tests on top of tests/support: an Env
 // with the standard stack and logins with the suite's defaults (run through
 // the real libpam by tests/support/pam_stack.h), reads
-// the SQLite store back with plain SQL, and captures what the module sends
+// the local store back with plain SQL, and captures what the module sends
 // to syslog.
 //
 // Log capture: the test executables define syslog(3) and its fortified
@@ -49,7 +49,8 @@ inline int Run(const std::vector<std::string>& argv) {
 class Env {
  public:
   // `config_extra` is appended to the generated config, whose [store] path
-  // is `db` (default: <dir>/state/defender.db).
+  // is `db` (default: <dir>/state/defender.db): the store is in its
+  // directory, and db() is the attempt log there, attempts.db.
   explicit Env(const std::string& config_extra = "",
                const std::string& module_args = "",
                std::optional<std::string> db = std::nullopt);
@@ -67,7 +68,7 @@ class Env {
 
  private:
   TempDir tmp_;
-  std::string db_, conf_, confdir_, module_args_;
+  std::string path_, db_, conf_, confdir_, module_args_;
 };
 
 struct Login {
@@ -124,7 +125,8 @@ void ClearLog();
 bool LogHas(const std::string& needle);
 std::string LogText();
 
-// Rows of the store, read with plain SQL.
+// Rows of the store (tests/support/store_sql.h) and the attempt log, read
+// with plain SQL; `db` is the attempt log, the store is in its directory.
 struct SubjectRow {
   std::string kind, subject;
   int64_t failures = 0, blocked = 0, expires = 0;

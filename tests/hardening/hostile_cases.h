@@ -1,5 +1,5 @@
 // The hostile PAM_USER / PAM_RHOST values shared by the hostile-input tests
-// of the SQLite and the Redis store, each with the subject names that
+// of the local and the Redis store, each with the subject names that
 // normalize.h must turn it into.
 #ifndef PAM_DEFENDER_TESTS_HARDENING_HOSTILE_CASES_H_
 #define PAM_DEFENDER_TESTS_HARDENING_HOSTILE_CASES_H_

@@ -45,9 +45,10 @@ for i in 1 2 3; do
     fail "a wrong password was accepted"
   fi
 done
-rows=$(sqlite3 "$tmp/state/defender.db" \
-  "SELECT kind || '|' || subject || '|' || failures || '|' || blocked
-   FROM subjects ORDER BY kind, subject")
+rows=$("${DEFENDERCTL_TESTCLOCK:?}" -c "$tmp/defender.toml" --json list --all |
+  python3 -c 'import json, sys
+for e in sorted(json.load(sys.stdin), key=lambda e: (e["kind"], e["subject"])):
+    print("%s|%s|%d|%d" % (e["kind"], e["subject"], e["failures"], e["blocked"]))')
 want='host|$(touch /tmp/x);1|1|0
 host|$(touch /tmp/x);2|1|0
 host|$(touch /tmp/x);3|1|0

@@ -192,9 +192,12 @@ TEST_CASE("a non-root caller can neither read nor change the store") {
   Env env("[lockout]\nfailure_limit = 1\n");
   const Login bob = BlockBob(env);
   const size_t attempts = Attempts(env.db()).size();
-  // The store is the database file and its WAL.
+  // The store is bob's record file (u-<hex of "bob">); the attempt log the
+  // database file and its WAL.
+  const std::string record = env.dir() + "/state/subjects/u-626f62";
+  REQUIRE(Exists(record));
   auto store_bytes = [&] {
-    return ReadFile(env.db()) + "|" +
+    return ReadFile(record) + "|" + ReadFile(env.db()) + "|" +
            (Exists(env.db() + "-wal") ? ReadFile(env.db() + "-wal") : "-");
   };
   const std::string before = store_bytes();
@@ -210,6 +213,9 @@ TEST_CASE("a non-root caller can neither read nor change the store") {
     std::string r;
     const int fd = open(env.db().c_str(), O_RDONLY | O_CLOEXEC);
     r += "open=" + std::string(fd < 0 && errno == EACCES ? "EACCES" : "ok") +
+         "\n";
+    const int rfd = open(record.c_str(), O_RDONLY | O_CLOEXEC);
+    r += "record=" + std::string(rfd < 0 && errno == EACCES ? "EACCES" : "ok") +
          "\n";
     sqlite3* h = nullptr;
     const int rc =
@@ -232,6 +238,7 @@ TEST_CASE("a non-root caller can neither read nor change the store") {
 
   INFO("report: ", report);
   CHECK(report.find("open=EACCES\n") != std::string::npos);
+  CHECK(report.find("record=EACCES\n") != std::string::npos);
   CHECK(report.find("sqlite=refused\n") != std::string::npos);
   CHECK(report.find("alice wrong=" + std::to_string(PAM_AUTH_ERR) + "\n") !=
         std::string::npos);

@@ -1,5 +1,5 @@
 // redis.on_error = "local" with Redis down: whole logins through the real
-// libpam keep counting in the local SQLite store, and the module says so in
+// libpam keep counting in the local store, and the module says so in
 // syslog once per login (PAM handle), not once per step. Without libhiredis
 // every on_error value does what it says.
 #include <doctest/doctest.h>

@@ -93,18 +93,40 @@ TEST_CASE("a missing state directory fails open and recovers once created") {
   CHECK(Failures(env.db(), "host", "192.0.2.10") == 1);
 }
 
-TEST_CASE("a database deleted between logins is created again") {
+TEST_CASE("a store deleted between logins is created again") {
   SetNow(1'800'000'000);
   Env env;
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
   CHECK(Failures(env.db(), "user", "alice") == 1);
+  // The attempt log: the counters (record files) go on.
   for (const char* suffix : {"", "-wal", "-shm"})
     unlink((env.db() + suffix).c_str());
   ClearLog();
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
   CHECK(LogText() == "");
-  CHECK(Failures(env.db(), "user", "alice") == 1);
+  CHECK(Failures(env.db(), "user", "alice") == 2);
+  CHECK(Attempts(env.db()).size() == 1);
   CHECK(IntegrityCheck(env.db()) == "ok");
+  // The whole directory: counting starts again.
+  REQUIRE(Run({"rm", "-rf", env.dir() + "/state"}) == 0);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(LogText() == "");
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+}
+
+TEST_CASE("a record file of garbage bytes reads as absent and is rewritten") {
+  SetNow(1'800'000'000);
+  Env env;
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 2);
+  // u-<hex of "alice">: both slots overwritten.
+  WriteGarbage(env.dir() + "/state/subjects/u-616c696365", 0, 4096);
+  ClearLog();
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(LogText() == "");
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+  CHECK(Failures(env.db(), "host", "192.0.2.10") == 3);
 }
 
 TEST_CASE("a database of garbage bytes fails open until it is replaced") {
@@ -119,13 +141,17 @@ TEST_CASE("a database of garbage bytes fails open until it is replaced") {
   CheckFailsOpen(env);
   CHECK(LogHas("store unavailable (failing open): " + env.db()));
   CHECK(LogHas("file is not a database"));
-  // The administrator removes the broken file: counting starts again.
+  // The administrator removes the broken file: logging starts again (the
+  // counters, in their own files, went on).
   REQUIRE(unlink(env.db().c_str()) == 0);
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
-  CHECK(Failures(env.db(), "user", "alice") == 1);
+  CHECK(Failures(env.db(), "user", "alice") == 2);
+  CHECK(Attempts(env.db()).size() == 1);
 }
 
-TEST_CASE("a database with corrupted pages fails open, never crashes") {
+// The attempt log damaged (its header intact): logins are still counted in
+// the record files, and the log line says what went wrong.
+TEST_CASE("an attempt log with corrupted pages: counting goes on") {
   SetNow(1'800'000'000);
   Env env("[lockout]\nfailure_limit = 100\n");
   // Enough rows for several pages, then garbage over everything after the
@@ -141,9 +167,12 @@ TEST_CASE("a database with corrupted pages fails open, never crashes") {
   REQUIRE(st.st_size > 8192);
   WriteGarbage(env.db(), 4096, static_cast<size_t>(st.st_size - 4096));
   ClearLog();
-  CheckFailsOpen(env);
-  CHECK(LogHas("store unavailable (failing open): " + env.db()));
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  CHECK(Failures(env.db(), "user", "alice") == 2);
+  CHECK(LogHas("attempt not logged"));
   CHECK(LogHas("malformed"));
+  CHECK_FALSE(LogHas("store unavailable"));
 }
 
 TEST_CASE("a read-only store fails open and counts again once writable") {

@@ -42,7 +42,7 @@ TEST_CASE("failures from 8 processes at once are counted exactly") {
   CHECK(h.QueryAttempts(
             "SELECT count(*) FROM attempts WHERE result = 'failure'") ==
         std::vector<std::string>{total});
-  CHECK(h.Query("PRAGMA integrity_check") == std::vector<std::string>{"ok"});
+  CHECK(h.Query("PRAGMA a.integrity_check") == std::vector<std::string>{"ok"});
 }
 
 TEST_CASE("concurrent failures past the limit block exactly once") {
@@ -96,7 +96,7 @@ TEST_CASE("processes racing to create the database all succeed") {
         std::vector<std::string>{"failure", "success"});
   CHECK(h.QueryAttempts("SELECT count(*) FROM attempts") ==
         std::vector<std::string>{std::to_string(2 * kProcs)});
-  CHECK(h.Query("PRAGMA journal_mode") == std::vector<std::string>{"wal"});
+  CHECK(h.Query("PRAGMA a.journal_mode") == std::vector<std::string>{"wal"});
 }
 
 }  // namespace

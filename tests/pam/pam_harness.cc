@@ -8,6 +8,7 @@
 
 #include "common/archive.h"
 #include "tests/support/sql.h"
+#include "tests/support/store_sql.h"
 
 namespace defender::testing {
 namespace {
@@ -29,7 +30,7 @@ PamHarness::PamHarness(std::string module, const std::string& extra_toml,
                        const std::string& args)
     : module_(std::move(module)) {
   config_ = dir_.path() + "/defender.toml";
-  db_ = dir_.path() + "/state/defender.db";
+  db_ = dir_.path() + "/state/attempts.db";
   confdir_ = dir_.path() + "/pam.d";
   mkdir(confdir_.c_str(), 0755);
   WriteConfig(extra_toml);
@@ -50,7 +51,7 @@ void PamHarness::WriteConfig(const std::string& extra_toml) {
   // store path goes last under its own header unless extra_toml has one.
   std::string text = extra_toml;
   if (extra_toml.find("[store]") == std::string::npos) {
-    text += "\n[store]\npath = \"" + db_ + "\"\n";
+    text += "\n[store]\ndir = \"" + dir_.path() + "/state\"\n";
   }
   WriteFile(config_, text, 0644);
 }
@@ -131,7 +132,11 @@ PamResult PamHarness::Direct(bool account, const std::vector<std::string>& args,
 }
 
 std::vector<std::string> PamHarness::Query(const std::string& sql) const {
-  return QueryDb(db_, sql);
+  std::vector<std::string> rows;
+  StoreSqlRows(dir_.path() + "/state", sql, [&](sqlite3_stmt* st) {
+    rows.push_back(SqlText(st, 0, "NULL"));
+  });
+  return rows;
 }
 
 std::vector<std::string> PamHarness::QueryAttempts(

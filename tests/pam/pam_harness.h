@@ -27,7 +27,7 @@ struct PamResult {
 class PamHarness {
  public:
   // `module` is the path of the module under test. Writes a config with
-  // [store] path in the temp dir plus `extra_toml`, a passdb where every
+  // [store] dir in the temp dir plus `extra_toml`, a passdb where every
   // user's password is "right", and the standard stack of doc/DESIGN.md §7 as
   // service "defender-test" (module arguments: conf=<config> `args`).
   explicit PamHarness(std::string module, const std::string& extra_toml = "",
@@ -72,7 +72,8 @@ class PamHarness {
   void Advance(int64_t seconds) { SetNow(now_ + seconds); }
   int64_t now() const { return now_; }
 
-  // Runs a query on the store and returns the first column of each row.
+  // Runs a query on the store and the attempt log (tests/support/
+  // store_sql.h) and returns the first column of each row.
   std::vector<std::string> Query(const std::string& sql) const;
   // Moves the attempt journal into the archive as defenderctl does
   // (AttemptArchive::Ingest), then runs a query on the archive.

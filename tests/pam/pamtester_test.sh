@@ -20,7 +20,7 @@ cat >"$dir/defender.toml" <<TOML
 [lockout]
 failure_limit = 2
 [store]
-path = "$dir/state/defender.db"
+dir = "$dir/state"
 TOML
 echo "alice:secret:defender-pt" >"$dir/passdb"
 m="$module conf=$dir/defender.toml"

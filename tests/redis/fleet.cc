@@ -9,12 +9,12 @@ namespace defender::testing {
 FleetHost::FleetHost(const std::string& service, const std::string& redis_toml,
                      const std::string& lockout_toml)
     : service_(service) {
-  db_ = dir_.path() + "/defender.db";
-  conf_ =
-      dir_.Write("defender.toml",
-                 "[lockout]\nfailure_limit = 3\ncooloff_time = 600\n" +
-                     lockout_toml + "\n[store]\nbackend = \"redis\"\n" +
-                     "path = \"" + db_ + "\"\n\n[redis]\n" + redis_toml + "\n");
+  db_ = dir_.path() + "/attempts.db";
+  conf_ = dir_.Write("defender.toml",
+                     "[lockout]\nfailure_limit = 3\ncooloff_time = 600\n" +
+                         lockout_toml + "\n[store]\nbackend = \"redis\"\n" +
+                         "dir = \"" + dir_.path() + "\"\n\n[redis]\n" +
+                         redis_toml + "\n");
   const std::string passdb =
       dir_.Write("passdb", "alice:right:" + service + "\nbob:right:" + service +
                                "\nvictim:right:" + service + "\n");

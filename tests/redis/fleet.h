@@ -1,5 +1,5 @@
 // "Hosts" of a fleet for PAM-level tests: each has its own config, local
-// SQLite database and PAM service file (the standard stack of
+// store directory and PAM service file (the standard stack of
 // tests/support/pam_stack.h on pam_defender_testclock.so), and logs users in
 // through real libpam. Time comes from PAM_DEFENDER_TEST_NOW (SetNow).
 #ifndef PAM_DEFENDER_TESTS_REDIS_FLEET_H_

@@ -71,7 +71,7 @@ const LockoutParams kParams{300, {600}, 86400};
 
 }  // namespace
 
-// The suite the memory and SQLite stores pass (tests/unit/store_test.cc).
+// The suite the memory and local stores pass (tests/unit/store_test.cc).
 TEST_CASE("RedisStore follows the shared store contract") {
   RedisFactory f;
   CheckStoreContract(f);

@@ -10,8 +10,8 @@
 #include <regex>
 
 #include "common/redis_url.h"
-#include "tests/unit/printers.h"
 #include "tests/support/files.h"
+#include "tests/unit/printers.h"
 
 namespace defender {
 namespace {
@@ -49,8 +49,8 @@ TEST_CASE("built-in defaults match the spec") {
         "{cooloff_minutes} minute(s).");
   CHECK(c.permanent_lockout_message ==
         "Account locked: too many login attempts. Contact an administrator.");
-  CHECK(c.backend == StoreBackend::kSqlite);
-  CHECK(c.path == "/var/lib/pam_defender/defender.db");
+  CHECK(c.backend == StoreBackend::kLocal);
+  CHECK(c.dir == "/var/lib/pam_defender");
   CHECK(c.key_prefix == "defender");
   CHECK(c.redis_url == "redis://127.0.0.1:6379/0");
   CHECK(c.redis_sentinel_master == "mymaster");
@@ -128,7 +128,7 @@ timeout_seconds = 3
   CHECK(c.lockout_message == "wait {cooloff_seconds}");
   CHECK(c.permanent_lockout_message == "gone");
   CHECK(c.backend == StoreBackend::kRedis);
-  CHECK(c.path == "/tmp/x.db");
+  CHECK(c.dir == "/tmp");  // store.path: its directory.
   CHECK(c.key_prefix == "fleet1");
   CHECK(c.redis_url == "unix:///run/redis/redis.sock?db=2");
   CHECK(c.redis_password_file == "/etc/security/redis.pass");
@@ -185,10 +185,21 @@ TEST_CASE("errors name file, line and key") {
   CHECK(ParseError("[lockout]\nallow_users = [1, 2]\n") ==
         "t.toml:2: lockout.allow_users: expected an array of strings");
   CHECK(ParseError("[store]\nbackend = \"mysql\"\n") ==
-        "t.toml:2: store.backend: expected \"sqlite\" or \"redis\", got "
+        "t.toml:2: store.backend: expected \"local\" or \"redis\", got "
         "\"mysql\"");
   CHECK(ParseError("[store]\npath = \"relative.db\"\n") ==
         "t.toml:2: store.path: must be an absolute path");
+  CHECK(ParseError("[store]\npath = \"/var/lib/x/\"\n") ==
+        "t.toml:2: store.path: must be an absolute path");
+  CHECK(ParseError("[store]\ndir = \"relative\"\n") ==
+        "t.toml:2: store.dir: must be an absolute path");
+  CHECK(ParseError("[store]\npath = \"/a/defender.db\"\ndir = \"/b\"\n") ==
+        "t.toml:2: store.path: not with store.dir (path is the older form: "
+        "its directory is store.dir)");
+  std::string lengths = "1";
+  for (int i = 1; i < 65; ++i) lengths += ", 1";
+  CHECK(ParseError("[lockout]\nlockout_cooloff_time = [" + lengths + "]\n") ==
+        "t.toml:2: lockout.lockout_cooloff_time: at most 64 lengths");
   CHECK(ParseError("[store]\nkey_prefix = \"a b\"\n") ==
         "t.toml:2: store.key_prefix: must be 1-64 printable characters "
         "without spaces or braces");
@@ -495,7 +506,22 @@ TEST_CASE("the example config parses, commented and uncommented") {
   REQUIRE_MESSAGE(ParseConfigText(text, path, &uncommented, &err), err);
   CHECK(keys == 33);  // Every key of doc/DESIGN.md §11.
   CHECK(uncommented.LockoutCooloffs() == std::vector<int64_t>{300});
-  CHECK(uncommented.path == "/var/lib/pam_defender/defender.db");
+  CHECK(uncommented.dir == "/var/lib/pam_defender");
+}
+
+TEST_CASE("store: \"sqlite\" is the older name of \"local\"; path names dir") {
+  CHECK(Parse("[store]\nbackend = \"sqlite\"\n").backend ==
+        StoreBackend::kLocal);
+  CHECK(Parse("[store]\nbackend = \"local\"\n").backend ==
+        StoreBackend::kLocal);
+  CHECK(Parse("[store]\ndir = \"/srv/d\"\n").dir == "/srv/d");
+  CHECK(Parse("[store]\npath = \"/srv/d/defender.db\"\n").dir == "/srv/d");
+  CHECK(Parse("[store]\npath = \"/defender.db\"\n").dir == "/");
+  std::string lengths = "1";
+  for (int i = 1; i < 64; ++i) lengths += ", 1";
+  CHECK(Parse("[lockout]\nlockout_cooloff_time = [" + lengths + "]\n")
+            .LockoutCooloffs()
+            .size() == 64);
 }
 
 }  // namespace

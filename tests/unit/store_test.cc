@@ -8,8 +8,8 @@
 #include <filesystem>
 
 #include "common/attempt_log.h"
+#include "common/local_store.h"
 #include "common/memory_store.h"
-#include "common/sqlite_store.h"
 #include "tests/support/files.h"
 #include "tests/unit/store_contract.h"
 
@@ -20,22 +20,20 @@ struct MemoryFactory {
   std::unique_ptr<Store> Make() { return std::make_unique<MemoryStore>(); }
 };
 
-// Each store gets a new database file in a temporary directory; the
-// connections live as long as the factory.
-class SqliteFactory {
+// Each store gets a new directory in a temporary directory.
+class LocalFactory {
  public:
   std::unique_ptr<Store> Make() {
     std::string err;
-    dbs_.push_back(SqliteDb::Open(
-        dir_.path() + "/db" + std::to_string(dbs_.size()) + ".sqlite", 1000,
-        &err));
-    REQUIRE_MESSAGE(dbs_.back() != nullptr, err);
-    return std::make_unique<SqliteStore>(dbs_.back().get());
+    auto store =
+        LocalStore::Open(dir_ / ("s" + std::to_string(n_++)), 1000, &err);
+    REQUIRE_MESSAGE(store != nullptr, err);
+    return store;
   }
 
  private:
   TempDir dir_;
-  std::vector<std::unique_ptr<SqliteDb>> dbs_;
+  int n_ = 0;
 };
 
 TEST_CASE("MemoryStore follows the store contract") {
@@ -43,8 +41,8 @@ TEST_CASE("MemoryStore follows the store contract") {
   CheckStoreContract(f);
 }
 
-TEST_CASE("SqliteStore follows the store contract") {
-  SqliteFactory f;
+TEST_CASE("LocalStore follows the store contract") {
+  LocalFactory f;
   CheckStoreContract(f);
 }
 
@@ -63,30 +61,6 @@ TEST_CASE(
   REQUIRE(s.List(kT0 + 86401, false, &left, &err));
   REQUIRE(left.size() == 1);
   CHECK(left[0].subject == kHostA);
-}
-
-TEST_CASE("SqliteStore::Prune deletes exactly the expired rows") {
-  TempDir dir;
-  std::string err;
-  auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
-  REQUIRE(db != nullptr);
-  SqliteStore s(db.get());
-  const LockoutParams p{300, {600}, 86400};
-  Fail(s, kAlice, 0, p, kT0);
-  Fail(s, {SubjectKind::kUser, "bob"}, 3, p, kT0);
-  Fail(s, kHostA, 3, p, kT0 + 86200);
-  const auto count = [&](const char* sql) {
-    SqliteDb::Statement st(db.get(), sql);
-    REQUIRE(st.Step());
-    return st.Int(0);
-  };
-  CHECK(count("SELECT count(*) FROM subjects") == 3);
-  CHECK(count("SELECT count(*) FROM blocks") == 1);
-  int64_t removed = 0;
-  REQUIRE(s.Prune(kT0 + 86401, 86400, &removed, &err));
-  CHECK(removed == 3);
-  CHECK(count("SELECT count(*) FROM subjects") == 1);
-  CHECK(count("SELECT count(*) FROM blocks") == 0);
 }
 
 TEST_CASE("SqliteDb creates its directory 0700 and database 0600") {

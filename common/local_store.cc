@@ -1,0 +1,654 @@
+#include "common/local_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <thread>
+
+#include "common/config.h"
+#include "common/trusted_file.h"
+
+namespace defender {
+namespace {
+
+static_assert(kMaxHistory >= Config::kMaxLockoutSteps,
+              "the history must tell every lockout length apart");
+
+constexpr const char* kSubjectsDir = "subjects";
+constexpr const char* kKeyFile = ".key";
+// Steps that do not prune history keep all of it.
+constexpr int64_t kKeepHistory = INT64_MIN;
+
+std::string Errno(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + strerror(errno);
+}
+
+// Why a record file could not be opened, from errno.
+std::string OpenError(const std::string& path) {
+  if (errno == ELOOP) return path + ": untrusted store: a symlink";
+  if (errno == EISDIR) return path + ": untrusted store: not a regular file";
+  return Errno(path, "cannot open");
+}
+
+// flock(`op`), waiting at most `timeout_ms` (polling: a process holding the
+// lock may be stopped for good). False with errno set on failure
+// (ETIMEDOUT when the time ran out).
+bool TimedFlock(int fd, int op, int timeout_ms) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto pause = std::chrono::microseconds(20);
+  while (flock(fd, op | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) return false;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(1000));
+  }
+  return true;
+}
+
+// Creates `name` in `dirfd` 0700 if missing (whatever the umask) and opens
+// it O_PATH (so that the check, not the permissions, says why another user
+// cannot use it), checked. A symlink is followed only with `follow`. -1
+// with *err set on failure.
+int OpenDir(int dirfd, const char* name, const std::string& path, bool follow,
+            std::string* err) {
+  const bool made = mkdirat(dirfd, name, 0700) == 0;
+  if (!made && errno != EEXIST) {
+    *err = Errno(path, "cannot create directory");
+    return -1;
+  }
+  const int flags = O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  if (made) {
+    const int w = openat(dirfd, name, O_RDONLY | flags);
+    const bool ok = w >= 0 && fchmod(w, 0700) == 0;
+    if (!ok) *err = Errno(path, "cannot chmod");
+    if (w >= 0) close(w);
+    if (!ok) return -1;
+  }
+  const int fd = openat(dirfd, name, O_PATH | flags);
+  if (fd < 0) {
+    *err = Errno(path, "cannot open");
+    return -1;
+  }
+  struct stat st;
+  if (!CheckTrusted(fd, path, /*dir=*/true, &st, err)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Reads a record file's bytes (at most kRecordFileMaxBytes).
+bool ReadFile(int fd, const std::string& path, std::vector<uint8_t>* out,
+              std::string* err) {
+  out->resize(kRecordFileMaxBytes + 1);
+  ssize_t n;
+  do {
+    n = pread(fd, out->data(), out->size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    *err = Errno(path, "cannot read");
+    return false;
+  }
+  if (static_cast<size_t>(n) > kRecordFileMaxBytes) {
+    *err = path + ": untrusted store: not a subject record (over " +
+           std::to_string(kRecordFileMaxBytes) + " bytes)";
+    return false;
+  }
+  out->resize(static_cast<size_t>(n));
+  return true;
+}
+
+// Checks an open record file: trusted and not too long.
+bool CheckRecordFile(int fd, const std::string& path, struct stat* st,
+                     std::string* err) {
+  if (!CheckTrusted(fd, path, /*dir=*/false, st, err)) return false;
+  if (st->st_size > static_cast<off_t>(kRecordFileMaxBytes)) {
+    *err = path + ": untrusted store: not a subject record (" +
+           std::to_string(st->st_size) + " bytes)";
+    return false;
+  }
+  return true;
+}
+
+bool SubjectOrder(const Subject& a, const Subject& b) {
+  if (a.kind != b.kind) return a.kind == SubjectKind::kUser;
+  return a.name < b.name;
+}
+
+}  // namespace
+
+// The record files one step holds, closed (and so unlocked) at the end.
+class LocalStore::HeldSet {
+ public:
+  ~HeldSet() { Release(); }
+  // Closes (and so unlocks) every file.
+  void Release() {
+    for (Held& h : files) {
+      if (h.fd >= 0) close(h.fd);
+      h.fd = -1;
+    }
+  }
+  Held& at(size_t subject) { return files[index[subject]]; }
+
+  std::vector<Held> files;    // In name order.
+  std::vector<size_t> index;  // Subject i's entry in `files`.
+};
+
+std::unique_ptr<LocalStore> LocalStore::Open(const std::string& dir,
+                                             int lock_timeout_ms,
+                                             std::string* err) {
+  if (dir.empty() || dir[0] != '/') {
+    *err = dir + ": the store directory must be an absolute path";
+    return nullptr;
+  }
+  // The top directory may be a symlink (as it could be for the SQLite
+  // store), subjects/ may not.
+  const int top = OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, err);
+  if (top < 0) return nullptr;
+  const int subjects = OpenDir(top, kSubjectsDir, dir + "/" + kSubjectsDir,
+                               /*follow=*/false, err);
+  close(top);
+  if (subjects < 0) return nullptr;
+  return std::unique_ptr<LocalStore>(
+      new LocalStore(dir, subjects, lock_timeout_ms));
+}
+
+LocalStore::LocalStore(std::string dir, int subjects_fd, int lock_timeout_ms)
+    : dir_(std::move(dir)),
+      subjects_fd_(subjects_fd),
+      lock_timeout_ms_(lock_timeout_ms) {}
+
+LocalStore::~LocalStore() { close(subjects_fd_); }
+
+std::string LocalStore::PathOf(const std::string& file) const {
+  return dir_ + "/" + kSubjectsDir + "/" + file;
+}
+
+bool LocalStore::LoadKey(bool create, std::string* err) {
+  if (key_) return true;
+  const std::string path = PathOf(kKeyFile);
+  int fd = openat(subjects_fd_, kKeyFile,
+                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0 && errno == ENOENT && create) {
+    // Written in full under a temporary name, then linked: a concurrent
+    // reader sees no key or the whole key, and the first link wins.
+    SipKey key;
+    if (getrandom(key.data(), key.size(), 0) != ssize_t(key.size())) {
+      *err = Errno(path, "cannot get random bytes");
+      return false;
+    }
+    const std::string tmp =
+        std::string(kKeyFile) + "." + std::to_string(getpid());
+    const int w =
+        openat(subjects_fd_, tmp.c_str(),
+               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    const bool ok = w >= 0 && fchmod(w, 0600) == 0 &&
+                    write(w, key.data(), key.size()) == ssize_t(key.size());
+    if (w >= 0) close(w);
+    if (ok &&
+        linkat(subjects_fd_, tmp.c_str(), subjects_fd_, kKeyFile, 0) != 0 &&
+        errno != EEXIST) {
+      *err = Errno(path, "cannot create");
+      unlinkat(subjects_fd_, tmp.c_str(), 0);
+      return false;
+    }
+    if (!ok) *err = Errno(PathOf(tmp), "cannot write");
+    unlinkat(subjects_fd_, tmp.c_str(), 0);
+    if (!ok) return false;
+    fd = openat(subjects_fd_, kKeyFile,
+                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  }
+  if (fd < 0) {
+    *err = Errno(path, "cannot open");
+    return false;
+  }
+  struct stat st;
+  SipKey key;
+  bool ok = CheckTrusted(fd, path, /*dir=*/false, &st, err);
+  if (ok && (st.st_size != ssize_t(key.size()) ||
+             pread(fd, key.data(), key.size(), 0) != ssize_t(key.size()))) {
+    *err = path + ": not a " + std::to_string(key.size()) + "-byte key";
+    ok = false;
+  }
+  close(fd);
+  if (ok) key_ = key;
+  return ok;
+}
+
+bool LocalStore::FileName(const Subject& s, std::string* out,
+                          std::string* err) {
+  if (s.name.size() > kMaxRecordName) {
+    *err =
+        "subject name longer than " + std::to_string(kMaxRecordName) + " bytes";
+    return false;
+  }
+  if (NeedsHashedName(s.name) && !LoadKey(/*create=*/true, err)) return false;
+  *out = RecordFileName(s.kind, s.name, key_.value_or(SipKey{}));
+  return true;
+}
+
+bool LocalStore::OpenLocked(const std::string& file, bool create,
+                            bool exclusive, int* fd, std::string* err) {
+  const std::string path = PathOf(file);
+  const int flags = (exclusive ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) |
+                    O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+  // Each retry follows an unlink by another step: bounded only as a guard.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    *fd = openat(subjects_fd_, file.c_str(), flags, 0600);
+    if (*fd < 0) {
+      if (errno == ENOENT && !create) return true;
+      *err = OpenError(path);
+      return false;
+    }
+    struct stat st, named;
+    if (!CheckRecordFile(*fd, path, &st, err)) break;
+    if (create && (st.st_mode & 07777) != 0600 && fchmod(*fd, 0600) != 0) {
+      *err = Errno(path, "cannot chmod");
+      break;
+    }
+    if (!TimedFlock(*fd, exclusive ? LOCK_EX : LOCK_SH, lock_timeout_ms_)) {
+      *err = Errno(path, "cannot lock");
+      break;
+    }
+    // Still the file the name leads to, not one unlinked meanwhile?
+    if (fstat(*fd, &st) != 0) {
+      *err = Errno(path, "cannot stat");
+      break;
+    }
+    if (st.st_nlink > 0 &&
+        fstatat(subjects_fd_, file.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+        named.st_ino == st.st_ino && named.st_dev == st.st_dev) {
+      return true;
+    }
+    close(*fd);
+  }
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+  if (err->empty()) *err = path + ": cannot lock: keeps being replaced";
+  return false;
+}
+
+bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
+  SubjectRecord empty;
+  if (expect) {
+    empty.kind = expect->kind;
+    empty.name = expect->name;
+  }
+  h->slot = -1;
+  if (h->fd >= 0) {
+    std::vector<uint8_t> bytes;
+    if (!ReadFile(h->fd, PathOf(h->file), &bytes, err)) return false;
+    if (DecodeRecordFile(bytes, &h->rec, &h->slot) &&
+        (!expect ||
+         (h->rec.kind == expect->kind && h->rec.name == expect->name))) {
+      return true;
+    }
+  }
+  // Absent, garbage (a torn first write) or another subject's: empty,
+  // overwritten by the next write. The sequence goes on past the bad one.
+  const uint32_t seq = h->slot >= 0 ? h->rec.seq : 0;
+  h->rec = std::move(empty);
+  h->rec.seq = seq;
+  h->slot = -1;
+  return true;
+}
+
+bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
+                        std::string* err) {
+  if (h->fd < 0) return true;
+  const std::string path = PathOf(h->file);
+  if (h->rec.Empty(now, history_since)) {
+    if (unlinkat(subjects_fd_, h->file.c_str(), 0) != 0 && errno != ENOENT) {
+      *err = Errno(path, "cannot delete");
+      return false;
+    }
+    return true;
+  }
+  if (!h->dirty) return true;
+  h->rec.Trim(now, history_since);
+  const std::string bytes = EncodeSlot(h->rec, h->rec.seq + 1);
+  // The slot that does not hold the record read (subject_record.h).
+  const off_t offset = h->slot == 0 ? kSlotBytes : 0;
+  if (pwrite(h->fd, bytes.data(), bytes.size(), offset) !=
+      static_cast<ssize_t>(bytes.size())) {
+    *err = Errno(path, "cannot write");
+    if (errno == 0) *err = path + ": cannot write: short write";
+    return false;
+  }
+  return true;
+}
+
+bool LocalStore::Lock(std::span<const Subject> subjects, bool create,
+                      bool exclusive, HeldSet* held, std::string* err) {
+  std::vector<std::string> names(subjects.size());
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (!FileName(subjects[i], &names[i], err)) return false;
+  }
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  held->files.resize(sorted.size());
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    held->index.push_back(static_cast<size_t>(
+        std::lower_bound(sorted.begin(), sorted.end(), names[i]) -
+        sorted.begin()));
+  }
+  for (size_t f = 0; f < sorted.size(); ++f) {
+    held->files[f].file = sorted[f];
+    if (!OpenLocked(sorted[f], create, exclusive, &held->files[f].fd, err)) {
+      return false;
+    }
+  }
+  std::vector<bool> read(sorted.size(), false);
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (read[held->index[i]]) continue;
+    read[held->index[i]] = true;
+    if (!Read(&held->at(i), &subjects[i], err)) return false;
+  }
+  return true;
+}
+
+bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
+                     std::vector<SubjectState>* out, std::string* err) {
+  out->clear();
+  HeldSet held;
+  if (!Lock(subjects, /*create=*/false, /*exclusive=*/false, &held, err)) {
+    return false;
+  }
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    out->push_back(StateOf(held.at(i).rec.state, now));
+  }
+  return true;
+}
+
+bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
+                               RefusalRule rule, FailureMode mode,
+                               const LockoutParams& params, int64_t now,
+                               std::vector<FailureOutcome>* out, bool* refused,
+                               std::string* err) {
+  out->clear();
+  std::vector<Subject> subjects;
+  for (const FailureRequest& req : requests) subjects.push_back(req.subject);
+  HeldSet held;
+  if (!Lock(subjects, /*create=*/true, /*exclusive=*/true, &held, err)) {
+    return false;
+  }
+  std::vector<SubjectState> states;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    states.push_back(StateOf(held.at(i).rec.state, now));
+  }
+  *refused = IsRefused(rule, states);
+  const int64_t since = now - params.history_seconds;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    Held& h = held.at(i);
+    const SubjectState current = StateOf(h.rec.state, now);
+    FailureOutcome outcome{current, false};
+    if (!*refused && !current.blocked) {
+      std::optional<StoredRecord> next =
+          ApplyFailure(current, requests[i].limit, mode, params,
+                       h.rec.BlocksSince(since), now, &outcome.newly_blocked);
+      if (next) {
+        h.rec.state = next;
+        if (outcome.newly_blocked) h.rec.AddBlock(now);
+        h.dirty = true;
+        outcome.state = StateOf(next, now);
+      }
+    }
+    out->push_back(outcome);
+  }
+  for (Held& h : held.files) {
+    if (!Finish(&h, now, since, err)) return false;
+  }
+  return true;
+}
+
+bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
+                               std::span<const bool> reset, RefusalRule rule,
+                               int64_t now, std::vector<SubjectState>* before,
+                               bool* refused, std::string* err) {
+  // A subject with no file has nothing to reset: the common success step
+  // creates and unlinks nothing (that would cost more than the rest of the
+  // step). The files that exist are locked; one that was absent and exists
+  // once they are (a failure created it meanwhile) makes the step start
+  // again, creating every file, so that all states are read under locks.
+  HeldSet first, created;
+  HeldSet* held = &first;
+  if (!Lock(subjects, /*create=*/false, /*exclusive=*/true, held, err)) {
+    return false;
+  }
+  for (const Held& h : held->files) {
+    struct stat st;
+    if (h.fd < 0 &&
+        fstatat(subjects_fd_, h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      first.Release();
+      held = &created;
+      if (!Lock(subjects, /*create=*/true, /*exclusive=*/true, held, err)) {
+        return false;
+      }
+      break;
+    }
+  }
+  before->clear();
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    before->push_back(StateOf(held->at(i).rec.state, now));
+  }
+  *refused = IsRefused(rule, *before);
+  for (size_t i = 0; i < subjects.size() && !*refused; ++i) {
+    Held& h = held->at(i);
+    if (reset[i] && h.rec.state) {
+      h.rec.state.reset();
+      h.dirty = true;
+    }
+  }
+  for (Held& h : held->files) {
+    if (!Finish(&h, now, kKeepHistory, err)) return false;
+  }
+  return true;
+}
+
+bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
+                       std::string* err) {
+  HeldSet held;
+  if (!Lock({&subject, 1}, /*create=*/true, /*exclusive=*/true, &held, err)) {
+    return false;
+  }
+  Held& h = held.at(0);
+  h.rec.state =
+      StoredRecord{StateOf(h.rec.state, now).failures, /*blocked=*/true, until};
+  h.rec.AddBlock(now);
+  h.dirty = true;
+  return Finish(&h, now, kKeepHistory, err);
+}
+
+bool LocalStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
+                         std::string* err) {
+  HeldSet held;
+  if (!Lock({&subject, 1}, /*create=*/false, /*exclusive=*/true, &held, err)) {
+    return false;
+  }
+  Held& h = held.at(0);
+  *was_blocked = StateOf(h.rec.state, now).blocked;
+  h.dirty = h.rec.state.has_value();
+  h.rec.state.reset();
+  return Finish(&h, now, kKeepHistory, err);
+}
+
+bool LocalStore::ForEach(const Visit& visit, std::string* err) {
+  const int fd = openat(subjects_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = fd < 0 ? nullptr : fdopendir(fd);
+  if (d == nullptr) {
+    *err = Errno(dir_ + "/" + kSubjectsDir, "cannot read directory");
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  bool ok = true;
+  std::vector<uint8_t> bytes;
+  ParsedFileName parsed;
+  while (ok) {
+    errno = 0;
+    const dirent* e = readdir(d);
+    if (e == nullptr) {
+      if (errno != 0) {
+        *err = Errno(dir_ + "/" + kSubjectsDir, "cannot read directory");
+        ok = false;
+      }
+      break;
+    }
+    const std::string file = e->d_name;
+    if (!ParseRecordFileName(file, &parsed)) continue;  // .key and others.
+    const std::string path = PathOf(file);
+    const int rfd =
+        openat(subjects_fd_, file.c_str(),
+               O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (rfd < 0) {
+      if (errno == ENOENT) continue;  // Unlinked meanwhile.
+      *err = OpenError(path);
+      ok = false;
+      break;
+    }
+    struct stat st;
+    ok = CheckRecordFile(rfd, path, &st, err) &&
+         ReadFile(rfd, path, &bytes, err);
+    close(rfd);
+    if (!ok) break;
+    // Lock-free: one of the two slots is always whole (subject_record.h).
+    SubjectRecord rec;
+    int slot;
+    const bool valid =
+        DecodeRecordFile(bytes, &rec, &slot) && rec.kind == parsed.kind;
+    bool mine = valid && !parsed.hashed && rec.name == parsed.name;
+    if (valid && parsed.hashed && NeedsHashedName(rec.name)) {
+      std::string ignored;
+      mine = LoadKey(/*create=*/false, &ignored) &&
+             RecordFileName(rec.kind, rec.name, *key_) == file;
+    }
+    ok = visit(file, mine ? &rec : nullptr, err);
+  }
+  closedir(d);
+  return ok;
+}
+
+bool LocalStore::Update(const std::string& file, int64_t now,
+                        int64_t history_since,
+                        const std::function<bool(SubjectRecord*)>& change,
+                        std::string* err) {
+  HeldSet held;
+  held.files.resize(1);
+  held.index.push_back(0);
+  Held& h = held.files[0];
+  h.file = file;
+  if (!OpenLocked(file, /*create=*/false, /*exclusive=*/true, &h.fd, err) ||
+      !Read(&h, nullptr, err)) {
+    return false;
+  }
+  // Another subject's record under this name reads as garbage: gone.
+  ParsedFileName parsed;
+  if (h.slot >= 0 &&
+      (!ParseRecordFileName(file, &parsed) || parsed.kind != h.rec.kind ||
+       (!parsed.hashed && parsed.name != h.rec.name))) {
+    h.rec = SubjectRecord{};
+  }
+  h.dirty = h.slot >= 0 && change(&h.rec);
+  return Finish(&h, now, history_since, err);
+}
+
+bool LocalStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
+                            std::string* err) {
+  cleared->clear();
+  const bool ok = ForEach(
+      [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
+        if (!rec || !StateOf(rec->state, now).blocked) return true;
+        return Update(
+            file, now, kKeepHistory,
+            [&](SubjectRecord* r) {
+              if (!StateOf(r->state, now).blocked) return false;
+              cleared->push_back(Subject{r->kind, r->name});
+              r->state.reset();
+              return true;
+            },
+            e);
+      },
+      err);
+  std::sort(cleared->begin(), cleared->end(), SubjectOrder);
+  return ok;
+}
+
+bool LocalStore::List(int64_t now, bool blocked_only,
+                      std::vector<StoreEntry>* out, std::string* err) {
+  out->clear();
+  const bool ok = ForEach(
+      [&](const std::string&, const SubjectRecord* rec, std::string*) {
+        if (!rec || !rec->state || !IsLive(*rec->state, now)) return true;
+        const SubjectState state = StateOf(rec->state, now);
+        if (!blocked_only || state.blocked) {
+          out->push_back(StoreEntry{Subject{rec->kind, rec->name}, state});
+        }
+        return true;
+      },
+      err);
+  std::sort(out->begin(), out->end(),
+            [](const StoreEntry& a, const StoreEntry& b) {
+              return SubjectOrder(a.subject, b.subject);
+            });
+  return ok;
+}
+
+bool LocalStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
+                       std::string* err) {
+  *out = StoreStats{};
+  std::vector<StoreEntry> live;
+  if (!ForEach(
+          [&](const std::string&, const SubjectRecord* rec, std::string*) {
+            if (!rec) return true;
+            out->blocks_in_window += rec->BlocksSince(now - history_seconds);
+            if (rec->state && IsLive(*rec->state, now)) {
+              live.push_back(StoreEntry{Subject{rec->kind, rec->name},
+                                        StateOf(rec->state, now)});
+            }
+            return true;
+          },
+          err)) {
+    return false;
+  }
+  CountEntries(live, out);
+  return true;
+}
+
+bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
+                       std::string* err) {
+  *removed = 0;
+  const int64_t since = now - history_seconds;
+  return ForEach(
+      [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
+        if (rec) {
+          SubjectRecord copy = *rec;
+          if (copy.Trim(now, since) == 0) return true;  // Nothing to drop.
+        }
+        // Garbage (or a record changing right now) is looked at under the
+        // lock: still garbage, it goes.
+        return Update(
+            file, now, since,
+            [&](SubjectRecord* r) {
+              const int64_t n = r->Trim(now, since);
+              *removed += n;
+              return n > 0;
+            },
+            e);
+      },
+      err);
+}
+
+}  // namespace defender

@@ -1,0 +1,198 @@
+#include "common/subject_record.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace defender {
+namespace {
+
+constexpr uint8_t kMagic[4] = {'P', 'D', 'S', 'R'};
+constexpr uint8_t kVersion = 1;
+constexpr uint8_t kHasState = 1;
+constexpr uint8_t kBlocked = 2;
+constexpr size_t kHeaderBytes = 32;
+constexpr size_t kSumBytes = 8;
+constexpr char kHex[] = "0123456789abcdef";
+
+void Put(std::string* out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i)
+    out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+uint64_t Get(const uint8_t* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+std::array<uint8_t, kSumBytes> Checksum(const uint8_t* data, size_t size) {
+  const SipDigest d = SipHash128(SipKey{}, {data, size});
+  std::array<uint8_t, kSumBytes> sum;
+  std::copy_n(d.begin(), kSumBytes, sum.begin());
+  return sum;
+}
+
+std::optional<SubjectKind> KindOf(char c) {
+  if (c == 'u') return SubjectKind::kUser;
+  if (c == 'h') return SubjectKind::kHost;
+  return std::nullopt;
+}
+
+// Decodes one slot; false unless it is complete and its checksum holds.
+bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
+  if (b.size() < kHeaderBytes + kSumBytes ||
+      !std::equal(kMagic, kMagic + 4, b.begin()) || b[4] != kVersion) {
+    return false;
+  }
+  const std::optional<SubjectKind> kind = KindOf(static_cast<char>(b[5]));
+  const uint8_t flags = b[6];
+  const size_t history = b[7];
+  const size_t name_len = Get(&b[12], 2);
+  const size_t size = kHeaderBytes + 8 * history + name_len + kSumBytes;
+  if (!kind || (flags & ~(kHasState | kBlocked)) != 0 ||
+      history > kMaxHistory || name_len > kMaxRecordName || size > b.size()) {
+    return false;
+  }
+  const auto sum = Checksum(b.data(), size - kSumBytes);
+  if (!std::equal(sum.begin(), sum.end(), &b[size - kSumBytes])) return false;
+  out->kind = *kind;
+  out->seq = static_cast<uint32_t>(Get(&b[8], 4));
+  out->state.reset();
+  if (flags & kHasState) {
+    out->state = StoredRecord{static_cast<int64_t>(Get(&b[16], 8)),
+                              (flags & kBlocked) != 0,
+                              static_cast<int64_t>(Get(&b[24], 8))};
+  }
+  out->history.clear();
+  for (size_t i = 0; i < history; ++i) {
+    out->history.push_back(static_cast<int64_t>(Get(&b[32 + 8 * i], 8)));
+  }
+  const auto* name = reinterpret_cast<const char*>(&b[32 + 8 * history]);
+  out->name.assign(name, name_len);
+  return true;
+}
+
+}  // namespace
+
+bool SubjectRecord::Empty(int64_t now, int64_t history_since) const {
+  return !(state && IsLive(*state, now)) && BlocksSince(history_since) == 0;
+}
+
+int64_t SubjectRecord::BlocksSince(int64_t since) const {
+  return std::count_if(history.begin(), history.end(),
+                       [&](int64_t t) { return t > since; });
+}
+
+void SubjectRecord::AddBlock(int64_t now) {
+  history.push_back(now);
+  if (history.size() > kMaxHistory) {
+    history.erase(history.begin(),
+                  history.end() - static_cast<ptrdiff_t>(kMaxHistory));
+  }
+}
+
+int64_t SubjectRecord::Trim(int64_t now, int64_t history_since) {
+  int64_t dropped = 0;
+  if (state && !IsLive(*state, now)) {
+    state.reset();
+    ++dropped;
+  }
+  return dropped + static_cast<int64_t>(std::erase_if(
+                       history, [&](int64_t t) { return t <= history_since; }));
+}
+
+char KindChar(SubjectKind kind) {
+  return kind == SubjectKind::kUser ? 'u' : 'h';
+}
+
+bool NeedsHashedName(std::string_view name) {
+  return 2 + 2 * name.size() > kMaxPlainFileName;
+}
+
+std::string RecordFileName(SubjectKind kind, std::string_view name,
+                           const SipKey& key) {
+  std::string out{KindChar(kind)};
+  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(name.data()),
+                                 name.size());
+  SipDigest digest;
+  if (NeedsHashedName(name)) {
+    digest = SipHash128(key, bytes);
+    bytes = digest;
+    out += '~';
+  } else {
+    out += '-';
+  }
+  for (uint8_t c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+bool ParseRecordFileName(std::string_view file, ParsedFileName* out) {
+  if (file.size() < 2 || file.size() % 2 != 0) return false;
+  const std::optional<SubjectKind> kind = KindOf(file[0]);
+  const bool hashed = file[1] == '~';
+  if (!kind || (file[1] != '-' && !hashed) ||
+      (hashed && file.size() != 2 + 2 * sizeof(SipDigest)) ||
+      file.size() > kMaxPlainFileName) {
+    return false;
+  }
+  std::string name;
+  for (size_t i = 2; i < file.size(); i += 2) {
+    const char* hi = strchr(kHex, file[i]);
+    const char* lo = strchr(kHex, file[i + 1]);
+    if (file[i] == '\0' || file[i + 1] == '\0' || !hi || !lo) return false;
+    name += static_cast<char>((hi - kHex) * 16 + (lo - kHex));
+  }
+  out->kind = *kind;
+  out->hashed = hashed;
+  out->name = hashed ? std::string() : std::move(name);
+  return true;
+}
+
+std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
+  std::string out(kMagic, kMagic + 4);
+  out += static_cast<char>(kVersion);
+  out += KindChar(r.kind);
+  const uint8_t flags =
+      r.state ? (kHasState | (r.state->blocked ? kBlocked : 0)) : 0;
+  out += static_cast<char>(flags);
+  out += static_cast<char>(r.history.size());
+  Put(&out, seq, 4);
+  Put(&out, r.name.size(), 2);
+  Put(&out, 0, 2);
+  Put(&out, static_cast<uint64_t>(r.state ? r.state->failures : 0), 8);
+  Put(&out, static_cast<uint64_t>(r.state ? r.state->expires : 0), 8);
+  for (int64_t t : r.history) Put(&out, static_cast<uint64_t>(t), 8);
+  out += r.name;
+  const auto sum =
+      Checksum(reinterpret_cast<const uint8_t*>(out.data()), out.size());
+  out.append(sum.begin(), sum.end());
+  return out;
+}
+
+bool DecodeRecordFile(std::span<const uint8_t> file, SubjectRecord* out,
+                      int* slot) {
+  SubjectRecord rec[2];
+  bool valid[2] = {false, false};
+  for (int i = 0; i < 2; ++i) {
+    const size_t at = i * kSlotBytes;
+    if (file.size() > at) {
+      valid[i] = DecodeSlot(
+          file.subspan(at, std::min(kSlotBytes, file.size() - at)), &rec[i]);
+    }
+  }
+  if (!valid[0] && !valid[1]) return false;
+  // Sequence numbers wrap: the newer is the one ahead by less than half.
+  int pick = valid[0] ? 0 : 1;
+  if (valid[0] && valid[1] &&
+      static_cast<int32_t>(rec[1].seq - rec[0].seq) > 0) {
+    pick = 1;
+  }
+  *out = std::move(rec[pick]);
+  *slot = pick;
+  return true;
+}
+
+}  // namespace defender

@@ -1,0 +1,40 @@
+#include "common/trusted_file.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace defender {
+
+bool CheckTrusted(int fd, const std::string& path, bool dir, struct stat* st,
+                  std::string* err) {
+  if (fstat(fd, st) != 0) {
+    *err = path + ": cannot stat: " + strerror(errno);
+    return false;
+  }
+  if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+    *err = path + ": untrusted store: not a " +
+           (dir ? "directory" : "regular file");
+    return false;
+  }
+  if (st->st_uid == geteuid() && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0) {
+    return true;
+  }
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o",
+           static_cast<unsigned>(st->st_mode & 07777));
+  *err = path + ": untrusted store: owned by uid " +
+         std::to_string(st->st_uid) + " with mode " + mode +
+         " (must be owned by uid " + std::to_string(geteuid()) +
+         " and not writable by group or others)";
+  return false;
+}
+
+bool CheckTrusted(int fd, const std::string& path, bool dir, std::string* err) {
+  struct stat st;
+  return CheckTrusted(fd, path, dir, &st, err);
+}
+
+}  // namespace defender

@@ -1,0 +1,24 @@
+// The trust check of the local state (doc/DESIGN.md §9): a directory or file
+// is used only if it is owned by the effective uid and not writable by group
+// or others, checked on a descriptor opened without following symlinks.
+#ifndef PAM_DEFENDER_COMMON_TRUSTED_FILE_H_
+#define PAM_DEFENDER_COMMON_TRUSTED_FILE_H_
+
+#include <sys/stat.h>
+
+#include <string>
+
+namespace defender {
+
+// Checks the open descriptor `fd` of `path`: a directory when `dir`, else a
+// regular file; owned by the effective uid; not writable by group or
+// others. Sets *st to its fstat. False with *err naming `path` and what is
+// wrong.
+bool CheckTrusted(int fd, const std::string& path, bool dir, struct stat* st,
+                  std::string* err);
+// The same, without the stat.
+bool CheckTrusted(int fd, const std::string& path, bool dir, std::string* err);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_TRUSTED_FILE_H_

@@ -1,0 +1,568 @@
+// The LocalStore beyond the shared contract: its files, processes racing on
+// the same records, a writer killed at any point, damaged and hostile files,
+// and 100,000 subjects.
+#include "common/local_store.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <random>
+
+#include "common/subject_record.h"
+#include "tests/support/files.h"
+#include "tests/support/process.h"
+#include "tests/unit/store_contract.h"
+
+namespace defender::testing {
+namespace {
+
+const LockoutParams kParams{0, {600}, 86400};  // Counters never expire.
+
+std::unique_ptr<LocalStore> OpenStore(const std::string& dir) {
+  std::string err;
+  auto s = LocalStore::Open(dir, 1000, &err);
+  REQUIRE_MESSAGE(s != nullptr, err);
+  return s;
+}
+
+std::string FileOf(const std::string& dir, const Subject& s) {
+  return dir + "/subjects/" + RecordFileName(s.kind, s.name, SipKey{});
+}
+
+SubjectState StateIn(Store& s, const Subject& who, int64_t now) {
+  std::vector<SubjectState> out;
+  std::string err;
+  REQUIRE_MESSAGE(s.Get({&who, 1}, now, &out, &err), err);
+  return out[0];
+}
+
+// The record files in dir/subjects (not .key).
+std::vector<std::string> RecordFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/subjects")) {
+    const std::string name = e.path().filename();
+    if (name[0] != '.') out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Writes one slot holding `r` as the whole file (a test's hand-made store).
+void WriteRecord(const std::string& path, const SubjectRecord& r) {
+  WriteFile(path, EncodeSlot(r, 1), 0600);
+}
+
+// CPU time (user + system) of this process so far.
+double CpuMs() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+// Exit status of a reaped child, 128 + signal if killed.
+int Reap(pid_t pid) {
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+  close(fd);
+  return out;
+}
+
+TEST_CASE(
+    "LocalStore: layout, modes whatever the umask, files only while "
+    "something matters") {
+  TempDir tmp;
+  const std::string dir = tmp / "state";
+  const mode_t old = umask(0);
+  auto s = OpenStore(dir);
+  Fail(*s, kAlice, 3, kParams, kT0);
+  umask(old);
+  struct stat st;
+  REQUIRE(stat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(stat((dir + "/subjects").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(stat(FileOf(dir, kAlice).c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(RecordFiles(dir) == std::vector<std::string>{"u-616c696365"});
+  // Get creates nothing; a success that resets the only counter unlinks.
+  CHECK(StateIn(*s, kHostA, kT0) == SubjectState{});
+  CHECK(RecordFiles(dir).size() == 1);
+  std::vector<SubjectState> before;
+  bool refused = false;
+  std::string err;
+  const Subject both[] = {kAlice, kHostA};
+  const bool reset[] = {true, true};
+  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, kT0 + 1, &before,
+                           &refused, &err));
+  CHECK(before[0].failures == 1);
+  CHECK(RecordFiles(dir).empty());
+  // A block's history keeps the file after an unblock; Prune removes it
+  // once the history leaves the window.
+  REQUIRE(s->Block(kAlice, kT0 + 100, kT0, &err));
+  bool was = false;
+  REQUIRE(s->Unblock(kAlice, kT0 + 1, &was, &err));
+  CHECK(was);
+  CHECK(RecordFiles(dir).size() == 1);
+  int64_t removed = 0;
+  REQUIRE(s->Prune(kT0 + 86401, 86400, &removed, &err));
+  CHECK(removed == 1);
+  CHECK(RecordFiles(dir).empty());
+}
+
+TEST_CASE("LocalStore::Prune removes exactly the expired records and history") {
+  TempDir tmp;
+  auto s = OpenStore(tmp / "s");
+  const LockoutParams p{300, {600}, 86400};
+  std::string err;
+  Fail(*s, kAlice, 0, p, kT0);                       // Block at kT0, 600 s.
+  Fail(*s, {SubjectKind::kUser, "bob"}, 3, p, kT0);  // Counter until kT0+300.
+  Fail(*s, kHostA, 3, p, kT0 + 86200);               // Live at kT0 + 86401.
+  CHECK(RecordFiles(tmp / "s").size() == 3);
+  int64_t removed = 0;
+  REQUIRE(s->Prune(kT0 + 86401, 86400, &removed, &err));
+  CHECK(removed == 3);  // alice's block and history entry, bob's counter.
+  CHECK(RecordFiles(tmp / "s") ==
+        std::vector<std::string>{"h-3139322e302e322e37"});
+  REQUIRE(s->Prune(kT0 + 86401, 86400, &removed, &err));
+  CHECK(removed == 0);
+}
+
+TEST_CASE("LocalStore: names of any bytes map to safe file names") {
+  TempDir tmp;
+  auto s = OpenStore(tmp / "s");
+  const std::string long_name(300, 'x');
+  const std::vector<Subject> subjects = {
+      {SubjectKind::kUser, "../../etc/passwd"},
+      {SubjectKind::kUser, "a/b"},
+      {SubjectKind::kUser, ".."},
+      {SubjectKind::kUser, "\x01\x1b[31m\x7f"},
+      {SubjectKind::kUser, long_name},
+      {SubjectKind::kHost, long_name},
+      {SubjectKind::kUser, std::string(99, 'y')},   // The longest plain name.
+      {SubjectKind::kUser, std::string(100, 'y')},  // Hashed.
+  };
+  for (const Subject& who : subjects) Fail(*s, who, 5, kParams, kT0);
+  const std::vector<std::string> files = RecordFiles(tmp / "s");
+  REQUIRE(files.size() == subjects.size());
+  int hashed = 0;
+  for (const std::string& f : files) {
+    CAPTURE(f);
+    CHECK(f.size() <= kMaxPlainFileName);
+    CHECK(f.find_first_not_of("uh-~0123456789abcdef") == std::string::npos);
+    if (f[1] == '~') {
+      ++hashed;
+      CHECK(f.size() == 34);
+    }
+  }
+  CHECK(hashed == 3);
+  CHECK(Exists(FileOf(tmp / "s", {SubjectKind::kUser, "a/b"})));
+  // The key: 16 random bytes, 0600, different for another store.
+  struct stat st;
+  REQUIRE(stat((tmp / "s/subjects/.key").c_str(), &st) == 0);
+  CHECK(st.st_size == 16);
+  CHECK((st.st_mode & 07777) == 0600);
+  auto other = OpenStore(tmp / "t");
+  Fail(*other, {SubjectKind::kUser, long_name}, 5, kParams, kT0);
+  const std::vector<std::string> theirs = RecordFiles(tmp / "t");
+  REQUIRE(theirs.size() == 1);
+  CHECK(std::find(files.begin(), files.end(), theirs[0]) == files.end());
+  // Every subject comes back by name, with its one failure.
+  std::vector<StoreEntry> listed;
+  std::string err;
+  REQUIRE(s->List(kT0, false, &listed, &err));
+  REQUIRE(listed.size() == subjects.size());
+  for (const Subject& who : subjects) {
+    CAPTURE(who.name);
+    CHECK(std::count_if(listed.begin(), listed.end(), [&](const StoreEntry& e) {
+            return e.subject == who && e.state.failures == 1;
+          }) == 1);
+    CHECK(StateIn(*s, who, kT0).failures == 1);
+  }
+  // Over kMaxRecordName: a clear error.
+  const Subject huge{SubjectKind::kUser, std::string(kMaxRecordName + 1, 'z')};
+  std::vector<SubjectState> out;
+  CHECK_FALSE(s->Get({&huge, 1}, kT0, &out, &err));
+  CHECK(err == "subject name longer than 1024 bytes");
+}
+
+TEST_CASE(
+    "LocalStore: a damaged record reads as absent, a torn write as the "
+    "record before it") {
+  TempDir tmp;
+  auto s = OpenStore(tmp / "s");
+  const std::string file = FileOf(tmp / "s", kAlice);
+  Fail(*s, kAlice, 5, kParams, kT0);  // Slot 0.
+  Fail(*s, kAlice, 5, kParams, kT0);  // Slot 1: 2 failures.
+  std::string bytes = ReadFile(file);
+  REQUIRE(bytes.size() > kSlotBytes);
+  CHECK(StateIn(*s, kAlice, kT0).failures == 2);
+  SUBCASE("the newest slot torn: the one before") {
+    bytes.resize(kSlotBytes + 20);  // Half a write (a power loss).
+    WriteFile(file, bytes, 0600);
+    CHECK(StateIn(*s, kAlice, kT0).failures == 1);
+    CHECK(Fail(*s, kAlice, 5, kParams, kT0).state.failures == 2);
+    CHECK(StateIn(*s, kAlice, kT0).failures == 2);
+  }
+  SUBCASE("a flipped bit in the newest slot: the one before") {
+    bytes[kSlotBytes + 17] ^= 1;
+    WriteFile(file, bytes, 0600);
+    CHECK(StateIn(*s, kAlice, kT0).failures == 1);
+  }
+  SUBCASE("garbage: absent, then overwritten") {
+    WriteFile(file, std::string(3000, '\xff'), 0600);
+    CHECK(StateIn(*s, kAlice, kT0) == SubjectState{});
+    std::vector<StoreEntry> listed;
+    std::string err;
+    REQUIRE(s->List(kT0, false, &listed, &err));
+    CHECK(listed.empty());
+    CHECK(Fail(*s, kAlice, 5, kParams, kT0).state.failures == 1);
+    CHECK(StateIn(*s, kAlice, kT0).failures == 1);
+  }
+  SUBCASE("an empty file (a writer killed after creating it): absent") {
+    WriteFile(file, "", 0600);
+    CHECK(StateIn(*s, kAlice, kT0) == SubjectState{});
+    int64_t removed = 0;
+    std::string err;
+    REQUIRE(s->Prune(kT0, 86400, &removed, &err));
+    CHECK_FALSE(Exists(file));  // Prune deletes what holds no record.
+  }
+  SUBCASE("another subject's record under this name: absent") {
+    SubjectRecord bob;
+    bob.name = "bob";
+    bob.state = StoredRecord{2, true, 0};
+    WriteRecord(file, bob);
+    CHECK(StateIn(*s, kAlice, kT0) == SubjectState{});
+  }
+}
+
+TEST_CASE("LocalStore: hostile record files give an error, never followed") {
+  TempDir tmp;
+  auto s = OpenStore(tmp / "s");
+  const std::string file = FileOf(tmp / "s", kAlice);
+  const std::string target = tmp / "target";
+  std::string want;
+  SUBCASE("a symlink") {
+    WriteFile(target, "", 0600);
+    REQUIRE(symlink(target.c_str(), file.c_str()) == 0);
+    want = file + ": untrusted store: a symlink";
+  }
+  SUBCASE("a FIFO") {
+    REQUIRE(mkfifo(file.c_str(), 0600) == 0);
+    want = file + ": untrusted store: not a regular file";
+  }
+  SUBCASE("a directory") {
+    REQUIRE(mkdir(file.c_str(), 0700) == 0);
+    want = file + ": untrusted store: not a regular file";
+  }
+  SUBCASE("another user's file") {
+    WriteFile(file, "", 0600);
+    REQUIRE(chown(file.c_str(), 65534, 65534) == 0);
+    want = file +
+           ": untrusted store: owned by uid 65534 with mode 0600 (must be "
+           "owned by uid 0 and not writable by group or others)";
+  }
+  SUBCASE("group-writable") {
+    WriteFile(file, "", 0620);
+    want = file +
+           ": untrusted store: owned by uid 0 with mode 0620 (must be owned "
+           "by uid 0 and not writable by group or others)";
+  }
+  SUBCASE("a huge file") {
+    WriteFile(file, "", 0600);
+    REQUIRE(truncate(file.c_str(), 1 << 30) == 0);
+    want = file + ": untrusted store: not a subject record (1073741824 bytes)";
+  }
+  REQUIRE(geteuid() == 0);  // The messages above name uid 0.
+  std::string err;
+  std::vector<SubjectState> states;
+  CHECK_FALSE(s->Get({&kAlice, 1}, kT0, &states, &err));
+  CHECK(err == want);
+  err.clear();
+  std::vector<FailureOutcome> out;
+  bool refused = false;
+  const FailureRequest req{kAlice, 3};
+  CHECK_FALSE(s->RecordFailure({&req, 1}, RefusalRule::kAny,
+                               FailureMode::kCount, kParams, kT0, &out,
+                               &refused, &err));
+  CHECK(err == want);
+  err.clear();
+  std::vector<StoreEntry> listed;
+  CHECK_FALSE(s->List(kT0, false, &listed, &err));
+  CHECK(err == want);
+  CHECK(ReadFile(target) == "");  // A symlink's target is never written.
+}
+
+TEST_CASE("LocalStore refuses a directory that others own or can write") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  OpenStore(dir);
+  std::string err;
+  REQUIRE(chmod((dir + "/subjects").c_str(), 0770) == 0);
+  CHECK(LocalStore::Open(dir, 1000, &err) == nullptr);
+  CHECK(err.rfind(dir + "/subjects: untrusted store: owned by uid 0 with mode "
+                        "0770",
+                  0) == 0);
+  REQUIRE(chmod((dir + "/subjects").c_str(), 0700) == 0);
+  REQUIRE(chown(dir.c_str(), 65534, 65534) == 0);
+  CHECK(LocalStore::Open(dir, 1000, &err) == nullptr);
+  CHECK(err.rfind(dir + ": untrusted store: owned by uid 65534", 0) == 0);
+  REQUIRE(chown(dir.c_str(), 0, 0) == 0);
+  REQUIRE(rmdir((dir + "/subjects").c_str()) == 0);
+  REQUIRE(symlink(tmp.path().c_str(), (dir + "/subjects").c_str()) == 0);
+  CHECK(LocalStore::Open(dir, 1000, &err) == nullptr);
+  CHECK(err == dir + "/subjects: cannot open: Not a directory");
+}
+
+TEST_CASE("LocalStore: a lock held by a stopped process times out") {
+  TempDir tmp;
+  std::string err;
+  auto s = LocalStore::Open(tmp / "s", 50, &err);
+  REQUIRE(s != nullptr);
+  Fail(*s, kAlice, 5, kParams, kT0);
+  const int fd = open(FileOf(tmp / "s", kAlice).c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(flock(fd, LOCK_EX) == 0);  // Another open file description.
+  std::vector<SubjectState> states;
+  CHECK_FALSE(s->Get({&kAlice, 1}, kT0, &states, &err));
+  CHECK(err ==
+        FileOf(tmp / "s", kAlice) + ": cannot lock: Connection timed out");
+  close(fd);
+  CHECK(StateIn(*s, kAlice, kT0).failures == 1);
+}
+
+// Eight processes fail on the same user (and each on its own host) at once.
+TEST_CASE("LocalStore: concurrent processes lose no failure and block once") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  OpenStore(dir);
+  constexpr int kProcs = 8;
+  constexpr int kEach = 150;
+  const Subject bob{SubjectKind::kUser, "bob"};
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcs; ++p) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::string err;
+      auto s = LocalStore::Open(dir, 5000, &err);
+      int blocks = 0;
+      const Subject host{SubjectKind::kHost, "10.0.0." + std::to_string(p)};
+      for (int i = 0; i < kEach && s; ++i) {
+        // alice and the host count every failure; bob blocks at 100.
+        const FailureRequest reqs[] = {
+            {kAlice, 1'000'000}, {host, 1'000'000}, {bob, 99}};
+        std::vector<FailureOutcome> out;
+        bool refused = false;
+        if (!s->RecordFailure(reqs, RefusalRule::kNever, FailureMode::kCount,
+                              kParams, kT0, &out, &refused, &err)) {
+          _exit(100);
+        }
+        blocks += out[2].newly_blocked;
+      }
+      _exit(s ? blocks : 101);
+    }
+    pids.push_back(pid);
+  }
+  int blocks = 0;
+  for (pid_t pid : pids) {
+    const int status = Reap(pid);
+    REQUIRE(status < 100);
+    blocks += status;
+  }
+  CHECK(blocks == 1);
+  auto s = OpenStore(dir);
+  CHECK(StateIn(*s, kAlice, kT0).failures == kProcs * kEach);
+  CHECK(StateIn(*s, bob, kT0) == SubjectState{100, true, kT0 + 600});
+  for (int p = 0; p < kProcs; ++p) {
+    const Subject host{SubjectKind::kHost, "10.0.0." + std::to_string(p)};
+    CHECK(StateIn(*s, host, kT0).failures == kEach);
+  }
+}
+
+// A success that resets (and unlinks) a record races failures on it: each
+// failure is either reset by a success (which saw it) or still there.
+TEST_CASE("LocalStore: a reset racing failures loses no failure") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  OpenStore(dir);
+  constexpr int kFailures = 3000;
+  int fd = -1;
+  const pid_t resetter = ForkPiped(
+      [&](int out) {
+        std::string err;
+        auto s = LocalStore::Open(dir, 5000, &err);
+        if (!s) _exit(1);
+        int64_t seen = 0;
+        const bool reset[] = {true};
+        // Until the failing process is done (it removes "go").
+        while (access((dir + "/go").c_str(), F_OK) == 0) {
+          std::vector<SubjectState> before;
+          bool refused = false;
+          if (!s->RecordSuccess({&kAlice, 1}, reset, RefusalRule::kAny, kT0,
+                                &before, &refused, &err)) {
+            _exit(2);
+          }
+          seen += before[0].failures;
+        }
+        const std::string text = std::to_string(seen);
+        if (write(out, text.data(), text.size()) < 0) _exit(3);
+      },
+      &fd);
+  WriteFile(dir + "/go", "", 0600);
+  const std::string failed = InChild([&] {
+    std::string err;
+    auto s = LocalStore::Open(dir, 5000, &err);
+    if (!s) return std::string("cannot open");
+    for (int i = 0; i < kFailures; ++i) {
+      const FailureRequest req{kAlice, 1'000'000};
+      std::vector<FailureOutcome> out;
+      bool refused = false;
+      if (!s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
+                            kParams, kT0, &out, &refused, &err)) {
+        return err;
+      }
+    }
+    return std::string();
+  });
+  unlink((dir + "/go").c_str());
+  CHECK(failed == "");
+  const std::string seen = ReadAll(fd);
+  CHECK(Reap(resetter) == 0);
+  auto s = OpenStore(dir);
+  const int64_t left = StateIn(*s, kAlice, kT0).failures;
+  MESSAGE("reset " << seen << " failures, " << left << " left");
+  CHECK(std::stoll(seen) + left == kFailures);
+  CHECK(std::stoll(seen) > 0);  // The race did happen.
+}
+
+// A writer killed at a random point leaves every record readable, with at
+// most the killed step's failure more than it reported.
+TEST_CASE("LocalStore: a writer killed with SIGKILL at any point") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  std::mt19937 rng(42);
+  const Subject host{SubjectKind::kHost, "10.9.9.9"};
+  for (int round = 0; round < 300; ++round) {
+    const int64_t before = StateIn(*s, kAlice, kT0).failures;
+    CHECK(StateIn(*s, host, kT0).failures == before);
+    int fd = -1;
+    const pid_t pid = ForkPiped(
+        [&](int out) {
+          std::string err;
+          auto w = LocalStore::Open(dir, 5000, &err);
+          if (!w) _exit(1);
+          for (;;) {
+            const FailureRequest reqs[] = {{kAlice, 1'000'000},
+                                           {host, 1'000'000}};
+            std::vector<FailureOutcome> o;
+            bool refused = false;
+            if (!w->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                                  kParams, kT0, &o, &refused, &err) ||
+                write(out, "x", 1) != 1) {
+              _exit(2);
+            }
+          }
+        },
+        &fd);
+    usleep(std::uniform_int_distribution<int>(0, 3000)(rng));
+    kill(pid, SIGKILL);
+    const int64_t done = static_cast<int64_t>(ReadAll(fd).size());
+    REQUIRE(Reap(pid) == 128 + SIGKILL);
+    const int64_t after = StateIn(*s, kAlice, kT0).failures;
+    CAPTURE(round);
+    CHECK(after - before >= done);
+    CHECK(after - before <= done + 1);
+    const int64_t host_after = StateIn(*s, host, kT0).failures;
+    CHECK(host_after - before >= done);
+    CHECK(host_after - before <= done + 1);
+    // Both subjects' files hold a valid record (or the host's is still
+    // empty: killed between creating and writing it).
+    for (const Subject& who : {kAlice, host}) {
+      const std::string bytes = ReadFile(FileOf(dir, who));
+      SubjectRecord r;
+      int slot;
+      CHECK((bytes.empty() ||
+             DecodeRecordFile(
+                 {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                 &r, &slot)));
+    }
+    if (host_after != after) {
+      // The step was killed between its two writes: the next one finds
+      // them apart; bring them together for the next round.
+      const Subject& behind = host_after < after ? host : kAlice;
+      Fail(*s, behind, 1'000'000, kParams, kT0);
+    }
+  }
+}
+
+TEST_CASE("LocalStore: List Stats and Prune on 100000 subjects") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  constexpr int kSubjects = 100'000;
+  for (int i = 0; i < kSubjects; ++i) {
+    SubjectRecord r;
+    r.kind = i % 2 ? SubjectKind::kHost : SubjectKind::kUser;
+    r.name = "subject" + std::to_string(i);
+    // Every 10th blocked for a day (with a block in its history), the
+    // others failing with a counter that expires at kT0 + 100 for half.
+    const bool blocked = i % 10 == 0;
+    r.state = StoredRecord{blocked ? 4 : 1, blocked,
+                           kT0 + (blocked     ? 86400
+                                  : i % 4 < 2 ? 100
+                                              : 3600)};
+    if (blocked) r.history = {kT0 - 60};
+    WriteRecord(FileOf(dir, {r.kind, r.name}), r);
+  }
+  std::string err;
+  std::vector<StoreEntry> listed;
+  double cpu0 = CpuMs();
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(s->List(kT0, false, &listed, &err));
+  auto ms = [&] {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count()) +
+           " ms (CPU " + std::to_string(static_cast<int>(CpuMs() - cpu0)) +
+           " ms)";
+  };
+  MESSAGE("List of 100,000 subjects: " << ms());
+  CHECK(listed.size() == kSubjects);
+  CHECK(listed.front().subject == Subject{SubjectKind::kUser, "subject0"});
+  CHECK(listed.back().subject == Subject{SubjectKind::kHost, "subject99999"});
+  StoreStats st;
+  REQUIRE(s->Stats(kT0, 86400, &st, &err));
+  CheckStats(st, {10000, 0, 0, 40000, 50000, 130000, 10000});
+  t0 = std::chrono::steady_clock::now();
+  cpu0 = CpuMs();
+  int64_t removed = 0;
+  REQUIRE(s->Prune(kT0 + 100, 86400, &removed, &err));
+  MESSAGE("Prune deleting 45,000 of 100,000 subjects: " << ms());
+  // i % 10 != 0 and i % 4 < 2: 45,000 counters ended at kT0 + 100.
+  CHECK(removed == 45'000);
+  CHECK(RecordFiles(dir).size() == kSubjects - 45'000);
+  REQUIRE(s->List(kT0 + 100, true, &listed, &err));
+  CHECK(listed.size() == 10'000);
+}
+
+}  // namespace
+}  // namespace defender::testing
