@@ -331,7 +331,6 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     options.origin_host = HostName();
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));
     options.local_fallback = true;
-    options.lazy_local = true;
     options.redis_one_deadline = true;
   }
   std::unique_ptr<Backend> backend = Backend::Open(cfg_, options, &err);
