@@ -113,6 +113,18 @@ const KeyDef kKeys[] = {
      DEFENDER_SETTER(c->lockout_message = v.s)},
     {"lockout", "permanent_lockout_message", KeyType::kString, 0, 0,
      DEFENDER_SETTER(c->permanent_lockout_message = v.s)},
+    {"lockout", "host_lockout_message", KeyType::kString, 0, 0,
+     DEFENDER_SETTER(c->host_lockout_message = v.s)},
+    {"lockout", "mode", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s != "enforce" && v.s != "report") {
+         *err = "expected \"enforce\" or \"report\", got \"" +
+                EscapeText(v.s, 40) + "\"";
+         return false;
+       }
+       c->report_only = v.s == "report";
+       return true;
+     }},
 
     {"store", "backend", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
@@ -485,6 +497,8 @@ std::string DumpConfig(const Config& c) {
   o += "lockout_message = " + Quote(c.lockout_message) + "\n";
   o += "permanent_lockout_message = " + Quote(c.permanent_lockout_message) +
        "\n";
+  o += "host_lockout_message = " + Quote(c.host_lockout_message) + "\n";
+  o += "mode = " + Quote(c.report_only ? "report" : "enforce") + "\n";
   o += "\n[store]\n";
   o += "backend = " + Quote(BackendName(c.backend)) + "\n";
   o += "path = " + Quote(c.path) + "\n";
