@@ -61,7 +61,8 @@ int Main(int argc, char** argv) {
   }
 
   Context ctx(globals, CliClock());
-  if (!ctx.LoadConfig()) return kExitUsage;
+  // doctor loads the configuration itself: a broken one is a finding.
+  if (!app.got_subcommand("doctor") && !ctx.LoadConfig()) return kExitUsage;
   for (auto& [sub, run] : runners) {
     if (sub->parsed()) return run(&ctx);
   }
