@@ -170,6 +170,20 @@ const KeyDef kKeys[] = {
     {"lockout", "permanent_lockout_message", KeyType::kString, 0, 0,
      DEFENDER_SETTER(c->permanent_lockout_message = v.s),
      GET(String(c.permanent_lockout_message))},
+    {"lockout", "host_lockout_message", KeyType::kString, 0, 0,
+     DEFENDER_SETTER(c->host_lockout_message = v.s),
+     GET(String(c.host_lockout_message))},
+    {"lockout", "mode", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s != "enforce" && v.s != "report") {
+         *err = "expected \"enforce\" or \"report\", got \"" +
+                EscapeText(v.s, 40) + "\"";
+         return false;
+       }
+       c->report_only = v.s == "report";
+       return true;
+     },
+     GET(String(c.report_only ? "report" : "enforce"))},
 
     {"store", "backend", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
@@ -524,6 +538,8 @@ std::string DumpConfig(const Config& c) {
   o += "lockout_message = " + Quote(c.lockout_message) + "\n";
   o += "permanent_lockout_message = " + Quote(c.permanent_lockout_message) +
        "\n";
+  o += "host_lockout_message = " + Quote(c.host_lockout_message) + "\n";
+  o += "mode = " + Quote(c.report_only ? "report" : "enforce") + "\n";
   o += "\n[store]\n";
   o += "backend = " + Quote(BackendName(c.backend)) + "\n";
   o += "dir = " + Quote(c.dir) + "\n";

@@ -47,6 +47,13 @@ struct Config {
       "{cooloff_minutes} minute(s).";
   std::string permanent_lockout_message =
       "Account locked: too many login attempts. Contact an administrator.";
+  // Shown when a host block (or deny_hosts) refuses the attempt.
+  std::string host_lockout_message =
+      "Logins from your address are blocked: too many failed attempts. Try "
+      "again later or contact an administrator.";
+  // mode = "report" (doc/DESIGN.md §3.16): count, block and log as in
+  // "enforce", but the module refuses nothing.
+  bool report_only = false;
 
   // [store]
   StoreBackend backend = StoreBackend::kLocal;

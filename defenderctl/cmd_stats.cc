@@ -93,9 +93,9 @@ std::string StatsPrometheus(const Stats& s) {
   value("defender_failing", "kind=\"host\"", s.store.failing_hosts);
   metric("defender_failures", "Sum of the live failure counters.");
   value("defender_failures", "", s.store.failures);
-  metric(
-      "defender_window_seconds",
-      "Length of the window of the window counts (attempts.expiration_hours).");
+  metric("defender_window_seconds",
+         "Length of the window of the *_in_window counts "
+         "(attempts.expiration_hours).");
   value("defender_window_seconds", "", s.window);
   metric("defender_blocks_in_window", "Blocks started within the window.");
   value("defender_blocks_in_window", "", s.store.blocks_in_window);
