@@ -7,4 +7,6 @@ const Clock& CliClock() {
   return clock;
 }
 
+bool FirewallAllowsLocalForTests() { return false; }
+
 }  // namespace defender::ctl

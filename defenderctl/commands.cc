@@ -15,6 +15,8 @@ const Command kCommands[] = {
      DefineCleanup},
     {"config", "Validate or print the effective configuration", DefineConfig},
     {"stats", "Counts of blocks, failures and attempts", DefineStats},
+    {"firewall", "Keep an nftables table dropping blocked hosts",
+     DefineFirewall},
 };
 
 }  // namespace
