@@ -253,10 +253,11 @@ const KeyDef kKeys[] = {
      [](Config* c, const Value& v, std::string* err) {
        // An nftables identifier, written into commands as it is.
        const bool ok =
-           !v.s.empty() && v.s.size() <= 32 && ((v.s[0] | 0x20) >= 'a' && (v.s[0] | 0x20) <= 'z') &&
-           v.s.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
-               std::string::npos;
+           !v.s.empty() && v.s.size() <= 32 &&
+           ((v.s[0] | 0x20) >= 'a' && (v.s[0] | 0x20) <= 'z') &&
+           v.s.find_first_not_of(
+               "abcdefghijklmnopqrstuvwxyz"
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == std::string::npos;
        if (!ok) {
          *err = "must be 1-32 letters, digits or '_', starting with a letter";
          return false;

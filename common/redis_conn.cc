@@ -535,8 +535,8 @@ RedisReplyPtr RedisConnection::Receive(int timeout_ms, bool* timed_out,
   const TimePoint deadline =
       SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   std::string io_err;
-  RedisReplyPtr r(ReadReply(ctx_, deadline, "nothing received", timed_out,
-                            &io_err));
+  RedisReplyPtr r(
+      ReadReply(ctx_, deadline, "nothing received", timed_out, &io_err));
   if (!r && !*timed_out) {
     *err = server_ + ": " + io_err;
     Close();

@@ -75,9 +75,9 @@ int RunList(Context* ctx, Firewall* fw) {
   }
   const std::string table = "table inet " + fw->settings().table;
   PrintResult(*ctx, out,
-              !exists             ? "no " + table + "\n"
-              : elements.empty()  ? table + ": no elements\n"
-                                  : t.Render());
+              !exists            ? "no " + table + "\n"
+              : elements.empty() ? table + ": no elements\n"
+                                 : t.Render());
   return kExitOk;
 }
 
@@ -109,8 +109,9 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
       const char* kind = std::getenv("DEFENDER_KIND");
       const char* name = std::getenv("DEFENDER_SUBJECT");
       if (!kind || !name) {
-        PrintError("firewall add/del: --host, or DEFENDER_KIND and "
-                   "DEFENDER_SUBJECT as a hook sets them");
+        PrintError(
+            "firewall add/del: --host, or DEFENDER_KIND and "
+            "DEFENDER_SUBJECT as a hook sets them");
         return kExitUsage;
       }
       if (std::string_view(kind) != "host") return kExitOk;  // A user.
@@ -158,17 +159,20 @@ void AddFlags(CLI::App* sub, FirewallOptions* opt) {
   opt->list = sub->add_subcommand("list", "List the elements of the table");
   opt->flush = sub->add_subcommand(
       "flush", "Remove the table (nothing else is touched)");
-  opt->watch = sub->add_subcommand(
-      "watch", "Follow blocks and unblocks until stopped (for "
-               "defender-firewall.service)");
+  opt->watch =
+      sub->add_subcommand("watch",
+                          "Follow blocks and unblocks until stopped (for "
+                          "defender-firewall.service)");
   opt->add = sub->add_subcommand(
-      "add", "Re-read one host (--host, or the hook environment) and add it "
-             "if it is blocked");
+      "add",
+      "Re-read one host (--host, or the hook environment) and add it "
+      "if it is blocked");
   opt->del = sub->add_subcommand(
       "del", "Re-read one host and remove it unless it is blocked");
   for (CLI::App* s : {opt->add, opt->del}) {
-    s->add_option("--host", opt->host, "The host (normalised as the module "
-                                       "does)")
+    s->add_option("--host", opt->host,
+                  "The host (normalised as the module "
+                  "does)")
         ->type_name("H");
   }
   for (CLI::App* s :

@@ -68,8 +68,8 @@ std::string Firewall::TableCommands() const {
     match += " } ";
   }
   for (const bool v6 : {false, true}) {
-    const std::string from = std::string(v6 ? "ip6" : "ip") + " saddr @" +
-                             SetName(v6) + " " + match;
+    const std::string from =
+        std::string(v6 ? "ip6" : "ip") + " saddr @" + SetName(v6) + " " + match;
     const std::string rule = "add rule " + t + " " + kChain + " " + from;
     if (settings_.reject) {
       o += rule + "meta l4proto tcp reject with tcp reset\n";
@@ -85,8 +85,8 @@ bool Firewall::Exists(bool* exists, std::string* err) {
   std::string out;
   std::string list_err;
   // Lists only our table; a missing table is the one expected failure.
-  *exists = nft_.Run("list table inet " + settings_.table, true, &out,
-                     &list_err);
+  *exists =
+      nft_.Run("list table inet " + settings_.table, true, &out, &list_err);
   if (*exists) return true;
   if (list_err.find("No such file or directory") != std::string::npos) {
     return true;
@@ -111,8 +111,8 @@ bool Firewall::List(std::vector<FirewallElement>* out, bool* exists,
   std::vector<std::string> foreign;
   for (const bool v6 : {false, true}) {
     std::string json;
-    if (!nft_.Run("list set inet " + settings_.table + " " + SetName(v6),
-                  true, &json, err) ||
+    if (!nft_.Run("list set inet " + settings_.table + " " + SetName(v6), true,
+                  &json, err) ||
         !ParseSetListing(json, v6, out, &foreign, err)) {
       return false;
     }
@@ -162,8 +162,7 @@ bool ParseSetListing(const std::string& json, bool v6,
   for (const Json& item : doc["nftables"]) {
     if (!item.is_object() || !item.contains("set")) continue;
     const Json& set = item["set"];
-    if (!set.is_object() || !set.contains("elem") ||
-        !set["elem"].is_array()) {
+    if (!set.is_object() || !set.contains("elem") || !set["elem"].is_array()) {
       continue;
     }
     for (const Json& raw : set["elem"]) {

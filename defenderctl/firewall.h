@@ -53,8 +53,7 @@ class Firewall {
 
   // The elements of both sets, sorted (IPv4 first). *exists is false (and
   // *out empty) when the table does not exist.
-  bool List(std::vector<FirewallElement>* out, bool* exists,
-            std::string* err);
+  bool List(std::vector<FirewallElement>* out, bool* exists, std::string* err);
 
   // In one transaction: adds `add` (an element already there gets the new
   // timeout) and removes `remove` (absent ones are no error). The table

@@ -21,8 +21,9 @@ EventHint ParseEventHint(std::string_view message, std::string* subject,
   }
   const auto text = [&](const char* key) -> const std::string* {
     const auto it = doc.find(key);
-    return it != doc.end() && it->is_string() ? it->get_ptr<const std::string*>()
-                                              : nullptr;
+    return it != doc.end() && it->is_string()
+               ? it->get_ptr<const std::string*>()
+               : nullptr;
   };
   const std::string* event = text("event");
   const std::string* kind = text("kind");

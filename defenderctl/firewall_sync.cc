@@ -93,11 +93,11 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
   std::vector<FirewallElement> have;
   bool exists = false;
   if (!t.firewall->List(&have, &exists, err)) return false;
-  const auto it = std::find_if(
-      have.begin(), have.end(),
-      [&](const FirewallElement& h) { return Key(h) == Key(el); });
-  const bool blocked = states[0].blocked && (states[0].permanent() ||
-                                             states[0].Remaining(now) > 0);
+  const auto it =
+      std::find_if(have.begin(), have.end(),
+                   [&](const FirewallElement& h) { return Key(h) == Key(el); });
+  const bool blocked = states[0].blocked &&
+                       (states[0].permanent() || states[0].Remaining(now) > 0);
   *present = have.size();
   if (!blocked) {
     if (it == have.end()) return true;

@@ -19,6 +19,9 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
+// Reconnecting waits this long, then twice as long each time, up to 30 s.
+constexpr int kFirstBackoffMs = 250;
+
 volatile sig_atomic_t g_stop = 0;
 
 void OnStop(int) { g_stop = 1; }
@@ -107,7 +110,10 @@ class Watcher {
     SyncChanges c;
     std::string err;
     ignored_.EndPeriod();
-    if (!SyncAll(t_, ctx_->Now(), &c, &err)) {
+    // A store connection broken meanwhile (Redis restarted) is closed by
+    // the failed call and opened again by the next: try twice.
+    if (!SyncAll(t_, ctx_->Now(), &c, &err) &&
+        !SyncAll(t_, ctx_->Now(), &(c = SyncChanges()), &err)) {
       Log("sync failed: " + err);
       return false;
     }
@@ -151,7 +157,8 @@ class Watcher {
 
   // One subscription: true when it ended by a stop signal.
   bool Subscribed(RedisConnection* sub) {
-    const auto period = std::chrono::seconds(ctx_->config().firewall_resync_seconds);
+    const auto period =
+        std::chrono::seconds(ctx_->config().firewall_resync_seconds);
     Steady::time_point next = Steady::now();
     while (!g_stop) {
       if (Steady::now() >= next) {
@@ -162,9 +169,9 @@ class Watcher {
                             .count();
       bool timed_out = false;
       std::string err;
-      RedisReplyPtr r = sub->Receive(
-          static_cast<int>(std::clamp<int64_t>(left, 1, 500)), &timed_out,
-          &err);
+      RedisReplyPtr r =
+          sub->Receive(static_cast<int>(std::clamp<int64_t>(left, 1, 500)),
+                       &timed_out, &err);
       if (!r) {
         if (timed_out) continue;
         Log("lost the subscription: " + err);
@@ -184,24 +191,29 @@ class Watcher {
   void WatchRedis() {
     const Config& cfg = ctx_->config();
     const std::string channel = cfg.key_prefix + ":events";
-    int backoff_ms = 1000;
-    bool was_down = false;
+    int backoff_ms = kFirstBackoffMs;
+    std::string last_err;
     while (!g_stop) {
       RedisConnection sub(RedisSettings::FromConfig(cfg));
       std::string err;
       RedisReplyPtr r = sub.Command({"SUBSCRIBE", channel}, &err);
       const bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3;
       if (!ok) {
-        if (r) err = "unexpected reply to SUBSCRIBE";
-        if (!was_down) Log("cannot subscribe: " + err + " (retrying)");
-        was_down = true;
+        if (r) {
+          err = r->type == REDIS_REPLY_ERROR
+                    ? std::string(r->str, r->len)
+                    : std::string("unexpected reply to SUBSCRIBE");
+        }
+        // Each new reason once, not every retry.
+        if (err != last_err) Log("cannot subscribe: " + err + " (retrying)");
+        last_err = err;
         Pause(backoff_ms);
         backoff_ms = std::min(backoff_ms * 2, 30'000);
         continue;
       }
       Log("subscribed to " + channel + " on " + sub.server());
-      was_down = false;
-      backoff_ms = 1000;
+      last_err.clear();
+      backoff_ms = kFirstBackoffMs;
       if (Subscribed(&sub)) return;
       Pause(100);  // Then subscribe again and re-sync.
     }

@@ -3,7 +3,7 @@
 // <key_prefix>:events and re-reads each host an event names at once; it
 // re-syncs everything every firewall.resync_seconds and after every
 // (re)subscription, since Pub/Sub loses what is published while it is not
-// connected; it reconnects with a backoff of 1, 2, 4 ... 30 s. With the
+// connected; it reconnects with a backoff of 0.25, 0.5, 1 ... 30 s. With the
 // local store it re-syncs every resync_seconds (the module's hooks run
 // `firewall add|del` for each event). Ends on SIGTERM or SIGINT.
 #ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_WATCH_H_
