@@ -73,7 +73,7 @@ struct Config {
   std::vector<std::string> on_unblock;
   int64_t hooks_timeout_seconds = 10;
 
-  // [firewall] (doc/DESIGN.md §14; used by defenderctl only)
+  // [firewall] (doc/DESIGN.md §15; used by defenderctl only)
   bool firewall_enabled = false;
   std::vector<int64_t> firewall_ports{22};  // Empty: every port.
   bool firewall_reject = false;             // action: "reject"; else "drop".

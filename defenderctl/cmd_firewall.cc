@@ -1,5 +1,5 @@
 // defenderctl firewall sync | list | flush | watch | add | del
-// (doc/DESIGN.md §14)
+// (doc/DESIGN.md §15)
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <memory>

@@ -1,5 +1,5 @@
 // Which host subjects may become elements of the firewall's sets
-// (doc/DESIGN.md §14). Whatever the store or an event names, only a single
+// (doc/DESIGN.md §15). Whatever the store or an event names, only a single
 // IPv4 or IPv6 address, or an IPv6 prefix of exactly lockout.ipv6_prefix
 // bits, in the canonical form the module writes, is ever admitted; never a
 // wider range, a loopback or unspecified address, anything that overlaps

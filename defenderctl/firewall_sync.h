@@ -1,4 +1,4 @@
-// Making the firewall's sets match the store (doc/DESIGN.md §14): the
+// Making the firewall's sets match the store (doc/DESIGN.md §15): the
 // whole of it (`firewall sync`, the watcher's periodic re-sync) or one
 // subject named by a hint (an event, `firewall add|del`). Only what the
 // store says counts; every element passes the FirewallGuard; the sets hold

@@ -1,5 +1,5 @@
 // `defenderctl firewall watch`: keeps the firewall matching the store for
-// as long as it runs (doc/DESIGN.md §14). With Redis it SUBSCRIBEs to
+// as long as it runs (doc/DESIGN.md §15). With Redis it SUBSCRIBEs to
 // <key_prefix>:events and re-reads each host an event names at once; it
 // re-syncs everything every firewall.resync_seconds and after every
 // (re)subscription, since Pub/Sub loses what is published while it is not

@@ -1,5 +1,5 @@
 #!/bin/bash
-# defenderctl firewall against the real kernel firewall (doc/DESIGN.md §14),
+# defenderctl firewall against the real kernel firewall (doc/DESIGN.md §15),
 # entirely inside private network namespaces made here (never the
 # machine's own network), with real libpam logins (pamtester, pam_wrapper,
 # pam_matrix) and a real redis-server on a unix socket.

@@ -1,4 +1,4 @@
-// defenderctl's firewall pieces (doc/DESIGN.md §14): the [firewall] keys,
+// defenderctl's firewall pieces (doc/DESIGN.md §15): the [firewall] keys,
 // the guard that decides what may be dropped, the event parser, the nft
 // text and listing, and SyncAll/SyncOne against the real kernel firewall
 // in a private network namespace (root only).
