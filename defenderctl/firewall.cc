@@ -120,23 +120,51 @@ bool Firewall::List(std::vector<FirewallElement>* out, bool* exists,
   return true;
 }
 
+bool Firewall::Replace(std::span<const FirewallElement> all, bool v4, bool v6,
+                       std::string* err) {
+  std::string o;
+  for (const bool family : {false, true}) {
+    if (family ? !v6 : !v4) continue;
+    const std::string set = "inet " + settings_.table + " " + SetName(family);
+    o += "flush set " + set + "\n";
+    std::string timed;
+    for (const FirewallElement& e : all) {
+      if (e.v6 == family) {
+        timed += (timed.empty() ? "" : ", ") + ElementText(e, true);
+      }
+    }
+    if (!timed.empty()) o += "add element " + set + " { " + timed + " }\n";
+  }
+  if (o.empty()) return true;
+  std::string out;
+  return nft_.Run(o, false, &out, err);
+}
+
 bool Firewall::Apply(std::span<const FirewallElement> add,
                      std::span<const FirewallElement> remove,
                      std::string* err) {
+  // Per set, three commands whatever the number of elements (one command
+  // per element is quadratic in nft for interval sets): "add" makes every
+  // element exist, so that "delete" never fails; the last "add" sets the
+  // timeouts (a plain "add" leaves an existing element's own).
   std::string o;
-  const std::string t = "inet " + settings_.table + " ";
-  // "add" first makes the element exist, so that "delete" never fails;
-  // the second "add" sets the timeout (an existing element keeps its own
-  // on a plain "add").
-  for (const FirewallElement& e : remove) {
-    const std::string set = t + SetName(e.v6) + " { " + e.addr + " }\n";
-    o += "add element " + set + "delete element " + set;
-  }
-  for (const FirewallElement& e : add) {
-    const std::string set = t + SetName(e.v6) + " { ";
-    o += "add element " + set + e.addr + " }\n";
-    o += "delete element " + set + e.addr + " }\n";
-    o += "add element " + set + ElementText(e, true) + " }\n";
+  for (const bool v6 : {false, true}) {
+    std::string plain;
+    std::string timed;
+    for (const FirewallElement& e : remove) {
+      if (e.v6 == v6) plain += (plain.empty() ? "" : ", ") + e.addr;
+    }
+    for (const FirewallElement& e : add) {
+      if (e.v6 != v6) continue;
+      plain += (plain.empty() ? "" : ", ") + e.addr;
+      timed += (timed.empty() ? "" : ", ") + ElementText(e, true);
+    }
+    if (plain.empty()) continue;
+    const std::string set =
+        " element inet " + settings_.table + " " + SetName(v6) + " { ";
+    o += "add" + set + plain + " }\n";
+    o += "delete" + set + plain + " }\n";
+    if (!timed.empty()) o += "add" + set + timed + " }\n";
   }
   if (o.empty()) return true;
   std::string out;

@@ -61,6 +61,13 @@ class Firewall {
   bool Apply(std::span<const FirewallElement> add,
              std::span<const FirewallElement> remove, std::string* err);
 
+  // In one transaction: empties the IPv4 set (if `v4`) and the IPv6 set
+  // (if `v6`) and fills them with the elements of `all` of that family.
+  // Deleting many elements one by one from an interval set is quadratic in
+  // nft 1.0 (20000 took 116 s); this takes a fraction of a second.
+  bool Replace(std::span<const FirewallElement> all, bool v4, bool v6,
+               std::string* err);
+
   // Deletes the table; *existed tells whether there was one.
   bool Remove(bool* existed, std::string* err);
 

@@ -73,8 +73,23 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
       current.erase(it);
     }
   }
-  for (const auto& [key, e] : current) changes->removed.push_back(e);
-  if (!t.firewall->Apply(add, changes->removed, err)) return false;
+  bool remove_v4 = false;
+  bool remove_v6 = false;
+  for (const auto& [key, e] : current) {
+    changes->removed.push_back(e);
+    (e.v6 ? remove_v6 : remove_v4) = true;
+  }
+  // A set that loses elements is rebuilt (Firewall::Replace); the other
+  // only gets what is new.
+  std::vector<FirewallElement> rest;
+  for (const FirewallElement& e : add) {
+    if (!(e.v6 ? remove_v6 : remove_v4)) rest.push_back(e);
+  }
+  if (((remove_v4 || remove_v6) &&
+       !t.firewall->Replace(want, remove_v4, remove_v6, err)) ||
+      !t.firewall->Apply(rest, {}, err)) {
+    return false;
+  }
   changes->elements = want.size();
   return true;
 }

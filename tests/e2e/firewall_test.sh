@@ -111,6 +111,7 @@ scenario_local() {
 [lockout]
 failure_limit = 2
 lockout_cooloff_time = 4
+disable_user_lockout = true  # Only the host is blocked (and unblocked).
 [store]
 path = "$D/a/state/defender.db"
 [hooks]
