@@ -82,6 +82,14 @@ struct Config {
   std::vector<std::string> on_unblock;
   int64_t hooks_timeout_seconds = 10;
 
+  // [firewall] (doc/DESIGN.md §15; used by defenderctl only)
+  bool firewall_enabled = false;
+  std::vector<int64_t> firewall_ports{22};  // Empty: every port.
+  bool firewall_reject = false;             // action: "reject"; else "drop".
+  std::string firewall_table = "pam_defender";
+  int64_t firewall_resync_seconds = 60;
+  int64_t firewall_max_elements = 65536;
+
   // Where the values came from: the file path, or "(built-in defaults)".
   std::string source = "(built-in defaults)";
 

@@ -61,6 +61,7 @@ Runner DefineCleanup(CLI::App* sub);
 Runner DefineConfig(CLI::App* sub);
 Runner DefineStats(CLI::App* sub);
 Runner DefineDoctor(CLI::App* sub);
+Runner DefineFirewall(CLI::App* sub);
 
 }  // namespace defender::ctl
 

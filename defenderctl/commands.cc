@@ -18,6 +18,8 @@ const Command kCommands[] = {
     {"stats", "Counts of blocks, failures and attempts", DefineStats, true},
     {"doctor", "Check the PAM stacks, sshd, config, store and cleanup",
      DefineDoctor, false},
+    {"firewall", "Keep an nftables table dropping blocked hosts",
+     DefineFirewall, false},
 };
 
 }  // namespace
