@@ -81,6 +81,41 @@ bool SqliteStore::CountHistory(const Subject& s, int64_t since, int64_t* count,
   return true;
 }
 
+bool SqliteStore::LoadRemembered(const std::string& user, RememberedList* out,
+                                 std::string* err) {
+  SqliteDb::Statement st(db_,
+                         "SELECT host, until FROM remembered WHERE user = ?1");
+  st.Bind(1, user);
+  out->clear();
+  while (st.Step()) out->push_back(RememberedHost{st.Text(0), st.Int(1)});
+  if (st.error()) *err = db_->Error("read failed");
+  return !st.error();
+}
+
+bool SqliteStore::SaveRemembered(const std::string& user,
+                                 const RememberedList& list, std::string* err) {
+  SqliteDb::Statement del(db_, "DELETE FROM remembered WHERE user = ?1");
+  del.Bind(1, user);
+  del.Step();
+  if (del.error()) {
+    *err = db_->Error("delete failed");
+    return false;
+  }
+  for (const RememberedHost& r : list) {
+    SqliteDb::Statement st(
+        db_, "INSERT INTO remembered(user, host, until) VALUES (?1, ?2, ?3)");
+    st.Bind(1, user);
+    st.Bind(2, r.host);
+    st.Bind(3, r.until);
+    st.Step();
+    if (st.error()) {
+      *err = db_->Error("write failed");
+      return false;
+    }
+  }
+  return true;
+}
+
 bool SqliteStore::Get(std::span<const Subject> subjects, int64_t now,
                       std::vector<SubjectState>* out, std::string* err) {
   out->clear();
@@ -95,6 +130,13 @@ bool SqliteStore::Get(std::span<const Subject> subjects, int64_t now,
     std::optional<StoredRecord> r;
     if (!Read(s, &r, err)) return false;
     out->push_back(StateOf(r, now));
+  }
+  std::string user;
+  std::string host;
+  if (PairOf(subjects, &user, &host)) {
+    RememberedList list;
+    if (!LoadRemembered(user, &list, err)) return false;
+    MarkExempt(subjects, IsRemembered(list, host, now), out);
   }
   return txn.Commit(err);
 }
@@ -119,7 +161,9 @@ bool SqliteStore::RecordFailure(std::span<const FailureRequest> requests,
     const FailureRequest& req = requests[i];
     const SubjectState current = states[i];
     FailureOutcome outcome{current, false};
-    if (!*refused && !current.blocked) {
+    const bool exempt_pair =
+        current.exempt && req.subject.kind == SubjectKind::kPair;
+    if (!*refused && !current.blocked && !exempt_pair) {
       // The history only matters when this failure blocks.
       int64_t previous = 0;
       if (FailureBlocks(current, req.limit, mode) &&
@@ -137,6 +181,7 @@ bool SqliteStore::RecordFailure(std::span<const FailureRequest> requests,
           return false;
         }
         outcome.state = StateOf(next, now);
+        outcome.state.exempt = current.exempt;
       }
     }
     out->push_back(outcome);
@@ -146,7 +191,8 @@ bool SqliteStore::RecordFailure(std::span<const FailureRequest> requests,
 
 bool SqliteStore::RecordSuccess(std::span<const Subject> subjects,
                                 std::span<const bool> reset, RefusalRule rule,
-                                int64_t now, std::vector<SubjectState>* before,
+                                int64_t remember_seconds, int64_t now,
+                                std::vector<SubjectState>* before,
                                 bool* refused, std::string* err) {
   SqliteDb::Transaction txn(db_);
   if (!txn.ok()) {
@@ -160,10 +206,18 @@ bool SqliteStore::RecordSuccess(std::span<const Subject> subjects,
       // Nothing to delete for a subject with no live record; skipping the
       // write keeps the common success path read-only.
       const SubjectState& s = (*before)[i];
-      if (reset[i] && (s.failures > 0 || s.blocked) &&
-          !Erase(subjects[i], err)) {
+      if (SuccessResets(subjects[i], s, reset[i]) &&
+          (s.failures > 0 || s.blocked) && !Erase(subjects[i], err)) {
         return false;
       }
+    }
+    std::string user;
+    std::string host;
+    RememberedList list;
+    if (remember_seconds > 0 && PairOf(subjects, &user, &host)) {
+      if (!LoadRemembered(user, &list, err)) return false;
+      RememberHost(&list, host, now + remember_seconds, now);
+      if (!SaveRemembered(user, list, err)) return false;
     }
   }
   return txn.Commit(err);
@@ -230,7 +284,8 @@ bool SqliteStore::List(int64_t now, bool blocked_only,
       db_,
       "SELECT kind, subject, failures, blocked, expires FROM subjects "
       "WHERE " LIVE
-      " AND (?2 = 0 OR blocked = 1) ORDER BY kind = 'host', subject");
+      " AND (?2 = 0 OR blocked = 1) ORDER BY CASE kind WHEN 'user' THEN 0 "
+      "WHEN 'host' THEN 1 ELSE 2 END, subject");
   st.Bind(1, now);
   st.Bind(2, static_cast<int64_t>(blocked_only));
   out->clear();
@@ -256,15 +311,15 @@ bool SqliteStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
       "FROM subjects WHERE " LIVE " GROUP BY 1, 2, 3");
   st.Bind(1, now);
   while (st.Step()) {
-    const bool user = st.Text(0) == "user";
+    const SubjectKind kind = ParseKind(st.Text(0)).value_or(SubjectKind::kUser);
     const bool blocked = st.Int(1) != 0;
     const int64_t count = st.Int(3);
     out->failures += st.Int(4);
     if (blocked) {
-      (user ? out->blocked_users : out->blocked_hosts) += count;
+      *BlockedCount(kind, out) += count;
       if (st.Int(2)) out->permanent_blocks += count;
     } else {
-      (user ? out->failing_users : out->failing_hosts) += count;
+      *FailingCount(kind, out) += count;
     }
   }
   if (st.error()) {
@@ -279,6 +334,36 @@ bool SqliteStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
   }
   out->blocks_in_window = hist.Int(0);
   return true;
+}
+
+bool SqliteStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                                 std::string* err) {
+  SqliteDb::Statement st(db_,
+                         "SELECT user, host, until FROM remembered WHERE "
+                         "until > ?1 ORDER BY user, host");
+  st.Bind(1, now);
+  out->clear();
+  while (st.Step()) {
+    out->push_back(RememberedEntry{st.Text(0), st.Text(1), st.Int(2)});
+  }
+  if (st.error()) *err = db_->Error("read failed");
+  return !st.error();
+}
+
+bool SqliteStore::Forget(const std::string& user,
+                         const std::optional<std::string>& host, int64_t now,
+                         int64_t* removed, std::string* err) {
+  SqliteDb::Transaction txn(db_);
+  if (!txn.ok()) {
+    *err = db_->Error("cannot lock");
+    return false;
+  }
+  RememberedList list;
+  if (!LoadRemembered(user, &list, err)) return false;
+  DropRemembered(&list, now, /*forget=*/false, std::nullopt);
+  *removed = DropRemembered(&list, now, /*forget=*/true, host);
+  if (!SaveRemembered(user, list, err)) return false;
+  return txn.Commit(err);
 }
 
 bool SqliteStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
@@ -296,6 +381,15 @@ bool SqliteStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
   hist.Bind(1, now - history_seconds);
   if (!subjects.error()) hist.Step();
   if (subjects.error() || hist.error()) {
+    *err = db_->Error("delete failed");
+    return false;
+  }
+  *removed += sqlite3_changes64(db_->handle());
+  SqliteDb::Statement remembered(db_,
+                                 "DELETE FROM remembered WHERE until <= ?1");
+  remembered.Bind(1, now);
+  remembered.Step();
+  if (remembered.error()) {
     *err = db_->Error("delete failed");
     return false;
   }

@@ -25,7 +25,8 @@ class SqliteStore final : public Store {
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, RefusalRule rule, int64_t now,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t remember_seconds, int64_t now,
                      std::vector<SubjectState>* before, bool* refused,
                      std::string* err) override;
   bool Block(const Subject& subject, int64_t until, int64_t now,
@@ -38,6 +39,10 @@ class SqliteStore final : public Store {
             std::string* err) override;
   bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
              std::string* err) override;
+  bool ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                      std::string* err) override;
+  bool Forget(const std::string& user, const std::optional<std::string>& host,
+              int64_t now, int64_t* removed, std::string* err) override;
   bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
              std::string* err) override;
 
@@ -48,6 +53,11 @@ class SqliteStore final : public Store {
   bool Erase(const Subject& s, std::string* err);
   bool AddHistory(const Subject& s, int64_t now, int64_t until,
                   std::string* err);
+  // The remembered list of `user` (expired entries included) / replaces it.
+  bool LoadRemembered(const std::string& user, RememberedList* out,
+                      std::string* err);
+  bool SaveRemembered(const std::string& user, const RememberedList& list,
+                      std::string* err);
   bool CountHistory(const Subject& s, int64_t since, int64_t* count,
                     std::string* err);
 

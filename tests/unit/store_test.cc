@@ -10,8 +10,8 @@
 #include "common/attempt_log.h"
 #include "common/memory_store.h"
 #include "common/sqlite_store.h"
-#include "tests/unit/store_contract.h"
 #include "tests/support/files.h"
+#include "tests/unit/store_contract.h"
 
 namespace defender::testing {
 namespace {
@@ -204,7 +204,7 @@ TEST_CASE("SqliteDb refuses a database with a newer schema") {
     REQUIRE(db->Exec("PRAGMA user_version = 99", &err));
   }
   CHECK(SqliteDb::Open(path, 1000, &err) == nullptr);
-  CHECK(err == path + ": schema version 99 is newer than this program's (1)");
+  CHECK(err == path + ": schema version 99 is newer than this program's (2)");
 }
 
 TEST_CASE("SqliteDb does not follow a symlink") {
