@@ -19,7 +19,8 @@
 -- (KEYS "...{remember:U}:r") of member host, score until. The operations
 -- get, fail and success end their ARGV with: user index, pair index
 -- (1-based indexes of the subjects U and U@H, 0 = none), H, remember
--- seconds; with a pair, their last KEY is U's set. They mark each subject
+-- seconds (get without a pair may leave them out); with a pair, their last
+-- KEY is U's set. They mark each subject
 -- exempt (1) or not (0): U when H is remembered at now, else U@H. Exempt
 -- subjects take no part in the refusal, and an exempt pair is not counted.
 local op = ARGV[1]
@@ -69,9 +70,18 @@ local function publish(event, kind, subject, untl)
     host = origin, service = service, time = now}))
 end
 
+-- The pair index of the trailing ARGV (see the top); get may leave them
+-- out when there is no pair.
+local function pair_index()
+  if op == 'get' and #ARGV < 9 then return 0 end
+  return tonumber(ARGV[#ARGV - 2])
+end
+
 -- The exempt flags of the n subjects (see the top), from the trailing ARGV.
 local function exempt_flags(n)
-  local user_i, pair_i = tonumber(ARGV[#ARGV - 3]), tonumber(ARGV[#ARGV - 2])
+  local pair_i = pair_index()
+  local user_i = 0
+  if pair_i > 0 then user_i = tonumber(ARGV[#ARGV - 3]) end
   local exempt = {}
   for i = 1, n do exempt[i] = 0 end
   if pair_i == 0 then return exempt end
@@ -86,7 +96,7 @@ end
 
 -- Number of subject keys of get, fail and success: all but U's set.
 local function subject_keys()
-  if tonumber(ARGV[#ARGV - 2]) == 0 then return #KEYS end
+  if pair_index() == 0 then return #KEYS end
   return #KEYS - 1
 end
 

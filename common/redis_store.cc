@@ -268,7 +268,8 @@ bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
   std::vector<std::string> keys;
   for (const Subject& s : subjects) keys.push_back(RecordKey(s));
   std::vector<std::string> args;
-  AddRemember(subjects, 0, &keys, &args);
+  // Without a pair, get needs no remembered-hosts arguments.
+  if (PairIndex(subjects)) AddRemember(subjects, 0, &keys, &args);
   std::vector<int64_t> v;
   int64_t offset = 0;
   if (!EvalInts("get", now, keys, args, 4 * subjects.size(), &v, &offset,
@@ -409,7 +410,7 @@ bool RedisStore::List(int64_t now, bool blocked_only,
           const std::vector<Subject>& subjects) {
         std::vector<int64_t> v;
         int64_t offset = 0;
-        if (!EvalInts("get", now, keys, kNoPair, 4 * keys.size(), &v, &offset,
+        if (!EvalInts("get", now, keys, {}, 4 * keys.size(), &v, &offset,
                       err)) {
           return false;
         }
