@@ -56,6 +56,7 @@ Runner DefineCheck(CLI::App* sub);
 Runner DefineCleanup(CLI::App* sub);
 Runner DefineConfig(CLI::App* sub);
 Runner DefineStats(CLI::App* sub);
+Runner DefineForget(CLI::App* sub);
 
 }  // namespace defender::ctl
 

@@ -4,7 +4,8 @@ namespace defender::ctl {
 namespace {
 
 const Command kCommands[] = {
-    {"list", "List blocked subjects (users and hosts)", DefineList},
+    {"list", "List blocked subjects (users, hosts, pairs) or remembered hosts",
+     DefineList},
     {"attempts", "Show the attempt log, newest first", DefineAttempts},
     {"unblock", "Clear the block and the failure counter of a subject",
      DefineUnblock},
@@ -15,6 +16,7 @@ const Command kCommands[] = {
      DefineCleanup},
     {"config", "Validate or print the effective configuration", DefineConfig},
     {"stats", "Counts of blocks, failures and attempts", DefineStats},
+    {"forget", "Forget remembered hosts of a user", DefineForget},
 };
 
 }  // namespace
