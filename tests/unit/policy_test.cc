@@ -760,6 +760,9 @@ TEST_CASE("remembered host: which subjects an attempt has") {
       subjects("alice", "2001:db8:1:2::7") ==
       "user:alice/3 host:2001:db8:1:2::/64/3 pair:alice@2001:db8:1:2::/64/3 ");
   CHECK(subjects("alice", "") == "user:alice/3 pair:alice@local/3 ");
+  // Host names that could pass for another pair have none.
+  CHECK(subjects("alice", "LOCAL") == "user:alice/3 host:local/3 ");
+  CHECK(subjects("alice", "x@y") == "user:alice/3 host:x@y/3 ");
   CHECK(subjects("root", "192.0.2.1") == "host:192.0.2.1/3 ");
   CHECK(subjects("bob", "192.0.2.1") == "host:192.0.2.1/3 ");
   CHECK(subjects("alice", "10.1.2.3") == "user:alice/3 pair:alice@10.1.2.3/3 ");
