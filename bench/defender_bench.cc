@@ -57,6 +57,7 @@ struct Options {
   int64_t fill_subjects = 100000;
   int64_t fill_attempts = 1000000;
   int step_rounds = 30;
+  int remember_days = -1;  // StackOptions::remember_days.
   std::set<std::string> scenarios;
 };
 
@@ -116,7 +117,7 @@ class Runner {
   bool Stacks(const Scenario& sc, int limit, std::vector<Stack>* out,
               std::string* err) {
     const std::string dir = o_.workdir + "/" + sc.name;
-    StackOptions opts{limit, 86400, "bench-" + sc.name};
+    StackOptions opts{limit, 86400, "bench-" + sc.name, o_.remember_days};
     std::vector<std::pair<std::string, StackKind>> kinds = {
         {"baseline", StackKind::kBaseline},
         {"faillock", StackKind::kFaillock},
@@ -509,6 +510,9 @@ int main(int argc, char** argv) {
   run->add_option("--fill-subjects", o.fill_subjects);
   run->add_option("--fill-attempts", o.fill_attempts);
   run->add_option("--step-rounds", o.step_rounds);
+  run->add_option("--remember-days", o.remember_days,
+                  "lockout.remember_hosts_days of the pam_defender stacks "
+                  "(default: the config's default)");
   run->add_option("--scenario", scenarios,
                   "success, mixed, failure, blocked, concurrent8, "
                   "concurrent32, bigstore, storeops, steps (default: all)");

@@ -103,6 +103,12 @@ bool WriteStack(const StackEnv& env, const StackOptions& opts,
           "\n\n[store]\nbackend = \"" + (redis ? "redis" : "local") +
           "\"\ndir = \"" + dir + "/" + name + "\"\nkey_prefix = \"" +
           (opts.key_prefix.empty() ? name : opts.key_prefix) + "\"\n";
+      if (opts.remember_days >= 0) {
+        // [lockout] is the first section: put the key there.
+        toml.insert(toml.find('\n') + 1, "remember_hosts_days = " +
+                                             std::to_string(opts.remember_days) +
+                                             "\n");
+      }
       if (redis) {
         toml += "\n[redis]\nurl = \"redis://127.0.0.1:" +
                 std::to_string(env.redis_port) +

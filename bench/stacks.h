@@ -30,6 +30,9 @@ struct StackOptions {
                                 // deny failures: limit + 1 is written).
   int lockout_seconds = 86400;  // unlock_time= / cooloff_time.
   std::string key_prefix;       // Redis keys of this scenario.
+  // lockout.remember_hosts_days of the pam_defender stacks; -1: the
+  // default of the config (doc/DESIGN.md §3.14).
+  int remember_days = -1;
 };
 
 struct Stack {

@@ -151,6 +151,12 @@ const KeyDef kKeys[] = {
     {"lockout", "fold_username_case", KeyType::kBool, 0, 0,
      DEFENDER_SETTER(c->fold_username_case = v.b),
      GET(Bool(c.fold_username_case))},
+    {"lockout", "remember_hosts_days", KeyType::kInt, 0, 3650,
+     DEFENDER_SETTER(c->remember_hosts_days = v.i),
+     GET(Int(c.remember_hosts_days))},
+    {"lockout", "failure_limit_pair", KeyType::kInt, 0, 1'000'000,
+     DEFENDER_SETTER(c->failure_limit_pair = v.i),
+     GET_OPT(failure_limit_pair, Int)},
     {"lockout", "ipv6_prefix", KeyType::kInt, 1, 128,
      DEFENDER_SETTER(c->ipv6_prefix = v.i), GET(Int(c.ipv6_prefix))},
     {"lockout", "allow_users", KeyType::kStringList, 0, 0,
@@ -586,6 +592,8 @@ std::string DumpConfig(const Config& c) {
   o += "attempt_cooloff_time = " + num(c.AttemptCooloff()) + "\n";
   o += "lockout_cooloff_time = " + List(c.LockoutCooloffs(), num) + "\n";
   o += "even_deny_root = " + Bool(c.even_deny_root) + "\n";
+  o += "remember_hosts_days = " + num(c.remember_hosts_days) + "\n";
+  o += "failure_limit_pair = " + num(c.FailureLimitPair()) + "\n";
   o += "fold_username_case = " + Bool(c.fold_username_case) + "\n";
   o += "ipv6_prefix = " + num(c.ipv6_prefix) + "\n";
   o += "allow_users = " + List(c.allow_users, str) + "\n";

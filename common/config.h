@@ -37,6 +37,9 @@ struct Config {
   std::optional<int64_t> attempt_cooloff_time;
   std::optional<std::vector<int64_t>> lockout_cooloff_time;
   bool even_deny_root = false;
+  // doc/DESIGN.md §3.14; 0 = no remembered hosts, no pair subject.
+  int64_t remember_hosts_days = 30;
+  std::optional<int64_t> failure_limit_pair;
   bool fold_username_case = false;
   int64_t ipv6_prefix = 64;
   std::vector<std::string> allow_users;
@@ -105,6 +108,10 @@ struct Config {
   int64_t FailureLimitHost() const {
     return failure_limit_host.value_or(failure_limit);
   }
+  int64_t FailureLimitPair() const {
+    return failure_limit_pair.value_or(FailureLimitUser());
+  }
+  int64_t RememberSeconds() const { return remember_hosts_days * 86400; }
   int64_t AttemptCooloff() const {
     return attempt_cooloff_time.value_or(cooloff_time);
   }

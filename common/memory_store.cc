@@ -27,6 +27,14 @@ bool MemoryStore::Get(std::span<const Subject> subjects, int64_t now,
   if (Fail(err)) return false;
   out->clear();
   for (const Subject& s : subjects) out->push_back(StateOf(Find(s), now));
+  std::string user;
+  std::string host;
+  if (PairOf(subjects, &user, &host)) {
+    auto it = remembered_.find(user);
+    MarkExempt(subjects,
+               it != remembered_.end() && IsRemembered(it->second, host, now),
+               out);
+  }
   return true;
 }
 
@@ -37,17 +45,22 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
                                 std::string* err) {
   if (Fail(err)) return false;
   out->clear();
-  std::vector<SubjectState> current;
-  for (const FailureRequest& req : requests) {
-    current.push_back(StateOf(Find(req.subject), now));
-  }
-  *refused = IsRefused(rule, current);
+  std::vector<Subject> subjects;
+  for (const FailureRequest& req : requests) subjects.push_back(req.subject);
+  std::vector<SubjectState> states;
+  if (!Get(subjects, now, &states, err)) return false;
+  *refused = IsRefused(rule, states);
   if (*refused) {
-    for (const SubjectState& s : current) out->push_back({s, false});
+    for (const SubjectState& s : states) out->push_back({s, false});
     return true;
   }
-  for (const FailureRequest& req : requests) {
-    const SubjectState current = StateOf(Find(req.subject), now);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const FailureRequest& req = requests[i];
+    const SubjectState& current = states[i];
+    if (current.exempt && req.subject.kind == SubjectKind::kPair) {
+      out->push_back({current, false});
+      continue;
+    }
     const int64_t previous =
         BlocksSince(req.subject, now - params.history_seconds);
     FailureOutcome outcome;
@@ -58,6 +71,7 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
       records_[KeyOf(req.subject)] = *next;
       if (outcome.newly_blocked) history_[KeyOf(req.subject)].push_back(now);
       outcome.state = StateOf(next, now);
+      outcome.state.exempt = current.exempt;
     } else {
       outcome.state = current;
     }
@@ -68,13 +82,21 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
 
 bool MemoryStore::RecordSuccess(std::span<const Subject> subjects,
                                 std::span<const bool> reset, RefusalRule rule,
-                                int64_t now, std::vector<SubjectState>* before,
+                                int64_t remember_seconds, int64_t now,
+                                std::vector<SubjectState>* before,
                                 bool* refused, std::string* err) {
   if (!Get(subjects, now, before, err)) return false;
   *refused = IsRefused(rule, *before);
   if (*refused) return true;
   for (size_t i = 0; i < subjects.size(); ++i) {
-    if (reset[i]) records_.erase(KeyOf(subjects[i]));
+    if (SuccessResets(subjects[i], (*before)[i], reset[i])) {
+      records_.erase(KeyOf(subjects[i]));
+    }
+  }
+  std::string user;
+  std::string host;
+  if (remember_seconds > 0 && PairOf(subjects, &user, &host)) {
+    RememberHost(&remembered_[user], host, now + remember_seconds, now);
   }
   return true;
 }
@@ -134,10 +156,45 @@ bool MemoryStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
   return true;
 }
 
+bool MemoryStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                                 std::string* err) {
+  if (Fail(err)) return false;
+  out->clear();
+  for (const auto& [user, list] : remembered_) {
+    RememberedList live = list;
+    DropRemembered(&live, now, /*forget=*/false, std::nullopt);
+    std::sort(live.begin(), live.end(),
+              [](const RememberedHost& a, const RememberedHost& b) {
+                return a.host < b.host;
+              });
+    for (const RememberedHost& r : live) {
+      out->push_back(RememberedEntry{user, r.host, r.until});
+    }
+  }
+  return true;
+}
+
+bool MemoryStore::Forget(const std::string& user,
+                         const std::optional<std::string>& host, int64_t now,
+                         int64_t* removed, std::string* err) {
+  if (Fail(err)) return false;
+  auto it = remembered_.find(user);
+  *removed = 0;
+  if (it == remembered_.end()) return true;
+  DropRemembered(&it->second, now, /*forget=*/false, std::nullopt);
+  *removed = DropRemembered(&it->second, now, /*forget=*/true, host);
+  if (it->second.empty()) remembered_.erase(it);
+  return true;
+}
+
 bool MemoryStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
                         std::string* err) {
   if (Fail(err)) return false;
   *removed = 0;
+  for (auto& [user, list] : remembered_) {
+    *removed += DropRemembered(&list, now, /*forget=*/false, std::nullopt);
+  }
+  std::erase_if(remembered_, [](const auto& kv) { return kv.second.empty(); });
   for (auto it = records_.begin(); it != records_.end();) {
     if (IsLive(it->second, now)) {
       ++it;

@@ -21,7 +21,8 @@ class MemoryStore final : public Store {
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, RefusalRule rule, int64_t now,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t remember_seconds, int64_t now,
                      std::vector<SubjectState>* before, bool* refused,
                      std::string* err) override;
   bool Block(const Subject& subject, int64_t until, int64_t now,
@@ -34,6 +35,10 @@ class MemoryStore final : public Store {
             std::string* err) override;
   bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
              std::string* err) override;
+  bool ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                      std::string* err) override;
+  bool Forget(const std::string& user, const std::optional<std::string>& host,
+              int64_t now, int64_t* removed, std::string* err) override;
   bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
              std::string* err) override;
 
@@ -49,6 +54,7 @@ class MemoryStore final : public Store {
 
   std::map<Key, StoredRecord> records_;
   std::map<Key, std::vector<int64_t>> history_;
+  std::map<std::string, RememberedList> remembered_;  // By user.
   bool failing_ = false;
 };
 

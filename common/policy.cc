@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "common/format.h"
+#include "common/remember.h"
+#include "common/store_logic.h"
 
 namespace defender {
 namespace {
@@ -15,6 +17,28 @@ bool MatchesAny(const std::vector<Cidr>& nets, const std::optional<Host>& h) {
 
 std::string Describe(const Subject& s) {
   return std::string(KindName(s.kind)) + " " + s.name;
+}
+
+// "allowed", or why a blocked user does not refuse an attempt from one of
+// its remembered hosts (doc/DESIGN.md §3.14).
+std::string AllowedReason(const AttemptSubjects& who,
+                          const std::vector<SubjectState>& states) {
+  const std::optional<size_t> pair = PairIndex(who.subjects);
+  std::string user;
+  std::string host;
+  if (!pair || !SplitPair(who.subjects[*pair].name, &user, &host)) {
+    return "allowed";
+  }
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (who.subjects[i].kind == SubjectKind::kUser && states[i].exempt &&
+        states[i].blocked) {
+      return "allowed: user " + user + " is blocked but " + host +
+             " is a remembered host: pair " + who.subjects[*pair].name +
+             " has " + std::to_string(states[*pair].failures) +
+             " failure(s), limit " + std::to_string(who.limits[*pair]);
+    }
+  }
+  return "allowed";
 }
 
 }  // namespace
@@ -51,9 +75,27 @@ AttemptSubjects Policy::Classify(const Login& login) const {
       who.limits.push_back(cfg_.FailureLimitUser());
     }
   }
+  const bool user_counted = !who.subjects.empty();
   if (who.host && !cfg_.disable_host_lockout) {
     who.subjects.push_back(Subject{SubjectKind::kHost, who.host->subject});
     who.limits.push_back(cfg_.FailureLimitHost());
+  }
+  // A remote host named like the local origin, or with an '@' (a name
+  // that would split the pair elsewhere), could pass for another pair:
+  // such an attempt has no pair, and its user decides as without the
+  // feature.
+  const bool pairable =
+      !who.host || (who.host->subject != kLocalOrigin &&
+                    who.host->subject.find('@') == std::string::npos);
+  if (user_counted && pairable && cfg_.remember_hosts_days > 0) {
+    // doc/DESIGN.md §3.14: the pair takes the user's place in the refusal
+    // when the host is one the user is remembered at; the store decides
+    // which of the two is exempt in the same step.
+    who.subjects.push_back(Subject{
+        SubjectKind::kPair,
+        PairName(*who.user, who.host ? std::string_view(who.host->subject)
+                                     : kLocalOrigin)});
+    who.limits.push_back(cfg_.FailureLimitPair());
   }
   if (cfg_.by_user_and_host) who.rule = RefusalRule::kAll;  // Both blocked.
   return who;
@@ -69,7 +111,7 @@ void Policy::Refuse(const AttemptSubjects& who,
   const bool until_first = who.rule == RefusalRule::kAll;
   for (size_t i = 0; i < states.size(); ++i) {
     const SubjectState& s = states[i];
-    if (!s.blocked) continue;
+    if (!s.blocked || s.exempt) continue;
     bool pick = !d->refused_by;
     if (!pick && until_first) {
       pick = d->permanent
@@ -133,7 +175,7 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
   std::vector<SubjectState> states;
   if (!store_->Get(d->who.subjects, clock_.Now(), &states, err)) return false;
   if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
-  if (!d->refused) d->reason = "allowed";
+  if (!d->refused) d->reason = AllowedReason(d->who, states);
   if (d->refused && log_refusal) Log(login, "refused", d);
   return true;
 }
@@ -197,17 +239,19 @@ bool Policy::CountProvisionally(const Login& login, bool log_refusal,
 bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
   if (RefusedAsDenied(login, log_attempt, d)) return true;
-  // An attempt has at most a user and a host subject.
-  bool reset_flags[2] = {false, false};
+  // An attempt has at most a user, a host and a pair subject. In
+  // by_user_and_host mode only the user and its pair are reset.
+  bool reset_flags[3] = {false, false, false};
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
     reset_flags[i] =
-        !cfg_.by_user_and_host || d->who.subjects[i].kind == SubjectKind::kUser;
+        !cfg_.by_user_and_host || d->who.subjects[i].kind != SubjectKind::kHost;
   }
   const std::span<const bool> reset(reset_flags, d->who.subjects.size());
   std::vector<SubjectState> before;
   bool refused = false;
-  if (!store_->RecordSuccess(d->who.subjects, reset, d->who.rule, clock_.Now(),
-                             &before, &refused, err)) {
+  if (!store_->RecordSuccess(d->who.subjects, reset, d->who.rule,
+                             cfg_.RememberSeconds(), clock_.Now(), &before,
+                             &refused, err)) {
     return false;
   }
   if (refused) {
@@ -217,7 +261,8 @@ bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
   }
   d->reason = "success";
   for (size_t i = 0; i < before.size(); ++i) {
-    if (reset[i] && before[i].blocked) {
+    if (SuccessResets(d->who.subjects[i], before[i], reset[i]) &&
+        before[i].blocked) {
       d->events.push_back(Event{Event::Type::kUnblock, d->who.subjects[i], 0,
                                 before[i].failures});
     }

@@ -41,13 +41,13 @@ bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
 
 bool FallbackStore::RecordSuccess(std::span<const Subject> subjects,
                                   std::span<const bool> reset, RefusalRule rule,
-                                  int64_t now,
+                                  int64_t remember_seconds, int64_t now,
                                   std::vector<SubjectState>* before,
                                   bool* refused, std::string* err) {
   return Run(
       [&](Store* s) {
-        return s->RecordSuccess(subjects, reset, rule, now, before, refused,
-                                err);
+        return s->RecordSuccess(subjects, reset, rule, remember_seconds, now,
+                                before, refused, err);
       },
       err);
 }
@@ -78,6 +78,19 @@ bool FallbackStore::List(int64_t now, bool blocked_only,
 bool FallbackStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
                           std::string* err) {
   return Run([&](Store* s) { return s->Stats(now, history_seconds, out, err); },
+             err);
+}
+
+bool FallbackStore::ListRemembered(int64_t now,
+                                   std::vector<RememberedEntry>* out,
+                                   std::string* err) {
+  return Run([&](Store* s) { return s->ListRemembered(now, out, err); }, err);
+}
+
+bool FallbackStore::Forget(const std::string& user,
+                           const std::optional<std::string>& host, int64_t now,
+                           int64_t* removed, std::string* err) {
+  return Run([&](Store* s) { return s->Forget(user, host, now, removed, err); },
              err);
 }
 

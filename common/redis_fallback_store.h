@@ -37,7 +37,8 @@ class FallbackStore final : public Store {
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, RefusalRule rule, int64_t now,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t remember_seconds, int64_t now,
                      std::vector<SubjectState>* before, bool* refused,
                      std::string* err) override;
   bool Block(const Subject& subject, int64_t until, int64_t now,
@@ -50,6 +51,10 @@ class FallbackStore final : public Store {
             std::string* err) override;
   bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
              std::string* err) override;
+  bool ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                      std::string* err) override;
+  bool Forget(const std::string& user, const std::optional<std::string>& host,
+              int64_t now, int64_t* removed, std::string* err) override;
   bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
              std::string* err) override;
 

@@ -14,6 +14,15 @@
 -- ARGV[1] = operation, ARGV[2] = 'server' or now, ARGV[3] = event channel,
 -- ARGV[4] = host name of the server, ARGV[5] = PAM service; the rest
 -- depends on the operation.
+--
+-- Remembered hosts (common/remember.h): user U's list is the sorted set
+-- (KEYS "...{remember:U}:r") of member host, score until. The operations
+-- get, fail and success end their ARGV with: user index, pair index
+-- (1-based indexes of the subjects U and U@H, 0 = none), H, remember
+-- seconds (get without a pair may leave them out); with a pair, their last
+-- KEY is U's set. They mark each subject
+-- exempt (1) or not (0): U when H is remembered at now, else U@H. Exempt
+-- subjects take no part in the refusal, and an exempt pair is not counted.
 local op = ARGV[1]
 local now
 if ARGV[2] == 'server' then
@@ -61,12 +70,69 @@ local function publish(event, kind, subject, untl)
     host = origin, service = service, time = now}))
 end
 
+-- The pair index of the trailing ARGV (see the top); get may leave them
+-- out when there is no pair.
+local function pair_index()
+  if op == 'get' and #ARGV < 9 then return 0 end
+  return tonumber(ARGV[#ARGV - 2])
+end
+
+-- The exempt flags of the n subjects (see the top), from the trailing ARGV.
+local function exempt_flags(n)
+  local pair_i = pair_index()
+  local user_i = 0
+  if pair_i > 0 then user_i = tonumber(ARGV[#ARGV - 3]) end
+  local exempt = {}
+  for i = 1, n do exempt[i] = 0 end
+  if pair_i == 0 then return exempt end
+  local score = redis.call('ZSCORE', KEYS[#KEYS], ARGV[#ARGV - 1])
+  if score and tonumber(score) > now then
+    if user_i > 0 then exempt[user_i] = 1 end
+  else
+    exempt[pair_i] = 1
+  end
+  return exempt
+end
+
+-- Number of subject keys of get, fail and success: all but U's set.
+local function subject_keys()
+  if pair_index() == 0 then return #KEYS end
+  return #KEYS - 1
+end
+
+-- Refused under rule, over the blocked flags of the subjects not exempt.
+local function refused_by(rule, blocked, exempt)
+  local any, all, counted = false, true, false
+  for i = 1, #blocked do
+    if exempt[i] == 0 then
+      counted = true
+      if blocked[i] == 1 then any = true else all = false end
+    end
+  end
+  return counted and ((rule == 'any' and any) or (rule == 'all' and all))
+end
+
+-- Remembers host H for U until now + seconds: drops expired entries and
+-- keeps the 16 that end last (common/remember.h: RememberHost).
+local function remember(rkey, host, seconds)
+  redis.call('ZADD', rkey, int(now + seconds), host)
+  redis.call('ZREMRANGEBYSCORE', rkey, '-inf', int(now))
+  local n = redis.call('ZCARD', rkey)
+  if n > 16 then redis.call('ZREMRANGEBYRANK', rkey, 0, n - 17) end
+  local last = redis.call('ZRANGE', rkey, -1, -1, 'WITHSCORES')
+  redis.call('EXPIRE', rkey, int(math.max(tonumber(last[2]) - now, 1)))
+end
+
 if op == 'get' then
-  -- KEYS: record keys. Returns f, b, until for each, then now.
+  -- KEYS: record keys (then U's set, see the top). Returns f, b, until,
+  -- exempt for each, then now.
+  local n = subject_keys()
+  local exempt = exempt_flags(n)
   local out = {}
-  for i = 1, #KEYS do
+  for i = 1, n do
     local f, b, u = state(KEYS[i])
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
+    out[#out + 1] = exempt[i]
   end
   out[#out + 1] = now
   return out
@@ -75,28 +141,31 @@ elseif op == 'fail' then
   -- KEYS: record, history for each subject. ARGV: rule (any, all, never),
   -- mode (count, provisional, conclude: FailureMode in common/store.h),
   -- attempt_ttl, history_seconds, n, n lengths, then limit, kind, name for
-  -- each subject. Returns refused, then f, b, until, newly_blocked for
-  -- each, then now. A refused attempt changes nothing.
+  -- each subject (then the remembered-hosts ARGV, see the top). Returns
+  -- refused, then f, b, until, newly_blocked, exempt for each, then now. A
+  -- refused attempt changes nothing.
   local rule, mode = ARGV[6], ARGV[7]
   local ttl, hist, n = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
   local base = 10 + n
+  local count = subject_keys() / 2
+  local exempt = exempt_flags(count)
   local out = {0}
-  local any, all = false, #KEYS > 0
-  for i = 1, #KEYS / 2 do
+  local blocked = {}
+  for i = 1, count do
     local _, b = state(KEYS[2 * i - 1])
-    if b == 1 then any = true else all = false end
+    blocked[i] = b
   end
-  if (rule == 'any' and any) or (rule == 'all' and all) then
+  if refused_by(rule, blocked, exempt) then
     out[1] = 1
-    for i = 1, #KEYS / 2 do
+    for i = 1, count do
       local f, b, u = state(KEYS[2 * i - 1])
       out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
-      out[#out + 1] = 0
+      out[#out + 1] = 0; out[#out + 1] = exempt[i]
     end
     out[#out + 1] = now
     return out
   end
-  for i = 1, #KEYS / 2 do
+  for i = 1, count do
     local skey, hkey = KEYS[2 * i - 1], KEYS[2 * i]
     local a = base + 3 * (i - 1)
     local limit, kind, name = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
@@ -105,7 +174,7 @@ elseif op == 'fail' then
     -- conclude with no counter left (reset since preauth) counts.
     local m = mode
     if m == 'conclude' and f == 0 then m = 'count' end
-    if b == 0 then
+    if b == 0 and not (kind == 'pair' and exempt[i] == 1) then
       -- count blocks the failure that goes above the limit; provisional
       -- and conclude block a counter above it already.
       local blocks
@@ -131,39 +200,57 @@ elseif op == 'fail' then
       if blocks or m ~= 'conclude' then put(skey, f, b, e) end
     end
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
-    out[#out + 1] = newly
+    out[#out + 1] = newly; out[#out + 1] = exempt[i]
   end
   out[#out + 1] = now
   return out
 
 elseif op == 'success' then
   -- KEYS: record keys. ARGV: rule (any, all, never), then reset (0/1), kind,
-  -- name for each. Returns refused, then f, b, until before, for each, then
-  -- now.
+  -- name for each (then the remembered-hosts ARGV, see the top). Returns
+  -- refused, then f, b, until before, exempt, for each, then now. An exempt
+  -- user keeps its block; with a pair and remember seconds > 0, H is
+  -- remembered for U.
   local rule = ARGV[6]
-  local states, out = {}, {0}
-  local any, all = false, #KEYS > 0
-  for i = 1, #KEYS do
+  local count = subject_keys()
+  local exempt = exempt_flags(count)
+  local states, blocked, out = {}, {}, {0}
+  for i = 1, count do
     local f, b, u = state(KEYS[i])
     states[i] = {f, b, u}
-    if b == 1 then any = true else all = false end
+    blocked[i] = b
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
+    out[#out + 1] = exempt[i]
   end
-  local refused = (rule == 'any' and any) or (rule == 'all' and all)
-  if refused then
+  if refused_by(rule, blocked, exempt) then
     out[1] = 1
     out[#out + 1] = now
     return out
   end
-  for i = 1, #KEYS do
+  for i = 1, count do
     local a = 6 + 3 * (i - 1)
-    if ARGV[a + 1] == '1' and (states[i][1] > 0 or states[i][2] == 1) then
+    local keeps = ARGV[a + 2] == 'user' and exempt[i] == 1 and states[i][2] == 1
+    if ARGV[a + 1] == '1' and not keeps and
+        (states[i][1] > 0 or states[i][2] == 1) then
       redis.call('DEL', KEYS[i])
       if states[i][2] == 1 then publish('unblock', ARGV[a + 2], ARGV[a + 3], 0) end
     end
   end
+  local seconds = tonumber(ARGV[#ARGV])
+  if tonumber(ARGV[#ARGV - 2]) > 0 and seconds > 0 then
+    remember(KEYS[#KEYS], ARGV[#ARGV - 1], seconds)
+  end
   out[#out + 1] = now
   return out
+
+elseif op == 'forget' then
+  -- KEYS: U's set. ARGV: H, or '' for every host. Returns how many hosts
+  -- remembered at now were forgotten.
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', int(now))
+  if ARGV[6] ~= '' then return redis.call('ZREM', KEYS[1], ARGV[6]) end
+  local n = redis.call('ZCARD', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  return n
 
 elseif op == 'block' then
   -- KEYS: record, history. ARGV: length ('forever': permanent),

@@ -3,7 +3,9 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "common/normalize.h"
 #include "common/redis_reply.h"
@@ -83,10 +85,21 @@ SubjectState StateAt(const std::vector<int64_t>& v, size_t i, int64_t offset) {
                       v[i + 2] == 0 ? 0 : v[i + 2] + offset};
 }
 
+// StateAt with the exempt flag at v[exempt].
+SubjectState StateAt(const std::vector<int64_t>& v, size_t i, int64_t offset,
+                     size_t exempt) {
+  SubjectState s = StateAt(v, i, offset);
+  s.exempt = v[exempt] != 0;
+  return s;
+}
+
 bool SortedBefore(const Subject& a, const Subject& b) {
-  if (a.kind != b.kind) return a.kind == SubjectKind::kUser;
+  if (a.kind != b.kind) return a.kind < b.kind;
   return a.name < b.name;
 }
+
+// The remembered-hosts arguments of a call without a pair.
+const std::vector<std::string> kNoPair = {"0", "0", "", "0"};
 
 constexpr size_t kScanCount = 500;
 
@@ -120,6 +133,33 @@ std::string RedisStore::RecordKey(const Subject& s) const {
 std::string RedisStore::HistoryKey(const Subject& s) const {
   return options_.key_prefix + ":{" + KindName(s.kind) + ":" +
          EscapeName(s.name) + "}:h";
+}
+
+std::string RedisStore::RememberKey(std::string_view user) const {
+  return options_.key_prefix + ":{remember:" + EscapeName(user) + "}:r";
+}
+
+void RedisStore::AddRemember(std::span<const Subject> subjects,
+                             int64_t remember_seconds,
+                             std::vector<std::string>* keys,
+                             std::vector<std::string>* args) const {
+  std::string user;
+  std::string host;
+  if (!PairOf(subjects, &user, &host)) {
+    args->insert(args->end(), kNoPair.begin(), kNoPair.end());
+    return;
+  }
+  size_t user_index = 0;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (subjects[i].kind == SubjectKind::kUser && subjects[i].name == user) {
+      user_index = i + 1;
+    }
+  }
+  keys->push_back(RememberKey(user));
+  args->insert(args->end(),
+               {Int(static_cast<int64_t>(user_index)),
+                Int(static_cast<int64_t>(*PairIndex(subjects) + 1)), host,
+                Int(remember_seconds)});
 }
 
 bool RedisStore::ParseKey(std::string_view key, Subject* s) const {
@@ -187,8 +227,24 @@ bool RedisStore::EvalInts(const char* op, int64_t now,
 
 template <typename Fn>
 bool RedisStore::Scan(char type, Fn fn, std::string* err) {
-  const std::string pattern =
-      GlobEscape(options_.key_prefix) + ":{*}:" + std::string(1, type);
+  return ScanKeys(
+      GlobEscape(options_.key_prefix) + ":{*}:" + std::string(1, type),
+      [&](std::vector<std::string>& batch) {
+        std::vector<std::string> keys;
+        std::vector<Subject> subjects;
+        for (std::string& key : batch) {
+          Subject s;
+          if (!ParseKey(key, &s)) continue;  // Not ours.
+          keys.push_back(std::move(key));
+          subjects.push_back(std::move(s));
+        }
+        return keys.empty() || fn(keys, subjects);
+      },
+      err);
+}
+
+template <typename Fn>
+bool RedisStore::ScanKeys(const std::string& pattern, Fn fn, std::string* err) {
   std::string cursor = "0";
   do {
     RedisReplyPtr r = conn_->Command(
@@ -200,15 +256,7 @@ bool RedisStore::Scan(char type, Fn fn, std::string* err) {
     }
     std::vector<std::string> batch;
     if (!DecodeScan(r.get(), &cursor, &batch, err)) return false;
-    std::vector<std::string> keys;
-    std::vector<Subject> subjects;
-    for (std::string& key : batch) {
-      Subject s;
-      if (!ParseKey(key, &s)) continue;  // Not ours.
-      keys.push_back(std::move(key));
-      subjects.push_back(std::move(s));
-    }
-    if (!keys.empty() && !fn(keys, subjects)) return false;
+    if (!batch.empty() && !fn(batch)) return false;
   } while (cursor != "0");
   return true;
 }
@@ -219,13 +267,17 @@ bool RedisStore::Get(std::span<const Subject> subjects, int64_t now,
   if (subjects.empty()) return true;
   std::vector<std::string> keys;
   for (const Subject& s : subjects) keys.push_back(RecordKey(s));
+  std::vector<std::string> args;
+  // Without a pair, get needs no remembered-hosts arguments.
+  if (PairIndex(subjects)) AddRemember(subjects, 0, &keys, &args);
   std::vector<int64_t> v;
   int64_t offset = 0;
-  if (!EvalInts("get", now, keys, {}, 3 * keys.size(), &v, &offset, err)) {
+  if (!EvalInts("get", now, keys, args, 4 * subjects.size(), &v, &offset,
+                err)) {
     return false;
   }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    out->push_back(StateAt(v, 3 * i, offset));
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    out->push_back(StateAt(v, 4 * i, offset, 4 * i + 3));
   }
   return true;
 }
@@ -245,30 +297,34 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
       Int(static_cast<int64_t>(params.lockout_lengths.size()))};
   for (const int64_t length : params.lockout_lengths)
     args.push_back(Int(length));
+  std::vector<Subject> subjects;
   for (const FailureRequest& req : requests) {
     keys.push_back(RecordKey(req.subject));
     keys.push_back(HistoryKey(req.subject));
     args.insert(args.end(),
                 {Int(req.limit), KindName(req.subject.kind), req.subject.name});
+    subjects.push_back(req.subject);
   }
+  AddRemember(subjects, 0, &keys, &args);
   std::vector<int64_t> v;
   int64_t offset = 0;
-  if (!EvalInts("fail", now, keys, args, 1 + 4 * requests.size(), &v, &offset,
+  if (!EvalInts("fail", now, keys, args, 1 + 5 * requests.size(), &v, &offset,
                 err)) {
     return false;
   }
   *refused = v[0] != 0;
   for (size_t i = 0; i < requests.size(); ++i) {
-    out->push_back(
-        FailureOutcome{StateAt(v, 1 + 4 * i, offset), v[4 * i + 4] != 0});
+    out->push_back(FailureOutcome{StateAt(v, 1 + 5 * i, offset, 5 * i + 5),
+                                  v[5 * i + 4] != 0});
   }
   return true;
 }
 
 bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
                                std::span<const bool> reset, RefusalRule rule,
-                               int64_t now, std::vector<SubjectState>* before,
-                               bool* refused, std::string* err) {
+                               int64_t remember_seconds, int64_t now,
+                               std::vector<SubjectState>* before, bool* refused,
+                               std::string* err) {
   before->clear();
   *refused = false;
   if (subjects.empty()) return true;
@@ -279,15 +335,16 @@ bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
     args.insert(args.end(), {reset[i] ? "1" : "0", KindName(subjects[i].kind),
                              subjects[i].name});
   }
+  AddRemember(subjects, remember_seconds, &keys, &args);
   std::vector<int64_t> v;
   int64_t offset = 0;
-  if (!EvalInts("success", now, keys, args, 1 + 3 * subjects.size(), &v,
+  if (!EvalInts("success", now, keys, args, 1 + 4 * subjects.size(), &v,
                 &offset, err)) {
     return false;
   }
   *refused = v[0] != 0;
   for (size_t i = 0; i < subjects.size(); ++i) {
-    before->push_back(StateAt(v, 1 + 3 * i, offset));
+    before->push_back(StateAt(v, 1 + 4 * i, offset, 4 + 4 * i));
   }
   return true;
 }
@@ -353,12 +410,12 @@ bool RedisStore::List(int64_t now, bool blocked_only,
           const std::vector<Subject>& subjects) {
         std::vector<int64_t> v;
         int64_t offset = 0;
-        if (!EvalInts("get", now, keys, {}, 3 * keys.size(), &v, &offset,
+        if (!EvalInts("get", now, keys, {}, 4 * keys.size(), &v, &offset,
                       err)) {
           return false;
         }
         for (size_t i = 0; i < keys.size(); ++i) {
-          const SubjectState state = StateAt(v, 3 * i, offset);
+          const SubjectState state = StateAt(v, 4 * i, offset);
           const bool live = state.blocked || state.failures > 0;
           if (!live || (blocked_only && !state.blocked)) continue;
           out->push_back(StoreEntry{subjects[i], state});
@@ -413,8 +470,72 @@ bool RedisStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
       return true;
     };
   };
+  // A remembered set's expired entries are those at or before now - 0.
+  const auto prune_remembered = run("history", {"0", "1"});
   return Scan('s', run("prune", {}), err) &&
-         Scan('h', run("history", {Int(history_seconds), "1"}), err);
+         Scan('h', run("history", {Int(history_seconds), "1"}), err) &&
+         ScanKeys(
+             GlobEscape(options_.key_prefix) + ":{remember:*}:r",
+             [&](std::vector<std::string>& keys) {
+               return prune_remembered(keys, {});
+             },
+             err);
+}
+
+bool RedisStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                                std::string* err) {
+  out->clear();
+  const std::string head = options_.key_prefix + ":{remember:";
+  const bool ok = ScanKeys(
+      GlobEscape(options_.key_prefix) + ":{remember:*}:r",
+      [&](std::vector<std::string>& keys) {
+        for (const std::string& key : keys) {
+          std::string user;
+          if (key.size() < head.size() + 3 ||
+              !UnescapeName(std::string_view(key).substr(
+                                head.size(), key.size() - head.size() - 3),
+                            &user)) {
+            continue;  // Not ours.
+          }
+          RedisReplyPtr r = conn_->Command(
+              {"ZRANGEBYSCORE", key, "(" + Int(now), "+inf", "WITHSCORES"},
+              err);
+          if (!r) return false;
+          if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+            *err = conn_->server() + ": unexpected reply to ZRANGEBYSCORE";
+            return false;
+          }
+          for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const redisReply* host = r->element[i];
+            const redisReply* score = r->element[i + 1];
+            if (host->type != REDIS_REPLY_STRING ||
+                score->type != REDIS_REPLY_STRING) {
+              continue;
+            }
+            out->push_back(
+                RememberedEntry{user, std::string(host->str, host->len),
+                                std::strtoll(score->str, nullptr, 10)});
+          }
+        }
+        return true;
+      },
+      err);
+  std::sort(out->begin(), out->end(),
+            [](const RememberedEntry& a, const RememberedEntry& b) {
+              return std::tie(a.user, a.host) < std::tie(b.user, b.host);
+            });
+  // SCAN may return a key twice.
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+  return ok;
+}
+
+bool RedisStore::Forget(const std::string& user,
+                        const std::optional<std::string>& host, int64_t now,
+                        int64_t* removed, std::string* err) {
+  RedisReplyPtr r;
+  return Eval("forget", now, {RememberKey(user)}, {host.value_or("")}, &r,
+              err) &&
+         DecodeInteger(r.get(), removed, err);
 }
 
 }  // namespace defender

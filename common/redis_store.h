@@ -9,7 +9,9 @@
 // RedisStoreOptions::server_clock.
 //
 // Keys: "<prefix>:{<kind>:<name>}:s" (hash: the counter and block) and
-// "<prefix>:{<kind>:<name>}:h" (sorted set: block history). The braces are
+// "<prefix>:{<kind>:<name>}:h" (sorted set: block history), and
+// "<prefix>:{remember:<user>}:r" (sorted set: the user's remembered hosts,
+// member host, score until; it expires with its last entry). The braces are
 // a Redis Cluster hash tag, so both keys of a subject share a slot; bytes
 // of the name other than [A-Za-z0-9._@:/+=-] are written as %XX, so no name
 // can break out of its key or its tag. Block and unblock events are
@@ -54,6 +56,7 @@ class RedisStore final : public Store {
   // The record key of a subject; for tests and tools.
   std::string RecordKey(const Subject& s) const;
   std::string HistoryKey(const Subject& s) const;
+  std::string RememberKey(std::string_view user) const;
 
   bool Get(std::span<const Subject> subjects, int64_t now,
            std::vector<SubjectState>* out, std::string* err) override;
@@ -62,7 +65,8 @@ class RedisStore final : public Store {
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, RefusalRule rule, int64_t now,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t remember_seconds, int64_t now,
                      std::vector<SubjectState>* before, bool* refused,
                      std::string* err) override;
   bool Block(const Subject& subject, int64_t until, int64_t now,
@@ -75,6 +79,10 @@ class RedisStore final : public Store {
             std::string* err) override;
   bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
              std::string* err) override;
+  bool ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                      std::string* err) override;
+  bool Forget(const std::string& user, const std::optional<std::string>& host,
+              int64_t now, int64_t* removed, std::string* err) override;
   bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
              std::string* err) override;
 
@@ -94,6 +102,14 @@ class RedisStore final : public Store {
   // subject it belongs to, in SCAN batches passed to `fn`.
   template <typename Fn>
   bool Scan(char type, Fn fn, std::string* err);
+  // Every key matching the glob `pattern`, in SCAN batches passed to `fn`.
+  template <typename Fn>
+  bool ScanKeys(const std::string& pattern, Fn fn, std::string* err);
+  // Appends to *keys and *args the remembered-hosts part of the get, fail
+  // and success operations (common/redis_script.lua) for `subjects`.
+  void AddRemember(std::span<const Subject> subjects, int64_t remember_seconds,
+                   std::vector<std::string>* keys,
+                   std::vector<std::string>* args) const;
   // The subject a key of ours names, decoded as it is, even when it is
   // nothing NormalizeUser/NormalizeHost would produce (a key planted by
   // anyone who can write to the database): such a subject is still listed,

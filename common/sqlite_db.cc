@@ -16,7 +16,7 @@
 namespace defender {
 namespace {
 
-constexpr const char* kSchemaV1 = R"sql(
+constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS subjects(
   kind     TEXT    NOT NULL,
   subject  TEXT    NOT NULL,
@@ -40,7 +40,12 @@ CREATE TABLE IF NOT EXISTS attempts(
   tty      TEXT    NOT NULL,
   result   TEXT    NOT NULL);
 CREATE INDEX IF NOT EXISTS attempts_time ON attempts(time);
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS remembered(
+  user     TEXT    NOT NULL,
+  host     TEXT    NOT NULL,
+  until    INTEGER NOT NULL,
+  PRIMARY KEY(user, host)) WITHOUT ROWID;
+PRAGMA user_version = 2;
 )sql";
 
 // Opens the directory of the database at `path` (with `create`, creating
@@ -316,7 +321,7 @@ bool SqliteDb::EnsureSchema(std::string* err) {
     *err = Error("cannot lock to create the schema");
     return false;
   }
-  if (!Exec(kSchemaV1, err)) return false;
+  if (!Exec(kSchema, err)) return false;
   return txn.Commit(err);
 }
 

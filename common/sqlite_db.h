@@ -18,7 +18,7 @@ namespace defender {
 class SqliteDb {
  public:
   // The schema version written to PRAGMA user_version.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   // WAL size (frames) from which closing a connection checkpoints the WAL
   // into the database and removes it (when no other connection is open).
   static constexpr int kWalCheckpointFrames = 64;

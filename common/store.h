@@ -14,6 +14,12 @@
 //    history with its time; history older than LockoutParams.history_seconds
 //    does not count and may be pruned. Unblocking and success do not erase
 //    the history: progressive lockouts keep growing for a repeat offender.
+//  - Remembered hosts (doc/DESIGN.md §3.14, common/remember.h): a user's
+//    list of at most kMaxRememberedHosts (host, until). Every step that
+//    reads the states of subjects that include a pair "U@H" (SubjectKind
+//    kPair) reads U's list in the same atomic step and marks the states
+//    exempt (MarkExempt): U's when H is remembered at now, else the pair's.
+//    Exempt states take no part in IsRefused.
 //  - Methods return false with *err set when the store cannot be used; the
 //    output arguments are then unspecified. They never throw for store
 //    errors, never log and never see a PAM handle.
@@ -21,6 +27,7 @@
 #define PAM_DEFENDER_COMMON_STORE_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,12 +77,21 @@ enum class FailureMode {
                  // while the password was checked leaves no guess uncounted.
 };
 
-// True when `states` are refused under `rule`. An empty list is never refused.
+// True when `states` are refused under `rule`, leaving out exempt states. A
+// list with no state that is not exempt is never refused.
 bool IsRefused(RefusalRule rule, std::span<const SubjectState> states);
 
 struct StoreEntry {
   Subject subject;
   SubjectState state;
+};
+
+// One remembered host of a user (ListRemembered).
+struct RememberedEntry {
+  std::string user;
+  std::string host;
+  int64_t until = 0;
+  bool operator==(const RememberedEntry&) const = default;
 };
 
 struct StoreStats {
@@ -86,6 +102,8 @@ struct StoreStats {
   int64_t failing_hosts = 0;
   int64_t failures = 0;          // Sum of live counters, blocked or not.
   int64_t blocks_in_window = 0;  // Block history entries within the window.
+  int64_t blocked_pairs = 0;     // Kind pair (doc/DESIGN.md §3.14).
+  int64_t failing_pairs = 0;
 };
 
 class Store {
@@ -100,7 +118,8 @@ class Store {
   // sets *refused and changes nothing: (*out)[i].state is subject i's
   // current state (a refused attempt is counted on no subject, not even on
   // one that is not blocked). Otherwise clears *refused and, for each
-  // request: a blocked subject is left as it is (newly_blocked = false);
+  // request: a blocked or exempt pair subject is left as it is
+  // (newly_blocked = false); a blocked subject too;
   // any other is changed per `mode` (FailureMode): a counter that goes up
   // lives until now + attempt_ttl; a subject that is blocked is blocked for
   // lockout_lengths[min(n-1, size-1)] where n-1 is the number of blocks in
@@ -114,12 +133,16 @@ class Store {
 
   // Reads the states of `subjects` into *before. If IsRefused(rule, *before)
   // sets *refused and changes nothing. Otherwise clears the counter and the
-  // block of each subject i with reset[i] set. `reset` has the size of
+  // block of each subject i for which SuccessResets(subjects[i], before[i],
+  // reset[i]) (an exempt user keeps its block), and, when a pair U@H is
+  // among `subjects` and remember_seconds > 0, remembers H for U until
+  // now + remember_seconds (RememberHost). `reset` has the size of
   // `subjects`.
   virtual bool RecordSuccess(std::span<const Subject> subjects,
                              std::span<const bool> reset, RefusalRule rule,
-                             int64_t now, std::vector<SubjectState>* before,
-                             bool* refused, std::string* err) = 0;
+                             int64_t remember_seconds, int64_t now,
+                             std::vector<SubjectState>* before, bool* refused,
+                             std::string* err) = 0;
 
   // Blocks `subject` until `until` (0 = permanent) whatever its state, keeps
   // its counter, and adds the block to its history.
@@ -143,9 +166,20 @@ class Store {
   virtual bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
                      std::string* err) = 0;
 
-  // Deletes what no longer matters at `now`: expired counters and blocks, and
-  // block history older than history_seconds. *removed counts deleted
-  // records (implementations where records expire by themselves report 0).
+  // Every host remembered at `now`, sorted by user then host.
+  virtual bool ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                              std::string* err) = 0;
+
+  // Forgets `host` (every host when nullopt) of `user`'s remembered hosts;
+  // *removed counts the hosts forgotten that were remembered at `now`.
+  virtual bool Forget(const std::string& user,
+                      const std::optional<std::string>& host, int64_t now,
+                      int64_t* removed, std::string* err) = 0;
+
+  // Deletes what no longer matters at `now`: expired counters and blocks,
+  // expired remembered hosts, and block history older than history_seconds.
+  // *removed counts deleted records (implementations where records expire by
+  // themselves report 0).
   virtual bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
                      std::string* err) = 0;
 };

@@ -5,11 +5,17 @@
 namespace defender {
 
 bool IsRefused(RefusalRule rule, std::span<const SubjectState> states) {
-  if (states.empty() || rule == RefusalRule::kNever) return false;
-  const auto blocked = [](const SubjectState& s) { return s.blocked; };
-  return rule == RefusalRule::kAny
-             ? std::any_of(states.begin(), states.end(), blocked)
-             : std::all_of(states.begin(), states.end(), blocked);
+  if (rule == RefusalRule::kNever) return false;
+  bool any = false;
+  bool all = true;
+  bool counted = false;
+  for (const SubjectState& s : states) {
+    if (s.exempt) continue;
+    counted = true;
+    any = any || s.blocked;
+    all = all && s.blocked;
+  }
+  return counted && (rule == RefusalRule::kAny ? any : all);
 }
 
 int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
@@ -66,15 +72,38 @@ std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
   return r;
 }
 
+int64_t* BlockedCount(SubjectKind kind, StoreStats* stats) {
+  switch (kind) {
+    case SubjectKind::kHost:
+      return &stats->blocked_hosts;
+    case SubjectKind::kPair:
+      return &stats->blocked_pairs;
+    case SubjectKind::kUser:
+      break;
+  }
+  return &stats->blocked_users;
+}
+
+int64_t* FailingCount(SubjectKind kind, StoreStats* stats) {
+  switch (kind) {
+    case SubjectKind::kHost:
+      return &stats->failing_hosts;
+    case SubjectKind::kPair:
+      return &stats->failing_pairs;
+    case SubjectKind::kUser:
+      break;
+  }
+  return &stats->failing_users;
+}
+
 void CountEntries(std::span<const StoreEntry> entries, StoreStats* out) {
   for (const StoreEntry& e : entries) {
-    const bool user = e.subject.kind == SubjectKind::kUser;
     out->failures += e.state.failures;
     if (e.state.blocked) {
-      ++(user ? out->blocked_users : out->blocked_hosts);
+      ++*BlockedCount(e.subject.kind, out);
       if (e.state.permanent()) ++out->permanent_blocks;
     } else if (e.state.failures > 0) {
-      ++(user ? out->failing_users : out->failing_hosts);
+      ++*FailingCount(e.subject.kind, out);
     }
   }
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "common/remember.h"
 #include "common/store.h"
 
 namespace defender {
@@ -51,6 +52,10 @@ std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
 // the window: 0 for a permanent block.
 int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
                  int64_t now);
+
+// The counters of StoreStats for blocked / failing subjects of `kind`.
+int64_t* BlockedCount(SubjectKind kind, StoreStats* stats);
+int64_t* FailingCount(SubjectKind kind, StoreStats* stats);
 
 // Adds the per-subject counts of StoreStats (blocked, permanent, failing,
 // failures) for `entries`, which must be live at the time they were listed.

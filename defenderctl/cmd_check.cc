@@ -73,6 +73,12 @@ std::string StateText(const SubjectReport& r, int64_t now) {
   const SubjectState& s = *r.state;
   std::string text = std::to_string(s.failures) + " failure(s), limit " +
                      std::to_string(r.limit);
+  // doc/DESIGN.md §3.14: which of the user and the pair decides.
+  if (s.exempt) {
+    text += r.subject.kind == SubjectKind::kUser
+                ? ", does not refuse from a remembered host"
+                : ", not a remembered host: not counted";
+  }
   if (s.permanent()) return "blocked permanently, " + text;
   if (s.blocked) {
     return "blocked until " + LocalTime(s.until) + " (" + LeftText(s, now) +
@@ -139,11 +145,12 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
     return rc;
   }
   // Report mode (doc/DESIGN.md §3.16): the verdict enforce would give, and
-  // the same exit code, worded as what would happen.
+  // the same exit code, worded as what would happen. The reason of an
+  // allowed attempt is "allowed", or starts with it.
   const char* refused =
       cfg.report_only ? "would refuse (report mode): " : "refused: ";
   std::string text =
-      d.refused ? refused + EscapeForDisplay(d.reason) + "\n" : "allowed\n";
+      (d.refused ? refused : "") + EscapeForDisplay(d.reason) + "\n";
   Table table({"KIND", "SUBJECT", "STATE"});
   for (const SubjectReport& r : reports) {
     table.Add({KindName(r.subject.kind), r.subject.name, StateText(r, now)});

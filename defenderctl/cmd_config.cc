@@ -32,6 +32,8 @@ Json ConfigJson(const Config& c) {
       {"attempt_cooloff_time", c.AttemptCooloff()},
       {"lockout_cooloff_time", c.LockoutCooloffs()},
       {"even_deny_root", c.even_deny_root},
+      {"remember_hosts_days", c.remember_hosts_days},
+      {"failure_limit_pair", c.FailureLimitPair()},
       {"fold_username_case", c.fold_username_case},
       {"ipv6_prefix", c.ipv6_prefix},
       {"allow_users", c.allow_users},

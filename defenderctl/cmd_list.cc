@@ -1,4 +1,4 @@
-// defenderctl list [--users] [--hosts] [--all]
+// defenderctl list [--users] [--hosts] [--all] | list --remembered
 #include <CLI/CLI.hpp>
 #include <memory>
 
@@ -13,6 +13,7 @@ struct ListOptions {
   bool users = false;
   bool hosts = false;
   bool all = false;
+  bool remembered = false;
 };
 
 // Binds the options of `list` to the flags of `sub`.
@@ -21,11 +22,54 @@ void AddFlags(CLI::App* sub, ListOptions* opt) {
   sub->add_flag("--hosts", opt->hosts, "Only hosts");
   sub->add_flag("--all", opt->all,
                 "Also subjects with failures that are not blocked");
+  CLI::Option* remembered = sub->add_flag(
+      "--remembered", opt->remembered,
+      "The remembered hosts of each user (lockout.remember_hosts_days)");
+  remembered->excludes(sub->get_option("--users"))
+      ->excludes(sub->get_option("--hosts"))
+      ->excludes(sub->get_option("--all"));
+}
+
+// list --remembered: user, host, last success, until.
+int RunRemembered(Context* ctx, Store* store) {
+  const int64_t now = ctx->Now();
+  std::vector<RememberedEntry> entries;
+  std::string err;
+  if (!store->ListRemembered(now, &entries, &err)) {
+    PrintError("store unavailable: " + err);
+    return kExitStore;
+  }
+  // The last success, as the current config's remember_hosts_days tells.
+  const int64_t days = ctx->config().RememberSeconds();
+  if (ctx->json()) {
+    Json out = Json::array();
+    for (const RememberedEntry& e : entries) {
+      Json o;
+      o["user"] = e.user;
+      o["host"] = e.host;
+      o["last_success"] = e.until - days;
+      o["until"] = e.until;
+      out.push_back(o);
+    }
+    PrintJson(out);
+    return kExitOk;
+  }
+  if (entries.empty()) {
+    PrintOut("no remembered hosts\n");
+    return kExitOk;
+  }
+  Table table({"USER", "HOST", "LAST SUCCESS", "UNTIL"});
+  for (const RememberedEntry& e : entries) {
+    table.Add({e.user, e.host, LocalTime(e.until - days), LocalTime(e.until)});
+  }
+  PrintOut(table.Render());
+  return kExitOk;
 }
 
 int RunList(Context* ctx, const ListOptions& opt) {
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
+  if (opt.remembered) return RunRemembered(ctx, backend->store());
   const int64_t now = ctx->Now();
   std::vector<StoreEntry> entries;
   std::string err;
@@ -33,11 +77,19 @@ int RunList(Context* ctx, const ListOptions& opt) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }
-  // Neither flag means both kinds.
+  // Neither flag means every kind, pairs (user@host) included.
   const bool users = opt.users || !opt.hosts;
   const bool hosts = opt.hosts || !opt.users;
   std::erase_if(entries, [&](const StoreEntry& e) {
-    return e.subject.kind == SubjectKind::kUser ? !users : !hosts;
+    switch (e.subject.kind) {
+      case SubjectKind::kUser:
+        return !users;
+      case SubjectKind::kHost:
+        return !hosts;
+      case SubjectKind::kPair:
+        break;
+    }
+    return !(users && hosts);
   });
 
   if (ctx->config().report_only && !entries.empty()) {

@@ -59,6 +59,8 @@ Json StatsJson(const Stats& s) {
   o["failing_hosts"] = s.store.failing_hosts;
   o["failures"] = s.store.failures;
   o["blocks_in_window"] = s.store.blocks_in_window;
+  o["blocked_pairs"] = s.store.blocked_pairs;
+  o["failing_pairs"] = s.store.failing_pairs;
   o["window_seconds"] = s.window;
   if (s.attempts) {
     o["attempts"] = {{"failure", s.attempts->failure},
@@ -82,6 +84,8 @@ std::string StatsText(const Stats& s) {
   t.Add({"permanent blocks", n(s.store.permanent_blocks)});
   t.Add({"failing users (not blocked)", n(s.store.failing_users)});
   t.Add({"failing hosts (not blocked)", n(s.store.failing_hosts)});
+  t.Add({"blocked pairs (user@host)", n(s.store.blocked_pairs)});
+  t.Add({"failing pairs (not blocked)", n(s.store.failing_pairs)});
   t.Add({"live failures", n(s.store.failures)});
   const std::string window = " (last " + n(s.window / 3600) + "h)";
   t.Add({"blocks" + window, n(s.store.blocks_in_window)});
@@ -113,6 +117,7 @@ std::string StatsPrometheus(const Stats& s) {
   metric("defender_blocked", "Subjects blocked now, by kind.");
   value("defender_blocked", "kind=\"user\"", s.store.blocked_users);
   value("defender_blocked", "kind=\"host\"", s.store.blocked_hosts);
+  value("defender_blocked", "kind=\"pair\"", s.store.blocked_pairs);
   metric("defender_permanent_blocks",
          "Blocks in force that never end (included in defender_blocked).");
   value("defender_permanent_blocks", "", s.store.permanent_blocks);
@@ -120,6 +125,7 @@ std::string StatsPrometheus(const Stats& s) {
          "Subjects with live failure counters that are not blocked, by kind.");
   value("defender_failing", "kind=\"user\"", s.store.failing_users);
   value("defender_failing", "kind=\"host\"", s.store.failing_hosts);
+  value("defender_failing", "kind=\"pair\"", s.store.failing_pairs);
   metric("defender_failures", "Sum of the live failure counters.");
   value("defender_failures", "", s.store.failures);
   metric("defender_window_seconds",

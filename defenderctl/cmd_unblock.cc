@@ -1,8 +1,13 @@
-// defenderctl unblock (--user U | --host H | --all)
+// defenderctl unblock (--user U | --host H | --user U --host H | --all)
+//
+// --user and --host together name the pair U@H (doc/DESIGN.md §3.14), not
+// the user and the host: unblocking alice at her remembered host must not
+// lift the block an attacker elsewhere earned her.
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <optional>
 
+#include "common/remember.h"
 #include "defenderctl/announce.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
@@ -24,7 +29,8 @@ void AddFlags(CLI::App* sub, UnblockOptions* opt) {
       sub->add_option("--user", opt->user, "Unblock this user")->type_name("U");
   CLI::Option* host =
       sub->add_option("--host", opt->host,
-                      "Unblock this host (normalised as the module does)")
+                      "Unblock this host (normalised as the module does); "
+                      "with --user, the pair user@host")
           ->type_name("H");
   CLI::Option* all =
       sub->add_flag("--all", opt->all, "Unblock every blocked subject");
@@ -103,6 +109,10 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
   if (!SubjectsFromArgs(ctx->config(), opt.user, opt.host, &subjects, &err)) {
     PrintError(err);
     return kExitUsage;
+  }
+  if (subjects.size() == 2) {
+    subjects = {Subject{SubjectKind::kPair,
+                        PairName(subjects[0].name, subjects[1].name)}};
   }
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;

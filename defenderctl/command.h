@@ -62,6 +62,7 @@ Runner DefineConfig(CLI::App* sub);
 Runner DefineStats(CLI::App* sub);
 Runner DefineDoctor(CLI::App* sub);
 Runner DefineFirewall(CLI::App* sub);
+Runner DefineForget(CLI::App* sub);
 
 }  // namespace defender::ctl
 

@@ -4,7 +4,8 @@ namespace defender::ctl {
 namespace {
 
 const Command kCommands[] = {
-    {"list", "List blocked subjects (users and hosts)", DefineList, true},
+    {"list", "List blocked subjects (users, hosts, pairs) or remembered hosts",
+     DefineList, true},
     {"attempts", "Show the attempt log, newest first", DefineAttempts, true},
     {"unblock", "Clear the block and the failure counter of a subject",
      DefineUnblock, true},
@@ -16,6 +17,7 @@ const Command kCommands[] = {
     {"config", "Validate or print the effective configuration", DefineConfig,
      false},
     {"stats", "Counts of blocks, failures and attempts", DefineStats, true},
+    {"forget", "Forget remembered hosts of a user", DefineForget, true},
     {"doctor", "Check the PAM stacks, sshd, config, store and cleanup",
      DefineDoctor, false},
     {"firewall", "Keep an nftables table dropping blocked hosts",

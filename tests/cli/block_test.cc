@@ -44,7 +44,7 @@ TEST_CASE("unblock --host 2001:db8:1:2::7 names the /64 the module blocked") {
   CHECK(box.Ctl({"list", "--hosts"}).out == "no blocked hosts\n");
 }
 
-TEST_CASE("unblock: user and host together; a subject not blocked is fine") {
+TEST_CASE("unblock: user, then host; a subject not blocked is fine") {
   Sandbox box;
   BlockThroughModule(box, "alice", "198.51.100.4");
   RunResult r = box.Ctl({"unblock", "--user", "alice"});
@@ -57,11 +57,14 @@ TEST_CASE("unblock: user and host together; a subject not blocked is fine") {
         "alice came from there) is still blocked and refuses it: run "
         "`defenderctl unblock --host 198.51.100.4`\n");
   CHECK(box.Login("alice", "secret", "198.51.100.4") != 0);
+  // --user with --host names the pair alice@198.51.100.4, not the host.
   r = box.Ctl({"unblock", "--user", "alice", "--host", "198.51.100.4"});
   CHECK(r.status == 0);
-  CHECK(r.out ==
-        "user alice was not blocked\n"
-        "unblocked host 198.51.100.4\n");
+  CHECK(r.out == "pair alice@198.51.100.4 was not blocked\n");
+  CHECK(box.Login("alice", "secret", "198.51.100.4") != 0);
+  r = box.Ctl({"unblock", "--host", "198.51.100.4"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "unblocked host 198.51.100.4\n");
   CHECK(box.Login("alice", "secret", "198.51.100.4") == 0);
   // Failures below the limit are cleared too, and said so.
   CHECK(box.Login("alice", "x", "198.51.100.4") != 0);

@@ -16,9 +16,11 @@ TEST_CASE("check: allowed, exit 0, with the state of each subject") {
   CHECK(r.status == 0);
   CHECK(r.out ==
         "allowed\n"
-        "KIND  SUBJECT   STATE\n"
-        "user  alice     1 failure(s), limit 3\n"
-        "host  10.0.0.1  1 failure(s), limit 3\n");
+        "KIND  SUBJECT         STATE\n"
+        "user  alice           1 failure(s), limit 3\n"
+        "host  10.0.0.1        1 failure(s), limit 3\n"
+        "pair  alice@10.0.0.1  0 failure(s), limit 3, not a remembered host: "
+        "not counted\n");
 }
 
 TEST_CASE("check: refused by the module's block, exit 1, text and JSON") {
@@ -31,11 +33,13 @@ TEST_CASE("check: refused by the module's block, exit 1, text and JSON") {
   CHECK(r.status == 1);
   CHECK(r.out ==
         "refused: user alice is blocked for 4m 12s\n"
-        "KIND  SUBJECT   STATE\n"
-        "user  alice     blocked until 2027-01-15 08:05:00 (4m 12s left), 4 "
-        "failure(s), limit 3\n"
-        "host  10.0.0.1  blocked until 2027-01-15 08:05:00 (4m 12s left), 4 "
-        "failure(s), limit 3\n");
+        "KIND  SUBJECT         STATE\n"
+        "user  alice           blocked until 2027-01-15 08:05:00 (4m 12s "
+        "left), 4 failure(s), limit 3\n"
+        "host  10.0.0.1        blocked until 2027-01-15 08:05:00 (4m 12s "
+        "left), 4 failure(s), limit 3\n"
+        "pair  alice@10.0.0.1  0 failure(s), limit 3, not a remembered host: "
+        "not counted\n");
   // Another user from the blocked host is refused too; the check itself
   // counts nothing and logs nothing.
   r = box.Ctl({"--json", "check", "--user", "bob", "--host", "10.0.0.1"});
@@ -49,13 +53,15 @@ TEST_CASE("check: refused by the module's block, exit 1, text and JSON") {
   CHECK(j["refused_by"]["subject"] == "10.0.0.1");
   CHECK(j["permanent"] == false);
   CHECK(j["remaining_seconds"] == 252);
-  REQUIRE(j["subjects"].size() == 2);
+  REQUIRE(j["subjects"].size() == 3);  // bob, the host, bob@10.0.0.1.
   CHECK(j["subjects"][0]["subject"] == "bob");
   CHECK(j["subjects"][0]["blocked"] == false);
   CHECK(j["subjects"][0]["failures"] == 0);
   CHECK(j["subjects"][0]["limit"] == 3);
   CHECK(j["subjects"][1]["blocked"] == true);
   CHECK(j["subjects"][1]["until"] == kT0 + 300);
+  CHECK(j["subjects"][2]["subject"] == "bob@10.0.0.1");
+  CHECK(j["subjects"][2]["kind"] == "pair");
   CHECK(ParseJson(box.Ctl({"--json", "attempts", "--user", "bob"}).out) ==
         Json::array());
   // A local login by bob (no host) is allowed.

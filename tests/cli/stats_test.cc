@@ -57,6 +57,8 @@ TEST_CASE("stats: text") {
         "permanent blocks                1\n"
         "failing users (not blocked)     1\n"
         "failing hosts (not blocked)     1\n"
+        "blocked pairs (user@host)       0\n"
+        "failing pairs (not blocked)     0\n"
         "live failures                   12\n"
         "blocks (last 24h)               3\n"
         "failed attempts (last 24h)      6\n"
@@ -74,9 +76,11 @@ TEST_CASE("stats --format prometheus: defender_ metrics with HELP and TYPE") {
            "# TYPE defender_blocked gauge\n",
            "defender_blocked{kind=\"user\"} 2\n",
            "defender_blocked{kind=\"host\"} 1\n",
+           "defender_blocked{kind=\"pair\"} 0\n",
            "defender_permanent_blocks 1\n",
            "defender_failing{kind=\"user\"} 1\n",
            "defender_failing{kind=\"host\"} 1\n",
+           "defender_failing{kind=\"pair\"} 0\n",
            "defender_failures 12\n",
            "defender_window_seconds 86400\n",
            "defender_blocks_in_window 3\n",
@@ -109,7 +113,7 @@ TEST_CASE("stats --format prometheus: defender_ metrics with HELP and TYPE") {
     CHECK(name == current);
     ++samples;
   }
-  CHECK(samples == 11);
+  CHECK(samples == 13);
 }
 
 }  // namespace

@@ -18,6 +18,9 @@
 #              a blocked host is refused
 #   message    with keyboard-interactive authentication (the PAM conversation
 #              reaches the client), a blocked user sees the lockout message
+#   remember   (issue 12) the owner logs in from 127.0.0.1 (remembered); an
+#              attacker at 127.0.0.2 blocks the account; the owner still logs
+#              in from 127.0.0.1 and is refused from 127.0.0.3
 #   oracle     (issue 10, finding 2) 8 keyboard-interactive logins held at
 #              the password prompt; 4 wrong answers block the user, then the
 #              right and wrong answers of the other 4 conclude identically
@@ -118,9 +121,12 @@ ssh_common=(-p "$port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/nu
             -o ConnectTimeout=10 -o ServerAliveInterval=5)
 marker="logged-in-$RANDOM"
 
-# Password login; prints the remote output, returns ssh's status.
+# Password login from the loopback address $from (the client's source
+# address, PAM_RHOST); prints the remote output, returns ssh's status.
+from=127.0.0.1
 ssh_password() {  # USER PASSWORD
   SSHPASS=$2 timeout 30 sshpass -e ssh "${ssh_common[@]}" -o LogLevel=ERROR \
+    -o BindAddress="$from" \
     -o PreferredAuthentications=password,keyboard-interactive \
     -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 \
     "$1@127.0.0.1" "echo $marker" 2>&1
@@ -306,6 +312,31 @@ ASKPASS
       "failure failure failure failure refused refused refused refused" \
       "$(e2e_attempts_sql "SELECT result FROM attempts ORDER BY id" | xargs)"
     E2E_LOG_FILES+=("$held/out-5" "$held/out-6")
+    ;;
+  remember)
+    e2e_check "the owner logs in from 127.0.0.1" \
+      logs_in ssh_password "$user" "$password"
+    e2e_equal "127.0.0.1 is remembered for the owner" "127.0.0.1" \
+      "$(e2e_sql "SELECT host FROM remembered WHERE user = '$user'")"
+    from=127.0.0.2
+    for i in 1 2 3 4; do
+      e2e_check "attacker's wrong password $i refused" \
+        refused ssh_password "$user" "wrong-$i"
+    done
+    e2e_equal "the attacker blocked the user" "4|1" "$(e2e_subject user "$user")"
+    e2e_equal "and its own host" "4|1" "$(e2e_subject host 127.0.0.2)"
+    e2e_check "the attacker's correct guess is refused" \
+      refused ssh_password "$user" "$password"
+    from=127.0.0.1
+    e2e_check "the owner still logs in from her remembered host" \
+      logs_in ssh_password "$user" "$password"
+    e2e_equal "her user block stays" "4|1" "$(e2e_subject user "$user")"
+    from=127.0.0.3
+    e2e_check "the owner is refused from a new host" \
+      refused ssh_password "$user" "$password"
+    e2e_equal "attempt log" \
+      "127.0.0.1 success 127.0.0.2 failure 127.0.0.2 failure 127.0.0.2 failure 127.0.0.2 failure 127.0.0.2 refused 127.0.0.1 success 127.0.0.3 refused" \
+      "$(e2e_sql "SELECT host, result FROM attempts ORDER BY id" | tr '|' ' ' | xargs)"
     ;;
   *)
     e2e_fatal "unknown scenario $scenario"

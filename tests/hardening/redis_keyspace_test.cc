@@ -53,8 +53,10 @@ std::string Key(const std::string& kind, const std::string& name, char type) {
   return kPrefix + ":{" + kind + ":" + KeyName(name) + "}:" + type;
 }
 
-// A subject is at most 256 bytes (normalize.h), each written as up to 3.
-constexpr size_t kMaxKeyBytes = 8 /* prefix */ + 2 + 4 + 1 + 3 * 256 + 3;
+// A subject is at most 256 bytes (normalize.h), each written as up to 3; a
+// pair "U@H" (doc/DESIGN.md §3.14) twice that and its '@'; the kind
+// "remember" has 8 letters.
+constexpr size_t kMaxKeyBytes = 8 /* prefix */ + 2 + 8 + 1 + 3 * 513 + 3;
 
 bool UpperHex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
@@ -68,12 +70,16 @@ bool WellFormed(const std::string& key) {
     const auto c = static_cast<unsigned char>(ch);
     if (!KeptByte(c) && c != '%' && c != '{' && c != '}') return false;
   }
-  for (const char* kind : {"user", "host"}) {
+  // Record and history keys of subjects; remembered hosts of a user.
+  for (const char* kind : {"user", "host", "pair", "remember"}) {
     const std::string head = kPrefix + ":{" + kind + ":";
     if (key.compare(0, head.size(), head) != 0) continue;
     if (key.size() < head.size() + 3) return false;
     const std::string tail = key.substr(key.size() - 3);
-    if (tail != "}:s" && tail != "}:h") return false;
+    if (std::string(kind) == "remember" ? tail != "}:r"
+                                        : tail != "}:s" && tail != "}:h") {
+      return false;
+    }
     const std::string name =
         key.substr(head.size(), key.size() - head.size() - 3);
     if (name.empty()) return false;

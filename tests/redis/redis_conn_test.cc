@@ -110,7 +110,7 @@ TEST_CASE("password-protected Redis: password_file and URL password") {
     RedisStore store(&c, {});
     std::vector<SubjectState> out;
     CHECK_FALSE(store.Get({&kAlice, 1}, 1000, &out, &err));
-    CHECK(err.find("NOAUTH") != std::string::npos);
+    CHECK_MESSAGE(err.find("NOAUTH") != std::string::npos, err);
   }
   {
     RedisSettings s = Settings(server.url());

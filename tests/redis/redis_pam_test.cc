@@ -419,3 +419,44 @@ TEST_CASE(
 }
 
 }  // namespace defender::testing
+
+namespace defender::testing {
+
+TEST_CASE("remembered hosts are shared by the fleet, one EVALSHA a step") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"));
+  const FleetHost web2("web2", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  // alice logs in on web1 from her desk: remembered for the whole fleet.
+  CHECK(web1.Login("alice", kPassword, "192.0.2.10").auth == PAM_SUCCESS);
+  CHECK(redis.Cmd({"ZSCORE", "defender:{remember:alice}:r", "192.0.2.10"}) ==
+        std::to_string(kT0 + 30 * 86400));
+  const int64_t ttl =
+      std::stoll(redis.Cmd({"TTL", "defender:{remember:alice}:r"}));
+  CHECK(ttl > 30 * 86400 - 60);
+  CHECK(ttl <= 30 * 86400);
+  // An attacker blocks alice through web2.
+  for (int i = 0; i < 4; ++i) {
+    CHECK(web2.Login("alice", "wrong", "198.51.100.9").auth == PAM_AUTH_ERR);
+  }
+  CHECK(InRedis(redis, kAlice, kT0).blocked);
+  // No record for the pair of a host that is not remembered.
+  CHECK(redis.Cmd({"EXISTS", "defender:{pair:alice@198.51.100.9}:s"}) == "0");
+  redis.Cmd({"CONFIG", "RESETSTAT"});
+  // On web2, from her desk: in, at the cost of a login without the feature.
+  const FleetHost::Result ok = web2.Login("alice", kPassword, "192.0.2.10");
+  CHECK(ok.auth == PAM_SUCCESS);
+  CHECK(ok.account == PAM_SUCCESS);
+  CHECK(ClientCommands(redis) == "evalsha=3");
+  CHECK(web2.Login("alice", kPassword, "192.0.2.77").auth == PAM_AUTH_ERR);
+  CHECK(InRedis(redis, kAlice, kT0).blocked);  // The block stays.
+  // Wrong passwords from the desk count on the pair, which blocks there.
+  for (int i = 0; i < 4; ++i) {
+    CHECK(web1.Login("alice", "wrong", "192.0.2.10").auth == PAM_AUTH_ERR);
+  }
+  const Subject pair{SubjectKind::kPair, "alice@192.0.2.10"};
+  CHECK(InRedis(redis, pair, kT0) == SubjectState{4, true, kT0 + 600});
+  CHECK(web2.Login("alice", kPassword, "192.0.2.10").auth == PAM_AUTH_ERR);
+}
+
+}  // namespace defender::testing

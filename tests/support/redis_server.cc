@@ -245,9 +245,12 @@ int64_t RedisServer::InfoField(const std::string& field,
 std::string ClientCommands(const RedisServer& server,
                            const std::string& password) {
   static const char* const kInternal[] = {
-      "hmget",  "hset",   "hget", "expire",           "persist",
-      "del",    "zcount", "zadd", "zremrangebyscore", "publish",
-      "config", "info"};
+      "hmget",   "hset",    "hget",
+      "expire",  "persist", "del",
+      "zcount",  "zadd",    "zremrangebyscore",
+      "publish", "config",  "info",
+      "zscore",  "zcard",   "zremrangebyrank",
+      "zrange",  "zrem"};
   auto stats = server.CommandStats(password);
   std::sort(stats.begin(), stats.end());
   std::string out;

@@ -699,3 +699,90 @@ TEST_CASE("secure: a guess held across a reset is still counted") {
 
 }  // namespace
 }  // namespace defender
+
+namespace defender {
+namespace {
+
+// doc/DESIGN.md §3.14 against the interaction table of pam_defender(8).
+TEST_CASE("remembered host: the pair takes the user's place") {
+  for (const bool secure : {false, true}) {
+    CAPTURE(secure);
+    Harness h;
+    h.set_secure(secure);
+    CHECK(h.Login("alice", "192.0.2.10", true) == R::kSucceeded);
+    for (int i = 0; i < 4; ++i) h.Login("alice", "198.51.100.9", false);
+    CHECK(h.User("alice").blocked);
+    CHECK(h.Login("alice", "192.0.2.10", true) == R::kSucceeded);
+    // The kept block is not announced as an unblock.
+    CHECK(h.last().events.empty());
+    CHECK(h.User("alice").blocked);
+    CHECK(h.Login("alice", "192.0.2.77", true) == R::kRefused);
+    // From the remembered host the pair blocks at its limit.
+    for (int i = 0; i < 3; ++i) {
+      CHECK(h.Login("alice", "192.0.2.10", false) == R::kFailed);
+    }
+    CHECK(h.Login("alice", "192.0.2.10", false) == R::kRefused);
+    REQUIRE(h.last().events.size() == 2);  // The host and the pair.
+    CHECK(h.last().events[1].subject ==
+          Subject{SubjectKind::kPair, "alice@192.0.2.10"});
+    CHECK(h.last().refused_by->kind != SubjectKind::kUser);
+    CHECK(h.Login("alice", "192.0.2.10", true) == R::kRefused);
+  }
+}
+
+TEST_CASE("remembered host with by_user_and_host: host and pair") {
+  Harness h(ByUserAndHost());
+  CHECK(h.Login("alice", "192.0.2.10", true) == R::kSucceeded);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "192.0.2.10", false);
+  // User, host and pair all blocked: refused.
+  CHECK(h.Login("alice", "192.0.2.10", true) == R::kRefused);
+  CHECK(h.last().refused_by ==
+        Subject{SubjectKind::kHost, "192.0.2.10"});  // Ends first (a tie).
+  Harness g(ByUserAndHost());
+  CHECK(g.Login("alice", "192.0.2.10", true) == R::kSucceeded);
+  for (int i = 0; i < 4; ++i) g.Login("alice", "198.51.100.9", false);
+  // The user is blocked, the remembered host and the pair are not.
+  CHECK(g.Login("alice", "192.0.2.10", true) == R::kSucceeded);
+}
+
+TEST_CASE("remembered host: which subjects an attempt has") {
+  Config cfg;
+  cfg.allow_users = {"bob"};
+  std::string err;
+  cfg.allow_hosts = {*ParseCidr("10.0.0.0/8", &err)};
+  Harness h(cfg);
+  const auto subjects = [&](const std::string& user, const std::string& host) {
+    const AttemptSubjects who = h.policy().Classify(
+        NormalizeLogin({"sshd", user, host, "ssh"}, h.cfg()));
+    std::string out;
+    for (size_t i = 0; i < who.subjects.size(); ++i) {
+      out += std::string(KindName(who.subjects[i].kind)) + ":" +
+             who.subjects[i].name + "/" + std::to_string(who.limits[i]) + " ";
+    }
+    return out;
+  };
+  CHECK(
+      subjects("alice", "2001:db8:1:2::7") ==
+      "user:alice/3 host:2001:db8:1:2::/64/3 pair:alice@2001:db8:1:2::/64/3 ");
+  CHECK(subjects("alice", "") == "user:alice/3 pair:alice@local/3 ");
+  // Host names that could pass for another pair have none.
+  CHECK(subjects("alice", "LOCAL") == "user:alice/3 host:local/3 ");
+  CHECK(subjects("alice", "x@y") == "user:alice/3 host:x@y/3 ");
+  CHECK(subjects("root", "192.0.2.1") == "host:192.0.2.1/3 ");
+  CHECK(subjects("bob", "192.0.2.1") == "host:192.0.2.1/3 ");
+  CHECK(subjects("alice", "10.1.2.3") == "user:alice/3 pair:alice@10.1.2.3/3 ");
+  h.cfg().failure_limit_user = 5;
+  CHECK(subjects("alice", "") == "user:alice/5 pair:alice@local/5 ");
+  h.cfg().failure_limit_pair = 2;
+  h.cfg().disable_host_lockout = true;
+  CHECK(subjects("alice", "192.0.2.1") ==
+        "user:alice/5 pair:alice@192.0.2.1/2 ");
+  h.cfg().disable_user_lockout = true;
+  CHECK(subjects("alice", "192.0.2.1") == "");
+  h.cfg().disable_user_lockout = false;
+  h.cfg().remember_hosts_days = 0;
+  CHECK(subjects("alice", "192.0.2.1") == "user:alice/5 ");
+}
+
+}  // namespace
+}  // namespace defender

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ struct StringMaker<defender::SubjectState> {
   static String convert(const defender::SubjectState& s) {
     return ("{failures " + std::to_string(s.failures) + ", blocked " +
             std::to_string(s.blocked) + ", until " + std::to_string(s.until) +
-            "}")
+            ", exempt " + std::to_string(s.exempt) + "}")
         .c_str();
   }
 };
@@ -64,6 +65,8 @@ inline void CheckStats(const StoreStats& st, const StoreStats& want) {
   CHECK(st.failing_hosts == want.failing_hosts);
   CHECK(st.failures == want.failures);
   CHECK(st.blocks_in_window == want.blocks_in_window);
+  CHECK(st.blocked_pairs == want.blocked_pairs);
+  CHECK(st.failing_pairs == want.failing_pairs);
 }
 
 inline SubjectState StateAt(Store& s, const Subject& who, int64_t now) {
@@ -72,6 +75,263 @@ inline SubjectState StateAt(Store& s, const Subject& who, int64_t now) {
   REQUIRE_MESSAGE(s.Get({&who, 1}, now, &out, &err), err);
   REQUIRE(out.size() == 1);
   return out[0];
+}
+
+// One attempt by alice from `host` with a pair subject (doc/DESIGN.md
+// §3.14): user, host and pair.
+struct PairAttempt {
+  explicit PairAttempt(const std::string& host)
+      : subjects{Subject{SubjectKind::kUser, "alice"},
+                 Subject{SubjectKind::kHost, host},
+                 Subject{SubjectKind::kPair, "alice@" + host}} {}
+  std::vector<Subject> subjects;
+  const Subject& pair() const { return subjects[2]; }
+};
+
+// A failure of `a` (limits 3 for each subject); returns the outcomes.
+inline std::vector<FailureOutcome> FailAttempt(
+    Store& s, const PairAttempt& a, const LockoutParams& p, int64_t now,
+    bool* refused, RefusalRule rule = RefusalRule::kAny) {
+  std::vector<FailureRequest> reqs;
+  for (const Subject& who : a.subjects) reqs.push_back({who, 3});
+  std::vector<FailureOutcome> out;
+  std::string err;
+  REQUIRE_MESSAGE(s.RecordFailure(reqs, rule, FailureMode::kCount, p, now, &out,
+                                  refused, &err),
+                  err);
+  REQUIRE(out.size() == reqs.size());
+  return out;
+}
+
+// A success of `a` remembering its host for `remember` seconds; returns
+// whether it was refused.
+inline bool SucceedAttempt(Store& s, const PairAttempt& a, int64_t remember,
+                           int64_t now, RefusalRule rule = RefusalRule::kAny,
+                           std::vector<SubjectState>* before = nullptr) {
+  const bool reset[] = {true, true, true};
+  std::vector<SubjectState> states;
+  bool refused = false;
+  std::string err;
+  REQUIRE_MESSAGE(s.RecordSuccess(a.subjects, reset, rule, remember, now,
+                                  &states, &refused, &err),
+                  err);
+  if (before != nullptr) *before = states;
+  return refused;
+}
+
+inline std::vector<SubjectState> GetAttempt(Store& s, const PairAttempt& a,
+                                            int64_t now) {
+  std::vector<SubjectState> out;
+  std::string err;
+  REQUIRE_MESSAGE(s.Get(a.subjects, now, &out, &err), err);
+  REQUIRE(out.size() == 3);
+  return out;
+}
+
+inline std::vector<RememberedEntry> Remembered(Store& s, int64_t now) {
+  std::vector<RememberedEntry> out;
+  std::string err;
+  REQUIRE_MESSAGE(s.ListRemembered(now, &out, &err), err);
+  return out;
+}
+
+// The remembered-hosts part of the contract (common/store.h).
+template <typename Factory>
+void CheckRememberedContract(Factory& factory) {
+  const LockoutParams p{/*attempt_ttl=*/300, /*lockout_lengths=*/{600},
+                        /*history_seconds=*/86400};
+  const PairAttempt home("192.0.2.10");
+  const PairAttempt elsewhere("198.51.100.9");
+  constexpr int64_t kDay = 86400;
+  std::string err;
+
+  SUBCASE("a success remembers its host; the exempt flags follow") {
+    auto s = factory.Make();
+    std::vector<SubjectState> st = GetAttempt(*s, home, kT0);
+    CHECK_FALSE(st[0].exempt);
+    CHECK_FALSE(st[1].exempt);
+    CHECK(st[2].exempt);  // Not remembered: the pair takes no part.
+    std::vector<SubjectState> before;
+    CHECK_FALSE(
+        SucceedAttempt(*s, home, kDay, kT0, RefusalRule::kAny, &before));
+    CHECK(before[2].exempt);
+    st = GetAttempt(*s, home, kT0 + 1);
+    CHECK(st[0].exempt);  // Remembered: the user takes no part.
+    CHECK_FALSE(st[1].exempt);
+    CHECK_FALSE(st[2].exempt);
+    CHECK(Remembered(*s, kT0 + 1) ==
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + kDay}});
+    // Another host of alice, and another user at the same host, are not.
+    CHECK(GetAttempt(*s, elsewhere, kT0 + 1)[2].exempt);
+    const Subject bob_pair[] = {Subject{SubjectKind::kUser, "bob"},
+                                Subject{SubjectKind::kPair, "bob@192.0.2.10"}};
+    std::vector<SubjectState> bob;
+    REQUIRE(s->Get(bob_pair, kT0 + 1, &bob, &err));
+    CHECK(bob[1].exempt);
+    // Expiry: remembered until kT0 + kDay exclusive.
+    CHECK(GetAttempt(*s, home, kT0 + kDay - 1)[0].exempt);
+    st = GetAttempt(*s, home, kT0 + kDay);
+    CHECK_FALSE(st[0].exempt);
+    CHECK(st[2].exempt);
+    CHECK(Remembered(*s, kT0 + kDay).empty());
+    // A success with remember 0 remembers nothing.
+    const PairAttempt other("192.0.2.11");
+    CHECK_FALSE(SucceedAttempt(*s, other, 0, kT0 + 2));
+    CHECK(Remembered(*s, kT0 + 2).size() == 1);
+  }
+
+  SUBCASE("a blocked user does not refuse from a remembered host") {
+    auto s = factory.Make();
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0));
+    bool refused = true;
+    for (int i = 1; i <= 4; ++i) {
+      const auto out = FailAttempt(*s, elsewhere, p, kT0 + i, &refused);
+      CHECK_FALSE(refused);
+      CHECK(out[2].state == SubjectState{0, false, 0, true});  // Untouched.
+    }
+    CHECK(StateAt(*s, kAlice, kT0 + 5).blocked);
+    // From elsewhere alice is refused; from home she is not.
+    FailAttempt(*s, elsewhere, p, kT0 + 5, &refused);
+    CHECK(refused);
+    auto out = FailAttempt(*s, home, p, kT0 + 6, &refused);
+    CHECK_FALSE(refused);
+    CHECK(out[0].state.blocked);  // Left as it is...
+    CHECK(out[0].state.exempt);
+    CHECK(out[1].state.failures == 1);  // ...the host counts...
+    CHECK(out[2].state == SubjectState{1, false, 0, false});  // ...the pair.
+    // The success from home keeps alice's block, clears the pair.
+    std::vector<SubjectState> before;
+    CHECK_FALSE(
+        SucceedAttempt(*s, home, kDay, kT0 + 7, RefusalRule::kAny, &before));
+    CHECK(before[0].blocked);
+    CHECK(before[0].exempt);
+    CHECK(StateAt(*s, kAlice, kT0 + 7).blocked);
+    CHECK(StateAt(*s, home.pair(), kT0 + 7) == SubjectState{});
+    CHECK(StateAt(*s, home.subjects[1], kT0 + 7) == SubjectState{});
+    CHECK(SucceedAttempt(*s, elsewhere, kDay, kT0 + 8));  // Still refused.
+    CHECK(Remembered(*s, kT0 + 8) ==
+          std::vector<RememberedEntry>{
+              {"alice", "192.0.2.10", kT0 + 7 + kDay}});  // Refreshed.
+  }
+
+  SUBCASE("a user that is not blocked is reset by a remembered success") {
+    auto s = factory.Make();
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0));
+    bool refused = true;
+    FailAttempt(*s, home, p, kT0 + 1, &refused);
+    CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 1);
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0 + 2));
+    CHECK(StateAt(*s, kAlice, kT0 + 2) == SubjectState{});
+  }
+
+  SUBCASE("the pair blocks above its limit and then refuses") {
+    auto s = factory.Make();
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0));
+    bool refused = true;
+    for (int i = 1; i <= 3; ++i) FailAttempt(*s, home, p, kT0 + i, &refused);
+    auto out = FailAttempt(*s, home, p, kT0 + 4, &refused);
+    CHECK_FALSE(refused);  // Counted, then refused by the block it started.
+    std::vector<SubjectState> after;
+    for (const FailureOutcome& o : out) after.push_back(o.state);
+    CHECK(IsRefused(RefusalRule::kAny, after));
+    CHECK(out[2].newly_blocked);
+    CHECK(out[2].state == SubjectState{4, true, kT0 + 4 + 600, false});
+    CHECK(out[0].newly_blocked);  // The user counts too (limit 3).
+    CHECK(SucceedAttempt(*s, home, kDay, kT0 + 5));  // Refused by the pair.
+    out = FailAttempt(*s, home, p, kT0 + 6, &refused);
+    CHECK(refused);
+    CHECK(out[1].state.failures == 4);  // Not counted: refused.
+  }
+
+  SUBCASE("kAll: a remembered host needs the host and the pair blocked") {
+    auto s = factory.Make();
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0, RefusalRule::kAll));
+    for (int i = 0; i < 4; ++i) Fail(*s, kAlice, 3, p, kT0 + 1);
+    for (int i = 0; i < 4; ++i) Fail(*s, home.subjects[1], 3, p, kT0 + 1);
+    bool refused = true;
+    FailAttempt(*s, home, p, kT0 + 2, &refused, RefusalRule::kAll);
+    CHECK_FALSE(refused);  // User exempt; the pair is not blocked.
+    for (int i = 0; i < 4; ++i) Fail(*s, home.pair(), 3, p, kT0 + 3);
+    CHECK(SucceedAttempt(*s, home, kDay, kT0 + 4, RefusalRule::kAll));
+    // Elsewhere (not remembered) the user decides with its host.
+    CHECK_FALSE(
+        SucceedAttempt(*s, elsewhere, kDay, kT0 + 4, RefusalRule::kAll));
+  }
+
+  SUBCASE("at most 16 hosts per user: the oldest go first") {
+    auto s = factory.Make();
+    for (int i = 0; i < 17; ++i) {
+      const PairAttempt a("192.0.2." + std::to_string(100 + i));
+      CHECK_FALSE(SucceedAttempt(*s, a, kDay, kT0 + i));
+    }
+    const std::vector<RememberedEntry> list = Remembered(*s, kT0 + 20);
+    REQUIRE(list.size() == 16);
+    CHECK(list.front() ==
+          RememberedEntry{"alice", "192.0.2.101", kT0 + 1 + kDay});
+    CHECK(list.back() ==
+          RememberedEntry{"alice", "192.0.2.116", kT0 + 16 + kDay});
+    CHECK(GetAttempt(*s, PairAttempt("192.0.2.100"), kT0 + 20)[2].exempt);
+    // Refreshing one that is there evicts nothing.
+    CHECK_FALSE(SucceedAttempt(*s, PairAttempt("192.0.2.101"), kDay, kT0 + 21));
+    CHECK(Remembered(*s, kT0 + 21).size() == 16);
+  }
+
+  SUBCASE("Forget drops one host or all; Prune drops the expired") {
+    auto s = factory.Make();
+    const PairAttempt second("192.0.2.11");
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0));
+    CHECK_FALSE(SucceedAttempt(*s, second, 2 * kDay, kT0));
+    int64_t removed = -1;
+    REQUIRE(s->Forget("alice", std::string("203.0.113.1"), kT0 + 1, &removed,
+                      &err));
+    CHECK(removed == 0);
+    REQUIRE(
+        s->Forget("alice", std::string("192.0.2.10"), kT0 + 1, &removed, &err));
+    CHECK(removed == 1);
+    CHECK(GetAttempt(*s, home, kT0 + 1)[2].exempt);
+    CHECK(
+        Remembered(*s, kT0 + 1) ==
+        std::vector<RememberedEntry>{{"alice", "192.0.2.11", kT0 + 2 * kDay}});
+    REQUIRE(s->Forget("alice", std::nullopt, kT0 + 1, &removed, &err));
+    CHECK(removed == 1);
+    CHECK(Remembered(*s, kT0 + 1).empty());
+    REQUIRE(s->Forget("nobody", std::nullopt, kT0 + 1, &removed, &err));
+    CHECK(removed == 0);
+
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0 + 2));
+    REQUIRE(s->Prune(kT0 + 3, 86400, &removed, &err));
+    CHECK(removed == 0);
+    REQUIRE(s->Prune(kT0 + 2 + kDay, 86400, &removed, &err));
+    CHECK(removed == 1);
+    CHECK(Remembered(*s, kT0 + 2).empty());  // Gone, not just expired.
+  }
+
+  SUBCASE("pairs are listed, counted and unblocked like any subject") {
+    auto s = factory.Make();
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0));
+    const PairAttempt local("local");
+    CHECK_FALSE(SucceedAttempt(*s, local, kDay, kT0));
+    for (int i = 0; i < 4; ++i) Fail(*s, home.pair(), 3, p, kT0 + 1);
+    Fail(*s, local.pair(), 3, p, kT0 + 1);
+    // A pair that is not remembered is not counted, even alone.
+    Fail(*s, Subject{SubjectKind::kPair, "bob@local"}, 3, p, kT0 + 1);
+    std::vector<StoreEntry> all;
+    REQUIRE(s->List(kT0 + 2, false, &all, &err));
+    REQUIRE(all.size() == 2);
+    CHECK(all[0].subject == home.pair());
+    CHECK(all[0].state.blocked);
+    CHECK(all[1].subject == local.pair());
+    StoreStats st;
+    REQUIRE(s->Stats(kT0 + 2, 86400, &st, &err));
+    CHECK(st.blocked_pairs == 1);
+    CHECK(st.failing_pairs == 1);
+    CHECK(st.blocked_users == 0);
+    CHECK(st.failures == 5);
+    bool was_blocked = false;
+    REQUIRE(s->Unblock(home.pair(), kT0 + 2, &was_blocked, &err));
+    CHECK(was_blocked);
+    CHECK(StateAt(*s, home.pair(), kT0 + 2) == SubjectState{});
+  }
 }
 
 template <typename Factory>
@@ -189,8 +449,8 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_user_only[] = {true, false};
     std::vector<SubjectState> before;
     bool refused = true;
-    REQUIRE(s->RecordSuccess(both, reset_user_only, RefusalRule::kAny, kT0 + 1,
-                             &before, &refused, &err));
+    REQUIRE(s->RecordSuccess(both, reset_user_only, RefusalRule::kAny, 0,
+                             kT0 + 1, &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].failures == 1);
     CHECK(before[1].failures == 1);
@@ -206,7 +466,7 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_all[] = {true, true};
     std::vector<SubjectState> before;
     bool refused = false;
-    REQUIRE(s->RecordSuccess(both, reset_all, RefusalRule::kAny, kT0 + 1,
+    REQUIRE(s->RecordSuccess(both, reset_all, RefusalRule::kAny, 0, kT0 + 1,
                              &before, &refused, &err));
     CHECK(refused);
     CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 1);
@@ -220,17 +480,17 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_user[] = {true, false};
     std::vector<SubjectState> before;
     bool refused = true;
-    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, kT0 + 1,
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, 0, kT0 + 1,
                              &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].blocked);
     CHECK(StateAt(*s, kAlice, kT0 + 1) == SubjectState{});
     for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0 + 2);
     for (int i = 0; i < 2; ++i) Fail(*s, kHostA, 1, p, kT0 + 2);
-    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, kT0 + 3,
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, 0, kT0 + 3,
                              &before, &refused, &err));
     CHECK(refused);
-    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kNever, kT0 + 3,
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kNever, 0, kT0 + 3,
                              &before, &refused, &err));
     CHECK_FALSE(refused);
   }
@@ -395,6 +655,8 @@ void CheckStoreContract(Factory& factory) {
     CHECK(st.blocks_in_window == 0);
     CHECK(st.failures == 0);
   }
+
+  CheckRememberedContract(factory);
 
   SUBCASE("names are opaque: odd bytes stay inside their subject") {
     auto s = factory.Make();

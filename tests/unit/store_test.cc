@@ -178,7 +178,7 @@ TEST_CASE("SqliteDb refuses a database with a newer schema") {
     REQUIRE(db->Exec("PRAGMA user_version = 99", &err));
   }
   CHECK(SqliteDb::Open(path, 1000, &err) == nullptr);
-  CHECK(err == path + ": schema version 99 is newer than this program's (1)");
+  CHECK(err == path + ": schema version 99 is newer than this program's (2)");
 }
 
 TEST_CASE("SqliteDb does not follow a symlink") {

@@ -1,0 +1,78 @@
+// Remembered hosts (doc/DESIGN.md §3.14): the arithmetic every Store applies
+// to a user's remembered list and to the subjects of one attempt, on plain
+// values, so that each store only loads and saves the list. (The RedisStore
+// does the same in its server-side script.)
+#ifndef PAM_DEFENDER_COMMON_REMEMBER_H_
+#define PAM_DEFENDER_COMMON_REMEMBER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/subject.h"
+
+namespace defender {
+
+// At most this many hosts are remembered per user (the latest successes).
+inline constexpr size_t kMaxRememberedHosts = 16;
+
+// The origin of a login without PAM_RHOST (sudo, su, console) in a pair.
+inline constexpr std::string_view kLocalOrigin = "local";
+
+// One host of a user's remembered list: remembered while until > now.
+struct RememberedHost {
+  std::string host;
+  int64_t until = 0;
+  bool operator==(const RememberedHost&) const = default;
+};
+using RememberedList = std::vector<RememberedHost>;
+
+// The name of the pair subject of `user` and host subject `host`: "U@H".
+std::string PairName(std::string_view user, std::string_view host);
+
+// Splits a pair name at its last '@' (a host subject never contains one).
+// False when there is no '@'.
+bool SplitPair(std::string_view pair, std::string* user, std::string* host);
+
+// Index of the pair subject in `subjects`, if any.
+std::optional<size_t> PairIndex(std::span<const Subject> subjects);
+
+// When `subjects` include a pair U@H, sets *user to U and *host to H and
+// returns true.
+bool PairOf(std::span<const Subject> subjects, std::string* user,
+            std::string* host);
+
+// True when `host` is in `list` and remembered at `now`.
+bool IsRemembered(const RememberedList& list, std::string_view host,
+                  int64_t now);
+
+// Marks which of `states` (of `subjects`) take no part in the refusal: the
+// user's when `remembered`, else the pair's. Without a pair subject, none.
+void MarkExempt(std::span<const Subject> subjects, bool remembered,
+                std::vector<SubjectState>* states);
+
+// Whether a success that is not refused clears the record of `subject`,
+// whose state was `before`, given its reset flag: an exempt user (the
+// attempt came from a remembered host) keeps its block, so that a lockout
+// by an attacker elsewhere stays in place.
+bool SuccessResets(const Subject& subject, const SubjectState& before,
+                   bool reset);
+
+// Remembers `host` until `until` in *list: adds or refreshes it, drops the
+// entries expired at `now`, then the ones that end first beyond
+// kMaxRememberedHosts.
+void RememberHost(RememberedList* list, std::string_view host, int64_t until,
+                  int64_t now);
+
+// Drops from *list the entries expired at `now`, and `host` (every entry
+// when nullopt) when `forget` is set. Returns how many were dropped.
+int64_t DropRemembered(RememberedList* list, int64_t now, bool forget,
+                       const std::optional<std::string>& host);
+
+}  // namespace defender
+
+#endif  // PAM_DEFENDER_COMMON_REMEMBER_H_
