@@ -123,8 +123,9 @@ bool CheckRecordFile(int fd, const std::string& path, struct stat* st,
   return true;
 }
 
+// Users, then hosts, then pairs; by name within a kind.
 bool SubjectOrder(const Subject& a, const Subject& b) {
-  if (a.kind != b.kind) return a.kind == SubjectKind::kUser;
+  if (a.kind != b.kind) return a.kind < b.kind;
   return a.name < b.name;
 }
 
@@ -319,6 +320,11 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   }
   if (!h->dirty) return true;
   h->rec.Trim(now, history_since);
+  if (!FitsSlot(h->rec)) {  // Never written over the other slot.
+    *err = path + ": record does not fit in " + std::to_string(kSlotBytes) +
+           " bytes";
+    return false;
+  }
   const std::string bytes = EncodeSlot(h->rec, h->rec.seq + 1);
   // The slot that does not hold the record read (subject_record.h).
   const off_t offset = h->slot == 0 ? kSlotBytes : 0;
@@ -332,7 +338,8 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
 }
 
 bool LocalStore::Lock(std::span<const Subject> subjects, bool create,
-                      bool exclusive, HeldSet* held, std::string* err) {
+                      bool exclusive, HeldSet* held, std::string* err,
+                      bool create_first) {
   std::vector<std::string> names(subjects.size());
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (!FileName(subjects[i], &names[i], err)) return false;
@@ -348,7 +355,9 @@ bool LocalStore::Lock(std::span<const Subject> subjects, bool create,
   }
   for (size_t f = 0; f < sorted.size(); ++f) {
     held->files[f].file = sorted[f];
-    if (!OpenLocked(sorted[f], create, exclusive, &held->files[f].fd, err)) {
+    const bool make =
+        create || (create_first && !subjects.empty() && held->index[0] == f);
+    if (!OpenLocked(sorted[f], make, exclusive, &held->files[f].fd, err)) {
       return false;
     }
   }
@@ -361,17 +370,42 @@ bool LocalStore::Lock(std::span<const Subject> subjects, bool create,
   return true;
 }
 
-bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
-                     std::vector<SubjectState>* out, std::string* err) {
-  out->clear();
-  HeldSet held;
-  if (!Lock(subjects, /*create=*/false, /*exclusive=*/false, &held, err)) {
+bool LocalStore::LockStates(std::span<const Subject> subjects, bool create,
+                            bool create_user, bool exclusive, int64_t now,
+                            HeldSet* held, std::vector<SubjectState>* states,
+                            Held** user, std::string* err) {
+  // U's file first (so that Lock can create it alone), then the subjects'.
+  std::vector<Subject> all;
+  std::string name;
+  std::string host;
+  const bool pair = PairOf(subjects, &name, &host);
+  if (pair) all.push_back(Subject{SubjectKind::kUser, name});
+  all.insert(all.end(), subjects.begin(), subjects.end());
+  if (!Lock(all, create, exclusive, held, err, pair && create_user)) {
     return false;
   }
+  *user = nullptr;
+  if (pair) {
+    *user = &held->files[held->index[0]];
+    held->index.erase(held->index.begin());  // at(i) is subjects[i]'s again.
+  }
+  states->clear();
   for (size_t i = 0; i < subjects.size(); ++i) {
-    out->push_back(StateOf(held.at(i).rec.state, now));
+    states->push_back(StateOf(held->at(i).rec.state, now));
+  }
+  if (pair) {
+    MarkExempt(subjects, IsRemembered((*user)->rec.remembered, host, now),
+               states);
   }
   return true;
+}
+
+bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
+                     std::vector<SubjectState>* out, std::string* err) {
+  HeldSet held;
+  Held* user;
+  return LockStates(subjects, /*create=*/false, /*create_user=*/false,
+                    /*exclusive=*/false, now, &held, out, &user, err);
 }
 
 bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
@@ -383,20 +417,21 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
   std::vector<Subject> subjects;
   for (const FailureRequest& req : requests) subjects.push_back(req.subject);
   HeldSet held;
-  if (!Lock(subjects, /*create=*/true, /*exclusive=*/true, &held, err)) {
-    return false;
-  }
+  Held* user;
   std::vector<SubjectState> states;
-  for (size_t i = 0; i < subjects.size(); ++i) {
-    states.push_back(StateOf(held.at(i).rec.state, now));
+  if (!LockStates(subjects, /*create=*/true, /*create_user=*/true,
+                  /*exclusive=*/true, now, &held, &states, &user, err)) {
+    return false;
   }
   *refused = IsRefused(rule, states);
   const int64_t since = now - params.history_seconds;
   for (size_t i = 0; i < requests.size(); ++i) {
     Held& h = held.at(i);
-    const SubjectState current = StateOf(h.rec.state, now);
+    const SubjectState& current = states[i];
     FailureOutcome outcome{current, false};
-    if (!*refused && !current.blocked) {
+    const bool exempt_pair =
+        current.exempt && subjects[i].kind == SubjectKind::kPair;
+    if (!*refused && !current.blocked && !exempt_pair) {
       std::optional<StoredRecord> next =
           ApplyFailure(current, requests[i].limit, mode, params,
                        h.rec.BlocksSince(since), now, &outcome.newly_blocked);
@@ -405,6 +440,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
         if (outcome.newly_blocked) h.rec.AddBlock(now);
         h.dirty = true;
         outcome.state = StateOf(next, now);
+        outcome.state.exempt = current.exempt;
       }
     }
     out->push_back(outcome);
@@ -417,16 +453,21 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
 
 bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
                                std::span<const bool> reset, RefusalRule rule,
-                               int64_t now, std::vector<SubjectState>* before,
-                               bool* refused, std::string* err) {
+                               int64_t remember_seconds, int64_t now,
+                               std::vector<SubjectState>* before, bool* refused,
+                               std::string* err) {
   // A subject with no file has nothing to reset: the common success step
   // creates and unlinks nothing (that would cost more than the rest of the
-  // step). The files that exist are locked; one that was absent and exists
-  // once they are (a failure created it meanwhile) makes the step start
-  // again, creating every file, so that all states are read under locks.
+  // step), except the user's file when it remembers a host. The files that
+  // exist are locked; one that was absent and exists once they are (a
+  // failure created it meanwhile) makes the step start again, creating
+  // every file, so that all states are read under locks.
+  const bool remember = remember_seconds > 0 && PairIndex(subjects);
   HeldSet first, created;
   HeldSet* held = &first;
-  if (!Lock(subjects, /*create=*/false, /*exclusive=*/true, held, err)) {
+  Held* user;
+  if (!LockStates(subjects, /*create=*/false, /*create_user=*/remember,
+                  /*exclusive=*/true, now, held, before, &user, err)) {
     return false;
   }
   for (const Held& h : held->files) {
@@ -435,23 +476,27 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
         fstatat(subjects_fd_, h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       first.Release();
       held = &created;
-      if (!Lock(subjects, /*create=*/true, /*exclusive=*/true, held, err)) {
+      if (!LockStates(subjects, /*create=*/true, /*create_user=*/true,
+                      /*exclusive=*/true, now, held, before, &user, err)) {
         return false;
       }
       break;
     }
   }
-  before->clear();
-  for (size_t i = 0; i < subjects.size(); ++i) {
-    before->push_back(StateOf(held->at(i).rec.state, now));
-  }
   *refused = IsRefused(rule, *before);
   for (size_t i = 0; i < subjects.size() && !*refused; ++i) {
     Held& h = held->at(i);
-    if (reset[i] && h.rec.state) {
+    if (h.rec.state && SuccessResets(subjects[i], (*before)[i], reset[i])) {
       h.rec.state.reset();
       h.dirty = true;
     }
+  }
+  std::string name;
+  std::string host;
+  if (!*refused && remember && PairOf(subjects, &name, &host)) {
+    RememberHost(&user->rec.remembered, host, now + remember_seconds, now);
+    user->rec.FitRemembered();
+    user->dirty = true;
   }
   for (Held& h : held->files) {
     if (!Finish(&h, now, kKeepHistory, err)) return false;
@@ -625,6 +670,44 @@ bool LocalStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
   }
   CountEntries(live, out);
   return true;
+}
+
+bool LocalStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                                std::string* err) {
+  out->clear();
+  const bool ok = ForEach(
+      [&](const std::string&, const SubjectRecord* rec, std::string*) {
+        if (!rec || rec->kind != SubjectKind::kUser) return true;
+        for (const RememberedHost& r : rec->remembered) {
+          if (r.until > now) {
+            out->push_back(RememberedEntry{rec->name, r.host, r.until});
+          }
+        }
+        return true;
+      },
+      err);
+  std::sort(out->begin(), out->end(),
+            [](const RememberedEntry& a, const RememberedEntry& b) {
+              return a.user != b.user ? a.user < b.user : a.host < b.host;
+            });
+  return ok;
+}
+
+bool LocalStore::Forget(const std::string& user,
+                        const std::optional<std::string>& host, int64_t now,
+                        int64_t* removed, std::string* err) {
+  *removed = 0;
+  const Subject subject{SubjectKind::kUser, user};
+  HeldSet held;
+  if (!Lock({&subject, 1}, /*create=*/false, /*exclusive=*/true, &held, err)) {
+    return false;
+  }
+  Held& h = held.at(0);
+  const int64_t expired =
+      DropRemembered(&h.rec.remembered, now, /*forget=*/false, std::nullopt);
+  *removed = DropRemembered(&h.rec.remembered, now, /*forget=*/true, host);
+  h.dirty = expired + *removed > 0;
+  return Finish(&h, now, kKeepHistory, err);
 }
 
 bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,

@@ -11,6 +11,12 @@
 // nothing that matters (no live counter or block, no history) loses its
 // file, unlinked under the lock. Get takes LOCK_SH and creates nothing;
 // RecordSuccess and Unblock create nothing for a subject with no file.
+//
+// A user's remembered hosts (doc/DESIGN.md §3.14) live in the user's record
+// (subject_record.h), so that a step with a pair U@H locks U's file too and
+// reads the list in the same step; a user record holding only remembered
+// hosts stays while one is remembered, and List does not show it. A pair
+// is a subject file of its own (kind 'p').
 // List, Stats, Prune and UnblockAll read the directory without locks (a
 // record's two slots give a consistent read, subject_record.h) and lock one
 // file at a time for what they change. A lock is waited for at most
@@ -58,7 +64,8 @@ class LocalStore final : public Store {
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, RefusalRule rule, int64_t now,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t remember_seconds, int64_t now,
                      std::vector<SubjectState>* before, bool* refused,
                      std::string* err) override;
   bool Block(const Subject& subject, int64_t until, int64_t now,
@@ -71,6 +78,10 @@ class LocalStore final : public Store {
             std::string* err) override;
   bool Stats(int64_t now, int64_t history_seconds, StoreStats* out,
              std::string* err) override;
+  bool ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
+                      std::string* err) override;
+  bool Forget(const std::string& user, const std::optional<std::string>& host,
+              int64_t now, int64_t* removed, std::string* err) override;
   bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
              std::string* err) override;
 
@@ -100,9 +111,20 @@ class LocalStore final : public Store {
   bool OpenLocked(const std::string& file, bool create, bool exclusive, int* fd,
                   std::string* err);
   // Opens and locks the files of `subjects` in name order; (*held)[i] is
-  // subject i's (subjects with the same file share one, read once).
+  // subject i's (subjects with the same file share one, read once). A
+  // missing file is created when `create`, or when `create_first` is set
+  // and it is subjects[0]'s.
   bool Lock(std::span<const Subject> subjects, bool create, bool exclusive,
-            HeldSet* held, std::string* err);
+            HeldSet* held, std::string* err, bool create_first = false);
+  // Locks the files of `subjects` as Lock does, and, when they include a
+  // pair U@H, U's file (created only with `create` or `create_user`), and
+  // sets (*states)[i] to subject i's state at `now` marked exempt from U's
+  // remembered hosts (MarkExempt). *user is U's entry, nullptr without a
+  // pair.
+  bool LockStates(std::span<const Subject> subjects, bool create,
+                  bool create_user, bool exclusive, int64_t now, HeldSet* held,
+                  std::vector<SubjectState>* states, Held** user,
+                  std::string* err);
   // Reads h's record: absent, garbage or not `expect`'s reads as empty.
   bool Read(Held* h, const Subject* expect, std::string* err);
   // Ends a step on `h`: unlinks the file when the record is empty (history

@@ -3,16 +3,32 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/normalize.h"
+
 namespace defender {
 namespace {
 
 constexpr uint8_t kMagic[4] = {'P', 'D', 'S', 'R'};
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;
+constexpr uint8_t kVersionNoRemembered = 1;
 constexpr uint8_t kHasState = 1;
 constexpr uint8_t kBlocked = 2;
 constexpr size_t kHeaderBytes = 32;
 constexpr size_t kSumBytes = 8;
+constexpr size_t kRememberedEntryBytes = 8 + 2;  // Until, host length.
 constexpr char kHex[] = "0123456789abcdef";
+
+// The longest IP host subject: IPv6 text with an IPv4 tail and a prefix.
+constexpr size_t kMaxIpHost =
+    sizeof("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128") - 1;
+static_assert(kHeaderBytes + 8 * kMaxHistory + kMaxSubjectBytes +
+                      kMaxRememberedHosts *
+                          (kRememberedEntryBytes + kMaxIpHost) +
+                      kSumBytes <=
+                  kSlotBytes,
+              "a user's 16 remembered IP hosts fit in a slot");
+static_assert(kMaxRememberedHosts < 256, "the count is one byte");
+static_assert(kMaxRememberedHost == kMaxSubjectBytes);
 
 void Put(std::string* out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i)
@@ -35,24 +51,44 @@ std::array<uint8_t, kSumBytes> Checksum(const uint8_t* data, size_t size) {
 std::optional<SubjectKind> KindOf(char c) {
   if (c == 'u') return SubjectKind::kUser;
   if (c == 'h') return SubjectKind::kHost;
+  if (c == 'p') return SubjectKind::kPair;
   return std::nullopt;
 }
 
 // Decodes one slot; false unless it is complete and its checksum holds.
 bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   if (b.size() < kHeaderBytes + kSumBytes ||
-      !std::equal(kMagic, kMagic + 4, b.begin()) || b[4] != kVersion) {
+      !std::equal(kMagic, kMagic + 4, b.begin()) ||
+      (b[4] != kVersion && b[4] != kVersionNoRemembered)) {
     return false;
   }
   const std::optional<SubjectKind> kind = KindOf(static_cast<char>(b[5]));
   const uint8_t flags = b[6];
   const size_t history = b[7];
   const size_t name_len = Get(&b[12], 2);
-  const size_t size = kHeaderBytes + 8 * history + name_len + kSumBytes;
+  const size_t remembered = b[4] == kVersion ? b[14] : 0;
+  size_t size = kHeaderBytes + 8 * history + name_len;
   if (!kind || (flags & ~(kHasState | kBlocked)) != 0 ||
-      history > kMaxHistory || name_len > kMaxRecordName || size > b.size()) {
+      history > kMaxHistory || name_len > kMaxRecordName ||
+      remembered > kMaxRememberedHosts || size > b.size()) {
     return false;
   }
+  // The remembered hosts, each checked to lie within the slot.
+  RememberedList list;
+  for (size_t i = 0; i < remembered; ++i) {
+    if (size + kRememberedEntryBytes > b.size()) return false;
+    const int64_t until = static_cast<int64_t>(Get(&b[size], 8));
+    const size_t host_len = Get(&b[size + 8], 2);
+    size += kRememberedEntryBytes;
+    if (host_len > kMaxRememberedHost || size + host_len > b.size()) {
+      return false;
+    }
+    list.push_back(RememberedHost{
+        std::string(reinterpret_cast<const char*>(&b[size]), host_len), until});
+    size += host_len;
+  }
+  size += kSumBytes;
+  if (size > b.size()) return false;
   const auto sum = Checksum(b.data(), size - kSumBytes);
   if (!std::equal(sum.begin(), sum.end(), &b[size - kSumBytes])) return false;
   out->kind = *kind;
@@ -69,13 +105,16 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   }
   const auto* name = reinterpret_cast<const char*>(&b[32 + 8 * history]);
   out->name.assign(name, name_len);
+  out->remembered = std::move(list);
   return true;
 }
 
 }  // namespace
 
 bool SubjectRecord::Empty(int64_t now, int64_t history_since) const {
-  return !(state && IsLive(*state, now)) && BlocksSince(history_since) == 0;
+  return !(state && IsLive(*state, now)) && BlocksSince(history_since) == 0 &&
+         std::none_of(remembered.begin(), remembered.end(),
+                      [&](const RememberedHost& r) { return r.until > now; });
 }
 
 int64_t SubjectRecord::BlocksSince(int64_t since) const {
@@ -97,12 +136,52 @@ int64_t SubjectRecord::Trim(int64_t now, int64_t history_since) {
     state.reset();
     ++dropped;
   }
+  dropped += DropRemembered(&remembered, now, /*forget=*/false, std::nullopt);
   return dropped + static_cast<int64_t>(std::erase_if(
                        history, [&](int64_t t) { return t <= history_since; }));
 }
 
+int64_t SubjectRecord::FitRemembered() {
+  int64_t dropped = 0;
+  while (!remembered.empty() && EncodedSize(*this) > kSlotBytes) {
+    remembered.erase(std::min_element(
+        remembered.begin(), remembered.end(),
+        [](const RememberedHost& a, const RememberedHost& b) {
+          return a.until != b.until ? a.until < b.until : a.host < b.host;
+        }));
+    ++dropped;
+  }
+  return dropped;
+}
+
+size_t EncodedSize(const SubjectRecord& r) {
+  size_t size = kHeaderBytes + 8 * r.history.size() + r.name.size() + kSumBytes;
+  for (const RememberedHost& h : r.remembered) {
+    size += kRememberedEntryBytes + h.host.size();
+  }
+  return size;
+}
+
+bool FitsSlot(const SubjectRecord& r) {
+  return r.name.size() <= kMaxRecordName && r.history.size() <= kMaxHistory &&
+         r.remembered.size() <= kMaxRememberedHosts &&
+         std::all_of(r.remembered.begin(), r.remembered.end(),
+                     [](const RememberedHost& h) {
+                       return h.host.size() <= kMaxRememberedHost;
+                     }) &&
+         EncodedSize(r) <= kSlotBytes;
+}
+
 char KindChar(SubjectKind kind) {
-  return kind == SubjectKind::kUser ? 'u' : 'h';
+  switch (kind) {
+    case SubjectKind::kUser:
+      return 'u';
+    case SubjectKind::kHost:
+      return 'h';
+    case SubjectKind::kPair:
+      return 'p';
+  }
+  return '?';
 }
 
 bool NeedsHashedName(std::string_view name) {
@@ -161,11 +240,17 @@ std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
   out += static_cast<char>(r.history.size());
   Put(&out, seq, 4);
   Put(&out, r.name.size(), 2);
-  Put(&out, 0, 2);
+  Put(&out, r.remembered.size(), 1);
+  Put(&out, 0, 1);
   Put(&out, static_cast<uint64_t>(r.state ? r.state->failures : 0), 8);
   Put(&out, static_cast<uint64_t>(r.state ? r.state->expires : 0), 8);
   for (int64_t t : r.history) Put(&out, static_cast<uint64_t>(t), 8);
   out += r.name;
+  for (const RememberedHost& h : r.remembered) {
+    Put(&out, static_cast<uint64_t>(h.until), 8);
+    Put(&out, h.host.size(), 2);
+    out += h.host;
+  }
   const auto sum =
       Checksum(reinterpret_cast<const uint8_t*>(out.data()), out.size());
   out.append(sum.begin(), sum.end());

@@ -17,17 +17,22 @@
 #include <string_view>
 #include <vector>
 
+#include "common/remember.h"
 #include "common/siphash.h"
 #include "common/store_logic.h"
 #include "common/subject.h"
 
 namespace defender {
 
-// Layout of a slot (little-endian): magic "PDSR", version, kind char,
+// Layout of a slot (little-endian): magic "PDSR", version (2), kind char,
 // flags (1: counter or block present, 2: blocked), history length, sequence
-// number (u32), name length (u16), 2 zero bytes, failures (i64), expires
-// (i64), the history (i64 each, oldest first), the name, and the first 8
-// bytes of SipHash-2-4-128 of everything before them under a zero key.
+// number (u32), name length (u16), remembered hosts count (u8), a zero
+// byte, failures (i64), expires (i64), the history (i64 each, oldest
+// first), the name, the remembered hosts (until i64, host length u16, host
+// each), and the first 8 bytes of SipHash-2-4-128 of everything before them
+// under a zero key. A version 1 slot (before remembered hosts: the count
+// byte was zero) decodes with no remembered host; any other version, or a
+// slot whose checksum does not hold, is not valid.
 inline constexpr size_t kSlotBytes = 2048;
 inline constexpr size_t kRecordFileMaxBytes = 2 * kSlotBytes;
 // Block history entries kept per subject (the newest). Config caps the
@@ -40,27 +45,46 @@ inline constexpr size_t kMaxRecordName = 1024;
 // File names up to this length are "<kind>-<hex of the name>"; longer ones
 // would be, so the name is hashed instead ("<kind>~<32 hex>").
 inline constexpr size_t kMaxPlainFileName = 200;
+// Longest remembered host a record holds (host subjects are at most
+// kMaxSubjectBytes).
+inline constexpr size_t kMaxRememberedHost = 256;
 
 struct SubjectRecord {
   SubjectKind kind = SubjectKind::kUser;
   std::string name;
   std::optional<StoredRecord> state;  // The counter or block, if any.
   std::vector<int64_t> history;       // Block times, oldest first.
-  uint32_t seq = 0;                   // Of the slot it was read from.
+  // A user's remembered hosts (doc/DESIGN.md §3.14); empty for the others.
+  RememberedList remembered;
+  uint32_t seq = 0;  // Of the slot it was read from.
 
   // True when nothing in it matters at `now` with blocks older than
-  // `history_since` forgotten: the file can go.
+  // `history_since` forgotten: the file can go. A host remembered at `now`
+  // matters.
   bool Empty(int64_t now, int64_t history_since) const;
   // Blocks in the history after `since`.
   int64_t BlocksSince(int64_t since) const;
   // Adds a block at `now`, keeping the newest kMaxHistory.
   void AddBlock(int64_t now);
-  // Drops a state that is no longer live at `now` and history at or before
-  // `history_since`; returns how many of them it dropped.
+  // Drops a state that is no longer live at `now`, history at or before
+  // `history_since` and hosts no longer remembered at `now`; returns how
+  // many of them it dropped.
   int64_t Trim(int64_t now, int64_t history_since);
+  // Drops the remembered hosts that end first (as RememberHost, ties: the
+  // smaller host name) until the record fits a slot (FitsSlot); returns how
+  // many it dropped. 16 IP hosts always fit beside a user name of
+  // kMaxSubjectBytes and a full history; 16 names of kMaxRememberedHost
+  // bytes do not (at most 4 of them do).
+  int64_t FitRemembered();
 };
 
-// 'u' for users, 'h' for hosts ('p' is reserved for user@host pairs).
+// Bytes of the slot EncodeSlot makes of `r`.
+size_t EncodedSize(const SubjectRecord& r);
+// True when `r` can be encoded: its name, history and remembered hosts
+// within their bounds and EncodedSize(r) <= kSlotBytes.
+bool FitsSlot(const SubjectRecord& r);
+
+// 'u' for users, 'h' for hosts, 'p' for user@host pairs.
 char KindChar(SubjectKind kind);
 
 // True when the file name of `name` is its keyed hash.
@@ -80,7 +104,7 @@ struct ParsedFileName {
 bool ParseRecordFileName(std::string_view file, ParsedFileName* out);
 
 // The bytes of one slot holding `r` with sequence number `seq`. Requires
-// r.name.size() <= kMaxRecordName and r.history.size() <= kMaxHistory.
+// FitsSlot(r).
 std::string EncodeSlot(const SubjectRecord& r, uint32_t seq);
 
 // Decodes the newest valid slot of a record file's bytes into *out and sets

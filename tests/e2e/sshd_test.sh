@@ -336,7 +336,7 @@ ASKPASS
       refused ssh_password "$user" "$password"
     e2e_equal "attempt log" \
       "127.0.0.1 success 127.0.0.2 failure 127.0.0.2 failure 127.0.0.2 failure 127.0.0.2 failure 127.0.0.2 refused 127.0.0.1 success 127.0.0.3 refused" \
-      "$(e2e_sql "SELECT host, result FROM attempts ORDER BY id" | tr '|' ' ' | xargs)"
+      "$(e2e_attempts_sql "SELECT host, result FROM attempts ORDER BY id" | tr '|' ' ' | xargs)"
     ;;
   *)
     e2e_fatal "unknown scenario $scenario"

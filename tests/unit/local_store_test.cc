@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/normalize.h"
 #include "common/subject_record.h"
 #include "tests/support/files.h"
 #include "tests/support/process.h"
@@ -110,7 +111,7 @@ TEST_CASE(
   std::string err;
   const Subject both[] = {kAlice, kHostA};
   const bool reset[] = {true, true};
-  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, kT0 + 1, &before,
+  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kT0 + 1, &before,
                            &refused, &err));
   CHECK(before[0].failures == 1);
   CHECK(RecordFiles(dir).empty());
@@ -250,6 +251,174 @@ TEST_CASE(
     bob.state = StoredRecord{2, true, 0};
     WriteRecord(file, bob);
     CHECK(StateIn(*s, kAlice, kT0) == SubjectState{});
+  }
+}
+
+TEST_CASE(
+    "Subject record: remembered hosts, version 1 records, the slot bound") {
+  SubjectRecord r;
+  r.name = "alice";
+  r.state = StoredRecord{2, false, kT0 + 300};
+  r.history = {kT0 - 5, kT0 - 1};
+  r.remembered = {{"192.0.2.10", kT0 + 100}, {"local", kT0 + 200}};
+  const std::string bytes = EncodeSlot(r, 7);
+  CHECK(bytes.size() == EncodedSize(r));
+  SubjectRecord back;
+  int slot = -1;
+  REQUIRE(DecodeRecordFile(
+      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &back,
+      &slot));
+  CHECK(slot == 0);
+  CHECK(back.seq == 7);
+  CHECK(back.name == "alice");
+  CHECK(back.history == r.history);
+  CHECK(back.remembered == r.remembered);
+
+  SUBCASE("a version 1 record (written before remembered hosts) decodes") {
+    // Byte for byte what version 1 wrote: the count byte was zero.
+    SubjectRecord old = r;
+    old.remembered.clear();
+    std::string v1 = EncodeSlot(old, 3);
+    v1[4] = 1;
+    const SipDigest d = SipHash128(
+        SipKey{}, {reinterpret_cast<const uint8_t*>(v1.data()), v1.size() - 8});
+    std::copy_n(d.begin(), 8, v1.end() - 8);
+    REQUIRE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(v1.data()), v1.size()}, &back,
+        &slot));
+    CHECK(back.name == "alice");
+    CHECK(back.state->failures == 2);
+    CHECK(back.remembered.empty());
+    v1[4] = 3;  // A version this code does not know: not valid.
+    CHECK_FALSE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(v1.data()), v1.size()}, &back,
+        &slot));
+  }
+  SUBCASE("a count that runs past the slot is garbage, not a crash") {
+    std::string bad = bytes;
+    bad[14] = 16;
+    CHECK_FALSE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(bad.data()), bad.size()}, &back,
+        &slot));
+  }
+  SUBCASE("16 IP hosts of the longest text fit beside everything else") {
+    SubjectRecord full;
+    full.name = std::string(kMaxSubjectBytes, 'u');
+    full.state = StoredRecord{1, true, 0};
+    full.history.assign(kMaxHistory, kT0);
+    for (size_t i = 0; i < kMaxRememberedHosts; ++i) {
+      std::string host = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128";
+      host[0] = "0123456789abcdef"[i];
+      full.remembered.push_back({host, kT0 + int64_t(i)});
+    }
+    CHECK(full.FitRemembered() == 0);
+    CHECK(FitsSlot(full));
+    CHECK(EncodeSlot(full, 1).size() <= kSlotBytes);
+  }
+  SUBCASE("16 host names of 256 bytes do not: the 4 that end last are kept") {
+    SubjectRecord full;
+    full.name = std::string(kMaxSubjectBytes, 'u');
+    full.history.assign(kMaxHistory, kT0);
+    for (size_t i = 0; i < kMaxRememberedHosts; ++i) {
+      full.remembered.push_back(
+          {std::string(kMaxRememberedHost, char('a' + i)), kT0 + int64_t(i)});
+    }
+    CHECK_FALSE(FitsSlot(full));
+    CHECK(full.FitRemembered() == 12);
+    REQUIRE(full.remembered.size() == 4);
+    for (const RememberedHost& h : full.remembered) CHECK(h.until >= kT0 + 12);
+    CHECK(FitsSlot(full));
+    const std::string enc = EncodeSlot(full, 1);
+    CHECK(enc.size() <= kSlotBytes);
+    REQUIRE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(enc.data()), enc.size()}, &back,
+        &slot));
+    CHECK(back.remembered == full.remembered);
+  }
+}
+
+TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
+  TempDir tmp;
+  const std::string dir = tmp / "state";
+  auto s = OpenStore(dir);
+  const PairAttempt from("192.0.2.10");
+  const Subject alice = from.subjects[0];
+  std::string err;
+  // Without remembering, a clean success creates nothing.
+  CHECK_FALSE(SucceedAttempt(*s, from, 0, kT0));
+  CHECK(RecordFiles(dir).empty());
+  // Remembering creates the user's file only, holding only the list.
+  CHECK_FALSE(SucceedAttempt(*s, from, 1000, kT0));
+  CHECK(RecordFiles(dir) == std::vector<std::string>{"u-616c696365"});
+  CHECK(Remembered(*s, kT0) ==
+        std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 1000}});
+  std::vector<StoreEntry> listed;
+  REQUIRE(s->List(kT0, false, &listed, &err));
+  CHECK(listed.empty());  // Neither failing nor blocked.
+  StoreStats st;
+  REQUIRE(s->Stats(kT0, 86400, &st, &err));
+  CheckStats(st, StoreStats{});
+  // An unblock of the user keeps the list (and the file).
+  bool was = true;
+  REQUIRE(s->Unblock(alice, kT0, &was, &err));
+  CHECK_FALSE(was);
+  CHECK(RecordFiles(dir).size() == 1);
+  CHECK(GetAttempt(*s, from, kT0)[2].exempt == false);
+  CHECK(GetAttempt(*s, from, kT0)[0].exempt);
+
+  SUBCASE("the pair is a 'p' file of its own") {
+    const PairAttempt other("192.0.2.77");
+    bool refused = true;
+    FailAttempt(*s, other, kParams, kT0, &refused);
+    CHECK_FALSE(refused);
+    // Not remembered: the pair is exempt and not counted; user and host are.
+    CHECK(RecordFiles(dir) ==
+          std::vector<std::string>{"h-3139322e302e322e3737", "u-616c696365"});
+    FailAttempt(*s, from, kParams, kT0, &refused);
+    const std::string pair_file =
+        RecordFileName(SubjectKind::kPair, "alice@192.0.2.10", SipKey{});
+    CHECK(pair_file == "p-616c696365403139322e302e322e3130");
+    CHECK(Exists(dir + "/subjects/" + pair_file));
+    REQUIRE(s->List(kT0, false, &listed, &err));
+    REQUIRE(listed.size() == 4);  // Users, hosts, then pairs.
+    CHECK(listed[0].subject == alice);
+    CHECK(listed[1].subject.kind == SubjectKind::kHost);
+    CHECK(listed[2].subject.kind == SubjectKind::kHost);
+    CHECK(listed[3].subject == from.pair());
+    CHECK(listed[3].state.failures == 1);
+  }
+  SUBCASE("the file goes once the last host expires (Prune)") {
+    int64_t removed = 0;
+    REQUIRE(s->Prune(kT0 + 999, 86400, &removed, &err));
+    CHECK(removed == 0);
+    CHECK(RecordFiles(dir).size() == 1);
+    REQUIRE(s->Prune(kT0 + 1000, 86400, &removed, &err));
+    CHECK(removed == 1);
+    CHECK(RecordFiles(dir).empty());
+  }
+  SUBCASE("the file goes once the last host is forgotten") {
+    int64_t removed = 0;
+    REQUIRE(s->Forget("alice", std::string("192.0.2.99"), kT0, &removed, &err));
+    CHECK(removed == 0);
+    CHECK(RecordFiles(dir).size() == 1);
+    REQUIRE(s->Forget("alice", std::nullopt, kT0, &removed, &err));
+    CHECK(removed == 1);
+    CHECK(RecordFiles(dir).empty());
+    CHECK(Remembered(*s, kT0).empty());
+  }
+  SUBCASE("16 long host names: the newest that fit are kept, never corrupt") {
+    for (int i = 0; i < 16; ++i) {
+      const PairAttempt named(std::string(kMaxRememberedHost - 1, 'a' + i) +
+                              ".");
+      CHECK_FALSE(SucceedAttempt(*s, named, 1000, kT0 + 1 + i));
+    }
+    const std::vector<RememberedEntry> kept = Remembered(*s, kT0 + 16);
+    // A 5-byte user name and no history: 7 names of 256 bytes fit, the
+    // ones that end last.
+    REQUIRE(kept.size() == 7);
+    CHECK(kept.front().host[0] == 'j');
+    CHECK(kept.back().host[0] == 'p');
+    CHECK(StateIn(*s, alice, kT0 + 16) == SubjectState{});
   }
 }
 
@@ -416,7 +585,7 @@ TEST_CASE("LocalStore: a reset racing failures loses no failure") {
         while (access((dir + "/go").c_str(), F_OK) == 0) {
           std::vector<SubjectState> before;
           bool refused = false;
-          if (!s->RecordSuccess({&kAlice, 1}, reset, RefusalRule::kAny, kT0,
+          if (!s->RecordSuccess({&kAlice, 1}, reset, RefusalRule::kAny, 0, kT0,
                                 &before, &refused, &err)) {
             _exit(2);
           }
