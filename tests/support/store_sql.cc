@@ -29,7 +29,8 @@ Stmt Prepare(sqlite3* db, const std::string& sql) {
 bool Load(sqlite3* db, const std::string& dir) {
   Stmt subject = Prepare(db, "INSERT INTO subjects VALUES (?, ?, ?, ?, ?)");
   Stmt block = Prepare(db, "INSERT INTO blocks VALUES (?, ?, ?)");
-  if (!subject || !block) return false;
+  Stmt remembered = Prepare(db, "INSERT INTO remembered VALUES (?, ?, ?)");
+  if (!subject || !block || !remembered) return false;
   const std::string subjects = dir + "/subjects";
   DIR* d = opendir(subjects.c_str());
   if (d == nullptr) return true;  // No store yet: empty tables.
@@ -64,6 +65,15 @@ bool Load(sqlite3* db, const std::string& dir) {
       ok = ok && sqlite3_step(block.get()) == SQLITE_DONE;
       sqlite3_reset(block.get());
     }
+    for (const RememberedHost& h : r.remembered) {
+      sqlite3_bind_text(remembered.get(), 1, r.name.data(),
+                        static_cast<int>(r.name.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_text(remembered.get(), 2, h.host.data(),
+                        static_cast<int>(h.host.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_int64(remembered.get(), 3, h.until);
+      ok = ok && sqlite3_step(remembered.get()) == SQLITE_DONE;
+      sqlite3_reset(remembered.get());
+    }
   }
   closedir(d);
   return ok;
@@ -85,7 +95,8 @@ bool StoreSqlRows(const std::string& dir, const std::string& sql,
   // defenderctl does before it reads attempts.
   if (access((dir + "/" + kJournalName).c_str(), F_OK) == 0) {
     std::string err;
-    std::unique_ptr<AttemptArchive> archive = AttemptArchive::Open(dir, 0, &err);
+    std::unique_ptr<AttemptArchive> archive =
+        AttemptArchive::Open(dir, 0, &err);
     IngestResult ingested;
     if (!archive || !archive->Ingest(/*trim=*/false, &ingested, &err)) {
       return false;
@@ -94,7 +105,9 @@ bool StoreSqlRows(const std::string& dir, const std::string& sql,
   if (sqlite3_exec(raw,
                    "CREATE TABLE subjects(kind TEXT, subject TEXT, failures "
                    "INTEGER, blocked INTEGER, expires INTEGER);"
-                   "CREATE TABLE blocks(kind TEXT, subject TEXT, time INTEGER)",
+                   "CREATE TABLE blocks(kind TEXT, subject TEXT, time INTEGER);"
+                   "CREATE TABLE remembered(user TEXT, host TEXT, until "
+                   "INTEGER)",
                    nullptr, nullptr, nullptr) != SQLITE_OK ||
       !Load(raw, dir)) {
     return false;

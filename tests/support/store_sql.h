@@ -3,6 +3,7 @@
 //   subjects(kind, subject, failures, blocked, expires)  -- one row per
 //       record with a counter or block (expired ones too, until pruned)
 //   blocks(kind, subject, time)  -- each record's block history
+//   remembered(user, host, until)  -- each user's remembered hosts
 // of a new in-memory database, beside which the attempt archive is attached
 // as `a` with a view `attempts` of its table (after the journal is moved
 // into it, as defenderctl does).
