@@ -20,7 +20,7 @@ cat >"$dir/defender.toml" <<TOML
 failure_limit = 3
 cooloff_time = 300
 [store]
-path = "$dir/state/defender.db"
+dir = "$dir/state"
 TOML
 echo "alice:correct-horse:demo" >"$dir/passdb"
 m="$module conf=$dir/defender.toml"

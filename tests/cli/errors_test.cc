@@ -76,7 +76,7 @@ TEST_CASE("the installed build (system clock) works on a fresh store") {
 TEST_CASE("store unavailable -> exit 3 for every command that needs it") {
   Sandbox box;
   box.WriteFile("file", "not a directory\n");
-  box.WriteConfig("[store]\npath = \"" + box.dir() + "/file/defender.db\"\n");
+  box.WriteConfig("[store]\ndir = \"" + box.dir() + "/file\"\n");
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"list"},
                                              {"attempts"},
@@ -130,7 +130,7 @@ TEST_SUITE("root") {
     CHECK(r.err == "defenderctl: cannot open " + box.dir() +
                        "/state/attempts.db: Permission denied (run as root)\n");
     // A store that does not exist yet, in a directory only root may write.
-    box.WriteConfig("[store]\npath = \"" + box.dir() + "/new.db\"\n");
+    box.WriteConfig("[store]\ndir = \"" + box.dir() + "\"\n");
     r = AsNobody(box, {"list"});
     CHECK(r.status == 3);
     CHECK(r.err == "defenderctl: cannot open " + box.dir() +
@@ -213,7 +213,7 @@ TEST_SUITE("root") {
         "env | grep ^DEFENDER_ | sort > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"";
     const std::string on_block = box.dir() + "/on_block.out";
     const std::string on_unblock = box.dir() + "/on_unblock.out";
-    box.WriteConfig("[store]\npath = \"" + box.db() +
+    box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
                     "\"\n[hooks]\non_block = [\"/bin/sh\", \"-c\", '" + script +
                     "', \"" + on_block +
                     "\"]\non_unblock = [\"/bin/sh\", "
@@ -246,7 +246,7 @@ TEST_SUITE("root") {
   TEST_CASE("config show masks the Redis password") {
     Sandbox box;
     box.WriteConfig(
-        "[store]\npath = \"" + box.db() +
+        "[store]\ndir = \"" + box.state_dir() +
         "\"\n[redis]\nurl = \"redis://app:s3cret@10.0.0.5:6379/2\"\n");
     RunResult r = box.Ctl({"config", "show"});
     CHECK(r.status == 0);
@@ -261,7 +261,7 @@ TEST_SUITE("root") {
 
   TEST_CASE("a config naming secrets must not be writable by others") {
     Sandbox box;
-    box.WriteConfig("[store]\npath = \"" + box.db() +
+    box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
                     "\"\n[hooks]\non_block = [\"/bin/true\"]\n");
     REQUIRE(chmod(box.config().c_str(), 0666) == 0);
     const RunResult r = box.Ctl({"config", "check"});

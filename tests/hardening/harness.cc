@@ -59,10 +59,10 @@ std::vector<std::string> Split(const std::string& s) {
 }  // namespace
 
 Env::Env(const std::string& config_extra, const std::string& module_args,
-         std::optional<std::string> db)
+         std::optional<std::string> state_dir)
     : module_args_(module_args) {
-  path_ = db.value_or(tmp_ / "state/defender.db");
-  db_ = DirOf(path_) + "/attempts.db";
+  path_ = state_dir.value_or(tmp_ / "state");
+  db_ = path_ + "/attempts.db";
   conf_ = tmp_ / "defender.toml";
   confdir_ = tmp_ / "pam.d";
   REQUIRE(mkdir(confdir_.c_str(), 0755) == 0);
@@ -77,7 +77,7 @@ Env::Env(const std::string& config_extra, const std::string& module_args,
 }
 
 void Env::SetConfig(const std::string& config_extra) {
-  WriteFile(conf_, "[store]\npath = \"" + path_ + "\"\n\n" + config_extra);
+  WriteFile(conf_, "[store]\ndir = \"" + path_ + "\"\n\n" + config_extra);
 }
 
 void Env::WriteService(const std::string& name, const std::string& text) {

@@ -48,12 +48,12 @@ inline int Run(const std::vector<std::string>& argv) {
 // directory.
 class Env {
  public:
-  // `config_extra` is appended to the generated config, whose [store] path
-  // is `db` (default: <dir>/state/defender.db): the store is in its
-  // directory, and db() is the attempt log there, attempts.db.
+  // `config_extra` is appended to the generated config, whose [store] dir
+  // is `state_dir` (default: <dir>/state); db() is the attempt archive
+  // there, attempts.db.
   explicit Env(const std::string& config_extra = "",
                const std::string& module_args = "",
-               std::optional<std::string> db = std::nullopt);
+               std::optional<std::string> state_dir = std::nullopt);
 
   const std::string& dir() const { return tmp_.path(); }
   const std::string& db() const { return db_; }

@@ -78,7 +78,7 @@ TEST_CASE("a config naming hooks or a Redis password must be root-only") {
 TEST_CASE("the state directory and database are created private") {
   SetNow(1'800'000'000);
   TempDir top;
-  Env env("", "", top / "state/defender.db");
+  Env env("", "", top / "state");
   const mode_t old = umask(0);
   const LoginResult r = RunLogin(env, Login());
   umask(old);
@@ -132,7 +132,7 @@ TEST_CASE("an untrusted store is refused and left untouched") {
   for (const Case& c : cases) {
     INFO("case: ", std::string(c.name));
     TempDir top;
-    Env env("", "", top / "state/defender.db");
+    Env env("", "", top / "state");
     CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
     // The record files and the journal, as bytes.
     const auto bytes = [&] {

@@ -80,7 +80,7 @@ void WriteGarbage(const std::string& path, off_t offset, size_t size) {
 TEST_CASE("a missing state directory fails open and recovers once created") {
   SetNow(1'800'000'000);
   TempDir top;
-  Env env("", "", top / "missing/state/defender.db");
+  Env env("", "", top / "missing/state");
   ClearLog();
   CheckFailsOpen(env);
   CHECK(LogHas("store unavailable (failing open): " + top.path() +
@@ -208,7 +208,7 @@ TEST_CASE("a read-only store fails open and counts again once writable") {
   SetNow(1'800'000'000);
   TempDir top;
   Tmpfs fs(top / "mnt", "1m");
-  Env env("[lockout]\nfailure_limit = 1\n", "", top / "mnt/defender.db");
+  Env env("[lockout]\nfailure_limit = 1\n", "", top / "mnt");
   const Login bob = BlockBob(env);
   const size_t logged = Attempts(env.db()).size();
 
@@ -259,7 +259,7 @@ TEST_CASE("a full disk loses only the failures it cannot write") {
   SetNow(1'800'000'000);
   TempDir top;
   Tmpfs fs(top / "mnt", "256k");
-  Env env("[lockout]\nfailure_limit = 1000\n", "", top / "mnt/defender.db");
+  Env env("[lockout]\nfailure_limit = 1000\n", "", top / "mnt");
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
   CHECK(Failures(env.db(), "user", "alice") == 1);
 
