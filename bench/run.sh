@@ -114,11 +114,11 @@ fi
 # defenderctl list / cleanup on a copy of the filled store, when the CLI
 # is built (it falls back to the library calls timed in storeops.tsv).
 ctl=$build/defenderctl/defenderctl
-big=$work/w/bigstore/defender-sqlite-big.db
-if "$ctl" --version >/dev/null 2>&1 && [ -f "$big" ]; then
-  cp "$big" "$work/ctl.db"
-  cp "$(dirname "$big")/attempts.db" "$work/attempts.db"
-  sed "s|^path = .*|path = \"$work/ctl.db\"|" \
+big=$work/w/bigstore/defender-sqlite-big
+if "$ctl" --version >/dev/null 2>&1 && [ -d "$big" ]; then
+  rm -rf "$work/ctl"
+  cp -a "$big" "$work/ctl"
+  sed "s|^dir = .*|dir = \"$work/ctl\"|" \
     "$work/w/bigstore/defender-sqlite-big.toml" >"$work/ctl.toml"
   {
     printf '# command\tseconds\n'

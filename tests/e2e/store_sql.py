@@ -49,9 +49,12 @@ def slot(b):
 def main():
     store, sql = sys.argv[1], sys.argv[2]
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE subjects(kind, subject, failures, blocked, expires)")
-    db.execute("CREATE TABLE blocks(kind, subject, time)")
-    db.execute("CREATE TABLE remembered(user, host, until)")
+    # Typed columns, as in the former database: INTEGER affinity makes a
+    # comparison with a text number (strftime('%s', 'now')) numeric.
+    db.execute("CREATE TABLE subjects(kind TEXT, subject TEXT, "
+               "failures INTEGER, blocked INTEGER, expires INTEGER)")
+    db.execute("CREATE TABLE blocks(kind TEXT, subject TEXT, time INTEGER)")
+    db.execute("CREATE TABLE remembered(user TEXT, host TEXT, until INTEGER)")
     sub = os.path.join(store, "subjects")
     for f in sorted(os.listdir(sub)) if os.path.isdir(sub) else []:
         if f.startswith("."):
