@@ -48,6 +48,7 @@ const std::map<std::string, Value>& SpecialValues() {
   static const std::map<std::string, Value> values = {
       {"lockout.allow_hosts", Strings({"10.0.0.0/8", "2001:db8::/32"})},
       {"lockout.deny_hosts", Strings({"192.0.2.1"})},
+      {"lockout.mode", String("report")},
       {"store.backend", String("redis")},
       {"store.dir", String("/srv/defender")},
       // The older form, write-only: it sets dir to its directory (the same
@@ -60,6 +61,8 @@ const std::map<std::string, Value>& SpecialValues() {
       {"redis.on_error", String("closed")},
       {"hooks.on_block", Strings({"/usr/local/bin/on-block", "--all"})},
       {"hooks.on_unblock", Strings({"/usr/local/bin/on-unblock"})},
+      {"firewall.action", String("reject")},
+      {"firewall.table", String("defender_test")},
   };
   return values;
 }
@@ -87,6 +90,8 @@ Value OtherValue(const KeyDef& key, const Config& defaults) {
       return Strings({"a-" + name, "b"});
     case KeyType::kIntOrIntList:
       return Ints({key.min + 1, key.min + 7, 0});
+    case KeyType::kIntList:
+      return Ints({key.min + 1, key.min + 7});
   }
   return v;
 }
