@@ -334,6 +334,9 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   }
   if (!h->dirty) return true;
   h->rec.Trim(now, history_since);
+  // Long host names may not all fit beside the history: the hosts that end
+  // first go (a block may come after the list filled the slot).
+  h->rec.FitRemembered();
   if (!FitsSlot(h->rec)) {  // Never written over the other slot.
     *err = path + ": record does not fit in " + std::to_string(kSlotBytes) +
            " bytes";
@@ -509,7 +512,6 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   std::string host;
   if (!*refused && remember && PairOf(subjects, &name, &host)) {
     RememberHost(&user->rec.remembered, host, now + remember_seconds, now);
-    user->rec.FitRemembered();
     user->dirty = true;
   }
   for (Held& h : held->files) {

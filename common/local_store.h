@@ -134,7 +134,8 @@ class LocalStore final : public Store {
   // Reads h's record: absent, garbage or not `expect`'s reads as empty.
   bool Read(Held* h, const Subject* expect, std::string* err);
   // Ends a step on `h`: unlinks the file when the record is empty (history
-  // at or before `history_since` forgotten), else writes it if dirty.
+  // at or before `history_since` forgotten), else writes it if dirty, with
+  // the remembered hosts that do not fit its slot dropped (FitRemembered).
   bool Finish(Held* h, int64_t now, int64_t history_since, std::string* err);
   // Calls `visit` for each record file in the directory.
   bool ForEach(const Visit& visit, std::string* err);

@@ -419,6 +419,15 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
     CHECK(kept.front().host[0] == 'j');
     CHECK(kept.back().host[0] == 'p');
     CHECK(StateIn(*s, alice, kT0 + 16) == SubjectState{});
+    // Blocks fill the history beside the full list: the hosts that end
+    // first make room, and every step still works.
+    for (size_t i = 0; i < kMaxHistory; ++i) {
+      REQUIRE_MESSAGE(s->Block(alice, kT0 + 100, kT0 + 16, &err), err);
+    }
+    const std::vector<RememberedEntry> left = Remembered(*s, kT0 + 16);
+    REQUIRE(left.size() == 5);  // 512 bytes of history: 2 names fewer.
+    CHECK(left.front().host[0] == 'l');
+    CHECK(StateIn(*s, alice, kT0 + 16).blocked);
   }
 }
 
