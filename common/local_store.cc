@@ -354,9 +354,20 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   return true;
 }
 
-bool LocalStore::Lock(std::span<const Subject> subjects, bool create,
-                      bool exclusive, HeldSet* held, std::string* err,
-                      bool create_first) {
+bool LocalStore::Create::Of(SubjectKind kind) const {
+  switch (kind) {
+    case SubjectKind::kUser:
+      return users;
+    case SubjectKind::kHost:
+      return hosts;
+    case SubjectKind::kPair:
+      return pairs;
+  }
+  return false;
+}
+
+bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
+                      bool exclusive, HeldSet* held, std::string* err) {
   std::vector<std::string> names(subjects.size());
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (!FileName(subjects[i], &names[i], err)) return false;
@@ -370,11 +381,13 @@ bool LocalStore::Lock(std::span<const Subject> subjects, bool create,
         std::lower_bound(sorted.begin(), sorted.end(), names[i]) -
         sorted.begin()));
   }
+  std::vector<bool> make(sorted.size(), false);
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (create.Of(subjects[i].kind)) make[held->index[i]] = true;
+  }
   for (size_t f = 0; f < sorted.size(); ++f) {
     held->files[f].file = sorted[f];
-    const bool make =
-        create || (create_first && !subjects.empty() && held->index[0] == f);
-    if (!OpenLocked(sorted[f], make, exclusive, &held->files[f].fd, err)) {
+    if (!OpenLocked(sorted[f], make[f], exclusive, &held->files[f].fd, err)) {
       return false;
     }
   }
@@ -387,18 +400,18 @@ bool LocalStore::Lock(std::span<const Subject> subjects, bool create,
   return true;
 }
 
-bool LocalStore::LockStates(std::span<const Subject> subjects, bool create,
-                            bool create_user, bool exclusive, int64_t now,
-                            HeldSet* held, std::vector<SubjectState>* states,
-                            Held** user, std::string* err) {
-  // U's file first (so that Lock can create it alone), then the subjects'.
+bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
+                            bool exclusive, int64_t now, HeldSet* held,
+                            std::vector<SubjectState>* states, Held** user,
+                            std::string* err) {
+  // U's entry first, then the subjects'.
   std::vector<Subject> all;
   std::string name;
   std::string host;
   const bool pair = PairOf(subjects, &name, &host);
   if (pair) all.push_back(Subject{SubjectKind::kUser, name});
   all.insert(all.end(), subjects.begin(), subjects.end());
-  if (!Lock(all, create, exclusive, held, err, pair && create_user)) {
+  if (!Lock(all, create, exclusive, held, err)) {
     return false;
   }
   *user = nullptr;
@@ -421,8 +434,8 @@ bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
                      std::vector<SubjectState>* out, std::string* err) {
   HeldSet held;
   Held* user;
-  return LockStates(subjects, /*create=*/false, /*create_user=*/false,
-                    /*exclusive=*/false, now, &held, out, &user, err);
+  return LockStates(subjects, Create{}, /*exclusive=*/false, now, &held, out,
+                    &user, err);
 }
 
 bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
@@ -433,17 +446,32 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
   out->clear();
   std::vector<Subject> subjects;
   for (const FailureRequest& req : requests) subjects.push_back(req.subject);
-  HeldSet held;
+  // A pair's file is created only when the pair counts (its host is
+  // remembered, which is known once U's file is read): the step starts
+  // again creating it then, so that a failure from anywhere else (an
+  // attack) creates and unlinks no pair file.
+  HeldSet first, again;
+  HeldSet* held = &first;
   Held* user;
   std::vector<SubjectState> states;
-  if (!LockStates(subjects, /*create=*/true, /*create_user=*/true,
-                  /*exclusive=*/true, now, &held, &states, &user, err)) {
+  if (!LockStates(subjects, Create{true, true, false}, /*exclusive=*/true, now,
+                  held, &states, &user, err)) {
     return false;
+  }
+  const std::optional<size_t> pair = PairIndex(subjects);
+  if (pair && held->at(*pair).fd < 0 && !states[*pair].exempt &&
+      !IsRefused(rule, states)) {
+    first.Release();
+    held = &again;
+    if (!LockStates(subjects, Create::All(), /*exclusive=*/true, now, held,
+                    &states, &user, err)) {
+      return false;
+    }
   }
   *refused = IsRefused(rule, states);
   const int64_t since = now - params.history_seconds;
   for (size_t i = 0; i < requests.size(); ++i) {
-    Held& h = held.at(i);
+    Held& h = held->at(i);
     const SubjectState& current = states[i];
     FailureOutcome outcome{current, false};
     const bool exempt_pair =
@@ -462,7 +490,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     }
     out->push_back(outcome);
   }
-  for (Held& h : held.files) {
+  for (Held& h : held->files) {
     if (!Finish(&h, now, since, err)) return false;
   }
   return true;
@@ -483,7 +511,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   HeldSet first, created;
   HeldSet* held = &first;
   Held* user;
-  if (!LockStates(subjects, /*create=*/false, /*create_user=*/remember,
+  if (!LockStates(subjects, Create{remember, false, false},
                   /*exclusive=*/true, now, held, before, &user, err)) {
     return false;
   }
@@ -493,8 +521,8 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
         fstatat(subjects_fd_, h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       first.Release();
       held = &created;
-      if (!LockStates(subjects, /*create=*/true, /*create_user=*/true,
-                      /*exclusive=*/true, now, held, before, &user, err)) {
+      if (!LockStates(subjects, Create::All(), /*exclusive=*/true, now, held,
+                      before, &user, err)) {
         return false;
       }
       break;
@@ -523,7 +551,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
 bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
                        std::string* err) {
   HeldSet held;
-  if (!Lock({&subject, 1}, /*create=*/true, /*exclusive=*/true, &held, err)) {
+  if (!Lock({&subject, 1}, Create::All(), /*exclusive=*/true, &held, err)) {
     return false;
   }
   Held& h = held.at(0);
@@ -537,7 +565,7 @@ bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
 bool LocalStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
                          std::string* err) {
   HeldSet held;
-  if (!Lock({&subject, 1}, /*create=*/false, /*exclusive=*/true, &held, err)) {
+  if (!Lock({&subject, 1}, Create{}, /*exclusive=*/true, &held, err)) {
     return false;
   }
   Held& h = held.at(0);
@@ -715,7 +743,7 @@ bool LocalStore::Forget(const std::string& user,
   *removed = 0;
   const Subject subject{SubjectKind::kUser, user};
   HeldSet held;
-  if (!Lock({&subject, 1}, /*create=*/false, /*exclusive=*/true, &held, err)) {
+  if (!Lock({&subject, 1}, Create{}, /*exclusive=*/true, &held, err)) {
     return false;
   }
   Held& h = held.at(0);

@@ -116,19 +116,24 @@ class LocalStore final : public Store {
   // *fd = -1 when it is absent and not `create`.
   bool OpenLocked(const std::string& file, bool create, bool exclusive, int* fd,
                   std::string* err);
+  // Which kinds of subject a step creates a record file for when missing.
+  struct Create {
+    bool users = false;
+    bool hosts = false;
+    bool pairs = false;
+    static Create All() { return {true, true, true}; }
+    bool Of(SubjectKind kind) const;
+  };
   // Opens and locks the files of `subjects` in name order; (*held)[i] is
-  // subject i's (subjects with the same file share one, read once). A
-  // missing file is created when `create`, or when `create_first` is set
-  // and it is subjects[0]'s.
-  bool Lock(std::span<const Subject> subjects, bool create, bool exclusive,
-            HeldSet* held, std::string* err, bool create_first = false);
+  // subject i's (subjects with the same file share one, read once).
+  bool Lock(std::span<const Subject> subjects, Create create, bool exclusive,
+            HeldSet* held, std::string* err);
   // Locks the files of `subjects` as Lock does, and, when they include a
-  // pair U@H, U's file (created only with `create` or `create_user`), and
-  // sets (*states)[i] to subject i's state at `now` marked exempt from U's
-  // remembered hosts (MarkExempt). *user is U's entry, nullptr without a
-  // pair.
-  bool LockStates(std::span<const Subject> subjects, bool create,
-                  bool create_user, bool exclusive, int64_t now, HeldSet* held,
+  // pair U@H, U's file, and sets (*states)[i] to subject i's state at `now`
+  // marked exempt from U's remembered hosts (MarkExempt). *user is U's
+  // entry, nullptr without a pair.
+  bool LockStates(std::span<const Subject> subjects, Create create,
+                  bool exclusive, int64_t now, HeldSet* held,
                   std::vector<SubjectState>* states, Held** user,
                   std::string* err);
   // Reads h's record: absent, garbage or not `expect`'s reads as empty.

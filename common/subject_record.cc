@@ -172,17 +172,7 @@ bool FitsSlot(const SubjectRecord& r) {
          EncodedSize(r) <= kSlotBytes;
 }
 
-char KindChar(SubjectKind kind) {
-  switch (kind) {
-    case SubjectKind::kUser:
-      return 'u';
-    case SubjectKind::kHost:
-      return 'h';
-    case SubjectKind::kPair:
-      return 'p';
-  }
-  return '?';
-}
+char KindChar(SubjectKind kind) { return KindName(kind)[0]; }
 
 bool NeedsHashedName(std::string_view name) {
   return 2 + 2 * name.size() > kMaxPlainFileName;

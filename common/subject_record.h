@@ -84,7 +84,8 @@ size_t EncodedSize(const SubjectRecord& r);
 // within their bounds and EncodedSize(r) <= kSlotBytes.
 bool FitsSlot(const SubjectRecord& r);
 
-// 'u' for users, 'h' for hosts, 'p' for user@host pairs.
+// 'u' for users, 'h' for hosts, 'p' for user@host pairs: the first letter
+// of KindName.
 char KindChar(SubjectKind kind);
 
 // True when the file name of `name` is its keyed hash.

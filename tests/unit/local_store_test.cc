@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -369,8 +370,24 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
   SUBCASE("the pair is a 'p' file of its own") {
     const PairAttempt other("192.0.2.77");
     bool refused = true;
+    const int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    REQUIRE(watch >= 0);
+    REQUIRE(inotify_add_watch(watch, (dir + "/subjects").c_str(), IN_CREATE) >=
+            0);
     FailAttempt(*s, other, kParams, kT0, &refused);
     CHECK_FALSE(refused);
+    // Only the host's file was created: a failure from a host that is not
+    // remembered creates (and unlinks) no pair file.
+    std::vector<std::string> created;
+    alignas(inotify_event) char buf[4096];
+    const ssize_t n = read(watch, buf, sizeof buf);
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
+      created.push_back(e->name);
+      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+    close(watch);
+    CHECK(created == std::vector<std::string>{"h-3139322e302e322e3737"});
     // Not remembered: the pair is exempt and not counted; user and host are.
     CHECK(RecordFiles(dir) ==
           std::vector<std::string>{"h-3139322e302e322e3737", "u-616c696365"});
