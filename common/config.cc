@@ -170,6 +170,20 @@ const KeyDef kKeys[] = {
     {"lockout", "permanent_lockout_message", KeyType::kString, 0, 0,
      DEFENDER_SETTER(c->permanent_lockout_message = v.s),
      GET(String(c.permanent_lockout_message))},
+    {"lockout", "host_lockout_message", KeyType::kString, 0, 0,
+     DEFENDER_SETTER(c->host_lockout_message = v.s),
+     GET(String(c.host_lockout_message))},
+    {"lockout", "mode", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s != "enforce" && v.s != "report") {
+         *err = "expected \"enforce\" or \"report\", got \"" +
+                EscapeText(v.s, 40) + "\"";
+         return false;
+       }
+       c->report_only = v.s == "report";
+       return true;
+     },
+     GET(String(c.report_only ? "report" : "enforce"))},
 
     {"store", "backend", KeyType::kString, 0, 0,
      [](Config* c, const Value& v, std::string* err) {
@@ -312,6 +326,54 @@ const KeyDef kKeys[] = {
     {"hooks", "timeout_seconds", KeyType::kInt, 1, 3600,
      DEFENDER_SETTER(c->hooks_timeout_seconds = v.i),
      GET(Int(c.hooks_timeout_seconds))},
+
+    {"firewall", "enabled", KeyType::kBool, 0, 0,
+     DEFENDER_SETTER(c->firewall_enabled = v.b),
+     GET(Bool(c.firewall_enabled))},
+    {"firewall", "ports", KeyType::kIntList, 1, 65535,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.ints.size() > 64) {
+         *err = "at most 64 ports";
+         return false;
+       }
+       c->firewall_ports = v.ints;
+       return true;
+     },
+     GET(Ints(c.firewall_ports))},
+    {"firewall", "action", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       if (v.s != "drop" && v.s != "reject") {
+         *err = "expected \"drop\" or \"reject\", got \"" +
+                EscapeText(v.s, 40) + "\"";
+         return false;
+       }
+       c->firewall_reject = v.s == "reject";
+       return true;
+     },
+     GET(String(c.firewall_reject ? "reject" : "drop"))},
+    {"firewall", "table", KeyType::kString, 0, 0,
+     [](Config* c, const Value& v, std::string* err) {
+       // An nftables identifier, written into commands as it is.
+       const bool ok =
+           !v.s.empty() && v.s.size() <= 32 &&
+           ((v.s[0] | 0x20) >= 'a' && (v.s[0] | 0x20) <= 'z') &&
+           v.s.find_first_not_of(
+               "abcdefghijklmnopqrstuvwxyz"
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == std::string::npos;
+       if (!ok) {
+         *err = "must be 1-32 letters, digits or '_', starting with a letter";
+         return false;
+       }
+       c->firewall_table = v.s;
+       return true;
+     },
+     GET(String(c.firewall_table))},
+    {"firewall", "resync_seconds", KeyType::kInt, 1, 86400,
+     DEFENDER_SETTER(c->firewall_resync_seconds = v.i),
+     GET(Int(c.firewall_resync_seconds))},
+    {"firewall", "max_elements", KeyType::kInt, 1, 1'000'000,
+     DEFENDER_SETTER(c->firewall_max_elements = v.i),
+     GET(Int(c.firewall_max_elements))},
 };
 
 #undef DEFENDER_SETTER
@@ -352,6 +414,12 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
       return true;
     case KeyType::kStringList:
       if (v.type != T::kStringList) break;
+      return true;
+    case KeyType::kIntList:
+      if (v.type != T::kIntList) break;
+      for (int64_t i : v.ints) {
+        if (!InRange(key, i, err)) return false;
+      }
       return true;
     case KeyType::kIntOrIntList:
       if (v.type == T::kInt) {
@@ -396,6 +464,8 @@ std::string Expected(KeyType type) {
       return "expected an array of strings";
     case KeyType::kIntOrIntList:
       return "expected an integer or an array of integers";
+    case KeyType::kIntList:
+      return "expected an array of integers";
   }
   return "unexpected type";
 }
@@ -524,6 +594,8 @@ std::string DumpConfig(const Config& c) {
   o += "lockout_message = " + Quote(c.lockout_message) + "\n";
   o += "permanent_lockout_message = " + Quote(c.permanent_lockout_message) +
        "\n";
+  o += "host_lockout_message = " + Quote(c.host_lockout_message) + "\n";
+  o += "mode = " + Quote(c.report_only ? "report" : "enforce") + "\n";
   o += "\n[store]\n";
   o += "backend = " + Quote(BackendName(c.backend)) + "\n";
   o += "dir = " + Quote(c.dir) + "\n";
@@ -547,6 +619,13 @@ std::string DumpConfig(const Config& c) {
   o += "on_block = " + List(c.on_block, str) + "\n";
   o += "on_unblock = " + List(c.on_unblock, str) + "\n";
   o += "timeout_seconds = " + num(c.hooks_timeout_seconds) + "\n";
+  o += "\n[firewall]\n";
+  o += "enabled = " + Bool(c.firewall_enabled) + "\n";
+  o += "ports = " + List(c.firewall_ports, num) + "\n";
+  o += "action = " + Quote(c.firewall_reject ? "reject" : "drop") + "\n";
+  o += "table = " + Quote(c.firewall_table) + "\n";
+  o += "resync_seconds = " + num(c.firewall_resync_seconds) + "\n";
+  o += "max_elements = " + num(c.firewall_max_elements) + "\n";
   return o;
 }
 

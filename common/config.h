@@ -47,6 +47,13 @@ struct Config {
       "{cooloff_minutes} minute(s).";
   std::string permanent_lockout_message =
       "Account locked: too many login attempts. Contact an administrator.";
+  // Shown when a host block (or deny_hosts) refuses the attempt.
+  std::string host_lockout_message =
+      "Logins from your address are blocked: too many failed attempts. Try "
+      "again later or contact an administrator.";
+  // mode = "report" (doc/DESIGN.md §3.16): count, block and log as in
+  // "enforce", but the module refuses nothing.
+  bool report_only = false;
 
   // [store]
   StoreBackend backend = StoreBackend::kLocal;
@@ -74,6 +81,14 @@ struct Config {
   std::vector<std::string> on_block;
   std::vector<std::string> on_unblock;
   int64_t hooks_timeout_seconds = 10;
+
+  // [firewall] (doc/DESIGN.md §15; used by defenderctl only)
+  bool firewall_enabled = false;
+  std::vector<int64_t> firewall_ports{22};  // Empty: every port.
+  bool firewall_reject = false;             // action: "reject"; else "drop".
+  std::string firewall_table = "pam_defender";
+  int64_t firewall_resync_seconds = 60;
+  int64_t firewall_max_elements = 65536;
 
   // Where the values came from: the file path, or "(built-in defaults)".
   std::string source = "(built-in defaults)";

@@ -13,7 +13,14 @@
 
 namespace defender::config_internal {
 
-enum class KeyType { kInt, kBool, kString, kStringList, kIntOrIntList };
+enum class KeyType {
+  kInt,
+  kBool,
+  kString,
+  kStringList,
+  kIntOrIntList,
+  kIntList,  // May be empty.
+};
 
 // A value as read from a file or an argument, before validation.
 struct Value {

@@ -95,7 +95,7 @@ bool ParseConfigText(std::string_view text, const std::string& name,
     const bool known_section =
         section_name == "lockout" || section_name == "store" ||
         section_name == "redis" || section_name == "attempts" ||
-        section_name == "hooks";
+        section_name == "hooks" || section_name == "firewall";
     if (!known_section || keys == nullptr) {
       *err = Where(name, section_key.source()) + section_name + ": " +
              (known_section ? "must be a table" : "unknown section");
@@ -121,7 +121,8 @@ bool ParseConfigText(std::string_view text, const std::string& name,
         return false;
       }
       if (v.type == Value::Type::kStringList && v.strings.empty() &&
-          def->type == config_internal::KeyType::kIntOrIntList) {
+          (def->type == config_internal::KeyType::kIntOrIntList ||
+           def->type == config_internal::KeyType::kIntList)) {
         v.type = Value::Type::kIntList;
       }
       std::string reason;

@@ -30,6 +30,13 @@ AttemptSubjects Policy::Classify(const Login& login) const {
   who.host = login.host;
   who.host_denied = MatchesAny(cfg_.deny_hosts, who.host);
 
+  if (who.host && MatchesAny(cfg_.allow_hosts, who.host)) {
+    // doc/DESIGN.md §3.7: an attempt from an allow-listed host has no
+    // subject: never counted, never refused by any block (like fail2ban's
+    // ignoreip), and its success resets nothing.
+    who.rule = RefusalRule::kNever;
+    return who;
+  }
   if (who.user && !cfg_.disable_user_lockout) {
     const bool root = *who.user == "root" && !cfg_.even_deny_root;
     const bool allowed = std::any_of(
@@ -44,22 +51,11 @@ AttemptSubjects Policy::Classify(const Login& login) const {
       who.limits.push_back(cfg_.FailureLimitUser());
     }
   }
-  bool host_allowed = false;
   if (who.host && !cfg_.disable_host_lockout) {
-    host_allowed = MatchesAny(cfg_.allow_hosts, who.host);
-    if (!host_allowed) {
-      who.subjects.push_back(Subject{SubjectKind::kHost, who.host->subject});
-      who.limits.push_back(cfg_.FailureLimitHost());
-    }
+    who.subjects.push_back(Subject{SubjectKind::kHost, who.host->subject});
+    who.limits.push_back(cfg_.FailureLimitHost());
   }
-  if (host_allowed) {
-    // doc/DESIGN.md §3.7: an attempt from an allow-listed host is never
-    // refused by any block (like fail2ban's ignoreip); its failures still
-    // count on its user.
-    who.rule = RefusalRule::kNever;
-  } else if (cfg_.by_user_and_host) {
-    who.rule = RefusalRule::kAll;  // Both must be blocked.
-  }
+  if (cfg_.by_user_and_host) who.rule = RefusalRule::kAll;  // Both blocked.
   return who;
 }
 

@@ -206,6 +206,53 @@ void PrepareContext(redisContext* c) {
   c->flags &= ~REDIS_BLOCK;  // redisBufferWrite: EAGAIN is "try again".
 }
 
+// Reads the next whole reply on `c` by `deadline` (what is already
+// buffered first). Returns it, or nullptr with *err set and *timed_out
+// telling whether only the deadline passed (with nothing of a reply read,
+// `c` is then still usable); on any other error `c` is unusable.
+redisReply* ReadReply(redisContext* c, TimePoint deadline,
+                      const std::string& timeout, bool* timed_out,
+                      std::string* err) {
+  *timed_out = false;
+  const HiredisApi& h = Hiredis();
+  size_t objects_left = kMaxReplyObjects;
+  size_t bytes = 0;
+  for (;;) {
+    void* reply = nullptr;
+    t_objects_left = &objects_left;
+    const int rc = h.redisReaderGetReply(c->reader, &reply);
+    t_objects_left = nullptr;
+    if (rc != REDIS_OK) {
+      *err = objects_left == 0 ? "reply has too many elements"
+                               : std::string("bad reply: ") + c->reader->errstr;
+      return nullptr;
+    }
+    if (reply != nullptr) return static_cast<redisReply*>(reply);
+    const int ready = WaitReady(c->fd, POLLIN, deadline);
+    if (ready <= 0) {
+      *timed_out = ready == 0 && bytes == 0;
+      *err = ready == 0 ? timeout : strerror(errno);
+      return nullptr;
+    }
+    char buf[16384];
+    const ssize_t n = read(c->fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) {
+      *err = n == 0 ? "server closed the connection" : strerror(errno);
+      return nullptr;
+    }
+    bytes += static_cast<size_t>(n);
+    if (bytes > kMaxReplyBytes) {
+      *err = "reply larger than " + std::to_string(kMaxReplyBytes) + " bytes";
+      return nullptr;
+    }
+    if (h.redisReaderFeed(c->reader, buf, static_cast<size_t>(n)) != REDIS_OK) {
+      *err = "out of memory";
+      return nullptr;
+    }
+  }
+}
+
 // Sends one command on `c` and reads its whole reply by `deadline`.
 // Returns the reply (which may be an error reply), or nullptr with *err
 // set; `c` is then unusable.
@@ -234,41 +281,8 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
       return nullptr;
     }
   }
-  size_t objects_left = kMaxReplyObjects;
-  size_t bytes = 0;
-  for (;;) {
-    void* reply = nullptr;
-    t_objects_left = &objects_left;
-    const int rc = h.redisReaderGetReply(c->reader, &reply);
-    t_objects_left = nullptr;
-    if (rc != REDIS_OK) {
-      *err = objects_left == 0 ? "reply has too many elements"
-                               : std::string("bad reply: ") + c->reader->errstr;
-      return nullptr;
-    }
-    if (reply != nullptr) return static_cast<redisReply*>(reply);
-    const int ready = WaitReady(c->fd, POLLIN, deadline);
-    if (ready <= 0) {
-      *err = ready == 0 ? timeout : strerror(errno);
-      return nullptr;
-    }
-    char buf[16384];
-    const ssize_t n = read(c->fd, buf, sizeof buf);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) {
-      *err = n == 0 ? "server closed the connection" : strerror(errno);
-      return nullptr;
-    }
-    bytes += static_cast<size_t>(n);
-    if (bytes > kMaxReplyBytes) {
-      *err = "reply larger than " + std::to_string(kMaxReplyBytes) + " bytes";
-      return nullptr;
-    }
-    if (h.redisReaderFeed(c->reader, buf, static_cast<size_t>(n)) != REDIS_OK) {
-      *err = "out of memory";
-      return nullptr;
-    }
-  }
+  bool timed_out = false;
+  return ReadReply(c, deadline, timeout, &timed_out, err);
 }
 
 }  // namespace
@@ -514,6 +528,25 @@ RedisReplyPtr RedisConnection::Command(const std::vector<std::string>& argv,
     Close();
     if (!DoConnect(err)) return nullptr;
     r = RawCommand(argv, err);
+  }
+  return r;
+}
+
+RedisReplyPtr RedisConnection::Receive(int timeout_ms, bool* timed_out,
+                                       std::string* err) {
+  *timed_out = false;
+  if (!ctx_) {
+    *err = "not connected";
+    return nullptr;
+  }
+  const TimePoint deadline =
+      SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string io_err;
+  RedisReplyPtr r(
+      ReadReply(ctx_, deadline, "nothing received", timed_out, &io_err));
+  if (!r && !*timed_out) {
+    *err = server_ + ": " + io_err;
+    Close();
   }
   return r;
 }

@@ -93,6 +93,14 @@ class RedisConnection {
   // a Sentinel failover) reconnects through the Sentinels and retries once.
   RedisReplyPtr Command(const std::vector<std::string>& argv, std::string* err);
 
+  // Waits up to `timeout_ms` for the next reply without sending anything:
+  // a message pushed to a connection in Pub/Sub mode (after SUBSCRIBE sent
+  // with Command()). Returns it, within the same bounds as a command's
+  // reply. When nothing arrived in time returns nullptr with *timed_out set
+  // and the connection still open; on any other error returns nullptr with
+  // *err set and closes the connection.
+  RedisReplyPtr Receive(int timeout_ms, bool* timed_out, std::string* err);
+
   void Close();
 
   // Starts a step (one PAM call): every call until EndStep() or the next

@@ -17,6 +17,11 @@ namespace defender::ctl {
 const Clock& CliClock();
 std::string CliStateDir();
 
+// The firewall guard admits loopback and this machine's own addresses only
+// in the test build, and only with PAM_DEFENDER_TEST_FIREWALL_LOCAL=1; the
+// installed program always returns false.
+bool FirewallAllowsLocalForTests();
+
 }  // namespace defender::ctl
 
 #endif  // PAM_DEFENDER_DEFENDERCTL_CLI_CLOCK_H_

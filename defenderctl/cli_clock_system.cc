@@ -9,5 +9,6 @@ const Clock& CliClock() {
 }
 
 std::string CliStateDir() { return DEFENDER_STATEDIR; }
+bool FirewallAllowsLocalForTests() { return false; }
 
 }  // namespace defender::ctl

@@ -2,6 +2,7 @@
 #include "defenderctl/cli_clock.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "common/env_clock.h"
 #include "defender_build_config.h"
@@ -16,6 +17,11 @@ const Clock& CliClock() {
 std::string CliStateDir() {
   const char* dir = getenv("PAM_DEFENDER_TEST_STATEDIR");
   return dir ? dir : DEFENDER_STATEDIR;
+}
+
+bool FirewallAllowsLocalForTests() {
+  const char* v = std::getenv("PAM_DEFENDER_TEST_FIREWALL_LOCAL");
+  return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
 }  // namespace defender::ctl

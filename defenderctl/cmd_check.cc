@@ -112,6 +112,7 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
     out["user"] = d.who.user ? Json(*d.who.user) : Json(nullptr);
     out["host"] = d.who.host ? Json(d.who.host->subject) : Json(nullptr);
     out["refused"] = d.refused;
+    out["mode"] = cfg.report_only ? "report" : "enforce";
     out["reason"] = d.reason;
     if (d.refused_by) {
       out["refused_by"] = {{"kind", KindName(d.refused_by->kind)},
@@ -137,8 +138,12 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
     PrintJson(out);
     return rc;
   }
+  // Report mode (doc/DESIGN.md §3.16): the verdict enforce would give, and
+  // the same exit code, worded as what would happen.
+  const char* refused =
+      cfg.report_only ? "would refuse (report mode): " : "refused: ";
   std::string text =
-      d.refused ? "refused: " + EscapeForDisplay(d.reason) + "\n" : "allowed\n";
+      d.refused ? refused + EscapeForDisplay(d.reason) + "\n" : "allowed\n";
   Table table({"KIND", "SUBJECT", "STATE"});
   for (const SubjectReport& r : reports) {
     table.Add({KindName(r.subject.kind), r.subject.name, StateText(r, now)});

@@ -40,6 +40,11 @@ int RunList(Context* ctx, const ListOptions& opt) {
     return e.subject.kind == SubjectKind::kUser ? !users : !hosts;
   });
 
+  if (ctx->config().report_only && !entries.empty()) {
+    PrintWarning(
+        "report mode (lockout.mode = \"report\"): these blocks are recorded "
+        "but refuse nothing (would block)");
+  }
   if (ctx->json()) {
     Json out = Json::array();
     for (const StoreEntry& e : entries) {

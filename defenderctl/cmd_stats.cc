@@ -5,6 +5,7 @@
 
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
+#include "defenderctl/firewall.h"
 #include "defenderctl/output.h"
 
 namespace defender::ctl {
@@ -27,7 +28,27 @@ struct Stats {
   StoreStats store;
   std::optional<AttemptCounts> attempts;  // Without a local attempt log: none.
   int64_t window = 0;                     // Seconds the window counts cover.
+  // Elements in the firewall's sets by family (IPv4, IPv6), when
+  // firewall.enabled and the table could be read.
+  std::optional<std::pair<int64_t, int64_t>> firewall;
 };
+
+// The firewall's element counts, or nullopt (with a warning unless the
+// table is simply missing) when they cannot be read.
+std::optional<std::pair<int64_t, int64_t>> FirewallCounts(const Config& cfg) {
+  if (!cfg.firewall_enabled) return std::nullopt;
+  Firewall fw(FirewallSettings::FromConfig(cfg));
+  std::vector<FirewallElement> elements;
+  bool exists = false;
+  std::string err;
+  if (!fw.List(&elements, &exists, &err)) {
+    PrintWarning("firewall: " + err);
+    return std::nullopt;
+  }
+  std::pair<int64_t, int64_t> n{0, 0};
+  for (const FirewallElement& e : elements) ++(e.v6 ? n.second : n.first);
+  return n;
+}
 
 Json StatsJson(const Stats& s) {
   Json o;
@@ -45,6 +66,10 @@ Json StatsJson(const Stats& s) {
                      {"refused", s.attempts->refused}};
   } else {
     o["attempts"] = nullptr;
+  }
+  if (s.firewall) {
+    o["firewall_elements"] = {{"ipv4", s.firewall->first},
+                              {"ipv6", s.firewall->second}};
   }
   return o;
 }
@@ -64,6 +89,10 @@ std::string StatsText(const Stats& s) {
     t.Add({"failed attempts" + window, n(s.attempts->failure)});
     t.Add({"successful attempts" + window, n(s.attempts->success)});
     t.Add({"refused attempts" + window, n(s.attempts->refused)});
+  }
+  if (s.firewall) {
+    t.Add({"firewall elements (IPv4)", n(s.firewall->first)});
+    t.Add({"firewall elements (IPv6)", n(s.firewall->second)});
   }
   return t.Render();
 }
@@ -93,9 +122,9 @@ std::string StatsPrometheus(const Stats& s) {
   value("defender_failing", "kind=\"host\"", s.store.failing_hosts);
   metric("defender_failures", "Sum of the live failure counters.");
   value("defender_failures", "", s.store.failures);
-  metric(
-      "defender_window_seconds",
-      "Length of the window of the window counts (attempts.expiration_hours).");
+  metric("defender_window_seconds",
+         "Length of the window of the *_in_window counts "
+         "(attempts.expiration_hours).");
   value("defender_window_seconds", "", s.window);
   metric("defender_blocks_in_window", "Blocks started within the window.");
   value("defender_blocks_in_window", "", s.store.blocks_in_window);
@@ -108,6 +137,12 @@ std::string StatsPrometheus(const Stats& s) {
           s.attempts->success);
     value("defender_attempts_in_window", "result=\"refused\"",
           s.attempts->refused);
+  }
+  if (s.firewall) {
+    metric("defender_firewall_elements",
+           "Elements in the firewall's sets (hosts dropped), by family.");
+    value("defender_firewall_elements", "family=\"ipv4\"", s.firewall->first);
+    value("defender_firewall_elements", "family=\"ipv6\"", s.firewall->second);
   }
   return o;
 }
@@ -135,6 +170,7 @@ int RunStats(Context* ctx, const StatsOptions& opt) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }
+  s.firewall = FirewallCounts(ctx->config());
   if (format == "json") {
     PrintJson(StatsJson(s));
   } else if (format == "prometheus") {

@@ -67,6 +67,34 @@ int UnblockAll(Context* ctx, Store* store) {
   return kExitOk;
 }
 
+// doc/DESIGN.md §12: after `unblock --user U` alone, warns on stderr when
+// the host of U's last logged attempt is still blocked (it keeps refusing
+// U from there), naming the command that unblocks it. Silent when there is
+// no such attempt or it cannot be read: the unblock itself succeeded.
+void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
+  SqliteAttemptLog* log = backend->attempt_log();
+  if (log == nullptr) return;
+  AttemptFilter filter;
+  filter.user = user.name;
+  filter.limit = 1;
+  std::vector<Attempt> last;
+  std::string err;
+  if (!log->Query(filter, &last, &err) || last.empty() ||
+      last[0].host.empty()) {
+    return;
+  }
+  const Subject host{SubjectKind::kHost, last[0].host};
+  std::vector<SubjectState> state;
+  if (!backend->store()->Get({&host, 1}, ctx->Now(), &state, &err) ||
+      !state[0].blocked) {
+    return;
+  }
+  PrintWarning(Describe(host) + " (the last login of " + Describe(user) +
+               " came from there) is still blocked and refuses it: run "
+               "`defenderctl unblock --host " +
+               host.name + "`");
+}
+
 int RunUnblock(Context* ctx, const UnblockOptions& opt) {
   std::vector<Subject> subjects;
   std::string err;
@@ -102,6 +130,7 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
     }
     out.push_back(Result(s, was_blocked, failures));
   }
+  if (opt.user && !opt.host) HintBlockedHost(ctx, backend, subjects[0]);
   PrintResult(*ctx, out, text);
   return kExitOk;
 }

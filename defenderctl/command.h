@@ -18,7 +18,7 @@ class Context;
 
 // Exit codes (doc/DESIGN.md §12; also in defenderctl(8) and `--help`).
 inline constexpr int kExitOk = 0;       // Done; for `check`: allowed.
-inline constexpr int kExitRefused = 1;  // `check`: a login would be refused.
+inline constexpr int kExitRefused = 1;  // `check`: refused; `doctor`: problems.
 inline constexpr int kExitUsage = 2;    // Usage or configuration error.
 inline constexpr int kExitStore = 3;    // Store unavailable.
 
@@ -60,6 +60,8 @@ Runner DefineCheck(CLI::App* sub);
 Runner DefineCleanup(CLI::App* sub);
 Runner DefineConfig(CLI::App* sub);
 Runner DefineStats(CLI::App* sub);
+Runner DefineDoctor(CLI::App* sub);
+Runner DefineFirewall(CLI::App* sub);
 
 }  // namespace defender::ctl
 

@@ -16,6 +16,10 @@ const Command kCommands[] = {
     {"config", "Validate or print the effective configuration", DefineConfig,
      false},
     {"stats", "Counts of blocks, failures and attempts", DefineStats, true},
+    {"doctor", "Check the PAM stacks, sshd, config, store and cleanup",
+     DefineDoctor, false},
+    {"firewall", "Keep an nftables table dropping blocked hosts",
+     DefineFirewall, false},
 };
 
 }  // namespace

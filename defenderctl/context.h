@@ -55,6 +55,8 @@ class Context {
 
   const Config& config() const { return config_; }
   bool json() const { return globals_.json; }
+  // -c PATH as given, or "" for the default.
+  const std::string& config_path() const { return globals_.config_path; }
   int64_t Now() const { return clock_.Now(); }
   const Clock& clock() const { return clock_; }
 

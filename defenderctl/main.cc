@@ -64,7 +64,9 @@ int Main(int argc, char** argv) {
   Context ctx(globals, CliClock());
   for (size_t i = 0; i < runners.size(); ++i) {
     if (!runners[i].first->parsed()) continue;
-    if (!ctx.LoadConfig(Commands()[i].tolerates_invalid_config)) {
+    // doctor loads the configuration itself: a broken one is a finding.
+    if (!app.got_subcommand("doctor") &&
+        !ctx.LoadConfig(Commands()[i].tolerates_invalid_config)) {
       return kExitUsage;
     }
     return runners[i].second(&ctx);

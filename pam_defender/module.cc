@@ -209,25 +209,35 @@ int Step::ConfigError(const std::string& err) {
 }
 
 int Step::StoreError(const std::string& err) {
+  if (cfg_.report_only) {
+    // Report mode refuses nothing, not even on a store error
+    // (doc/DESIGN.md §3.16).
+    pam_syslog(pamh_, LOG_ERR, "store unavailable (report mode: allowing): %s",
+               EscapeForDisplay(err).c_str());
+    return ErrorResult(false);
+  }
   if (cfg_.backend == StoreBackend::kRedis &&
       cfg_.redis_on_error != OnError::kLocal) {
     // redis.on_error: "open" allows the attempt, "closed" refuses it.
     const bool open = cfg_.redis_on_error == OnError::kOpen;
     if (FirstRedisComplaint(pamh_)) {
       pam_syslog(pamh_, LOG_ERR,
-                 "Redis store unavailable (on_error = %s: %s): %s",
-                 OnErrorName(cfg_.redis_on_error),
-                 open ? "allowing" : "refusing", EscapeForDisplay(err).c_str());
+                 open ? "Redis store unavailable (on_error = open: allowing): "
+                        "%s"
+                      : "Redis store unavailable (on_error = closed: "
+                        "refusing): %s",
+                 EscapeForDisplay(err).c_str());
     }
     const bool account = args_.mode == Mode::kAccount;
     if (!open) return account ? PAM_PERM_DENIED : PAM_AUTH_ERR;
     return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
   }
   const bool closed = StoreFailsClosed();
-  pam_syslog(pamh_, LOG_ERR, "store unavailable (%s): %s",
-             !closed             ? "failing open"
-             : args_.fail_closed ? "failing closed"
-                                 : "failing closed: setuid caller",
+  pam_syslog(pamh_, LOG_ERR,
+             !closed             ? "store unavailable (failing open): %s"
+             : args_.fail_closed ? "store unavailable (failing closed): %s"
+                                 : "store unavailable (failing closed: setuid "
+                                   "caller): %s",
              EscapeForDisplay(err).c_str());
   return ErrorResult(closed);
 }
@@ -255,10 +265,17 @@ void Step::Announce(const Decision& d, const std::string& service) {
                                : e.until == 0
                                    ? " permanently"
                                    : " until " + FormatIso8601(e.until);
-    pam_syslog(pamh_, LOG_NOTICE, "%s %s %s%s after %lld failure(s)",
-               block ? "blocked" : "unblocked", KindName(e.subject.kind),
+    // Every line the module logs is listed in pam_defender(8), LOG LINES
+    // (tests/unit/log_lines_test.py checks it).
+    pam_syslog(pamh_, LOG_NOTICE,
+               !block             ? "unblocked %s %s%s after %lld failure(s)"
+               : cfg_.report_only ? "would block %s %s%s after %lld failure(s)"
+                                  : "blocked %s %s%s after %lld failure(s)",
+               KindName(e.subject.kind),
                EscapeForDisplay(e.subject.name).c_str(), length.c_str(),
                static_cast<long long>(e.failures));
+    // Report mode runs no hook (doc/DESIGN.md §3.16): hooks act on blocks.
+    if (cfg_.report_only) continue;
     const std::vector<std::string>& hook =
         block ? cfg_.on_block : cfg_.on_unblock;
     std::string err;
@@ -272,16 +289,21 @@ void Step::Announce(const Decision& d, const std::string& service) {
 }
 
 void Step::TellUser(const Decision& d) {
-  pam_syslog(pamh_, LOG_NOTICE, "refused %s%s%s: %s", d.who.user ? "user " : "",
-             EscapeForDisplay(d.who.user.value_or("")).c_str(),
-             d.who.host
-                 ? (" from " + EscapeForDisplay(d.who.host->subject)).c_str()
+  pam_syslog(
+      pamh_, LOG_NOTICE,
+      cfg_.report_only ? "would refuse %s%s%s: %s" : "refused %s%s%s: %s",
+      d.who.user ? "user " : "",
+      EscapeForDisplay(d.who.user.value_or("")).c_str(),
+      d.who.host ? (" from " + EscapeForDisplay(d.who.host->subject)).c_str()
                  : "",
-             EscapeForDisplay(d.reason).c_str());
-  if (args_.silent || (flags_ & PAM_SILENT)) return;
-  const std::string text = RenderMessage(
-      d.permanent ? cfg_.permanent_lockout_message : cfg_.lockout_message,
-      d.failure_limit, d.remaining_seconds);
+      EscapeForDisplay(d.reason).c_str());
+  if (cfg_.report_only || args_.silent || (flags_ & PAM_SILENT)) return;
+  const bool host = d.refused_by && d.refused_by->kind == SubjectKind::kHost;
+  const std::string text =
+      RenderMessage(host          ? cfg_.host_lockout_message
+                    : d.permanent ? cfg_.permanent_lockout_message
+                                  : cfg_.lockout_message,
+                    d.failure_limit, d.remaining_seconds);
   pam_prompt(pamh_, PAM_TEXT_INFO, nullptr, "%s", text.c_str());
 }
 
@@ -375,9 +397,10 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                EscapeForDisplay(d.reason).c_str());
   }
   Announce(d, login.service);
-  if (d.refused) {
+  if (d.refused) TellUser(d);
+  // Report mode (doc/DESIGN.md §3.16) returns as if the attempt were allowed.
+  if (d.refused && !cfg_.report_only) {
     SetState(pamh_, HandleState::kRefused);
-    TellUser(d);
     return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
   }
   if (d.logged) {

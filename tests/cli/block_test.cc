@@ -50,7 +50,12 @@ TEST_CASE("unblock: user and host together; a subject not blocked is fine") {
   RunResult r = box.Ctl({"unblock", "--user", "alice"});
   CHECK(r.status == 0);
   CHECK(r.out == "unblocked user alice\n");
-  // The host is still blocked, so the module still refuses.
+  // The host is still blocked, so the module still refuses; unblock says
+  // so on stderr, from alice's last logged attempt (stdout stays as is).
+  CHECK(r.err ==
+        "defenderctl: warning: host 198.51.100.4 (the last login of user "
+        "alice came from there) is still blocked and refuses it: run "
+        "`defenderctl unblock --host 198.51.100.4`\n");
   CHECK(box.Login("alice", "secret", "198.51.100.4") != 0);
   r = box.Ctl({"unblock", "--user", "alice", "--host", "198.51.100.4"});
   CHECK(r.status == 0);
@@ -63,6 +68,7 @@ TEST_CASE("unblock: user and host together; a subject not blocked is fine") {
   r = box.Ctl({"unblock", "--user", "alice"});
   CHECK(r.status == 0);
   CHECK(r.out == "user alice was not blocked; cleared 1 failure(s)\n");
+  CHECK(r.err.empty());  // Her last host is no longer blocked.
   r = box.Ctl({"--json", "unblock", "--user", "nobody-here"});
   CHECK(r.status == 0);
   const Json j = ParseJson(r.out);

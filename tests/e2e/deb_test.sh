@@ -5,7 +5,10 @@
 # 0700 root, the module usable by its plain name from the system PAM
 # directory), works through common-auth once the administrator enables the
 # pam-auth-update profiles, keeps them over an upgrade, and purges without
-# leaving anything behind, in /etc/pam.d/common-* either.
+# leaving anything behind, in /etc/pam.d/common-* either. A removal while
+# hand-edited sshd and sudo stacks name the module is refused (prerm:
+# defenderctl doctor --removal) with the lines named and the stacks left
+# as they are; once the administrator restores them, it goes through.
 #
 # It installs the package on this machine, so it runs only as root on
 # Debian and refuses (SKIP) to touch a machine where pam-defender or any of
@@ -27,6 +30,7 @@ files=("$secdir/pam_defender.so" "$secdir/pam_dfndr.so"
        /usr/share/man/man8/pam_defender.8.gz
        /usr/share/man/man5/defender.toml.5.gz
        /usr/share/bash-completion/completions/defenderctl
+       /etc/cron.daily/pam-defender
        /usr/share/doc/$pkg)
 if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -qv not-installed; then
   e2e_skip "$pkg is installed on this machine; not touching it"
@@ -148,6 +152,64 @@ dpkg -i "$deb" >"$E2E_TMP/upgrade.log" 2>&1
 e2e_check "dpkg -i over the installed package succeeds" test $? -eq 0
 E2E_LOG_FILES+=("$E2E_TMP/upgrade.log")
 e2e_equal "profiles still enabled after the upgrade" 3 \
+  "$(profiles_in_common_auth)"
+
+# The cron file does nothing while systemd runs, else prunes the log.
+e2e_check "cron file executable" test -x /etc/cron.daily/pam-defender
+if [ -d /run/systemd/system ]; then
+  e2e_check "cron file: no-op under systemd" /etc/cron.daily/pam-defender
+else
+  e2e_check "cron file: runs the cleanup without systemd" \
+    /etc/cron.daily/pam-defender
+fi
+
+# Removal while the administrator's own sshd and sudo stacks name the
+# module (the hand route of pam_defender(8)): refused, lines named, files
+# untouched, profiles still enabled.
+rm -f "/etc/pam.d/$service"
+for f in sshd sudo; do
+  cp -p "/etc/pam.d/$f" "$E2E_TMP/$f.orig" || e2e_fatal "cannot back up $f"
+  e2e_on_exit "cp -p '$E2E_TMP/$f.orig' /etc/pam.d/$f"
+done
+sed -i 's/^@include common-account$/account    required     pam_defender.so enforce\n&/' \
+  /etc/pam.d/sshd
+sed -i 's/^@include common-auth$/auth     requisite                pam_defender.so preauth failure_limit=5\
+auth     [success=1 default=bad]  pam_unix.so nullok\
+auth     [default=die]            pam_defender.so authfail failure_limit=5\
+auth     sufficient               pam_defender.so authsucc failure_limit=5\
+auth     required                 pam_deny.so/' /etc/pam.d/sudo
+edited=$(md5sum /etc/pam.d/sshd /etc/pam.d/sudo)
+dpkg -r "$pkg" >"$E2E_TMP/refused.log" 2>&1
+e2e_check "dpkg -r refused while sshd and sudo name the module" test $? -ne 0
+E2E_LOG_FILES+=("$E2E_TMP/refused.log")
+# dpkg marks the package for removal (selection "deinstall") but leaves it
+# installed.
+e2e_equal "still installed" "installed" \
+  "$(dpkg-query -W -f='${db:Status-Status}' "$pkg")"
+n=$(grep -n 'pam_defender.so enforce' /etc/pam.d/sshd | cut -d: -f1)
+e2e_check "the sshd line is named" grep -qF \
+  "PROBLEM removal.reference (/etc/pam.d/sshd:$n): \"account    required     pam_defender.so enforce\"" \
+  "$E2E_TMP/refused.log"
+for step in preauth authfail authsucc; do
+  n=$(grep -n "pam_defender.so $step" /etc/pam.d/sudo | cut -d: -f1)
+  e2e_check "the sudo $step line is named" grep -qF \
+    "PROBLEM removal.reference (/etc/pam.d/sudo:$n): " "$E2E_TMP/refused.log"
+done
+e2e_equal "exactly the four hand-written lines" 4 \
+  "$(grep -c '^PROBLEM removal.reference' "$E2E_TMP/refused.log")"
+e2e_equal "sshd and sudo untouched" "$edited" \
+  "$(md5sum /etc/pam.d/sshd /etc/pam.d/sudo)"
+e2e_equal "profiles still enabled after the refused removal" 3 \
+  "$(profiles_in_common_auth)"
+e2e_check "the module is still there" test -e "$secdir/pam_defender.so"
+# The administrator restores the stacks: the removal goes through.
+cp -p "$E2E_TMP/sshd.orig" /etc/pam.d/sshd
+cp -p "$E2E_TMP/sudo.orig" /etc/pam.d/sudo
+dpkg -r "$pkg" >"$E2E_TMP/remove.log" 2>&1
+e2e_check "dpkg -r succeeds once no stack names the module" test $? -eq 0
+E2E_LOG_FILES+=("$E2E_TMP/remove.log")
+e2e_check "module removed" test ! -e "$secdir/pam_defender.so"
+e2e_equal "profiles taken out of common-auth by the removal" 0 \
   "$(profiles_in_common_auth)"
 
 # Purge.

@@ -93,6 +93,46 @@ TEST_CASE("a missing state directory fails open and recovers once created") {
   CHECK(Failures(env.db(), "host", "192.0.2.10") == 1);
 }
 
+// doc/DESIGN.md §3.16: report mode logs what enforce would do and refuses
+// nothing, not even on a store error with fail_closed.
+TEST_CASE("report mode: would block, would refuse; a store error allows") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 1\nmode = \"report\"\n");
+  ClearLog();
+  Login bob;
+  bob.user = "bob";
+  bob.rhost = "198.51.100.1";
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, bob).auth == PAM_AUTH_ERR);
+  CHECK(
+      LogHas("would block user bob until 2027-01-15T08:05:00Z after 2 "
+             "failure(s)"));
+  CHECK(
+      LogHas("would block host 198.51.100.1 until 2027-01-15T08:05:00Z "
+             "after 2 failure(s)"));
+  bob.password = "secret";
+  const LoginResult in = RunLogin(env, bob);
+  CHECK(in.auth == PAM_SUCCESS);
+  CHECK(in.account == PAM_SUCCESS);
+  CHECK(in.messages.empty());
+  CHECK(
+      LogHas("would refuse user bob from 198.51.100.1: user bob is "
+             "blocked for "));
+  CHECK_FALSE(LogHas("refused "));
+  CHECK_FALSE(LogHas("blocked user"));
+
+  TempDir top;
+  Env broken("[lockout]\nmode = \"report\"\n", "",
+             top / "missing/state/defender.db");
+  ClearLog();
+  const Codes codes = StepCodes(broken, "fail_closed");
+  CHECK(codes.preauth == PAM_IGNORE);
+  CHECK(codes.authfail == PAM_AUTH_ERR);
+  CHECK(codes.authsucc == PAM_SUCCESS);
+  CHECK(codes.account == PAM_IGNORE);
+  CHECK(LogHas("store unavailable (report mode: allowing): "));
+}
+
 TEST_CASE("a store deleted between logins is created again") {
   SetNow(1'800'000'000);
   Env env;

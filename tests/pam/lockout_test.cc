@@ -17,6 +17,9 @@ constexpr char kLocked[] =
     "Account locked: too many login attempts. Try again in 5 minute(s).";
 constexpr char kLockedForever[] =
     "Account locked: too many login attempts. Contact an administrator.";
+constexpr char kHostLocked[] =
+    "Logins from your address are blocked: too many failed attempts. Try "
+    "again later or contact an administrator.";
 
 std::vector<std::string> Subjects(const PamHarness& h) {
   return h.Query(
@@ -308,7 +311,7 @@ TEST_CASE("allow and deny lists") {
         std::vector<std::string>{"0"});
   const PamResult denied = h.Login("alice", "198.51.100.20", "right");
   CHECK(denied.rc == PAM_AUTH_ERR);
-  CHECK(denied.info == std::vector<std::string>{kLockedForever});
+  CHECK(denied.info == std::vector<std::string>{kHostLocked});
   CHECK(h.Login("alice", "2001:db8:bad:1::5", "right").rc == PAM_AUTH_ERR);
   CHECK(h.Login("alice", "2001:db8:600d::5", "right").rc == PAM_SUCCESS);
 }
@@ -338,7 +341,7 @@ TEST_CASE(
     h.Login(user, "192.0.2.8", "x");
   const PamResult acct = h.Account("alice", "192.0.2.8");
   CHECK(acct.rc == PAM_PERM_DENIED);
-  CHECK(acct.info == std::vector<std::string>{kLocked});
+  CHECK(acct.info == std::vector<std::string>{kHostLocked});
   CHECK(h.Account("alice", "192.0.2.9").rc == PAM_SUCCESS);
   CHECK(Results(h).back() == "refused");
 }

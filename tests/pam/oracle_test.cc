@@ -190,7 +190,24 @@ TEST_CASE(
 TEST_CASE("allow_hosts: a blocked user still logs in from there") {
   PamHarness h(ModulePath(), "[lockout]\nallow_hosts = [\"10.0.0.0/8\"]\n", "");
   for (int i = 0; i < 4; ++i) h.Login(kAlice, kH1, "wrong");
+  CHECK(h.Login(kAlice, "192.0.2.2", "right").rc == PAM_AUTH_ERR);
+  // Password login (auth and the enforce account step) and key login (the
+  // enforce account step alone) from the allow-listed host.
   CHECK(h.Login(kAlice, "10.1.2.3", "right").rc == PAM_SUCCESS);
+  CHECK(h.Account(kAlice, "10.1.2.3").rc == PAM_SUCCESS);
+  // That success reset nothing: alice is still refused elsewhere.
+  CHECK(h.Login(kAlice, "192.0.2.2", "right").rc == PAM_AUTH_ERR);
+}
+
+TEST_CASE("allow_hosts: failures from there are never counted") {
+  PamHarness h(ModulePath(), "[lockout]\nallow_hosts = [\"10.0.0.0/8\"]\n", "");
+  for (int i = 0; i < 5; ++i) {
+    CHECK(h.Login(kAlice, "10.1.2.3", "wrong").rc == PAM_AUTH_ERR);
+  }
+  // Three failures elsewhere are within the limit only if none of the five
+  // above counted on alice.
+  for (int i = 0; i < 3; ++i) h.Login(kAlice, kH1, "wrong");
+  CHECK(h.Login(kAlice, "192.0.2.2", "right").rc == PAM_SUCCESS);
 }
 
 }  // namespace defender::testing

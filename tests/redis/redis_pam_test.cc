@@ -72,6 +72,26 @@ TEST_CASE("two hosts on one Redis share failures and blocks") {
   CHECK(web1.Login("alice", kPassword, "198.51.100.1").auth == PAM_SUCCESS);
 }
 
+// doc/DESIGN.md §3.16: report mode on the shared store counts and blocks as
+// enforce does, and refuses nothing on any host of the fleet.
+TEST_CASE("report mode on Redis: blocked in the store, nothing refused") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "closed"),
+                       "mode = \"report\"\n");
+  const FleetHost web2("web2", RedisToml(redis, "closed"));
+  SetNow(kT0);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(web1.Login("alice", "wrong", "192.0.2.1").auth == PAM_AUTH_ERR);
+  }
+  CHECK(InRedis(redis, kAlice, kT0) == SubjectState{4, true, kT0 + 600});
+  const FleetHost::Result in = web1.Login("alice", kPassword, "192.0.2.1");
+  CHECK(in.auth == PAM_SUCCESS);
+  CHECK(in.account == PAM_SUCCESS);
+  // Nothing was reset: a host of the fleet that enforces refuses her.
+  CHECK(InRedis(redis, kAlice, kT0) == SubjectState{4, true, kT0 + 600});
+  CHECK(web2.Login("alice", kPassword, "192.0.2.2").auth == PAM_AUTH_ERR);
+}
+
 TEST_CASE("a host blocked on one server is refused on the other") {
   RedisServer redis;
   const FleetHost web1("web1", RedisToml(redis, "closed"));

@@ -285,13 +285,18 @@ TEST_CASE("allow_users and allow_hosts are never counted or blocked") {
   for (int i = 0; i < 5; ++i) h.Login("backup", "192.0.2.1", false);
   CHECK(h.User("backup") == SubjectState{});
   CHECK(h.Host("192.0.2.1").blocked);
+  // doc/DESIGN.md §3.7: failures from an allow-listed host count on
+  // nothing, not even on their user.
   for (int i = 0; i < 5; ++i) h.Login("carol", "10.1.2.3", false);
   CHECK(h.Host("10.1.2.3") == SubjectState{});
+  CHECK(h.User("carol") == SubjectState{});
+  // Blocked by guesses from elsewhere, carol is refused elsewhere but never
+  // from an allow-listed host, and that success does not unblock her.
+  for (int i = 0; i < 4; ++i) h.Login("carol", "192.0.2.7", false);
   CHECK(h.User("carol").blocked);
-  // Blocked by guesses from there, carol is refused elsewhere but never
-  // from an allow-listed host (doc/DESIGN.md §3.7).
   CHECK(h.Login("carol", "192.0.2.99", true) == R::kRefused);
   CHECK(h.Login("carol", "10.200.0.1", true) == R::kSucceeded);
+  CHECK(h.User("carol").blocked);
   for (int i = 0; i < 5; ++i) h.Login("dave", "2001:db8:5::1", false);
   CHECK(h.Host("2001:db8:5::/64") == SubjectState{});
   CHECK(h.Login("erin", "::ffff:10.9.9.9", true) == R::kSucceeded);

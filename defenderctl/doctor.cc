@@ -1,0 +1,580 @@
+#include "defenderctl/doctor.h"
+
+#include <glob.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "common/config.h"
+#include "common/normalize.h"
+
+namespace defender::ctl {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kPamDir[] = "/etc/pam.d";
+// Below this much free space in the store's file system, doctor complains.
+constexpr uint64_t kMinFreeBytes = 64ull << 20;
+
+// `path` ("/etc/...") inside `root`.
+std::string Under(const std::string& root, const std::string& path) {
+  if (root.empty() || root == "/") return path;
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  return r + path;
+}
+
+Finding Problem(std::string key, std::string file, int line,
+                std::string message, std::string fix) {
+  return Finding{std::move(key), "problem",          std::move(file),
+                 line,           std::move(message), std::move(fix)};
+}
+
+Finding Note(std::string key, std::string file, int line, std::string message,
+             std::string fix) {
+  return Finding{std::move(key),     "note",        std::move(file), line,
+                 std::move(message), std::move(fix)};
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// PAM stacks.
+
+struct PamLine {
+  int number = 0;
+  std::string text;     // The line as written (trimmed).
+  std::string type;     // "auth", "account", ... (a leading '-' dropped).
+  std::string control;  // "required", "[default=die]", ...
+  std::string module;   // As written: a name or a path.
+  std::vector<std::string> args;
+  std::string include;  // For "@include NAME".
+};
+
+std::string Trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+std::vector<PamLine> ReadPamFile(const std::string& path) {
+  std::vector<PamLine> out;
+  std::ifstream in(path);
+  std::string raw;
+  int number = 0;
+  while (std::getline(in, raw)) {
+    ++number;
+    const std::string text = Trim(raw);
+    const std::string body = Trim(text.substr(0, text.find('#')));
+    if (body.empty()) continue;
+    PamLine l;
+    l.number = number;
+    l.text = text;
+    std::istringstream words(body);
+    std::string first;
+    words >> first;
+    if (first == "@include") {
+      words >> l.include;
+      out.push_back(l);
+      continue;
+    }
+    l.type = Lower(first[0] == '-' ? first.substr(1) : first);
+    std::string control;
+    words >> control;
+    if (!control.empty() && control[0] == '[') {
+      std::string more;
+      while (control.find(']') == std::string::npos && words >> more) {
+        control += " " + more;
+      }
+    }
+    l.control = control;
+    words >> l.module;
+    for (std::string a; words >> a;) l.args.push_back(a);
+    out.push_back(l);
+  }
+  return out;
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool IsOurs(const PamLine& l, bool alias_too = true) {
+  const std::string base = BaseName(l.module);
+  return base == "pam_defender.so" || (alias_too && base == "pam_dfndr.so");
+}
+
+bool HasArg(const PamLine& l, const std::string& arg) {
+  return std::find(l.args.begin(), l.args.end(), arg) != l.args.end();
+}
+
+// The step of one of our auth lines: "preauth" (the default), "authfail" or
+// "authsucc".
+std::string Step(const PamLine& l) {
+  for (const char* s : {"authfail", "authsucc", "preauth"}) {
+    if (HasArg(l, s)) return s;
+  }
+  return "preauth";
+}
+
+// The files of <root>/etc/pam.d, sorted by name.
+std::vector<std::string> PamFiles(const std::string& root) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(Under(root, kPamDir), ec)) {
+    if (e.is_regular_file(ec)) names.push_back(e.path().filename());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool IsCommonFile(const std::string& name) {
+  return name.rfind("common-", 0) == 0;
+}
+
+// Whether the module file a PAM line names exists under `root`.
+bool ModuleExists(const std::string& root, const std::string& module) {
+  struct stat st;
+  if (!module.empty() && module[0] == '/') {
+    return stat(Under(root, module).c_str(), &st) == 0;
+  }
+  for (const char* dir :
+       {"/lib/security", "/lib64/security", "/usr/lib/security",
+        "/usr/lib64/security", "/lib/*/security", "/usr/lib/*/security"}) {
+    const std::string pattern = Under(root, dir) + "/" + module;
+    glob_t g{};
+    bool found = false;
+    if (glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+      // A dangling alias (pam_dfndr.so) is listed too: follow each.
+      for (size_t i = 0; i < g.gl_pathc && !found; ++i) {
+        found = stat(g.gl_pathv[i], &st) == 0;
+      }
+    }
+    globfree(&g);
+    if (found) return true;
+  }
+  return false;
+}
+
+void CheckAuthOrder(const std::string& file, const std::vector<PamLine>& lines,
+                    std::vector<Finding>* out) {
+  // Indices into `lines` of our auth steps (the first of each).
+  std::optional<size_t> pre, fail, succ;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const PamLine& l = lines[i];
+    if (l.type != "auth" || !IsOurs(l)) continue;
+    const std::string step = Step(l);
+    std::optional<size_t>& slot = step == "authfail"   ? fail
+                                  : step == "authsucc" ? succ
+                                                       : pre;
+    if (!slot) slot = i;
+  }
+  if (!pre && !fail && !succ) return;
+  const auto line_of = [&](size_t i) { return lines[i].number; };
+  if (!pre) {
+    out->push_back(Problem(
+        "pam.preauth_missing", file, line_of(fail ? *fail : *succ),
+        "no \"pam_defender.so preauth\" line: blocked users and hosts reach "
+        "the password check",
+        "add \"auth requisite pam_defender.so preauth\" before the password "
+        "module"));
+  } else if (lines[*pre].control != "requisite" &&
+             lines[*pre].control != "required") {
+    out->push_back(
+        Problem("pam.preauth_control", file, line_of(*pre),
+                "preauth has control \"" + lines[*pre].control +
+                    "\": its refusal would be ignored",
+                "use \"requisite\" (or \"required\") for the preauth line"));
+  }
+  if (!fail) {
+    out->push_back(Problem(
+        "pam.authfail_missing", file, line_of(*pre),
+        "no \"pam_defender.so authfail\" line: failed passwords are never "
+        "counted, so nobody is ever blocked",
+        "add \"auth [default=die] pam_defender.so authfail\" right after the "
+        "password module"));
+    return;
+  }
+  if (pre && *pre > *fail) {
+    out->push_back(Problem(
+        "pam.preauth_order", file, line_of(*pre),
+        "preauth comes after authfail: blocked subjects are not refused "
+        "before their password is checked",
+        "move the preauth line before the password module"));
+  }
+  if (lines[*fail].control != "[default=die]") {
+    out->push_back(Problem(
+        "pam.authfail_control", file, line_of(*fail),
+        "authfail has control \"" + lines[*fail].control +
+            "\": a failed password may go on to other modules and succeed",
+        "use \"[default=die]\" for the authfail line"));
+  }
+  // The password module: the auth line right before authfail.
+  const PamLine* password = nullptr;
+  for (size_t i = *fail; i-- > 0;) {
+    if (lines[i].type == "auth" || !lines[i].include.empty()) {
+      password = &lines[i];
+      break;
+    }
+  }
+  if (password == nullptr || IsOurs(*password) || !password->include.empty()) {
+    out->push_back(Problem(
+        "pam.authfail_order", file, line_of(*fail),
+        "authfail does not come right after a password module: it cannot "
+        "tell failures from successes",
+        "put authfail right after the password module (pam_unix), whose "
+        "control is \"[success=1 default=bad]\""));
+  } else if (password->control.find("success=1") == std::string::npos) {
+    out->push_back(Problem(
+        "pam.password_control", file, password->number,
+        "the password module before authfail has control \"" +
+            password->control +
+            "\": a correct password must skip exactly the authfail line",
+        "use \"[success=1 default=bad]\" for the password module"));
+  }
+  if (!succ || *succ != *fail + 1) {
+    out->push_back(Problem(
+        "pam.authsucc_order", file, line_of(*fail),
+        "no \"pam_defender.so authsucc\" line right after authfail: "
+        "successes never reset the counters",
+        "add \"auth sufficient pam_defender.so authsucc\" right after the "
+        "authfail line"));
+  } else if (lines[*succ].control != "sufficient") {
+    out->push_back(
+        Problem("pam.authsucc_control", file, line_of(*succ),
+                "authsucc has control \"" + lines[*succ].control + "\"",
+                "use \"sufficient\" for the authsucc line, followed by \"auth "
+                "required pam_deny.so\""));
+  }
+}
+
+// `enforce` must come before anything in the account stack that can end it
+// early with success: an @include of common-account (whose modules may be
+// "sufficient", e.g. sss) or a "sufficient" account line.
+void CheckEnforce(const std::string& name, const std::string& file,
+                  const std::vector<PamLine>& lines, bool has_auth,
+                  std::vector<Finding>* out) {
+  std::optional<size_t> enforce;
+  std::optional<size_t> ender;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const PamLine& l = lines[i];
+    if (l.type == "account" && IsOurs(l) && HasArg(l, "enforce")) {
+      if (!enforce) enforce = i;
+    } else if (!enforce && !ender &&
+               (l.include == "common-account" ||
+                (l.type == "account" && l.control == "sufficient"))) {
+      ender = i;
+    }
+  }
+  if (enforce && ender) {
+    out->push_back(Problem(
+        "pam.enforce_order", file, lines[*enforce].number,
+        "the enforce account line comes after \"" + lines[*ender].text +
+            "\" (line " + std::to_string(lines[*ender].number) +
+            "), which can end the account stack before it",
+        "move \"account required pam_defender.so enforce\" before \"@include "
+        "common-account\""));
+  }
+  if (!enforce && has_auth && name == "sshd") {
+    out->push_back(Problem(
+        "pam.enforce_missing", file, 0,
+        "no \"account required pam_defender.so enforce\" line: key-based ssh "
+        "logins of blocked users and from blocked hosts are not refused",
+        "add \"account required pam_defender.so enforce\" before \"@include "
+        "common-account\""));
+  }
+}
+
+// True when `lines` include common-auth and it names the module (the
+// pam-auth-update profiles are enabled).
+bool IncludesProtectedCommonAuth(const std::string& root,
+                                 const std::vector<PamLine>& lines) {
+  const bool includes =
+      std::any_of(lines.begin(), lines.end(), [](const PamLine& l) {
+        return l.include == "common-auth" ||
+               (l.type == "auth" && l.control == "substack" &&
+                l.module == "common-auth");
+      });
+  if (!includes) return false;
+  const std::vector<PamLine> common =
+      ReadPamFile(Under(root, std::string(kPamDir) + "/common-auth"));
+  return std::any_of(common.begin(), common.end(), [](const PamLine& l) {
+    return l.type == "auth" && IsOurs(l);
+  });
+}
+
+void CheckPam(const std::string& root, std::vector<Finding>* out,
+              bool* sshd_uses_us) {
+  for (const std::string& name : PamFiles(root)) {
+    const std::string file = std::string(kPamDir) + "/" + name;
+    const std::vector<PamLine> lines = ReadPamFile(Under(root, file));
+    bool ours = false;
+    for (const PamLine& l : lines) {
+      if (!IsOurs(l)) continue;
+      ours = true;
+      if (!ModuleExists(root, l.module)) {
+        out->push_back(Problem(
+            "pam.module_missing", file, l.number,
+            "\"" + l.text +
+                "\" names a module that is not installed: every "
+                "login through this service fails",
+            "install the pam-defender package again, or remove the line"));
+      }
+    }
+    // pam-auth-update writes common-* and sets their controls itself.
+    if (IsCommonFile(name)) continue;
+    const bool profiles = IncludesProtectedCommonAuth(root, lines);
+    if (name == "sshd") *sshd_uses_us = ours || profiles;
+    if (!ours && !(name == "sshd" && profiles)) continue;
+    CheckAuthOrder(file, lines, out);
+    const bool has_auth = std::any_of(
+        lines.begin(), lines.end(),
+        [](const PamLine& l) { return l.type == "auth" && IsOurs(l); });
+    if (!has_auth && !profiles) {
+      out->push_back(Problem(
+          "pam.auth_missing", file, 0,
+          "the account stack names pam_defender but the auth stack does not "
+          "(and no common-auth it includes does): failed passwords are "
+          "never counted",
+          "enable the profiles: pam-auth-update --enable pam_defender "
+          "pam_defender_authfail pam_defender_authsucc"));
+    }
+    CheckEnforce(name, file, lines, has_auth || profiles, out);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// sshd options.
+
+struct SshdOption {
+  std::string value;  // Lower case.
+  std::string file;
+  int line = 0;
+};
+
+// Reads sshd_config as sshd does for the global options: the first value of
+// a keyword wins, Include is followed (globs, relative to /etc/ssh), and a
+// Match block ends the global part.
+void ReadSshd(const std::string& root, const std::string& file, int depth,
+              std::vector<std::pair<std::string, SshdOption>>* opts,
+              bool* matched) {
+  if (depth > 8) return;
+  std::ifstream in(Under(root, file));
+  std::string raw;
+  int number = 0;
+  while (!*matched && std::getline(in, raw)) {
+    ++number;
+    std::string text = Trim(raw.substr(0, raw.find('#')));
+    std::replace(text.begin(), text.end(), '=', ' ');
+    std::istringstream words(text);
+    std::string key, value;
+    if (!(words >> key)) continue;
+    key = Lower(key);
+    if (key == "match") {
+      *matched = true;
+      return;
+    }
+    if (key == "include") {
+      for (std::string pattern; words >> pattern;) {
+        if (pattern[0] != '/') pattern = "/etc/ssh/" + pattern;
+        glob_t g{};
+        if (glob(Under(root, pattern).c_str(), 0, nullptr, &g) == 0) {
+          const size_t prefix = Under(root, "/").size() - 1;
+          for (size_t i = 0; i < g.gl_pathc; ++i) {
+            ReadSshd(root, std::string(g.gl_pathv[i]).substr(prefix), depth + 1,
+                     opts, matched);
+          }
+        }
+        globfree(&g);
+      }
+      continue;
+    }
+    words >> value;
+    if (key == "challengeresponseauthentication") {
+      key = "kbdinteractiveauthentication";
+    }
+    opts->push_back({key, SshdOption{Lower(value), file, number}});
+  }
+}
+
+void CheckSshd(const std::string& root, std::vector<Finding>* out) {
+  const std::string main = "/etc/ssh/sshd_config";
+  std::vector<std::pair<std::string, SshdOption>> opts;
+  bool matched = false;
+  ReadSshd(root, main, 0, &opts, &matched);
+  const auto get = [&](const std::string& key, const char* def) {
+    for (const auto& [k, o] : opts) {
+      if (k == key) return o;
+    }
+    return SshdOption{def, main, 0};
+  };
+  const SshdOption use_pam = get("usepam", "no");
+  if (use_pam.value != "yes") {
+    out->push_back(Problem(
+        "sshd.use_pam", use_pam.file, use_pam.line,
+        "sshd runs without PAM (UsePAM " + use_pam.value +
+            "): /etc/pam.d/sshd, and pam_defender with it, is never used",
+        "set \"UsePAM yes\" in /etc/ssh/sshd_config and restart ssh"));
+  }
+  const SshdOption kbd = get("kbdinteractiveauthentication", "yes");
+  const SshdOption password = get("passwordauthentication", "yes");
+  if (kbd.value == "no") {
+    out->push_back(Note(
+        "sshd.kbd_interactive", kbd.file, kbd.line,
+        "KbdInteractiveAuthentication no (Debian's default): a blocked user "
+        "sees only \"Permission denied\", never the lockout message",
+        "set \"KbdInteractiveAuthentication yes\" to show it (password logins "
+        "then go through the PAM conversation)"));
+    if (password.value == "no") {
+      out->push_back(
+          Note("sshd.password_auth", password.file, password.line,
+               "password logins are off (PasswordAuthentication no): only the "
+               "enforce account step applies, to key-based logins",
+               "nothing to fix if that is intended"));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Configuration, store and cleanup.
+
+std::string StoreDir(const Config& cfg) {
+  return fs::path(cfg.path).parent_path().string();
+}
+
+void CheckAdminSession(const Config& cfg, const std::string& file,
+                       const std::string& ssh_connection,
+                       std::vector<Finding>* out) {
+  std::istringstream words(ssh_connection);
+  std::string client;
+  if (!(words >> client)) return;
+  const std::optional<Host> host = NormalizeHost(client, 128);
+  if (!host || !host->ip) return;
+  for (const Cidr& n : cfg.allow_hosts) {
+    if (n.Contains(*host->ip)) return;
+  }
+  out->push_back(Problem(
+      "config.admin_not_allowed", file, 0,
+      "your SSH session comes from " + host->subject +
+          ", which is not in allow_hosts: a few wrong passwords (yours, or an "
+          "attacker's guessing your name) can lock you out",
+      "add your management network to [lockout] allow_hosts, e.g. "
+      "allow_hosts = [\"" +
+          host->subject + "/32\"]"));
+}
+
+void CheckStore(const std::string& root, const Config& cfg,
+                std::vector<Finding>* out) {
+  if (cfg.backend != StoreBackend::kSqlite) return;
+  const std::string dir = StoreDir(cfg);
+  struct stat st;
+  if (stat(Under(root, dir).c_str(), &st) != 0) {
+    out->push_back(Note(
+        "store.missing", dir, 0,
+        "the store directory does not exist yet: the first login creates it "
+        "(0700, root)",
+        "nothing to do; or create it now: install -d -m 0700 " + dir));
+    return;
+  }
+  if (st.st_uid != 0) {
+    out->push_back(Problem("store.owner", dir, 0,
+                           "the store directory is owned by uid " +
+                               std::to_string(st.st_uid) +
+                               ", not root: that user can erase every block",
+                           "chown root:root " + dir));
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    out->push_back(
+        Problem("store.mode", dir, 0,
+                std::string("the store directory has mode ") + mode +
+                    ": other users can read who failed to log in, or change it",
+                "chmod 0700 " + dir));
+  }
+  struct statvfs vfs;
+  if (statvfs(Under(root, dir).c_str(), &vfs) == 0 &&
+      static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize < kMinFreeBytes) {
+    out->push_back(Problem(
+        "store.space", dir, 0,
+        "less than 64 MiB free for the store: when the disk is full, "
+        "failures cannot be recorded",
+        "free space on that file system, or lower attempts.expiration_hours"));
+  }
+}
+
+void CheckCleanup(const std::string& root, std::vector<Finding>* out) {
+  struct stat st;
+  for (const char* enabled :
+       {"/etc/systemd/system/timers.target.wants/defender-cleanup.timer",
+        "/etc/cron.d/pam-defender", "/etc/cron.daily/pam-defender"}) {
+    if (stat(Under(root, enabled).c_str(), &st) == 0) return;
+  }
+  out->push_back(Problem(
+      "cleanup.none", "/etc/systemd/system/timers.target.wants", 0,
+      "no daily cleanup: the attempt log grows up to its row bound and "
+      "expired records stay",
+      "systemctl enable --now defender-cleanup.timer (or run \"defenderctl "
+      "cleanup\" daily from cron)"));
+}
+
+}  // namespace
+
+std::vector<Finding> RemovalFindings(const std::string& root) {
+  std::vector<Finding> out;
+  for (const std::string& name : PamFiles(root)) {
+    const std::string file = std::string(kPamDir) + "/" + name;
+    for (const PamLine& l : ReadPamFile(Under(root, file))) {
+      // pam-auth-update removes the alias's lines from common-* itself.
+      if (!IsOurs(l, /*alias_too=*/!IsCommonFile(name))) continue;
+      out.push_back(Problem(
+          "removal.reference", file, l.number,
+          "\"" + l.text +
+              "\" names the module that removing the package "
+              "deletes: every login through this service would then fail",
+          "delete this line (with the other pam_defender lines of the file) "
+          "and restore the file's original stack, then remove the package"));
+    }
+  }
+  return out;
+}
+
+std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
+  std::vector<Finding> out;
+  bool sshd_uses_us = false;
+  CheckPam(opt.root, &out, &sshd_uses_us);
+  if (sshd_uses_us) CheckSshd(opt.root, &out);
+
+  const std::string shown = opt.config_path.empty()
+                                ? std::string(Config::kDefaultConfigPath)
+                                : opt.config_path;
+  const std::string path =
+      opt.config_path.empty() ? Under(opt.root, shown) : opt.config_path;
+  Config cfg;
+  std::string err;
+  if (!LoadConfigFile(path, opt.config_path.empty(), &cfg, &err)) {
+    out.push_back(Problem("config.invalid", shown, 0,
+                          "the configuration does not load (" + err +
+                              "): the module cannot use it",
+                          "fix it, then run \"defenderctl config check\""));
+  } else {
+    CheckAdminSession(cfg, shown, opt.ssh_connection, &out);
+    CheckStore(opt.root, cfg, &out);
+  }
+  CheckCleanup(opt.root, &out);
+  return out;
+}
+
+}  // namespace defender::ctl

@@ -1,0 +1,103 @@
+#include "defenderctl/firewall_guard.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace defender::ctl {
+namespace {
+
+// True when the networks a and b share an address.
+bool Overlap(const Cidr& a, const Cidr& b) {
+  return a.base.v6 == b.base.v6 && (a.Contains(b.base) || b.Contains(a.base));
+}
+
+bool IsLoopbackOrUnspecified(const IpAddress& ip) {
+  if (!ip.v6) return ip.bytes[0] == 127 || ip.bytes[0] == 0;
+  IpAddress zero{true, {}};
+  IpAddress one = zero;
+  one.bytes[15] = 1;
+  return ip == zero || ip == one;
+}
+
+}  // namespace
+
+std::vector<IpAddress> LocalAddresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    IpAddress ip;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      std::memcpy(ip.bytes.data(), &sin->sin_addr, 4);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      ip.v6 = true;
+      std::memcpy(ip.bytes.data(), &sin6->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(ip);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+FirewallGuard::FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
+                             bool allow_local)
+    : ipv6_prefix_(static_cast<int>(cfg.ipv6_prefix)),
+      allow_(cfg.allow_hosts),
+      local_(std::move(local)),
+      allow_local_(allow_local) {}
+
+bool FirewallGuard::Admit(std::string_view subject, FirewallElement* out,
+                          std::string* why) const {
+  const size_t slash = subject.find('/');
+  const std::optional<IpAddress> ip = ParseIp(subject.substr(0, slash));
+  if (!ip) {
+    *why = "not an IP address (a host name cannot be dropped)";
+    return false;
+  }
+  Cidr net{*ip, ip->bits()};
+  std::string canonical = FormatIp(*ip);
+  if (slash != std::string_view::npos) {
+    std::string err;
+    const std::optional<Cidr> parsed = ParseCidr(subject, &err);
+    if (!parsed || !ip->v6 || parsed->prefix != ipv6_prefix_) {
+      *why = "a network other than an IPv6 /" + std::to_string(ipv6_prefix_);
+      return false;
+    }
+    net = *parsed;
+    canonical = net.ToString();
+  }
+  if (canonical != subject) {
+    *why = "not in canonical form";
+    return false;
+  }
+  if (!allow_local_ && IsLoopbackOrUnspecified(net.base)) {
+    *why = "a loopback or unspecified address";
+    return false;
+  }
+  for (const Cidr& a : allow_) {
+    if (Overlap(a, net)) {
+      *why = "in lockout.allow_hosts (" + a.ToString() + ")";
+      return false;
+    }
+  }
+  if (!allow_local_) {
+    for (const IpAddress& l : local_) {
+      if (net.Contains(l)) {
+        *why = "an address of this machine";
+        return false;
+      }
+    }
+  }
+  *out = FirewallElement{ip->v6, canonical, 0};
+  return true;
+}
+
+}  // namespace defender::ctl

@@ -1,0 +1,46 @@
+// Which host subjects may become elements of the firewall's sets
+// (doc/DESIGN.md §15). Whatever the store or an event names, only a single
+// IPv4 or IPv6 address, or an IPv6 prefix of exactly lockout.ipv6_prefix
+// bits, in the canonical form the module writes, is ever admitted; never a
+// wider range, a loopback or unspecified address, anything that overlaps
+// lockout.allow_hosts, or a network holding one of this machine's own
+// addresses.
+#ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_GUARD_H_
+#define PAM_DEFENDER_DEFENDERCTL_FIREWALL_GUARD_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/normalize.h"
+#include "defenderctl/firewall.h"
+
+namespace defender::ctl {
+
+// This machine's addresses (getifaddrs), every interface.
+std::vector<IpAddress> LocalAddresses();
+
+class FirewallGuard {
+ public:
+  // `local`: the addresses never to drop (LocalAddresses()). A test build
+  // may pass `allow_local` to admit loopback and own addresses; the
+  // installed program never does.
+  FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
+                bool allow_local = false);
+
+  // True with *out set (timeout 0) when the host subject may be dropped;
+  // otherwise false with *why saying which rule refuses it.
+  bool Admit(std::string_view subject, FirewallElement* out,
+             std::string* why) const;
+
+ private:
+  int ipv6_prefix_;
+  std::vector<Cidr> allow_;
+  std::vector<IpAddress> local_;
+  bool allow_local_;
+};
+
+}  // namespace defender::ctl
+
+#endif  // PAM_DEFENDER_DEFENDERCTL_FIREWALL_GUARD_H_

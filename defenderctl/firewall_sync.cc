@@ -1,0 +1,159 @@
+#include "defenderctl/firewall_sync.h"
+
+#include <algorithm>
+#include <map>
+
+#include "common/normalize.h"
+
+namespace defender::ctl {
+namespace {
+
+// The element for a blocked state at `now` (timeout 0: permanent).
+FirewallElement WithTimeout(FirewallElement e, const SubjectState& s,
+                            int64_t now) {
+  e.timeout = s.permanent() ? 0 : s.Remaining(now);
+  return e;
+}
+
+bool SameTimeout(const FirewallElement& have, const FirewallElement& want) {
+  if ((have.timeout == 0) != (want.timeout == 0)) return false;
+  return std::abs(have.timeout - want.timeout) <= kTimeoutSlackSeconds;
+}
+
+// Permanent first, then the longest remaining.
+bool Preferred(const FirewallElement& a, const FirewallElement& b) {
+  if ((a.timeout == 0) != (b.timeout == 0)) return a.timeout == 0;
+  return a.timeout > b.timeout;
+}
+
+std::string Key(const FirewallElement& e) {
+  return (e.v6 ? "6 " : "4 ") + e.addr;
+}
+
+}  // namespace
+
+bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
+             std::string* err) {
+  std::vector<StoreEntry> entries;
+  if (!t.store->List(now, /*blocked_only=*/true, &entries, err)) return false;
+  std::vector<FirewallElement> want;
+  for (const StoreEntry& e : entries) {
+    if (e.subject.kind != SubjectKind::kHost || !e.state.blocked) continue;
+    if (!e.state.permanent() && e.state.Remaining(now) <= 0) continue;
+    FirewallElement el;
+    std::string why;
+    if (!t.guard->Admit(e.subject.name, &el, &why)) {
+      changes->refused.emplace_back(e.subject.name, why);
+      continue;
+    }
+    want.push_back(WithTimeout(el, e.state, now));
+  }
+  if (static_cast<int64_t>(want.size()) > t.max_elements) {
+    std::stable_sort(want.begin(), want.end(), Preferred);
+    changes->over_cap = static_cast<int64_t>(want.size()) - t.max_elements;
+    want.resize(static_cast<size_t>(t.max_elements));
+  }
+  if (!t.firewall->Ensure(&changes->created, err)) return false;
+  std::vector<FirewallElement> have;
+  bool exists = false;
+  if (!t.firewall->List(&have, &exists, err)) return false;
+  std::map<std::string, FirewallElement> current;
+  for (const FirewallElement& e : have) current[Key(e)] = e;
+  std::vector<FirewallElement> add;
+  for (const FirewallElement& w : want) {
+    const auto it = current.find(Key(w));
+    if (it == current.end()) {
+      changes->added.push_back(w);
+      add.push_back(w);
+    } else {
+      if (!SameTimeout(it->second, w)) {
+        changes->updated.push_back(w);
+        add.push_back(w);
+      }
+      current.erase(it);
+    }
+  }
+  bool remove_v4 = false;
+  bool remove_v6 = false;
+  for (const auto& [key, e] : current) {
+    changes->removed.push_back(e);
+    (e.v6 ? remove_v6 : remove_v4) = true;
+  }
+  // A set that loses elements is rebuilt (Firewall::Replace); the other
+  // only gets what is new.
+  std::vector<FirewallElement> rest;
+  for (const FirewallElement& e : add) {
+    if (!(e.v6 ? remove_v6 : remove_v4)) rest.push_back(e);
+  }
+  if (((remove_v4 || remove_v6) &&
+       !t.firewall->Replace(want, remove_v4, remove_v6, err)) ||
+      !t.firewall->Apply(rest, {}, err)) {
+    return false;
+  }
+  changes->elements = want.size();
+  return true;
+}
+
+bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
+             size_t* present, SyncChanges* changes, std::string* err) {
+  FirewallElement el;
+  std::string why;
+  if (!t.guard->Admit(subject, &el, &why)) {
+    changes->refused.emplace_back(subject, why);
+    return true;  // Never added, so nothing to remove.
+  }
+  const Subject s{SubjectKind::kHost, subject};
+  std::vector<SubjectState> states;
+  if (!t.store->Get({&s, 1}, now, &states, err)) return false;
+  std::vector<FirewallElement> have;
+  bool exists = false;
+  if (!t.firewall->List(&have, &exists, err)) return false;
+  const auto it =
+      std::find_if(have.begin(), have.end(),
+                   [&](const FirewallElement& h) { return Key(h) == Key(el); });
+  const bool blocked = states[0].blocked &&
+                       (states[0].permanent() || states[0].Remaining(now) > 0);
+  *present = have.size();
+  if (!blocked) {
+    if (it == have.end()) return true;
+    changes->removed.push_back(*it);
+    if (!t.firewall->Apply({}, changes->removed, err)) return false;
+    *present = have.size() - 1;
+    return true;
+  }
+  const FirewallElement want = WithTimeout(el, states[0], now);
+  if (it != have.end()) {
+    if (SameTimeout(*it, want)) return true;
+    changes->updated.push_back(want);
+  } else if (static_cast<int64_t>(have.size()) >= t.max_elements) {
+    changes->over_cap = 1;
+    return true;
+  } else {
+    changes->added.push_back(want);
+  }
+  if (!t.firewall->Apply({&want, 1}, {}, err)) return false;
+  *present = have.size() + (it == have.end() ? 1 : 0);
+  return true;
+}
+
+std::string DescribeChanges(const SyncChanges& c) {
+  const auto line = [](char sign, const FirewallElement& e) {
+    return std::string(1, sign) + " " + e.addr + " (" +
+           (e.timeout ? std::to_string(e.timeout) + "s" : "permanent") + ")\n";
+  };
+  std::string o;
+  if (c.created) o += "created the table\n";
+  for (const FirewallElement& e : c.added) o += line('+', e);
+  for (const FirewallElement& e : c.updated) o += line('~', e);
+  for (const FirewallElement& e : c.removed) o += line('-', e);
+  for (const auto& [subject, why] : c.refused) {
+    o += "! " + EscapeForDisplay(subject) + " not dropped: " + why + "\n";
+  }
+  if (c.over_cap > 0) {
+    o += "! firewall.max_elements reached: " + std::to_string(c.over_cap) +
+         " blocked host(s) not dropped\n";
+  }
+  return o;
+}
+
+}  // namespace defender::ctl

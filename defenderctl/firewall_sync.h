@@ -1,0 +1,58 @@
+// Making the firewall's sets match the store (doc/DESIGN.md §15): the
+// whole of it (`firewall sync`, the watcher's periodic re-sync) or one
+// subject named by a hint (an event, `firewall add|del`). Only what the
+// store says counts; every element passes the FirewallGuard; the sets hold
+// at most max_elements (permanent blocks first, then the longest).
+#ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_SYNC_H_
+#define PAM_DEFENDER_DEFENDERCTL_FIREWALL_SYNC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/store.h"
+#include "defenderctl/firewall.h"
+#include "defenderctl/firewall_guard.h"
+
+namespace defender::ctl {
+
+// An element whose timeout is within this many seconds of the wanted one
+// is left alone (the kernel counts down; a re-sync must not churn).
+inline constexpr int64_t kTimeoutSlackSeconds = 2;
+
+struct SyncChanges {
+  bool created = false;  // The table was missing.
+  std::vector<FirewallElement> added;
+  std::vector<FirewallElement> updated;  // New timeout.
+  std::vector<FirewallElement> removed;
+  // Blocked host subjects not admitted, with the reason.
+  std::vector<std::pair<std::string, std::string>> refused;
+  int64_t over_cap = 0;  // Admitted hosts left out by max_elements.
+  size_t elements = 0;   // In the sets afterwards.
+};
+
+struct SyncTarget {
+  Firewall* firewall;
+  Store* store;
+  const FirewallGuard* guard;
+  int64_t max_elements;
+};
+
+// Ensures the table and makes both sets hold exactly the admitted blocked
+// hosts of the store at `now`, in one transaction.
+bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
+             std::string* err);
+
+// Re-reads host `subject` in the store and adds, updates or removes its
+// element. `present` is how many elements the sets hold (for the cap),
+// updated on success. The table must exist. A subject the guard refuses is
+// never added (and removed if present): *changes->refused says why.
+bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
+             size_t* present, SyncChanges* changes, std::string* err);
+
+// "+ 192.0.2.7 (300s)" lines for `firewall sync` and the watcher's log.
+std::string DescribeChanges(const SyncChanges& c);
+
+}  // namespace defender::ctl
+
+#endif  // PAM_DEFENDER_DEFENDERCTL_FIREWALL_SYNC_H_

@@ -1,0 +1,234 @@
+#include "defenderctl/firewall_watch.h"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+
+#include "common/normalize.h"
+#include "common/redis_conn.h"
+#include "defenderctl/command.h"
+#include "defenderctl/firewall_event.h"
+
+namespace defender::ctl {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// Reconnecting waits this long, then twice as long each time, up to 30 s.
+constexpr int kFirstBackoffMs = 250;
+
+volatile sig_atomic_t g_stop = 0;
+
+void OnStop(int) { g_stop = 1; }
+
+void Log(const std::string& line) {
+  std::fprintf(stderr, "defenderctl: firewall: %s\n",
+               EscapeForDisplay(line).c_str());
+  std::fflush(stderr);
+}
+
+void LogChanges(const SyncChanges& c) {
+  std::string text = DescribeChanges(c);
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t nl = text.find('\n', start);
+    Log(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+}
+
+// Sleeps `ms` or until a stop signal.
+void Pause(int ms) {
+  while (ms > 0 && !g_stop) {
+    poll(nullptr, 0, std::min(ms, 200));
+    ms -= 200;
+  }
+}
+
+// Logs ignored events: at most kBurst lines per re-sync period, then one
+// line with how many more were ignored, so that a flood of forged messages
+// cannot flood the log.
+class IgnoredLog {
+ public:
+  static constexpr int kBurst = 10;
+  void Ignored(const std::string& what) {
+    if (logged_++ < kBurst) {
+      Log("ignored event: " + what);
+    } else {
+      ++suppressed_;
+    }
+  }
+  void EndPeriod() {
+    if (suppressed_ > 0) {
+      Log(std::to_string(suppressed_) + " more event(s) ignored");
+    }
+    logged_ = 0;
+    suppressed_ = 0;
+  }
+
+ private:
+  int logged_ = 0;
+  int64_t suppressed_ = 0;
+};
+
+class Watcher {
+ public:
+  Watcher(Context* ctx, const SyncTarget& t) : ctx_(ctx), t_(t) {}
+
+  int Run() {
+    struct sigaction sa {};
+    sa.sa_handler = OnStop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    const Config& cfg = ctx_->config();
+    Log(std::string("watching ") +
+        (cfg.backend == StoreBackend::kRedis
+             ? "Redis channel " + cfg.key_prefix + ":events"
+             : "the local store") +
+        ", table inet " + cfg.firewall_table);
+    if (cfg.backend == StoreBackend::kRedis) {
+      WatchRedis();
+    } else {
+      while (!g_stop) {
+        Sync();
+        Pause(static_cast<int>(cfg.firewall_resync_seconds * 1000));
+      }
+    }
+    Log("stopped");
+    return kExitOk;
+  }
+
+ private:
+  // Re-syncs everything; false (logged) when the store or nftables failed.
+  bool Sync() {
+    SyncChanges c;
+    std::string err;
+    ignored_.EndPeriod();
+    // A store connection broken meanwhile (Redis restarted) is closed by
+    // the failed call and opened again by the next: try twice.
+    if (!SyncAll(t_, ctx_->Now(), &c, &err) &&
+        !SyncAll(t_, ctx_->Now(), &(c = SyncChanges()), &err)) {
+      Log("sync failed: " + err);
+      return false;
+    }
+    present_ = c.elements;
+    LogChanges(c);
+    return true;
+  }
+
+  void Hint(const std::string& message) {
+    std::string subject;
+    std::string why;
+    bool block = false;
+    const EventHint hint = ParseEventHint(message, &subject, &block, &why);
+    if (hint == EventHint::kMalformed) {
+      ignored_.Ignored("malformed (" + why + ")");
+      return;
+    }
+    if (hint == EventHint::kOther) return;
+    SyncChanges c;
+    std::string err;
+    if (!SyncOne(t_, subject, ctx_->Now(), &present_, &c, &err)) {
+      Log("cannot apply the event for " + subject + ": " + err);
+      return;
+    }
+    if (!c.refused.empty()) {
+      ignored_.Ignored("host " + subject + ": " + c.refused[0].second);
+      return;
+    }
+    const bool changed =
+        !c.added.empty() || !c.updated.empty() || !c.removed.empty();
+    if (block && !changed && c.over_cap == 0) {
+      // Already in the set with this timeout, or not blocked in the store.
+      std::vector<SubjectState> s;
+      const Subject subj{SubjectKind::kHost, subject};
+      if (t_.store->Get({&subj, 1}, ctx_->Now(), &s, &err) && !s[0].blocked) {
+        ignored_.Ignored("host " + subject + " is not blocked in the store");
+      }
+    }
+    LogChanges(c);
+  }
+
+  // One subscription: true when it ended by a stop signal.
+  bool Subscribed(RedisConnection* sub) {
+    const auto period =
+        std::chrono::seconds(ctx_->config().firewall_resync_seconds);
+    Steady::time_point next = Steady::now();
+    while (!g_stop) {
+      if (Steady::now() >= next) {
+        next = Steady::now() + (Sync() ? period : std::chrono::seconds(1));
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            next - Steady::now())
+                            .count();
+      bool timed_out = false;
+      std::string err;
+      RedisReplyPtr r =
+          sub->Receive(static_cast<int>(std::clamp<int64_t>(left, 1, 500)),
+                       &timed_out, &err);
+      if (!r) {
+        if (timed_out) continue;
+        Log("lost the subscription: " + err);
+        return false;
+      }
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+          r->element[0]->type == REDIS_REPLY_STRING &&
+          std::string_view(r->element[0]->str, r->element[0]->len) ==
+              "message" &&
+          r->element[2]->type == REDIS_REPLY_STRING) {
+        Hint(std::string(r->element[2]->str, r->element[2]->len));
+      }
+    }
+    return true;
+  }
+
+  void WatchRedis() {
+    const Config& cfg = ctx_->config();
+    const std::string channel = cfg.key_prefix + ":events";
+    int backoff_ms = kFirstBackoffMs;
+    std::string last_err;
+    while (!g_stop) {
+      RedisConnection sub(RedisSettings::FromConfig(cfg));
+      std::string err;
+      RedisReplyPtr r = sub.Command({"SUBSCRIBE", channel}, &err);
+      const bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3;
+      if (!ok) {
+        if (r) {
+          err = r->type == REDIS_REPLY_ERROR
+                    ? std::string(r->str, r->len)
+                    : std::string("unexpected reply to SUBSCRIBE");
+        }
+        // Each new reason once, not every retry.
+        if (err != last_err) Log("cannot subscribe: " + err + " (retrying)");
+        last_err = err;
+        Pause(backoff_ms);
+        backoff_ms = std::min(backoff_ms * 2, 30'000);
+        continue;
+      }
+      Log("subscribed to " + channel + " on " + sub.server());
+      last_err.clear();
+      backoff_ms = kFirstBackoffMs;
+      if (Subscribed(&sub)) return;
+      Pause(100);  // Then subscribe again and re-sync.
+    }
+  }
+
+  Context* ctx_;
+  SyncTarget t_;
+  size_t present_ = 0;
+  IgnoredLog ignored_;
+};
+
+}  // namespace
+
+int WatchFirewall(Context* ctx, const SyncTarget& target) {
+  return Watcher(ctx, target).Run();
+}
+
+}  // namespace defender::ctl

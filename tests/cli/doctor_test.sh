@@ -1,0 +1,157 @@
+#!/bin/bash
+# defenderctl doctor on crafted trees under a temporary root (--root): a
+# good tree (Debian's PAM files with pam_defender's lines, as shipped in
+# etc/pam.d) passes with exit 0; each problem gives exit 1 and its key in
+# --json; notes leave the exit status at 0. Also doctor --removal (the
+# package's prerm check). Needs only $DEFENDERCTL and python3.
+set -euo pipefail
+ctl=${DEFENDERCTL:?}
+src=${DEFENDER_SOURCE_ROOT:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAILED: $*"; failures=$((failures + 1)); }
+
+good=$tmp/good
+mkdir -p "$good/etc/pam.d" "$good/etc/ssh/sshd_config.d" \
+  "$good/etc/security" "$good/lib/x86_64-linux-gnu/security" \
+  "$good/etc/systemd/system/timers.target.wants" "$good/var/lib/pam_defender"
+cp "$src/etc/pam.d/sshd" "$src/etc/pam.d/sudo" "$good/etc/pam.d/"
+cp "$src/tests/e2e/debian/common-account" "$good/etc/pam.d/"
+# common-auth as pam-auth-update writes it with the three profiles enabled.
+cat >"$good/etc/pam.d/common-auth" <<'PAM'
+# here are the per-package modules (the "Primary" block)
+auth	requisite			pam_dfndr.so preauth
+auth	[success=2 default=ignore]	pam_unix.so nullok
+auth	[default=die]			pam_dfndr.so authfail
+# here's the fallback if no module succeeds
+auth	requisite			pam_deny.so
+auth	required			pam_permit.so
+# and here are more per-package modules (the "Additional" block)
+auth	required			pam_dfndr.so authsucc
+# end of pam-auth-update config
+PAM
+touch "$good/lib/x86_64-linux-gnu/security/pam_defender.so"
+ln -s pam_defender.so "$good/lib/x86_64-linux-gnu/security/pam_dfndr.so"
+printf 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication yes\nUsePAM yes\n' \
+  >"$good/etc/ssh/sshd_config"
+printf '[lockout]\nallow_hosts = ["10.0.0.0/8"]\n' >"$good/etc/security/defender.toml"
+chmod 0700 "$good/var/lib/pam_defender"
+touch "$good/etc/systemd/system/timers.target.wants/defender-cleanup.timer"
+export SSH_CONNECTION="10.1.2.3 50000 10.0.0.1 22"
+
+# doctor ROOT [ARGS...]: prints "STATUS KEY..." (the keys of --json, sorted).
+doctor() {
+  local root=$1 status=0 out
+  shift
+  out=$("$ctl" --json doctor --root "$root" "$@") || status=$?
+  printf '%s %s\n' "$status" "$(python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["ok"] == all(f["severity"] != "problem" for f in d["findings"])
+print(" ".join(sorted(f["key"] for f in d["findings"])))' <<<"$out")"
+}
+
+# expect NAME EXPECTED-STATUS-AND-KEYS SETUP: runs SETUP in a copy of the
+# good tree ($t), then doctor.
+expect() {
+  local name=$1 want=$2 got
+  t=$tmp/$name
+  cp -a "$good" "$t"
+  (cd "$t" && eval "$3")
+  got=$(doctor "$t")
+  [ "$got" = "$want" ] || fail "$name: expected '$want', got '$got'"
+}
+
+got=$(doctor "$good")
+[ "$got" = "0 " ] || fail "good tree: expected '0 ', got '$got'"
+
+hand_stack() {  # CONTROL-PREAUTH CONTROL-PASSWORD CONTROL-AUTHFAIL CONTROL-AUTHSUCC
+  cat <<PAM
+auth     $1  pam_defender.so preauth
+auth     $2  pam_unix.so
+auth     $3  pam_defender.so authfail
+auth     $4  pam_defender.so authsucc
+auth     required  pam_deny.so
+account  required  pam_defender.so enforce
+@include common-account
+PAM
+}
+ok_stack='requisite "[success=1 default=bad]" "[default=die]" sufficient'
+
+expect hand-stack-good "0 " "hand_stack $ok_stack >etc/pam.d/login"
+expect module-missing "1 pam.module_missing pam.module_missing pam.module_missing pam.module_missing" \
+  "rm lib/x86_64-linux-gnu/security/pam_defender.so"
+expect enforce-order "1 pam.enforce_order" \
+  "sed -i '/pam_defender.so enforce/d' etc/pam.d/sshd &&
+   echo 'account required pam_defender.so enforce' >>etc/pam.d/sshd"
+expect enforce-missing "1 pam.enforce_missing" \
+  "sed -i '/pam_defender.so enforce/d' etc/pam.d/sshd"
+expect auth-missing "1 pam.auth_missing" \
+  "cp '$src/tests/e2e/debian/common-auth' etc/pam.d/common-auth"
+expect preauth-control "1 pam.preauth_control" \
+  "hand_stack optional '[success=1 default=bad]' '[default=die]' sufficient >etc/pam.d/login"
+expect authfail-control "1 pam.authfail_control" \
+  "hand_stack requisite '[success=1 default=bad]' required sufficient >etc/pam.d/login"
+expect password-control "1 pam.password_control" \
+  "hand_stack requisite '[success=2 default=bad]' '[default=die]' sufficient >etc/pam.d/login"
+expect authsucc-control "1 pam.authsucc_control" \
+  "hand_stack requisite '[success=1 default=bad]' '[default=die]' required >etc/pam.d/login"
+expect preauth-missing "1 pam.preauth_missing" \
+  "hand_stack $ok_stack | sed '/preauth/d' >etc/pam.d/login"
+expect authfail-missing "1 pam.authfail_missing" \
+  "hand_stack $ok_stack | sed '/authfail/d' >etc/pam.d/login"
+expect authfail-order "1 pam.authfail_order" \
+  "hand_stack $ok_stack | sed '/pam_unix/d' >etc/pam.d/login"
+expect authsucc-order "1 pam.authsucc_order" \
+  "hand_stack $ok_stack | sed '/authsucc/d' >etc/pam.d/login"
+expect preauth-order "1 pam.preauth_order" \
+  "hand_stack $ok_stack | sed '1d' >etc/pam.d/login &&
+   echo 'auth requisite pam_defender.so preauth' >>etc/pam.d/login"
+expect sshd-use-pam "1 sshd.use_pam" \
+  "echo 'UsePAM no' >etc/ssh/sshd_config.d/10-local.conf"
+expect sshd-use-pam-default "1 sshd.use_pam" \
+  "sed -i '/UsePAM/d' etc/ssh/sshd_config"
+expect sshd-kbd-note "0 sshd.kbd_interactive" \
+  "sed -i 's/KbdInteractiveAuthentication yes/KbdInteractiveAuthentication no/' etc/ssh/sshd_config"
+expect sshd-no-passwords "0 sshd.kbd_interactive sshd.password_auth" \
+  "printf 'KbdInteractiveAuthentication no\nPasswordAuthentication no\n' >etc/ssh/sshd_config.d/no.conf"
+expect config-invalid "1 config.invalid" \
+  "echo 'failure_limt = 4' >>etc/security/defender.toml"
+expect store-owner "1 store.owner" "chown 1 var/lib/pam_defender"
+expect store-mode "1 store.mode" "chmod 0755 var/lib/pam_defender"
+expect store-missing "0 store.missing" "rmdir var/lib/pam_defender"
+expect cleanup-none "1 cleanup.none" \
+  "rm etc/systemd/system/timers.target.wants/defender-cleanup.timer"
+expect cleanup-cron "0 " \
+  "rm etc/systemd/system/timers.target.wants/defender-cleanup.timer &&
+   mkdir -p etc/cron.daily && touch etc/cron.daily/pam-defender"
+SSH_CONNECTION="192.0.2.5 50000 10.0.0.1 22" expect admin-not-allowed \
+  "1 config.admin_not_allowed" ":"
+SSH_CONNECTION="::ffff:10.9.9.9 50000 10.0.0.1 22" expect admin-mapped "0 " ":"
+
+# The text output names the fix.
+out=$("$ctl" doctor --root "$tmp/enforce-missing" || true)
+grep -q '^PROBLEM pam.enforce_missing (/etc/pam.d/sshd): ' <<<"$out" ||
+  fail "text output: $out"
+grep -q '^  fix: add "account required pam_defender.so enforce" before' <<<"$out" ||
+  fail "text output fix: $out"
+
+# --removal: the good tree names pam_defender.so by hand in sshd (the
+# enforce line); common-auth's alias lines are pam-auth-update's.
+line=$(grep -n 'pam_defender.so enforce' "$good/etc/pam.d/sshd" | cut -d: -f1)
+status=0
+out=$("$ctl" doctor --removal --root "$good") || status=$?
+[ $status = 1 ] || fail "removal: status $status"
+grep -qx "PROBLEM removal.reference (/etc/pam.d/sshd:$line): \"account    required     pam_defender.so enforce\" names the module that removing the package deletes: every login through this service would then fail" <<<"$out" ||
+  fail "removal: $out"
+[ "$(grep -c '^PROBLEM' <<<"$out")" = 1 ] || fail "removal: more than one line: $out"
+sed -i '/pam_defender.so enforce/d' "$good/etc/pam.d/sshd"
+"$ctl" doctor --removal --root "$good" >/dev/null || fail "removal after the edit"
+echo 'auth required pam_dfndr.so preauth' >>"$good/etc/pam.d/sudo"
+status=0
+"$ctl" doctor --removal --root "$good" >/dev/null || status=$?
+[ $status = 1 ] || fail "removal: the alias outside common-* is reported"
+
+[ $failures = 0 ] || exit 1
+echo "doctor OK"

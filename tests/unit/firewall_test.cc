@@ -1,0 +1,324 @@
+// defenderctl's firewall pieces (doc/DESIGN.md §15): the [firewall] keys,
+// the guard that decides what may be dropped, the event parser, the nft
+// text and listing, and SyncAll/SyncOne against the real kernel firewall
+// in a private network namespace (root only).
+#include "defenderctl/firewall.h"
+
+#include <doctest/doctest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/memory_store.h"
+#include "defenderctl/firewall_event.h"
+#include "defenderctl/firewall_guard.h"
+#include "defenderctl/firewall_sync.h"
+#include "tests/support/process.h"
+
+namespace defender::ctl {
+namespace {
+
+Config Parse(const std::string& text) {
+  Config cfg;
+  std::string err;
+  REQUIRE_MESSAGE(ParseConfigText(text, "t.toml", &cfg, &err), err);
+  return cfg;
+}
+
+std::string ParseError(const std::string& text) {
+  Config cfg;
+  std::string err;
+  CHECK_FALSE(ParseConfigText(text, "t.toml", &cfg, &err));
+  return err;
+}
+
+TEST_CASE("[firewall]: defaults, values, errors and config show") {
+  const Config d;
+  CHECK_FALSE(d.firewall_enabled);
+  CHECK(d.firewall_ports == std::vector<int64_t>{22});
+  CHECK_FALSE(d.firewall_reject);
+  CHECK(d.firewall_table == "pam_defender");
+  CHECK(d.firewall_resync_seconds == 60);
+  CHECK(d.firewall_max_elements == 65536);
+
+  const Config c = Parse(
+      "[firewall]\nenabled = true\nports = []\naction = \"reject\"\n"
+      "table = \"my_fw2\"\nresync_seconds = 5\nmax_elements = 10\n");
+  CHECK(c.firewall_enabled);
+  CHECK(c.firewall_ports.empty());
+  CHECK(c.firewall_reject);
+  CHECK(c.firewall_table == "my_fw2");
+  CHECK(c.firewall_resync_seconds == 5);
+  CHECK(c.firewall_max_elements == 10);
+  CHECK(Parse("[firewall]\nports = [22, 2222]\n").firewall_ports ==
+        std::vector<int64_t>{22, 2222});
+
+  CHECK(ParseError("[firewall]\nports = [0]\n") ==
+        "t.toml:2: firewall.ports: value 0 out of range (1-65535)");
+  CHECK(ParseError("[firewall]\nports = 22\n") ==
+        "t.toml:2: firewall.ports: expected an array of integers");
+  CHECK(ParseError("[firewall]\naction = \"accept\"\n") ==
+        "t.toml:2: firewall.action: expected \"drop\" or \"reject\", got "
+        "\"accept\"");
+  CHECK(ParseError("[firewall]\ntable = \"x; flush ruleset\"\n") ==
+        "t.toml:2: firewall.table: must be 1-32 letters, digits or '_', "
+        "starting with a letter");
+  CHECK(ParseError("[firewall]\ntable = \"9x\"\n").find("firewall.table") !=
+        std::string::npos);
+  CHECK(ParseError("[firewall]\nresync_seconds = 0\n") ==
+        "t.toml:2: firewall.resync_seconds: value 0 out of range (1-86400)");
+  CHECK(ParseError("[firewall]\nmax_elements = 0\n") ==
+        "t.toml:2: firewall.max_elements: value 0 out of range (1-1000000)");
+  CHECK(ParseError("[firewall]\nbogus = 1\n") ==
+        "t.toml:2: firewall.bogus: unknown key");
+
+  // config show prints what config check accepts, the same values.
+  const std::string dump = DumpConfig(c);
+  CHECK(dump.find("[firewall]\nenabled = true\nports = []\naction = "
+                  "\"reject\"\ntable = \"my_fw2\"\nresync_seconds = 5\n"
+                  "max_elements = 10\n") != std::string::npos);
+  const Config again = Parse(dump);
+  CHECK(again.firewall_ports.empty());
+  CHECK(again.firewall_table == "my_fw2");
+}
+
+TEST_CASE("the guard admits single addresses and /ipv6_prefix networks only") {
+  Config cfg;
+  std::string err;
+  cfg.allow_hosts = {*ParseCidr("192.0.2.0/24", &err),
+                     *ParseCidr("2001:db8:aa::/48", &err)};
+  const FirewallGuard guard(
+      cfg, {*ParseIp("198.51.100.1"), *ParseIp("2001:db8:5:6::1")});
+  const auto admit = [&](const std::string& s) {
+    FirewallElement e;
+    std::string why;
+    return guard.Admit(s, &e, &why) ? "ok " + e.addr + (e.v6 ? " v6" : " v4")
+                                    : why;
+  };
+  CHECK(admit("203.0.113.9") == "ok 203.0.113.9 v4");
+  CHECK(admit("2001:db8:1:2::/64") == "ok 2001:db8:1:2::/64 v6");
+  CHECK(admit("2001:db8::7") == "ok 2001:db8::7 v6");
+  CHECK(admit("10.0.0.0/8") == "a network other than an IPv6 /64");
+  CHECK(admit("0.0.0.0/0") == "a network other than an IPv6 /64");
+  CHECK(admit("::/0") == "a network other than an IPv6 /64");
+  CHECK(admit("2001:db8::/32") == "a network other than an IPv6 /64");
+  CHECK(admit("2001:db8:1:2::5/64") == "not in canonical form");
+  CHECK(admit("010.0.0.1") ==
+        "not an IP address (a host name cannot be dropped)");
+  CHECK(admit("[203.0.113.9]") == "not in canonical form");
+  CHECK(admit("fe80::1%eth0") == "not in canonical form");
+  CHECK(admit("::ffff:203.0.113.9") == "not in canonical form");
+  CHECK(admit("attacker.example") ==
+        "not an IP address (a host name cannot be dropped)");
+  CHECK(admit("127.0.0.1") == "a loopback or unspecified address");
+  CHECK(admit("127.8.9.10") == "a loopback or unspecified address");
+  CHECK(admit("::1") == "a loopback or unspecified address");
+  CHECK(admit("0.0.0.0") == "a loopback or unspecified address");
+  CHECK(admit("::") == "a loopback or unspecified address");
+  CHECK(admit("192.0.2.77") == "in lockout.allow_hosts (192.0.2.0/24)");
+  // A /64 that holds an allow-listed network, or lies inside one.
+  CHECK(admit("2001:db8:aa:1::/64") ==
+        "in lockout.allow_hosts (2001:db8:aa::/48)");
+  CHECK(admit("198.51.100.1") == "an address of this machine");
+  CHECK(admit("2001:db8:5:6::/64") == "an address of this machine");
+  CHECK(admit("198.51.100.2") == "ok 198.51.100.2 v4");
+  CHECK(admit("") == "not an IP address (a host name cannot be dropped)");
+
+  const FirewallGuard test_only(cfg, {*ParseIp("198.51.100.1")}, true);
+  FirewallElement e;
+  std::string why;
+  CHECK(test_only.Admit("127.0.0.1", &e, &why));
+  CHECK(test_only.Admit("198.51.100.1", &e, &why));
+  CHECK_FALSE(test_only.Admit("192.0.2.1", &e, &why));  // Still allow-listed.
+
+  cfg.ipv6_prefix = 128;
+  const FirewallGuard exact(cfg, {});
+  CHECK_FALSE(exact.Admit("2001:db8:1:2::/64", &e, &why));
+  CHECK(exact.Admit("2001:db8::9", &e, &why));
+}
+
+TEST_CASE("event hints") {
+  std::string s;
+  std::string why;
+  bool block = false;
+  CHECK(ParseEventHint(R"({"event":"block","kind":"host","subject":"1.2.3.4",)"
+                       R"("until":5,"host":"a","service":"sshd","time":1})",
+                       &s, &block, &why) == EventHint::kHost);
+  CHECK(s == "1.2.3.4");
+  CHECK(block);
+  CHECK(ParseEventHint(R"({"event":"unblock","kind":"host","subject":"h"})", &s,
+                       &block, &why) == EventHint::kHost);
+  CHECK_FALSE(block);
+  CHECK(ParseEventHint(R"({"event":"block","kind":"user","subject":"bob"})", &s,
+                       &block, &why) == EventHint::kOther);
+  const auto bad = [&](std::string_view m) {
+    why.clear();
+    const bool malformed =
+        ParseEventHint(m, &s, &block, &why) == EventHint::kMalformed;
+    return malformed ? why : "accepted";
+  };
+  CHECK(bad("") == "not a JSON object");
+  CHECK(bad("[1,2]") == "not a JSON object");
+  CHECK(bad("{\"event\":") == "not a JSON object");
+  CHECK(bad(R"({"event":"drop","kind":"host","subject":"h"})") ==
+        "no \"event\" of \"block\" or \"unblock\"");
+  CHECK(bad(R"({"event":1,"kind":"host","subject":"h"})") ==
+        "no \"event\" of \"block\" or \"unblock\"");
+  CHECK(bad(R"({"event":"block","kind":"host","subject":["h"]})") ==
+        "no string \"kind\" and \"subject\" (1-256 bytes)");
+  CHECK(bad(R"({"event":"block","kind":"host","subject":""})") ==
+        "no string \"kind\" and \"subject\" (1-256 bytes)");
+  CHECK(bad(R"({"event":"block","kind":"host","subject":")" +
+            std::string(257, 'a') + "\"}") ==
+        "no string \"kind\" and \"subject\" (1-256 bytes)");
+  CHECK(bad(std::string(kMaxEventBytes + 1, '[')) == "longer than 4096 bytes");
+  CHECK(bad(std::string(4000, '[')) == "not a JSON object");
+  CHECK(bad(std::string("{\"event\":\"block\0\"}", 18)) ==
+        "not a JSON object");  // A raw control character.
+  CHECK(bad(R"({"event":"block\u0000","kind":"host","subject":"h"})") ==
+        "no \"event\" of \"block\" or \"unblock\"");
+}
+
+TEST_CASE("the table's nft commands") {
+  FirewallSettings s;
+  CHECK(Firewall(s).TableCommands() ==
+        "add table inet pam_defender\n"
+        "add set inet pam_defender blocked_v4 { type ipv4_addr; flags "
+        "interval, timeout; }\n"
+        "add set inet pam_defender blocked_v6 { type ipv6_addr; flags "
+        "interval, timeout; }\n"
+        "add chain inet pam_defender input { type filter hook input priority "
+        "filter - 10; policy accept; }\n"
+        "flush chain inet pam_defender input\n"
+        "add rule inet pam_defender input ip saddr @blocked_v4 meta l4proto { "
+        "tcp, udp } th dport { 22 } drop\n"
+        "add rule inet pam_defender input ip6 saddr @blocked_v6 meta l4proto "
+        "{ tcp, udp } th dport { 22 } drop\n");
+  s.table = "t";
+  s.ports = {};
+  s.reject = true;
+  const std::string reject = Firewall(s).TableCommands();
+  CHECK(reject.substr(reject.find("flush chain")) ==
+        "flush chain inet t input\n"
+        "add rule inet t input ip saddr @blocked_v4 meta l4proto tcp reject "
+        "with tcp reset\n"
+        "add rule inet t input ip saddr @blocked_v4 reject with icmpx "
+        "admin-prohibited\n"
+        "add rule inet t input ip6 saddr @blocked_v6 meta l4proto tcp reject "
+        "with tcp reset\n"
+        "add rule inet t input ip6 saddr @blocked_v6 reject with icmpx "
+        "admin-prohibited\n");
+}
+
+TEST_CASE("set listings") {
+  std::vector<FirewallElement> out;
+  std::vector<std::string> foreign;
+  std::string err;
+  REQUIRE(ParseSetListing(
+      R"({"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family":)"
+      R"( "inet", "name": "blocked_v6", "elem": [{"elem": {"val": {"prefix":)"
+      R"( {"addr": "2001:db8:1:2::", "len": 64}}, "timeout": 100, "expires":)"
+      R"( 99}}, {"prefix": {"addr": "2001:db8:9::", "len": 64}}, "2001:db8::1",)"
+      R"( {"range": ["2001:db8::5", "2001:db8::9"]}]}}]})",
+      true, &out, &foreign, &err));
+  CHECK(out == std::vector<FirewallElement>{{true, "2001:db8:1:2::/64", 99},
+                                            {true, "2001:db8:9::/64", 0},
+                                            {true, "2001:db8::1", 0}});
+  CHECK(foreign ==
+        std::vector<std::string>{R"({"range":["2001:db8::5","2001:db8::9"]})"});
+  out.clear();
+  CHECK(ParseSetListing(R"({"nftables": [{"set": {"name": "blocked_v4"}}]})",
+                        false, &out, &foreign, &err));
+  CHECK(out.empty());
+  CHECK_FALSE(ParseSetListing("garbage", false, &out, &foreign, &err));
+  CHECK(err == "unexpected output from nftables");
+}
+
+// Runs `fn` in a child in a new network namespace (root only).
+std::string InNetns(const std::function<std::string()>& fn) {
+  return testing::InChild([&]() -> std::string {
+    if (unshare(CLONE_NEWNET) != 0) return "unshare failed";
+    return fn();
+  });
+}
+
+TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    MemoryStore store;
+    std::string err;
+    const int64_t now = 1'000'000;
+    const auto block = [&](const std::string& h, int64_t until) {
+      store.Block({SubjectKind::kHost, h}, until, now, &err);
+    };
+    block("203.0.113.1", now + 100);
+    block("203.0.113.2", 0);
+    block("203.0.113.3", now + 300);
+    block("2001:db8:1:2::/64", now + 50);
+    block("127.0.0.1", 0);
+    store.Block({SubjectKind::kUser, "bob"}, 0, now, &err);
+    Config cfg;
+    FirewallSettings settings;
+    settings.table = "pd_unit";
+    Firewall fw(settings);
+    const FirewallGuard guard(cfg, {});
+    SyncTarget t{&fw, &store, &guard, 3};
+    std::string log;
+    SyncChanges c;
+    if (!SyncAll(t, now, &c, &err)) return "sync: " + err;
+    log += DescribeChanges(c);
+    SyncChanges again;
+    if (!SyncAll(t, now + 1, &again, &err)) return "sync: " + err;
+    log += "again:\n" + DescribeChanges(again);
+    // The cap left the /64 out (it ends first); unblocking .3 makes room.
+    bool was = false;
+    store.Unblock({SubjectKind::kHost, "203.0.113.3"}, now, &was, &err);
+    size_t present = 0;
+    SyncChanges one;
+    if (!SyncOne(t, "203.0.113.3", now + 2, &present, &one, &err) ||
+        !SyncOne(t, "2001:db8:1:2::/64", now + 2, &present, &one, &err) ||
+        !SyncOne(t, "203.0.113.1", now + 2, &present, &one, &err) ||
+        !SyncOne(t, "10.0.0.0/8", now + 2, &present, &one, &err) ||
+        !SyncOne(t, "198.51.100.1", now + 2, &present, &one, &err)) {
+      return "one: " + err;
+    }
+    // A removed element shows the kernel's count-down: not compared.
+    for (FirewallElement& e : one.removed) e.timeout = 0;
+    log += "one:\n" + DescribeChanges(one);
+    block("203.0.113.9", now + 100);  // The sets are full.
+    SyncChanges full;
+    if (!SyncOne(t, "203.0.113.9", now + 2, &present, &full, &err)) {
+      return "full: " + err;
+    }
+    log += "full:\n" + DescribeChanges(full);
+    log += "present " + std::to_string(present) + "\n";
+    bool existed = false;
+    if (!fw.Remove(&existed, &err)) return "remove: " + err;
+    std::vector<FirewallElement> left;
+    bool exists = true;
+    if (!fw.List(&left, &exists, &err)) return "list: " + err;
+    log += exists ? "table left\n" : "table gone\n";
+    return log;
+  });
+  CHECK(result ==
+        "created the table\n"
+        "+ 203.0.113.2 (permanent)\n"
+        "+ 203.0.113.3 (300s)\n"
+        "+ 203.0.113.1 (100s)\n"
+        "! 127.0.0.1 not dropped: a loopback or unspecified address\n"
+        "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
+        "again:\n"
+        "! 127.0.0.1 not dropped: a loopback or unspecified address\n"
+        "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
+        "one:\n"
+        "+ 2001:db8:1:2::/64 (48s)\n"
+        "- 203.0.113.3 (permanent)\n"
+        "! 10.0.0.0/8 not dropped: a network other than an IPv6 /64\n"
+        "full:\n"
+        "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
+        "present 3\n"
+        "table gone\n");
+}
+
+}  // namespace
+}  // namespace defender::ctl
