@@ -72,8 +72,10 @@ int UnblockAll(Context* ctx, Store* store) {
 // U from there), naming the command that unblocks it. Silent when there is
 // no such attempt or it cannot be read: the unblock itself succeeded.
 void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
-  SqliteAttemptLog* log = backend->attempt_log();
-  if (log == nullptr) return;
+  bool off = false;
+  AttemptArchive* archive = ctx->OpenArchive(&off);
+  if (archive == nullptr) return;
+  SqliteAttemptLog* log = archive->log();
   AttemptFilter filter;
   filter.user = user.name;
   filter.limit = 1;

@@ -451,7 +451,7 @@ void CheckSshd(const std::string& root, std::vector<Finding>* out) {
 // Configuration, store and cleanup.
 
 std::string StoreDir(const Config& cfg) {
-  return fs::path(cfg.path).parent_path().string();
+  return cfg.dir;
 }
 
 void CheckAdminSession(const Config& cfg, const std::string& file,
@@ -477,7 +477,7 @@ void CheckAdminSession(const Config& cfg, const std::string& file,
 
 void CheckStore(const std::string& root, const Config& cfg,
                 std::vector<Finding>* out) {
-  if (cfg.backend != StoreBackend::kSqlite) return;
+  if (cfg.backend != StoreBackend::kLocal) return;
   const std::string dir = StoreDir(cfg);
   struct stat st;
   if (stat(Under(root, dir).c_str(), &st) != 0) {
