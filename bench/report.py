@@ -108,7 +108,8 @@ if e and b:
              f"1,000,000 archive rows) | median {e[3]} → {b[3]} µs "
              f"({ch:+.1f}%), CPU {e[10]} → {b[10]} µs ({cc:+.1f}%) | "
              f"{met(abs(ch) <= 10)} |")
-ctl = {r[0]: r for r in rows("defenderctl.tsv") if len(r) >= 2}
+ctl = {" ".join(r[0].split()[:2]): r for r in rows("defenderctl.tsv")
+       if len(r) >= 2}
 for cmd, what, limit in [("defenderctl list", "of 100,000 subjects", 1.0),
                          ("defenderctl cleanup", "of 1,000,000 archive rows",
                           2.0)]:
@@ -137,6 +138,7 @@ else:
     t.append("| Redis targets | Redis store not in this build | not measured |")
 tables["targets"] = "\n".join(t)
 
+ops = rows("storeops.tsv")
 o = ["| operation (store of 100,000 subjects, 1,000,000 attempts) | rows | ms |",
      "|---|---:|---:|"]
 o += [f"| {a} | {b} | {c} |" for a, b, c in ops]

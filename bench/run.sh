@@ -38,10 +38,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 "$root/scripts/install-deps.sh" >/dev/null
 
+# The benchmark is built with the tests (meson.build); only what the run
+# uses is compiled.
 if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
+  meson setup "$build" "$root" --buildtype=release -Dtests=true >/dev/null
+else
+  meson configure "$build" -Dtests=true >/dev/null
 fi
-ninja -C "$build" -j2 >/dev/null
+ninja -C "$build" -j2 pam_defender/pam_defender.so \
+  pam_defender/pam_defender.d/config.so defenderctl/defenderctl \
+  bench/defender_bench bench/load_module \
+  bench/pam_defender_shared_runtime.so >/dev/null
 bench=$build/bench/defender_bench
 module=$(readlink -f "$build/pam_defender/pam_defender.so")
 mkdir -p "$results"
@@ -123,7 +130,7 @@ if "$ctl" --version >/dev/null 2>&1 && [ -d "$big" ]; then
     "$work/w/bigstore/defender-local-big.toml" >"$work/ctl.toml"
   {
     printf '# command\tseconds\toutput_lines\n'
-    for cmd in "list" "cleanup"; do
+    for cmd in "list --all" "cleanup"; do
       start=$(date +%s.%N)
       # shellcheck disable=SC2086
       "$ctl" -c "$work/ctl.toml" $cmd >"$work/ctl.out" 2>&1
@@ -131,7 +138,7 @@ if "$ctl" --version >/dev/null 2>&1 && [ -d "$big" ]; then
       printf 'defenderctl %s\t%s\t%s\n' "$cmd" \
         "$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')" \
         "$(wc -l <"$work/ctl.out")"
-      [ "$cmd" = cleanup ] && sed 's/^/  /' "$work/ctl.out"
+      if [ "$cmd" = cleanup ]; then sed 's/^/  /' "$work/ctl.out"; fi
     done
   } >"$results/defenderctl.tsv"
   cat "$results/defenderctl.tsv"
