@@ -27,13 +27,28 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg, std::string* err) {
 std::unique_ptr<Backend> Backend::Open(const Config& cfg,
                                        const BackendOptions& options,
                                        std::string* err) {
+  Error e;
+  std::unique_ptr<Backend> b = Open(cfg, options, &e);
+  if (!b) *err = std::move(e.message);
+  return b;
+}
+
+std::unique_ptr<Backend> Backend::Open(const Config& cfg,
+                                       const BackendOptions& options,
+                                       Error* err) {
   std::unique_ptr<Backend> b(new Backend());
   const bool redis = cfg.backend == StoreBackend::kRedis;
   const bool fallback =
       redis && options.local_fallback && cfg.redis_on_error == OnError::kLocal;
-  if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, err)) return nullptr;
+  if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, &err->message)) {
+    err->kind = ErrorKind::kCorrupt;
+    return nullptr;
+  }
   b->dir_ = cfg.dir;
-  if (!redis && !b->OpenLocalStore(err)) return nullptr;
+  if (!redis) {
+    b->local_store_ = LocalStore::Open(b->dir_, kLocalLockTimeoutMs, err);
+    if (!b->local_store_) return nullptr;
+  }
   if (redis) {
     RedisConnection* conn = options.redis;
     if (conn == nullptr) {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/error.h"
 #include "common/journal.h"
 #include "common/store.h"
 
@@ -55,7 +56,12 @@ class Backend {
  public:
   // Opens the configured store and, if attempts.store, the attempt journal
   // (which opens its file on its first record). Returns nullptr with *err
-  // set when the store cannot be opened.
+  // set when the store cannot be opened; its kind is the local store's
+  // (LocalStore::Open), or kCorrupt for a key prefix Redis cannot use.
+  static std::unique_ptr<Backend> Open(const Config& cfg,
+                                       const BackendOptions& options,
+                                       Error* err);
+  // The same, for callers that only report the message.
   static std::unique_ptr<Backend> Open(const Config& cfg, std::string* err);
   static std::unique_ptr<Backend> Open(const Config& cfg,
                                        const BackendOptions& options,

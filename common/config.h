@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.h"
 #include "common/normalize.h"
 
 namespace defender {
@@ -143,6 +144,13 @@ bool ParseConfigText(std::string_view text, const std::string& name,
 // NamesSecrets(), the file must be owned by root and not writable by group
 // or others. When `missing_ok` and the file does not exist, returns true and
 // leaves *cfg as it is. Errors name the file (and line and key if known).
+// Their kind: kNotFound (no such file), kPermission (not readable by this
+// user), kCorrupt (a file that cannot be used as it is: a symlink, not a
+// regular file, too large, invalid TOML or values, or naming secrets while
+// not root's), kUnavailable (any other read error).
+bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
+                    Error* err);
+// The same, for callers that only report the message.
 bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
                     std::string* err);
 

@@ -14,24 +14,34 @@ namespace defender {
 
 bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
                     std::string* err) {
+  Error e;
+  if (LoadConfigFile(path, missing_ok, cfg, &e)) return true;
+  *err = std::move(e.message);
+  return false;
+}
+
+bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
+                    Error* err) {
   constexpr off_t kMaxSize = 1 << 20;
   const int fd = open(
       path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT && missing_ok) return true;
-    *err = path + ": cannot open: " + strerror(errno);
+    // O_NOFOLLOW on a symlink: ELOOP, a file that cannot be used as it is.
+    err->kind = errno == ELOOP ? ErrorKind::kCorrupt : KindOfErrno(errno);
+    err->message = path + ": cannot open: " + strerror(errno);
     return false;
   }
   struct stat st;
   std::string text;
   bool ok = fstat(fd, &st) == 0;
   if (!ok) {
-    *err = path + ": cannot stat: " + strerror(errno);
+    *err = {KindOfErrno(errno), path + ": cannot stat: " + strerror(errno)};
   } else if (!S_ISREG(st.st_mode)) {
-    *err = path + ": not a regular file";
+    *err = {ErrorKind::kCorrupt, path + ": not a regular file"};
     ok = false;
   } else if (st.st_size > kMaxSize) {
-    *err = path + ": larger than 1 MiB";
+    *err = {ErrorKind::kCorrupt, path + ": larger than 1 MiB"};
     ok = false;
   } else {
     text.resize(static_cast<size_t>(st.st_size));
@@ -47,12 +57,16 @@ bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
   close(fd);
   if (!ok) return false;
   Config parsed = *cfg;
-  if (!ParseConfigText(text, path, &parsed, err)) return false;
+  if (!ParseConfigText(text, path, &parsed, &err->message)) {
+    err->kind = ErrorKind::kCorrupt;
+    return false;
+  }
   if (parsed.NamesSecrets() &&
       (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
-    *err = path +
-           ": names hooks or a Redis password, so it must be owned by root "
-           "and not writable by group or others";
+    *err = {ErrorKind::kCorrupt,
+            path +
+                ": names hooks or a Redis password, so it must be owned by "
+                "root and not writable by group or others"};
     return false;
   }
   parsed.source = path;

@@ -63,27 +63,32 @@ bool TimedFlock(int fd, int op, int timeout_ms) {
 // cannot use it), checked. A symlink is followed only with `follow`. -1
 // with *err set on failure.
 int OpenDir(int dirfd, const char* name, const std::string& path, bool follow,
-            std::string* err) {
+            Error* err) {
   const bool made = mkdirat(dirfd, name, 0700) == 0;
   if (!made && errno != EEXIST) {
-    *err = Errno(path, "cannot create directory");
+    *err = {KindOfErrno(errno), Errno(path, "cannot create directory")};
     return -1;
   }
   const int flags = O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
   if (made) {
     const int w = openat(dirfd, name, O_RDONLY | flags);
     const bool ok = w >= 0 && fchmod(w, 0700) == 0;
-    if (!ok) *err = Errno(path, "cannot chmod");
+    if (!ok) *err = {KindOfErrno(errno), Errno(path, "cannot chmod")};
     if (w >= 0) close(w);
     if (!ok) return -1;
   }
   const int fd = openat(dirfd, name, O_PATH | flags);
   if (fd < 0) {
-    *err = Errno(path, "cannot open");
+    // O_NOFOLLOW on a symlink (ELOOP), or not a directory: not usable.
+    *err = {errno == ELOOP ? ErrorKind::kCorrupt : KindOfErrno(errno),
+            Errno(path, "cannot open")};
     return -1;
   }
-  struct stat st;
-  if (!CheckTrusted(fd, path, /*dir=*/true, &st, err)) {
+  struct stat st {};
+  if (!CheckTrusted(fd, path, /*dir=*/true, &st, &err->message)) {
+    // root's state seen by another user: not run as root, not a bad store.
+    err->kind = st.st_uid == 0 && geteuid() != 0 ? ErrorKind::kPermission
+                                                 : ErrorKind::kCorrupt;
     close(fd);
     return -1;
   }
@@ -150,8 +155,17 @@ class LocalStore::HeldSet {
 std::unique_ptr<LocalStore> LocalStore::Open(const std::string& dir,
                                              int lock_timeout_ms,
                                              std::string* err) {
+  Error e;
+  std::unique_ptr<LocalStore> store = Open(dir, lock_timeout_ms, &e);
+  if (!store) *err = std::move(e.message);
+  return store;
+}
+
+std::unique_ptr<LocalStore> LocalStore::Open(const std::string& dir,
+                                             int lock_timeout_ms, Error* err) {
   if (dir.empty() || dir[0] != '/') {
-    *err = dir + ": the store directory must be an absolute path";
+    *err = {ErrorKind::kCorrupt,
+            dir + ": the store directory must be an absolute path"};
     return nullptr;
   }
   // The top directory may be a symlink (as it could be for the SQLite

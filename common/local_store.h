@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 
+#include "common/error.h"
 #include "common/siphash.h"
 #include "common/store.h"
 #include "common/subject_record.h"
@@ -41,7 +42,12 @@ class LocalStore final : public Store {
   // uid and not writable by group or others (doc/DESIGN.md §9); so must
   // every record file a method opens, which must also be at most
   // kRecordFileMaxBytes long and is never followed if it is a symlink.
-  // nullptr with *err set on failure.
+  // nullptr with *err set on failure: kNotFound or kPermission (the
+  // directory cannot be created or opened, e.g. not run as root), kCorrupt
+  // (not a directory, a symlink where none may be, or not trusted).
+  static std::unique_ptr<LocalStore> Open(const std::string& dir,
+                                          int lock_timeout_ms, Error* err);
+  // The same, for callers that only report the message.
   static std::unique_ptr<LocalStore> Open(const std::string& dir,
                                           int lock_timeout_ms,
                                           std::string* err);

@@ -1,7 +1,13 @@
 // defenderctl list [--users] [--hosts] [--all]
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <span>
 
+#include "common/archive.h"
+#include "common/format.h"
+#include "defenderctl/block_cause.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
 #include "defenderctl/output.h"
@@ -21,6 +27,28 @@ void AddFlags(CLI::App* sub, ListOptions* opt) {
   sub->add_flag("--hosts", opt->hosts, "Only hosts");
   sub->add_flag("--all", opt->all,
                 "Also subjects with failures that are not blocked");
+}
+
+// What blocked each blocked subject of `entries` (block_cause.h), from the
+// failures of the archive within the block history window. Empty when the
+// attempt log is off or cannot be read (the list itself does not need it).
+std::map<CauseKey, BlockCause> Causes(Context* ctx,
+                                      std::span<const StoreEntry> entries,
+                                      int64_t now) {
+  if (std::none_of(entries.begin(), entries.end(),
+                   [](const StoreEntry& e) { return e.state.blocked; })) {
+    return {};
+  }
+  bool off = false;
+  AttemptArchive* archive = ctx->OpenArchive(&off, /*trim=*/false);
+  if (archive == nullptr) return {};
+  AttemptFilter filter;
+  filter.result = "failure";
+  filter.since = now - ctx->config().HistorySeconds();
+  std::vector<Attempt> failures;
+  std::string err;
+  if (!archive->log()->Query(filter, &failures, &err)) return {};
+  return FindBlockCauses(entries, failures);
 }
 
 int RunList(Context* ctx, const ListOptions& opt) {
@@ -45,10 +73,21 @@ int RunList(Context* ctx, const ListOptions& opt) {
         "report mode (lockout.mode = \"report\"): these blocks are recorded "
         "but refuse nothing (would block)");
   }
+  const std::map<CauseKey, BlockCause> causes = Causes(ctx, entries, now);
+  const auto cause_of = [&](const StoreEntry& e) -> const BlockCause* {
+    auto it = causes.find(CauseKey{e.subject.kind, e.subject.name});
+    return it == causes.end() ? nullptr : &it->second;
+  };
   if (ctx->json()) {
     Json out = Json::array();
     for (const StoreEntry& e : entries) {
-      out.push_back(StateJson(e.subject, e.state, now));
+      Json j = StateJson(e.subject, e.state, now);
+      const BlockCause* c = cause_of(e);
+      j["blocked_by"] = c == nullptr ? Json(nullptr)
+                                     : Json{{"service", c->service},
+                                            {"peer", c->peer},
+                                            {"time", FormatIso8601(c->time)}};
+      out.push_back(j);
     }
     PrintJson(out);
     return kExitOk;
@@ -59,13 +98,15 @@ int RunList(Context* ctx, const ListOptions& opt) {
              what + "\n");
     return kExitOk;
   }
-  Table table({"KIND", "SUBJECT", "FAILURES", "UNTIL", "LEFT"});
+  Table table({"KIND", "SUBJECT", "FAILURES", "UNTIL", "LEFT", "BLOCKED BY"});
   for (const StoreEntry& e : entries) {
     const SubjectState& s = e.state;
+    const BlockCause* c = cause_of(e);
     table.Add({KindName(e.subject.kind), e.subject.name,
                std::to_string(s.failures),
                s.blocked && !s.permanent() ? LocalTime(s.until) : "",
-               LeftText(s, now)});
+               LeftText(s, now),
+               c == nullptr ? "" : DescribeCause(e.subject.kind, *c)});
   }
   PrintOut(table.Render());
   return kExitOk;

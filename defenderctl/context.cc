@@ -74,13 +74,13 @@ bool Context::LoadConfig(bool tolerate_invalid) {
   const bool default_path = globals_.config_path.empty();
   const std::string path =
       default_path ? Config::kDefaultConfigPath : globals_.config_path;
-  std::string err;
-  if (LoadConfigFile(path, default_path, &config_, &err)) return true;
+  Error e;
+  if (LoadConfigFile(path, default_path, &config_, &e)) return true;
+  std::string& err = e.message;
   // A file that is missing (a mistyped -c) or not readable by this user is
   // not an invalid configuration: those stay errors.
-  struct stat st;
-  const bool missing = lstat(path.c_str(), &st) != 0 && errno == ENOENT;
-  const bool denied = err.find(strerror(EACCES)) != std::string::npos;
+  const bool missing = e.kind == ErrorKind::kNotFound;
+  const bool denied = e.kind == ErrorKind::kPermission;
   if (!tolerate_invalid || missing || denied) {
     if (denied && geteuid() != 0) err += " (run as root)";
     PrintError(err);
@@ -104,16 +104,17 @@ bool Context::LoadConfig(bool tolerate_invalid) {
 
 Backend* Context::OpenBackend() {
   if (backend_) return backend_.get();
-  std::string err;
+  Error err;
   BackendOptions options;
   options.redis_server_clock = clock_.IsRealTime();
   backend_ = Backend::Open(config_, options, &err);
   if (backend_) return backend_.get();
-  // The local store: its directory names a permission problem.
-  if (config_.backend == StoreBackend::kLocal) {
-    PrintLocalError(config_.dir + "/subjects", config_.dir, err);
+  if (err.kind == ErrorKind::kPermission) {
+    // The local store's directory, not readable or writable by this user.
+    PrintError("cannot open " + config_.dir + ": " + strerror(EACCES) +
+               (geteuid() != 0 ? " (run as root)" : ""));
   } else {
-    PrintError("store unavailable: " + err);
+    PrintError("store unavailable: " + err.message);
   }
   return nullptr;
 }

@@ -450,9 +450,7 @@ void CheckSshd(const std::string& root, std::vector<Finding>* out) {
 // ---------------------------------------------------------------------------
 // Configuration, store and cleanup.
 
-std::string StoreDir(const Config& cfg) {
-  return cfg.dir;
-}
+std::string StoreDir(const Config& cfg) { return cfg.dir; }
 
 void CheckAdminSession(const Config& cfg, const std::string& file,
                        const std::string& ssh_connection,
@@ -567,10 +565,18 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
   if (!LoadConfigFile(path, opt.config_path.empty(), &cfg, &err)) {
     out.push_back(Problem("config.invalid", shown, 0,
                           "the configuration does not load (" + err +
-                              "): the module cannot use it",
+                              "): the module keeps enforcing the last valid "
+                              "one, or none if it never loaded one",
                           "fix it, then run \"defenderctl config check\""));
   } else {
     CheckAdminSession(cfg, shown, opt.ssh_connection, &out);
+    if (cfg.report_only) {
+      out.push_back(Note("config.report_mode", shown, 0,
+                         "mode = \"report\": blocks are counted and logged "
+                         "(would block, would refuse) but nothing is refused",
+                         "once the report looks right, set [lockout] mode = "
+                         "\"enforce\""));
+    }
     CheckStore(opt.root, cfg, &out);
   }
   CheckCleanup(opt.root, &out);

@@ -103,8 +103,8 @@ TEST_CASE("invalid config: list and unblock use the last valid one") {
   CHECK(r.status == 0);
   CHECK(r.err == warning);
   CHECK(r.out ==
-        "KIND  SUBJECT  FAILURES  UNTIL                LEFT\n"
-        "user  alice    2         2027-01-15 08:05:00  5m 0s\n");
+        "KIND  SUBJECT  FAILURES  UNTIL                LEFT   BLOCKED BY\n"
+        "user  alice    2         2027-01-15 08:05:00  5m 0s  defender-test\n");
   r = box.Ctl({"unblock", "--user", "alice"});
   CHECK(r.status == 0);
   CHECK(r.err == warning);

@@ -118,6 +118,8 @@ expect sshd-no-passwords "0 sshd.kbd_interactive sshd.password_auth" \
   "printf 'KbdInteractiveAuthentication no\nPasswordAuthentication no\n' >etc/ssh/sshd_config.d/no.conf"
 expect config-invalid "1 config.invalid" \
   "echo 'failure_limt = 4' >>etc/security/defender.toml"
+expect report-mode "0 config.report_mode" \
+  "sed -i 's/^\\[lockout\\]$/[lockout]\\nmode = \"report\"/' etc/security/defender.toml"
 expect store-owner "1 store.owner" "chown 1 var/lib/pam_defender"
 expect store-mode "1 store.mode" "chmod 0755 var/lib/pam_defender"
 expect store-missing "0 store.missing" "rmdir var/lib/pam_defender"

@@ -155,7 +155,7 @@ sed -E -e 's/^(<[0-9]+>)[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} /\1/' \
 
 if [ "$mode" = redis ]; then
   shown='x%1B]0;pwned%07%1B[2J%C2%9B%E2%80%AE%0Afake-line'
-  expect_line "$dir/list.out" "user  $shown  5         -      permanent"
+  expect_line "$dir/list.out" "user  $shown  5         -      permanent  -"
   expect_line "$dir/unblock.out" "unblocked user $shown"
   expect_line "$dir/hook.subject" "DEFENDER_SUBJECT=$shown"
   expect_line "$dir/log.txt" \
@@ -173,7 +173,11 @@ for esc in ("\\u001b", "\\u0007", "\\u009b", "\\u202e", "\\n"):
 PY
 else
   shown='x%C2%9B2J%C2%9D0;t%E2%80%AEy'
-  expect_line "$dir/list.out" "user  $shown  3         2026-11-18 11:11:40  5m 0s"
+  expect_line "$dir/list.out" \
+    "user  $shown  3         2026-11-18 11:11:40  5m 0s  defender-ht from 192.0.2.9"
+  # What blocked the host: the hostile name, escaped the same way.
+  expect_line "$dir/list.out" \
+    "host  192.0.2.9                     3         2026-11-18 11:11:40  5m 0s  defender-ht as $shown"
   expect_line "$dir/hook.subject" "DEFENDER_SUBJECT=$shown"
   check_clean "$dir/attempts.out"
   expect_line "$dir/attempts.out" \

@@ -37,20 +37,24 @@ TEST_CASE("list: subjects blocked by the module, text table") {
   RunResult r = box.Ctl({"list"});
   CHECK(r.status == 0);
   CHECK(r.out ==
-        "KIND  SUBJECT   FAILURES  UNTIL                LEFT\n"
-        "user  alice     4         2027-01-15 08:05:00  4m 12s\n"
-        "host  10.0.0.1  4         2027-01-15 08:05:00  4m 12s\n");
+        "KIND  SUBJECT   FAILURES  UNTIL                LEFT    BLOCKED BY\n"
+        "user  alice     4         2027-01-15 08:05:00  4m 12s  defender-test "
+        "from 10.0.0.1\n"
+        "host  10.0.0.1  4         2027-01-15 08:05:00  4m 12s  defender-test "
+        "as alice\n");
   r = box.Ctl({"list", "--hosts"});
   CHECK(r.out ==
-        "KIND  SUBJECT   FAILURES  UNTIL                LEFT\n"
-        "host  10.0.0.1  4         2027-01-15 08:05:00  4m 12s\n");
+        "KIND  SUBJECT   FAILURES  UNTIL                LEFT    BLOCKED BY\n"
+        "host  10.0.0.1  4         2027-01-15 08:05:00  4m 12s  defender-test "
+        "as alice\n");
   // Times are local: the same instant two hours east of UTC.
   setenv("TZ", "XYZ-2", 1);
   r = box.Ctl({"list", "--users"});
   setenv("TZ", "UTC", 1);
   CHECK(r.out ==
-        "KIND  SUBJECT  FAILURES  UNTIL                LEFT\n"
-        "user  alice    4         2027-01-15 10:05:00  4m 12s\n");
+        "KIND  SUBJECT  FAILURES  UNTIL                LEFT    BLOCKED BY\n"
+        "user  alice    4         2027-01-15 10:05:00  4m 12s  defender-test "
+        "from 10.0.0.1\n");
   // Once the block is over, nothing is listed.
   box.SetNow(kT0 + 300);
   CHECK(box.Ctl({"list"}).out == "no blocked subjects\n");
@@ -75,9 +79,18 @@ TEST_CASE("list --json: every field of every object") {
   CHECK(users.size() == 2);
   // A permanent block reads "permanent" in the table.
   CHECK(box.Ctl({"list", "--users"}).out ==
-        "KIND  SUBJECT  FAILURES  UNTIL                LEFT\n"
-        "user  alice    4         2027-01-15 08:05:00  4m 50s\n"
-        "user  mallory  0         -                    permanent\n");
+        "KIND  SUBJECT  FAILURES  UNTIL                LEFT       BLOCKED BY\n"
+        "user  alice    4         2027-01-15 08:05:00  4m 50s     defender-test "
+        "from 2001:db8:1:2::/64\n"
+        "user  mallory  0         -                    permanent  -\n");
+  // What blocked alice: the failure that went above the limit; a manual
+  // block (mallory) has no failure behind it.
+  CHECK(j[0]["blocked_by"] ==
+        Json{{"service", "defender-test"},
+             {"peer", "2001:db8:1:2::/64"},
+             {"time", "2027-01-15T08:00:00Z"}});
+  CHECK(j[1]["blocked_by"] == nullptr);
+  CHECK(j[2]["blocked_by"]["peer"] == "alice");
 }
 
 TEST_CASE("list --all: also failing subjects that are not blocked") {
@@ -87,9 +100,9 @@ TEST_CASE("list --all: also failing subjects that are not blocked") {
   CHECK(box.Login("bob", "wrong", "192.0.2.9") != 0);
   CHECK(box.Ctl({"list"}).out == "no blocked subjects\n");
   CHECK(box.Ctl({"list", "--all"}).out ==
-        "KIND  SUBJECT    FAILURES  UNTIL  LEFT\n"
-        "user  bob        2         -      -\n"
-        "host  192.0.2.9  2         -      -\n");
+        "KIND  SUBJECT    FAILURES  UNTIL  LEFT  BLOCKED BY\n"
+        "user  bob        2         -      -     -\n"
+        "host  192.0.2.9  2         -      -     -\n");
   const Json j = ParseJson(box.Ctl({"--json", "list", "--all"}).out);
   REQUIRE(j.size() == 2);
   CHECK(j[0]["blocked"] == false);
