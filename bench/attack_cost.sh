@@ -38,8 +38,8 @@ printf '%s:%s\n' "$user" "$password" | chpasswd
 run() {  # FORM
   local form=$1 svc=pdatk-$1-$$
   local conf=$work/$form.toml
-  printf '[lockout]\nfailure_limit = 3\ncooloff_time = 3600\n[store]\npath = "%s"\n' \
-    "$work/$form-state/defender.db" >"$conf"
+  printf '[lockout]\nfailure_limit = 3\ncooloff_time = 3600\n[store]\ndir = "%s"\n' \
+    "$work/$form-state" >"$conf"
   services+=("$svc")
   cat >"/etc/pam.d/$svc" <<PAM
 auth     $form                    $module preauth conf=$conf

@@ -125,6 +125,7 @@ fi
 ctl=$build/defenderctl/defenderctl
 big=$work/w/bigstore/defender-local-big
 if "$ctl" --version >/dev/null 2>&1 && [ -d "$big" ]; then
+  rm -rf "$work/ctl"
   cp -a "$big" "$work/ctl"
   sed "s|^dir = .*|dir = \"$work/ctl\"|" \
     "$work/w/bigstore/defender-local-big.toml" >"$work/ctl.toml"

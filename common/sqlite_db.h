@@ -1,6 +1,6 @@
-// One connection to the local SQLite database that holds the SqliteStore's
-// records and the attempt log. Opened per PAM call and closed before it
-// returns: never shared across fork().
+// One connection to a local SQLite database: the attempt archive
+// (archive.h), which only defenderctl opens (a login never does). Opened
+// per command and closed before it returns: never shared across fork().
 #ifndef PAM_DEFENDER_COMMON_SQLITE_DB_H_
 #define PAM_DEFENDER_COMMON_SQLITE_DB_H_
 

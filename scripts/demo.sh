@@ -1,7 +1,9 @@
 #!/bin/bash
 # The quick-start demo: installs what is missing, builds, and brute-forces a
-# throwaway PAM service with the built module on the default SQLite store
-# (in a temporary directory). Changes nothing on the system outside it.
+# throwaway PAM service with the built module on the default local store
+# (in a temporary directory). Changes nothing on the system outside it but
+# the compiled copy of its configuration that the module keeps in
+# /var/lib/pam_defender/config/, which it removes at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,14 +15,20 @@ ctl=$PWD/build/defenderctl/defenderctl
 wrapper=$(ls /usr/lib/*/libpam_wrapper.so | head -n1)
 matrix=$(ls /usr/lib/*/pam_wrapper/pam_matrix.so | head -n1)
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+cleanup() {
+  # The module's compiled copy of this demo's configuration.
+  grep -lsF "$dir/defender.toml" /var/lib/pam_defender/config/*.snapshot |
+    xargs -r rm -f
+  rm -rf "$dir"
+}
+trap cleanup EXIT
 mkdir "$dir/pam.d"
 cat >"$dir/defender.toml" <<TOML
 [lockout]
 failure_limit = 3
 cooloff_time = 300
 [store]
-path = "$dir/state/defender.db"
+dir = "$dir/state"
 TOML
 echo "alice:correct-horse:demo" >"$dir/passdb"
 m="$module conf=$dir/defender.toml"
@@ -48,7 +56,7 @@ login() {  # PASSWORD
 }
 ctl() { echo "  # defenderctl $*"; "$ctl" -c "$dir/defender.toml" "$@" | sed 's/^/  /'; }
 
-bold "pam_defender demo: failure_limit = 3, cool-off 300 s, SQLite store in $dir"
+bold "pam_defender demo: failure_limit = 3, cool-off 300 s, local store in $dir"
 bold "1. An attacker guesses alice's password"
 for pw in 123456 password qwerty letmein; do login "$pw"; done
 bold "2. alice and her host are now blocked: even the correct password is refused"

@@ -11,7 +11,7 @@ namespace {
 
 TEST_CASE("config errors: unknown key, wrong type, out of range -> exit 2") {
   Sandbox box;
-  const std::string store = "[store]\npath = \"" + box.db() + "\"\n";
+  const std::string store = "[store]\ndir = \"" + box.state_dir() + "\"\n";
   struct Case {
     std::string text;
     std::string message;  // After "defenderctl: CONFIG".
@@ -66,8 +66,8 @@ TEST_CASE(
   for (const Case& c : cases) {
     CAPTURE(c.line);
     Sandbox box;
-    box.WriteConfig("[store]\npath = \"" + box.db() + "\"\n[redis]\n" + c.line +
-                    "\n");
+    box.WriteConfig("[store]\ndir = \"" + box.state_dir() + "\"\n[redis]\n" +
+                    c.line + "\n");
     for (const std::vector<std::string>& args :
          std::vector<std::vector<std::string>>{
              {"config", "check"}, {"config", "show"}, {"cleanup"}}) {
@@ -92,7 +92,7 @@ TEST_CASE("invalid config: list and unblock use the last valid one") {
   for (int i = 0; i < 2; ++i) CHECK(box.Login("alice", "wrong", "") != 0);
   struct stat st;
   REQUIRE(stat(box.config().c_str(), &st) == 0);
-  box.WriteConfig("[store]\npath = \"" + box.db() +
+  box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
                   "\"\n[lockout]\nfailure_limt = 1\n");
   const std::string warning =
       "defenderctl: warning: " + box.config() + " is invalid (" + box.config() +

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -59,15 +60,23 @@ TEST_CASE("the installed build (system clock) works on a fresh store") {
       box.Exec({EnvPath("DEFENDERCTL"), "-c", box.config(), "list", "--json"});
   CHECK(r.status == 0);
   CHECK(ParseJson(r.out) == Json::array());
-  struct stat st;
-  REQUIRE(stat(box.db().c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0600);
+  // The store is its directories (0700); a subject's record file appears
+  // only when something is written for it.
+  for (const std::string& dir :
+       {box.dir() + "/state", box.dir() + "/state/subjects"}) {
+    CAPTURE(dir);
+    struct stat st;
+    REQUIRE(lstat(dir.c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0700);
+  }
+  CHECK(std::filesystem::is_empty(box.dir() + "/state/subjects"));
 }
 
 TEST_CASE("store unavailable -> exit 3 for every command that needs it") {
   Sandbox box;
   box.WriteFile("file", "not a directory\n");
-  box.WriteConfig("[store]\npath = \"" + box.dir() + "/file/defender.db\"\n");
+  box.WriteConfig("[store]\ndir = \"" + box.dir() + "/file\"\n");
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"list"},
                                              {"attempts"},
@@ -121,21 +130,22 @@ TEST_SUITE("root") {
     CHECK(r.err == "defenderctl: cannot open " + box.dir() +
                        "/state/attempts.db: Permission denied (run as root)\n");
     // A store that does not exist yet, in a directory only root may write.
-    box.WriteConfig("[store]\npath = \"" + box.dir() + "/new.db\"\n");
+    box.WriteConfig("[store]\ndir = \"" + box.dir() + "\"\n");
     r = AsNobody(box, {"list"});
     CHECK(r.status == 3);
     CHECK(r.err == "defenderctl: cannot open " + box.dir() +
                        ": Permission denied (run as root)\n");
   }
 
-  // Issue 10 finding 7: a store another user owns or can write (here the
-  // database file, 0666) is refused by the CLI too.
+  // Issue 10 finding 7: a store another user owns or can write (here bob's
+  // record file, 0666) is refused by the CLI too.
   TEST_CASE("an untrusted store: a clear message and exit 3") {
     Sandbox box;
     REQUIRE(box.Ctl({"block", "--user", "bob"}).status == 0);
-    REQUIRE(chmod(box.db().c_str(), 0666) == 0);
+    const std::string record = box.dir() + "/state/subjects/u-626f62";
+    REQUIRE(chmod(record.c_str(), 0666) == 0);
     const std::string message =
-        "defenderctl: store unavailable: " + box.db() +
+        "defenderctl: store unavailable: " + record +
         ": untrusted store: owned by uid 0 with mode 0666 (must be owned by "
         "uid 0 and not writable by group or others)\n";
     for (const std::vector<std::string>& args :
@@ -147,10 +157,21 @@ TEST_SUITE("root") {
       CHECK(r.out == "");
       CHECK(r.err == message);
     }
-    REQUIRE(chmod(box.db().c_str(), 0600) == 0);
+    REQUIRE(chmod(record.c_str(), 0600) == 0);
     RunResult r = box.Ctl({"--json", "list"});
     CHECK(r.status == 0);
     CHECK(ParseJson(r.out).size() == 1);
+    // So is a subjects directory others may write (they could plant or
+    // swap record files).
+    const std::string subjects = box.dir() + "/state/subjects";
+    REQUIRE(chmod(subjects.c_str(), 0777) == 0);
+    r = box.Ctl({"list"});
+    CHECK(r.status == 3);
+    CHECK(r.err == "defenderctl: store unavailable: " + subjects +
+                       ": untrusted store: owned by uid 0 with mode 0777 (must "
+                       "be owned by uid 0 and not writable by group or "
+                       "others)\n");
+    REQUIRE(chmod(subjects.c_str(), 0700) == 0);
     // The attempt archive and journal are checked the same way.
     const std::string archive = box.dir() + "/state/attempts.db";
     REQUIRE(box.Ctl({"attempts"}).status == 0);
@@ -192,7 +213,7 @@ TEST_SUITE("root") {
         "env | grep ^DEFENDER_ | sort > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"";
     const std::string on_block = box.dir() + "/on_block.out";
     const std::string on_unblock = box.dir() + "/on_unblock.out";
-    box.WriteConfig("[store]\npath = \"" + box.db() +
+    box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
                     "\"\n[hooks]\non_block = [\"/bin/sh\", \"-c\", '" + script +
                     "', \"" + on_block +
                     "\"]\non_unblock = [\"/bin/sh\", "
@@ -225,7 +246,7 @@ TEST_SUITE("root") {
   TEST_CASE("config show masks the Redis password") {
     Sandbox box;
     box.WriteConfig(
-        "[store]\npath = \"" + box.db() +
+        "[store]\ndir = \"" + box.state_dir() +
         "\"\n[redis]\nurl = \"redis://app:s3cret@10.0.0.5:6379/2\"\n");
     RunResult r = box.Ctl({"config", "show"});
     CHECK(r.status == 0);
@@ -240,7 +261,7 @@ TEST_SUITE("root") {
 
   TEST_CASE("a config naming secrets must not be writable by others") {
     Sandbox box;
-    box.WriteConfig("[store]\npath = \"" + box.db() +
+    box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
                     "\"\n[hooks]\non_block = [\"/bin/true\"]\n");
     REQUIRE(chmod(box.config().c_str(), 0666) == 0);
     const RunResult r = box.Ctl({"config", "check"});

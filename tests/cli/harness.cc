@@ -11,7 +11,7 @@ namespace defender::testing {
 Sandbox::Sandbox(const std::string& config_extra) {
   config_ = dir_ / "defender.toml";
   passdb_ = dir_.Write("passdb", "", 0600);
-  WriteConfig("[store]\npath = \"" + db() + "\"\n" + config_extra);
+  WriteConfig("[store]\ndir = \"" + state_dir() + "\"\n" + config_extra);
   setenv("TZ", "UTC", 1);
   SetNow(kT0);
   // The PAM service for Login(): the documented stack, on the test module.

@@ -1,5 +1,5 @@
 // A sandbox for one defenderctl test: a temporary directory (removed at the
-// end) with its own config (`[store] path` inside it, never /var/lib), the
+// end) with its own config (`[store] dir` inside it, never /var/lib), the
 // test builds of defenderctl and pam_defender on a clock the test sets, and
 // real logins through pamtester under pam_wrapper with pam_matrix as the
 // password check.
@@ -31,8 +31,9 @@ class Sandbox {
 
   const std::string& dir() const { return dir_.path(); }
   const std::string& config() const { return config_; }
-  // The attempt log; the store is in its directory (store.path names it).
-  std::string db() const { return dir_ / "state/attempts.db"; }
+  // The store's directory (store.dir): the record files in subjects/, the
+  // attempt journal and archive.
+  std::string state_dir() const { return dir_ / "state"; }
 
   // Replaces the config file with exactly `text`.
   void WriteConfig(const std::string& text);

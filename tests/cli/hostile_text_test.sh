@@ -66,7 +66,7 @@ cat >"$dir/defender.toml" <<TOML
 on_block = ["$dir/hook.sh"]
 on_unblock = ["$dir/hook.sh"]
 [store]
-path = "$dir/state/defender.db"
+dir = "$dir/state"
 TOML
 
 if [ "$mode" = redis ]; then

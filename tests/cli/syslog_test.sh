@@ -12,7 +12,7 @@ set -euo pipefail
 command -v unshare >/dev/null || { echo "skipped: no unshare"; exit 77; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-printf '[store]\npath = "%s/state/defender.db"\n' "$dir" >"$dir/defender.toml"
+printf '[store]\ndir = "%s/state"\n' "$dir" >"$dir/defender.toml"
 export DIR=$dir PAM_DEFENDER_TEST_NOW=1795000000  # 2026-11-18T11:06:40Z
 
 inside() {

@@ -16,7 +16,7 @@ grep -qx 'WantedBy=timers.target' "$dir/defender-cleanup.timer"
 (cd "$dir" && systemd-analyze verify --man=no \
   ./defender-cleanup.service ./defender-cleanup.timer)
 # The command the unit runs works on a store.
-printf '[store]\npath = "%s/state/defender.db"\n' "$dir" > "$dir/defender.toml"
+printf '[store]\ndir = "%s/state"\n' "$dir" > "$dir/defender.toml"
 out=$("$DEFENDERCTL" -c "$dir/defender.toml" cleanup)
 echo "$out"
 [[ $out == "deleted 0 attempt row(s) older than 1d 0h"* ]]

@@ -111,7 +111,7 @@ e2e_config() {
     printf '%s\n' "$@"
     echo
     echo '[store]'
-    echo "path = \"$E2E_TMP/state/defender.db\""
+    echo "dir = \"$E2E_TMP/state\""
   } >"$E2E_TMP/defender.toml"
   E2E_CONF=$E2E_TMP/defender.toml
   E2E_DB=$E2E_TMP/state/attempts.db

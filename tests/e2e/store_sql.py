@@ -34,8 +34,11 @@ def slot(b):
 def main():
     store, sql = sys.argv[1], sys.argv[2]
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE subjects(kind, subject, failures, blocked, expires)")
-    db.execute("CREATE TABLE blocks(kind, subject, time)")
+    # Typed columns, as in the former database: INTEGER affinity makes a
+    # comparison with a text number (strftime('%s', 'now')) numeric.
+    db.execute("CREATE TABLE subjects(kind TEXT, subject TEXT, "
+               "failures INTEGER, blocked INTEGER, expires INTEGER)")
+    db.execute("CREATE TABLE blocks(kind TEXT, subject TEXT, time INTEGER)")
     sub = os.path.join(store, "subjects")
     for f in sorted(os.listdir(sub)) if os.path.isdir(sub) else []:
         if f.startswith("."):

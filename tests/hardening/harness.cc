@@ -59,10 +59,10 @@ std::vector<std::string> Split(const std::string& s) {
 }  // namespace
 
 Env::Env(const std::string& config_extra, const std::string& module_args,
-         std::optional<std::string> db)
+         std::optional<std::string> state_dir)
     : module_args_(module_args) {
-  path_ = db.value_or(tmp_ / "state/defender.db");
-  db_ = DirOf(path_) + "/attempts.db";
+  path_ = state_dir.value_or(tmp_ / "state");
+  db_ = path_ + "/attempts.db";
   conf_ = tmp_ / "defender.toml";
   confdir_ = tmp_ / "pam.d";
   REQUIRE(mkdir(confdir_.c_str(), 0755) == 0);
@@ -77,7 +77,7 @@ Env::Env(const std::string& config_extra, const std::string& module_args,
 }
 
 void Env::SetConfig(const std::string& config_extra) {
-  WriteFile(conf_, "[store]\npath = \"" + path_ + "\"\n\n" + config_extra);
+  WriteFile(conf_, "[store]\ndir = \"" + path_ + "\"\n\n" + config_extra);
 }
 
 void Env::WriteService(const std::string& name, const std::string& text) {
@@ -212,7 +212,8 @@ std::vector<SubjectRow> Subjects(const std::string& db) {
   return rows;
 }
 
-std::vector<AttemptRow> Attempts(const std::string& db) {
+std::vector<AttemptRow> Attempts(const std::string& db,
+                                 int64_t* skipped_bytes) {
   // The module appends to the journal beside the store; move it into the
   // archive as defenderctl does, then read the archive.
   const std::string dir = defender::ParentDir(db);
@@ -221,6 +222,7 @@ std::vector<AttemptRow> Attempts(const std::string& db) {
   defender::IngestResult ingested;
   REQUIRE_MESSAGE(archive != nullptr, err);
   REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &ingested, &err), err);
+  if (skipped_bytes != nullptr) *skipped_bytes += ingested.skipped_bytes;
   return ReadRows<AttemptRow>(
       dir + "/" + defender::kArchiveName,
       "SELECT service, user, host, tty, result FROM attempts ORDER BY id",
@@ -253,13 +255,6 @@ std::string IntegrityCheck(const std::string& db) {
     seen = true;
   });
   return ok ? first : "(query failed)";
-}
-
-bool Checkpoint(const std::string& db) {
-  std::string busy;
-  const bool ok = SqlRows(db, "PRAGMA wal_checkpoint(TRUNCATE)",
-                          [&](sqlite3_stmt* st) { busy = Col(st, 0); });
-  return ok && busy == "0";
 }
 
 bool ExecSql(const std::string& db, const std::string& sql,

@@ -48,12 +48,12 @@ inline int Run(const std::vector<std::string>& argv) {
 // directory.
 class Env {
  public:
-  // `config_extra` is appended to the generated config, whose [store] path
-  // is `db` (default: <dir>/state/defender.db): the store is in its
-  // directory, and db() is the attempt log there, attempts.db.
+  // `config_extra` is appended to the generated config, whose [store] dir
+  // is `state_dir` (default: <dir>/state); db() is the attempt archive
+  // there, attempts.db.
   explicit Env(const std::string& config_extra = "",
                const std::string& module_args = "",
-               std::optional<std::string> db = std::nullopt);
+               std::optional<std::string> state_dir = std::nullopt);
 
   const std::string& dir() const { return tmp_.path(); }
   const std::string& db() const { return db_; }
@@ -136,8 +136,10 @@ struct AttemptRow {
 };
 std::vector<SubjectRow> Subjects(const std::string& db);
 // The attempt log of the store `db`: its journal moved into the archive
-// beside it first (AttemptArchive::Ingest).
-std::vector<AttemptRow> Attempts(const std::string& db);
+// beside it first (AttemptArchive::Ingest), which adds the damaged journal
+// bytes it skipped to *skipped_bytes when given.
+std::vector<AttemptRow> Attempts(const std::string& db,
+                                 int64_t* skipped_bytes = nullptr);
 std::optional<SubjectRow> FindSubject(const std::string& db,
                                       const std::string& kind,
                                       const std::string& subject);
@@ -146,9 +148,6 @@ int64_t Failures(const std::string& db, const std::string& kind,
                  const std::string& subject);
 // "ok" when PRAGMA integrity_check passes, else its first message.
 std::string IntegrityCheck(const std::string& db);
-// Copies every page the WAL holds into the database file and empties the
-// WAL (PRAGMA wal_checkpoint(TRUNCATE)); true on success.
-bool Checkpoint(const std::string& db);
 // Runs one SQL statement on `db` (for test setup); true on success.
 bool ExecSql(const std::string& db, const std::string& sql,
              int busy_timeout_ms = 0);

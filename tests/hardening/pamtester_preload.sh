@@ -9,8 +9,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/pam.d"
 printf 'alice:secret:login\n' >"$tmp/passdb"
-printf '[lockout]\nfailure_limit = 2\n[store]\npath = "%s"\n' \
-  "$tmp/state/defender.db" >"$tmp/defender.toml"
+printf '[lockout]\nfailure_limit = 2\n[store]\ndir = "%s"\n' \
+  "$tmp/state" >"$tmp/defender.toml"
 mod="$DEFENDER_TEST_MODULE"
 conf="conf=$tmp/defender.toml"
 cat >"$tmp/pam.d/login" <<PAM

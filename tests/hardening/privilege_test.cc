@@ -78,30 +78,37 @@ TEST_CASE("a config naming hooks or a Redis password must be root-only") {
 TEST_CASE("the state directory and database are created private") {
   SetNow(1'800'000'000);
   TempDir top;
-  Env env("", "", top / "state/defender.db");
+  Env env("", "", top / "state");
   const mode_t old = umask(0);
   const LoginResult r = RunLogin(env, Login());
   umask(old);
   CHECK(r.auth == PAM_AUTH_ERR);
   struct stat st;
-  REQUIRE(stat((top / "state").c_str(), &st) == 0);
-  CHECK((st.st_mode & 07777) == 0700);
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    const std::string path = env.db() + suffix;
-    // The WAL and its index stay between logins (they are checkpointed and
-    // removed only once the WAL has grown), so they must be private too.
-    REQUIRE(Exists(path));
+  for (const std::string& dir : {top / "state", top / "state/subjects"}) {
+    INFO("directory: ", dir);
+    REQUIRE(lstat(dir.c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0700);
+    CHECK(st.st_uid == 0);
+  }
+  // The login's two record files and the attempt journal (a login creates
+  // no archive).
+  for (const std::string& path : {top / "state/subjects/u-616c696365",
+                                  top / "state/subjects/h-3139322e302e322e3130",
+                                  top / "state/attempts.journal"}) {
     INFO("file: ", path);
-    REQUIRE(stat(path.c_str(), &st) == 0);
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
     CHECK((st.st_mode & 07777) == 0600);
     CHECK(st.st_uid == 0);
   }
+  CHECK_FALSE(Exists(env.db()));
 }
 
-// Issue 10 finding 7: with store.path in a world-writable directory,
-// nobody could pre-create the database 0666 and then clear every counter
-// with sqlite3; a root-owned 0666 file was used the same way. The store
-// (directory, file, -wal, -shm) is used only when owned by root and not
+// Issue 10 finding 7: with the store in a world-writable directory, nobody
+// could pre-create a file 0666 and then clear every counter; a root-owned
+// 0666 file was used the same way. The store (its directory, the subjects
+// directory, each record file) is used only when owned by root and not
 // writable by group or others; otherwise the store-failure policy applies
 // with one log line naming the path and the problem, and nothing is
 // written.
@@ -109,35 +116,40 @@ TEST_CASE("an untrusted store is refused and left untouched") {
   SetNow(1'800'000'000);
   struct Case {
     const char* name;
-    const char* target;  // Suffix of the database path, or "dir".
+    const char* target;  // Path under the state directory, or "dir".
     uid_t owner;
     mode_t mode;
   };
   const Case cases[] = {
-      {"database 0666, root-owned", "", 0, 0666},
-      {"database owned by nobody", "", kNobody, 0600},
+      {"record 0666, root-owned", "subjects/u-616c696365", 0, 0666},
+      {"record owned by nobody", "subjects/h-3139322e302e322e3130", kNobody,
+       0600},
       {"directory 1777", "dir", 0, 01777},
       {"directory group-writable", "dir", 0, 0770},
-      {"-wal owned by nobody", "-wal", kNobody, 0600},
-      {"-shm 0666", "-shm", 0, 0666},
+      {"subjects owned by nobody", "subjects", kNobody, 0700},
+      {"subjects 0777", "subjects", 0, 0777},
   };
   for (const Case& c : cases) {
     INFO("case: ", std::string(c.name));
     TempDir top;
-    Env env("", "", top / "state/defender.db");
+    Env env("", "", top / "state");
     CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
-    // Read as bytes only: closing an SQLite connection would checkpoint
-    // and remove the -wal and -shm the module leaves.
+    // The record files and the journal, as bytes.
     const auto bytes = [&] {
       std::string all;
-      for (const char* suffix : {"", "-wal", "-shm"}) {
-        REQUIRE(Exists(env.db() + suffix));
-        all += ReadFile(env.db() + suffix) + "|";
+      for (const char* name :
+           {"subjects/u-616c696365", "subjects/h-3139322e302e322e3130",
+            "attempts.journal"}) {
+        REQUIRE(Exists(top / "state/" + name));
+        all += ReadFile(top / "state/" + name) + "|";
       }
       return all;
     };
-    const std::string target =
-        std::string(c.target) == "dir" ? top / "state" : env.db() + c.target;
+    const bool is_dir =
+        std::string(c.target) == "dir" || std::string(c.target) == "subjects";
+    const std::string target = std::string(c.target) == "dir"
+                                   ? top / "state"
+                                   : top / "state/" + c.target;
     REQUIRE(chown(target.c_str(), c.owner, 0) == 0);
     REQUIRE(chmod(target.c_str(), c.mode) == 0);
     const std::string before = bytes();
@@ -166,8 +178,7 @@ TEST_CASE("an untrusted store is refused and left untouched") {
 
     // Fixed by the administrator: the store is used again, with its data.
     REQUIRE(chown(target.c_str(), 0, 0) == 0);
-    REQUIRE(chmod(target.c_str(),
-                  std::string(c.target) == "dir" ? 0700 : 0600) == 0);
+    REQUIRE(chmod(target.c_str(), is_dir ? 0700 : 0600) == 0);
     ClearLog();
     CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
     CHECK(LogText() == "");

@@ -85,8 +85,8 @@ class Host {
  public:
   explicit Host(const std::string& store_toml) {
     const std::string conf = dir_.Write(
-        "defender.toml", "[lockout]\nfailure_limit = 3\n\n[store]\npath = \"" +
-                             (dir_ / "defender.db") + "\"\n" + store_toml);
+        "defender.toml", "[lockout]\nfailure_limit = 3\n\n[store]\ndir = \"" +
+                             dir_.path() + "\"\n" + store_toml);
     const std::string passdb =
         dir_.Write("passdb", "alice:right:hiredis-test\n");
     REQUIRE(mkdir((dir_ / "pam.d").c_str(), 0755) == 0);

@@ -89,8 +89,7 @@ TEST_CASE("return codes on a configuration error: ignore, or fail closed") {
 }
 
 TEST_CASE("return codes when the store cannot be opened") {
-  PamHarness h(ModulePath(true),
-               "[store]\npath = \"/proc/no-such-dir/defender.db\"\n");
+  PamHarness h(ModulePath(true), "[store]\ndir = \"/proc/no-such-dir\"\n");
   CHECK(h.Direct(false, {"preauth"}, "alice", "").rc == PAM_IGNORE);
   CHECK(h.Direct(false, {"preauth", "fail_closed"}, "alice", "").rc ==
         PAM_AUTH_ERR);

@@ -65,7 +65,7 @@ TEST_CASE(
 
 TEST_CASE("SqliteDb creates its directory 0700 and database 0600") {
   TempDir dir;
-  const std::string path = dir.path() + "/state/defender.db";
+  const std::string path = dir.path() + "/state/attempts.db";
   std::string err;
   auto db = SqliteDb::Open(path, 1000, &err);
   REQUIRE_MESSAGE(db != nullptr, err);
