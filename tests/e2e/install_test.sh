@@ -57,7 +57,7 @@ if [ -n "$completion" ]; then
       _defenderctl defenderctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
       printf "%s\n" "${COMPREPLY[@]}" | sort | xargs' "$root$completion" "$@"
   }
-  e2e_equal "completes verbs" "attempts block check cleanup config doctor list stats unblock" \
+  e2e_equal "completes verbs" "attempts block check cleanup config doctor firewall list stats unblock" \
     "$(complete_words defenderctl '')"
   e2e_equal "completes global options" "--config --help --json --version" \
     "$(complete_words defenderctl --)"

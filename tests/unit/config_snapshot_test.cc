@@ -60,6 +60,10 @@ const std::map<std::string, Value>& SpecialValues() {
       {"redis.on_error", String("closed")},
       {"hooks.on_block", Strings({"/usr/local/bin/on-block", "--all"})},
       {"hooks.on_unblock", Strings({"/usr/local/bin/on-unblock"})},
+      {"lockout.mode", String("report")},
+      {"firewall.action", String("reject")},
+      {"firewall.table", String("pd_test")},
+      {"firewall.ports", Ints({22, 2222})},
   };
   return values;
 }
@@ -87,6 +91,8 @@ Value OtherValue(const KeyDef& key, const Config& defaults) {
       return Strings({"a-" + name, "b"});
     case KeyType::kIntOrIntList:
       return Ints({key.min + 1, key.min + 7, 0});
+    case KeyType::kIntList:
+      return Ints({key.min + 1, key.min + 7});
   }
   return v;
 }
