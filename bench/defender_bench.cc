@@ -1,10 +1,11 @@
 // defender_bench: the cost of a login through real libpam, one fresh process
 // per login, for the baseline (password only), pam_faillock and pam_defender
-// (SQLite, Redis) side by side, interleaved round by round. See README.md.
+// (local store, Redis) side by side, interleaved round by round. See README.md.
 //
 //   defender_bench run --module PATH --workdir DIR --out DIR [options]
-//   defender_bench step --confdir DIR --service NAME   (one pam_authenticate,
-//                                                       for callgrind)
+//   defender_bench step --confdir DIR --service NAME [--account]
+//       (one pam_authenticate, then pam_acct_mgmt with --account if it
+//        succeeded: for callgrind and strace)
 #include <pwd.h>
 #include <security/pam_appl.h>
 #include <time.h>
@@ -41,7 +42,7 @@ struct Scenario {
   std::string title;
   Pattern pattern;
   int concurrency = 1;
-  bool big_store = false;  // Adds "defender-sqlite-big" on a filled store.
+  bool big_store = false;  // Adds "defender-local-big" on a filled store.
 };
 
 struct Options {
@@ -85,17 +86,32 @@ struct Samples {
 
 int64_t Now() { return static_cast<int64_t>(time(nullptr)); }
 
-// Rows in the attempt log of a pam_defender stack, its journal moved into
-// the archive beside the store first (-1 on error).
-int64_t AttemptRows(const std::string& db_path) {
-  std::string err;
+// The attempt records of a pam_defender stack whose store is the directory
+// of `state`: its journal (the logins' records, appended by the module) is
+// moved into the archive beside it, as defenderctl does; *journal is the
+// number of records moved, *archive the rows in the archive afterwards.
+// False with *err on failure.
+bool CountAttempts(const std::string& state, int64_t* journal,
+                   int64_t* archive_rows, std::string* err) {
   auto archive =
-      defender::AttemptArchive::Open(defender::ParentDir(db_path), 0, &err);
+      defender::AttemptArchive::Open(defender::ParentDir(state), 0, err);
   defender::IngestResult ingested;
-  if (!archive || !archive->Ingest(/*trim=*/true, &ingested, &err)) return -1;
+  if (!archive || !archive->Ingest(/*trim=*/false, &ingested, err)) {
+    return false;
+  }
+  if (ingested.skipped_bytes != 0) {
+    *err = std::to_string(ingested.skipped_bytes) + " damaged journal bytes";
+    return false;
+  }
   defender::SqliteDb::Statement st(archive->db(),
                                    "SELECT count(*) FROM attempts");
-  return st.Step() ? st.Int(0) : -1;
+  if (!st.Step()) {
+    *err = archive->db()->Error("cannot count the archive");
+    return false;
+  }
+  *journal = ingested.records;
+  *archive_rows = st.Int(0);
+  return true;
 }
 
 class Runner {
@@ -121,14 +137,14 @@ class Runner {
     std::vector<std::pair<std::string, StackKind>> kinds = {
         {"baseline", StackKind::kBaseline},
         {"faillock", StackKind::kFaillock},
-        {"defender-sqlite", StackKind::kDefenderSqlite}};
+        {"defender-local", StackKind::kDefenderLocal}};
     if (o_.redis_port) {
       kinds.push_back({"defender-redis", StackKind::kDefenderRedis});
     }
     if (sc.big_store) {
       kinds = {{"baseline", StackKind::kBaseline},
-               {"defender-sqlite", StackKind::kDefenderSqlite},
-               {"defender-sqlite-big", StackKind::kDefenderSqlite}};
+               {"defender-local", StackKind::kDefenderLocal},
+               {"defender-local-big", StackKind::kDefenderLocal}};
     }
     out->clear();
     for (const auto& [name, kind] : kinds) {
@@ -217,16 +233,20 @@ class Runner {
             Fail(sc.name + "/" + s.name + ": " + std::to_string(sm.unexpected) +
                  " unexpected PAM result(s), first " + sm.first_error);
       }
-      if (s.kind == StackKind::kDefenderSqlite ||
+      if (s.kind == StackKind::kDefenderLocal ||
           s.kind == StackKind::kDefenderRedis) {
-        // Every login is in the attempt log: proof that the store was used.
-        const int64_t want = expected_rows[s.name] + logins +
-                             (s.state == big_store_ ? o_.fill_attempts : 0);
-        const int64_t rows = AttemptRows(s.state);
-        if (rows != want) {
-          ok = Fail(sc.name + "/" + s.name + ": attempt log has " +
-                    std::to_string(rows) + " rows, expected " +
-                    std::to_string(want));
+        // Every login is in the journal: proof that the store was used.
+        const int64_t want = expected_rows[s.name] + logins;
+        const int64_t filled = s.state == big_store_ ? o_.fill_attempts : 0;
+        int64_t journal = -1;
+        int64_t rows = -1;
+        if (!CountAttempts(s.state, &journal, &rows, &err)) {
+          ok = Fail(sc.name + "/" + s.name + ": " + err);
+        } else if (journal != want || rows != want + filled) {
+          ok = Fail(sc.name + "/" + s.name + ": journal has " +
+                    std::to_string(journal) + " records, expected " +
+                    std::to_string(want) + "; archive " + std::to_string(rows) +
+                    " rows, expected " + std::to_string(want + filled));
         }
       }
     }
@@ -456,9 +476,10 @@ int Run(Options& o) {
   return r.failed() ? 1 : 0;
 }
 
-// One pam_authenticate in this process (for valgrind).
+// One pam_authenticate in this process (for valgrind), and with `account`
+// pam_acct_mgmt after a success: a whole login (for strace).
 int Step(const std::string& confdir, const std::string& service,
-         const std::string& user, const std::string& password) {
+         const std::string& user, const std::string& password, bool account) {
   pam_conv conv{
       [](int n, const pam_message** m, pam_response** r, void* d) {
         auto* out = static_cast<pam_response*>(calloc(n, sizeof(pam_response)));
@@ -478,7 +499,8 @@ int Step(const std::string& confdir, const std::string& service,
   }
   pam_set_item(pamh, PAM_RHOST, kRhost);
   pam_set_item(pamh, PAM_TTY, "ssh");
-  const int rc = pam_authenticate(pamh, 0);
+  int rc = pam_authenticate(pamh, 0);
+  if (account && rc == PAM_SUCCESS) rc = pam_acct_mgmt(pamh, 0);
   pam_end(pamh, rc);
   std::printf("%s\n", pam_strerror(nullptr, rc));
   return 0;
@@ -523,8 +545,11 @@ int main(int argc, char** argv) {
   step->add_option("--service", service)->required();
   step->add_option("--user", user);
   step->add_option("--password", password);
+  bool account = false;
+  step->add_flag("--account", account,
+                 "pam_acct_mgmt after a successful pam_authenticate");
   CLI11_PARSE(app, argc, argv);
-  if (*step) return bench::Step(confdir, service, user, password);
+  if (*step) return bench::Step(confdir, service, user, password, account);
   o.scenarios.insert(scenarios.begin(), scenarios.end());
   return bench::Run(o);
 }

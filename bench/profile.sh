@@ -1,6 +1,6 @@
 #!/bin/bash
-# Per-step cost of pam_defender on SQLite and of pam_faillock, counted
-# rather than timed, so that it is repeatable on a busy machine:
+# Per-step cost of pam_defender on its local store and of pam_faillock,
+# counted rather than timed, so that it is repeatable on a busy machine:
 #  - instructions inside pam_sm_authenticate (valgrind --tool=callgrind
 #    --toggle-collect), i.e. the module's own work, not pam_start's;
 #  - fsync/fdatasync calls (strace), the I/O cost instructions do not show.
@@ -8,8 +8,7 @@
 # service + pam_end. Steps run in cycles of preauth (clean subject),
 # authfail (counter 0 -> 1) and authsucc (counter 1 -> reset) on a store
 # that already exists, and the figures are means over CYCLES cycles (22 by
-# default: two periods of pam_defender's WAL, which is checkpointed about
-# every 11 cycles, and a new connection's cost grows with the WAL it reads).
+# default).
 #
 #   bench/profile.sh BUILD_DIR OUT_TSV [WORKDIR]
 set -euo pipefail
@@ -41,7 +40,7 @@ run_step() {  # SERVICE: adds its instructions and fsyncs to the totals
 }
 {
   printf '# stack\tstep\tinstructions\tfsyncs_per_step\n'
-  for stack in defender-sqlite faillock; do
+  for stack in defender-local faillock; do
     n=$cycles
     [ "$stack" = faillock ] && n=3
     for ((i = 0; i < n; i++)); do

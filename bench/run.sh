@@ -38,10 +38,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 "$root/scripts/install-deps.sh" >/dev/null
 
+# The benchmark is built with the tests (meson.build); only what the run
+# uses is compiled.
 if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
+  meson setup "$build" "$root" --buildtype=release -Dtests=true >/dev/null
+else
+  meson configure "$build" -Dtests=true >/dev/null
 fi
-ninja -C "$build" -j2 >/dev/null
+ninja -C "$build" -j2 pam_defender/pam_defender.so \
+  pam_defender/pam_defender.d/config.so defenderctl/defenderctl \
+  bench/defender_bench bench/load_module \
+  bench/pam_defender_shared_runtime.so >/dev/null
 bench=$build/bench/defender_bench
 module=$(readlink -f "$build/pam_defender/pam_defender.so")
 mkdir -p "$results"
@@ -71,16 +78,17 @@ fi
   echo "kernel: $(uname -r)"
   echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "filesystem of /tmp: $(df -T /tmp | awk 'NR == 2 {print $2}')"
-  echo "sqlite: $(dpkg-query -W -f='${Version}' libsqlite3-0)," \
+  echo "sqlite (defenderctl's archive): $(dpkg-query -W -f='${Version}' libsqlite3-0)," \
        "libpam: $(dpkg-query -W -f='${Version}' libpam0g)," \
        "redis: $(dpkg-query -W -f='${Version}' redis-server)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$results/machine.txt"
 
+status=0
 "$bench" run --module "$module" --workdir "$work/w" --out "$results" \
   --rounds "${ROUNDS:-40}" --batch "${BATCH:-5}" \
   --concurrent-batch "${CONCURRENT_BATCH:-2}" "${redis_args[@]}" \
-  2>&1 | tee "$results/run.log"
+  2>&1 | tee "$results/run.log" || status=1
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" \
   >>"$results/machine.txt"
 
@@ -111,27 +119,30 @@ else
   echo "# pam_faillock.so not found" >"$results/load.tsv"
 fi
 
-# defenderctl list / cleanup on a copy of the filled store, when the CLI
-# is built (it falls back to the library calls timed in storeops.tsv).
+# `defenderctl list` (100,000 subjects) and `defenderctl cleanup` (the
+# 1,000,000 archive rows, all older than attempts.expiration_hours) on a
+# copy of the filled store, with the release build's CLI.
 ctl=$build/defenderctl/defenderctl
-big=$work/w/bigstore/defender-sqlite-big
+big=$work/w/bigstore/defender-local-big
 if "$ctl" --version >/dev/null 2>&1 && [ -d "$big" ]; then
   rm -rf "$work/ctl"
   cp -a "$big" "$work/ctl"
   sed "s|^dir = .*|dir = \"$work/ctl\"|" \
-    "$work/w/bigstore/defender-sqlite-big.toml" >"$work/ctl.toml"
+    "$work/w/bigstore/defender-local-big.toml" >"$work/ctl.toml"
   {
-    printf '# command\tseconds\n'
-    for cmd in "list" "cleanup"; do
+    printf '# command\tseconds\toutput_lines\n'
+    for cmd in "list --all" "cleanup"; do
       start=$(date +%s.%N)
       # shellcheck disable=SC2086
       "$ctl" -c "$work/ctl.toml" $cmd >"$work/ctl.out" 2>&1
       end=$(date +%s.%N)
-      printf 'defenderctl %s (%s output lines)\t%s\n' "$cmd" \
-        "$(wc -l <"$work/ctl.out")" \
-        "$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')"
+      printf 'defenderctl %s\t%s\t%s\n' "$cmd" \
+        "$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')" \
+        "$(wc -l <"$work/ctl.out")"
+      if [ "$cmd" = cleanup ]; then sed 's/^/  /' "$work/ctl.out"; fi
     done
   } >"$results/defenderctl.tsv"
+  cat "$results/defenderctl.tsv"
 else
   echo "# defenderctl not built: see storeops.tsv" >"$results/defenderctl.tsv"
 fi
@@ -174,8 +185,47 @@ else
   echo "# no Redis store in this build" >"$results/redis-commands.tsv"
 fi
 
+# The local files a Redis login writes: opened for writing, created,
+# renamed, removed or linked (strace -f), for a successful and for a failed
+# login through the whole stack (pam_authenticate, then pam_acct_mgmt). The
+# attempt journal must be the only one.
+if [ -n "$redis_pid" ]; then
+  journal=$work/rs/steps/defender-redis/attempts.journal
+  {
+    printf '# login\tPAM result\tlocal files written\tonly the journal\n'
+    for password in correct-horse wrong-password; do
+      result=$(strace -f -qq -y -o "$work/files.txt" \
+        -e trace=open,openat,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,link,linkat,symlink,symlinkat,truncate \
+        "$bench" step --account --confdir "$work/rs/steps/pam.d" \
+        --service defender-redis --password "$password")
+      # Calls that succeeded and write: open* with a write flag, and the
+      # others (first path argument).
+      written=$(grep -v ' = -1 ' "$work/files.txt" |
+        grep -E 'open(at)?\(.*(O_WRONLY|O_RDWR|O_CREAT|O_TRUNC)|creat\(|rename|unlink|mkdir|link|truncate' |
+        sed -n -e 's/^[0-9]* *[a-z0-9]*([0-9]*<\([^>]*\)>, "\([^/"][^"]*\)".*/\1\/\2/p' \
+          -e 's/^[0-9]* *[a-z0-9]*(\(AT_FDCWD, \)\{0,1\}"\([^"]*\)".*/\2/p' |
+        sort -u | paste -sd' ' -)
+      login=success
+      [ "$password" = correct-horse ] || login=failure
+      only=no
+      [ "$written" = "$journal" ] && only=yes
+      printf '%s\t%s\t%s\t%s\n' "$login" "$result" "${written:-(none)}" "$only"
+    done
+  } >"$results/redis-files.tsv"
+  sed "s|$work|\$WORK|g" "$results/redis-files.tsv"
+  if grep -q $'\tno$' "$results/redis-files.tsv"; then
+    echo "run.sh: FAILED: a Redis login writes a local file other than" \
+         "its journal (redis-files.tsv)" >&2
+    status=1
+  fi
+  sed -i "s|$work|\$WORK|g" "$results/redis-files.tsv"
+else
+  echo "# no Redis store in this build" >"$results/redis-files.tsv"
+fi
+
 CYCLES=${CYCLES:-22} "$here/profile.sh" "$build" "$results/profile-after.tsv" \
   "$work/profile" >/dev/null
 python3 "$here/report.py" "$results"
 (cd "$results" && gnuplot "$here/charts.gp")
 echo "run.sh: results in $results"
+exit $status

@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-stacks=(baseline faillock defender-sqlite)
+stacks=(baseline faillock defender-local)
 redis_args=()
 # The Redis stack runs when the module is built with the Redis store (it
 # names the libhiredis it loads).
@@ -51,7 +51,7 @@ for scenario in success mixed failure blocked concurrent8 concurrent32; do
     fi
   done
 done
-for stack in baseline defender-sqlite defender-sqlite-big; do
+for stack in baseline defender-local defender-local-big; do
   awk -v st="$stack" '$1 == "bigstore" && $2 == st {f = 1} END {exit !f}' \
     "$work/out/summary.tsv" || { echo "smoke: no bigstore/$stack" >&2; status=1; }
 done

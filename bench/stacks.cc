@@ -91,7 +91,7 @@ bool WriteStack(const StackEnv& env, const StackOptions& opts,
       for (int i = 0; i < 3; ++i) step_lines[i] = step(steps[i]);
       break;
     }
-    case StackKind::kDefenderSqlite:
+    case StackKind::kDefenderLocal:
     case StackKind::kDefenderRedis: {
       // Each stack its own store directory, the attempt log in it.
       out->state = dir + "/" + name + "/attempts.db";

@@ -11,10 +11,10 @@
 namespace bench {
 
 enum class StackKind {
-  kBaseline,        // The password check only (pam_matrix), no lockout.
-  kFaillock,        // pam_faillock preauth/authfail/authsucc + account.
-  kDefenderSqlite,  // pam_defender on a local SQLite store.
-  kDefenderRedis,   // pam_defender on Redis (on_error = closed).
+  kBaseline,       // The password check only (pam_matrix), no lockout.
+  kFaillock,       // pam_faillock preauth/authfail/authsucc + account.
+  kDefenderLocal,  // pam_defender on its local store (record files).
+  kDefenderRedis,  // pam_defender on Redis (on_error = closed).
 };
 
 // What the stacks are built from.

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/trusted_file.h"
 #include "common/journal_record.h"
+#include "common/trusted_file.h"
 
 namespace defender {
 namespace {
@@ -43,11 +43,15 @@ void JournalWriter::Close() {
 
 bool JournalWriter::Open(std::string* err) {
   if (dir_fd_ < 0) {
-    if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
-      *err = Errno(dir_, "cannot create directory");
-      return false;
+    // It exists on every step but the first: create it only when missing.
+    int dfd = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 && errno == ENOENT) {
+      if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+        *err = Errno(dir_, "cannot create directory");
+        return false;
+      }
+      dfd = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     }
-    const int dfd = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
       *err = Errno(dir_, "cannot open");
       return false;

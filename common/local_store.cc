@@ -64,20 +64,25 @@ bool TimedFlock(int fd, int op, int timeout_ms) {
 // with *err set on failure.
 int OpenDir(int dirfd, const char* name, const std::string& path, bool follow,
             Error* err) {
-  const bool made = mkdirat(dirfd, name, 0700) == 0;
-  if (!made && errno != EEXIST) {
-    *err = {KindOfErrno(errno), Errno(path, "cannot create directory")};
-    return -1;
-  }
   const int flags = O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
-  if (made) {
-    const int w = openat(dirfd, name, O_RDONLY | flags);
-    const bool ok = w >= 0 && fchmod(w, 0700) == 0;
-    if (!ok) *err = {KindOfErrno(errno), Errno(path, "cannot chmod")};
-    if (w >= 0) close(w);
-    if (!ok) return -1;
+  // The directory exists on every step but the first: open it first, and
+  // create it only when it is missing.
+  int fd = openat(dirfd, name, O_PATH | flags);
+  if (fd < 0 && errno == ENOENT) {
+    const bool made = mkdirat(dirfd, name, 0700) == 0;
+    if (!made && errno != EEXIST) {
+      *err = {KindOfErrno(errno), Errno(path, "cannot create directory")};
+      return -1;
+    }
+    if (made) {
+      const int w = openat(dirfd, name, O_RDONLY | flags);
+      const bool ok = w >= 0 && fchmod(w, 0700) == 0;
+      if (!ok) *err = {KindOfErrno(errno), Errno(path, "cannot chmod")};
+      if (w >= 0) close(w);
+      if (!ok) return -1;
+    }
+    fd = openat(dirfd, name, O_PATH | flags);
   }
-  const int fd = openat(dirfd, name, O_PATH | flags);
   if (fd < 0) {
     // O_NOFOLLOW on a symlink (ELOOP), or not a directory: not usable.
     *err = {errno == ELOOP ? ErrorKind::kCorrupt : KindOfErrno(errno),

@@ -222,7 +222,7 @@ bool SqliteDb::DeleteInBatches(const char* sql,
     const steady_clock::time_point end = steady_clock::now();
     *deleted += n;
     if (n < batch) return true;
-    if (end - start < kTarget / 2 && batch < 65536) {
+    if (end - start < kTarget / 2 && batch < (int64_t{1} << 20)) {
       batch *= 2;
     } else if (end - start > kTarget && batch > 8) {
       batch /= 2;
@@ -231,10 +231,12 @@ bool SqliteDb::DeleteInBatches(const char* sql,
       sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                 nullptr, nullptr);
     }
-    // Lets the logins waiting for the lock (retrying every millisecond)
-    // take it before the next batch.
-    std::this_thread::sleep_until(end +
-                                  std::chrono::milliseconds(kBatchPauseMillis));
+    // Lets another process waiting for the lock (retrying every
+    // millisecond) take it before the next batch.
+    if (kBatchPauseMillis > 0) {
+      std::this_thread::sleep_until(
+          end + std::chrono::milliseconds(kBatchPauseMillis));
+    }
   }
 }
 

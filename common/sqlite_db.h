@@ -108,15 +108,15 @@ class SqliteDb {
   };
 
   // Deletes rows in batches, each in its own write transaction that holds
-  // the lock for a few milliseconds at most (the batch size adapts to
-  // kBatchMillis), pausing kBatchPauseMillis between batches, so that
-  // logins waiting for the lock (OnBusy retries every millisecond) get it
-  // within a few milliseconds. `sql` is a DELETE of at most ?1 rows (the
-  // batch size); `bind` binds its other parameters. Stops when a batch
-  // deletes fewer than ?1 rows. *deleted counts the rows deleted, also on
-  // failure.
-  static constexpr int kBatchMillis = 4;
-  static constexpr int kBatchPauseMillis = 2;
+  // the lock for about kBatchMillis at most (the batch size adapts), so
+  // that the WAL stays bounded and another defenderctl waiting for the
+  // lock gets it between two batches. (Logins never open the archive, so
+  // nothing on the login path waits for it.) `sql` is a DELETE of at most
+  // ?1 rows (the batch size); `bind` binds its other parameters. Stops when
+  // a batch deletes fewer than ?1 rows. *deleted counts the rows deleted,
+  // also on failure.
+  static constexpr int kBatchMillis = 100;
+  static constexpr int kBatchPauseMillis = 0;
   bool DeleteInBatches(const char* sql,
                        const std::function<void(Statement*)>& bind,
                        int64_t* deleted, std::string* err);

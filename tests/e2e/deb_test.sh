@@ -77,6 +77,8 @@ e2e_equal "package state" "install ok installed" \
 for f in "${files[@]}"; do
   e2e_check "installed: $f" test -e "$f"
 done
+e2e_check "the README is in the documentation" \
+  test -e "/usr/share/doc/$pkg/README.md" -o -e "/usr/share/doc/$pkg/README.md.gz"
 e2e_equal "alias for pam-auth-update" "pam_defender.so" \
   "$(readlink "$secdir/pam_dfndr.so")"
 e2e_equal "state directory" "700 root root" \

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -143,6 +144,38 @@ TEST_CASE("no module and not defenderctl links libhiredis") {
     // The dynamic section was read: each links libc.
     CHECK(std::count(needed.begin(), needed.end(), "libc.so.6") == 1);
     CHECK(std::none_of(needed.begin(), needed.end(), NamesHiredis));
+  }
+}
+
+// The libraries a module may name as NEEDED: libpam and the C library's
+// (libm and libdl included). A sanitizer build links the shared C++ runtime
+// and the sanitizers' runtimes (DEFENDER_ASAN_PRELOAD is set then).
+bool ModuleMayNeed(const std::string& library, bool sanitized) {
+  for (const char* name :
+       {"libpam.so.", "libc.so.", "libm.so.", "libdl.so.", "ld-linux"}) {
+    if (library.rfind(name, 0) == 0) return true;
+  }
+  if (!sanitized) return false;
+  for (const char* name : {"libstdc++.so.", "libgcc_s.so.", "libasan.so.",
+                           "libubsan.so.", "libtsan.so.", "liblsan.so."}) {
+    if (library.rfind(name, 0) == 0) return true;
+  }
+  return false;
+}
+
+TEST_CASE("the module links libpam and libc only: no SQLite, hiredis, toml++") {
+  const char* preload = getenv("DEFENDER_ASAN_PRELOAD");
+  const bool sanitized = preload != nullptr && *preload != '\0';
+  for (const std::string& path : {ModulePath(true), ModulePath()}) {
+    CAPTURE(path);
+    const std::vector<std::string> needed = Needed(path);
+    for (const std::string& library : needed) {
+      CAPTURE(library);
+      CHECK(library.rfind("libsqlite3", 0) != 0);
+      CHECK(library.find("toml") == std::string::npos);
+      CHECK(ModuleMayNeed(library, sanitized));
+    }
+    CHECK(std::count(needed.begin(), needed.end(), "libpam.so.0") == 1);
   }
 }
 

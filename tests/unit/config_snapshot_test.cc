@@ -48,7 +48,6 @@ const std::map<std::string, Value>& SpecialValues() {
   static const std::map<std::string, Value> values = {
       {"lockout.allow_hosts", Strings({"10.0.0.0/8", "2001:db8::/32"})},
       {"lockout.deny_hosts", Strings({"192.0.2.1"})},
-      {"lockout.mode", String("report")},
       {"store.backend", String("redis")},
       {"store.dir", String("/srv/defender")},
       // The older form, write-only: it sets dir to its directory (the same
@@ -61,8 +60,10 @@ const std::map<std::string, Value>& SpecialValues() {
       {"redis.on_error", String("closed")},
       {"hooks.on_block", Strings({"/usr/local/bin/on-block", "--all"})},
       {"hooks.on_unblock", Strings({"/usr/local/bin/on-unblock"})},
+      {"lockout.mode", String("report")},
       {"firewall.action", String("reject")},
-      {"firewall.table", String("defender_test")},
+      {"firewall.table", String("pd_test")},
+      {"firewall.ports", Ints({22, 2222})},
   };
   return values;
 }

@@ -524,7 +524,8 @@ TEST_CASE("the example config parses, commented and uncommented") {
   }
   Config uncommented;
   REQUIRE_MESSAGE(ParseConfigText(text, path, &uncommented, &err), err);
-  // Every key of doc/DESIGN.md §11 but the older store.path.
+  // Every key of doc/DESIGN.md §11 but store.path (the older form of dir,
+  // which may not be given with it).
   CHECK(keys == 43);
   CHECK(uncommented.LockoutCooloffs() == std::vector<int64_t>{300});
   CHECK(uncommented.dir == "/var/lib/pam_defender");
