@@ -74,15 +74,6 @@ class SqliteAttemptLog final : public AttemptLog {
   int64_t max_rows_;
 };
 
-// An in-memory attempt log for unit tests.
-class MemoryAttemptLog final : public AttemptLog {
- public:
-  bool Append(const Attempt& a, std::string*) override {
-    rows.push_back(a);
-    return true;
-  }
-  std::vector<Attempt> rows;
-};
 
 }  // namespace defender
 

@@ -25,18 +25,6 @@ class SystemClock final : public Clock {
   bool IsRealTime() const override { return true; }
 };
 
-// A clock that only moves when told to. For tests.
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(int64_t now = 1'700'000'000) : now_(now) {}
-  int64_t Now() const override { return now_; }
-  void Set(int64_t now) { now_ = now; }
-  void Advance(int64_t seconds) { now_ += seconds; }
-
- private:
-  int64_t now_;
-};
-
 }  // namespace defender
 
 #endif  // PAM_DEFENDER_COMMON_CLOCK_H_

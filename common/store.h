@@ -1,5 +1,6 @@
 // The Store: where failure counters and blocks live. Implementations:
-// MemoryStore (tests), LocalStore (local default), RedisStore (fleet).
+// LocalStore (local default), RedisStore (fleet), and MemoryStore, a test
+// double in tests/support/.
 //
 // Contract shared by every implementation (the same test suite runs against
 // each, tests/unit/store_contract.h):

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
-#include "common/memory_store.h"
+#include "tests/support/memory_store.h"
 #include "defenderctl/firewall_event.h"
 #include "defenderctl/firewall_guard.h"
 #include "defenderctl/firewall_sync.h"

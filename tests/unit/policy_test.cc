@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
-#include "common/memory_store.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/memory_attempt_log.h"
+#include "tests/support/memory_store.h"
 
 namespace defender {
 namespace {

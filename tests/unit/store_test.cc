@@ -9,7 +9,7 @@
 
 #include "common/attempt_log.h"
 #include "common/local_store.h"
-#include "common/memory_store.h"
+#include "tests/support/memory_store.h"
 #include "tests/support/files.h"
 #include "tests/unit/store_contract.h"
 

@@ -1,4 +1,4 @@
-#include "common/memory_store.h"
+#include "tests/support/memory_store.h"
 
 #include <algorithm>
 

@@ -1,7 +1,8 @@
-// An in-process Store for unit tests of the policy. Not shared between
+// A test double (doc/DESIGN.md §1): an in-process Store for unit tests of
+// the policy and of the store contract. Not shared between
 // processes; follows the Store contract exactly.
-#ifndef PAM_DEFENDER_COMMON_MEMORY_STORE_H_
-#define PAM_DEFENDER_COMMON_MEMORY_STORE_H_
+#ifndef DEFENDER_TESTS_SUPPORT_MEMORY_STORE_H_
+#define DEFENDER_TESTS_SUPPORT_MEMORY_STORE_H_
 
 #include <map>
 #include <utility>
@@ -60,4 +61,4 @@ class MemoryStore final : public Store {
 
 }  // namespace defender
 
-#endif  // PAM_DEFENDER_COMMON_MEMORY_STORE_H_
+#endif  // DEFENDER_TESTS_SUPPORT_MEMORY_STORE_H_
