@@ -35,6 +35,17 @@ files=("$secdir/pam_defender.so" "$secdir/pam_dfndr.so"
 if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -qv not-installed; then
   e2e_skip "$pkg is installed on this machine; not touching it"
 fi
+# The test suite's own logins through the release module (conf=...) leave
+# compiled configurations in the state directory (doc/DESIGN.md §11.1):
+# when it holds nothing else, it is not an installation's state. It is put
+# aside while the package is tested and restored afterwards.
+state=/var/lib/pam_defender
+if [ -d "$state" ] && [ ! -L "$state" ] &&
+   [ "$(ls -A "$state")" = config ] &&
+   [ -z "$(find "$state/config" -mindepth 1 ! -name '*.snapshot' ! -name '*.logged' -print -quit)" ]; then
+  mv "$state" "$E2E_TMP/statedir.saved"
+  e2e_on_exit "rm -rf '$state'; mv '$E2E_TMP/statedir.saved' '$state'"
+fi
 for f in "${files[@]}"; do
   [ ! -e "$f" ] && [ ! -L "$f" ] || e2e_skip "$f exists; not touching this machine"
 done
