@@ -45,9 +45,17 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     return nullptr;
   }
   b->dir_ = cfg.dir;
+  std::shared_ptr<StoreDir> dir;
   if (!redis) {
-    b->local_store_ = LocalStore::Open(b->dir_, kLocalLockTimeoutMs, err);
-    if (!b->local_store_) return nullptr;
+    if (options.store_dir && *options.store_dir &&
+        (*options.store_dir)->Reusable(cfg.dir)) {
+      dir = *options.store_dir;
+    } else {
+      dir = StoreDir::Open(cfg.dir, err);
+      if (!dir) return nullptr;
+      if (options.store_dir) *options.store_dir = dir;
+    }
+    b->local_store_ = LocalStore::Open(dir, kLocalLockTimeoutMs);
   }
   if (redis) {
     RedisConnection* conn = options.redis;
@@ -83,7 +91,11 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
       b->store_ = std::move(redis_store);
     }
   }
-  if (cfg.attempts_store) b->log_ = std::make_unique<JournalWriter>(cfg.dir);
+  if (cfg.attempts_store) {
+    // With Redis the journal opens its directory when it first appends.
+    b->log_ = dir ? std::make_unique<JournalWriter>(dir)
+                  : std::make_unique<JournalWriter>(cfg.dir);
+  }
   return b;
 }
 

@@ -33,7 +33,7 @@ std::string ParentDir(const std::string& path) {
 
 JournalWriter::~JournalWriter() {
   Close();
-  if (dir_fd_ >= 0) close(dir_fd_);
+  if (dir_fd_ >= 0 && !store_dir_) close(dir_fd_);
 }
 
 void JournalWriter::Close() {

@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/attempt_log.h"
 #include "common/config.h"
+#include "common/store_dir.h"
 
 namespace defender {
 
@@ -39,6 +41,13 @@ class JournalWriter final : public AttemptLog {
 
   explicit JournalWriter(std::string dir, int64_t max_bytes = kMaxBytes)
       : dir_(std::move(dir)), max_bytes_(max_bytes) {}
+  // In a directory already opened and checked (the local store's).
+  explicit JournalWriter(std::shared_ptr<StoreDir> dir,
+                         int64_t max_bytes = kMaxBytes)
+      : dir_(dir->path()),
+        max_bytes_(max_bytes),
+        store_dir_(std::move(dir)),
+        dir_fd_(store_dir_->fd()) {}
   ~JournalWriter() override;
   JournalWriter(const JournalWriter&) = delete;
   JournalWriter& operator=(const JournalWriter&) = delete;
@@ -60,6 +69,7 @@ class JournalWriter final : public AttemptLog {
 
   std::string dir_;
   int64_t max_bytes_;
+  std::shared_ptr<StoreDir> store_dir_;  // When given; owns dir_fd_ then.
   int dir_fd_ = -1;
   int fd_ = -1;
 };

@@ -9,12 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <climits>
 #include <cstring>
-#include <thread>
 
 #include "common/config.h"
+#include "common/lock_wait.h"
+#include "common/store_dir.h"
 #include "common/trusted_file.h"
 
 namespace defender {
@@ -23,7 +23,6 @@ namespace {
 static_assert(kMaxHistory >= Config::kMaxLockoutSteps,
               "the history must tell every lockout length apart");
 
-constexpr const char* kSubjectsDir = "subjects";
 constexpr const char* kKeyFile = ".key";
 // Steps that do not prune history keep all of it.
 constexpr int64_t kKeepHistory = INT64_MIN;
@@ -37,67 +36,6 @@ std::string OpenError(const std::string& path) {
   if (errno == ELOOP) return path + ": untrusted store: a symlink";
   if (errno == EISDIR) return path + ": untrusted store: not a regular file";
   return Errno(path, "cannot open");
-}
-
-// flock(`op`), waiting at most `timeout_ms` (polling: a process holding the
-// lock may be stopped for good). False with errno set on failure
-// (ETIMEDOUT when the time ran out).
-bool TimedFlock(int fd, int op, int timeout_ms) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto pause = std::chrono::microseconds(20);
-  while (flock(fd, op | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) return false;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      errno = ETIMEDOUT;
-      return false;
-    }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(1000));
-  }
-  return true;
-}
-
-// Creates `name` in `dirfd` 0700 if missing (whatever the umask) and opens
-// it O_PATH (so that the check, not the permissions, says why another user
-// cannot use it), checked. A symlink is followed only with `follow`. -1
-// with *err set on failure.
-int OpenDir(int dirfd, const char* name, const std::string& path, bool follow,
-            Error* err) {
-  const int flags = O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
-  // The directory exists on every step but the first: open it first, and
-  // create it only when it is missing.
-  int fd = openat(dirfd, name, O_PATH | flags);
-  if (fd < 0 && errno == ENOENT) {
-    const bool made = mkdirat(dirfd, name, 0700) == 0;
-    if (!made && errno != EEXIST) {
-      *err = {KindOfErrno(errno), Errno(path, "cannot create directory")};
-      return -1;
-    }
-    if (made) {
-      const int w = openat(dirfd, name, O_RDONLY | flags);
-      const bool ok = w >= 0 && fchmod(w, 0700) == 0;
-      if (!ok) *err = {KindOfErrno(errno), Errno(path, "cannot chmod")};
-      if (w >= 0) close(w);
-      if (!ok) return -1;
-    }
-    fd = openat(dirfd, name, O_PATH | flags);
-  }
-  if (fd < 0) {
-    // O_NOFOLLOW on a symlink (ELOOP), or not a directory: not usable.
-    *err = {errno == ELOOP ? ErrorKind::kCorrupt : KindOfErrno(errno),
-            Errno(path, "cannot open")};
-    return -1;
-  }
-  struct stat st {};
-  if (!CheckTrusted(fd, path, /*dir=*/true, &st, &err->message)) {
-    // root's state seen by another user: not run as root, not a bad store.
-    err->kind = st.st_uid == 0 && geteuid() != 0 ? ErrorKind::kPermission
-                                                 : ErrorKind::kCorrupt;
-    close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // Reads a record file's bytes (at most kRecordFileMaxBytes).
@@ -145,10 +83,14 @@ bool SubjectOrder(const Subject& a, const Subject& b) {
 class LocalStore::HeldSet {
  public:
   ~HeldSet() { Release(); }
-  // Closes (and so unlocks) every file.
+  // Unlocks and closes every file. Unlocking first means a waiter woken by
+  // the close (lock_wait.h) finds the lock free.
   void Release() {
     for (Held& h : files) {
-      if (h.fd >= 0) close(h.fd);
+      if (h.fd >= 0) {
+        flock(h.fd, LOCK_UN);
+        close(h.fd);
+      }
       h.fd = -1;
     }
   }
@@ -169,29 +111,24 @@ std::unique_ptr<LocalStore> LocalStore::Open(const std::string& dir,
 
 std::unique_ptr<LocalStore> LocalStore::Open(const std::string& dir,
                                              int lock_timeout_ms, Error* err) {
-  if (dir.empty() || dir[0] != '/') {
-    *err = {ErrorKind::kCorrupt,
-            dir + ": the store directory must be an absolute path"};
-    return nullptr;
-  }
-  // The top directory may be a symlink (as it could be for the SQLite
-  // store), subjects/ may not.
-  const int top = OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, err);
-  if (top < 0) return nullptr;
-  const int subjects = OpenDir(top, kSubjectsDir, dir + "/" + kSubjectsDir,
-                               /*follow=*/false, err);
-  close(top);
-  if (subjects < 0) return nullptr;
-  return std::unique_ptr<LocalStore>(
-      new LocalStore(dir, subjects, lock_timeout_ms));
+  std::shared_ptr<StoreDir> d = StoreDir::Open(dir, err);
+  if (!d) return nullptr;
+  return Open(std::move(d), lock_timeout_ms);
 }
 
-LocalStore::LocalStore(std::string dir, int subjects_fd, int lock_timeout_ms)
-    : dir_(std::move(dir)),
-      subjects_fd_(subjects_fd),
+std::unique_ptr<LocalStore> LocalStore::Open(std::shared_ptr<StoreDir> dir,
+                                             int lock_timeout_ms) {
+  return std::unique_ptr<LocalStore>(
+      new LocalStore(std::move(dir), lock_timeout_ms));
+}
+
+LocalStore::LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms)
+    : dir_(dir->path()),
+      store_dir_(std::move(dir)),
+      subjects_fd_(store_dir_->subjects_fd()),
       lock_timeout_ms_(lock_timeout_ms) {}
 
-LocalStore::~LocalStore() { close(subjects_fd_); }
+LocalStore::~LocalStore() = default;
 
 std::string LocalStore::PathOf(const std::string& file) const {
   return dir_ + "/" + kSubjectsDir + "/" + file;
@@ -260,32 +197,35 @@ bool LocalStore::FileName(const Subject& s, std::string* out,
   return true;
 }
 
-bool LocalStore::OpenLocked(const std::string& file, bool create,
-                            bool exclusive, int* fd, std::string* err) {
-  const std::string path = PathOf(file);
-  const int flags = (exclusive ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) |
+bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
+                            int* fd, std::string* err) {
+  const auto path = [&] { return PathOf(file); };
+  const int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) |
                     O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
   // Each retry follows an unlink by another step: bounded only as a guard.
   for (int attempt = 0; attempt < 1000; ++attempt) {
     *fd = openat(subjects_fd_, file.c_str(), flags, 0600);
     if (*fd < 0) {
       if (errno == ENOENT && !create) return true;
-      *err = OpenError(path);
+      *err = OpenError(path());
       return false;
     }
     struct stat st, named;
-    if (!CheckRecordFile(*fd, path, &st, err)) break;
+    if (!CheckRecordFile(*fd, path(), &st, err)) break;
     if (create && (st.st_mode & 07777) != 0600 && fchmod(*fd, 0600) != 0) {
-      *err = Errno(path, "cannot chmod");
+      *err = Errno(path(), "cannot chmod");
       break;
     }
-    if (!TimedFlock(*fd, exclusive ? LOCK_EX : LOCK_SH, lock_timeout_ms_)) {
-      *err = Errno(path, "cannot lock");
+    // A read takes no lock: one of the record's two slots is always whole
+    // (subject_record.h), and a file unlinked meanwhile held an empty record.
+    if (!write) return true;
+    if (!WaitFlock(*fd, LOCK_EX, lock_timeout_ms_)) {
+      *err = Errno(path(), "cannot lock");
       break;
     }
     // Still the file the name leads to, not one unlinked meanwhile?
     if (fstat(*fd, &st) != 0) {
-      *err = Errno(path, "cannot stat");
+      *err = Errno(path(), "cannot stat");
       break;
     }
     if (st.st_nlink > 0 &&
@@ -297,7 +237,7 @@ bool LocalStore::OpenLocked(const std::string& file, bool create,
   }
   if (*fd >= 0) close(*fd);
   *fd = -1;
-  if (err->empty()) *err = path + ": cannot lock: keeps being replaced";
+  if (err->empty()) *err = path() + ": cannot lock: keeps being replaced";
   return false;
 }
 
@@ -327,10 +267,10 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
 }
 
 bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
-                        std::string* err) {
+                        bool remove_empty, std::string* err) {
   if (h->fd < 0) return true;
   const std::string path = PathOf(h->file);
-  if (h->rec.Empty(now, history_since)) {
+  if (remove_empty && h->rec.Empty(now, history_since)) {
     if (unlinkat(subjects_fd_, h->file.c_str(), 0) != 0 && errno != ENOENT) {
       *err = Errno(path, "cannot delete");
       return false;
@@ -372,7 +312,7 @@ bool LocalStore::Create::Of(SubjectKind kind) const {
 }
 
 bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
-                      bool exclusive, HeldSet* held, std::string* err) {
+                      bool write, HeldSet* held, std::string* err) {
   std::vector<std::string> names(subjects.size());
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (!FileName(subjects[i], &names[i], err)) return false;
@@ -392,7 +332,7 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
   }
   for (size_t f = 0; f < sorted.size(); ++f) {
     held->files[f].file = sorted[f];
-    if (!OpenLocked(sorted[f], make[f], exclusive, &held->files[f].fd, err)) {
+    if (!OpenLocked(sorted[f], make[f], write, &held->files[f].fd, err)) {
       return false;
     }
   }
@@ -406,7 +346,7 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
 }
 
 bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
-                            bool exclusive, int64_t now, HeldSet* held,
+                            bool write, int64_t now, HeldSet* held,
                             std::vector<SubjectState>* states, Held** user,
                             std::string* err) {
   // U's entry first, then the subjects'.
@@ -416,7 +356,7 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
   const bool pair = PairOf(subjects, &name, &host);
   if (pair) all.push_back(Subject{SubjectKind::kUser, name});
   all.insert(all.end(), subjects.begin(), subjects.end());
-  if (!Lock(all, create, exclusive, held, err)) {
+  if (!Lock(all, create, write, held, err)) {
     return false;
   }
   *user = nullptr;
@@ -439,8 +379,8 @@ bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
                      std::vector<SubjectState>* out, std::string* err) {
   HeldSet held;
   Held* user;
-  return LockStates(subjects, Create{}, /*exclusive=*/false, now, &held, out,
-                    &user, err);
+  return LockStates(subjects, Create{}, /*write=*/false, now, &held, out, &user,
+                    err);
 }
 
 bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
@@ -459,7 +399,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
   HeldSet* held = &first;
   Held* user;
   std::vector<SubjectState> states;
-  if (!LockStates(subjects, Create{true, true, false}, /*exclusive=*/true, now,
+  if (!LockStates(subjects, Create{true, true, false}, /*write=*/true, now,
                   held, &states, &user, err)) {
     return false;
   }
@@ -468,8 +408,8 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
       !IsRefused(rule, states)) {
     first.Release();
     held = &again;
-    if (!LockStates(subjects, Create::All(), /*exclusive=*/true, now, held,
-                    &states, &user, err)) {
+    if (!LockStates(subjects, Create::All(), /*write=*/true, now, held, &states,
+                    &user, err)) {
       return false;
     }
   }
@@ -496,7 +436,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     out->push_back(outcome);
   }
   for (Held& h : held->files) {
-    if (!Finish(&h, now, since, err)) return false;
+    if (!Finish(&h, now, since, /*remove_empty=*/false, err)) return false;
   }
   return true;
 }
@@ -517,7 +457,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   HeldSet* held = &first;
   Held* user;
   if (!LockStates(subjects, Create{remember, false, false},
-                  /*exclusive=*/true, now, held, before, &user, err)) {
+                  /*write=*/true, now, held, before, &user, err)) {
     return false;
   }
   for (const Held& h : held->files) {
@@ -526,7 +466,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
         fstatat(subjects_fd_, h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       first.Release();
       held = &created;
-      if (!LockStates(subjects, Create::All(), /*exclusive=*/true, now, held,
+      if (!LockStates(subjects, Create::All(), /*write=*/true, now, held,
                       before, &user, err)) {
         return false;
       }
@@ -548,7 +488,9 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
     user->dirty = true;
   }
   for (Held& h : held->files) {
-    if (!Finish(&h, now, kKeepHistory, err)) return false;
+    if (!Finish(&h, now, kKeepHistory, /*remove_empty=*/false, err)) {
+      return false;
+    }
   }
   return true;
 }
@@ -556,7 +498,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
 bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
                        std::string* err) {
   HeldSet held;
-  if (!Lock({&subject, 1}, Create::All(), /*exclusive=*/true, &held, err)) {
+  if (!Lock({&subject, 1}, Create::All(), /*write=*/true, &held, err)) {
     return false;
   }
   Held& h = held.at(0);
@@ -564,20 +506,20 @@ bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
       StoredRecord{StateOf(h.rec.state, now).failures, /*blocked=*/true, until};
   h.rec.AddBlock(now);
   h.dirty = true;
-  return Finish(&h, now, kKeepHistory, err);
+  return Finish(&h, now, kKeepHistory, /*remove_empty=*/false, err);
 }
 
 bool LocalStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
                          std::string* err) {
   HeldSet held;
-  if (!Lock({&subject, 1}, Create{}, /*exclusive=*/true, &held, err)) {
+  if (!Lock({&subject, 1}, Create{}, /*write=*/true, &held, err)) {
     return false;
   }
   Held& h = held.at(0);
   *was_blocked = StateOf(h.rec.state, now).blocked;
   h.dirty = h.rec.state.has_value();
   h.rec.state.reset();
-  return Finish(&h, now, kKeepHistory, err);
+  return Finish(&h, now, kKeepHistory, /*remove_empty=*/true, err);
 }
 
 bool LocalStore::ForEach(const Visit& visit, std::string* err) {
@@ -636,7 +578,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
 }
 
 bool LocalStore::Update(const std::string& file, int64_t now,
-                        int64_t history_since,
+                        int64_t history_since, bool remove_empty,
                         const std::function<bool(SubjectRecord*)>& change,
                         std::string* err) {
   HeldSet held;
@@ -644,7 +586,7 @@ bool LocalStore::Update(const std::string& file, int64_t now,
   held.index.push_back(0);
   Held& h = held.files[0];
   h.file = file;
-  if (!OpenLocked(file, /*create=*/false, /*exclusive=*/true, &h.fd, err) ||
+  if (!OpenLocked(file, /*create=*/false, /*write=*/true, &h.fd, err) ||
       !Read(&h, nullptr, err)) {
     return false;
   }
@@ -656,7 +598,7 @@ bool LocalStore::Update(const std::string& file, int64_t now,
     h.rec = SubjectRecord{};
   }
   h.dirty = h.slot >= 0 && change(&h.rec);
-  return Finish(&h, now, history_since, err);
+  return Finish(&h, now, history_since, remove_empty, err);
 }
 
 bool LocalStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
@@ -666,7 +608,7 @@ bool LocalStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
       [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
         if (!rec || !StateOf(rec->state, now).blocked) return true;
         return Update(
-            file, now, kKeepHistory,
+            file, now, kKeepHistory, /*remove_empty=*/true,
             [&](SubjectRecord* r) {
               if (!StateOf(r->state, now).blocked) return false;
               cleared->push_back(Subject{r->kind, r->name});
@@ -748,7 +690,7 @@ bool LocalStore::Forget(const std::string& user,
   *removed = 0;
   const Subject subject{SubjectKind::kUser, user};
   HeldSet held;
-  if (!Lock({&subject, 1}, Create{}, /*exclusive=*/true, &held, err)) {
+  if (!Lock({&subject, 1}, Create{}, /*write=*/true, &held, err)) {
     return false;
   }
   Held& h = held.at(0);
@@ -756,7 +698,7 @@ bool LocalStore::Forget(const std::string& user,
       DropRemembered(&h.rec.remembered, now, /*forget=*/false, std::nullopt);
   *removed = DropRemembered(&h.rec.remembered, now, /*forget=*/true, host);
   h.dirty = expired + *removed > 0;
-  return Finish(&h, now, kKeepHistory, err);
+  return Finish(&h, now, kKeepHistory, /*remove_empty=*/true, err);
 }
 
 bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
@@ -767,12 +709,16 @@ bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
       [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
         if (rec) {
           SubjectRecord copy = *rec;
-          if (copy.Trim(now, since) == 0) return true;  // Nothing to drop.
+          // Nothing to drop, and something left: the file stays.
+          if (copy.Trim(now, since) == 0 && !copy.Empty(now, since)) {
+            return true;
+          }
         }
-        // Garbage (or a record changing right now) is looked at under the
-        // lock: still garbage, it goes.
+        // Garbage, a record with something to drop or nothing left (or one
+        // changing right now) is looked at under the lock: garbage or
+        // empty, the file goes.
         return Update(
-            file, now, since,
+            file, now, since, /*remove_empty=*/true,
             [&](SubjectRecord* r) {
               const int64_t n = r->Trim(now, since);
               *removed += n;

@@ -8,9 +8,14 @@
 // file-name order (no deadlock), checking after each lock that the name
 // still leads to the locked file (it may have been unlinked meanwhile), then
 // reads, decides with store_logic.h, writes and closes. A subject left with
-// nothing that matters (no live counter or block, no history) loses its
-// file, unlinked under the lock. Get takes LOCK_SH and creates nothing;
-// RecordSuccess and Unblock create nothing for a subject with no file.
+// nothing that matters (no live counter or block, no history) keeps its
+// file, holding an empty record, until Prune (defenderctl cleanup) or an
+// administrator's Unblock, UnblockAll or Forget unlinks it under the lock:
+// the next failure of the same subject, common in a login's life, then
+// finds its file. Get takes no lock (its files' records are read as List
+// reads them, below) and creates nothing: a reader never waits for a
+// writer, not even one that is stopped. RecordSuccess and Unblock create
+// nothing for a subject with no file.
 //
 // A user's remembered hosts (doc/DESIGN.md §3.14) live in the user's record
 // (subject_record.h), so that a step with a pair U@H locks U's file too and
@@ -37,26 +42,27 @@
 #include "common/error.h"
 #include "common/siphash.h"
 #include "common/store.h"
+#include "common/store_dir.h"
 #include "common/subject_record.h"
 
 namespace defender {
 
 class LocalStore final : public Store {
  public:
-  // Opens the store in `dir`, creating `dir` and `dir`/subjects (0700, one
-  // level each) if missing. Both must be directories owned by the effective
-  // uid and not writable by group or others (doc/DESIGN.md §9); so must
-  // every record file a method opens, which must also be at most
-  // kRecordFileMaxBytes long and is never followed if it is a symlink.
-  // nullptr with *err set on failure: kNotFound or kPermission (the
-  // directory cannot be created or opened, e.g. not run as root), kCorrupt
-  // (not a directory, a symlink where none may be, or not trusted).
+  // Opens the store in `dir` (StoreDir::Open: `dir` and `dir`/subjects are
+  // created if missing and checked, *err set as it says). Every record file
+  // a method opens must be owned by the effective uid, not writable by
+  // group or others, at most kRecordFileMaxBytes long, and is never
+  // followed if it is a symlink.
   static std::unique_ptr<LocalStore> Open(const std::string& dir,
                                           int lock_timeout_ms, Error* err);
   // The same, for callers that only report the message.
   static std::unique_ptr<LocalStore> Open(const std::string& dir,
                                           int lock_timeout_ms,
                                           std::string* err);
+  // The store in directories already opened (a PAM handle's, reused).
+  static std::unique_ptr<LocalStore> Open(std::shared_ptr<StoreDir> dir,
+                                          int lock_timeout_ms);
   ~LocalStore() override;
   LocalStore(const LocalStore&) = delete;
   LocalStore& operator=(const LocalStore&) = delete;
@@ -106,15 +112,17 @@ class LocalStore final : public Store {
   using Visit = std::function<bool(const std::string& file,
                                    const SubjectRecord* rec, std::string* err)>;
 
-  LocalStore(std::string dir, int subjects_fd, int lock_timeout_ms);
+  LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms);
 
   std::string PathOf(const std::string& file) const;
   bool FileName(const Subject& s, std::string* out, std::string* err);
   bool LoadKey(bool create, std::string* err);
-  // Opens `file` (creating it 0600 with `create`), checks it and locks it
-  // (exclusive or shared), until the lock is on the file the name leads to.
-  // *fd = -1 when it is absent and not `create`.
-  bool OpenLocked(const std::string& file, bool create, bool exclusive, int* fd,
+  // Opens `file` (creating it 0600 with `create`) and checks it. With
+  // `write`, opens it read-write and locks it LOCK_EX, until the lock is on
+  // the file the name leads to; without, it is opened read-only and not
+  // locked (a lock-free read: one slot is always whole). *fd = -1 when it
+  // is absent and not `create`.
+  bool OpenLocked(const std::string& file, bool create, bool write, int* fd,
                   std::string* err);
   // Which kinds of subject a step creates a record file for when missing.
   struct Create {
@@ -124,34 +132,41 @@ class LocalStore final : public Store {
     static Create All() { return {true, true, true}; }
     bool Of(SubjectKind kind) const;
   };
-  // Opens and locks the files of `subjects` in name order; (*held)[i] is
-  // subject i's (subjects with the same file share one, read once).
-  bool Lock(std::span<const Subject> subjects, Create create, bool exclusive,
+  // Opens (and with `write` locks) the files of `subjects` in name order;
+  // (*held)[i] is subject i's (subjects with the same file share one, read
+  // once).
+  bool Lock(std::span<const Subject> subjects, Create create, bool write,
             HeldSet* held, std::string* err);
   // Locks the files of `subjects` as Lock does, and, when they include a
   // pair U@H, U's file, and sets (*states)[i] to subject i's state at `now`
   // marked exempt from U's remembered hosts (MarkExempt). *user is U's
   // entry, nullptr without a pair.
-  bool LockStates(std::span<const Subject> subjects, Create create,
-                  bool exclusive, int64_t now, HeldSet* held,
-                  std::vector<SubjectState>* states, Held** user,
-                  std::string* err);
+  bool LockStates(std::span<const Subject> subjects, Create create, bool write,
+                  int64_t now, HeldSet* held, std::vector<SubjectState>* states,
+                  Held** user, std::string* err);
   // Reads h's record: absent, garbage or not `expect`'s reads as empty.
   bool Read(Held* h, const Subject* expect, std::string* err);
-  // Ends a step on `h`: unlinks the file when the record is empty (history
-  // at or before `history_since` forgotten), else writes it if dirty, with
-  // the remembered hosts that do not fit its slot dropped (FitRemembered).
-  bool Finish(Held* h, int64_t now, int64_t history_since, std::string* err);
+  // Ends a step on `h`: with `remove_empty`, unlinks the file when the
+  // record is empty (history at or before `history_since` forgotten); else
+  // writes it if dirty, with the remembered hosts that do not fit its slot
+  // dropped (FitRemembered). Login steps keep emptied files (an unlinked
+  // file would be created again by the next failure, and creating a file
+  // costs more than the rest of a step); the administrator's calls remove
+  // them.
+  bool Finish(Held* h, int64_t now, int64_t history_since, bool remove_empty,
+              std::string* err);
   // Calls `visit` for each record file in the directory.
   bool ForEach(const Visit& visit, std::string* err);
   // Locks `file` alone, reads it, lets `change` update the record (true when
-  // it did), and finishes it.
+  // it did), and finishes it (Finish, with `remove_empty`).
   bool Update(const std::string& file, int64_t now, int64_t history_since,
+              bool remove_empty,
               const std::function<bool(SubjectRecord*)>& change,
               std::string* err);
 
   std::string dir_;
-  int subjects_fd_;
+  std::shared_ptr<StoreDir> store_dir_;
+  int subjects_fd_;  // store_dir_'s.
   int lock_timeout_ms_;
   std::optional<SipKey> key_;
 };

@@ -88,8 +88,8 @@ std::string ReadAll(int fd) {
 }
 
 TEST_CASE(
-    "LocalStore: layout, modes whatever the umask, files only while "
-    "something matters") {
+    "LocalStore: layout, modes whatever the umask, emptied files kept "
+    "until Prune") {
   TempDir tmp;
   const std::string dir = tmp / "state";
   const mode_t old = umask(0);
@@ -104,7 +104,10 @@ TEST_CASE(
   REQUIRE(stat(FileOf(dir, kAlice).c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
   CHECK(RecordFiles(dir) == std::vector<std::string>{"u-616c696365"});
-  // Get creates nothing; a success that resets the only counter unlinks.
+  // Get creates nothing; a success that resets the only counter empties
+  // the record but keeps its file (the next failure needs it again), and
+  // creates none for the host; List shows nothing; Prune removes the file
+  // and counts no record (none had expired).
   CHECK(StateIn(*s, kHostA, kT0) == SubjectState{});
   CHECK(RecordFiles(dir).size() == 1);
   std::vector<SubjectState> before;
@@ -115,6 +118,19 @@ TEST_CASE(
   REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kT0 + 1, &before,
                            &refused, &err));
   CHECK(before[0].failures == 1);
+  CHECK(RecordFiles(dir) == std::vector<std::string>{"u-616c696365"});
+  CHECK(StateIn(*s, kAlice, kT0 + 1) == SubjectState{});
+  std::vector<StoreEntry> listed;
+  REQUIRE(s->List(kT0 + 1, false, &listed, &err));
+  CHECK(listed.empty());
+  // The next failure counts from zero in the kept file.
+  Fail(*s, kAlice, 3, kParams, kT0 + 2);
+  CHECK(StateIn(*s, kAlice, kT0 + 2).failures == 1);
+  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kT0 + 3, &before,
+                           &refused, &err));
+  int64_t pruned = -1;
+  REQUIRE(s->Prune(kT0 + 3, 86400, &pruned, &err));
+  CHECK(pruned == 0);
   CHECK(RecordFiles(dir).empty());
   // A block's history keeps the file after an unblock; Prune removes it
   // once the history leaves the window.
@@ -377,7 +393,7 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
     FailAttempt(*s, other, kParams, kT0, &refused);
     CHECK_FALSE(refused);
     // Only the host's file was created: a failure from a host that is not
-    // remembered creates (and unlinks) no pair file.
+    // remembered creates no pair file.
     std::vector<std::string> created;
     alignas(inotify_event) char buf[4096];
     const ssize_t n = read(watch, buf, sizeof buf);
@@ -526,6 +542,8 @@ TEST_CASE("LocalStore refuses a directory that others own or can write") {
   CHECK(err == dir + "/subjects: cannot open: Not a directory");
 }
 
+// A stopped holder (a suspended su) delays a writer by the timeout at
+// most, and a reader not at all.
 TEST_CASE("LocalStore: a lock held by a stopped process times out") {
   TempDir tmp;
   std::string err;
@@ -535,15 +553,92 @@ TEST_CASE("LocalStore: a lock held by a stopped process times out") {
   const int fd = open(FileOf(tmp / "s", kAlice).c_str(), O_RDONLY | O_CLOEXEC);
   REQUIRE(fd >= 0);
   REQUIRE(flock(fd, LOCK_EX) == 0);  // Another open file description.
-  std::vector<SubjectState> states;
-  CHECK_FALSE(s->Get({&kAlice, 1}, kT0, &states, &err));
+  const FailureRequest req{kAlice, 5};
+  std::vector<FailureOutcome> out;
+  bool refused = false;
+  CHECK_FALSE(s->RecordFailure({&req, 1}, RefusalRule::kAny,
+                               FailureMode::kCount, kParams, kT0, &out,
+                               &refused, &err));
   CHECK(err ==
         FileOf(tmp / "s", kAlice) + ": cannot lock: Connection timed out");
+  // Get reads without waiting (it would fail after 50 ms if it waited).
+  std::vector<SubjectState> states;
+  REQUIRE(s->Get({&kAlice, 1}, kT0, &states, &err));
+  CHECK(states[0].failures == 1);
   close(fd);
-  CHECK(StateIn(*s, kAlice, kT0).failures == 1);
+  Fail(*s, kAlice, 5, kParams, kT0);
+  CHECK(StateIn(*s, kAlice, kT0).failures == 2);
 }
 
 // Eight processes fail on the same user (and each on its own host) at once.
+// Get reads without a lock: a reader racing writers sees every count it
+// reads whole and in order (never torn, never going back), while 4 writers
+// keep rewriting the record, and the last read after them is exact.
+TEST_CASE("LocalStore: lock-free reads racing writers see whole records") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  OpenStore(dir);
+  constexpr int kWriters = 4;
+  constexpr int kEach = 500;
+  WriteFile(dir + "/go", "", 0600);
+  int fd = -1;
+  const pid_t reader = ForkPiped(
+      [&](int out) {
+        std::string err;
+        auto s = LocalStore::Open(dir, 5000, &err);
+        if (!s) _exit(1);
+        int64_t last = 0;
+        int64_t reads = 0;
+        std::string bad;
+        while (access((dir + "/go").c_str(), F_OK) == 0 && bad.empty()) {
+          std::vector<SubjectState> states;
+          if (!s->Get({&kAlice, 1}, kT0, &states, &err)) {
+            bad = "error: " + err;
+          } else if (states[0].failures < last ||
+                     states[0].failures > kWriters * kEach) {
+            bad = "read " + std::to_string(states[0].failures) + " after " +
+                  std::to_string(last);
+          } else {
+            last = states[0].failures;
+            ++reads;
+          }
+        }
+        const std::string text =
+            bad.empty() ? "ok " + std::to_string(reads) : bad;
+        if (write(out, text.data(), text.size()) < 0) _exit(3);
+      },
+      &fd);
+  std::vector<pid_t> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::string err;
+      auto s = LocalStore::Open(dir, 5000, &err);
+      for (int i = 0; i < kEach && s; ++i) {
+        const FailureRequest req{kAlice, 1'000'000};
+        std::vector<FailureOutcome> out;
+        bool refused = false;
+        if (!s->RecordFailure({&req, 1}, RefusalRule::kNever,
+                              FailureMode::kCount, kParams, kT0, &out, &refused,
+                              &err)) {
+          _exit(2);
+        }
+      }
+      _exit(s ? 0 : 1);
+    }
+    writers.push_back(pid);
+  }
+  for (pid_t pid : writers) CHECK(Reap(pid) == 0);
+  unlink((dir + "/go").c_str());
+  const std::string said = ReadAll(fd);
+  CHECK(Reap(reader) == 0);
+  MESSAGE("reader: " << said);
+  CHECK(said.rfind("ok ", 0) == 0);
+  auto s = OpenStore(dir);
+  CHECK(StateIn(*s, kAlice, kT0).failures == kWriters * kEach);
+}
+
 TEST_CASE("LocalStore: concurrent processes lose no failure and block once") {
   TempDir tmp;
   const std::string dir = tmp / "s";
@@ -592,9 +687,10 @@ TEST_CASE("LocalStore: concurrent processes lose no failure and block once") {
   }
 }
 
-// A success that resets (and unlinks) a record races failures on it: each
-// failure is either reset by a success (which saw it) or still there.
-TEST_CASE("LocalStore: a reset racing failures loses no failure") {
+// A success that resets a record, and a Prune that then unlinks the emptied
+// file, race failures on it: each failure is either reset by a success
+// (which saw it) or still there, never counted in a file unlinked under it.
+TEST_CASE("LocalStore: a reset and prune racing failures loses no failure") {
   TempDir tmp;
   const std::string dir = tmp / "s";
   OpenStore(dir);
@@ -611,8 +707,10 @@ TEST_CASE("LocalStore: a reset racing failures loses no failure") {
         while (access((dir + "/go").c_str(), F_OK) == 0) {
           std::vector<SubjectState> before;
           bool refused = false;
+          int64_t pruned = 0;
           if (!s->RecordSuccess({&kAlice, 1}, reset, RefusalRule::kAny, 0, kT0,
-                                &before, &refused, &err)) {
+                                &before, &refused, &err) ||
+              !s->Prune(kT0, 86400, &pruned, &err)) {
             _exit(2);
           }
           seen += before[0].failures;

@@ -1,0 +1,105 @@
+#include "common/store_dir.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/trusted_file.h"
+
+namespace defender {
+namespace {
+
+std::string Errno(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + strerror(errno);
+}
+
+int64_t MonotonicMs() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return int64_t{t.tv_sec} * 1000 + t.tv_nsec / 1'000'000;
+}
+
+// Creates `name` in `dirfd` 0700 if missing (whatever the umask) and opens
+// it O_PATH (so that the check, not the permissions, says why another user
+// cannot use it), checked. A symlink is followed only with `follow`. -1
+// with *err set on failure.
+int OpenDir(int dirfd, const char* name, const std::string& path, bool follow,
+            Error* err) {
+  const int flags = O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  // The directory exists on every step but the first: open it first, and
+  // create it only when it is missing.
+  int fd = openat(dirfd, name, O_PATH | flags);
+  if (fd < 0 && errno == ENOENT) {
+    const bool made = mkdirat(dirfd, name, 0700) == 0;
+    if (!made && errno != EEXIST) {
+      *err = {KindOfErrno(errno), Errno(path, "cannot create directory")};
+      return -1;
+    }
+    if (made) {
+      const int w = openat(dirfd, name, O_RDONLY | flags);
+      const bool ok = w >= 0 && fchmod(w, 0700) == 0;
+      if (!ok) *err = {KindOfErrno(errno), Errno(path, "cannot chmod")};
+      if (w >= 0) close(w);
+      if (!ok) return -1;
+    }
+    fd = openat(dirfd, name, O_PATH | flags);
+  }
+  if (fd < 0) {
+    // O_NOFOLLOW on a symlink (ELOOP), or not a directory: not usable.
+    *err = {errno == ELOOP ? ErrorKind::kCorrupt : KindOfErrno(errno),
+            Errno(path, "cannot open")};
+    return -1;
+  }
+  struct stat st {};
+  if (!CheckTrusted(fd, path, /*dir=*/true, &st, &err->message)) {
+    // root's state seen by another user: not run as root, not a bad store.
+    err->kind = st.st_uid == 0 && geteuid() != 0 ? ErrorKind::kPermission
+                                                 : ErrorKind::kCorrupt;
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::shared_ptr<StoreDir> StoreDir::Open(const std::string& dir, Error* err) {
+  if (dir.empty() || dir[0] != '/') {
+    *err = {ErrorKind::kCorrupt,
+            dir + ": the store directory must be an absolute path"};
+    return nullptr;
+  }
+  // The top directory may be a symlink, subjects/ may not.
+  const int top = OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, err);
+  if (top < 0) return nullptr;
+  const int subjects = OpenDir(top, kSubjectsDir, dir + "/" + kSubjectsDir,
+                               /*follow=*/false, err);
+  if (subjects < 0) {
+    close(top);
+    return nullptr;
+  }
+  return std::shared_ptr<StoreDir>(new StoreDir(dir, top, subjects));
+}
+
+StoreDir::StoreDir(std::string path, int fd, int subjects_fd)
+    : path_(std::move(path)),
+      fd_(fd),
+      subjects_fd_(subjects_fd),
+      owner_(getpid()),
+      opened_ms_(MonotonicMs()) {}
+
+StoreDir::~StoreDir() {
+  close(subjects_fd_);
+  close(fd_);
+}
+
+bool StoreDir::Reusable(const std::string& dir) const {
+  const int64_t age = MonotonicMs() - opened_ms_;
+  return dir == path_ && owner_ == getpid() && age >= 0 && age < kReuseMs;
+}
+
+}  // namespace defender
