@@ -180,6 +180,11 @@ pt = rows("pagetouch.tsv")
 tables["pagetouch"] = "\n".join(
     ["| memory access | µs per page |", "|---|---:|"] +
     [f"| {w} | {v} |" for w, v in pt])
+lw = rows("lock_waits.tsv")
+tables["lockwaits"] = "\n".join(
+    ["| waiters | way | locks/s | wait median µs | p99 µs | max µs |",
+     "|---:|---|---:|---:|---:|---:|"] +
+    [f"| {n} | {w} | {l} | {m} | {p} | {x} |" for n, w, l, m, p, x in lw])
 with open(os.path.join(d, "profile.dat"), "w") as f:
     f.write("# step before after faillock\n" + "\n".join(dat) + "\n")
 
@@ -217,6 +222,8 @@ with open(os.path.join(d, "results.md"), "w") as f:
     f.write("## Loading the module into a C program\n\n" + tables["load"]
             + "\n\n")
     f.write("## Cost of a page on this machine\n\n" + tables["pagetouch"]
+            + "\n\n")
+    f.write("## Lock waits (lock_waits.cc)\n\n" + tables["lockwaits"]
             + "\n\n")
     f.write("## Administrative operations\n\n" + tables["storeops"] + "\n")
 print(open(os.path.join(d, "results.md")).read())

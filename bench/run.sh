@@ -47,7 +47,7 @@ else
 fi
 ninja -C "$build" -j2 pam_defender/pam_defender.so \
   pam_defender/pam_defender.d/config.so defenderctl/defenderctl \
-  bench/defender_bench bench/load_module \
+  bench/defender_bench bench/load_module bench/lock_waits \
   bench/pam_defender_shared_runtime.so >/dev/null
 bench=$build/bench/defender_bench
 module=$(readlink -f "$build/pam_defender/pam_defender.so")
@@ -118,6 +118,10 @@ if [ -n "$faillock" ]; then
 else
   echo "# pam_faillock.so not found" >"$results/load.tsv"
 fi
+
+# How a bounded lock wait should wait: 8 and 32 processes taking one
+# file's lock in turn, with each way of waiting (lock_waits.cc).
+"$build/bench/lock_waits" "$work" 300 >"$results/lock_waits.tsv"
 
 # `defenderctl list` (100,000 subjects) and `defenderctl cleanup` (the
 # 1,000,000 archive rows, all older than attempts.expiration_hours) on a

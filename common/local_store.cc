@@ -83,14 +83,10 @@ bool SubjectOrder(const Subject& a, const Subject& b) {
 class LocalStore::HeldSet {
  public:
   ~HeldSet() { Release(); }
-  // Unlocks and closes every file. Unlocking first means a waiter woken by
-  // the close (lock_wait.h) finds the lock free.
+  // Closes (and so unlocks) every file.
   void Release() {
     for (Held& h : files) {
-      if (h.fd >= 0) {
-        flock(h.fd, LOCK_UN);
-        close(h.fd);
-      }
+      if (h.fd >= 0) close(h.fd);
       h.fd = -1;
     }
   }

@@ -1,11 +1,11 @@
-// WaitFlock: bounded, woken by the holder's close rather than by polling,
-// still taking a lock released without a close, and leaving no descriptor.
+// WaitFlock: bounded, taking a lock soon after it is freed, and sleeping
+// rather than spinning while a holder keeps it.
 #include "common/lock_wait.h"
 
-#include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,20 +31,17 @@ int OpenFile(const std::string& path) {
   return fd;
 }
 
-int OpenDescriptors() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  REQUIRE(d != nullptr);
-  while (readdir(d) != nullptr) ++n;
-  closedir(d);
-  return n;
+// CPU time of the calling thread so far.
+double ThreadCpuMs() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
-// How long WaitFlock took after the holder released the lock (closing its
-// descriptor, or with LOCK_UN), the holder keeping it `hold_ms`; the
-// waiter's recheck interval is `recheck_ms`.
-double WakeDelayMs(const std::string& path, bool by_close, int hold_ms,
-                   int recheck_ms) {
+// How long WaitFlock took after another thread, holding the lock for
+// `hold_ms`, released it (closing its descriptor, or with LOCK_UN).
+double WakeDelayMs(const std::string& path, bool by_close, int hold_ms) {
   const int holder = OpenFile(path);
   REQUIRE(flock(holder, LOCK_EX) == 0);
   const int waiter = OpenFile(path);
@@ -58,7 +55,7 @@ double WakeDelayMs(const std::string& path, bool by_close, int hold_ms,
       flock(holder, LOCK_UN);
     }
   });
-  const bool got = WaitFlock(waiter, LOCK_EX, 5000, recheck_ms);
+  const bool got = WaitFlock(waiter, LOCK_EX, 5000);
   const Clock::time_point done = Clock::now();
   t.join();
   CHECK(got);
@@ -71,58 +68,60 @@ TEST_CASE("WaitFlock: a free lock is taken at once, shared locks share") {
   TempDir tmp;
   const int a = OpenFile(tmp / "f");
   const int b = OpenFile(tmp / "f");
-  const Clock::time_point t = Clock::now();
   CHECK(WaitFlock(a, LOCK_SH, 1000));
   CHECK(WaitFlock(b, LOCK_SH, 1000));
-  CHECK(MsSince(t) < 500);
   const int c = OpenFile(tmp / "f");
-  CHECK_FALSE(WaitFlock(c, LOCK_EX, 0));
-  CHECK(errno == ETIMEDOUT);
+  errno = 0;
+  const bool got = WaitFlock(c, LOCK_EX, 0);
+  const int error = errno;  // Before doctest writes anything.
+  CHECK_FALSE(got);
+  CHECK(error == ETIMEDOUT);
   close(a);
   close(b);
+  CHECK(WaitFlock(c, LOCK_EX, 0));
   close(c);
 }
 
-TEST_CASE("WaitFlock: a lock never released times out, leaving no descriptor") {
+// A stopped holder: the waiter gives up at the timeout, and sleeps (after
+// kLockSpinUs of yielding) rather than spinning meanwhile.
+TEST_CASE("WaitFlock: a lock never released times out, the waiter asleep") {
   TempDir tmp;
   const int holder = OpenFile(tmp / "f");
   REQUIRE(flock(holder, LOCK_EX) == 0);
   const int waiter = OpenFile(tmp / "f");
-  const int before = OpenDescriptors();
   const Clock::time_point t = Clock::now();
+  const double cpu = ThreadCpuMs();
   errno = 0;
-  CHECK_FALSE(WaitFlock(waiter, LOCK_EX, 300));
-  CHECK(errno == ETIMEDOUT);
+  const bool got = WaitFlock(waiter, LOCK_EX, 300);
+  const int error = errno;  // Before doctest writes anything.
   const double took = MsSince(t);
+  const double used = ThreadCpuMs() - cpu;
+  CHECK_FALSE(got);
+  CHECK(error == ETIMEDOUT);
+  MESSAGE("waited " << took << " ms using " << used << " ms of CPU");
   CHECK(took >= 300);
   CHECK(took < 3000);
-  CHECK(OpenDescriptors() == before);
+  CHECK(used < 100);  // A spinning waiter would use about 300.
   close(holder);
   close(waiter);
 }
 
-// With a recheck interval of 1 s, a waiter that polled would wake about
-// 500 ms after the release on average; one woken by the close wakes at
-// once. The median of 7 rounds keeps one slow wake-up on a busy machine
+// Sleeps between tries never exceed 1 ms: a lock freed while the waiter
+// sleeps is taken within about that, whether freed by a close or by
+// LOCK_UN. The median of 7 rounds keeps one slow wake-up on a busy machine
 // from failing the test.
-TEST_CASE("WaitFlock: the holder's close wakes the waiter at once") {
+TEST_CASE("WaitFlock: a freed lock is taken within about a millisecond") {
   TempDir tmp;
-  std::vector<double> delays;
-  for (int i = 0; i < 7; ++i) {
-    delays.push_back(WakeDelayMs(tmp / "f", /*by_close=*/true, 50, 1000));
+  for (const bool by_close : {true, false}) {
+    std::vector<double> delays;
+    for (int i = 0; i < 7; ++i) {
+      delays.push_back(WakeDelayMs(tmp / "f", by_close, 30));
+    }
+    std::sort(delays.begin(), delays.end());
+    const std::string how = by_close ? "close" : "LOCK_UN";
+    MESSAGE(how << ": median " << delays[3] << " ms");
+    CHECK(delays[3] < 20);
   }
-  std::sort(delays.begin(), delays.end());
-  MESSAGE("median wake-up after the close: " << delays[3] << " ms");
-  CHECK(delays[3] < 100);
-}
-
-// A lock released without a close (LOCK_UN) raises no inotify event: the
-// recheck takes it, within one interval.
-TEST_CASE("WaitFlock: a lock released without a close is taken at a recheck") {
-  TempDir tmp;
-  const double delay = WakeDelayMs(tmp / "f", /*by_close=*/false, 50, 200);
-  MESSAGE("taken " << delay << " ms after LOCK_UN");
-  CHECK(delay < 2000);  // Not the 5 s timeout.
 }
 
 }  // namespace
