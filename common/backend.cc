@@ -6,6 +6,7 @@
 #include "common/redis_conn.h"
 #include "common/redis_fallback_store.h"
 #include "common/redis_store.h"
+#include "common/store_dir.h"
 
 namespace defender {
 
@@ -45,16 +46,11 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     return nullptr;
   }
   b->dir_ = cfg.dir;
+  // The local store and the journal share its directories, checked once.
   std::shared_ptr<StoreDir> dir;
   if (!redis) {
-    if (options.store_dir && *options.store_dir &&
-        (*options.store_dir)->Reusable(cfg.dir)) {
-      dir = *options.store_dir;
-    } else {
-      dir = StoreDir::Open(cfg.dir, err);
-      if (!dir) return nullptr;
-      if (options.store_dir) *options.store_dir = dir;
-    }
+    dir = StoreDir::Open(cfg.dir, err);
+    if (!dir) return nullptr;
     b->local_store_ = LocalStore::Open(dir, kLocalLockTimeoutMs);
   }
   if (redis) {

@@ -19,7 +19,6 @@
 #include "common/error.h"
 #include "common/journal.h"
 #include "common/store.h"
-#include "common/store_dir.h"
 
 namespace defender {
 
@@ -39,11 +38,6 @@ struct BackendOptions {
   // Redis fails (the local store is then opened only at that moment). Off
   // for the CLI, which must show the fleet's view or say that it cannot.
   bool local_fallback = false;
-  // The local store's directories kept by the caller across Backends (a
-  // PAM handle's, for the steps of one login): used when
-  // StoreDir::Reusable for store.dir, else opened and put here. nullptr:
-  // opened for this Backend alone.
-  std::shared_ptr<StoreDir>* store_dir = nullptr;
   // With Redis: the whole life of the Backend (one PAM step) is one Redis
   // step, with one deadline (RedisConnection::StartStep()).
   bool redis_one_deadline = false;

@@ -26,6 +26,8 @@ static_assert(kMaxHistory >= Config::kMaxLockoutSteps,
 constexpr const char* kKeyFile = ".key";
 // Steps that do not prune history keep all of it.
 constexpr int64_t kKeepHistory = INT64_MIN;
+// Reads of a record file without a lock before Read takes LOCK_SH.
+constexpr int kLockFreeReads = 3;
 
 std::string Errno(const std::string& path, const char* what) {
   return path + ": " + what + ": " + strerror(errno);
@@ -83,10 +85,15 @@ bool SubjectOrder(const Subject& a, const Subject& b) {
 class LocalStore::HeldSet {
  public:
   ~HeldSet() { Release(); }
-  // Closes (and so unlocks) every file.
+  // Unlocks and closes every file. Unlocking first releases the lock even
+  // if a copy of the descriptor lives on in a child that another thread of
+  // the host process forked meanwhile.
   void Release() {
     for (Held& h : files) {
-      if (h.fd >= 0) close(h.fd);
+      if (h.fd >= 0) {
+        if (h.locked) flock(h.fd, LOCK_UN);
+        close(h.fd);
+      }
       h.fd = -1;
     }
   }
@@ -194,7 +201,8 @@ bool LocalStore::FileName(const Subject& s, std::string* out,
 }
 
 bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
-                            int* fd, std::string* err) {
+                            int timeout_ms, int* fd, std::string* err,
+                            bool* timed_out) {
   const auto path = [&] { return PathOf(file); };
   const int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) |
                     O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
@@ -215,7 +223,8 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
     // A read takes no lock: one of the record's two slots is always whole
     // (subject_record.h), and a file unlinked meanwhile held an empty record.
     if (!write) return true;
-    if (!WaitFlock(*fd, LOCK_EX, lock_timeout_ms_)) {
+    if (!WaitFlock(*fd, LOCK_EX, timeout_ms)) {
+      if (timed_out) *timed_out = errno == ETIMEDOUT;
       *err = Errno(path(), "cannot lock");
       break;
     }
@@ -246,10 +255,24 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
   h->slot = -1;
   if (h->fd >= 0) {
     std::vector<uint8_t> bytes;
-    if (!ReadFile(h->fd, PathOf(h->file), &bytes, err)) return false;
-    if (DecodeRecordFile(bytes, &h->rec, &h->slot) &&
-        (!expect ||
-         (h->rec.kind == expect->kind && h->rec.name == expect->name))) {
+    bool valid = false;
+    for (int reads = 1;; ++reads) {
+      if (!ReadFile(h->fd, PathOf(h->file), &bytes, err)) return false;
+      valid = DecodeRecordFile(bytes, &h->rec, &h->slot);
+      // Without a lock, bytes but no whole slot: one write finished and
+      // another started while the file was read (or it is damaged). Read
+      // again; the last time under LOCK_SH, which no writer holds.
+      if (valid || h->locked || bytes.empty()) break;
+      if (reads == kLockFreeReads) {
+        if (!WaitFlock(h->fd, LOCK_SH, lock_timeout_ms_)) {
+          *err = Errno(PathOf(h->file), "cannot lock");
+          return false;
+        }
+        h->locked = true;  // Until the file is closed.
+      }
+    }
+    if (valid && (!expect || (h->rec.kind == expect->kind &&
+                              h->rec.name == expect->name))) {
       return true;
     }
   }
@@ -266,7 +289,10 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
                         bool remove_empty, std::string* err) {
   if (h->fd < 0) return true;
   const std::string path = PathOf(h->file);
-  if (remove_empty && h->rec.Empty(now, history_since)) {
+  // No record read and none written (a file this step created, refused,
+  // or garbage): it goes even when emptied files stay.
+  const bool no_record = h->slot < 0 && !h->dirty;
+  if ((remove_empty || no_record) && h->rec.Empty(now, history_since)) {
     if (unlinkat(subjects_fd_, h->file.c_str(), 0) != 0 && errno != ENOENT) {
       *err = Errno(path, "cannot delete");
       return false;
@@ -328,9 +354,11 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
   }
   for (size_t f = 0; f < sorted.size(); ++f) {
     held->files[f].file = sorted[f];
-    if (!OpenLocked(sorted[f], make[f], write, &held->files[f].fd, err)) {
+    if (!OpenLocked(sorted[f], make[f], write, lock_timeout_ms_,
+                    &held->files[f].fd, err)) {
       return false;
     }
+    held->files[f].locked = write;
   }
   std::vector<bool> read(sorted.size(), false);
   for (size_t i = 0; i < subjects.size(); ++i) {
@@ -575,17 +603,20 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
 
 bool LocalStore::Update(const std::string& file, int64_t now,
                         int64_t history_since, bool remove_empty,
+                        int timeout_ms,
                         const std::function<bool(SubjectRecord*)>& change,
-                        std::string* err) {
+                        std::string* err, bool* timed_out) {
   HeldSet held;
   held.files.resize(1);
   held.index.push_back(0);
   Held& h = held.files[0];
   h.file = file;
-  if (!OpenLocked(file, /*create=*/false, /*write=*/true, &h.fd, err) ||
-      !Read(&h, nullptr, err)) {
+  if (!OpenLocked(file, /*create=*/false, /*write=*/true, timeout_ms, &h.fd,
+                  err, timed_out)) {
     return false;
   }
+  h.locked = true;
+  if (!Read(&h, nullptr, err)) return false;
   // Another subject's record under this name reads as garbage: gone.
   ParsedFileName parsed;
   if (h.slot >= 0 &&
@@ -600,21 +631,35 @@ bool LocalStore::Update(const std::string& file, int64_t now,
 bool LocalStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
                             std::string* err) {
   cleared->clear();
+  // A file whose lock does not come (its holder is stopped) does not stop
+  // the others: the call fails at the end, naming the first one.
+  std::string stuck;
+  int64_t stuck_count = 0;
   const bool ok = ForEach(
       [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
         if (!rec || !StateOf(rec->state, now).blocked) return true;
-        return Update(
-            file, now, kKeepHistory, /*remove_empty=*/true,
+        bool timed_out = false;
+        const bool done = Update(
+            file, now, kKeepHistory, /*remove_empty=*/true, lock_timeout_ms_,
             [&](SubjectRecord* r) {
               if (!StateOf(r->state, now).blocked) return false;
               cleared->push_back(Subject{r->kind, r->name});
               r->state.reset();
               return true;
             },
-            e);
+            e, &timed_out);
+        if (done || !timed_out) return done;
+        if (stuck_count++ == 0) stuck = *e;
+        e->clear();
+        return true;
       },
       err);
   std::sort(cleared->begin(), cleared->end(), SubjectOrder);
+  if (ok && stuck_count > 0) {
+    *err = stuck + " (" + std::to_string(stuck_count) +
+           " blocked subject(s) not unblocked)";
+    return false;
+  }
   return ok;
 }
 
@@ -713,14 +758,21 @@ bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
         // Garbage, a record with something to drop or nothing left (or one
         // changing right now) is looked at under the lock: garbage or
         // empty, the file goes.
-        return Update(
-            file, now, since, /*remove_empty=*/true,
+        // A file locked right now is in use: left for the next Prune
+        // (waiting for it would let one stopped holder stop the whole
+        // cleanup).
+        bool timed_out = false;
+        const bool done = Update(
+            file, now, since, /*remove_empty=*/true, /*timeout_ms=*/0,
             [&](SubjectRecord* r) {
               const int64_t n = r->Trim(now, since);
               *removed += n;
               return n > 0;
             },
-            e);
+            e, &timed_out);
+        if (done || !timed_out) return done;
+        e->clear();
+        return true;
       },
       err);
 }

@@ -105,6 +105,7 @@ class LocalStore final : public Store {
     SubjectRecord rec;
     int slot = -1;  // Of the record read; -1: none valid.
     bool dirty = false;
+    bool locked = false;  // LOCK_EX by the step, or LOCK_SH taken by Read.
   };
   class HeldSet;
   // Called with a record file's name and its record read lock-free
@@ -122,8 +123,11 @@ class LocalStore final : public Store {
   // the file the name leads to; without, it is opened read-only and not
   // locked (a lock-free read: one slot is always whole). *fd = -1 when it
   // is absent and not `create`.
-  bool OpenLocked(const std::string& file, bool create, bool write, int* fd,
-                  std::string* err);
+  // The lock is waited for at most `timeout_ms`; when that runs out,
+  // *timed_out (if given) is set as well as *err.
+  bool OpenLocked(const std::string& file, bool create, bool write,
+                  int timeout_ms, int* fd, std::string* err,
+                  bool* timed_out = nullptr);
   // Which kinds of subject a step creates a record file for when missing.
   struct Create {
     bool users = false;
@@ -144,25 +148,30 @@ class LocalStore final : public Store {
   bool LockStates(std::span<const Subject> subjects, Create create, bool write,
                   int64_t now, HeldSet* held, std::vector<SubjectState>* states,
                   Held** user, std::string* err);
-  // Reads h's record: absent, garbage or not `expect`'s reads as empty.
+  // Reads h's record: absent, garbage or not `expect`'s reads as empty. A
+  // file read without a lock that holds bytes but no whole slot (two
+  // writes landed while it was read, or it is damaged) is read again, and
+  // then under LOCK_SH, before it is taken for empty.
   bool Read(Held* h, const Subject* expect, std::string* err);
   // Ends a step on `h`: with `remove_empty`, unlinks the file when the
   // record is empty (history at or before `history_since` forgotten); else
   // writes it if dirty, with the remembered hosts that do not fit its slot
-  // dropped (FitRemembered). Login steps keep emptied files (an unlinked
-  // file would be created again by the next failure, and creating a file
-  // costs more than the rest of a step); the administrator's calls remove
-  // them.
+  // dropped (FitRemembered). Login steps keep files they emptied (an
+  // unlinked file would be created again by the next failure, and creating
+  // a file costs more than the rest of a step; the administrator's calls
+  // remove them), but not one that held no record and that they did not
+  // write (created by a refused step, or garbage): that one goes.
   bool Finish(Held* h, int64_t now, int64_t history_since, bool remove_empty,
               std::string* err);
   // Calls `visit` for each record file in the directory.
   bool ForEach(const Visit& visit, std::string* err);
-  // Locks `file` alone, reads it, lets `change` update the record (true when
-  // it did), and finishes it (Finish, with `remove_empty`).
+  // Locks `file` alone (waiting at most `timeout_ms`; *timed_out as
+  // OpenLocked), reads it, lets `change` update the record (true when it
+  // did), and finishes it (Finish, with `remove_empty`).
   bool Update(const std::string& file, int64_t now, int64_t history_since,
-              bool remove_empty,
+              bool remove_empty, int timeout_ms,
               const std::function<bool(SubjectRecord*)>& change,
-              std::string* err);
+              std::string* err, bool* timed_out);
 
   std::string dir_;
   std::shared_ptr<StoreDir> store_dir_;

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,12 +14,6 @@ namespace {
 
 std::string Errno(const std::string& path, const char* what) {
   return path + ": " + what + ": " + strerror(errno);
-}
-
-int64_t MonotonicMs() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return int64_t{t.tv_sec} * 1000 + t.tv_nsec / 1'000'000;
 }
 
 // Creates `name` in `dirfd` 0700 if missing (whatever the umask) and opens
@@ -86,20 +79,11 @@ std::shared_ptr<StoreDir> StoreDir::Open(const std::string& dir, Error* err) {
 }
 
 StoreDir::StoreDir(std::string path, int fd, int subjects_fd)
-    : path_(std::move(path)),
-      fd_(fd),
-      subjects_fd_(subjects_fd),
-      owner_(getpid()),
-      opened_ms_(MonotonicMs()) {}
+    : path_(std::move(path)), fd_(fd), subjects_fd_(subjects_fd) {}
 
 StoreDir::~StoreDir() {
   close(subjects_fd_);
   close(fd_);
-}
-
-bool StoreDir::Reusable(const std::string& dir) const {
-  const int64_t age = MonotonicMs() - opened_ms_;
-  return dir == path_ && owner_ == getpid() && age >= 0 && age < kReuseMs;
 }
 
 }  // namespace defender

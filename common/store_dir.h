@@ -4,17 +4,13 @@
 // never followed if it is a symlink. The local store's record files and
 // the attempt journal are opened relative to these descriptors.
 //
-// A PAM handle keeps one for the steps of a login (BackendOptions::
-// store_dir), so the directories are checked once per login rather than
-// once per step. A StoreDir belongs to the process that opened it and is
-// reused only for a short while (Reusable): one carried over fork(), or
-// kept by a long-lived handle (a screen locker's), is opened again.
+// One Backend (one PAM step or CLI command) opens it once for the local
+// store and the journal. It is not kept across steps: a descriptor kept in
+// a PAM handle could be closed and its number reused by the host program,
+// and the directory replaced meanwhile.
 #ifndef PAM_DEFENDER_COMMON_STORE_DIR_H_
 #define PAM_DEFENDER_COMMON_STORE_DIR_H_
 
-#include <sys/types.h>
-
-#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -27,9 +23,6 @@ inline constexpr char kSubjectsDir[] = "subjects";
 
 class StoreDir {
  public:
-  // How long a handle reuses a StoreDir after opening it.
-  static constexpr int64_t kReuseMs = 60'000;
-
   // Opens `dir` (an absolute path; a symlink is followed) and `dir`/
   // subjects, creating each (0700) if missing. nullptr with *err set on
   // failure: kNotFound or kPermission (cannot be created or opened, e.g. not
@@ -44,8 +37,6 @@ class StoreDir {
   // O_PATH descriptors (O_CLOEXEC), open while the StoreDir lives.
   int fd() const { return fd_; }
   int subjects_fd() const { return subjects_fd_; }
-  // True when this process opened it for `dir` less than kReuseMs ago.
-  bool Reusable(const std::string& dir) const;
 
  private:
   StoreDir(std::string path, int fd, int subjects_fd);
@@ -53,8 +44,6 @@ class StoreDir {
   std::string path_;
   int fd_;
   int subjects_fd_;
-  pid_t owner_;
-  int64_t opened_ms_;  // CLOCK_MONOTONIC.
 };
 
 }  // namespace defender

@@ -22,7 +22,6 @@
 #include "common/normalize.h"
 #include "common/policy.h"
 #include "common/redis_conn.h"
-#include "common/store_dir.h"
 #include "defender_build_config.h"
 #include "pam_defender/args.h"
 #include "pam_defender/module_config.h"
@@ -112,29 +111,6 @@ ConfigCache* HandleConfigCache(pam_handle_t* pamh) {
     return nullptr;
   }
   return c;
-}
-
-// pam_set_data key: the local store's directories, opened by an earlier
-// step of this handle (store_dir.h says when they are reused).
-constexpr char kStoreDirKey[] = "pam_defender_store_dir";
-
-void FreeStoreDir(pam_handle_t*, void* data, int) {
-  delete static_cast<std::shared_ptr<StoreDir>*>(data);
-}
-
-// The handle's slot for them, made on first use; nullptr if it cannot be
-// kept.
-std::shared_ptr<StoreDir>* HandleStoreDir(pam_handle_t* pamh) {
-  const void* data = nullptr;
-  if (pam_get_data(pamh, kStoreDirKey, &data) == PAM_SUCCESS && data) {
-    return static_cast<std::shared_ptr<StoreDir>*>(const_cast<void*>(data));
-  }
-  auto* slot = new std::shared_ptr<StoreDir>;
-  if (pam_set_data(pamh, kStoreDirKey, slot, FreeStoreDir) != PAM_SUCCESS) {
-    delete slot;
-    return nullptr;
-  }
-  return slot;
 }
 
 // True the first time it is called for this handle.
@@ -365,7 +341,6 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const Login login = Info();
   BackendOptions options;
   options.redis_server_clock = clock.IsRealTime();
-  options.store_dir = HandleStoreDir(pamh_);
   if (cfg_.backend == StoreBackend::kRedis) {
 #ifdef DEFENDER_TEST_CLOCK
     // Test builds only: PAM_DEFENDER_TEST_HIREDIS names the library that

@@ -570,6 +570,85 @@ TEST_CASE("LocalStore: a lock held by a stopped process times out") {
   CHECK(StateIn(*s, kAlice, kT0).failures == 2);
 }
 
+// A blocked host keeps failing with new user names: each refused step
+// creates the user's file to lock it, writes nothing, and removes it again
+// (emptied files are kept, never-written ones are not), so the flood
+// leaves no file behind.
+TEST_CASE("LocalStore: refused failures leave no file behind") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  const LockoutParams p{0, {600}, 86400};
+  const auto fail = [&](const std::string& user, int64_t now) {
+    const FailureRequest reqs[2] = {{{SubjectKind::kUser, user}, 1000},
+                                    {kHostA, 3}};
+    std::vector<FailureOutcome> out;
+    bool refused = false;
+    std::string err;
+    REQUIRE_MESSAGE(
+        s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount, p, now,
+                         &out, &refused, &err),
+        err);
+    return refused;
+  };
+  // Limit 3: the fourth failure blocks the host.
+  for (int i = 0; i < 4; ++i) {
+    CHECK_FALSE(fail("seed" + std::to_string(i), kT0));
+  }
+  REQUIRE(StateIn(*s, kHostA, kT0).blocked);
+  const std::vector<std::string> before = RecordFiles(dir);
+  CHECK(before.size() == 5);  // Four users and the host.
+  for (int i = 0; i < 500; ++i) CHECK(fail("x" + std::to_string(i), kT0 + 1));
+  CHECK(RecordFiles(dir) == before);
+}
+
+// su stopped (SIGSTOP) while it holds one record's lock: Prune leaves that
+// file for the next time and does all the others; UnblockAll unblocks all
+// the others and then fails, naming the one it could not.
+TEST_CASE(
+    "LocalStore: one stopped lock holder stops neither Prune nor "
+    "UnblockAll") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  std::string err;
+  auto s = LocalStore::Open(dir, 200, &err);
+  REQUIRE(s);
+  std::vector<Subject> users;
+  for (int i = 0; i < 20; ++i) {
+    users.push_back(Subject{SubjectKind::kUser, "u" + std::to_string(i)});
+    Fail(*s, users.back(), 1000, kParams, kT0);
+    std::vector<SubjectState> before;
+    bool refused = false;
+    const bool reset[1] = {true};
+    REQUIRE(s->RecordSuccess({&users.back(), 1}, reset, RefusalRule::kAny, 0,
+                             kT0, &before, &refused, &err));
+  }
+  REQUIRE(RecordFiles(dir).size() == 20);  // All empty, all kept.
+  const int fd = open(FileOf(dir, users[7]).c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(flock(fd, LOCK_EX) == 0);  // The stopped holder.
+  int64_t pruned = 0;
+  REQUIRE_MESSAGE(s->Prune(kT0 + 1, 86400, &pruned, &err), err);
+  CHECK(RecordFiles(dir) == std::vector<std::string>{RecordFileName(
+                                users[7].kind, users[7].name, SipKey{})});
+  // Blocks: users 3 and 7 (7's lock still held).
+  REQUIRE(s->Block(users[3], 0, kT0, &err));
+  close(fd);
+  REQUIRE(s->Block(users[7], 0, kT0, &err));
+  REQUIRE(s->Block(users[9], 0, kT0, &err));
+  const int again = open(FileOf(dir, users[7]).c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(flock(again, LOCK_EX) == 0);
+  std::vector<Subject> cleared;
+  CHECK_FALSE(s->UnblockAll(kT0, &cleared, &err));
+  CHECK(cleared == std::vector<Subject>{users[3], users[9]});
+  CHECK(err == FileOf(dir, users[7]) +
+                   ": cannot lock: Connection timed out (1 blocked "
+                   "subject(s) not unblocked)");
+  close(again);
+  CHECK(StateIn(*s, users[7], kT0).blocked);
+  CHECK_FALSE(StateIn(*s, users[3], kT0).blocked);
+}
+
 // Eight processes fail on the same user (and each on its own host) at once.
 // Get reads without a lock: a reader racing writers sees every count it
 // reads whole and in order (never torn, never going back), while 4 writers

@@ -1,11 +1,9 @@
-// StoreDir: the local store's directories, checked once and reused by the
-// steps of one PAM handle, but never by another process or for another
-// directory.
+// StoreDir: the local store's directories, created and checked once for
+// the local store and the journal of one Backend.
 #include "common/store_dir.h"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/backend.h"
@@ -36,43 +34,24 @@ TEST_CASE("StoreDir: creates both directories 0700 and checks them") {
         "relative: the store directory must be an absolute path");
 }
 
-TEST_CASE("StoreDir: reusable by this process, for this directory only") {
-  TempDir tmp;
-  Error err;
-  std::shared_ptr<StoreDir> d = StoreDir::Open(tmp / "s", &err);
-  REQUIRE(d != nullptr);
-  CHECK(d->Reusable(tmp / "s"));
-  CHECK_FALSE(d->Reusable(tmp / "other"));
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) _exit(d->Reusable(tmp / "s") ? 1 : 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);  // Not reused after fork().
-}
-
-TEST_CASE("Backend: the caller's StoreDir slot is reused, or replaced") {
+// One Backend's local store and journal share the directories it opened
+// and checked: the journal is written in the store's directory.
+TEST_CASE("Backend: the local store and the journal share one StoreDir") {
   TempDir tmp;
   Config cfg;
   cfg.dir = tmp / "a";
-  std::shared_ptr<StoreDir> slot;
-  BackendOptions options;
-  options.store_dir = &slot;
   Error err;
-  auto first = Backend::Open(cfg, options, &err);
-  REQUIRE(first != nullptr);
-  REQUIRE(slot != nullptr);
-  const StoreDir* opened = slot.get();
-  first.reset();
-  auto second = Backend::Open(cfg, options, &err);
-  REQUIRE(second != nullptr);
-  CHECK(slot.get() == opened);  // Checked once for both steps.
-  second.reset();
-  cfg.dir = tmp / "b";
-  auto third = Backend::Open(cfg, options, &err);
-  REQUIRE(third != nullptr);
-  CHECK(slot->path() == tmp / "b");
+  auto backend = Backend::Open(cfg, BackendOptions{}, &err);
+  REQUIRE_MESSAGE(backend != nullptr, err.message);
+  Attempt a;
+  a.time = 1'700'000'000;
+  a.user = "alice";
+  a.service = "sshd";
+  a.result = "failure";
+  std::string e;
+  REQUIRE_MESSAGE(backend->log()->Append(a, &e), e);
+  CHECK(Exists(tmp / "a/attempts.journal"));
+  CHECK(Exists(tmp / "a/subjects"));
 }
 
 }  // namespace
