@@ -1,6 +1,8 @@
 #include "pam_defender/process_guard.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
@@ -37,10 +39,13 @@ ProcessGuard::ProcessGuard(bool secure) noexcept : active_(secure) {
   old_umask_ = umask(077);
   // After RLIMIT_NOFILE: with `ulimit -n 2` there is room for fd 2 only now.
   for (int fd = 0; fd < 3; ++fd) FillFd(fd);
+  Unstoppable();
 }
 
 ProcessGuard::~ProcessGuard() {
   if (!active_) return;
+  if (ruid_changed_)
+    setresuid(old_ruid_, static_cast<uid_t>(-1), static_cast<uid_t>(-1));
   for (const SavedLimit& l : limits_) {
     if (l.changed) setrlimit(l.resource, &l.old);
   }
@@ -55,6 +60,8 @@ ProcessGuard::~ProcessGuard() {
     sigaction(s.sig, &s.old, nullptr);
   }
   umask(old_umask_);
+  // Last: a stop signal sent while held is delivered now, with nothing held.
+  if (mask_changed_) pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   for (int fd = 0; fd < 3; ++fd) {
     struct stat st;
     // Closed only if it is still the /dev/null opened here.
@@ -117,6 +124,31 @@ void ProcessGuard::IgnoreSignal(SavedSignal* s, const char* what) {
     return;
   }
   s->changed = true;
+}
+
+void ProcessGuard::Unstoppable() {
+  uid_t ruid, euid, suid;
+  if (getresuid(&ruid, &euid, &suid) != 0) {
+    Fail("getresuid", errno);
+  } else if (euid == 0 && ruid != 0) {
+    if (setresuid(0, static_cast<uid_t>(-1), static_cast<uid_t>(-1)) == 0) {
+      old_ruid_ = ruid;
+      ruid_changed_ = true;
+    } else {
+      Fail("setresuid", errno);
+    }
+  }
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTSTP);
+  sigaddset(&stop, SIGTTIN);
+  sigaddset(&stop, SIGTTOU);
+  const int rc = pthread_sigmask(SIG_BLOCK, &stop, &old_mask_);
+  if (rc == 0) {
+    mask_changed_ = true;
+  } else {
+    Fail("pthread_sigmask", rc);
+  }
 }
 
 void ProcessGuard::FillFd(int fd) {

@@ -23,9 +23,17 @@
 //     one generated while held is discarded on release, even if blocked;
 //   - the umask is 077;
 //   - each closed descriptor among 0, 1 and 2 is /dev/null (O_RDWR), so no
-//     store or socket descriptor is given one of those numbers.
-// The signal mask is not changed. On release every limit, the signal
-// actions and the umask are restored, and the descriptors it opened are
+//     store or socket descriptor is given one of those numbers;
+//   - the invoking user cannot stop the process: with an effective uid of
+//     0 the real uid is 0 too (the kernel lets a user signal a process
+//     whose real or saved uid is theirs, and su's real uid is the caller's),
+//     and SIGTSTP, SIGTTIN and SIGTTOU, which the terminal sends whatever
+//     the uid, are blocked (one sent meanwhile is delivered on release).
+//     Otherwise a user could SIGSTOP su while it holds a record's lock, and
+//     every login of that user (root) would wait out the lock and go
+//     uncounted until su was resumed.
+// On release every limit, the real uid, the signal actions, the signal
+// mask and the umask are restored, and the descriptors it opened are
 // closed: the host process is left as it was found. (Where a signal action
 // had to be changed: a SIGXFSZ or SIGXCPU already pending is discarded, as
 // ignoring a signal discards it, and a default action is restored through
@@ -91,6 +99,7 @@ class ProcessGuard {
   static bool Unlimited(int resource);
   void IgnoreSignal(SavedSignal* s, const char* what);
   void FillFd(int fd);
+  void Unstoppable();
 
   bool active_ = false;
   const char* error_ = nullptr;
@@ -98,6 +107,10 @@ class ProcessGuard {
   SavedLimit limits_[5] = {};
   SavedSignal signals_[2] = {};
   mode_t old_umask_ = 0;
+  bool ruid_changed_ = false;
+  uid_t old_ruid_ = 0;
+  bool mask_changed_ = false;
+  sigset_t old_mask_ = {};
   OpenedFd fds_[3] = {};
 };
 

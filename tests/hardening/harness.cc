@@ -98,7 +98,8 @@ defender::testing::PamLogin Items(const Login& login) {
           .password = login.password,
           .echo_on = login.prompted_user,
           .flags = login.flags,
-          .account = login.account};
+          .account = login.account,
+          .on_message = login.on_message};
 }
 
 }  // namespace

@@ -82,6 +82,8 @@ struct Login {
   std::string password = "wrong";
   int flags = 0;
   bool account = true;  // Also run pam_acct_mgmt after a successful auth.
+  // Called with each message a module shows, while it runs.
+  std::function<void(const std::string&)> on_message;
 };
 
 struct LoginResult {

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -264,6 +265,10 @@ std::string CallerState() {
   }
   const mode_t mode = umask(0);
   umask(mode);
+  uid_t ruid, euid, suid;
+  getresuid(&ruid, &euid, &suid);
+  out += "\nuids " + std::to_string(ruid) + " " + std::to_string(euid) + " " +
+         std::to_string(suid);
   out += "\numask " + std::to_string(mode) + "\nfds";
   for (int fd = 0; fd < 3; ++fd) {
     out += fcntl(fd, F_GETFD) == -1 ? " closed" : " open";
@@ -346,6 +351,62 @@ TEST_CASE(
   CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
   // The journal was written despite RLIMIT_FSIZE 0: the three attempts.
   CHECK(Attempts(env.db()).size() == 3);
+}
+
+// A local user who runs su may stop it at any moment (SIGSTOP, or Ctrl-Z at
+// the terminal). Stopped while it held a record's lock, it made every login
+// of the same user (root, from anywhere) wait out the lock and go
+// uncounted. While the module runs under a setuid caller, the caller's user
+// may not signal the process (kill(2) says EPERM) and the terminal's stop
+// signals are blocked; after the step both are as they were.
+TEST_CASE("the user who runs a setuid caller cannot stop it inside a step") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  const std::string report = InChild([&] {
+    // ruid nobody, euid 0: the ids of su run by nobody.
+    if (setresuid(65534, 0, 0) != 0) _exit(2);
+    const std::string before = CallerState();
+    std::string r;
+    RunLogin(env, Login());
+    RunLogin(env, Login());  // alice is blocked.
+    Login refused;
+    refused.password = "secret";
+    // The lockout message comes while the module's step runs.
+    refused.on_message = [&](const std::string&) {
+      uid_t ruid, euid, suid;
+      getresuid(&ruid, &euid, &suid);
+      sigset_t mask;
+      pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+      // nobody tries to signal this process (signal 0: the permission
+      // check alone, nothing is sent).
+      const pid_t self = getpid();
+      const pid_t pid = fork();
+      if (pid == 0) {
+        if (setresuid(65534, 65534, 65534) != 0) _exit(3);
+        _exit(kill(self, 0) == 0 ? 0 : errno == EPERM ? 1 : 4);
+      }
+      int status = 0;
+      waitpid(pid, &status, 0);
+      const int kill_result = WIFEXITED(status) ? WEXITSTATUS(status) : 5;
+      r += "inside: ruid " + std::to_string(ruid) +
+           (sigismember(&mask, SIGTSTP) == 1 ? ", SIGTSTP blocked"
+                                             : ", SIGTSTP open") +
+           (kill_result == 1   ? ", kill by nobody: EPERM\n"
+            : kill_result == 0 ? ", kill by nobody: allowed\n"
+                               : ", kill by nobody: ?\n");
+    };
+    r += "refused=" + std::to_string(RunLogin(env, refused).auth) + "\n";
+    const std::string after = CallerState();
+    r += after == before ? "state unchanged\n"
+                         : "state before:\n" + before + "after:\n" + after;
+    return r;
+  });
+  INFO("report: ", report);
+  CHECK(report.find("inside: ruid 0, SIGTSTP blocked, kill by nobody: "
+                    "EPERM\n") != std::string::npos);
+  CHECK(report.find("refused=" + std::to_string(PAM_AUTH_ERR) + "\n") !=
+        std::string::npos);
+  CHECK(report.find("state unchanged\n") != std::string::npos);
 }
 
 // Issue 10 finding (killed su): a local user who runs the setuid su may

@@ -26,6 +26,7 @@ int PamConversation::Converse(int n, const pam_message** msg,
         break;
       default:
         self->messages.push_back(text);
+        if (self->on_message) self->on_message(text);
     }
   }
   *resp = replies;

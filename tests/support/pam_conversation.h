@@ -33,6 +33,9 @@ class PamConversation {
   // When set, answers PAM_PROMPT_ECHO_OFF instead of `password` (it may
   // block: see HeldLogin).
   std::function<std::string()> ask_password;
+  // When set, called with each message that is not a prompt, while the
+  // module that sent it is running (a test looks at the process then).
+  std::function<void(const std::string&)> on_message;
   std::vector<std::string> prompts;
   std::vector<std::string> messages;
 

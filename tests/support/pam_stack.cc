@@ -62,6 +62,7 @@ namespace {
 void Answers(const PamLogin& login, PamConversation* talk) {
   talk->password = login.password;
   talk->echo_on = login.echo_on;
+  talk->on_message = login.on_message;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <security/pam_appl.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,8 @@ struct PamLogin {
   int flags = 0;
   bool authenticate = true;  // Run pam_authenticate.
   bool account = true;       // Run pam_acct_mgmt after a successful auth.
+  // PamConversation::on_message.
+  std::function<void(const std::string&)> on_message;
 };
 
 // pam_start_confdir() of `login.service` in `confdir` talking through
