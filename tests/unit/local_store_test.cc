@@ -774,6 +774,8 @@ TEST_CASE("LocalStore: a reset and prune racing failures loses no failure") {
   const std::string dir = tmp / "s";
   OpenStore(dir);
   constexpr int kFailures = 3000;
+  // Before the resetter starts: it runs while the file exists.
+  WriteFile(dir + "/go", "", 0600);
   int fd = -1;
   const pid_t resetter = ForkPiped(
       [&](int out) {
@@ -798,7 +800,6 @@ TEST_CASE("LocalStore: a reset and prune racing failures loses no failure") {
         if (write(out, text.data(), text.size()) < 0) _exit(3);
       },
       &fd);
-  WriteFile(dir + "/go", "", 0600);
   const std::string failed = InChild([&] {
     std::string err;
     auto s = LocalStore::Open(dir, 5000, &err);
