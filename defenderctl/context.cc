@@ -119,7 +119,7 @@ Backend* Context::OpenBackend() {
   return nullptr;
 }
 
-AttemptArchive* Context::OpenArchive(bool* off, bool trim) {
+AttemptArchive* Context::OpenArchive(bool* off, bool trim, bool quiet) {
   *off = false;
   if (archive_) return archive_.get();
   const std::string& dir = config_.dir;
@@ -134,10 +134,10 @@ AttemptArchive* Context::OpenArchive(bool* off, bool trim) {
   archive_ = AttemptArchive::Open(dir, config_.attempts_max_rows, &err);
   if (archive_ && !archive_->Ingest(trim, &ingested_, &err)) archive_.reset();
   if (!archive_) {
-    PrintLocalError(path, path, err);
+    if (!quiet) PrintLocalError(path, path, err);
     return nullptr;
   }
-  if (ingested_.skipped_bytes > 0) {
+  if (ingested_.skipped_bytes > 0 && !quiet) {
     PrintWarning("skipped " + std::to_string(ingested_.skipped_bytes) +
                  " damaged byte(s) of the attempt journal");
   }

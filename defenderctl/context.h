@@ -48,8 +48,9 @@ class Context {
   // attempts.store is false and there is neither an archive nor a journal
   // (older records are still shown when there are). On failure prints why
   // and returns nullptr with *off false: the command then exits with
-  // kExitStore. Damaged journal bytes are reported as a warning.
-  AttemptArchive* OpenArchive(bool* off, bool trim = true);
+  // kExitStore (`quiet`: prints nothing, for a caller to which the
+  // archive is optional). Damaged journal bytes are reported as a warning.
+  AttemptArchive* OpenArchive(bool* off, bool trim = true, bool quiet = false);
   // What OpenArchive moved from the journal.
   const IngestResult& ingested() const { return ingested_; }
 

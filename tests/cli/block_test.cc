@@ -1,6 +1,7 @@
 // defenderctl block and unblock: the module sees what the CLI did, host
 // arguments name the subjects the module stored.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include "tests/cli/harness.h"
 
@@ -25,6 +26,25 @@ TEST_CASE("unblock --host ::ffff:10.0.0.1 unblocks 10.0.0.1 for the module") {
   // ...and the failure counter was cleared: 3 failures do not block.
   for (int i = 0; i < 3; ++i) CHECK(box.Login("alice", "x", "10.0.0.1") != 0);
   CHECK(box.Login("alice", "secret", "10.0.0.1") == 0);
+}
+
+// The hint is optional: an archive that cannot be opened leaves unblock
+// silent on stderr, and the unblock done.
+TEST_CASE("unblock --user with an unreadable archive: no hint, no error") {
+  Sandbox box;
+  BlockThroughModule(box, "alice", "198.51.100.4");
+  CHECK(box.Ctl({"list", "--hosts"}).status == 0);  // Moves the journal.
+  // A page of garbage where the archive was (its WAL gone too).
+  for (const char* suffix : {"-wal", "-shm"}) {
+    unlink((box.state_dir() + "/attempts.db" + suffix).c_str());
+  }
+  WriteFile(box.state_dir() + "/attempts.db", std::string(4096, 'x'), 0600);
+  const RunResult r = box.Ctl({"unblock", "--user", "alice"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "unblocked user alice\n");
+  INFO("stderr: ", r.err);
+  CHECK(r.err.empty());
+  CHECK(box.Ctl({"list", "--users"}).out == "no blocked users\n");
 }
 
 TEST_CASE("unblock --host 2001:db8:1:2::7 names the /64 the module blocked") {
