@@ -43,24 +43,12 @@ void JournalWriter::Close() {
 
 bool JournalWriter::Open(std::string* err) {
   if (dir_fd_ < 0) {
-    // It exists on every step but the first: create it only when missing.
-    int dfd = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 && errno == ENOENT) {
-      if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
-        *err = Errno(dir_, "cannot create directory");
-        return false;
-      }
-      dfd = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    }
-    if (dfd < 0) {
-      *err = Errno(dir_, "cannot open");
+    Error e;
+    dir_fd_ = OpenStateDir(dir_, &e);
+    if (dir_fd_ < 0) {
+      *err = std::move(e.message);
       return false;
     }
-    if (!CheckTrusted(dfd, dir_, /*dir=*/true, err)) {
-      close(dfd);
-      return false;
-    }
-    dir_fd_ = dfd;
   }
   const std::string path = dir_ + "/" + kJournalName;
   fd_ = openat(dir_fd_, kJournalName,

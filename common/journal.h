@@ -24,8 +24,9 @@ inline constexpr char kJournalName[] = "attempts.journal";
 std::string ParentDir(const std::string& path);
 
 // Appends attempts to <dir>/attempts.journal. The directory is created
-// (0700, one level) when missing; it and the journal must pass the store's
-// trust check (file_trust.h). Each record goes out in one write(2) on an
+// (0700, one level) when missing and checked as the local store's is
+// (OpenStateDir, store_dir.h); the journal must pass the same trust check
+// (trusted_file.h). Each record goes out in one write(2) on an
 // O_APPEND descriptor, under flock(LOCK_SH): appenders never wait for one
 // another, and the archive's ingester, which renames the journal away and
 // then takes LOCK_EX on it, waits only for appends already under way.

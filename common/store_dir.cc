@@ -60,6 +60,10 @@ int OpenDir(int dirfd, const char* name, const std::string& path, bool follow,
 
 }  // namespace
 
+int OpenStateDir(const std::string& dir, Error* err) {
+  return OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, err);
+}
+
 std::shared_ptr<StoreDir> StoreDir::Open(const std::string& dir, Error* err) {
   if (dir.empty() || dir[0] != '/') {
     *err = {ErrorKind::kCorrupt,
@@ -67,7 +71,7 @@ std::shared_ptr<StoreDir> StoreDir::Open(const std::string& dir, Error* err) {
     return nullptr;
   }
   // The top directory may be a symlink, subjects/ may not.
-  const int top = OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, err);
+  const int top = OpenStateDir(dir, err);
   if (top < 0) return nullptr;
   const int subjects = OpenDir(top, kSubjectsDir, dir + "/" + kSubjectsDir,
                                /*follow=*/false, err);

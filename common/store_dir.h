@@ -21,6 +21,12 @@ namespace defender {
 // The record files' directory under store.dir.
 inline constexpr char kSubjectsDir[] = "subjects";
 
+// Opens `dir` (a symlink is followed) O_PATH|O_CLOEXEC, creating it 0700
+// (whatever the umask) if missing, and checks it as StoreDir::Open does.
+// -1 with *err set as StoreDir::Open says on failure. For the journal of a
+// Redis store, which needs store.dir but not subjects/.
+int OpenStateDir(const std::string& dir, Error* err);
+
 class StoreDir {
  public:
   // Opens `dir` (an absolute path; a symlink is followed) and `dir`/

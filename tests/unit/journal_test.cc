@@ -187,6 +187,21 @@ TEST_CASE("JournalWriter: creates dir 0700 and journal 0600, appends") {
         Encode(MakeAttempt(1, "a")) + Encode(MakeAttempt(2, "b", "success")));
 }
 
+// As the local store's directory (OpenStateDir): 0700 whatever the umask.
+TEST_CASE("JournalWriter: its directory is 0700 under umask 0777") {
+  TempDir tmp;
+  const std::string dir = tmp / "state";
+  JournalWriter w(dir);
+  std::string err;
+  const mode_t old = umask(0777);
+  const bool ok = w.Append(MakeAttempt(1, "a"), &err);
+  umask(old);
+  REQUIRE_MESSAGE(ok, err);
+  struct stat st;
+  REQUIRE(stat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+}
+
 TEST_CASE(
     "JournalWriter: beyond max_bytes records are dropped, with an error") {
   TempDir tmp;
