@@ -126,21 +126,18 @@ std::unique_ptr<LocalStore> LocalStore::Open(std::shared_ptr<StoreDir> dir,
 }
 
 LocalStore::LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms)
-    : dir_(dir->path()),
-      store_dir_(std::move(dir)),
-      subjects_fd_(store_dir_->subjects_fd()),
-      lock_timeout_ms_(lock_timeout_ms) {}
+    : store_dir_(std::move(dir)), lock_timeout_ms_(lock_timeout_ms) {}
 
 LocalStore::~LocalStore() = default;
 
 std::string LocalStore::PathOf(const std::string& file) const {
-  return dir_ + "/" + kSubjectsDir + "/" + file;
+  return dir() + "/" + kSubjectsDir + "/" + file;
 }
 
 bool LocalStore::LoadKey(bool create, std::string* err) {
   if (key_) return true;
   const std::string path = PathOf(kKeyFile);
-  int fd = openat(subjects_fd_, kKeyFile,
+  int fd = openat(subjects_fd(), kKeyFile,
                   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0 && errno == ENOENT && create) {
     // Written in full under a temporary name, then linked: a concurrent
@@ -153,22 +150,22 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
     const std::string tmp =
         std::string(kKeyFile) + "." + std::to_string(getpid());
     const int w =
-        openat(subjects_fd_, tmp.c_str(),
+        openat(subjects_fd(), tmp.c_str(),
                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     const bool ok = w >= 0 && fchmod(w, 0600) == 0 &&
                     write(w, key.data(), key.size()) == ssize_t(key.size());
     if (w >= 0) close(w);
     if (ok &&
-        linkat(subjects_fd_, tmp.c_str(), subjects_fd_, kKeyFile, 0) != 0 &&
+        linkat(subjects_fd(), tmp.c_str(), subjects_fd(), kKeyFile, 0) != 0 &&
         errno != EEXIST) {
       *err = Errno(path, "cannot create");
-      unlinkat(subjects_fd_, tmp.c_str(), 0);
+      unlinkat(subjects_fd(), tmp.c_str(), 0);
       return false;
     }
     if (!ok) *err = Errno(PathOf(tmp), "cannot write");
-    unlinkat(subjects_fd_, tmp.c_str(), 0);
+    unlinkat(subjects_fd(), tmp.c_str(), 0);
     if (!ok) return false;
-    fd = openat(subjects_fd_, kKeyFile,
+    fd = openat(subjects_fd(), kKeyFile,
                 O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   }
   if (fd < 0) {
@@ -208,7 +205,7 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
                     O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
   // Each retry follows an unlink by another step: bounded only as a guard.
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    *fd = openat(subjects_fd_, file.c_str(), flags, 0600);
+    *fd = openat(subjects_fd(), file.c_str(), flags, 0600);
     if (*fd < 0) {
       if (errno == ENOENT && !create) return true;
       *err = OpenError(path());
@@ -234,7 +231,8 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
       break;
     }
     if (st.st_nlink > 0 &&
-        fstatat(subjects_fd_, file.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+        fstatat(subjects_fd(), file.c_str(), &named, AT_SYMLINK_NOFOLLOW) ==
+            0 &&
         named.st_ino == st.st_ino && named.st_dev == st.st_dev) {
       return true;
     }
@@ -293,7 +291,7 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   // or garbage): it goes even when emptied files stay.
   const bool no_record = h->slot < 0 && !h->dirty;
   if ((remove_empty || no_record) && h->rec.Empty(now, history_since)) {
-    if (unlinkat(subjects_fd_, h->file.c_str(), 0) != 0 && errno != ENOENT) {
+    if (unlinkat(subjects_fd(), h->file.c_str(), 0) != 0 && errno != ENOENT) {
       *err = Errno(path, "cannot delete");
       return false;
     }
@@ -487,7 +485,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   for (const Held& h : held->files) {
     struct stat st;
     if (h.fd < 0 &&
-        fstatat(subjects_fd_, h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        fstatat(subjects_fd(), h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       first.Release();
       held = &created;
       if (!LockStates(subjects, Create::All(), /*write=*/true, now, held,
@@ -547,10 +545,10 @@ bool LocalStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
 }
 
 bool LocalStore::ForEach(const Visit& visit, std::string* err) {
-  const int fd = openat(subjects_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int fd = openat(subjects_fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR* d = fd < 0 ? nullptr : fdopendir(fd);
   if (d == nullptr) {
-    *err = Errno(dir_ + "/" + kSubjectsDir, "cannot read directory");
+    *err = Errno(dir() + "/" + kSubjectsDir, "cannot read directory");
     if (fd >= 0) close(fd);
     return false;
   }
@@ -562,7 +560,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     const dirent* e = readdir(d);
     if (e == nullptr) {
       if (errno != 0) {
-        *err = Errno(dir_ + "/" + kSubjectsDir, "cannot read directory");
+        *err = Errno(dir() + "/" + kSubjectsDir, "cannot read directory");
         ok = false;
       }
       break;
@@ -571,7 +569,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     if (!ParseRecordFileName(file, &parsed)) continue;  // .key and others.
     const std::string path = PathOf(file);
     const int rfd =
-        openat(subjects_fd_, file.c_str(),
+        openat(subjects_fd(), file.c_str(),
                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (rfd < 0) {
       if (errno == ENOENT) continue;  // Unlinked meanwhile.

@@ -67,7 +67,7 @@ class LocalStore final : public Store {
   LocalStore(const LocalStore&) = delete;
   LocalStore& operator=(const LocalStore&) = delete;
 
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return store_dir_->path(); }
 
   bool Get(std::span<const Subject> subjects, int64_t now,
            std::vector<SubjectState>* out, std::string* err) override;
@@ -115,6 +115,7 @@ class LocalStore final : public Store {
 
   LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms);
 
+  int subjects_fd() const { return store_dir_->subjects_fd(); }
   std::string PathOf(const std::string& file) const;
   bool FileName(const Subject& s, std::string* out, std::string* err);
   bool LoadKey(bool create, std::string* err);
@@ -173,9 +174,7 @@ class LocalStore final : public Store {
               const std::function<bool(SubjectRecord*)>& change,
               std::string* err, bool* timed_out);
 
-  std::string dir_;
   std::shared_ptr<StoreDir> store_dir_;
-  int subjects_fd_;  // store_dir_'s.
   int lock_timeout_ms_;
   std::optional<SipKey> key_;
 };
