@@ -11,24 +11,14 @@
 
 #include "common/redis_url.h"
 #include "tests/support/files.h"
+#include "tests/unit/config_text.h"
 #include "tests/unit/printers.h"
 
 namespace defender {
 namespace {
 
-Config Parse(const std::string& text) {
-  Config cfg;
-  std::string err;
-  REQUIRE_MESSAGE(ParseConfigText(text, "t.toml", &cfg, &err), err);
-  return cfg;
-}
-
-std::string ParseError(const std::string& text) {
-  Config cfg;
-  std::string err;
-  CHECK_FALSE(ParseConfigText(text, "t.toml", &cfg, &err));
-  return err;
-}
+using testing::Parse;
+using testing::ParseError;
 
 TEST_CASE("built-in defaults match the spec") {
   const Config c;

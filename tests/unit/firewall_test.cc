@@ -14,23 +14,13 @@
 #include "defenderctl/firewall_guard.h"
 #include "defenderctl/firewall_sync.h"
 #include "tests/support/process.h"
+#include "tests/unit/config_text.h"
 
 namespace defender::ctl {
 namespace {
 
-Config Parse(const std::string& text) {
-  Config cfg;
-  std::string err;
-  REQUIRE_MESSAGE(ParseConfigText(text, "t.toml", &cfg, &err), err);
-  return cfg;
-}
-
-std::string ParseError(const std::string& text) {
-  Config cfg;
-  std::string err;
-  CHECK_FALSE(ParseConfigText(text, "t.toml", &cfg, &err));
-  return err;
-}
+using testing::Parse;
+using testing::ParseError;
 
 TEST_CASE("[firewall]: defaults, values, errors and config show") {
   const Config d;
