@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "common/config.h"
-#include "tests/support/memory_store.h"
 #include "defenderctl/firewall_event.h"
 #include "defenderctl/firewall_guard.h"
 #include "defenderctl/firewall_sync.h"
+#include "tests/support/memory_store.h"
 #include "tests/support/process.h"
 #include "tests/unit/config_text.h"
 
