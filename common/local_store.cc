@@ -286,13 +286,13 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
 bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
                         bool remove_empty, std::string* err) {
   if (h->fd < 0) return true;
-  const std::string path = PathOf(h->file);
+  const auto path = [&] { return PathOf(h->file); };  // For errors only.
   // No record read and none written (a file this step created, refused,
   // or garbage): it goes even when emptied files stay.
   const bool no_record = h->slot < 0 && !h->dirty;
   if ((remove_empty || no_record) && h->rec.Empty(now, history_since)) {
     if (unlinkat(subjects_fd(), h->file.c_str(), 0) != 0 && errno != ENOENT) {
-      *err = Errno(path, "cannot delete");
+      *err = Errno(path(), "cannot delete");
       return false;
     }
     return true;
@@ -303,7 +303,7 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   // first go (a block may come after the list filled the slot).
   h->rec.FitRemembered();
   if (!FitsSlot(h->rec)) {  // Never written over the other slot.
-    *err = path + ": record does not fit in " + std::to_string(kSlotBytes) +
+    *err = path() + ": record does not fit in " + std::to_string(kSlotBytes) +
            " bytes";
     return false;
   }
@@ -312,8 +312,8 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   const off_t offset = h->slot == 0 ? kSlotBytes : 0;
   if (pwrite(h->fd, bytes.data(), bytes.size(), offset) !=
       static_cast<ssize_t>(bytes.size())) {
-    *err = Errno(path, "cannot write");
-    if (errno == 0) *err = path + ": cannot write: short write";
+    *err = Errno(path(), "cannot write");
+    if (errno == 0) *err = path() + ": cannot write: short write";
     return false;
   }
   return true;
