@@ -50,19 +50,23 @@ bool JournalWriter::Open(std::string* err) {
       return false;
     }
   }
-  const std::string path = dir_ + "/" + kJournalName;
+  const LazyPath path(dir_, kJournalName, {});
   fd_ = openat(dir_fd_, kJournalName,
                O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
                    O_NOCTTY | O_NONBLOCK,
                0600);
   if (fd_ < 0) {
-    *err = Errno(path, "cannot open");
+    *err = Errno(path.str(), "cannot open");
     return false;
   }
-  if (!CheckTrusted(fd_, path, /*dir=*/false, err)) {
+  struct stat st;
+  if (!CheckTrusted(fd_, path, /*dir=*/false,
+                    store_dir_ ? store_dir_->euid() : geteuid(), &st, err)) {
     Close();
     return false;
   }
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
   return true;
 }
 
@@ -78,13 +82,10 @@ bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
     *failed = true;
     return false;
   }
-  struct stat named;
-  if (fstat(fd_, st) != 0) {
-    *err = Errno(dir_ + "/" + kJournalName, "cannot stat");
-    *failed = true;
-  } else if (st->st_nlink > 0 &&
-             fstatat(dir_fd_, kJournalName, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-             named.st_dev == st->st_dev && named.st_ino == st->st_ino) {
+  // Renamed away or unlinked by an ingest: the name leads elsewhere or
+  // nowhere.
+  if (fstatat(dir_fd_, kJournalName, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      st->st_dev == dev_ && st->st_ino == ino_) {
     return true;
   }
   flock(fd_, LOCK_UN);
@@ -94,11 +95,11 @@ bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
 bool JournalWriter::Append(const Attempt& a, std::string* err) {
   std::string record;
   if (!EncodeRecord(a, &record, err)) return false;
-  const std::string path = dir_ + "/" + kJournalName;
+  const LazyPath path(dir_, kJournalName, {});
   struct stat st;
   for (int tries = 0;; ++tries) {
     if (tries == kReopenTries) {
-      *err = path + ": renamed away " + std::to_string(kReopenTries) +
+      *err = path.str() + ": renamed away " + std::to_string(kReopenTries) +
              " times while appending";
       return false;
     }
@@ -110,7 +111,7 @@ bool JournalWriter::Append(const Attempt& a, std::string* err) {
   }
   bool ok = false;
   if (st.st_size + static_cast<int64_t>(record.size()) > max_bytes_) {
-    *err = path + ": journal full (" + std::to_string(max_bytes_) +
+    *err = path.str() + ": journal full (" + std::to_string(max_bytes_) +
            " bytes): attempt dropped until defenderctl moves the journal "
            "into the archive (defenderctl cleanup)";
   } else {
@@ -119,8 +120,8 @@ bool JournalWriter::Append(const Attempt& a, std::string* err) {
            errno == EINTR) {
     }
     ok = n == static_cast<ssize_t>(record.size());
-    if (n < 0) *err = Errno(path, "cannot append");
-    if (n >= 0 && !ok) *err = path + ": short write (disk full?)";
+    if (n < 0) *err = Errno(path.str(), "cannot append");
+    if (n >= 0 && !ok) *err = path.str() + ": short write (disk full?)";
   }
   flock(fd_, LOCK_UN);
   return ok;

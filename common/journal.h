@@ -63,9 +63,10 @@ class JournalWriter final : public AttemptLog {
   bool Open(std::string* err);
   void Close();
   // With fd_ open: locks it shared and checks that the name still leads to
-  // it (*st is then its status). False, with the lock released, when it
-  // does not or the ingester holds it (reopen the name), or with *failed
-  // and *err set when the lock or fstat fails.
+  // it (*st is then the status of what the name leads to: its size is the
+  // locked file's). False, with the lock released, when it does not or the
+  // ingester holds it (reopen the name), or with *failed and *err set when
+  // the lock fails.
   bool LockCurrent(struct stat* st, std::string* err, bool* failed);
 
   std::string dir_;
@@ -73,6 +74,8 @@ class JournalWriter final : public AttemptLog {
   std::shared_ptr<StoreDir> store_dir_;  // When given; owns dir_fd_ then.
   int dir_fd_ = -1;
   int fd_ = -1;
+  dev_t dev_ = 0;  // Of fd_, from the check that opened it.
+  ino_t ino_ = 0;
 };
 
 }  // namespace defender

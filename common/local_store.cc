@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <span>
 
 #include "common/config.h"
 #include "common/lock_wait.h"
@@ -40,33 +42,40 @@ std::string OpenError(const std::string& path) {
   return Errno(path, "cannot open");
 }
 
+// A record file's bytes, read into a buffer that is not zeroed first (a
+// login reads several files; clearing 4 KiB each time showed in profiles).
+struct RecordBytes {
+  std::array<uint8_t, kRecordFileMaxBytes + 1> buf;
+  size_t size = 0;
+  std::span<const uint8_t> span() const { return {buf.data(), size}; }
+};
+
 // Reads a record file's bytes (at most kRecordFileMaxBytes).
-bool ReadFile(int fd, const std::string& path, std::vector<uint8_t>* out,
+bool ReadFile(int fd, const LazyPath& path, RecordBytes* out,
               std::string* err) {
-  out->resize(kRecordFileMaxBytes + 1);
   ssize_t n;
   do {
-    n = pread(fd, out->data(), out->size(), 0);
+    n = pread(fd, out->buf.data(), out->buf.size(), 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    *err = Errno(path, "cannot read");
+    *err = Errno(path.str(), "cannot read");
     return false;
   }
   if (static_cast<size_t>(n) > kRecordFileMaxBytes) {
-    *err = path + ": untrusted store: not a subject record (over " +
+    *err = path.str() + ": untrusted store: not a subject record (over " +
            std::to_string(kRecordFileMaxBytes) + " bytes)";
     return false;
   }
-  out->resize(static_cast<size_t>(n));
+  out->size = static_cast<size_t>(n);
   return true;
 }
 
-// Checks an open record file: trusted and not too long.
-bool CheckRecordFile(int fd, const std::string& path, struct stat* st,
+// Checks an open record file: trusted (owned by `euid`) and not too long.
+bool CheckRecordFile(int fd, const LazyPath& path, uid_t euid, struct stat* st,
                      std::string* err) {
-  if (!CheckTrusted(fd, path, /*dir=*/false, st, err)) return false;
+  if (!CheckTrusted(fd, path, /*dir=*/false, euid, st, err)) return false;
   if (st->st_size > static_cast<off_t>(kRecordFileMaxBytes)) {
-    *err = path + ": untrusted store: not a subject record (" +
+    *err = path.str() + ": untrusted store: not a subject record (" +
            std::to_string(st->st_size) + " bytes)";
     return false;
   }
@@ -130,13 +139,13 @@ LocalStore::LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms)
 
 LocalStore::~LocalStore() = default;
 
-std::string LocalStore::PathOf(const std::string& file) const {
-  return dir() + "/" + kSubjectsDir + "/" + file;
+LazyPath LocalStore::PathOf(const std::string& file) const {
+  return LazyPath(dir(), kSubjectsDir, file);
 }
 
 bool LocalStore::LoadKey(bool create, std::string* err) {
   if (key_) return true;
-  const std::string path = PathOf(kKeyFile);
+  const std::string path = PathOf(kKeyFile).str();
   int fd = openat(subjects_fd(), kKeyFile,
                   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0 && errno == ENOENT && create) {
@@ -162,7 +171,7 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
       unlinkat(subjects_fd(), tmp.c_str(), 0);
       return false;
     }
-    if (!ok) *err = Errno(PathOf(tmp), "cannot write");
+    if (!ok) *err = Errno(PathOf(tmp).str(), "cannot write");
     unlinkat(subjects_fd(), tmp.c_str(), 0);
     if (!ok) return false;
     fd = openat(subjects_fd(), kKeyFile,
@@ -200,7 +209,7 @@ bool LocalStore::FileName(const Subject& s, std::string* out,
 bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
                             int timeout_ms, int* fd, std::string* err,
                             bool* timed_out) {
-  const auto path = [&] { return PathOf(file); };
+  const LazyPath path = PathOf(file);  // Joined only for an error.
   const int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) |
                     O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
   // Each retry follows an unlink by another step: bounded only as a guard.
@@ -208,39 +217,34 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
     *fd = openat(subjects_fd(), file.c_str(), flags, 0600);
     if (*fd < 0) {
       if (errno == ENOENT && !create) return true;
-      *err = OpenError(path());
+      *err = OpenError(path.str());
       return false;
     }
-    struct stat st, named;
-    if (!CheckRecordFile(*fd, path(), &st, err)) break;
+    // A writer checks the file once it holds the lock: the one fstat says
+    // whether it is trusted and whether it is still linked (Prune and
+    // Unblock unlink emptied files under the lock; record files are never
+    // renamed or linked elsewhere, so a linked one is the file the name
+    // leads to).
+    if (write && !WaitFlock(*fd, LOCK_EX, timeout_ms)) {
+      if (timed_out) *timed_out = errno == ETIMEDOUT;
+      *err = Errno(path.str(), "cannot lock");
+      break;
+    }
+    struct stat st;
+    if (!CheckRecordFile(*fd, path, store_dir_->euid(), &st, err)) break;
     if (create && (st.st_mode & 07777) != 0600 && fchmod(*fd, 0600) != 0) {
-      *err = Errno(path(), "cannot chmod");
+      *err = Errno(path.str(), "cannot chmod");
       break;
     }
     // A read takes no lock: one of the record's two slots is always whole
     // (subject_record.h), and a file unlinked meanwhile held an empty record.
-    if (!write) return true;
-    if (!WaitFlock(*fd, LOCK_EX, timeout_ms)) {
-      if (timed_out) *timed_out = errno == ETIMEDOUT;
-      *err = Errno(path(), "cannot lock");
-      break;
-    }
-    // Still the file the name leads to, not one unlinked meanwhile?
-    if (fstat(*fd, &st) != 0) {
-      *err = Errno(path(), "cannot stat");
-      break;
-    }
-    if (st.st_nlink > 0 &&
-        fstatat(subjects_fd(), file.c_str(), &named, AT_SYMLINK_NOFOLLOW) ==
-            0 &&
-        named.st_ino == st.st_ino && named.st_dev == st.st_dev) {
-      return true;
-    }
+    if (!write || st.st_nlink > 0) return true;
     close(*fd);
+    *fd = -1;
   }
   if (*fd >= 0) close(*fd);
   *fd = -1;
-  if (err->empty()) *err = path() + ": cannot lock: keeps being replaced";
+  if (err->empty()) *err = path.str() + ": cannot lock: keeps being replaced";
   return false;
 }
 
@@ -252,18 +256,19 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
   }
   h->slot = -1;
   if (h->fd >= 0) {
-    std::vector<uint8_t> bytes;
+    const LazyPath path = PathOf(h->file);
+    RecordBytes bytes;
     bool valid = false;
     for (int reads = 1;; ++reads) {
-      if (!ReadFile(h->fd, PathOf(h->file), &bytes, err)) return false;
-      valid = DecodeRecordFile(bytes, &h->rec, &h->slot);
+      if (!ReadFile(h->fd, path, &bytes, err)) return false;
+      valid = DecodeRecordFile(bytes.span(), &h->rec, &h->slot);
       // Without a lock, bytes but no whole slot: one write finished and
       // another started while the file was read (or it is damaged). Read
       // again; the last time under LOCK_SH, which no writer holds.
-      if (valid || h->locked || bytes.empty()) break;
+      if (valid || h->locked || bytes.size == 0) break;
       if (reads == kLockFreeReads) {
         if (!WaitFlock(h->fd, LOCK_SH, lock_timeout_ms_)) {
-          *err = Errno(PathOf(h->file), "cannot lock");
+          *err = Errno(path.str(), "cannot lock");
           return false;
         }
         h->locked = true;  // Until the file is closed.
@@ -286,13 +291,13 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
 bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
                         bool remove_empty, std::string* err) {
   if (h->fd < 0) return true;
-  const auto path = [&] { return PathOf(h->file); };  // For errors only.
+  const LazyPath path = PathOf(h->file);  // Joined only for an error.
   // No record read and none written (a file this step created, refused,
   // or garbage): it goes even when emptied files stay.
   const bool no_record = h->slot < 0 && !h->dirty;
   if ((remove_empty || no_record) && h->rec.Empty(now, history_since)) {
     if (unlinkat(subjects_fd(), h->file.c_str(), 0) != 0 && errno != ENOENT) {
-      *err = Errno(path(), "cannot delete");
+      *err = Errno(path.str(), "cannot delete");
       return false;
     }
     return true;
@@ -303,8 +308,8 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   // first go (a block may come after the list filled the slot).
   h->rec.FitRemembered();
   if (!FitsSlot(h->rec)) {  // Never written over the other slot.
-    *err = path() + ": record does not fit in " + std::to_string(kSlotBytes) +
-           " bytes";
+    *err = path.str() + ": record does not fit in " +
+           std::to_string(kSlotBytes) + " bytes";
     return false;
   }
   const std::string bytes = EncodeSlot(h->rec, h->rec.seq + 1);
@@ -312,8 +317,8 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   const off_t offset = h->slot == 0 ? kSlotBytes : 0;
   if (pwrite(h->fd, bytes.data(), bytes.size(), offset) !=
       static_cast<ssize_t>(bytes.size())) {
-    *err = Errno(path(), "cannot write");
-    if (errno == 0) *err = path() + ": cannot write: short write";
+    *err = Errno(path.str(), "cannot write");
+    if (errno == 0) *err = path.str() + ": cannot write: short write";
     return false;
   }
   return true;
@@ -553,7 +558,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     return false;
   }
   bool ok = true;
-  std::vector<uint8_t> bytes;
+  RecordBytes bytes;
   ParsedFileName parsed;
   while (ok) {
     errno = 0;
@@ -567,18 +572,18 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     }
     const std::string file = e->d_name;
     if (!ParseRecordFileName(file, &parsed)) continue;  // .key and others.
-    const std::string path = PathOf(file);
+    const LazyPath path = PathOf(file);
     const int rfd =
         openat(subjects_fd(), file.c_str(),
                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (rfd < 0) {
       if (errno == ENOENT) continue;  // Unlinked meanwhile.
-      *err = OpenError(path);
+      *err = OpenError(path.str());
       ok = false;
       break;
     }
     struct stat st;
-    ok = CheckRecordFile(rfd, path, &st, err) &&
+    ok = CheckRecordFile(rfd, path, store_dir_->euid(), &st, err) &&
          ReadFile(rfd, path, &bytes, err);
     close(rfd);
     if (!ok) break;
@@ -586,7 +591,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     SubjectRecord rec;
     int slot;
     const bool valid =
-        DecodeRecordFile(bytes, &rec, &slot) && rec.kind == parsed.kind;
+        DecodeRecordFile(bytes.span(), &rec, &slot) && rec.kind == parsed.kind;
     bool mine = valid && !parsed.hashed && rec.name == parsed.name;
     if (valid && parsed.hashed && NeedsHashedName(rec.name)) {
       std::string ignored;

@@ -40,6 +40,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/lazy_path.h"
 #include "common/siphash.h"
 #include "common/store.h"
 #include "common/store_dir.h"
@@ -116,7 +117,7 @@ class LocalStore final : public Store {
   LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms);
 
   int subjects_fd() const { return store_dir_->subjects_fd(); }
-  std::string PathOf(const std::string& file) const;
+  LazyPath PathOf(const std::string& file) const;
   bool FileName(const Subject& s, std::string* out, std::string* err);
   bool LoadKey(bool create, std::string* err);
   // Opens `file` (creating it 0600 with `create`) and checks it. With

@@ -11,6 +11,8 @@
 #ifndef PAM_DEFENDER_COMMON_STORE_DIR_H_
 #define PAM_DEFENDER_COMMON_STORE_DIR_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 
@@ -43,13 +45,18 @@ class StoreDir {
   // O_PATH descriptors (O_CLOEXEC), open while the StoreDir lives.
   int fd() const { return fd_; }
   int subjects_fd() const { return subjects_fd_; }
+  // The effective uid when it was opened, which owns the directories and
+  // must own the files in them (CheckTrusted). It does not change while a
+  // step or command uses the store.
+  uid_t euid() const { return euid_; }
 
  private:
-  StoreDir(std::string path, int fd, int subjects_fd);
+  StoreDir(std::string path, int fd, int subjects_fd, uid_t euid);
 
   std::string path_;
   int fd_;
   int subjects_fd_;
+  uid_t euid_;
 };
 
 }  // namespace defender

@@ -5,19 +5,25 @@
 #define PAM_DEFENDER_COMMON_TRUSTED_FILE_H_
 
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <string>
+
+#include "common/lazy_path.h"
 
 namespace defender {
 
 // Checks the open descriptor `fd` of `path`: a directory when `dir`, else a
-// regular file; owned by the effective uid; not writable by group or
-// others. Sets *st to its fstat. False with *err naming `path` and what is
-// wrong.
-bool CheckTrusted(int fd, const std::string& path, bool dir, struct stat* st,
+// regular file; owned by `euid` (the caller's effective uid, which it may
+// have read once for several files); not writable by group or others. Sets
+// *st to its fstat. False with *err naming `path` and what is wrong.
+bool CheckTrusted(int fd, const LazyPath& path, bool dir, uid_t euid,
+                  struct stat* st, std::string* err);
+// The same, owned by geteuid().
+bool CheckTrusted(int fd, const LazyPath& path, bool dir, struct stat* st,
                   std::string* err);
 // The same, without the stat.
-bool CheckTrusted(int fd, const std::string& path, bool dir, std::string* err);
+bool CheckTrusted(int fd, const LazyPath& path, bool dir, std::string* err);
 
 }  // namespace defender
 
