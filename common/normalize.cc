@@ -86,6 +86,24 @@ std::string Escape(std::string_view raw, size_t max_bytes,
   out.reserve(std::min(raw.size(), max_bytes));
   size_t i = 0;
   while (i < raw.size()) {
+    // Printable ASCII, the common case, in runs: no code point to decode
+    // and none of it hidden.
+    size_t run = i;
+    while (run < raw.size()) {
+      const auto c = static_cast<unsigned char>(raw[run]);
+      if (c < 0x20 || c >= 0x7F || (escape_percent && c == '%')) break;
+      ++run;
+    }
+    if (run > i) {
+      const size_t room = max_bytes - out.size();  // out never exceeds it.
+      if (run - i > room) {                        // Cut at max_bytes.
+        out.append(raw.substr(i, room));
+        break;
+      }
+      out.append(raw.substr(i, run - i));
+      i = run;
+      continue;
+    }
     char32_t cp = 0;
     const size_t len = Utf8SequenceLength(raw, i, &cp);
     const bool escape =

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <random>
 #include <string>
 
 namespace defender {
@@ -83,6 +85,83 @@ TEST_CASE("EscapeText keeps valid UTF-8 and escapes the rest") {
   CHECK(EscapeText(std::string("a\0b", 3), 100) == "a%00b");
   CHECK(EscapeText("abc\xC3\xA9", 4) == "abc");  // Never splits.
   CHECK(EscapeText("ab\n", 4) == "ab");
+}
+
+// The escaping one code point at a time, as EscapeText did before it took
+// printable ASCII in runs: the two must agree on every input and bound.
+std::string EscapeOneByOne(std::string_view raw, size_t max_bytes,
+                           bool escape_percent) {
+  std::string out;
+  for (size_t i = 0; i < raw.size();) {
+    // The longest valid sequence here, if any (IsValidUtf8 judges).
+    size_t len = 0;
+    for (size_t n = 1; n <= 4 && i + n <= raw.size(); ++n) {
+      if (IsValidUtf8(raw.substr(i, n))) {
+        len = n;
+        break;
+      }
+    }
+    char32_t cp = 0;
+    if (len == 1) {
+      cp = static_cast<unsigned char>(raw[i]);
+    } else if (len > 1) {
+      cp = static_cast<unsigned char>(raw[i]) & (0x7F >> len);
+      for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (raw[i + k] & 0x3F);
+    }
+    const bool escape =
+        len == 0 || IsHiddenCodePoint(cp) || (escape_percent && cp == '%');
+    const std::string_view unit = raw.substr(i, len == 0 ? 1 : len);
+    if (out.size() + (escape ? 3 : 1) * unit.size() > max_bytes) break;
+    for (const char c : unit) {
+      if (escape) {
+        char hex[4];
+        snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(c));
+        out += hex;
+      } else {
+        out += c;
+      }
+    }
+    i += unit.size();
+  }
+  return out;
+}
+
+TEST_CASE("escaping takes printable ASCII in runs and agrees byte for byte") {
+  CHECK(EscapeText("abcdef", 4) == "abcd");  // A run cut at the bound.
+  CHECK(EscapeText("ab%cd", 5) == "ab%25");
+  CHECK(EscapeText("ab%cd", 4) == "ab");  // %25 does not fit: the cut.
+  CHECK(EscapeForDisplay("ab%cd") == "ab%cd");
+  CHECK(EscapeText("~\x7F", 10) == "~%7F");
+  // Random inputs from an alphabet of every class: ASCII, '%', controls,
+  // DEL, lone and valid multi-byte sequences, hidden code points.
+  const std::string_view pieces[] = {"a",
+                                     "Z",
+                                     " ",
+                                     "~",
+                                     "%",
+                                     "\t",
+                                     "\x7F",
+                                     "\x80",
+                                     "\xC3",
+                                     "\xFF",
+                                     "\xC3\xA9",
+                                     "\xE2\x80\xAE",
+                                     "\xF0\x9F\x98\x80",
+                                     "\xEF\xBB\xBF",
+                                     "\xC2\x9B",
+                                     "\xED\xA0\x80"};
+  std::mt19937 rng(20261130);
+  for (int n = 0; n < 20000; ++n) {
+    std::string raw;
+    const int len = static_cast<int>(rng() % 24);
+    for (int k = 0; k < len; ++k) raw += pieces[rng() % std::size(pieces)];
+    const size_t max_bytes = rng() % 3 == 0 ? std::string::npos : rng() % 40;
+    INFO("input ", EscapeForDisplay(raw), " max ", max_bytes);
+    CHECK(EscapeText(raw, max_bytes) == EscapeOneByOne(raw, max_bytes, true));
+    if (max_bytes == std::string::npos) {
+      CHECK(EscapeForDisplay(raw) == EscapeOneByOne(raw, max_bytes, false));
+    }
+  }
 }
 
 // Issue 10 finding 6: C1 controls, bidi overrides and invisible format
