@@ -31,8 +31,9 @@ static_assert(kMaxRememberedHosts < 256, "the count is one byte");
 static_assert(kMaxRememberedHost == kMaxSubjectBytes);
 
 void Put(std::string* out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i)
-    out->push_back(static_cast<char>(v >> (8 * i)));
+  char le[8];
+  for (int i = 0; i < bytes; ++i) le[i] = static_cast<char>(v >> (8 * i));
+  out->append(le, bytes);
 }
 
 uint64_t Get(const uint8_t* p, int bytes) {
@@ -55,7 +56,8 @@ std::optional<SubjectKind> KindOf(char c) {
   return std::nullopt;
 }
 
-// Decodes one slot; false unless it is complete and its checksum holds.
+// Decodes one slot into *out; false, with *out unchanged, unless it is
+// complete and its checksum holds.
 bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   if (b.size() < kHeaderBytes + kSumBytes ||
       !std::equal(kMagic, kMagic + 4, b.begin()) ||
@@ -221,7 +223,9 @@ bool ParseRecordFileName(std::string_view file, ParsedFileName* out) {
 }
 
 std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
-  std::string out(kMagic, kMagic + 4);
+  std::string out;
+  out.reserve(EncodedSize(r));
+  out.append(kMagic, kMagic + 4);
   out += static_cast<char>(kVersion);
   out += KindChar(r.kind);
   const uint8_t flags =
@@ -249,25 +253,30 @@ std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
 
 bool DecodeRecordFile(std::span<const uint8_t> file, SubjectRecord* out,
                       int* slot) {
-  SubjectRecord rec[2];
-  bool valid[2] = {false, false};
+  std::span<const uint8_t> slots[2];
   for (int i = 0; i < 2; ++i) {
     const size_t at = i * kSlotBytes;
     if (file.size() > at) {
-      valid[i] = DecodeSlot(
-          file.subspan(at, std::min(kSlotBytes, file.size() - at)), &rec[i]);
+      slots[i] = file.subspan(at, std::min(kSlotBytes, file.size() - at));
     }
   }
-  if (!valid[0] && !valid[1]) return false;
-  // Sequence numbers wrap: the newer is the one ahead by less than half.
-  int pick = valid[0] ? 0 : 1;
-  if (valid[0] && valid[1] &&
-      static_cast<int32_t>(rec[1].seq - rec[0].seq) > 0) {
-    pick = 1;
+  // The slot whose header has the newer sequence number first (they wrap:
+  // the newer is the one ahead by less than half): if it is valid it is the
+  // newest valid slot, and the other one need not be checked. DecodeSlot
+  // leaves *out alone unless the slot is valid.
+  int first = 0;
+  if (slots[0].size() >= kHeaderBytes && slots[1].size() >= kHeaderBytes) {
+    const auto seq0 = static_cast<uint32_t>(Get(&slots[0][8], 4));
+    const auto seq1 = static_cast<uint32_t>(Get(&slots[1][8], 4));
+    if (static_cast<int32_t>(seq1 - seq0) > 0) first = 1;
   }
-  *out = std::move(rec[pick]);
-  *slot = pick;
-  return true;
+  for (const int i : {first, 1 - first}) {
+    if (DecodeSlot(slots[i], out)) {
+      *slot = i;
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace defender

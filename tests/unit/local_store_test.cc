@@ -354,6 +354,55 @@ TEST_CASE(
   }
 }
 
+// DecodeRecordFile checks the slot whose header says newer first and the
+// other only when that one is not valid: the result must still be the
+// newest valid slot, across the sequence's wrap and forged headers.
+TEST_CASE("Subject record: the newest valid slot wins, whichever is checked") {
+  const auto file_of = [](const std::string& a, const std::string& b) {
+    std::string f = a;
+    f.resize(kSlotBytes, '\0');
+    return f + b;
+  };
+  const auto decode = [](const std::string& f, SubjectRecord* out) {
+    int slot = -1;
+    if (!DecodeRecordFile(
+            {reinterpret_cast<const uint8_t*>(f.data()), f.size()}, out,
+            &slot)) {
+      return -1;
+    }
+    return slot;
+  };
+  SubjectRecord r;
+  r.name = "alice";
+  const auto slot_with = [&](int64_t failures, uint32_t seq) {
+    r.state = StoredRecord{failures, false, kT0};
+    return EncodeSlot(r, seq);
+  };
+  SubjectRecord back;
+  CHECK(decode(file_of(slot_with(1, 5), slot_with(2, 4)), &back) == 0);
+  CHECK(back.state->failures == 1);
+  CHECK(decode(file_of(slot_with(1, 4), slot_with(2, 5)), &back) == 1);
+  CHECK(back.state->failures == 2);
+  // The wrap: 0 comes after 0xFFFFFFFF.
+  CHECK(decode(file_of(slot_with(1, 0xFFFFFFFF), slot_with(2, 0)), &back) == 1);
+  CHECK(back.seq == 0);
+  CHECK(decode(file_of(slot_with(1, 0), slot_with(2, 0xFFFFFFFF)), &back) == 0);
+  CHECK(back.seq == 0);
+  // An older slot whose header is forged to look newer (checksum broken):
+  // the other, valid one is read.
+  std::string forged = slot_with(1, 4);
+  forged[8] = 9;
+  CHECK(decode(file_of(forged, slot_with(2, 5)), &back) == 1);
+  CHECK(back.state->failures == 2);
+  // The newer slot damaged: the older one, and *out holds it whole.
+  std::string damaged = slot_with(2, 6);
+  damaged[20] ^= 1;
+  CHECK(decode(file_of(slot_with(1, 5), damaged), &back) == 0);
+  CHECK(back.state->failures == 1);
+  CHECK(back.seq == 5);
+  CHECK(decode(file_of(forged, damaged), &back) == -1);
+}
+
 TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
   TempDir tmp;
   const std::string dir = tmp / "state";
