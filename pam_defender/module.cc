@@ -180,12 +180,17 @@ class Step {
   // The login's PAM items, normalised once (login.h) under cfg_.
   Login Info();
 
+  // The configuration, once Run has loaded it.
+  const Config& cfg() const { return *cfg_; }
+
   EntryPoint entry_;
   pam_handle_t* pamh_;
   int flags_;
   bool secure_;
   ModuleArgs args_;
-  Config cfg_;
+  // Shared with the handle's cache (module_config.h); copied only when the
+  // module's arguments change it.
+  std::shared_ptr<const Config> cfg_;
 };
 
 int Step::ErrorResult(bool closed) const {
@@ -209,17 +214,17 @@ int Step::ConfigError(const std::string& err) {
 }
 
 int Step::StoreError(const std::string& err) {
-  if (cfg_.report_only) {
+  if (cfg().report_only) {
     // Report mode refuses nothing, not even on a store error
     // (doc/DESIGN.md §3.16).
     pam_syslog(pamh_, LOG_ERR, "store unavailable (report mode: allowing): %s",
                EscapeForDisplay(err).c_str());
     return ErrorResult(false);
   }
-  if (cfg_.backend == StoreBackend::kRedis &&
-      cfg_.redis_on_error != OnError::kLocal) {
+  if (cfg().backend == StoreBackend::kRedis &&
+      cfg().redis_on_error != OnError::kLocal) {
     // redis.on_error: "open" allows the attempt, "closed" refuses it.
-    const bool open = cfg_.redis_on_error == OnError::kOpen;
+    const bool open = cfg().redis_on_error == OnError::kOpen;
     if (FirstRedisComplaint(pamh_)) {
       pam_syslog(pamh_, LOG_ERR,
                  open ? "Redis store unavailable (on_error = open: allowing): "
@@ -255,7 +260,7 @@ Login Step::Info() {
   }
   raw.rhost = Item(pamh_, PAM_RHOST);
   raw.tty = Item(pamh_, PAM_TTY);
-  return NormalizeLogin(raw, cfg_);
+  return NormalizeLogin(raw, cfg());
 }
 
 void Step::Announce(const Decision& d, const std::string& service) {
@@ -268,20 +273,20 @@ void Step::Announce(const Decision& d, const std::string& service) {
     // Every line the module logs is listed in pam_defender(8), LOG LINES
     // (tests/unit/log_lines_test.py checks it).
     pam_syslog(pamh_, LOG_NOTICE,
-               !block             ? "unblocked %s %s%s after %lld failure(s)"
-               : cfg_.report_only ? "would block %s %s%s after %lld failure(s)"
-                                  : "blocked %s %s%s after %lld failure(s)",
+               !block              ? "unblocked %s %s%s after %lld failure(s)"
+               : cfg().report_only ? "would block %s %s%s after %lld failure(s)"
+                                   : "blocked %s %s%s after %lld failure(s)",
                KindName(e.subject.kind),
                EscapeForDisplay(e.subject.name).c_str(), length.c_str(),
                static_cast<long long>(e.failures));
     // Report mode runs no hook (doc/DESIGN.md §3.16): hooks act on blocks.
-    if (cfg_.report_only) continue;
+    if (cfg().report_only) continue;
     const std::vector<std::string>& hook =
-        block ? cfg_.on_block : cfg_.on_unblock;
+        block ? cfg().on_block : cfg().on_unblock;
     std::string err;
     if (!hook.empty() &&
         !SpawnDetached(hook, HookEnvironment(e, service),
-                       static_cast<int>(cfg_.hooks_timeout_seconds), &err)) {
+                       static_cast<int>(cfg().hooks_timeout_seconds), &err)) {
       pam_syslog(pamh_, LOG_ERR, "hook not started: %s",
                  EscapeForDisplay(err).c_str());
     }
@@ -291,18 +296,18 @@ void Step::Announce(const Decision& d, const std::string& service) {
 void Step::TellUser(const Decision& d) {
   pam_syslog(
       pamh_, LOG_NOTICE,
-      cfg_.report_only ? "would refuse %s%s%s: %s" : "refused %s%s%s: %s",
+      cfg().report_only ? "would refuse %s%s%s: %s" : "refused %s%s%s: %s",
       d.who.user ? "user " : "",
       EscapeForDisplay(d.who.user.value_or("")).c_str(),
       d.who.host ? (" from " + EscapeForDisplay(d.who.host->subject)).c_str()
                  : "",
       EscapeForDisplay(d.reason).c_str());
-  if (cfg_.report_only || args_.silent || (flags_ & PAM_SILENT)) return;
+  if (cfg().report_only || args_.silent || (flags_ & PAM_SILENT)) return;
   const bool host = d.refused_by && d.refused_by->kind == SubjectKind::kHost;
   const std::string text =
-      RenderMessage(host          ? cfg_.host_lockout_message
-                    : d.permanent ? cfg_.permanent_lockout_message
-                                  : cfg_.lockout_message,
+      RenderMessage(host          ? cfg().host_lockout_message
+                    : d.permanent ? cfg().permanent_lockout_message
+                                  : cfg().lockout_message,
                     d.failure_limit, d.remaining_seconds);
   pam_prompt(pamh_, PAM_TEXT_INFO, nullptr, "%s", text.c_str());
 }
@@ -334,14 +339,18 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   if (!fallback_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "%s", EscapeForDisplay(fallback_error).c_str());
   }
-  for (const std::string& o : args_.overrides) {
-    if (!ApplyOverride(o, &cfg_, &err)) return ConfigError(err);
+  if (!args_.overrides.empty()) {
+    auto own = std::make_shared<Config>(*cfg_);
+    for (const std::string& o : args_.overrides) {
+      if (!ApplyOverride(o, own.get(), &err)) return ConfigError(err);
+    }
+    cfg_ = std::move(own);
   }
 
   const Login login = Info();
   BackendOptions options;
   options.redis_server_clock = clock.IsRealTime();
-  if (cfg_.backend == StoreBackend::kRedis) {
+  if (cfg().backend == StoreBackend::kRedis) {
 #ifdef DEFENDER_TEST_CLOCK
     // Test builds only: PAM_DEFENDER_TEST_HIREDIS names the library that
     // the Redis store loads (a missing one, to test that failure).
@@ -351,13 +360,13 @@ int Step::Run(int argc, const char** argv, int* fallback) {
 #endif
     options.service = login.service;
     options.origin_host = HostName();
-    options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg_));
+    options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg()));
     options.local_fallback = true;
     options.redis_one_deadline = true;
   }
-  std::unique_ptr<Backend> backend = Backend::Open(cfg_, options, &err);
+  std::unique_ptr<Backend> backend = Backend::Open(cfg(), options, &err);
   if (!backend) return StoreError(err);
-  Policy policy(cfg_, backend->store(), backend->log(), clock);
+  Policy policy(cfg(), backend->store(), backend->log(), clock);
   const bool log = state != HandleState::kLogged;
   // Under a setuid caller preauth counts the attempt provisionally (module.h).
   const bool provisional = args_.mode == Mode::kPreauth && secure_;
@@ -399,7 +408,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   Announce(d, login.service);
   if (d.refused) TellUser(d);
   // Report mode (doc/DESIGN.md §3.16) returns as if the attempt were allowed.
-  if (d.refused && !cfg_.report_only) {
+  if (d.refused && !cfg().report_only) {
     SetState(pamh_, HandleState::kRefused);
     return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
   }

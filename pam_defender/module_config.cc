@@ -15,7 +15,8 @@ namespace defender {
 namespace {
 
 void Remember(ConfigCache* cache, const std::string& conf, bool exists,
-              const FileIdentity& identity, const Config& cfg) {
+              const FileIdentity& identity,
+              const std::shared_ptr<const Config>& cfg) {
   if (cache == nullptr) return;
   cache->conf = conf;
   cache->exists = exists;
@@ -27,7 +28,7 @@ void Remember(ConfigCache* cache, const std::string& conf, bool exists,
 
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       const std::string& statedir, int64_t now,
-                      ConfigCache* cache, Config* cfg,
+                      ConfigCache* cache, std::shared_ptr<const Config>* cfg,
                       std::string* fallback_error, std::string* err) {
   fallback_error->clear();
   struct stat st;
@@ -36,12 +37,12 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
   const FileIdentity identity = exists ? FileIdentity::Of(st) : FileIdentity();
   const bool defaults = !exists && stat_errno == ENOENT && missing_ok;
   if (cache != nullptr && cache->conf == conf && cache->exists == exists &&
-      (exists || defaults) && cache->identity == identity) {
+      (exists || defaults) && cache->identity == identity && cache->config) {
     *cfg = cache->config;
     return true;
   }
   if (defaults) {
-    *cfg = Config();
+    *cfg = std::make_shared<const Config>();
     Remember(cache, conf, false, identity, *cfg);
     return true;
   }
@@ -52,7 +53,7 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
   if (!exists) {
     *err = conf + ": cannot open: " + strerror(stat_errno);
   } else if (read == SnapshotRead::kOk && last.identity == identity) {
-    *cfg = std::move(last.config);
+    *cfg = std::make_shared<const Config>(std::move(last.config));
     Remember(cache, conf, true, identity, *cfg);
     return true;
   } else {
@@ -63,7 +64,7 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
       // Best effort: without a snapshot the next login parses again.
       std::string ignored;
       WriteConfigSnapshot(statedir, fresh, &ignored);
-      *cfg = std::move(fresh.config);
+      *cfg = std::make_shared<const Config>(std::move(fresh.config));
       Remember(cache, conf, true, identity, *cfg);
       return true;
     }
@@ -79,7 +80,7 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       "; enforcing the last valid configuration from " +
                       FormatIso8601(last.identity.mtime_sec);
   }
-  *cfg = std::move(last.config);
+  *cfg = std::make_shared<const Config>(std::move(last.config));
   return true;
 }
 

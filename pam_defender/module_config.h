@@ -9,6 +9,7 @@
 #define PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/config.h"
@@ -29,13 +30,15 @@ struct ConfigCache {
   std::string conf;
   bool exists = false;
   FileIdentity identity;
-  Config config;
+  std::shared_ptr<const Config> config;
 };
 
 // Sets *cfg for the file `conf`, from *cache when it holds the current
 // version of that file (`cache` may be null); a valid configuration
-// loaded is stored in *cache. A missing file is the built-in defaults
-// when `missing_ok` (no plugin is needed). Returns false with *err set
+// loaded is stored in *cache. The configuration is shared with the cache,
+// not copied: a caller that changes it (module arguments) copies it first. A
+// missing file is the built-in defaults when `missing_ok` (no plugin is
+// needed). Returns false with *err set
 // ("FILE:LINE: KEY: reason") when there is no valid configuration. When
 // it returns the last valid configuration in place of an invalid file,
 // *fallback_error is set to the line to log at LOG_ERR
@@ -44,7 +47,7 @@ struct ConfigCache {
 // seconds before `now`; otherwise it is left empty.
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       const std::string& statedir, int64_t now,
-                      ConfigCache* cache, Config* cfg,
+                      ConfigCache* cache, std::shared_ptr<const Config>* cfg,
                       std::string* fallback_error, std::string* err);
 
 }  // namespace defender
