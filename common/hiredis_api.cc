@@ -3,9 +3,9 @@
 #include <dlfcn.h>
 
 #include <atomic>
-#include <mutex>
 
 #include "common/hiredis_soname.h"
+#include "common/mutex.h"
 
 namespace defender {
 namespace {
@@ -13,7 +13,7 @@ namespace {
 // Trivially destructible, so that unloading the module runs no code for
 // them. g_api is written once, under g_mutex, before g_loaded is set.
 std::atomic<const char*> g_test_library{nullptr};
-std::mutex g_mutex;
+Mutex g_mutex;
 std::atomic<bool> g_loaded{false};
 HiredisApi g_api;
 
@@ -58,7 +58,7 @@ bool OpenHiredis(const char* library, HiredisApi* api, std::string* err) {
 
 const HiredisApi* LoadHiredis(std::string* err) {
   if (!g_loaded.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(g_mutex);
+    MutexLock lock(&g_mutex);
     if (!g_loaded.load(std::memory_order_relaxed)) {
       if (!OpenHiredis(HiredisLibrary(), &g_api, err)) return nullptr;
       g_loaded.store(true, std::memory_order_release);

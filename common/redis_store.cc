@@ -98,8 +98,9 @@ bool SortedBefore(const Subject& a, const Subject& b) {
   return a.name < b.name;
 }
 
-// The remembered-hosts arguments of a call without a pair.
-const std::vector<std::string> kNoPair = {"0", "0", "", "0"};
+// The remembered-hosts arguments of a call without a pair. Constant data,
+// not a std::vector: nothing of the module may run when it is loaded.
+constexpr std::string_view kNoPair[] = {"0", "0", "", "0"};
 
 constexpr size_t kScanCount = 500;
 
@@ -146,7 +147,7 @@ void RedisStore::AddRemember(std::span<const Subject> subjects,
   std::string user;
   std::string host;
   if (!PairOf(subjects, &user, &host)) {
-    args->insert(args->end(), kNoPair.begin(), kNoPair.end());
+    args->insert(args->end(), std::begin(kNoPair), std::end(kNoPair));
     return;
   }
   size_t user_index = 0;

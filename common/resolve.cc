@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <mutex>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace defender {
 namespace {
@@ -21,7 +22,7 @@ struct Lookup {
   gaicb cb{};
 };
 
-std::mutex g_mutex;
+Mutex g_mutex;
 std::vector<Lookup*>* g_abandoned = nullptr;  // Guarded by g_mutex.
 
 // Frees the abandoned lookups that have finished. Caller holds g_mutex.
@@ -46,7 +47,7 @@ addrinfo Hints(int flags) {
 }  // namespace
 
 size_t AbandonedLookups() {
-  std::lock_guard<std::mutex> lock(g_mutex);
+  MutexLock lock(&g_mutex);
   ReapLocked();
   return g_abandoned ? g_abandoned->size() : 0;
 }
@@ -68,7 +69,7 @@ bool ResolveTcp(const std::string& host, int port,
     return false;
   }
   {
-    std::lock_guard<std::mutex> lock(g_mutex);
+    MutexLock lock(&g_mutex);
     ReapLocked();
     if (g_abandoned && g_abandoned->size() >= kMaxAbandonedLookups) {
       *err = "name lookup refused: earlier lookups still unanswered";
@@ -107,7 +108,7 @@ bool ResolveTcp(const std::string& host, int port,
     if (rc == EAI_INPROGRESS) {
       // Not cancelled: the helper thread may still write the request. Keep
       // it (see the header comment); a later call frees it.
-      std::lock_guard<std::mutex> lock(g_mutex);
+      MutexLock lock(&g_mutex);
       if (g_abandoned == nullptr) g_abandoned = new std::vector<Lookup*>();
       g_abandoned->push_back(lookup.release());
     }
