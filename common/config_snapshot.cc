@@ -248,7 +248,6 @@ bool DecodeConfigSnapshot(std::string_view bytes, ConfigSnapshot* out,
   if (checksum != Fnv1a(body)) return fail("checksum mismatch");
 
   Reader r(body.substr(16));
-  *out = ConfigSnapshot{};
   uint32_t count = 0;
   if (!ReadIdentity(&r, &out->identity) || !r.Str(&out->conf_path) ||
       !r.Str(&out->config.source) || !r.Count(&count)) {

@@ -56,10 +56,11 @@ inline constexpr size_t kMaxConfigSnapshotSize = 1 << 20;
 
 std::string EncodeConfigSnapshot(const ConfigSnapshot& snapshot);
 
-// Decodes `bytes` into *out (built-in defaults, then the keys written).
-// Anything else than a complete snapshot of this format version whose
-// checksum matches and whose every value passes the key's checks is an
-// error (*err says what, *out is unspecified).
+// Decodes `bytes` into *out, which must be default-constructed (the
+// built-in defaults): the keys written are set on it. Anything else than a
+// complete snapshot of this format version whose checksum matches and
+// whose every value passes the key's checks is an error (*err says what,
+// *out is unspecified).
 bool DecodeConfigSnapshot(std::string_view bytes, ConfigSnapshot* out,
                           std::string* err);
 

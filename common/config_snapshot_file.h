@@ -21,7 +21,8 @@ std::string ConfigSnapshotPath(const std::string& statedir,
 
 enum class SnapshotRead { kOk, kAbsent, kBad };
 
-// Reads and decodes the snapshot for `conf_path`. kAbsent: there is none
+// Reads and decodes the snapshot for `conf_path` into *out, which must be
+// default-constructed (DecodeConfigSnapshot). kAbsent: there is none
 // (or the directory is absent); kBad: it exists but is untrusted, unreadable
 // or does not decode, or names another path (*err says which).
 SnapshotRead ReadConfigSnapshot(const std::string& statedir,

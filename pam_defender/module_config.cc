@@ -46,25 +46,27 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
     Remember(cache, conf, false, identity, *cfg);
     return true;
   }
-  ConfigSnapshot last;
+  // Decoded where it will stay: *cfg points into it (no copy or move of
+  // the Config, whose code a login would otherwise touch).
+  const auto last = std::make_shared<ConfigSnapshot>();
   std::string last_err;
   const SnapshotRead read =
-      ReadConfigSnapshot(statedir, conf, &last, &last_err);
+      ReadConfigSnapshot(statedir, conf, last.get(), &last_err);
   if (!exists) {
     *err = conf + ": cannot open: " + strerror(stat_errno);
-  } else if (read == SnapshotRead::kOk && last.identity == identity) {
-    *cfg = std::make_shared<const Config>(std::move(last.config));
+  } else if (read == SnapshotRead::kOk && last->identity == identity) {
+    *cfg = std::shared_ptr<const Config>(last, &last->config);
     Remember(cache, conf, true, identity, *cfg);
     return true;
   } else {
-    ConfigSnapshot fresh;
-    if (CompileConfigWithPlugin(conf, &fresh.config, err)) {
-      fresh.conf_path = conf;
-      fresh.identity = identity;
+    const auto fresh = std::make_shared<ConfigSnapshot>();
+    if (CompileConfigWithPlugin(conf, &fresh->config, err)) {
+      fresh->conf_path = conf;
+      fresh->identity = identity;
       // Best effort: without a snapshot the next login parses again.
       std::string ignored;
-      WriteConfigSnapshot(statedir, fresh, &ignored);
-      *cfg = std::make_shared<const Config>(std::move(fresh.config));
+      WriteConfigSnapshot(statedir, *fresh, &ignored);
+      *cfg = std::shared_ptr<const Config>(fresh, &fresh->config);
       Remember(cache, conf, true, identity, *cfg);
       return true;
     }
@@ -78,9 +80,9 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
   if (ClaimConfigErrorLog(statedir, conf, now, kConfigErrorLogInterval)) {
     *fallback_error = "configuration error in " + *err +
                       "; enforcing the last valid configuration from " +
-                      FormatIso8601(last.identity.mtime_sec);
+                      FormatIso8601(last->identity.mtime_sec);
   }
-  *cfg = std::make_shared<const Config>(std::move(last.config));
+  *cfg = std::shared_ptr<const Config>(last, &last->config);
   return true;
 }
 
