@@ -8,6 +8,7 @@
 
 #include "tests/pam/pam_harness.h"
 #include "tests/support/files.h"
+#include "tests/support/pam_stack.h"
 #include "tests/unit/printers.h"
 
 namespace defender::testing {
@@ -107,6 +108,39 @@ TEST_CASE("KEY=VALUE arguments override the file for that service") {
   }
   CHECK(Subjects(h) == std::vector<std::string>{"user alice 2 1"});
   CHECK(h.Direct(false, {"preauth"}, "alice", "").rc == PAM_AUTH_ERR);
+}
+
+// The steps of one handle share one cached configuration (pam_defender/
+// module_config.h); a step with KEY=VALUE arguments works on its own copy.
+// Here one step of the stack overrides failure_limit and the other steps
+// keep the file's 10, over several passes on one handle (sudo's retries).
+TEST_CASE(
+    "a step's KEY=VALUE arguments do not reach the handle's other steps") {
+  PamHarness h(ModulePath(true), "[lockout]\nfailure_limit = 10\n");
+  const auto stack_with = [&](const std::string& step) {
+    std::string stack = StandardStack(h.module(), "conf=" + h.config_path(),
+                                      h.dir() + "/passdb");
+    const std::string at = " " + step + " ";
+    stack.replace(stack.find(at), at.size(), at + "failure_limit=1 ");
+    return stack;
+  };
+  SUBCASE("preauth's override stays in preauth") {
+    h.WriteService("defender-test", stack_with("preauth"));
+    CHECK(h.Retries("alice", "192.0.2.1", {"w1", "w2", "w3"}) ==
+          std::vector<int>{PAM_AUTH_ERR, PAM_AUTH_ERR, PAM_AUTH_ERR});
+    // authfail counted with the file's limit: nothing blocked.
+    CHECK(Subjects(h) ==
+          std::vector<std::string>{"user alice 3 0", "host 192.0.2.1 3 0"});
+  }
+  SUBCASE("authfail's override counts in authfail") {
+    h.WriteService("defender-test", stack_with("authfail"));
+    CHECK(h.Retries("alice", "192.0.2.1", {"w1", "w2", "right"}) ==
+          std::vector<int>{PAM_AUTH_ERR, PAM_AUTH_ERR, PAM_AUTH_ERR});
+    // authfail blocked past its limit of 1; preauth, with the file's 10,
+    // refused the right password on the next pass all the same.
+    CHECK(Subjects(h) ==
+          std::vector<std::string>{"user alice 2 1", "host 192.0.2.1 2 1"});
+  }
 }
 
 // ---------------------------------------------------------------------------
