@@ -42,6 +42,11 @@ uint64_t Get(const uint8_t* p, int bytes) {
   return v;
 }
 
+// The sequence number in a slot's header (at least kHeaderBytes long).
+uint32_t SeqOf(std::span<const uint8_t> slot) {
+  return static_cast<uint32_t>(Get(&slot[8], 4));
+}
+
 std::array<uint8_t, kSumBytes> Checksum(const uint8_t* data, size_t size) {
   const SipDigest d = SipHash128(SipKey{}, {data, size});
   std::array<uint8_t, kSumBytes> sum;
@@ -94,7 +99,7 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   const auto sum = Checksum(b.data(), size - kSumBytes);
   if (!std::equal(sum.begin(), sum.end(), &b[size - kSumBytes])) return false;
   out->kind = *kind;
-  out->seq = static_cast<uint32_t>(Get(&b[8], 4));
+  out->seq = SeqOf(b);
   out->state.reset();
   if (flags & kHasState) {
     out->state = StoredRecord{static_cast<int64_t>(Get(&b[16], 8)),
@@ -266,9 +271,9 @@ bool DecodeRecordFile(std::span<const uint8_t> file, SubjectRecord* out,
   // leaves *out alone unless the slot is valid.
   int first = 0;
   if (slots[0].size() >= kHeaderBytes && slots[1].size() >= kHeaderBytes) {
-    const auto seq0 = static_cast<uint32_t>(Get(&slots[0][8], 4));
-    const auto seq1 = static_cast<uint32_t>(Get(&slots[1][8], 4));
-    if (static_cast<int32_t>(seq1 - seq0) > 0) first = 1;
+    if (static_cast<int32_t>(SeqOf(slots[1]) - SeqOf(slots[0])) > 0) {
+      first = 1;
+    }
   }
   for (const int i : {first, 1 - first}) {
     if (DecodeSlot(slots[i], out)) {

@@ -14,6 +14,12 @@ namespace defender {
 
 namespace {
 
+// The Config of a snapshot held in memory, sharing its ownership.
+std::shared_ptr<const Config> ConfigOf(
+    const std::shared_ptr<ConfigSnapshot>& snapshot) {
+  return std::shared_ptr<const Config>(snapshot, &snapshot->config);
+}
+
 void Remember(ConfigCache* cache, const std::string& conf, bool exists,
               const FileIdentity& identity,
               const std::shared_ptr<const Config>& cfg) {
@@ -55,7 +61,7 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
   if (!exists) {
     *err = conf + ": cannot open: " + strerror(stat_errno);
   } else if (read == SnapshotRead::kOk && last->identity == identity) {
-    *cfg = std::shared_ptr<const Config>(last, &last->config);
+    *cfg = ConfigOf(last);
     Remember(cache, conf, true, identity, *cfg);
     return true;
   } else {
@@ -66,7 +72,7 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
       // Best effort: without a snapshot the next login parses again.
       std::string ignored;
       WriteConfigSnapshot(statedir, *fresh, &ignored);
-      *cfg = std::shared_ptr<const Config>(fresh, &fresh->config);
+      *cfg = ConfigOf(fresh);
       Remember(cache, conf, true, identity, *cfg);
       return true;
     }
@@ -82,7 +88,7 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       "; enforcing the last valid configuration from " +
                       FormatIso8601(last->identity.mtime_sec);
   }
-  *cfg = std::shared_ptr<const Config>(last, &last->config);
+  *cfg = ConfigOf(last);
   return true;
 }
 

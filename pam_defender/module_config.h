@@ -36,15 +36,14 @@ struct ConfigCache {
 // Sets *cfg for the file `conf`, from *cache when it holds the current
 // version of that file (`cache` may be null); a valid configuration
 // loaded is stored in *cache. The configuration is shared with the cache,
-// not copied: a caller that changes it (module arguments) copies it first. A
-// missing file is the built-in defaults when `missing_ok` (no plugin is
-// needed). Returns false with *err set
-// ("FILE:LINE: KEY: reason") when there is no valid configuration. When
-// it returns the last valid configuration in place of an invalid file,
-// *fallback_error is set to the line to log at LOG_ERR
-// ("configuration error in ERR; enforcing the last valid configuration
-// from TIME"), unless one was logged in the last kConfigErrorLogInterval
-// seconds before `now`; otherwise it is left empty.
+// not copied: a caller that changes it (module arguments) copies it first.
+// A missing file is the built-in defaults when `missing_ok` (no plugin is
+// needed). Returns false with *err set ("FILE:LINE: KEY: reason") when
+// there is no valid configuration. When it returns the last valid
+// configuration in place of an invalid file, *fallback_error is set to the
+// line to log at LOG_ERR ("configuration error in ERR; enforcing the last
+// valid configuration from TIME"), unless one was logged in the last
+// kConfigErrorLogInterval seconds before `now`; otherwise it is left empty.
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       const std::string& statedir, int64_t now,
                       ConfigCache* cache, std::shared_ptr<const Config>* cfg,
