@@ -1,18 +1,28 @@
-// Unloading a module that carries its own copy of the C++ runtime.
+// What the module needs of the C++ runtime it carries.
 //
 // Release builds link libstdc++ and libgcc statically into pam_defender.so
-// (see meson.build): sshd, sudo and login are C programs, and loading the
-// shared libstdc++ into each of their processes costs more than a login's
-// work. The static copy allocates an emergency buffer for exceptions (about
-// 72 KB) when it is loaded and, in GCC 12, frees it only through
-// __gnu_cxx::__freeres(), which nothing calls when a module is unloaded. Since
-// libpam loads and unloads the module for every PAM handle, a process that
-// authenticates repeatedly would lose that much per handle; this file frees
-// the buffer when the module is unloaded, after every other destructor of
-// the module has run (none of which may then allocate an exception). Only
-// built with the static runtime: with the shared libstdc++ the buffer
-// belongs to the whole process.
+// and its configuration plugin (see meson.build): sshd, sudo and login are C
+// programs, and loading the shared libstdc++ into each of their processes
+// costs more than a login's work. With that static runtime this file
+//
+// - frees what the runtime allocates when the object is unloaded. It
+//   allocates an emergency buffer for exceptions (about 72 KB) when it is
+//   loaded and, in GCC 12, frees it only through __gnu_cxx::__freeres(),
+//   which nothing calls when a module is unloaded. Since libpam loads and
+//   unloads the module for every PAM handle, a process that authenticates
+//   repeatedly would lose that much per handle; the buffer is freed when the
+//   object is unloaded, after every other destructor of it has run (none of
+//   which may then allocate an exception);
+// - replaces the default terminate handler, which writes the exception's
+//   demangled type to the host process's stderr (the module must never
+//   write there) and links the name demangler into every login.
+//
+// With the shared libstdc++ (sanitizer builds) none of this applies: the
+// buffer and the handler belong to the whole process. runtime_throw.cc is
+// the module's other part of this.
 #ifdef DEFENDER_STATIC_RUNTIME
+
+#include <cstdlib>
 
 extern "C" {
 int __cxa_atexit(void (*fn)(void*), void* arg, void* dso);
@@ -37,5 +47,16 @@ __attribute__((constructor(101))) void RegisterRuntimeCleanup() {
 
 }  // namespace
 }  // namespace defender
+
+namespace __gnu_cxx {
+
+// std::terminate's default handler: ends the process as libstdc++'s does,
+// without printing the exception's type to the host's stderr. Nothing in
+// the module lets an exception reach std::terminate (RunModule catches all
+// of them, and the plugin's entry point its own), so this runs only on a
+// broken invariant, like abort().
+void __verbose_terminate_handler() { std::abort(); }
+
+}  // namespace __gnu_cxx
 
 #endif  // DEFENDER_STATIC_RUNTIME
