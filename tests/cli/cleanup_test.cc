@@ -106,6 +106,29 @@ TEST_CASE("cleanup: removes expired store records, keeps live ones") {
   CHECK(j[0]["subject"] == "bob");
 }
 
+// The archive and the store are pruned at once, on two threads: both
+// halves' work is done and counted in the one run.
+TEST_CASE("cleanup: prunes the archive and the store in one run") {
+  Sandbox box("[attempts]\nexpiration_hours = 2\n");
+  box.AddUser("alice", "a");
+  CHECK(box.Login("alice", "x", "10.0.0.1") != 0);  // Counters live 300 s.
+  {
+    auto db = OpenDb(box);
+    AddRows(db.get(), 300, kT0 - 300 * 60, 60);  // One per minute over 5 h.
+  }
+  box.SetNow(kT0 + 400);
+  const RunResult r = box.Ctl({"--json", "cleanup"});
+  CHECK(r.status == 0);
+  CHECK(r.err == "");
+  const Json j = ParseJson(r.out);
+  CHECK(j["attempts"] == 187);     // Before kT0 + 400 s - 2 h: minutes 0..186.
+  CHECK(j["store_records"] == 2);  // alice's and 10.0.0.1's counters.
+  CHECK(j["journal_records"] == 1);  // The failed login above.
+  CHECK(ParseJson(box.Ctl({"--json", "list", "--all"}).out).size() == 0);
+  auto db = OpenDb(box);
+  CHECK(CountRows(db.get(), "") == 300 + 1 - 187);
+}
+
 TEST_CASE("cleanup: bad --older-than is a usage error") {
   Sandbox box;
   const RunResult r = box.Ctl({"cleanup", "--older-than", "1w"});
