@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "common/format.h"
@@ -70,27 +71,36 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   // the block history past the window that progressive lockouts count
   // (attempts.expiration_hours, not --older-than: the history decides
   // block lengths). The two share nothing (a SQLite file; the record files
-  // or Redis), so they are pruned at once, each on its own thread: cleanup
-  // takes as long as the longer of the two, not their sum.
+  // or Redis), so they are pruned at once, the store on a second thread:
+  // cleanup takes as long as the longer of the two, not their sum. Each
+  // runs to its end whatever the other does (pruning drops only what has
+  // expired), and each failure is reported.
+  int64_t rows = 0;
+  int64_t over = 0;  // Rows beyond attempts.max_rows.
+  bool log_ok = true;
   int64_t records = 0;
   std::string store_err;
   bool store_ok = true;
-  std::thread store_prune;
-  if (!opt.dry_run) {
-    store_prune = std::thread([&] {
-      store_ok = PruneStore(backend->store(), now, cfg.HistorySeconds(),
-                            &records, &store_err);
-    });
+  const auto prune_store = [&] {
+    store_ok = PruneStore(backend->store(), now, cfg.HistorySeconds(), &records,
+                          &store_err);
+  };
+  {
+    std::jthread store_thread;  // Joined when this block is left, even by
+                                // an exception.
+    if (!opt.dry_run) {
+      try {
+        store_thread = std::jthread(prune_store);
+      } catch (const std::system_error&) {
+        prune_store();  // No thread to be had: one after the other.
+      }
+    }
+    log_ok = !log || (log->Prune(before, opt.dry_run, &rows, &err) &&
+                      log->Trim(before, opt.dry_run, &over, &err));
   }
-  int64_t rows = 0;
-  int64_t over = 0;  // Rows beyond attempts.max_rows.
-  const bool log_ok = !log || (log->Prune(before, opt.dry_run, &rows, &err) &&
-                               log->Trim(before, opt.dry_run, &over, &err));
-  if (store_prune.joinable()) store_prune.join();
-  if (!log_ok || !store_ok) {
-    PrintError("store unavailable: " + (log_ok ? store_err : err));
-    return kExitStore;
-  }
+  if (!log_ok) PrintError("store unavailable: " + err);
+  if (!store_ok) PrintError("store unavailable: " + store_err);
+  if (!log_ok || !store_ok) return kExitStore;
 
   if (ctx->json()) {
     Json out;

@@ -15,7 +15,8 @@
 //   which may then allocate an exception);
 // - replaces the default terminate handler, which writes the exception's
 //   demangled type to the host process's stderr (the module must never
-//   write there) and links the name demangler into every login.
+//   write there) and links the name demangler into every login, and the
+//   handler of failed _GLIBCXX_ASSERTIONS checks, which prints them there.
 //
 // With the shared libstdc++ (sanitizer builds) none of this applies: the
 // buffer and the handler belong to the whole process. runtime_throw.cc is
@@ -58,5 +59,17 @@ namespace __gnu_cxx {
 void __verbose_terminate_handler() { std::abort(); }
 
 }  // namespace __gnu_cxx
+
+namespace std {
+
+// What libstdc++'s checks call when built with _GLIBCXX_ASSERTIONS (a
+// distribution's hardening flags): ends the process as libstdc++'s does,
+// without printing the failed check to the host's stderr.
+void __glibcxx_assert_fail(const char*, int, const char*,
+                           const char*) noexcept {
+  std::abort();
+}
+
+}  // namespace std
 
 #endif  // DEFENDER_STATIC_RUNTIME

@@ -1,9 +1,12 @@
 // defenderctl cleanup: prunes the attempt log (one DELETE on the time
 // index) and expired store records; --dry-run only counts.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "common/archive.h"
 #include "common/attempt_log.h"
@@ -218,6 +221,48 @@ TEST_CASE("cleanup of 1,000,000 rows" * doctest::test_suite("million")) {
   while (plan.Step()) detail += plan.Text(3) + "\n";
   CHECK_MESSAGE(detail.find("attempts_time") != std::string::npos, detail);
   CHECK(seconds < 60);
+}
+
+TEST_SUITE("root") {
+  // No second thread to be had (RLIMIT_NPROC reached: defenderctl run by
+  // the user who owns the store, limited to one process): cleanup prunes
+  // the archive and then the store on the one thread it has.
+  TEST_CASE("cleanup: with no thread to be had, prunes one after the other") {
+    Sandbox box;
+    const std::string own = box.dir() + "/nobody";
+    REQUIRE(mkdir(own.c_str(), 0700) == 0);
+    REQUIRE(chown(own.c_str(), 65534, 65534) == 0);
+    box.WriteConfig("[store]\ndir = \"" + own + "/state\"\n");
+    const auto as_nobody = [&](const std::vector<std::string>& args) {
+      std::vector<std::string> argv = {"/usr/bin/setpriv",
+                                       "--reuid=65534",
+                                       "--regid=65534",
+                                       "--clear-groups",
+                                       "/usr/bin/prlimit",
+                                       "--nproc=1",
+                                       EnvPath("DEFENDERCTL_TESTCLOCK"),
+                                       "-c",
+                                       box.config()};
+      argv.insert(argv.end(), args.begin(), args.end());
+      // LeakSanitizer (ASan builds) needs a thread of its own at exit.
+      if (const char* asan = getenv("ASAN_OPTIONS")) {
+        argv.insert(argv.begin(),
+                    {"/usr/bin/env",
+                     "ASAN_OPTIONS=" + std::string(asan) + ":detect_leaks=0"});
+      }
+      return box.Exec(argv);
+    };
+    RunResult r = as_nobody({"block", "--user", "bob", "--for", "1m"});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    box.SetNow(kT0 + 2 * 86400);  // The block and its history expired.
+    r = as_nobody({"cleanup"});
+    CHECK(r.status == 0);
+    CHECK(r.err == "");
+    CHECK(r.out ==
+          "deleted 0 attempt row(s) older than 1d 0h (before 2027-01-16 "
+          "08:00:00)\nremoved 2 expired store record(s)\n");
+    CHECK(std::filesystem::is_empty(own + "/state/subjects"));
+  }
 }
 
 }  // namespace

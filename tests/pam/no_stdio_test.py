@@ -7,8 +7,8 @@ writes there. This test reads each object's imports and fails, naming
 them, if it imports anything that writes to a stdio stream or to a file
 descriptor given by number through stdio. One such path used to come in
 with the C++ runtime linked into the module: libstdc++'s default terminate
-handler prints the exception's type to stderr (pam_defender/runtime.cc
-replaces it).
+handler prints the exception's type to stderr, and so does its handler of
+failed _GLIBCXX_ASSERTIONS checks (pam_defender/runtime.cc replaces both).
 
 Usage: no_stdio_test.py OBJECT...
 """
@@ -20,7 +20,9 @@ FORBIDDEN = {"stdout", "stderr", "printf", "fprintf", "vprintf", "vfprintf",
              "fputc", "fwrite", "perror", "psignal", "psiginfo", "warn",
              "warnx", "err", "errx", "vwarn", "vwarnx", "verr", "verrx",
              "error", "error_at_line", "__fprintf_chk", "__printf_chk",
-             "__vfprintf_chk", "__dprintf_chk"}
+             "__vfprintf_chk", "__dprintf_chk",
+             # assert(): prints the failed condition to stderr.
+             "__assert_fail", "__assert_perror_fail"}
 
 failed = False
 for obj in sys.argv[1:]:
