@@ -116,6 +116,13 @@ if [ -n "$timers" ]; then
 else
   e2e_log "note: the package has no systemd timer yet"
 fi
+# The timer is the only unit started at install: not the service it
+# triggers, nor the firewall watcher, which is shipped disabled.
+postinst=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./postinst)
+e2e_equal "units the postinst starts" "'defender-cleanup.timer'" \
+  "$(printf '%s\n' "$postinst" | sed -n 's/.*deb-systemd-invoke [^ ]* \(.*\) >.*/\1/p')"
+e2e_check "defender-firewall.service not enabled" \
+  bash -c "! DPKG_MAINTSCRIPT_PACKAGE='$pkg' deb-systemd-helper was-enabled defender-firewall.service"
 
 # The installed module, by its plain name and by its alias, under real
 # libpam (pamtester): a wrong password is counted in the store.
