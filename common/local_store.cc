@@ -183,7 +183,7 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
   }
   struct stat st;
   SipKey key;
-  bool ok = CheckTrusted(fd, path, /*dir=*/false, &st, err);
+  bool ok = CheckTrusted(fd, path, /*dir=*/false, store_dir_->euid(), &st, err);
   if (ok && (st.st_size != ssize_t(key.size()) ||
              pread(fd, key.data(), key.size(), 0) != ssize_t(key.size()))) {
     *err = path + ": not a " + std::to_string(key.size()) + "-byte key";

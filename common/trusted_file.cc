@@ -32,14 +32,9 @@ bool CheckTrusted(int fd, const LazyPath& path, bool dir, uid_t euid,
   return false;
 }
 
-bool CheckTrusted(int fd, const LazyPath& path, bool dir, struct stat* st,
-                  std::string* err) {
-  return CheckTrusted(fd, path, dir, geteuid(), st, err);
-}
-
 bool CheckTrusted(int fd, const LazyPath& path, bool dir, std::string* err) {
   struct stat st;
-  return CheckTrusted(fd, path, dir, &st, err);
+  return CheckTrusted(fd, path, dir, geteuid(), &st, err);
 }
 
 }  // namespace defender

@@ -19,10 +19,7 @@ namespace defender {
 // *st to its fstat. False with *err naming `path` and what is wrong.
 bool CheckTrusted(int fd, const LazyPath& path, bool dir, uid_t euid,
                   struct stat* st, std::string* err);
-// The same, owned by geteuid().
-bool CheckTrusted(int fd, const LazyPath& path, bool dir, struct stat* st,
-                  std::string* err);
-// The same, without the stat.
+// The same, owned by geteuid(), without the stat.
 bool CheckTrusted(int fd, const LazyPath& path, bool dir, std::string* err);
 
 }  // namespace defender

@@ -30,8 +30,9 @@ void AddFlags(CLI::App* sub, CleanupOptions* opt) {
                 "Only count the rows that would be deleted");
 }
 
-// Store::Prune on a thread of its own: what it throws (std::bad_alloc)
-// becomes an error instead of ending the process.
+// Store::Prune, with what it throws (std::bad_alloc) turned into an error:
+// on the thread RunCleanup starts for it, an exception would end the
+// process.
 bool PruneStore(Store* store, int64_t now, int64_t history_seconds,
                 int64_t* removed, std::string* err) {
   try {
