@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <tuple>
@@ -246,8 +247,15 @@ bool RedisStore::Scan(char type, Fn fn, std::string* err) {
 
 template <typename Fn>
 bool RedisStore::ScanKeys(const std::string& pattern, Fn fn, std::string* err) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(options_.walk_timeout_ms);
   std::string cursor = "0";
   do {
+    if (cursor != "0" && std::chrono::steady_clock::now() >= deadline) {
+      *err = conn_->server() + ": SCAN did not finish within " +
+             std::to_string(options_.walk_timeout_ms) + " ms";
+      return false;
+    }
     RedisReplyPtr r = conn_->Command(
         {"SCAN", cursor, "MATCH", pattern, "COUNT", Int(kScanCount)}, err);
     if (!r) return false;

@@ -42,6 +42,10 @@ struct RedisStoreOptions {
   // Remaining(now) is right on a host whose clock is off. False (tests
   // that inject time): the `now` passed decides.
   bool server_clock = false;
+  // A walk over the keys (SCAN: List, ListRemembered, Stats, Prune) that
+  // has not finished after this long fails: a broken or hostile server can
+  // answer every SCAN with a new cursor, and a walk would never end.
+  int64_t walk_timeout_ms = 300'000;
 };
 
 class RedisStore final : public Store {

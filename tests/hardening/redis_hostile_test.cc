@@ -294,6 +294,38 @@ TEST_CASE("EVALSHA, NOSCRIPT and EVAL of one store call share one deadline") {
   CHECK(err == fake.address() + ": no reply within 400 ms");
 }
 
+TEST_CASE("a SCAN that never ends ends the walk at walk_timeout_ms") {
+  // Every SCAN is answered with a new cursor and no keys: a walk of the
+  // keys (defenderctl list, cleanup, firewall sync) would never end.
+  FakeRedis fake([](int fd, const std::atomic<bool>& stop) {
+    int n = 0;
+    while (ReadSome(fd, stop)) {
+      const std::string cursor = std::to_string(++n);
+      if (!Send(fd, "*2\r\n$" + std::to_string(cursor.size()) + "\r\n" +
+                        cursor + "\r\n*0\r\n")) {
+        return;
+      }
+    }
+  });
+  RedisConnection c(Settings(fake.url()));
+  defender::RedisStoreOptions options;
+  options.walk_timeout_ms = 300;
+  RedisStore store(&c, options);
+  std::vector<defender::StoreEntry> entries;
+  std::string err;
+  const int64_t start = NowMs();
+  CHECK_FALSE(store.List(1'800'000'000, false, &entries, &err));
+  const int64_t took = NowMs() - start;
+  CHECK(took >= 300);
+  CHECK(took < 300 + kBoundMs);
+  CHECK(entries.empty());
+  CHECK(err == fake.address() + ": SCAN did not finish within 300 ms");
+  int64_t removed = -1;
+  err.clear();
+  CHECK_FALSE(store.Prune(1'800'000'000, 86400, &removed, &err));
+  CHECK(err == fake.address() + ": SCAN did not finish within 300 ms");
+}
+
 TEST_CASE("a PAM step against a drip-feeding server follows on_error in time") {
   SetNow(1'800'000'000);
   FakeRedis fake(Drip("$100000\r\n", std::string(100000, 'x')));
