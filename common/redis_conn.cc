@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <new>
 
 #include "common/hiredis_api.h"
 #include "common/normalize.h"
@@ -163,34 +164,36 @@ bool IsError(const redisReply* r, const char* prefix) {
          strncmp(r->str, prefix, strlen(prefix)) == 0;
 }
 
-// Reply objects the reader may still build for the reply being read (set
-// around redisReaderGetReply; nullptr: no limit).
-thread_local size_t* t_objects_left = nullptr;
-
+// Reply objects the reader may still build for the reply being read: a
+// counter per context, at c->reader->privdata (set by PrepareContext,
+// freed by FreeContext), which hiredis copies into every read task it
+// creates, so the callbacks below find it through their task. (A
+// thread-local counter would give the module a TLS segment, which costs
+// every login's dlopen more than the module's Redis code does.)
 const redisReplyObjectFunctions* g_default_functions = nullptr;
 
-bool TakeObject() {
-  if (t_objects_left == nullptr) return true;
-  if (*t_objects_left == 0) return false;
-  --*t_objects_left;
+bool TakeObject(const redisReadTask* t) {
+  size_t* left = static_cast<size_t*>(t->privdata);
+  if (*left == 0) return false;
+  --*left;
   return true;
 }
 
 void* LimitedString(const redisReadTask* t, char* s, size_t len) {
-  return TakeObject() ? g_default_functions->createString(t, s, len) : nullptr;
+  return TakeObject(t) ? g_default_functions->createString(t, s, len) : nullptr;
 }
 void* LimitedArray(const redisReadTask* t, int n) {
-  if (n < 0 || static_cast<size_t>(n) >= kMaxReplyObjects || !TakeObject()) {
-    if (t_objects_left) *t_objects_left = 0;
+  if (n < 0 || static_cast<size_t>(n) >= kMaxReplyObjects || !TakeObject(t)) {
+    *static_cast<size_t*>(t->privdata) = 0;
     return nullptr;
   }
   return g_default_functions->createArray(t, n);
 }
 void* LimitedInteger(const redisReadTask* t, long long v) {
-  return TakeObject() ? g_default_functions->createInteger(t, v) : nullptr;
+  return TakeObject(t) ? g_default_functions->createInteger(t, v) : nullptr;
 }
 void* LimitedNil(const redisReadTask* t) {
-  return TakeObject() ? g_default_functions->createNil(t) : nullptr;
+  return TakeObject(t) ? g_default_functions->createNil(t) : nullptr;
 }
 void FreeObject(void* r) { g_default_functions->freeObject(r); }
 
@@ -198,12 +201,25 @@ redisReplyObjectFunctions g_limited_functions = {
     LimitedString, LimitedArray, LimitedInteger, LimitedNil, FreeObject};
 
 // Makes `c` (from redisConnectFd) one that RunCommand drives: non-blocking,
-// with the reply limits.
-void PrepareContext(redisContext* c) {
+// with the reply limits. False when out of memory (then free `c` with
+// FreeContext).
+bool PrepareContext(redisContext* c) {
+  size_t* left = new (std::nothrow) size_t(kMaxReplyObjects);
+  if (left == nullptr) return false;
   static const redisReplyObjectFunctions* const defaults = c->reader->fn;
   g_default_functions = defaults;
+  c->reader->privdata = left;
   c->reader->fn = &g_limited_functions;
   c->flags &= ~REDIS_BLOCK;  // redisBufferWrite: EAGAIN is "try again".
+  return true;
+}
+
+// Frees `c`, prepared or not; closes its socket, sends nothing.
+void FreeContext(redisContext* c) {
+  if (c == nullptr) return;
+  delete static_cast<size_t*>(c->reader->privdata);
+  c->reader->privdata = nullptr;
+  Hiredis().redisFree(c);
 }
 
 // Reads the next whole reply on `c` by `deadline` (what is already
@@ -215,13 +231,12 @@ redisReply* ReadReply(redisContext* c, TimePoint deadline,
                       std::string* err) {
   *timed_out = false;
   const HiredisApi& h = Hiredis();
-  size_t objects_left = kMaxReplyObjects;
+  size_t& objects_left = *static_cast<size_t*>(c->reader->privdata);
+  objects_left = kMaxReplyObjects;
   size_t bytes = 0;
   for (;;) {
     void* reply = nullptr;
-    t_objects_left = &objects_left;
     const int rc = h.redisReaderGetReply(c->reader, &reply);
-    t_objects_left = nullptr;
     if (rc != REDIS_OK) {
       *err = objects_left == 0 ? "reply has too many elements"
                                : std::string("bad reply: ") + c->reader->errstr;
@@ -310,7 +325,7 @@ RedisConnection::~RedisConnection() { Close(); }
 int RedisConnection::fd() const { return ctx_ ? ctx_->fd : -1; }
 
 void RedisConnection::Close() {
-  if (ctx_) Hiredis().redisFree(ctx_);  // Closes the socket; sends nothing.
+  FreeContext(ctx_);
   ctx_ = nullptr;
   server_.clear();
 }
@@ -354,12 +369,11 @@ bool RedisConnection::ConnectTo(const std::string& host, int port,
     *err = where + ": out of memory";
     return false;
   }
-  if (c->err) {
-    *err = where + ": " + c->errstr;
-    h.redisFree(c);
+  if (c->err || !PrepareContext(c)) {
+    *err = where + ": " + (c->err ? c->errstr : "out of memory");
+    FreeContext(c);
     return false;
   }
-  PrepareContext(c);
   *out = c;
   return true;
 }
@@ -410,7 +424,7 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
     *err = "sentinel " + sentinel + ": does not know master \"" +
            settings_.sentinel_master + "\"";
   }
-  Hiredis().redisFree(c);
+  FreeContext(c);
   return ok;
 }
 

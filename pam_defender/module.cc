@@ -395,6 +395,11 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                EscapeForDisplay(fallback_reason).c_str());
   }
   if (!ok) return StoreError(err);
+  // The store has decided: memory running out in a log line or the message
+  // from here on must not turn a refusal into the failure policy's result.
+  if (d.refused && !cfg().report_only) {
+    *fallback = args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+  }
   if (!d.log_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s",
                EscapeForDisplay(d.log_error).c_str());
@@ -426,9 +431,18 @@ int Step::Run(int argc, const char** argv, int* fallback) {
 
 int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
               const char** argv) noexcept {
-  int fallback = PAM_IGNORE;
   // Held around all config and store access (process_guard.h).
   const ProcessGuard guard;
+  // What an exception before the arguments are parsed returns (parsing
+  // allocates, and memory can run out): fail_closed, or a setuid caller,
+  // fails closed from the start (Step::Run refines it once they are).
+  bool closed = guard.active();
+  for (int i = 0; i < argc && !closed; ++i) {
+    closed = argv[i] != nullptr && strcmp(argv[i], "fail_closed") == 0;
+  }
+  int fallback = !closed                         ? PAM_IGNORE
+                 : entry == EntryPoint::kAccount ? PAM_PERM_DENIED
+                                                 : PAM_AUTH_ERR;
   if (guard.error() != nullptr) {
     pam_syslog(pamh, LOG_WARNING, "cannot secure the process: %s: %s",
                guard.error(), strerror(guard.error_errno()));

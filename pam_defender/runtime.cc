@@ -5,39 +5,132 @@
 // programs, and loading the shared libstdc++ into each of their processes
 // costs more than a login's work. With that static runtime this file
 //
-// - frees what the runtime allocates when the object is unloaded. It
-//   allocates an emergency buffer for exceptions (about 72 KB) when it is
-//   loaded and, in GCC 12, frees it only through __gnu_cxx::__freeres(),
-//   which nothing calls when a module is unloaded. Since libpam loads and
-//   unloads the module for every PAM handle, a process that authenticates
-//   repeatedly would lose that much per handle; the buffer is freed when the
-//   object is unloaded, after every other destructor of it has run (none of
-//   which may then allocate an exception);
+// - allocates the exceptions thrown (__cxa_allocate_exception and its
+//   kin, below) with malloc and, when memory has run out, from a small
+//   reserve of its own, so that a login that runs out of memory gets its
+//   std::bad_alloc and follows the failure policy. libsupc++'s own
+//   allocator keeps an emergency buffer of about 72 KB instead, malloc'd
+//   when the object is loaded (in every login, which costs it about 3 µs)
+//   and freed only through __gnu_cxx::__freeres(); when even that malloc
+//   failed, the first exception ended the host process (tests/pam/
+//   oom_test.py);
+// - keeps the runtime's per-thread exception state without a thread-local
+//   variable (below, __cxa_get_globals), so that the module has no TLS
+//   segment;
 // - replaces the default terminate handler, which writes the exception's
 //   demangled type to the host process's stderr (the module must never
 //   write there) and links the name demangler into every login, and the
 //   handler of failed _GLIBCXX_ASSERTIONS checks, which prints them there.
 //
 // With the shared libstdc++ (sanitizer builds) none of this applies: the
-// buffer and the handler belong to the whole process. runtime_throw.cc is
+// allocator and the handlers belong to the whole process. runtime_throw.cc is
 // the module's other part of this.
 #ifdef DEFENDER_STATIC_RUNTIME
 
+#include <cxxabi.h>
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 
 extern "C" {
 int __cxa_atexit(void (*fn)(void*), void* arg, void* dso);
 extern void* __dso_handle;
 }
 
-namespace __gnu_cxx {
-void __freeres() noexcept;
-}  // namespace __gnu_cxx
-
 namespace defender {
 namespace {
 
-void FreeRuntimeBuffers(void*) { __gnu_cxx::__freeres(); }
+// The C++ runtime's per-thread exception state: the exceptions being
+// handled and the count of uncaught ones (libsupc++'s __cxa_eh_globals,
+// two words; room is left). libsupc++ keeps it in a thread-local variable,
+// and an object with thread-local storage costs every login that loads it
+// about 5 µs more (bench/README.md), although a login throws nothing. It
+// is kept under a pthread key instead, made when an exception is first
+// thrown or caught in this object, deleted when the object is unloaded.
+// A thread keeps the state it got first. When no key or no memory can be
+// had, one state is shared by every thread that has none of its own,
+// from then on: right for single-threaded callers, as the runtime's own
+// emergency buffer is the fallback for exception objects.
+struct EhGlobals {
+  void* words[4];
+};
+
+pthread_once_t g_eh_once = PTHREAD_ONCE_INIT;
+pthread_key_t g_eh_key;
+bool g_eh_key_made = false;
+std::atomic<bool> g_eh_shared_used{false};
+EhGlobals g_eh_shared;
+
+void MakeEhKey() { g_eh_key_made = pthread_key_create(&g_eh_key, free) == 0; }
+
+EhGlobals* ThreadEhGlobals() noexcept {
+  pthread_once(&g_eh_once, MakeEhKey);
+  if (!g_eh_key_made) return &g_eh_shared;
+  void* own = pthread_getspecific(g_eh_key);
+  if (own != nullptr) return static_cast<EhGlobals*>(own);
+  if (g_eh_shared_used.load()) return &g_eh_shared;
+  own = calloc(1, sizeof(EhGlobals));
+  if (own == nullptr || pthread_setspecific(g_eh_key, own) != 0) {
+    free(own);
+    g_eh_shared_used.store(true);
+    return &g_eh_shared;
+  }
+  return static_cast<EhGlobals*>(own);
+}
+
+void FreeRuntimeBuffers(void*) {
+  if (g_eh_key_made) {
+    // Other threads' states are lost with the key (a few words each).
+    free(pthread_getspecific(g_eh_key));
+    pthread_key_delete(g_eh_key);
+  }
+}
+
+#if defined(__x86_64__)
+// Exception objects. libsupc++ puts its header (__cxa_refcounted_exception)
+// in front of each thrown object, and a dependent exception (std::
+// rethrow_exception) is a header alone; their sizes are those of GCC's
+// x86-64 libsupc++ (its __cxa_allocate_exception adds 0x80, its
+// __cxa_allocate_dependent_exception allocates 0x70). Both are zeroed, as
+// libsupc++ expects. When malloc fails, a block of the reserve is used: a
+// few exceptions in flight at once, each up to kReserveBlock bytes (a
+// std::bad_alloc needs 136); beyond that std::terminate, as libsupc++ does
+// when its buffer is exhausted.
+constexpr size_t kExceptionHeader = 128;
+constexpr size_t kDependentException = 112;
+// 1 KB in all: the module's .bss must end in the page its data segment
+// maps from the file, or the loader maps anonymous memory as well, in every
+// login (5-10 µs; checked by tests/pam/load_time_code_test.py).
+constexpr size_t kReserveBlock = 256;
+constexpr int kReserveBlocks = 4;
+
+alignas(16) unsigned char g_reserve[kReserveBlocks][kReserveBlock];
+std::atomic<bool> g_reserve_taken[kReserveBlocks];
+
+void* Allocate(size_t size) noexcept {
+  void* p = malloc(size);
+  if (p == nullptr && size <= kReserveBlock) {
+    for (int i = 0; i < kReserveBlocks && p == nullptr; ++i) {
+      if (!g_reserve_taken[i].exchange(true)) p = g_reserve[i];
+    }
+  }
+  if (p == nullptr) std::terminate();
+  memset(p, 0, size);
+  return p;
+}
+
+void Release(void* p) noexcept {
+  const auto* b = static_cast<unsigned char*>(p);
+  if (b >= &g_reserve[0][0] && b < &g_reserve[0][0] + sizeof g_reserve) {
+    g_reserve_taken[(b - &g_reserve[0][0]) / kReserveBlock].store(false);
+  } else {
+    free(p);
+  }
+}
+#endif  // __x86_64__
 
 // Runs before the module's other constructors, so that the exit handler it
 // registers for this module runs after every destructor they register
@@ -48,6 +141,41 @@ __attribute__((constructor(101))) void RegisterRuntimeCleanup() {
 
 }  // namespace
 }  // namespace defender
+
+// Defined here, libsupc++'s eh_alloc.o (with its emergency buffer) is not
+// linked in; if new code needs any other symbol of it, the link fails with
+// "multiple definition".
+#if defined(__x86_64__)
+extern "C" void* __cxa_allocate_exception(size_t thrown_size) noexcept {
+  return static_cast<unsigned char*>(
+             defender::Allocate(thrown_size + defender::kExceptionHeader)) +
+         defender::kExceptionHeader;
+}
+extern "C" void __cxa_free_exception(void* thrown) noexcept {
+  defender::Release(static_cast<unsigned char*>(thrown) -
+                    defender::kExceptionHeader);
+}
+extern "C" __cxxabiv1::__cxa_dependent_exception*
+__cxa_allocate_dependent_exception() noexcept {
+  return static_cast<__cxxabiv1::__cxa_dependent_exception*>(
+      defender::Allocate(defender::kDependentException));
+}
+extern "C" void __cxa_free_dependent_exception(
+    __cxxabiv1::__cxa_dependent_exception* p) noexcept {
+  defender::Release(p);
+}
+#endif  // __x86_64__: elsewhere, libsupc++'s own allocator.
+
+// Defined here, libsupc++'s eh_globals.o (and its thread-local variable)
+// is not linked in.
+extern "C" __cxxabiv1::__cxa_eh_globals*
+__cxxabiv1::__cxa_get_globals() noexcept {
+  return reinterpret_cast<__cxa_eh_globals*>(defender::ThreadEhGlobals());
+}
+extern "C" __cxxabiv1::__cxa_eh_globals*
+__cxxabiv1::__cxa_get_globals_fast() noexcept {
+  return reinterpret_cast<__cxa_eh_globals*>(defender::ThreadEhGlobals());
+}
 
 namespace __gnu_cxx {
 

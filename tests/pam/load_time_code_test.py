@@ -8,14 +8,19 @@ its code and data, in every login whether or not the login needs it. This
 test reads the module's .init_array, the functions the loader calls, and
 allows only:
   - frame_dummy, which the toolchain puts in every shared object;
-  - _GLOBAL__sub_I_eh_alloc.cc, the C++ runtime's exception buffer, in
-    release builds that link the runtime in (pam_defender/runtime.cc);
-  - RegisterRuntimeCleanup (pam_defender/runtime.cc), which registers that
-    the buffer is freed when the module is unloaded.
+  - RegisterRuntimeCleanup (pam_defender/runtime.cc), which registers what
+    the C++ runtime linked in must free when the module is unloaded, in
+    release builds (libsupc++'s exception buffer, which it malloc'd at
+    load, is not linked in: runtime.cc allocates exceptions).
 and, with --sanitized (an ASan/UBSan build), the constructors the
 sanitizers add to every object file (GCC names them _sub_I_00099_N).
 Anything else, the module's or a part of the C++ runtime newly linked in,
 fails the test with its name.
+
+It also checks, outside sanitizer builds, that the module's zero-filled
+data (.bss) ends in the last page its data segment maps from the file: a
+.bss that outgrows that page makes the loader map anonymous memory as
+well, in every login (5-10 µs; pam_defender/runtime.cc's reserve).
 
 Usage: load_time_code_test.py MODULE [--sanitized]
 """
@@ -23,7 +28,7 @@ import re
 import subprocess
 import sys
 
-ALLOWED = {"frame_dummy", "_GLOBAL__sub_I_eh_alloc.cc",
+ALLOWED = {"frame_dummy",
            "defender::(anonymous namespace)::RegisterRuntimeCleanup()"}
 
 
@@ -65,3 +70,17 @@ if bad:
     sys.exit("FAILED: " + module + " runs at load time: " + ", ".join(bad) +
              " (make globals constexpr or build them on first use)")
 print("ok: load-time functions:", ", ".join(found))
+
+if not sanitized:
+    for line in run("readelf", "-lW", module).splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[0] == "LOAD" and "W" in "".join(f[6:-1]):
+            vaddr, filesz, memsz = (int(x, 16) for x in (f[2], f[4], f[5]))
+            file_end, mem_end = vaddr + filesz, vaddr + memsz
+            last_page_end = (file_end + 4095) // 4096 * 4096
+            if mem_end > last_page_end:
+                sys.exit("FAILED: %s: .bss ends at %#x, past %#x, the end of "
+                         "the last page mapped from the file" %
+                         (module, mem_end, last_page_end))
+            print("ok: .bss ends at %#x, within %#x" %
+                  (mem_end, last_page_end))

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The functions a login runs are placed together in pam_defender.so.
+
+pam_defender/hot_functions.txt (made by bench/hot_functions.sh) lists the
+module's functions that a login on the local store runs; optimized builds
+compile one section per function and link with lld, which places them, in
+that order, at the start of .text (doc/DESIGN.md §7). This test checks, in
+such a build:
+  - at least 90% of the functions the list names are still defined in the
+    module, so that renames and new code on the login path do not quietly
+    leave the list behind (when this fails, run bench/hot_functions.sh);
+  - those functions lie together at the start of .text: from its first
+    byte to the end of the last of them is no more than their own size,
+    plus 10% and a page for alignment;
+  - .text is the module's only code section of its name, so that tools
+    that name functions by it (valgrind) see them all.
+With --unordered (unoptimized and sanitizer builds, and builds without
+lld, which link without the list) it checks only the last point.
+
+Usage: hot_functions_test.py MODULE HOT_FUNCTIONS_TXT [--unordered]
+"""
+import re
+import subprocess
+import sys
+
+
+def run(*args):
+    return subprocess.run(args, check=True, capture_output=True,
+                          text=True).stdout
+
+
+module, listing = sys.argv[1], sys.argv[2]
+unordered = sys.argv[3:] == ["--unordered"]
+
+texts = []
+for line in run("readelf", "-SW", module).splitlines():
+    m = re.search(r"\]\s+(\.text\S*)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+"
+                  r"([0-9a-f]+)", line)
+    if m:
+        texts.append((m.group(1), int(m.group(2), 16), int(m.group(3), 16)))
+if [t[0] for t in texts] != [".text"]:
+    sys.exit(f"FAIL: {module}: code sections {[t[0] for t in texts]}, "
+             "expected one .text")
+if unordered:
+    print("ok: one .text; this build does not order functions")
+    sys.exit(0)
+text_start = texts[0][1]
+
+with open(listing) as f:
+    listed = [line.strip() for line in f
+              if line.strip() and not line.startswith("#")]
+if len(listed) < 100:
+    sys.exit(f"FAIL: {listing} lists {len(listed)} functions; expected the "
+             "few hundred a login runs")
+
+defined = {}
+for line in run("nm", "--defined-only", "-S", module).splitlines():
+    parts = line.split()
+    if len(parts) == 4 and parts[2] in "tTwW":
+        defined.setdefault(parts[3], []).append(
+            (int(parts[0], 16), int(parts[1], 16)))
+
+present = [name for name in listed if name in defined]
+share = len(present) / len(listed)
+if share < 0.9:
+    sys.exit(f"FAIL: only {len(present)} of the {len(listed)} functions "
+             f"{listing} lists are defined in the module: run "
+             "bench/hot_functions.sh")
+spans = {span for name in present for span in defined[name]}
+own_size = sum(size for _, size in spans)
+end = max(addr + size for addr, size in spans)
+print(f"{len(listed)} listed, {len(present)} defined ({share:.0%}), "
+      f"{own_size} bytes, ending {end - text_start} bytes into .text")
+if end - text_start > own_size * 1.1 + 4096:
+    sys.exit(f"FAIL: the listed functions span {end - text_start} bytes "
+             f"from the start of .text, for {own_size} bytes of their own")
+print("ok")
