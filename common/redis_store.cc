@@ -245,17 +245,20 @@ bool RedisStore::Scan(char type, Fn fn, std::string* err) {
       err);
 }
 
+bool RedisStore::WalkExpired(std::string* err) const {
+  if (std::chrono::steady_clock::now() < walk_deadline_) return false;
+  *err = conn_->server() + ": SCAN did not finish within " +
+         std::to_string(options_.walk_timeout_ms) + " ms";
+  return true;
+}
+
 template <typename Fn>
 bool RedisStore::ScanKeys(const std::string& pattern, Fn fn, std::string* err) {
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(options_.walk_timeout_ms);
+  walk_deadline_ = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(options_.walk_timeout_ms);
   std::string cursor = "0";
   do {
-    if (cursor != "0" && std::chrono::steady_clock::now() >= deadline) {
-      *err = conn_->server() + ": SCAN did not finish within " +
-             std::to_string(options_.walk_timeout_ms) + " ms";
-      return false;
-    }
+    if (cursor != "0" && WalkExpired(err)) return false;
     RedisReplyPtr r = conn_->Command(
         {"SCAN", cursor, "MATCH", pattern, "COUNT", Int(kScanCount)}, err);
     if (!r) return false;
@@ -506,6 +509,8 @@ bool RedisStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
                             &user)) {
             continue;  // Not ours.
           }
+          // One command per key: the walk's deadline holds between them.
+          if (WalkExpired(err)) return false;
           RedisReplyPtr r = conn_->Command(
               {"ZRANGEBYSCORE", key, "(" + Int(now), "+inf", "WITHSCORES"},
               err);

@@ -19,6 +19,7 @@
 #ifndef PAM_DEFENDER_COMMON_REDIS_STORE_H_
 #define PAM_DEFENDER_COMMON_REDIS_STORE_H_
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,9 +107,13 @@ class RedisStore final : public Store {
   // subject it belongs to, in SCAN batches passed to `fn`.
   template <typename Fn>
   bool Scan(char type, Fn fn, std::string* err);
-  // Every key matching the glob `pattern`, in SCAN batches passed to `fn`.
+  // Every key matching the glob `pattern`, in SCAN batches passed to `fn`;
+  // fails once options_.walk_timeout_ms has passed since it started.
   template <typename Fn>
   bool ScanKeys(const std::string& pattern, Fn fn, std::string* err);
+  // True, with *err set, when the walk ScanKeys runs is past its deadline:
+  // for `fn`s that send a command per key.
+  bool WalkExpired(std::string* err) const;
   // Appends to *keys and *args the remembered-hosts part of the get, fail
   // and success operations (common/redis_script.lua) for `subjects`.
   void AddRemember(std::span<const Subject> subjects, int64_t remember_seconds,
@@ -124,6 +129,7 @@ class RedisStore final : public Store {
 
   RedisConnection* conn_;
   RedisStoreOptions options_;
+  std::chrono::steady_clock::time_point walk_deadline_{};
 };
 
 }  // namespace defender

@@ -395,10 +395,21 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                EscapeForDisplay(fallback_reason).c_str());
   }
   if (!ok) return StoreError(err);
-  // The store has decided: memory running out in a log line or the message
-  // from here on must not turn a refusal into the failure policy's result.
-  if (d.refused && !cfg().report_only) {
+  // The store has decided, and the handle is marked now: memory running
+  // out in a log line or the message below must neither turn a refusal
+  // into the failure policy's result nor leave the handle unmarked (later
+  // steps would ask the store again, or log the attempt twice).
+  // Report mode (doc/DESIGN.md §3.16) returns as if the attempt were allowed.
+  const bool refusing = d.refused && !cfg().report_only;
+  if (refusing) {
     *fallback = args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+    SetState(pamh_, HandleState::kRefused);
+  } else if (d.logged) {
+    SetState(pamh_, HandleState::kLogged);
+  } else if (provisional || state == HandleState::kProvisional) {
+    // Marked by preauth; concluded once (by authfail or authsucc).
+    SetState(pamh_,
+             provisional ? HandleState::kProvisional : HandleState::kNone);
   }
   if (!d.log_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s",
@@ -412,17 +423,8 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
   Announce(d, login.service);
   if (d.refused) TellUser(d);
-  // Report mode (doc/DESIGN.md §3.16) returns as if the attempt were allowed.
-  if (d.refused && !cfg().report_only) {
-    SetState(pamh_, HandleState::kRefused);
+  if (refusing) {
     return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
-  }
-  if (d.logged) {
-    SetState(pamh_, HandleState::kLogged);
-  } else if (provisional || state == HandleState::kProvisional) {
-    // Marked by preauth; concluded once (by authfail or authsucc).
-    SetState(pamh_,
-             provisional ? HandleState::kProvisional : HandleState::kNone);
   }
   return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
 }

@@ -35,6 +35,8 @@
 #include <cstring>
 #include <exception>
 
+#include "pam_defender/runtime_abi.h"
+
 extern "C" {
 int __cxa_atexit(void (*fn)(void*), void* arg, void* dso);
 extern void* __dso_handle;
@@ -49,42 +51,65 @@ namespace {
 // and an object with thread-local storage costs every login that loads it
 // about 5 µs more (bench/README.md), although a login throws nothing. It
 // is kept under a pthread key instead, made when an exception is first
-// thrown or caught in this object, deleted when the object is unloaded.
-// A thread keeps the state it got first. When no key or no memory can be
-// had, one state is shared by every thread that has none of its own,
-// from then on: right for single-threaded callers, as the runtime's own
-// emergency buffer is the fallback for exception objects.
+// thrown or caught in this object, deleted when the object is unloaded; a
+// thread keeps the state it got first. When memory has run out, a thread
+// takes one of a few spare states. Only when the process has used up its
+// pthread keys (1,024), or more threads than there are spares run out of
+// memory at once, do threads share one state: an exception thrown in two
+// of those at once would then corrupt it.
 struct EhGlobals {
   void* words[4];
 };
 
+constexpr int kSpareEhGlobals = 8;
+
 pthread_once_t g_eh_once = PTHREAD_ONCE_INIT;
 pthread_key_t g_eh_key;
 bool g_eh_key_made = false;
-std::atomic<bool> g_eh_shared_used{false};
+EhGlobals g_eh_spares[kSpareEhGlobals];
+std::atomic<bool> g_eh_spare_taken[kSpareEhGlobals];
 EhGlobals g_eh_shared;
 
-void MakeEhKey() { g_eh_key_made = pthread_key_create(&g_eh_key, free) == 0; }
+// The key's destructor, at a thread's exit (never after the object is
+// unloaded: the key is deleted first).
+void ReleaseEhGlobals(void* p) {
+  auto* g = static_cast<EhGlobals*>(p);
+  if (g >= g_eh_spares && g < g_eh_spares + kSpareEhGlobals) {
+    g_eh_spare_taken[g - g_eh_spares].store(false);
+  } else {
+    free(p);
+  }
+}
+
+void MakeEhKey() {
+  g_eh_key_made = pthread_key_create(&g_eh_key, ReleaseEhGlobals) == 0;
+}
 
 EhGlobals* ThreadEhGlobals() noexcept {
   pthread_once(&g_eh_once, MakeEhKey);
   if (!g_eh_key_made) return &g_eh_shared;
-  void* own = pthread_getspecific(g_eh_key);
-  if (own != nullptr) return static_cast<EhGlobals*>(own);
-  if (g_eh_shared_used.load()) return &g_eh_shared;
-  own = calloc(1, sizeof(EhGlobals));
-  if (own == nullptr || pthread_setspecific(g_eh_key, own) != 0) {
-    free(own);
-    g_eh_shared_used.store(true);
+  if (void* own = pthread_getspecific(g_eh_key)) {
+    return static_cast<EhGlobals*>(own);
+  }
+  auto* g = static_cast<EhGlobals*>(calloc(1, sizeof(EhGlobals)));
+  for (int i = 0; g == nullptr && i < kSpareEhGlobals; ++i) {
+    if (!g_eh_spare_taken[i].exchange(true)) {
+      g = &g_eh_spares[i];
+      *g = EhGlobals{};
+    }
+  }
+  if (g == nullptr) return &g_eh_shared;
+  if (pthread_setspecific(g_eh_key, g) != 0) {
+    ReleaseEhGlobals(g);
     return &g_eh_shared;
   }
-  return static_cast<EhGlobals*>(own);
+  return g;
 }
 
 void FreeRuntimeBuffers(void*) {
   if (g_eh_key_made) {
     // Other threads' states are lost with the key (a few words each).
-    free(pthread_getspecific(g_eh_key));
+    ReleaseEhGlobals(pthread_getspecific(g_eh_key));
     pthread_key_delete(g_eh_key);
   }
 }
@@ -93,14 +118,12 @@ void FreeRuntimeBuffers(void*) {
 // Exception objects. libsupc++ puts its header (__cxa_refcounted_exception)
 // in front of each thrown object, and a dependent exception (std::
 // rethrow_exception) is a header alone; their sizes are those of GCC's
-// x86-64 libsupc++ (its __cxa_allocate_exception adds 0x80, its
-// __cxa_allocate_dependent_exception allocates 0x70). Both are zeroed, as
+// x86-64 libsupc++ (runtime_abi.h, checked by tests/pam/eh_sizes_test.cc).
+// Both are zeroed, as
 // libsupc++ expects. When malloc fails, a block of the reserve is used: a
 // few exceptions in flight at once, each up to kReserveBlock bytes (a
 // std::bad_alloc needs 136); beyond that std::terminate, as libsupc++ does
 // when its buffer is exhausted.
-constexpr size_t kExceptionHeader = 128;
-constexpr size_t kDependentException = 112;
 // 1 KB in all: the module's .bss must end in the page its data segment
 // maps from the file, or the loader maps anonymous memory as well, in every
 // login (5-10 µs; checked by tests/pam/load_time_code_test.py).

@@ -2,6 +2,7 @@
 // (doc/DESIGN.md §11.1). The module loads it only when the configuration
 // file changed since its compiled snapshot was written.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -46,13 +47,18 @@ defender_config_compile_v1(const char* conf_path, unsigned char* out,
   static_assert(std::is_same_v<decltype(defender_config_compile_v1),
                                DefenderConfigCompileFn>,
                 "the plugin's entry point has the type the module calls");
+  // No exception may leave: the module and this object each link their own
+  // C++ runtime, and one's unwinder cannot unwind the other's frames (the
+  // host would abort). The handlers allocate nothing: the exception may be
+  // std::bad_alloc.
   try {
     return Compile(conf_path, out, out_size, out_len, err, err_size);
   } catch (const std::exception& e) {
-    CopyError(std::string(conf_path) + ": internal error: " + e.what(), err,
-              err_size);
+    if (err_size > 0) {
+      snprintf(err, err_size, "%s: internal error: %s", conf_path, e.what());
+    }
   } catch (...) {
-    CopyError(std::string(conf_path) + ": internal error", err, err_size);
+    if (err_size > 0) snprintf(err, err_size, "%s: internal error", conf_path);
   }
   return 1;
 }

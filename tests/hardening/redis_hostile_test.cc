@@ -294,6 +294,26 @@ TEST_CASE("EVALSHA, NOSCRIPT and EVAL of one store call share one deadline") {
   CHECK(err == fake.address() + ": no reply within 400 ms");
 }
 
+// The walk bound the walk tests give the store (RedisStoreOptions::
+// walk_timeout_ms), and what a walk past it must report.
+constexpr int64_t kWalkMs = 300;
+
+defender::RedisStoreOptions WalkOptions() {
+  defender::RedisStoreOptions options;
+  options.walk_timeout_ms = kWalkMs;
+  return options;
+}
+
+// Checks that a walk that started at `start` failed at its bound.
+void CheckWalkEnded(const FakeRedis& fake, int64_t start,
+                    const std::string& err) {
+  const int64_t took = NowMs() - start;
+  CHECK(took >= kWalkMs);
+  CHECK(took < kWalkMs + kBoundMs);
+  CHECK(err == fake.address() + ": SCAN did not finish within " +
+                   std::to_string(kWalkMs) + " ms");
+}
+
 TEST_CASE("a SCAN that never ends ends the walk at walk_timeout_ms") {
   // Every SCAN is answered with a new cursor and no keys: a walk of the
   // keys (defenderctl list, cleanup, firewall sync) would never end.
@@ -308,22 +328,49 @@ TEST_CASE("a SCAN that never ends ends the walk at walk_timeout_ms") {
     }
   });
   RedisConnection c(Settings(fake.url()));
-  defender::RedisStoreOptions options;
-  options.walk_timeout_ms = 300;
-  RedisStore store(&c, options);
+  RedisStore store(&c, WalkOptions());
   std::vector<defender::StoreEntry> entries;
   std::string err;
-  const int64_t start = NowMs();
+  int64_t start = NowMs();
   CHECK_FALSE(store.List(1'800'000'000, false, &entries, &err));
-  const int64_t took = NowMs() - start;
-  CHECK(took >= 300);
-  CHECK(took < 300 + kBoundMs);
+  CheckWalkEnded(fake, start, err);
   CHECK(entries.empty());
-  CHECK(err == fake.address() + ": SCAN did not finish within 300 ms");
   int64_t removed = -1;
   err.clear();
+  start = NowMs();
   CHECK_FALSE(store.Prune(1'800'000'000, 86400, &removed, &err));
-  CHECK(err == fake.address() + ": SCAN did not finish within 300 ms");
+  CheckWalkEnded(fake, start, err);
+}
+
+TEST_CASE("a walk that sends a command per key ends at walk_timeout_ms") {
+  // One SCAN reply (cursor 0: the last) with 40 remembered-hosts keys, then
+  // each ZRANGEBYSCORE answered after 150 ms, within each command's budget:
+  // 6 s in all unless the walk's deadline holds between the keys.
+  FakeRedis fake([](int fd, const std::atomic<bool>& stop) {
+    bool first = true;
+    while (ReadSome(fd, stop)) {
+      if (first) {
+        std::string keys;
+        for (int i = 0; i < 40; ++i) {
+          const std::string k =
+              "defender:{remember:u" + std::to_string(i) + "}:r";
+          keys += "$" + std::to_string(k.size()) + "\r\n" + k + "\r\n";
+        }
+        if (!Send(fd, "*2\r\n$1\r\n0\r\n*40\r\n" + keys)) return;
+        first = false;
+      } else {
+        Pause(150, stop);
+        if (!Send(fd, "*0\r\n")) return;
+      }
+    }
+  });
+  RedisConnection c(Settings(fake.url()));
+  RedisStore store(&c, WalkOptions());
+  std::vector<defender::RememberedEntry> entries;
+  std::string err;
+  const int64_t start = NowMs();
+  CHECK_FALSE(store.ListRemembered(1'800'000'000, &entries, &err));
+  CheckWalkEnded(fake, start, err);
 }
 
 TEST_CASE("a PAM step against a drip-feeding server follows on_error in time") {

@@ -10,10 +10,14 @@ allocations a step makes, oom_step runs one pam_authenticate through the
 real libpam with the test module, and this checks:
   - the process exits normally, having printed pam_authenticate's result;
   - preauth with fail_closed, for a user who is blocked: PAM_AUTH_ERR at
-    every k (refused, or failing closed), as without the failure;
+    every k (refused, or failing closed), as without the failure; also
+    with the configuration compiled in each run, so that memory runs out
+    in the configuration plugin as well;
   - preauth without fail_closed, for the same user: PAM_AUTH_ERR, or
     PAM_IGNORE (failing open; libpam then returns PAM_PERM_DENIED for the
-    one-line stack), never PAM_SUCCESS;
+    one-line stack), never PAM_SUCCESS; and PAM_AUTH_ERR for every k
+    after the store has refused (memory running out in a log line or the
+    message keeps the refusal);
   - authsucc with fail_closed, for a user who is not blocked:
     PAM_SUCCESS or PAM_AUTH_ERR, never PAM_IGNORE; PAM_AUTH_ERR at some k.
 
@@ -35,8 +39,11 @@ module = os.environ["DEFENDER_TEST_MODULE"]
 failures = []
 
 
-def run(confdir, service, user, fail_at=None, count_file=None):
+def run(confdir, service, user, fail_at=None, count_file=None,
+        statedir=None):
     env = dict(os.environ)
+    if statedir is not None:
+        env["PAM_DEFENDER_TEST_STATEDIR"] = statedir
     env.pop("PD_FAIL_MALLOC_AT", None)
     if fail_at is not None:
         env["LD_PRELOAD"] = preload
@@ -76,30 +83,53 @@ with tempfile.TemporaryDirectory() as work:
     assert run(confdir, "pre-closed", "mallory") == PAM_AUTH_ERR
     assert run(confdir, "succ-closed", "alice") == PAM_SUCCESS
 
-    cases = [("pre-closed", "mallory", {PAM_AUTH_ERR}),
-             ("pre-open", "mallory", {PAM_AUTH_ERR, IGNORED}),
-             ("succ-closed", "alice", {PAM_SUCCESS, PAM_AUTH_ERR})]
-    for service, user, allowed in cases:
+    # (service, user, allowed results, compile): with compile, each run has
+    # a state directory of its own, so the configuration is compiled by
+    # the plugin (pam_defender.d/config.so) in every run, and memory runs
+    # out in the plugin too.
+    cases = [("pre-closed", "mallory", {PAM_AUTH_ERR}, False),
+             ("pre-closed", "mallory", {PAM_AUTH_ERR}, True),
+             ("pre-open", "mallory", {PAM_AUTH_ERR, IGNORED}, False),
+             ("succ-closed", "alice", {PAM_SUCCESS, PAM_AUTH_ERR}, False)]
+    for service, user, allowed, compile_ in cases:
+        label = f"{service} {user}" + (" (compiling)" if compile_ else "")
+
+        def statedir():
+            return tempfile.mkdtemp(dir=work) if compile_ else None
+
         count_file = os.path.join(work, "count")
-        assert run(confdir, service, user, count_file=count_file) in allowed
+        assert run(confdir, service, user, count_file=count_file,
+                   statedir=statedir()) in allowed
         with open(count_file) as f:
             n = int(f.read())
         if n < 20:
-            failures.append(f"{service}: only {n} allocations counted")
-        seen = {}
+            failures.append(f"{label}: only {n} allocations counted")
+        results = []
         for k in range(1, n + 1):
-            rc = run(confdir, service, user, fail_at=k)
-            if rc is None:
-                continue
-            seen[rc] = seen.get(rc, 0) + 1
-            if rc not in allowed:
-                failures.append(f"{service} {user}: allocation {k} of {n} "
-                                f"failing: result {rc}, expected one of "
+            rc = run(confdir, service, user, fail_at=k, statedir=statedir())
+            results.append(rc)
+            if rc is not None and rc not in allowed:
+                failures.append(f"{label}: allocation {k} of {n} failing: "
+                                f"result {rc}, expected one of "
                                 f"{sorted(allowed)}")
-        print(f"{service} {user}: {n} allocations, results {seen}")
+        seen = {rc: results.count(rc) for rc in set(results)}
+        print(f"{label}: {n} allocations, results {seen}")
         if service == "succ-closed" and PAM_AUTH_ERR not in seen:
             failures.append("succ-closed: no allocation failure failed "
                             "closed")
+        if service == "pre-open":
+            # Once the store has refused mallory, memory running out in the
+            # log lines or the message must not turn the refusal into
+            # failing open: the last allocations (the very last included)
+            # all give PAM_AUTH_ERR.
+            tail = len(results)
+            while tail > 0 and results[tail - 1] == PAM_AUTH_ERR:
+                tail -= 1
+            if tail == len(results):
+                failures.append("pre-open: the last allocation failing "
+                                f"gave {results[-1]}, not a refusal")
+            else:
+                print(f"pre-open: refused from allocation {tail + 1} on")
 
 if failures:
     print("FAIL:\n  " + "\n  ".join(failures[:20]))
