@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,12 +123,34 @@ bool CountAttempts(const std::string& state, int64_t* journal,
 // mapping it costs: a file just written by the linker or by cp, or read
 // back from the disk, differ by up to 20 µs per login here (kernel 6.18,
 // ext4). Each scenario evicts every module it loads, so that all of them
-// are read from the disk the same way, as after a reboot.
+// are read from the disk the same way, as after a reboot. The kernel keeps
+// pages that a process has mapped, and a tmpfs has no disk to read back
+// from: what stays cached is reported on stderr (mincore).
 void EvictFromPageCache(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   fdatasync(fd);
   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  struct stat st;
+  const long page = sysconf(_SC_PAGESIZE);
+  if (fstat(fd, &st) == 0 && st.st_size > 0 && page > 0) {
+    const size_t size = static_cast<size_t>(st.st_size);
+    void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED) {
+      std::vector<unsigned char> resident((size + page - 1) / page);
+      if (mincore(map, size, resident.data()) == 0) {
+        size_t kept = 0;
+        for (const unsigned char r : resident) kept += r & 1;
+        if (kept > 0) {
+          std::fprintf(stderr,
+                       "  %s: %zu of %zu pages still cached (mapped by a "
+                       "process, or a tmpfs)\n",
+                       path.c_str(), kept, resident.size());
+        }
+      }
+      munmap(map, size);
+    }
+  }
   close(fd);
 }
 
@@ -229,10 +253,12 @@ class Runner {
       big_store_ = big.state;
     }
     const std::string pam_dir = PamModuleDir();
+    const std::string module_dir =
+        env_.defender_module.substr(0, env_.defender_module.rfind('/'));
     for (const std::string& m :
-         {env_.defender_module, env_.matrix_module,
-          pam_dir + "/pam_faillock.so", pam_dir + "/pam_deny.so",
-          pam_dir + "/pam_permit.so"}) {
+         {env_.defender_module, module_dir + "/pam_defender.d/config.so",
+          env_.matrix_module, pam_dir + "/pam_faillock.so",
+          pam_dir + "/pam_deny.so", pam_dir + "/pam_permit.so"}) {
       EvictFromPageCache(m);
     }
     // Warm-up (creates the stores), or in the blocked scenario the failures
