@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/config_snapshot.h"
@@ -112,17 +113,21 @@ bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
     *err = "configuration parser " + path + ": " + (why ? why : "dlopen");
     return false;
   }
-  auto* compile = reinterpret_cast<DefenderConfigCompileFn*>(
-      dlsym(handle, DEFENDER_CONFIG_PLUGIN_SYMBOL));
   std::string bytes;
   bool ok = false;
-  if (compile == nullptr) {
-    *err = "configuration parser " + path + ": no " +
-           DEFENDER_CONFIG_PLUGIN_SYMBOL;
-  } else {
-    ok = Call(compile, conf_path, &bytes, err);
+  {
+    // Closed however this block is left (Call allocates, and may throw
+    // std::bad_alloc).
+    const std::unique_ptr<void, int (*)(void*)> closer(handle, dlclose);
+    auto* compile = reinterpret_cast<DefenderConfigCompileFn*>(
+        dlsym(handle, DEFENDER_CONFIG_PLUGIN_SYMBOL));
+    if (compile == nullptr) {
+      *err = "configuration parser " + path + ": no " +
+             DEFENDER_CONFIG_PLUGIN_SYMBOL;
+    } else {
+      ok = Call(compile, conf_path, &bytes, err);
+    }
   }
-  dlclose(handle);
   if (!ok) return false;
   ConfigSnapshot snapshot;
   if (!DecodeConfigSnapshot(bytes, &snapshot, err)) {

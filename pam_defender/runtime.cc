@@ -53,21 +53,24 @@ namespace {
 // is kept under a pthread key instead, made when an exception is first
 // thrown or caught in this object, deleted when the object is unloaded; a
 // thread keeps the state it got first. When memory has run out, a thread
-// takes one of a few spare states. Only when the process has used up its
-// pthread keys (1,024), or more threads than there are spares run out of
-// memory at once, do threads share one state: an exception thrown in two
-// of those at once would then corrupt it.
+// takes one of a few spare states. When no key can be had (the process has
+// used up its 1,024, or the unload handler that deletes it could not be
+// registered: the key's destructor is this object's code), or the spares
+// are all taken, threads without a state of their own share one, from then
+// on: an exception thrown in two of those at once would corrupt it.
 struct EhGlobals {
   void* words[4];
 };
 
 constexpr int kSpareEhGlobals = 8;
 
+bool g_cleanup_registered = false;  // RegisterRuntimeCleanup succeeded.
 pthread_once_t g_eh_once = PTHREAD_ONCE_INIT;
 pthread_key_t g_eh_key;
 bool g_eh_key_made = false;
 EhGlobals g_eh_spares[kSpareEhGlobals];
 std::atomic<bool> g_eh_spare_taken[kSpareEhGlobals];
+std::atomic<bool> g_eh_shared_used{false};
 EhGlobals g_eh_shared;
 
 // The key's destructor, at a thread's exit (never after the object is
@@ -82,7 +85,8 @@ void ReleaseEhGlobals(void* p) {
 }
 
 void MakeEhKey() {
-  g_eh_key_made = pthread_key_create(&g_eh_key, ReleaseEhGlobals) == 0;
+  g_eh_key_made = g_cleanup_registered &&
+                  pthread_key_create(&g_eh_key, ReleaseEhGlobals) == 0;
 }
 
 EhGlobals* ThreadEhGlobals() noexcept {
@@ -91,6 +95,7 @@ EhGlobals* ThreadEhGlobals() noexcept {
   if (void* own = pthread_getspecific(g_eh_key)) {
     return static_cast<EhGlobals*>(own);
   }
+  if (g_eh_shared_used.load()) return &g_eh_shared;
   auto* g = static_cast<EhGlobals*>(calloc(1, sizeof(EhGlobals)));
   for (int i = 0; g == nullptr && i < kSpareEhGlobals; ++i) {
     if (!g_eh_spare_taken[i].exchange(true)) {
@@ -98,12 +103,10 @@ EhGlobals* ThreadEhGlobals() noexcept {
       *g = EhGlobals{};
     }
   }
-  if (g == nullptr) return &g_eh_shared;
-  if (pthread_setspecific(g_eh_key, g) != 0) {
-    ReleaseEhGlobals(g);
-    return &g_eh_shared;
-  }
-  return g;
+  if (g != nullptr && pthread_setspecific(g_eh_key, g) == 0) return g;
+  if (g != nullptr) ReleaseEhGlobals(g);
+  g_eh_shared_used.store(true);
+  return &g_eh_shared;
 }
 
 void FreeRuntimeBuffers(void*) {
@@ -111,6 +114,7 @@ void FreeRuntimeBuffers(void*) {
     // Other threads' states are lost with the key (a few words each).
     ReleaseEhGlobals(pthread_getspecific(g_eh_key));
     pthread_key_delete(g_eh_key);
+    g_eh_key_made = false;
   }
 }
 
@@ -159,7 +163,8 @@ void Release(void* p) noexcept {
 // registers for this module runs after every destructor they register
 // (handlers run in reverse order at dlclose).
 __attribute__((constructor(101))) void RegisterRuntimeCleanup() {
-  __cxa_atexit(&FreeRuntimeBuffers, nullptr, &__dso_handle);
+  g_cleanup_registered =
+      __cxa_atexit(&FreeRuntimeBuffers, nullptr, &__dso_handle) == 0;
 }
 
 }  // namespace

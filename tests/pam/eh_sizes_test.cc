@@ -1,8 +1,8 @@
 // pam_defender/runtime_abi.h's sizes are those the C++ runtime of this
 // build uses: libsupc++'s own __cxa_allocate_exception(0) and
 // __cxa_allocate_dependent_exception() are called here (this program links
-// the ordinary libstdc++), with malloc replaced to record the size each
-// asks for. x86-64, unsanitized builds only (meson.build).
+// libstdc++.a, as the module does), with malloc replaced to record the
+// size each asks for. x86-64, unsanitized builds only (meson.build).
 #include <cxxabi.h>
 
 #include <cstdio>
