@@ -6,6 +6,17 @@
 
 namespace defender {
 
+namespace {
+constexpr std::string_view kFailClosed = "fail_closed";
+}  // namespace
+
+bool HasFailClosedArg(int argc, const char** argv) noexcept {
+  for (int i = 0; i < argc; ++i) {
+    if (argv[i] != nullptr && argv[i] == kFailClosed) return true;
+  }
+  return false;
+}
+
 bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
                      std::string* err) {
   *out = ModuleArgs{};
@@ -24,7 +35,7 @@ bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
       out->silent = true;
     } else if (arg == "debug") {
       out->debug = true;
-    } else if (arg == "fail_closed") {
+    } else if (arg == kFailClosed) {
       out->fail_closed = true;
     } else if (arg == "enforce") {
       out->enforce = true;

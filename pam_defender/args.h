@@ -27,6 +27,11 @@ struct ModuleArgs {
 bool ParseModuleArgs(int argc, const char** argv, bool account, ModuleArgs* out,
                      std::string* err);
 
+// True when argv holds the fail_closed flag, as ParseModuleArgs would set
+// it; allocates nothing, so that the failure policy of an exception thrown
+// while the arguments are parsed (memory running out) can follow it.
+bool HasFailClosedArg(int argc, const char** argv) noexcept;
+
 }  // namespace defender
 
 #endif  // PAM_DEFENDER_PAM_DEFENDER_ARGS_H_

@@ -154,6 +154,12 @@ std::string Item(pam_handle_t* pamh, int type) {
   return static_cast<const char*>(value);
 }
 
+// What a refused attempt returns (the table in module.h): PAM_PERM_DENIED
+// from the account step, PAM_AUTH_ERR from the auth steps.
+int RefusedResult(bool account) {
+  return account ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+}
+
 class Step {
  public:
   // `secure`: the caller is privileged by exec (process_guard.h).
@@ -168,6 +174,10 @@ class Step {
   // The error column of the table in module.h; `closed`: as with
   // fail_closed.
   int ErrorResult(bool closed) const;
+  // What a refused attempt returns from this step.
+  int RefusedResult() const {
+    return defender::RefusedResult(args_.mode == Mode::kAccount);
+  }
   // A store error fails closed under a setuid caller: the caller controls
   // the process, so a failure that could not be recorded must not leave
   // the next guess free.
@@ -233,8 +243,7 @@ int Step::StoreError(const std::string& err) {
                         "refusing): %s",
                  EscapeForDisplay(err).c_str());
     }
-    const bool account = args_.mode == Mode::kAccount;
-    if (!open) return account ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+    if (!open) return RefusedResult();
     return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
   }
   const bool closed = StoreFailsClosed();
@@ -323,7 +332,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   if (args_.mode == Mode::kPreauth) SetState(pamh_, HandleState::kNone);
   const HandleState state = GetState(pamh_);
   if (state == HandleState::kRefused) {
-    return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+    return RefusedResult();
   }
 
   const ModuleClock clock;
@@ -402,7 +411,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   // Report mode (doc/DESIGN.md §3.16) returns as if the attempt were allowed.
   const bool refusing = d.refused && !cfg().report_only;
   if (refusing) {
-    *fallback = args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+    *fallback = RefusedResult();
     SetState(pamh_, HandleState::kRefused);
   } else if (d.logged) {
     SetState(pamh_, HandleState::kLogged);
@@ -424,7 +433,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   Announce(d, login.service);
   if (d.refused) TellUser(d);
   if (refusing) {
-    return args_.mode == Mode::kAccount ? PAM_PERM_DENIED : PAM_AUTH_ERR;
+    return RefusedResult();
   }
   return args_.mode == Mode::kAuthFail ? PAM_AUTH_ERR : PAM_SUCCESS;
 }
@@ -438,13 +447,9 @@ int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
   // What an exception before the arguments are parsed returns (parsing
   // allocates, and memory can run out): fail_closed, or a setuid caller,
   // fails closed from the start (Step::Run refines it once they are).
-  bool closed = guard.active();
-  for (int i = 0; i < argc && !closed; ++i) {
-    closed = argv[i] != nullptr && strcmp(argv[i], "fail_closed") == 0;
-  }
-  int fallback = !closed                         ? PAM_IGNORE
-                 : entry == EntryPoint::kAccount ? PAM_PERM_DENIED
-                                                 : PAM_AUTH_ERR;
+  int fallback = guard.active() || HasFailClosedArg(argc, argv)
+                     ? RefusedResult(entry == EntryPoint::kAccount)
+                     : PAM_IGNORE;
   if (guard.error() != nullptr) {
     pam_syslog(pamh, LOG_WARNING, "cannot secure the process: %s: %s",
                guard.error(), strerror(guard.error_errno()));

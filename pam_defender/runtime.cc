@@ -45,6 +45,36 @@ extern void* __dso_handle;
 namespace defender {
 namespace {
 
+// kCount blocks of kSize bytes in static storage, for when malloc has
+// failed: Take() claims a free one, zeroed (nullptr when all are taken),
+// Give() frees it again. Safe from any thread.
+template <size_t kSize, int kCount>
+class StaticBlocks {
+ public:
+  void* Take() noexcept {
+    for (int i = 0; i < kCount; ++i) {
+      if (!taken_[i].exchange(true)) {
+        memset(blocks_[i], 0, kSize);
+        return blocks_[i];
+      }
+    }
+    return nullptr;
+  }
+  // False, changing nothing, when `p` is not one of the blocks.
+  bool Give(void* p) noexcept {
+    const auto* b = static_cast<unsigned char*>(p);
+    if (b < &blocks_[0][0] || b >= &blocks_[0][0] + sizeof blocks_) {
+      return false;
+    }
+    taken_[(b - &blocks_[0][0]) / kSize].store(false);
+    return true;
+  }
+
+ private:
+  alignas(16) unsigned char blocks_[kCount][kSize] = {};
+  std::atomic<bool> taken_[kCount] = {};
+};
+
 // The C++ runtime's per-thread exception state: the exceptions being
 // handled and the count of uncaught ones (libsupc++'s __cxa_eh_globals,
 // two words; room is left). libsupc++ keeps it in a thread-local variable,
@@ -62,26 +92,18 @@ struct EhGlobals {
   void* words[4];
 };
 
-constexpr int kSpareEhGlobals = 8;
-
 bool g_cleanup_registered = false;  // RegisterRuntimeCleanup succeeded.
 pthread_once_t g_eh_once = PTHREAD_ONCE_INIT;
 pthread_key_t g_eh_key;
 bool g_eh_key_made = false;
-EhGlobals g_eh_spares[kSpareEhGlobals];
-std::atomic<bool> g_eh_spare_taken[kSpareEhGlobals];
+constinit StaticBlocks<sizeof(EhGlobals), 8> g_eh_spares;
 std::atomic<bool> g_eh_shared_used{false};
 EhGlobals g_eh_shared;
 
 // The key's destructor, at a thread's exit (never after the object is
 // unloaded: the key is deleted first).
 void ReleaseEhGlobals(void* p) {
-  auto* g = static_cast<EhGlobals*>(p);
-  if (g >= g_eh_spares && g < g_eh_spares + kSpareEhGlobals) {
-    g_eh_spare_taken[g - g_eh_spares].store(false);
-  } else {
-    free(p);
-  }
+  if (!g_eh_spares.Give(p)) free(p);
 }
 
 void MakeEhKey() {
@@ -96,14 +118,11 @@ EhGlobals* ThreadEhGlobals() noexcept {
     return static_cast<EhGlobals*>(own);
   }
   if (g_eh_shared_used.load()) return &g_eh_shared;
-  auto* g = static_cast<EhGlobals*>(calloc(1, sizeof(EhGlobals)));
-  for (int i = 0; g == nullptr && i < kSpareEhGlobals; ++i) {
-    if (!g_eh_spare_taken[i].exchange(true)) {
-      g = &g_eh_spares[i];
-      *g = EhGlobals{};
-    }
+  void* g = calloc(1, sizeof(EhGlobals));
+  if (g == nullptr) g = g_eh_spares.Take();
+  if (g != nullptr && pthread_setspecific(g_eh_key, g) == 0) {
+    return static_cast<EhGlobals*>(g);
   }
-  if (g != nullptr && pthread_setspecific(g_eh_key, g) == 0) return g;
   if (g != nullptr) ReleaseEhGlobals(g);
   g_eh_shared_used.store(true);
   return &g_eh_shared;
@@ -123,39 +142,25 @@ void FreeRuntimeBuffers(void*) {
 // in front of each thrown object, and a dependent exception (std::
 // rethrow_exception) is a header alone; their sizes are those of GCC's
 // x86-64 libsupc++ (runtime_abi.h, checked by tests/pam/eh_sizes_test.cc).
-// Both are zeroed, as
-// libsupc++ expects. When malloc fails, a block of the reserve is used: a
-// few exceptions in flight at once, each up to kReserveBlock bytes (a
-// std::bad_alloc needs 136); beyond that std::terminate, as libsupc++ does
-// when its buffer is exhausted.
-// 1 KB in all: the module's .bss must end in the page its data segment
-// maps from the file, or the loader maps anonymous memory as well, in every
-// login (5-10 µs; checked by tests/pam/load_time_code_test.py).
+// Both are zeroed, as libsupc++ expects. When calloc fails, a block of the
+// reserve is used: a few exceptions in flight at once, each up to
+// kReserveBlock bytes (a std::bad_alloc needs 136); beyond that
+// std::terminate, as libsupc++ does when its buffer is exhausted. 1 KB in
+// all: the module's .bss must end in the page its data segment maps from
+// the file, or the loader maps anonymous memory as well, in every login
+// (5-10 µs; checked by tests/pam/load_time_code_test.py).
 constexpr size_t kReserveBlock = 256;
-constexpr int kReserveBlocks = 4;
-
-alignas(16) unsigned char g_reserve[kReserveBlocks][kReserveBlock];
-std::atomic<bool> g_reserve_taken[kReserveBlocks];
+constinit StaticBlocks<kReserveBlock, 4> g_reserve;
 
 void* Allocate(size_t size) noexcept {
-  void* p = malloc(size);
-  if (p == nullptr && size <= kReserveBlock) {
-    for (int i = 0; i < kReserveBlocks && p == nullptr; ++i) {
-      if (!g_reserve_taken[i].exchange(true)) p = g_reserve[i];
-    }
-  }
+  void* p = calloc(1, size);
+  if (p == nullptr && size <= kReserveBlock) p = g_reserve.Take();
   if (p == nullptr) std::terminate();
-  memset(p, 0, size);
   return p;
 }
 
 void Release(void* p) noexcept {
-  const auto* b = static_cast<unsigned char*>(p);
-  if (b >= &g_reserve[0][0] && b < &g_reserve[0][0] + sizeof g_reserve) {
-    g_reserve_taken[(b - &g_reserve[0][0]) / kReserveBlock].store(false);
-  } else {
-    free(p);
-  }
+  if (!g_reserve.Give(p)) free(p);
 }
 #endif  // __x86_64__
 
