@@ -12,6 +12,9 @@ such a build:
   - those functions lie together at the start of .text: from its first
     byte to the end of the last of them is no more than their own size,
     plus 10% and a page for alignment;
+  - the code every login runs outside .text (.init, .plt, .fini: load,
+    calls into other libraries, unload) lies just before it
+    (pam_defender/code_layout.ld), not after its 140 KB of cold code;
   - .text is the module's only code section of its name, so that tools
     that name functions by it (valgrind) see them all.
 With --unordered (unoptimized and sanitizer builds, and builds without
@@ -32,12 +35,13 @@ def run(*args):
 module, listing = sys.argv[1], sys.argv[2]
 unordered = sys.argv[3:] == ["--unordered"]
 
-texts = []
+sections = []
 for line in run("readelf", "-SW", module).splitlines():
-    m = re.search(r"\]\s+(\.text\S*)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+"
+    m = re.search(r"\]\s+(\.\S+)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+"
                   r"([0-9a-f]+)", line)
     if m:
-        texts.append((m.group(1), int(m.group(2), 16), int(m.group(3), 16)))
+        sections.append((m.group(1), int(m.group(2), 16), int(m.group(3), 16)))
+texts = [s for s in sections if s[0].startswith(".text")]
 if [t[0] for t in texts] != [".text"]:
     sys.exit(f"FAIL: {module}: code sections {[t[0] for t in texts]}, "
              "expected one .text")
@@ -45,6 +49,18 @@ if unordered:
     print("ok: one .text; this build does not order functions")
     sys.exit(0)
 text_start = texts[0][1]
+
+# .init, .plt and .fini end where .text starts, give or take alignment.
+around = {name: (addr, size) for name, addr, size in sections
+          if name in (".init", ".plt", ".fini")}
+if sorted(around) != [".fini", ".init", ".plt"]:
+    sys.exit(f"FAIL: {module}: found {sorted(around)} of .init, .plt, .fini")
+first = min(addr for addr, _ in around.values())
+last = max(addr + size for addr, size in around.values())
+if last > text_start or text_start - first > sum(
+        size for _, size in around.values()) + 64:
+    sys.exit(f"FAIL: .init, .plt and .fini span {first:#x}..{last:#x}; "
+             f"expected them just before .text at {text_start:#x}")
 
 with open(listing) as f:
     listed = [line.strip() for line in f
