@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "common/lazy_libc.h"
 #include "common/local_store.h"
 #include "common/redis_conn.h"
 #include "common/redis_fallback_store.h"
@@ -69,7 +70,7 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     ro.origin_host = options.origin_host;
     if (ro.origin_host.empty()) {
       char name[256] = {};
-      if (gethostname(name, sizeof name - 1) == 0) ro.origin_host = name;
+      if (lazy::gethostname(name, sizeof name - 1) == 0) ro.origin_host = name;
     }
     ro.service = options.service;
     ro.history_seconds = cfg.HistorySeconds();

@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "common/lazy_libc.h"
 
 namespace defender {
 namespace {
@@ -57,7 +60,7 @@ int OpenDir(const std::string& statedir, std::string* err) {
   const int fd =
       open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    *err = dir + ": " + strerror(errno);
+    *err = dir + ": " + lazy::strerror(errno);
     return -1;
   }
   struct stat st;
@@ -96,7 +99,7 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
   const std::string dir = statedir + kSubdir;
   struct stat st;
   if (lstat(dir.c_str(), &st) != 0) {
-    *err = dir + ": " + strerror(errno);
+    *err = dir + ": " + lazy::strerror(errno);
     return errno == ENOENT ? SnapshotRead::kAbsent : SnapshotRead::kBad;
   }
   if (!S_ISDIR(st.st_mode) || !Trusted(st)) {
@@ -108,7 +111,7 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
       open(shown.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
     if (errno == ENOENT) return SnapshotRead::kAbsent;
-    *err = shown + ": " + strerror(errno);
+    *err = shown + ": " + lazy::strerror(errno);
     return SnapshotRead::kBad;
   }
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !Trusted(st)) {
@@ -144,31 +147,32 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
 bool WriteConfigSnapshot(const std::string& statedir,
                          const ConfigSnapshot& snapshot, std::string* err) {
   const std::string dir_path = statedir + kSubdir;
-  if ((mkdir(statedir.c_str(), 0700) != 0 && errno != EEXIST) ||
-      (mkdir(dir_path.c_str(), 0700) != 0 && errno != EEXIST)) {
-    *err = dir_path + ": cannot create: " + strerror(errno);
+  if ((lazy::mkdir(statedir.c_str(), 0700) != 0 && errno != EEXIST) ||
+      (lazy::mkdir(dir_path.c_str(), 0700) != 0 && errno != EEXIST)) {
+    *err = dir_path + ": cannot create: " + lazy::strerror(errno);
     return false;
   }
   const Fd dir(OpenDir(statedir, err));
   if (dir.get() < 0) return false;
   const std::string name = HashName(snapshot.conf_path) + ".snapshot";
-  const std::string tmp = name + "." + std::to_string(getpid()) + ".tmp";
+  const std::string tmp = name + "." + std::to_string(lazy::getpid()) + ".tmp";
   unlinkat(dir.get(), tmp.c_str(), 0);  // Left by a killed process.
   const int fd =
       openat(dir.get(), tmp.c_str(),
              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
-    *err = dir_path + "/" + tmp + ": " + strerror(errno);
+    *err = dir_path + "/" + tmp + ": " + lazy::strerror(errno);
     return false;
   }
-  const bool ok = fchmod(fd, 0600) == 0 &&
+  const bool ok = lazy::fchmod(fd, 0600) == 0 &&
                   WriteAll(fd, EncodeConfigSnapshot(snapshot)) &&
-                  fsync(fd) == 0;
+                  lazy::fsync(fd) == 0;
   const int saved = errno;
   close(fd);
-  if (!ok || renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
+  if (!ok ||
+      lazy::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
     *err = dir_path + "/" + name +
-           ": cannot write: " + strerror(ok ? errno : saved);
+           ": cannot write: " + lazy::strerror(ok ? errno : saved);
     unlinkat(dir.get(), tmp.c_str(), 0);
     return false;
   }
@@ -193,12 +197,12 @@ bool ClaimConfigErrorLog(const std::string& statedir,
   char buf[32] = {};
   const ssize_t n = pread(fd.get(), buf, sizeof buf - 1, 0);
   if (n > 0) {
-    char* end = nullptr;
-    const long long last = strtoll(buf, &end, 10);
-    if (end != buf && now >= last && now - last < interval) return false;
+    long long last = 0;
+    const auto [end, ec] = std::from_chars(buf, buf + n, last);
+    if (ec == std::errc() && now >= last && now - last < interval) return false;
   }
   const std::string text = std::to_string(now) + "\n";
-  if (ftruncate(fd.get(), 0) == 0) {
+  if (lazy::ftruncate(fd.get(), 0) == 0) {
     (void)!pwrite(fd.get(), text.data(), text.size(), 0);
   }
   return true;  // The lock is released when the descriptor is closed.

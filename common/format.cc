@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include "common/lazy_libc.h"
+
 namespace defender {
 
 std::string FormatDuration(int64_t s) {
@@ -33,8 +35,9 @@ std::string FormatTime(int64_t epoch, bool local, const char* format) {
   const time_t t = static_cast<time_t>(epoch);
   struct tm tm;
   char buf[64];
-  if ((local ? localtime_r(&t, &tm) : gmtime_r(&t, &tm)) == nullptr ||
-      strftime(buf, sizeof(buf), format, &tm) == 0) {
+  if ((local ? lazy::localtime_r(&t, &tm) : lazy::gmtime_r(&t, &tm)) ==
+          nullptr ||
+      lazy::strftime(buf, sizeof(buf), format, &tm) == 0) {
     return std::to_string(epoch);
   }
   return buf;

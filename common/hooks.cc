@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/lazy_libc.h"
 #include "common/normalize.h"
 
 namespace defender {
@@ -38,10 +38,10 @@ namespace {
 void DetachDescriptors() {
   const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0) _exit(1);
-  dup2(null_fd, 0);
-  dup2(null_fd, 1);
-  dup2(null_fd, 2);
-  if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+  lazy::dup2(null_fd, 0);
+  lazy::dup2(null_fd, 1);
+  lazy::dup2(null_fd, 2);
+  if (lazy::close_range(3U, ~0U, 0) != 0) {
     // Kernels before 5.9, or a seccomp filter: close one by one.
     struct rlimit rl;
     const int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -56,15 +56,15 @@ void DetachDescriptors() {
 [[noreturn]] void ExecHook(char* const* argv, char* const* envp) {
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  lazy::sigprocmask(SIG_SETMASK, &none, nullptr);
   struct sigaction dfl;
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
-  setpgid(0, 0);
-  if (chdir("/") != 0) _exit(126);
+  lazy::setpgid(0, 0);
+  if (lazy::chdir("/") != 0) _exit(126);
   umask(022);
-  execve(argv[0], argv, envp);
+  lazy::execve(argv[0], argv, envp);
   _exit(127);
 }
 
@@ -74,12 +74,12 @@ void DetachDescriptors() {
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, nullptr);
+  lazy::sigprocmask(SIG_BLOCK, &chld, nullptr);
   struct sigaction dfl;
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGCHLD, &dfl, nullptr);
-  const pid_t hook = fork();
+  const pid_t hook = lazy::fork();
   if (hook < 0) _exit(1);
   if (hook == 0) ExecHook(argv, envp);
   struct timespec deadline;
@@ -87,7 +87,7 @@ void DetachDescriptors() {
   deadline.tv_sec += timeout;
   for (;;) {
     int status;
-    if (waitpid(hook, &status, WNOHANG) == hook) _exit(0);
+    if (lazy::waitpid(hook, &status, WNOHANG) == hook) _exit(0);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     struct timespec left = {deadline.tv_sec - now.tv_sec,
@@ -97,11 +97,11 @@ void DetachDescriptors() {
       --left.tv_sec;
     }
     if (left.tv_sec < 0) break;
-    sigtimedwait(&chld, nullptr, &left);
+    lazy::sigtimedwait(&chld, nullptr, &left);
   }
-  kill(-hook, SIGKILL);
-  kill(hook, SIGKILL);
-  waitpid(hook, nullptr, 0);
+  lazy::kill(-hook, SIGKILL);
+  lazy::kill(hook, SIGKILL);
+  lazy::waitpid(hook, nullptr, 0);
   _exit(0);
 }
 
@@ -122,9 +122,22 @@ bool SpawnDetached(const std::vector<std::string>& argv,
   for (const std::string& e : env) envs.push_back(const_cast<char*>(e.c_str()));
   envs.push_back(nullptr);
 
-  const pid_t child = fork();
+  // The children call these through pointers looked up in the parent: a
+  // first call's lookup takes the loader's lock, which after fork() another
+  // thread of the host may be holding.
+  const bool bound = lazy::fork.Bind() && lazy::execve.Bind() &&
+                     lazy::chdir.Bind() && lazy::dup2.Bind() &&
+                     lazy::close_range.Bind() && lazy::kill.Bind() &&
+                     lazy::setpgid.Bind() && lazy::setsid.Bind() &&
+                     lazy::setresgid.Bind() && lazy::sigprocmask.Bind() &&
+                     lazy::sigtimedwait.Bind() && lazy::waitpid.Bind();
+  if (!bound) {
+    *err = "cannot start hooks: the C library lacks a function they need";
+    return false;
+  }
+  const pid_t child = lazy::fork();
   if (child < 0) {
-    *err = std::string("fork failed: ") + strerror(errno);
+    *err = std::string("fork failed: ") + lazy::strerror(errno);
     return false;
   }
   if (child == 0) {
@@ -135,18 +148,19 @@ bool SpawnDetached(const std::vector<std::string>& argv,
     // that fails, no hook runs.
     const gid_t egid = getegid();
     const uid_t euid = geteuid();
-    if (setresgid(egid, egid, egid) != 0 || setresuid(euid, euid, euid) != 0) {
+    if (lazy::setresgid(egid, egid, egid) != 0 ||
+        setresuid(euid, euid, euid) != 0) {
       _exit(1);
     }
-    setsid();
+    lazy::setsid();
     DetachDescriptors();
-    const pid_t supervisor = fork();
+    const pid_t supervisor = lazy::fork();
     if (supervisor == 0) Supervise(args.data(), envs.data(), timeout_seconds);
     _exit(supervisor < 0 ? 1 : 0);
   }
   // The intermediate child exits at once. The host's own SIGCHLD handler may
   // reap it first (ECHILD): that is fine too.
-  while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+  while (lazy::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
   }
   return true;
 }

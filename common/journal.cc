@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/journal_record.h"
+#include "common/lazy_libc.h"
 #include "common/trusted_file.h"
 
 namespace defender {
@@ -19,7 +20,7 @@ namespace {
 constexpr int kReopenTries = 8;
 
 std::string Errno(const std::string& path, const char* what) {
-  return path + ": " + what + ": " + strerror(errno);
+  return path + ": " + what + ": " + lazy::strerror(errno);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <span>
 
 #include "common/config.h"
+#include "common/lazy_libc.h"
 #include "common/lock_wait.h"
 #include "common/store_dir.h"
 #include "common/trusted_file.h"
@@ -32,7 +33,7 @@ constexpr int64_t kKeepHistory = INT64_MIN;
 constexpr int kLockFreeReads = 3;
 
 std::string Errno(const std::string& path, const char* what) {
-  return path + ": " + what + ": " + strerror(errno);
+  return path + ": " + what + ": " + lazy::strerror(errno);
 }
 
 // Why a record file could not be opened, from errno.
@@ -152,20 +153,21 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
     // Written in full under a temporary name, then linked: a concurrent
     // reader sees no key or the whole key, and the first link wins.
     SipKey key;
-    if (getrandom(key.data(), key.size(), 0) != ssize_t(key.size())) {
+    if (lazy::getrandom(key.data(), key.size(), 0) != ssize_t(key.size())) {
       *err = Errno(path, "cannot get random bytes");
       return false;
     }
     const std::string tmp =
-        std::string(kKeyFile) + "." + std::to_string(getpid());
+        std::string(kKeyFile) + "." + std::to_string(lazy::getpid());
     const int w =
         openat(subjects_fd(), tmp.c_str(),
                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    const bool ok = w >= 0 && fchmod(w, 0600) == 0 &&
+    const bool ok = w >= 0 && lazy::fchmod(w, 0600) == 0 &&
                     write(w, key.data(), key.size()) == ssize_t(key.size());
     if (w >= 0) close(w);
     if (ok &&
-        linkat(subjects_fd(), tmp.c_str(), subjects_fd(), kKeyFile, 0) != 0 &&
+        lazy::linkat(subjects_fd(), tmp.c_str(), subjects_fd(), kKeyFile, 0) !=
+            0 &&
         errno != EEXIST) {
       *err = Errno(path, "cannot create");
       unlinkat(subjects_fd(), tmp.c_str(), 0);
@@ -232,7 +234,8 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
     }
     struct stat st;
     if (!CheckRecordFile(*fd, path, store_dir_->euid(), &st, err)) break;
-    if (create && (st.st_mode & 07777) != 0600 && fchmod(*fd, 0600) != 0) {
+    if (create && (st.st_mode & 07777) != 0600 &&
+        lazy::fchmod(*fd, 0600) != 0) {
       *err = Errno(path.str(), "cannot chmod");
       break;
     }
@@ -551,7 +554,7 @@ bool LocalStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
 
 bool LocalStore::ForEach(const Visit& visit, std::string* err) {
   const int fd = openat(subjects_fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR* d = fd < 0 ? nullptr : fdopendir(fd);
+  DIR* d = fd < 0 ? nullptr : lazy::fdopendir(fd);
   if (d == nullptr) {
     *err = Errno(dir() + "/" + kSubjectsDir, "cannot read directory");
     if (fd >= 0) close(fd);
@@ -562,7 +565,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
   ParsedFileName parsed;
   while (ok) {
     errno = 0;
-    const dirent* e = readdir(d);
+    const dirent* e = lazy::readdir(d);
     if (e == nullptr) {
       if (errno != 0) {
         *err = Errno(dir() + "/" + kSubjectsDir, "cannot read directory");
@@ -600,7 +603,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     }
     ok = visit(file, mine ? &rec : nullptr, err);
   }
-  closedir(d);
+  lazy::closedir(d);
   return ok;
 }
 

@@ -15,11 +15,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <new>
 
 #include "common/hiredis_api.h"
+#include "common/lazy_libc.h"
 #include "common/normalize.h"
 #include "common/redis_url.h"
 #include "common/resolve.h"
@@ -39,8 +41,8 @@ class SigpipeGuard {
     sigaddset(&pipe_, SIGPIPE);
     sigset_t pending;
     sigemptyset(&pending);
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    lazy::sigpending(&pending);
+    was_pending_ = lazy::sigismember(&pending, SIGPIPE) == 1;
     pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
   }
   ~SigpipeGuard() {
@@ -48,9 +50,11 @@ class SigpipeGuard {
     if (!was_pending_) {
       sigset_t pending;
       sigemptyset(&pending);
-      if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+      if (lazy::sigpending(&pending) == 0 &&
+          lazy::sigismember(&pending, SIGPIPE) == 1) {
         const struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_, nullptr, &zero) == -1 && errno == EINTR) {
+        while (lazy::sigtimedwait(&pipe_, nullptr, &zero) == -1 &&
+               errno == EINTR) {
         }
       }
     }
@@ -83,7 +87,7 @@ int WaitReady(int fd, short events, TimePoint deadline) {
     const int left = MsLeft(deadline);
     if (left == 0) return 0;
     struct pollfd p = {fd, events, 0};
-    const int n = poll(&p, 1, left);
+    const int n = lazy::poll(&p, 1, left);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return n;
     return 1;
@@ -94,23 +98,23 @@ int WaitReady(int fd, short events, TimePoint deadline) {
 // non-blocking: every later read and write is driven by poll().
 bool FinishConnect(int fd, const sockaddr* addr, socklen_t len,
                    TimePoint deadline, std::string* err) {
-  if (connect(fd, addr, len) == 0) return true;
+  if (lazy::connect(fd, addr, len) == 0) return true;
   if (errno != EINPROGRESS && errno != EINTR) {
-    *err = strerror(errno);
+    *err = lazy::strerror(errno);
     return false;
   }
   const int ready = WaitReady(fd, POLLOUT, deadline);
   if (ready <= 0) {
-    *err = ready == 0 ? "connect timed out" : strerror(errno);
+    *err = ready == 0 ? "connect timed out" : lazy::strerror(errno);
     return false;
   }
   int so_error = 0;
   socklen_t so_len = sizeof so_error;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) != 0) {
+  if (lazy::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) != 0) {
     so_error = errno;
   }
   if (so_error != 0) {
-    *err = strerror(so_error);
+    *err = lazy::strerror(so_error);
     return false;
   }
   return true;
@@ -124,9 +128,10 @@ int ConnectUnix(const std::string& path, TimePoint deadline, std::string* err) {
     return -1;
   }
   memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const int fd =
+      lazy::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
-    *err = strerror(errno);
+    *err = lazy::strerror(errno);
     return -1;
   }
   if (!FinishConnect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa,
@@ -143,9 +148,10 @@ int ConnectTcp(const std::string& host, int port, TimePoint deadline,
   if (!ResolveTcp(host, port, deadline, &res, err)) return -1;
   int fd = -1;
   for (addrinfo* ai = res.get(); ai != nullptr; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fd = lazy::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                      0);
     if (fd < 0) {
-      *err = strerror(errno);
+      *err = lazy::strerror(errno);
       continue;
     }
     if (FinishConnect(fd, ai->ai_addr, ai->ai_addrlen, deadline, err)) break;
@@ -154,14 +160,14 @@ int ConnectTcp(const std::string& host, int port, TimePoint deadline,
   }
   if (fd >= 0) {
     const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    lazy::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   return fd;
 }
 
 bool IsError(const redisReply* r, const char* prefix) {
   return r != nullptr && r->type == REDIS_REPLY_ERROR &&
-         strncmp(r->str, prefix, strlen(prefix)) == 0;
+         std::string_view(r->str, r->len).starts_with(prefix);
 }
 
 // Reply objects the reader may still build for the reply being read: a
@@ -246,14 +252,14 @@ redisReply* ReadReply(redisContext* c, TimePoint deadline,
     const int ready = WaitReady(c->fd, POLLIN, deadline);
     if (ready <= 0) {
       *timed_out = ready == 0 && bytes == 0;
-      *err = ready == 0 ? timeout : strerror(errno);
+      *err = ready == 0 ? timeout : lazy::strerror(errno);
       return nullptr;
     }
     char buf[16384];
     const ssize_t n = read(c->fd, buf, sizeof buf);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) {
-      *err = n == 0 ? "server closed the connection" : strerror(errno);
+      *err = n == 0 ? "server closed the connection" : lazy::strerror(errno);
       return nullptr;
     }
     bytes += static_cast<size_t>(n);
@@ -288,7 +294,7 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
   while (!done) {
     const int ready = WaitReady(c->fd, POLLOUT, deadline);
     if (ready <= 0) {
-      *err = ready == 0 ? timeout : strerror(errno);
+      *err = ready == 0 ? timeout : lazy::strerror(errno);
       return nullptr;
     }
     if (h.redisBufferWrite(c, &done) != REDIS_OK) {
@@ -318,7 +324,7 @@ RedisSettings RedisSettings::FromConfig(const Config& cfg) {
 }
 
 RedisConnection::RedisConnection(RedisSettings settings)
-    : settings_(std::move(settings)), owner_pid_(getpid()) {}
+    : settings_(std::move(settings)), owner_pid_(lazy::getpid()) {}
 
 RedisConnection::~RedisConnection() { Close(); }
 
@@ -408,7 +414,10 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
     // resolve.h) and shown in messages: only an address or a plain host
     // name is accepted.
     const std::string_view named(r->element[0]->str, r->element[0]->len);
-    *port = atoi(r->element[1]->str);
+    const std::string_view port_text(r->element[1]->str, r->element[1]->len);
+    *port = 0;  // Not a number: refused below, as port 0.
+    std::from_chars(port_text.data(), port_text.data() + port_text.size(),
+                    *port);
     if (!IsValidRedisHost(named)) {
       *err = "sentinel " + sentinel + ": bad master host in reply: \"" +
              EscapeText(named, 80) + "\"";

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -197,7 +198,7 @@ bool RedisStore::Eval(const char* op, int64_t now,
   const RedisConnection::Step step(conn_);  // NOSCRIPT and EVAL included.
   *reply = conn_->Command(argv, err);
   if (*reply && (*reply)->type == REDIS_REPLY_ERROR &&
-      strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
+      std::string_view((*reply)->str, (*reply)->len).starts_with("NOSCRIPT")) {
     // First use on this server: EVAL runs the script and caches it, so the
     // next EVALSHA finds it.
     argv[0] = "EVAL";
@@ -526,9 +527,10 @@ bool RedisStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
                 score->type != REDIS_REPLY_STRING) {
               continue;
             }
+            long long seen = 0;  // Not a number: 0, long forgotten.
+            std::from_chars(score->str, score->str + score->len, seen);
             out->push_back(
-                RememberedEntry{user, std::string(host->str, host->len),
-                                std::strtoll(score->str, nullptr, 10)});
+                RememberedEntry{user, std::string(host->str, host->len), seen});
           }
         }
         return true;

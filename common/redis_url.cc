@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/lazy_libc.h"
 #include "common/normalize.h"
 
 namespace defender {
@@ -207,13 +208,13 @@ bool ReadPasswordFile(const std::string& path, std::string* password,
                       std::string* err) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    *err = "redis.password_file " + path + ": " + strerror(errno);
+    *err = "redis.password_file " + path + ": " + lazy::strerror(errno);
     return false;
   }
   struct stat st;
   std::string reason;
   if (fstat(fd, &st) != 0) {
-    reason = strerror(errno);
+    reason = lazy::strerror(errno);
   } else if (!S_ISREG(st.st_mode)) {
     reason = "not a regular file";
   } else if (st.st_uid != 0) {
@@ -230,7 +231,7 @@ bool ReadPasswordFile(const std::string& path, std::string* password,
     while ((n = read(fd, buf, sizeof buf)) > 0 && text.size() <= 4096) {
       text.append(buf, static_cast<size_t>(n));
     }
-    if (n < 0) reason = strerror(errno);
+    if (n < 0) reason = lazy::strerror(errno);
   }
   close(fd);
   if (!reason.empty()) {

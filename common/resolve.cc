@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "common/lazy_libc.h"
 #include "common/mutex.h"
 
 namespace defender {
@@ -29,8 +30,8 @@ std::vector<Lookup*>* g_abandoned = nullptr;  // Guarded by g_mutex.
 void ReapLocked() {
   if (g_abandoned == nullptr) return;
   std::erase_if(*g_abandoned, [](Lookup* l) {
-    if (gai_error(&l->cb) == EAI_INPROGRESS) return false;
-    if (l->cb.ar_result) freeaddrinfo(l->cb.ar_result);
+    if (lazy::gai_error(&l->cb) == EAI_INPROGRESS) return false;
+    if (l->cb.ar_result) lazy::freeaddrinfo(l->cb.ar_result);
     delete l;
     return true;
   });
@@ -59,13 +60,13 @@ bool ResolveTcp(const std::string& host, int port,
   // An address literal: no lookup at all.
   const addrinfo numeric = Hints(AI_NUMERICHOST);
   addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.c_str(), service.c_str(), &numeric, &res);
+  int rc = lazy::getaddrinfo(host.c_str(), service.c_str(), &numeric, &res);
   if (rc == 0) {
     out->reset(res);
     return true;
   }
   if (rc != EAI_NONAME) {
-    *err = gai_strerror(rc);
+    *err = lazy::gai_strerror(rc);
     return false;
   }
   {
@@ -84,9 +85,9 @@ bool ResolveTcp(const std::string& host, int port,
   lookup->cb.ar_service = lookup->service.c_str();
   lookup->cb.ar_request = &lookup->hints;
   gaicb* list[1] = {&lookup->cb};
-  rc = getaddrinfo_a(GAI_NOWAIT, list, 1, nullptr);
+  rc = lazy::getaddrinfo_a(GAI_NOWAIT, list, 1, nullptr);
   if (rc != 0) {
-    *err = gai_strerror(rc);
+    *err = lazy::gai_strerror(rc);
     return false;
   }
   for (;;) {
@@ -98,13 +99,14 @@ bool ResolveTcp(const std::string& host, int port,
     const struct timespec timeout = {static_cast<time_t>(left / 1'000'000'000),
                                      static_cast<long>(left % 1'000'000'000)};
     const gaicb* const wait[1] = {&lookup->cb};
-    rc = gai_suspend(wait, 1, &timeout);
+    rc = lazy::gai_suspend(wait, 1, &timeout);
     if (rc != EAI_INTR) break;  // 0: done; EAI_AGAIN: timed out.
   }
-  rc = gai_error(&lookup->cb);
+  rc = lazy::gai_error(&lookup->cb);
   if (rc == EAI_INPROGRESS) {
-    gai_cancel(&lookup->cb);  // EAI_CANCELED, EAI_NOTCANCELED or EAI_ALLDONE.
-    rc = gai_error(&lookup->cb);
+    lazy::gai_cancel(
+        &lookup->cb);  // EAI_CANCELED, EAI_NOTCANCELED or EAI_ALLDONE.
+    rc = lazy::gai_error(&lookup->cb);
     if (rc == EAI_INPROGRESS) {
       // Not cancelled: the helper thread may still write the request. Keep
       // it (see the header comment); a later call frees it.
@@ -118,7 +120,7 @@ bool ResolveTcp(const std::string& host, int port,
     }
   }
   if (rc != 0) {
-    *err = gai_strerror(rc);
+    *err = lazy::gai_strerror(rc);
     return false;
   }
   out->reset(lookup->cb.ar_result);

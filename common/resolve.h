@@ -30,10 +30,12 @@
 #include <memory>
 #include <string>
 
+#include "common/lazy_libc.h"
+
 namespace defender {
 
 struct AddrInfoDeleter {
-  void operator()(addrinfo* ai) const { freeaddrinfo(ai); }
+  void operator()(addrinfo* ai) const { lazy::freeaddrinfo(ai); }
 };
 using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
 

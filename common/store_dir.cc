@@ -7,13 +7,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/lazy_libc.h"
 #include "common/trusted_file.h"
 
 namespace defender {
 namespace {
 
 std::string Errno(const std::string& path, const char* what) {
-  return path + ": " + what + ": " + strerror(errno);
+  return path + ": " + what + ": " + lazy::strerror(errno);
 }
 
 // Creates `name` in `dirfd` 0700 if missing (whatever the umask) and opens
@@ -27,14 +28,14 @@ int OpenDir(int dirfd, const char* name, const LazyPath& path, bool follow,
   // create it only when it is missing.
   int fd = openat(dirfd, name, O_PATH | flags);
   if (fd < 0 && errno == ENOENT) {
-    const bool made = mkdirat(dirfd, name, 0700) == 0;
+    const bool made = lazy::mkdirat(dirfd, name, 0700) == 0;
     if (!made && errno != EEXIST) {
       *err = {KindOfErrno(errno), Errno(path.str(), "cannot create directory")};
       return -1;
     }
     if (made) {
       const int w = openat(dirfd, name, O_RDONLY | flags);
-      const bool ok = w >= 0 && fchmod(w, 0700) == 0;
+      const bool ok = w >= 0 && lazy::fchmod(w, 0700) == 0;
       if (!ok) *err = {KindOfErrno(errno), Errno(path.str(), "cannot chmod")};
       if (w >= 0) close(w);
       if (!ok) return -1;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/config_snapshot.h"
+#include "common/lazy_libc.h"
 #include "pam_defender/pam_defender.d/config_plugin_abi.h"
 
 namespace defender {
@@ -32,7 +33,7 @@ bool CheckPlugin(const std::string& path, std::string* err) {
   const int fd =
       open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    *err = "configuration parser " + dir + ": " + strerror(errno);
+    *err = "configuration parser " + dir + ": " + lazy::strerror(errno);
     return false;
   }
   const bool dir_ok = fstat(fd, &st) == 0 && Trusted(st);
@@ -49,7 +50,7 @@ bool CheckPlugin(const std::string& path, std::string* err) {
     return false;
   }
   if (file < 0) {
-    *err = "configuration parser " + path + ": " + strerror(saved);
+    *err = "configuration parser " + path + ": " + lazy::strerror(saved);
     return false;
   }
   const bool file_ok =
@@ -93,7 +94,7 @@ bool Call(DefenderConfigCompileFn* compile, const std::string& conf_path,
 
 std::string ConfigPluginPath(std::string* err) {
   Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&ConfigPluginPath), &info) == 0 ||
+  if (lazy::dladdr(reinterpret_cast<void*>(&ConfigPluginPath), &info) == 0 ||
       info.dli_fname == nullptr || info.dli_fname[0] != '/') {
     *err = "configuration parser: cannot find the module's directory";
     return "";
@@ -107,9 +108,9 @@ bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
                              std::string* err) {
   const std::string path = ConfigPluginPath(err);
   if (path.empty() || !CheckPlugin(path, err)) return false;
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = lazy::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
-    const char* why = dlerror();
+    const char* why = lazy::dlerror();
     *err = "configuration parser " + path + ": " + (why ? why : "dlopen");
     return false;
   }
@@ -118,7 +119,8 @@ bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
   {
     // Closed however this block is left (Call allocates, and may throw
     // std::bad_alloc).
-    const std::unique_ptr<void, int (*)(void*)> closer(handle, dlclose);
+    const std::unique_ptr<void, int (*)(void*)> closer(
+        handle, [](void* h) { return lazy::dlclose(h); });
     auto* compile = reinterpret_cast<DefenderConfigCompileFn*>(
         dlsym(handle, DEFENDER_CONFIG_PLUGIN_SYMBOL));
     if (compile == nullptr) {

@@ -18,6 +18,7 @@
 #include "common/format.h"
 #include "common/hiredis_api.h"
 #include "common/hooks.h"
+#include "common/lazy_libc.h"
 #include "common/login.h"
 #include "common/normalize.h"
 #include "common/policy.h"
@@ -80,7 +81,7 @@ RedisConnection* SharedRedis(pam_handle_t* pamh,
   const void* data = nullptr;
   if (pam_get_data(pamh, kRedisKey, &data) == PAM_SUCCESS && data) {
     auto* c = static_cast<RedisConnection*>(const_cast<void*>(data));
-    if (c->owner_pid() == getpid() && c->settings() == settings) return c;
+    if (c->owner_pid() == lazy::getpid() && c->settings() == settings) return c;
   }
   auto* c = new RedisConnection(settings);
   if (pam_set_data(pamh, kRedisKey, c, FreeRedis) != PAM_SUCCESS) {
@@ -126,7 +127,7 @@ bool FirstRedisComplaint(pam_handle_t* pamh) {
 
 std::string HostName() {
   char name[256] = {};
-  if (gethostname(name, sizeof name - 1) != 0) return "";
+  if (lazy::gethostname(name, sizeof name - 1) != 0) return "";
   return name;
 }
 
@@ -452,7 +453,7 @@ int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
                      : PAM_IGNORE;
   if (guard.error() != nullptr) {
     pam_syslog(pamh, LOG_WARNING, "cannot secure the process: %s: %s",
-               guard.error(), strerror(guard.error_errno()));
+               guard.error(), lazy::strerror(guard.error_errno()));
   }
   try {
     Step step(entry, pamh, flags, guard.active());

@@ -8,6 +8,7 @@
 #include "common/config_snapshot.h"
 #include "common/config_snapshot_file.h"
 #include "common/format.h"
+#include "common/lazy_libc.h"
 #include "pam_defender/config_plugin.h"
 
 namespace defender {
@@ -59,7 +60,7 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
   const SnapshotRead read =
       ReadConfigSnapshot(statedir, conf, last.get(), &last_err);
   if (!exists) {
-    *err = conf + ": cannot open: " + strerror(stat_errno);
+    *err = conf + ": cannot open: " + lazy::strerror(stat_errno);
   } else if (read == SnapshotRead::kOk && last->identity == identity) {
     *cfg = ConfigOf(last);
     Remember(cache, conf, true, identity, *cfg);
