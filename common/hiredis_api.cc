@@ -5,7 +5,6 @@
 #include <atomic>
 
 #include "common/hiredis_soname.h"
-#include "common/lazy_libc.h"
 #include "common/mutex.h"
 
 namespace defender {
@@ -32,8 +31,8 @@ const char* HiredisLibrary() {
 }
 
 bool OpenHiredis(const char* library, HiredisApi* api, std::string* err) {
-  lazy::dlerror();
-  void* handle = lazy::dlopen(library, RTLD_NOW | RTLD_LOCAL);
+  dlerror();
+  void* handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
   HiredisApi a;
   const bool ok =
       handle != nullptr &&
@@ -45,12 +44,12 @@ bool OpenHiredis(const char* library, HiredisApi* api, std::string* err) {
       Resolve(handle, "redisReaderGetReply", &a.redisReaderGetReply) &&
       Resolve(handle, "freeReplyObject", &a.freeReplyObject);
   if (!ok) {
-    const char* why = lazy::dlerror();
+    const char* why = dlerror();
     *err = std::string("cannot load ") + library + ": " +
            (why != nullptr ? why : "unknown error");
     // Nothing from it is in use yet: a library without these functions is
     // not kept.
-    if (handle != nullptr) lazy::dlclose(handle);
+    if (handle != nullptr) dlclose(handle);
     return false;
   }
   *api = a;

@@ -9,8 +9,12 @@ void* Lookup(std::atomic<void*>* slot, const char* symbol) noexcept {
   if (fn != nullptr) return fn;
   const int saved = errno;  // errno = 0; lazy::readdir(d) must stay exact.
   fn = ::dlsym(RTLD_DEFAULT, symbol);
+  if (fn != nullptr) {
+    slot->store(fn, std::memory_order_release);
+  } else {
+    ::dlerror();  // The host thread's next dlerror() is not ours.
+  }
   errno = saved;
-  if (fn != nullptr) slot->store(fn, std::memory_order_release);
   return fn;
 }
 

@@ -1,17 +1,18 @@
-// C library functions that no common login step calls, bound at their first
-// call instead of when the module is loaded.
+// C library functions that no login on the local store calls, bound at
+// their first call instead of when the module is loaded.
 //
 // libpam loads a module with RTLD_NOW: before the first step the loader
 // looks up every function the module imports in each library of the host
 // process, in every login (about 0.1 µs each in a small process, more in
-// sshd's two dozen libraries). Spawning hooks, talking to Redis, resolving
-// names, compiling the configuration and the store's upkeep use 47 C
+// sshd's two dozen libraries). Spawning hooks, Redis connections, name
+// resolution and the store's and the configuration's upkeep use 43 C
 // library functions that a login on the local store does not call. Each of
 // those is named here; the code calls `lazy::fork()` where it would call
 // `fork()`, and the function is looked up by name at its first call in the
 // process (dlsym(RTLD_DEFAULT): what the loader would have bound, an
 // LD_PRELOAD interposer included) and called through that pointer from then
-// on. doc/DESIGN.md §7, "Fewer imports".
+// on. A login on Redis looks up the ten or so its connection uses, at about
+// 50 ns each: what importing them cost. doc/DESIGN.md §7, "Fewer imports".
 //
 // Contract:
 //   - lazy::f(args...) does what f(args...) does, with f's signature (the
@@ -20,13 +21,18 @@
 //   - If the C library has no such function, the call fails the way f
 //     reports failure, with errno ENOSYS: -1, a null pointer, or the value
 //     given where that is not f's way (0 for strftime, EAI_SYSTEM for the
-//     getaddrinfo family, a fixed text for strerror and gai_strerror).
+//     getaddrinfo family, a fixed text for strerror and gai_strerror), and
+//     leaves no dlerror() message behind.
+//   - A first call clears the calling thread's pending dlerror() message
+//     (dlsym does): dlopen and its kin are not here, so that nothing runs
+//     between a failed dlopen and its dlerror.
 //   - The first call takes the loader's lock (dlsym), so it is neither
 //     async-signal-safe nor safe between fork() and exec in a threaded
 //     process: code that runs there calls Bind() on each function it needs
 //     before it forks.
 //   - Thread-safe: concurrent first calls each look the function up and
 //     store the same pointer. No constructor runs at load (constinit).
+//   - Calls skip _FORTIFY_SOURCE's checked variants (poll, gethostname).
 #ifndef DEFENDER_COMMON_LAZY_LIBC_H_
 #define DEFENDER_COMMON_LAZY_LIBC_H_
 
@@ -70,12 +76,15 @@ template <typename Fn>
 class Function {
  public:
   using Result = typename Returns<Fn>::type;
+  struct Nothing {};
+  using Missing = std::conditional_t<std::is_void_v<Result>, Nothing, Result>;
 
-  // `missing` is what a call returns when the C library has no `symbol`.
-  constexpr explicit Function(const char* symbol) : symbol_(symbol) {}
-  template <typename R = Result>
-  requires(!std::is_void_v<R>) constexpr Function(const char* symbol, R missing)
-      : symbol_(symbol), missing_(missing) {}
+  // `missing` is what a call returns when the C library has no `symbol`;
+  // by default -1 or a null pointer.
+  constexpr explicit Function(const char* symbol)
+      : symbol_(symbol), missing_(DefaultMissing()) {}
+  constexpr Function(const char* symbol, Missing missing)
+      : symbol_(symbol), missing_{missing} {}
 
   // Looks the function up now; false if the C library has none.
   bool Bind() const noexcept { return Lookup(&fn_, symbol_) != nullptr; }
@@ -94,102 +103,99 @@ class Function {
   }
 
  private:
-  struct Nothing {};
-  static constexpr auto DefaultMissing() {
+  static constexpr Missing DefaultMissing() {
     if constexpr (std::is_void_v<Result>) {
       return Nothing{};
     } else if constexpr (std::is_pointer_v<Result>) {
-      return Result{nullptr};
+      return nullptr;
     } else {
       return Result(-1);
     }
   }
 
   const char* symbol_;
-  std::conditional_t<std::is_void_v<Result>, Nothing, Result> missing_ =
-      DefaultMissing();
+  Missing missing_;
   mutable std::atomic<void*> fn_{nullptr};
 };
 
-// The name the C library's header binds `name` to: with 64-bit file offsets
-// (as this project is built) some calls are the "64" variants.
+// The symbol the C library's header binds `name` to. With 64-bit file
+// offsets (as this project is built) some are the "64" variants; with a
+// 64-bit time_t on a 32-bit target, those that take a time_t or a struct
+// holding one are glibc's "time64" variants. Unit `lazy_libc` checks every
+// one against the address the compiler binds the name to.
 #ifdef __USE_FILE_OFFSET64
 #define DEFENDER_LFS_NAME(name) #name "64"
 #else
 #define DEFENDER_LFS_NAME(name) #name
 #endif
+#if defined(__USE_TIME_BITS64) && __TIMESIZE == 32
+#define DEFENDER_TIME64_NAME(name, time64) time64
+#else
+#define DEFENDER_TIME64_NAME(name, time64) #name
+#endif
 
-#define DEFENDER_LAZY(name, ...) \
-  inline constinit const Function<decltype(&::name)> name { __VA_ARGS__ }
+// X(name, symbol[, value a call returns when the C library lacks it]).
+#define DEFENDER_LAZY_LIBC_FUNCTIONS(X)                                      \
+  /* Hook processes (common/hooks.cc). */                                    \
+  X(fork, "fork")                                                            \
+  X(execve, "execve")                                                        \
+  X(chdir, "chdir")                                                          \
+  X(dup2, "dup2")                                                            \
+  X(close_range, "close_range")                                              \
+  X(kill, "kill")                                                            \
+  X(setpgid, "setpgid")                                                      \
+  X(setsid, "setsid")                                                        \
+  X(setresgid, "setresgid")                                                  \
+  X(sigprocmask, "sigprocmask")                                              \
+  X(sigtimedwait, DEFENDER_TIME64_NAME(sigtimedwait, "__sigtimedwait64"))    \
+  X(waitpid, "waitpid")                                                      \
+  /* Redis connections (common/redis_conn.cc). */                            \
+  X(socket, "socket")                                                        \
+  X(connect, "connect")                                                      \
+  X(poll, "poll")                                                            \
+  X(getsockopt, DEFENDER_TIME64_NAME(getsockopt, "__getsockopt64"))          \
+  X(setsockopt, DEFENDER_TIME64_NAME(setsockopt, "__setsockopt64"))          \
+  X(sigpending, "sigpending")                                                \
+  X(sigismember, "sigismember")                                              \
+  /* Name resolution (common/resolve.cc, common/redis_conn.cc). */           \
+  X(getaddrinfo, "getaddrinfo", EAI_SYSTEM)                                  \
+  X(getaddrinfo_a, "getaddrinfo_a", EAI_SYSTEM)                              \
+  X(gai_suspend, DEFENDER_TIME64_NAME(gai_suspend, "__gai_suspend_time64"),  \
+    EAI_SYSTEM)                                                              \
+  X(gai_error, "gai_error", EAI_SYSTEM)                                      \
+  X(gai_cancel, "gai_cancel", EAI_SYSTEM)                                    \
+  X(gai_strerror, "gai_strerror", "name resolution unavailable")             \
+  X(freeaddrinfo, "freeaddrinfo")                                            \
+  /* Files written once or rarely: the store's key, directories, compiled */ \
+  /* configurations; listings. */                                            \
+  X(getrandom, "getrandom")                                                  \
+  X(fchmod, "fchmod")                                                        \
+  X(linkat, "linkat")                                                        \
+  X(renameat, "renameat")                                                    \
+  X(mkdir, "mkdir")                                                          \
+  X(mkdirat, "mkdirat")                                                      \
+  X(fsync, "fsync")                                                          \
+  X(ftruncate, DEFENDER_LFS_NAME(ftruncate))                                 \
+  X(fdopendir, "fdopendir")                                                  \
+  X(readdir, DEFENDER_LFS_NAME(readdir))                                     \
+  X(closedir, "closedir")                                                    \
+  /* Messages and names. */                                                  \
+  X(strerror, "strerror", const_cast<char*>("unknown error"))                \
+  X(gmtime_r, DEFENDER_TIME64_NAME(gmtime_r, "__gmtime64_r"))                \
+  X(localtime_r, DEFENDER_TIME64_NAME(localtime_r, "__localtime64_r"))       \
+  X(strftime, "strftime", size_t{0})                                         \
+  X(gethostname, "gethostname")                                              \
+  X(getpid, "getpid")
 
 // The functions' attributes (nonnull, warn_unused_result) are not part of
 // their types.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
-
-// Hook processes (common/hooks.cc).
-DEFENDER_LAZY(fork, "fork");
-DEFENDER_LAZY(execve, "execve");
-DEFENDER_LAZY(chdir, "chdir");
-DEFENDER_LAZY(dup2, "dup2");
-DEFENDER_LAZY(close_range, "close_range");
-DEFENDER_LAZY(kill, "kill");
-DEFENDER_LAZY(setpgid, "setpgid");
-DEFENDER_LAZY(setsid, "setsid");
-DEFENDER_LAZY(setresgid, "setresgid");
-DEFENDER_LAZY(sigprocmask, "sigprocmask");
-DEFENDER_LAZY(sigtimedwait, "sigtimedwait");
-DEFENDER_LAZY(waitpid, "waitpid");
-
-// Redis connections (common/redis_conn.cc).
-DEFENDER_LAZY(socket, "socket");
-DEFENDER_LAZY(connect, "connect");
-DEFENDER_LAZY(poll, "poll");
-DEFENDER_LAZY(getsockopt, "getsockopt");
-DEFENDER_LAZY(setsockopt, "setsockopt");
-DEFENDER_LAZY(sigpending, "sigpending");
-DEFENDER_LAZY(sigismember, "sigismember");
-
-// Name resolution (common/resolve.cc, common/redis_conn.cc).
-DEFENDER_LAZY(getaddrinfo, "getaddrinfo", EAI_SYSTEM);
-DEFENDER_LAZY(getaddrinfo_a, "getaddrinfo_a", EAI_SYSTEM);
-DEFENDER_LAZY(gai_suspend, "gai_suspend", EAI_SYSTEM);
-DEFENDER_LAZY(gai_error, "gai_error", EAI_SYSTEM);
-DEFENDER_LAZY(gai_cancel, "gai_cancel", EAI_SYSTEM);
-DEFENDER_LAZY(gai_strerror, "gai_strerror", "name resolution unavailable");
-DEFENDER_LAZY(freeaddrinfo, "freeaddrinfo");
-
-// Loading the configuration plugin and libhiredis.
-DEFENDER_LAZY(dlopen, "dlopen");
-DEFENDER_LAZY(dlclose, "dlclose");
-DEFENDER_LAZY(dlerror, "dlerror");
-DEFENDER_LAZY(dladdr, "dladdr", 0);
-
-// Files written once or rarely: store key, directories, compiled
-// configurations, listings.
-DEFENDER_LAZY(getrandom, "getrandom");
-DEFENDER_LAZY(fchmod, "fchmod");
-DEFENDER_LAZY(linkat, "linkat");
-DEFENDER_LAZY(renameat, "renameat");
-DEFENDER_LAZY(mkdir, "mkdir");
-DEFENDER_LAZY(mkdirat, "mkdirat");
-DEFENDER_LAZY(fsync, "fsync");
-DEFENDER_LAZY(ftruncate, DEFENDER_LFS_NAME(ftruncate));
-DEFENDER_LAZY(fdopendir, "fdopendir");
-DEFENDER_LAZY(readdir, DEFENDER_LFS_NAME(readdir));
-DEFENDER_LAZY(closedir, "closedir");
-
-// Messages and names.
-DEFENDER_LAZY(strerror, "strerror", const_cast<char*>("unknown error"));
-DEFENDER_LAZY(gmtime_r, "gmtime_r");
-DEFENDER_LAZY(localtime_r, "localtime_r");
-DEFENDER_LAZY(strftime, "strftime", size_t{0});
-DEFENDER_LAZY(gethostname, "gethostname");
-DEFENDER_LAZY(getpid, "getpid");
-
+#define DEFENDER_LAZY_DEFINE(name, ...) \
+  inline constinit const Function<decltype(&::name)> name{__VA_ARGS__};
+DEFENDER_LAZY_LIBC_FUNCTIONS(DEFENDER_LAZY_DEFINE)
+#undef DEFENDER_LAZY_DEFINE
 #pragma GCC diagnostic pop
-#undef DEFENDER_LAZY
-#undef DEFENDER_LFS_NAME
 
 }  // namespace defender::lazy
 

@@ -94,7 +94,7 @@ bool Call(DefenderConfigCompileFn* compile, const std::string& conf_path,
 
 std::string ConfigPluginPath(std::string* err) {
   Dl_info info;
-  if (lazy::dladdr(reinterpret_cast<void*>(&ConfigPluginPath), &info) == 0 ||
+  if (dladdr(reinterpret_cast<void*>(&ConfigPluginPath), &info) == 0 ||
       info.dli_fname == nullptr || info.dli_fname[0] != '/') {
     *err = "configuration parser: cannot find the module's directory";
     return "";
@@ -108,9 +108,9 @@ bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
                              std::string* err) {
   const std::string path = ConfigPluginPath(err);
   if (path.empty() || !CheckPlugin(path, err)) return false;
-  void* handle = lazy::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
-    const char* why = lazy::dlerror();
+    const char* why = dlerror();
     *err = "configuration parser " + path + ": " + (why ? why : "dlopen");
     return false;
   }
@@ -119,8 +119,7 @@ bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
   {
     // Closed however this block is left (Call allocates, and may throw
     // std::bad_alloc).
-    const std::unique_ptr<void, int (*)(void*)> closer(
-        handle, [](void* h) { return lazy::dlclose(h); });
+    const std::unique_ptr<void, int (*)(void*)> closer(handle, dlclose);
     auto* compile = reinterpret_cast<DefenderConfigCompileFn*>(
         dlsym(handle, DEFENDER_CONFIG_PLUGIN_SYMBOL));
     if (compile == nullptr) {

@@ -245,6 +245,20 @@ TEST_CASE(
   REQUIRE(chmod((fresh.dir() + "/lib/pam_defender.d").c_str(), 0755) == 0);
   CHECK(Fail(fresh) == PAM_AUTH_ERR);
   CHECK(Failures(fresh.db(), "user", "alice") == 1);
+
+  // A plugin the loader refuses: the loader's reason is logged (nothing may
+  // run between the failed dlopen and dlerror, which would clear it).
+  const std::string garbage = fresh_plugin + ".new";
+  const int fd = open(garbage.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0755);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, "not an ELF object\n", 18) == 18);
+  REQUIRE(close(fd) == 0);
+  REQUIRE(rename(garbage.c_str(), fresh_plugin.c_str()) == 0);
+  fresh.SetConfig("[lockout]\nfailure_limit = 5\n");
+  ClearLog();
+  CHECK(Fail(fresh) == PAM_AUTH_ERR);
+  CHECK(LogHas("configuration parser " + fresh_plugin + ": " + fresh_plugin +
+               ": file too short; enforcing the last valid configuration"));
 }
 
 }  // namespace

@@ -16,13 +16,13 @@ import re
 import subprocess
 import sys
 
-BUDGET = 75  # 69 at the time of writing; pam_faillock imports about 50.
+BUDGET = 75  # 73 at the time of writing; pam_faillock imports about 50.
 
 module, header = sys.argv[1], sys.argv[2]
 sanitized = sys.argv[3:] == ["--sanitized"]
 
 with open(header) as f:
-    lazy = set(re.findall(r"^DEFENDER_LAZY\((\w+),", f.read(), re.M))
+    lazy = set(re.findall(r"^\s+X\((\w+),", f.read(), re.M))
 if len(lazy) < 40:
     sys.exit(f"FAIL: {header} names {len(lazy)} functions; expected 40+")
 

@@ -1,5 +1,6 @@
 #include "common/lazy_libc.h"
 
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <string.h>
@@ -16,10 +17,26 @@
 namespace defender::lazy {
 namespace {
 
+TEST_CASE("each lazy function is the one the compiler binds its name to") {
+  // The symbol each looks up (LFS and time64 renames included) has the
+  // address of the function the C library's header declares.
+  int checked = 0;
+#define DEFENDER_CHECK_SAME(name, symbol, ...)                         \
+  CHECK_MESSAGE(                                                       \
+      dlsym(RTLD_DEFAULT, symbol) == reinterpret_cast<void*>(&::name), \
+      #name " is looked up as " symbol);                               \
+  CHECK(lazy::name.Bind());                                            \
+  ++checked;
+  DEFENDER_LAZY_LIBC_FUNCTIONS(DEFENDER_CHECK_SAME)
+#undef DEFENDER_CHECK_SAME
+  CHECK(checked == 43);
+}
+
 TEST_CASE("a lazy function is the C library's, looked up at its first call") {
   const Function<decltype(&::getpid)> own_getpid{"getpid"};
+  errno = 777;  // The lookup leaves errno alone (errno = 0; readdir()).
   CHECK(own_getpid() == ::getpid());
-  CHECK(own_getpid.Bind());
+  CHECK(errno == 777);
   CHECK(lazy::getpid() == ::getpid());
   CHECK(std::string(lazy::strerror(ENOENT)) == ::strerror(ENOENT));
 
@@ -49,6 +66,7 @@ TEST_CASE(
   errno = 0;
   CHECK(absent() == -1);
   CHECK(errno == ENOSYS);
+  CHECK(dlerror() == nullptr);  // No message of ours left for the host.
 
   const Function<decltype(&::fdopendir)> absent_dir{"defender_no_such_dir"};
   errno = 0;
