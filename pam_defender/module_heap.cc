@@ -24,6 +24,7 @@ void* ModuleHeap::FromMalloc(size_t n) noexcept {
   auto* h = static_cast<Header*>(malloc(sizeof(Header) + n));
   if (h == nullptr) return nullptr;
   h->size_class = kMalloced;
+  h->state = kInUse;
   return h + 1;
 }
 
@@ -45,6 +46,7 @@ void* ModuleHeap::Allocate(size_t n) noexcept {
     bump_ += need;
     h->size_class = c;
   }
+  h->state = kInUse;
   h->next = nullptr;
   ++live_;
   Unhold();
@@ -54,6 +56,10 @@ void* ModuleHeap::Allocate(size_t n) noexcept {
 void ModuleHeap::Free(void* p) noexcept {
   if (p == nullptr) return;
   Header* h = static_cast<Header*>(p) - 1;
+  // Freed already (for a malloc'd block, glibc has written over the state
+  // since): leave it.
+  if (h->state != kInUse) return;
+  h->state = kFreed;
   if (h->size_class == kMalloced) {
     free(h);
     return;

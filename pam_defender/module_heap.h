@@ -12,7 +12,8 @@
 // Contract:
 //   - Allocate(n) returns memory for n bytes, aligned to 16, or nullptr
 //     when memory has run out; Free(p) takes what Allocate returned (or
-//     nullptr).
+//     nullptr). A block freed twice is left alone the second time, instead
+//     of being handed out twice (glibc would end the process).
 //   - Blocks of up to kMaxSmall bytes come from chunks of chunk_size bytes,
 //     themselves malloc'd; larger blocks, all blocks when chunk_size is 0,
 //     and every block while another thread holds the heap (or a fork()
@@ -56,10 +57,10 @@ class ModuleHeap {
 
  private:
   // In front of every block: its size class (kMalloced: malloc'd alone),
-  // and the next block while it is free or queued.
+  // whether it is in use, and the next block while it is free or queued.
   struct Header {
     uint32_t size_class;
-    uint32_t unused;
+    uint32_t state;  // kInUse while allocated.
     Header* next;
   };
   struct Chunk {  // At the start of each chunk, keeping blocks 16-aligned.
@@ -67,6 +68,8 @@ class ModuleHeap {
     size_t unused;
   };
   static constexpr uint32_t kMalloced = ~uint32_t{0};
+  static constexpr uint32_t kInUse = 0x55534544;  // "USED"
+  static constexpr uint32_t kFreed = 0x46524545;  // "FREE"
 
   static void* FromMalloc(size_t n) noexcept;
   void DrainQueued() noexcept;          // Holding the heap.

@@ -45,6 +45,24 @@ TEST_CASE("module heap: blocks of every size, aligned, distinct, reused") {
   CHECK(heap.chunks() == 0);
 }
 
+TEST_CASE("module heap: a block freed twice is not handed out twice") {
+  ModuleHeap heap(64 * 1024);
+  void* a = heap.Allocate(64);
+  heap.Free(a);
+  heap.Free(a);
+  CHECK(heap.live_blocks() == 0);
+  void* b = heap.Allocate(64);
+  void* c = heap.Allocate(64);
+  CHECK(b == a);
+  CHECK(c != a);
+  heap.Free(b);
+  heap.Free(c);
+  void* big = heap.Allocate(4000);  // Malloc'd alone.
+  heap.Free(big);
+  heap.ReleaseIfUnused();
+  CHECK(heap.chunks() == 0);
+}
+
 TEST_CASE("module heap: chunks go back to malloc when no block is in use") {
   ModuleHeap heap(4096);
   std::vector<void*> blocks;
