@@ -26,7 +26,6 @@
 #include "defender_build_config.h"
 #include "pam_defender/args.h"
 #include "pam_defender/module_config.h"
-#include "pam_defender/module_new.h"
 #include "pam_defender/process_guard.h"
 
 namespace defender {
@@ -456,21 +455,15 @@ int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
     pam_syslog(pamh, LOG_WARNING, "cannot secure the process: %s: %s",
                guard.error(), lazy::strerror(guard.error_errno()));
   }
-  int result = fallback;
   try {
     Step step(entry, pamh, flags, guard.active());
-    result = step.Run(argc, argv, &fallback);
+    return step.Run(argc, argv, &fallback);
   } catch (const std::exception& e) {
     pam_syslog(pamh, LOG_CRIT, "internal error: %s", e.what());
-    result = fallback;
   } catch (...) {
     pam_syslog(pamh, LOG_CRIT, "internal error");
-    result = fallback;
   }
-  // What the step kept (in the handle's data) holds its chunks; else they
-  // go back to malloc now.
-  ReleaseModuleHeap();
-  return result;
+  return fallback;
 }
 
 }  // namespace defender

@@ -35,7 +35,6 @@
 #include <cstring>
 #include <exception>
 
-#include "pam_defender/module_new.h"
 #include "pam_defender/runtime_abi.h"
 
 extern "C" {
@@ -129,16 +128,7 @@ EhGlobals* ThreadEhGlobals() noexcept {
   return &g_eh_shared;
 }
 
-}  // namespace
-
-// The module's heap (module_new.cc) replaces this; the configuration
-// plugin, which links this file too, has none.
-__attribute__((weak)) void ReleaseModuleHeap() noexcept {}
-
-namespace {
-
 void FreeRuntimeBuffers(void*) {
-  ReleaseModuleHeap();  // After every destructor of the module has run.
   if (g_eh_key_made) {
     // Other threads' states are lost with the key (a few words each).
     ReleaseEhGlobals(pthread_getspecific(g_eh_key));
