@@ -16,9 +16,10 @@
 #include <vector>
 
 #include "common/backend.h"
-#include "common/trusted_file.h"
+#include "common/error.h"
 #include "common/journal.h"
 #include "common/journal_record.h"
+#include "common/trusted_file.h"
 
 namespace defender {
 namespace {
@@ -66,10 +67,6 @@ struct Fd {
   int fd;
 };
 
-std::string Errno(const std::string& path, const char* what) {
-  return path + ": " + what + ": " + strerror(errno);
-}
-
 // The whole file behind `fd`.
 bool ReadAll(int fd, const std::string& path, std::string* data,
              std::string* err) {
@@ -79,7 +76,7 @@ bool ReadAll(int fd, const std::string& path, std::string* data,
     const ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      *err = Errno(path, "cannot read");
+      *err = ErrnoMessage(path, "cannot read");
       return false;
     }
     if (n == 0) return true;
@@ -93,7 +90,7 @@ bool ListClaimed(int dir_fd, const std::string& dir,
   const int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR* d = fd >= 0 ? fdopendir(fd) : nullptr;
   if (d == nullptr) {
-    *err = Errno(dir, "cannot list");
+    *err = ErrnoMessage(dir, "cannot list");
     if (fd >= 0) close(fd);
     return false;
   }
@@ -151,7 +148,7 @@ bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
   *out = IngestResult{};
   const Fd dir_fd(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.fd < 0) {
-    *err = Errno(dir_, "cannot open");
+    *err = ErrnoMessage(dir_, "cannot open");
     return false;
   }
   if (!CheckTrusted(dir_fd.fd, dir_, /*dir=*/true, err)) return false;
@@ -161,7 +158,7 @@ bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
   if (renameat(dir_fd.fd, kJournalName, dir_fd.fd, claimed.c_str()) == 0) {
     names.push_back(claimed);  // The newest.
   } else if (errno != ENOENT) {
-    *err = Errno(dir_ + "/" + kJournalName, "cannot rename");
+    *err = ErrnoMessage(dir_ + "/" + kJournalName, "cannot rename");
     return false;
   }
   for (const std::string& name : names) {
@@ -194,7 +191,7 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
              O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
   if (fd.fd < 0) {
     if (errno == ENOENT) return true;  // Another ingest finished it.
-    *err = Errno(path, "cannot open");
+    *err = ErrnoMessage(path, "cannot open");
     return false;
   }
   if (!CheckTrusted(fd.fd, path, /*dir=*/false, err)) return false;
@@ -206,7 +203,7 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
   }
   struct stat st;
   if (rc != 0 || fstat(fd.fd, &st) != 0) {
-    *err = Errno(path, "cannot lock");
+    *err = ErrnoMessage(path, "cannot lock");
     return false;
   }
   if (st.st_nlink == 0) return true;  // Ingested and unlinked meanwhile.
@@ -256,7 +253,7 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
     out->skipped_bytes += scan.skipped_bytes;
   }
   if (unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
-    *err = Errno(path, "cannot remove");
+    *err = ErrnoMessage(path, "cannot remove");
     return false;
   }
   Forget(db_.get(), name);

@@ -2,6 +2,8 @@
 
 #include <cerrno>
 
+#include "common/lazy_libc.h"
+
 namespace defender {
 
 ErrorKind KindOfErrno(int e) {
@@ -16,6 +18,10 @@ ErrorKind KindOfErrno(int e) {
     default:
       return ErrorKind::kUnavailable;
   }
+}
+
+std::string ErrnoMessage(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + lazy::strerror(errno);
 }
 
 }  // namespace defender

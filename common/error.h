@@ -21,6 +21,10 @@ enum class ErrorKind {
 // The kind of a failed system call's errno `e`.
 ErrorKind KindOfErrno(int e);
 
+// "PATH: WHAT: " and the text of the current errno: the message of a
+// failed system call on `path`.
+std::string ErrnoMessage(const std::string& path, const char* what);
+
 struct Error {
   ErrorKind kind = ErrorKind::kNone;
   std::string message;

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/error.h"
 #include "common/journal_record.h"
-#include "common/lazy_libc.h"
 #include "common/trusted_file.h"
 
 namespace defender {
@@ -18,10 +18,6 @@ namespace {
 // Times to reopen the journal after finding it renamed away (each time by
 // another ingest that has just run) before giving up.
 constexpr int kReopenTries = 8;
-
-std::string Errno(const std::string& path, const char* what) {
-  return path + ": " + what + ": " + lazy::strerror(errno);
-}
 
 }  // namespace
 
@@ -57,7 +53,7 @@ bool JournalWriter::Open(std::string* err) {
                    O_NOCTTY | O_NONBLOCK,
                0600);
   if (fd_ < 0) {
-    *err = Errno(path.str(), "cannot open");
+    *err = ErrnoMessage(path.str(), "cannot open");
     return false;
   }
   struct stat st;
@@ -79,7 +75,7 @@ bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
   }
   if (rc != 0) {
     if (errno == EWOULDBLOCK) return false;  // The ingester has it.
-    *err = Errno(dir_ + "/" + kJournalName, "cannot lock");
+    *err = ErrnoMessage(dir_ + "/" + kJournalName, "cannot lock");
     *failed = true;
     return false;
   }
@@ -121,7 +117,7 @@ bool JournalWriter::Append(const Attempt& a, std::string* err) {
            errno == EINTR) {
     }
     ok = n == static_cast<ssize_t>(record.size());
-    if (n < 0) *err = Errno(path.str(), "cannot append");
+    if (n < 0) *err = ErrnoMessage(path.str(), "cannot append");
     if (n >= 0 && !ok) *err = path.str() + ": short write (disk full?)";
   }
   flock(fd_, LOCK_UN);

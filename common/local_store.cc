@@ -15,6 +15,7 @@
 #include <span>
 
 #include "common/config.h"
+#include "common/error.h"
 #include "common/lazy_libc.h"
 #include "common/lock_wait.h"
 #include "common/store_dir.h"
@@ -32,15 +33,11 @@ constexpr int64_t kKeepHistory = INT64_MIN;
 // Reads of a record file without a lock before Read takes LOCK_SH.
 constexpr int kLockFreeReads = 3;
 
-std::string Errno(const std::string& path, const char* what) {
-  return path + ": " + what + ": " + lazy::strerror(errno);
-}
-
 // Why a record file could not be opened, from errno.
 std::string OpenError(const std::string& path) {
   if (errno == ELOOP) return path + ": untrusted store: a symlink";
   if (errno == EISDIR) return path + ": untrusted store: not a regular file";
-  return Errno(path, "cannot open");
+  return ErrnoMessage(path, "cannot open");
 }
 
 // A record file's bytes, read into a buffer that is not zeroed first (a
@@ -59,7 +56,7 @@ bool ReadFile(int fd, const LazyPath& path, RecordBytes* out,
     n = pread(fd, out->buf.data(), out->buf.size(), 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    *err = Errno(path.str(), "cannot read");
+    *err = ErrnoMessage(path.str(), "cannot read");
     return false;
   }
   if (static_cast<size_t>(n) > kRecordFileMaxBytes) {
@@ -154,7 +151,7 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
     // reader sees no key or the whole key, and the first link wins.
     SipKey key;
     if (lazy::getrandom(key.data(), key.size(), 0) != ssize_t(key.size())) {
-      *err = Errno(path, "cannot get random bytes");
+      *err = ErrnoMessage(path, "cannot get random bytes");
       return false;
     }
     const std::string tmp =
@@ -169,18 +166,18 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
         lazy::linkat(subjects_fd(), tmp.c_str(), subjects_fd(), kKeyFile, 0) !=
             0 &&
         errno != EEXIST) {
-      *err = Errno(path, "cannot create");
+      *err = ErrnoMessage(path, "cannot create");
       unlinkat(subjects_fd(), tmp.c_str(), 0);
       return false;
     }
-    if (!ok) *err = Errno(PathOf(tmp).str(), "cannot write");
+    if (!ok) *err = ErrnoMessage(PathOf(tmp).str(), "cannot write");
     unlinkat(subjects_fd(), tmp.c_str(), 0);
     if (!ok) return false;
     fd = openat(subjects_fd(), kKeyFile,
                 O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   }
   if (fd < 0) {
-    *err = Errno(path, "cannot open");
+    *err = ErrnoMessage(path, "cannot open");
     return false;
   }
   struct stat st;
@@ -229,14 +226,14 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
     // leads to).
     if (write && !WaitFlock(*fd, LOCK_EX, timeout_ms)) {
       if (timed_out) *timed_out = errno == ETIMEDOUT;
-      *err = Errno(path.str(), "cannot lock");
+      *err = ErrnoMessage(path.str(), "cannot lock");
       break;
     }
     struct stat st;
     if (!CheckRecordFile(*fd, path, store_dir_->euid(), &st, err)) break;
     if (create && (st.st_mode & 07777) != 0600 &&
         lazy::fchmod(*fd, 0600) != 0) {
-      *err = Errno(path.str(), "cannot chmod");
+      *err = ErrnoMessage(path.str(), "cannot chmod");
       break;
     }
     // A read takes no lock: one of the record's two slots is always whole
@@ -271,7 +268,7 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
       if (valid || h->locked || bytes.size == 0) break;
       if (reads == kLockFreeReads) {
         if (!WaitFlock(h->fd, LOCK_SH, lock_timeout_ms_)) {
-          *err = Errno(path.str(), "cannot lock");
+          *err = ErrnoMessage(path.str(), "cannot lock");
           return false;
         }
         h->locked = true;  // Until the file is closed.
@@ -300,7 +297,7 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   const bool no_record = h->slot < 0 && !h->dirty;
   if ((remove_empty || no_record) && h->rec.Empty(now, history_since)) {
     if (unlinkat(subjects_fd(), h->file.c_str(), 0) != 0 && errno != ENOENT) {
-      *err = Errno(path.str(), "cannot delete");
+      *err = ErrnoMessage(path.str(), "cannot delete");
       return false;
     }
     return true;
@@ -320,7 +317,7 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
   const off_t offset = h->slot == 0 ? kSlotBytes : 0;
   if (pwrite(h->fd, bytes.data(), bytes.size(), offset) !=
       static_cast<ssize_t>(bytes.size())) {
-    *err = Errno(path.str(), "cannot write");
+    *err = ErrnoMessage(path.str(), "cannot write");
     if (errno == 0) *err = path.str() + ": cannot write: short write";
     return false;
   }
@@ -556,7 +553,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
   const int fd = openat(subjects_fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR* d = fd < 0 ? nullptr : lazy::fdopendir(fd);
   if (d == nullptr) {
-    *err = Errno(dir() + "/" + kSubjectsDir, "cannot read directory");
+    *err = ErrnoMessage(dir() + "/" + kSubjectsDir, "cannot read directory");
     if (fd >= 0) close(fd);
     return false;
   }
@@ -568,7 +565,8 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     const dirent* e = lazy::readdir(d);
     if (e == nullptr) {
       if (errno != 0) {
-        *err = Errno(dir() + "/" + kSubjectsDir, "cannot read directory");
+        *err =
+            ErrnoMessage(dir() + "/" + kSubjectsDir, "cannot read directory");
         ok = false;
       }
       break;

@@ -104,8 +104,8 @@ bool ResolveTcp(const std::string& host, int port,
   }
   rc = lazy::gai_error(&lookup->cb);
   if (rc == EAI_INPROGRESS) {
-    lazy::gai_cancel(
-        &lookup->cb);  // EAI_CANCELED, EAI_NOTCANCELED or EAI_ALLDONE.
+    // EAI_CANCELED, EAI_NOTCANCELED or EAI_ALLDONE.
+    lazy::gai_cancel(&lookup->cb);
     rc = lazy::gai_error(&lookup->cb);
     if (rc == EAI_INPROGRESS) {
       // Not cancelled: the helper thread may still write the request. Keep

@@ -7,15 +7,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/error.h"
 #include "common/lazy_libc.h"
 #include "common/trusted_file.h"
 
 namespace defender {
 namespace {
-
-std::string Errno(const std::string& path, const char* what) {
-  return path + ": " + what + ": " + lazy::strerror(errno);
-}
 
 // Creates `name` in `dirfd` 0700 if missing (whatever the umask) and opens
 // it O_PATH (so that the check, not the permissions, says why another user
@@ -30,13 +27,15 @@ int OpenDir(int dirfd, const char* name, const LazyPath& path, bool follow,
   if (fd < 0 && errno == ENOENT) {
     const bool made = lazy::mkdirat(dirfd, name, 0700) == 0;
     if (!made && errno != EEXIST) {
-      *err = {KindOfErrno(errno), Errno(path.str(), "cannot create directory")};
+      *err = {KindOfErrno(errno),
+              ErrnoMessage(path.str(), "cannot create directory")};
       return -1;
     }
     if (made) {
       const int w = openat(dirfd, name, O_RDONLY | flags);
       const bool ok = w >= 0 && lazy::fchmod(w, 0700) == 0;
-      if (!ok) *err = {KindOfErrno(errno), Errno(path.str(), "cannot chmod")};
+      if (!ok)
+        *err = {KindOfErrno(errno), ErrnoMessage(path.str(), "cannot chmod")};
       if (w >= 0) close(w);
       if (!ok) return -1;
     }
@@ -45,7 +44,7 @@ int OpenDir(int dirfd, const char* name, const LazyPath& path, bool follow,
   if (fd < 0) {
     // O_NOFOLLOW on a symlink (ELOOP), or not a directory: not usable.
     *err = {errno == ELOOP ? ErrorKind::kCorrupt : KindOfErrno(errno),
-            Errno(path.str(), "cannot open")};
+            ErrnoMessage(path.str(), "cannot open")};
     return -1;
   }
   struct stat st {};
