@@ -457,6 +457,33 @@ TEST_CASE("a Sentinel's master host is checked and never logged raw") {
   }
 }
 
+// A Sentinel's master port is a decimal number from 1 to 65535: a number
+// too large for an int (which atoi() used to wrap, 4294973675 to 6379), a
+// sign, a non-number or 0 is refused, never connected to.
+TEST_CASE("a Sentinel's master port out of range or not a number is refused") {
+  for (const std::string port :
+       {"4294973675", "99999999999999999999", "65536", "-1", "0", "abc", ""}) {
+    CAPTURE(port);
+    FakeRedis sentinel([&](int fd, const std::atomic<bool>& stop) {
+      while (ReadSome(fd, stop)) {
+        if (!Send(fd, "*2\r\n$9\r\n127.0.0.1\r\n$" +
+                          std::to_string(port.size()) + "\r\n" + port +
+                          "\r\n")) {
+          return;
+        }
+      }
+    });
+    RedisSettings settings = Settings("redis://127.0.0.1:1");
+    settings.sentinels = {sentinel.address()};
+    settings.sentinel_master = "mymaster";
+    RedisConnection c(settings);
+    std::string err;
+    CHECK_FALSE(c.Connect(&err));
+    CHECK(err == "no Redis master found through Sentinel: sentinel " +
+                     sentinel.address() + ": bad port in reply");
+  }
+}
+
 // Issue 10 review: a Redis host name was resolved with a blocking
 // getaddrinfo(): with a DNS server that never answers one PAM step took the
 // resolver's 10 s, not connect_timeout_ms + command_timeout_ms. The lookup
