@@ -46,7 +46,6 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     err->kind = ErrorKind::kCorrupt;
     return nullptr;
   }
-  b->dir_ = cfg.dir;
   // The local store and the journal share its directories, checked once.
   std::shared_ptr<StoreDir> dir;
   if (!redis) {
@@ -55,6 +54,7 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
     b->local_store_ = LocalStore::Open(dir, kLocalLockTimeoutMs);
   }
   if (redis) {
+    b->dir_ = cfg.dir;  // For the local fallback store.
     RedisConnection* conn = options.redis;
     if (conn == nullptr) {
       b->own_redis_ =

@@ -66,9 +66,16 @@ class Reader {
     return true;
   }
   bool Str(std::string* s) {
+    std::string_view v;
+    if (!View(&v)) return false;
+    s->assign(v);
+    return true;
+  }
+  // A string as a view into the input.
+  bool View(std::string_view* s) {
     uint32_t n;
     if (!U32(&n) || n > in_.size() - pos_) return ok_ = false;
-    s->assign(in_.substr(pos_, n));
+    *s = in_.substr(pos_, n);
     pos_ += n;
     return true;
   }
@@ -254,15 +261,14 @@ bool DecodeConfigSnapshot(std::string_view bytes, ConfigSnapshot* out,
     return fail("truncated");
   }
   for (uint32_t i = 0; i < count; ++i) {
-    std::string name;
+    std::string_view name;
     Value v;
-    if (!r.Str(&name) || !ReadValue(&r, &v)) return fail("truncated");
+    if (!r.View(&name) || !ReadValue(&r, &v)) return fail("truncated");
     const size_t dot = name.find('.');
-    const KeyDef* key =
-        dot == std::string::npos
-            ? nullptr
-            : config_internal::FindKey(std::string_view(name).substr(0, dot),
-                                       std::string_view(name).substr(dot + 1));
+    const KeyDef* key = dot == std::string_view::npos
+                            ? nullptr
+                            : config_internal::FindKey(name.substr(0, dot),
+                                                       name.substr(dot + 1));
     if (key == nullptr)
       return fail("unknown key \"" + EscapeText(name, 80) + "\"");
     std::string reason;

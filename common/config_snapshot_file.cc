@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <charconv>
-#include <cinttypes>
-#include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "common/lazy_libc.h"
 
@@ -21,15 +21,18 @@ constexpr char kUntrustedDir[] =
     ": untrusted (must be owned by root and not writable by group or "
     "others)";
 
-std::string HashName(const std::string& conf_path) {
-  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a.
+// The 16 hex digits of the FNV-1a hash of `conf_path` (and a NUL).
+std::array<char, 17> HashName(const std::string& conf_path) {
+  uint64_t h = 0xcbf29ce484222325ULL;
   for (char c : conf_path) {
     h ^= static_cast<unsigned char>(c);
     h *= 0x100000001b3ULL;
   }
-  char buf[17];
-  snprintf(buf, sizeof buf, "%016" PRIx64, h);
-  return buf;
+  std::array<char, 17> out;
+  constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, h >>= 4) out[i] = kHex[h & 15];
+  out[16] = '\0';
+  return out;
 }
 
 // Owned by root or the effective uid, not writable by group or others.
@@ -87,25 +90,38 @@ bool WriteAll(int fd, const std::string& bytes) {
 
 std::string ConfigSnapshotPath(const std::string& statedir,
                                const std::string& conf_path) {
-  return statedir + kSubdir + "/" + HashName(conf_path) + ".snapshot";
+  constexpr std::string_view kSuffix = ".snapshot";
+  std::string path;
+  path.reserve(statedir.size() + sizeof kSubdir + 16 + kSuffix.size());
+  path += statedir;
+  path += kSubdir;
+  path += '/';
+  path += HashName(conf_path).data();
+  path += kSuffix;
+  return path;
 }
 
 SnapshotRead ReadConfigSnapshot(const std::string& statedir,
                                 const std::string& conf_path,
                                 ConfigSnapshot* out, std::string* err) {
   // lstat, not open: this runs in every module step. Only root can replace
-  // a trusted directory between this check and the open.
-  const std::string dir = statedir + kSubdir;
+  // a trusted directory between this check and the open. The directory's
+  // path is the file's, cut before its last '/' for the lstat.
+  std::string shown = ConfigSnapshotPath(statedir, conf_path);
+  const size_t dir_end = statedir.size() + sizeof kSubdir - 1;
   struct stat st;
-  if (lstat(dir.c_str(), &st) != 0) {
-    *err = dir + ": " + lazy::strerror(errno);
-    return errno == ENOENT ? SnapshotRead::kAbsent : SnapshotRead::kBad;
+  shown[dir_end] = '\0';
+  const bool dir_ok = lstat(shown.c_str(), &st) == 0;
+  const int dir_errno = errno;
+  shown[dir_end] = '/';
+  if (!dir_ok) {
+    *err = shown.substr(0, dir_end) + ": " + lazy::strerror(dir_errno);
+    return dir_errno == ENOENT ? SnapshotRead::kAbsent : SnapshotRead::kBad;
   }
   if (!S_ISDIR(st.st_mode) || !Trusted(st)) {
-    *err = dir + kUntrustedDir;
+    *err = shown.substr(0, dir_end) + kUntrustedDir;
     return SnapshotRead::kBad;
   }
-  const std::string shown = ConfigSnapshotPath(statedir, conf_path);
   const Fd fd(
       open(shown.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
@@ -123,16 +139,23 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
     *err = shown + ": too large";
     return SnapshotRead::kBad;
   }
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  // A snapshot is a few hundred bytes: read on the stack unless larger.
+  char small[4096];
+  std::string large;
+  char* bytes = small;
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size > sizeof small) {
+    large.resize(size);
+    bytes = large.data();
+  }
   size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = read(fd.get(), bytes.data() + got, bytes.size() - got);
+  while (got < size) {
+    const ssize_t n = read(fd.get(), bytes + got, size - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
-  bytes.resize(got);
-  if (!DecodeConfigSnapshot(bytes, out, err)) {
+  if (!DecodeConfigSnapshot(std::string_view(bytes, got), out, err)) {
     *err = shown + ": " + *err;
     return SnapshotRead::kBad;
   }
@@ -153,7 +176,8 @@ bool WriteConfigSnapshot(const std::string& statedir,
   }
   const Fd dir(OpenDir(statedir, err));
   if (dir.get() < 0) return false;
-  const std::string name = HashName(snapshot.conf_path) + ".snapshot";
+  const std::string name =
+      std::string(HashName(snapshot.conf_path).data()) + ".snapshot";
   const std::string tmp = name + "." + std::to_string(lazy::getpid()) + ".tmp";
   unlinkat(dir.get(), tmp.c_str(), 0);  // Left by a killed process.
   const int fd =
@@ -184,7 +208,7 @@ bool ClaimConfigErrorLog(const std::string& statedir,
   std::string err;
   const Fd dir(OpenDir(statedir, &err));
   if (dir.get() < 0) return true;
-  const std::string name = HashName(conf_path) + ".logged";
+  const std::string name = std::string(HashName(conf_path).data()) + ".logged";
   const Fd fd(openat(dir.get(), name.c_str(),
                      O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
                      0600));

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 
@@ -91,6 +92,7 @@ std::string RenderMessage(std::string_view tmpl, int64_t failure_limit,
        std::to_string(cooloff_seconds / 60 + (cooloff_seconds % 60 > 0))},
   };
   std::string out;
+  out.reserve(std::min(tmpl.size() + 16, kMax + 1));  // Most of the time.
   size_t i = 0;
   while (i < tmpl.size()) {
     bool replaced = false;

@@ -41,13 +41,13 @@ void JournalWriter::Close() {
 bool JournalWriter::Open(std::string* err) {
   if (dir_fd_ < 0) {
     Error e;
-    dir_fd_ = OpenStateDir(dir_, &e);
+    dir_fd_ = OpenStateDir(dir(), &e);
     if (dir_fd_ < 0) {
       *err = std::move(e.message);
       return false;
     }
   }
-  const LazyPath path(dir_, kJournalName, {});
+  const LazyPath path(dir(), kJournalName, {});
   fd_ = openat(dir_fd_, kJournalName,
                O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
                    O_NOCTTY | O_NONBLOCK,
@@ -75,7 +75,7 @@ bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
   }
   if (rc != 0) {
     if (errno == EWOULDBLOCK) return false;  // The ingester has it.
-    *err = ErrnoMessage(dir_ + "/" + kJournalName, "cannot lock");
+    *err = ErrnoMessage(dir() + "/" + kJournalName, "cannot lock");
     *failed = true;
     return false;
   }
@@ -92,7 +92,7 @@ bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
 bool JournalWriter::Append(const Attempt& a, std::string* err) {
   std::string record;
   if (!EncodeRecord(a, &record, err)) return false;
-  const LazyPath path(dir_, kJournalName, {});
+  const LazyPath path(dir(), kJournalName, {});
   struct stat st;
   for (int tries = 0;; ++tries) {
     if (tries == kReopenTries) {

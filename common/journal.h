@@ -45,8 +45,7 @@ class JournalWriter final : public AttemptLog {
   // In a directory already opened and checked (the local store's).
   explicit JournalWriter(std::shared_ptr<StoreDir> dir,
                          int64_t max_bytes = kMaxBytes)
-      : dir_(dir->path()),
-        max_bytes_(max_bytes),
+      : max_bytes_(max_bytes),
         store_dir_(std::move(dir)),
         dir_fd_(store_dir_->fd()) {}
   ~JournalWriter() override;
@@ -69,7 +68,12 @@ class JournalWriter final : public AttemptLog {
   // the lock fails.
   bool LockCurrent(struct stat* st, std::string* err, bool* failed);
 
-  std::string dir_;
+  // The directory's path, for errors and for opening it.
+  const std::string& dir() const {
+    return store_dir_ ? store_dir_->path() : dir_;
+  }
+
+  std::string dir_;  // When no StoreDir is given.
   int64_t max_bytes_;
   std::shared_ptr<StoreDir> store_dir_;  // When given; owns dir_fd_ then.
   int dir_fd_ = -1;

@@ -87,20 +87,25 @@ bool EncodeRecord(const Attempt& a, std::string* out, std::string* err) {
     *err = "unknown attempt result \"" + a.result.substr(0, 16) + "\"";
     return false;
   }
-  std::string payload;
-  PutLe(&payload, static_cast<uint64_t>(a.time), 8);
-  payload.push_back(static_cast<char>(result));
-  for (const std::string* field : {&a.service, &a.user, &a.host, &a.tty}) {
-    const size_t n = std::min(field->size(), kMaxFieldBytes);
-    PutLe(&payload, n, 2);
-    payload.append(*field, 0, n);
+  const std::string* const fields[] = {&a.service, &a.user, &a.host, &a.tty};
+  size_t payload = 9;
+  for (const std::string* field : fields) {
+    payload += 2 + std::min(field->size(), kMaxFieldBytes);
   }
-  std::string body;
-  PutLe(&body, payload.size(), 4);
-  body += payload;
+  // Built in place, one allocation: magic, then the body (length and
+  // payload), then the body's CRC.
+  const size_t body = out->size() + 4;
+  out->reserve(body + 4 + payload + 4);
   out->append(kJournalMagic, 4);
-  out->append(body);
-  PutLe(out, Crc32(body), 4);
+  PutLe(out, payload, 4);
+  PutLe(out, static_cast<uint64_t>(a.time), 8);
+  out->push_back(static_cast<char>(result));
+  for (const std::string* field : fields) {
+    const size_t n = std::min(field->size(), kMaxFieldBytes);
+    PutLe(out, n, 2);
+    out->append(*field, 0, n);
+  }
+  PutLe(out, Crc32(std::string_view(*out).substr(body)), 4);
   return true;
 }
 

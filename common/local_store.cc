@@ -11,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <span>
 
@@ -249,11 +250,6 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
 }
 
 bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
-  SubjectRecord empty;
-  if (expect) {
-    empty.kind = expect->kind;
-    empty.name = expect->name;
-  }
   h->slot = -1;
   if (h->fd >= 0) {
     const LazyPath path = PathOf(h->file);
@@ -282,7 +278,11 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
   // Absent, garbage (a torn first write) or another subject's: empty,
   // overwritten by the next write. The sequence goes on past the bad one.
   const uint32_t seq = h->slot >= 0 ? h->rec.seq : 0;
-  h->rec = std::move(empty);
+  h->rec = SubjectRecord{};
+  if (expect) {
+    h->rec.kind = expect->kind;
+    h->rec.name = expect->name;
+  }
   h->rec.seq = seq;
   h->slot = -1;
   return true;
@@ -338,36 +338,46 @@ bool LocalStore::Create::Of(SubjectKind kind) const {
 
 bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
                       bool write, HeldSet* held, std::string* err) {
-  std::vector<std::string> names(subjects.size());
-  for (size_t i = 0; i < subjects.size(); ++i) {
+  const size_t n = subjects.size();
+  std::vector<std::string> names(n);
+  for (size_t i = 0; i < n; ++i) {
     if (!FileName(subjects[i], &names[i], err)) return false;
   }
-  std::vector<std::string> sorted = names;
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-  held->files.resize(sorted.size());
-  for (size_t i = 0; i < subjects.size(); ++i) {
-    held->index.push_back(static_cast<size_t>(
-        std::lower_bound(sorted.begin(), sorted.end(), names[i]) -
-        sorted.begin()));
-  }
-  std::vector<bool> make(sorted.size(), false);
-  for (size_t i = 0; i < subjects.size(); ++i) {
-    if (create.Of(subjects[i].kind)) make[held->index[i]] = true;
-  }
-  for (size_t f = 0; f < sorted.size(); ++f) {
-    held->files[f].file = sorted[f];
-    if (!OpenLocked(sorted[f], make[f], write, lock_timeout_ms_,
-                    &held->files[f].fd, err)) {
+  // The distinct names in order, smallest first, each subject's entry in
+  // `index`. A step has at most four subjects: selection by repeated
+  // minimum allocates nothing more.
+  constexpr size_t kUnset = SIZE_MAX;
+  held->index.assign(n, kUnset);
+  held->files.reserve(n);
+  for (;;) {
+    size_t min = kUnset;
+    for (size_t i = 0; i < n; ++i) {
+      if (held->index[i] == kUnset &&
+          (min == kUnset || names[i] < names[min])) {
+        min = i;
+      }
+    }
+    if (min == kUnset) break;
+    const size_t f = held->files.size();
+    bool make = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (held->index[i] == kUnset && names[i] == names[min]) {
+        held->index[i] = f;
+        make = make || create.Of(subjects[i].kind);
+      }
+    }
+    Held& h = held->files.emplace_back();
+    h.file = std::move(names[min]);
+    if (!OpenLocked(h.file, make, write, lock_timeout_ms_, &h.fd, err)) {
       return false;
     }
-    held->files[f].locked = write;
+    h.locked = write;
   }
-  std::vector<bool> read(sorted.size(), false);
-  for (size_t i = 0; i < subjects.size(); ++i) {
-    if (read[held->index[i]]) continue;
-    read[held->index[i]] = true;
-    if (!Read(&held->at(i), &subjects[i], err)) return false;
+  // Each file is read once, as its first subject's.
+  for (size_t f = 0; f < held->files.size(); ++f) {
+    size_t first = 0;
+    while (held->index[first] != f) ++first;
+    if (!Read(&held->files[f], &subjects[first], err)) return false;
   }
   return true;
 }
@@ -378,10 +388,11 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
                             std::string* err) {
   // U's entry first, then the subjects'.
   std::vector<Subject> all;
+  all.reserve(subjects.size() + 1);
   std::string name;
   std::string host;
   const bool pair = PairOf(subjects, &name, &host);
-  if (pair) all.push_back(Subject{SubjectKind::kUser, name});
+  if (pair) all.push_back(Subject{SubjectKind::kUser, std::move(name)});
   all.insert(all.end(), subjects.begin(), subjects.end());
   if (!Lock(all, create, write, held, err)) {
     return false;
@@ -392,6 +403,7 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
     held->index.erase(held->index.begin());  // at(i) is subjects[i]'s again.
   }
   states->clear();
+  states->reserve(subjects.size());
   for (size_t i = 0; i < subjects.size(); ++i) {
     states->push_back(StateOf(held->at(i).rec.state, now));
   }
@@ -416,7 +428,9 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
                                std::vector<FailureOutcome>* out, bool* refused,
                                std::string* err) {
   out->clear();
+  out->reserve(requests.size());
   std::vector<Subject> subjects;
+  subjects.reserve(requests.size());
   for (const FailureRequest& req : requests) subjects.push_back(req.subject);
   // A pair's file is created only when the pair counts (its host is
   // remembered, which is known once U's file is read): the step starts

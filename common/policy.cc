@@ -61,6 +61,8 @@ AttemptSubjects Policy::Classify(const Login& login) const {
     who.rule = RefusalRule::kNever;
     return who;
   }
+  who.subjects.reserve(3);  // A user, a host and their pair at most.
+  who.limits.reserve(3);
   if (who.user && !cfg_.disable_user_lockout) {
     const bool root = *who.user == "root" && !cfg_.even_deny_root;
     const bool allowed = std::any_of(
@@ -129,9 +131,16 @@ void Policy::Refuse(const AttemptSubjects& who,
     }
   }
   if (d->refused_by) {
-    d->reason = Describe(*d->refused_by) + " is blocked " +
-                (d->permanent ? std::string("permanently")
-                              : "for " + FormatDuration(d->remaining_seconds));
+    std::string& r = d->reason;
+    r.reserve(64);
+    r = Describe(*d->refused_by);
+    r += " is blocked ";
+    if (d->permanent) {
+      r += "permanently";
+    } else {
+      r += "for ";
+      r += FormatDuration(d->remaining_seconds);
+    }
   }
 }
 
@@ -186,6 +195,7 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode, Decision* d,
   *refused_before = RefusedAsDenied(login, /*log_attempt=*/false, d);
   if (*refused_before) return true;
   std::vector<FailureRequest> requests;
+  requests.reserve(d->who.subjects.size());
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
   }
@@ -195,6 +205,7 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode, Decision* d,
     return false;
   }
   std::vector<SubjectState> states;
+  states.reserve(outcomes.size());
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const FailureOutcome& o = outcomes[i];
     states.push_back(o.state);

@@ -5,7 +5,9 @@
 namespace defender {
 
 std::string PairName(std::string_view user, std::string_view host) {
-  std::string name(user);
+  std::string name;
+  name.reserve(user.size() + 1 + host.size());
+  name += user;
   name += '@';
   name += host;
   return name;

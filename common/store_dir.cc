@@ -82,10 +82,10 @@ std::shared_ptr<StoreDir> StoreDir::Open(const std::string& dir, Error* err) {
     close(top);
     return nullptr;
   }
-  return std::shared_ptr<StoreDir>(new StoreDir(dir, top, subjects, euid));
+  return std::make_shared<StoreDir>(Token(), dir, top, subjects, euid);
 }
 
-StoreDir::StoreDir(std::string path, int fd, int subjects_fd, uid_t euid)
+StoreDir::StoreDir(Token, std::string path, int fd, int subjects_fd, uid_t euid)
     : path_(std::move(path)), fd_(fd), subjects_fd_(subjects_fd), euid_(euid) {}
 
 StoreDir::~StoreDir() {

@@ -37,6 +37,13 @@ class StoreDir {
   // run as root), kCorrupt (not a directory, a symlink where none may be,
   // or not trusted).
   static std::shared_ptr<StoreDir> Open(const std::string& dir, Error* err);
+
+  // For Open alone (through std::make_shared: one allocation).
+  class Token {
+    friend class StoreDir;
+    explicit Token() = default;
+  };
+  StoreDir(Token, std::string path, int fd, int subjects_fd, uid_t euid);
   ~StoreDir();
   StoreDir(const StoreDir&) = delete;
   StoreDir& operator=(const StoreDir&) = delete;
@@ -51,8 +58,6 @@ class StoreDir {
   uid_t euid() const { return euid_; }
 
  private:
-  StoreDir(std::string path, int fd, int subjects_fd, uid_t euid);
-
   std::string path_;
   int fd_;
   int subjects_fd_;

@@ -82,6 +82,7 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   }
   // The remembered hosts, each checked to lie within the slot.
   RememberedList list;
+  list.reserve(remembered);
   for (size_t i = 0; i < remembered; ++i) {
     if (size + kRememberedEntryBytes > b.size()) return false;
     const int64_t until = static_cast<int64_t>(Get(&b[size], 8));
@@ -107,6 +108,7 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
                               static_cast<int64_t>(Get(&b[24], 8))};
   }
   out->history.clear();
+  out->history.reserve(history);
   for (size_t i = 0; i < history; ++i) {
     out->history.push_back(static_cast<int64_t>(Get(&b[32 + 8 * i], 8)));
   }
@@ -198,6 +200,7 @@ std::string RecordFileName(SubjectKind kind, std::string_view name,
   } else {
     out += '-';
   }
+  out.reserve(out.size() + 2 * bytes.size());
   for (uint8_t c : bytes) {
     out += kHex[c >> 4];
     out += kHex[c & 15];
