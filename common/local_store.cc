@@ -373,7 +373,8 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
     }
     h.locked = write;
   }
-  // Each file is read once, as its first subject's.
+  // Each file is read once, as its first subject's, in name order (the
+  // lock order, which a lock-free read's LOCK_SH also takes).
   for (size_t f = 0; f < held->files.size(); ++f) {
     size_t first = 0;
     while (held->index[first] != f) ++first;

@@ -131,9 +131,13 @@ void Policy::Refuse(const AttemptSubjects& who,
     }
   }
   if (d->refused_by) {
+    // Built in place: one allocation for most names.
     std::string& r = d->reason;
-    r.reserve(64);
-    r = Describe(*d->refused_by);
+    r.clear();
+    r.reserve(64 + d->refused_by->name.size());
+    r += KindName(d->refused_by->kind);
+    r += ' ';
+    r += d->refused_by->name;  // As Describe() writes it.
     r += " is blocked ";
     if (d->permanent) {
       r += "permanently";
