@@ -334,8 +334,7 @@ const KeyDef kKeys[] = {
      GET(Int(c.hooks_timeout_seconds))},
 
     {"firewall", "enabled", KeyType::kBool, 0, 0,
-     DEFENDER_SETTER(c->firewall_enabled = v.b),
-     GET(Bool(c.firewall_enabled))},
+     DEFENDER_SETTER(c->firewall_enabled = v.b), GET(Bool(c.firewall_enabled))},
     {"firewall", "ports", KeyType::kIntList, 1, 65535,
      [](Config* c, const Value& v, std::string* err) {
        if (v.ints.size() > 64) {
@@ -452,8 +451,13 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
 std::span<const KeyDef> Keys() { return kKeys; }
 
 const KeyDef* FindKey(std::string_view section, std::string_view name) {
+  if (name.empty()) return nullptr;  // No key has an empty name.
   for (const KeyDef& k : kKeys) {
-    if (section == k.section && name == k.name) return &k;
+    // The first byte first: most names differ there, and the full
+    // comparison measures both C strings.
+    if (k.name[0] == name[0] && name == k.name && section == k.section) {
+      return &k;
+    }
   }
   return nullptr;
 }
