@@ -169,6 +169,23 @@ RedisSettings Settings(const std::string& url) {
   return s;
 }
 
+// Settings that find the master "mymaster" through `sentinels` (the url
+// leads nowhere).
+RedisSettings SentinelSettings(std::vector<std::string> sentinels) {
+  RedisSettings s = Settings("redis://127.0.0.1:1");
+  s.sentinels = std::move(sentinels);
+  s.sentinel_master = "mymaster";
+  return s;
+}
+
+// Connects, which must fail; returns why.
+std::string ConnectError(const RedisSettings& settings) {
+  RedisConnection c(settings);
+  std::string err;
+  CHECK_FALSE(c.Connect(&err));
+  return err;
+}
+
 // Runs PING (or `argv`) on a new connection; returns how long it took and
 // sets *err.
 int64_t TimeCommand(RedisSettings settings, std::string* err,
@@ -259,11 +276,9 @@ TEST_CASE("Sentinel queries share the deadline") {
   // Two Sentinels that drip-feed, asked twice each: still one budget.
   FakeRedis s1(Drip("*2\r\n", "$9\r\n127.0.0.1\r\n$4\r\n6379\r\n"));
   FakeRedis s2(Drip("*2\r\n", "$9\r\n127.0.0.1\r\n$4\r\n6379\r\n"));
-  RedisSettings settings = Settings("redis://127.0.0.1:1");
-  settings.sentinels = {s1.address(), s2.address()};
-  settings.sentinel_master = "mymaster";
   std::string err;
-  const int64_t took = TimeCommand(settings, &err);
+  const int64_t took =
+      TimeCommand(SentinelSettings({s1.address(), s2.address()}), &err);
   CHECK(took < kBoundMs);
   CHECK(err.rfind("no Redis master found through Sentinel: ", 0) == 0);
 }
@@ -431,13 +446,8 @@ TEST_CASE("a Sentinel's master host is checked and never logged raw") {
       "sentinel " + sentinel.address() +
       ": bad master host in reply: "
       "\"%1B]0;pwned%07%1B[2J%0AFORGED: Accepted password for root\"";
-  RedisSettings settings = Settings("redis://127.0.0.1:1");
-  settings.sentinels = {sentinel.address()};
-  settings.sentinel_master = "mymaster";
-  RedisConnection c(settings);
-  std::string err;
-  CHECK_FALSE(c.Connect(&err));
-  CHECK(err == "no Redis master found through Sentinel: " + expected);
+  CHECK(ConnectError(SentinelSettings({sentinel.address()})) ==
+        "no Redis master found through Sentinel: " + expected);
 
   Env env("backend = \"redis\"\n\n[redis]\nsentinels = [\"" +
           sentinel.address() +
@@ -473,14 +483,9 @@ TEST_CASE("a Sentinel's master port out of range or not a number is refused") {
         }
       }
     });
-    RedisSettings settings = Settings("redis://127.0.0.1:1");
-    settings.sentinels = {sentinel.address()};
-    settings.sentinel_master = "mymaster";
-    RedisConnection c(settings);
-    std::string err;
-    CHECK_FALSE(c.Connect(&err));
-    CHECK(err == "no Redis master found through Sentinel: sentinel " +
-                     sentinel.address() + ": bad port in reply");
+    CHECK(ConnectError(SentinelSettings({sentinel.address()})) ==
+          "no Redis master found through Sentinel: sentinel " +
+              sentinel.address() + ": bad port in reply");
   }
 }
 
