@@ -35,6 +35,23 @@ std::array<char, 17> HashName(const std::string& conf_path) {
   return out;
 }
 
+constexpr std::string_view kSnapshotSuffix = ".snapshot";
+constexpr std::string_view kLoggedSuffix = ".logged";
+
+// The name in <statedir>/config of `conf_path`'s file with `suffix`,
+// appended to *out.
+void AppendFileName(const std::string& conf_path, std::string_view suffix,
+                    std::string* out) {
+  *out += HashName(conf_path).data();
+  *out += suffix;
+}
+
+std::string FileName(const std::string& conf_path, std::string_view suffix) {
+  std::string name;
+  AppendFileName(conf_path, suffix, &name);
+  return name;
+}
+
 // Owned by root or the effective uid, not writable by group or others.
 bool Trusted(const struct stat& st) {
   return (st.st_uid == 0 || st.st_uid == geteuid()) &&
@@ -90,14 +107,12 @@ bool WriteAll(int fd, const std::string& bytes) {
 
 std::string ConfigSnapshotPath(const std::string& statedir,
                                const std::string& conf_path) {
-  constexpr std::string_view kSuffix = ".snapshot";
   std::string path;
-  path.reserve(statedir.size() + sizeof kSubdir + 16 + kSuffix.size());
+  path.reserve(statedir.size() + sizeof kSubdir + 16 + kSnapshotSuffix.size());
   path += statedir;
   path += kSubdir;
   path += '/';
-  path += HashName(conf_path).data();
-  path += kSuffix;
+  AppendFileName(conf_path, kSnapshotSuffix, &path);
   return path;
 }
 
@@ -176,8 +191,7 @@ bool WriteConfigSnapshot(const std::string& statedir,
   }
   const Fd dir(OpenDir(statedir, err));
   if (dir.get() < 0) return false;
-  const std::string name =
-      std::string(HashName(snapshot.conf_path).data()) + ".snapshot";
+  const std::string name = FileName(snapshot.conf_path, kSnapshotSuffix);
   const std::string tmp = name + "." + std::to_string(lazy::getpid()) + ".tmp";
   unlinkat(dir.get(), tmp.c_str(), 0);  // Left by a killed process.
   const int fd =
@@ -208,7 +222,7 @@ bool ClaimConfigErrorLog(const std::string& statedir,
   std::string err;
   const Fd dir(OpenDir(statedir, &err));
   if (dir.get() < 0) return true;
-  const std::string name = std::string(HashName(conf_path).data()) + ".logged";
+  const std::string name = FileName(conf_path, kLoggedSuffix);
   const Fd fd(openat(dir.get(), name.c_str(),
                      O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
                      0600));
