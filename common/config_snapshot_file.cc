@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/error.h"
 #include "common/lazy_libc.h"
 
 namespace defender {
@@ -186,7 +187,7 @@ bool WriteConfigSnapshot(const std::string& statedir,
   const std::string dir_path = statedir + kSubdir;
   if ((lazy::mkdir(statedir.c_str(), 0700) != 0 && errno != EEXIST) ||
       (lazy::mkdir(dir_path.c_str(), 0700) != 0 && errno != EEXIST)) {
-    *err = dir_path + ": cannot create: " + lazy::strerror(errno);
+    *err = ErrnoMessage(dir_path, "cannot create");
     return false;
   }
   const Fd dir(OpenDir(statedir, err));

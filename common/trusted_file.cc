@@ -6,14 +6,14 @@
 #include <cstdio>
 #include <cstring>
 
-#include "common/lazy_libc.h"
+#include "common/error.h"
 
 namespace defender {
 
 bool CheckTrusted(int fd, const LazyPath& path, bool dir, uid_t euid,
                   struct stat* st, std::string* err) {
   if (fstat(fd, st) != 0) {
-    *err = path.str() + ": cannot stat: " + lazy::strerror(errno);
+    *err = ErrnoMessage(path.str(), "cannot stat");
     return false;
   }
   if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
