@@ -15,8 +15,11 @@ bool MatchesAny(const std::vector<Cidr>& nets, const std::optional<Host>& h) {
                      [&](const Cidr& n) { return n.Contains(*h->ip); });
 }
 
-std::string Describe(const Subject& s) {
-  return std::string(KindName(s.kind)) + " " + s.name;
+// Appends "KIND NAME" ("user alice", "host 192.0.2.1").
+void AppendDescription(const Subject& s, std::string* out) {
+  *out += KindName(s.kind);
+  *out += ' ';
+  *out += s.name;
 }
 
 // "allowed", or why a blocked user does not refuse an attempt from one of
@@ -135,9 +138,7 @@ void Policy::Refuse(const AttemptSubjects& who,
     std::string& r = d->reason;
     r.clear();
     r.reserve(64 + d->refused_by->name.size());
-    r += KindName(d->refused_by->kind);
-    r += ' ';
-    r += d->refused_by->name;  // As Describe() writes it.
+    AppendDescription(*d->refused_by, &r);
     r += " is blocked ";
     if (d->permanent) {
       r += "permanently";
