@@ -105,9 +105,9 @@ bool WriteStack(const StackEnv& env, const StackOptions& opts,
           (opts.key_prefix.empty() ? name : opts.key_prefix) + "\"\n";
       if (opts.remember_days >= 0) {
         // [lockout] is the first section: put the key there.
-        toml.insert(toml.find('\n') + 1, "remember_hosts_days = " +
-                                             std::to_string(opts.remember_days) +
-                                             "\n");
+        toml.insert(toml.find('\n') + 1,
+                    "remember_hosts_days = " +
+                        std::to_string(opts.remember_days) + "\n");
       }
       if (redis) {
         toml += "\n[redis]\nurl = \"redis://127.0.0.1:" +
@@ -125,6 +125,14 @@ bool WriteStack(const StackEnv& env, const StackOptions& opts,
     }
   }
   if (!WriteFile(confdir + "/" + name, service, err)) return false;
+  if (!step_lines[0].empty() &&
+      !WriteFile(confdir + "/" + name + "-loadonly",
+                 Line("auth", "[success=done default=die]", password, "") +
+                     Line("auth", "required", step_lines[0], "") +
+                     Line("account", "required", "pam_permit.so", ""),
+                 err)) {
+    return false;
+  }
   for (int i = 0; i < 3; ++i) {
     if (step_lines[i].empty()) continue;
     if (!WriteFile(confdir + "/" + name + "-" + steps[i],

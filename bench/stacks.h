@@ -46,8 +46,10 @@ struct Stack {
 
 // Writes the service file (and config) of stack `name` of `kind` under
 // `dir` (created), and the single-step services "<name>-preauth",
-// "<name>-authfail" and "<name>-authsucc" for lockout stacks. Returns false
-// with *err set on I/O errors.
+// "<name>-authfail" and "<name>-authsucc" for lockout stacks, and
+// "<name>-loadonly", which loads the stack's module without calling it
+// (the password, when right, ends the stack before it; bench/README.md
+// "Where the difference is"). Returns false with *err set on I/O errors.
 bool WriteStack(const StackEnv& env, const StackOptions& opts,
                 const std::string& dir, const std::string& name, StackKind kind,
                 Stack* out, std::string* err);
