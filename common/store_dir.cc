@@ -34,8 +34,9 @@ int OpenDir(int dirfd, const char* name, const LazyPath& path, bool follow,
     if (made) {
       const int w = openat(dirfd, name, O_RDONLY | flags);
       const bool ok = w >= 0 && lazy::fchmod(w, 0700) == 0;
-      if (!ok)
+      if (!ok) {
         *err = {KindOfErrno(errno), ErrnoMessage(path.str(), "cannot chmod")};
+      }
       if (w >= 0) close(w);
       if (!ok) return -1;
     }
