@@ -15,6 +15,10 @@ such a build:
   - the code every login runs outside .text (.init, .plt, .fini: load,
     calls into other libraries, unload) lies just before it
     (pam_defender/code_layout.ld), not after its 140 KB of cold code;
+  - what the loader runs at each load and unload (crtbegin's code and
+    runtime.cc's constructor and unload handler, first in the list) lies
+    in .text's first page, beside .init and .fini, so that a load touches
+    one page of code;
   - .text is the module's only code section of its name, so that tools
     that name functions by it (valgrind) see them all.
 With --unordered (unoptimized and sanitizer builds, and builds without
@@ -72,6 +76,8 @@ if len(listed) < 100:
 defined = {}
 for line in run("nm", "--defined-only", "-S", module).splitlines():
     parts = line.split()
+    if len(parts) == 3:  # No size (crtbegin's symbols).
+        parts.insert(1, "0")
     if len(parts) == 4 and parts[2] in "tTwW":
         defined.setdefault(parts[3], []).append(
             (int(parts[0], 16), int(parts[1], 16)))
@@ -90,4 +96,22 @@ print(f"{len(listed)} listed, {len(present)} defined ({share:.0%}), "
 if end - text_start > own_size * 1.1 + 4096:
     sys.exit(f"FAIL: the listed functions span {end - text_start} bytes "
              f"from the start of .text, for {own_size} bytes of their own")
+
+# crtbegin's two are in every module GCC links; runtime.cc's two only with
+# the static C++ runtime (the ordered builds have it).
+loader_run = ["frame_dummy", "register_tm_clones", "__do_global_dtors_aux",
+              "deregister_tm_clones",
+              "_ZN8defender12_GLOBAL__N_122RegisterRuntimeCleanupEv",
+              "_ZN8defender12_GLOBAL__N_118FreeRuntimeBuffersEPv"]
+if sorted(listed[:len(loader_run)]) != sorted(loader_run):
+    sys.exit(f"FAIL: {listing} does not start with {loader_run}: run "
+             "bench/hot_functions.sh")
+for name in loader_run[:4]:
+    if name not in defined:
+        sys.exit(f"FAIL: {name} is not defined in {module}")
+for name in loader_run:
+    for addr, _ in defined.get(name, []):
+        if addr >= text_start + 4096:
+            sys.exit(f"FAIL: {name} at {addr:#x}, not in the first page of "
+                     f".text ({text_start:#x})")
 print("ok")
