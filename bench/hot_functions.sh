@@ -36,10 +36,7 @@ profile() {  # NAME DIR ARGS...: one login under callgrind
     valgrind --tool=callgrind --demangle=no \
       --callgrind-out-file="$work/$name.cg" "$bench" step --confdir pam.d \
       --service defender-local --user nobody "$@" >/dev/null 2>&1)
-  callgrind_annotate --threshold=100 "$work/$name.cg" |
-    awk -v m="[$module]" 'index($0, m) {
-      sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, ""); sub(/ \[.*$/, "");
-      sub(/^[^:]*:/, ""); if ($0 !~ /^0x/) print }'
+  python3 "$root/bench/callgrind_functions.py" "$work/$name.cg" "$module"
 }
 {
   profile success success --password correct-horse --account

@@ -15,6 +15,10 @@ such a build:
   - the code every login runs outside .text (.init, .plt, .fini: load,
     calls into other libraries, unload) lies just before it
     (pam_defender/code_layout.ld), not after its 140 KB of cold code;
+  - from the start of the code segment (.init) to the end of the last of
+    them is at most 64 KB: the first page fault in the segment, at .init
+    when the module is loaded, maps the 16 pages from there (fault-around),
+    so a login takes no further fault in the module's code;
   - what the loader runs at each load and unload (crtbegin's code and
     runtime.cc's constructor and unload handler, first in the list) lies
     in .text's first page, beside .init and .fini, so that a load touches
@@ -96,6 +100,13 @@ print(f"{len(listed)} listed, {len(present)} defined ({share:.0%}), "
 if end - text_start > own_size * 1.1 + 4096:
     sys.exit(f"FAIL: the listed functions span {end - text_start} bytes "
              f"from the start of .text, for {own_size} bytes of their own")
+
+# The fault at .init maps fault_around_bytes (64 KB by default) from the
+# start of the segment.
+if end - first > 65536:
+    sys.exit(f"FAIL: the code a login runs ends {end - first} bytes from the "
+             f"start of the code segment ({first:#x}), beyond the 65536 "
+             "bytes its first page fault maps: make it smaller")
 
 # crtbegin's two are in every module GCC links; runtime.cc's two only with
 # the static C++ runtime (the ordered builds have it).
