@@ -1,7 +1,12 @@
 #include "common/config.h"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <iterator>
+#include <utility>
 
 #include "common/config_keys.h"
 #include "common/redis_url.h"
@@ -113,7 +118,20 @@ Value Cidrs(const std::vector<Cidr>& cidrs) {
     return true;                          \
   }
 
-const KeyDef kKeys[] = {
+// The table as written: each key with its setter and getter. Only read at
+// compile time (kKeys below, SetAt and GetAt), so that no table of
+// function pointers is in the module.
+struct KeyEntry {
+  const char* section;
+  const char* name;
+  KeyType type;
+  int64_t min;
+  int64_t max;
+  bool (*set)(Config* cfg, const Value& v, std::string* err);
+  bool (*get)(const Config& cfg, Value* v);
+};
+
+constexpr KeyEntry kEntries[] = {
     {"lockout", "failure_limit", KeyType::kInt, 0, 1'000'000,
      DEFENDER_SETTER(c->failure_limit = v.i), GET(Int(c.failure_limit))},
     {"lockout", "failure_limit_user", KeyType::kInt, 0, 1'000'000,
@@ -385,6 +403,70 @@ const KeyDef kKeys[] = {
 #undef GET
 #undef GET_OPT
 
+constexpr size_t kKeyCount = std::size(kEntries);
+
+// kEntries without the functions (KeyDef: names in place of pointers).
+constexpr std::array<KeyDef, kKeyCount> MakeKeys() {
+  std::array<KeyDef, kKeyCount> keys{};
+  for (size_t i = 0; i < kKeyCount; ++i) {
+    const KeyEntry& e = kEntries[i];
+    const std::string_view section = e.section;
+    const std::string_view name = e.name;
+    // A name that does not fit fails the build (out-of-bounds write in a
+    // constant expression).
+    for (size_t j = 0; j <= section.size(); ++j) {
+      keys[i].section[j] = j < section.size() ? section[j] : '\0';
+    }
+    for (size_t j = 0; j <= name.size(); ++j) {
+      keys[i].name[j] = j < name.size() ? name[j] : '\0';
+    }
+    keys[i].type = e.type;
+    keys[i].min = e.min;
+    keys[i].max = e.max;
+  }
+  return keys;
+}
+
+constexpr std::array<KeyDef, kKeyCount> kKeys = MakeKeys();
+
+// Key I's setter and getter, each a function of its own: called from
+// SetAt and GetAt, which would otherwise take in every key's code (one
+// function, all of whose code the module would place with what a login
+// runs).
+template <size_t I>
+[[gnu::noinline]] bool SetOne(Config* c, const Value& v, std::string* err) {
+  return kEntries[I].set(c, v, err);
+}
+template <size_t I>
+[[gnu::noinline]] bool GetOne(const Config& c, Value* v) {
+  return kEntries[I].get(c, v);
+}
+
+// Calls key i's setter or getter: direct calls, one per key.
+template <size_t... I>
+bool SetAt(size_t i, Config* c, const Value& v, std::string* err,
+           std::index_sequence<I...>) {
+  bool ok = false;
+  (void)((i == I && ((ok = SetOne<I>(c, v, err)), true)) || ...);
+  return ok;
+}
+template <size_t... I>
+bool GetAt(size_t i, const Config& c, Value* v, std::index_sequence<I...>) {
+  bool ok = false;
+  (void)((i == I && ((ok = GetOne<I>(c, v)), true)) || ...);
+  return ok;
+}
+
+// The index of `key` in kKeys; kKeyCount for a KeyDef that is not one of
+// its entries (a copy), whose Set and Get then do nothing.
+size_t IndexOf(const KeyDef* key) {
+  const uintptr_t offset = reinterpret_cast<uintptr_t>(key) -
+                           reinterpret_cast<uintptr_t>(kKeys.data());
+  return offset % sizeof(KeyDef) == 0
+             ? std::min(offset / sizeof(KeyDef), kKeyCount)
+             : kKeyCount;
+}
+
 bool InRange(const KeyDef& key, int64_t i, std::string* err) {
   if (i >= key.min && i <= key.max) return true;
   *err = "value " + std::to_string(i) + " out of range (" +
@@ -448,6 +530,15 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
 
 }  // namespace
 
+bool KeyDef::Set(Config* cfg, const Value& v, std::string* err) const {
+  return SetAt(IndexOf(this), cfg, v, err,
+               std::make_index_sequence<kKeyCount>());
+}
+
+bool KeyDef::Get(const Config& cfg, Value* v) const {
+  return GetAt(IndexOf(this), cfg, v, std::make_index_sequence<kKeyCount>());
+}
+
 std::span<const KeyDef> Keys() { return kKeys; }
 
 const KeyDef* FindKey(std::string_view section, std::string_view name) {
@@ -484,7 +575,7 @@ bool SetKey(const KeyDef& key, const Value& v, Config* cfg, std::string* err) {
   Value checked;
   std::string reason;
   if (!CheckValue(key, v, &checked, &reason) ||
-      !key.set(cfg, checked, &reason)) {
+      !key.Set(cfg, checked, &reason)) {
     *err = std::string(key.section) + "." + key.name + ": " + reason;
     return false;
   }

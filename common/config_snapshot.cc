@@ -211,8 +211,8 @@ std::string EncodeConfigSnapshot(const ConfigSnapshot& snapshot) {
   std::vector<std::pair<const KeyDef*, Value>> keys;
   for (const KeyDef& key : config_internal::Keys()) {
     Value v, d;
-    if (!key.get(snapshot.config, &v)) continue;
-    if (key.get(defaults, &d) && SameValue(v, d)) continue;
+    if (!key.Get(snapshot.config, &v)) continue;
+    if (key.Get(defaults, &d) && SameValue(v, d)) continue;
     keys.emplace_back(&key, std::move(v));
   }
   w.U32(static_cast<uint32_t>(keys.size()));

@@ -22,7 +22,11 @@ thread-local storage (a TLS segment costs every login about 5 µs;
 pam_defender/runtime.cc keeps the C++ runtime's without one) and that its
 zero-filled data (.bss) ends in the last page its data segment maps from
 the file: a .bss that outgrows that page makes the loader map anonymous
-memory as well, in every login (5-10 µs; runtime.cc's reserve). On other
+memory as well, in every login (5-10 µs; runtime.cc's reserve); and that
+what the loader relocates, and so writes, at load (the GNU_RELRO segment:
+vtables, .got, .dynamic) fits one page: each page written costs every
+login about 1.8 µs (the configuration key table's pointers once made it
+two, config_keys.h). On other
 machines than x86-64, runtime.cc leaves libsupc++'s exception buffer, and
 its constructor, in place.
 
@@ -98,3 +102,17 @@ if not sanitized:
                   (mem_end, last_page_end))
     if writable == 0:
         sys.exit("FAILED: %s: no writable LOAD segment found" % module)
+    for line in run("readelf", "-lW", module).splitlines():
+        f = line.split()
+        if f and f[0] == "GNU_RELRO":
+            # lld rounds the segment's size up to a page; its file size is
+            # what the sections take.
+            vaddr, size = int(f[2], 16), int(f[4], 16)
+            pages = (vaddr + size - 1) // 4096 - vaddr // 4096 + 1
+            if pages > 1:
+                sys.exit("FAILED: %s: the data the loader relocates "
+                         "(.data.rel.ro, .got, .dynamic) is %d bytes on %d "
+                         "pages; each is written in every login. Keep "
+                         "pointers out of constant tables (config_keys.h)" %
+                         (module, size, pages))
+            print("ok: relocated data: %d bytes, one page" % size)

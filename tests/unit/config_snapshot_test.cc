@@ -73,7 +73,7 @@ Value OtherValue(const KeyDef& key, const Config& defaults) {
   const std::string name = std::string(key.section) + "." + key.name;
   if (SpecialValues().count(name)) return SpecialValues().at(name);
   Value current;
-  const bool set = key.get(defaults, &current);
+  const bool set = key.Get(defaults, &current);
   Value v;
   switch (key.type) {
     case KeyType::kInt:
@@ -137,18 +137,46 @@ TEST_CASE("snapshot: every key of the table round-trips") {
     Value want, got, def;
     if (name == "store.path") {
       // Never read back: store.dir carries it (checked as its own key).
-      CHECK_FALSE(key.get(in.config, &want));
-      CHECK_FALSE(key.get(out.config, &got));
+      CHECK_FALSE(key.Get(in.config, &want));
+      CHECK_FALSE(key.Get(out.config, &got));
       CHECK(out.config.dir == "/srv/defender");
       continue;
     }
-    REQUIRE(key.get(in.config, &want));
-    REQUIRE(key.get(out.config, &got));
+    REQUIRE(key.Get(in.config, &want));
+    REQUIRE(key.Get(out.config, &got));
     CHECK(Same(want, got));
     // The sample really moved every key away from its default.
-    CHECK_FALSE((key.get(defaults, &def) && Same(def, want)));
+    CHECK_FALSE((key.Get(defaults, &def) && Same(def, want)));
   }
   CHECK(DumpConfig(out.config) == DumpConfig(in.config));
+}
+
+TEST_CASE("key table: only the table's own entries set and read keys") {
+  const KeyDef* key = config_internal::FindKey("lockout", "failure_limit");
+  REQUIRE(key != nullptr);
+  // The table holds no pointers (it needs no relocation at load): a key's
+  // setter is found by its place in the table, so a copy has none.
+  const KeyDef copy = *key;
+  Config cfg;
+  Value v{Value::Type::kInt};
+  v.i = 7;
+  Value out;
+  std::string err;
+  CHECK_FALSE(copy.Set(&cfg, v, &err));
+  CHECK(cfg.failure_limit == Config().failure_limit);
+  CHECK_FALSE(copy.Get(cfg, &out));
+  CHECK(key->Set(&cfg, v, &err));
+  CHECK(cfg.failure_limit == 7);
+  REQUIRE(key->Get(cfg, &out));
+  CHECK(out.i == 7);
+  // The last entry, and the first past it, which is not one.
+  const std::span<const KeyDef> keys = config_internal::Keys();
+  CHECK(std::string(keys.back().section) + "." + keys.back().name ==
+        "firewall.max_elements");
+  Value max{Value::Type::kInt};
+  max.i = 1234;
+  CHECK(keys.back().Set(&cfg, max, &err));
+  CHECK(cfg.firewall_max_elements == 1234);
 }
 
 TEST_CASE("snapshot: unset optional keys stay unset (derived defaults)") {
