@@ -1,6 +1,5 @@
 #include "common/config.h"
 
-#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -119,8 +118,8 @@ Value Cidrs(const std::vector<Cidr>& cidrs) {
   }
 
 // The table as written: each key with its setter and getter. Only read at
-// compile time (kKeys below, SetAt and GetAt), so that no table of
-// function pointers is in the module.
+// compile time (kKeys below, SetOne and GetOne) in optimized builds, so
+// that no table of function pointers is in the module.
 struct KeyEntry {
   const char* section;
   const char* name;
@@ -423,9 +422,12 @@ constexpr std::array<KeyDef, kKeyCount> MakeKeys() {
     keys[i].type = e.type;
     keys[i].min = e.min;
     keys[i].max = e.max;
+    keys[i].index = static_cast<uint8_t>(i);
   }
   return keys;
 }
+
+static_assert(kKeyCount <= UINT8_MAX, "KeyDef::index is one byte");
 
 constexpr std::array<KeyDef, kKeyCount> kKeys = MakeKeys();
 
@@ -442,7 +444,8 @@ template <size_t I>
   return kEntries[I].get(c, v);
 }
 
-// Calls key i's setter or getter: direct calls, one per key.
+// Calls key i's setter or getter (i < kKeyCount): direct calls, one per
+// key.
 template <size_t... I>
 bool SetAt(size_t i, Config* c, const Value& v, std::string* err,
            std::index_sequence<I...>) {
@@ -455,16 +458,6 @@ bool GetAt(size_t i, const Config& c, Value* v, std::index_sequence<I...>) {
   bool ok = false;
   (void)((i == I && ((ok = GetOne<I>(c, v)), true)) || ...);
   return ok;
-}
-
-// The index of `key` in kKeys; kKeyCount for a KeyDef that is not one of
-// its entries (a copy), whose Set and Get then do nothing.
-size_t IndexOf(const KeyDef* key) {
-  const uintptr_t offset = reinterpret_cast<uintptr_t>(key) -
-                           reinterpret_cast<uintptr_t>(kKeys.data());
-  return offset % sizeof(KeyDef) == 0
-             ? std::min(offset / sizeof(KeyDef), kKeyCount)
-             : kKeyCount;
 }
 
 bool InRange(const KeyDef& key, int64_t i, std::string* err) {
@@ -531,12 +524,16 @@ bool CheckValue(const KeyDef& key, const Value& v, Value* out,
 }  // namespace
 
 bool KeyDef::Set(Config* cfg, const Value& v, std::string* err) const {
-  return SetAt(IndexOf(this), cfg, v, err,
-               std::make_index_sequence<kKeyCount>());
+  if (index >= kKeyCount) {
+    *err = "not a key of the table";
+    return false;
+  }
+  return SetAt(index, cfg, v, err, std::make_index_sequence<kKeyCount>());
 }
 
 bool KeyDef::Get(const Config& cfg, Value* v) const {
-  return GetAt(IndexOf(this), cfg, v, std::make_index_sequence<kKeyCount>());
+  return index < kKeyCount &&
+         GetAt(index, cfg, v, std::make_index_sequence<kKeyCount>());
 }
 
 std::span<const KeyDef> Keys() { return kKeys; }

@@ -33,13 +33,15 @@ struct Value {
 };
 
 // One key of the table. It holds no pointer, so that the table needs no
-// relocation when the module is loaded: 2.4 KB of pointers made the
-// module's .data.rel.ro two pages, each written by the loader in every
-// login (doc/DESIGN.md §7). Only the entries of Keys() are KeyDefs.
+// relocation when the module is loaded: the table with pointers (2.4 KB)
+// made the module's .data.rel.ro two pages, each written by the loader in
+// every login (doc/DESIGN.md §7). Its setter and getter are found by
+// `index`, its place in Keys(); copies of an entry are the same key.
 struct KeyDef {
   char section[12];
   char name[32];
   KeyType type;
+  uint8_t index;
   int64_t min;  // For integers (and each element of an integer list).
   int64_t max;
   // Stores an already type- and range-checked value. Returns false with

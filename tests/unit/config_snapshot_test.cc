@@ -151,32 +151,41 @@ TEST_CASE("snapshot: every key of the table round-trips") {
   CHECK(DumpConfig(out.config) == DumpConfig(in.config));
 }
 
-TEST_CASE("key table: only the table's own entries set and read keys") {
+TEST_CASE("key table: an entry, or a copy of it, sets and reads its key") {
   const KeyDef* key = config_internal::FindKey("lockout", "failure_limit");
   REQUIRE(key != nullptr);
   // The table holds no pointers (it needs no relocation at load): a key's
-  // setter is found by its place in the table, so a copy has none.
+  // setter is found by its index, which a copy keeps.
   const KeyDef copy = *key;
   Config cfg;
   Value v{Value::Type::kInt};
   v.i = 7;
   Value out;
   std::string err;
-  CHECK_FALSE(copy.Set(&cfg, v, &err));
-  CHECK(cfg.failure_limit == Config().failure_limit);
-  CHECK_FALSE(copy.Get(cfg, &out));
-  CHECK(key->Set(&cfg, v, &err));
+  CHECK(copy.Set(&cfg, v, &err));
   CHECK(cfg.failure_limit == 7);
-  REQUIRE(key->Get(cfg, &out));
+  REQUIRE(copy.Get(cfg, &out));
   CHECK(out.i == 7);
-  // The last entry, and the first past it, which is not one.
+  v.i = 8;
+  CHECK(key->Set(&cfg, v, &err));
+  CHECK(cfg.failure_limit == 8);
+  // Each entry's index is its place; the last one reaches the last key.
   const std::span<const KeyDef> keys = config_internal::Keys();
+  for (size_t i = 0; i < keys.size(); ++i) CHECK(keys[i].index == i);
   CHECK(std::string(keys.back().section) + "." + keys.back().name ==
         "firewall.max_elements");
   Value max{Value::Type::kInt};
   max.i = 1234;
   CHECK(keys.back().Set(&cfg, max, &err));
   CHECK(cfg.firewall_max_elements == 1234);
+  // An index past the table is no key: an error, nothing set or read.
+  KeyDef bogus = keys.back();
+  bogus.index = static_cast<uint8_t>(keys.size());
+  max.i = 99;
+  CHECK_FALSE(bogus.Set(&cfg, max, &err));
+  CHECK(err == "not a key of the table");
+  CHECK(cfg.firewall_max_elements == 1234);
+  CHECK_FALSE(bogus.Get(cfg, &out));
 }
 
 TEST_CASE("snapshot: unset optional keys stay unset (derived defaults)") {
