@@ -404,21 +404,23 @@ constexpr KeyEntry kEntries[] = {
 
 constexpr size_t kKeyCount = std::size(kEntries);
 
+// Copies `from` and its terminating NUL into `to`. In a constant
+// expression, a name that does not fit fails the build (an out-of-bounds
+// write).
+template <size_t N>
+constexpr void CopyName(std::string_view from, char (&to)[N]) {
+  for (size_t j = 0; j <= from.size(); ++j) {
+    to[j] = j < from.size() ? from[j] : '\0';
+  }
+}
+
 // kEntries without the functions (KeyDef: names in place of pointers).
 constexpr std::array<KeyDef, kKeyCount> MakeKeys() {
   std::array<KeyDef, kKeyCount> keys{};
   for (size_t i = 0; i < kKeyCount; ++i) {
     const KeyEntry& e = kEntries[i];
-    const std::string_view section = e.section;
-    const std::string_view name = e.name;
-    // A name that does not fit fails the build (out-of-bounds write in a
-    // constant expression).
-    for (size_t j = 0; j <= section.size(); ++j) {
-      keys[i].section[j] = j < section.size() ? section[j] : '\0';
-    }
-    for (size_t j = 0; j <= name.size(); ++j) {
-      keys[i].name[j] = j < name.size() ? name[j] : '\0';
-    }
+    CopyName(e.section, keys[i].section);
+    CopyName(e.name, keys[i].name);
     keys[i].type = e.type;
     keys[i].min = e.min;
     keys[i].max = e.max;
