@@ -13,8 +13,17 @@
 namespace defender {
 
 bool InSecureContext() noexcept {
-  return getauxval(AT_SECURE) != 0 || getuid() != geteuid() ||
-         getgid() != getegid();
+  if (getauxval(AT_SECURE) != 0) return true;
+  // Two system calls where getuid, geteuid, getgid and getegid make four
+  // (one step runs this once). They fail only on a bad address; should
+  // one fail, the process is treated as privileged, which is the safe way.
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+  if (getresuid(&ruid, &euid, &suid) != 0 ||
+      getresgid(&rgid, &egid, &sgid) != 0) {
+    return true;
+  }
+  return ruid != euid || rgid != egid;
 }
 
 ProcessGuard::ProcessGuard(bool secure) noexcept : active_(secure) {

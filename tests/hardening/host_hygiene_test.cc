@@ -353,6 +353,35 @@ TEST_CASE(
   CHECK(Attempts(env.db()).size() == 3);
 }
 
+// A setgid program (real gid the caller's, effective gid another) is as
+// much in the caller's hands as a setuid one: a store error fails closed
+// there too. With all ids equal (sshd, login) it fails open.
+TEST_CASE("a setgid caller fails closed on a store error, a plain one open") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 3\n");
+  // The store directory is a regular file.
+  Env broken("", "", env.dir() + "/defender.toml");
+  const auto run = [&](bool setgid) {
+    return InChild([&] {
+      if (setgid && setresgid(65534, 0, 0) != 0) _exit(2);
+      Login good;
+      good.password = "secret";
+      ClearLog();
+      const int auth = RunLogin(broken, good).auth;
+      return "auth=" + std::to_string(auth) + "\n" + LogText();
+    });
+  };
+  const std::string setgid = run(true);
+  INFO("setgid: ", setgid);
+  CHECK(setgid.find("auth=" + std::to_string(PAM_AUTH_ERR) + "\n") == 0);
+  CHECK(setgid.find("store unavailable (failing closed: setuid caller)") !=
+        std::string::npos);
+  const std::string plain = run(false);
+  INFO("plain: ", plain);
+  CHECK(plain.find("auth=" + std::to_string(PAM_SUCCESS) + "\n") == 0);
+  CHECK(plain.find("store unavailable (failing open)") != std::string::npos);
+}
+
 // A local user who runs su may stop it at any moment (SIGSTOP, or Ctrl-Z at
 // the terminal). Stopped while it held a record's lock, it made every login
 // of the same user (root, from anywhere) wait out the lock and go
