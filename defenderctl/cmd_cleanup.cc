@@ -64,9 +64,12 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
 
   // Rows logged before attempts.store was turned off are pruned too. The
   // rows beyond max_rows are counted (or trimmed) below, not in the ingest.
+  // An archive that cannot be opened (OpenArchive has said why) still
+  // leaves the store to prune: a damaged attempt archive must not keep
+  // the record files of every name and host tried from expiring.
   bool off = false;
   AttemptArchive* archive = ctx->OpenArchive(&off, /*trim=*/false);
-  if (!archive && !off) return kExitStore;
+  const bool archive_failed = !archive && !off;
   SqliteAttemptLog* log = archive ? archive->log() : nullptr;
   // The archive's rows, and the store's expired counters and blocks with
   // the block history past the window that progressive lockouts count
@@ -101,7 +104,7 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   }
   if (!log_ok) PrintError("store unavailable: " + err);
   if (!store_ok) PrintError("store unavailable: " + store_err);
-  if (!log_ok || !store_ok) return kExitStore;
+  if (archive_failed || !log_ok || !store_ok) return kExitStore;
 
   if (ctx->json()) {
     Json out;

@@ -132,6 +132,36 @@ TEST_CASE("cleanup: prunes the archive and the store in one run") {
   CHECK(CountRows(db.get(), "") == 300 + 1 - 187);
 }
 
+// An attempt archive that cannot be opened (damaged, the disk full) fails
+// the command, but the store is still pruned: the record files of every
+// name and host tried must expire whatever happens to the archive.
+TEST_CASE("cleanup: a damaged archive still leaves the store pruned") {
+  Sandbox box;
+  box.AddUser("alice", "a");
+  CHECK(box.Login("alice", "x", "10.0.0.1") != 0);  // Counters live 300 s.
+  REQUIRE(box.Ctl({"attempts"}).status == 0);       // The archive exists.
+  const std::string archive = box.dir() + "/state/" + kArchiveName;
+  {
+    // 8 KB that are not a SQLite database.
+    const std::string junk(8192, '\xab');
+    FILE* f = fopen(archive.c_str(), "w");
+    REQUIRE(f != nullptr);
+    REQUIRE(fwrite(junk.data(), 1, junk.size(), f) == junk.size());
+    fclose(f);
+    // Its write-ahead log would still hold the real first page.
+    std::filesystem::remove(archive + "-wal");
+    std::filesystem::remove(archive + "-shm");
+  }
+  box.SetNow(kT0 + 400);
+  const RunResult r = box.Ctl({"cleanup"});
+  CHECK(r.status == 3);
+  CHECK(r.out == "");
+  CHECK(r.err.find(archive) != std::string::npos);
+  // alice's and 10.0.0.1's expired counters are gone all the same.
+  CHECK(ParseJson(box.Ctl({"--json", "list", "--all"}).out).size() == 0);
+  CHECK(std::filesystem::is_empty(box.dir() + "/state/subjects"));
+}
+
 TEST_CASE("cleanup: bad --older-than is a usage error") {
   Sandbox box;
   const RunResult r = box.Ctl({"cleanup", "--older-than", "1w"});
