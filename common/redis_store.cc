@@ -515,6 +515,10 @@ bool RedisStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
               {"ZRANGEBYSCORE", key, "(" + Int(now), "+inf", "WITHSCORES"},
               err);
           if (!r) return false;
+          if (r->type == REDIS_REPLY_ERROR) {  // NOPERM, for one.
+            *err = conn_->server() + ": " + EscapeForDisplay(r->str);
+            return false;
+          }
           if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
             *err = conn_->server() + ": unexpected reply to ZRANGEBYSCORE";
             return false;

@@ -206,7 +206,11 @@ bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err) {
 
 bool ReadPasswordFile(const std::string& path, std::string* password,
                       std::string* err) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO put in its place (by whoever may write the
+  // directory) is opened at once and refused below, instead of holding the
+  // login in open() until someone writes to it.
+  const int fd = open(
+      path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     *err = "redis.password_file " + path + ": " + lazy::strerror(errno);
     return false;

@@ -9,16 +9,19 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/redis_store.h"
 #include "common/redis_url.h"
+#include "common/remember.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -133,6 +136,19 @@ TEST_CASE("password-protected Redis: password_file and URL password") {
     CHECK(err.find("chmod 600") != std::string::npos);
   }
   {
+    // A FIFO in its place is refused at once: opening it to read must not
+    // wait for a writer that never comes.
+    const std::string fifo = dir.path() + "/fifo";
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    RedisSettings s = Settings(server.url());
+    s.password_file = fifo;
+    RedisConnection c(s);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_FALSE(c.Connect(&err));
+    CHECK(err.find("not a regular file") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  }
+  {
     RedisConnection c(Settings(
         "redis://:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/2"));
     RedisStore store(&c, {});
@@ -141,39 +157,43 @@ TEST_CASE("password-protected Redis: password_file and URL password") {
   }
 }
 
+// The ACL rule doc/redis.md gives, read from it: "user pam on >PASSWORD
+// ..." becomes redis-server's --user arguments with the password "pw".
+std::vector<std::string> DocumentedAclRule() {
+  const char* root = getenv("DEFENDER_SOURCE_ROOT");
+  REQUIRE(root != nullptr);
+  FILE* f = fopen((std::string(root) + "/doc/redis.md").c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::vector<std::string> words;
+  char line[4096];
+  while (words.empty() && fgets(line, sizeof line, f) != nullptr) {
+    if (std::string_view(line).starts_with("user pam on ")) {
+      std::istringstream in(line);
+      for (std::string w; in >> w;) words.push_back(w);
+    }
+  }
+  fclose(f);
+  REQUIRE_MESSAGE(words.size() > 4, "no \"user pam on\" line in redis.md");
+  std::vector<std::string> args{"--user", "default", "off", "--user"};
+  for (size_t i = 1; i < words.size(); ++i) {
+    args.push_back(words[i] == ">PASSWORD" ? ">pw" : words[i]);
+  }
+  return args;
+}
+
 TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
-  // The rule the README documents, word for word.
-  RedisServer server({{"--user",
-                       "default",
-                       "off",
-                       "--user",
-                       "fleet",
-                       "on",
-                       ">pw",
-                       "~defender:*",
-                       "&defender:*",
-                       "+eval",
-                       "+evalsha",
-                       "+scan",
-                       "+select",
-                       "+ping",
-                       "+hmget",
-                       "+hget",
-                       "+hset",
-                       "+expire",
-                       "+persist",
-                       "+del",
-                       "+zcount",
-                       "+zadd",
-                       "+zremrangebyscore",
-                       "+publish"}});
+  // The rule the documentation gives, word for word: the module's steps
+  // with the server's clock and remembered hosts, every defenderctl
+  // command, and the events channel must all work under it.
+  RedisServer server({DocumentedAclRule()});
   TempDir dir;
   std::string err;
   RedisSettings s =
-      Settings("redis://fleet@127.0.0.1:" + std::to_string(server.port()));
+      Settings("redis://pam@127.0.0.1:" + std::to_string(server.port()));
   s.password_file = dir.Write("pw", "pw\n");
   RedisConnection c(s);
   RedisStoreOptions o;
+  o.server_clock = true;  // As the module runs: the script asks for TIME.
   RedisStore store(&c, o);
   std::vector<FailureOutcome> out;
   bool refused = false;
@@ -183,6 +203,26 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
                           LockoutParams{}, 1000, &out, &refused, &err),
       err);
   CHECK(out[0].newly_blocked);
+  // A success from a host remembers it for the user (a sorted set), and
+  // defenderctl list --remembered and forget read and change it.
+  const Subject bob{SubjectKind::kUser, "bob"};
+  const Subject desk{SubjectKind::kHost, "192.0.2.10"};
+  const Subject pair{SubjectKind::kPair, PairName("bob", "192.0.2.10")};
+  const Subject both[] = {bob, desk, pair};
+  const bool reset[] = {true, true, true};
+  std::vector<SubjectState> before;
+  REQUIRE_MESSAGE(store.RecordSuccess(both, reset, RefusalRule::kAny, 86400,
+                                      1000, &before, &refused, &err),
+                  err);
+  std::vector<RememberedEntry> remembered;
+  REQUIRE_MESSAGE(store.ListRemembered(1001, &remembered, &err), err);
+  REQUIRE(remembered.size() == 1);
+  CHECK(remembered[0].user == "bob");
+  CHECK(remembered[0].host == "192.0.2.10");
+  int64_t forgotten = 0;
+  REQUIRE_MESSAGE(store.Forget("bob", std::nullopt, 1001, &forgotten, &err),
+                  err);
+  CHECK(forgotten == 1);
   std::vector<StoreEntry> list;
   REQUIRE_MESSAGE(store.List(1001, true, &list, &err), err);
   CHECK(list.size() == 1);
@@ -198,6 +238,16 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   StoreStats stats;
   REQUIRE_MESSAGE(store.Stats(1005, 86400, &stats, &err), err);
 
+  // defenderctl firewall watch listens on the events channel.
+  {
+    RedisConnection listener(s);
+    RedisReplyPtr r = listener.Command({"SUBSCRIBE", "defender:events"}, &err);
+    REQUIRE_MESSAGE(r != nullptr, err);
+    REQUIRE(r->type == REDIS_REPLY_ARRAY);
+    REQUIRE(r->elements == 3);
+    CHECK(std::string(r->element[0]->str, r->element[0]->len) == "subscribe");
+  }
+
   // The same user may not write outside its prefix.
   RedisStoreOptions other;
   other.key_prefix = "elsewhere";
@@ -206,6 +256,33 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
                                     FailureMode::kCount, LockoutParams{}, 1000,
                                     &out, &refused, &err));
   CHECK(err.find("permission") != std::string::npos);
+}
+
+// A server that refuses a command says why, in defenderctl's error.
+TEST_CASE("a command the ACL refuses is reported with the server's reason") {
+  std::vector<std::string> rule = DocumentedAclRule();
+  std::erase(rule, "+zrangebyscore");
+  RedisServer server({rule});
+  TempDir dir;
+  std::string err;
+  RedisSettings s =
+      Settings("redis://pam@127.0.0.1:" + std::to_string(server.port()));
+  s.password_file = dir.Write("pw", "pw\n");
+  RedisConnection c(s);
+  RedisStore store(&c, {});
+  const Subject pair{SubjectKind::kPair, PairName("bob", "192.0.2.10")};
+  const Subject subjects[] = {
+      {SubjectKind::kUser, "bob"}, {SubjectKind::kHost, "192.0.2.10"}, pair};
+  const bool reset[] = {true, true, true};
+  std::vector<SubjectState> before;
+  bool refused = false;
+  REQUIRE_MESSAGE(store.RecordSuccess(subjects, reset, RefusalRule::kAny, 86400,
+                                      1000, &before, &refused, &err),
+                  err);
+  std::vector<RememberedEntry> remembered;
+  CHECK_FALSE(store.ListRemembered(1001, &remembered, &err));
+  CHECK(err.find("NOPERM") != std::string::npos);
+  CHECK(err.find("zrangebyscore") != std::string::npos);
 }
 
 TEST_CASE("unix socket URL with a database number") {
