@@ -181,6 +181,15 @@ std::vector<std::string> DocumentedAclRule() {
   return args;
 }
 
+// Settings that log in to `server` as the ACL user "pam" (password "pw",
+// in a password_file in `dir`).
+RedisSettings AclUserSettings(const RedisServer& server, TempDir* dir) {
+  RedisSettings s =
+      Settings("redis://pam@127.0.0.1:" + std::to_string(server.port()));
+  s.password_file = dir->Write("pw", "pw\n");
+  return s;
+}
+
 TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   // The rule the documentation gives, word for word: the module's steps
   // with the server's clock and remembered hosts, every defenderctl
@@ -188,9 +197,7 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   RedisServer server({DocumentedAclRule()});
   TempDir dir;
   std::string err;
-  RedisSettings s =
-      Settings("redis://pam@127.0.0.1:" + std::to_string(server.port()));
-  s.password_file = dir.Write("pw", "pw\n");
+  const RedisSettings s = AclUserSettings(server, &dir);
   RedisConnection c(s);
   RedisStoreOptions o;
   o.server_clock = true;  // As the module runs: the script asks for TIME.
@@ -265,9 +272,7 @@ TEST_CASE("a command the ACL refuses is reported with the server's reason") {
   RedisServer server({rule});
   TempDir dir;
   std::string err;
-  RedisSettings s =
-      Settings("redis://pam@127.0.0.1:" + std::to_string(server.port()));
-  s.password_file = dir.Write("pw", "pw\n");
+  const RedisSettings s = AclUserSettings(server, &dir);
   RedisConnection c(s);
   RedisStore store(&c, {});
   const Subject pair{SubjectKind::kPair, PairName("bob", "192.0.2.10")};
