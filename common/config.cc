@@ -51,7 +51,7 @@ bool Config::NamesSecrets() const {
 namespace config_internal {
 namespace {
 
-constexpr int64_t kTenYears = 10LL * 366 * 24 * 3600;
+constexpr int64_t kTenYears = kMaxDurationSeconds;
 constexpr int64_t kNoMax = INT64_MAX;
 
 bool ParseCidrList(const std::vector<std::string>& in, std::vector<Cidr>* out,

@@ -20,6 +20,10 @@
 
 namespace defender {
 
+// The longest block, cool-off or attempt window a configuration may give
+// (ten years), and the longest `defenderctl block --for`.
+inline constexpr int64_t kMaxDurationSeconds = 10LL * 366 * 24 * 3600;
+
 enum class StoreBackend { kLocal, kRedis };
 enum class OnError { kLocal, kOpen, kClosed };
 

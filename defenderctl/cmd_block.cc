@@ -61,6 +61,11 @@ int RunBlock(Context* ctx, const BlockOptions& opt) {
                  "end)");
       return kExitUsage;
     }
+    if (*d > kMaxDurationSeconds) {
+      PrintError("--for: \"" + EscapeText(*opt.duration, 40) +
+                 "\" is longer than ten years (use --permanent for no end)");
+      return kExitUsage;
+    }
     length = *d;
   }
   Backend* backend = ctx->OpenBackend();

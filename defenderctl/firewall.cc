@@ -16,12 +16,24 @@ constexpr char kChain[] = "input";
 
 std::string SetName(bool v6) { return v6 ? kSetV6 : kSetV4; }
 
-// "ADDR" or "ADDR timeout Ns".
+// A timeout as nft reads it: "3d4h5m6s", zero parts left out. nft 1.0.6
+// refuses 100,000,000 seconds and more written as seconds alone ("value
+// too large"), which one block of 3.2 years would be, failing the whole
+// transaction: every host's change with it.
+std::string NftDuration(int64_t seconds) {
+  const int64_t parts[] = {seconds / 86400, seconds / 3600 % 24,
+                           seconds / 60 % 60, seconds % 60};
+  std::string s;
+  for (int i = 0; i < 4; ++i) {
+    if (parts[i] != 0) s += std::to_string(parts[i]) + "dhms"[i];
+  }
+  return s;
+}
+
+// "ADDR" or "ADDR timeout 1d2h3m4s".
 std::string ElementText(const FirewallElement& e, bool with_timeout) {
   std::string s = e.addr;
-  if (with_timeout && e.timeout > 0) {
-    s += " timeout " + std::to_string(e.timeout) + "s";
-  }
+  if (with_timeout && e.timeout > 0) s += " timeout " + NftDuration(e.timeout);
   return s;
 }
 

@@ -8,10 +8,15 @@
 namespace defender::ctl {
 namespace {
 
-// The element for a blocked state at `now` (timeout 0: permanent).
+// The element for a blocked state at `now` (timeout 0: permanent). A
+// block with more than kMaxDurationSeconds left (none that a configuration
+// or defenderctl makes; a hand-made record or a hostile Redis) is an
+// element without a timeout: a sync removes it when the block ends, as it
+// does a permanent one, and the kernel is never given a timeout it refuses.
 FirewallElement WithTimeout(FirewallElement e, const SubjectState& s,
                             int64_t now) {
-  e.timeout = s.permanent() ? 0 : s.Remaining(now);
+  const int64_t left = s.permanent() ? 0 : s.Remaining(now);
+  e.timeout = left > kMaxDurationSeconds ? 0 : left;
   return e;
 }
 

@@ -186,7 +186,20 @@ TEST_CASE("block: usage errors") {
   r = box.Ctl({"block", "--user", "a", "--for", "10x"});
   CHECK(r.status == 2);
   CHECK(r.out == "");
+  // Longer than ten years: refused, where the end once overflowed into a
+  // block in the past that was reported, announced and counted.
+  r = box.Ctl({"block", "--user", "a", "--for", "3661d"});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("longer than ten years (use --permanent for no end)") !=
+        std::string::npos);
+  r = box.Ctl({"block", "--user", "a", "--for", "9223372036854775807"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
   CHECK(box.Ctl({"list"}).out == "no blocked subjects\n");
+  // Ten years exactly is a block.
+  r = box.Ctl({"--json", "block", "--user", "a", "--for", "3660d"});
+  CHECK(r.status == 0);
+  CHECK(ParseJson(r.out)[0]["until"] == kT0 + 3660LL * 86400);
 }
 
 }  // namespace

@@ -310,5 +310,54 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
         "table gone\n");
 }
 
+// A block of years is written to nft in days (nft 1.0.6 refuses 100,000,000
+// seconds and more written in seconds, and the whole transaction with it):
+// a 5-year block goes in with its timeout next to a 5-minute one. A block
+// with more than ten years left (hand-made, or from a hostile Redis) is an
+// element without a timeout, which a sync removes when the block ends.
+TEST_CASE("blocks of years reach the kernel firewall" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    MemoryStore store;
+    std::string err;
+    const int64_t now = 1'000'000;
+    const int64_t five_years = 5LL * 365 * 86400;  // 157,680,000 s.
+    const auto block = [&](const std::string& h, int64_t until) {
+      store.Block({SubjectKind::kHost, h}, until, now, &err);
+    };
+    block("198.51.100.7", now + 300);
+    block("203.0.113.9", now + five_years);
+    block("203.0.113.10", INT64_MAX);
+    Config cfg;
+    FirewallSettings settings;
+    settings.table = "pd_years";
+    Firewall fw(settings);
+    const FirewallGuard guard(cfg, {});
+    SyncTarget t{&fw, &store, &guard, 100};
+    SyncChanges c;
+    if (!SyncAll(t, now, &c, &err)) return "sync: " + err;
+    std::vector<FirewallElement> have;
+    bool exists = false;
+    if (!fw.List(&have, &exists, &err)) return "list: " + err;
+    std::string log;
+    for (const FirewallElement& e : have) {
+      // The kernel counts down from the moment it was given the element.
+      const int64_t want = e.addr == "198.51.100.7"  ? 300
+                           : e.addr == "203.0.113.9" ? five_years
+                                                     : 0;
+      log += e.addr + (std::abs(e.timeout - want) <= 2
+                           ? " ok\n"
+                           : " " + std::to_string(e.timeout) + "\n");
+    }
+    bool existed = false;
+    fw.Remove(&existed, &err);
+    return log;
+  });
+  CHECK(result ==
+        "198.51.100.7 ok\n"
+        "203.0.113.10 ok\n"
+        "203.0.113.9 ok\n");
+}
+
 }  // namespace
 }  // namespace defender::ctl
