@@ -473,6 +473,10 @@ bool InRange(const KeyDef& key, int64_t i, std::string* err) {
 bool CheckValue(const KeyDef& key, const Value& v, Value* out,
                 std::string* err) {
   using T = Value::Type;
+  if (v.strings.size() > kMaxListEntries || v.ints.size() > kMaxListEntries) {
+    *err = "more than " + std::to_string(kMaxListEntries) + " entries";
+    return false;
+  }
   *out = v;
   switch (key.type) {
     case KeyType::kInt:

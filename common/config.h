@@ -23,6 +23,11 @@ namespace defender {
 // The longest block, cool-off or attempt window a configuration may give
 // (ten years), and the longest `defenderctl block --for`.
 inline constexpr int64_t kMaxDurationSeconds = 10LL * 366 * 24 * 3600;
+// The largest configuration file read, and the most entries of one array
+// in it (deny_hosts, for one): what the compiled configuration holds
+// (config_snapshot.h).
+inline constexpr int64_t kMaxConfigFileSize = 1 << 20;
+inline constexpr size_t kMaxListEntries = 1 << 16;
 
 enum class StoreBackend { kLocal, kRedis };
 enum class OnError { kLocal, kOpen, kClosed };

@@ -22,7 +22,7 @@ bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
 
 bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
                     Error* err) {
-  constexpr off_t kMaxSize = 1 << 20;
+  constexpr off_t kMaxSize = kMaxConfigFileSize;
   const int fd = open(
       path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {

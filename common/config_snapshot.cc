@@ -12,7 +12,7 @@ using config_internal::Value;
 
 constexpr char kMagic[8] = {'P', 'D', 'C', 'O', 'N', 'F', 'I', 'G'};
 // A bound on list lengths and the key count, far above any real config.
-constexpr uint32_t kMaxCount = 1 << 16;
+constexpr uint32_t kMaxCount = kMaxListEntries;
 
 uint64_t Fnv1a(std::string_view bytes) {
   uint64_t h = 0xcbf29ce484222325ULL;

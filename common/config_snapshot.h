@@ -52,7 +52,13 @@ struct ConfigSnapshot {
 };
 
 inline constexpr uint32_t kConfigSnapshotVersion = 1;
-inline constexpr size_t kMaxConfigSnapshotSize = 1 << 20;
+// Room for what any configuration file the parser accepts compiles to, with
+// a margin: an entry of an address list takes at most twice its bytes in
+// the file ("::", -> "::/128" and a length), a string's a length more,
+// integer arrays hold at most 64 entries, and each key, the paths and the
+// header take a few dozen bytes.
+inline constexpr size_t kMaxConfigSnapshotSize =
+    4 * kMaxConfigFileSize + (64 << 10);
 
 std::string EncodeConfigSnapshot(const ConfigSnapshot& snapshot);
 

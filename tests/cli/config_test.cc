@@ -25,6 +25,16 @@ TEST_CASE("config errors: unknown key, wrong type, out of range -> exit 2") {
        ":2: lockout.ipv6_prefix: value 200 out of range (1-128)"},
       {"[attempts]\nstore = 1\n", ":2: attempts.store: expected a boolean"},
       {"[nosuch]\nx = 1\n", ":1: nosuch: unknown section"},
+      // More entries than the compiled configuration holds: an error here,
+      // not a configuration the module could not compile.
+      {"[lockout]\ndeny_hosts = [" +
+           [] {
+             std::string list;
+             for (int i = 0; i <= 65536; ++i) list += "\"::\",";
+             return list;
+           }() +
+           "]\n",
+       ":2: lockout.deny_hosts: more than 65536 entries"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.text);

@@ -108,6 +108,40 @@ TEST_CASE("no valid config ever: PAM_IGNORE, or fail_closed refuses") {
   CHECK_FALSE(Exists(env.db()));  // Nothing counted.
 }
 
+// Any file the parser accepts compiles to a snapshot the module can use.
+// An address list's entry takes up to twice its bytes compiled ("::" is
+// "::/128" and a length): here 655 KB of TOML are 1.3 MB of snapshot,
+// which the module once could not write, and then enforced nothing
+// (PAM_IGNORE) while `config check` said OK.
+TEST_CASE("a configuration whose snapshot is larger than the file") {
+  SetNow(kT0);
+  std::string any, hosts = "\"192.0.2.66\"";
+  for (size_t i = 1; i < defender::kMaxListEntries; ++i) {
+    any += "\"::\",";
+    hosts += ",\"::\"";
+  }
+  Env env("[lockout]\nallow_hosts = [" + any + "\"::\"]\ndeny_hosts = [" +
+          hosts + "]\n");
+  ClearLog();
+  Login right;
+  right.password = "secret";
+  right.rhost = "192.0.2.66";
+  CHECK(RunLogin(env, right).auth == PAM_AUTH_ERR);  // deny_hosts.
+  right.rhost = "192.0.2.67";
+  CHECK(RunLogin(env, right).auth == PAM_SUCCESS);
+  CHECK_MESSAGE(LogCount("configuration error") == 0, LogText());
+  struct stat st;
+  REQUIRE(stat(defender::ConfigSnapshotPath(StateDir(), env.conf()).c_str(),
+               &st) == 0);
+  CHECK(st.st_size > (1 << 20));
+  std::string err;
+  defender::ConfigSnapshot snapshot;
+  REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot,
+                                       &err) == defender::SnapshotRead::kOk);
+  CHECK(snapshot.config.allow_hosts.size() == defender::kMaxListEntries);
+  CHECK(snapshot.config.deny_hosts.size() == defender::kMaxListEntries);
+}
+
 TEST_CASE("an edit takes effect on the next login: same size and mtime too") {
   SetNow(kT0);
   Env env("[lockout]\nfailure_limit = 1\n");
