@@ -22,6 +22,12 @@ Store* Backend::OpenLocalStore(std::string* err) {
   return local_store_.get();
 }
 
+bool Backend::lock_timed_out() const {
+  // local_store_ is only ever made by LocalStore::Open.
+  return local_store_ &&
+         static_cast<const LocalStore*>(local_store_.get())->lock_timed_out();
+}
+
 std::unique_ptr<Backend> Backend::Open(const Config& cfg, std::string* err) {
   return Open(cfg, BackendOptions{}, err);
 }

@@ -78,6 +78,10 @@ class Backend {
   // after which the store went on in the local store (empty too when that
   // store could not be opened: the call failed).
   std::string fallback_reason() const;
+  // Whether the local store (the store, or Redis's fallback) has failed a
+  // call because a record's lock was held past the timeout
+  // (LocalStore::lock_timed_out).
+  bool lock_timed_out() const;
 
  private:
   Backend() = default;

@@ -226,6 +226,7 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
     // renamed or linked elsewhere, so a linked one is the file the name
     // leads to).
     if (write && !WaitFlock(*fd, LOCK_EX, timeout_ms)) {
+      if (errno == ETIMEDOUT) lock_timed_out_ = true;
       if (timed_out) *timed_out = errno == ETIMEDOUT;
       *err = ErrnoMessage(path.str(), "cannot lock");
       break;
@@ -264,6 +265,7 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
       if (valid || h->locked || bytes.size == 0) break;
       if (reads == kLockFreeReads) {
         if (!WaitFlock(h->fd, LOCK_SH, lock_timeout_ms_)) {
+          if (errno == ETIMEDOUT) lock_timed_out_ = true;
           *err = ErrnoMessage(path.str(), "cannot lock");
           return false;
         }

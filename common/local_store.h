@@ -98,6 +98,13 @@ class LocalStore final : public Store {
   bool Prune(int64_t now, int64_t history_seconds, int64_t* removed,
              std::string* err) override;
 
+  // Whether a call has failed because a record's lock was held past the
+  // lock timeout all along (its holder stopped or frozen): the module then
+  // refuses the attempt instead of following the failure policy, since an
+  // attempt it allowed uncounted could be a free guess (doc/DESIGN.md
+  // §3.13).
+  bool lock_timed_out() const { return lock_timed_out_; }
+
  private:
   // One locked record file of a step.
   struct Held {
@@ -177,6 +184,7 @@ class LocalStore final : public Store {
 
   std::shared_ptr<StoreDir> store_dir_;
   int lock_timeout_ms_;
+  bool lock_timed_out_ = false;
   std::optional<SipKey> key_;
 };
 

@@ -242,6 +242,12 @@ bool Policy::AuthFail(const Login& login, bool log_attempt, FailureMode mode,
 
 bool Policy::CountProvisionally(const Login& login, bool log_refusal,
                                 Decision* d, std::string* err) {
+  // A refusal is decided first without the records' locks (Check): a local
+  // user who runs su to a blocked account again and again gets no lock of
+  // that account's to hold while su is stopped or frozen.
+  if (!Check(login, log_refusal, d, err)) return false;
+  if (d->refused) return true;
+  *d = Decision{};
   bool refused_before = false;
   if (!RecordFailure(login, FailureMode::kProvisional, d, &refused_before,
                      err)) {

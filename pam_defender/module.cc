@@ -185,6 +185,10 @@ class Step {
   bool StoreFailsClosed() const { return args_.fail_closed || secure_; }
   int ConfigError(const std::string& err);
   int StoreError(const std::string& err);
+  // A record's lock held past the timeout: the attempt is refused whatever
+  // the failure policy (but in report mode), and a refusing preauth marks
+  // the handle so that the later steps refuse without waiting again.
+  int StoreBusy(const std::string& err);
   // `service`: the Login's.
   void Announce(const Decision& d, const std::string& service);
   void TellUser(const Decision& d);
@@ -255,6 +259,19 @@ int Step::StoreError(const std::string& err) {
                                    "caller): %s",
              EscapeForDisplay(err).c_str());
   return ErrorResult(closed);
+}
+
+int Step::StoreBusy(const std::string& err) {
+  // Allowing an attempt that could not be counted would let a local user
+  // who stops or freezes a setuid su while it holds a record's lock guess
+  // that user's password uncounted: the attempt is refused instead, until
+  // the holder runs again or is killed (doc/DESIGN.md §3.13).
+  if (cfg().report_only) return StoreError(err);
+  pam_syslog(pamh_, LOG_ERR,
+             "store busy (failing closed: a record's lock is held): %s",
+             EscapeForDisplay(err).c_str());
+  if (args_.mode == Mode::kPreauth) SetState(pamh_, HandleState::kRefused);
+  return RefusedResult();
 }
 
 Login Step::Info() {
@@ -397,6 +414,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
              : policy.AuthSucc(login, log, &d, &err);
   }
   const std::string fallback_reason = backend->fallback_reason();
+  const bool lock_timed_out = backend->lock_timed_out();
   backend.reset();
   if (!fallback_reason.empty() && FirstRedisComplaint(pamh_)) {
     pam_syslog(pamh_, LOG_WARNING,
@@ -404,7 +422,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                "(on_error = local): %s",
                EscapeForDisplay(fallback_reason).c_str());
   }
-  if (!ok) return StoreError(err);
+  if (!ok) return lock_timed_out ? StoreBusy(err) : StoreError(err);
   // The store has decided, and the handle is marked now: memory running
   // out in a log line or the message below must neither turn a refusal
   // into the failure policy's result nor leave the handle unmarked (later

@@ -156,6 +156,37 @@ TEST_CASE("concurrent failing logins with SIGKILLs lose no completed count") {
   CHECK(Failures(env.db(), "user", "alice") == 1);
 }
 
+// A local user can freeze their own setuid su (a cgroup they are delegated)
+// while it holds a record's lock, and a stopped holder cannot be waited
+// out. A step that could not take the lock within the timeout used to
+// follow the failure policy and allow the login uncounted: the right
+// password got in past a block made meanwhile, and wrong ones were never
+// counted. Now such an attempt is refused, the right password too, and
+// logins go on as usual once the lock is free. (A lock held by another
+// open file description stands for the frozen su.)
+TEST_CASE("a record's lock held past the timeout refuses, not allows") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 3\n");
+  REQUIRE(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // alice's record.
+  const std::string record = env.dir() + "/state/subjects/u-616c696365";
+  const int holder = open(record.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(holder >= 0);
+  REQUIRE(flock(holder, LOCK_EX) == 0);
+  Login right;
+  right.password = "secret";
+  ClearLog();
+  const LoginResult held = RunLogin(env, right);
+  CHECK(held.auth == PAM_AUTH_ERR);
+  CHECK(held.seconds >= 4.5);  // The lock timeout, 5 s.
+  CHECK(LogHas("store busy (failing closed: a record's lock is held): " +
+               record + ": cannot lock"));
+  CHECK_FALSE(LogHas("failing open"));
+  close(holder);
+  const LoginResult free = RunLogin(env, right);
+  CHECK(free.auth == PAM_SUCCESS);
+  CHECK(free.seconds < 2.0);
+}
+
 // Issue 10 finding 4: `defenderctl cleanup` deleted the old attempt rows
 // in one transaction, holding the write lock for seconds; logins waited up
 // to the busy timeout, then failed open and their failures were lost. Now

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -351,6 +352,38 @@ TEST_CASE(
   CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
   // The journal was written despite RLIMIT_FSIZE 0: the three attempts.
   CHECK(Attempts(env.db()).size() == 3);
+}
+
+// A local user who runs su to a blocked account again and again must not
+// get that account's record lock each time (to freeze su while it holds
+// it): a setuid caller's preauth decides a refusal without locks. Here the
+// lock is held all along, and the refusal still comes at once.
+TEST_CASE("a setuid caller's refused preauth takes no record lock") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  REQUIRE(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  REQUIRE(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
+  REQUIRE(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  const std::string record = env.dir() + "/state/subjects/u-616c696365";
+  const int holder = open(record.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(holder >= 0);
+  REQUIRE(flock(holder, LOCK_EX) == 0);
+  const std::string report = InChild([&] {
+    // ruid nobody, euid 0: the ids of su run by nobody.
+    if (setresuid(65534, 0, 0) != 0) _exit(2);
+    Login right;
+    right.password = "secret";
+    ClearLog();
+    const LoginResult r = RunLogin(env, right);
+    return "auth=" + std::to_string(r.auth) +
+           (r.seconds < 2.0 ? " fast\n" : " slow\n") + LogText();
+  });
+  close(holder);
+  INFO("report: ", report);
+  CHECK(report.find("auth=" + std::to_string(PAM_AUTH_ERR) + " fast\n") == 0);
+  CHECK(report.find("refused user alice from 192.0.2.10: user alice is "
+                    "blocked") != std::string::npos);
+  CHECK(report.find("store busy") == std::string::npos);
 }
 
 // A setgid program (real gid the caller's, effective gid another) is as
