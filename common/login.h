@@ -21,6 +21,10 @@ struct RawLoginItems {
   std::string user;     // PAM_USER
   std::string rhost;    // PAM_RHOST
   std::string tty;      // PAM_TTY
+  std::string ruser;    // PAM_RUSER: who runs su or sudo
+  // The process is privileged by exec (su, sudo: InSecureContext), so
+  // PAM_RUSER was set by the program, not by whoever runs it.
+  bool setuid_caller = false;
 };
 
 // A login attempt after normalisation. Every field is stored text (valid
@@ -31,6 +35,11 @@ struct Login {
   std::string tty;                  // EscapeText(tty, kMaxSubjectBytes)
   std::optional<std::string> user;  // NormalizeUser; nullopt: no user
   std::optional<Host> host;         // NormalizeHost; nullopt: a local login
+  // A local login under a setuid caller run by someone other than the user
+  // it authenticates (su to another account; PAM_RUSER is not PAM_USER):
+  // it has no pair subject, so that another local user cannot lock the
+  // owner out of the owner's own local logins (doc/DESIGN.md §3.14).
+  bool other_local_caller = false;
 };
 
 // THE normalisation of a login's items under `cfg` (fold_username_case,

@@ -287,6 +287,8 @@ Login Step::Info() {
   }
   raw.rhost = Item(pamh_, PAM_RHOST);
   raw.tty = Item(pamh_, PAM_TTY);
+  raw.ruser = Item(pamh_, PAM_RUSER);
+  raw.setuid_caller = secure_;
   return NormalizeLogin(raw, cfg());
 }
 

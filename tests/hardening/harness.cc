@@ -95,6 +95,7 @@ defender::testing::PamLogin Items(const Login& login) {
           .user = login.user,
           .rhost = login.rhost,
           .tty = login.tty,
+          .ruser = login.ruser,
           .password = login.password,
           .echo_on = login.prompted_user,
           .flags = login.flags,

@@ -79,6 +79,7 @@ struct Login {
   std::string prompted_user;
   std::optional<std::string> rhost = "192.0.2.10";
   std::optional<std::string> tty = "ssh";
+  std::optional<std::string> ruser;  // PAM_RUSER (su and sudo set it).
   std::string password = "wrong";
   int flags = 0;
   bool account = true;  // Also run pam_acct_mgmt after a successful auth.

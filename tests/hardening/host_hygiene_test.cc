@@ -386,6 +386,46 @@ TEST_CASE("a setuid caller's refused preauth takes no record lock") {
   CHECK(report.find("store busy") == std::string::npos);
 }
 
+// Every local login has the origin "local". A local user who ran su to
+// another account with wrong passwords was counted on that account's pair
+// with "local", which the owner's own sudo had remembered, and so blocked
+// the owner's local logins: the pair rule, meant to keep an attacker from
+// locking the owner out, did the opposite. su run by another user (its
+// PAM_RUSER is not the account) now has no pair subject: it blocks the
+// user, and the owner's remembered local origin still lets the owner in.
+TEST_CASE("su by another local user cannot lock the owner out locally") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 3\n");
+  const std::string report = InChild([&] {
+    // ruid nobody, euid 0: a setuid su or sudo run by a user.
+    if (setresuid(65534, 0, 0) != 0) _exit(2);
+    Login owner;  // alice's own sudo: PAM_RUSER = PAM_USER.
+    owner.rhost.reset();
+    owner.tty = "pts/1";
+    owner.ruser = "alice";
+    owner.password = "secret";
+    std::string r = "owner=" + std::to_string(RunLogin(env, owner).auth);
+    Login other = owner;  // su alice, run by bob.
+    other.ruser = "bob";
+    other.password = "wrong";
+    for (int i = 0; i < 5; ++i) {
+      r += " other=" + std::to_string(RunLogin(env, other).auth);
+    }
+    r += " owner=" + std::to_string(RunLogin(env, owner).auth);
+    other.password = "secret";  // bob has learnt it: still blocked for bob.
+    r += " other=" + std::to_string(RunLogin(env, other).auth);
+    return r;
+  });
+  const std::string ok = std::to_string(PAM_SUCCESS);
+  const std::string err = std::to_string(PAM_AUTH_ERR);
+  CHECK(report == "owner=" + ok + " other=" + err + " other=" + err +
+                      " other=" + err + " other=" + err + " other=" + err +
+                      " owner=" + ok + " other=" + err);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  const auto pair = FindSubject(env.db(), "pair", "alice@local");
+  CHECK((!pair || pair->blocked == 0));
+}
+
 // A setgid program (real gid the caller's, effective gid another) is as
 // much in the caller's hands as a setuid one: a store error fails closed
 // there too. With all ids equal (sshd, login) it fails open.

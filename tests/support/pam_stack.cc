@@ -53,6 +53,7 @@ pam_handle_t* StartPam(const std::string& confdir, const PamLogin& login,
     return nullptr;
   }
   if (login.rhost) pam_set_item(pamh, PAM_RHOST, login.rhost->c_str());
+  if (login.ruser) pam_set_item(pamh, PAM_RUSER, login.ruser->c_str());
   if (login.tty) pam_set_item(pamh, PAM_TTY, login.tty->c_str());
   return pamh;
 }

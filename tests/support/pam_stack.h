@@ -58,6 +58,7 @@ struct PamLogin {
   std::optional<std::string> user;
   std::optional<std::string> rhost;
   std::optional<std::string> tty;
+  std::optional<std::string> ruser;
   std::string password;  // Answer to PAM_PROMPT_ECHO_OFF.
   std::string echo_on;   // Answer to PAM_PROMPT_ECHO_ON (a user name).
   int flags = 0;
@@ -68,9 +69,9 @@ struct PamLogin {
 };
 
 // pam_start_confdir() of `login.service` in `confdir` talking through
-// `talk` (which must outlive the handle), with PAM_RHOST and PAM_TTY set as
-// `login` says. Returns nullptr if pam_start_confdir fails. The caller runs
-// the steps and calls pam_end.
+// `talk` (which must outlive the handle), with PAM_RHOST, PAM_TTY and
+// PAM_RUSER set as `login` says. Returns nullptr if pam_start_confdir fails.
+// The caller runs the steps and calls pam_end.
 pam_handle_t* StartPam(const std::string& confdir, const PamLogin& login,
                        PamConversation* talk);
 
