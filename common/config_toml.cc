@@ -34,6 +34,7 @@
 
 #include "common/config.h"
 #include "common/config_keys.h"
+#include "common/toml_depth.h"
 
 namespace defender {
 namespace {
@@ -86,6 +87,12 @@ bool ToValue(const toml::node& node, Value* v) {
 
 bool ParseConfigText(std::string_view text, const std::string& name,
                      Config* cfg, std::string* err) {
+  int line = 0;
+  std::string deep;
+  if (!CheckTomlDepth(text, &line, &deep)) {
+    *err = name + ":" + std::to_string(line) + ": " + deep;
+    return false;
+  }
   toml::table parsed;
   try {
     // No source path: toml++ 3.3 copies it into a std::make_shared string
