@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/lazy_libc.h"
+#include "common/lock_wait.h"
 
 namespace defender {
 namespace {
@@ -227,9 +228,13 @@ bool ClaimConfigErrorLog(const std::string& statedir,
   const Fd fd(openat(dir.get(), name.c_str(),
                      O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
                      0600));
+  // The lock is waited for a moment only: a su stopped or frozen while it
+  // held it must not hang every later login (then the error is logged
+  // without the once-a-minute bound).
+  constexpr int kLockWaitMs = 100;
   struct stat st;
   if (fd.get() < 0 || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
-      !Trusted(st) || flock(fd.get(), LOCK_EX) != 0) {
+      !Trusted(st) || !WaitFlock(fd.get(), LOCK_EX, kLockWaitMs)) {
     return true;
   }
   char buf[32] = {};

@@ -4,9 +4,13 @@
 #include "common/config_snapshot.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -326,6 +330,31 @@ TEST_CASE("snapshot file: the error log is claimed once per interval") {
   // Another file has its own limit; a clock set back logs.
   CHECK(ClaimConfigErrorLog(statedir, "/etc/other.toml", 1100, 60));
   CHECK(ClaimConfigErrorLog(statedir, conf, 900, 60));
+}
+
+// The claim's lock is held by a process stopped or frozen meanwhile: the
+// claim does not wait for it (every login would hang), it logs.
+TEST_CASE("snapshot file: a held error-log lock is not waited for") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  std::string err;
+  REQUIRE(WriteConfigSnapshot(statedir, Sample(), &err));
+  const std::string conf = Sample().conf_path;
+  REQUIRE(ClaimConfigErrorLog(statedir, conf, 1000, 60));
+  std::string logged;
+  for (const auto& e :
+       std::filesystem::recursive_directory_iterator(statedir)) {
+    if (e.path().extension() == ".logged") logged = e.path();
+  }
+  REQUIRE(!logged.empty());
+  const int holder = open(logged.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(holder >= 0);
+  REQUIRE(flock(holder, LOCK_EX) == 0);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(ClaimConfigErrorLog(statedir, conf, 1001, 60));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+  close(holder);
+  CHECK_FALSE(ClaimConfigErrorLog(statedir, conf, 1002, 60));
 }
 
 }  // namespace
