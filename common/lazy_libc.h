@@ -5,8 +5,9 @@
 // looks up every function the module imports in each library of the host
 // process, in every login (about 0.1 µs each in a small process, more in
 // sshd's two dozen libraries). Spawning hooks, Redis connections, name
-// resolution and the store's and the configuration's upkeep use 43 C
-// library functions that a login on the local store does not call. Each of
+// resolution, the store's and the configuration's upkeep and a setuid
+// caller's local login use 44 C library functions that a login on the
+// local store over the network does not call. Each of
 // those is named here; the code calls `lazy::fork()` where it would call
 // `fork()`, and the function is looked up by name at its first call in the
 // process (dlsym(RTLD_DEFAULT): what the loader would have bound, an
@@ -40,6 +41,7 @@
 #include <dlfcn.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/random.h>
@@ -185,7 +187,9 @@ class Function {
   X(localtime_r, DEFENDER_TIME64_NAME(localtime_r, "__localtime64_r"))       \
   X(strftime, "strftime", size_t{0})                                         \
   X(gethostname, "gethostname")                                              \
-  X(getpid, "getpid")
+  X(getpid, "getpid")                                                        \
+  /* A setuid caller's local login (pam_defender/module.cc). */              \
+  X(getpwnam_r, "getpwnam_r", ENOSYS)
 
 // The functions' attributes (nonnull, warn_unused_result) are not part of
 // their types.

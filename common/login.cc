@@ -8,11 +8,8 @@ Login NormalizeLogin(const RawLoginItems& raw, const Config& cfg) {
   login.tty = EscapeText(raw.tty, kMaxSubjectBytes);
   login.user = NormalizeUser(raw.user, cfg.fold_username_case);
   login.host = NormalizeHost(raw.rhost, static_cast<int>(cfg.ipv6_prefix));
-  if (!login.host && raw.setuid_caller) {
-    const std::optional<std::string> ruser =
-        NormalizeUser(raw.ruser, cfg.fold_username_case);
-    login.other_local_caller = !ruser || !login.user || *ruser != *login.user;
-  }
+  login.other_local_caller =
+      !login.host && raw.setuid_caller && !raw.caller_is_user;
   return login;
 }
 

@@ -21,10 +21,13 @@ struct RawLoginItems {
   std::string user;     // PAM_USER
   std::string rhost;    // PAM_RHOST
   std::string tty;      // PAM_TTY
-  std::string ruser;    // PAM_RUSER: who runs su or sudo
-  // The process is privileged by exec (su, sudo: InSecureContext), so
-  // PAM_RUSER was set by the program, not by whoever runs it.
+  // The process is privileged by exec (su, sudo: InSecureContext), and
+  // whether the user who runs it (its real uid, which the kernel set) is
+  // the account PAM_USER names (its uid). Not PAM_RUSER: some setuid
+  // programs take that from their caller (polkit's helper sets it to the
+  // user to authenticate).
   bool setuid_caller = false;
+  bool caller_is_user = false;
 };
 
 // A login attempt after normalisation. Every field is stored text (valid
@@ -36,9 +39,9 @@ struct Login {
   std::optional<std::string> user;  // NormalizeUser; nullopt: no user
   std::optional<Host> host;         // NormalizeHost; nullopt: a local login
   // A local login under a setuid caller run by someone other than the user
-  // it authenticates (su to another account; PAM_RUSER is not PAM_USER):
-  // it has no pair subject, so that another local user cannot lock the
-  // owner out of the owner's own local logins (doc/DESIGN.md §3.14).
+  // it authenticates (su to another account): it has no pair subject, so
+  // that another local user cannot lock the owner out of the owner's own
+  // local logins (doc/DESIGN.md §3.14).
   bool other_local_caller = false;
 };
 

@@ -1,13 +1,16 @@
 #include "pam_defender/module.h"
 
+#include <pwd.h>
 #include <security/pam_ext.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/backend.h"
 #include "common/clock.h"
@@ -155,6 +158,24 @@ std::string Item(pam_handle_t* pamh, int type) {
   return static_cast<const char*>(value);
 }
 
+// The uid of the account named `user` (the system's user database), or
+// (uid_t)-1 when there is none or it cannot be read. Only a setuid
+// caller's local login asks (Step::Info).
+uid_t UidOf(const std::string& user) {
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    const int rc =
+        lazy::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (rc == ERANGE && buf.size() < (1 << 20)) {
+      buf.resize(buf.size() * 4);
+      continue;
+    }
+    return rc == 0 && found != nullptr ? pw.pw_uid : static_cast<uid_t>(-1);
+  }
+}
+
 // What a refused attempt returns (the table in module.h): PAM_PERM_DENIED
 // from the account step, PAM_AUTH_ERR from the auth steps.
 int RefusedResult(bool account) {
@@ -163,9 +184,15 @@ int RefusedResult(bool account) {
 
 class Step {
  public:
-  // `secure`: the caller is privileged by exec (process_guard.h).
-  Step(EntryPoint entry, pam_handle_t* pamh, int flags, bool secure)
-      : entry_(entry), pamh_(pamh), flags_(flags), secure_(secure) {}
+  // `secure`: the caller is privileged by exec (process_guard.h), run by
+  // the user of uid `caller_uid` (ProcessGuard::caller_uid).
+  Step(EntryPoint entry, pam_handle_t* pamh, int flags, bool secure,
+       uid_t caller_uid)
+      : entry_(entry),
+        pamh_(pamh),
+        flags_(flags),
+        secure_(secure),
+        caller_uid_(caller_uid) {}
 
   // Runs the step. From the moment the arguments are parsed, *fallback holds
   // the result to use should the step throw.
@@ -202,6 +229,7 @@ class Step {
   pam_handle_t* pamh_;
   int flags_;
   bool secure_;
+  uid_t caller_uid_;
   ModuleArgs args_;
   // Shared with the handle's cache (module_config.h); copied only when the
   // module's arguments change it.
@@ -287,8 +315,10 @@ Login Step::Info() {
   }
   raw.rhost = Item(pamh_, PAM_RHOST);
   raw.tty = Item(pamh_, PAM_TTY);
-  raw.ruser = Item(pamh_, PAM_RUSER);
   raw.setuid_caller = secure_;
+  raw.caller_is_user = secure_ && raw.rhost.empty() && !raw.user.empty() &&
+                       caller_uid_ != static_cast<uid_t>(-1) &&
+                       UidOf(raw.user) == caller_uid_;
   return NormalizeLogin(raw, cfg());
 }
 
@@ -476,7 +506,7 @@ int RunModule(EntryPoint entry, pam_handle_t* pamh, int flags, int argc,
                guard.error(), lazy::strerror(guard.error_errno()));
   }
   try {
-    Step step(entry, pamh, flags, guard.active());
+    Step step(entry, pamh, flags, guard.active(), guard.caller_uid());
     return step.Run(argc, argv, &fallback);
   } catch (const std::exception& e) {
     pam_syslog(pamh, LOG_CRIT, "internal error: %s", e.what());

@@ -139,12 +139,15 @@ void ProcessGuard::Unstoppable() {
   uid_t ruid, euid, suid;
   if (getresuid(&ruid, &euid, &suid) != 0) {
     Fail("getresuid", errno);
-  } else if (euid == 0 && ruid != 0) {
-    if (setresuid(0, static_cast<uid_t>(-1), static_cast<uid_t>(-1)) == 0) {
-      old_ruid_ = ruid;
-      ruid_changed_ = true;
-    } else {
-      Fail("setresuid", errno);
+  } else {
+    caller_uid_ = ruid;
+    if (euid == 0 && ruid != 0) {
+      if (setresuid(0, static_cast<uid_t>(-1), static_cast<uid_t>(-1)) == 0) {
+        old_ruid_ = ruid;
+        ruid_changed_ = true;
+      } else {
+        Fail("setresuid", errno);
+      }
     }
   }
   sigset_t stop;

@@ -72,6 +72,11 @@ class ProcessGuard {
 
   // True when the guard acts (the process is privileged by exec).
   bool active() const { return active_; }
+  // When it acts: the real uid the process had when the guard took hold,
+  // the user who runs the setuid program, which the kernel set (not one of
+  // the PAM items, which the program may take from its caller: PAM_RUSER);
+  // (uid_t)-1 if it could not be read. Otherwise (uid_t)-1.
+  uid_t caller_uid() const { return caller_uid_; }
   // The first call of the guard that failed ("setrlimit(RLIMIT_FSIZE)"),
   // or nullptr; error_errno() is its errno.
   const char* error() const { return error_; }
@@ -109,6 +114,7 @@ class ProcessGuard {
   mode_t old_umask_ = 0;
   bool ruid_changed_ = false;
   uid_t old_ruid_ = 0;
+  uid_t caller_uid_ = static_cast<uid_t>(-1);
   bool mask_changed_ = false;
   sigset_t old_mask_ = {};
   OpenedFd fds_[3] = {};

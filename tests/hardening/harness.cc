@@ -67,8 +67,9 @@ Env::Env(const std::string& config_extra, const std::string& module_args,
   confdir_ = tmp_ / "pam.d";
   REQUIRE(mkdir(confdir_.c_str(), 0755) == 0);
   SetConfig(config_extra);
-  const std::string passdb =
-      tmp_.Write("passdb", "alice:secret:login\nbob:secret:login\n", 0644);
+  const std::string passdb = tmp_.Write(
+      "passdb", "alice:secret:login\nbob:secret:login\ngames:secret:login\n",
+      0644);
   WriteService("login",
                defender::testing::StandardStack(
                    ModulePath(), "conf=" + conf_ + " " + module_args_, passdb));

@@ -43,8 +43,9 @@ inline int Run(const std::vector<std::string>& argv) {
 }
 
 // A test environment: a config file, a password database for pam_matrix
-// (alice:secret and bob:secret) and a service "login" with the stack of
-// doc/DESIGN.md §7 (pam_matrix in place of pam_unix), all in one temporary
+// (alice:secret, bob:secret, and games:secret for a test that needs an
+// account of the system's user database) and a service "login" with the stack
+// of doc/DESIGN.md §7 (pam_matrix in place of pam_unix), all in one temporary
 // directory.
 class Env {
  public:

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -390,30 +391,37 @@ TEST_CASE("a setuid caller's refused preauth takes no record lock") {
 // another account with wrong passwords was counted on that account's pair
 // with "local", which the owner's own sudo had remembered, and so blocked
 // the owner's local logins: the pair rule, meant to keep an attacker from
-// locking the owner out, did the opposite. su run by another user (its
-// PAM_RUSER is not the account) now has no pair subject: it blocks the
-// user, and the owner's remembered local origin still lets the owner in.
+// locking the owner out, did the opposite. A setuid caller's local login
+// run by another user than the account (real uid against the account's
+// uid; PAM_RUSER, which some setuid programs take from their caller, is
+// not trusted) now has no pair subject: it blocks the user, and the
+// owner's remembered local origin still lets the owner in.
 TEST_CASE("su by another local user cannot lock the owner out locally") {
   SetNow(1'800'000'000);
   Env env("[lockout]\nfailure_limit = 3\n");
+  const struct passwd* games = getpwnam("games");
+  REQUIRE(games != nullptr);
+  const uid_t owner_uid = games->pw_uid;
   const std::string report = InChild([&] {
-    // ruid nobody, euid 0: a setuid su or sudo run by a user.
-    if (setresuid(65534, 0, 0) != 0) _exit(2);
-    Login owner;  // alice's own sudo: PAM_RUSER = PAM_USER.
+    // A setuid su or sudo (effective uid 0) run by the owner, then by
+    // nobody, then by the owner again.
+    const auto run_by = [&](uid_t uid, const Login& l) {
+      if (setresuid(uid, 0, 0) != 0) _exit(2);
+      return std::to_string(RunLogin(env, l).auth);
+    };
+    Login owner;
+    owner.user = "games";
     owner.rhost.reset();
     owner.tty = "pts/1";
-    owner.ruser = "alice";
     owner.password = "secret";
-    std::string r = "owner=" + std::to_string(RunLogin(env, owner).auth);
-    Login other = owner;  // su alice, run by bob.
-    other.ruser = "bob";
+    std::string r = "owner=" + run_by(owner_uid, owner);
+    Login other = owner;    // su games, run by nobody.
+    other.ruser = "games";  // As polkit's setuid helper sets it.
     other.password = "wrong";
-    for (int i = 0; i < 5; ++i) {
-      r += " other=" + std::to_string(RunLogin(env, other).auth);
-    }
-    r += " owner=" + std::to_string(RunLogin(env, owner).auth);
-    other.password = "secret";  // bob has learnt it: still blocked for bob.
-    r += " other=" + std::to_string(RunLogin(env, other).auth);
+    for (int i = 0; i < 5; ++i) r += " other=" + run_by(65534, other);
+    r += " owner=" + run_by(owner_uid, owner);
+    other.password = "secret";  // Learnt: still blocked for nobody.
+    r += " other=" + run_by(65534, other);
     return r;
   });
   const std::string ok = std::to_string(PAM_SUCCESS);
@@ -421,9 +429,10 @@ TEST_CASE("su by another local user cannot lock the owner out locally") {
   CHECK(report == "owner=" + ok + " other=" + err + " other=" + err +
                       " other=" + err + " other=" + err + " other=" + err +
                       " owner=" + ok + " other=" + err);
-  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
-  const auto pair = FindSubject(env.db(), "pair", "alice@local");
-  CHECK((!pair || pair->blocked == 0));
+  CHECK(FindSubject(env.db(), "user", "games")->blocked == 1);
+  // nobody's failures never counted on the owner's pair.
+  const auto pair = FindSubject(env.db(), "pair", "games@local");
+  CHECK((!pair || (pair->blocked == 0 && pair->failures == 0)));
 }
 
 // A setgid program (real gid the caller's, effective gid another) is as
