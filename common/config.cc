@@ -32,6 +32,21 @@ const char* OnErrorName(OnError e) {
   return "?";
 }
 
+namespace {
+
+// "user:password" of "scheme://user:password@host...", if the URL has an
+// '@' before its path.
+std::optional<std::string_view> UrlUserInfo(std::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::nullopt;
+  const size_t at = url.find('@', scheme + 3);
+  const size_t slash = url.find('/', scheme + 3);
+  if (at == std::string_view::npos || slash < at) return std::nullopt;
+  return url.substr(scheme + 3, at - scheme - 3);
+}
+
+}  // namespace
+
 bool Config::NamesSecrets() const {
   if (!on_block.empty() || !on_unblock.empty()) return true;
   if (!redis_password_file.empty()) return true;
@@ -40,12 +55,13 @@ bool Config::NamesSecrets() const {
   for (const std::string& s : redis_sentinels) {
     if (s.find('@') != std::string::npos) return true;
   }
-  // A password in the URL: "scheme://[user[:password]@]...".
-  const size_t scheme = redis_url.find("://");
-  if (scheme == std::string::npos) return false;
-  const size_t at = redis_url.find('@', scheme + 3);
-  const size_t slash = redis_url.find('/', scheme + 3);
-  return at != std::string::npos && (slash == std::string::npos || at < slash);
+  // A user or password in the URL.
+  return UrlUserInfo(redis_url).has_value();
+}
+
+bool Config::UrlHoldsPassword() const {
+  const std::optional<std::string_view> info = UrlUserInfo(redis_url);
+  return info && info->find(':') != std::string_view::npos;
 }
 
 namespace config_internal {

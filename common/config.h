@@ -135,6 +135,10 @@ struct Config {
   // Redis password (in the URL, a password_file, or a redis.sentinels entry
   // with an '@').
   bool NamesSecrets() const;
+  // Whether redis.url holds a password ("redis://:pw@..." or
+  // "redis://user:pw@..."): the file must not be readable by group or
+  // others either (LoadConfigFile).
+  bool UrlHoldsPassword() const;
 };
 
 // Sets one key from the module argument form "KEY=VALUE", where KEY is any

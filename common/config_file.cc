@@ -69,6 +69,14 @@ bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
                 "root and not writable by group or others"};
     return false;
   }
+  if (parsed.UrlHoldsPassword() && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    *err = {ErrorKind::kCorrupt,
+            path +
+                ": holds a Redis password in redis.url, so it must not be "
+                "readable by group or others (chmod 600; or put the password "
+                "in redis.password_file)"};
+    return false;
+  }
   parsed.source = path;
   *cfg = std::move(parsed);
   return true;

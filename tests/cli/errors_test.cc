@@ -248,7 +248,16 @@ TEST_SUITE("root") {
     box.WriteConfig(
         "[store]\ndir = \"" + box.state_dir() +
         "\"\n[redis]\nurl = \"redis://app:s3cret@10.0.0.5:6379/2\"\n");
+    // A password in the URL: readable by root alone, or refused.
     RunResult r = box.Ctl({"config", "show"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "defenderctl: " + box.config() +
+                       ": holds a Redis password in redis.url, so it must "
+                       "not be readable by group or others (chmod 600; or "
+                       "put the password in redis.password_file)\n");
+    CHECK(r.err.find("s3cret") == std::string::npos);
+    REQUIRE(chmod(box.config().c_str(), 0600) == 0);
+    r = box.Ctl({"config", "show"});
     CHECK(r.status == 0);
     CHECK(r.out.find("url = \"redis://app:****@10.0.0.5:6379/2\"\n") !=
           std::string::npos);

@@ -424,6 +424,30 @@ TEST_CASE("LoadConfigFile: missing, unreadable and trusted files") {
   const std::string secret = dir.path() + "/secret.toml";
   WriteFile(secret, "[redis]\nurl = \"redis://:pw@10.0.0.1:6379/0\"\n", 0666);
   CHECK_FALSE(LoadConfigFile(secret, false, &h, &err));
+  // A password in the URL is for root's eyes only; a user name is not.
+  if (geteuid() == 0) {
+    REQUIRE(chmod(secret.c_str(), 0644) == 0);
+    CHECK_FALSE(LoadConfigFile(secret, false, &h, &err));
+    CHECK(err == secret +
+                     ": holds a Redis password in redis.url, so it must not "
+                     "be readable by group or others (chmod 600; or put the "
+                     "password in redis.password_file)");
+    REQUIRE(chmod(secret.c_str(), 0600) == 0);
+    CHECK(LoadConfigFile(secret, false, &h, &err));
+    WriteFile(secret, "[redis]\nurl = \"redis://pam@10.0.0.1:6379/0\"\n", 0644);
+    CHECK(LoadConfigFile(secret, false, &h, &err));
+  }
+  Config u;
+  for (const char* url :
+       {"redis://:pw@h", "redis://u:pw@h:1/0", "redis://u:p:w@[::1]:7000"}) {
+    u.redis_url = url;
+    CHECK_MESSAGE(u.UrlHoldsPassword(), url);
+  }
+  for (const char* url : {"redis://u@h", "redis://h:6379/0", "redis://h/0@x",
+                          "unix:///run/r.sock?db=1", "redis://[::1]:1"}) {
+    u.redis_url = url;
+    CHECK_FALSE_MESSAGE(u.UrlHoldsPassword(), url);
+  }
   // Issue 10 review: a password written into redis.sentinels is refused
   // (the config must not pass with it), and never quoted.
   const std::string sentinel = dir.path() + "/sentinel.toml";
