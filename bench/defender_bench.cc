@@ -261,6 +261,7 @@ class Runner {
           pam_dir + "/pam_deny.so", pam_dir + "/pam_permit.so"}) {
       EvictFromPageCache(m);
     }
+    WaitForSettledConfigs(stacks);
     // Warm-up (creates the stores), or in the blocked scenario the failures
     // that block the user and the host.
     std::map<std::string, int64_t> expected_rows;
@@ -362,6 +363,7 @@ class Runner {
     std::vector<Stack> stacks;
     Scenario sc{"steps", "per-step cost", Pattern::kMixed};
     if (!Stacks(sc, 1000000, &stacks, &err)) return Fail(err);
+    WaitForSettledConfigs(stacks);
     std::map<std::string, std::vector<double>> times;
     std::map<std::string, std::vector<double>> cpu_times;
     std::map<std::string, std::vector<double>> faults;

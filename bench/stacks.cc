@@ -3,8 +3,11 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <thread>
 
 namespace bench {
 namespace {
@@ -42,6 +45,16 @@ bool WriteFile(const std::string& path, const std::string& text,
   }
   chmod(path.c_str(), 0600);
   return true;
+}
+
+void WaitForSettledConfigs(const std::vector<Stack>& stacks) {
+  for (const Stack& s : stacks) {
+    struct stat st;
+    if (s.config.empty() || stat(s.config.c_str(), &st) != 0) continue;
+    while (time(nullptr) <= st.st_ctim.tv_sec + 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
 }
 
 bool MakeDirs(const std::string& path, std::string* err) {

@@ -79,11 +79,19 @@ const char* ModeName(FailureMode m) {
   return "count";
 }
 
+// The largest time (epoch seconds) taken from a reply: a server that sends
+// more (or a clock at or below 0) is not believed, so that moving a time
+// between the two clocks cannot overflow.
+constexpr int64_t kMaxServerTime = int64_t{1} << 40;
+
 // The state at v[i..i+2] (failures, blocked, until on the script's clock),
-// its until moved to the caller's clock by `offset`.
+// its until moved to the caller's clock by `offset` (|offset| is below
+// 2 * kMaxServerTime: EvalInts). An until out of range is brought into it.
 SubjectState StateAt(const std::vector<int64_t>& v, size_t i, int64_t offset) {
-  return SubjectState{v[i], v[i + 1] != 0,
-                      v[i + 2] == 0 ? 0 : v[i + 2] + offset};
+  const int64_t until = v[i + 2];
+  return SubjectState{
+      v[i], v[i + 1] != 0,
+      until == 0 ? 0 : std::clamp<int64_t>(until, 1, kMaxServerTime) + offset};
 }
 
 // StateAt with the exempt flag at v[exempt].
@@ -222,7 +230,16 @@ bool RedisStore::EvalInts(const char* op, int64_t now,
       !DecodeIntArray(r.get(), n + 1, out, err)) {
     return false;
   }
-  *offset = now - out->back();
+  // The script's clock, last. now is the caller's: a real clock or a
+  // test's, within the same range.
+  const int64_t server_now = out->back();
+  if (server_now <= 0 || server_now > kMaxServerTime || now <= 0 ||
+      now > kMaxServerTime) {
+    *err = conn_->server() + ": implausible clock in the reply to " + op +
+           ": " + std::to_string(server_now);
+    return false;
+  }
+  *offset = now - server_now;
   out->pop_back();
   return true;
 }
@@ -532,6 +549,8 @@ bool RedisStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
             }
             long long seen = 0;  // Not a number: 0, long forgotten.
             std::from_chars(score->str, score->str + score->len, seen);
+            // Only what was asked for: a time after now, in range.
+            if (seen <= now || seen > kMaxServerTime) continue;
             out->push_back(
                 RememberedEntry{user, std::string(host->str, host->len), seen});
           }

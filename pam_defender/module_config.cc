@@ -31,6 +31,16 @@ void Remember(ConfigCache* cache, const std::string& conf, bool exists,
   cache->config = cfg;
 }
 
+// Whether the file may still change without changing its identity: an
+// edit in place, at the same size, in the same tick of the file system's
+// clock as the version just read, leaves st_ctim as it was. A version
+// changed within a second of `now` is used, but neither kept in memory nor
+// compiled to a snapshot: the steps that follow read it again, until it is
+// older.
+bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
+  return identity.ctime_sec >= now - 1 && identity.ctime_sec <= now + 1;
+}
+
 }  // namespace
 
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
@@ -70,10 +80,11 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
     if (CompileConfigWithPlugin(conf, &fresh->config, err)) {
       fresh->conf_path = conf;
       fresh->identity = identity;
+      *cfg = ConfigOf(fresh);
+      if (MayChangeUnseen(identity, now)) return true;
       // Best effort: without a snapshot the next login parses again.
       std::string ignored;
       WriteConfigSnapshot(statedir, *fresh, &ignored);
-      *cfg = ConfigOf(fresh);
       Remember(cache, conf, true, identity, *cfg);
       return true;
     }

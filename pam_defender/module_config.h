@@ -4,7 +4,11 @@
 // from; otherwise the file is parsed by the plugin (config_plugin.h) and a
 // new snapshot written. When the file is invalid (or cannot be read, or the
 // plugin cannot be used) and a snapshot of an earlier version exists, that
-// last valid configuration is enforced.
+// last valid configuration is enforced. A file whose st_ctim is within a
+// second of the step's time is parsed in every step, neither cached nor
+// compiled to a snapshot, until it is older: an edit in place at the same
+// size in the same tick of the file system's clock changes no part of the
+// identity (git's "racy clean" problem).
 #ifndef PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
 #define PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
 
@@ -35,15 +39,17 @@ struct ConfigCache {
 
 // Sets *cfg for the file `conf`, from *cache when it holds the current
 // version of that file (`cache` may be null); a valid configuration
-// loaded is stored in *cache. The configuration is shared with the cache,
-// not copied: a caller that changes it (module arguments) copies it first.
-// A missing file is the built-in defaults when `missing_ok` (no plugin is
-// needed). Returns false with *err set ("FILE:LINE: KEY: reason") when
-// there is no valid configuration. When it returns the last valid
-// configuration in place of an invalid file, *fallback_error is set to the
-// line to log at LOG_ERR ("configuration error in ERR; enforcing the last
-// valid configuration from TIME"), unless one was logged in the last
-// kConfigErrorLogInterval seconds before `now`; otherwise it is left empty.
+// loaded is stored in *cache (unless the file changed within a second of
+// `now`, the system clock's epoch seconds in an installed module). The
+// configuration is shared with the cache, not copied: a caller that changes it
+// (module arguments) copies it first. A missing file is the built-in defaults
+// when `missing_ok` (no plugin is needed). Returns false with *err set
+// ("FILE:LINE: KEY: reason") when there is no valid configuration. When it
+// returns the last valid configuration in place of an invalid file,
+// *fallback_error is set to the line to log at LOG_ERR ("configuration error in
+// ERR; enforcing the last valid configuration from TIME"), unless one was
+// logged in the last kConfigErrorLogInterval seconds before `now`; otherwise it
+// is left empty.
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       const std::string& statedir, int64_t now,
                       ConfigCache* cache, std::shared_ptr<const Config>* cfg,

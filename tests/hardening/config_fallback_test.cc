@@ -171,6 +171,37 @@ TEST_CASE("an edit takes effect on the next login: same size and mtime too") {
   CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
 }
 
+// A version changed in the second of the login (or the one before) is not
+// compiled: a second edit in place, at the same size in the same tick of
+// the file system's clock, would have the same identity, and its snapshot
+// would hide that edit for good.
+TEST_CASE(
+    "a file changed in this second is parsed, not compiled, until older") {
+  Env env("[lockout]\nfailure_limit = 1\n");
+  struct stat st;
+  REQUIRE(stat(env.conf().c_str(), &st) == 0);
+  defender::ConfigSnapshot snapshot;
+  std::string err;
+  for (const int64_t now :
+       {st.st_ctim.tv_sec - 1, st.st_ctim.tv_sec, st.st_ctim.tv_sec + 1}) {
+    CAPTURE(now);
+    SetNow(now);
+    CHECK(Fail(env) == PAM_AUTH_ERR);
+    CHECK(
+        defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot, &err) ==
+        defender::SnapshotRead::kAbsent);
+  }
+  // Still enforced: limit 1, so the second failure blocked.
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  // Two seconds on, the version is compiled.
+  SetNow(st.st_ctim.tv_sec + 2);
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot,
+                                       &err) == defender::SnapshotRead::kOk);
+  CHECK(snapshot.identity == defender::FileIdentity::Of(st));
+  CHECK(snapshot.config.failure_limit == 1);
+}
+
 TEST_CASE(
     "a snapshot that is garbage, a symlink or group-writable is not used") {
   SetNow(kT0);

@@ -309,6 +309,91 @@ TEST_CASE("EVALSHA, NOSCRIPT and EVAL of one store call share one deadline") {
   CHECK(err == fake.address() + ": no reply within 400 ms");
 }
 
+// Answers every request with `reply`.
+FakeRedis::Serve Always(std::string reply) {
+  return [reply](int fd, const std::atomic<bool>& stop) {
+    while (ReadSome(fd, stop)) {
+      if (!Send(fd, reply)) return;
+    }
+  };
+}
+
+// The reply of the store script's "get" for one subject: failures,
+// blocked, until, exempt, then the script's clock.
+std::string GetReply(const std::string& until, const std::string& clock) {
+  return "*5\r\n:3\r\n:1\r\n:" + until + "\r\n:0\r\n:" + clock + "\r\n";
+}
+
+TEST_CASE("a server clock out of range is an error, not an overflow") {
+  for (const char* clock :
+       {"-9223372036854775808", "0", "-1", "9223372036854775807"}) {
+    CAPTURE(clock);
+    FakeRedis fake(Always(GetReply("1800000600", clock)));
+    RedisConnection c(Settings(fake.url()));
+    RedisStore store(&c, {});
+    std::vector<SubjectState> out;
+    std::string err;
+    CHECK_FALSE(store.Get({&kAlice, 1}, 1'800'000'000, &out, &err));
+    CHECK(err ==
+          fake.address() + ": implausible clock in the reply to get: " + clock);
+  }
+}
+
+TEST_CASE("an until out of range is brought into range on the caller's clock") {
+  // The server's clock is 10^8 s behind the caller's: every until moves
+  // forward by that much, which INT64_MAX cannot.
+  struct Case {
+    const char* until;
+    int64_t expect;
+  };
+  const int64_t kLimit = int64_t{1} << 40;
+  for (const Case& c : {Case{"9223372036854775807", kLimit + 100'000'000},
+                        Case{"-9223372036854775808", 1 + 100'000'000},
+                        Case{"1700000600", 1'800'000'600}}) {
+    CAPTURE(c.until);
+    FakeRedis fake(Always(GetReply(c.until, "1700000000")));
+    RedisConnection conn(Settings(fake.url()));
+    RedisStore store(&conn, {});
+    std::vector<SubjectState> out;
+    std::string err;
+    REQUIRE_MESSAGE(store.Get({&kAlice, 1}, 1'800'000'000, &out, &err), err);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].failures == 3);
+    CHECK(out[0].blocked);
+    CHECK(out[0].until == c.expect);
+  }
+}
+
+TEST_CASE("remembered hosts: only times after now, in range, are listed") {
+  const auto bulk = [](const std::string& s) {
+    return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
+  };
+  // SCAN finds one user's list; ZRANGEBYSCORE returns four hosts, of which
+  // only one was asked for (a time after now = 1,800,000,000).
+  const std::string scan =
+      "*2\r\n" + bulk("0") + "*1\r\n" + bulk("defender:{remember:bob}:r");
+  const std::string range =
+      "*8\r\n" + bulk("h1") + bulk("-9223372036854775808") + bulk("h2") +
+      bulk("9223372036854775807") + bulk("h3") + bulk("1800000000") +
+      bulk("h4") + bulk("1800086400");
+  FakeRedis fake([scan, range](int fd, const std::atomic<bool>& stop) {
+    for (int n = 0; ReadSome(fd, stop); ++n) {
+      if (!Send(fd, n == 0 ? scan : range)) return;
+    }
+  });
+  RedisConnection conn(Settings(fake.url()));
+  defender::RedisStoreOptions options;
+  options.key_prefix = "defender";
+  RedisStore store(&conn, options);
+  std::vector<defender::RememberedEntry> out;
+  std::string err;
+  REQUIRE_MESSAGE(store.ListRemembered(1'800'000'000, &out, &err), err);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user == "bob");
+  CHECK(out[0].host == "h4");
+  CHECK(out[0].until == 1'800'086'400);
+}
+
 // The walk bound the walk tests give the store (RedisStoreOptions::
 // walk_timeout_ms), and what a walk past it must report.
 constexpr int64_t kWalkMs = 300;

@@ -69,6 +69,10 @@ with tempfile.TemporaryDirectory() as work:
         f.write("[lockout]\nfailure_limit = 1\ncooloff_time = 3600\n\n"
                 f"[store]\ndir = \"{work}/store\"\n")
     os.chmod(conf, 0o600)
+    # Every run at a time well after the file's last change: a file changed
+    # within a second of a login is parsed, not compiled (doc/DESIGN.md
+    # §11.1), and the "compiling" cases must see a snapshot written.
+    os.environ["PAM_DEFENDER_TEST_NOW"] = str(int(os.stat(conf).st_ctime) + 60)
     for name, args in [("fail", "authfail"),
                        ("pre-closed", "preauth fail_closed"),
                        ("pre-open", "preauth"),

@@ -232,27 +232,52 @@ std::string InNetns(const std::function<std::string()>& fn) {
   });
 }
 
+FirewallSettings TableSettings(const std::string& table) {
+  FirewallSettings settings;
+  settings.table = table;
+  return settings;
+}
+
+// What a sync test works on: a memory store, the firewall table `table`
+// (of the test's private network namespace) and the guard of the default
+// configuration, at the time `now`.
+struct SyncFixture {
+  SyncFixture(const std::string& table, int64_t max_elements)
+      : fw(TableSettings(table)),
+        guard(cfg, {}),
+        target{&fw, &store, &guard, max_elements} {}
+  // Blocks host `h` until `until` (0: permanently).
+  void Block(const std::string& h, int64_t until) {
+    store.Block({SubjectKind::kHost, h}, until, now, &err);
+  }
+
+  const int64_t now = 1'000'000;
+  MemoryStore store;
+  std::string err;
+  Config cfg;
+  Firewall fw;
+  const FirewallGuard guard;
+  SyncTarget target;
+};
+
 TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
           doctest::skip(geteuid() != 0)) {
   const std::string result = InNetns([]() -> std::string {
-    MemoryStore store;
-    std::string err;
-    const int64_t now = 1'000'000;
-    const auto block = [&](const std::string& h, int64_t until) {
-      store.Block({SubjectKind::kHost, h}, until, now, &err);
+    SyncFixture f("pd_unit", 3);
+    const int64_t now = f.now;
+    const auto block = [&f](const std::string& h, int64_t until) {
+      f.Block(h, until);
     };
+    MemoryStore& store = f.store;
+    std::string& err = f.err;
+    Firewall& fw = f.fw;
+    const SyncTarget& t = f.target;
     block("203.0.113.1", now + 100);
     block("203.0.113.2", 0);
     block("203.0.113.3", now + 300);
     block("2001:db8:1:2::/64", now + 50);
     block("127.0.0.1", 0);
     store.Block({SubjectKind::kUser, "bob"}, 0, now, &err);
-    Config cfg;
-    FirewallSettings settings;
-    settings.table = "pd_unit";
-    Firewall fw(settings);
-    const FirewallGuard guard(cfg, {});
-    SyncTarget t{&fw, &store, &guard, 3};
     std::string log;
     SyncChanges c;
     if (!SyncAll(t, now, &c, &err)) return "sync: " + err;
@@ -318,27 +343,16 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
 TEST_CASE("blocks of years reach the kernel firewall" *
           doctest::skip(geteuid() != 0)) {
   const std::string result = InNetns([]() -> std::string {
-    MemoryStore store;
-    std::string err;
-    const int64_t now = 1'000'000;
+    SyncFixture f("pd_years", 100);
     const int64_t five_years = 5LL * 365 * 86400;  // 157,680,000 s.
-    const auto block = [&](const std::string& h, int64_t until) {
-      store.Block({SubjectKind::kHost, h}, until, now, &err);
-    };
-    block("198.51.100.7", now + 300);
-    block("203.0.113.9", now + five_years);
-    block("203.0.113.10", INT64_MAX);
-    Config cfg;
-    FirewallSettings settings;
-    settings.table = "pd_years";
-    Firewall fw(settings);
-    const FirewallGuard guard(cfg, {});
-    SyncTarget t{&fw, &store, &guard, 100};
+    f.Block("198.51.100.7", f.now + 300);
+    f.Block("203.0.113.9", f.now + five_years);
+    f.Block("203.0.113.10", INT64_MAX);
     SyncChanges c;
-    if (!SyncAll(t, now, &c, &err)) return "sync: " + err;
+    if (!SyncAll(f.target, f.now, &c, &f.err)) return "sync: " + f.err;
     std::vector<FirewallElement> have;
     bool exists = false;
-    if (!fw.List(&have, &exists, &err)) return "list: " + err;
+    if (!f.fw.List(&have, &exists, &f.err)) return "list: " + f.err;
     std::string log;
     for (const FirewallElement& e : have) {
       // The kernel counts down from the moment it was given the element.
@@ -350,7 +364,7 @@ TEST_CASE("blocks of years reach the kernel firewall" *
                            : " " + std::to_string(e.timeout) + "\n");
     }
     bool existed = false;
-    fw.Remove(&existed, &err);
+    f.fw.Remove(&existed, &f.err);
     return log;
   });
   CHECK(result ==
