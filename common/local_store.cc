@@ -467,7 +467,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
         current.exempt && subjects[i].kind == SubjectKind::kPair;
     if (!*refused && !current.blocked && !exempt_pair) {
       std::optional<StoredRecord> next =
-          ApplyFailure(current, requests[i].limit, mode, params,
+          ApplyFailure(h.rec.state, requests[i].limit, mode, params,
                        h.rec.BlocksSince(since), now, &outcome.newly_blocked);
       if (next) {
         h.rec.state = next;

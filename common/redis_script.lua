@@ -4,7 +4,8 @@
 -- letter.
 --
 -- Record hash (KEYS "...:s"): f = failures, b = 1 when blocked, e = epoch
--- second at which the record stops mattering (0 = never). Block history
+-- second at which the record stops mattering (0 = never), p = of f, the
+-- attempts counted provisionally and not concluded yet (absent: 0). Block history
 -- (KEYS "...:h"): sorted set of block times. One clock decides for the
 -- whole fleet: the Redis server's (TIME), when ARGV[2] is 'server'; a test
 -- may pass its own time instead. Callers pass lengths, never absolute
@@ -34,22 +35,23 @@ local channel, origin, service = ARGV[3], ARGV[4], ARGV[5]
 
 local function int(x) return string.format('%d', x) end
 
--- failures, blocked (0/1), until of a record at now.
+-- failures, blocked (0/1), until, pending attempts of a record at now.
 local function state(key)
-  local v = redis.call('HMGET', key, 'f', 'b', 'e')
-  if not v[1] then return 0, 0, 0 end
+  local v = redis.call('HMGET', key, 'f', 'b', 'e', 'p')
+  if not v[1] then return 0, 0, 0, 0 end
   local f, b, e = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
-  if e ~= 0 and e <= now then return 0, 0, 0 end
-  if b == 1 then return f, 1, e end
-  return f, 0, 0
+  if e ~= 0 and e <= now then return 0, 0, 0, 0 end
+  if b == 1 then return f, 1, e, 0 end
+  return f, 0, 0, math.min(math.max(tonumber(v[4]) or 0, 0), 255)
 end
 
-local function put(key, f, b, e)
+local function put(key, f, b, e, p)
   if e ~= 0 and e <= now then
     redis.call('DEL', key)
     return
   end
-  redis.call('HSET', key, 'f', int(f), 'b', int(b), 'e', int(e))
+  redis.call('HSET', key, 'f', int(f), 'b', int(b), 'e', int(e),
+             'p', int(p or 0))
   if e == 0 then
     redis.call('PERSIST', key)
   else
@@ -169,11 +171,11 @@ elseif op == 'fail' then
     local skey, hkey = KEYS[2 * i - 1], KEYS[2 * i]
     local a = base + 3 * (i - 1)
     local limit, kind, name = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
-    local f, b, u = state(skey)
+    local f, b, u, p = state(skey)
     local newly = 0
-    -- conclude with no counter left (reset since preauth) counts.
+    -- conclude with no pending attempt left (a reset since preauth) counts.
     local m = mode
-    if m == 'conclude' and f == 0 then m = 'count' end
+    if m == 'conclude' and p == 0 then m = 'count' end
     if b == 0 and not (kind == 'pair' and exempt[i] == 1) then
       -- count blocks the failure that goes above the limit; provisional
       -- and conclude block a counter above it already.
@@ -183,7 +185,15 @@ elseif op == 'fail' then
         blocks = f > limit
       else
         blocks = f > limit
-        if not blocks and m == 'provisional' then f = f + 1 end
+        if not blocks and m == 'provisional' then
+          f = f + 1
+          p = math.min(p + 1, 255)
+        elseif not blocks then
+          -- conclude: counted already; one pending attempt fewer, the
+          -- counter's life unchanged.
+          p = p - 1
+          redis.call('HSET', skey, 'p', int(p))
+        end
       end
       local e = 0
       if blocks then
@@ -197,7 +207,11 @@ elseif op == 'fail' then
       elseif ttl ~= 0 then
         e = now + ttl
       end
-      if blocks or m ~= 'conclude' then put(skey, f, b, e) end
+      if blocks then
+        put(skey, f, b, e)
+      elseif m ~= 'conclude' then
+        put(skey, f, b, e, p)
+      end
     end
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
     out[#out + 1] = newly; out[#out + 1] = exempt[i]

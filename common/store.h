@@ -67,15 +67,20 @@ enum class RefusalRule {
 // caller may kill the process between the password check and authfail, so
 // preauth counts the attempt before the password is checked and authfail
 // concludes it.
+// The counter keeps, with it, how many of its counts are provisional
+// attempts not concluded yet (p, StoredRecord::pending): reset and expiring
+// with the counter.
 enum class FailureMode {
   kCount,        // c := c + 1; blocked if now above L (authfail).
   kProvisional,  // Blocked if c > L (an attempt counted and never concluded);
-                 // else c := c + 1, never blocked (preauth).
-  kConclude,     // Blocked if c > L; else nothing changes (authfail after
+                 // else c := c + 1 and p := p + 1, never blocked (preauth).
+  kConclude,     // Blocked if c > L; else p := p - 1 (authfail after
                  // kProvisional: the attempt is counted already). With no
-                 // counter (c = 0: reset by a success elsewhere, an unblock
-                 // or its expiry since preauth) as kCount, so that a reset
-                 // while the password was checked leaves no guess uncounted.
+                 // pending attempt (p = 0: the counter was reset by a
+                 // success elsewhere, an unblock or its expiry since
+                 // preauth, the pending count with it) as kCount, so that a
+                 // reset while the password was checked leaves no guess
+                 // uncounted, even when other attempts counted since.
 };
 
 // True when `states` are refused under `rule`, leaving out exempt states. A

@@ -30,44 +30,47 @@ int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
 
 namespace {
 
-// kConclude with no counter left is a plain count (common/store.h).
-FailureMode Effective(const SubjectState& current, FailureMode mode) {
-  return mode == FailureMode::kConclude && current.failures == 0
-             ? FailureMode::kCount
-             : mode;
+// kCount blocks the failure that goes above the limit; the other modes
+// block a counter that is above it already.
+bool FailureBlocks(int64_t failures, int64_t limit, FailureMode mode) {
+  return mode == FailureMode::kCount ? failures + 1 > limit : failures > limit;
 }
 
 }  // namespace
 
-bool FailureBlocks(const SubjectState& current, int64_t limit,
-                   FailureMode mode) {
-  mode = Effective(current, mode);
-  // kCount blocks the failure that goes above the limit; the other modes
-  // block a counter that is above it already.
-  return mode == FailureMode::kCount ? current.failures + 1 > limit
-                                     : current.failures > limit;
-}
-
-std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
-                                         int64_t limit, FailureMode mode,
-                                         const LockoutParams& params,
-                                         int64_t previous_blocks, int64_t now,
-                                         bool* newly_blocked) {
+std::optional<StoredRecord> ApplyFailure(
+    const std::optional<StoredRecord>& stored, int64_t limit, FailureMode mode,
+    const LockoutParams& params, int64_t previous_blocks, int64_t now,
+    bool* newly_blocked) {
   *newly_blocked = false;
-  if (current.blocked) return std::nullopt;
-  mode = Effective(current, mode);
+  const bool live = stored && IsLive(*stored, now);
+  if (live && stored->blocked) return std::nullopt;
+  const int64_t failures = live ? stored->failures : 0;
+  const int64_t pending =
+      live ? std::clamp<int64_t>(stored->pending, 0, kMaxPending) : 0;
+  // A conclusion with no pending attempt left (a success, an unblock or
+  // the counter's end took it since preauth) counts: no guess is lost.
+  if (mode == FailureMode::kConclude && pending == 0) {
+    mode = FailureMode::kCount;
+  }
   StoredRecord r;
-  r.failures = current.failures;
-  if (FailureBlocks(current, limit, mode)) {
+  r.failures = failures;
+  if (FailureBlocks(failures, limit, mode)) {
     if (mode == FailureMode::kCount) ++r.failures;
     r.blocked = true;
     r.expires = BlockEnd(params, previous_blocks, now);
     *newly_blocked = true;
   } else if (mode == FailureMode::kConclude) {
-    return std::nullopt;
+    // Counted already: one pending attempt fewer, the counter's life
+    // unchanged.
+    r = *stored;
+    r.pending = pending - 1;
   } else {
     ++r.failures;
     r.expires = params.attempt_ttl == 0 ? 0 : now + params.attempt_ttl;
+    r.pending = mode == FailureMode::kProvisional
+                    ? std::min(pending + 1, kMaxPending)
+                    : pending;
   }
   return r;
 }

@@ -19,7 +19,14 @@ struct StoredRecord {
   int64_t failures = 0;
   bool blocked = false;
   int64_t expires = 0;
+  // Of `failures`, the attempts counted by kProvisional and not concluded
+  // yet (at most kMaxPending); it lives and ends with the counter.
+  int64_t pending = 0;
 };
+
+// Pending attempts a record keeps count of. More held at once are counted
+// again when they conclude: counted twice, never lost.
+inline constexpr int64_t kMaxPending = 255;
 
 // True when the record still matters at `now`.
 inline bool IsLive(const StoredRecord& r, int64_t now) {
@@ -32,21 +39,17 @@ inline SubjectState StateOf(const std::optional<StoredRecord>& r, int64_t now) {
   return SubjectState{r->failures, r->blocked, r->blocked ? r->expires : 0};
 }
 
-// True when a failure in `mode` on the live state `current` (not blocked)
-// starts a block.
-bool FailureBlocks(const SubjectState& current, int64_t limit,
-                   FailureMode mode);
-
-// Applies one failure in `mode` to the live state `current`.
-// `previous_blocks` is the number of blocks in the subject's history within
-// the window (needed only when FailureBlocks). Returns the record to store,
-// or nullopt when nothing changes (the subject is blocked, or kConclude
-// below the limit). Sets *newly_blocked when this failure starts a block.
-std::optional<StoredRecord> ApplyFailure(const SubjectState& current,
-                                         int64_t limit, FailureMode mode,
-                                         const LockoutParams& params,
-                                         int64_t previous_blocks, int64_t now,
-                                         bool* newly_blocked);
+// Applies one failure in `mode` (common/store.h) to the record `stored`
+// (absent or not live: none) at `now`. kConclude takes one of the record's
+// pending attempts, or counts as kCount when there is none. `previous_blocks`
+// is the number of blocks in the subject's history within the window (used
+// when the failure starts a block). Returns the record to store, or nullopt
+// when nothing changes (the subject is blocked). Sets *newly_blocked when
+// this failure starts a block.
+std::optional<StoredRecord> ApplyFailure(
+    const std::optional<StoredRecord>& stored, int64_t limit, FailureMode mode,
+    const LockoutParams& params, int64_t previous_blocks, int64_t now,
+    bool* newly_blocked);
 
 // End of a block that starts at `now` and is the (previous_blocks+1)-th in
 // the window: 0 for a permanent block.

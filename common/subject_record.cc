@@ -105,7 +105,7 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   if (flags & kHasState) {
     out->state = StoredRecord{static_cast<int64_t>(Get(&b[16], 8)),
                               (flags & kBlocked) != 0,
-                              static_cast<int64_t>(Get(&b[24], 8))};
+                              static_cast<int64_t>(Get(&b[24], 8)), b[15]};
   }
   out->history.clear();
   out->history.reserve(history);
@@ -243,7 +243,10 @@ std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
   Put(&out, seq, 4);
   Put(&out, r.name.size(), 2);
   Put(&out, r.remembered.size(), 1);
-  Put(&out, 0, 1);
+  Put(&out,
+      static_cast<uint64_t>(
+          r.state ? std::clamp<int64_t>(r.state->pending, 0, kMaxPending) : 0),
+      1);
   Put(&out, static_cast<uint64_t>(r.state ? r.state->failures : 0), 8);
   Put(&out, static_cast<uint64_t>(r.state ? r.state->expires : 0), 8);
   for (int64_t t : r.history) Put(&out, static_cast<uint64_t>(t), 8);

@@ -26,8 +26,10 @@ namespace defender {
 
 // Layout of a slot (little-endian): magic "PDSR", version (2), kind char,
 // flags (1: counter or block present, 2: blocked), history length, sequence
-// number (u32), name length (u16), remembered hosts count (u8), a zero
-// byte, failures (i64), expires (i64), the history (i64 each, oldest
+// number (u32), name length (u16), remembered hosts count (u8), pending
+// attempts (u8, StoredRecord::pending; a zero byte before they were kept,
+// so an older slot has none), failures (i64), expires (i64), the history
+// (i64 each, oldest
 // first), the name, the remembered hosts (until i64, host length u16, host
 // each), and the first 8 bytes of SipHash-2-4-128 of everything before them
 // under a zero key. A version 1 slot (before remembered hosts: the count

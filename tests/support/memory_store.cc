@@ -65,7 +65,7 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
         BlocksSince(req.subject, now - params.history_seconds);
     FailureOutcome outcome;
     std::optional<StoredRecord> next =
-        ApplyFailure(current, req.limit, mode, params, previous, now,
+        ApplyFailure(Find(req.subject), req.limit, mode, params, previous, now,
                      &outcome.newly_blocked);
     if (next) {
       records_[KeyOf(req.subject)] = *next;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/store.h"
+#include "common/store_logic.h"
 #include "tests/unit/printers.h"
 
 namespace doctest {
@@ -601,6 +602,64 @@ void CheckStoreContract(Factory& factory) {
     CHECK(again.state == SubjectState{4, true, kT0 + 1001});
     REQUIRE_MESSAGE(s->Stats(kT0 + 402, p.history_seconds, &stats, &err), err);
     CHECK(stats.blocks_in_window == 1);
+  }
+
+  // A provisional count that a reset took while its password was checked
+  // is counted at its conclusion, even when another attempt counted since
+  // (the counter is back, but the pending count says whose it is). Before,
+  // the conclusion found that counter and counted nothing: two held wrong
+  // guesses ended as one failure.
+  SUBCASE("a conclusion whose provisional count a reset took counts") {
+    auto s = factory.Make();
+    const auto reset = [&](int64_t now) {
+      const bool yes[] = {true};
+      std::vector<SubjectState> before;
+      bool refused = true;
+      REQUIRE_MESSAGE(s->RecordSuccess({&kAlice, 1}, yes, RefusalRule::kAny, 0,
+                                       now, &before, &refused, &err),
+                      err);
+      CHECK_FALSE(refused);
+    };
+    // A is counted, then alice logs in elsewhere while A's password is
+    // checked; B is counted after that.
+    CHECK(Fail(*s, kAlice, 3, p, kT0, FailureMode::kProvisional).state ==
+          SubjectState{1, false, 0});
+    reset(kT0 + 1);
+    CHECK(Fail(*s, kAlice, 3, p, kT0 + 2, FailureMode::kProvisional).state ==
+          SubjectState{1, false, 0});
+    // A concludes, taking the one pending attempt; B finds none and counts.
+    CHECK(Fail(*s, kAlice, 3, p, kT0 + 3, FailureMode::kConclude).state ==
+          SubjectState{1, false, 0});
+    CHECK(Fail(*s, kAlice, 3, p, kT0 + 4, FailureMode::kConclude).state ==
+          SubjectState{2, false, 0});
+    // The pending count ends with the counter, and with it the attempts
+    // held across the counter's end count at their conclusion.
+    CHECK(Fail(*s, kAlice, 10, p, kT0 + 5, FailureMode::kProvisional).state ==
+          SubjectState{3, false, 0});
+    CHECK(Fail(*s, kAlice, 10, p, kT0 + 6, FailureMode::kProvisional).state ==
+          SubjectState{4, false, 0});
+    CHECK(StateAt(*s, kAlice, kT0 + 6 + 300) == SubjectState{});
+    CHECK(
+        Fail(*s, kAlice, 10, p, kT0 + 6 + 300, FailureMode::kConclude).state ==
+        SubjectState{1, false, 0});
+    CHECK(
+        Fail(*s, kAlice, 10, p, kT0 + 6 + 301, FailureMode::kConclude).state ==
+        SubjectState{2, false, 0});
+  }
+
+  SUBCASE("more attempts held at once than kept pending count twice") {
+    auto s = factory.Make();
+    const int64_t held = kMaxPending + 2;
+    for (int64_t i = 1; i <= held; ++i) {
+      Fail(*s, kAlice, 1000, p, kT0, FailureMode::kProvisional);
+    }
+    CHECK(StateAt(*s, kAlice, kT0).failures == held);
+    for (int64_t i = 1; i <= held; ++i) {
+      Fail(*s, kAlice, 1000, p, kT0 + 1, FailureMode::kConclude);
+    }
+    // kMaxPending conclusions took a pending attempt; the other two
+    // counted again.
+    CHECK(StateAt(*s, kAlice, kT0 + 1).failures == held + 2);
   }
 
   SUBCASE("manual block: until, permanent, counted in history") {
