@@ -54,9 +54,10 @@ bool WriteStack(const StackEnv& env, const StackOptions& opts,
                 const std::string& dir, const std::string& name, StackKind kind,
                 Stack* out, std::string* err);
 
-// Returns once the stacks' configuration files have not changed for two
-// seconds: the module parses a file changed within a second of a login in
-// every step, and compiles it only once it is older (doc/DESIGN.md §11.1).
+// Returns once the stacks' configuration files changed two seconds ago or
+// more: the module parses a file whose change time is in the second of a
+// login or the one before in every step, and compiles it as the current
+// version only once it is older (doc/DESIGN.md §11.1).
 void WaitForSettledConfigs(const std::vector<Stack>& stacks);
 
 // Writes `text` to `path`; false with *err on failure.

@@ -79,19 +79,29 @@ const char* ModeName(FailureMode m) {
   return "count";
 }
 
-// The largest time (epoch seconds) taken from a reply: a server that sends
-// more (or a clock at or below 0) is not believed, so that moving a time
-// between the two clocks cannot overflow.
+// The largest time (epoch seconds) or count taken from a reply: a server
+// that sends more (or a clock at or below 0) is not believed, so that
+// moving a time between the two clocks cannot overflow. (Any client with
+// the store's password can write what the script reads.)
 constexpr int64_t kMaxServerTime = int64_t{1} << 40;
+
+// A count from a reply, brought into [0, kMaxServerTime].
+int64_t CountFrom(int64_t n) {
+  return std::clamp<int64_t>(n, 0, kMaxServerTime);
+}
 
 // The state at v[i..i+2] (failures, blocked, until on the script's clock),
 // its until moved to the caller's clock by `offset` (|offset| is below
-// 2 * kMaxServerTime: EvalInts). An until out of range is brought into it.
+// kMaxServerTime: EvalInts). A block whose end is not a time in range is
+// read as lasting to kMaxServerTime; a block end never reads as 0
+// (permanent) or before 1.
 SubjectState StateAt(const std::vector<int64_t>& v, size_t i, int64_t offset) {
-  const int64_t until = v[i + 2];
-  return SubjectState{
-      v[i], v[i + 1] != 0,
-      until == 0 ? 0 : std::clamp<int64_t>(until, 1, kMaxServerTime) + offset};
+  int64_t until = v[i + 2];
+  if (until != 0) {
+    if (until < 1 || until > kMaxServerTime) until = kMaxServerTime;
+    until = std::max<int64_t>(until + offset, 1);
+  }
+  return SubjectState{CountFrom(v[i]), v[i + 1] != 0, until};
 }
 
 // StateAt with the exempt flag at v[exempt].
@@ -233,10 +243,13 @@ bool RedisStore::EvalInts(const char* op, int64_t now,
   // The script's clock, last. now is the caller's: a real clock or a
   // test's, within the same range.
   const int64_t server_now = out->back();
-  if (server_now <= 0 || server_now > kMaxServerTime || now <= 0 ||
-      now > kMaxServerTime) {
+  if (server_now <= 0 || server_now > kMaxServerTime) {
     *err = conn_->server() + ": implausible clock in the reply to " + op +
            ": " + std::to_string(server_now);
+    return false;
+  }
+  if (now <= 0 || now > kMaxServerTime) {
+    *err = "implausible local clock: " + std::to_string(now);
     return false;
   }
   *offset = now - server_now;
@@ -477,7 +490,8 @@ bool RedisStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
             !DecodeInteger(r.get(), &n, err)) {
           return false;
         }
-        out->blocks_in_window += n;
+        out->blocks_in_window =
+            AddSaturated(out->blocks_in_window, CountFrom(n));
         return true;
       },
       err);
@@ -495,7 +509,7 @@ bool RedisStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
           !DecodeInteger(r.get(), &n, err)) {
         return false;
       }
-      *removed += n;
+      *removed = AddSaturated(*removed, CountFrom(n));
       return true;
     };
   };
@@ -549,7 +563,8 @@ bool RedisStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
             }
             long long seen = 0;  // Not a number: 0, long forgotten.
             std::from_chars(score->str, score->str + score->len, seen);
-            // Only what was asked for: a time after now, in range.
+            // Only what was asked for: a score after the `now` sent, in
+            // range.
             if (seen <= now || seen > kMaxServerTime) continue;
             out->push_back(
                 RememberedEntry{user, std::string(host->str, host->len), seen});

@@ -101,7 +101,7 @@ int64_t* FailingCount(SubjectKind kind, StoreStats* stats) {
 
 void CountEntries(std::span<const StoreEntry> entries, StoreStats* out) {
   for (const StoreEntry& e : entries) {
-    out->failures += e.state.failures;
+    out->failures = AddSaturated(out->failures, e.state.failures);
     if (e.state.blocked) {
       ++*BlockedCount(e.subject.kind, out);
       if (e.state.permanent()) ++out->permanent_blocks;

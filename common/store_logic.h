@@ -56,6 +56,15 @@ std::optional<StoredRecord> ApplyFailure(
 int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,
                  int64_t now);
 
+// a + b, or the int64_t limit it would pass: a sum of counts read from a
+// store (Redis: any client with the store's password writes them) never
+// overflows.
+inline int64_t AddSaturated(int64_t a, int64_t b) {
+  int64_t sum;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
 // The counters of StoreStats for blocked / failing subjects of `kind`.
 int64_t* BlockedCount(SubjectKind kind, StoreStats* stats);
 int64_t* FailingCount(SubjectKind kind, StoreStats* stats);

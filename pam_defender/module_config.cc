@@ -33,12 +33,60 @@ void Remember(ConfigCache* cache, const std::string& conf, bool exists,
 
 // Whether the file may still change without changing its identity: an
 // edit in place, at the same size, in the same tick of the file system's
-// clock as the version just read, leaves st_ctim as it was. A version
-// changed within a second of `now` is used, but neither kept in memory nor
-// compiled to a snapshot: the steps that follow read it again, until it is
-// older.
+// clock as the version just read, leaves st_ctim as it was. True when the
+// version's st_ctim is in the second of `now` or the one before or after.
 bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
-  return identity.ctime_sec >= now - 1 && identity.ctime_sec <= now + 1;
+  int64_t d;
+  return !__builtin_sub_overflow(identity.ctime_sec, now, &d) && d >= -1 &&
+         d <= 1;
+}
+
+// The rest of LoadModuleConfig, when the file is gone or is not the version
+// of its snapshot `last` (`read` and `last_err`: how reading it went):
+// compiles the file with the plugin, or falls back to `last`. Rare, so
+// kept out of the code every step runs.
+[[gnu::cold, gnu::noinline]] bool LoadChanged(
+    const std::string& conf, bool exists, int stat_errno,
+    const FileIdentity& identity, const std::string& statedir, int64_t now,
+    ConfigCache* cache, const std::shared_ptr<ConfigSnapshot>& last,
+    SnapshotRead read, const std::string& last_err,
+    std::shared_ptr<const Config>* cfg, std::string* fallback_error,
+    std::string* err) {
+  if (!exists) {
+    *err = conf + ": cannot open: " + lazy::strerror(stat_errno);
+  } else {
+    const auto fresh = std::make_shared<ConfigSnapshot>();
+    if (CompileConfigWithPlugin(conf, &fresh->config, err)) {
+      fresh->conf_path = conf;
+      fresh->identity = identity;
+      // A version that may still change unseen is neither kept for the
+      // handle's next step nor compiled as the file's current version: its
+      // snapshot carries an identity no file has (st_ctim nanoseconds -1),
+      // so the steps that follow parse the file again until it is older,
+      // and it is still the last valid configuration if the file breaks.
+      const bool unsettled = MayChangeUnseen(identity, now);
+      if (unsettled) fresh->identity.ctime_nsec = -1;
+      // Best effort: without a snapshot the next login parses again.
+      std::string ignored;
+      WriteConfigSnapshot(statedir, *fresh, &ignored);
+      *cfg = ConfigOf(fresh);
+      if (!unsettled) Remember(cache, conf, true, identity, *cfg);
+      return true;
+    }
+  }
+  if (read != SnapshotRead::kOk) {
+    if (read == SnapshotRead::kBad) {
+      *err += " (no last valid configuration: " + last_err + ")";
+    }
+    return false;
+  }
+  if (ClaimConfigErrorLog(statedir, conf, now, kConfigErrorLogInterval)) {
+    *fallback_error = "configuration error in " + *err +
+                      "; enforcing the last valid configuration from " +
+                      FormatIso8601(last->identity.mtime_sec);
+  }
+  *cfg = ConfigOf(last);
+  return true;
 }
 
 }  // namespace
@@ -69,39 +117,13 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
   std::string last_err;
   const SnapshotRead read =
       ReadConfigSnapshot(statedir, conf, last.get(), &last_err);
-  if (!exists) {
-    *err = conf + ": cannot open: " + lazy::strerror(stat_errno);
-  } else if (read == SnapshotRead::kOk && last->identity == identity) {
+  if (exists && read == SnapshotRead::kOk && last->identity == identity) {
     *cfg = ConfigOf(last);
     Remember(cache, conf, true, identity, *cfg);
     return true;
-  } else {
-    const auto fresh = std::make_shared<ConfigSnapshot>();
-    if (CompileConfigWithPlugin(conf, &fresh->config, err)) {
-      fresh->conf_path = conf;
-      fresh->identity = identity;
-      *cfg = ConfigOf(fresh);
-      if (MayChangeUnseen(identity, now)) return true;
-      // Best effort: without a snapshot the next login parses again.
-      std::string ignored;
-      WriteConfigSnapshot(statedir, *fresh, &ignored);
-      Remember(cache, conf, true, identity, *cfg);
-      return true;
-    }
   }
-  if (read != SnapshotRead::kOk) {
-    if (read == SnapshotRead::kBad) {
-      *err += " (no last valid configuration: " + last_err + ")";
-    }
-    return false;
-  }
-  if (ClaimConfigErrorLog(statedir, conf, now, kConfigErrorLogInterval)) {
-    *fallback_error = "configuration error in " + *err +
-                      "; enforcing the last valid configuration from " +
-                      FormatIso8601(last->identity.mtime_sec);
-  }
-  *cfg = ConfigOf(last);
-  return true;
+  return LoadChanged(conf, exists, stat_errno, identity, statedir, now, cache,
+                     last, read, last_err, cfg, fallback_error, err);
 }
 
 }  // namespace defender

@@ -4,11 +4,15 @@
 // from; otherwise the file is parsed by the plugin (config_plugin.h) and a
 // new snapshot written. When the file is invalid (or cannot be read, or the
 // plugin cannot be used) and a snapshot of an earlier version exists, that
-// last valid configuration is enforced. A file whose st_ctim is within a
-// second of the step's time is parsed in every step, neither cached nor
-// compiled to a snapshot, until it is older: an edit in place at the same
-// size in the same tick of the file system's clock changes no part of the
-// identity (git's "racy clean" problem).
+// last valid configuration is enforced. A version whose st_ctim is in the
+// second of the step's time, or the one before or after, is parsed in
+// every step and its snapshot marked so that it never matches the file,
+// until the file is older: an edit in place at the same size in the same
+// tick of the file system's clock changes no part of the identity (git's
+// "racy clean" problem). That snapshot is still the last valid
+// configuration. The comparison is with the local clock: on a network file
+// system whose server's clock is off by more than a second it does not
+// hold.
 #ifndef PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
 #define PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
 
@@ -39,8 +43,8 @@ struct ConfigCache {
 
 // Sets *cfg for the file `conf`, from *cache when it holds the current
 // version of that file (`cache` may be null); a valid configuration
-// loaded is stored in *cache (unless the file changed within a second of
-// `now`, the system clock's epoch seconds in an installed module). The
+// loaded is stored in *cache (unless the version is that recent at `now`,
+// the system clock's epoch seconds in an installed module). The
 // configuration is shared with the cache, not copied: a caller that changes it
 // (module arguments) copies it first. A missing file is the built-in defaults
 // when `missing_ok` (no plugin is needed). Returns false with *err set

@@ -171,12 +171,12 @@ TEST_CASE("an edit takes effect on the next login: same size and mtime too") {
   CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
 }
 
-// A version changed in the second of the login (or the one before) is not
-// compiled: a second edit in place, at the same size in the same tick of
-// the file system's clock, would have the same identity, and its snapshot
-// would hide that edit for good.
-TEST_CASE(
-    "a file changed in this second is parsed, not compiled, until older") {
+// A version changed in the second of the login (or the one before or
+// after) is not compiled as the file's current version: a second edit in
+// place, at the same size in the same tick of the file system's clock,
+// would have the same identity, and that snapshot would hide the edit for
+// good. It is still the last valid configuration when the file breaks.
+TEST_CASE("a file changed in this second: parsed, not compiled, until older") {
   Env env("[lockout]\nfailure_limit = 1\n");
   struct stat st;
   REQUIRE(stat(env.conf().c_str(), &st) == 0);
@@ -187,19 +187,45 @@ TEST_CASE(
     CAPTURE(now);
     SetNow(now);
     CHECK(Fail(env) == PAM_AUTH_ERR);
-    CHECK(
-        defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot, &err) ==
-        defender::SnapshotRead::kAbsent);
+    snapshot = defender::ConfigSnapshot();
+    REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot,
+                                         &err) == defender::SnapshotRead::kOk);
+    // The version, under an identity no file has.
+    CHECK(snapshot.config.failure_limit == 1);
+    CHECK_FALSE(snapshot.identity == defender::FileIdentity::Of(st));
+    CHECK(snapshot.identity.ctime_nsec == -1);
   }
   // Still enforced: limit 1, so the second failure blocked.
   CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
-  // Two seconds on, the version is compiled.
+  // Two seconds on, the version is compiled as the file's.
   SetNow(st.st_ctim.tv_sec + 2);
   CHECK(Fail(env) == PAM_AUTH_ERR);
+  snapshot = defender::ConfigSnapshot();
   REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot,
                                        &err) == defender::SnapshotRead::kOk);
   CHECK(snapshot.identity == defender::FileIdentity::Of(st));
   CHECK(snapshot.config.failure_limit == 1);
+}
+
+TEST_CASE("a version used only in its first second is the last valid one") {
+  // A (limit 5) is compiled; B (limit 2) is used right after its edit;
+  // then a typo. B, not A, is enforced.
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limit = 5\n");
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  env.SetConfig("[lockout]\nfailure_limit = 2\n");
+  struct stat st;
+  REQUIRE(stat(env.conf().c_str(), &st) == 0);
+  SetNow(st.st_ctim.tv_sec);
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 0);
+  env.SetConfig("[lockout]\nfailure_limit = two\n");
+  SetNow(st.st_ctim.tv_sec + 1);
+  ClearLog();
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  // The third failure: above B's limit, within A's.
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  CHECK(LogCount(kTypo) == 1);
 }
 
 TEST_CASE(

@@ -340,18 +340,25 @@ TEST_CASE("a server clock out of range is an error, not an overflow") {
 }
 
 TEST_CASE("an until out of range is brought into range on the caller's clock") {
-  // The server's clock is 10^8 s behind the caller's: every until moves
-  // forward by that much, which INT64_MAX cannot.
+  // A block end moves by the difference of the clocks (10^8 s here, the
+  // server's behind or ahead), which INT64_MAX cannot; an end that is not
+  // a time in range reads as the latest one, never as 0 (permanent) or
+  // before 1.
   struct Case {
     const char* until;
+    const char* clock;
     int64_t expect;
   };
   const int64_t kLimit = int64_t{1} << 40;
-  for (const Case& c : {Case{"9223372036854775807", kLimit + 100'000'000},
-                        Case{"-9223372036854775808", 1 + 100'000'000},
-                        Case{"1700000600", 1'800'000'600}}) {
+  for (const Case& c :
+       {Case{"9223372036854775807", "1700000000", kLimit + 100'000'000},
+        Case{"-9223372036854775808", "1700000000", kLimit + 100'000'000},
+        Case{"-5", "1900000000", kLimit - 100'000'000},
+        Case{"1", "1900000000", 1},
+        Case{"1700000600", "1700000000", 1'800'000'600}}) {
     CAPTURE(c.until);
-    FakeRedis fake(Always(GetReply(c.until, "1700000000")));
+    CAPTURE(c.clock);
+    FakeRedis fake(Always(GetReply(c.until, c.clock)));
     RedisConnection conn(Settings(fake.url()));
     RedisStore store(&conn, {});
     std::vector<SubjectState> out;
@@ -360,8 +367,42 @@ TEST_CASE("an until out of range is brought into range on the caller's clock") {
     REQUIRE(out.size() == 1);
     CHECK(out[0].failures == 3);
     CHECK(out[0].blocked);
+    CHECK_FALSE(out[0].permanent());
     CHECK(out[0].until == c.expect);
   }
+}
+
+TEST_CASE("counts out of range are brought into range before they are added") {
+  // Two subjects of 9 * 10^18 failures each (any client with the store's
+  // password can write them): each reads as 2^40, which Stats adds up
+  // without overflow; so does a block history count of INT64_MAX.
+  const std::string huge = ":9000000000000000000\r\n";
+  FakeRedis fake([huge](int fd, const std::atomic<bool>& stop) {
+    for (int n = 0; ReadSome(fd, stop); ++n) {
+      std::string reply;
+      if (n == 0 || n == 2) {  // SCAN of the records, then of the histories.
+        const char type = n == 0 ? 's' : 'h';
+        reply = std::string("*2\r\n$1\r\n0\r\n*2\r\n") +
+                "$19\r\ndefender:{user:a}:" + type + "\r\n" +
+                "$19\r\ndefender:{user:b}:" + type + "\r\n";
+      } else if (n == 1) {  // get: f, b, until, exempt for each, then now.
+        reply = "*9\r\n" + huge + ":0\r\n:0\r\n:0\r\n" + huge +
+                ":0\r\n:0\r\n:0\r\n:1800000000\r\n";
+      } else {  // history: a count per call.
+        reply = ":9223372036854775807\r\n";
+      }
+      if (!Send(fd, reply)) return;
+    }
+  });
+  RedisConnection conn(Settings(fake.url()));
+  RedisStore store(&conn, {});
+  defender::StoreStats stats;
+  std::string err;
+  REQUIRE_MESSAGE(store.Stats(1'800'000'000, 86400, &stats, &err), err);
+  const int64_t kLimit = int64_t{1} << 40;
+  CHECK(stats.failures == 2 * kLimit);
+  CHECK(stats.failing_users == 2);
+  CHECK(stats.blocks_in_window == kLimit);
 }
 
 TEST_CASE("remembered hosts: only times after now, in range, are listed") {

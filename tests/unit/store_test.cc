@@ -9,8 +9,9 @@
 
 #include "common/attempt_log.h"
 #include "common/local_store.h"
-#include "tests/support/memory_store.h"
+#include "common/store_logic.h"
 #include "tests/support/files.h"
+#include "tests/support/memory_store.h"
 #include "tests/unit/store_contract.h"
 
 namespace defender::testing {
@@ -61,6 +62,20 @@ TEST_CASE(
   REQUIRE(s.List(kT0 + 86401, false, &left, &err));
   REQUIRE(left.size() == 1);
   CHECK(left[0].subject == kHostA);
+}
+
+TEST_CASE("the failures of listed subjects add up without overflow") {
+  // Counts a store hands back (a Redis anyone with its password writes)
+  // are summed at the int64_t limit, not past it.
+  const SubjectState huge{INT64_MAX - 1, false, 0};
+  const StoreEntry entries[] = {{kAlice, huge}, {kHostA, huge}};
+  StoreStats stats;
+  CountEntries(entries, &stats);
+  CHECK(stats.failures == INT64_MAX);
+  CHECK(stats.failing_users == 1);
+  CHECK(stats.failing_hosts == 1);
+  CHECK(AddSaturated(INT64_MIN + 1, -2) == INT64_MIN);
+  CHECK(AddSaturated(40, 2) == 42);
 }
 
 TEST_CASE("SqliteDb creates its directory 0700 and database 0600") {
