@@ -486,10 +486,10 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
 }
 
 bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
-                               std::span<const bool> reset, bool take_back,
-                               RefusalRule rule, int64_t remember_seconds,
-                               int64_t now, std::vector<SubjectState>* before,
-                               bool* refused, std::string* err) {
+                               std::span<const bool> reset, RefusalRule rule,
+                               int64_t remember_seconds, int64_t now,
+                               std::vector<SubjectState>* before, bool* refused,
+                               std::string* err) {
   // A subject with no file has nothing to reset: the common success step
   // creates and unlinks nothing (that would cost more than the rest of the
   // step), except the user's file when it remembers a host. The files that
@@ -523,12 +523,6 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
     if (h.rec.state && SuccessResets(subjects[i], (*before)[i], reset[i])) {
       h.rec.state.reset();
       h.dirty = true;
-    } else if (take_back && !reset[i]) {
-      if (std::optional<StoredRecord> r =
-              TakeBackProvisional(h.rec.state, now)) {
-        h.rec.state = r;
-        h.dirty = true;
-      }
     }
   }
   std::string name;

@@ -260,8 +260,8 @@ bool Policy::CountProvisionally(const Login& login, bool log_refusal,
   return true;
 }
 
-bool Policy::AuthSucc(const Login& login, bool log_attempt, bool provisional,
-                      Decision* d, std::string* err) {
+bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
+                      std::string* err) {
   if (RefusedAsDenied(login, log_attempt, d)) return true;
   // An attempt has at most a user, a host and a pair subject. In
   // by_user_and_host mode only the user and its pair are reset.
@@ -273,7 +273,7 @@ bool Policy::AuthSucc(const Login& login, bool log_attempt, bool provisional,
   const std::span<const bool> reset(reset_flags, d->who.subjects.size());
   std::vector<SubjectState> before;
   bool refused = false;
-  if (!store_->RecordSuccess(d->who.subjects, reset, provisional, d->who.rule,
+  if (!store_->RecordSuccess(d->who.subjects, reset, d->who.rule,
                              cfg_.RememberSeconds(), clock_.Now(), &before,
                              &refused, err)) {
     return false;

@@ -97,11 +97,8 @@ class Policy {
 
   // A correct password: refused if blocked; otherwise resets counters and
   // blocks (only the user's in by_user_and_host mode) and logs "success".
-  // `provisional` when CountProvisionally counted this attempt: a subject
-  // not reset (the host in by_user_and_host mode) has that count taken back
-  // (Store::RecordSuccess), so that a success counts as no failure.
-  bool AuthSucc(const Login& login, bool log_attempt, bool provisional,
-                Decision* d, std::string* err);
+  bool AuthSucc(const Login& login, bool log_attempt, Decision* d,
+                std::string* err);
 
   LockoutParams Params() const;
 

@@ -220,10 +220,8 @@ elseif op == 'fail' then
   return out
 
 elseif op == 'success' then
-  -- KEYS: record keys. ARGV: rule (any, all, never), then reset (0, 1, or
-  -- 2: not reset, and a pending provisional attempt taken back: one failure
-  -- and one pending fewer, the key's life unchanged), kind, name for each
-  -- (then the remembered-hosts ARGV, see the top). Returns
+  -- KEYS: record keys. ARGV: rule (any, all, never), then reset (0/1), kind,
+  -- name for each (then the remembered-hosts ARGV, see the top). Returns
   -- refused, then f, b, until before, exempt, for each, then now. An exempt
   -- user keeps its block; with a pair and remember seconds > 0, H is
   -- remembered for U.
@@ -250,11 +248,6 @@ elseif op == 'success' then
         (states[i][1] > 0 or states[i][2] == 1) then
       redis.call('DEL', KEYS[i])
       if states[i][2] == 1 then publish('unblock', ARGV[a + 2], ARGV[a + 3], 0) end
-    elseif ARGV[a + 1] == '2' then
-      local f, b, _, p = state(KEYS[i])
-      if b == 0 and p > 0 then
-        redis.call('HSET', KEYS[i], 'f', int(math.max(f - 1, 0)), 'p', int(p - 1))
-      end
     end
   end
   local seconds = tonumber(ARGV[#ARGV])

@@ -363,10 +363,10 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
 }
 
 bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
-                               std::span<const bool> reset, bool take_back,
-                               RefusalRule rule, int64_t remember_seconds,
-                               int64_t now, std::vector<SubjectState>* before,
-                               bool* refused, std::string* err) {
+                               std::span<const bool> reset, RefusalRule rule,
+                               int64_t remember_seconds, int64_t now,
+                               std::vector<SubjectState>* before, bool* refused,
+                               std::string* err) {
   before->clear();
   *refused = false;
   if (subjects.empty()) return true;
@@ -374,11 +374,8 @@ bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
   std::vector<std::string> args = {RuleName(rule)};
   for (size_t i = 0; i < subjects.size(); ++i) {
     keys.push_back(RecordKey(subjects[i]));
-    // 1: reset; 2: not reset, a provisional count taken back; 0: neither.
-    args.insert(args.end(), {reset[i]    ? "1"
-                             : take_back ? "2"
-                                         : "0",
-                             KindName(subjects[i].kind), subjects[i].name});
+    args.insert(args.end(), {reset[i] ? "1" : "0", KindName(subjects[i].kind),
+                             subjects[i].name});
   }
   AddRemember(subjects, remember_seconds, &keys, &args);
   std::vector<int64_t> v;

@@ -143,15 +143,12 @@ class Store {
   // reset[i]) (an exempt user keeps its block), and, when a pair U@H is
   // among `subjects` and remember_seconds > 0, remembers H for U until
   // now + remember_seconds (RememberHost). `reset` has the size of
-  // `subjects`. With `take_back` (preauth counted this attempt with
-  // kProvisional), each subject it does not reset that is not blocked and
-  // has a pending attempt gets one failure and one pending attempt fewer,
-  // the counter's life unchanged: a success is no failure.
+  // `subjects`.
   virtual bool RecordSuccess(std::span<const Subject> subjects,
-                             std::span<const bool> reset, bool take_back,
-                             RefusalRule rule, int64_t remember_seconds,
-                             int64_t now, std::vector<SubjectState>* before,
-                             bool* refused, std::string* err) = 0;
+                             std::span<const bool> reset, RefusalRule rule,
+                             int64_t remember_seconds, int64_t now,
+                             std::vector<SubjectState>* before, bool* refused,
+                             std::string* err) = 0;
 
   // Blocks `subject` until `until` (0 = permanent) whatever its state, keeps
   // its counter, and adds the block to its history.

@@ -75,18 +75,6 @@ std::optional<StoredRecord> ApplyFailure(
   return r;
 }
 
-std::optional<StoredRecord> TakeBackProvisional(
-    const std::optional<StoredRecord>& stored, int64_t now) {
-  if (!stored || !IsLive(*stored, now) || stored->blocked ||
-      stored->pending <= 0) {
-    return std::nullopt;
-  }
-  StoredRecord r = *stored;
-  r.failures = std::max<int64_t>(r.failures - 1, 0);
-  r.pending = std::min(r.pending, kMaxPending) - 1;
-  return r;
-}
-
 int64_t* BlockedCount(SubjectKind kind, StoreStats* stats) {
   switch (kind) {
     case SubjectKind::kHost:

@@ -51,14 +51,6 @@ std::optional<StoredRecord> ApplyFailure(
     const LockoutParams& params, int64_t previous_blocks, int64_t now,
     bool* newly_blocked);
 
-// The record `stored` with one provisional attempt taken back: one failure
-// and one pending attempt fewer, its life unchanged (what a success does to
-// a subject it does not reset, when preauth counted the attempt). nullopt
-// when nothing changes: no live record, a block, or no pending attempt (a
-// reset took it).
-std::optional<StoredRecord> TakeBackProvisional(
-    const std::optional<StoredRecord>& stored, int64_t now);
-
 // End of a block that starts at `now` and is the (previous_blocks+1)-th in
 // the window: 0 for a permanent block.
 int64_t BlockEnd(const LockoutParams& params, int64_t previous_blocks,

@@ -443,8 +443,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     ok = provisional ? policy.CountProvisionally(login, log, &d, &err)
          : args_.mode == Mode::kAuthFail
              ? policy.AuthFail(login, log, mode, &d, &err)
-             : policy.AuthSucc(login, log, state == HandleState::kProvisional,
-                               &d, &err);
+             : policy.AuthSucc(login, log, &d, &err);
   }
   const std::string fallback_reason = backend->fallback_reason();
   const bool lock_timed_out = backend->lock_timed_out();

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "tests/redis/fleet.h"
-#include "tests/support/held_login.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/held_login.h"
 
 namespace defender::testing {
 

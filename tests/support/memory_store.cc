@@ -81,9 +81,9 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
 }
 
 bool MemoryStore::RecordSuccess(std::span<const Subject> subjects,
-                                std::span<const bool> reset, bool take_back,
-                                RefusalRule rule, int64_t remember_seconds,
-                                int64_t now, std::vector<SubjectState>* before,
+                                std::span<const bool> reset, RefusalRule rule,
+                                int64_t remember_seconds, int64_t now,
+                                std::vector<SubjectState>* before,
                                 bool* refused, std::string* err) {
   if (!Get(subjects, now, before, err)) return false;
   *refused = IsRefused(rule, *before);
@@ -91,11 +91,6 @@ bool MemoryStore::RecordSuccess(std::span<const Subject> subjects,
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (SuccessResets(subjects[i], (*before)[i], reset[i])) {
       records_.erase(KeyOf(subjects[i]));
-    } else if (take_back && !reset[i]) {
-      if (std::optional<StoredRecord> r =
-              TakeBackProvisional(Find(subjects[i]), now)) {
-        records_[KeyOf(subjects[i])] = *r;
-      }
     }
   }
   std::string user;

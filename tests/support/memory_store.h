@@ -22,8 +22,8 @@ class MemoryStore final : public Store {
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, bool take_back,
-                     RefusalRule rule, int64_t remember_seconds, int64_t now,
+                     std::span<const bool> reset, RefusalRule rule,
+                     int64_t remember_seconds, int64_t now,
                      std::vector<SubjectState>* before, bool* refused,
                      std::string* err) override;
   bool Block(const Subject& subject, int64_t until, int64_t now,

@@ -115,8 +115,8 @@ TEST_CASE(
   std::string err;
   const Subject both[] = {kAlice, kHostA};
   const bool reset[] = {true, true};
-  REQUIRE(s->RecordSuccess(both, reset, /*take_back=*/false, RefusalRule::kAny,
-                           0, kT0 + 1, &before, &refused, &err));
+  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kT0 + 1, &before,
+                           &refused, &err));
   CHECK(before[0].failures == 1);
   CHECK(RecordFiles(dir) == std::vector<std::string>{"u-616c696365"});
   CHECK(StateIn(*s, kAlice, kT0 + 1) == SubjectState{});
@@ -126,8 +126,8 @@ TEST_CASE(
   // The next failure counts from zero in the kept file.
   Fail(*s, kAlice, 3, kParams, kT0 + 2);
   CHECK(StateIn(*s, kAlice, kT0 + 2).failures == 1);
-  REQUIRE(s->RecordSuccess(both, reset, /*take_back=*/false, RefusalRule::kAny,
-                           0, kT0 + 3, &before, &refused, &err));
+  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kT0 + 3, &before,
+                           &refused, &err));
   int64_t pruned = -1;
   REQUIRE(s->Prune(kT0 + 3, 86400, &pruned, &err));
   CHECK(pruned == 0);
@@ -669,9 +669,8 @@ TEST_CASE(
     std::vector<SubjectState> before;
     bool refused = false;
     const bool reset[1] = {true};
-    REQUIRE(s->RecordSuccess({&users.back(), 1}, reset, /*take_back=*/false,
-                             RefusalRule::kAny, 0, kT0, &before, &refused,
-                             &err));
+    REQUIRE(s->RecordSuccess({&users.back(), 1}, reset, RefusalRule::kAny, 0,
+                             kT0, &before, &refused, &err));
   }
   REQUIRE(RecordFiles(dir).size() == 20);  // All empty, all kept.
   const int fd = open(FileOf(dir, users[7]).c_str(), O_RDONLY | O_CLOEXEC);
@@ -839,9 +838,8 @@ TEST_CASE("LocalStore: a reset and prune racing failures loses no failure") {
           std::vector<SubjectState> before;
           bool refused = false;
           int64_t pruned = 0;
-          if (!s->RecordSuccess({&kAlice, 1}, reset, /*take_back=*/false,
-                                RefusalRule::kAny, 0, kT0, &before, &refused,
-                                &err) ||
+          if (!s->RecordSuccess({&kAlice, 1}, reset, RefusalRule::kAny, 0, kT0,
+                                &before, &refused, &err) ||
               !s->Prune(kT0, 86400, &pruned, &err)) {
             _exit(2);
           }

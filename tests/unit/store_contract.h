@@ -113,8 +113,8 @@ inline bool SucceedAttempt(Store& s, const PairAttempt& a, int64_t remember,
   std::vector<SubjectState> states;
   bool refused = false;
   std::string err;
-  REQUIRE_MESSAGE(s.RecordSuccess(a.subjects, reset, /*take_back=*/false, rule,
-                                  remember, now, &states, &refused, &err),
+  REQUIRE_MESSAGE(s.RecordSuccess(a.subjects, reset, rule, remember, now,
+                                  &states, &refused, &err),
                   err);
   if (before != nullptr) *before = states;
   return refused;
@@ -450,9 +450,8 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_user_only[] = {true, false};
     std::vector<SubjectState> before;
     bool refused = true;
-    REQUIRE(s->RecordSuccess(both, reset_user_only, /*take_back=*/false,
-                             RefusalRule::kAny, 0, kT0 + 1, &before, &refused,
-                             &err));
+    REQUIRE(s->RecordSuccess(both, reset_user_only, RefusalRule::kAny, 0,
+                             kT0 + 1, &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].failures == 1);
     CHECK(before[1].failures == 1);
@@ -468,9 +467,8 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_all[] = {true, true};
     std::vector<SubjectState> before;
     bool refused = false;
-    REQUIRE(s->RecordSuccess(both, reset_all, /*take_back=*/false,
-                             RefusalRule::kAny, 0, kT0 + 1, &before, &refused,
-                             &err));
+    REQUIRE(s->RecordSuccess(both, reset_all, RefusalRule::kAny, 0, kT0 + 1,
+                             &before, &refused, &err));
     CHECK(refused);
     CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 1);
     CHECK(StateAt(*s, kHostA, kT0 + 1).blocked);
@@ -483,21 +481,18 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_user[] = {true, false};
     std::vector<SubjectState> before;
     bool refused = true;
-    REQUIRE(s->RecordSuccess(both, reset_user, /*take_back=*/false,
-                             RefusalRule::kAll, 0, kT0 + 1, &before, &refused,
-                             &err));
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, 0, kT0 + 1,
+                             &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].blocked);
     CHECK(StateAt(*s, kAlice, kT0 + 1) == SubjectState{});
     for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0 + 2);
     for (int i = 0; i < 2; ++i) Fail(*s, kHostA, 1, p, kT0 + 2);
-    REQUIRE(s->RecordSuccess(both, reset_user, /*take_back=*/false,
-                             RefusalRule::kAll, 0, kT0 + 3, &before, &refused,
-                             &err));
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, 0, kT0 + 3,
+                             &before, &refused, &err));
     CHECK(refused);
-    REQUIRE(s->RecordSuccess(both, reset_user, /*take_back=*/false,
-                             RefusalRule::kNever, 0, kT0 + 3, &before, &refused,
-                             &err));
+    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kNever, 0, kT0 + 3,
+                             &before, &refused, &err));
     CHECK_FALSE(refused);
   }
 
@@ -620,10 +615,9 @@ void CheckStoreContract(Factory& factory) {
       const bool yes[] = {true};
       std::vector<SubjectState> before;
       bool refused = true;
-      REQUIRE_MESSAGE(
-          s->RecordSuccess({&kAlice, 1}, yes, /*take_back=*/false,
-                           RefusalRule::kAny, 0, now, &before, &refused, &err),
-          err);
+      REQUIRE_MESSAGE(s->RecordSuccess({&kAlice, 1}, yes, RefusalRule::kAny, 0,
+                                       now, &before, &refused, &err),
+                      err);
       CHECK_FALSE(refused);
     };
     // A is counted, then alice logs in elsewhere while A's password is
@@ -651,42 +645,6 @@ void CheckStoreContract(Factory& factory) {
     CHECK(
         Fail(*s, kAlice, 10, p, kT0 + 6 + 301, FailureMode::kConclude).state ==
         SubjectState{2, false, 0});
-  }
-
-  SUBCASE("a success takes a provisional count back from what it keeps") {
-    auto s = factory.Make();
-    const Subject both[] = {kAlice, kHostA};
-    const bool reset_user[] = {true, false};
-    const auto succeed = [&](bool take_back, int64_t now) {
-      std::vector<SubjectState> before;
-      bool refused = true;
-      REQUIRE_MESSAGE(
-          s->RecordSuccess(both, reset_user, take_back, RefusalRule::kAll, 0,
-                           now, &before, &refused, &err),
-          err);
-      CHECK_FALSE(refused);
-    };
-    // A plain failure, then an attempt counted provisionally that succeeds:
-    // the host keeps the failure, not the success's count.
-    Fail(*s, kHostA, 3, p, kT0);
-    const FailureRequest reqs[] = {{kAlice, 3}, {kHostA, 3}};
-    std::vector<FailureOutcome> out;
-    bool refused = true;
-    REQUIRE_MESSAGE(
-        s->RecordFailure(reqs, RefusalRule::kAll, FailureMode::kProvisional, p,
-                         kT0 + 1, &out, &refused, &err),
-        err);
-    CHECK(StateAt(*s, kHostA, kT0 + 1).failures == 2);
-    succeed(/*take_back=*/true, kT0 + 2);
-    CHECK(StateAt(*s, kAlice, kT0 + 2) == SubjectState{});
-    CHECK(StateAt(*s, kHostA, kT0 + 2) == SubjectState{1, false, 0});
-    // The counter's life is the provisional count's, not moved.
-    CHECK(StateAt(*s, kHostA, kT0 + 1 + 299).failures == 1);
-    // No pending attempt left: a second take-back changes nothing, nor
-    // does a success without one.
-    succeed(/*take_back=*/true, kT0 + 3);
-    succeed(/*take_back=*/false, kT0 + 4);
-    CHECK(StateAt(*s, kHostA, kT0 + 4) == SubjectState{1, false, 0});
   }
 
   SUBCASE("more attempts held at once than kept pending count twice") {
