@@ -79,8 +79,9 @@ enum class FailureMode {
                  // pending attempt (p = 0: the counter was reset by a
                  // success elsewhere, an unblock or its expiry since
                  // preauth, the pending count with it) as kCount, so that a
-                 // reset while the password was checked leaves no guess
-                 // uncounted, even when other attempts counted since.
+                 // reset while the password was checked does not take the
+                 // guess away, even when other attempts counted since
+                 // (unless one of those was killed: doc/DESIGN.md §14).
 };
 
 // True when `states` are refused under `rule`, leaving out exempt states. A

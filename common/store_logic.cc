@@ -49,7 +49,7 @@ std::optional<StoredRecord> ApplyFailure(
   const int64_t pending =
       live ? std::clamp<int64_t>(stored->pending, 0, kMaxPending) : 0;
   // A conclusion with no pending attempt left (a success, an unblock or
-  // the counter's end took it since preauth) counts: no guess is lost.
+  // the counter's end took its count since preauth) counts again.
   if (mode == FailureMode::kConclude && pending == 0) {
     mode = FailureMode::kCount;
   }
