@@ -189,10 +189,7 @@ elseif op == 'fail' then
           f = f + 1
           p = math.min(p + 1, 255)
         elseif not blocks then
-          -- conclude: counted already; one pending attempt fewer, the
-          -- counter's life unchanged.
-          p = p - 1
-          redis.call('HSET', skey, 'p', int(p))
+          p = p - 1  -- conclude: counted already.
         end
       end
       local e = 0
@@ -209,7 +206,10 @@ elseif op == 'fail' then
       end
       if blocks then
         put(skey, f, b, e)
-      elseif m ~= 'conclude' then
+      elseif m == 'conclude' then
+        -- One pending attempt fewer, the counter's life unchanged.
+        redis.call('HSET', skey, 'p', int(p))
+      else
         put(skey, f, b, e, p)
       end
     end
