@@ -80,9 +80,12 @@ run_build build || status=1
 # DEFENDER_ASAN_PRELOAD for tests that load it into other programs). All
 # suites but e2e: setuid sudo ignores LD_PRELOAD, so the sanitized module
 # cannot be loaded into it, and the package test builds its own module.
+# Unoptimised (-O0): the sanitizers check the same code at any level, and
+# the sanitized test programs compile four to five times faster than at
+# -O2 (the Store contract's test file alone: 10 s against 162 s).
 test_args=(--no-suite e2e)
-run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false ||
-  status=1
+run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  -Doptimization=0 || status=1
 test_args=()
 run_fuzz build-fuzz || status=1
 
