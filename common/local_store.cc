@@ -467,8 +467,9 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
         current.exempt && subjects[i].kind == SubjectKind::kPair;
     if (!*refused && !current.blocked && !exempt_pair) {
       std::optional<StoredRecord> next =
-          ApplyFailure(h.rec.state, requests[i].limit, mode, params,
-                       h.rec.BlocksSince(since), now, &outcome.newly_blocked);
+          ApplyFailure(h.rec.state, requests[i], mode, /*fresh=*/0, params,
+                       h.rec.BlocksSince(since), now, &outcome.newly_blocked,
+                       &outcome.counted);
       if (next) {
         h.rec.state = next;
         if (outcome.newly_blocked) h.rec.AddBlock(now);
@@ -486,10 +487,11 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
 }
 
 bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
-                               std::span<const bool> reset, RefusalRule rule,
-                               int64_t remember_seconds, int64_t now,
-                               std::vector<SubjectState>* before, bool* refused,
-                               std::string* err) {
+                               std::span<const bool> reset,
+                               std::span<const Generation> take_back,
+                               RefusalRule rule, int64_t remember_seconds,
+                               int64_t now, std::vector<SubjectState>* before,
+                               bool* refused, std::string* err) {
   // A subject with no file has nothing to reset: the common success step
   // creates and unlinks nothing (that would cost more than the rest of the
   // step), except the user's file when it remembers a host. The files that
@@ -522,6 +524,9 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
     Held& h = held->at(i);
     if (h.rec.state && SuccessResets(subjects[i], (*before)[i], reset[i])) {
       h.rec.state.reset();
+      h.dirty = true;
+    } else if (!take_back.empty() &&
+               TakeBack(&h.rec.state, take_back[i], now)) {
       h.dirty = true;
     }
   }

@@ -196,8 +196,37 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
   return true;
 }
 
-bool Policy::RecordFailure(const Login& login, FailureMode mode, Decision* d,
-                           bool* refused_before, std::string* err) {
+namespace {
+
+// The generation `provisional` gives `subject` (0: none). Setuid callers
+// only: kept out of the code every login runs (doc/DESIGN.md §7).
+[[gnu::cold, gnu::noinline]] Generation ProvisionalOf(
+    std::span<const ProvisionalCount> provisional, const Subject& subject) {
+  for (const ProvisionalCount& c : provisional) {
+    if (c.subject == subject) return c.generation;
+  }
+  return 0;
+}
+
+// Adds to d->counted the subjects that `outcomes` counted on.
+[[gnu::cold, gnu::noinline]] void NoteCounted(
+    std::span<const FailureRequest> requests,
+    std::span<const FailureOutcome> outcomes, Decision* d) {
+  d->counted.reserve(outcomes.size());
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    if (outcomes[i].counted != 0) {
+      d->counted.push_back(
+          ProvisionalCount{requests[i].subject, outcomes[i].counted});
+    }
+  }
+}
+
+}  // namespace
+
+bool Policy::RecordFailure(const Login& login, FailureMode mode,
+                           std::span<const ProvisionalCount> provisional,
+                           Decision* d, bool* refused_before,
+                           std::string* err) {
   // The caller logs a denied host's attempt with the others.
   *refused_before = RefusedAsDenied(login, /*log_attempt=*/false, d);
   if (*refused_before) return true;
@@ -205,6 +234,10 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode, Decision* d,
   requests.reserve(d->who.subjects.size());
   for (size_t i = 0; i < d->who.subjects.size(); ++i) {
     requests.push_back(FailureRequest{d->who.subjects[i], d->who.limits[i]});
+    if (!provisional.empty()) {
+      requests.back().provisional =
+          ProvisionalOf(provisional, d->who.subjects[i]);
+    }
   }
   std::vector<FailureOutcome> outcomes;
   if (!store_->RecordFailure(requests, d->who.rule, mode, Params(),
@@ -221,12 +254,25 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode, Decision* d,
                                 o.state.until, o.state.failures});
     }
   }
+  if (mode == FailureMode::kProvisional) NoteCounted(requests, outcomes, d);
   if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   return true;
 }
 
-bool Policy::AuthFail(const Login& login, bool log_attempt, FailureMode mode,
+bool Policy::AuthFail(const Login& login, bool log_attempt, Decision* d,
+                      std::string* err) {
+  return Fail(login, log_attempt, FailureMode::kCount, {}, d, err);
+}
+
+bool Policy::Conclude(const Login& login, bool log_attempt,
+                      std::span<const ProvisionalCount> provisional,
                       Decision* d, std::string* err) {
+  return Fail(login, log_attempt, FailureMode::kConclude, provisional, d, err);
+}
+
+bool Policy::Fail(const Login& login, bool log_attempt, FailureMode mode,
+                  std::span<const ProvisionalCount> provisional, Decision* d,
+                  std::string* err) {
   // doc/DESIGN.md §3.15: an attempt that concludes while its subjects
   // are blocked is refused exactly as AuthSucc refuses a correct password,
   // so that right and wrong passwords give the client the same answer.
@@ -236,7 +282,9 @@ bool Policy::AuthFail(const Login& login, bool log_attempt, FailureMode mode,
   // read the verdict from that subject's state. The failure that blocks
   // is counted and refused.
   bool refused_before = false;
-  if (!RecordFailure(login, mode, d, &refused_before, err)) return false;
+  if (!RecordFailure(login, mode, provisional, d, &refused_before, err)) {
+    return false;
+  }
   if (!d->refused) d->reason = "failure counted";
   if (log_attempt) Log(login, refused_before ? "refused" : "failure", d);
   return true;
@@ -251,7 +299,7 @@ bool Policy::CountProvisionally(const Login& login, bool log_refusal,
   if (d->refused) return true;
   *d = Decision{};
   bool refused_before = false;
-  if (!RecordFailure(login, FailureMode::kProvisional, d, &refused_before,
+  if (!RecordFailure(login, FailureMode::kProvisional, {}, d, &refused_before,
                      err)) {
     return false;
   }
@@ -262,6 +310,12 @@ bool Policy::CountProvisionally(const Login& login, bool log_refusal,
 
 bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
                       std::string* err) {
+  return AuthSucc(login, log_attempt, {}, d, err);
+}
+
+bool Policy::AuthSucc(const Login& login, bool log_attempt,
+                      std::span<const ProvisionalCount> provisional,
+                      Decision* d, std::string* err) {
   if (RefusedAsDenied(login, log_attempt, d)) return true;
   // An attempt has at most a user, a host and a pair subject. In
   // by_user_and_host mode only the user and its pair are reset.
@@ -271,9 +325,15 @@ bool Policy::AuthSucc(const Login& login, bool log_attempt, Decision* d,
         !cfg_.by_user_and_host || d->who.subjects[i].kind != SubjectKind::kHost;
   }
   const std::span<const bool> reset(reset_flags, d->who.subjects.size());
+  Generation back[3] = {0, 0, 0};
+  for (size_t i = 0; i < d->who.subjects.size() && !provisional.empty(); ++i) {
+    back[i] = ProvisionalOf(provisional, d->who.subjects[i]);
+  }
+  const std::span<const Generation> take_back(
+      back, provisional.empty() ? 0 : d->who.subjects.size());
   std::vector<SubjectState> before;
   bool refused = false;
-  if (!store_->RecordSuccess(d->who.subjects, reset, d->who.rule,
+  if (!store_->RecordSuccess(d->who.subjects, reset, take_back, d->who.rule,
                              cfg_.RememberSeconds(), clock_.Now(), &before,
                              &refused, err)) {
     return false;

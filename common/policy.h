@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct Decision {
   // logging failure never turns a refusal into an allow.
   std::string log_error;
   AttemptSubjects who;
+  // CountProvisionally only: the subjects it added a failure to, each with
+  // its counter's generation (FailureOutcome::counted), which Conclude and
+  // AuthSucc need to conclude the attempt. Empty for the other steps.
+  std::vector<ProvisionalCount> counted;
 };
 
 class Policy {
@@ -79,11 +84,19 @@ class Policy {
   // limit (events are returned), and the decision is refused when this
   // failure blocked them. Logs, when `log_attempt`, "failure", or "refused"
   // for an attempt refused before it was counted (and for a denied host,
-  // which is not counted). `mode` is FailureMode::kCount, or kConclude when
-  // CountProvisionally counted this attempt already: then nothing is
-  // counted and the subjects above their limit are blocked by this failure.
-  bool AuthFail(const Login& login, bool log_attempt, FailureMode mode,
-                Decision* d, std::string* err);
+  // which is not counted).
+  bool AuthFail(const Login& login, bool log_attempt, Decision* d,
+                std::string* err);
+
+  // AuthFail for an attempt that CountProvisionally counted already, which
+  // counted on the subjects `provisional` (its Decision::counted): a
+  // subject whose counter is still the one counted on is not counted again
+  // (FailureMode::kConclude) but blocked if above its limit; any other
+  // (preauth counted nothing on it, or its counter was reset or ended
+  // since) is counted as AuthFail counts. Refuses and logs as AuthFail.
+  bool Conclude(const Login& login, bool log_attempt,
+                std::span<const ProvisionalCount> provisional, Decision* d,
+                std::string* err);
 
   // Preauth under a setuid caller (doc/DESIGN.md §7), whose user may kill
   // the process before AuthFail: refuses like Check; otherwise counts the
@@ -91,13 +104,23 @@ class Policy {
   // (FailureMode::kProvisional), never blocking on this count, except that
   // a subject whose counter is above its limit already (an attempt counted
   // and never concluded) is blocked now (events are returned) and the
-  // attempt refused. Logs a refused attempt when `log_refusal`.
+  // attempt refused. Logs a refused attempt when `log_refusal`. The
+  // subjects counted on are in d->counted, for Conclude.
   bool CountProvisionally(const Login& login, bool log_refusal, Decision* d,
                           std::string* err);
 
   // A correct password: refused if blocked; otherwise resets counters and
   // blocks (only the user's in by_user_and_host mode) and logs "success".
   bool AuthSucc(const Login& login, bool log_attempt, Decision* d,
+                std::string* err);
+  // AuthSucc for an attempt that CountProvisionally counted on the
+  // subjects `provisional` (its Decision::counted): on a subject the
+  // success does not reset (the host in by_user_and_host mode) whose
+  // counter is still the one counted on, that count is taken back, as if
+  // the attempt had not been counted there (a success elsewhere never
+  // is). Store::RecordSuccess.
+  bool AuthSucc(const Login& login, bool log_attempt,
+                std::span<const ProvisionalCount> provisional, Decision* d,
                 std::string* err);
 
   LockoutParams Params() const;
@@ -106,8 +129,14 @@ class Policy {
   // Classifies `login` and records a failure in `mode` on its subjects;
   // *refused_before: refused before anything was counted (a denied host, or
   // blocked subjects). d->refused when refused before or after.
-  bool RecordFailure(const Login& login, FailureMode mode, Decision* d,
+  // `provisional` as Conclude's (kConclude only).
+  bool RecordFailure(const Login& login, FailureMode mode,
+                     std::span<const ProvisionalCount> provisional, Decision* d,
                      bool* refused_before, std::string* err);
+  // AuthFail and Conclude.
+  bool Fail(const Login& login, bool log_attempt, FailureMode mode,
+            std::span<const ProvisionalCount> provisional, Decision* d,
+            std::string* err);
   void Refuse(const AttemptSubjects& who,
               const std::vector<SubjectState>& states, Decision* d) const;
   // Starts *d afresh with the subjects of `login`. When its host is in

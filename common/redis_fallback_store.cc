@@ -40,14 +40,16 @@ bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
 }
 
 bool FallbackStore::RecordSuccess(std::span<const Subject> subjects,
-                                  std::span<const bool> reset, RefusalRule rule,
-                                  int64_t remember_seconds, int64_t now,
+                                  std::span<const bool> reset,
+                                  std::span<const Generation> take_back,
+                                  RefusalRule rule, int64_t remember_seconds,
+                                  int64_t now,
                                   std::vector<SubjectState>* before,
                                   bool* refused, std::string* err) {
   return Run(
       [&](Store* s) {
-        return s->RecordSuccess(subjects, reset, rule, remember_seconds, now,
-                                before, refused, err);
+        return s->RecordSuccess(subjects, reset, take_back, rule,
+                                remember_seconds, now, before, refused, err);
       },
       err);
 }

@@ -4,8 +4,9 @@
 -- letter.
 --
 -- Record hash (KEYS "...:s"): f = failures, b = 1 when blocked, e = epoch
--- second at which the record stops mattering (0 = never), p = of f, the
--- attempts counted provisionally and not concluded yet (absent: 0). Block history
+-- second at which the record stops mattering (0 = never), g = the
+-- counter's generation (common/store.h: Generation; absent: 0, and the
+-- next count draws one). Block history
 -- (KEYS "...:h"): sorted set of block times. One clock decides for the
 -- whole fleet: the Redis server's (TIME), when ARGV[2] is 'server'; a test
 -- may pass its own time instead. Callers pass lengths, never absolute
@@ -35,23 +36,25 @@ local channel, origin, service = ARGV[3], ARGV[4], ARGV[5]
 
 local function int(x) return string.format('%d', x) end
 
--- failures, blocked (0/1), until, pending attempts of a record at now.
+-- failures, blocked (0/1), until, generation of a record at now.
 local function state(key)
-  local v = redis.call('HMGET', key, 'f', 'b', 'e', 'p')
+  local v = redis.call('HMGET', key, 'f', 'b', 'e', 'g')
   if not v[1] then return 0, 0, 0, 0 end
   local f, b, e = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
   if e ~= 0 and e <= now then return 0, 0, 0, 0 end
-  if b == 1 then return f, 1, e, 0 end
-  return f, 0, 0, math.min(math.max(tonumber(v[4]) or 0, 0), 255)
+  local g = tonumber(v[4]) or 0
+  if g < 0 or g > 4294967295 or g ~= math.floor(g) then g = 0 end
+  if b == 1 then return f, 1, e, g end
+  return f, 0, 0, g
 end
 
-local function put(key, f, b, e, p)
+local function put(key, f, b, e, g)
   if e ~= 0 and e <= now then
     redis.call('DEL', key)
     return
   end
   redis.call('HSET', key, 'f', int(f), 'b', int(b), 'e', int(e),
-             'p', int(p or 0))
+             'g', int(g or 0))
   if e == 0 then
     redis.call('PERSIST', key)
   else
@@ -142,10 +145,12 @@ if op == 'get' then
 elseif op == 'fail' then
   -- KEYS: record, history for each subject. ARGV: rule (any, all, never),
   -- mode (count, provisional, conclude: FailureMode in common/store.h),
-  -- attempt_ttl, history_seconds, n, n lengths, then limit, kind, name for
-  -- each subject (then the remembered-hosts ARGV, see the top). Returns
-  -- refused, then f, b, until, newly_blocked, exempt for each, then now. A
-  -- refused attempt changes nothing.
+  -- attempt_ttl, history_seconds, n, n lengths, then limit, kind, name,
+  -- provisional generation (conclude: FailureRequest::provisional) and the
+  -- generation a counter that starts takes, for each subject (then the
+  -- remembered-hosts ARGV, see the top). Returns refused, then f, b, until,
+  -- newly_blocked, exempt, counted (FailureOutcome::counted) for each, then
+  -- now. A refused attempt changes nothing.
   local rule, mode = ARGV[6], ARGV[7]
   local ttl, hist, n = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
   local base = 10 + n
@@ -162,34 +167,38 @@ elseif op == 'fail' then
     for i = 1, count do
       local f, b, u = state(KEYS[2 * i - 1])
       out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
-      out[#out + 1] = 0; out[#out + 1] = exempt[i]
+      out[#out + 1] = 0; out[#out + 1] = exempt[i]; out[#out + 1] = 0
     end
     out[#out + 1] = now
     return out
   end
   for i = 1, count do
     local skey, hkey = KEYS[2 * i - 1], KEYS[2 * i]
-    local a = base + 3 * (i - 1)
+    local a = base + 5 * (i - 1)
     local limit, kind, name = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
-    local f, b, u, p = state(skey)
-    local newly = 0
-    -- conclude with no pending attempt left (a reset since preauth) counts.
+    local provisional, fresh = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+    local f, b, u, g = state(skey)
+    local newly, counted = 0, 0
+    -- A conclusion whose provisional count is not on this counter (none
+    -- landed here, or a reset or the counter's end took it) counts now.
     local m = mode
-    if m == 'conclude' and p == 0 then m = 'count' end
+    if m == 'conclude' and (provisional == 0 or g ~= provisional) then
+      m = 'count'
+    end
+    if g == 0 then g = fresh end
     if b == 0 and not (kind == 'pair' and exempt[i] == 1) then
       -- count blocks the failure that goes above the limit; provisional
       -- and conclude block a counter above it already.
       local blocks
       if m == 'count' then
         f = f + 1
+        counted = g
         blocks = f > limit
       else
         blocks = f > limit
         if not blocks and m == 'provisional' then
           f = f + 1
-          p = math.min(p + 1, 255)
-        elseif not blocks then
-          p = p - 1  -- conclude: counted already.
+          counted = g
         end
       end
       local e = 0
@@ -204,34 +213,31 @@ elseif op == 'fail' then
       elseif ttl ~= 0 then
         e = now + ttl
       end
-      if blocks then
-        put(skey, f, b, e)
-      elseif m == 'conclude' then
-        -- One pending attempt fewer, the counter's life unchanged.
-        redis.call('HSET', skey, 'p', int(p))
-      else
-        put(skey, f, b, e, p)
-      end
+      -- A conclusion that neither counts nor blocks changes nothing: its
+      -- count is there, the counter's life unchanged.
+      if blocks or m ~= 'conclude' then put(skey, f, b, e, g) end
     end
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
-    out[#out + 1] = newly; out[#out + 1] = exempt[i]
+    out[#out + 1] = newly; out[#out + 1] = exempt[i]; out[#out + 1] = counted
   end
   out[#out + 1] = now
   return out
 
 elseif op == 'success' then
   -- KEYS: record keys. ARGV: rule (any, all, never), then reset (0/1), kind,
-  -- name for each (then the remembered-hosts ARGV, see the top). Returns
-  -- refused, then f, b, until before, exempt, for each, then now. An exempt
-  -- user keeps its block; with a pair and remember seconds > 0, H is
-  -- remembered for U.
+  -- name, take-back generation (0 = none) for each (then the
+  -- remembered-hosts ARGV, see the top). Returns refused, then f, b, until
+  -- before, exempt, for each, then now. An exempt user keeps its block; a
+  -- subject not reset whose live counter, not blocked, has the take-back
+  -- generation loses one failure (the success's own provisional count);
+  -- with a pair and remember seconds > 0, H is remembered for U.
   local rule = ARGV[6]
   local count = subject_keys()
   local exempt = exempt_flags(count)
   local states, blocked, out = {}, {}, {0}
   for i = 1, count do
-    local f, b, u = state(KEYS[i])
-    states[i] = {f, b, u}
+    local f, b, u, g = state(KEYS[i])
+    states[i] = {f, b, u, g}
     blocked[i] = b
     out[#out + 1] = f; out[#out + 1] = b; out[#out + 1] = u
     out[#out + 1] = exempt[i]
@@ -242,12 +248,23 @@ elseif op == 'success' then
     return out
   end
   for i = 1, count do
-    local a = 6 + 3 * (i - 1)
-    local keeps = ARGV[a + 2] == 'user' and exempt[i] == 1 and states[i][2] == 1
-    if ARGV[a + 1] == '1' and not keeps and
-        (states[i][1] > 0 or states[i][2] == 1) then
-      redis.call('DEL', KEYS[i])
-      if states[i][2] == 1 then publish('unblock', ARGV[a + 2], ARGV[a + 3], 0) end
+    local a = 6 + 4 * (i - 1)
+    local f, b, g = states[i][1], states[i][2], states[i][4]
+    local keeps = ARGV[a + 2] == 'user' and exempt[i] == 1 and b == 1
+    local back = tonumber(ARGV[a + 4])
+    if ARGV[a + 1] == '1' and not keeps then
+      if f > 0 or b == 1 then
+        redis.call('DEL', KEYS[i])
+        if b == 1 then publish('unblock', ARGV[a + 2], ARGV[a + 3], 0) end
+      end
+    elseif back ~= 0 and b == 0 and f > 0 and g == back then
+      -- The success's own provisional count back; the counter's life
+      -- unchanged.
+      if f == 1 then
+        redis.call('DEL', KEYS[i])
+      else
+        redis.call('HSET', KEYS[i], 'f', int(f - 1))
+      end
     end
   end
   local seconds = tonumber(ARGV[#ARGV])

@@ -340,33 +340,41 @@ bool RedisStore::RecordFailure(std::span<const FailureRequest> requests,
   for (const int64_t length : params.lockout_lengths)
     args.push_back(Int(length));
   std::vector<Subject> subjects;
+  const std::string fresh = Int(DrawGeneration());
   for (const FailureRequest& req : requests) {
     keys.push_back(RecordKey(req.subject));
     keys.push_back(HistoryKey(req.subject));
-    args.insert(args.end(),
-                {Int(req.limit), KindName(req.subject.kind), req.subject.name});
+    args.insert(args.end(), {Int(req.limit), KindName(req.subject.kind),
+                             req.subject.name, Int(req.provisional), fresh});
     subjects.push_back(req.subject);
   }
   AddRemember(subjects, 0, &keys, &args);
   std::vector<int64_t> v;
   int64_t offset = 0;
-  if (!EvalInts("fail", now, keys, args, 1 + 5 * requests.size(), &v, &offset,
+  if (!EvalInts("fail", now, keys, args, 1 + 6 * requests.size(), &v, &offset,
                 err)) {
     return false;
   }
   *refused = v[0] != 0;
   for (size_t i = 0; i < requests.size(); ++i) {
-    out->push_back(FailureOutcome{StateAt(v, 1 + 5 * i, offset, 5 * i + 5),
-                                  v[5 * i + 4] != 0});
+    const size_t at = 1 + 6 * i;
+    // A generation out of range (written by another client of the store)
+    // is none: a conclusion against it counts.
+    const int64_t counted = v[at + 5];
+    out->push_back(FailureOutcome{
+        StateAt(v, at, offset, at + 4), v[at + 3] != 0,
+        counted > 0 && counted <= UINT32_MAX ? static_cast<Generation>(counted)
+                                             : 0});
   }
   return true;
 }
 
 bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
-                               std::span<const bool> reset, RefusalRule rule,
-                               int64_t remember_seconds, int64_t now,
-                               std::vector<SubjectState>* before, bool* refused,
-                               std::string* err) {
+                               std::span<const bool> reset,
+                               std::span<const Generation> take_back,
+                               RefusalRule rule, int64_t remember_seconds,
+                               int64_t now, std::vector<SubjectState>* before,
+                               bool* refused, std::string* err) {
   before->clear();
   *refused = false;
   if (subjects.empty()) return true;
@@ -374,8 +382,9 @@ bool RedisStore::RecordSuccess(std::span<const Subject> subjects,
   std::vector<std::string> args = {RuleName(rule)};
   for (size_t i = 0; i < subjects.size(); ++i) {
     keys.push_back(RecordKey(subjects[i]));
-    args.insert(args.end(), {reset[i] ? "1" : "0", KindName(subjects[i].kind),
-                             subjects[i].name});
+    args.insert(args.end(),
+                {reset[i] ? "1" : "0", KindName(subjects[i].kind),
+                 subjects[i].name, Int(take_back.empty() ? 0 : take_back[i])});
   }
   AddRemember(subjects, remember_seconds, &keys, &args);
   std::vector<int64_t> v;

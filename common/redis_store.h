@@ -70,7 +70,8 @@ class RedisStore final : public Store {
                      std::vector<FailureOutcome>* out, bool* refused,
                      std::string* err) override;
   bool RecordSuccess(std::span<const Subject> subjects,
-                     std::span<const bool> reset, RefusalRule rule,
+                     std::span<const bool> reset,
+                     std::span<const Generation> take_back, RefusalRule rule,
                      int64_t remember_seconds, int64_t now,
                      std::vector<SubjectState>* before, bool* refused,
                      std::string* err) override;

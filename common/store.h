@@ -45,14 +45,36 @@ struct LockoutParams {
   int64_t history_seconds = 24 * 3600;
 };
 
+// Every failure counter has a generation: a nonzero number drawn when the
+// counter starts (its first count with none live: after a reset, an
+// unblock, a block's end or the counter's end), kept while it lives and
+// gone with it. It tells an attempt counted provisionally whether the
+// counter it counted on is still the one it finds (FailureMode::kConclude).
+using Generation = uint32_t;
+
 struct FailureRequest {
   Subject subject;
   int64_t limit = 3;  // Failures allowed; the one that goes above blocks.
+  // kConclude only: the generation of the counter that this attempt's
+  // kProvisional count went to (FailureOutcome::counted of that step), 0
+  // when that step counted nothing on this subject.
+  Generation provisional = 0;
 };
 
 struct FailureOutcome {
   SubjectState state;          // After this failure.
   bool newly_blocked = false;  // This failure started the block.
+  // The generation of the counter this step added one to, 0 when it added
+  // none (the subject blocked, exempt or refused, or a conclusion whose
+  // count was there already).
+  Generation counted = 0;
+};
+
+// A subject that an attempt's provisional count (FailureMode::kProvisional)
+// went to, and the generation of the counter it went to.
+struct ProvisionalCount {
+  Subject subject;
+  Generation generation = 0;
 };
 
 // How the states of one attempt's subjects combine into a refusal.
@@ -67,21 +89,17 @@ enum class RefusalRule {
 // caller may kill the process between the password check and authfail, so
 // preauth counts the attempt before the password is checked and authfail
 // concludes it.
-// The counter keeps, with it, how many of its counts are provisional
-// attempts not concluded yet (p, StoredRecord::pending): reset and expiring
-// with the counter.
 enum class FailureMode {
   kCount,        // c := c + 1; blocked if now above L (authfail).
   kProvisional,  // Blocked if c > L (an attempt counted and never concluded);
-                 // else c := c + 1 and p := p + 1, never blocked (preauth).
-  kConclude,     // Blocked if c > L; else p := p - 1 (authfail after
-                 // kProvisional: the attempt is counted already). With no
-                 // pending attempt (p = 0: the counter was reset by a
-                 // success elsewhere, an unblock or its expiry since
-                 // preauth, the pending count with it) as kCount, so that a
-                 // reset while the password was checked does not take the
-                 // guess away, even when other attempts counted since
-                 // (unless one of those was killed: doc/DESIGN.md §14).
+                 // else c := c + 1, never blocked (preauth).
+  kConclude,     // When the counter is the one the attempt's provisional
+                 // count went to (its generation is the request's
+                 // `provisional`): blocked if c > L, else nothing (counted
+                 // already). Otherwise (preauth counted nothing here, or the
+                 // counter was reset or ended since, even if other attempts
+                 // started a new one) as kCount, so that the guess is
+                 // counted exactly once.
 };
 
 // True when `states` are refused under `rule`, leaving out exempt states. A
@@ -144,12 +162,17 @@ class Store {
   // reset[i]) (an exempt user keeps its block), and, when a pair U@H is
   // among `subjects` and remember_seconds > 0, remembers H for U until
   // now + remember_seconds (RememberHost). `reset` has the size of
-  // `subjects`.
+  // `subjects`; `take_back` is empty or has it too. A subject i that is not
+  // reset, not blocked, and whose counter has the generation take_back[i]
+  // (nonzero: the counter this attempt's kProvisional count went to) gets
+  // that count back: one failure fewer (no counter at none), its life
+  // unchanged (TakeBack in store_logic.h).
   virtual bool RecordSuccess(std::span<const Subject> subjects,
-                             std::span<const bool> reset, RefusalRule rule,
-                             int64_t remember_seconds, int64_t now,
-                             std::vector<SubjectState>* before, bool* refused,
-                             std::string* err) = 0;
+                             std::span<const bool> reset,
+                             std::span<const Generation> take_back,
+                             RefusalRule rule, int64_t remember_seconds,
+                             int64_t now, std::vector<SubjectState>* before,
+                             bool* refused, std::string* err) = 0;
 
   // Blocks `subject` until `until` (0 = permanent) whatever its state, keeps
   // its counter, and adds the block to its history.

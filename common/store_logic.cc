@@ -1,6 +1,11 @@
 #include "common/store_logic.h"
 
+#include <sys/random.h>
+#include <time.h>
+
 #include <algorithm>
+
+#include "common/lazy_libc.h"
 
 namespace defender {
 
@@ -39,40 +44,74 @@ bool FailureBlocks(int64_t failures, int64_t limit, FailureMode mode) {
 }  // namespace
 
 std::optional<StoredRecord> ApplyFailure(
-    const std::optional<StoredRecord>& stored, int64_t limit, FailureMode mode,
-    const LockoutParams& params, int64_t previous_blocks, int64_t now,
-    bool* newly_blocked) {
+    const std::optional<StoredRecord>& stored, const FailureRequest& request,
+    FailureMode mode, Generation fresh, const LockoutParams& params,
+    int64_t previous_blocks, int64_t now, bool* newly_blocked,
+    Generation* counted) {
   *newly_blocked = false;
+  *counted = 0;
   const bool live = stored && IsLive(*stored, now);
   if (live && stored->blocked) return std::nullopt;
   const int64_t failures = live ? stored->failures : 0;
-  const int64_t pending =
-      live ? std::clamp<int64_t>(stored->pending, 0, kMaxPending) : 0;
-  // A conclusion with no pending attempt left (a success, an unblock or
-  // the counter's end took its count since preauth) counts again.
-  if (mode == FailureMode::kConclude && pending == 0) {
+  // A conclusion whose provisional count is not on this counter (none
+  // landed here, or a reset or the counter's end took it) counts now.
+  if (mode == FailureMode::kConclude &&
+      !(live && request.provisional != 0 &&
+        stored->generation == request.provisional)) {
     mode = FailureMode::kCount;
+  }
+  const bool blocks = FailureBlocks(failures, request.limit, mode);
+  if (!blocks && mode == FailureMode::kConclude) {
+    return std::nullopt;  // Counted already; the counter's life unchanged.
   }
   StoredRecord r;
   r.failures = failures;
-  if (FailureBlocks(failures, limit, mode)) {
-    if (mode == FailureMode::kCount) ++r.failures;
+  // Drawn only for a counter that starts (or has none): most failures
+  // count on a live counter and make no getrandom call.
+  r.generation = live && stored->generation != 0 ? stored->generation
+                 : fresh != 0                    ? fresh
+                                                 : DrawGeneration();
+  if (blocks) {
+    if (mode == FailureMode::kCount) {
+      ++r.failures;
+      *counted = r.generation;
+    }
     r.blocked = true;
     r.expires = BlockEnd(params, previous_blocks, now);
     *newly_blocked = true;
-  } else if (mode == FailureMode::kConclude) {
-    // Counted already: one pending attempt fewer, the counter's life
-    // unchanged.
-    r = *stored;
-    r.pending = pending - 1;
   } else {
     ++r.failures;
     r.expires = params.attempt_ttl == 0 ? 0 : now + params.attempt_ttl;
-    r.pending = mode == FailureMode::kProvisional
-                    ? std::min(pending + 1, kMaxPending)
-                    : pending;
+    *counted = r.generation;
   }
   return r;
+}
+
+bool TakeBack(std::optional<StoredRecord>* stored, Generation generation,
+              int64_t now) {
+  std::optional<StoredRecord>& r = *stored;
+  if (generation == 0 || !r || !IsLive(*r, now) || r->blocked ||
+      r->generation != generation || r->failures <= 0) {
+    return false;
+  }
+  if (--r->failures == 0) r.reset();
+  return true;
+}
+
+Generation DrawGeneration() {
+  Generation g = 0;
+  // getrandom() fails only before the kernel's pool is ready (early boot)
+  // or where it is missing: then the time and the process id, which differ
+  // between any two steps that could start counters of one subject.
+  if (lazy::getrandom(&g, sizeof g, GRND_NONBLOCK) != sizeof g) {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const uint64_t mix = (static_cast<uint64_t>(ts.tv_sec) << 30) ^
+                         static_cast<uint64_t>(ts.tv_nsec) ^
+                         (static_cast<uint64_t>(lazy::getpid()) << 40);
+    g = static_cast<Generation>(mix ^ (mix >> 32));
+  }
+  return g == 0 ? 1 : g;
 }
 
 int64_t* BlockedCount(SubjectKind kind, StoreStats* stats) {

@@ -19,14 +19,11 @@ struct StoredRecord {
   int64_t failures = 0;
   bool blocked = false;
   int64_t expires = 0;
-  // Of `failures`, the attempts counted by kProvisional and not concluded
-  // yet (at most kMaxPending); it lives and ends with the counter.
-  int64_t pending = 0;
+  // The counter's generation (common/store.h: Generation); 0 in a record
+  // written before generations were kept: the next count draws one.
+  Generation generation = 0;
+  bool operator==(const StoredRecord&) const = default;
 };
-
-// Pending attempts a record keeps count of. More held at once are counted
-// again when they conclude: counted twice, never lost.
-inline constexpr int64_t kMaxPending = 255;
 
 // True when the record still matters at `now`.
 inline bool IsLive(const StoredRecord& r, int64_t now) {
@@ -39,17 +36,30 @@ inline SubjectState StateOf(const std::optional<StoredRecord>& r, int64_t now) {
   return SubjectState{r->failures, r->blocked, r->blocked ? r->expires : 0};
 }
 
-// Applies one failure in `mode` (common/store.h) to the record `stored`
-// (absent or not live: none) at `now`. kConclude takes one of the record's
-// pending attempts, or counts as kCount when there is none. `previous_blocks`
-// is the number of blocks in the subject's history within the window (used
-// when the failure starts a block). Returns the record to store, or nullopt
-// when nothing changes (the subject is blocked). Sets *newly_blocked when
-// this failure starts a block.
+// Applies one failure in `mode` (common/store.h) for `request` to the
+// record `stored` (absent or not live: none) at `now`. A counter that
+// starts here takes the generation `fresh`, or one drawn (DrawGeneration)
+// when `fresh` is 0, and so does a live one that has none. `previous_blocks` is
+// the number of blocks in the subject's history within the window (used when
+// the failure starts a block). Returns the record to store, or nullopt when
+// nothing changes (the subject is blocked, or a conclusion finds its count
+// there). Sets *newly_blocked when this failure starts a block, and *counted to
+// the generation of the counter it added one to (0: none).
 std::optional<StoredRecord> ApplyFailure(
-    const std::optional<StoredRecord>& stored, int64_t limit, FailureMode mode,
-    const LockoutParams& params, int64_t previous_blocks, int64_t now,
-    bool* newly_blocked);
+    const std::optional<StoredRecord>& stored, const FailureRequest& request,
+    FailureMode mode, Generation fresh, const LockoutParams& params,
+    int64_t previous_blocks, int64_t now, bool* newly_blocked,
+    Generation* counted);
+
+// A new counter generation: random (getrandom), never 0.
+Generation DrawGeneration();
+
+// A success's take-back of its own provisional count (Store::RecordSuccess)
+// on the record state *stored at `now`: when the counter is live, not
+// blocked and has the generation `generation` (nonzero), one failure
+// fewer, the state gone at none. Returns whether it changed *stored.
+bool TakeBack(std::optional<StoredRecord>* stored, Generation generation,
+              int64_t now);
 
 // End of a block that starts at `now` and is the (previous_blocks+1)-th in
 // the window: 0 for a permanent block.

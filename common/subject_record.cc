@@ -9,12 +9,14 @@ namespace defender {
 namespace {
 
 constexpr uint8_t kMagic[4] = {'P', 'D', 'S', 'R'};
-constexpr uint8_t kVersion = 2;
+constexpr uint8_t kVersion = 3;
+constexpr uint8_t kVersionNoGeneration = 2;
 constexpr uint8_t kVersionNoRemembered = 1;
 constexpr uint8_t kHasState = 1;
 constexpr uint8_t kBlocked = 2;
 constexpr size_t kHeaderBytes = 32;
 constexpr size_t kSumBytes = 8;
+constexpr size_t kGenerationBytes = 4;
 constexpr size_t kRememberedEntryBytes = 8 + 2;  // Until, host length.
 constexpr char kHex[] = "0123456789abcdef";
 
@@ -24,7 +26,7 @@ constexpr size_t kMaxIpHost =
 static_assert(kHeaderBytes + 8 * kMaxHistory + kMaxSubjectBytes +
                       kMaxRememberedHosts *
                           (kRememberedEntryBytes + kMaxIpHost) +
-                      kSumBytes <=
+                      kGenerationBytes + kSumBytes <=
                   kSlotBytes,
               "a user's 16 remembered IP hosts fit in a slot");
 static_assert(kMaxRememberedHosts < 256, "the count is one byte");
@@ -66,14 +68,15 @@ std::optional<SubjectKind> KindOf(char c) {
 bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   if (b.size() < kHeaderBytes + kSumBytes ||
       !std::equal(kMagic, kMagic + 4, b.begin()) ||
-      (b[4] != kVersion && b[4] != kVersionNoRemembered)) {
+      (b[4] != kVersion && b[4] != kVersionNoGeneration &&
+       b[4] != kVersionNoRemembered)) {
     return false;
   }
   const std::optional<SubjectKind> kind = KindOf(static_cast<char>(b[5]));
   const uint8_t flags = b[6];
   const size_t history = b[7];
   const size_t name_len = Get(&b[12], 2);
-  const size_t remembered = b[4] == kVersion ? b[14] : 0;
+  const size_t remembered = b[4] == kVersionNoRemembered ? 0 : b[14];
   size_t size = kHeaderBytes + 8 * history + name_len;
   if (!kind || (flags & ~(kHasState | kBlocked)) != 0 ||
       history > kMaxHistory || name_len > kMaxRecordName ||
@@ -95,6 +98,12 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
         std::string(reinterpret_cast<const char*>(&b[size]), host_len), until});
     size += host_len;
   }
+  Generation generation = 0;
+  if (b[4] == kVersion) {
+    if (size + kGenerationBytes > b.size()) return false;
+    generation = static_cast<Generation>(Get(&b[size], kGenerationBytes));
+    size += kGenerationBytes;
+  }
   size += kSumBytes;
   if (size > b.size()) return false;
   const auto sum = Checksum(b.data(), size - kSumBytes);
@@ -105,7 +114,7 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   if (flags & kHasState) {
     out->state = StoredRecord{static_cast<int64_t>(Get(&b[16], 8)),
                               (flags & kBlocked) != 0,
-                              static_cast<int64_t>(Get(&b[24], 8)), b[15]};
+                              static_cast<int64_t>(Get(&b[24], 8)), generation};
   }
   out->history.clear();
   out->history.reserve(history);
@@ -164,7 +173,8 @@ int64_t SubjectRecord::FitRemembered() {
 }
 
 size_t EncodedSize(const SubjectRecord& r) {
-  size_t size = kHeaderBytes + 8 * r.history.size() + r.name.size() + kSumBytes;
+  size_t size = kHeaderBytes + 8 * r.history.size() + r.name.size() +
+                kGenerationBytes + kSumBytes;
   for (const RememberedHost& h : r.remembered) {
     size += kRememberedEntryBytes + h.host.size();
   }
@@ -243,10 +253,7 @@ std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
   Put(&out, seq, 4);
   Put(&out, r.name.size(), 2);
   Put(&out, r.remembered.size(), 1);
-  Put(&out,
-      static_cast<uint64_t>(
-          r.state ? std::clamp<int64_t>(r.state->pending, 0, kMaxPending) : 0),
-      1);
+  out += '\0';  // Reserved (version 2: pending attempts, no longer kept).
   Put(&out, static_cast<uint64_t>(r.state ? r.state->failures : 0), 8);
   Put(&out, static_cast<uint64_t>(r.state ? r.state->expires : 0), 8);
   for (int64_t t : r.history) Put(&out, static_cast<uint64_t>(t), 8);
@@ -256,6 +263,7 @@ std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
     Put(&out, h.host.size(), 2);
     out += h.host;
   }
+  Put(&out, r.state ? r.state->generation : 0, kGenerationBytes);
   const auto sum =
       Checksum(reinterpret_cast<const uint8_t*>(out.data()), out.size());
   out.append(sum.begin(), sum.end());

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,49 @@ void SetState(pam_handle_t* pamh, HandleState s) {
   // The value is stored in the pointer itself: nothing to free.
   pam_set_data(pamh, kStateKey, reinterpret_cast<void*>(static_cast<long>(s)),
                nullptr);
+}
+
+// pam_set_data key: the subjects that this pass's provisional count
+// (preauth under a setuid caller) went to, with their counters'
+// generations, for the conclusion (Policy::Conclude, Policy::AuthSucc).
+// Read only in a pass marked kProvisional, whose preauth replaced it.
+// Absent when it counted nothing or could not be kept: the conclusion then
+// counts on every subject (once too often, never too few). A list left from
+// an earlier pass (replacing it failed) names counters that this pass's
+// preauth counted on too, or that are gone. Setuid callers only, so these
+// functions are kept out of the code every login runs (doc/DESIGN.md §7).
+constexpr char kCountedKey[] = "pam_defender_counted";
+using Counted = std::vector<ProvisionalCount>;
+
+void FreeCounted(pam_handle_t*, void* data, int) {
+  delete static_cast<Counted*>(data);
+}
+
+[[gnu::cold, gnu::noinline]] std::span<const ProvisionalCount> GetCounted(
+    pam_handle_t* pamh) {
+  const void* data = nullptr;
+  if (pam_get_data(pamh, kCountedKey, &data) != PAM_SUCCESS || !data) {
+    return {};
+  }
+  return *static_cast<const Counted*>(data);
+}
+
+// Keeps `counted` in the handle (none when empty), replacing what was
+// kept. Never throws: memory running out keeps nothing.
+[[gnu::cold, gnu::noinline]] void SetCounted(pam_handle_t* pamh,
+                                             Counted&& counted) noexcept {
+  Counted* c = nullptr;
+  if (!counted.empty()) {
+    c = new (std::nothrow) Counted(std::move(counted));
+    if (c == nullptr) {
+      pam_set_data(pamh, kCountedKey, nullptr, nullptr);
+      return;
+    }
+  }
+  if (pam_set_data(pamh, kCountedKey, c, c ? FreeCounted : nullptr) !=
+      PAM_SUCCESS) {
+    delete c;
+  }
 }
 
 // pam_set_data keys for the Redis store: the connection reused by the steps
@@ -437,13 +482,20 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   } else {
     // The store update commits on its own; the attempt goes to the journal
     // after it (doc/DESIGN.md §3.10).
-    const FailureMode mode = state == HandleState::kProvisional
-                                 ? FailureMode::kConclude
-                                 : FailureMode::kCount;
-    ok = provisional ? policy.CountProvisionally(login, log, &d, &err)
-         : args_.mode == Mode::kAuthFail
-             ? policy.AuthFail(login, log, mode, &d, &err)
-             : policy.AuthSucc(login, log, &d, &err);
+    // What this pass's preauth counted, when it counted provisionally.
+    const std::span<const ProvisionalCount> own =
+        state == HandleState::kProvisional
+            ? GetCounted(pamh_)
+            : std::span<const ProvisionalCount>();
+    if (provisional) {
+      ok = policy.CountProvisionally(login, log, &d, &err);
+    } else if (args_.mode == Mode::kAuthSucc) {
+      ok = policy.AuthSucc(login, log, own, &d, &err);
+    } else if (state == HandleState::kProvisional) {
+      ok = policy.Conclude(login, log, own, &d, &err);
+    } else {
+      ok = policy.AuthFail(login, log, &d, &err);
+    }
   }
   const std::string fallback_reason = backend->fallback_reason();
   const bool lock_timed_out = backend->lock_timed_out();
@@ -470,6 +522,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     // Marked by preauth; concluded once (by authfail or authsucc).
     SetState(pamh_,
              provisional ? HandleState::kProvisional : HandleState::kNone);
+    if (provisional) SetCounted(pamh_, std::move(d.counted));
   }
   if (!d.log_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s",

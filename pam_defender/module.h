@@ -32,10 +32,15 @@
 // before the password is checked (doc/DESIGN.md §3.1): the caller may
 // SIGKILL the process after a wrong password and before authfail. That
 // count never blocks; a counter already above its limit (an attempt
-// counted and never concluded) blocks at preauth. authfail on the same
-// handle then counts nothing and blocks the subjects above their limit;
-// authsucc resets as usual. The cost: logins of one user held open at once
-// under su or sudo count against the limit before they conclude.
+// counted and never concluded) blocks at preauth. The handle keeps which
+// counters preauth counted on (their generations). authfail on the same
+// handle then counts nothing on a counter still the one counted on and
+// blocks the subjects above their limit, and counts on any other (reset
+// since, or not counted by preauth); authsucc resets as usual, and takes
+// the count back from a subject it does not reset (by_user_and_host: the
+// host) if that counter is still the one. The cost: logins of one user
+// held open at once under su or sudo count against the limit before they
+// conclude.
 //
 // authsucc fails open with PAM_SUCCESS, not PAM_IGNORE: it runs only after
 // the password was accepted, and in the documented stack an ignored

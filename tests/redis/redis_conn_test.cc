@@ -218,7 +218,7 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   const Subject both[] = {bob, desk, pair};
   const bool reset[] = {true, true, true};
   std::vector<SubjectState> before;
-  REQUIRE_MESSAGE(store.RecordSuccess(both, reset, RefusalRule::kAny, 86400,
+  REQUIRE_MESSAGE(store.RecordSuccess(both, reset, {}, RefusalRule::kAny, 86400,
                                       1000, &before, &refused, &err),
                   err);
   std::vector<RememberedEntry> remembered;
@@ -281,8 +281,8 @@ TEST_CASE("a command the ACL refuses is reported with the server's reason") {
   const bool reset[] = {true, true, true};
   std::vector<SubjectState> before;
   bool refused = false;
-  REQUIRE_MESSAGE(store.RecordSuccess(subjects, reset, RefusalRule::kAny, 86400,
-                                      1000, &before, &refused, &err),
+  REQUIRE_MESSAGE(store.RecordSuccess(subjects, reset, {}, RefusalRule::kAny,
+                                      86400, 1000, &before, &refused, &err),
                   err);
   std::vector<RememberedEntry> remembered;
   CHECK_FALSE(store.ListRemembered(1001, &remembered, &err));

@@ -157,7 +157,7 @@ TEST_CASE("RedisStore: success, refusal rules, unblock keeps history") {
     Failure(*s, kHost, 0, kParams, kNow);
     Failure(*s, kUser, 3, kParams, kNow);
     const bool reset[] = {true, true};
-    REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kNow + 1,
+    REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kAny, 0, kNow + 1,
                              &before, &refused, &err));
     CHECK(refused);
     CHECK(before[0] == SubjectState{1, false, 0});
@@ -168,7 +168,7 @@ TEST_CASE("RedisStore: success, refusal rules, unblock keeps history") {
     Failure(*s, kUser, 3, kParams, kNow);
     Failure(*s, kHost, 3, kParams, kNow);
     const bool reset[] = {true, false};
-    REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kNow + 1,
+    REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kAny, 0, kNow + 1,
                              &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(State(*s, kUser, kNow + 1) == SubjectState{});
@@ -177,17 +177,17 @@ TEST_CASE("RedisStore: success, refusal rules, unblock keeps history") {
   SUBCASE("kAll and kNever") {
     Failure(*s, kUser, 0, kParams, kNow);
     const bool reset[] = {true, false};
-    REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAll, 0, kNow + 1,
+    REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kAll, 0, kNow + 1,
                              &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].blocked);
     CHECK(State(*s, kUser, kNow + 1) == SubjectState{});
     Failure(*s, kUser, 0, kParams, kNow + 2);
     Failure(*s, kHost, 0, kParams, kNow + 2);
-    REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAll, 0, kNow + 3,
+    REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kAll, 0, kNow + 3,
                              &before, &refused, &err));
     CHECK(refused);
-    REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kNever, 0, kNow + 3,
+    REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kNever, 0, kNow + 3,
                              &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(State(*s, kUser, kNow + 3) == SubjectState{});
@@ -316,7 +316,7 @@ TEST_CASE("RedisStore: each step is exactly one EVALSHA") {
   CHECK(ClientCommands(Server()) == "evalsha=2");
   const bool reset[] = {true, true};
   bool refused = false;
-  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kNow, &states,
+  REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kAny, 0, kNow, &states,
                            &refused, &err));
   CHECK(ClientCommands(Server()) == "evalsha=3");
 }
@@ -350,8 +350,8 @@ TEST_CASE("RedisStore: block and unblock are published as JSON") {
   const bool reset[] = {true};
   std::vector<SubjectState> before;
   bool refused = false;
-  REQUIRE(s->RecordSuccess(reset_who, reset, RefusalRule::kNever, 0, kNow + 1,
-                           &before, &refused, &err));
+  REQUIRE(s->RecordSuccess(reset_who, reset, {}, RefusalRule::kNever, 0,
+                           kNow + 1, &before, &refused, &err));
   std::vector<std::string> messages;
   for (int i = 0; i < 2; ++i) {
     void* reply = nullptr;

@@ -65,8 +65,8 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
         BlocksSince(req.subject, now - params.history_seconds);
     FailureOutcome outcome;
     std::optional<StoredRecord> next =
-        ApplyFailure(Find(req.subject), req.limit, mode, params, previous, now,
-                     &outcome.newly_blocked);
+        ApplyFailure(Find(req.subject), req, mode, /*fresh=*/0, params,
+                     previous, now, &outcome.newly_blocked, &outcome.counted);
     if (next) {
       records_[KeyOf(req.subject)] = *next;
       if (outcome.newly_blocked) history_[KeyOf(req.subject)].push_back(now);
@@ -81,9 +81,10 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
 }
 
 bool MemoryStore::RecordSuccess(std::span<const Subject> subjects,
-                                std::span<const bool> reset, RefusalRule rule,
-                                int64_t remember_seconds, int64_t now,
-                                std::vector<SubjectState>* before,
+                                std::span<const bool> reset,
+                                std::span<const Generation> take_back,
+                                RefusalRule rule, int64_t remember_seconds,
+                                int64_t now, std::vector<SubjectState>* before,
                                 bool* refused, std::string* err) {
   if (!Get(subjects, now, before, err)) return false;
   *refused = IsRefused(rule, *before);
@@ -91,6 +92,15 @@ bool MemoryStore::RecordSuccess(std::span<const Subject> subjects,
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (SuccessResets(subjects[i], (*before)[i], reset[i])) {
       records_.erase(KeyOf(subjects[i]));
+    } else if (!take_back.empty()) {
+      std::optional<StoredRecord> r = Find(subjects[i]);
+      if (TakeBack(&r, take_back[i], now)) {
+        if (r) {
+          records_[KeyOf(subjects[i])] = *r;
+        } else {
+          records_.erase(KeyOf(subjects[i]));
+        }
+      }
     }
   }
   std::string user;

@@ -115,8 +115,8 @@ TEST_CASE(
   std::string err;
   const Subject both[] = {kAlice, kHostA};
   const bool reset[] = {true, true};
-  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kT0 + 1, &before,
-                           &refused, &err));
+  REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kAny, 0, kT0 + 1,
+                           &before, &refused, &err));
   CHECK(before[0].failures == 1);
   CHECK(RecordFiles(dir) == std::vector<std::string>{"u-616c696365"});
   CHECK(StateIn(*s, kAlice, kT0 + 1) == SubjectState{});
@@ -126,8 +126,8 @@ TEST_CASE(
   // The next failure counts from zero in the kept file.
   Fail(*s, kAlice, 3, kParams, kT0 + 2);
   CHECK(StateIn(*s, kAlice, kT0 + 2).failures == 1);
-  REQUIRE(s->RecordSuccess(both, reset, RefusalRule::kAny, 0, kT0 + 3, &before,
-                           &refused, &err));
+  REQUIRE(s->RecordSuccess(both, reset, {}, RefusalRule::kAny, 0, kT0 + 3,
+                           &before, &refused, &err));
   int64_t pruned = -1;
   REQUIRE(s->Prune(kT0 + 3, 86400, &pruned, &err));
   CHECK(pruned == 0);
@@ -291,24 +291,59 @@ TEST_CASE(
   CHECK(back.history == r.history);
   CHECK(back.remembered == r.remembered);
 
+  CHECK(back.state == r.state);
+
+  // Byte for byte what an older version wrote: no generation before the
+  // checksum; version 2 kept pending attempts in byte 15, version 1 had
+  // the remembered hosts' count byte zero.
+  const auto older = [](const SubjectRecord& rec, uint8_t version,
+                        uint8_t byte15) {
+    std::string b = EncodeSlot(rec, 3);
+    b.erase(b.size() - 8 - 4, 4);
+    b[4] = static_cast<char>(version);
+    b[15] = static_cast<char>(byte15);
+    const SipDigest d = SipHash128(
+        SipKey{}, {reinterpret_cast<const uint8_t*>(b.data()), b.size() - 8});
+    std::copy_n(d.begin(), 8, b.end() - 8);
+    return b;
+  };
+  SUBCASE("the counter's generation is kept") {
+    SubjectRecord g = r;
+    g.state->generation = 0xdeadbeef;
+    const std::string enc = EncodeSlot(g, 9);
+    REQUIRE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(enc.data()), enc.size()}, &back,
+        &slot));
+    CHECK(back.state->generation == 0xdeadbeef);
+    CHECK(back.state == g.state);
+  }
+  SUBCASE("a version 2 record (written before generations) decodes") {
+    const std::string v2 = older(r, 2, 5);
+    REQUIRE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(v2.data()), v2.size()}, &back,
+        &slot));
+    CHECK(back.state == StoredRecord{2, false, kT0 + 300, 0});
+    CHECK(back.remembered == r.remembered);
+    CHECK(back.history == r.history);
+  }
   SUBCASE("a version 1 record (written before remembered hosts) decodes") {
-    // Byte for byte what version 1 wrote: the count byte was zero.
     SubjectRecord old = r;
     old.remembered.clear();
-    std::string v1 = EncodeSlot(old, 3);
-    v1[4] = 1;
-    const SipDigest d = SipHash128(
-        SipKey{}, {reinterpret_cast<const uint8_t*>(v1.data()), v1.size() - 8});
-    std::copy_n(d.begin(), 8, v1.end() - 8);
+    std::string v1 = older(old, 1, 0);
     REQUIRE(DecodeRecordFile(
         {reinterpret_cast<const uint8_t*>(v1.data()), v1.size()}, &back,
         &slot));
     CHECK(back.name == "alice");
     CHECK(back.state->failures == 2);
+    CHECK(back.state->generation == 0);
     CHECK(back.remembered.empty());
-    v1[4] = 3;  // A version this code does not know: not valid.
+    std::string v4 = EncodeSlot(r, 3);
+    v4[4] = 4;  // A version this code does not know: not valid.
+    const SipDigest d = SipHash128(
+        SipKey{}, {reinterpret_cast<const uint8_t*>(v4.data()), v4.size() - 8});
+    std::copy_n(d.begin(), 8, v4.end() - 8);
     CHECK_FALSE(DecodeRecordFile(
-        {reinterpret_cast<const uint8_t*>(v1.data()), v1.size()}, &back,
+        {reinterpret_cast<const uint8_t*>(v4.data()), v4.size()}, &back,
         &slot));
   }
   SUBCASE("a count that runs past the slot is garbage, not a crash") {
@@ -669,8 +704,8 @@ TEST_CASE(
     std::vector<SubjectState> before;
     bool refused = false;
     const bool reset[1] = {true};
-    REQUIRE(s->RecordSuccess({&users.back(), 1}, reset, RefusalRule::kAny, 0,
-                             kT0, &before, &refused, &err));
+    REQUIRE(s->RecordSuccess({&users.back(), 1}, reset, {}, RefusalRule::kAny,
+                             0, kT0, &before, &refused, &err));
   }
   REQUIRE(RecordFiles(dir).size() == 20);  // All empty, all kept.
   const int fd = open(FileOf(dir, users[7]).c_str(), O_RDONLY | O_CLOEXEC);
@@ -838,8 +873,8 @@ TEST_CASE("LocalStore: a reset and prune racing failures loses no failure") {
           std::vector<SubjectState> before;
           bool refused = false;
           int64_t pruned = 0;
-          if (!s->RecordSuccess({&kAlice, 1}, reset, RefusalRule::kAny, 0, kT0,
-                                &before, &refused, &err) ||
+          if (!s->RecordSuccess({&kAlice, 1}, reset, {}, RefusalRule::kAny, 0,
+                                kT0, &before, &refused, &err) ||
               !s->Prune(kT0, 86400, &pruned, &err)) {
             _exit(2);
           }

@@ -32,7 +32,8 @@ class Harness {
   }
 
   // The steps of Login one by one: preauth (false when refused), then the
-  // end of an attempt that passed it.
+  // end of an attempt that passed it. Attempts held open conclude in the
+  // reverse order of their preauths (Login's own at once).
   bool Preauth(const std::string& user, const std::string& rhost) {
     const defender::Login info =
         NormalizeLogin({"sshd", user, rhost, "ssh"}, cfg_);
@@ -41,6 +42,8 @@ class Harness {
     REQUIRE_MESSAGE(secure_ ? policy_.CountProvisionally(info, true, &d, &err)
                             : policy_.Check(info, true, &d, &err),
                     err);
+    // What the module keeps in the attempt's PAM handle.
+    if (!d.refused) held_.push_back(d.counted);
     last_ = d;
     return !d.refused;
   }
@@ -50,14 +53,19 @@ class Harness {
         NormalizeLogin({"sshd", user, rhost, "ssh"}, cfg_);
     std::string err;
     Decision d;
+    REQUIRE_FALSE(held_.empty());
+    const std::vector<ProvisionalCount> counted = std::move(held_.back());
+    held_.pop_back();
     if (!right_password) {
-      const FailureMode mode =
-          secure_ ? FailureMode::kConclude : FailureMode::kCount;
-      REQUIRE_MESSAGE(policy_.AuthFail(info, true, mode, &d, &err), err);
+      REQUIRE_MESSAGE(secure_ ? policy_.Conclude(info, true, counted, &d, &err)
+                              : policy_.AuthFail(info, true, &d, &err),
+                      err);
       last_ = d;
       return d.refused ? kRefused : kFailed;
     }
-    REQUIRE_MESSAGE(policy_.AuthSucc(info, true, &d, &err), err);
+    REQUIRE_MESSAGE(secure_ ? policy_.AuthSucc(info, true, counted, &d, &err)
+                            : policy_.AuthSucc(info, true, &d, &err),
+                    err);
     last_ = d;
     return d.refused ? kRefused : kSucceeded;
   }
@@ -86,6 +94,11 @@ class Harness {
   MemoryAttemptLog& log() { return log_; }
   Policy& policy() { return policy_; }
   const Decision& last() const { return last_; }
+  // The attempt whose preauth came last is killed: it never concludes.
+  void Forget() {
+    REQUIRE_FALSE(held_.empty());
+    held_.pop_back();
+  }
 
  private:
   Config cfg_;
@@ -95,6 +108,8 @@ class Harness {
   Policy policy_{cfg_, &store_, &log_, clock_};
   Decision last_;
   bool secure_ = false;
+  // Per attempt past preauth, not concluded yet: what its preauth counted.
+  std::vector<std::vector<ProvisionalCount>> held_;
 };
 
 using R = Harness::Result;
@@ -329,7 +344,7 @@ TEST_CASE("deny_hosts are always refused and never counted") {
   Decision d;
   const Login info =
       NormalizeLogin({"sshd", "alice", "198.51.100.77", ""}, h.cfg());
-  REQUIRE(h.policy().AuthFail(info, true, FailureMode::kCount, &d, &err));
+  REQUIRE(h.policy().AuthFail(info, true, &d, &err));
   CHECK(d.refused);
   CHECK(h.User("alice") == SubjectState{});
 }
@@ -396,8 +411,8 @@ TEST_CASE("attempts.store = false logs nothing") {
   Policy p(cfg, &store, nullptr, clock);
   Decision d;
   std::string err;
-  REQUIRE(p.AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, cfg), true,
-                     FailureMode::kCount, &d, &err));
+  REQUIRE(p.AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, cfg), true, &d,
+                     &err));
   CHECK(d.logged == nullptr);
 }
 
@@ -409,9 +424,8 @@ TEST_CASE("a store error is reported, not thrown") {
   CHECK_FALSE(h.policy().Check(
       NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK(err == "memory store: injected failure");
-  CHECK_FALSE(
-      h.policy().AuthFail(NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()),
-                          true, FailureMode::kCount, &d, &err));
+  CHECK_FALSE(h.policy().AuthFail(
+      NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK_FALSE(h.policy().AuthSucc(
       NormalizeLogin({"sshd", "alice", "", ""}, h.cfg()), true, &d, &err));
   CHECK(h.log().rows.empty());
@@ -490,7 +504,7 @@ TEST_CASE("a refusal stands when the attempt cannot be logged") {
   const Login info = NormalizeLogin({"sshd", "alice", "", ""}, cfg);
   Decision d;
   std::string err;
-  REQUIRE(p.AuthFail(info, true, FailureMode::kCount, &d, &err));
+  REQUIRE(p.AuthFail(info, true, &d, &err));
   CHECK(d.log_error == "disk full");
   CHECK(d.logged == nullptr);
   REQUIRE(p.Check(info, true, &d, &err));
@@ -513,7 +527,7 @@ TEST_CASE("a failure concluding after the block is refused and not counted") {
   CHECK_FALSE(d.refused);
   for (int i = 0; i < 4; ++i) h.Login("alice", "198.51.100.1", false);
   REQUIRE(h.User("alice").blocked);
-  REQUIRE(h.policy().AuthFail(held, true, FailureMode::kCount, &d, &err));
+  REQUIRE(h.policy().AuthFail(held, true, &d, &err));
   CHECK(d.refused);
   CHECK(d.refused_by == Subject{SubjectKind::kUser, "alice"});
   CHECK(d.remaining_seconds == 300);
@@ -536,8 +550,8 @@ TEST_CASE("by_user_and_host: a failure is refused only when both are blocked") {
   std::string err;
   // alice is blocked, 192.0.2.7 is not: a plain, counted failure.
   REQUIRE(h.policy().AuthFail(
-      NormalizeLogin({"sshd", "alice", "192.0.2.7", ""}, h.cfg()), true,
-      FailureMode::kCount, &d, &err));
+      NormalizeLogin({"sshd", "alice", "192.0.2.7", ""}, h.cfg()), true, &d,
+      &err));
   CHECK_FALSE(d.refused);
   CHECK(h.log().rows.back().result == "failure");
   CHECK(h.Host("192.0.2.7").failures == 1);
@@ -678,7 +692,7 @@ TEST_CASE("NormalizeLogin normalises every item once, with one cut length") {
   Policy p(cfg, &store, &log, clock);
   Decision d;
   std::string err;
-  REQUIRE(p.AuthFail(login, true, FailureMode::kCount, &d, &err));
+  REQUIRE(p.AuthFail(login, true, &d, &err));
   REQUIRE(log.rows.size() == 1);
   CHECK(log.rows[0].service == login.service);
   CHECK(log.rows[0].tty == login.tty);
@@ -696,6 +710,88 @@ TEST_CASE("secure: a guess held across a reset is still counted") {
   CHECK(h.Login("alice", "192.0.2.2", true) == R::kSucceeded);
   CHECK(h.User("alice") == SubjectState{});
   CHECK(h.Conclude("alice", "192.0.2.1", false) == R::kFailed);
+  CHECK(h.User("alice").failures == 1);
+}
+
+// DESIGN §14 before counter generations: a held guess across a reset and a
+// guess killed after it ended as one failure (the conclusion took the
+// killed attempt's pending count). Each counts once.
+TEST_CASE("secure: a guess held across a reset and a killed one count twice") {
+  Harness h;
+  h.set_secure(true);
+  REQUIRE(h.Preauth("alice", "192.0.2.1"));  // Held at its password.
+  CHECK(h.Login("alice", "192.0.2.2", true) == R::kSucceeded);
+  CHECK(h.User("alice") == SubjectState{});
+  REQUIRE(h.Preauth("alice", "192.0.2.3"));  // Killed: never concluded.
+  CHECK(h.User("alice").failures == 1);
+  // Conclude the held one: the killed one's is not its count.
+  REQUIRE(h.Preauth("alice", "192.0.2.4"));  // Held too, concluded first.
+  CHECK(h.User("alice").failures == 2);
+  CHECK(h.Conclude("alice", "192.0.2.4", false) == R::kFailed);
+  CHECK(h.User("alice").failures == 2);
+  h.Forget();  // The killed attempt's handle.
+  CHECK(h.Conclude("alice", "192.0.2.1", false) == R::kFailed);
+  CHECK(h.User("alice").failures == 3);
+}
+
+// by_user_and_host: a success resets the user, not the host, so under a
+// setuid caller each right password left its provisional count on the host
+// (the 4th blocked it). The success takes its own count back.
+TEST_CASE("secure, by_user_and_host: right passwords leave the host alone") {
+  Harness h(ByUserAndHost());
+  h.set_secure(true);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(h.Login("alice", "192.0.2.9", true) == R::kSucceeded);
+  }
+  CHECK(h.Host("192.0.2.9") == SubjectState{});
+  CHECK(h.User("alice") == SubjectState{});
+  // Failures are counted as before, and a success takes back only its
+  // own count: 2 failures, then a success, leave 2.
+  CHECK(h.Login("bob", "192.0.2.9", false) == R::kFailed);
+  CHECK(h.Login("carol", "192.0.2.9", false) == R::kFailed);
+  CHECK(h.Login("alice", "192.0.2.9", true) == R::kSucceeded);
+  CHECK(h.Host("192.0.2.9").failures == 2);
+}
+
+// The attack that broke a take-back of "one pending count": a success
+// whose own count is not on the host's counter (the counter ended while
+// its password was checked) must not take a killed guess's count.
+TEST_CASE("secure, by_user_and_host: a success takes back no other count") {
+  Harness h(ByUserAndHost());
+  h.set_secure(true);
+  REQUIRE(h.Preauth("mallory", "192.0.2.9"));  // Knows her password.
+  CHECK(h.Host("192.0.2.9").failures == 1);
+  h.clock().Advance(300);  // The host's counter ends.
+  CHECK(h.Host("192.0.2.9") == SubjectState{});
+  REQUIRE(h.Preauth("bob", "192.0.2.9"));  // A guess at bob, killed.
+  h.Forget();
+  CHECK(h.Host("192.0.2.9").failures == 1);
+  CHECK(h.Conclude("mallory", "192.0.2.9", true) == R::kSucceeded);
+  CHECK(h.Host("192.0.2.9").failures == 1);
+}
+
+// The same gap for a subject preauth could not count on because it was
+// blocked (by_user_and_host: the host's block alone refuses nothing), whose
+// block ended before the conclusion, after another attempt counted on it.
+TEST_CASE("secure: a guess not counted on a blocked host is counted after") {
+  Harness h(ByUserAndHost());
+  h.set_secure(true);
+  for (int i = 0; i < 4; ++i)
+    h.Login("u" + std::to_string(i), "192.0.2.9", false);
+  REQUIRE(h.Host("192.0.2.9").blocked);
+  REQUIRE(h.Preauth("alice", "192.0.2.9"));  // Counted on alice only.
+  CHECK(h.User("alice").failures == 1);
+  CHECK(h.Host("192.0.2.9").failures == 4);
+  bool was_blocked = false;
+  std::string err;
+  REQUIRE(h.store().Unblock({SubjectKind::kHost, "192.0.2.9"}, h.clock().Now(),
+                            &was_blocked, &err));
+  REQUIRE(was_blocked);
+  REQUIRE(h.Preauth("bob", "192.0.2.9"));  // Killed: never concluded.
+  h.Forget();
+  CHECK(h.Host("192.0.2.9").failures == 1);
+  CHECK(h.Conclude("alice", "192.0.2.9", false) == R::kFailed);
+  CHECK(h.Host("192.0.2.9").failures == 2);
   CHECK(h.User("alice").failures == 1);
 }
 

@@ -42,10 +42,11 @@ inline constexpr int64_t kT0 = 1'700'000'000;
 
 inline FailureOutcome Fail(Store& s, const Subject& who, int64_t limit,
                            const LockoutParams& p, int64_t now,
-                           FailureMode mode = FailureMode::kCount) {
+                           FailureMode mode = FailureMode::kCount,
+                           Generation provisional = 0) {
   std::vector<FailureOutcome> out;
   std::string err;
-  const FailureRequest req{who, limit};
+  const FailureRequest req{who, limit, provisional};
   bool refused = false;
   REQUIRE_MESSAGE(s.RecordFailure({&req, 1}, RefusalRule::kAny, mode, p, now,
                                   &out, &refused, &err),
@@ -53,6 +54,13 @@ inline FailureOutcome Fail(Store& s, const Subject& who, int64_t limit,
   CHECK(refused == (out[0].state.blocked && !out[0].newly_blocked));
   REQUIRE(out.size() == 1);
   return out[0];
+}
+
+// kConclude of the attempt whose kProvisional step returned `counted`.
+inline FailureOutcome Conclude(Store& s, const Subject& who, int64_t limit,
+                               const LockoutParams& p, int64_t now,
+                               const FailureOutcome& counted) {
+  return Fail(s, who, limit, p, now, FailureMode::kConclude, counted.counted);
 }
 
 // Checks every field of `st` against `want` (in StoreStats order: blocked
@@ -113,7 +121,7 @@ inline bool SucceedAttempt(Store& s, const PairAttempt& a, int64_t remember,
   std::vector<SubjectState> states;
   bool refused = false;
   std::string err;
-  REQUIRE_MESSAGE(s.RecordSuccess(a.subjects, reset, rule, remember, now,
+  REQUIRE_MESSAGE(s.RecordSuccess(a.subjects, reset, {}, rule, remember, now,
                                   &states, &refused, &err),
                   err);
   if (before != nullptr) *before = states;
@@ -450,7 +458,7 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_user_only[] = {true, false};
     std::vector<SubjectState> before;
     bool refused = true;
-    REQUIRE(s->RecordSuccess(both, reset_user_only, RefusalRule::kAny, 0,
+    REQUIRE(s->RecordSuccess(both, reset_user_only, {}, RefusalRule::kAny, 0,
                              kT0 + 1, &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].failures == 1);
@@ -467,7 +475,7 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_all[] = {true, true};
     std::vector<SubjectState> before;
     bool refused = false;
-    REQUIRE(s->RecordSuccess(both, reset_all, RefusalRule::kAny, 0, kT0 + 1,
+    REQUIRE(s->RecordSuccess(both, reset_all, {}, RefusalRule::kAny, 0, kT0 + 1,
                              &before, &refused, &err));
     CHECK(refused);
     CHECK(StateAt(*s, kAlice, kT0 + 1).failures == 1);
@@ -481,18 +489,18 @@ void CheckStoreContract(Factory& factory) {
     const bool reset_user[] = {true, false};
     std::vector<SubjectState> before;
     bool refused = true;
-    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, 0, kT0 + 1,
-                             &before, &refused, &err));
+    REQUIRE(s->RecordSuccess(both, reset_user, {}, RefusalRule::kAll, 0,
+                             kT0 + 1, &before, &refused, &err));
     CHECK_FALSE(refused);
     CHECK(before[0].blocked);
     CHECK(StateAt(*s, kAlice, kT0 + 1) == SubjectState{});
     for (int i = 0; i < 2; ++i) Fail(*s, kAlice, 1, p, kT0 + 2);
     for (int i = 0; i < 2; ++i) Fail(*s, kHostA, 1, p, kT0 + 2);
-    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kAll, 0, kT0 + 3,
-                             &before, &refused, &err));
+    REQUIRE(s->RecordSuccess(both, reset_user, {}, RefusalRule::kAll, 0,
+                             kT0 + 3, &before, &refused, &err));
     CHECK(refused);
-    REQUIRE(s->RecordSuccess(both, reset_user, RefusalRule::kNever, 0, kT0 + 3,
-                             &before, &refused, &err));
+    REQUIRE(s->RecordSuccess(both, reset_user, {}, RefusalRule::kNever, 0,
+                             kT0 + 3, &before, &refused, &err));
     CHECK_FALSE(refused);
   }
 
@@ -564,13 +572,13 @@ void CheckStoreContract(Factory& factory) {
 
   SUBCASE("conclude counts nothing; a counter above the limit blocks") {
     auto s = factory.Make();
-    // No counter (reset or expired since preauth, e.g. by a success
-    // elsewhere while the password was checked): counted as kCount, so the
-    // guess is not lost.
+    // Nothing counted by preauth here (its `provisional` is 0): counted as
+    // kCount, so the guess is not lost.
     const FailureOutcome fresh =
         Fail(*s, kAlice, 3, p, kT0, FailureMode::kConclude);
     CHECK(fresh.state == SubjectState{1, false, 0});
     CHECK_FALSE(fresh.newly_blocked);
+    CHECK(fresh.counted != 0);
     CHECK(StateAt(*s, kAlice, kT0 + 299).failures == 1);
     StoreStats stats;
     REQUIRE_MESSAGE(s->Stats(kT0, p.history_seconds, &stats, &err), err);
@@ -579,25 +587,34 @@ void CheckStoreContract(Factory& factory) {
     REQUIRE_MESSAGE(s->Unblock(kAlice, kT0, &was_blocked, &err), err);
     CHECK_FALSE(was_blocked);
     CHECK(StateAt(*s, kAlice, kT0) == SubjectState{});
+    Generation generation = 0;
     for (int i = 1; i <= 3; ++i) {
-      Fail(*s, kAlice, 3, p, kT0 + i, FailureMode::kProvisional);
-      const FailureOutcome o =
-          Fail(*s, kAlice, 3, p, kT0 + 100, FailureMode::kConclude);
+      const FailureOutcome pre =
+          Fail(*s, kAlice, 3, p, kT0 + i, FailureMode::kProvisional);
+      // One counter: one generation, kept while it lives.
+      CHECK(pre.counted != 0);
+      if (i == 1) generation = pre.counted;
+      CHECK(pre.counted == generation);
+      const FailureOutcome o = Conclude(*s, kAlice, 3, p, kT0 + 100, pre);
       CHECK(o.state == SubjectState{i, false, 0});
       CHECK_FALSE(o.newly_blocked);
+      CHECK(o.counted == 0);
     }
     // Concluding does not refresh the counter's life.
     CHECK(StateAt(*s, kAlice, kT0 + 3 + 299).failures == 3);
     CHECK(StateAt(*s, kAlice, kT0 + 3 + 300) == SubjectState{});
+    std::vector<FailureOutcome> held;
     for (int i = 1; i <= 4; ++i) {
-      Fail(*s, kAlice, 3, p, kT0 + 400, FailureMode::kProvisional);
+      held.push_back(
+          Fail(*s, kAlice, 3, p, kT0 + 400, FailureMode::kProvisional));
     }
-    const FailureOutcome o =
-        Fail(*s, kAlice, 3, p, kT0 + 401, FailureMode::kConclude);
+    // A new counter, a new generation.
+    CHECK(held[0].counted != generation);
+    const FailureOutcome o = Conclude(*s, kAlice, 3, p, kT0 + 401, held[0]);
     CHECK(o.newly_blocked);
     CHECK(o.state == SubjectState{4, true, kT0 + 1001});
-    const FailureOutcome again =
-        Fail(*s, kAlice, 3, p, kT0 + 402, FailureMode::kConclude);
+    CHECK(o.counted == 0);
+    const FailureOutcome again = Conclude(*s, kAlice, 3, p, kT0 + 402, held[1]);
     CHECK_FALSE(again.newly_blocked);
     CHECK(again.state == SubjectState{4, true, kT0 + 1001});
     REQUIRE_MESSAGE(s->Stats(kT0 + 402, p.history_seconds, &stats, &err), err);
@@ -605,61 +622,133 @@ void CheckStoreContract(Factory& factory) {
   }
 
   // A provisional count that a reset took while its password was checked
-  // is counted at its conclusion, even when another attempt counted since
-  // (the counter is back, but the pending count says whose it is). Before,
-  // the conclusion found that counter and counted nothing: two held wrong
-  // guesses ended as one failure.
+  // is counted at its conclusion, even when other attempts counted since
+  // and one of them was killed (its count stays, never concluded): the
+  // counter's generation says whose counts it holds. Before generations,
+  // the conclusion took the killed attempt's pending count: two guesses,
+  // one failure.
   SUBCASE("a conclusion whose provisional count a reset took counts") {
     auto s = factory.Make();
     const auto reset = [&](int64_t now) {
       const bool yes[] = {true};
       std::vector<SubjectState> before;
       bool refused = true;
-      REQUIRE_MESSAGE(s->RecordSuccess({&kAlice, 1}, yes, RefusalRule::kAny, 0,
-                                       now, &before, &refused, &err),
+      REQUIRE_MESSAGE(s->RecordSuccess({&kAlice, 1}, yes, {}, RefusalRule::kAny,
+                                       0, now, &before, &refused, &err),
                       err);
       CHECK_FALSE(refused);
     };
     // A is counted, then alice logs in elsewhere while A's password is
-    // checked; B is counted after that.
-    CHECK(Fail(*s, kAlice, 3, p, kT0, FailureMode::kProvisional).state ==
-          SubjectState{1, false, 0});
+    // checked; K is counted after that and killed, B counted after K.
+    const FailureOutcome a =
+        Fail(*s, kAlice, 3, p, kT0, FailureMode::kProvisional);
+    CHECK(a.state == SubjectState{1, false, 0});
     reset(kT0 + 1);
-    CHECK(Fail(*s, kAlice, 3, p, kT0 + 2, FailureMode::kProvisional).state ==
-          SubjectState{1, false, 0});
-    // A concludes, taking the one pending attempt; B finds none and counts.
-    CHECK(Fail(*s, kAlice, 3, p, kT0 + 3, FailureMode::kConclude).state ==
-          SubjectState{1, false, 0});
-    CHECK(Fail(*s, kAlice, 3, p, kT0 + 4, FailureMode::kConclude).state ==
+    const FailureOutcome k =
+        Fail(*s, kAlice, 3, p, kT0 + 2, FailureMode::kProvisional);
+    CHECK(k.state == SubjectState{1, false, 0});
+    CHECK(k.counted != a.counted);
+    const FailureOutcome b =
+        Fail(*s, kAlice, 3, p, kT0 + 2, FailureMode::kProvisional);
+    CHECK(b.state == SubjectState{2, false, 0});
+    // B concludes: counted already. A concludes: its count is gone, so it
+    // counts; K's count stays.
+    CHECK(Conclude(*s, kAlice, 3, p, kT0 + 3, b).state ==
           SubjectState{2, false, 0});
-    // The pending count ends with the counter, and with it the attempts
-    // held across the counter's end count at their conclusion.
-    CHECK(Fail(*s, kAlice, 10, p, kT0 + 5, FailureMode::kProvisional).state ==
-          SubjectState{3, false, 0});
-    CHECK(Fail(*s, kAlice, 10, p, kT0 + 6, FailureMode::kProvisional).state ==
-          SubjectState{4, false, 0});
-    CHECK(StateAt(*s, kAlice, kT0 + 6 + 300) == SubjectState{});
-    CHECK(
-        Fail(*s, kAlice, 10, p, kT0 + 6 + 300, FailureMode::kConclude).state ==
-        SubjectState{1, false, 0});
-    CHECK(
-        Fail(*s, kAlice, 10, p, kT0 + 6 + 301, FailureMode::kConclude).state ==
-        SubjectState{2, false, 0});
+    const FailureOutcome late = Conclude(*s, kAlice, 3, p, kT0 + 4, a);
+    CHECK(late.state == SubjectState{3, false, 0});
+    CHECK(late.counted == k.counted);
+    // Held across the counter's end: counted on the new counter.
+    const FailureOutcome c =
+        Fail(*s, kAlice, 10, p, kT0 + 5, FailureMode::kProvisional);
+    CHECK(c.state == SubjectState{4, false, 0});
+    CHECK(StateAt(*s, kAlice, kT0 + 5 + 300) == SubjectState{});
+    const FailureOutcome d =
+        Fail(*s, kAlice, 10, p, kT0 + 5 + 300, FailureMode::kProvisional);
+    CHECK(d.state == SubjectState{1, false, 0});
+    CHECK(Conclude(*s, kAlice, 10, p, kT0 + 5 + 301, c).state ==
+          SubjectState{2, false, 0});
+    CHECK(Conclude(*s, kAlice, 10, p, kT0 + 5 + 302, d).state ==
+          SubjectState{2, false, 0});
   }
 
-  SUBCASE("more attempts held at once than kept pending count twice") {
+  // Any number of attempts held at once each count exactly once (a pending
+  // count kept in a byte counted more than 255 of them twice).
+  SUBCASE("300 attempts held at once count once each") {
     auto s = factory.Make();
-    const int64_t held = kMaxPending + 2;
-    for (int64_t i = 1; i <= held; ++i) {
-      Fail(*s, kAlice, 1000, p, kT0, FailureMode::kProvisional);
+    const int64_t count = 300;
+    std::vector<FailureOutcome> held;
+    for (int64_t i = 1; i <= count; ++i) {
+      held.push_back(Fail(*s, kAlice, 1000, p, kT0, FailureMode::kProvisional));
     }
-    CHECK(StateAt(*s, kAlice, kT0).failures == held);
-    for (int64_t i = 1; i <= held; ++i) {
-      Fail(*s, kAlice, 1000, p, kT0 + 1, FailureMode::kConclude);
+    CHECK(StateAt(*s, kAlice, kT0).failures == count);
+    for (const FailureOutcome& o : held) {
+      Conclude(*s, kAlice, 1000, p, kT0 + 1, o);
     }
-    // kMaxPending conclusions took a pending attempt; the other two
-    // counted again.
-    CHECK(StateAt(*s, kAlice, kT0 + 1).failures == held + 2);
+    CHECK(StateAt(*s, kAlice, kT0 + 1).failures == count);
+  }
+
+  // A success takes its own provisional count back from a subject it does
+  // not reset, only from the counter that count went to.
+  SUBCASE("a success takes back its own count, from its own counter") {
+    auto s = factory.Make();
+    const auto success = [&](bool reset_it, Generation back, int64_t now) {
+      const bool reset[] = {reset_it};
+      const Generation take_back[] = {back};
+      std::vector<SubjectState> before;
+      bool refused = true;
+      REQUIRE_MESSAGE(
+          s->RecordSuccess({&kHostA, 1}, reset, take_back, RefusalRule::kNever,
+                           0, now, &before, &refused, &err),
+          err);
+      CHECK_FALSE(refused);
+      return before[0];
+    };
+    const FailureOutcome own =
+        Fail(*s, kHostA, 10, p, kT0, FailureMode::kProvisional);
+    Fail(*s, kHostA, 10, p, kT0 + 1);
+    CHECK(success(false, own.counted, kT0 + 2) == SubjectState{2, false, 0});
+    // One failure fewer, the counter's life unchanged.
+    CHECK(StateAt(*s, kHostA, kT0 + 2) == SubjectState{1, false, 0});
+    CHECK(StateAt(*s, kHostA, kT0 + 1 + 300) == SubjectState{});
+    // At none the counter is gone.
+    CHECK(success(false, own.counted, kT0 + 3) == SubjectState{1, false, 0});
+    CHECK(StateAt(*s, kHostA, kT0 + 3) == SubjectState{});
+    // Another counter (this one started after the count): nothing.
+    const FailureOutcome other = Fail(*s, kHostA, 10, p, kT0 + 4);
+    CHECK(other.counted != own.counted);
+    success(false, own.counted, kT0 + 5);
+    CHECK(StateAt(*s, kHostA, kT0 + 5) == SubjectState{1, false, 0});
+    // No generation: nothing.
+    success(false, 0, kT0 + 5);
+    CHECK(StateAt(*s, kHostA, kT0 + 5) == SubjectState{1, false, 0});
+    // Blocked: nothing.
+    REQUIRE_MESSAGE(s->Block(kHostA, kT0 + 100, kT0 + 6, &err), err);
+    success(false, other.counted, kT0 + 7);
+    CHECK(StateAt(*s, kHostA, kT0 + 7) == SubjectState{1, true, kT0 + 100});
+    // Reset wins.
+    bool was_blocked = false;
+    REQUIRE_MESSAGE(s->Unblock(kHostA, kT0 + 8, &was_blocked, &err), err);
+    const FailureOutcome again = Fail(*s, kHostA, 10, p, kT0 + 9);
+    Fail(*s, kHostA, 10, p, kT0 + 9);
+    success(true, again.counted, kT0 + 10);
+    CHECK(StateAt(*s, kHostA, kT0 + 10) == SubjectState{});
+  }
+
+  // A conclusion against a blocked subject changes nothing; once the block
+  // is over (the counter with it), it counts.
+  SUBCASE("a conclusion on a subject blocked since preauth") {
+    auto s = factory.Make();
+    const FailureOutcome a =
+        Fail(*s, kAlice, 3, p, kT0, FailureMode::kProvisional);
+    REQUIRE_MESSAGE(s->Block(kAlice, kT0 + 60, kT0 + 1, &err), err);
+    const FailureOutcome during = Conclude(*s, kAlice, 3, p, kT0 + 2, a);
+    CHECK(during.state == SubjectState{1, true, kT0 + 60});
+    CHECK(during.counted == 0);
+    CHECK_FALSE(during.newly_blocked);
+    const FailureOutcome after = Conclude(*s, kAlice, 3, p, kT0 + 60, a);
+    CHECK(after.state == SubjectState{1, false, 0});
+    CHECK(after.counted != 0);
   }
 
   SUBCASE("manual block: until, permanent, counted in history") {
