@@ -9,14 +9,16 @@ namespace defender {
 namespace {
 
 constexpr uint8_t kMagic[4] = {'P', 'D', 'S', 'R'};
-constexpr uint8_t kVersion = 3;
-constexpr uint8_t kVersionNoGeneration = 2;
+constexpr uint8_t kVersion = 2;
 constexpr uint8_t kVersionNoRemembered = 1;
 constexpr uint8_t kHasState = 1;
 constexpr uint8_t kBlocked = 2;
 constexpr size_t kHeaderBytes = 32;
 constexpr size_t kSumBytes = 8;
+// The trailer after a record's checksum: the counter's generation and a
+// checksum of the record's checksum and the generation.
 constexpr size_t kGenerationBytes = 4;
+constexpr size_t kTrailerBytes = kGenerationBytes + kSumBytes;
 constexpr size_t kRememberedEntryBytes = 8 + 2;  // Until, host length.
 constexpr char kHex[] = "0123456789abcdef";
 
@@ -26,7 +28,7 @@ constexpr size_t kMaxIpHost =
 static_assert(kHeaderBytes + 8 * kMaxHistory + kMaxSubjectBytes +
                       kMaxRememberedHosts *
                           (kRememberedEntryBytes + kMaxIpHost) +
-                      kGenerationBytes + kSumBytes <=
+                      kSumBytes + kTrailerBytes <=
                   kSlotBytes,
               "a user's 16 remembered IP hosts fit in a slot");
 static_assert(kMaxRememberedHosts < 256, "the count is one byte");
@@ -68,8 +70,7 @@ std::optional<SubjectKind> KindOf(char c) {
 bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
   if (b.size() < kHeaderBytes + kSumBytes ||
       !std::equal(kMagic, kMagic + 4, b.begin()) ||
-      (b[4] != kVersion && b[4] != kVersionNoGeneration &&
-       b[4] != kVersionNoRemembered)) {
+      (b[4] != kVersion && b[4] != kVersionNoRemembered)) {
     return false;
   }
   const std::optional<SubjectKind> kind = KindOf(static_cast<char>(b[5]));
@@ -98,16 +99,20 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
         std::string(reinterpret_cast<const char*>(&b[size]), host_len), until});
     size += host_len;
   }
-  Generation generation = 0;
-  if (b[4] == kVersion) {
-    if (size + kGenerationBytes > b.size()) return false;
-    generation = static_cast<Generation>(Get(&b[size], kGenerationBytes));
-    size += kGenerationBytes;
-  }
   size += kSumBytes;
   if (size > b.size()) return false;
   const auto sum = Checksum(b.data(), size - kSumBytes);
   if (!std::equal(sum.begin(), sum.end(), &b[size - kSumBytes])) return false;
+  // The generation counts only with its own checksum, which covers the
+  // record's: what a writer that keeps no generation left after its
+  // record (an older record's bytes) never passes.
+  Generation generation = 0;
+  if (size + kTrailerBytes <= b.size()) {
+    const auto tsum = Checksum(&b[size - kSumBytes], kTrailerBytes);
+    if (std::equal(tsum.begin(), tsum.end(), &b[size + kGenerationBytes])) {
+      generation = static_cast<Generation>(Get(&b[size], kGenerationBytes));
+    }
+  }
   out->kind = *kind;
   out->seq = SeqOf(b);
   out->state.reset();
@@ -174,7 +179,7 @@ int64_t SubjectRecord::FitRemembered() {
 
 size_t EncodedSize(const SubjectRecord& r) {
   size_t size = kHeaderBytes + 8 * r.history.size() + r.name.size() +
-                kGenerationBytes + kSumBytes;
+                kSumBytes + kTrailerBytes;
   for (const RememberedHost& h : r.remembered) {
     size += kRememberedEntryBytes + h.host.size();
   }
@@ -253,7 +258,7 @@ std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
   Put(&out, seq, 4);
   Put(&out, r.name.size(), 2);
   Put(&out, r.remembered.size(), 1);
-  out += '\0';  // Reserved (version 2: pending attempts, no longer kept).
+  out += '\0';  // The previous release's pending attempts: none.
   Put(&out, static_cast<uint64_t>(r.state ? r.state->failures : 0), 8);
   Put(&out, static_cast<uint64_t>(r.state ? r.state->expires : 0), 8);
   for (int64_t t : r.history) Put(&out, static_cast<uint64_t>(t), 8);
@@ -263,10 +268,14 @@ std::string EncodeSlot(const SubjectRecord& r, uint32_t seq) {
     Put(&out, h.host.size(), 2);
     out += h.host;
   }
-  Put(&out, r.state ? r.state->generation : 0, kGenerationBytes);
   const auto sum =
       Checksum(reinterpret_cast<const uint8_t*>(out.data()), out.size());
   out.append(sum.begin(), sum.end());
+  Put(&out, r.state ? r.state->generation : 0, kGenerationBytes);
+  const auto tsum = Checksum(
+      reinterpret_cast<const uint8_t*>(out.data()) + out.size() - kTrailerBytes,
+      kTrailerBytes);
+  out.append(tsum.begin(), tsum.end());
   return out;
 }
 

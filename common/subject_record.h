@@ -24,18 +24,22 @@
 
 namespace defender {
 
-// Layout of a slot (little-endian): magic "PDSR", version (3), kind char,
+// Layout of a slot (little-endian): magic "PDSR", version (2), kind char,
 // flags (1: counter or block present, 2: blocked), history length, sequence
-// number (u32), name length (u16), remembered hosts count (u8), a reserved
-// zero byte, failures (i64), expires (i64), the history (i64 each, oldest
-// first), the name, the remembered hosts (until i64, host length u16, host
-// each), the counter's generation (u32, StoredRecord::generation), and the
-// first 8 bytes of SipHash-2-4-128 of everything before them under a zero
-// key. A version 2 slot (before generations: byte 15 counted pending
-// attempts, now ignored) decodes with generation 0, and a version 1 slot
-// (before remembered hosts: the count byte was zero) with no remembered
-// host either; any other version, or a slot whose checksum does not hold,
-// is not valid.
+// number (u32), name length (u16), remembered hosts count (u8), a zero byte
+// (the previous release counted pending attempts there), failures (i64),
+// expires (i64), the history (i64 each, oldest first), the name, the
+// remembered hosts (until i64, host length u16, host each), the first 8
+// bytes of SipHash-2-4-128 of everything before them under a zero key, and
+// a trailer: the counter's generation (u32, StoredRecord::generation) and
+// the first 8 bytes of SipHash-2-4-128 of the checksum and the generation.
+// A reader of the previous release ignores the trailer (it reads up to the
+// checksum), so records stay readable both ways while a package upgrade
+// leaves old and new modules running; a record its writer left without a
+// trailer, or with bytes of an older record after it, reads with
+// generation 0. A version 1 slot (before remembered hosts: the count byte
+// was zero) decodes with no remembered host; any other version, or a slot
+// whose checksum does not hold, is not valid.
 inline constexpr size_t kSlotBytes = 2048;
 inline constexpr size_t kRecordFileMaxBytes = 2 * kSlotBytes;
 // Block history entries kept per subject (the newest). Config caps the

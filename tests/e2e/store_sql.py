@@ -22,12 +22,12 @@ def slot(b):
     None.
     The checksum is not verified here: the module never leaves a torn slot
     newer than a whole one for long, and the tests read settled stores."""
-    if len(b) < 40 or b[:4] != b"PDSR" or b[4] not in (1, 2, 3) or \
+    if len(b) < 40 or b[:4] != b"PDSR" or b[4] not in (1, 2) or \
             chr(b[5]) not in KINDS:
         return None
     flags, hist = b[6], b[7]
     seq, name_len = struct.unpack_from("<IH", b, 8)
-    count = b[14] if b[4] >= 2 else 0
+    count = b[14] if b[4] == 2 else 0
     at = 32 + 8 * hist + name_len
     remembered = []
     for _ in range(count):
@@ -37,8 +37,6 @@ def slot(b):
         host = b[at + 10:at + 10 + host_len].decode("utf-8", "replace")
         remembered.append((host, until))
         at += 10 + host_len
-    if b[4] == 3:
-        at += 4  # The counter's generation.
     if at + 8 > len(b):
         return None
     failures, expires = struct.unpack_from("<qq", b, 16)
