@@ -96,7 +96,8 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
       return false;
     }
     list.push_back(RememberedHost{
-        std::string(reinterpret_cast<const char*>(&b[size]), host_len), until});
+        std::string(reinterpret_cast<const char*>(b.data() + size), host_len),
+        until});
     size += host_len;
   }
   size += kSumBytes;

@@ -335,6 +335,64 @@ TEST_CASE(
     CHECK(back.state == StoredRecord{3, false, kT0 + 300, 0});
     CHECK(back.seq == 10);
   }
+  SUBCASE("the previous release's bytes: the same record, no trailer") {
+    // EncodeSlot(r, 7) of the release before generations (b3e1e5e), byte
+    // for byte: the same bytes as this release's record up to its trailer.
+    const std::string hex =
+        "5044535202750102070000000500020002000000000000002cf2536500000000"
+        "fbf0536500000000fff0536500000000616c69636564f15365000000000a0031"
+        "39322e302e322e3130c8f153650000000005006c6f63616cd600d21dd4b70ff8";
+    std::string golden;
+    for (size_t i = 0; i < hex.size(); i += 2) {
+      golden += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    }
+    CHECK(EncodeSlot(r, 7).substr(0, golden.size()) == golden);
+    CHECK(EncodeSlot(r, 7).size() == golden.size() + 12);
+    REQUIRE(decode(golden));
+    CHECK(back.seq == 7);
+    CHECK(back.state == StoredRecord{2, false, kT0 + 300, 0});
+    CHECK(back.history == r.history);
+    CHECK(back.remembered == r.remembered);
+  }
+  SUBCASE("a shorter record over a longer one, a torn trailer: generation 0") {
+    SubjectRecord shorter = r;
+    shorter.remembered.resize(1);
+    std::string over = older(shorter, 10, 2, 0);
+    REQUIRE(over.size() < enc.size() - 12);
+    over += enc.substr(over.size());
+    REQUIRE(decode(over));
+    CHECK(back.seq == 10);
+    CHECK(back.state->generation == 0);
+    CHECK(back.remembered.size() == 1);
+    // Power lost while the trailer was written: the record stands, with no
+    // generation (its conclusion counts once more, never less).
+    for (size_t cut = 1; cut <= 12; ++cut) {
+      CAPTURE(cut);
+      REQUIRE(decode(enc.substr(0, enc.size() - cut)));
+      CHECK(back.state->generation == 0);
+      CHECK(back.seq == 9);
+    }
+  }
+  SUBCASE("a record that fills its slot, trailer included") {
+    SubjectRecord full = g;
+    full.history.assign(kMaxHistory, kT0);
+    for (char c : {'a', 'b', 'c'}) {
+      full.remembered.push_back({std::string(200, c), kT0 + 300});
+    }
+    full.name.clear();
+    full.name.assign(kSlotBytes - EncodedSize(full), 'u');
+    REQUIRE(full.name.size() <= kMaxRecordName);
+    const std::string max = EncodeSlot(full, 11);
+    REQUIRE(max.size() == kSlotBytes);
+    CHECK(FitsSlot(full));
+    std::string file = max + enc;  // Slot 0 full, slot 1 older.
+    REQUIRE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(file.data()), file.size()}, &back,
+        &slot));
+    CHECK(slot == 0);
+    CHECK(back.state->generation == 0xdeadbeef);
+    CHECK(back.name == full.name);
+  }
   SUBCASE("a version 2 record of the previous release decodes") {
     REQUIRE(decode(older(r, 3, 2, 5)));
     CHECK(back.state == StoredRecord{2, false, kT0 + 300, 0});
