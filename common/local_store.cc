@@ -466,10 +466,9 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     const bool exempt_pair =
         current.exempt && subjects[i].kind == SubjectKind::kPair;
     if (!*refused && !current.blocked && !exempt_pair) {
-      std::optional<StoredRecord> next =
-          ApplyFailure(h.rec.state, requests[i], mode, /*fresh=*/0, params,
-                       h.rec.BlocksSince(since), now, &outcome.newly_blocked,
-                       &outcome.counted);
+      std::optional<StoredRecord> next = ApplyFailure(
+          h.rec.state, requests[i], mode, params, h.rec.BlocksSince(since), now,
+          &outcome.newly_blocked, &outcome.counted);
       if (next) {
         h.rec.state = next;
         if (outcome.newly_blocked) h.rec.AddBlock(now);

@@ -45,9 +45,8 @@ bool FailureBlocks(int64_t failures, int64_t limit, FailureMode mode) {
 
 std::optional<StoredRecord> ApplyFailure(
     const std::optional<StoredRecord>& stored, const FailureRequest& request,
-    FailureMode mode, Generation fresh, const LockoutParams& params,
-    int64_t previous_blocks, int64_t now, bool* newly_blocked,
-    Generation* counted) {
+    FailureMode mode, const LockoutParams& params, int64_t previous_blocks,
+    int64_t now, bool* newly_blocked, Generation* counted) {
   *newly_blocked = false;
   *counted = 0;
   const bool live = stored && IsLive(*stored, now);
@@ -68,9 +67,8 @@ std::optional<StoredRecord> ApplyFailure(
   r.failures = failures;
   // Drawn only for a counter that starts (or has none): most failures
   // count on a live counter and make no getrandom call.
-  r.generation = live && stored->generation != 0 ? stored->generation
-                 : fresh != 0                    ? fresh
-                                                 : DrawGeneration();
+  r.generation =
+      live && stored->generation != 0 ? stored->generation : DrawGeneration();
   if (blocks) {
     if (mode == FailureMode::kCount) {
       ++r.failures;

@@ -38,8 +38,8 @@ inline SubjectState StateOf(const std::optional<StoredRecord>& r, int64_t now) {
 
 // Applies one failure in `mode` (common/store.h) for `request` to the
 // record `stored` (absent or not live: none) at `now`. A counter that
-// starts here takes the generation `fresh`, or one drawn (DrawGeneration)
-// when `fresh` is 0, and so does a live one that has none. `previous_blocks` is
+// starts here takes a generation drawn then (DrawGeneration), and so does a
+// live one that has none. `previous_blocks` is
 // the number of blocks in the subject's history within the window (used when
 // the failure starts a block). Returns the record to store, or nullopt when
 // nothing changes (the subject is blocked, or a conclusion finds its count
@@ -47,9 +47,8 @@ inline SubjectState StateOf(const std::optional<StoredRecord>& r, int64_t now) {
 // the generation of the counter it added one to (0: none).
 std::optional<StoredRecord> ApplyFailure(
     const std::optional<StoredRecord>& stored, const FailureRequest& request,
-    FailureMode mode, Generation fresh, const LockoutParams& params,
-    int64_t previous_blocks, int64_t now, bool* newly_blocked,
-    Generation* counted);
+    FailureMode mode, const LockoutParams& params, int64_t previous_blocks,
+    int64_t now, bool* newly_blocked, Generation* counted);
 
 // A new counter generation: random (getrandom), never 0.
 Generation DrawGeneration();

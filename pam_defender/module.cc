@@ -95,14 +95,8 @@ void FreeCounted(pam_handle_t*, void* data, int) {
 // kept. Never throws: memory running out keeps nothing.
 [[gnu::cold, gnu::noinline]] void SetCounted(pam_handle_t* pamh,
                                              Counted&& counted) noexcept {
-  Counted* c = nullptr;
-  if (!counted.empty()) {
-    c = new (std::nothrow) Counted(std::move(counted));
-    if (c == nullptr) {
-      pam_set_data(pamh, kCountedKey, nullptr, nullptr);
-      return;
-    }
-  }
+  Counted* c = counted.empty() ? nullptr
+                               : new (std::nothrow) Counted(std::move(counted));
   if (pam_set_data(pamh, kCountedKey, c, c ? FreeCounted : nullptr) !=
       PAM_SUCCESS) {
     delete c;

@@ -65,8 +65,8 @@ bool MemoryStore::RecordFailure(std::span<const FailureRequest> requests,
         BlocksSince(req.subject, now - params.history_seconds);
     FailureOutcome outcome;
     std::optional<StoredRecord> next =
-        ApplyFailure(Find(req.subject), req, mode, /*fresh=*/0, params,
-                     previous, now, &outcome.newly_blocked, &outcome.counted);
+        ApplyFailure(Find(req.subject), req, mode, params, previous, now,
+                     &outcome.newly_blocked, &outcome.counted);
     if (next) {
       records_[KeyOf(req.subject)] = *next;
       if (outcome.newly_blocked) history_[KeyOf(req.subject)].push_back(now);
