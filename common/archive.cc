@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "common/journal.h"
 #include "common/journal_record.h"
+#include "common/lock_wait.h"
 #include "common/trusted_file.h"
 
 namespace defender {
@@ -140,6 +141,11 @@ std::unique_ptr<AttemptArchive> AttemptArchive::Open(const std::string& dir,
                 err)) {
     return nullptr;
   }
+  // An ingest unlinks a journal file once its records are committed: the
+  // commit must be on the disk first (synchronous=FULL syncs the WAL at
+  // each commit), or a power loss soon after could lose records that had
+  // been safe in the journal for a day.
+  if (!db->Exec("PRAGMA synchronous=FULL", err)) return nullptr;
   return std::unique_ptr<AttemptArchive>(
       new AttemptArchive(dir, std::move(db), max_rows));
 }
@@ -198,11 +204,16 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
   // Appends under way hold LOCK_SH; later ones find the name gone and
   // write to a new journal. Another ingest of this file holds LOCK_EX
   // until it has unlinked it.
-  int rc;
-  while ((rc = flock(fd.fd, LOCK_EX)) != 0 && errno == EINTR) {
+  if (!WaitFlock(fd.fd, LOCK_EX, kIngestLockWaitMs)) {
+    if (errno == ETIMEDOUT) {
+      ++out->busy;  // Claimed already: the next ingest takes it.
+      return true;
+    }
+    *err = ErrnoMessage(path, "cannot lock");
+    return false;
   }
   struct stat st;
-  if (rc != 0 || fstat(fd.fd, &st) != 0) {
+  if (fstat(fd.fd, &st) != 0) {
     *err = ErrnoMessage(path, "cannot lock");
     return false;
   }

@@ -21,7 +21,16 @@ struct IngestResult {
   int64_t records = 0;        // Records inserted.
   int64_t dropped = 0;        // Records left out: beyond max_rows already.
   int64_t skipped_bytes = 0;  // Damaged bytes skipped (journal_record.h).
+  // Journal files a login still held past kIngestLockWaitMs (a stopped or
+  // frozen process in its append): left, claimed, for a later ingest.
+  int64_t busy = 0;
 };
+
+// How long an ingest waits for the appends under way to a journal file it
+// has claimed. An append holds the lock for microseconds, but its process
+// may be stopped or frozen inside it: the file is then left for later
+// rather than hanging `defenderctl` (list, attempts, stats, cleanup).
+inline constexpr int kIngestLockWaitMs = 1000;
 
 class AttemptArchive {
  public:

@@ -141,6 +141,11 @@ AttemptArchive* Context::OpenArchive(bool* off, bool trim, bool quiet) {
     PrintWarning("skipped " + std::to_string(ingested_.skipped_bytes) +
                  " damaged byte(s) of the attempt journal");
   }
+  if (ingested_.busy > 0 && !quiet) {
+    PrintWarning(std::to_string(ingested_.busy) +
+                 " attempt journal file(s) still held by a login (a stopped "
+                 "process?): their attempts are moved by a later command");
+  }
   return archive_.get();
 }
 

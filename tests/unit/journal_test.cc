@@ -286,6 +286,8 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
   REQUIRE_MESSAGE(archive != nullptr, err);
   IngestResult in;
+  // A commit is synced before its journal file is unlinked (FULL = 2).
+  CHECK(ArchiveCount(archive.get(), "PRAGMA synchronous") == 2);
   REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));  // No journal yet.
   CHECK(in.files == 0);
   CHECK(in.records == 0);
@@ -313,6 +315,47 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   CHECK(in.records == 0);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM ingested") == 0);
+}
+
+// A login stopped or frozen inside its append holds the journal's shared
+// lock for as long as it likes: the ingest leaves that file, claimed, and
+// finishes it once the lock is free, instead of hanging defenderctl.
+TEST_CASE(
+    "AttemptArchive: a journal held by a stopped append is left for later") {
+  TempDir tmp;
+  std::string err;
+  auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  {
+    JournalWriter w(tmp.path());
+    REQUIRE(w.Append(MakeAttempt(1, "held"), &err));
+  }
+  // The append's lock, on its own open file description.
+  const int held = open((tmp / kJournalName).c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(held >= 0);
+  REQUIRE(flock(held, LOCK_SH) == 0);
+  IngestResult in;
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(in.busy == 1);
+  CHECK(in.files == 0);
+  CHECK(in.records == 0);
+  CHECK_FALSE(testing::Exists(tmp / kJournalName));  // Claimed (renamed).
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 0);
+  // Attempts after the claim go to a new journal.
+  {
+    JournalWriter w(tmp.path());
+    REQUIRE(w.Append(MakeAttempt(2, "after"), &err));
+  }
+  REQUIRE(close(held) == 0);
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(in.busy == 0);
+  CHECK(in.files == 2);
+  CHECK(in.records == 2);
+  std::vector<Attempt> rows;
+  REQUIRE(archive->log()->Query({}, &rows, &err));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].user == "after");
+  CHECK(rows[1].user == "held");
 }
 
 TEST_CASE("AttemptArchive: a crash's leftovers are finished, none twice") {
