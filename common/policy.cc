@@ -196,6 +196,38 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
   return true;
 }
 
+bool Policy::Account(const Login& login, bool log_refusal, bool remember,
+                     Decision* d, std::string* err) {
+  if (!remember) return Check(login, log_refusal, d, err);
+  if (RefusedAsDenied(login, log_refusal, d)) return true;
+  const std::vector<Subject>& subjects = d->who.subjects;
+  std::vector<SubjectState> states;
+  bool refused = false;
+  if (PairIndex(subjects)) {
+    // RecordSuccess resetting nothing: it refuses as Check, or remembers.
+    const bool no_reset[3] = {false, false, false};
+    if (!store_->RecordSuccess(subjects, {no_reset, subjects.size()}, {},
+                               d->who.rule, cfg_.RememberSeconds(),
+                               clock_.Now(), &states, &refused, err)) {
+      std::string why = std::move(*err);
+      err->clear();
+      if (!Check(login, log_refusal, d, err)) return false;
+      d->remember_error = std::move(why);
+      return true;
+    }
+  } else {
+    if (!store_->Get(subjects, clock_.Now(), &states, err)) return false;
+    refused = IsRefused(d->who.rule, states);
+  }
+  if (refused) {
+    Refuse(d->who, states, d);
+    if (log_refusal) Log(login, "refused", d);
+  } else {
+    d->reason = AllowedReason(d->who, states);
+  }
+  return true;
+}
+
 namespace {
 
 // The generation `provisional` gives `subject` (0: none). Setuid callers

@@ -476,8 +476,12 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const bool provisional = args_.mode == Mode::kPreauth && secure_;
   Decision d;
   bool ok = false;
-  if (args_.mode == Mode::kAccount ||
-      (args_.mode == Mode::kPreauth && !provisional)) {
+  if (args_.mode == Mode::kAccount) {
+    // A login this handle's authsucc logged has remembered its host
+    // already; any other was authenticated some other way (a key).
+    ok = policy.Account(login, log, /*remember=*/state != HandleState::kLogged,
+                        &d, &err);
+  } else if (args_.mode == Mode::kPreauth && !provisional) {
     ok = policy.Check(login, log, &d, &err);
   } else {
     // The store update commits on its own; the attempt goes to the journal
@@ -523,6 +527,10 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     SetState(pamh_,
              provisional ? HandleState::kProvisional : HandleState::kNone);
     if (provisional) SetCounted(pamh_, std::move(d.counted));
+  }
+  if (!d.remember_error.empty()) {
+    pam_syslog(pamh_, LOG_WARNING, "host not remembered: %s",
+               EscapeForDisplay(d.remember_error).c_str());
   }
   if (!d.log_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s",

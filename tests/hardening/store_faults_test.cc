@@ -268,6 +268,10 @@ TEST_CASE("a read-only store fails open and counts again once writable") {
       top / "mnt/subjects/h-3139322e302e322e3130";  // 192.0.2.10
   CHECK(LogHas("store unavailable (failing open): " + host_record +
                ": cannot open: Read-only file system"));
+  // The account step of a key login reads the records and allows; what it
+  // could not do is remember the host.
+  CHECK(LogHas("host not remembered: " + host_record +
+               ": cannot open: Read-only file system"));
   CHECK(LogHas("store unavailable (failing closed): " + host_record +
                ": cannot open: Read-only file system"));
   Login good;

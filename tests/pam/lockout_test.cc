@@ -381,6 +381,32 @@ TEST_CASE(
   CHECK(Results(h).back() == "refused");
 }
 
+// A user who only logs in with a key never passes authsucc: the enforce
+// account step, which a key login runs alone, remembers the host instead,
+// so that an attacker's failures elsewhere do not lock the owner out of
+// the places they log in from (doc/DESIGN.md §3.14).
+TEST_CASE(
+    "a key login remembers its host: an attacker elsewhere cannot lock the "
+    "owner out") {
+  PamHarness h(ModulePath());
+  CHECK(h.Account("alice", "198.51.100.7").rc == PAM_SUCCESS);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "203.0.113.5", "wrong");
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 4 1", "host 203.0.113.5 4 1"});
+  const PamResult home = h.Account("alice", "198.51.100.7");
+  CHECK(home.rc == PAM_SUCCESS);
+  CHECK(home.info.empty());
+  const PamResult elsewhere = h.Account("alice", "192.0.2.77");
+  CHECK(elsewhere.rc == PAM_PERM_DENIED);
+  CHECK(elsewhere.info == std::vector<std::string>{kLocked});
+  // A key login remembers nothing else: no counter moved, nothing logged
+  // but the refusal.
+  CHECK(Subjects(h) ==
+        std::vector<std::string>{"user alice 4 1", "host 203.0.113.5 4 1"});
+  CHECK(Results(h) == std::vector<std::string>{"failure", "failure", "failure",
+                                               "failure", "refused"});
+}
+
 TEST_CASE("without a config file the built-in defaults apply") {
   PamHarness h(ModulePath());
   // conf= names the harness file; here it is replaced by one that only sets

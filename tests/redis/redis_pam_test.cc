@@ -155,6 +155,20 @@ TEST_CASE("with Redis a login never opens the local database") {
     RedisStore store(&c, {});
     std::string err;
     REQUIRE_MESSAGE(store.Block(kAlice, kT0 + 600, kT0, &err), err);
+    // The key login above remembered 192.0.2.1 for alice: her own block
+    // does not refuse her there (doc/DESIGN.md §3.14); the host's does.
+  }
+  account(PAM_SUCCESS);
+  CHECK_FALSE(std::filesystem::exists(web1.db_path()));
+  {
+    RedisSettings settings;
+    settings.url = redis.url();
+    RedisConnection c(settings);
+    RedisStore store(&c, {});
+    std::string err;
+    REQUIRE_MESSAGE(store.Block(Subject{SubjectKind::kHost, "192.0.2.1"},
+                                kT0 + 600, kT0, &err),
+                    err);
   }
   account(PAM_PERM_DENIED);
   CHECK_FALSE(std::filesystem::exists(web1.db_path()));

@@ -828,6 +828,40 @@ TEST_CASE("remembered host: the pair takes the user's place") {
   }
 }
 
+// The enforce account step of a login no password of the stack
+// authenticated (a key): it remembers the host as a success does, and
+// changes no counter; with remember off (authsucc logged the login) it
+// only checks.
+TEST_CASE("remembered host: a key login's account step remembers it") {
+  Harness h;
+  const auto account = [&](const std::string& user, const std::string& host,
+                           bool remember) {
+    const Login info = NormalizeLogin({"sshd", user, host, "ssh"}, h.cfg());
+    Decision d;
+    std::string err;
+    REQUIRE_MESSAGE(h.policy().Account(info, true, remember, &d, &err), err);
+    return d;
+  };
+  CHECK_FALSE(account("alice", "192.0.2.10", true).refused);
+  CHECK_FALSE(account("alice", "192.0.2.11", false).refused);
+  for (int i = 0; i < 4; ++i) h.Login("alice", "198.51.100.9", false);
+  CHECK(h.User("alice") == SubjectState{4, true, h.clock().Now() + 300});
+  const Decision home = account("alice", "192.0.2.10", true);
+  CHECK_FALSE(home.refused);
+  CHECK(home.reason ==
+        "allowed: user alice is blocked but 192.0.2.10 is a remembered host: "
+        "pair alice@192.0.2.10 has 0 failure(s), limit 3");
+  // Nothing was remembered without `remember`.
+  CHECK(account("alice", "192.0.2.11", true).refused);
+  // No counter moved; the only logged attempts are the failures and the
+  // refusal.
+  CHECK(h.User("alice") == SubjectState{4, true, h.clock().Now() + 300});
+  CHECK(h.Host("192.0.2.10") == SubjectState{});
+  REQUIRE(h.log().rows.size() == 5);
+  CHECK(h.log().rows[4].result == "refused");
+  CHECK(h.log().rows[4].host == "192.0.2.11");
+}
+
 TEST_CASE("remembered host with by_user_and_host: host and pair") {
   Harness h(ByUserAndHost());
   CHECK(h.Login("alice", "192.0.2.10", true) == R::kSucceeded);
