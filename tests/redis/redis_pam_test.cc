@@ -143,33 +143,25 @@ TEST_CASE("with Redis a login never opens the local database") {
     CHECK(pam_acct_mgmt(h, 0) == want);
     pam_end(h, want);
   };
+  auto block = [&](const Subject& subject) {
+    RedisSettings settings;
+    settings.url = redis.url();
+    RedisConnection c(settings);
+    RedisStore store(&c, {});
+    std::string err;
+    REQUIRE_MESSAGE(store.Block(subject, kT0 + 600, kT0, &err), err);
+  };
   // Nothing to refuse: the step reads Redis and writes nothing locally.
   account(PAM_SUCCESS);
   CHECK_FALSE(std::filesystem::exists(web1.db_path()));
 
-  // A refusal is logged: to the journal, not to SQLite.
-  {
-    RedisSettings settings;
-    settings.url = redis.url();
-    RedisConnection c(settings);
-    RedisStore store(&c, {});
-    std::string err;
-    REQUIRE_MESSAGE(store.Block(kAlice, kT0 + 600, kT0, &err), err);
-    // The key login above remembered 192.0.2.1 for alice: her own block
-    // does not refuse her there (doc/DESIGN.md §3.14); the host's does.
-  }
+  // The key login above remembered 192.0.2.1 for alice: her own block does
+  // not refuse her there (doc/DESIGN.md §3.14).
+  block(kAlice);
   account(PAM_SUCCESS);
   CHECK_FALSE(std::filesystem::exists(web1.db_path()));
-  {
-    RedisSettings settings;
-    settings.url = redis.url();
-    RedisConnection c(settings);
-    RedisStore store(&c, {});
-    std::string err;
-    REQUIRE_MESSAGE(store.Block(Subject{SubjectKind::kHost, "192.0.2.1"},
-                                kT0 + 600, kT0, &err),
-                    err);
-  }
+  // A refusal (the host's block) is logged: to the journal, not to SQLite.
+  block(Subject{SubjectKind::kHost, "192.0.2.1"});
   account(PAM_PERM_DENIED);
   CHECK_FALSE(std::filesystem::exists(web1.db_path()));
   const std::string dir =
