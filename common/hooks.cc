@@ -33,6 +33,36 @@ namespace {
 
 // Only async-signal-safe calls in the children: the caller may be threaded.
 
+// The limits a hook starts with when the module runs as root, whatever the
+// invoking user of a setuid caller set (they would crash a hook, or let it
+// dump core): those systemd gives a service by default (a hard limit the
+// user lowered is raised only where root has CAP_SYS_RESOURCE).
+void ResetLimits() {
+  struct Limit {
+    __rlimit_resource_t resource;
+    rlim_t soft, hard;
+  };
+  constexpr Limit kLimits[] = {
+      {RLIMIT_CPU, RLIM_INFINITY, RLIM_INFINITY},
+      {RLIMIT_FSIZE, RLIM_INFINITY, RLIM_INFINITY},
+      {RLIMIT_DATA, RLIM_INFINITY, RLIM_INFINITY},
+      {RLIMIT_STACK, 8 << 20, RLIM_INFINITY},
+      {RLIMIT_CORE, 0, RLIM_INFINITY},
+      {RLIMIT_NOFILE, 1024, 524288},
+      {RLIMIT_AS, RLIM_INFINITY, RLIM_INFINITY},
+      {RLIMIT_MEMLOCK, 8 << 20, 8 << 20},
+  };
+  for (const Limit& l : kLimits) {
+    struct rlimit rl = {l.soft, l.hard};
+    if (setrlimit(l.resource, &rl) != 0 && getrlimit(l.resource, &rl) == 0) {
+      // Root without CAP_SYS_RESOURCE (a container) cannot raise a hard
+      // limit: the soft one as close as the hard one allows.
+      rl.rlim_cur = l.soft < rl.rlim_max ? l.soft : rl.rlim_max;
+      setrlimit(l.resource, &rl);
+    }
+  }
+}
+
 // Points 0-2 at /dev/null and closes every other descriptor, so that no
 // child keeps a socket or file of the host process open.
 void DetachDescriptors() {
@@ -129,7 +159,8 @@ bool SpawnDetached(const std::vector<std::string>& argv,
                      lazy::chdir.Bind() && lazy::dup2.Bind() &&
                      lazy::close_range.Bind() && lazy::kill.Bind() &&
                      lazy::setpgid.Bind() && lazy::setsid.Bind() &&
-                     lazy::setresgid.Bind() && lazy::sigprocmask.Bind() &&
+                     lazy::setresgid.Bind() && lazy::setgroups.Bind() &&
+                     lazy::setpriority.Bind() && lazy::sigprocmask.Bind() &&
                      lazy::sigtimedwait.Bind() && lazy::waitpid.Bind();
   if (!bound) {
     *err = "cannot start hooks: the C library lacks a function they need";
@@ -144,13 +175,20 @@ bool SpawnDetached(const std::vector<std::string>& argv,
     // First of all, under a setuid caller (sudo, su: real uid = the invoking
     // user) take the effective ids as real and saved ids too, so that the
     // invoking user can signal none of the children (not this one, not the
-    // supervisor, not the hook) and a shell cannot drop back to them. If
-    // that fails, no hook runs.
-    const gid_t egid = getegid();
+    // supervisor, not the hook) and a shell cannot drop back to them. As
+    // root, the hook also leaves behind the invoking user's groups (su keeps
+    // them as effective and supplementary groups), nice value and resource
+    // limits: it runs as a root service would. If that fails, no hook runs.
     const uid_t euid = geteuid();
-    if (lazy::setresgid(egid, egid, egid) != 0 ||
+    const gid_t gid = euid == 0 ? 0 : getegid();
+    if ((euid == 0 && lazy::setgroups(0, nullptr) != 0) ||
+        lazy::setresgid(gid, gid, gid) != 0 ||
         setresuid(euid, euid, euid) != 0) {
       _exit(1);
+    }
+    if (euid == 0) {
+      lazy::setpriority(PRIO_PROCESS, 0, 0);
+      ResetLimits();
     }
     lazy::setsid();
     DetachDescriptors();

@@ -39,12 +39,14 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <grp.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -148,6 +150,8 @@ class Function {
   X(setpgid, "setpgid")                                                      \
   X(setsid, "setsid")                                                        \
   X(setresgid, "setresgid")                                                  \
+  X(setgroups, "setgroups")                                                  \
+  X(setpriority, "setpriority")                                              \
   X(sigprocmask, "sigprocmask")                                              \
   X(sigtimedwait, DEFENDER_TIME64_NAME(sigtimedwait, "__sigtimedwait64"))    \
   X(waitpid, "waitpid")                                                      \

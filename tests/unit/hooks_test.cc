@@ -1,7 +1,9 @@
 #include "common/hooks.h"
 
 #include <doctest/doctest.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -183,6 +185,89 @@ TEST_CASE(
   REQUIRE(WaitForFile(out));
   const std::string root = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
   CHECK(ReadAll(out) == root + root);
+}
+
+// A hard limit as /proc/PID/limits shows it: the hook's when root may raise
+// it (systemd's), else the test's own, which the hook keeps.
+std::string Hard(int resource) {
+  const rlim_t want = resource == RLIMIT_NOFILE ? 524288 : RLIM_INFINITY;
+  struct rlimit mine;
+  REQUIRE(getrlimit(static_cast<__rlimit_resource_t>(resource), &mine) == 0);
+  const struct rlimit probe = {mine.rlim_cur, want};
+  const bool can_raise = want <= mine.rlim_max || [&] {
+    // Whether this process may raise its hard limit (CAP_SYS_RESOURCE).
+    const pid_t p = fork();
+    if (p == 0) {
+      _exit(setrlimit(static_cast<__rlimit_resource_t>(resource), &probe) == 0
+                ? 0
+                : 1);
+    }
+    int st = 0;
+    waitpid(p, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }();
+  const rlim_t hard = can_raise ? want : mine.rlim_max;
+  return hard == RLIM_INFINITY ? "unlimited" : std::to_string(hard);
+}
+
+// Review of the hooks: su keeps the invoking user's gid as the effective
+// gid and their supplementary groups, and the user sets the nice value and
+// the resource limits su starts with; a hook inherited all of them. As
+// root it now starts as a root service does: gid 0, no supplementary
+// group, nice 0, systemd's default limits.
+TEST_CASE("under su the hook leaves the user's groups, nice value and limits") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: needs root");
+    return;
+  }
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/creds";
+  const std::string script = dir.path() + "/creds.sh";
+  std::ofstream(script)
+      << "#!/bin/sh\n"
+         "{ grep -E '^(Uid|Gid|Groups):' /proc/$$/status\n"
+         "  cut -d' ' -f19 /proc/$$/stat\n"
+         "  grep -E '^Max (stack size|core file size|open files)' "
+         "/proc/$$/limits | tr -s ' '\n"
+         "} > \"$OUT.tmp\" && mv \"$OUT.tmp\" \"$OUT\"\n";
+  REQUIRE(chmod(script.c_str(), 0755) == 0);
+  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // su run by nobody (groups nogroup and users), niced, with small limits.
+    const gid_t groups[] = {65534, 100};
+    // Soft limits only: raising a hard limit the user lowered takes
+    // CAP_SYS_RESOURCE, which a container's root may lack.
+    struct rlimit stack, files;
+    REQUIRE(getrlimit(RLIMIT_STACK, &stack) == 0);
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &files) == 0);
+    stack.rlim_cur = 64 << 10;
+    files.rlim_cur = 16;
+    const struct rlimit core = {RLIM_INFINITY, RLIM_INFINITY};
+    if (setgroups(2, groups) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setpriority(PRIO_PROCESS, 0, 7) != 0 ||
+        setrlimit(RLIMIT_STACK, &stack) != 0 ||
+        setrlimit(RLIMIT_CORE, &core) != 0 ||
+        setrlimit(RLIMIT_NOFILE, &files) != 0 || setresuid(65534, 0, 0) != 0) {
+      _exit(2);
+    }
+    std::string err;
+    _exit(SpawnDetached({script}, {"OUT=" + out}, 5, &err) ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  REQUIRE(WaitForFile(out));
+  CHECK(ReadAll(out) ==
+        "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t \n0\n"
+        "Max stack size 8388608 " +
+            Hard(RLIMIT_STACK) +
+            " bytes \n"
+            "Max core file size 0 unlimited bytes \n"
+            "Max open files 1024 " +
+            Hard(RLIMIT_NOFILE) + " files \n");
 }
 
 TEST_CASE("a relative hook path is refused") {
