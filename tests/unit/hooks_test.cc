@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -148,6 +149,33 @@ TEST_CASE("the caller's dispositions and mask stay; the hook gets defaults") {
         "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
+// Runs a hook whose /bin/sh script is `body` (it writes to $OUT) from a
+// child that first calls `become` (the ids and state of su run by some
+// user), and returns what the hook wrote.
+std::string HookOutputUnder(const std::function<bool()>& become,
+                            const std::string& body) {
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/out";
+  const std::string script = dir.path() + "/hook.sh";
+  std::ofstream(script) << "#!/bin/sh\n{ " << body
+                        << "} > \"$OUT.tmp\" && mv \"$OUT.tmp\" \"$OUT\"\n";
+  REQUIRE(chmod(script.c_str(), 0755) == 0);
+  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (!become()) _exit(2);
+    std::string err;
+    _exit(SpawnDetached({script}, {"OUT=" + out}, 5, &err) ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  REQUIRE(WaitForFile(out));
+  return ReadAll(out);
+}
+
 // Issue 10 review: under su or sudo (real uid = the invoking user) only the
 // hook process itself took the effective ids; the supervisor kept the
 // invoking user's real uid, so that user could SIGKILL or SIGSTOP it (and
@@ -160,31 +188,16 @@ TEST_CASE(
     MESSAGE("skipped: needs root");
     return;
   }
-  testing::TempDir dir;
-  const std::string out = dir.path() + "/ids";
-  const std::string script = dir.path() + "/ids.sh";
   // $$ is the hook, $PPID its supervisor.
-  std::ofstream(script) << "#!/bin/sh\n"
-                           "{ grep -E '^(Uid|Gid):' /proc/$$/status\n"
-                           "  grep -E '^(Uid|Gid):' /proc/$PPID/status\n"
-                           "} > \"$OUT.tmp\" && mv \"$OUT.tmp\" \"$OUT\"\n";
-  REQUIRE(chmod(script.c_str(), 0755) == 0);
-  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    // The ids of su run by nobody: real 65534, effective and saved 0.
-    if (setresgid(65534, 0, 0) != 0 || setresuid(65534, 0, 0) != 0) _exit(2);
-    std::string err;
-    _exit(SpawnDetached({script}, {"OUT=" + out}, 5, &err) ? 0 : 3);
-  }
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  REQUIRE(WaitForFile(out));
+  const std::string ids = HookOutputUnder(
+      [] {
+        // The ids of su run by nobody: real 65534, effective and saved 0.
+        return setresgid(65534, 0, 0) == 0 && setresuid(65534, 0, 0) == 0;
+      },
+      "grep -E '^(Uid|Gid):' /proc/$$/status\n"
+      "  grep -E '^(Uid|Gid):' /proc/$PPID/status\n");
   const std::string root = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
-  CHECK(ReadAll(out) == root + root);
+  CHECK(ids == root + root);
 }
 
 // A hard limit as /proc/PID/limits shows it: the hook's when root may raise
@@ -220,47 +233,31 @@ TEST_CASE("under su the hook leaves the user's groups, nice value and limits") {
     MESSAGE("skipped: needs root");
     return;
   }
-  testing::TempDir dir;
-  const std::string out = dir.path() + "/creds";
-  const std::string script = dir.path() + "/creds.sh";
-  std::ofstream(script)
-      << "#!/bin/sh\n"
-         "{ grep -E '^(Uid|Gid|Groups):' /proc/$$/status\n"
-         "  cut -d' ' -f19 /proc/$$/stat\n"
-         "  grep -E '^Max (stack size|core file size|open files)' "
-         "/proc/$$/limits | tr -s ' '\n"
-         "} > \"$OUT.tmp\" && mv \"$OUT.tmp\" \"$OUT\"\n";
-  REQUIRE(chmod(script.c_str(), 0755) == 0);
-  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    // su run by nobody (groups nogroup and users), niced, with small limits.
-    const gid_t groups[] = {65534, 100};
-    // Soft limits only: raising a hard limit the user lowered takes
-    // CAP_SYS_RESOURCE, which a container's root may lack.
-    struct rlimit stack, files;
-    REQUIRE(getrlimit(RLIMIT_STACK, &stack) == 0);
-    REQUIRE(getrlimit(RLIMIT_NOFILE, &files) == 0);
-    stack.rlim_cur = 64 << 10;
-    files.rlim_cur = 16;
-    const struct rlimit core = {RLIM_INFINITY, RLIM_INFINITY};
-    if (setgroups(2, groups) != 0 || setresgid(65534, 65534, 65534) != 0 ||
-        setpriority(PRIO_PROCESS, 0, 7) != 0 ||
-        setrlimit(RLIMIT_STACK, &stack) != 0 ||
-        setrlimit(RLIMIT_CORE, &core) != 0 ||
-        setrlimit(RLIMIT_NOFILE, &files) != 0 || setresuid(65534, 0, 0) != 0) {
-      _exit(2);
-    }
-    std::string err;
-    _exit(SpawnDetached({script}, {"OUT=" + out}, 5, &err) ? 0 : 3);
-  }
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  REQUIRE(WaitForFile(out));
-  CHECK(ReadAll(out) ==
+  // su run by nobody (groups nogroup and users), niced, with small limits:
+  // soft limits only, as raising a hard limit the user lowered takes
+  // CAP_SYS_RESOURCE, which a container's root may lack.
+  struct rlimit stack, files;
+  REQUIRE(getrlimit(RLIMIT_STACK, &stack) == 0);
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &files) == 0);
+  stack.rlim_cur = 64 << 10;
+  files.rlim_cur = 16;
+  const std::string creds = HookOutputUnder(
+      [&] {
+        const gid_t groups[] = {65534, 100};
+        const struct rlimit core = {RLIM_INFINITY, RLIM_INFINITY};
+        return setgroups(2, groups) == 0 &&
+               setresgid(65534, 65534, 65534) == 0 &&
+               setpriority(PRIO_PROCESS, 0, 7) == 0 &&
+               setrlimit(RLIMIT_STACK, &stack) == 0 &&
+               setrlimit(RLIMIT_CORE, &core) == 0 &&
+               setrlimit(RLIMIT_NOFILE, &files) == 0 &&
+               setresuid(65534, 0, 0) == 0;
+      },
+      "grep -E '^(Uid|Gid|Groups):' /proc/$$/status\n"
+      "  cut -d' ' -f19 /proc/$$/stat\n"
+      "  grep -E '^Max (stack size|core file size|open files)' "
+      "/proc/$$/limits | tr -s ' '\n");
+  CHECK(creds ==
         "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t \n0\n"
         "Max stack size 8388608 " +
             Hard(RLIMIT_STACK) +
