@@ -28,7 +28,6 @@ namespace {
 static_assert(kMaxHistory >= Config::kMaxLockoutSteps,
               "the history must tell every lockout length apart");
 
-constexpr const char* kKeyFile = ".key";
 // Steps that do not prune history keep all of it.
 constexpr int64_t kKeepHistory = INT64_MIN;
 // Reads of a record file without a lock before Read takes LOCK_SH.
@@ -142,14 +141,18 @@ LazyPath LocalStore::PathOf(const std::string& file) const {
   return LazyPath(dir(), kSubjectsDir, file);
 }
 
+static_assert(std::tuple_size_v<SipKey> == kStoreKeyBytes);
+
 bool LocalStore::LoadKey(bool create, std::string* err) {
   if (key_) return true;
   const std::string path = PathOf(kKeyFile).str();
   int fd = openat(subjects_fd(), kKeyFile,
                   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0 && errno == ENOENT && create) {
-    // Written in full under a temporary name, then linked: a concurrent
-    // reader sees no key or the whole key, and the first link wins.
+    // Written in full under a temporary name, synced, then linked: a
+    // concurrent reader sees no key or the whole key, the first link wins,
+    // and a power loss cannot leave the name on an empty file (no key
+    // would ever be made again). Once per store.
     SipKey key;
     if (lazy::getrandom(key.data(), key.size(), 0) != ssize_t(key.size())) {
       *err = ErrnoMessage(path, "cannot get random bytes");
@@ -161,7 +164,8 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
         openat(subjects_fd(), tmp.c_str(),
                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     const bool ok = w >= 0 && lazy::fchmod(w, 0600) == 0 &&
-                    write(w, key.data(), key.size()) == ssize_t(key.size());
+                    write(w, key.data(), key.size()) == ssize_t(key.size()) &&
+                    lazy::fsync(w) == 0;
     if (w >= 0) close(w);
     if (ok &&
         lazy::linkat(subjects_fd(), tmp.c_str(), subjects_fd(), kKeyFile, 0) !=

@@ -22,6 +22,10 @@ namespace defender {
 
 // The record files' directory under store.dir.
 inline constexpr char kSubjectsDir[] = "subjects";
+// In kSubjectsDir: the random SipHash key (kStoreKeyBytes) of the record
+// file names too long to be plain (subject_record.h).
+inline constexpr char kKeyFile[] = ".key";
+inline constexpr int kStoreKeyBytes = 16;
 
 // Opens `dir` (a symlink is followed) O_PATH|O_CLOEXEC, creating it 0700
 // (whatever the umask) if missing, and checks it as StoreDir::Open does.

@@ -13,6 +13,7 @@
 
 #include "common/config.h"
 #include "common/normalize.h"
+#include "common/store_dir.h"
 
 namespace defender::ctl {
 namespace {
@@ -501,6 +502,19 @@ void CheckStore(const std::string& root, const Config& cfg,
                 std::string("the store directory has mode ") + mode +
                     ": other users can read who failed to log in, or change it",
                 "chmod 0700 " + dir));
+  }
+  const std::string key = dir + "/" + kSubjectsDir + "/" + kKeyFile;
+  if (lstat(Under(root, key).c_str(), &st) == 0 &&
+      (!S_ISREG(st.st_mode) || st.st_size != kStoreKeyBytes)) {
+    out->push_back(Problem(
+        "store.key", key, 0,
+        "the store's key is not a " + std::to_string(kStoreKeyBytes) +
+            "-byte file (a power loss, a damaged disk): every login of a "
+            "user whose name is over 99 bytes fails its step, and nothing "
+            "is counted for it",
+        "rm " + key +
+            " (the next such login makes a new key; those users' counters "
+            "start again)"));
   }
   struct statvfs vfs;
   if (statvfs(Under(root, dir).c_str(), &vfs) == 0 &&

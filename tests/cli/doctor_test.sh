@@ -123,6 +123,12 @@ expect report-mode "0 config.report_mode" \
 expect store-owner "1 store.owner" "chown 1 var/lib/pam_defender"
 expect store-mode "1 store.mode" "chmod 0755 var/lib/pam_defender"
 expect store-missing "0 store.missing" "rmdir var/lib/pam_defender"
+expect store-key "1 store.key" \
+  "mkdir -m 0700 var/lib/pam_defender/subjects &&
+   : >var/lib/pam_defender/subjects/.key"
+expect store-key-good "0 " \
+  "mkdir -m 0700 var/lib/pam_defender/subjects &&
+   head -c 16 /dev/urandom >var/lib/pam_defender/subjects/.key"
 expect cleanup-none "1 cleanup.none" \
   "rm etc/systemd/system/timers.target.wants/defender-cleanup.timer"
 expect cleanup-cron "0 " \
