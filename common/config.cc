@@ -657,19 +657,27 @@ bool ApplyOverride(std::string_view arg, Config* cfg, std::string* err) {
 
 namespace {
 
+// A TOML basic string. Every hidden code point (normalize.h: controls, C1,
+// bidi and invisible format characters) is written as an escape, so that
+// `config show` puts none of them on a terminal: a config without hooks or
+// secrets may belong to a user.
 std::string Quote(std::string_view s) {
   std::string out = "\"";
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    char32_t cp = c;
+    const size_t len = c < 0x80 ? 1 : Utf8SequenceLength(s, i, &cp);
     if (c == '"' || c == '\\') {
       out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7F) {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\u%04X", c);
+      out += s[i];
+    } else if (len > 0 && IsHiddenCodePoint(cp)) {
+      char buf[16];
+      snprintf(buf, sizeof(buf), cp > 0xFFFF ? "\\U%08X" : "\\u%04X",
+               static_cast<unsigned>(cp));
       out += buf;
+      i += len - 1;
     } else {
-      out += ch;
+      out += s[i];
     }
   }
   return out + "\"";

@@ -1,5 +1,6 @@
 // defenderctl cleanup [--older-than DUR] [--dry-run]
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,9 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
   const int64_t now = ctx->Now();
+  // Nothing is older than the epoch: a longer duration means the epoch,
+  // which is a date the output can show.
+  age = std::min(age, now);
   const int64_t before = now - age;
   std::string err;
 

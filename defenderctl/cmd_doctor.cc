@@ -62,7 +62,8 @@ int RunDoctor(Context* ctx, const Options& opt) {
                                 {"message", f.message},
                                 {"fix", f.fix}});
     text += std::string(f.severity == "problem" ? "PROBLEM" : "note") + " " +
-            f.key + " (" + Where(f) + "): " + EscapeForDisplay(f.message) +
+            f.key + " (" + EscapeForDisplay(Where(f)) +
+            "): " + EscapeForDisplay(f.message) +
             "\n  fix: " + EscapeForDisplay(f.fix) + "\n";
   }
   if (opt.removal && problems) {

@@ -169,6 +169,23 @@ TEST_CASE("cleanup: bad --older-than is a usage error") {
   CHECK(r.out == "");
 }
 
+// A duration longer than the time since the epoch means the epoch: the
+// output shows a date, not a negative number of seconds.
+TEST_CASE("cleanup: --older-than beyond the epoch means the epoch") {
+  Sandbox box;
+  {
+    auto db = OpenDb(box);
+    AddRows(db.get(), 3, kT0 - 300, 60);
+  }
+  const RunResult r = box.Ctl({"--json", "cleanup", "--older-than",
+                               "9223372036854775807", "--dry-run"});
+  CHECK(r.status == 0);
+  const Json j = ParseJson(r.out);
+  CHECK(j["before"] == "1970-01-01T00:00:00Z");
+  CHECK(j["older_than_seconds"] == kT0);
+  CHECK(j["attempts"] == 0);
+}
+
 // Issue 10 finding 4: refused attempts are rows too, so an attacker could
 // grow the attempt log without limit. attempts.max_rows bounds it: cleanup
 // deletes the whole backlog beyond it, each logged attempt a few rows.

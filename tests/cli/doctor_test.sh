@@ -145,6 +145,17 @@ grep -q '^PROBLEM pam.enforce_missing (/etc/pam.d/sshd): ' <<<"$out" ||
 grep -q '^  fix: add "account required pam_defender.so enforce" before' <<<"$out" ||
   fail "text output fix: $out"
 
+# A file name with an escape sequence (a tree someone else wrote, under
+# --root) is shown escaped.
+hostile=$tmp/hostile-name
+cp -a "$good" "$hostile"
+printf 'auth requisite pam_defender.so authfail\n' \
+  >"$hostile/etc/pam.d/x"$'\e]0;PWNED\a'
+out=$("$ctl" doctor --root "$hostile" || true)
+grep -q '^PROBLEM pam.*(/etc/pam.d/x%1B\]0;PWNED%07' <<<"$out" ||
+  fail "escaped file name: $out"
+! grep -q $'\e' <<<"$out" || fail "raw escape in the doctor's output"
+
 # --removal: the good tree names pam_defender.so by hand in sshd (the
 # enforce line); common-auth's alias lines are pam-auth-update's.
 line=$(grep -n 'pam_defender.so enforce' "$good/etc/pam.d/sshd" | cut -d: -f1)

@@ -487,6 +487,31 @@ on_block = ["/bin/echo", "x y"]
   CHECK(again.on_block == std::vector<std::string>{"/bin/echo", "x y"});
 }
 
+// config show prints DumpConfig on a terminal, and a config without hooks
+// or secrets may belong to a user: no control, C1, bidi or invisible
+// format character is printed raw, and the escapes parse back.
+TEST_CASE("DumpConfig escapes every hidden code point, and parses back") {
+  const Config c = Parse(R"(
+[lockout]
+lockout_message = "a\u001b]0;T\u0007b\u009b31mX\u00adY"
+allow_users = ["\u202eevil", "tag\U000E0041x", "ok é 日本"]
+)");
+  const std::string dump = DumpConfig(c);
+  CHECK(
+      dump.find(R"(lockout_message = "a\u001B]0;T\u0007b\u009B31mX\u00ADY")") !=
+      std::string::npos);
+  CHECK(dump.find(
+            R"(allow_users = ["\u202Eevil", "tag\U000E0041x", "ok é 日本"])") !=
+        std::string::npos);
+  std::istringstream lines(dump);
+  for (std::string line; std::getline(lines, line);) {
+    CHECK(EscapeForDisplay(line) == line);  // Nothing hidden left.
+  }
+  const Config again = Parse(dump);
+  CHECK(again.lockout_message == c.lockout_message);
+  CHECK(again.allow_users == c.allow_users);
+}
+
 TEST_CASE("lockout.mode and host_lockout_message") {
   CHECK_FALSE(Config{}.report_only);
   const Config c = Parse(
