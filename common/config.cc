@@ -666,7 +666,7 @@ std::string Quote(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     char32_t cp = c;
-    const size_t len = c < 0x80 ? 1 : Utf8SequenceLength(s, i, &cp);
+    const size_t len = c < 0x80 ? 1 : DecodeUtf8(s, i, &cp);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += s[i];

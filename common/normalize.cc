@@ -25,6 +25,37 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid;
+// sets *cp to its code point when valid.
+size_t Utf8SequenceLength(std::string_view s, size_t i, char32_t* cp) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[i + k]); };
+  const uint8_t c = b(0);
+  size_t len;
+  uint32_t min;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2, min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  uint32_t v = c & (0x7F >> len);
+  for (size_t k = 1; k < len; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (b(k) & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return len;
+}
+
 // Inclusive ranges of hidden code points (see IsHiddenCodePoint), sorted.
 constexpr std::pair<char32_t, char32_t> kHidden[] = {
     {0x0000, 0x001F},   {0x007F, 0x009F},   {0x00AD, 0x00AD},
@@ -92,35 +123,6 @@ std::string Escape(std::string_view raw, size_t max_bytes,
 }
 
 }  // namespace
-
-size_t Utf8SequenceLength(std::string_view s, size_t i, char32_t* cp) {
-  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[i + k]); };
-  const uint8_t c = b(0);
-  size_t len;
-  uint32_t min;
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  uint32_t v = c & (0x7F >> len);
-  for (size_t k = 1; k < len; ++k) {
-    if ((b(k) & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (b(k) & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return len;
-}
 
 bool IsHiddenCodePoint(char32_t cp) {
   const auto* it =
@@ -279,6 +281,10 @@ std::optional<Host> NormalizeHost(std::string_view raw, int ipv6_prefix) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return Host{EscapeText(lower, kMaxSubjectBytes), std::nullopt};
+}
+
+size_t DecodeUtf8(std::string_view s, size_t i, char32_t* cp) {
+  return Utf8SequenceLength(s, i, cp);
 }
 
 }  // namespace defender

@@ -58,7 +58,7 @@ std::string EscapeJsonHidden(std::string_view json);
 
 // Length of the valid UTF-8 sequence starting at s[i] (i < s.size()), or 0
 // if invalid; sets *cp to its code point when valid.
-size_t Utf8SequenceLength(std::string_view s, size_t i, char32_t* cp);
+size_t DecodeUtf8(std::string_view s, size_t i, char32_t* cp);
 
 // True when `text` is valid UTF-8 (no overlong forms, surrogates or code
 // points above U+10FFFF).

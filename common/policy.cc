@@ -23,9 +23,12 @@ void AppendDescription(const Subject& s, std::string* out) {
 }
 
 // "allowed", or why a blocked user does not refuse an attempt from one of
-// its remembered hosts (doc/DESIGN.md §3.14).
-std::string AllowedReason(const AttemptSubjects& who,
-                          const std::vector<SubjectState>& states) {
+// its remembered hosts (doc/DESIGN.md §3.14). Inlined: Check, which every
+// login runs, keeps it in place as before KeyLoginAccount called it too
+// (the code a login runs must fit the first 64 KB of the module's code,
+// DESIGN §7).
+[[gnu::always_inline]] inline std::string AllowedReason(
+    const AttemptSubjects& who, const std::vector<SubjectState>& states) {
   const std::optional<size_t> pair = PairIndex(who.subjects);
   std::string user;
   std::string host;
@@ -196,9 +199,8 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
   return true;
 }
 
-bool Policy::Account(const Login& login, bool log_refusal, bool remember,
-                     Decision* d, std::string* err) {
-  if (!remember) return Check(login, log_refusal, d, err);
+bool Policy::KeyLoginAccount(const Login& login, bool log_refusal, Decision* d,
+                             std::string* not_remembered, std::string* err) {
   if (RefusedAsDenied(login, log_refusal, d)) return true;
   const std::vector<Subject>& subjects = d->who.subjects;
   std::vector<SubjectState> states;
@@ -209,11 +211,9 @@ bool Policy::Account(const Login& login, bool log_refusal, bool remember,
     if (!store_->RecordSuccess(subjects, {no_reset, subjects.size()}, {},
                                d->who.rule, cfg_.RememberSeconds(),
                                clock_.Now(), &states, &refused, err)) {
-      std::string why = std::move(*err);
+      *not_remembered = std::move(*err);
       err->clear();
-      if (!Check(login, log_refusal, d, err)) return false;
-      d->remember_error = std::move(why);
-      return true;
+      return Check(login, log_refusal, d, err);
     }
   } else {
     if (!store_->Get(subjects, clock_.Now(), &states, err)) return false;

@@ -52,9 +52,6 @@ struct Decision {
   // Set when the attempt could not be logged. The decision stands: a
   // logging failure never turns a refusal into an allow.
   std::string log_error;
-  // Account only: set when the host could not be remembered (the store
-  // could not be written). The decision is Check's then.
-  std::string remember_error;
   AttemptSubjects who;
   // CountProvisionally only: the subjects it added a failure to, each with
   // its counter's generation (FailureOutcome::counted), which Conclude and
@@ -80,17 +77,17 @@ class Policy {
   bool Check(const Login& login, bool log_refusal, Decision* d,
              std::string* err);
 
-  // The account step with `enforce`: refuses as Check does. With
-  // `remember`, a login it allows also remembers its host for its user
-  // (when there is a pair subject: doc/DESIGN.md §3.14), as a correct
-  // password does: the program authenticated the user some other way (a
-  // key, a ticket), and a user who never types a password must keep the
-  // places they log in from. Changes no counter. A store that cannot be
-  // written (read-only, a record's lock held) does not fail the step: the
-  // decision is Check's and d->remember_error says why nothing was
-  // remembered.
-  bool Account(const Login& login, bool log_refusal, bool remember, Decision* d,
-               std::string* err);
+  // The `enforce` account step of a login that no authsucc of its pass
+  // logged: the program authenticated the user some other way (a key, a
+  // ticket). Refuses as Check does; a login it allows also has its host
+  // remembered for its user (when there is a pair subject: doc/DESIGN.md
+  // §3.14), as a correct password does, so that a user who never types a
+  // password keeps the places they log in from. Changes no counter. A
+  // store that cannot be written (read-only, a record's lock held) does not
+  // fail the step: the decision is Check's, and *not_remembered says why
+  // nothing was remembered (else it is left empty).
+  bool KeyLoginAccount(const Login& login, bool log_refusal, Decision* d,
+                       std::string* not_remembered, std::string* err);
 
   // A failed password. If the subjects are refused already (blocked while
   // the password was being checked), the decision is refused exactly as

@@ -103,6 +103,23 @@ void FreeCounted(pam_handle_t*, void* data, int) {
   }
 }
 
+// The enforce account step of a login no authsucc logged (a key):
+// Policy::KeyLoginAccount, and the log line when it could not remember the
+// host. Kept out of the code every login runs (doc/DESIGN.md §7).
+[[gnu::cold, gnu::noinline]] bool KeyLoginAccount(pam_handle_t* pamh,
+                                                  Policy* policy,
+                                                  const Login& login, bool log,
+                                                  Decision* d,
+                                                  std::string* err) {
+  std::string why;
+  if (!policy->KeyLoginAccount(login, log, d, &why, err)) return false;
+  if (!why.empty()) {
+    pam_syslog(pamh, LOG_WARNING, "host not remembered: %s",
+               EscapeForDisplay(why).c_str());
+  }
+  return true;
+}
+
 // pam_set_data keys for the Redis store: the connection reused by the steps
 // of one PAM handle, and a flag set once this login has said in syslog that
 // Redis was unavailable.
@@ -476,13 +493,13 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const bool provisional = args_.mode == Mode::kPreauth && secure_;
   Decision d;
   bool ok = false;
-  if (args_.mode == Mode::kAccount) {
+  if (args_.mode == Mode::kAccount ||
+      (args_.mode == Mode::kPreauth && !provisional)) {
     // A login this handle's authsucc logged has remembered its host
     // already; any other was authenticated some other way (a key).
-    ok = policy.Account(login, log, /*remember=*/state != HandleState::kLogged,
-                        &d, &err);
-  } else if (args_.mode == Mode::kPreauth && !provisional) {
-    ok = policy.Check(login, log, &d, &err);
+    ok = args_.mode == Mode::kAccount && state != HandleState::kLogged
+             ? KeyLoginAccount(pamh_, &policy, login, log, &d, &err)
+             : policy.Check(login, log, &d, &err);
   } else {
     // The store update commits on its own; the attempt goes to the journal
     // after it (doc/DESIGN.md §3.10).
@@ -527,10 +544,6 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     SetState(pamh_,
              provisional ? HandleState::kProvisional : HandleState::kNone);
     if (provisional) SetCounted(pamh_, std::move(d.counted));
-  }
-  if (!d.remember_error.empty()) {
-    pam_syslog(pamh_, LOG_WARNING, "host not remembered: %s",
-               EscapeForDisplay(d.remember_error).c_str());
   }
   if (!d.log_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "attempt not logged: %s",

@@ -829,9 +829,9 @@ TEST_CASE("remembered host: the pair takes the user's place") {
 }
 
 // The enforce account step of a login no password of the stack
-// authenticated (a key): it remembers the host as a success does, and
-// changes no counter; with remember off (authsucc logged the login) it
-// only checks.
+// authenticated (a key, KeyLoginAccount): it remembers the host as a
+// success does, and changes no counter; after authsucc logged the login the
+// module runs Check, which only checks.
 TEST_CASE("remembered host: a key login's account step remembers it") {
   Harness h;
   const auto account = [&](const std::string& user, const std::string& host,
@@ -839,7 +839,12 @@ TEST_CASE("remembered host: a key login's account step remembers it") {
     const Login info = NormalizeLogin({"sshd", user, host, "ssh"}, h.cfg());
     Decision d;
     std::string err;
-    REQUIRE_MESSAGE(h.policy().Account(info, true, remember, &d, &err), err);
+    std::string not_remembered;
+    REQUIRE_MESSAGE(remember ? h.policy().KeyLoginAccount(info, true, &d,
+                                                          &not_remembered, &err)
+                             : h.policy().Check(info, true, &d, &err),
+                    err);
+    CHECK(not_remembered.empty());
     return d;
   };
   CHECK_FALSE(account("alice", "192.0.2.10", true).refused);
