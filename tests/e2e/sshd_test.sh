@@ -15,7 +15,9 @@
 #   list       `defenderctl list` shows the blocked user and 127.0.0.1
 #   unblock    `defenderctl unblock` lets the user back in
 #   enforce    with `enforce` in the account stack, a public key login from
-#              a blocked host is refused
+#              a blocked host is refused; a key-only user's key login
+#              remembers its host, from which an attacker's block of her
+#              account does not refuse her
 #   message    with keyboard-interactive authentication (the PAM conversation
 #              reaches the client), a blocked user sees the lockout message
 #   remember   (issue 12) the owner logs in from 127.0.0.1 (remembered); an
@@ -132,9 +134,11 @@ ssh_password() {  # USER PASSWORD
     "$1@127.0.0.1" "echo $marker" 2>&1
 }
 
-# Public key login with $E2E_TMP/user_key; prints the remote output.
+# Public key login with $E2E_TMP/user_key from $from; prints the remote
+# output.
 ssh_key() {  # USER
   timeout 30 ssh "${ssh_common[@]}" -o LogLevel=ERROR -o BatchMode=yes \
+    -o BindAddress="$from" \
     -o PreferredAuthentications=publickey -o IdentitiesOnly=yes \
     -i "$E2E_TMP/user_key" "$1@127.0.0.1" "echo $marker" 2>&1
 }
@@ -212,6 +216,8 @@ print(";".join(sorted("%s %s %d %s" % (r["kind"], r["subject"], r["failures"],
       e2e_fatal "ssh-keygen failed"
     cp "$E2E_TMP/user_key.pub" "$E2E_TMP/keys/$keyuser"
     e2e_check "key login works before the block" logs_in ssh_key "$keyuser"
+    e2e_equal "the key login remembered 127.0.0.1 for its user" "127.0.0.1" \
+      "$(e2e_sql "SELECT host FROM remembered WHERE user = '$keyuser'")"
     fail_four_times "$user"
     e2e_equal "the key user has no record" "absent" \
       "$(e2e_subject user "$keyuser")"
@@ -220,6 +226,23 @@ print(";".join(sorted("%s %s %d %s" % (r["kind"], r["subject"], r["failures"],
     e2e_check "refused by the PAM account stack" grep -q \
       "Access denied for user $keyuser by PAM account configuration" \
       "$E2E_TMP/sshd.log"
+    # A user who only logs in with a key keeps her remembered host: an
+    # attacker elsewhere who blocks her account does not lock her out.
+    e2e_check "defenderctl unblock --host 127.0.0.1" \
+      "$DEFENDERCTL" --config "$E2E_CONF" unblock --host 127.0.0.1
+    from=127.0.0.4
+    for i in 1 2 3 4; do
+      e2e_check "attacker's wrong password $i as the key user refused" \
+        refused ssh_password "$keyuser" "wrong-$i"
+    done
+    e2e_equal "the attacker blocked the key user" "4|1" \
+      "$(e2e_subject user "$keyuser")"
+    from=127.0.0.1
+    e2e_check "the key user still logs in from her remembered host" \
+      logs_in ssh_key "$keyuser"
+    from=127.0.0.3
+    e2e_check "the key user is refused from a new host" \
+      refused ssh_key "$keyuser"
     ;;
   message)
     fail_four_times "$user"
