@@ -265,13 +265,7 @@ class Step {
   // A store error fails closed under a setuid caller: the caller controls
   // the process, so a failure that could not be recorded must not leave
   // the next guess free.
-  // A setuid-root caller (su, sudo) fails closed: its user controls the
-  // process and could make every failure go uncounted. A setgid program, or
-  // one setuid to another user, cannot write root's store at all and fails
-  // as a program a user runs (a screen locker) does.
-  bool StoreFailsClosed() const {
-    return args_.fail_closed || (secure_ && geteuid() == 0);
-  }
+  bool StoreFailsClosed() const { return args_.fail_closed || secure_; }
   int ConfigError(const std::string& err);
   int StoreError(const std::string& err);
   // A record's lock held past the timeout: the attempt is refused whatever
