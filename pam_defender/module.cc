@@ -120,6 +120,17 @@ void FreeCounted(pam_handle_t*, void* data, int) {
   return true;
 }
 
+// A setgid program, or one setuid to a user other than root: its user
+// controls it (as under su), and it cannot use root's store or may not read
+// the configuration. Such a program may read password hashes (a shadow-group
+// one reads every user's), so allowing its attempts uncounted would give
+// that user a password oracle: it is refused, whatever fail_closed says.
+[[gnu::cold, gnu::noinline]] void LogNotRootCaller(pam_handle_t* pamh) {
+  pam_syslog(pamh, LOG_ERR,
+             "refusing: a setgid program, or one setuid to a user other than "
+             "root, cannot use the store");
+}
+
 // pam_set_data keys for the Redis store: the connection reused by the steps
 // of one PAM handle, and a flag set once this login has said in syslog that
 // Redis was unavailable.
@@ -439,6 +450,10 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const HandleState state = GetState(pamh_);
   if (state == HandleState::kRefused) {
     return RefusedResult();
+  }
+  if (secure_ && geteuid() != 0) {
+    LogNotRootCaller(pamh_);
+    return ErrorResult(/*closed=*/true);
   }
 
   const ModuleClock clock;

@@ -437,15 +437,22 @@ TEST_CASE("su by another local user cannot lock the owner out locally") {
 
 // A setgid program (real gid the caller's, effective gid another) is as
 // much in the caller's hands as a setuid one: a store error fails closed
-// there too. With all ids equal (sshd, login) it fails open.
+// there too. With all ids equal (sshd, login) it fails open. A setgid
+// program run by a user (euid not 0) can never use root's store, and may
+// read password hashes (group shadow): every step refuses there, even a
+// configuration only root can read (which would otherwise fail open).
 TEST_CASE("a setgid caller fails closed on a store error, a plain one open") {
   SetNow(1'800'000'000);
   Env env("[lockout]\nfailure_limit = 3\n");
   // The store directory is a regular file.
   Env broken("", "", env.dir() + "/defender.toml");
-  const auto run = [&](bool setgid) {
+  enum class Ids { kPlain, kSetgidByRoot, kSetgidByUser };
+  const auto run = [&](Ids ids) {
     return InChild([&] {
-      if (setgid && setresgid(65534, 0, 0) != 0) _exit(2);
+      if (ids != Ids::kPlain && setresgid(65534, 0, 0) != 0) _exit(2);
+      if (ids == Ids::kSetgidByUser && setresuid(65534, 65534, 65534) != 0) {
+        _exit(2);
+      }
       Login good;
       good.password = "secret";
       ClearLog();
@@ -453,15 +460,24 @@ TEST_CASE("a setgid caller fails closed on a store error, a plain one open") {
       return "auth=" + std::to_string(auth) + "\n" + LogText();
     });
   };
-  const std::string setgid = run(true);
+  const std::string setgid = run(Ids::kSetgidByRoot);
   INFO("setgid: ", setgid);
   CHECK(setgid.find("auth=" + std::to_string(PAM_AUTH_ERR) + "\n") == 0);
   CHECK(setgid.find("store unavailable (failing closed: setuid caller)") !=
         std::string::npos);
-  const std::string plain = run(false);
+  const std::string plain = run(Ids::kPlain);
   INFO("plain: ", plain);
   CHECK(plain.find("auth=" + std::to_string(PAM_SUCCESS) + "\n") == 0);
   CHECK(plain.find("store unavailable (failing open)") != std::string::npos);
+  // A configuration only root can read: without the refusal, a
+  // configuration error, which fails open.
+  REQUIRE(chmod(broken.conf().c_str(), 0600) == 0);
+  const std::string by_user = run(Ids::kSetgidByUser);
+  INFO("setgid, run by a user: ", by_user);
+  CHECK(by_user.find("auth=" + std::to_string(PAM_AUTH_ERR) + "\n") == 0);
+  CHECK(by_user.find("refusing: a setgid program, or one setuid to a user "
+                     "other than root, cannot use the store") !=
+        std::string::npos);
 }
 
 // A local user who runs su may stop it at any moment (SIGSTOP, or Ctrl-Z at
