@@ -1,9 +1,11 @@
 #include "common/hooks.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +53,10 @@ void ResetLimits() {
       {RLIMIT_NOFILE, 1024, 524288},
       {RLIMIT_AS, RLIM_INFINITY, RLIM_INFINITY},
       {RLIMIT_MEMLOCK, 8 << 20, 8 << 20},
+      {RLIMIT_MSGQUEUE, 819200, 819200},
+      {RLIMIT_NICE, 0, 0},
+      {RLIMIT_RTPRIO, 0, 0},
+      {RLIMIT_RTTIME, RLIM_INFINITY, RLIM_INFINITY},
   };
   for (const Limit& l : kLimits) {
     struct rlimit rl = {l.soft, l.hard};
@@ -61,6 +67,17 @@ void ResetLimits() {
       setrlimit(l.resource, &rl);
     }
   }
+}
+
+// Nice 0, the default scheduling policy and I/O priority: a user may run su
+// with SCHED_IDLE or an idle I/O class, which it would pass on to the hook.
+// (CPU affinity is left as the caller set it.)
+void ResetScheduling() {
+  lazy::setpriority(PRIO_PROCESS, 0, 0);
+  const struct sched_param none = {};
+  lazy::sched_setscheduler(0, SCHED_OTHER, &none);
+  constexpr int kIoprioWhoProcess = 1;
+  syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, 0);  // IOPRIO_CLASS_NONE.
 }
 
 // Points 0-2 at /dev/null and closes every other descriptor, so that no
@@ -155,13 +172,14 @@ bool SpawnDetached(const std::vector<std::string>& argv,
   // The children call these through pointers looked up in the parent: a
   // first call's lookup takes the loader's lock, which after fork() another
   // thread of the host may be holding.
-  const bool bound = lazy::fork.Bind() && lazy::execve.Bind() &&
-                     lazy::chdir.Bind() && lazy::dup2.Bind() &&
-                     lazy::close_range.Bind() && lazy::kill.Bind() &&
-                     lazy::setpgid.Bind() && lazy::setsid.Bind() &&
-                     lazy::setresgid.Bind() && lazy::setgroups.Bind() &&
-                     lazy::setpriority.Bind() && lazy::sigprocmask.Bind() &&
-                     lazy::sigtimedwait.Bind() && lazy::waitpid.Bind();
+  const bool bound =
+      lazy::fork.Bind() && lazy::execve.Bind() && lazy::chdir.Bind() &&
+      lazy::dup2.Bind() && lazy::close_range.Bind() && lazy::kill.Bind() &&
+      lazy::setpgid.Bind() && lazy::setsid.Bind() && lazy::setresgid.Bind() &&
+      lazy::setgroups.Bind() && lazy::getgroups.Bind() &&
+      lazy::setpriority.Bind() && lazy::sched_setscheduler.Bind() &&
+      lazy::sigprocmask.Bind() && lazy::sigtimedwait.Bind() &&
+      lazy::waitpid.Bind();
   if (!bound) {
     *err = "cannot start hooks: the C library lacks a function they need";
     return false;
@@ -181,17 +199,22 @@ bool SpawnDetached(const std::vector<std::string>& argv,
     // limits: it runs as a root service would. If that fails, no hook runs.
     const uid_t euid = geteuid();
     const gid_t gid = euid == 0 ? 0 : getegid();
-    if ((euid == 0 && lazy::setgroups(0, nullptr) != 0) ||
-        lazy::setresgid(gid, gid, gid) != 0 ||
+    // A root without CAP_SETGID (a restricted service) may keep the empty
+    // list of supplementary groups it has.
+    const bool no_groups = euid != 0 || lazy::setgroups(0, nullptr) == 0 ||
+                           (errno == EPERM && lazy::getgroups(0, nullptr) == 0);
+    if (!no_groups || lazy::setresgid(gid, gid, gid) != 0 ||
         setresuid(euid, euid, euid) != 0) {
       _exit(1);
     }
+    lazy::setsid();
+    // Before ResetLimits: without close_range the descriptors are closed one
+    // by one up to the open-files limit, the host's until then.
+    DetachDescriptors();
     if (euid == 0) {
-      lazy::setpriority(PRIO_PROCESS, 0, 0);
+      ResetScheduling();
       ResetLimits();
     }
-    lazy::setsid();
-    DetachDescriptors();
     const pid_t supervisor = lazy::fork();
     if (supervisor == 0) Supervise(args.data(), envs.data(), timeout_seconds);
     _exit(supervisor < 0 ? 1 : 0);

@@ -43,6 +43,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/random.h>
@@ -151,6 +152,8 @@ class Function {
   X(setsid, "setsid")                                                        \
   X(setresgid, "setresgid")                                                  \
   X(setgroups, "setgroups")                                                  \
+  X(getgroups, "getgroups")                                                  \
+  X(sched_setscheduler, "sched_setscheduler")                                \
   X(setpriority, "setpriority")                                              \
   X(sigprocmask, "sigprocmask")                                              \
   X(sigtimedwait, DEFENDER_TIME64_NAME(sigtimedwait, "__sigtimedwait64"))    \
