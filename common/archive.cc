@@ -168,7 +168,8 @@ bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
     return false;
   }
   for (const std::string& name : names) {
-    if (!IngestFile(dir_fd.fd, name, out, err)) return false;
+    const int wait_ms = name == claimed ? kIngestLockWaitMs : 0;
+    if (!IngestFile(dir_fd.fd, name, wait_ms, out, err)) return false;
   }
   // Rows of files whose unlink was done but not yet noted.
   {
@@ -190,7 +191,8 @@ bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
 }
 
 bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
-                                IngestResult* out, std::string* err) {
+                                int wait_ms, IngestResult* out,
+                                std::string* err) {
   const std::string path = dir_ + "/" + name;
   const Fd fd(
       openat(dir_fd, name.c_str(),
@@ -204,8 +206,8 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
   // Appends under way hold LOCK_SH; later ones find the name gone and
   // write to a new journal. Another ingest of this file holds LOCK_EX
   // until it has unlinked it.
-  if (!WaitFlock(fd.fd, LOCK_EX, kIngestLockWaitMs)) {
-    if (errno == ETIMEDOUT) {
+  if (!WaitFlock(fd.fd, LOCK_EX, wait_ms)) {
+    if (errno == ETIMEDOUT || errno == EWOULDBLOCK) {
       ++out->busy;  // Claimed already: the next ingest takes it.
       return true;
     }

@@ -21,15 +21,17 @@ struct IngestResult {
   int64_t records = 0;        // Records inserted.
   int64_t dropped = 0;        // Records left out: beyond max_rows already.
   int64_t skipped_bytes = 0;  // Damaged bytes skipped (journal_record.h).
-  // Journal files a login still held past kIngestLockWaitMs (a stopped or
-  // frozen process in its append): left, claimed, for a later ingest.
+  // Journal files still locked (a login stopped or frozen in its append,
+  // past kIngestLockWaitMs for the file this ingest claimed; another
+  // ingest): left, claimed, for a later ingest.
   int64_t busy = 0;
 };
 
 // How long an ingest waits for the appends under way to a journal file it
 // has claimed. An append holds the lock for microseconds, but its process
 // may be stopped or frozen inside it: the file is then left for later
-// rather than hanging `defenderctl` (list, attempts, stats, cleanup).
+// rather than hanging `defenderctl` (list, attempts, stats, cleanup). Files
+// claimed by earlier ingests are only tried: each command waits once.
 inline constexpr int kIngestLockWaitMs = 1000;
 
 class AttemptArchive {
@@ -60,9 +62,10 @@ class AttemptArchive {
  private:
   AttemptArchive(std::string dir, std::unique_ptr<SqliteDb> db,
                  int64_t max_rows);
-  // Ingests the renamed journal `name`, adding to *out.
-  bool IngestFile(int dir_fd, const std::string& name, IngestResult* out,
-                  std::string* err);
+  // Ingests the renamed journal `name`, adding to *out, waiting at most
+  // `wait_ms` for its lock.
+  bool IngestFile(int dir_fd, const std::string& name, int wait_ms,
+                  IngestResult* out, std::string* err);
 
   std::string dir_;
   std::unique_ptr<SqliteDb> db_;

@@ -143,8 +143,9 @@ AttemptArchive* Context::OpenArchive(bool* off, bool trim, bool quiet) {
   }
   if (ingested_.busy > 0 && !quiet) {
     PrintWarning(std::to_string(ingested_.busy) +
-                 " attempt journal file(s) still held by a login (a stopped "
-                 "process?): their attempts are moved by a later command");
+                 " attempt journal file(s) still locked (a stopped login, or "
+                 "another defenderctl): their attempts are moved by a later "
+                 "command");
   }
   return archive_.get();
 }

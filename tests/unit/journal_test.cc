@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <optional>
 #include <random>
 #include <set>
@@ -341,6 +342,14 @@ TEST_CASE(
   CHECK(in.records == 0);
   CHECK_FALSE(testing::Exists(tmp / kJournalName));  // Claimed (renamed).
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 0);
+  // A file an earlier ingest claimed is only tried: a command waits once
+  // (kIngestLockWaitMs for the file it claims), not once per held file.
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  CHECK(std::chrono::steady_clock::now() - start <
+        std::chrono::milliseconds(kIngestLockWaitMs / 2));
+  CHECK(in.busy == 1);
+  CHECK(in.records == 0);
   // Attempts after the claim go to a new journal.
   {
     JournalWriter w(tmp.path());
