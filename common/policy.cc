@@ -201,29 +201,39 @@ bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
 
 bool Policy::KeyLoginAccount(const Login& login, bool log_refusal, Decision* d,
                              std::string* not_remembered, std::string* err) {
+  // Decided first as Check decides, reading without locks: a host
+  // remembered already needs no write (nor a wait for a record's lock that
+  // a stopped su holds).
   if (RefusedAsDenied(login, log_refusal, d)) return true;
   const std::vector<Subject>& subjects = d->who.subjects;
   std::vector<SubjectState> states;
-  bool refused = false;
-  if (PairIndex(subjects)) {
-    // RecordSuccess resetting nothing: it refuses as Check, or remembers.
-    const bool no_reset[3] = {false, false, false};
-    if (!store_->RecordSuccess(subjects, {no_reset, subjects.size()}, {},
-                               d->who.rule, cfg_.RememberSeconds(),
-                               clock_.Now(), &states, &refused, err)) {
-      *not_remembered = std::move(*err);
-      err->clear();
-      return Check(login, log_refusal, d, err);
-    }
-  } else {
-    if (!store_->Get(subjects, clock_.Now(), &states, err)) return false;
-    refused = IsRefused(d->who.rule, states);
-  }
-  if (refused) {
+  if (!store_->Get(subjects, clock_.Now(), &states, err)) return false;
+  if (IsRefused(d->who.rule, states)) {
     Refuse(d->who, states, d);
     if (log_refusal) Log(login, "refused", d);
-  } else {
-    d->reason = AllowedReason(d->who, states);
+    return true;
+  }
+  d->reason = AllowedReason(d->who, states);
+  if (!PairIndex(subjects)) return true;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (subjects[i].kind == SubjectKind::kUser && states[i].exempt) {
+      return true;  // Remembered: U's state is the exempt one.
+    }
+  }
+  // RecordSuccess resetting nothing: it refuses as Check, or remembers.
+  const bool no_reset[3] = {false, false, false};
+  bool refused = false;
+  if (!store_->RecordSuccess(subjects, {no_reset, subjects.size()}, {},
+                             d->who.rule, cfg_.RememberSeconds(), clock_.Now(),
+                             &states, &refused, err)) {
+    // The decision stands as Check made it.
+    *not_remembered = std::move(*err);
+    err->clear();
+    return true;
+  }
+  if (refused) {  // Blocked since the read above.
+    Refuse(d->who, states, d);
+    if (log_refusal) Log(login, "refused", d);
   }
   return true;
 }

@@ -82,7 +82,9 @@ class Policy {
   // ticket). Refuses as Check does; a login it allows also has its host
   // remembered for its user (when there is a pair subject: doc/DESIGN.md
   // §3.14), as a correct password does, so that a user who never types a
-  // password keeps the places they log in from. Changes no counter. A
+  // password keeps the places they log in from. A host remembered already
+  // is left as it is (no write, no lock: its time is not renewed, which a
+  // correct password does). Changes no counter. A
   // store that cannot be written (read-only, a record's lock held) does not
   // fail the step: the decision is Check's, and *not_remembered says why
   // nothing was remembered (else it is left empty).

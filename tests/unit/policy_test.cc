@@ -862,6 +862,26 @@ TEST_CASE("remembered host: a key login's account step remembers it") {
   // refusal.
   CHECK(h.User("alice") == SubjectState{4, true, h.clock().Now() + 300});
   CHECK(h.Host("192.0.2.10") == SubjectState{});
+  // Remembered once: later key logins leave its time alone (no write); the
+  // first one after it ended remembers the host again.
+  const auto remembered = [&] {
+    std::vector<RememberedEntry> out;
+    std::string err;
+    REQUIRE(h.store().ListRemembered(h.clock().Now(), &out, &err));
+    return out;
+  };
+  const int64_t first = h.clock().Now();
+  const int64_t days30 = 30 * 86400;
+  CHECK(remembered() ==
+        std::vector<RememberedEntry>{{"alice", "192.0.2.10", first + days30}});
+  h.clock().Advance(86400);
+  CHECK_FALSE(account("alice", "192.0.2.10", true).refused);
+  CHECK(remembered() ==
+        std::vector<RememberedEntry>{{"alice", "192.0.2.10", first + days30}});
+  h.clock().Set(first + days30);
+  CHECK_FALSE(account("alice", "192.0.2.10", true).refused);
+  CHECK(remembered() == std::vector<RememberedEntry>{
+                            {"alice", "192.0.2.10", first + 2 * days30}});
   REQUIRE(h.log().rows.size() == 5);
   CHECK(h.log().rows[4].result == "refused");
   CHECK(h.log().rows[4].host == "192.0.2.11");
