@@ -702,7 +702,7 @@ std::string DumpConfig(const Config& c) {
   const auto cidr = [](const Cidr& n) { return Quote(n.ToString()); };
   const auto num = [](int64_t i) { return std::to_string(i); };
   std::string o;
-  o += "# effective configuration from " + c.source + "\n";
+  o += "# effective configuration from " + EscapeForDisplay(c.source) + "\n";
   o += "[lockout]\n";
   o += "failure_limit = " + num(c.failure_limit) + "\n";
   o += "failure_limit_user = " + num(c.FailureLimitUser()) + "\n";

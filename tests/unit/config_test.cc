@@ -496,6 +496,11 @@ TEST_CASE("DumpConfig escapes every hidden code point, and parses back") {
 lockout_message = "a\u001b]0;T\u0007b\u009b31mX\u00adY"
 allow_users = ["\u202eevil", "tag\U000E0041x", "ok é 日本"]
 )");
+  Config named = c;
+  named.source = "/etc/x\x1b]0;T\a\n.toml";
+  CHECK(DumpConfig(named).rfind(
+            "# effective configuration from /etc/x%1B]0;T%07%0A.toml\n", 0) ==
+        0);
   const std::string dump = DumpConfig(c);
   CHECK(
       dump.find(R"(lockout_message = "a\u001B]0;T\u0007b\u009B31mX\u00ADY")") !=
