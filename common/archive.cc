@@ -207,7 +207,7 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
   // write to a new journal. Another ingest of this file holds LOCK_EX
   // until it has unlinked it.
   if (!WaitFlock(fd.fd, LOCK_EX, wait_ms)) {
-    if (errno == ETIMEDOUT || errno == EWOULDBLOCK) {
+    if (errno == ETIMEDOUT) {
       ++out->busy;  // Claimed already: the next ingest takes it.
       return true;
     }
@@ -216,7 +216,7 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
   }
   struct stat st;
   if (fstat(fd.fd, &st) != 0) {
-    *err = ErrnoMessage(path, "cannot lock");
+    *err = ErrnoMessage(path, "cannot stat");
     return false;
   }
   if (st.st_nlink == 0) return true;  // Ingested and unlinked meanwhile.

@@ -665,8 +665,8 @@ std::string Quote(std::string_view s) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    char32_t cp = c;
-    const size_t len = c < 0x80 ? 1 : DecodeUtf8(s, i, &cp);
+    char32_t cp = c;  // An invalid byte (len 0) is copied as it is.
+    const size_t len = DecodeUtf8(s, i, &cp);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += s[i];

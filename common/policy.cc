@@ -23,10 +23,10 @@ void AppendDescription(const Subject& s, std::string* out) {
 }
 
 // "allowed", or why a blocked user does not refuse an attempt from one of
-// its remembered hosts (doc/DESIGN.md §3.14). Inlined: Check, which every
-// login runs, keeps it in place as before KeyLoginAccount called it too
-// (the code a login runs must fit the first 64 KB of the module's code,
-// DESIGN §7).
+// its remembered hosts (doc/DESIGN.md §3.14). Inlined, as CheckStates is:
+// Check, which every login runs, keeps it in place although KeyLoginAccount
+// uses it too (the code a login runs must fit the first 64 KB of the
+// module's code, DESIGN §7).
 [[gnu::always_inline]] inline std::string AllowedReason(
     const AttemptSubjects& who, const std::vector<SubjectState>& states) {
   const std::optional<size_t> pair = PairIndex(who.subjects);
@@ -188,15 +188,22 @@ bool Policy::RefusedAsDenied(const Login& login, bool log_attempt,
   return true;
 }
 
-bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
-                   std::string* err) {
+// Inlined into Check, which every login runs (doc/DESIGN.md §7).
+[[gnu::always_inline]] inline bool Policy::CheckStates(
+    const Login& login, bool log_refusal, Decision* d,
+    std::vector<SubjectState>* states, std::string* err) {
   if (RefusedAsDenied(login, log_refusal, d)) return true;
-  std::vector<SubjectState> states;
-  if (!store_->Get(d->who.subjects, clock_.Now(), &states, err)) return false;
-  if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
-  if (!d->refused) d->reason = AllowedReason(d->who, states);
+  if (!store_->Get(d->who.subjects, clock_.Now(), states, err)) return false;
+  if (IsRefused(d->who.rule, *states)) Refuse(d->who, *states, d);
+  if (!d->refused) d->reason = AllowedReason(d->who, *states);
   if (d->refused && log_refusal) Log(login, "refused", d);
   return true;
+}
+
+bool Policy::Check(const Login& login, bool log_refusal, Decision* d,
+                   std::string* err) {
+  std::vector<SubjectState> states;
+  return CheckStates(login, log_refusal, d, &states, err);
 }
 
 bool Policy::KeyLoginAccount(const Login& login, bool log_refusal, Decision* d,
@@ -204,17 +211,10 @@ bool Policy::KeyLoginAccount(const Login& login, bool log_refusal, Decision* d,
   // Decided first as Check decides, reading without locks: a host
   // remembered already needs no write (nor a wait for a record's lock that
   // a stopped su holds).
-  if (RefusedAsDenied(login, log_refusal, d)) return true;
-  const std::vector<Subject>& subjects = d->who.subjects;
   std::vector<SubjectState> states;
-  if (!store_->Get(subjects, clock_.Now(), &states, err)) return false;
-  if (IsRefused(d->who.rule, states)) {
-    Refuse(d->who, states, d);
-    if (log_refusal) Log(login, "refused", d);
-    return true;
-  }
-  d->reason = AllowedReason(d->who, states);
-  if (!PairIndex(subjects)) return true;
+  if (!CheckStates(login, log_refusal, d, &states, err)) return false;
+  const std::vector<Subject>& subjects = d->who.subjects;
+  if (d->refused || !PairIndex(subjects)) return true;
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (subjects[i].kind == SubjectKind::kUser && states[i].exempt) {
       return true;  // Remembered: U's state is the exempt one.

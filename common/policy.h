@@ -140,6 +140,10 @@ class Policy {
   LockoutParams Params() const;
 
  private:
+  // Check, which also leaves the states it read in *states (empty when a
+  // denied host was refused before any read).
+  bool CheckStates(const Login& login, bool log_refusal, Decision* d,
+                   std::vector<SubjectState>* states, std::string* err);
   // Classifies `login` and records a failure in `mode` on its subjects;
   // *refused_before: refused before anything was counted (a denied host, or
   // blocked subjects). d->refused when refused before or after.
