@@ -81,7 +81,7 @@ bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
   }
   // Renamed away or unlinked by an ingest: the name leads elsewhere or
   // nowhere.
-  if (fstatat(dir_fd_, kJournalName, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+  if (StatWithoutTimes(dir_fd_, kJournalName, AT_SYMLINK_NOFOLLOW, st) == 0 &&
       st->st_dev == dev_ && st->st_ino == ino_) {
     return true;
   }

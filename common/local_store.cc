@@ -40,6 +40,18 @@ std::string OpenError(const std::string& path) {
   return ErrnoMessage(path, "cannot open");
 }
 
+// openat(dirfd, name, flags | O_NOATIME, 0600). Without O_NOATIME the first
+// read after each write would set the access time (relatime) and so write
+// the inode: one more inode write in every step that reads a record its
+// last step changed. O_NOATIME needs the caller to own the file (or
+// CAP_FOWNER); a file someone else owns is opened without it, and the trust
+// check then says whose it is.
+int OpenRecordFile(int dirfd, const char* name, int flags) {
+  const int fd = openat(dirfd, name, flags | O_NOATIME, 0600);
+  if (fd >= 0 || errno != EPERM) return fd;
+  return openat(dirfd, name, flags, 0600);
+}
+
 // A record file's bytes, read into a buffer that is not zeroed first (a
 // login reads several files; clearing 4 KiB each time showed in profiles).
 struct RecordBytes {
@@ -218,7 +230,7 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
                     O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
   // Each retry follows an unlink by another step: bounded only as a guard.
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    *fd = openat(subjects_fd(), file.c_str(), flags, 0600);
+    *fd = OpenRecordFile(subjects_fd(), file.c_str(), flags);
     if (*fd < 0) {
       if (errno == ENOENT && !create) return true;
       *err = OpenError(path.str());
@@ -511,8 +523,8 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   }
   for (const Held& h : held->files) {
     struct stat st;
-    if (h.fd < 0 &&
-        fstatat(subjects_fd(), h.file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (h.fd < 0 && StatWithoutTimes(subjects_fd(), h.file.c_str(),
+                                     AT_SYMLINK_NOFOLLOW, &st) == 0) {
       first.Release();
       held = &created;
       if (!LockStates(subjects, Create::All(), /*write=*/true, now, held,
@@ -599,9 +611,9 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     const std::string file = e->d_name;
     if (!ParseRecordFileName(file, &parsed)) continue;  // .key and others.
     const LazyPath path = PathOf(file);
-    const int rfd =
-        openat(subjects_fd(), file.c_str(),
-               O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    const int rfd = OpenRecordFile(
+        subjects_fd(), file.c_str(),
+        O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (rfd < 0) {
       if (errno == ENOENT) continue;  // Unlinked meanwhile.
       *err = OpenError(path.str());

@@ -669,6 +669,73 @@ TEST_CASE("LocalStore: hostile record files give an error, never followed") {
   CHECK(ReadFile(target) == "");  // A symlink's target is never written.
 }
 
+// relatime sets the access time at the first read after each write, which
+// writes the inode: a step opens its record files with O_NOATIME.
+TEST_CASE("LocalStore: reads, counts and lists leave access times alone") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  Fail(*s, kAlice, 100, kParams, kT0);
+  const std::string file = FileOf(dir, kAlice);
+  const auto atime = [&] {
+    struct stat st;
+    REQUIRE(stat(file.c_str(), &st) == 0);
+    return st.st_atim.tv_sec;
+  };
+  // An access time before the modification time: the next plain read
+  // sets it (relatime), as the control below shows.
+  const timespec times[2] = {{1000, 0}, {0, UTIME_OMIT}};
+  REQUIRE(utimensat(AT_FDCWD, file.c_str(), times, 0) == 0);
+  REQUIRE(atime() == 1000);
+  StateIn(*s, kAlice, kT0);             // Get: a lock-free read.
+  Fail(*s, kAlice, 100, kParams, kT0);  // Locked read and write.
+  std::vector<StoreEntry> listed;
+  std::string err;
+  REQUIRE_MESSAGE(s->List(kT0, false, &listed, &err), err);
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].state.failures == 2);
+  CHECK(atime() == 1000);
+  // The control: this filesystem does set access times.
+  REQUIRE(!ReadFile(file).empty());
+  CHECK_MESSAGE(atime() != 1000,
+                "the test directory's filesystem does not set access times "
+                "(noatime): run the tests with TMPDIR on one that does");
+}
+
+// O_NOATIME fails with EPERM on a file the caller does not own: the store
+// opens it again without, so that the trust check says what is wrong.
+TEST_CASE("LocalStore: another user's record file is untrusted, not EPERM") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  OpenStore(dir);
+  const std::string file = FileOf(dir, kAlice);
+  // Owned by root and readable by all; the store will be uid 65534's.
+  WriteFile(file, "", 0644);
+  REQUIRE(geteuid() == 0);
+  REQUIRE(chown(dir.c_str(), 65534, 65534) == 0);
+  REQUIRE(chown((dir + "/subjects").c_str(), 65534, 65534) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      _exit(100);
+    }
+    std::string err;
+    auto store = LocalStore::Open(dir, 1000, &err);
+    if (store == nullptr) _exit(101);
+    std::vector<SubjectState> states;
+    if (store->Get({&kAlice, 1}, kT0, &states, &err)) _exit(102);
+    _exit(err == file +
+                      ": untrusted store: owned by uid 0 with mode 0644 (must "
+                      "be owned by uid 65534 and not writable by group or "
+                      "others)"
+              ? 0
+              : 103);
+  }
+  CHECK(Reap(pid) == 0);
+}
+
 TEST_CASE("LocalStore refuses a directory that others own or can write") {
   TempDir tmp;
   const std::string dir = tmp / "s";
