@@ -4,9 +4,14 @@
 // 0 when no problem was found, 1 otherwise. --removal (used by the
 // package's prerm) only lists the PAM lines that removing the package would
 // leave dangling.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include "common/normalize.h"
 #include "defenderctl/command.h"
@@ -31,6 +36,50 @@ void AddFlags(CLI::App* sub, Options* opt) {
                 "leave naming a missing module");
 }
 
+// The value of `name` in the environment of process `pid` ("" if none).
+std::string EnvironOf(long pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ",
+                   std::ios::binary);
+  std::string entry;
+  while (std::getline(in, entry, '\0')) {
+    if (entry.size() > name.size() &&
+        entry.compare(0, name.size(), name) == 0 && entry[name.size()] == '=') {
+      return entry.substr(name.size() + 1);
+    }
+  }
+  return "";
+}
+
+// The parent of process `pid` (0 if unknown): field 4 of /proc/PID/stat,
+// after the command name in parentheses.
+long ParentOf(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string state;
+  long ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+// SSH_CONNECTION, or where it is unset (sudo's env_reset drops it: "sudo
+// defenderctl doctor" in an ssh session), that of the nearest parent
+// process that has it: sudo itself was started with the session's
+// environment.
+std::string SshConnection() {
+  if (const char* ssh = std::getenv("SSH_CONNECTION")) return ssh;
+  long pid = ParentOf(getpid());
+  for (int depth = 0; depth < 8 && pid > 1; ++depth) {
+    const std::string ssh = EnvironOf(pid, "SSH_CONNECTION");
+    if (!ssh.empty()) return ssh;
+    pid = ParentOf(pid);
+  }
+  return "";
+}
+
 std::string Where(const Finding& f) {
   return f.line > 0 ? f.file + ":" + std::to_string(f.line) : f.file;
 }
@@ -43,8 +92,7 @@ int RunDoctor(Context* ctx, const Options& opt) {
     DoctorOptions d;
     d.root = opt.root;
     d.config_path = ctx->config_path();
-    const char* ssh = std::getenv("SSH_CONNECTION");
-    d.ssh_connection = ssh ? ssh : "";
+    d.ssh_connection = SshConnection();
     findings = RunDoctor(d);
   }
   const bool problems =

@@ -316,6 +316,36 @@ bool IncludesProtectedCommonAuth(const std::string& root,
   });
 }
 
+// common-auth as the pam-auth-update profiles leave it: all three steps or
+// none. One profile left out (pam-auth-update's checklist makes that easy)
+// leaves the others doing nothing useful: without authfail nothing is
+// counted, without preauth nothing is refused before the password.
+void CheckProfiles(const std::string& file, const std::vector<PamLine>& lines,
+                   std::vector<Finding>* out) {
+  bool steps[3] = {false, false, false};  // preauth, authfail, authsucc
+  int first = 0;
+  for (const PamLine& l : lines) {
+    if (l.type != "auth" || !IsOurs(l)) continue;
+    const std::string step = Step(l);
+    steps[step == "authfail" ? 1 : step == "authsucc" ? 2 : 0] = true;
+    if (first == 0) first = l.number;
+  }
+  if (first == 0 || (steps[0] && steps[1] && steps[2])) return;
+  std::string missing;
+  const char* profile[3] = {"pam_defender", "pam_defender_authfail",
+                            "pam_defender_authsucc"};
+  for (int i = 0; i < 3; ++i) {
+    if (!steps[i])
+      missing += std::string(missing.empty() ? "" : ", ") + profile[i];
+  }
+  out->push_back(Problem(
+      "pam.profiles_partial", file, first,
+      "only some of the three pam-auth-update profiles are enabled (missing: " +
+          missing + "): failures are not counted, or blocks not applied",
+      "pam-auth-update --enable pam_defender pam_defender_authfail "
+      "pam_defender_authsucc"));
+}
+
 void CheckPam(const std::string& root, std::vector<Finding>* out,
               bool* sshd_uses_us) {
   for (const std::string& name : PamFiles(root)) {
@@ -334,6 +364,7 @@ void CheckPam(const std::string& root, std::vector<Finding>* out,
             "install the pam-defender package again, or remove the line"));
       }
     }
+    if (name == "common-auth") CheckProfiles(file, lines, out);
     // pam-auth-update writes common-* and sets their controls itself.
     if (IsCommonFile(name)) continue;
     const bool profiles = IncludesProtectedCommonAuth(root, lines);
@@ -531,8 +562,14 @@ void CheckCleanup(const std::string& root, std::vector<Finding>* out) {
   struct stat st;
   for (const char* enabled :
        {"/etc/systemd/system/timers.target.wants/defender-cleanup.timer",
-        "/etc/cron.d/pam-defender", "/etc/cron.daily/pam-defender"}) {
+        "/etc/cron.d/pam-defender"}) {
     if (stat(Under(root, enabled).c_str(), &st) == 0) return;
+  }
+  // The package's daily cron file exits at once where systemd runs (the
+  // timer's job): it counts only without systemd.
+  if (stat(Under(root, "/etc/cron.daily/pam-defender").c_str(), &st) == 0 &&
+      stat(Under(root, "/run/systemd/system").c_str(), &st) != 0) {
+    return;
   }
   out->push_back(Problem(
       "cleanup.none", "/etc/systemd/system/timers.target.wants", 0,

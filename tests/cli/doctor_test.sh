@@ -129,14 +129,39 @@ expect store-key "1 store.key" \
 expect store-key-good "0 " \
   "mkdir -m 0700 var/lib/pam_defender/subjects &&
    head -c 16 /dev/urandom >var/lib/pam_defender/subjects/.key"
+# pam-auth-update's checklist with one or two profiles left out.
+expect profiles-no-authfail "1 pam.profiles_partial" \
+  "sed -i '/pam_dfndr.so authfail/d' etc/pam.d/common-auth"
+expect profiles-authsucc-only "1 pam.profiles_partial" \
+  "sed -i '/pam_dfndr.so preauth/d; /pam_dfndr.so authfail/d' etc/pam.d/common-auth"
+expect profiles-none "1 pam.auth_missing" \
+  "sed -i '/pam_dfndr.so/d' etc/pam.d/common-auth"
 expect cleanup-none "1 cleanup.none" \
   "rm etc/systemd/system/timers.target.wants/defender-cleanup.timer"
 expect cleanup-cron "0 " \
   "rm etc/systemd/system/timers.target.wants/defender-cleanup.timer &&
    mkdir -p etc/cron.daily && touch etc/cron.daily/pam-defender"
+# Under systemd the package's cron file does nothing: the timer disabled
+# leaves no cleanup.
+expect cleanup-cron-systemd "1 cleanup.none" \
+  "rm etc/systemd/system/timers.target.wants/defender-cleanup.timer &&
+   mkdir -p etc/cron.daily run/systemd/system &&
+   touch etc/cron.daily/pam-defender"
 SSH_CONNECTION="192.0.2.5 50000 10.0.0.1 22" expect admin-not-allowed \
   "1 config.admin_not_allowed" ":"
 SSH_CONNECTION="::ffff:10.9.9.9 50000 10.0.0.1 22" expect admin-mapped "0 " ":"
+# "sudo defenderctl doctor": sudo's env_reset drops SSH_CONNECTION, which
+# its parent (sudo, started in the session) still has. Here the parent is a
+# shell with it, and doctor runs without it.
+got=$(SSH_CONNECTION="192.0.2.5 50000 10.0.0.1 22" bash -c \
+  'env -u SSH_CONNECTION "$1" --json doctor --root "$2"; echo "status $?"' \
+  _ "$ctl" "$good" | python3 -c '
+import json, sys
+text = sys.stdin.read()
+body, status = text.rsplit("status ", 1)
+print(status.strip(), " ".join(sorted(f["key"] for f in json.loads(body)["findings"])))')
+[ "$got" = "1 config.admin_not_allowed" ] ||
+  fail "SSH_CONNECTION of a parent: expected '1 config.admin_not_allowed', got '$got'"
 
 # The text output names the fix.
 out=$("$ctl" doctor --root "$tmp/enforce-missing" || true)
