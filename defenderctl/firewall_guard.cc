@@ -14,6 +14,18 @@ bool Overlap(const Cidr& a, const Cidr& b) {
   return a.base.v6 == b.base.v6 && (a.Contains(b.base) || b.Contains(a.base));
 }
 
+// 169.254.0.0/16 and 224.0.0.0/3 (multicast, reserved, broadcast);
+// fe80::/10 and ff00::/8. Dropping one (a router's fe80::1, with
+// ipv6_prefix = 128) on every host of a fleet would cut its neighbour
+// discovery, not an attacker.
+bool IsLinkLocalOrMulticast(const IpAddress& ip) {
+  if (!ip.v6) {
+    return (ip.bytes[0] == 169 && ip.bytes[1] == 254) || ip.bytes[0] >= 224;
+  }
+  return ip.bytes[0] == 0xff ||
+         (ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80);
+}
+
 bool IsLoopbackOrUnspecified(const IpAddress& ip) {
   if (!ip.v6) return ip.bytes[0] == 127 || ip.bytes[0] == 0;
   IpAddress zero{true, {}};
@@ -80,6 +92,21 @@ bool FirewallGuard::Admit(std::string_view subject, FirewallElement* out,
   }
   if (!allow_local_ && IsLoopbackOrUnspecified(net.base)) {
     *why = "a loopback or unspecified address";
+    return false;
+  }
+  if (IsLinkLocalOrMulticast(net.base)) {
+    *why = "a link-local or multicast address";
+    return false;
+  }
+  if (slash == std::string_view::npos && ip->v6 && ipv6_prefix_ != 128) {
+    // What the module counts is the /ipv6_prefix network (the subject a
+    // block names); a single address would overlap that network's element
+    // (a block made before ipv6_prefix changed, or by a fleet member set
+    // otherwise), and nft refuses a set with overlapping intervals: every
+    // sync would fail.
+    *why = "a single IPv6 address (lockout.ipv6_prefix is " +
+           std::to_string(ipv6_prefix_) + ": blocks name /" +
+           std::to_string(ipv6_prefix_) + " networks)";
     return false;
   }
   for (const Cidr& a : allow_) {

@@ -1,10 +1,11 @@
 // Which host subjects may become elements of the firewall's sets
 // (doc/DESIGN.md §15). Whatever the store or an event names, only a single
-// IPv4 or IPv6 address, or an IPv6 prefix of exactly lockout.ipv6_prefix
-// bits, in the canonical form the module writes, is ever admitted; never a
-// wider range, a loopback or unspecified address, anything that overlaps
-// lockout.allow_hosts, or a network holding one of this machine's own
-// addresses.
+// IPv4 address, an IPv6 prefix of exactly lockout.ipv6_prefix bits (a single
+// IPv6 address only when that is 128: the sets' intervals never overlap), in
+// the canonical form the module writes, is ever admitted; never a wider
+// range, a loopback, unspecified, link-local or multicast address, anything
+// that overlaps lockout.allow_hosts, or a network holding one of this
+// machine's own addresses.
 #ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_GUARD_H_
 #define PAM_DEFENDER_DEFENDERCTL_FIREWALL_GUARD_H_
 

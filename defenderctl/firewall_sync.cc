@@ -105,7 +105,22 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
   std::string why;
   if (!t.guard->Admit(subject, &el, &why)) {
     changes->refused.emplace_back(subject, why);
-    return true;  // Never added, so nothing to remove.
+    // An address the guard refuses now may have been added before (the
+    // administrator allow-listed it to get in; ipv6_prefix changed): its
+    // element goes, whatever the store says. A host name never was one.
+    if (!ParseIp(subject.substr(0, subject.find('/')))) return true;
+    std::vector<FirewallElement> have;
+    bool exists = false;
+    if (!t.firewall->List(&have, &exists, err)) return false;
+    *present = have.size();
+    const auto it = std::find_if(
+        have.begin(), have.end(),
+        [&](const FirewallElement& h) { return h.addr == subject; });
+    if (it == have.end()) return true;
+    changes->removed.push_back(*it);
+    if (!t.firewall->Apply({}, changes->removed, err)) return false;
+    *present = have.size() - 1;
+    return true;
   }
   const Subject s{SubjectKind::kHost, subject};
   std::vector<SubjectState> states;

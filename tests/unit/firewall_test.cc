@@ -87,7 +87,16 @@ TEST_CASE("the guard admits single addresses and /ipv6_prefix networks only") {
   };
   CHECK(admit("203.0.113.9") == "ok 203.0.113.9 v4");
   CHECK(admit("2001:db8:1:2::/64") == "ok 2001:db8:1:2::/64 v6");
-  CHECK(admit("2001:db8::7") == "ok 2001:db8::7 v6");
+  // A single IPv6 address next to /64 subjects: its element would overlap
+  // its /64's, and nft would refuse every sync.
+  CHECK(admit("2001:db8::7") ==
+        "a single IPv6 address (lockout.ipv6_prefix is 64: blocks name /64 "
+        "networks)");
+  CHECK(admit("169.254.169.254") == "a link-local or multicast address");
+  CHECK(admit("224.0.0.251") == "a link-local or multicast address");
+  CHECK(admit("255.255.255.255") == "a link-local or multicast address");
+  CHECK(admit("ff02::/64") == "a link-local or multicast address");
+  CHECK(admit("fe80::/64") == "a link-local or multicast address");
   CHECK(admit("10.0.0.0/8") == "a network other than an IPv6 /64");
   CHECK(admit("0.0.0.0/0") == "a network other than an IPv6 /64");
   CHECK(admit("::/0") == "a network other than an IPv6 /64");
@@ -125,6 +134,8 @@ TEST_CASE("the guard admits single addresses and /ipv6_prefix networks only") {
   const FirewallGuard exact(cfg, {});
   CHECK_FALSE(exact.Admit("2001:db8:1:2::/64", &e, &why));
   CHECK(exact.Admit("2001:db8::9", &e, &why));
+  CHECK_FALSE(exact.Admit("fe80::1", &e, &why));  // A router's, often.
+  CHECK(why == "a link-local or multicast address");
 }
 
 TEST_CASE("event hints") {
@@ -333,6 +344,46 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
         "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
         "present 3\n"
         "table gone\n");
+}
+
+// The rescue of an administrator who allow-lists their own address after
+// it was dropped: the unblock's event (or `firewall del`) removes the
+// element although the guard now refuses the host.
+TEST_CASE("SyncOne removes the element of a host the guard now refuses" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    SyncFixture f("pd_refused", 10);
+    f.Block("203.0.113.77", f.now + 600);
+    SyncChanges c;
+    if (!SyncAll(f.target, f.now, &c, &f.err)) return "sync: " + f.err;
+    std::string log = DescribeChanges(c);
+    Config allowed;
+    allowed.allow_hosts = {*ParseCidr("203.0.113.0/24", &f.err)};
+    const FirewallGuard guard(allowed, {});
+    const SyncTarget t{&f.fw, &f.store, &guard, 10};
+    size_t present = 9;
+    SyncChanges one;
+    if (!SyncOne(t, "203.0.113.77", f.now + 1, &present, &one, &f.err) ||
+        !SyncOne(t, "attacker.example", f.now + 1, &present, &one, &f.err)) {
+      return "one: " + f.err;
+    }
+    for (FirewallElement& e : one.removed) e.timeout = 0;
+    log += "one:\n" + DescribeChanges(one);
+    std::vector<FirewallElement> left;
+    bool exists = false;
+    if (!f.fw.List(&left, &exists, &f.err)) return "list: " + f.err;
+    return log + "left " + std::to_string(left.size()) + ", present " +
+           std::to_string(present) + "\n";
+  });
+  CHECK(result ==
+        "created the table\n"
+        "+ 203.0.113.77 (600s)\n"
+        "one:\n"
+        "- 203.0.113.77 (permanent)\n"
+        "! 203.0.113.77 not dropped: in lockout.allow_hosts (203.0.113.0/24)\n"
+        "! attacker.example not dropped: not an IP address (a host name "
+        "cannot be dropped)\n"
+        "left 0, present 0\n");
 }
 
 // A block of years is written to nft in days (nft 1.0.6 refuses 100,000,000
