@@ -8,7 +8,10 @@
 # leaving anything behind, in /etc/pam.d/common-* either. A removal while
 # hand-edited sshd and sudo stacks name the module is refused (prerm:
 # defenderctl doctor --removal) with the lines named and the stacks left
-# as they are; once the administrator restores them, it goes through.
+# as they are; so is one while a common-* file keeps a line pam-auth-update
+# did not write (the profiles are then put back). Once the administrator
+# restores them, it goes through, stopping the firewall watcher and
+# removing its nftables table.
 #
 # It installs the package on this machine, so it runs only as root on
 # Debian and refuses (SKIP) to touch a machine where pam-defender or any of
@@ -116,11 +119,23 @@ if [ -n "$timers" ]; then
 else
   e2e_log "note: the package has no systemd timer yet"
 fi
-# The timer is the only unit started at install: not the service it
-# triggers, nor the firewall watcher, which is shipped disabled.
+# The postinst starts (restarts, on an upgrade) the timer and the firewall
+# watcher, not the service the timer triggers. The watcher is shipped
+# disabled, and deb-systemd-invoke starts no disabled unit: it runs only
+# once the administrator enabled it, and then an upgrade restarts it (and
+# the prerm stops it at removal) instead of leaving it stopped.
 postinst=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./postinst)
-e2e_equal "units the postinst starts" "'defender-cleanup.timer'" \
-  "$(printf '%s\n' "$postinst" | sed -n 's/.*deb-systemd-invoke [^ ]* \(.*\) >.*/\1/p')"
+e2e_equal "units the postinst starts" \
+  "'defender-cleanup.timer' 'defender-firewall.service'" \
+  "$(printf '%s\n' "$postinst" |
+     sed -n 's/.*deb-systemd-invoke [^ ]* \(.*\) >.*/\1/p' | tr '\n' ' ' |
+     sed 's/ $//')"
+prerm=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./prerm)
+e2e_check "the prerm stops the firewall watcher at removal" grep -q \
+  "deb-systemd-invoke stop 'defender-firewall.service'" <<<"$prerm"
+preinst=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./preinst)
+e2e_check "an upgrade does not stop the firewall watcher" bash -c \
+  "! grep -q 'stop .defender-firewall.service' <<<\"\$1\"" _ "$preinst"
 e2e_check "defender-firewall.service not enabled" \
   bash -c "! DPKG_MAINTSCRIPT_PACKAGE='$pkg' deb-systemd-helper was-enabled defender-firewall.service"
 
@@ -222,15 +237,47 @@ e2e_equal "sshd and sudo untouched" "$edited" \
 e2e_equal "profiles still enabled after the refused removal" 3 \
   "$(profiles_in_common_auth)"
 e2e_check "the module is still there" test -e "$secdir/pam_defender.so"
-# The administrator restores the stacks: the removal goes through.
+# The administrator restores the stacks.
 cp -p "$E2E_TMP/sshd.orig" /etc/pam.d/sshd
 cp -p "$E2E_TMP/sudo.orig" /etc/pam.d/sudo
+
+# A line pam-auth-update did not write, in a common-* file: the account
+# step added to common-account by hand, with the alias common-auth shows.
+# pam-auth-update takes the profiles out and leaves it; the removal then
+# stops, names it and puts the profiles back.
+cp -p /etc/pam.d/common-account "$E2E_TMP/common-account.orig" ||
+  e2e_fatal "cannot back up common-account"
+e2e_on_exit "cp -p '$E2E_TMP/common-account.orig' /etc/pam.d/common-account"
+echo 'account required pam_dfndr.so enforce' >>/etc/pam.d/common-account
+n=$(wc -l </etc/pam.d/common-account)
+dpkg -r "$pkg" >"$E2E_TMP/refused-common.log" 2>&1
+e2e_check "dpkg -r refused while common-account names the alias" test $? -ne 0
+E2E_LOG_FILES+=("$E2E_TMP/refused-common.log")
+e2e_check "the common-account line is named" grep -qF \
+  "pam-defender: still names the module: /etc/pam.d/common-account:$n: account required pam_dfndr.so enforce" \
+  "$E2E_TMP/refused-common.log"
+e2e_equal "only that line" 1 \
+  "$(grep -c '^pam-defender: still names the module: ' "$E2E_TMP/refused-common.log")"
+e2e_equal "profiles put back after the refused removal" 3 \
+  "$(profiles_in_common_auth)"
+e2e_check "the module is still there (common-account)" \
+  test -e "$secdir/pam_defender.so"
+cp -p "$E2E_TMP/common-account.orig" /etc/pam.d/common-account
+
+# The removal goes through once no stack names the module, and takes the
+# firewall's table away (its permanent elements would drop their hosts until
+# a reboot). An empty table stands for one `firewall watch` filled.
+e2e_on_exit "nft delete table inet pam_defender 2>/dev/null"
+e2e_check "an nftables table inet pam_defender" \
+  nft add table inet pam_defender
 dpkg -r "$pkg" >"$E2E_TMP/remove.log" 2>&1
 e2e_check "dpkg -r succeeds once no stack names the module" test $? -eq 0
 E2E_LOG_FILES+=("$E2E_TMP/remove.log")
 e2e_check "module removed" test ! -e "$secdir/pam_defender.so"
 e2e_equal "profiles taken out of common-auth by the removal" 0 \
   "$(profiles_in_common_auth)"
+e2e_check "the removal removed the nftables table" \
+  bash -c '! nft list table inet pam_defender >/dev/null 2>&1'
 
 # Purge.
 dpkg --purge "$pkg" >"$E2E_TMP/purge.log" 2>&1
