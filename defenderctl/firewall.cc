@@ -152,13 +152,15 @@ bool Firewall::Replace(std::span<const FirewallElement> all, bool v4, bool v6,
   return nft_.Run(o, false, &out, err);
 }
 
-bool Firewall::Apply(std::span<const FirewallElement> add,
+bool Firewall::Apply(std::span<const FirewallElement> fresh,
+                     std::span<const FirewallElement> update,
                      std::span<const FirewallElement> remove,
                      std::string* err) {
-  // Per set, three commands whatever the number of elements (one command
-  // per element is quadratic in nft for interval sets): "add" makes every
-  // element exist, so that "delete" never fails; the last "add" sets the
-  // timeouts (a plain "add" leaves an existing element's own).
+  // Per set, at most three commands whatever the number of elements (one
+  // command per element is quadratic in nft for interval sets): "add" makes
+  // every updated or removed element exist, so that "delete" never fails;
+  // the last "add" sets the timeouts of the updated ones and adds the fresh
+  // ones.
   std::string o;
   for (const bool v6 : {false, true}) {
     std::string plain;
@@ -166,16 +168,21 @@ bool Firewall::Apply(std::span<const FirewallElement> add,
     for (const FirewallElement& e : remove) {
       if (e.v6 == v6) plain += (plain.empty() ? "" : ", ") + e.addr;
     }
-    for (const FirewallElement& e : add) {
+    for (const FirewallElement& e : update) {
       if (e.v6 != v6) continue;
       plain += (plain.empty() ? "" : ", ") + e.addr;
       timed += (timed.empty() ? "" : ", ") + ElementText(e, true);
     }
-    if (plain.empty()) continue;
+    for (const FirewallElement& e : fresh) {
+      if (e.v6 == v6)
+        timed += (timed.empty() ? "" : ", ") + ElementText(e, true);
+    }
     const std::string set =
         " element inet " + settings_.table + " " + SetName(v6) + " { ";
-    o += "add" + set + plain + " }\n";
-    o += "delete" + set + plain + " }\n";
+    if (!plain.empty()) {
+      o += "add" + set + plain + " }\n";
+      o += "delete" + set + plain + " }\n";
+    }
     if (!timed.empty()) o += "add" + set + timed + " }\n";
   }
   if (o.empty()) return true;

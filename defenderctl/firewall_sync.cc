@@ -64,16 +64,13 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
   if (!t.firewall->List(&have, &exists, err)) return false;
   std::map<std::string, FirewallElement> current;
   for (const FirewallElement& e : have) current[Key(e)] = e;
-  std::vector<FirewallElement> add;
   for (const FirewallElement& w : want) {
     const auto it = current.find(Key(w));
     if (it == current.end()) {
       changes->added.push_back(w);
-      add.push_back(w);
     } else {
       if (!SameTimeout(it->second, w)) {
         changes->updated.push_back(w);
-        add.push_back(w);
       }
       current.erase(it);
     }
@@ -86,13 +83,17 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
   }
   // A set that loses elements is rebuilt (Firewall::Replace); the other
   // only gets what is new.
-  std::vector<FirewallElement> rest;
-  for (const FirewallElement& e : add) {
-    if (!(e.v6 ? remove_v6 : remove_v4)) rest.push_back(e);
-  }
+  const auto rest = [&](const std::vector<FirewallElement>& from) {
+    std::vector<FirewallElement> out;
+    for (const FirewallElement& e : from) {
+      if (!(e.v6 ? remove_v6 : remove_v4)) out.push_back(e);
+    }
+    return out;
+  };
   if (((remove_v4 || remove_v6) &&
        !t.firewall->Replace(want, remove_v4, remove_v6, err)) ||
-      !t.firewall->Apply(rest, {}, err)) {
+      !t.firewall->Apply(rest(changes->added), rest(changes->updated), {},
+                         err)) {
     return false;
   }
   changes->elements = want.size();
@@ -118,7 +119,7 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
         [&](const FirewallElement& h) { return h.addr == subject; });
     if (it == have.end()) return true;
     changes->removed.push_back(*it);
-    if (!t.firewall->Apply({}, changes->removed, err)) return false;
+    if (!t.firewall->Apply({}, {}, changes->removed, err)) return false;
     *present = have.size() - 1;
     return true;
   }
@@ -137,7 +138,7 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
   if (!blocked) {
     if (it == have.end()) return true;
     changes->removed.push_back(*it);
-    if (!t.firewall->Apply({}, changes->removed, err)) return false;
+    if (!t.firewall->Apply({}, {}, changes->removed, err)) return false;
     *present = have.size() - 1;
     return true;
   }
@@ -151,7 +152,13 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
   } else {
     changes->added.push_back(want);
   }
-  if (!t.firewall->Apply({&want, 1}, {}, err)) return false;
+  const bool fresh = it == have.end();
+  const std::span<const FirewallElement> one(&want, 1);
+  if (!t.firewall->Apply(fresh ? one : std::span<const FirewallElement>(),
+                         fresh ? std::span<const FirewallElement>() : one, {},
+                         err)) {
+    return false;
+  }
   *present = have.size() + (it == have.end() ? 1 : 0);
   return true;
 }

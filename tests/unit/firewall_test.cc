@@ -346,6 +346,33 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
         "table gone\n");
 }
 
+// After a boot, an nftables reload or `firewall flush`, the first sync adds
+// every blocked host to empty sets: one "add" (an add, delete and add per
+// element took 96 s for 20,000 in nft 1.0.6, the sets empty meanwhile).
+TEST_CASE("a first sync puts 20000 blocked hosts in the kernel's sets" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    SyncFixture f("pd_many", 65536);
+    for (int i = 0; i < 20000; ++i) {
+      f.Block("10." + std::to_string(i / 250 + 1) + "." +
+                  std::to_string(i % 250) + ".1",
+              i % 2 ? 0 : f.now + 600 + i);
+    }
+    SyncChanges c;
+    if (!SyncAll(f.target, f.now, &c, &f.err)) return "sync: " + f.err;
+    std::vector<FirewallElement> have;
+    bool exists = false;
+    if (!f.fw.List(&have, &exists, &f.err)) return "list: " + f.err;
+    const auto permanent =
+        std::count_if(have.begin(), have.end(),
+                      [](const FirewallElement& e) { return e.timeout == 0; });
+    return std::to_string(c.added.size()) + " added, " +
+           std::to_string(have.size()) + " listed, " +
+           std::to_string(permanent) + " permanent";
+  });
+  CHECK(result == "20000 added, 20000 listed, 10000 permanent");
+}
+
 // The rescue of an administrator who allow-lists their own address after
 // it was dropped: the unblock's event (or `firewall del`) removes the
 // element although the guard now refuses the host.
