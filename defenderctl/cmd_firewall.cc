@@ -8,6 +8,7 @@
 #include "defenderctl/cli_clock.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
+#include "defenderctl/firewall_needed.h"
 #include "defenderctl/firewall_sync.h"
 #include "defenderctl/firewall_watch.h"
 #include "defenderctl/output.h"
@@ -128,7 +129,8 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
   const FirewallGuard guard(ctx->config(), LocalAddresses(),
-                            FirewallAllowsLocalForTests());
+                            FirewallAllowsLocalForTests(),
+                            NeededAddresses(ctx->config()));
   const SyncTarget target{&fw, backend->store(), &guard,
                           ctx->config().firewall_max_elements};
   if (opt.watch->parsed()) return WatchFirewall(ctx, target);

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "defenderctl/firewall_needed.h"
+
 namespace defender::ctl {
 namespace {
 
@@ -41,30 +43,21 @@ std::vector<IpAddress> LocalAddresses() {
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return out;
   for (ifaddrs* i = list; i; i = i->ifa_next) {
-    if (!i->ifa_addr) continue;
-    IpAddress ip;
-    if (i->ifa_addr->sa_family == AF_INET) {
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
-      std::memcpy(ip.bytes.data(), &sin->sin_addr, 4);
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
-      ip.v6 = true;
-      std::memcpy(ip.bytes.data(), &sin6->sin6_addr, 16);
-    } else {
-      continue;
+    if (const std::optional<IpAddress> ip = IpOfSockaddr(i->ifa_addr)) {
+      out.push_back(*ip);
     }
-    out.push_back(ip);
   }
   freeifaddrs(list);
   return out;
 }
 
 FirewallGuard::FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
-                             bool allow_local)
+                             bool allow_local, std::vector<IpAddress> needed)
     : ipv6_prefix_(static_cast<int>(cfg.ipv6_prefix)),
       allow_(cfg.allow_hosts),
       local_(std::move(local)),
-      allow_local_(allow_local) {}
+      allow_local_(allow_local),
+      needed_(std::move(needed)) {}
 
 bool FirewallGuard::Admit(std::string_view subject, FirewallElement* out,
                           std::string* why) const {
@@ -121,6 +114,14 @@ bool FirewallGuard::Admit(std::string_view subject, FirewallElement* out,
         *why = "an address of this machine";
         return false;
       }
+    }
+  }
+  for (const IpAddress& n : needed_) {
+    if (net.Contains(n)) {
+      *why =
+          "an address this machine needs (its Redis, a name server or a "
+          "gateway)";
+      return false;
     }
   }
   *out = FirewallElement{ip->v6, canonical, 0};

@@ -5,7 +5,8 @@
 // the canonical form the module writes, is ever admitted; never a wider
 // range, a loopback, unspecified, link-local or multicast address, anything
 // that overlaps lockout.allow_hosts, or a network holding one of this
-// machine's own addresses.
+// machine's own addresses or one it needs (its Redis, name servers,
+// gateways).
 #ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_GUARD_H_
 #define PAM_DEFENDER_DEFENDERCTL_FIREWALL_GUARD_H_
 
@@ -24,11 +25,13 @@ std::vector<IpAddress> LocalAddresses();
 
 class FirewallGuard {
  public:
-  // `local`: the addresses never to drop (LocalAddresses()). A test build
-  // may pass `allow_local` to admit loopback and own addresses; the
-  // installed program never does.
+  // `local`: this machine's addresses, never dropped (LocalAddresses()). A
+  // test build may pass `allow_local` to admit loopback and own addresses;
+  // the installed program never does. `needed`: addresses this machine
+  // needs to reach (NeededAddresses(), firewall_needed.h), never dropped
+  // either, whatever `allow_local`.
   FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
-                bool allow_local = false);
+                bool allow_local = false, std::vector<IpAddress> needed = {});
 
   // True with *out set (timeout 0) when the host subject may be dropped;
   // otherwise false with *why saying which rule refuses it.
@@ -40,6 +43,7 @@ class FirewallGuard {
   std::vector<Cidr> allow_;
   std::vector<IpAddress> local_;
   bool allow_local_;
+  std::vector<IpAddress> needed_;
 };
 
 }  // namespace defender::ctl

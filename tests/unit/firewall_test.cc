@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "defenderctl/firewall_event.h"
 #include "defenderctl/firewall_guard.h"
+#include "defenderctl/firewall_needed.h"
 #include "defenderctl/firewall_sync.h"
 #include "tests/support/memory_store.h"
 #include "tests/support/process.h"
@@ -136,6 +137,63 @@ TEST_CASE("the guard admits single addresses and /ipv6_prefix networks only") {
   CHECK(exact.Admit("2001:db8::9", &e, &why));
   CHECK_FALSE(exact.Admit("fe80::1", &e, &why));  // A router's, often.
   CHECK(why == "a link-local or multicast address");
+}
+
+TEST_CASE("the addresses this machine needs are never dropped") {
+  const auto texts = [](const std::vector<IpAddress>& ips) {
+    std::string out;
+    for (const IpAddress& ip : ips) out += FormatIp(ip) + " ";
+    return out;
+  };
+  CHECK(texts(NameServersOf("# comment\nnameserver 192.0.2.53\n"
+                            "search example.org\n"
+                            "nameserver fe80::1%eth0\nnameserver bogus\n"
+                            "  nameserver\t2001:db8::53\n")) ==
+        "192.0.2.53 fe80::1 2001:db8::53 ");
+  // /proc/net/route: the default route's gateway 192.0.2.1 (hex in host
+  // order); a route with a destination is not a default route.
+  const std::string route =
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+      "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n"
+      "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n"
+      "eth1\t0000000A\t020000C6\t0003\t0\t0\t0\t000000FF\n";
+  const std::string ipv6_route =
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 "
+      "00 fe800000000000000000000000000001 00000400 00000001 00000000 "
+      "00000003 eth0\n"
+      "20010db8000000000000000000000000 40 00000000000000000000000000000000 "
+      "00 00000000000000000000000000000000 00000100 00000001 00000000 "
+      "00000001 eth0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 "
+      "00 00000000000000000000000000000000 ffffffff 00000001 00000000 "
+      "00200200 lo\n";
+  CHECK(texts(GatewaysOf(route, ipv6_route)) == "192.0.2.1 fe80::1 ");
+
+  Config cfg;
+  CHECK(RedisAddresses(cfg).empty());  // The local store.
+  cfg.backend = StoreBackend::kRedis;
+  cfg.redis_url = "redis://:pw@203.0.113.10:6380/0";
+  cfg.redis_sentinels = {"[2001:db8::26]:26379", "198.51.100.26"};
+  CHECK(texts(RedisAddresses(cfg)) ==
+        "203.0.113.10 2001:db8::26 198.51.100.26 ");
+  cfg.redis_url = "unix:///run/redis.sock";
+  cfg.redis_sentinels = {"localhost:26379"};
+  const std::string local = texts(RedisAddresses(cfg));
+  CHECK(local.find("127.0.0.1 ") != std::string::npos);
+
+  cfg.redis_url = "redis://203.0.113.10:6379/0";
+  cfg.redis_sentinels = {};
+  const FirewallGuard guard(cfg, {}, false, RedisAddresses(cfg));
+  FirewallElement e;
+  std::string why;
+  CHECK_FALSE(guard.Admit("203.0.113.10", &e, &why));
+  CHECK(why ==
+        "an address this machine needs (its Redis, a name server or a "
+        "gateway)");
+  CHECK(guard.Admit("203.0.113.11", &e, &why));
+  // The test build's allow_local does not admit them either.
+  const FirewallGuard test_only(cfg, {}, true, RedisAddresses(cfg));
+  CHECK_FALSE(test_only.Admit("203.0.113.10", &e, &why));
 }
 
 TEST_CASE("event hints") {

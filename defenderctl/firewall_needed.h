@@ -1,0 +1,43 @@
+// The addresses this machine needs to reach, which the firewall never drops
+// (doc/DESIGN.md §15): the Redis server and Sentinels of the configuration,
+// the name servers of /etc/resolv.conf and the default gateways. A block of
+// one of them (a shell user on the Redis host failing logins into a fleet
+// member, or a Redis writer) would otherwise cut the watcher off from the
+// store that could unblock it.
+#ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_NEEDED_H_
+#define PAM_DEFENDER_DEFENDERCTL_FIREWALL_NEEDED_H_
+
+#include <sys/socket.h>
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/normalize.h"
+
+namespace defender::ctl {
+
+// The address of an AF_INET or AF_INET6 socket address; nothing for others.
+std::optional<IpAddress> IpOfSockaddr(const struct sockaddr* sa);
+
+// The "nameserver ADDRESS" lines of a resolv.conf text (zone ids dropped).
+std::vector<IpAddress> NameServersOf(std::string_view resolv_conf);
+
+// The gateways of the default routes in /proc/net/route (IPv4: "Iface
+// Destination Gateway ...", hex in host order) and /proc/net/ipv6_route
+// (IPv6: destination, prefix length, ..., next hop as 32 hex digits).
+std::vector<IpAddress> GatewaysOf(std::string_view route,
+                                  std::string_view ipv6_route);
+
+// The Redis server's and the Sentinels' addresses of `cfg` when it uses
+// Redis: address literals as they are, host names resolved now
+// (getaddrinfo; one that does not resolve gives nothing).
+std::vector<IpAddress> RedisAddresses(const Config& cfg);
+
+// All of the above, read from this machine.
+std::vector<IpAddress> NeededAddresses(const Config& cfg);
+
+}  // namespace defender::ctl
+
+#endif  // PAM_DEFENDER_DEFENDERCTL_FIREWALL_NEEDED_H_
