@@ -346,8 +346,15 @@ void CheckProfiles(const std::string& file, const std::vector<PamLine>& lines,
       "pam_defender_authsucc"));
 }
 
+// A conf= argument of a PAM line of the module, where it was first seen.
+struct ConfRef {
+  std::string path;
+  std::string file;
+  int line = 0;
+};
+
 void CheckPam(const std::string& root, std::vector<Finding>* out,
-              bool* sshd_uses_us) {
+              bool* sshd_uses_us, std::vector<ConfRef>* confs) {
   for (const std::string& name : PamFiles(root)) {
     const std::string file = std::string(kPamDir) + "/" + name;
     const std::vector<PamLine> lines = ReadPamFile(Under(root, file));
@@ -355,6 +362,14 @@ void CheckPam(const std::string& root, std::vector<Finding>* out,
     for (const PamLine& l : lines) {
       if (!IsOurs(l)) continue;
       ours = true;
+      for (const std::string& a : l.args) {
+        if (a.rfind("conf=", 0) != 0) continue;
+        const std::string path = a.substr(5);
+        if (std::none_of(confs->begin(), confs->end(),
+                         [&](const ConfRef& c) { return c.path == path; })) {
+          confs->push_back({path, file, l.number});
+        }
+      }
       if (!ModuleExists(root, l.module)) {
         out->push_back(Problem(
             "pam.module_missing", file, l.number,
@@ -603,12 +618,30 @@ std::vector<Finding> RemovalFindings(const std::string& root) {
 std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
   std::vector<Finding> out;
   bool sshd_uses_us = false;
-  CheckPam(opt.root, &out, &sshd_uses_us);
+  std::vector<ConfRef> confs;
+  CheckPam(opt.root, &out, &sshd_uses_us, &confs);
   if (sshd_uses_us) CheckSshd(opt.root, &out);
 
   const std::string shown = opt.config_path.empty()
                                 ? std::string(Config::kDefaultConfigPath)
                                 : opt.config_path;
+  // A stack's own configuration (conf=): one that does not load leaves that
+  // stack on its last valid version, or unprotected if it never loaded.
+  for (const ConfRef& c : confs) {
+    if (c.path == shown) continue;
+    Config other;
+    std::string err;
+    if (!LoadConfigFile(Under(opt.root, c.path), /*missing_ok=*/false, &other,
+                        &err)) {
+      out.push_back(
+          Problem("pam.conf_invalid", c.file, c.line,
+                  "conf=" + c.path + " does not load (" + err +
+                      "): logins through this stack keep its last valid "
+                      "configuration, or are not protected if it never loaded",
+                  "correct the path, or fix the file (defenderctl -c " +
+                      c.path + " config check)"));
+    }
+  }
   const std::string path =
       opt.config_path.empty() ? Under(opt.root, shown) : opt.config_path;
   Config cfg;

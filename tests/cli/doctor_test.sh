@@ -80,6 +80,16 @@ PAM
 ok_stack='requisite "[success=1 default=bad]" "[default=die]" sufficient'
 
 expect hand-stack-good "0 " "hand_stack $ok_stack >etc/pam.d/login"
+# A stack of its own configuration (conf=): missing, or not loading, it
+# leaves that stack unprotected; a good one is fine.
+expect conf-missing "1 pam.conf_invalid" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& conf=/etc/security/login.toml|' >etc/pam.d/login"
+expect conf-invalid "1 pam.conf_invalid" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& conf=/etc/security/login.toml|' >etc/pam.d/login &&
+   printf '[lockout]\\nfailure_limt = 4\\n' >etc/security/login.toml"
+expect conf-good "0 " \
+  "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& conf=/etc/security/login.toml|' >etc/pam.d/login &&
+   printf '[lockout]\\nfailure_limit = 4\\n' >etc/security/login.toml && chmod 0600 etc/security/login.toml"
 expect module-missing "1 pam.module_missing pam.module_missing pam.module_missing pam.module_missing" \
   "rm lib/x86_64-linux-gnu/security/pam_defender.so"
 expect enforce-order "1 pam.enforce_order" \
