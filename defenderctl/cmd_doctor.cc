@@ -65,16 +65,27 @@ long ParentOf(long pid) {
   return ppid;
 }
 
-// SSH_CONNECTION, or where it is unset (sudo's env_reset drops it: "sudo
-// defenderctl doctor" in an ssh session), that of the nearest parent
-// process that has it: sudo itself was started with the session's
-// environment.
+// The command name of process `pid` (/proc/PID/comm), "" if unknown.
+std::string CommandOf(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+// SSH_CONNECTION; or under sudo (SUDO_USER set), whose env_reset drops it
+// ("sudo defenderctl doctor" in an ssh session), that of sudo's own
+// process, which was started with the session's environment. The search
+// goes up the parent processes no further than the first sudo: past it, a
+// tmux server or a daemon started from another session could hold an old
+// address.
 std::string SshConnection() {
   if (const char* ssh = std::getenv("SSH_CONNECTION")) return ssh;
+  if (std::getenv("SUDO_USER") == nullptr) return "";
   long pid = ParentOf(getpid());
-  for (int depth = 0; depth < 8 && pid > 1; ++depth) {
+  for (int depth = 0; depth < 4 && pid > 1; ++depth) {
     const std::string ssh = EnvironOf(pid, "SSH_CONNECTION");
-    if (!ssh.empty()) return ssh;
+    if (!ssh.empty() || CommandOf(pid) == "sudo") return ssh;
     pid = ParentOf(pid);
   }
   return "";

@@ -16,13 +16,16 @@ bool Overlap(const Cidr& a, const Cidr& b) {
   return a.base.v6 == b.base.v6 && (a.Contains(b.base) || b.Contains(a.base));
 }
 
-// 169.254.0.0/16 and 224.0.0.0/3 (multicast, reserved, broadcast);
-// fe80::/10 and ff00::/8. Dropping one (a router's fe80::1, with
-// ipv6_prefix = 128) on every host of a fleet would cut its neighbour
-// discovery, not an attacker.
+// 169.254.0.0/16, 224.0.0.0/4 (multicast) and 255.255.255.255; fe80::/10
+// and ff00::/8. Dropping one (a router's fe80::1, with ipv6_prefix = 128)
+// on every host of a fleet would cut its neighbour discovery, not an
+// attacker. (240.0.0.0/4 is left: some networks use it as private unicast.)
 bool IsLinkLocalOrMulticast(const IpAddress& ip) {
   if (!ip.v6) {
-    return (ip.bytes[0] == 169 && ip.bytes[1] == 254) || ip.bytes[0] >= 224;
+    const bool broadcast = ip.bytes[0] == 255 && ip.bytes[1] == 255 &&
+                           ip.bytes[2] == 255 && ip.bytes[3] == 255;
+    return (ip.bytes[0] == 169 && ip.bytes[1] == 254) ||
+           (ip.bytes[0] >= 224 && ip.bytes[0] < 240) || broadcast;
   }
   return ip.bytes[0] == 0xff ||
          (ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80);
@@ -72,7 +75,10 @@ bool FirewallGuard::Admit(std::string_view subject, FirewallElement* out,
   if (slash != std::string_view::npos) {
     std::string err;
     const std::optional<Cidr> parsed = ParseCidr(subject, &err);
-    if (!parsed || !ip->v6 || parsed->prefix != ipv6_prefix_) {
+    // With ipv6_prefix = 128 the subject is the bare address: "X/128"
+    // would be a second spelling of it.
+    if (!parsed || !ip->v6 || parsed->prefix != ipv6_prefix_ ||
+        ipv6_prefix_ == 128) {
       *why = "a network other than an IPv6 /" + std::to_string(ipv6_prefix_);
       return false;
     }

@@ -105,9 +105,13 @@ std::vector<IpAddress> GatewaysOf(std::string_view route,
         !HexBytes(gateway, 4, g)) {
       continue;
     }
-    // Written as the 32-bit number in host (little-endian) order.
+    // The kernel prints the address's 32 bits as a number in host order:
+    // read the number, then lay it out as this machine stores it.
+    const uint32_t value = static_cast<uint32_t>(g[0]) << 24 |
+                           static_cast<uint32_t>(g[1]) << 16 |
+                           static_cast<uint32_t>(g[2]) << 8 | g[3];
     IpAddress ip;
-    for (int i = 0; i < 4; ++i) ip.bytes[i] = g[3 - i];
+    std::memcpy(ip.bytes.data(), &value, 4);
     if (ip != IpAddress{}) out.push_back(ip);
   }
   std::istringstream v6{std::string(ipv6_route)};
@@ -140,6 +144,12 @@ std::vector<IpAddress> RedisAddresses(const Config& cfg) {
     if (ParseHostPort(s, 26379, &host, &port, &err)) AddResolved(host, &out);
   }
   return out;
+}
+
+std::optional<IpAddress> AddressOfServer(std::string_view server) {
+  const size_t colon = server.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  return ParseIp(server.substr(0, colon));
 }
 
 std::vector<IpAddress> NeededAddresses(const Config& cfg) {

@@ -35,6 +35,10 @@ std::vector<IpAddress> GatewaysOf(std::string_view route,
 // (getaddrinfo; one that does not resolve gives nothing).
 std::vector<IpAddress> RedisAddresses(const Config& cfg);
 
+// The address of a RedisConnection::server() text, "host:port" (an IPv6
+// host without brackets); nothing for a socket path or a host name.
+std::optional<IpAddress> AddressOfServer(std::string_view server);
+
 // All of the above, read from this machine.
 std::vector<IpAddress> NeededAddresses(const Config& cfg);
 

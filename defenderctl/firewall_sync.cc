@@ -152,13 +152,10 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
   } else {
     changes->added.push_back(want);
   }
-  const bool fresh = it == have.end();
-  const std::span<const FirewallElement> one(&want, 1);
-  if (!t.firewall->Apply(fresh ? one : std::span<const FirewallElement>(),
-                         fresh ? std::span<const FirewallElement>() : one, {},
-                         err)) {
-    return false;
-  }
+  // As an update even when the listing did not have it: another process
+  // (a hook, the watcher) may have added it since, with another timeout,
+  // which a plain add would leave.
+  if (!t.firewall->Apply({}, {&want, 1}, {}, err)) return false;
   *present = have.size() + (it == have.end() ? 1 : 0);
   return true;
 }

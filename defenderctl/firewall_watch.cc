@@ -8,11 +8,16 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <optional>
+#include <vector>
 
 #include "common/normalize.h"
 #include "common/redis_conn.h"
+#include "defenderctl/cli_clock.h"
 #include "defenderctl/command.h"
 #include "defenderctl/firewall_event.h"
+#include "defenderctl/firewall_guard.h"
+#include "defenderctl/firewall_needed.h"
 
 namespace defender::ctl {
 namespace {
@@ -105,8 +110,21 @@ class Watcher {
   }
 
  private:
+  // The guard of the next syncs: this machine's addresses and those it
+  // needs, read again at each full sync (a DHCP lease, a moved VIP, a new
+  // resolver), and the Redis server the subscription reached (the master a
+  // Sentinel names is known only then).
+  void RefreshGuard() {
+    std::vector<IpAddress> needed = NeededAddresses(ctx_->config());
+    needed.insert(needed.end(), server_.begin(), server_.end());
+    guard_.emplace(ctx_->config(), LocalAddresses(),
+                   FirewallAllowsLocalForTests(), std::move(needed));
+    t_.guard = &*guard_;
+  }
+
   // Re-syncs everything; false (logged) when the store or nftables failed.
   bool Sync() {
+    RefreshGuard();
     SyncChanges c;
     std::string err;
     ignored_.EndPeriod();
@@ -140,6 +158,8 @@ class Watcher {
     }
     if (!c.refused.empty()) {
       ignored_.Ignored("host " + subject + ": " + c.refused[0].second);
+      c.refused.clear();  // Logged just above, rate-limited.
+      LogChanges(c);      // The element it removed, if any.
       return;
     }
     const bool changed =
@@ -212,6 +232,10 @@ class Watcher {
         continue;
       }
       Log("subscribed to " + channel + " on " + sub.server());
+      server_.clear();
+      if (const std::optional<IpAddress> ip = AddressOfServer(sub.server())) {
+        server_.push_back(*ip);
+      }
       last_err.clear();
       backoff_ms = kFirstBackoffMs;
       if (Subscribed(&sub)) return;
@@ -221,6 +245,8 @@ class Watcher {
 
   Context* ctx_;
   SyncTarget t_;
+  std::optional<FirewallGuard> guard_;
+  std::vector<IpAddress> server_;  // The Redis server subscribed to.
   size_t present_ = 0;
   IgnoredLog ignored_;
 };

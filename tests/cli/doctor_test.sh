@@ -161,17 +161,23 @@ SSH_CONNECTION="192.0.2.5 50000 10.0.0.1 22" expect admin-not-allowed \
   "1 config.admin_not_allowed" ":"
 SSH_CONNECTION="::ffff:10.9.9.9 50000 10.0.0.1 22" expect admin-mapped "0 " ":"
 # "sudo defenderctl doctor": sudo's env_reset drops SSH_CONNECTION, which
-# its parent (sudo, started in the session) still has. Here the parent is a
-# shell with it, and doctor runs without it.
-got=$(SSH_CONNECTION="192.0.2.5 50000 10.0.0.1 22" bash -c \
-  'env -u SSH_CONNECTION "$1" --json doctor --root "$2"; echo "status $?"' \
-  _ "$ctl" "$good" | python3 -c '
+# sudo's own process (started in the session) still has. The real sudo.
+got=$(SSH_CONNECTION="192.0.2.5 50000 10.0.0.1 22" \
+  sudo "$ctl" --json doctor --root "$good"; echo "status $?")
+got=$(python3 -c '
 import json, sys
 text = sys.stdin.read()
 body, status = text.rsplit("status ", 1)
-print(status.strip(), " ".join(sorted(f["key"] for f in json.loads(body)["findings"])))')
+print(status.strip(), " ".join(sorted(f["key"] for f in json.loads(body)["findings"])))' <<<"$got")
 [ "$got" = "1 config.admin_not_allowed" ] ||
-  fail "SSH_CONNECTION of a parent: expected '1 config.admin_not_allowed', got '$got'"
+  fail "SSH_CONNECTION under sudo: expected '1 config.admin_not_allowed', got '$got'"
+# Not under sudo, a parent's SSH_CONNECTION is not looked for: a shell
+# without it (the console) is not an ssh session.
+got=$(SSH_CONNECTION="192.0.2.5 50000 10.0.0.1 22" bash -c \
+  'env -u SSH_CONNECTION -u SUDO_USER "$1" doctor --root "$2" >/dev/null; echo "status $?"' \
+  _ "$ctl" "$good")
+[ "$got" = "status 0" ] ||
+  fail "SSH_CONNECTION of a parent outside sudo: expected 'status 0', got '$got'"
 
 # The text output names the fix.
 out=$("$ctl" doctor --root "$tmp/enforce-missing" || true)

@@ -96,6 +96,8 @@ TEST_CASE("the guard admits single addresses and /ipv6_prefix networks only") {
   CHECK(admit("169.254.169.254") == "a link-local or multicast address");
   CHECK(admit("224.0.0.251") == "a link-local or multicast address");
   CHECK(admit("255.255.255.255") == "a link-local or multicast address");
+  CHECK(admit("239.255.255.250") == "a link-local or multicast address");
+  CHECK(admit("240.0.0.1") == "ok 240.0.0.1 v4");  // Private use, at times.
   CHECK(admit("ff02::/64") == "a link-local or multicast address");
   CHECK(admit("fe80::/64") == "a link-local or multicast address");
   CHECK(admit("10.0.0.0/8") == "a network other than an IPv6 /64");
@@ -135,6 +137,9 @@ TEST_CASE("the guard admits single addresses and /ipv6_prefix networks only") {
   const FirewallGuard exact(cfg, {});
   CHECK_FALSE(exact.Admit("2001:db8:1:2::/64", &e, &why));
   CHECK(exact.Admit("2001:db8::9", &e, &why));
+  // One spelling only: "X/128" would be a second element key for X.
+  CHECK_FALSE(exact.Admit("2001:db8::9/128", &e, &why));
+  CHECK(why == "a network other than an IPv6 /128");
   CHECK_FALSE(exact.Admit("fe80::1", &e, &why));  // A router's, often.
   CHECK(why == "a link-local or multicast address");
 }
@@ -168,6 +173,12 @@ TEST_CASE("the addresses this machine needs are never dropped") {
       "00 00000000000000000000000000000000 ffffffff 00000001 00000000 "
       "00200200 lo\n";
   CHECK(texts(GatewaysOf(route, ipv6_route)) == "192.0.2.1 fe80::1 ");
+
+  // The server a subscription reached (through a Sentinel: the master).
+  CHECK(FormatIp(*AddressOfServer("203.0.113.5:6379")) == "203.0.113.5");
+  CHECK(FormatIp(*AddressOfServer("2001:db8::5:6379")) == "2001:db8::5");
+  CHECK_FALSE(AddressOfServer("/run/redis/redis.sock"));
+  CHECK_FALSE(AddressOfServer("redis.example:6379"));
 
   Config cfg;
   CHECK(RedisAddresses(cfg).empty());  // The local store.
