@@ -262,7 +262,18 @@ e2e_equal "profiles put back after the refused removal" 3 \
   "$(profiles_in_common_auth)"
 e2e_check "the module is still there (common-account)" \
   test -e "$secdir/pam_defender.so"
+# The same with the profiles disabled: the refused removal enables none.
+e2e_check "pam-auth-update --disable succeeds" pam_auth_update --disable \
+  pam_defender pam_defender_authfail pam_defender_authsucc
+dpkg -r "$pkg" >"$E2E_TMP/refused-common2.log" 2>&1
+e2e_check "dpkg -r refused while common-account names the alias (no profiles)" \
+  test $? -ne 0
+E2E_LOG_FILES+=("$E2E_TMP/refused-common2.log")
+e2e_equal "no profile enabled by the refused removal" 0 \
+  "$(profiles_in_common_auth)"
 cp -p "$E2E_TMP/common-account.orig" /etc/pam.d/common-account
+e2e_check "pam-auth-update --enable again" pam_auth_update --enable \
+  pam_defender pam_defender_authfail pam_defender_authsucc
 
 # The removal goes through once no stack names the module, and takes the
 # firewall's table away (its permanent elements would drop their hosts until
