@@ -160,6 +160,18 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
   return true;
 }
 
+void KeepNewRefusals(SyncChanges* c, std::set<std::string>* seen,
+                     size_t limit) {
+  std::set<std::string> now;
+  std::vector<std::pair<std::string, std::string>> fresh;
+  for (auto& r : c->refused) {
+    if (now.size() < limit) now.insert(r.first);
+    if (seen->count(r.first) == 0) fresh.push_back(std::move(r));
+  }
+  c->refused = std::move(fresh);
+  *seen = std::move(now);
+}
+
 std::string DescribeChanges(const SyncChanges& c) {
   const auto line = [](char sign, const FirewallElement& e) {
     return std::string(1, sign) + " " + e.addr + " (" +

@@ -7,6 +7,7 @@
 #define PAM_DEFENDER_DEFENDERCTL_FIREWALL_SYNC_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,15 @@ struct SyncChanges {
   int64_t over_cap = 0;  // Admitted hosts left out by max_elements.
   size_t elements = 0;   // In the sets afterwards.
 };
+
+// Keeps in c->refused only the subjects that `seen` does not hold, and sets
+// `seen` to this sync's refused subjects (at most `limit` of them): a
+// watcher says why a blocked host is not dropped once, when it first sees
+// it, not at each re-sync (a thousand blocked host names would otherwise
+// log a thousand lines a minute). A subject refused again after a sync
+// without it is reported again.
+void KeepNewRefusals(SyncChanges* c, std::set<std::string>* seen,
+                     size_t limit = 10000);
 
 struct SyncTarget {
   Firewall* firewall;

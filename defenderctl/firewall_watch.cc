@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/normalize.h"
@@ -136,6 +137,7 @@ class Watcher {
       return false;
     }
     present_ = c.elements;
+    KeepNewRefusals(&c, &reported_);
     LogChanges(c);
     return true;
   }
@@ -246,7 +248,8 @@ class Watcher {
   Context* ctx_;
   SyncTarget t_;
   std::optional<FirewallGuard> guard_;
-  std::vector<IpAddress> server_;  // The Redis server subscribed to.
+  std::vector<IpAddress> server_;   // The Redis server subscribed to.
+  std::set<std::string> reported_;  // Refused at the last full sync.
   size_t present_ = 0;
   IgnoredLog ignored_;
 };

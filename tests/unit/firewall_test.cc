@@ -207,6 +207,39 @@ TEST_CASE("the addresses this machine needs are never dropped") {
   CHECK_FALSE(test_only.Admit("203.0.113.10", &e, &why));
 }
 
+TEST_CASE("a watcher reports a refused host once, and again after a gap") {
+  const auto sync = [](std::vector<std::string> hosts) {
+    SyncChanges c;
+    for (const std::string& h : hosts) c.refused.emplace_back(h, "why");
+    return c;
+  };
+  const auto names = [](const SyncChanges& c) {
+    std::string out;
+    for (const auto& [subject, why] : c.refused) out += subject + " ";
+    return out;
+  };
+  std::set<std::string> seen;
+  SyncChanges c = sync({"a.example", "b.example"});
+  KeepNewRefusals(&c, &seen);
+  CHECK(names(c) == "a.example b.example ");
+  c = sync({"a.example", "b.example", "c.example"});
+  KeepNewRefusals(&c, &seen);
+  CHECK(names(c) == "c.example ");
+  c = sync({"c.example"});  // a and b are no longer blocked.
+  KeepNewRefusals(&c, &seen);
+  CHECK(names(c) == "");
+  c = sync({"a.example", "c.example"});  // a is blocked again.
+  KeepNewRefusals(&c, &seen);
+  CHECK(names(c) == "a.example ");
+  // At most `limit` remembered: past it, a host is reported each time.
+  c = sync({"a.example", "c.example", "d.example"});
+  KeepNewRefusals(&c, &seen, 2);
+  CHECK(names(c) == "d.example ");
+  c = sync({"a.example", "c.example", "d.example"});
+  KeepNewRefusals(&c, &seen, 2);
+  CHECK(names(c) == "d.example ");
+}
+
 TEST_CASE("event hints") {
   std::string s;
   std::string why;
