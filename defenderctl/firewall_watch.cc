@@ -29,8 +29,12 @@ using Steady = std::chrono::steady_clock;
 constexpr int kFirstBackoffMs = 250;
 
 volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_resync = 0;
 
 void OnStop(int) { g_stop = 1; }
+// SIGHUP (systemctl reload): a full sync now, with this machine's addresses
+// read again. The configuration stays the one read at start.
+void OnHangup(int) { g_resync = 1; }
 
 void Log(const std::string& line) {
   std::fprintf(stderr, "defenderctl: firewall: %s\n",
@@ -48,9 +52,9 @@ void LogChanges(const SyncChanges& c) {
   }
 }
 
-// Sleeps `ms` or until a stop signal.
+// Sleeps `ms` or until a stop signal or SIGHUP.
 void Pause(int ms) {
-  while (ms > 0 && !g_stop) {
+  while (ms > 0 && !g_stop && !g_resync) {
     poll(nullptr, 0, std::min(ms, 200));
     ms -= 200;
   }
@@ -92,6 +96,8 @@ class Watcher {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
+    sa.sa_handler = OnHangup;
+    sigaction(SIGHUP, &sa, nullptr);
     const Config& cfg = ctx_->config();
     Log(std::string("watching ") +
         (cfg.backend == StoreBackend::kRedis
@@ -125,6 +131,10 @@ class Watcher {
 
   // Re-syncs everything; false (logged) when the store or nftables failed.
   bool Sync() {
+    if (g_resync) {
+      g_resync = 0;
+      Log("SIGHUP: syncing now");
+    }
     RefreshGuard();
     SyncChanges c;
     std::string err;
@@ -183,7 +193,7 @@ class Watcher {
         std::chrono::seconds(ctx_->config().firewall_resync_seconds);
     Steady::time_point next = Steady::now();
     while (!g_stop) {
-      if (Steady::now() >= next) {
+      if (g_resync || Steady::now() >= next) {
         next = Steady::now() + (Sync() ? period : std::chrono::seconds(1));
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

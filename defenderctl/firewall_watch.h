@@ -5,7 +5,8 @@
 // (re)subscription, since Pub/Sub loses what is published while it is not
 // connected; it reconnects with a backoff of 0.25, 0.5, 1 ... 30 s. With the
 // local store it re-syncs every resync_seconds (the module's hooks run
-// `firewall add|del` for each event). Ends on SIGTERM or SIGINT.
+// `firewall add|del` for each event). Ends on SIGTERM or SIGINT; SIGHUP
+// makes it sync everything at once (systemctl reload).
 #ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_WATCH_H_
 #define PAM_DEFENDER_DEFENDERCTL_FIREWALL_WATCH_H_
 

@@ -287,6 +287,17 @@ fd77:2::/64 timeout 600" "$set_b"
   e2e_check "after the restart: re-synced on A" has "10.77.2.3" "$(set_of "$NS_A")"
   e2e_check "reconnect logged" grep -q "lost the subscription" "$D/watch-$NS_B.log"
 
+  # Another block written without an event: SIGHUP (systemctl reload)
+  # makes B sync at once (resync_seconds is an hour here); A, not told,
+  # does not have it, and both watchers live on.
+  "${r[@]}" hset 'defender:{host:10.77.2.4}:s' f 0 b 1 e 0 >/dev/null
+  kill -HUP "${watcher[$NS_B]}"
+  wait_for "10.77.2.4" set_of "$NS_B" >/dev/null
+  e2e_check "SIGHUP: B synced at once" has "10.77.2.4" "$(set_of "$NS_B")"
+  e2e_check "SIGHUP: logged" grep -q "SIGHUP: syncing now" "$D/watch-$NS_B.log"
+  e2e_check "no SIGHUP: A has not synced" lacks "10.77.2.4" "$(set_of "$NS_A")"
+  e2e_check "SIGHUP: watcher on B alive" kill -0 "${watcher[$NS_B]}"
+
   # An unblock on B clears both.
   in_ns "$NS_B" "${ctl[@]}" unblock --host 10.77.2.2 >/dev/null
   wait_for ! "10.77.2.2" set_of "$NS_A" >/dev/null
