@@ -27,14 +27,14 @@ bool ParseInt(std::string_view s, int min, int max, int* out) {
   return true;
 }
 
+}  // namespace
+
 int HexDigit(char c, bool upper_only) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f' && !upper_only) return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-}  // namespace
 
 bool PercentDecode(std::string_view in, std::string* out,
                    bool (*literal_ok)(unsigned char), bool upper_only) {

@@ -26,6 +26,9 @@ struct RedisAddress {
 // never throws.
 bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err);
 
+// The value of the hex digit `c` (upper case only if `upper_only`), or -1.
+int HexDigit(char c, bool upper_only = false);
+
 // Decodes the "%XX" escapes of `in` into *out. Every other byte stands for
 // itself, if `literal_ok` (when given) accepts it; `upper_only` accepts only
 // upper-case hex digits. Returns false on a cut or malformed escape or a

@@ -1,10 +1,6 @@
 #include "defenderctl/firewall_guard.h"
 
 #include <ifaddrs.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <cstring>
 
 #include "defenderctl/firewall_needed.h"
 

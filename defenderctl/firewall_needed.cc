@@ -21,14 +21,6 @@ std::string ReadText(const char* path) {
                      std::istreambuf_iterator<char>());
 }
 
-// The value of a hex digit, or -1.
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // `hex` (2 * n digits) as n bytes, in the order written.
 bool HexBytes(std::string_view hex, size_t n, uint8_t* out) {
   if (hex.size() != 2 * n) return false;
