@@ -104,35 +104,26 @@ bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
              size_t* present, SyncChanges* changes, std::string* err) {
   FirewallElement el;
   std::string why;
-  if (!t.guard->Admit(subject, &el, &why)) {
+  const bool admitted = t.guard->Admit(subject, &el, &why);
+  if (!admitted) {
     changes->refused.emplace_back(subject, why);
     // An address the guard refuses now may have been added before (the
     // administrator allow-listed it to get in; ipv6_prefix changed): its
-    // element goes, whatever the store says. A host name never was one.
+    // element goes below, whatever the store says. A host name never was
+    // one.
     if (!ParseIp(subject.substr(0, subject.find('/')))) return true;
-    std::vector<FirewallElement> have;
-    bool exists = false;
-    if (!t.firewall->List(&have, &exists, err)) return false;
-    *present = have.size();
-    const auto it = std::find_if(
-        have.begin(), have.end(),
-        [&](const FirewallElement& h) { return h.addr == subject; });
-    if (it == have.end()) return true;
-    changes->removed.push_back(*it);
-    if (!t.firewall->Apply({}, {}, changes->removed, err)) return false;
-    *present = have.size() - 1;
-    return true;
   }
   const Subject s{SubjectKind::kHost, subject};
   std::vector<SubjectState> states;
-  if (!t.store->Get({&s, 1}, now, &states, err)) return false;
+  if (admitted && !t.store->Get({&s, 1}, now, &states, err)) return false;
   std::vector<FirewallElement> have;
   bool exists = false;
   if (!t.firewall->List(&have, &exists, err)) return false;
+  // An admitted subject is the canonical text its element is listed with.
   const auto it =
       std::find_if(have.begin(), have.end(),
-                   [&](const FirewallElement& h) { return Key(h) == Key(el); });
-  const bool blocked = states[0].blocked &&
+                   [&](const FirewallElement& h) { return h.addr == subject; });
+  const bool blocked = admitted && states[0].blocked &&
                        (states[0].permanent() || states[0].Remaining(now) > 0);
   *present = have.size();
   if (!blocked) {
