@@ -96,10 +96,19 @@ std::string Firewall::TableCommands() const {
 bool Firewall::Exists(bool* exists, std::string* err) {
   std::string out;
   std::string list_err;
-  // Lists only our table; a missing table is the one expected failure.
-  *exists =
-      nft_.Run("list table inet " + settings_.table, true, &out, &list_err);
-  if (*exists) return true;
+  // Lists only our table, without the sets' elements; a missing table is
+  // the one expected failure.
+  *exists = nft_.Run("list table inet " + settings_.table,
+                     Nft::Output::kJsonTerse, &out, &list_err);
+  if (*exists) {
+    std::string what;
+    if (!ForeignObject(out, &what)) return true;
+    *err = "table inet " + settings_.table + " holds " + what +
+           ", which pam_defender does not make: it is not pam_defender's "
+           "table, and is left alone (set firewall.table to a name no other "
+           "table has)";
+    return false;
+  }
   if (list_err.find("No such file or directory") != std::string::npos) {
     return true;
   }
@@ -112,7 +121,7 @@ bool Firewall::Ensure(bool* created, std::string* err) {
   if (!Exists(&exists, err)) return false;
   *created = !exists;
   std::string out;
-  return nft_.Run(TableCommands(), false, &out, err);
+  return nft_.Run(TableCommands(), Nft::Output::kText, &out, err);
 }
 
 bool Firewall::List(std::vector<FirewallElement>* out, bool* exists,
@@ -123,8 +132,8 @@ bool Firewall::List(std::vector<FirewallElement>* out, bool* exists,
   std::vector<std::string> foreign;
   for (const bool v6 : {false, true}) {
     std::string json;
-    if (!nft_.Run("list set inet " + settings_.table + " " + SetName(v6), true,
-                  &json, err) ||
+    if (!nft_.Run("list set inet " + settings_.table + " " + SetName(v6),
+                  Nft::Output::kJson, &json, err) ||
         !ParseSetListing(json, v6, out, &foreign, err)) {
       return false;
     }
@@ -149,7 +158,7 @@ bool Firewall::Replace(std::span<const FirewallElement> all, bool v4, bool v6,
   }
   if (o.empty()) return true;
   std::string out;
-  return nft_.Run(o, false, &out, err);
+  return nft_.Run(o, Nft::Output::kText, &out, err);
 }
 
 bool Firewall::Apply(std::span<const FirewallElement> fresh,
@@ -187,14 +196,15 @@ bool Firewall::Apply(std::span<const FirewallElement> fresh,
   }
   if (o.empty()) return true;
   std::string out;
-  return nft_.Run(o, false, &out, err);
+  return nft_.Run(o, Nft::Output::kText, &out, err);
 }
 
 bool Firewall::Remove(bool* existed, std::string* err) {
   if (!Exists(existed, err)) return false;
   if (!*existed) return true;
   std::string out;
-  return nft_.Run("delete table inet " + settings_.table, false, &out, err);
+  return nft_.Run("delete table inet " + settings_.table, Nft::Output::kText,
+                  &out, err);
 }
 
 bool ParseSetListing(const std::string& json, bool v6,
@@ -250,6 +260,62 @@ bool ParseSetListing(const std::string& json, bool v6,
                      return a.v6 != b.v6 ? !a.v6 : a.addr < b.addr;
                    });
   return true;
+}
+
+bool ForeignObject(const std::string& json, std::string* what) {
+  const Json doc = Json::parse(json, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("nftables") ||
+      !doc["nftables"].is_array()) {
+    *what = "what nftables listed in a form not understood";
+    return true;
+  }
+  const auto text = [](const Json& o, const char* key) {
+    return o.is_object() && o.contains(key) && o[key].is_string()
+               ? o[key].get<std::string>()
+               : std::string();
+  };
+  for (const Json& item : doc["nftables"]) {
+    if (!item.is_object() || item.size() != 1) {
+      *what = "an object not understood";
+      return true;
+    }
+    const std::string kind = item.begin().key();
+    const Json& o = item.begin().value();
+    const std::string name = text(o, "name");
+    if (kind == "metainfo" || kind == "table") continue;
+    if (kind == "set") {
+      if ((name == kSetV4 && text(o, "type") == "ipv4_addr") ||
+          (name == kSetV6 && text(o, "type") == "ipv6_addr")) {
+        continue;
+      }
+    } else if (kind == "chain") {
+      if (name == kChain && text(o, "type") == "filter" &&
+          text(o, "hook") == "input" && o.value("prio", Json()) == -10 &&
+          text(o, "policy") == "accept") {
+        continue;
+      }
+    } else if (kind == "rule") {
+      // Ours drop or reject the traffic of a set's addresses.
+      bool matches_set = false;
+      if (text(o, "chain") == kChain && o.contains("expr") &&
+          o["expr"].is_array()) {
+        for (const Json& e : o["expr"]) {
+          const Json m = e.is_object() ? e.value("match", Json()) : Json();
+          const std::string right = text(m, "right");
+          matches_set |= right == std::string("@") + kSetV4 ||
+                         right == std::string("@") + kSetV6;
+        }
+      }
+      if (matches_set) continue;
+      *what = "a rule in chain " + text(o, "chain") +
+              " that matches neither "
+              "blocked set";
+      return true;
+    }
+    *what = kind + (name.empty() ? "" : " " + name);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace defender::ctl

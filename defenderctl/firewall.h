@@ -3,7 +3,10 @@
 // blocked_v6 (ipv6_addr), both "flags interval, timeout" so that an IPv6
 // /64 subject is one element, and one input chain (priority filter - 10,
 // policy accept) that drops or rejects their traffic to the configured
-// ports. Nothing outside this table is ever read or changed.
+// ports. Nothing outside this table is ever read or changed, and a table
+// of that name that holds anything else (another program's or the
+// administrator's, firewall.table naming it) is neither changed nor deleted:
+// every method then fails, saying what it holds.
 #ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_H_
 #define PAM_DEFENDER_DEFENDERCTL_FIREWALL_H_
 
@@ -74,7 +77,8 @@ class Firewall {
   bool Replace(std::span<const FirewallElement> all, bool v4, bool v6,
                std::string* err);
 
-  // Deletes the table; *existed tells whether there was one.
+  // Deletes the table; *existed tells whether there was one. A table that
+  // is not ours (ForeignObject) is left, with an error.
   bool Remove(bool* existed, std::string* err);
 
  private:
@@ -90,6 +94,12 @@ class Firewall {
 bool ParseSetListing(const std::string& json, bool v6,
                      std::vector<FirewallElement>* out,
                      std::vector<std::string>* foreign, std::string* err);
+
+// Whether the terse JSON listing of a table (nft -j -t list table) holds
+// an object that this class does not make: anything but the two sets, the
+// input chain as TableCommands() declares it, and rules in it that match a
+// set. If so, *what names it ("chain forward").
+bool ForeignObject(const std::string& json, std::string* what);
 
 }  // namespace defender::ctl
 

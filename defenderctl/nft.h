@@ -17,11 +17,18 @@ class Nft {
   Nft(const Nft&) = delete;
   Nft& operator=(const Nft&) = delete;
 
+  // How a list command's output is written.
+  enum class Output {
+    kText,
+    kJson,
+    kJsonTerse,  // JSON without the sets' elements (nft -j -t).
+  };
+
   // Runs `commands` (nft syntax, one per line) as one atomic batch: either
-  // all apply or none. With `json` the output (of list commands) is JSON.
-  // Returns false with *err set to nft's message when the batch fails (or
-  // the context could not be made: no permission, no netlink).
-  bool Run(const std::string& commands, bool json, std::string* out,
+  // all apply or none; list commands write `output`. Returns false with
+  // *err set to nft's message when the batch fails (or the context could
+  // not be made: no permission, no netlink).
+  bool Run(const std::string& commands, Output output, std::string* out,
            std::string* err);
 
  private:

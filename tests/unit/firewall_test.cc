@@ -313,6 +313,86 @@ TEST_CASE("the table's nft commands") {
         "admin-prohibited\n");
 }
 
+// What nft 1.0.6 lists (nft -j -t list table) for the table Ensure makes
+// with port 22 and reject, shortened to one rule of each kind.
+constexpr char kOurTable[] =
+    R"({"nftables": [{"metainfo": {"version": "1.0.6"}}, )"
+    R"({"table": {"family": "inet", "name": "pd", "handle": 2}}, )"
+    R"({"set": {"family": "inet", "name": "blocked_v4", "table": "pd", )"
+    R"("type": "ipv4_addr", "handle": 1, "flags": ["interval", "timeout"]}}, )"
+    R"({"set": {"family": "inet", "name": "blocked_v6", "table": "pd", )"
+    R"("type": "ipv6_addr", "handle": 2, "flags": ["interval", "timeout"]}}, )"
+    R"({"chain": {"family": "inet", "table": "pd", "name": "input", )"
+    R"("handle": 3, "type": "filter", "hook": "input", "prio": -10, )"
+    R"("policy": "accept"}}, )"
+    R"({"rule": {"family": "inet", "table": "pd", "chain": "input", )"
+    R"("handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": )"
+    R"({"protocol": "th", "field": "dport"}}, "right": 22}}, {"match": )"
+    R"({"op": "==", "left": {"payload": {"protocol": "ip", "field": )"
+    R"("saddr"}}, "right": "@blocked_v4"}}, {"drop": null}]}}, )"
+    R"({"rule": {"family": "inet", "table": "pd", "chain": "input", )"
+    R"("handle": 6, "expr": [{"match": {"op": "==", "left": {"payload": )"
+    R"({"protocol": "ip6", "field": "saddr"}}, "right": "@blocked_v6"}}, )"
+    R"({"reject": {"type": "icmpx", "expr": "admin-prohibited"}}]}}]})";
+
+// kOurTable with `from` replaced by `to`.
+std::string OurTableWith(const std::string& from, const std::string& to) {
+  std::string s = kOurTable;
+  const size_t at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  return s.replace(at, from.size(), to);
+}
+
+TEST_CASE("ForeignObject tells pam_defender's table from any other") {
+  std::string what = "unchanged";
+  CHECK_FALSE(ForeignObject(kOurTable, &what));
+  CHECK(what == "unchanged");
+  // Debian's /etc/nftables.conf: table inet filter.
+  CHECK(ForeignObject(
+      R"({"nftables": [{"table": {"family": "inet", "name": "filter"}}, )"
+      R"({"chain": {"name": "input", "type": "filter", "hook": "input", )"
+      R"("prio": 0, "policy": "accept"}}, {"chain": {"name": "forward", )"
+      R"("type": "filter", "hook": "forward", "prio": 0, "policy": )"
+      R"("accept"}}]})",
+      &what));
+  CHECK(what == "chain input");
+  CHECK(ForeignObject(
+      OurTableWith(R"("policy": "accept")", R"("policy": "drop")"), &what));
+  CHECK(what == "chain input");
+  CHECK(ForeignObject(
+      OurTableWith(R"("hook": "input")", R"("hook": "forward")"), &what));
+  CHECK(what == "chain input");
+  CHECK(ForeignObject(
+      OurTableWith(R"("name": "input")", R"("name": "inbound")"), &what));
+  CHECK(what == "chain inbound");
+  CHECK(ForeignObject(
+      OurTableWith(R"("type": "ipv6_addr")", R"("type": "ipv4_addr")"), &what));
+  CHECK(what == "set blocked_v6");
+  CHECK(ForeignObject(
+      OurTableWith(R"("name": "blocked_v4")", R"("name": "allowed")"), &what));
+  CHECK(what == "set allowed");
+  CHECK(ForeignObject(
+      OurTableWith(R"("right": "@blocked_v6")", R"("right": "@allowed")"),
+      &what));
+  CHECK(what == "a rule in chain input that matches neither blocked set");
+  CHECK(ForeignObject(OurTableWith(R"("chain": "input", "handle": 6)",
+                                   R"("chain": "other", "handle": 6)"),
+                      &what));
+  CHECK(what == "a rule in chain other that matches neither blocked set");
+  CHECK(ForeignObject(
+      OurTableWith(R"({"metainfo": {"version": "1.0.6"}}, )",
+                   R"({"map": {"name": "ports", "table": "pd"}}, )"),
+      &what));
+  CHECK(what == "map ports");
+  CHECK(
+      ForeignObject(OurTableWith(R"({"metainfo": {"version": "1.0.6"}}, )",
+                                 R"({"counter": {"name": "hits"}, "x": 1}, )"),
+                    &what));
+  CHECK(what == "an object not understood");
+  CHECK(ForeignObject("garbage", &what));
+  CHECK(what == "what nftables listed in a form not understood");
+}
+
 TEST_CASE("set listings") {
   std::vector<FirewallElement> out;
   std::vector<std::string> foreign;
@@ -513,6 +593,59 @@ TEST_CASE("SyncOne removes the element of a host the guard now refuses" *
         "! attacker.example not dropped: not an IP address (a host name "
         "cannot be dropped)\n"
         "left 0, present 0\n");
+}
+
+// firewall.table naming a table that is not ours (Debian's "inet filter",
+// which /etc/nftables.conf loads): no command changes or deletes it, and
+// each says why (the package's removal runs `firewall flush`).
+TEST_CASE("a table that is not pam_defender's is never changed or deleted" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    Nft nft;
+    std::string out;
+    std::string err;
+    if (!nft.Run("add table inet filter\n"
+                 "add chain inet filter input { type filter hook input "
+                 "priority filter; policy drop; }\n"
+                 "add rule inet filter input tcp dport 22 accept\n"
+                 "add chain inet filter forward { type filter hook forward "
+                 "priority filter; policy drop; }\n",
+                 Nft::Output::kText, &out, &err)) {
+      return "setup: " + err;
+    }
+    std::string before;
+    if (!nft.Run("list ruleset", Nft::Output::kText, &before, &err)) {
+      return "list: " + err;
+    }
+    SyncFixture f("filter", 10);
+    f.Block("203.0.113.5", f.now + 600);
+    std::string log;
+    bool flag = false;
+    if (!f.fw.Ensure(&flag, &err)) log += "ensure: " + err + "\n";
+    std::vector<FirewallElement> elements;
+    if (!f.fw.List(&elements, &flag, &err)) log += "list: " + err + "\n";
+    if (!f.fw.Remove(&flag, &err)) log += "remove: " + err + "\n";
+    SyncChanges c;
+    if (!SyncAll(f.target, f.now, &c, &err)) log += "sync: failed\n";
+    std::string after;
+    if (!nft.Run("list ruleset", Nft::Output::kText, &after, &err)) {
+      return "list: " + err;
+    }
+    log += after == before ? "ruleset unchanged\n" : "ruleset changed\n";
+    // Our own table, made by Ensure, is ours: a sync and a flush work.
+    SyncFixture own("pam_defender", 10);
+    own.Block("203.0.113.5", own.now + 600);
+    SyncChanges ours;
+    if (!SyncAll(own.target, own.now, &ours, &err)) return "own: " + err;
+    if (!own.fw.Remove(&flag, &err) || !flag) return "own remove: " + err;
+    return log;
+  });
+  const std::string why =
+      "table inet filter holds chain input, which pam_defender does not make: "
+      "it is not pam_defender's table, and is left alone (set firewall.table "
+      "to a name no other table has)\n";
+  CHECK(result == "ensure: " + why + "list: " + why + "remove: " + why +
+                      "sync: failed\nruleset unchanged\n");
 }
 
 // A block of years is written to nft in days (nft 1.0.6 refuses 100,000,000
