@@ -274,6 +274,34 @@ redisReply* ReadReply(redisContext* c, TimePoint deadline,
   }
 }
 
+// Sends one command on `c` by `deadline` (`timeout`: the message if it
+// passes). False with *err set on failure; `c` is then unusable.
+bool WriteCommand(redisContext* c, const std::vector<const char*>& argv,
+                  const std::vector<size_t>& lens, TimePoint deadline,
+                  const std::string& timeout, std::string* err) {
+  const HiredisApi& h = Hiredis();
+  if (h.redisAppendCommandArgv(c, static_cast<int>(argv.size()),
+                               const_cast<const char**>(argv.data()),
+                               lens.data()) != REDIS_OK) {
+    *err = c->errstr[0] ? c->errstr : "out of memory";
+    return false;
+  }
+  SigpipeGuard guard;
+  int done = 0;
+  while (!done) {
+    const int ready = WaitReady(c->fd, POLLOUT, deadline);
+    if (ready <= 0) {
+      *err = ready == 0 ? timeout : lazy::strerror(errno);
+      return false;
+    }
+    if (h.redisBufferWrite(c, &done) != REDIS_OK) {
+      *err = c->errstr[0] ? c->errstr : "write error";
+      return false;
+    }
+  }
+  return true;
+}
+
 // Sends one command on `c` and reads its whole reply by `deadline`.
 // Returns the reply (which may be an error reply), or nullptr with *err
 // set; `c` is then unusable.
@@ -282,26 +310,7 @@ redisReply* RunCommand(redisContext* c, const std::vector<const char*>& argv,
                        int budget_ms, std::string* err) {
   const std::string timeout =
       "no reply within " + std::to_string(budget_ms) + " ms";
-  const HiredisApi& h = Hiredis();
-  if (h.redisAppendCommandArgv(c, static_cast<int>(argv.size()),
-                               const_cast<const char**>(argv.data()),
-                               lens.data()) != REDIS_OK) {
-    *err = c->errstr[0] ? c->errstr : "out of memory";
-    return nullptr;
-  }
-  SigpipeGuard guard;
-  int done = 0;
-  while (!done) {
-    const int ready = WaitReady(c->fd, POLLOUT, deadline);
-    if (ready <= 0) {
-      *err = ready == 0 ? timeout : lazy::strerror(errno);
-      return nullptr;
-    }
-    if (h.redisBufferWrite(c, &done) != REDIS_OK) {
-      *err = c->errstr[0] ? c->errstr : "write error";
-      return nullptr;
-    }
-  }
+  if (!WriteCommand(c, argv, lens, deadline, timeout, err)) return nullptr;
   bool timed_out = false;
   return ReadReply(c, deadline, timeout, &timed_out, err);
 }
@@ -522,14 +531,24 @@ bool RedisConnection::DoConnect(std::string* err) {
   return true;
 }
 
+namespace {
+
+// The pointers and lengths of `argv`'s strings, as hiredis takes them.
+void Arguments(const std::vector<std::string>& argv,
+               std::vector<const char*>* args, std::vector<size_t>* lens) {
+  for (const std::string& a : argv) {
+    args->push_back(a.data());
+    lens->push_back(a.size());
+  }
+}
+
+}  // namespace
+
 RedisReplyPtr RedisConnection::RawCommand(const std::vector<std::string>& argv,
                                           std::string* err) {
   std::vector<const char*> args;
   std::vector<size_t> lens;
-  for (const std::string& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
-  }
+  Arguments(argv, &args, &lens);
   std::string io_err;
   RedisReplyPtr r(
       RunCommand(ctx_, args, lens, deadline_, budget_ms(), &io_err));
@@ -553,6 +572,27 @@ RedisReplyPtr RedisConnection::Command(const std::vector<std::string>& argv,
     r = RawCommand(argv, err);
   }
   return r;
+}
+
+bool RedisConnection::Send(const std::vector<std::string>& argv,
+                           std::string* err) {
+  if (!ctx_) {
+    *err = "not connected";
+    return false;
+  }
+  ArmUnlessInStep();
+  std::vector<const char*> args;
+  std::vector<size_t> lens;
+  Arguments(argv, &args, &lens);
+  std::string io_err;
+  if (!WriteCommand(ctx_, args, lens, deadline_,
+                    "cannot send within " + std::to_string(budget_ms()) + " ms",
+                    &io_err)) {
+    *err = server_ + ": " + io_err;
+    Close();
+    return false;
+  }
+  return true;
 }
 
 RedisReplyPtr RedisConnection::Receive(int timeout_ms, bool* timed_out,

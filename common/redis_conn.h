@@ -93,6 +93,12 @@ class RedisConnection {
   // a Sentinel failover) reconnects through the Sentinels and retries once.
   RedisReplyPtr Command(const std::vector<std::string>& argv, std::string* err);
 
+  // Sends one command on the open connection without reading its reply,
+  // for a connection in Pub/Sub mode, whose replies Receive() reads among
+  // the messages (PING). False with *err set when not connected or on an
+  // I/O error or timeout, which closes the connection.
+  bool Send(const std::vector<std::string>& argv, std::string* err);
+
   // Waits up to `timeout_ms` for the next reply without sending anything:
   // a message pushed to a connection in Pub/Sub mode (after SUBSCRIBE sent
   // with Command()). Returns it, within the same bounds as a command's

@@ -28,6 +28,20 @@ using Steady = std::chrono::steady_clock;
 // Reconnecting waits this long, then twice as long each time, up to 30 s.
 constexpr int kFirstBackoffMs = 250;
 
+// A subscribed connection sends a PING this often (or every
+// resync_seconds, when that is shorter), and is given up when the answer
+// has not come by the next one: a connection that died without a word (the
+// server's machine gone, a NAT or firewall forgetting it) would otherwise
+// be waited on for ever, and every event lost.
+constexpr auto kMaxPingPeriod = std::chrono::seconds(15);
+
+// Whether `r` is the answer to a PING sent in Pub/Sub mode: ["pong", ""].
+bool IsPong(const redisReply& r) {
+  return r.type == REDIS_REPLY_ARRAY && r.elements == 2 &&
+         r.element[0]->type == REDIS_REPLY_STRING &&
+         std::string_view(r.element[0]->str, r.element[0]->len) == "pong";
+}
+
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_resync = 0;
 
@@ -191,16 +205,35 @@ class Watcher {
   bool Subscribed(RedisConnection* sub) {
     const auto period =
         std::chrono::seconds(ctx_->config().firewall_resync_seconds);
+    const auto ping_period = std::min<Steady::duration>(period, kMaxPingPeriod);
     Steady::time_point next = Steady::now();
+    Steady::time_point next_ping = Steady::now() + ping_period;
+    bool ping_unanswered = false;
     while (!g_stop) {
       if (g_resync || Steady::now() >= next) {
         next = Steady::now() + (Sync() ? period : std::chrono::seconds(1));
       }
+      std::string err;
+      if (Steady::now() >= next_ping) {
+        if (ping_unanswered) {
+          Log("lost the subscription: no answer to PING within " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(ping_period)
+                      .count()) +
+              " s");
+          return false;
+        }
+        if (!sub->Send({"PING"}, &err)) {
+          Log("lost the subscription: " + err);
+          return false;
+        }
+        ping_unanswered = true;
+        next_ping = Steady::now() + ping_period;
+      }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            next - Steady::now())
+                            std::min(next, next_ping) - Steady::now())
                             .count();
       bool timed_out = false;
-      std::string err;
       RedisReplyPtr r =
           sub->Receive(static_cast<int>(std::clamp<int64_t>(left, 1, 500)),
                        &timed_out, &err);
@@ -208,6 +241,10 @@ class Watcher {
         if (timed_out) continue;
         Log("lost the subscription: " + err);
         return false;
+      }
+      if (IsPong(*r)) {
+        ping_unanswered = false;
+        continue;
       }
       if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
           r->element[0]->type == REDIS_REPLY_STRING &&

@@ -13,9 +13,13 @@
 #          both re-sync; forged events ignored; IPv6 /64, permanent,
 #          loopback, own and allow-listed hosts; an unblock on B clears
 #          both; `flush` leaves `nft list ruleset` as it was.
+#   silent a watcher's subscription cut without a word (every packet of
+#          that one connection dropped, as when the server's machine or a
+#          NAT on the way vanishes): the unanswered PING gives it up and the
+#          watcher subscribes again on a new connection.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-scenario=${1:?usage: firewall_test.sh local|fleet}
+scenario=${1:?usage: firewall_test.sh local|fleet|silent}
 E2E_NAME="firewall-$scenario"
 e2e_init ip nft pamtester redis-server redis-cli python3
 : "${DEFENDERCTL:?}"
@@ -319,6 +323,69 @@ fd77:2::/64 timeout 600" "$set_b"
     "$(tail -n1 "$D/watch-$NS_B.log")"
   in_ns "$NS_B" "${ctl[@]}" firewall flush >/dev/null
   e2e_equal "flush: ruleset as before" "$before" "$(in_ns "$NS_B" nft list ruleset)"
+}
+
+scenario_silent() {
+  # Redis on TCP inside B, so that nft in B can cut one connection.
+  local port=6399 r=(ip netns exec "$NS_B" redis-cli -p 6399)
+  in_ns "$NS_B" redis-server --port "$port" --bind 127.0.0.1 --dir "$D" \
+    --save "" --appendonly no --daemonize yes --pidfile "$D/redis-b.pid" \
+    --logfile "$D/redis-b.log"
+  e2e_on_exit "ip netns exec $NS_B redis-cli -p $port shutdown nosave"
+  for _ in $(seq 100); do
+    "${r[@]}" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.02
+  done
+  local conf=$D/silent.toml
+  cat >"$conf" <<TOML
+[store]
+backend = "redis"
+dir = "$D/silent"
+[redis]
+url = "redis://127.0.0.1:$port"
+[firewall]
+enabled = true
+resync_seconds = 1
+TOML
+  local ctl=("$DEFENDERCTL" -c "$conf") log=$D/watch-silent.log
+  E2E_LOG_FILES+=("$log")
+  ip netns exec "$NS_B" "${ctl[@]}" firewall watch >"$log" 2>&1 &
+  local watcher=$!
+  e2e_on_exit "kill $watcher"
+  wait_for "subscribed" cat "$log" >/dev/null
+  # The port of the subscribed client (CLIENT LIST: "addr=IP:PORT ... sub=1").
+  sub_port() {
+    "${r[@]}" client list | sed -n 's/.* addr=[^ ]*:\([0-9]*\) .* sub=1 .*/\1/p'
+  }
+  local cut
+  cut=$(sub_port)
+  e2e_check "one subscribed client" test -n "$cut"
+  in_ns "$NS_B" nft add table inet cut
+  in_ns "$NS_B" nft add chain inet cut out '{ type filter hook output priority 0; }'
+  in_ns "$NS_B" nft add rule inet cut out tcp sport "$cut" drop
+  in_ns "$NS_B" nft add rule inet cut out tcp dport "$cut" drop
+  local t0 now_port="" waited
+  t0=$(now)
+  for _ in $(seq 100); do
+    now_port=$(sub_port | grep -vx "$cut" | head -n1)
+    [ -n "$now_port" ] && break
+    sleep 0.1
+  done
+  waited=$(ms "$t0" "$(now)")
+  e2e_log "subscribed again ${waited} ms after the cut"
+  e2e_check "subscribed again on a new connection" test -n "$now_port"
+  e2e_check "gave up the silent subscription" grep -q \
+    "lost the subscription: no answer to PING within 1 s" "$log"
+  e2e_equal "subscribed twice" 2 "$(grep -c 'firewall: subscribed to' "$log")"
+  # Syncs go on: a block reaches the set (by its event or the re-sync).
+  in_ns "$NS_B" "${ctl[@]}" block --host 203.0.113.9 --for 600 >/dev/null
+  wait_for "203.0.113.9 timeout" set_of "$NS_B" >/dev/null
+  e2e_check "a block after the cut reaches B" grep -qxE \
+    "203\.0\.113\.9 timeout (599|600)" <<<"$(set_of "$NS_B")"
+  e2e_check "watcher alive" kill -0 "$watcher"
+  kill "$watcher"
+  wait "$watcher"
+  in_ns "$NS_B" "${ctl[@]}" firewall flush >/dev/null
 }
 
 "scenario_$scenario"
