@@ -31,6 +31,35 @@ bool Preferred(const FirewallElement& a, const FirewallElement& b) {
   return a.timeout > b.timeout;
 }
 
+// Keeps at most `max` of `want` and returns how many it left out. Each
+// family is first given up to half of `max`, its preferred elements, so
+// that blocks of one (IPv6 /64s, of which an attacker has many) cannot push
+// every host of the other out of the sets; what a family leaves of its half
+// goes to the other's next preferred.
+int64_t Cap(std::vector<FirewallElement>* want, int64_t max) {
+  if (static_cast<int64_t>(want->size()) <= max) return 0;
+  std::stable_sort(want->begin(), want->end(), Preferred);
+  const int64_t half = max / 2;
+  int64_t taken[2] = {0, 0};
+  std::vector<FirewallElement> kept;
+  std::vector<FirewallElement> rest;
+  for (FirewallElement& e : *want) {
+    if (taken[e.v6] < half) {
+      ++taken[e.v6];
+      kept.push_back(std::move(e));
+    } else {
+      rest.push_back(std::move(e));
+    }
+  }
+  for (FirewallElement& e : rest) {
+    if (static_cast<int64_t>(kept.size()) == max) break;
+    kept.push_back(std::move(e));
+  }
+  const int64_t left_out = static_cast<int64_t>(want->size() - kept.size());
+  *want = std::move(kept);
+  return left_out;
+}
+
 std::string Key(const FirewallElement& e) {
   return (e.v6 ? "6 " : "4 ") + e.addr;
 }
@@ -53,11 +82,7 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
     }
     want.push_back(WithTimeout(el, e.state, now));
   }
-  if (static_cast<int64_t>(want.size()) > t.max_elements) {
-    std::stable_sort(want.begin(), want.end(), Preferred);
-    changes->over_cap = static_cast<int64_t>(want.size()) - t.max_elements;
-    want.resize(static_cast<size_t>(t.max_elements));
-  }
+  changes->over_cap = Cap(&want, t.max_elements);
   if (!t.firewall->Ensure(&changes->created, err)) return false;
   std::vector<FirewallElement> have;
   bool exists = false;

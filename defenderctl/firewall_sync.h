@@ -2,7 +2,8 @@
 // whole of it (`firewall sync`, the watcher's periodic re-sync) or one
 // subject named by a hint (an event, `firewall add|del`). Only what the
 // store says counts; every element passes the FirewallGuard; the sets hold
-// at most max_elements (permanent blocks first, then the longest).
+// at most max_elements (permanent blocks first, then the longest; in a full
+// sync each family is first given up to half of them).
 #ifndef PAM_DEFENDER_DEFENDERCTL_FIREWALL_SYNC_H_
 #define PAM_DEFENDER_DEFENDERCTL_FIREWALL_SYNC_H_
 

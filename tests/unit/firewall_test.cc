@@ -478,7 +478,9 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
     SyncChanges again;
     if (!SyncAll(t, now + 1, &again, &err)) return "sync: " + err;
     log += "again:\n" + DescribeChanges(again);
-    // The cap left the /64 out (it ends first); unblocking .3 makes room.
+    // The cap (3) gave the /64 a place (each family is first given one, half
+    // of 3) and left .1 out (the IPv4 host that ends first); unblocking .3
+    // makes room for it.
     bool was = false;
     store.Unblock({SubjectKind::kHost, "203.0.113.3"}, now, &was, &err);
     size_t present = 0;
@@ -511,21 +513,61 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
   CHECK(result ==
         "created the table\n"
         "+ 203.0.113.2 (permanent)\n"
+        "+ 2001:db8:1:2::/64 (50s)\n"
         "+ 203.0.113.3 (300s)\n"
-        "+ 203.0.113.1 (100s)\n"
         "! 127.0.0.1 not dropped: a loopback or unspecified address\n"
         "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
         "again:\n"
         "! 127.0.0.1 not dropped: a loopback or unspecified address\n"
         "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
         "one:\n"
-        "+ 2001:db8:1:2::/64 (48s)\n"
+        "+ 203.0.113.1 (98s)\n"
         "- 203.0.113.3 (permanent)\n"
         "! 10.0.0.0/8 not dropped: a network other than an IPv6 /64\n"
         "full:\n"
         "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
         "present 3\n"
         "table gone\n");
+}
+
+// An attacker with many IPv6 /64s (a /48 holds 65,536) gets each blocked
+// for a long time: they take half of the cap, and the IPv4 hosts blocked
+// before them keep the other half.
+TEST_CASE("a flood of IPv6 blocks leaves IPv4 hosts half of the cap" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    SyncFixture f("pd_half", 4);
+    for (int i = 1; i <= 6; ++i) {
+      f.Block("2001:db8:0:" + std::to_string(i) + "::/64", f.now + 3000 + i);
+    }
+    f.Block("203.0.113.1", f.now + 100);
+    f.Block("203.0.113.2", f.now + 200);
+    f.Block("203.0.113.3", f.now + 300);
+    SyncChanges c;
+    if (!SyncAll(f.target, f.now, &c, &f.err)) return "sync: " + f.err;
+    std::string log = DescribeChanges(c);
+    // Fewer IPv4 hosts than half: the IPv6 ones take what they leave.
+    bool was = false;
+    for (const char* h : {"203.0.113.1", "203.0.113.2"}) {
+      f.store.Unblock({SubjectKind::kHost, h}, f.now, &was, &f.err);
+    }
+    SyncChanges again;
+    if (!SyncAll(f.target, f.now, &again, &f.err)) return "again: " + f.err;
+    // A removed element shows the kernel's count-down: not compared.
+    for (FirewallElement& e : again.removed) e.timeout = 0;
+    return log + "again:\n" + DescribeChanges(again);
+  });
+  CHECK(result ==
+        "created the table\n"
+        "+ 2001:db8:0:6::/64 (3006s)\n"
+        "+ 2001:db8:0:5::/64 (3005s)\n"
+        "+ 203.0.113.3 (300s)\n"
+        "+ 203.0.113.2 (200s)\n"
+        "! firewall.max_elements reached: 5 blocked host(s) not dropped\n"
+        "again:\n"
+        "+ 2001:db8:0:4::/64 (3004s)\n"
+        "- 203.0.113.2 (permanent)\n"
+        "! firewall.max_elements reached: 3 blocked host(s) not dropped\n");
 }
 
 // After a boot, an nftables reload or `firewall flush`, the first sync adds
