@@ -1,10 +1,14 @@
 // defenderctl firewall sync | list | flush | watch | add | del
 // (doc/DESIGN.md §15)
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <memory>
 #include <optional>
 
+#include "common/error.h"
+#include "common/store_dir.h"
 #include "defenderctl/cli_clock.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
@@ -131,8 +135,20 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
   const FirewallGuard guard(ctx->config(), LocalAddresses(),
                             FirewallAllowsLocalForTests(),
                             NeededAddresses(ctx->config()));
-  const SyncTarget target{&fw, backend->store(), &guard,
-                          ctx->config().firewall_max_elements};
+  // The lock that serializes this machine's syncs lives in store.dir.
+  Error dir_err;
+  const int dir_fd = OpenStateDir(ctx->config().dir, &dir_err);
+  if (dir_fd < 0) {
+    PrintError(dir_err.message);
+    return kExitStore;
+  }
+  const struct CloseDir {
+    int fd;
+    ~CloseDir() { close(fd); }
+  } close_dir{dir_fd};
+  SyncTarget target{&fw, backend->store(), &guard,
+                    ctx->config().firewall_max_elements};
+  target.lock_dir_fd = dir_fd;
   if (opt.watch->parsed()) return WatchFirewall(ctx, target);
   SyncChanges c;
   std::string err;

@@ -1,8 +1,15 @@
 #include "defenderctl/firewall_sync.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 
+#include "common/lock_wait.h"
 #include "common/normalize.h"
 
 namespace defender::ctl {
@@ -60,6 +67,43 @@ int64_t Cap(std::vector<FirewallElement>* want, int64_t max) {
   return left_out;
 }
 
+// Holds the firewall lock of `t` (SyncTarget::lock_dir_fd) for its
+// lifetime, when `t` has one.
+class SyncLock {
+ public:
+  explicit SyncLock(const SyncTarget& t) : t_(t) {}
+  ~SyncLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  SyncLock(const SyncLock&) = delete;
+  SyncLock& operator=(const SyncLock&) = delete;
+
+  bool Take(std::string* err) {
+    if (t_.lock_dir_fd < 0) return true;
+    fd_ = openat(t_.lock_dir_fd, kFirewallLockFile,
+                 O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd_ < 0) {
+      *err = std::string("cannot open ") + kFirewallLockFile + ": " +
+             std::strerror(errno);
+      return false;
+    }
+    if (!WaitFlock(fd_, LOCK_EX, t_.lock_timeout_ms)) {
+      *err = errno == ETIMEDOUT
+                 ? std::string(kFirewallLockFile) +
+                       " held by another sync for " +
+                       std::to_string(t_.lock_timeout_ms) + " ms"
+                 : std::string("cannot lock ") + kFirewallLockFile + ": " +
+                       std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  const SyncTarget& t_;
+  int fd_ = -1;
+};
+
 std::string Key(const FirewallElement& e) {
   return (e.v6 ? "6 " : "4 ") + e.addr;
 }
@@ -68,6 +112,8 @@ std::string Key(const FirewallElement& e) {
 
 bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
              std::string* err) {
+  SyncLock lock(t);
+  if (!lock.Take(err)) return false;
   std::vector<StoreEntry> entries;
   if (!t.store->List(now, /*blocked_only=*/true, &entries, err)) return false;
   std::vector<FirewallElement> want;
@@ -127,6 +173,8 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
 
 bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
              size_t* present, SyncChanges* changes, std::string* err) {
+  SyncLock lock(t);
+  if (!lock.Take(err)) return false;
   FirewallElement el;
   std::string why;
   const bool admitted = t.guard->Admit(subject, &el, &why);

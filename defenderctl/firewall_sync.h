@@ -47,7 +47,17 @@ struct SyncTarget {
   Store* store;
   const FirewallGuard* guard;
   int64_t max_elements;
+  // The directory (store.dir, checked: OpenStateDir) of the lock file
+  // kFirewallLockFile that every sync of this machine holds from its read
+  // of the store to its change of the sets; -1: none (tests). Without it a
+  // hook's `firewall add` could add an element between a full sync's read
+  // of the store and its rebuild of a set, which would drop it again.
+  int lock_dir_fd = -1;
+  // How long a sync waits for that lock before it fails.
+  int lock_timeout_ms = 30'000;
 };
+
+inline constexpr char kFirewallLockFile[] = "firewall.lock";
 
 // Ensures the table and makes both sets hold exactly the admitted blocked
 // hosts of the store at `now`, in one transaction.

@@ -5,7 +5,9 @@
 #include "defenderctl/firewall.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -13,6 +15,7 @@
 #include "defenderctl/firewall_guard.h"
 #include "defenderctl/firewall_needed.h"
 #include "defenderctl/firewall_sync.h"
+#include "tests/support/files.h"
 #include "tests/support/memory_store.h"
 #include "tests/support/process.h"
 #include "tests/unit/config_text.h"
@@ -528,6 +531,50 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
         "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
         "present 3\n"
         "table gone\n");
+}
+
+// A hook's `firewall add` and the watcher's full sync on one machine: each
+// holds store.dir/firewall.lock from its read of the store to its change of
+// the sets (a rebuild of a set by a sync that read the store before the
+// hook's block would drop the hook's element). Held by another, a sync
+// waits, then fails having read and changed nothing.
+TEST_CASE("syncs hold the firewall lock from the store read to the change" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    testing::TempDir dir;
+    const int dir_fd = open(dir.path().c_str(), O_PATH | O_DIRECTORY);
+    SyncFixture f("pd_lock", 10);
+    f.target.lock_dir_fd = dir_fd;
+    f.target.lock_timeout_ms = 200;
+    f.Block("203.0.113.4", f.now + 600);
+    const int other = open((dir / kFirewallLockFile).c_str(),
+                           O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (other < 0 || flock(other, LOCK_EX) != 0) return "cannot hold it";
+    std::string log;
+    SyncChanges c;
+    size_t present = 0;
+    if (!SyncAll(f.target, f.now, &c, &f.err)) log += "all: " + f.err + "\n";
+    if (!SyncOne(f.target, "203.0.113.4", f.now, &present, &c, &f.err)) {
+      log += "one: " + f.err + "\n";
+    }
+    std::vector<FirewallElement> have;
+    bool exists = true;
+    if (!f.fw.List(&have, &exists, &f.err)) return "list: " + f.err;
+    log += exists ? "table made\n" : "no table\n";
+    close(other);  // Released: both go on.
+    if (!SyncAll(f.target, f.now, &c, &f.err) ||
+        !SyncOne(f.target, "203.0.113.4", f.now, &present, &c, &f.err)) {
+      return log + "after: " + f.err;
+    }
+    close(dir_fd);
+    return log + DescribeChanges(c);
+  });
+  CHECK(result ==
+        "all: firewall.lock held by another sync for 200 ms\n"
+        "one: firewall.lock held by another sync for 200 ms\n"
+        "no table\n"
+        "created the table\n"
+        "+ 203.0.113.4 (600s)\n");
 }
 
 // An attacker with many IPv6 /64s (a /48 holds 65,536) gets each blocked
