@@ -363,6 +363,13 @@ void CheckPam(const std::string& root, std::vector<Finding>* out,
       if (!IsOurs(l)) continue;
       ours = true;
       for (const std::string& a : l.args) {
+        if (a == "mode=report") {
+          out->push_back(
+              Note("pam.report_mode", file, l.number,
+                   "\"mode=report\" on this line: its step counts and logs "
+                   "(would block, would refuse) but refuses nothing",
+                   "once the report looks right, remove mode=report"));
+        }
         if (a.rfind("conf=", 0) != 0) continue;
         const std::string path = a.substr(5);
         if (std::none_of(confs->begin(), confs->end(),
@@ -594,6 +601,14 @@ void CheckCleanup(const std::string& root, std::vector<Finding>* out) {
       "cleanup\" daily from cron)"));
 }
 
+// A configuration file in report mode.
+Finding ReportModeNote(const std::string& file) {
+  return Note("config.report_mode", file, 0,
+              "mode = \"report\": blocks are counted and logged (would "
+              "block, would refuse) but nothing is refused",
+              "once the report looks right, set [lockout] mode = \"enforce\"");
+}
+
 }  // namespace
 
 std::vector<Finding> RemovalFindings(const std::string& root) {
@@ -626,13 +641,16 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
                                 ? std::string(Config::kDefaultConfigPath)
                                 : opt.config_path;
   // A stack's own configuration (conf=): one that does not load leaves that
-  // stack on its last valid version, or unprotected if it never loaded.
+  // stack on its last valid version, or unprotected if it never loaded;
+  // one in report mode refuses nothing.
   for (const ConfRef& c : confs) {
     if (c.path == shown) continue;
     Config other;
     std::string err;
-    if (!LoadConfigFile(Under(opt.root, c.path), /*missing_ok=*/false, &other,
-                        &err)) {
+    if (LoadConfigFile(Under(opt.root, c.path), /*missing_ok=*/false, &other,
+                       &err)) {
+      if (other.report_only) out.push_back(ReportModeNote(c.path));
+    } else {
       out.push_back(
           Problem("pam.conf_invalid", c.file, c.line,
                   "conf=" + c.path + " does not load (" + err +
@@ -654,13 +672,7 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
                           "fix it, then run \"defenderctl config check\""));
   } else {
     CheckAdminSession(cfg, shown, opt.ssh_connection, &out);
-    if (cfg.report_only) {
-      out.push_back(Note("config.report_mode", shown, 0,
-                         "mode = \"report\": blocks are counted and logged "
-                         "(would block, would refuse) but nothing is refused",
-                         "once the report looks right, set [lockout] mode = "
-                         "\"enforce\""));
-    }
+    if (cfg.report_only) out.push_back(ReportModeNote(shown));
     CheckStore(opt.root, cfg, &out);
   }
   CheckCleanup(opt.root, &out);

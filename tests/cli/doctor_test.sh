@@ -90,6 +90,13 @@ expect conf-invalid "1 pam.conf_invalid" \
 expect conf-good "0 " \
   "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& conf=/etc/security/login.toml|' >etc/pam.d/login &&
    printf '[lockout]\\nfailure_limit = 4\\n' >etc/security/login.toml && chmod 0600 etc/security/login.toml"
+# Report mode set for one stack: by its own configuration, or by a module
+# argument (a note each, like the main configuration's report mode).
+expect conf-report "0 config.report_mode" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& conf=/etc/security/login.toml|' >etc/pam.d/login &&
+   printf '[lockout]\\nmode = \"report\"\\n' >etc/security/login.toml && chmod 0600 etc/security/login.toml"
+expect arg-report "0 pam.report_mode" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& mode=report|' >etc/pam.d/login"
 expect module-missing "1 pam.module_missing pam.module_missing pam.module_missing pam.module_missing" \
   "rm lib/x86_64-linux-gnu/security/pam_defender.so"
 expect enforce-order "1 pam.enforce_order" \
