@@ -52,6 +52,7 @@ Json ChangesJson(const SyncChanges& c) {
     o["refused"].push_back({{"subject", subject}, {"reason", why}});
   }
   o["over_cap"] = c.over_cap;
+  o["off"] = c.off.empty() ? Json() : Json(c.off);
   return o;
 }
 

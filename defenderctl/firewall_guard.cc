@@ -52,7 +52,13 @@ std::vector<IpAddress> LocalAddresses() {
 
 FirewallGuard::FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
                              bool allow_local, std::vector<IpAddress> needed)
-    : ipv6_prefix_(static_cast<int>(cfg.ipv6_prefix)),
+    : off_(cfg.report_only ? "lockout.mode = \"report\" refuses nothing"
+           : cfg.disable_host_lockout
+               ? "lockout.disable_host_lockout: a host block refuses nothing"
+           : cfg.by_user_and_host
+               ? "lockout.by_user_and_host: a host block alone refuses no one"
+               : ""),
+      ipv6_prefix_(static_cast<int>(cfg.ipv6_prefix)),
       allow_(cfg.allow_hosts),
       local_(std::move(local)),
       allow_local_(allow_local),
@@ -60,6 +66,10 @@ FirewallGuard::FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
 
 bool FirewallGuard::Admit(std::string_view subject, FirewallElement* out,
                           std::string* why) const {
+  if (!off_.empty()) {
+    *why = off_;
+    return false;
+  }
   const size_t slash = subject.find('/');
   const std::optional<IpAddress> ip = ParseIp(subject.substr(0, slash));
   if (!ip) {

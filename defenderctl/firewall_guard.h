@@ -38,7 +38,15 @@ class FirewallGuard {
   bool Admit(std::string_view subject, FirewallElement* out,
              std::string* why) const;
 
+  // Why no host may be dropped at all, when the configuration makes a host
+  // block refuse no login (the firewall must not refuse what the module
+  // would let in): lockout.mode = "report", disable_host_lockout, or
+  // by_user_and_host (a host block refuses only together with its user's).
+  // Empty otherwise. Admit() then refuses every subject with this reason.
+  const std::string& off() const { return off_; }
+
  private:
+  std::string off_;
   int ipv6_prefix_;
   std::vector<Cidr> allow_;
   std::vector<IpAddress> local_;

@@ -115,7 +115,11 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
   SyncLock lock(t);
   if (!lock.Take(err)) return false;
   std::vector<StoreEntry> entries;
-  if (!t.store->List(now, /*blocked_only=*/true, &entries, err)) return false;
+  changes->off = t.guard->off();
+  if (changes->off.empty() &&
+      !t.store->List(now, /*blocked_only=*/true, &entries, err)) {
+    return false;
+  }
   std::vector<FirewallElement> want;
   for (const StoreEntry& e : entries) {
     if (e.subject.kind != SubjectKind::kHost || !e.state.blocked) continue;
@@ -253,6 +257,7 @@ std::string DescribeChanges(const SyncChanges& c) {
     o += "! firewall.max_elements reached: " + std::to_string(c.over_cap) +
          " blocked host(s) not dropped\n";
   }
+  if (!c.off.empty()) o += "! no host is dropped: " + c.off + "\n";
   return o;
 }
 

@@ -30,7 +30,10 @@ struct SyncChanges {
   // Blocked host subjects not admitted, with the reason.
   std::vector<std::pair<std::string, std::string>> refused;
   int64_t over_cap = 0;  // Admitted hosts left out by max_elements.
-  size_t elements = 0;   // In the sets afterwards.
+  // FirewallGuard::off() of a full sync: no host is dropped, and the sets
+  // were emptied (the store is not read; `refused` lists nothing).
+  std::string off;
+  size_t elements = 0;  // In the sets afterwards.
 };
 
 // Keeps in c->refused only the subjects that `seen` does not hold, and sets

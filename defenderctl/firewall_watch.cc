@@ -161,6 +161,11 @@ class Watcher {
       return false;
     }
     present_ = c.elements;
+    // Said once, not at every re-sync.
+    if (c.off == reported_off_)
+      c.off.clear();
+    else
+      reported_off_ = c.off;
     KeepNewRefusals(&c, &reported_);
     LogChanges(c);
     return true;
@@ -297,6 +302,7 @@ class Watcher {
   std::optional<FirewallGuard> guard_;
   std::vector<IpAddress> server_;   // The Redis server subscribed to.
   std::set<std::string> reported_;  // Refused at the last full sync.
+  std::string reported_off_;        // FirewallGuard::off() last said.
   size_t present_ = 0;
   IgnoredLog ignored_;
 };

@@ -533,6 +533,60 @@ TEST_CASE("SyncAll and SyncOne with the kernel firewall, and the cap" *
         "table gone\n");
 }
 
+// The firewall never refuses what the module lets in: in report mode, with
+// disable_host_lockout, or with by_user_and_host (where a host block refuses
+// only together with its user's), no host is dropped, and what an enforcing
+// sync added before goes.
+TEST_CASE("no host is dropped when a host block refuses no login" *
+          doctest::skip(geteuid() != 0)) {
+  Config report;
+  report.report_only = true;
+  Config no_hosts;
+  no_hosts.disable_host_lockout = true;
+  Config both;
+  both.by_user_and_host = true;
+  std::string why;
+  FirewallElement el;
+  CHECK(FirewallGuard(Config(), {}).off().empty());
+  CHECK_FALSE(FirewallGuard(no_hosts, {}).Admit("203.0.113.4", &el, &why));
+  CHECK(why == "lockout.disable_host_lockout: a host block refuses nothing");
+  CHECK_FALSE(FirewallGuard(both, {}).Admit("203.0.113.4", &el, &why));
+  CHECK(why == "lockout.by_user_and_host: a host block alone refuses no one");
+  const std::string result = InNetns([&report]() -> std::string {
+    SyncFixture f("pd_report", 10);
+    f.Block("203.0.113.4", f.now + 600);
+    f.Block("203.0.113.5", f.now + 600);
+    SyncChanges c;
+    if (!SyncAll(f.target, f.now, &c, &f.err)) return "enforce: " + f.err;
+    std::string log = DescribeChanges(c);
+    const FirewallGuard guard(report, {});
+    const SyncTarget t{&f.fw, &f.store, &guard, 10};
+    SyncChanges one;
+    size_t present = 0;
+    if (!SyncOne(t, "203.0.113.4", f.now, &present, &one, &f.err)) {
+      return "one: " + f.err;
+    }
+    for (FirewallElement& e : one.removed) e.timeout = 0;
+    log += "one:\n" + DescribeChanges(one);
+    SyncChanges all;
+    if (!SyncAll(t, f.now, &all, &f.err)) return "report: " + f.err;
+    for (FirewallElement& e : all.removed) e.timeout = 0;
+    log += "all:\n" + DescribeChanges(all);
+    return log + "present " + std::to_string(all.elements) + "\n";
+  });
+  CHECK(result ==
+        "created the table\n"
+        "+ 203.0.113.4 (600s)\n"
+        "+ 203.0.113.5 (600s)\n"
+        "one:\n"
+        "- 203.0.113.4 (permanent)\n"
+        "! 203.0.113.4 not dropped: lockout.mode = \"report\" refuses nothing\n"
+        "all:\n"
+        "- 203.0.113.5 (permanent)\n"
+        "! no host is dropped: lockout.mode = \"report\" refuses nothing\n"
+        "present 0\n");
+}
+
 // A hook's `firewall add` and the watcher's full sync on one machine: each
 // holds store.dir/firewall.lock from its read of the store to its change of
 // the sets (a rebuild of a set by a sync that read the store before the
