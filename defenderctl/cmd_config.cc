@@ -41,6 +41,8 @@ Json ConfigJson(const Config& c) {
       {"deny_hosts", cidrs[1]},
       {"lockout_message", c.lockout_message},
       {"permanent_lockout_message", c.permanent_lockout_message},
+      {"host_lockout_message", c.host_lockout_message},
+      {"mode", c.report_only ? "report" : "enforce"},
   };
   o["store"] = {
       {"backend", BackendName(c.backend)},
@@ -65,6 +67,14 @@ Json ConfigJson(const Config& c) {
       {"on_block", c.on_block},
       {"on_unblock", c.on_unblock},
       {"timeout_seconds", c.hooks_timeout_seconds},
+  };
+  o["firewall"] = {
+      {"enabled", c.firewall_enabled},
+      {"ports", c.firewall_ports},
+      {"action", c.firewall_reject ? "reject" : "drop"},
+      {"table", c.firewall_table},
+      {"resync_seconds", c.firewall_resync_seconds},
+      {"max_elements", c.firewall_max_elements},
   };
   return o;
 }

@@ -94,12 +94,14 @@ bool Context::LoadConfig(bool tolerate_invalid) {
     PrintWarning(path + " is invalid (" + err +
                  "); using the last valid configuration from " +
                  FormatIso8601(last.identity.mtime_sec));
-  } else {
-    config_ = Config();
-    PrintWarning(path + " is invalid (" + err +
-                 "); using the built-in defaults");
+    return true;
   }
-  return true;
+  // The module has never enforced this file: it protects nothing and keeps
+  // no state by it, and the built-in defaults could name another store
+  // than the one the file means (another directory, or Redis).
+  PrintError(err + " (and no valid version of " + path +
+             " was ever compiled by the module to fall back on)");
+  return false;
 }
 
 Backend* Context::OpenBackend() {

@@ -31,10 +31,11 @@ class Context {
   // prints "defenderctl: FILE:LINE: KEY: reason" and returns false, unless
   // `tolerate_invalid` and the file exists and could be read: then, as
   // the module does (doc/DESIGN.md §11.1), the last valid configuration of
-  // that file compiled by the module is used, or the built-in defaults when
-  // there is none, and a warning says so: "defenderctl: warning: FILE is
-  // invalid (ERROR); using the last valid configuration from TIME" (or
-  // "...; using the built-in defaults").
+  // that file compiled by the module is used, and a warning says so:
+  // "defenderctl: warning: FILE is invalid (ERROR); using the last valid
+  // configuration from TIME". Without one it is an error too: "ERROR (and
+  // no valid version of FILE was ever compiled by the module to fall back
+  // on)".
   bool LoadConfig(bool tolerate_invalid);
 
   // Opens the configured store and the local attempt log (once). On failure

@@ -135,6 +135,27 @@ TEST_CASE("invalid config: list and unblock use the last valid one") {
   }
 }
 
+// A file the module never compiled gives the commands nothing to fall back
+// on: the built-in defaults could name another store than the one it
+// means (the module enforces nothing by it either).
+TEST_CASE("invalid config never compiled: list and unblock exit 2") {
+  Sandbox box;
+  box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
+                  "\"\n[lockout]\nfailure_limt = 1\n");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"list"},
+                                             {"unblock", "--user", "bob"}}) {
+    const RunResult r = box.Ctl(args);
+    CHECK(r.status == 2);
+    CHECK(r.out == "");
+    CHECK(r.err == "defenderctl: " + box.config() +
+                       ":4: lockout.failure_limt: unknown key (and no valid "
+                       "version of " +
+                       box.config() +
+                       " was ever compiled by the module to fall back on)\n");
+  }
+}
+
 TEST_CASE("config errors: a missing file named by -c is exit 2") {
   Sandbox box;
   const std::string missing = box.dir() + "/missing.toml";
@@ -197,6 +218,24 @@ TEST_CASE("config show: effective values with derived defaults") {
   CHECK(j["redis"]["on_error"] == "local");
   CHECK(j["attempts"]["expiration_hours"] == 24);
   CHECK(j["hooks"]["timeout_seconds"] == 10);
+  CHECK(j["lockout"].value("mode", "") == "enforce");
+  CHECK(j.value("/firewall/max_elements"_json_pointer, 0) == 65536);
+  // Every key the text shows is in the JSON too, in the same section.
+  std::string section;
+  size_t start = 0;
+  const std::string text = box.Ctl({"config", "show"}).out;
+  while (start < text.size()) {
+    const size_t nl = text.find('\n', start);
+    const std::string line = text.substr(start, nl - start);
+    start = nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') {
+      section = line.substr(1, line.size() - 2);
+      continue;
+    }
+    const std::string key = line.substr(0, line.find(' '));
+    CHECK_MESSAGE(j[section].contains(key), std::string(section + "." + key));
+  }
 }
 
 }  // namespace
