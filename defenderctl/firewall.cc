@@ -93,7 +93,7 @@ std::string Firewall::TableCommands() const {
   return o;
 }
 
-bool Firewall::Exists(bool* exists, std::string* err) {
+bool Firewall::Exists(bool* exists, std::string* err, int64_t* handle) {
   std::string out;
   std::string list_err;
   // Lists only our table, without the sets' elements; a missing table is
@@ -102,11 +102,10 @@ bool Firewall::Exists(bool* exists, std::string* err) {
                      Nft::Output::kJsonTerse, &out, &list_err);
   if (*exists) {
     std::string what;
-    if (!ForeignObject(out, &what)) return true;
-    *err = "table inet " + settings_.table + " holds " + what +
-           ", which pam_defender does not make: it is not pam_defender's "
-           "table, and is left alone (set firewall.table to a name no other "
-           "table has)";
+    if (!ForeignObject(out, &what, handle)) return true;
+    *err = "table inet " + settings_.table + " " + what +
+           ": it is not pam_defender's table, and is left alone (set "
+           "firewall.table to a name no other table has)";
     return false;
   }
   if (list_err.find("No such file or directory") != std::string::npos) {
@@ -200,11 +199,16 @@ bool Firewall::Apply(std::span<const FirewallElement> fresh,
 }
 
 bool Firewall::Remove(bool* existed, std::string* err) {
-  if (!Exists(existed, err)) return false;
+  int64_t handle = 0;
+  if (!Exists(existed, err, &handle)) return false;
   if (!*existed) return true;
+  // By the handle of the table just checked: a table of the name made
+  // since (another program's) is not the one deleted.
   std::string out;
-  return nft_.Run("delete table inet " + settings_.table, Nft::Output::kText,
-                  &out, err);
+  return nft_.Run(handle > 0
+                      ? "delete table inet handle " + std::to_string(handle)
+                      : "delete table inet " + settings_.table,
+                  Nft::Output::kText, &out, err);
 }
 
 bool ParseSetListing(const std::string& json, bool v6,
@@ -262,57 +266,158 @@ bool ParseSetListing(const std::string& json, bool v6,
   return true;
 }
 
-bool ForeignObject(const std::string& json, std::string* what) {
+namespace {
+
+// Whether every key of object `o` is one of `keys`.
+bool OnlyKeys(const Json& o, std::initializer_list<std::string_view> keys) {
+  for (auto it = o.begin(); it != o.end(); ++it) {
+    if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Text(const Json& o, const char* key) {
+  return o.is_object() && o.contains(key) && o[key].is_string()
+             ? o[key].get<std::string>()
+             : std::string();
+}
+
+// A port as TableCommands() matches it: one number, or a set of them.
+bool Ports(const Json& right) {
+  if (right.is_number_integer()) return true;
+  if (!right.is_object() || !OnlyKeys(right, {"set"}) ||
+      !right["set"].is_array()) {
+    return false;
+  }
+  return std::all_of(right["set"].begin(), right["set"].end(),
+                     [](const Json& p) { return p.is_number_integer(); });
+}
+
+// Whether `rule` (nft's JSON) is one TableCommands() writes, for any ports
+// and either action: the source address in a blocked set of its family,
+// optionally "meta l4proto { tcp, udp } th dport PORTS", then drop, or
+// "meta l4proto tcp" and a TCP reset, or an ICMP admin-prohibited reject.
+bool OurRule(const Json& rule) {
+  if (!OnlyKeys(rule, {"family", "table", "chain", "handle", "expr"}) ||
+      Text(rule, "chain") != kChain || !rule.contains("expr") ||
+      !rule["expr"].is_array()) {
+    return false;
+  }
+  int source = 0;
+  int verdicts = 0;
+  for (const Json& e : rule["expr"]) {
+    if (verdicts > 0 || !e.is_object() || e.size() != 1) return false;
+    if (e.contains("drop") && e["drop"].is_null()) {
+      ++verdicts;
+    } else if (e.contains("reject")) {
+      const Json& r = e["reject"];
+      if (r != Json{{"type", "tcp reset"}} &&
+          r != Json{{"type", "icmpx"}, {"expr", "admin-prohibited"}}) {
+        return false;
+      }
+      ++verdicts;
+    } else if (e.contains("match")) {
+      const Json& m = e["match"];
+      if (!m.is_object() || !OnlyKeys(m, {"op", "left", "right"}) ||
+          Text(m, "op") != "==" || !m.contains("left") ||
+          !m.contains("right")) {
+        return false;
+      }
+      const Json& left = m["left"];
+      const Json& right = m["right"];
+      if (left == Json{{"payload", {{"protocol", "ip"}, {"field", "saddr"}}}} &&
+          right == std::string("@") + kSetV4) {
+        ++source;
+      } else if (left == Json{{"payload",
+                               {{"protocol", "ip6"}, {"field", "saddr"}}}} &&
+                 right == std::string("@") + kSetV6) {
+        ++source;
+      } else if (left == Json{{"meta", {{"key", "l4proto"}}}} &&
+                 (right == Json{{"set", {"tcp", "udp"}}} || right == "tcp")) {
+      } else if (left == Json{{"payload",
+                               {{"protocol", "th"}, {"field", "dport"}}}} &&
+                 Ports(right)) {
+      } else {
+        return false;
+      }
+    } else {
+      return false;
+    }
+  }
+  return source == 1 && verdicts == 1;
+}
+
+}  // namespace
+
+bool ForeignObject(const std::string& json, std::string* what,
+                   int64_t* handle) {
   const Json doc = Json::parse(json, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("nftables") ||
       !doc["nftables"].is_array()) {
-    *what = "what nftables listed in a form not understood";
+    *what = "is listed in a form not understood";
     return true;
   }
-  const auto text = [](const Json& o, const char* key) {
-    return o.is_object() && o.contains(key) && o[key].is_string()
-               ? o[key].get<std::string>()
-               : std::string();
-  };
+  const Json flags = Json::array({"interval", "timeout"});
+  bool have_v4 = false;
+  bool have_v6 = false;
+  bool have_chain = false;
   for (const Json& item : doc["nftables"]) {
-    if (!item.is_object() || item.size() != 1) {
-      *what = "an object not understood";
+    if (!item.is_object() || item.size() != 1 ||
+        !item.begin().value().is_object()) {
+      *what = "holds an object not understood";
       return true;
     }
     const std::string kind = item.begin().key();
     const Json& o = item.begin().value();
-    const std::string name = text(o, "name");
-    if (kind == "metainfo" || kind == "table") continue;
-    if (kind == "set") {
-      if ((name == kSetV4 && text(o, "type") == "ipv4_addr") ||
-          (name == kSetV6 && text(o, "type") == "ipv6_addr")) {
+    const std::string name = Text(o, "name");
+    if (kind == "metainfo") continue;
+    if (kind == "table") {
+      if (handle && o.contains("handle") && o["handle"].is_number_integer()) {
+        *handle = o["handle"].get<int64_t>();
+      }
+      // Ours has no flags and no comment.
+      if (OnlyKeys(o, {"family", "name", "handle"})) continue;
+      *what = "has flags or a comment pam_defender does not set";
+      return true;
+    }
+    if (kind == "set" &&
+        OnlyKeys(o, {"family", "name", "table", "type", "handle", "flags"}) &&
+        o.value("flags", Json()) == flags) {
+      if (name == kSetV4 && Text(o, "type") == "ipv4_addr" && !have_v4) {
+        have_v4 = true;
+        continue;
+      }
+      if (name == kSetV6 && Text(o, "type") == "ipv6_addr" && !have_v6) {
+        have_v6 = true;
         continue;
       }
     } else if (kind == "chain") {
-      if (name == kChain && text(o, "type") == "filter" &&
-          text(o, "hook") == "input" && o.value("prio", Json()) == -10 &&
-          text(o, "policy") == "accept") {
+      if (name == kChain && !have_chain &&
+          OnlyKeys(o, {"family", "table", "name", "handle", "type", "hook",
+                       "prio", "policy"}) &&
+          Text(o, "type") == "filter" && Text(o, "hook") == "input" &&
+          o.value("prio", Json()) == -10 && Text(o, "policy") == "accept") {
+        have_chain = true;
         continue;
       }
     } else if (kind == "rule") {
-      // Ours drop or reject the traffic of a set's addresses.
-      bool matches_set = false;
-      if (text(o, "chain") == kChain && o.contains("expr") &&
-          o["expr"].is_array()) {
-        for (const Json& e : o["expr"]) {
-          const Json m = e.is_object() ? e.value("match", Json()) : Json();
-          const std::string right = text(m, "right");
-          matches_set |= right == std::string("@") + kSetV4 ||
-                         right == std::string("@") + kSetV6;
-        }
-      }
-      if (matches_set) continue;
-      *what = "a rule in chain " + text(o, "chain") +
-              " that matches neither "
-              "blocked set";
+      if (OurRule(o)) continue;
+      *what = "holds a rule in chain " + Text(o, "chain") +
+              " that pam_defender does not write";
       return true;
     }
-    *what = kind + (name.empty() ? "" : " " + name);
+    *what = "holds " + kind + (name.empty() ? "" : " " + name);
+    return true;
+  }
+  // Ensure makes all three in one transaction: a table without one of them
+  // was made by someone else.
+  if (!have_v4 || !have_v6 || !have_chain) {
+    *what =
+        std::string("has no ") + (!have_v4   ? "set " + std::string(kSetV4)
+                                  : !have_v6 ? "set " + std::string(kSetV6)
+                                             : "chain " + std::string(kChain));
     return true;
   }
   return false;

@@ -82,7 +82,8 @@ class Firewall {
   bool Remove(bool* existed, std::string* err);
 
  private:
-  bool Exists(bool* exists, std::string* err);
+  // *handle: the table's, when it exists (0 if not listed).
+  bool Exists(bool* exists, std::string* err, int64_t* handle = nullptr);
 
   FirewallSettings settings_;
   Nft nft_;
@@ -95,11 +96,15 @@ bool ParseSetListing(const std::string& json, bool v6,
                      std::vector<FirewallElement>* out,
                      std::vector<std::string>* foreign, std::string* err);
 
-// Whether the terse JSON listing of a table (nft -j -t list table) holds
-// an object that this class does not make: anything but the two sets, the
-// input chain as TableCommands() declares it, and rules in it that match a
-// set. If so, *what names it ("chain forward").
-bool ForeignObject(const std::string& json, std::string* what);
+// Whether the terse JSON listing of a table (nft -j -t list table) shows a
+// table this class did not make: one with anything but the two sets (with
+// their type and flags), the input chain as TableCommands() declares it,
+// and rules in it of the forms TableCommands() writes (for any ports and
+// either action), or one without all three, or with flags or a comment.
+// If so, *what says how ("holds chain forward", "has no set blocked_v6").
+// *handle is set to the table's handle when listed.
+bool ForeignObject(const std::string& json, std::string* what,
+                   int64_t* handle = nullptr);
 
 }  // namespace defender::ctl
 

@@ -29,10 +29,12 @@ using Steady = std::chrono::steady_clock;
 constexpr int kFirstBackoffMs = 250;
 
 // A subscribed connection sends a PING this often (or every
-// resync_seconds, when that is shorter), and is given up when the answer
-// has not come by the next one: a connection that died without a word (the
-// server's machine gone, a NAT or firewall forgetting it) would otherwise
-// be waited on for ever, and every event lost.
+// resync_seconds, when that is shorter), and is given up when nothing at
+// all has been read on it by the next one: a connection that died without
+// a word (the server's machine gone, a NAT or firewall forgetting it) would
+// otherwise be waited on for ever, and every event lost. Any reply counts
+// as a sign of life, not only the pong: under a flood of events the pong
+// waits behind them, each costing a sync of its host.
 constexpr auto kMaxPingPeriod = std::chrono::seconds(15);
 
 // Whether `r` is the answer to a PING sent in Pub/Sub mode: ["pong", ""].
@@ -152,14 +154,20 @@ class Watcher {
     RefreshGuard();
     SyncChanges c;
     std::string err;
-    ignored_.EndPeriod();
     // A store connection broken meanwhile (Redis restarted) is closed by
     // the failed call and opened again by the next: try twice.
     if (!SyncAll(t_, ctx_->Now(), &c, &err) &&
         !SyncAll(t_, ctx_->Now(), &(c = SyncChanges()), &err)) {
-      Log("sync failed: " + err);
+      // Said once while it keeps failing the same way (a retry a second).
+      if (err != sync_error_) Log("sync failed: " + err + " (retrying)");
+      sync_error_ = err;
       return false;
     }
+    if (!sync_error_.empty()) Log("sync works again");
+    sync_error_.clear();
+    // The period of the rate limit ends with a sync that worked: while
+    // syncs fail (one a second), ignored events stay counted, not logged.
+    ignored_.EndPeriod();
     present_ = c.elements;
     // Said once, not at every re-sync.
     if (c.off == reported_off_)
@@ -184,7 +192,8 @@ class Watcher {
     SyncChanges c;
     std::string err;
     if (!SyncOne(t_, subject, ctx_->Now(), &present_, &c, &err)) {
-      Log("cannot apply the event for " + subject + ": " + err);
+      // Rate-limited: whoever can PUBLISH picks how many events come.
+      ignored_.Ignored("host " + subject + ": cannot apply it: " + err);
       return;
     }
     if (!c.refused.empty()) {
@@ -247,10 +256,8 @@ class Watcher {
         Log("lost the subscription: " + err);
         return false;
       }
-      if (IsPong(*r)) {
-        ping_unanswered = false;
-        continue;
-      }
+      ping_unanswered = false;
+      if (IsPong(*r)) continue;
       if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
           r->element[0]->type == REDIS_REPLY_STRING &&
           std::string_view(r->element[0]->str, r->element[0]->len) ==
@@ -303,6 +310,7 @@ class Watcher {
   std::vector<IpAddress> server_;   // The Redis server subscribed to.
   std::set<std::string> reported_;  // Refused at the last full sync.
   std::string reported_off_;        // FirewallGuard::off() last said.
+  std::string sync_error_;          // Of the last full sync; "" if it worked.
   size_t present_ = 0;
   IgnoredLog ignored_;
 };

@@ -386,6 +386,30 @@ TOML
   kill "$watcher"
   wait "$watcher"
   in_ns "$NS_B" "${ctl[@]}" firewall flush >/dev/null
+
+  # firewall.table naming another program's table: every sync fails, and
+  # the watcher says so once (not once a second), and the events it cannot
+  # apply are rate-limited like forged ones.
+  in_ns "$NS_B" nft add table inet theirs
+  in_ns "$NS_B" nft add chain inet theirs forward '{ type filter hook forward priority 0; }'
+  sed 's/^resync_seconds = 1$/resync_seconds = 1\ntable = "theirs"/' "$conf" >"$D/theirs.toml"
+  local log2=$D/watch-theirs.log
+  E2E_LOG_FILES+=("$log2")
+  ip netns exec "$NS_B" "$DEFENDERCTL" -c "$D/theirs.toml" firewall watch >"$log2" 2>&1 &
+  local w2=$!
+  e2e_on_exit "kill $w2"
+  wait_for "subscribed" cat "$log2" >/dev/null
+  for i in $(seq 30); do
+    "${r[@]}" publish defender:events "{\"event\":\"block\",\"kind\":\"host\",\"subject\":\"203.0.113.$i\",\"until\":0}" >/dev/null
+  done
+  sleep 3
+  e2e_equal "foreign table: one sync failure logged in 3 s" 1 \
+    "$(grep -c 'sync failed: table inet theirs holds chain forward' "$log2")"
+  e2e_equal "foreign table: 10 of 30 events logged" 10 \
+    "$(grep -c 'ignored event: host 203.0.113.*cannot apply it' "$log2")"
+  kill "$w2"
+  wait "$w2"
+  e2e_check "foreign table untouched" in_ns "$NS_B" nft list chain inet theirs forward
 }
 
 "scenario_$scenario"

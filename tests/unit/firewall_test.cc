@@ -338,18 +338,33 @@ constexpr char kOurTable[] =
     R"({"protocol": "ip6", "field": "saddr"}}, "right": "@blocked_v6"}}, )"
     R"({"reject": {"type": "icmpx", "expr": "admin-prohibited"}}]}}]})";
 
-// kOurTable with `from` replaced by `to`.
-std::string OurTableWith(const std::string& from, const std::string& to) {
-  std::string s = kOurTable;
+// `s` with the first `from` replaced by `to`.
+std::string With(std::string s, const std::string& from,
+                 const std::string& to) {
   const size_t at = s.find(from);
   REQUIRE(at != std::string::npos);
   return s.replace(at, from.size(), to);
 }
 
+// kOurTable with `from` replaced by `to`.
+std::string OurTableWith(const std::string& from, const std::string& to) {
+  return With(kOurTable, from, to);
+}
+
 TEST_CASE("ForeignObject tells pam_defender's table from any other") {
   std::string what = "unchanged";
-  CHECK_FALSE(ForeignObject(kOurTable, &what));
+  int64_t handle = 0;
+  CHECK_FALSE(ForeignObject(kOurTable, &what, &handle));
   CHECK(what == "unchanged");
+  CHECK(handle == 2);
+  // Other ports and the reject action: still ours.
+  CHECK_FALSE(ForeignObject(
+      With(OurTableWith(R"("right": 22}})",
+                        R"("right": {"set": [22, 2222]}}}, {"match": {"op": )"
+                        R"("==", "left": {"meta": {"key": "l4proto"}}, )"
+                        R"("right": "tcp"}})"),
+           R"({"drop": null})", R"({"reject": {"type": "tcp reset"}})"),
+      &what));
   // Debian's /etc/nftables.conf: table inet filter.
   CHECK(ForeignObject(
       R"({"nftables": [{"table": {"family": "inet", "name": "filter"}}, )"
@@ -358,42 +373,70 @@ TEST_CASE("ForeignObject tells pam_defender's table from any other") {
       R"("type": "filter", "hook": "forward", "prio": 0, "policy": )"
       R"("accept"}}]})",
       &what));
-  CHECK(what == "chain input");
-  CHECK(ForeignObject(
-      OurTableWith(R"("policy": "accept")", R"("policy": "drop")"), &what));
-  CHECK(what == "chain input");
-  CHECK(ForeignObject(
-      OurTableWith(R"("hook": "input")", R"("hook": "forward")"), &what));
-  CHECK(what == "chain input");
-  CHECK(ForeignObject(
-      OurTableWith(R"("name": "input")", R"("name": "inbound")"), &what));
-  CHECK(what == "chain inbound");
-  CHECK(ForeignObject(
-      OurTableWith(R"("type": "ipv6_addr")", R"("type": "ipv4_addr")"), &what));
-  CHECK(what == "set blocked_v6");
-  CHECK(ForeignObject(
-      OurTableWith(R"("name": "blocked_v4")", R"("name": "allowed")"), &what));
-  CHECK(what == "set allowed");
-  CHECK(ForeignObject(
-      OurTableWith(R"("right": "@blocked_v6")", R"("right": "@allowed")"),
-      &what));
-  CHECK(what == "a rule in chain input that matches neither blocked set");
-  CHECK(ForeignObject(OurTableWith(R"("chain": "input", "handle": 6)",
-                                   R"("chain": "other", "handle": 6)"),
+  CHECK(what == "holds chain input");
+  const std::vector<std::pair<std::string, std::string>> changed = {
+      {R"("policy": "accept")", R"("policy": "drop")"},
+      {R"("hook": "input")", R"("hook": "forward")"},
+      {R"("name": "input")", R"("name": "inbound")"},
+      {R"("type": "ipv6_addr")", R"("type": "ipv4_addr")"},
+      {R"("name": "blocked_v4")", R"("name": "allowed")"},
+      {R"("flags": ["interval", "timeout"]}}, {"set")",
+       R"("flags": ["interval"]}}, {"set")"},
+      {R"("name": "pd", "handle": 2})",
+       R"("name": "pd", "handle": 2, "comment": "my-tool's"})"},
+      {R"("right": "@blocked_v6")", R"("right": "@allowed")"},
+      {R"("chain": "input", "handle": 6)", R"("chain": "other", "handle": 6)"},
+      // An allow-list: everyone but the set's addresses dropped.
+      {R"({"op": "==", "left": {"payload": {"protocol": "ip", )",
+       R"({"op": "!=", "left": {"payload": {"protocol": "ip", )"},
+      // A rule that lets the set's addresses in, and logs them.
+      {R"({"drop": null})",
+       R"({"counter": null}, {"log": {"prefix": "trusted "}}, {"accept": )"
+       R"(null})"},
+      {R"({"reject": {"type": "icmpx", "expr": "admin-prohibited"}})",
+       R"({"accept": null})"},
+      {R"({"metainfo": {"version": "1.0.6"}}, )",
+       R"({"map": {"name": "ports", "table": "pd"}}, )"},
+      {R"({"metainfo": {"version": "1.0.6"}}, )",
+       R"({"counter": {"name": "hits"}, "x": 1}, )"},
+  };
+  const std::vector<std::string> expected = {
+      "holds chain input",
+      "holds chain input",
+      "holds chain inbound",
+      "holds set blocked_v6",
+      "holds set allowed",
+      "holds set blocked_v4",
+      "has flags or a comment pam_defender does not set",
+      "holds a rule in chain input that pam_defender does not write",
+      "holds a rule in chain other that pam_defender does not write",
+      "holds a rule in chain input that pam_defender does not write",
+      "holds a rule in chain input that pam_defender does not write",
+      "holds a rule in chain input that pam_defender does not write",
+      "holds map ports",
+      "holds an object not understood",
+  };
+  REQUIRE(changed.size() == expected.size());
+  for (size_t i = 0; i < changed.size(); ++i) {
+    what.clear();
+    CHECK_MESSAGE(
+        ForeignObject(OurTableWith(changed[i].first, changed[i].second), &what),
+        changed[i].second);
+    CHECK(what == expected[i]);
+  }
+  // A table without one of the three (Ensure makes them together).
+  const std::string chain_start = R"({"chain": )";
+  std::string no_chain = kOurTable;
+  no_chain = no_chain.substr(0, no_chain.find(chain_start)) + "{}]}";
+  no_chain.replace(no_chain.rfind(", {}"), 4, "");
+  CHECK(ForeignObject(no_chain, &what));
+  CHECK(what == "has no chain input");
+  CHECK(ForeignObject(R"({"nftables": [{"table": {"family": "inet", )"
+                      R"("name": "pd", "handle": 9}}]})",
                       &what));
-  CHECK(what == "a rule in chain other that matches neither blocked set");
-  CHECK(ForeignObject(
-      OurTableWith(R"({"metainfo": {"version": "1.0.6"}}, )",
-                   R"({"map": {"name": "ports", "table": "pd"}}, )"),
-      &what));
-  CHECK(what == "map ports");
-  CHECK(
-      ForeignObject(OurTableWith(R"({"metainfo": {"version": "1.0.6"}}, )",
-                                 R"({"counter": {"name": "hits"}, "x": 1}, )"),
-                    &what));
-  CHECK(what == "an object not understood");
+  CHECK(what == "has no set blocked_v4");
   CHECK(ForeignObject("garbage", &what));
-  CHECK(what == "what nftables listed in a form not understood");
+  CHECK(what == "is listed in a form not understood");
 }
 
 TEST_CASE("set listings") {
@@ -738,6 +781,39 @@ TEST_CASE("SyncOne removes the element of a host the guard now refuses" *
         "left 0, present 0\n");
 }
 
+// Every table Ensure makes, whatever the ports and action, and after they
+// change, is judged ours by the kernel's own listing.
+TEST_CASE("the tables Ensure makes are pam_defender's" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    std::string log;
+    for (const std::vector<int64_t>& ports :
+         std::vector<std::vector<int64_t>>{{22}, {}, {22, 2222, 65535}}) {
+      for (const bool reject : {false, true}) {
+        FirewallSettings s;
+        s.table = "pd_shapes";
+        s.ports = ports;
+        s.reject = reject;
+        Firewall fw(s);
+        bool created = false;
+        std::string err;
+        std::vector<FirewallElement> have;
+        bool exists = false;
+        if (!fw.Ensure(&created, &err) || !fw.List(&have, &exists, &err)) {
+          log += std::to_string(ports.size()) + " ports, " +
+                 (reject ? "reject" : "drop") + ": " + err + "\n";
+        }
+      }
+    }
+    Firewall fw(TableSettings("pd_shapes"));
+    bool existed = false;
+    std::string err;
+    if (!fw.Remove(&existed, &err) || !existed) log += "remove: " + err + "\n";
+    return log;
+  });
+  CHECK(result == "");
+}
+
 // firewall.table naming a table that is not ours (Debian's "inet filter",
 // which /etc/nftables.conf loads): no command changes or deletes it, and
 // each says why (the package's removal runs `firewall flush`).
@@ -784,9 +860,8 @@ TEST_CASE("a table that is not pam_defender's is never changed or deleted" *
     return log;
   });
   const std::string why =
-      "table inet filter holds chain input, which pam_defender does not make: "
-      "it is not pam_defender's table, and is left alone (set firewall.table "
-      "to a name no other table has)\n";
+      "table inet filter holds chain input: it is not pam_defender's table, "
+      "and is left alone (set firewall.table to a name no other table has)\n";
   CHECK(result == "ensure: " + why + "list: " + why + "remove: " + why +
                       "sync: failed\nruleset unchanged\n");
 }
