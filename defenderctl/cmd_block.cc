@@ -38,6 +38,12 @@ void AddFlags(CLI::App* sub, BlockOptions* opt) {
     if (!opt->user && !opt->host) {
       throw CLI::RequiredError("block: --user or --host");
     }
+    // For unblock and check, both name the pair U@H; a pair is blocked only
+    // by failures from one of U's remembered hosts (a pair block by hand
+    // would refuse nothing elsewhere), so block takes one or the other.
+    if (opt->user && opt->host) {
+      throw CLI::ValidationError("block: --user or --host, not both");
+    }
   });
 }
 

@@ -99,6 +99,18 @@ TEST_CASE("unblock: user, then host; a subject not blocked is fine") {
   CHECK(j[0]["failures_cleared"] == 0);
 }
 
+// For unblock and check, --user with --host names the pair; block takes
+// one or the other (it blocked both, which the same unblock did not undo).
+TEST_CASE("block: --user with --host is a usage error") {
+  Sandbox box;
+  const RunResult r = box.Ctl(
+      {"block", "--user", "alice", "--host", "198.51.100.4", "--permanent"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
+  CHECK(r.err.find("block: --user or --host, not both\n") != std::string::npos);
+  CHECK(box.Ctl({"list"}).out == "no blocked subjects\n");
+}
+
 TEST_CASE("unblock --all clears every block") {
   Sandbox box;
   BlockThroughModule(box, "alice", "192.0.2.1");
