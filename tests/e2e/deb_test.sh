@@ -277,10 +277,19 @@ e2e_check "pam-auth-update --enable again" pam_auth_update --enable \
 
 # The removal goes through once no stack names the module, and takes the
 # firewall's table away (its permanent elements would drop their hosts until
-# a reboot). An empty table stands for one `firewall watch` filled.
+# a reboot). The table as `firewall sync` makes it stands for one
+# `firewall watch` filled (a table holding anything else is not ours, and
+# the removal leaves it).
 e2e_on_exit "nft delete table inet pam_defender 2>/dev/null"
-e2e_check "an nftables table inet pam_defender" \
-  nft add table inet pam_defender
+e2e_check "an nftables table inet pam_defender" nft -f - <<'NFT'
+add table inet pam_defender
+add set inet pam_defender blocked_v4 { type ipv4_addr; flags interval, timeout; }
+add set inet pam_defender blocked_v6 { type ipv6_addr; flags interval, timeout; }
+add chain inet pam_defender input { type filter hook input priority filter - 10; policy accept; }
+add rule inet pam_defender input ip saddr @blocked_v4 meta l4proto { tcp, udp } th dport { 22 } drop
+add rule inet pam_defender input ip6 saddr @blocked_v6 meta l4proto { tcp, udp } th dport { 22 } drop
+add element inet pam_defender blocked_v4 { 192.0.2.77 }
+NFT
 dpkg -r "$pkg" >"$E2E_TMP/remove.log" 2>&1
 e2e_check "dpkg -r succeeds once no stack names the module" test $? -eq 0
 E2E_LOG_FILES+=("$E2E_TMP/remove.log")
