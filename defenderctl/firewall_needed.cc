@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/redis_url.h"
+#include "common/resolve.h"
 
 namespace defender::ctl {
 namespace {
@@ -33,21 +34,26 @@ bool HexBytes(std::string_view hex, size_t n, uint8_t* out) {
   return true;
 }
 
+// A name lookup waits at most this long: with DNS down, glibc's resolver
+// would take 10 s or more for each name, at every full sync.
+constexpr auto kLookupBudget = std::chrono::seconds(1);
+
 void AddResolved(const std::string& host, std::vector<IpAddress>* out) {
   if (const std::optional<IpAddress> ip = ParseIp(host)) {
     out->push_back(*ip);
     return;
   }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* list = nullptr;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &list) != 0) return;
-  for (addrinfo* a = list; a; a = a->ai_next) {
+  AddrInfoPtr list;
+  std::string err;
+  if (!ResolveTcp(host, 6379, std::chrono::steady_clock::now() + kLookupBudget,
+                  &list, &err)) {
+    return;
+  }
+  for (const addrinfo* a = list.get(); a; a = a->ai_next) {
     if (const std::optional<IpAddress> ip = IpOfSockaddr(a->ai_addr)) {
       out->push_back(*ip);
     }
   }
-  freeaddrinfo(list);
 }
 
 }  // namespace

@@ -31,8 +31,10 @@ std::vector<IpAddress> GatewaysOf(std::string_view route,
                                   std::string_view ipv6_route);
 
 // The Redis server's and the Sentinels' addresses of `cfg` when it uses
-// Redis: address literals as they are, host names resolved now
-// (getaddrinfo; one that does not resolve gives nothing).
+// Redis: address literals as they are, host names resolved now, each within
+// 1 s (resolve.h; one that does not resolve in time gives nothing: with DNS
+// down every sync would otherwise wait the resolver's 10 s and more per
+// name; the server `watch` reached is added by the watcher itself).
 std::vector<IpAddress> RedisAddresses(const Config& cfg);
 
 // The address of a RedisConnection::server() text, "host:port" (an IPv6

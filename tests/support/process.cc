@@ -1,9 +1,12 @@
 #include "tests/support/process.h"
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +129,25 @@ int BindLoopback(int backlog, sockaddr_in* addr) {
     addr->sin_port = 0;
   }
   return fd;
+}
+
+std::string EnterBlackHoleDns(const std::string& resolv_conf) {
+  if (unshare(CLONE_NEWNS) != 0 ||
+      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount(resolv_conf.c_str(), "/etc/resolv.conf", nullptr, MS_BIND,
+            nullptr) != 0) {
+    return "cannot set up the mount namespace";
+  }
+  // Left open for the child's life.
+  const int dns = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(53);
+  a.sin_addr.s_addr = inet_addr("127.0.0.77");
+  if (dns < 0 || bind(dns, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    return "cannot bind the black hole";
+  }
+  return "";
 }
 
 }  // namespace defender::testing

@@ -48,6 +48,13 @@ int FreePort();
 // and stores its address in *addr (port 0 if it could not be read).
 int BindLoopback(int backlog, sockaddr_in* addr);
 
+// For a child (InChild) that needs DNS to never answer: enters a private
+// mount namespace where `resolv_conf` (a file holding "nameserver
+// 127.0.0.77") is bind-mounted over /etc/resolv.conf, and binds a UDP socket
+// on 127.0.0.77:53 that receives the queries and never answers (glibc then
+// waits 5 s, twice). Root only. Returns "" or what failed.
+std::string EnterBlackHoleDns(const std::string& resolv_conf);
+
 }  // namespace defender::testing
 
 #endif  // DEFENDER_TESTS_SUPPORT_PROCESS_H_
