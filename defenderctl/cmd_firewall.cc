@@ -136,9 +136,9 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
   const FirewallGuard guard(ctx->config(), LocalAddresses(),
                             FirewallAllowsLocalForTests(),
                             NeededAddresses(ctx->config()));
-  // The lock that serializes this machine's syncs lives in store.dir.
+  // The lock that serializes this machine's syncs of the table.
   Error dir_err;
-  const int dir_fd = OpenStateDir(ctx->config().dir, &dir_err);
+  const int dir_fd = OpenStateDir(kFirewallLockDir, &dir_err);
   if (dir_fd < 0) {
     PrintError(dir_err.message);
     return kExitStore;
@@ -150,6 +150,7 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
   SyncTarget target{&fw, backend->store(), &guard,
                     ctx->config().firewall_max_elements};
   target.lock_dir_fd = dir_fd;
+  target.lock_file = FirewallLockFile(ctx->config().firewall_table);
   if (opt.watch->parsed()) return WatchFirewall(ctx, target);
   SyncChanges c;
   std::string err;

@@ -55,8 +55,12 @@ FirewallGuard::FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
     : off_(cfg.report_only ? "lockout.mode = \"report\" refuses nothing"
            : cfg.disable_host_lockout
                ? "lockout.disable_host_lockout: a host block refuses nothing"
-           : cfg.by_user_and_host
-               ? "lockout.by_user_and_host: a host block alone refuses no one"
+           // With by_user_and_host a host block refuses a login alone only
+           // for a user never blocked (root, allow_users), unless no user is
+           // ever blocked (disable_user_lockout): then it refuses them all.
+           : cfg.by_user_and_host && !cfg.disable_user_lockout
+               ? "lockout.by_user_and_host: a host block alone refuses only "
+                 "users never blocked (root, allow_users)"
                : ""),
       ipv6_prefix_(static_cast<int>(cfg.ipv6_prefix)),
       allow_(cfg.allow_hosts),

@@ -41,7 +41,9 @@ class FirewallGuard {
   // Why no host may be dropped at all, when the configuration makes a host
   // block refuse no login (the firewall must not refuse what the module
   // would let in): lockout.mode = "report", disable_host_lockout, or
-  // by_user_and_host (a host block refuses only together with its user's).
+  // by_user_and_host (a host block refuses a login alone only for users
+  // never blocked, such as root), unless disable_user_lockout is set too
+  // (then a host block alone refuses every login).
   // Empty otherwise. Admit() then refuses every subject with this reason.
   const std::string& off() const { return off_; }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,20 +81,28 @@ class SyncLock {
 
   bool Take(std::string* err) {
     if (t_.lock_dir_fd < 0) return true;
-    fd_ = openat(t_.lock_dir_fd, kFirewallLockFile,
-                 O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    const std::string& name = t_.lock_file;
+    fd_ = openat(
+        t_.lock_dir_fd, name.c_str(),
+        O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+        0600);
     if (fd_ < 0) {
-      *err = std::string("cannot open ") + kFirewallLockFile + ": " +
-             std::strerror(errno);
+      *err = "cannot open " + name + ": " + std::strerror(errno);
+      return false;
+    }
+    struct stat st;
+    if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+      *err = name +
+             " is not a regular file owned by this user, closed to group "
+             "and others";
       return false;
     }
     if (!WaitFlock(fd_, LOCK_EX, t_.lock_timeout_ms)) {
       *err = errno == ETIMEDOUT
-                 ? std::string(kFirewallLockFile) +
-                       " held by another sync for " +
+                 ? name + " held by another sync for " +
                        std::to_string(t_.lock_timeout_ms) + " ms"
-                 : std::string("cannot lock ") + kFirewallLockFile + ": " +
-                       std::strerror(errno);
+                 : "cannot lock " + name + ": " + std::strerror(errno);
       return false;
     }
     return true;
@@ -109,6 +118,10 @@ std::string Key(const FirewallElement& e) {
 }
 
 }  // namespace
+
+std::string FirewallLockFile(const std::string& table) {
+  return "firewall-" + table + ".lock";
+}
 
 bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
              std::string* err) {

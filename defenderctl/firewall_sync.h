@@ -50,17 +50,26 @@ struct SyncTarget {
   Store* store;
   const FirewallGuard* guard;
   int64_t max_elements;
-  // The directory (store.dir, checked: OpenStateDir) of the lock file
-  // kFirewallLockFile that every sync of this machine holds from its read
-  // of the store to its change of the sets; -1: none (tests). Without it a
-  // hook's `firewall add` could add an element between a full sync's read
-  // of the store and its rebuild of a set, which would drop it again.
+  // The directory (kFirewallLockDir, checked: OpenStateDir) of the lock
+  // file `lock_file` that every sync of this machine for one table holds
+  // from its read of the store to its change of the sets; -1: none
+  // (tests). Without it a hook's `firewall add` could add an element
+  // between a full sync's read of the store and its rebuild of a set, which
+  // would drop it again. The file must be a regular file owned by the
+  // effective uid and not readable or writable by group or others (a user
+  // who could open it could hold the lock and stop every sync).
   int lock_dir_fd = -1;
+  std::string lock_file;
   // How long a sync waits for that lock before it fails.
   int lock_timeout_ms = 30'000;
 };
 
-inline constexpr char kFirewallLockFile[] = "firewall.lock";
+// Where the locks are: not in store.dir, which a Redis store does not need.
+inline constexpr char kFirewallLockDir[] = "/run/pam_defender";
+
+// The lock file's name for table `table` (firewall.table: letters, digits
+// and '_').
+std::string FirewallLockFile(const std::string& table);
 
 // Ensures the table and makes both sets hold exactly the admitted blocked
 // hosts of the store at `now`, in one transaction.

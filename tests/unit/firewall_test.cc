@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -623,7 +624,13 @@ TEST_CASE("no host is dropped when a host block refuses no login" *
   CHECK_FALSE(FirewallGuard(no_hosts, {}).Admit("203.0.113.4", &el, &why));
   CHECK(why == "lockout.disable_host_lockout: a host block refuses nothing");
   CHECK_FALSE(FirewallGuard(both, {}).Admit("203.0.113.4", &el, &why));
-  CHECK(why == "lockout.by_user_and_host: a host block alone refuses no one");
+  CHECK(why ==
+        "lockout.by_user_and_host: a host block alone refuses only users "
+        "never blocked (root, allow_users)");
+  // With no user ever blocked, a host block alone refuses every login.
+  both.disable_user_lockout = true;
+  CHECK(FirewallGuard(both, {}).off().empty());
+  CHECK(FirewallGuard(both, {}).Admit("203.0.113.4", &el, &why));
   const std::string result = InNetns([&report]() -> std::string {
     SyncFixture f("pd_report", 10);
     f.Block("203.0.113.4", f.now + 600);
@@ -660,9 +667,9 @@ TEST_CASE("no host is dropped when a host block refuses no login" *
 }
 
 // A hook's `firewall add` and the watcher's full sync on one machine: each
-// holds store.dir/firewall.lock from its read of the store to its change of
-// the sets (a rebuild of a set by a sync that read the store before the
-// hook's block would drop the hook's element). Held by another, a sync
+// holds /run/pam_defender/firewall-TABLE.lock from its read of the store to its
+// change of the sets (a rebuild of a set by a sync that read the store before
+// the hook's block would drop the hook's element). Held by another, a sync
 // waits, then fails having read and changed nothing.
 TEST_CASE("syncs hold the firewall lock from the store read to the change" *
           doctest::skip(geteuid() != 0)) {
@@ -671,10 +678,11 @@ TEST_CASE("syncs hold the firewall lock from the store read to the change" *
     const int dir_fd = open(dir.path().c_str(), O_PATH | O_DIRECTORY);
     SyncFixture f("pd_lock", 10);
     f.target.lock_dir_fd = dir_fd;
+    f.target.lock_file = FirewallLockFile("pd_lock");
     f.target.lock_timeout_ms = 200;
     f.Block("203.0.113.4", f.now + 600);
-    const int other = open((dir / kFirewallLockFile).c_str(),
-                           O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    const std::string path = dir / f.target.lock_file;
+    const int other = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (other < 0 || flock(other, LOCK_EX) != 0) return "cannot hold it";
     std::string log;
     SyncChanges c;
@@ -692,15 +700,30 @@ TEST_CASE("syncs hold the firewall lock from the store read to the change" *
         !SyncOne(f.target, "203.0.113.4", f.now, &present, &c, &f.err)) {
       return log + "after: " + f.err;
     }
+    log += DescribeChanges(c);
+    // A lock file another user could open (and hold) is refused.
+    std::string untrusted;
+    if (chmod(path.c_str(), 0644) != 0 ||
+        SyncAll(f.target, f.now, &c, &untrusted)) {
+      return log + "a 0644 lock file was used";
+    }
+    if (chmod(path.c_str(), 0600) != 0 || chown(path.c_str(), 65534, 0) != 0 ||
+        SyncAll(f.target, f.now, &c, &f.err)) {
+      return log + "another user's lock file was used";
+    }
     close(dir_fd);
-    return log + DescribeChanges(c);
+    return log + untrusted + "\n" + f.err + "\n";
   });
   CHECK(result ==
-        "all: firewall.lock held by another sync for 200 ms\n"
-        "one: firewall.lock held by another sync for 200 ms\n"
+        "all: firewall-pd_lock.lock held by another sync for 200 ms\n"
+        "one: firewall-pd_lock.lock held by another sync for 200 ms\n"
         "no table\n"
         "created the table\n"
-        "+ 203.0.113.4 (600s)\n");
+        "+ 203.0.113.4 (600s)\n"
+        "firewall-pd_lock.lock is not a regular file owned by this user, "
+        "closed to group and others\n"
+        "firewall-pd_lock.lock is not a regular file owned by this user, "
+        "closed to group and others\n");
 }
 
 // An attacker with many IPv6 /64s (a /48 holds 65,536) gets each blocked
