@@ -670,7 +670,8 @@ TEST_CASE("no host is dropped when a host block refuses no login" *
 // holds /run/pam_defender/firewall-TABLE.lock from its read of the store to its
 // change of the sets (a rebuild of a set by a sync that read the store before
 // the hook's block would drop the hook's element). Held by another, a sync
-// waits, then fails having read and changed nothing.
+// waits, then fails having read and changed nothing; a lock file another
+// user could open is refused.
 TEST_CASE("syncs hold the firewall lock from the store read to the change" *
           doctest::skip(geteuid() != 0)) {
   const std::string result = InNetns([]() -> std::string {
