@@ -98,9 +98,9 @@ bool ParseSetListing(const std::string& json, bool v6,
 
 // Whether the terse JSON listing of a table (nft -j -t list table) shows a
 // table this class did not make: one with anything but the two sets (with
-// their type and flags), the input chain as TableCommands() declares it,
-// and rules in it of the forms TableCommands() writes (for any ports and
-// either action), or one without all three, or with flags or a comment.
+// their type and flags), the input chain as TableCommands() declares it
+// and rules in that chain (whatever they are: a full sync rewrites them),
+// or one without all three, or with flags or a comment.
 // If so, *what says how ("holds chain forward", "has no set blocked_v6").
 // *handle is set to the table's handle when listed.
 bool ForeignObject(const std::string& json, std::string* what,
