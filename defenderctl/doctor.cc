@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "common/normalize.h"
 #include "common/store_dir.h"
+#include "defenderctl/firewall_guard.h"
 
 namespace defender::ctl {
 namespace {
@@ -353,8 +354,18 @@ struct ConfRef {
   int line = 0;
 };
 
+// A line of ours with a conf= file or KEY=VALUE arguments: its step runs
+// with a configuration of its own.
+struct StackArgs {
+  std::string file;
+  int line = 0;
+  std::string conf;                    // "" for the default file.
+  std::vector<std::string> overrides;  // KEY=VALUE, as ApplyOverride takes.
+};
+
 void CheckPam(const std::string& root, std::vector<Finding>* out,
-              bool* sshd_uses_us, std::vector<ConfRef>* confs) {
+              bool* sshd_uses_us, std::vector<ConfRef>* confs,
+              std::vector<StackArgs>* stacks) {
   for (const std::string& name : PamFiles(root)) {
     const std::string file = std::string(kPamDir) + "/" + name;
     const std::vector<PamLine> lines = ReadPamFile(Under(root, file));
@@ -362,20 +373,22 @@ void CheckPam(const std::string& root, std::vector<Finding>* out,
     for (const PamLine& l : lines) {
       if (!IsOurs(l)) continue;
       ours = true;
+      StackArgs stack{file, l.number, "", {}};
       for (const std::string& a : l.args) {
-        if (a == "mode=report") {
-          out->push_back(
-              Note("pam.report_mode", file, l.number,
-                   "\"mode=report\" on this line: its step counts and logs "
-                   "(would block, would refuse) but refuses nothing",
-                   "once the report looks right, remove mode=report"));
+        if (a.find('=') == std::string::npos) continue;
+        if (a.rfind("conf=", 0) != 0) {
+          stack.overrides.push_back(a);
+          continue;
         }
-        if (a.rfind("conf=", 0) != 0) continue;
         const std::string path = a.substr(5);
+        stack.conf = path;
         if (std::none_of(confs->begin(), confs->end(),
                          [&](const ConfRef& c) { return c.path == path; })) {
           confs->push_back({path, file, l.number});
         }
+      }
+      if (!stack.conf.empty() || !stack.overrides.empty()) {
+        stacks->push_back(std::move(stack));
       }
       if (!ModuleExists(root, l.module)) {
         out->push_back(Problem(
@@ -601,6 +614,59 @@ void CheckCleanup(const std::string& root, std::vector<Finding>* out) {
       "cleanup\" daily from cron)"));
 }
 
+// The lines of `stacks` (their conf= file, then their KEY=VALUE arguments
+// applied as the module applies them): an argument the module refuses
+// (pam.argument_invalid), one that puts the step in report mode
+// (pam.report_mode), and, with the firewall on, a step that lets in hosts
+// the firewall drops: the firewall follows `cfg` (`shown`), not the
+// stack's configuration (pam.firewall_mismatch).
+void CheckStackArgs(const std::string& root, const std::string& shown,
+                    const Config& cfg, const std::vector<StackArgs>& stacks,
+                    std::vector<Finding>* out) {
+  const std::string firewall_off = FirewallGuard(cfg, {}).off();
+  for (const StackArgs& s : stacks) {
+    // A conf= file is read over the built-in defaults, as the module does.
+    const bool own = !s.conf.empty() && s.conf != shown;
+    Config c = own ? Config() : cfg;
+    std::string err;
+    if (own &&
+        !LoadConfigFile(Under(root, s.conf), /*missing_ok=*/false, &c, &err)) {
+      continue;  // pam.conf_invalid.
+    }
+    const bool file_report = c.report_only;
+    bool valid = true;
+    for (const std::string& a : s.overrides) {
+      if (!ApplyOverride(a, &c, &err)) {
+        out->push_back(
+            Problem("pam.argument_invalid", s.file, s.line,
+                    err + ": the module does not run this step with it (a "
+                          "configuration error: the step protects nothing)",
+                    "fix or remove the argument"));
+        valid = false;
+        break;
+      }
+    }
+    if (!valid) continue;
+    if (c.report_only && !file_report) {
+      out->push_back(
+          Note("pam.report_mode", s.file, s.line,
+               "an argument of this line sets mode = \"report\": its step "
+               "counts and logs (would block, would refuse) but refuses "
+               "nothing",
+               "once the report looks right, remove it"));
+    }
+    const std::string off = FirewallGuard(c, {}).off();
+    if (cfg.firewall_enabled && firewall_off.empty() && !off.empty()) {
+      out->push_back(Problem(
+          "pam.firewall_mismatch", s.file, s.line,
+          "this step's configuration drops no host (" + off +
+              "), but the firewall follows " + shown +
+              " and drops blocked hosts: it refuses logins this stack lets in",
+          "set the same in " + shown + ", or turn the firewall off"));
+    }
+  }
+}
+
 // A configuration file in report mode.
 Finding ReportModeNote(const std::string& file) {
   return Note("config.report_mode", file, 0,
@@ -634,7 +700,8 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
   std::vector<Finding> out;
   bool sshd_uses_us = false;
   std::vector<ConfRef> confs;
-  CheckPam(opt.root, &out, &sshd_uses_us, &confs);
+  std::vector<StackArgs> stacks;
+  CheckPam(opt.root, &out, &sshd_uses_us, &confs, &stacks);
   if (sshd_uses_us) CheckSshd(opt.root, &out);
 
   const std::string shown = opt.config_path.empty()
@@ -673,6 +740,7 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
   } else {
     CheckAdminSession(cfg, shown, opt.ssh_connection, &out);
     if (cfg.report_only) out.push_back(ReportModeNote(shown));
+    CheckStackArgs(opt.root, shown, cfg, stacks, &out);
     CheckStore(opt.root, cfg, &out);
   }
   CheckCleanup(opt.root, &out);

@@ -97,6 +97,21 @@ expect conf-report "0 config.report_mode" \
    printf '[lockout]\\nmode = \"report\"\\n' >etc/security/login.toml && chmod 0600 etc/security/login.toml"
 expect arg-report "0 pam.report_mode" \
   "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& mode=report|' >etc/pam.d/login"
+expect arg-report-key "0 pam.report_mode" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& lockout.mode=report|' >etc/pam.d/login"
+expect arg-invalid "1 pam.argument_invalid" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so authfail$|& failure_limit=many|' >etc/pam.d/login"
+# The firewall follows the configuration file, not a stack's arguments: a
+# stack in report mode (or by_user_and_host) would have its hosts dropped.
+expect firewall-mismatch "1 pam.firewall_mismatch pam.report_mode" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& mode=report|' >etc/pam.d/login &&
+   printf '[firewall]\\nenabled = true\\n' >>etc/security/defender.toml"
+expect firewall-by-pair "1 pam.firewall_mismatch" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& by_user_and_host=true|' >etc/pam.d/login &&
+   printf '[firewall]\\nenabled = true\\n' >>etc/security/defender.toml"
+expect firewall-same "0 " \
+  "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& failure_limit=3|' >etc/pam.d/login &&
+   printf '[firewall]\\nenabled = true\\n' >>etc/security/defender.toml"
 expect module-missing "1 pam.module_missing pam.module_missing pam.module_missing pam.module_missing" \
   "rm lib/x86_64-linux-gnu/security/pam_defender.so"
 expect enforce-order "1 pam.enforce_order" \
