@@ -88,17 +88,24 @@ bool Context::LoadConfig(bool tolerate_invalid) {
   }
   ConfigSnapshot last;
   std::string last_err;
-  if (ReadConfigSnapshot(globals_.statedir, path, &last, &last_err) ==
-      SnapshotRead::kOk) {
+  const SnapshotRead read =
+      ReadConfigSnapshot(globals_.statedir, path, &last, &last_err);
+  if (read == SnapshotRead::kOk) {
     config_ = std::move(last.config);
     PrintWarning(path + " is invalid (" + err +
                  "); using the last valid configuration from " +
                  FormatIso8601(last.identity.mtime_sec));
     return true;
   }
-  // The module has never enforced this file: it protects nothing and keeps
-  // no state by it, and the built-in defaults could name another store
-  // than the one the file means (another directory, or Redis).
+  if (read == SnapshotRead::kBad) {
+    // There is one, but this user may not read it, or it is damaged.
+    PrintError(err + " (and the last valid version cannot be used: " +
+               last_err + ")" + (geteuid() != 0 ? " (run as root)" : ""));
+    return false;
+  }
+  // The module has never enforced this file: it keeps no state by it, and
+  // the built-in defaults could name another store than the one the file
+  // means (another directory, or Redis).
   PrintError(err + " (and no valid version of " + path +
              " was ever compiled by the module to fall back on)");
   return false;

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
+
+#include "common/config_snapshot_file.h"
 #include "common/format.h"
 #include "tests/cli/harness.h"
 
@@ -154,6 +157,28 @@ TEST_CASE("invalid config never compiled: list and unblock exit 2") {
                        box.config() +
                        " was ever compiled by the module to fall back on)\n");
   }
+}
+
+// A compiled version that exists but cannot be used (damaged, or not
+// readable by this user) is not "never compiled": the message says why.
+TEST_CASE("invalid config, its compiled version damaged: exit 2, and why") {
+  Sandbox box("[lockout]\nfailure_limit = 1\n");
+  box.AddUser("alice", "secret");
+  CHECK(box.Login("alice", "wrong", "") != 0);  // Compiles the file.
+  const char* statedir = getenv("PAM_DEFENDER_TEST_STATEDIR");
+  REQUIRE(statedir != nullptr);
+  const std::string snapshot = ConfigSnapshotPath(statedir, box.config());
+  REQUIRE(Exists(snapshot));
+  WriteFile(snapshot, "damaged", 0600);
+  box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
+                  "\"\n[lockout]\nfailure_limt = 1\n");
+  const RunResult r = box.Ctl({"list"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
+  CHECK(r.err.rfind("defenderctl: " + box.config() +
+                        ":4: lockout.failure_limt: unknown key (and the last "
+                        "valid version cannot be used: ",
+                    0) == 0);
 }
 
 TEST_CASE("config errors: a missing file named by -c is exit 2") {
