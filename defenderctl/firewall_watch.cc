@@ -37,13 +37,6 @@ constexpr int kFirstBackoffMs = 250;
 // waits behind them, each costing a sync of its host.
 constexpr auto kMaxPingPeriod = std::chrono::seconds(15);
 
-// Whether `r` is the answer to a PING sent in Pub/Sub mode: ["pong", ""].
-bool IsPong(const redisReply& r) {
-  return r.type == REDIS_REPLY_ARRAY && r.elements == 2 &&
-         r.element[0]->type == REDIS_REPLY_STRING &&
-         std::string_view(r.element[0]->str, r.element[0]->len) == "pong";
-}
-
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_resync = 0;
 
@@ -227,44 +220,48 @@ class Watcher {
       if (g_resync || Steady::now() >= next) {
         next = Steady::now() + (Sync() ? period : std::chrono::seconds(1));
       }
-      std::string err;
-      if (Steady::now() >= next_ping) {
-        if (ping_unanswered) {
-          Log("lost the subscription: no answer to PING within " +
-              std::to_string(
-                  std::chrono::duration_cast<std::chrono::seconds>(ping_period)
-                      .count()) +
-              " s");
-          return false;
-        }
-        if (!sub->Send({"PING"}, &err)) {
-          Log("lost the subscription: " + err);
-          return false;
-        }
-        ping_unanswered = true;
-        next_ping = Steady::now() + ping_period;
-      }
+      // What has come first (a pong that came during a long sync is read
+      // before the PING is judged), waiting at most until the next sync or
+      // PING.
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::min(next, next_ping) - Steady::now())
                             .count();
       bool timed_out = false;
+      std::string err;
       RedisReplyPtr r =
           sub->Receive(static_cast<int>(std::clamp<int64_t>(left, 1, 500)),
                        &timed_out, &err);
-      if (!r) {
-        if (timed_out) continue;
+      if (!r && !timed_out) {
         Log("lost the subscription: " + err);
         return false;
       }
-      ping_unanswered = false;
-      if (IsPong(*r)) continue;
-      if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-          r->element[0]->type == REDIS_REPLY_STRING &&
-          std::string_view(r->element[0]->str, r->element[0]->len) ==
-              "message" &&
-          r->element[2]->type == REDIS_REPLY_STRING) {
-        Hint(std::string(r->element[2]->str, r->element[2]->len));
+      if (r) {
+        ping_unanswered = false;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+            r->element[0]->type == REDIS_REPLY_STRING &&
+            std::string_view(r->element[0]->str, r->element[0]->len) ==
+                "message" &&
+            r->element[2]->type == REDIS_REPLY_STRING) {
+          Hint(std::string(r->element[2]->str, r->element[2]->len));
+        }
+        continue;
       }
+      // Nothing came within the wait.
+      if (Steady::now() < next_ping) continue;
+      if (ping_unanswered) {
+        Log("lost the subscription: nothing received within " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(ping_period)
+                    .count()) +
+            " s of a PING");
+        return false;
+      }
+      if (!sub->Send({"PING"}, &err)) {
+        Log("lost the subscription: " + err);
+        return false;
+      }
+      ping_unanswered = true;
+      next_ping = Steady::now() + ping_period;
     }
     return true;
   }
