@@ -72,12 +72,16 @@ class SigpipeGuard {
 
 using TimePoint = SteadyClock::time_point;
 
-// Milliseconds left until `deadline` (0 when it has passed).
+// Milliseconds left until `deadline`, rounded up (0 only when it has
+// passed): a wait of a few microseconds still polls, so that what is
+// already on the socket is read (a 1 ms Receive() rounded down to no poll
+// at all, and never saw the reply waiting there).
 int MsLeft(TimePoint deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
                         deadline - SteadyClock::now())
                         .count();
-  return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left, 1 << 30));
+  if (left <= 0) return 0;
+  return static_cast<int>(std::min<int64_t>((left + 999) / 1000, 1 << 30));
 }
 
 // Waits until `fd` is ready for `events` or `deadline` passes. Returns 1

@@ -359,7 +359,10 @@ struct ConfRef {
 struct StackArgs {
   std::string file;
   int line = 0;
-  std::string conf;                    // "" for the default file.
+  bool preauth = false;      // The stack's first refusal: judged for the
+                             // firewall.
+  bool fail_closed = false;  // A configuration error refuses every login.
+  std::string conf;          // "" for the default file.
   std::vector<std::string> overrides;  // KEY=VALUE, as ApplyOverride takes.
 };
 
@@ -373,7 +376,15 @@ void CheckPam(const std::string& root, std::vector<Finding>* out,
     for (const PamLine& l : lines) {
       if (!IsOurs(l)) continue;
       ours = true;
-      StackArgs stack{file, l.number, "", {}};
+      // An account line without enforce returns before it reads any
+      // configuration.
+      const bool runs = l.type != "account" || HasArg(l, "enforce");
+      StackArgs stack{file,
+                      l.number,
+                      l.type == "auth" && Step(l) == "preauth",
+                      HasArg(l, "fail_closed"),
+                      "",
+                      {}};
       for (const std::string& a : l.args) {
         if (a.find('=') == std::string::npos) continue;
         if (a.rfind("conf=", 0) != 0) {
@@ -387,7 +398,7 @@ void CheckPam(const std::string& root, std::vector<Finding>* out,
           confs->push_back({path, file, l.number});
         }
       }
-      if (!stack.conf.empty() || !stack.overrides.empty()) {
+      if (runs && (!stack.conf.empty() || !stack.overrides.empty())) {
         stacks->push_back(std::move(stack));
       }
       if (!ModuleExists(root, l.module)) {
@@ -616,18 +627,22 @@ void CheckCleanup(const std::string& root, std::vector<Finding>* out) {
 
 // The lines of `stacks` (their conf= file, then their KEY=VALUE arguments
 // applied as the module applies them): an argument the module refuses
-// (pam.argument_invalid), one that puts the step in report mode
-// (pam.report_mode), and, with the firewall on, a step that lets in hosts
-// the firewall drops: the firewall follows `cfg` (`shown`), not the
-// stack's configuration (pam.firewall_mismatch).
+// (pam.argument_invalid), arguments that put a step in report mode
+// (pam.report_mode, once per file), and, with the firewall on, a preauth
+// step (a stack's first refusal) that lets in hosts the firewall drops:
+// the firewall follows `cfg` (`shown`), not the stack's configuration
+// (pam.firewall_mismatch). `cfg` is nullptr when `shown` does not load:
+// the arguments are then checked over the built-in defaults, and the
+// firewall is not judged.
 void CheckStackArgs(const std::string& root, const std::string& shown,
-                    const Config& cfg, const std::vector<StackArgs>& stacks,
+                    const Config* cfg, const std::vector<StackArgs>& stacks,
                     std::vector<Finding>* out) {
-  const std::string firewall_off = FirewallGuard(cfg, {}).off();
+  const std::string firewall_off = cfg ? FirewallGuard(*cfg, {}).off() : "";
+  std::vector<std::string> noted;
   for (const StackArgs& s : stacks) {
     // A conf= file is read over the built-in defaults, as the module does.
     const bool own = !s.conf.empty() && s.conf != shown;
-    Config c = own ? Config() : cfg;
+    Config c = own || !cfg ? Config() : *cfg;
     std::string err;
     if (own &&
         !LoadConfigFile(Under(root, s.conf), /*missing_ok=*/false, &c, &err)) {
@@ -639,15 +654,21 @@ void CheckStackArgs(const std::string& root, const std::string& shown,
       if (!ApplyOverride(a, &c, &err)) {
         out->push_back(
             Problem("pam.argument_invalid", s.file, s.line,
-                    err + ": the module does not run this step with it (a "
-                          "configuration error: the step protects nothing)",
+                    err +
+                        ": the module does not run this step with it (a "
+                        "configuration error: " +
+                        (s.fail_closed ? "with fail_closed every login "
+                                         "through this stack is refused)"
+                                       : "the step protects nothing)"),
                     "fix or remove the argument"));
         valid = false;
         break;
       }
     }
     if (!valid) continue;
-    if (c.report_only && !file_report) {
+    if (c.report_only && !file_report &&
+        std::find(noted.begin(), noted.end(), s.file) == noted.end()) {
+      noted.push_back(s.file);
       out->push_back(
           Note("pam.report_mode", s.file, s.line,
                "an argument of this line sets mode = \"report\": its step "
@@ -656,7 +677,8 @@ void CheckStackArgs(const std::string& root, const std::string& shown,
                "once the report looks right, remove it"));
     }
     const std::string off = FirewallGuard(c, {}).off();
-    if (cfg.firewall_enabled && firewall_off.empty() && !off.empty()) {
+    if (cfg && cfg->firewall_enabled && s.preauth && firewall_off.empty() &&
+        !off.empty()) {
       out->push_back(Problem(
           "pam.firewall_mismatch", s.file, s.line,
           "this step's configuration drops no host (" + off +
@@ -737,10 +759,11 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
                               "): the module keeps enforcing the last valid "
                               "one, or none if it never loaded one",
                           "fix it, then run \"defenderctl config check\""));
+    CheckStackArgs(opt.root, shown, nullptr, stacks, &out);
   } else {
     CheckAdminSession(cfg, shown, opt.ssh_connection, &out);
     if (cfg.report_only) out.push_back(ReportModeNote(shown));
-    CheckStackArgs(opt.root, shown, cfg, stacks, &out);
+    CheckStackArgs(opt.root, shown, &cfg, stacks, &out);
     CheckStore(opt.root, cfg, &out);
   }
   CheckCleanup(opt.root, &out);

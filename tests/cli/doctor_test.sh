@@ -109,6 +109,21 @@ expect firewall-mismatch "1 pam.firewall_mismatch pam.report_mode" \
 expect firewall-by-pair "1 pam.firewall_mismatch" \
   "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& by_user_and_host=true|' >etc/pam.d/login &&
    printf '[firewall]\\nenabled = true\\n' >>etc/security/defender.toml"
+# Only a stack's preauth line (its first refusal) is judged for the
+# firewall; an account line without enforce reads no configuration; report
+# mode on every line of a stack is one note; arguments are checked even
+# when the configuration file does not load.
+expect firewall-authfail-only "0 " \
+  "hand_stack $ok_stack | sed 's|pam_defender.so authfail$|& disable_host_lockout=true|' >etc/pam.d/login &&
+   printf '[firewall]\\nenabled = true\\n' >>etc/security/defender.toml"
+expect account-without-enforce "0 " \
+  "hand_stack $ok_stack | sed 's|pam_defender.so enforce$|pam_defender.so mode=report failure_limit=many|' >etc/pam.d/login &&
+   printf '[firewall]\\nenabled = true\\n' >>etc/security/defender.toml"
+expect report-every-line "0 pam.report_mode" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& mode=report|' >etc/pam.d/login"
+expect args-with-invalid-config "1 config.invalid pam.report_mode" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& mode=report|' >etc/pam.d/login &&
+   echo 'failure_limt = 4' >>etc/security/defender.toml"
 expect firewall-same "0 " \
   "hand_stack $ok_stack | sed 's|pam_defender.so preauth$|& failure_limit=3|' >etc/pam.d/login &&
    printf '[firewall]\\nenabled = true\\n' >>etc/security/defender.toml"

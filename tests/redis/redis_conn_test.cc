@@ -312,6 +312,36 @@ TEST_CASE("unix socket URL with a database number") {
   redisFree(direct);
 }
 
+// The firewall watcher's subscription: a PING sent with Send() is answered
+// among the messages, and a Receive() of 1 ms (what the watcher waits after
+// a long sync) reads a reply already on the socket; it rounded down to no
+// poll at all and timed out with the reply there.
+TEST_CASE("Send in Pub/Sub mode, and a 1 ms Receive reads what has come") {
+  RedisServer server;
+  std::string err;
+  RedisConnection c(Settings(server.url()));
+  RedisReplyPtr r = c.Command({"SUBSCRIBE", "ch"}, &err);
+  REQUIRE_MESSAGE(r, err);
+  int read = 0;
+  for (int round = 0; round < 20; ++round) {
+    REQUIRE_MESSAGE(c.Send({"PING"}, &err), err);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    bool timed_out = false;
+    r = c.Receive(1, &timed_out, &err);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        std::string(r->element[0]->str, r->element[0]->len) == "pong") {
+      ++read;
+    } else {
+      // Read it now, so that the next round starts clean.
+      r = c.Receive(1000, &timed_out, &err);
+    }
+  }
+  CHECK(read == 20);
+  RedisConnection closed(Settings(server.url()));
+  CHECK_FALSE(closed.Send({"PING"}, &err));
+  CHECK(err == "not connected");
+}
+
 TEST_CASE("sockets are CLOEXEC and closed with the connection") {
   RedisServer server;
   std::string err;
