@@ -8,6 +8,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -625,29 +626,27 @@ void CheckCleanup(const std::string& root, std::vector<Finding>* out) {
       "cleanup\" daily from cron)"));
 }
 
-// The lines of `stacks` (their conf= file, then their KEY=VALUE arguments
-// applied as the module applies them): an argument the module refuses
-// (pam.argument_invalid), arguments that put a step in report mode
-// (pam.report_mode, once per file), and, with the firewall on, a preauth
-// step (a stack's first refusal) that lets in hosts the firewall drops:
+// The lines of `stacks` (their conf= file, as loaded into `confs`, then
+// their KEY=VALUE arguments applied as the module applies them): an argument
+// the module refuses (pam.argument_invalid), arguments that put a step in
+// report mode (pam.report_mode, once per file), and, with the firewall on, a
+// preauth step (a stack's first refusal) that lets in hosts the firewall drops:
 // the firewall follows `cfg` (`shown`), not the stack's configuration
 // (pam.firewall_mismatch). `cfg` is nullptr when `shown` does not load:
 // the arguments are then checked over the built-in defaults, and the
 // firewall is not judged.
-void CheckStackArgs(const std::string& root, const std::string& shown,
-                    const Config* cfg, const std::vector<StackArgs>& stacks,
+void CheckStackArgs(const std::string& shown, const Config* cfg,
+                    const std::map<std::string, Config>& confs,
+                    const std::vector<StackArgs>& stacks,
                     std::vector<Finding>* out) {
-  const std::string firewall_off = cfg ? FirewallGuard(*cfg, {}).off() : "";
+  const std::string firewall_off = cfg ? FirewallOffReason(*cfg) : "";
   std::vector<std::string> noted;
   for (const StackArgs& s : stacks) {
-    // A conf= file is read over the built-in defaults, as the module does.
     const bool own = !s.conf.empty() && s.conf != shown;
-    Config c = own || !cfg ? Config() : *cfg;
+    const auto loaded = confs.find(s.conf);
+    if (own && loaded == confs.end()) continue;  // pam.conf_invalid.
+    Config c = own ? loaded->second : cfg ? *cfg : Config();
     std::string err;
-    if (own &&
-        !LoadConfigFile(Under(root, s.conf), /*missing_ok=*/false, &c, &err)) {
-      continue;  // pam.conf_invalid.
-    }
     const bool file_report = c.report_only;
     bool valid = true;
     for (const std::string& a : s.overrides) {
@@ -676,7 +675,7 @@ void CheckStackArgs(const std::string& root, const std::string& shown,
                "nothing",
                "once the report looks right, remove it"));
     }
-    const std::string off = FirewallGuard(c, {}).off();
+    const std::string off = FirewallOffReason(c);
     if (cfg && cfg->firewall_enabled && s.preauth && firewall_off.empty() &&
         !off.empty()) {
       out->push_back(Problem(
@@ -732,6 +731,9 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
   // A stack's own configuration (conf=): one that does not load leaves that
   // stack on its last valid version, or unprotected if it never loaded;
   // one in report mode refuses nothing.
+  // Each is read once, over the built-in defaults as the module does, and
+  // kept for CheckStackArgs.
+  std::map<std::string, Config> loaded;
   for (const ConfRef& c : confs) {
     if (c.path == shown) continue;
     Config other;
@@ -739,6 +741,7 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
     if (LoadConfigFile(Under(opt.root, c.path), /*missing_ok=*/false, &other,
                        &err)) {
       if (other.report_only) out.push_back(ReportModeNote(c.path));
+      loaded.emplace(c.path, std::move(other));
     } else {
       out.push_back(
           Problem("pam.conf_invalid", c.file, c.line,
@@ -759,11 +762,11 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
                               "): the module keeps enforcing the last valid "
                               "one, or none if it never loaded one",
                           "fix it, then run \"defenderctl config check\""));
-    CheckStackArgs(opt.root, shown, nullptr, stacks, &out);
+    CheckStackArgs(shown, nullptr, loaded, stacks, &out);
   } else {
     CheckAdminSession(cfg, shown, opt.ssh_connection, &out);
     if (cfg.report_only) out.push_back(ReportModeNote(shown));
-    CheckStackArgs(opt.root, shown, &cfg, stacks, &out);
+    CheckStackArgs(shown, &cfg, loaded, stacks, &out);
     CheckStore(opt.root, cfg, &out);
   }
   CheckCleanup(opt.root, &out);

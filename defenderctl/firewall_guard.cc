@@ -50,18 +50,24 @@ std::vector<IpAddress> LocalAddresses() {
   return out;
 }
 
+std::string FirewallOffReason(const Config& cfg) {
+  if (cfg.report_only) return "lockout.mode = \"report\" refuses nothing";
+  if (cfg.disable_host_lockout) {
+    return "lockout.disable_host_lockout: a host block refuses nothing";
+  }
+  // With by_user_and_host a host block refuses a login alone only for a
+  // user never blocked (root, allow_users), unless no user is ever blocked
+  // (disable_user_lockout): then it refuses them all.
+  if (cfg.by_user_and_host && !cfg.disable_user_lockout) {
+    return "lockout.by_user_and_host: a host block alone refuses only users "
+           "never blocked (root, allow_users)";
+  }
+  return "";
+}
+
 FirewallGuard::FirewallGuard(const Config& cfg, std::vector<IpAddress> local,
                              bool allow_local, std::vector<IpAddress> needed)
-    : off_(cfg.report_only ? "lockout.mode = \"report\" refuses nothing"
-           : cfg.disable_host_lockout
-               ? "lockout.disable_host_lockout: a host block refuses nothing"
-           // With by_user_and_host a host block refuses a login alone only
-           // for a user never blocked (root, allow_users), unless no user is
-           // ever blocked (disable_user_lockout): then it refuses them all.
-           : cfg.by_user_and_host && !cfg.disable_user_lockout
-               ? "lockout.by_user_and_host: a host block alone refuses only "
-                 "users never blocked (root, allow_users)"
-               : ""),
+    : off_(FirewallOffReason(cfg)),
       ipv6_prefix_(static_cast<int>(cfg.ipv6_prefix)),
       allow_(cfg.allow_hosts),
       local_(std::move(local)),

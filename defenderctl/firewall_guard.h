@@ -23,6 +23,14 @@ namespace defender::ctl {
 // This machine's addresses (getifaddrs), every interface.
 std::vector<IpAddress> LocalAddresses();
 
+// Why no host may be dropped at all under `cfg`, when its configuration
+// makes a host block refuse no login (the firewall must not refuse what the
+// module would let in): lockout.mode = "report", disable_host_lockout, or
+// by_user_and_host (a host block refuses a login alone only for users
+// never blocked, such as root), unless disable_user_lockout is set too
+// (then a host block alone refuses every login). Empty otherwise.
+std::string FirewallOffReason(const Config& cfg);
+
 class FirewallGuard {
  public:
   // `local`: this machine's addresses, never dropped (LocalAddresses()). A
@@ -38,13 +46,8 @@ class FirewallGuard {
   bool Admit(std::string_view subject, FirewallElement* out,
              std::string* why) const;
 
-  // Why no host may be dropped at all, when the configuration makes a host
-  // block refuse no login (the firewall must not refuse what the module
-  // would let in): lockout.mode = "report", disable_host_lockout, or
-  // by_user_and_host (a host block refuses a login alone only for users
-  // never blocked, such as root), unless disable_user_lockout is set too
-  // (then a host block alone refuses every login).
-  // Empty otherwise. Admit() then refuses every subject with this reason.
+  // FirewallOffReason() of the configuration: when it is not empty, Admit()
+  // refuses every subject with it.
   const std::string& off() const { return off_; }
 
  private:
