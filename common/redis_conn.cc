@@ -236,14 +236,20 @@ void FreeContext(redisContext* c) {
 // buffered first). Returns it, or nullptr with *err set and *timed_out
 // telling whether only the deadline passed (with nothing of a reply read,
 // `c` is then still usable); on any other error `c` is unusable.
+// `partial`, when given, carries the bytes of a reply begun but not
+// finished from one call to the next: a deadline that passes in the middle
+// of a reply is then only a timeout (the reader keeps what it has, and the
+// next call goes on from there, with the same bounds on the whole reply).
+// Without it such a reply makes `c` unusable (a command's caller would
+// read the rest as the next command's reply).
 redisReply* ReadReply(redisContext* c, TimePoint deadline,
                       const std::string& timeout, bool* timed_out,
-                      std::string* err) {
+                      std::string* err, size_t* partial = nullptr) {
   *timed_out = false;
   const HiredisApi& h = Hiredis();
   size_t& objects_left = *static_cast<size_t*>(c->reader->privdata);
-  objects_left = kMaxReplyObjects;
-  size_t bytes = 0;
+  size_t bytes = partial ? *partial : 0;
+  if (bytes == 0) objects_left = kMaxReplyObjects;
   for (;;) {
     void* reply = nullptr;
     const int rc = h.redisReaderGetReply(c->reader, &reply);
@@ -252,10 +258,14 @@ redisReply* ReadReply(redisContext* c, TimePoint deadline,
                                : std::string("bad reply: ") + c->reader->errstr;
       return nullptr;
     }
-    if (reply != nullptr) return static_cast<redisReply*>(reply);
+    if (reply != nullptr) {
+      if (partial) *partial = 0;
+      return static_cast<redisReply*>(reply);
+    }
     const int ready = WaitReady(c->fd, POLLIN, deadline);
     if (ready <= 0) {
-      *timed_out = ready == 0 && bytes == 0;
+      *timed_out = ready == 0 && (bytes == 0 || partial != nullptr);
+      if (partial) *partial = bytes;
       *err = ready == 0 ? timeout : lazy::strerror(errno);
       return nullptr;
     }
@@ -346,6 +356,7 @@ int RedisConnection::fd() const { return ctx_ ? ctx_->fd : -1; }
 void RedisConnection::Close() {
   FreeContext(ctx_);
   ctx_ = nullptr;
+  partial_bytes_ = 0;
   server_.clear();
 }
 
@@ -566,6 +577,8 @@ RedisReplyPtr RedisConnection::RawCommand(const std::vector<std::string>& argv,
 RedisReplyPtr RedisConnection::Command(const std::vector<std::string>& argv,
                                        std::string* err) {
   ArmUnlessInStep();
+  // The rest of a reply that Receive() began would pass for this one's.
+  if (partial_bytes_ != 0) Close();
   if (!DoConnect(err)) return nullptr;
   RedisReplyPtr r = RawCommand(argv, err);
   if (IsError(r.get(), "READONLY") && !settings_.sentinels.empty()) {
@@ -609,8 +622,8 @@ RedisReplyPtr RedisConnection::Receive(int timeout_ms, bool* timed_out,
   const TimePoint deadline =
       SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   std::string io_err;
-  RedisReplyPtr r(
-      ReadReply(ctx_, deadline, "nothing received", timed_out, &io_err));
+  RedisReplyPtr r(ReadReply(ctx_, deadline, "nothing received", timed_out,
+                            &io_err, &partial_bytes_));
   if (!r && !*timed_out) {
     *err = server_ + ": " + io_err;
     Close();

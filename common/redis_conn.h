@@ -102,9 +102,11 @@ class RedisConnection {
   // Waits up to `timeout_ms` for the next reply without sending anything:
   // a message pushed to a connection in Pub/Sub mode (after SUBSCRIBE sent
   // with Command()). Returns it, within the same bounds as a command's
-  // reply. When nothing arrived in time returns nullptr with *timed_out set
-  // and the connection still open; on any other error returns nullptr with
-  // *err set and closes the connection.
+  // reply. When no whole reply arrived in time returns nullptr with
+  // *timed_out set and the connection still open: the part of a reply that
+  // came is kept, and the next Receive() goes on from there (a Command()
+  // before that reconnects). On any other error returns nullptr with *err
+  // set and closes the connection.
   RedisReplyPtr Receive(int timeout_ms, bool* timed_out, std::string* err);
 
   void Close();
@@ -155,6 +157,8 @@ class RedisConnection {
   RedisSettings settings_;
   pid_t owner_pid_;
   redisContext* ctx_ = nullptr;
+  // Bytes of a reply that Receive() began and has not finished (ReadReply).
+  size_t partial_bytes_ = 0;
   std::string server_;
   bool in_step_ = false;
   TimePoint deadline_{};

@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <set>
+#include <string_view>
 
 #include "common/lock_wait.h"
 #include "common/normalize.h"
@@ -188,56 +191,86 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
   return true;
 }
 
-bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
-             size_t* present, SyncChanges* changes, std::string* err) {
+bool SyncHosts(const SyncTarget& t, std::span<const std::string> subjects,
+               int64_t now, size_t* present, SyncChanges* changes,
+               std::string* err) {
   SyncLock lock(t);
   if (!lock.Take(err)) return false;
-  FirewallElement el;
-  std::string why;
-  const bool admitted = t.guard->Admit(subject, &el, &why);
-  if (!admitted) {
-    changes->refused.emplace_back(subject, why);
-    // An address the guard refuses now may have been added before (the
-    // administrator allow-listed it to get in; ipv6_prefix changed): its
-    // element goes below, whatever the store says. A host name never was
-    // one.
-    if (!ParseIp(subject.substr(0, subject.find('/')))) return true;
+  // What each subject, named once, should have in the sets.
+  struct Wanted {
+    const std::string* subject;
+    bool admitted;
+    std::optional<FirewallElement> element;  // Blocked: with its timeout.
+  };
+  std::vector<Wanted> wanted;
+  std::set<std::string_view> named;
+  for (const std::string& subject : subjects) {
+    if (!named.insert(subject).second) continue;
+    FirewallElement el;
+    std::string why;
+    const bool admitted = t.guard->Admit(subject, &el, &why);
+    if (!admitted) {
+      changes->refused.emplace_back(subject, why);
+      // An address the guard refuses now may have been added before (the
+      // administrator allow-listed it to get in; ipv6_prefix changed):
+      // its element goes below, whatever the store says. A host name never
+      // was one.
+      if (ParseIp(subject.substr(0, subject.find('/')))) {
+        wanted.push_back({&subject, false, std::nullopt});
+      }
+      continue;
+    }
+    const Subject s{SubjectKind::kHost, subject};
+    std::vector<SubjectState> states;
+    if (!t.store->Get({&s, 1}, now, &states, err)) return false;
+    const SubjectState& st = states[0];
+    const bool blocked =
+        st.blocked && (st.permanent() || st.Remaining(now) > 0);
+    wanted.push_back(
+        {&subject, true,
+         blocked ? std::optional(WithTimeout(el, st, now)) : std::nullopt});
   }
-  const Subject s{SubjectKind::kHost, subject};
-  std::vector<SubjectState> states;
-  if (admitted && !t.store->Get({&s, 1}, now, &states, err)) return false;
+  if (wanted.empty()) return true;
+  // One listing for them all: with 20,000 elements it takes 0.2 s.
   std::vector<FirewallElement> have;
   bool exists = false;
   if (!t.firewall->List(&have, &exists, err)) return false;
   // An admitted subject is the canonical text its element is listed with.
-  const auto it =
-      std::find_if(have.begin(), have.end(),
-                   [&](const FirewallElement& h) { return h.addr == subject; });
-  const bool blocked = admitted && states[0].blocked &&
-                       (states[0].permanent() || states[0].Remaining(now) > 0);
-  *present = have.size();
-  if (!blocked) {
-    if (it == have.end()) return true;
-    changes->removed.push_back(*it);
-    if (!t.firewall->Apply({}, {}, changes->removed, err)) return false;
-    *present = have.size() - 1;
-    return true;
+  std::map<std::string_view, const FirewallElement*> listed;
+  for (const FirewallElement& h : have) listed.emplace(h.addr, &h);
+  size_t count = have.size();
+  std::vector<FirewallElement> update;
+  for (const Wanted& w : wanted) {
+    const auto it = listed.find(*w.subject);
+    if (!w.element) {
+      if (it == listed.end()) {
+        if (w.admitted) changes->not_blocked.push_back(*w.subject);
+        continue;
+      }
+      changes->removed.push_back(*it->second);
+      --count;
+      continue;
+    }
+    if (it != listed.end()) {
+      if (SameTimeout(*it->second, *w.element)) continue;
+      changes->updated.push_back(*w.element);
+    } else if (static_cast<int64_t>(count) >= t.max_elements) {
+      ++changes->over_cap;
+      continue;
+    } else {
+      changes->added.push_back(*w.element);
+      ++count;
+    }
+    // As an update even when the listing did not have it: another process
+    // (a hook, the watcher) may have added it since, with another timeout,
+    // which a plain add would leave.
+    update.push_back(*w.element);
   }
-  const FirewallElement want = WithTimeout(el, states[0], now);
-  if (it != have.end()) {
-    if (SameTimeout(*it, want)) return true;
-    changes->updated.push_back(want);
-  } else if (static_cast<int64_t>(have.size()) >= t.max_elements) {
-    changes->over_cap = 1;
-    return true;
-  } else {
-    changes->added.push_back(want);
+  if ((!update.empty() || !changes->removed.empty()) &&
+      !t.firewall->Apply({}, update, changes->removed, err)) {
+    return false;
   }
-  // As an update even when the listing did not have it: another process
-  // (a hook, the watcher) may have added it since, with another timeout,
-  // which a plain add would leave.
-  if (!t.firewall->Apply({}, {&want, 1}, {}, err)) return false;
-  *present = have.size() + (it == have.end() ? 1 : 0);
+  *present = count;
   return true;
 }
 

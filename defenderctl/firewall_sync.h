@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct SyncChanges {
   // were emptied (the store is not read; `refused` lists nothing).
   std::string off;
   size_t elements = 0;  // In the sets afterwards.
+  // SyncHosts: admitted hosts that the store does not block and that the
+  // sets did not hold (nothing to do: a forged or stale block event).
+  std::vector<std::string> not_blocked;
 };
 
 // Keeps in c->refused only the subjects that `seen` does not hold, and sets
@@ -76,12 +80,23 @@ std::string FirewallLockFile(const std::string& table);
 bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
              std::string* err);
 
-// Re-reads host `subject` in the store and adds, updates or removes its
-// element. `present` is how many elements the sets hold (for the cap),
-// updated on success. The table must exist. A subject the guard refuses is
-// never added (and removed if present): *changes->refused says why.
-bool SyncOne(const SyncTarget& t, const std::string& subject, int64_t now,
-             size_t* present, SyncChanges* changes, std::string* err);
+// Re-reads each host of `subjects` in the store and adds, updates or
+// removes its element, with one listing of the sets and one transaction
+// for them all (a burst of events costs what one does). *present is set to
+// how many elements the sets hold afterwards. The table must exist. A
+// subject the guard refuses is never added (and removed if present):
+// *changes->refused says why. Hosts beyond max_elements are counted in
+// over_cap, in the order given.
+bool SyncHosts(const SyncTarget& t, std::span<const std::string> subjects,
+               int64_t now, size_t* present, SyncChanges* changes,
+               std::string* err);
+
+// SyncHosts of one host.
+inline bool SyncOne(const SyncTarget& t, const std::string& subject,
+                    int64_t now, size_t* present, SyncChanges* changes,
+                    std::string* err) {
+  return SyncHosts(t, {&subject, 1}, now, present, changes, err);
+}
 
 // "+ 192.0.2.7 (300s)" lines for `firewall sync` and the watcher's log.
 std::string DescribeChanges(const SyncChanges& c);

@@ -37,6 +37,10 @@ constexpr int kFirstBackoffMs = 250;
 // waits behind them, each costing a sync of its host.
 constexpr auto kMaxPingPeriod = std::chrono::seconds(15);
 
+// At most this many events are applied together (one listing of the
+// sets, one transaction); more wait for the next batch.
+constexpr size_t kMaxBatch = 512;
+
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_resync = 0;
 
@@ -172,36 +176,42 @@ class Watcher {
     return true;
   }
 
-  void Hint(const std::string& message) {
-    std::string subject;
-    std::string why;
-    bool block = false;
-    const EventHint hint = ParseEventHint(message, &subject, &block, &why);
-    if (hint == EventHint::kMalformed) {
-      ignored_.Ignored("malformed (" + why + ")");
-      return;
+  // Applies the events of `messages` together (SyncHosts: one listing of
+  // the sets for them all).
+  void Hints(const std::vector<std::string>& messages) {
+    std::vector<std::string> subjects;
+    std::set<std::string> blocks;  // Subjects of block events.
+    for (const std::string& message : messages) {
+      std::string subject;
+      std::string why;
+      bool block = false;
+      const EventHint hint = ParseEventHint(message, &subject, &block, &why);
+      if (hint == EventHint::kMalformed) {
+        ignored_.Ignored("malformed (" + why + ")");
+        continue;
+      }
+      if (hint == EventHint::kOther) continue;
+      if (block) blocks.insert(subject);
+      subjects.push_back(std::move(subject));
     }
-    if (hint == EventHint::kOther) return;
+    if (subjects.empty()) return;
     SyncChanges c;
     std::string err;
-    if (!SyncOne(t_, subject, ctx_->Now(), &present_, &c, &err)) {
+    if (!SyncHosts(t_, subjects, ctx_->Now(), &present_, &c, &err)) {
       // Rate-limited: whoever can PUBLISH picks how many events come.
-      ignored_.Ignored("host " + subject + ": cannot apply it: " + err);
+      for (const std::string& subject : subjects) {
+        ignored_.Ignored("host " + subject + ": cannot apply it: " + err);
+      }
       return;
     }
-    if (!c.refused.empty()) {
-      ignored_.Ignored("host " + subject + ": " + c.refused[0].second);
-      c.refused.clear();  // Logged just above, rate-limited.
-      LogChanges(c);      // The element it removed, if any.
-      return;
+    for (const auto& [subject, why] : c.refused) {
+      ignored_.Ignored("host " + subject + ": " + why);
     }
-    const bool changed =
-        !c.added.empty() || !c.updated.empty() || !c.removed.empty();
-    if (block && !changed && c.over_cap == 0) {
-      // Already in the set with this timeout, or not blocked in the store.
-      std::vector<SubjectState> s;
-      const Subject subj{SubjectKind::kHost, subject};
-      if (t_.store->Get({&subj, 1}, ctx_->Now(), &s, &err) && !s[0].blocked) {
+    c.refused.clear();  // Logged just above, rate-limited.
+    // A block event for a host that the store does not block and the sets
+    // did not hold: forged, or stale.
+    for (const std::string& subject : c.not_blocked) {
+      if (blocks.count(subject) != 0) {
         ignored_.Ignored("host " + subject + " is not blocked in the store");
       }
     }
@@ -237,12 +247,23 @@ class Watcher {
       }
       if (r) {
         ping_unanswered = false;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-            r->element[0]->type == REDIS_REPLY_STRING &&
-            std::string_view(r->element[0]->str, r->element[0]->len) ==
-                "message" &&
-            r->element[2]->type == REDIS_REPLY_STRING) {
-          Hint(std::string(r->element[2]->str, r->element[2]->len));
+        // This message and those that follow it at once, applied together.
+        std::vector<std::string> messages;
+        while (r) {
+          if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+              r->element[0]->type == REDIS_REPLY_STRING &&
+              std::string_view(r->element[0]->str, r->element[0]->len) ==
+                  "message" &&
+              r->element[2]->type == REDIS_REPLY_STRING) {
+            messages.emplace_back(r->element[2]->str, r->element[2]->len);
+          }
+          if (messages.size() == kMaxBatch) break;
+          r = sub->Receive(1, &timed_out, &err);
+        }
+        Hints(messages);
+        if (!timed_out && !err.empty()) {
+          Log("lost the subscription: " + err);
+          return false;
         }
         continue;
       }

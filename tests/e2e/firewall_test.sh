@@ -278,6 +278,38 @@ fd77:2::/64 timeout 600" "$set_b"
   e2e_check "watcher on A alive" kill -0 "${watcher[$NS_A]}"
   e2e_check "watcher on B alive" kill -0 "${watcher[$NS_B]}"
 
+  # A burst: 300 hosts blocked and their events published back to back,
+  # as a distributed attack does. Each watcher applies them in batches
+  # (one listing of the sets for many events), and every one lands.
+  local burst=$D/burst.redis i t_burst
+  for i in $(seq 1 300); do
+    printf 'HSET defender:{host:10.77.%d.%d}:s f 0 b 1 e 0\n' $((3 + i / 250)) $((i % 250 + 1))
+    printf 'PUBLISH defender:events "{\\"event\\":\\"block\\",\\"kind\\":\\"host\\",\\"subject\\":\\"10.77.%d.%d\\",\\"until\\":0}"\n' $((3 + i / 250)) $((i % 250 + 1))
+  done >"$burst"
+  t_burst=$(now)
+  "${r[@]}" <"$burst" >/dev/null
+  burst_count() { set_of "$1" | grep -c '^10\.77\.[34]\.' || true; }
+  for ns in "$NS_A" "$NS_B"; do
+    for _ in $(seq 300); do
+      [ "$(burst_count "$ns")" = 300 ] && break
+      sleep 0.1
+    done
+  done
+  e2e_log "300 block events applied by both watchers in $(ms "$t_burst" "$(now)") ms"
+  e2e_equal "burst: all 300 on A" 300 "$(burst_count "$NS_A")"
+  e2e_equal "burst: all 300 on B" 300 "$(burst_count "$NS_B")"
+  e2e_equal "burst: each logged once on B" 300 \
+    "$(grep -c '^defenderctl: firewall: + 10\.77\.[34]\.' "$D/watch-$NS_B.log")"
+  e2e_check "burst: watcher on B alive" kill -0 "${watcher[$NS_B]}"
+  # They go again (a full sync keeps the sets as the store has them).
+  for i in $(seq 1 300); do
+    printf 'DEL defender:{host:10.77.%d.%d}:s\n' $((3 + i / 250)) $((i % 250 + 1))
+  done | "${r[@]}" >/dev/null
+  for ns in "$NS_A" "$NS_B"; do
+    in_ns "$ns" "${ctl[@]}" firewall sync >/dev/null
+  done
+  e2e_equal "burst: cleared on B" 0 "$(burst_count "$NS_B")"
+
   # A permanent block written without an event (as while a watcher is
   # disconnected), then Redis restarted: the watchers reconnect and re-sync.
   "${r[@]}" hset 'defender:{host:10.77.2.3}:s' f 0 b 1 e 0 >/dev/null

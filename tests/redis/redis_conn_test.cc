@@ -44,6 +44,19 @@ std::string Ping(RedisConnection& c, std::string* err) {
 
 const Subject kAlice{SubjectKind::kUser, "alice"};
 
+// Writes all of `data` to the blocking socket `fd`; false on an error (the
+// peer hung up).
+bool WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n =
+        send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 TEST_CASE("redis URLs") {
@@ -340,6 +353,88 @@ TEST_CASE("Send in Pub/Sub mode, and a 1 ms Receive reads what has come") {
   RedisConnection closed(Settings(server.url()));
   CHECK_FALSE(closed.Send({"PING"}, &err));
   CHECK(err == "not connected");
+}
+
+TEST_CASE("a Receive that ends in the middle of a message keeps its part") {
+  // A server that sends a Pub/Sub message in two pieces, 150 ms apart (a
+  // large message split by the network, or by a slow server).
+  sockaddr_in sa{};
+  const int lfd = BindLoopback(/*backlog=*/1, &sa);
+  std::thread server([lfd] {
+    const int fd = accept(lfd, nullptr, nullptr);
+    const std::string first = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhel";
+    const std::string rest =
+        "lo\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nbye\r\n";
+    CHECK(write(fd, first.data(), first.size()) ==
+          static_cast<ssize_t>(first.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    CHECK(write(fd, rest.data(), rest.size()) ==
+          static_cast<ssize_t>(rest.size()));
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    close(fd);
+  });
+  std::string err;
+  RedisConnection c(
+      Settings("redis://127.0.0.1:" + std::to_string(ntohs(sa.sin_port))));
+  REQUIRE_MESSAGE(c.Connect(&err), err);
+  const auto text = [](const RedisReplyPtr& r) {
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 3
+               ? std::string(r->element[2]->str, r->element[2]->len)
+               : std::string("(none)");
+  };
+  bool timed_out = false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  RedisReplyPtr r = c.Receive(20, &timed_out, &err);
+  CHECK(r == nullptr);
+  CHECK(timed_out);  // Not an error: the connection stays.
+  CHECK(c.connected());
+  r = c.Receive(1000, &timed_out, &err);
+  CHECK(text(r) == "hello");
+  r = c.Receive(1000, &timed_out, &err);
+  CHECK(text(r) == "bye");
+  c.Close();
+  server.join();
+  close(lfd);
+}
+
+TEST_CASE("a reply fed across many Receives is bounded as a whole") {
+  // A hostile server sends a bulk of 8 MiB in pieces of 512 KiB, each
+  // after the last Receive has given up: the bound on a reply's size
+  // holds over all of them.
+  sockaddr_in sa{};
+  const int lfd = BindLoopback(/*backlog=*/1, &sa);
+  std::thread server([lfd] {
+    const int fd = accept(lfd, nullptr, nullptr);
+    const std::string head = "$8388608\r\n";
+    bool ok = write(fd, head.data(), head.size()) ==
+              static_cast<ssize_t>(head.size());
+    const std::string piece(512 << 10, 'x');
+    for (int i = 0; ok && i < 16; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      ok = WriteAll(fd, piece);
+    }
+    close(fd);
+  });
+  std::string err;
+  RedisConnection c(
+      Settings("redis://127.0.0.1:" + std::to_string(ntohs(sa.sin_port))));
+  REQUIRE_MESSAGE(c.Connect(&err), err);
+  int timeouts = 0;
+  RedisReplyPtr r;
+  for (int i = 0; i < 400; ++i) {
+    bool timed_out = false;
+    r = c.Receive(10, &timed_out, &err);
+    if (!timed_out) break;
+    ++timeouts;
+  }
+  CHECK(r == nullptr);
+  CHECK(timeouts > 8);  // It came in pieces, each kept.
+  CHECK(err.find("reply larger than 4194304 bytes") != std::string::npos);
+  CHECK_FALSE(c.connected());
+  server.join();
+  close(lfd);
 }
 
 TEST_CASE("sockets are CLOEXEC and closed with the connection") {

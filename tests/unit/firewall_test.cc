@@ -792,6 +792,69 @@ TEST_CASE("a first sync puts 20000 blocked hosts in the kernel's sets" *
 // The rescue of an administrator who allow-lists their own address after
 // it was dropped: the unblock's event (or `firewall del`) removes the
 // element although the guard now refuses the host.
+TEST_CASE("SyncHosts applies a burst of events with one listing" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    SyncFixture f("pd_burst", 4);
+    const int64_t now = f.now;
+    f.Block("203.0.113.1", now + 100);
+    f.Block("203.0.113.2", now + 200);
+    SyncChanges c;
+    if (!SyncAll(f.target, now, &c, &f.err)) return "sync: " + f.err;
+    // Then, before the events come: .2 unblocked, .1 blocked for longer,
+    // three more blocked, 198.51.100.9 never was (a forged event).
+    bool was = false;
+    f.store.Unblock({SubjectKind::kHost, "203.0.113.2"}, now, &was, &f.err);
+    f.Block("203.0.113.1", now + 1000);
+    f.Block("203.0.113.3", now + 300);
+    f.Block("203.0.113.4", 0);
+    f.Block("203.0.113.5", now + 50);
+    const std::vector<std::string> burst = {
+        "203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4",
+        "203.0.113.5", "203.0.113.3", "127.0.0.1",   "198.51.100.9"};
+    size_t present = 0;
+    SyncChanges b;
+    if (!SyncHosts(f.target, burst, now + 1, &present, &b, &f.err)) {
+      return "burst: " + f.err;
+    }
+    // A removed element shows the kernel's count-down: not compared.
+    for (FirewallElement& e : b.removed) e.timeout = 0;
+    std::string log = DescribeChanges(b);
+    for (const std::string& h : b.not_blocked) log += "not blocked " + h + "\n";
+    log += "present " + std::to_string(present) + "\n";
+    std::vector<FirewallElement> have;
+    bool exists = false;
+    if (!f.fw.List(&have, &exists, &f.err)) return "list: " + f.err;
+    for (const FirewallElement& e : have) log += "listed " + e.addr + "\n";
+    // The sets are full (4): one more is left out.
+    f.Block("203.0.113.6", now + 100);
+    SyncChanges full;
+    const std::vector<std::string> more = {"203.0.113.6"};
+    if (!SyncHosts(f.target, more, now + 2, &present, &full, &f.err)) {
+      return "full: " + f.err;
+    }
+    log += "full:\n" + DescribeChanges(full);
+    log += "present " + std::to_string(present) + "\n";
+    return log;
+  });
+  CHECK(result ==
+        "+ 203.0.113.3 (299s)\n"
+        "+ 203.0.113.4 (permanent)\n"
+        "+ 203.0.113.5 (49s)\n"
+        "~ 203.0.113.1 (999s)\n"
+        "- 203.0.113.2 (permanent)\n"
+        "! 127.0.0.1 not dropped: a loopback or unspecified address\n"
+        "not blocked 198.51.100.9\n"
+        "present 4\n"
+        "listed 203.0.113.1\n"
+        "listed 203.0.113.3\n"
+        "listed 203.0.113.4\n"
+        "listed 203.0.113.5\n"
+        "full:\n"
+        "! firewall.max_elements reached: 1 blocked host(s) not dropped\n"
+        "present 4\n");
+}
+
 TEST_CASE("SyncOne removes the element of a host the guard now refuses" *
           doctest::skip(geteuid() != 0)) {
   const std::string result = InNetns([]() -> std::string {
