@@ -203,9 +203,22 @@ std::optional<IpAddress> ParseIp(std::string_view text) {
   buf[text.size()] = '\0';
   IpAddress ip;
   if (inet_pton(AF_INET, buf, ip.bytes.data()) == 1) return ip;
-  if (char* zone = strchr(buf, '%')) *zone = '\0';
+  char* zone = strchr(buf, '%');
+  if (zone != nullptr) *zone++ = '\0';
   if (strchr(buf, ':') == nullptr ||
       inet_pton(AF_INET6, buf, ip.bytes.data()) != 1) {
+    return std::nullopt;
+  }
+  // A zone names the interface of a link-local address (sshd gives
+  // "fe80::1%eth0"). On any other address, or made of other characters, it
+  // makes the text a name: "::ffff:10.0.0.1%x.example" must not pass for
+  // 10.0.0.1 (an allow-listed address, say).
+  if (zone != nullptr &&
+      (ip.bytes[0] != 0xFE || (ip.bytes[1] & 0xC0) != 0x80 || *zone == '\0' ||
+       strlen(zone) > 15 ||
+       strspn(zone,
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+              "0123456789._-") != strlen(zone))) {
     return std::nullopt;
   }
   static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0,    0,

@@ -43,6 +43,22 @@ TEST_CASE("IPv6 is printed per RFC 5952 and grouped by ipv6_prefix") {
   CHECK(FormatIp(*h->ip) == "2001:db8:1:2::7");  // Full address kept.
 }
 
+TEST_CASE("a zone only on a link-local address, else the text is a name") {
+  CHECK(HostOf("fe80::1%eth0", 128) == "fe80::1");
+  CHECK(HostOf("FE80::1%enp0s31f6.100", 128) == "fe80::1");
+  CHECK(HostOf("fe80::1%2", 128) == "fe80::1");
+  // A name that would pass for an (allow-listed) address.
+  // ('%' is escaped in a subject, as %25.)
+  CHECK(HostOf("::ffff:10.0.0.1%x.evil.example") ==
+        "::ffff:10.0.0.1%25x.evil.example");
+  CHECK_FALSE(NormalizeHost("::ffff:10.0.0.1%x", 64)->ip.has_value());
+  CHECK(HostOf("2001:db8::1%eth0") == "2001:db8::1%25eth0");
+  CHECK(HostOf("fe80::1%") == "fe80::1%25");
+  CHECK(HostOf("fe80::1%eth0 x") == "fe80::1%25eth0 x");
+  CHECK(HostOf("fe80::1%abcdefghijklmnop") == "fe80::1%25abcdefghijklmnop");
+  CHECK_FALSE(ParseIp("10.0.0.1%eth0").has_value());
+}
+
 TEST_CASE("host names are lower-cased; control characters escaped") {
   CHECK(HostOf("Attacker.Example.COM") == "attacker.example.com");
   CHECK(HostOf("evil\r\nhost") == "evil%0D%0Ahost");
