@@ -6,7 +6,7 @@
 // process, in every login (about 0.1 µs each in a small process, more in
 // sshd's two dozen libraries). Spawning hooks, Redis connections, name
 // resolution, the store's and the configuration's upkeep and a setuid
-// caller's local login use 44 C library functions that a login on the
+// caller's local login use 47 C library functions that a login on the
 // local store over the network does not call. Each of
 // those is named here; the code calls `lazy::fork()` where it would call
 // `fork()`, and the function is looked up by name at its first call in the
@@ -195,8 +195,12 @@ class Function {
   X(strftime, "strftime", size_t{0})                                         \
   X(gethostname, "gethostname")                                              \
   X(getpid, "getpid")                                                        \
-  /* A setuid caller's local login (pam_defender/module.cc). */              \
-  X(getpwnam_r, "getpwnam_r", ENOSYS)
+  /* A setuid caller's local login (pam_defender/module.cc) and its */       \
+  /* scheduling (pam_defender/process_guard.cc). */                          \
+  X(getpwnam_r, "getpwnam_r", ENOSYS)                                        \
+  X(getpriority, "getpriority")                                              \
+  X(sched_getscheduler, "sched_getscheduler")                                \
+  X(sched_getparam, "sched_getparam")
 
 // The functions' attributes (nonnull, warn_unused_result) are not part of
 // their types.

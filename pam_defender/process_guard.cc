@@ -4,11 +4,15 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "common/lazy_libc.h"
 
 namespace defender {
 
@@ -49,6 +53,7 @@ ProcessGuard::ProcessGuard(bool secure) noexcept : active_(secure) {
   // After RLIMIT_NOFILE: with `ulimit -n 2` there is room for fd 2 only now.
   for (int fd = 0; fd < 3; ++fd) FillFd(fd);
   Unstoppable();
+  NormalScheduling();
 }
 
 ProcessGuard::~ProcessGuard() {
@@ -68,6 +73,7 @@ ProcessGuard::~ProcessGuard() {
     sigaction(s.sig, &ign, nullptr);
     sigaction(s.sig, &s.old, nullptr);
   }
+  RestoreScheduling();
   umask(old_umask_);
   // Last: a stop signal sent while held is delivered now, with nothing held.
   if (mask_changed_) pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
@@ -161,6 +167,69 @@ void ProcessGuard::Unstoppable() {
   } else {
     Fail("pthread_sigmask", rc);
   }
+}
+
+namespace {
+
+// ioprio_get/ioprio_set (no C library wrapper): of the calling thread, whose
+// class is in the top bits (linux/ioprio.h).
+constexpr int kIoprioWhoProcess = 1;
+constexpr int kIoprioClassShift = 13;
+constexpr int kIoprioClassIdle = 3;
+
+}  // namespace
+
+// Out of line: a login under sshd or login (no guard) never runs it, and
+// it stays out of the code every login runs (hot_functions.txt).
+[[gnu::noinline]] void ProcessGuard::NormalScheduling() {
+  errno = 0;
+  const int nice = lazy::getpriority(PRIO_PROCESS, 0);
+  if (errno != 0) {
+    Fail("getpriority", errno);
+  } else if (nice > 0) {
+    if (lazy::setpriority(PRIO_PROCESS, 0, 0) == 0) {
+      old_nice_ = nice;
+      nice_changed_ = true;
+    } else {
+      Fail("setpriority", errno);
+    }
+  }
+  const int policy = lazy::sched_getscheduler(0);
+  const int base = policy & ~SCHED_RESET_ON_FORK;
+  if (policy < 0) {
+    Fail("sched_getscheduler", errno);
+  } else if (base == SCHED_IDLE || base == SCHED_BATCH) {
+    const struct sched_param none = {};
+    if (lazy::sched_getparam(0, &old_param_) != 0) {
+      Fail("sched_getparam", errno);
+    } else if (lazy::sched_setscheduler(
+                   0, SCHED_OTHER | (policy & SCHED_RESET_ON_FORK), &none) ==
+               0) {
+      old_policy_ = policy;
+      policy_changed_ = true;
+    } else {
+      Fail("sched_setscheduler", errno);
+    }
+  }
+  const long ioprio = syscall(SYS_ioprio_get, kIoprioWhoProcess, 0);
+  if (ioprio < 0) {
+    Fail("ioprio_get", errno);
+  } else if ((ioprio >> kIoprioClassShift) == kIoprioClassIdle) {
+    if (syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, 0) == 0) {
+      old_ioprio_ = static_cast<int>(ioprio);
+      ioprio_changed_ = true;
+    } else {
+      Fail("ioprio_set", errno);
+    }
+  }
+}
+
+[[gnu::noinline]] void ProcessGuard::RestoreScheduling() {
+  if (ioprio_changed_) {
+    syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, old_ioprio_);
+  }
+  if (policy_changed_) lazy::sched_setscheduler(0, old_policy_, &old_param_);
+  if (nice_changed_) lazy::setpriority(PRIO_PROCESS, 0, old_nice_);
 }
 
 void ProcessGuard::FillFd(int fd) {

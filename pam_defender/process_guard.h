@@ -21,6 +21,13 @@
 //     that the limit gives an error (a store error, which fails closed) and
 //     never kills the process between the password check and the count;
 //     one generated while held is discarded on release, even if blocked;
+//   - the process runs at nice 0 (if its nice value was higher), with the
+//     default scheduling policy (if it was SCHED_IDLE or SCHED_BATCH) and
+//     the default I/O priority (if its class was idle): a user who starts
+//     su with `chrt -i 0` or `nice -n 19` beside a few busy loops of their
+//     own would otherwise make a Redis step miss its deadline at will, and
+//     a store error picks the failure policy (redis.on_error = "open"
+//     allows; "local" counts where the fleet's blocks are not);
 //   - the umask is 077;
 //   - each closed descriptor among 0, 1 and 2 is /dev/null (O_RDWR), so no
 //     store or socket descriptor is given one of those numbers;
@@ -32,11 +39,11 @@
 //     Otherwise a user could SIGSTOP su while it holds a record's lock, and
 //     every login of that user (root) would wait out the lock and go
 //     uncounted until su was resumed.
-// On release every limit, the real uid, the signal actions, the signal
-// mask and the umask are restored, and the descriptors it opened are
-// closed: the host process is left as it was found. (Where a signal action
-// had to be changed: a SIGXFSZ or SIGXCPU already pending is discarded, as
-// ignoring a signal discards it, and a default action is restored through
+// On release every limit, the real uid, the scheduling, the signal
+// actions, the signal mask and the umask are restored, and the descriptors it
+// opened are closed: the host process is left as it was found. (Where a signal
+// action had to be changed: a SIGXFSZ or SIGXCPU already pending is discarded,
+// as ignoring a signal discards it, and a default action is restored through
 // glibc, which adds SA_RESTORER to its flags, with no effect.)
 //
 // The guard uses only system calls (no allocation), never throws, and is
@@ -46,6 +53,7 @@
 #ifndef PAM_DEFENDER_PAM_DEFENDER_PROCESS_GUARD_H_
 #define PAM_DEFENDER_PAM_DEFENDER_PROCESS_GUARD_H_
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -105,6 +113,8 @@ class ProcessGuard {
   void IgnoreSignal(SavedSignal* s, const char* what);
   void FillFd(int fd);
   void Unstoppable();
+  void NormalScheduling();
+  void RestoreScheduling();
 
   bool active_ = false;
   const char* error_ = nullptr;
@@ -118,6 +128,14 @@ class ProcessGuard {
   bool mask_changed_ = false;
   sigset_t old_mask_ = {};
   OpenedFd fds_[3] = {};
+  // The scheduling the caller gave the process, where it was changed.
+  bool nice_changed_ = false;
+  int old_nice_ = 0;
+  bool policy_changed_ = false;
+  int old_policy_ = 0;
+  struct sched_param old_param_ = {};
+  bool ioprio_changed_ = false;
+  int old_ioprio_ = 0;
 };
 
 }  // namespace defender

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -385,6 +387,93 @@ TEST_CASE("a setuid caller's refused preauth takes no record lock") {
   CHECK(report.find("refused user alice from 192.0.2.10: user alice is "
                     "blocked") != std::string::npos);
   CHECK(report.find("store busy") == std::string::npos);
+}
+
+// The scheduling of process `pid` (0: this one): "nice N policy P ioclass
+// C", read from /proc/PID/stat (fields 19 and 41) and ioprio_get.
+std::string Scheduling(pid_t pid) {
+  const pid_t who = pid == 0 ? getpid() : pid;
+  std::string stat = ReadFile("/proc/" + std::to_string(who) + "/stat");
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return "no stat";
+  std::vector<std::string> fields;  // fields[0] is field 3 (the state).
+  size_t at = close + 2;
+  while (at < stat.size()) {
+    const size_t space = stat.find(' ', at);
+    fields.push_back(stat.substr(at, space - at));
+    if (space == std::string::npos) break;
+    at = space + 1;
+  }
+  if (fields.size() < 39) return "short stat";
+  const long ioprio = syscall(SYS_ioprio_get, /*IOPRIO_WHO_PROCESS=*/1, who);
+  return "nice " + fields[16] + " policy " + fields[38] + " ioclass " +
+         std::to_string(ioprio < 0 ? -1 : ioprio >> 13);
+}
+
+// A local user could start su with SCHED_IDLE, nice 19 and an idle I/O
+// class beside busy loops of their own, so that a Redis step missed its
+// deadline when they chose (redis.on_error then decides: "open" allows).
+// While the guard holds, the process runs at nice 0 with the default
+// policy and I/O class; after the step it has the caller's again. The
+// authfail step is held on alice's record lock while its scheduling is
+// read from outside.
+TEST_CASE("a setuid caller's step runs at the default priority") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 5\n");
+  REQUIRE(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // Makes the record.
+  const std::string record = env.dir() + "/state/subjects/u-616c696365";
+  const int holder = open(record.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(holder >= 0);
+  REQUIRE(flock(holder, LOCK_EX) == 0);
+  int out[2];
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(out[0]);
+    close(holder);  // The lock stays the parent's.
+    // ruid nobody, euid 0 (su run by nobody), as idle as a user can make it.
+    const struct sched_param none = {};
+    if (setresuid(65534, 0, 0) != 0 || setpriority(PRIO_PROCESS, 0, 19) != 0 ||
+        sched_setscheduler(0, SCHED_IDLE, &none) != 0 ||
+        syscall(SYS_ioprio_set, 1, 0, 3 << 13) != 0) {
+      _exit(2);
+    }
+    const std::string before = Scheduling(0);
+    if (write(out[1], "!", 1) != 1) _exit(3);  // Set: the parent may look.
+    const int auth = RunLogin(env, Login()).auth;
+    const std::string report = "auth=" + std::to_string(auth) + "\nbefore " +
+                               before + "\nafter " + Scheduling(0) + "\n";
+    _exit(write(out[1], report.data(), report.size()) ==
+                  static_cast<ssize_t>(report.size())
+              ? 0
+              : 3);
+  }
+  close(out[1]);
+  char ready = 0;
+  REQUIRE(read(out[0], &ready, 1) == 1);
+  // The step waiting for the lock: the guard holds.
+  std::string during;
+  for (int i = 0; i < 400; ++i) {
+    during = Scheduling(pid);
+    if (during.starts_with("nice 0 ")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  close(holder);
+  std::string report;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof buf)) > 0) report.append(buf, n);
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(during == "nice 0 policy 0 ioclass 0");  // SCHED_OTHER, no class.
+  CHECK(report == "auth=" + std::to_string(PAM_AUTH_ERR) +
+                      "\nbefore nice 19 policy 5 ioclass 3"
+                      "\nafter nice 19 policy 5 ioclass 3\n");
+  CHECK(Failures(env.db(), "user", "alice") == 2);
 }
 
 // Every local login has the origin "local". A local user who ran su to
