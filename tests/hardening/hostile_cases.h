@@ -63,8 +63,14 @@ inline std::vector<Case> Cases() {
       {"empty rhost", "alice", "", "", "alice", std::nullopt},
       {"IPv4-mapped IPv6 rhost", "alice", "", "::FFFF:198.51.100.9", "alice",
        "198.51.100.9"},
-      {"IPv6 with zone", "alice", "", "2001:DB8:0:0:1::1%eth0", "alice",
-       "2001:db8::/64"},
+      {"link-local IPv6 with zone", "alice", "", "FE80::1%eth0", "alice",
+       "fe80::/64"},
+      // A zone only on a link-local address: anything else with a '%' is
+      // a name ('%' escaped), never the address it starts with.
+      {"global IPv6 with zone", "alice", "", "2001:DB8:0:0:1::1%eth0", "alice",
+       "2001:db8:0:0:1::1%25eth0"},
+      {"IPv4-mapped with a zone", "alice", "", "::ffff:10.0.0.1%x.example",
+       "alice", "::ffff:10.0.0.1%25x.example"},
   };
 }
 
