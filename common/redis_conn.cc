@@ -377,15 +377,16 @@ int RedisConnection::budget_ms() const {
 
 bool RedisConnection::ConnectTo(const std::string& host, int port,
                                 const std::string& path, redisContext** out,
-                                std::string* err) const {
+                                std::string* err, TimePoint until) const {
   const std::string where =
       path.empty() ? (host.find(':') != std::string::npos
                           ? "[" + host + "]:" + std::to_string(port)
                           : host + ":" + std::to_string(port))
                    : path;
-  const TimePoint deadline = std::min(
-      deadline_, SteadyClock::now() +
-                     std::chrono::milliseconds(settings_.connect_timeout_ms));
+  const TimePoint deadline =
+      std::min(std::min(deadline_, until),
+               SteadyClock::now() +
+                   std::chrono::milliseconds(settings_.connect_timeout_ms));
   const int fd = path.empty() ? ConnectTcp(host, port, deadline, err)
                               : ConnectUnix(path, deadline, err);
   if (fd < 0) {
@@ -417,8 +418,15 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
     *err = "redis.sentinels: " + *err;
     return false;
   }
+  // Each Sentinel gets its share of the step's time, so that one that
+  // accepts connections and never answers (hung, stopped) leaves the next
+  // ones and the master theirs.
+  const int share_ms = std::max<int>(
+      1, budget_ms() / static_cast<int>(settings_.sentinels.size() + 1));
+  const TimePoint until = std::min(
+      deadline_, SteadyClock::now() + std::chrono::milliseconds(share_ms));
   redisContext* c = nullptr;
-  if (!ConnectTo(s_host, s_port, "", &c, err)) {
+  if (!ConnectTo(s_host, s_port, "", &c, err, until)) {
     *err = "sentinel " + *err;
     return false;
   }
@@ -426,8 +434,8 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
   RedisReplyPtr r(RunCommand(c,
                              {"SENTINEL", "get-master-addr-by-name",
                               settings_.sentinel_master.c_str()},
-                             {8, 23, settings_.sentinel_master.size()},
-                             deadline_, budget_ms(), &io_err));
+                             {8, 23, settings_.sentinel_master.size()}, until,
+                             share_ms, &io_err));
   bool ok = false;
   if (!r) {
     *err = "sentinel " + sentinel + ": " + io_err;
@@ -493,7 +501,17 @@ bool RedisConnection::Connect(std::string* err) {
 }
 
 bool RedisConnection::DoConnect(std::string* err) {
-  if (ctx_) return true;
+  if (ctx_) {
+    // A connection kept from an earlier step (a login's preauth, before the
+    // password prompt) that the server has closed meanwhile (its idle
+    // `timeout`, a restart, a NAT forgetting it) or that holds bytes nobody
+    // asked for: opened again, rather than failing this step to on_error.
+    // An idle connection has nothing to read.
+    struct pollfd p = {ctx_->fd, POLLIN | POLLRDHUP, 0};
+    const bool buffered = ctx_->reader->pos < ctx_->reader->len;
+    if (!buffered && lazy::poll(&p, 1, 0) == 0) return true;
+    Close();
+  }
   if (LoadHiredis(err) == nullptr) return false;
   RedisAddress addr;
   if (!ParseRedisUrl(settings_.url, &addr, err)) {

@@ -145,8 +145,10 @@ class RedisConnection {
   void ArmUnlessInStep();
   int budget_ms() const;
   bool DoConnect(std::string* err);
+  // Connects within connect_timeout_ms, the step's deadline and `until`.
   bool ConnectTo(const std::string& host, int port, const std::string& path,
-                 redisContext** out, std::string* err) const;
+                 redisContext** out, std::string* err,
+                 TimePoint until = TimePoint::max()) const;
   bool AskSentinel(const std::string& sentinel, std::string* host, int* port,
                    std::string* err) const;
   bool LogIn(const std::string& user, const std::string& password, int db,

@@ -437,6 +437,59 @@ TEST_CASE("a reply fed across many Receives is bounded as a whole") {
   close(lfd);
 }
 
+TEST_CASE("a connection the server closed meanwhile is opened again") {
+  // A login's connection waits from preauth to authfail while the user
+  // types; the server may close it meanwhile (its idle timeout, a restart,
+  // CLIENT KILL). The next command opens a new one instead of failing.
+  RedisServer server;
+  std::string err;
+  RedisConnection c(Settings(server.url()));
+  RedisReplyPtr r = c.Command({"CLIENT", "ID"}, &err);
+  REQUIRE_MESSAGE(r, err);
+  REQUIRE(r->type == REDIS_REPLY_INTEGER);
+  const std::string id = std::to_string(r->integer);
+  CHECK(server.Cmd({"CLIENT", "KILL", "ID", id}) == "1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(Ping(c, &err) == "PONG");
+  CHECK(err.empty());
+  r = c.Command({"CLIENT", "ID"}, &err);
+  REQUIRE_MESSAGE(r, err);
+  CHECK(std::to_string(r->integer) != id);  // A new connection.
+  // One still open is kept.
+  CHECK(Ping(c, &err) == "PONG");
+  r = c.Command({"CLIENT", "ID"}, &err);
+  REQUIRE_MESSAGE(r, err);
+  CHECK(r->integer == c.Command({"CLIENT", "ID"}, &err)->integer);
+}
+
+TEST_CASE("a Sentinel that never answers leaves time for the next one") {
+  RedisServer master;
+  RedisServer::Options so;
+  so.sentinel_conf =
+      "port %PORT%\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 " +
+      std::to_string(master.port()) + " 1\n";
+  RedisServer sentinel(so);
+  // Accepts connections (the kernel's backlog) and never answers: a hung
+  // or stopped Sentinel.
+  sockaddr_in sa{};
+  const int hung = BindLoopback(/*backlog=*/8, &sa);
+  RedisSettings s = Settings("redis://ignored.invalid", 200);  // 400 ms.
+  s.sentinels = {"127.0.0.1:" + std::to_string(ntohs(sa.sin_port)),
+                 "127.0.0.1:" + std::to_string(sentinel.port())};
+  s.sentinel_master = "mymaster";
+  RedisConnection c(s);
+  std::string err;
+  const int64_t start = NowMs();
+  CHECK(Ping(c, &err) == "PONG");
+  const int64_t took = NowMs() - start;
+  INFO("err: ", err, ", took ", took, " ms");
+  CHECK(err.empty());
+  CHECK(took >= 130);  // The hung one's share: 400 / 3 ms.
+  CHECK(took < 400);
+  CHECK(c.server() == "127.0.0.1:" + std::to_string(master.port()));
+  close(hung);
+}
+
 TEST_CASE("sockets are CLOEXEC and closed with the connection") {
   RedisServer server;
   std::string err;

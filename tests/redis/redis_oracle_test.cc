@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "common/redis_store.h"
 #include "tests/redis/fleet.h"
-#include "tests/support/redis_server.h"
 #include "tests/support/held_login.h"
+#include "tests/support/redis_server.h"
 
 namespace defender::testing {
 
@@ -44,6 +45,31 @@ TEST_CASE(
   CHECK(wrong == right);
   CHECK(held[2]->Answer("wrong") == right);
   CHECK(held[3]->Answer(kPassword) == right);
+}
+
+// A login's connection is kept from preauth to authfail, across the
+// password prompt. An attacker who answers after the server has closed it
+// (its idle `timeout`, a restart) must still be counted: the step opens a
+// new connection instead of failing to on_error ("open": allowed,
+// uncounted).
+TEST_CASE("a connection closed while the login waited at the prompt") {
+  RedisServer redis;
+  const std::string toml = "url = \"" + redis.url() +
+                           "/0\"\nconnect_timeout_ms = 500\n"
+                           "command_timeout_ms = 500\non_error = \"open\"\n";
+  const FleetHost web("web", toml);
+  SetNow(1'800'000'000);
+  HeldLogin held([&](PamConversation* talk) {
+    return web.Start("alice", talk, "192.0.2.50");
+  });
+  REQUIRE(held.at_prompt());
+  CHECK(redis.Cmd({"CLIENT", "KILL", "TYPE", "normal"}) != "0");
+  CHECK(held.Answer("wrong").rc == PAM_AUTH_ERR);
+  const RedisStore view(nullptr, {});
+  CHECK(redis.Cmd({"HGET", view.RecordKey({SubjectKind::kUser, "alice"}),
+                   "f"}) == "1");
+  CHECK(redis.Cmd({"HGET", view.RecordKey({SubjectKind::kHost, "192.0.2.50"}),
+                   "f"}) == "1");
 }
 
 }  // namespace defender::testing
