@@ -337,6 +337,9 @@ bool LocalStore::Finish(Held* h, int64_t now, int64_t history_since,
       static_cast<ssize_t>(bytes.size())) {
     *err = ErrnoMessage(path.str(), "cannot write");
     if (errno == 0) *err = path.str() + ": cannot write: short write";
+    // A file that held no record (this step created it) goes rather than
+    // stay empty: on a full file system each new address would leave one.
+    if (h->slot < 0) unlinkat(subjects_fd(), h->file.c_str(), 0);
     return false;
   }
   return true;
@@ -495,10 +498,19 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     }
     out->push_back(outcome);
   }
+  // Every file is written even when one cannot be: on a full file system
+  // a new subject's file gets no block, but the user's existing record is
+  // rewritten in place, and an attacker who moves to a new address (a new
+  // host file) must still be counted on the user.
+  bool ok = true;
   for (Held& h : held->files) {
-    if (!Finish(&h, now, since, /*remove_empty=*/false, err)) return false;
+    std::string e;
+    if (!Finish(&h, now, since, /*remove_empty=*/false, &e) && ok) {
+      *err = std::move(e);
+      ok = false;
+    }
   }
-  return true;
+  return ok;
 }
 
 bool LocalStore::RecordSuccess(std::span<const Subject> subjects,

@@ -3,6 +3,7 @@
 // for a store error (fail open unless fail_closed), never crashes, and
 // counts again as soon as the file is fixed. A damaged attempt journal or
 // archive never stops the counting. Needs root (tmpfs mounts).
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -342,6 +343,49 @@ TEST_CASE("a full disk loses only the failures it cannot write") {
   // The spray was counted nowhere and the success reset the host too.
   CHECK(Failures(env.db(), "host", "192.0.2.10") == 1);
   CHECK(Failures(env.db(), "user", "spray0" + std::string(200, 'y')) == 0);
+}
+
+// On a full file system a new host's record file gets no block, while the
+// user's existing one is rewritten in place. An attacker who moves to a new
+// address for each guess must still be counted on the user (the step wrote
+// nothing once the host's file failed), and leaves no empty file behind.
+TEST_CASE("a full disk still counts a new host's failures on the user") {
+  SetNow(1'800'000'000);
+  TempDir top;
+  Tmpfs fs(top / "mnt", "256k");
+  Env env("[lockout]\nfailure_limit = 3\n", "", top / "mnt");
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // alice's record.
+  const std::string filler = top / "mnt/filler";
+  const int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  const std::string block(4096, 'x');
+  while (write(fd, block.data(), block.size()) > 0) {
+  }
+  close(fd);
+  ClearLog();
+  for (int i = 1; i <= 3; ++i) {
+    Login l;
+    l.rhost = "198.51.100." + std::to_string(i);
+    CHECK(RunLogin(env, l).auth == PAM_AUTH_ERR);
+  }
+  CHECK(LogHas(": cannot write: No space left on device"));
+  // Her fourth failure blocked her (limit 3): the right password from yet
+  // another new address is refused.
+  Login good;
+  good.password = "secret";
+  good.rhost = "198.51.100.4";
+  CHECK(RunLogin(env, good).auth == PAM_AUTH_ERR);
+  std::string files;
+  DIR* d = opendir((top / "mnt/subjects").c_str());
+  REQUIRE(d != nullptr);
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') files += std::string(e->d_name) + " ";
+  }
+  closedir(d);
+  CHECK(files.find("h-3139382e35312e3130302e") == std::string::npos);
+  REQUIRE(unlink(filler.c_str()) == 0);
+  CHECK(Failures(env.db(), "user", "alice") == 4);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
 }
 
 }  // namespace
