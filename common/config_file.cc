@@ -44,13 +44,26 @@ bool LoadConfigFile(const std::string& path, bool missing_ok, Config* cfg,
     *err = {ErrorKind::kCorrupt, path + ": larger than 1 MiB"};
     ok = false;
   } else {
-    text.resize(static_cast<size_t>(st.st_size));
+    // Read to the end (one byte more than fstat said, to see a file that
+    // grew): a read error, or another size than fstat's (a file rewritten
+    // in place while it was read, or one whose size says nothing, as in
+    // /proc), is an error, never a shorter configuration.
+    text.resize(static_cast<size_t>(st.st_size) + 1);
     size_t got = 0;
     while (got < text.size()) {
       const ssize_t n = read(fd, text.data() + got, text.size() - got);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n < 0) {
+        *err = {KindOfErrno(errno), path + ": cannot read: " + strerror(errno)};
+        ok = false;
+        break;
+      }
+      if (n == 0) break;
       got += static_cast<size_t>(n);
+    }
+    if (ok && got != static_cast<size_t>(st.st_size)) {
+      *err = {ErrorKind::kCorrupt, path + ": changed while it was read"};
+      ok = false;
     }
     text.resize(got);
   }

@@ -236,6 +236,16 @@ TEST_CASE("redis.url is checked on load; messages redact the password") {
     CHECK(ParseError(std::string("[redis]\nurl = \"") + bad + "\"\n")
               .find("S3c") == std::string::npos);
   }
+  // A unix socket path that no socket address can hold (108 bytes in
+  // sun_path) is refused on load, not at every login.
+  const std::string longest = "/" + std::string(106, 'a');  // 107 bytes.
+  RedisAddress ok;
+  std::string err;
+  CHECK(ParseRedisUrl("unix://" + longest, &ok, &err));
+  CHECK(ParseError("[redis]\nurl = \"unix://" + longest + "a\"\n") ==
+        "t.toml:2: redis.url: unix socket path longer than 107 bytes: "
+        "\"unix://" +
+            longest + "a\"");
   CHECK(RedactUrl("redis://pam:S3cret@h:1/0") == "redis://pam:****@h:1/0");
   CHECK(RedactUrl("redis://:S3cret@[::1]:7000/") ==
         "redis://:****@[::1]:7000/");
@@ -466,6 +476,18 @@ TEST_CASE("LoadConfigFile: missing, unreadable and trusted files") {
   CHECK(err.rfind(link + ": cannot open: ", 0) == 0);
   CHECK_FALSE(LoadConfigFile(dir.path(), false, &h, &err));
   CHECK(err == dir.path() + ": not a regular file");
+
+  // A file that cannot be read to its end is an error, never a shorter
+  // configuration (or the defaults): /proc/self/mem is a regular file of
+  // size 0 whose read fails; /proc/self/status reads more than its size.
+  Config before;
+  before.failure_limit = 7;
+  Config r = before;
+  CHECK_FALSE(LoadConfigFile("/proc/self/mem", false, &r, &err));
+  CHECK(err == "/proc/self/mem: cannot read: Input/output error");
+  CHECK(r.failure_limit == 7);
+  CHECK_FALSE(LoadConfigFile("/proc/self/status", false, &r, &err));
+  CHECK(err == "/proc/self/status: changed while it was read");
 }
 
 TEST_CASE("DumpConfig output parses back to the same values") {
