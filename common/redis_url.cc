@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -157,6 +158,12 @@ bool ParseRedisUrl(std::string_view url, RedisAddress* out, std::string* err) {
     out->path = std::string(rest.substr(0, q));
     if (out->path.empty() || out->path[0] != '/') {
       *err = "unix socket URL needs an absolute path: " + quoted;
+      return false;
+    }
+    if (out->path.size() >= sizeof(sockaddr_un::sun_path)) {
+      *err = "unix socket path longer than " +
+             std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+             " bytes: " + quoted;
       return false;
     }
     if (q != std::string_view::npos) {
