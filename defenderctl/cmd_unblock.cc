@@ -101,7 +101,7 @@ void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
   PrintWarning(Describe(host) + " (the last login of " + Describe(user) +
                " came from there) is still blocked and refuses it: run "
                "`defenderctl unblock --host " +
-               host.name + "`");
+               ShellWord(host.name) + "`");
 }
 
 int RunUnblock(Context* ctx, const UnblockOptions& opt) {

@@ -64,6 +64,24 @@ std::string LeftText(const SubjectState& s, int64_t now) {
   return FormatDuration(s.Remaining(now));
 }
 
+std::string ShellWord(std::string_view text) {
+  constexpr std::string_view kPlain =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+      "._:/@%+=,-";
+  if (!text.empty() && text.find_first_not_of(kPlain) == std::string::npos) {
+    return std::string(text);
+  }
+  std::string out = "'";
+  for (const char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
 std::string Describe(const Subject& s) {
   return std::string(KindName(s.kind)) + " " + EscapeForDisplay(s.name);
 }

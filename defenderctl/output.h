@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/subject.h"
@@ -39,6 +40,12 @@ std::string LeftText(const SubjectState& s, int64_t now);
 
 // "user alice", "host 10.0.0.1"; the name through EscapeForDisplay.
 std::string Describe(const Subject& s);
+
+// `text` as one word of a shell command to copy: as it is when it holds
+// only letters, digits and ._:/@%+=,- (an address, a plain host or user
+// name), else in single quotes (each ' as '\''), so that a name an
+// attacker chose ("h;rm -rf ~") is never run as a command.
+std::string ShellWord(std::string_view text);
 
 // Prints `value` (pretty, two-space indent) and a newline on stdout: valid
 // UTF-8 JSON whose strings hold no hidden code point (normalize.h) except as

@@ -99,6 +99,20 @@ TEST_CASE("unblock: user, then host; a subject not blocked is fine") {
   CHECK(j[0]["failures_cleared"] == 0);
 }
 
+// The command unblock suggests is copied into a shell: a host name the
+// client chose (PAM_RHOST from a program that takes it from the client, or
+// a PTR record) must not run as a command there.
+TEST_CASE("unblock: the suggested command quotes a host name") {
+  Sandbox box;
+  BlockThroughModule(box, "mallory", "h;touch${IFS}/tmp/x 'q'");
+  const RunResult r = box.Ctl({"unblock", "--user", "mallory"});
+  CHECK(r.status == 0);
+  CHECK(r.err ==
+        "defenderctl: warning: host h;touch${ifs}/tmp/x 'q' (the last login "
+        "of user mallory came from there) is still blocked and refuses it: "
+        "run `defenderctl unblock --host 'h;touch${ifs}/tmp/x '\\''q'\\'''`\n");
+}
+
 // For unblock and check, --user with --host names the pair; block takes
 // one or the other (it blocked both, which the same unblock did not undo).
 TEST_CASE("block: --user with --host is a usage error") {
