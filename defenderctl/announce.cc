@@ -1,7 +1,11 @@
 #include "defenderctl/announce.h"
 
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include "common/format.h"
 #include "common/hooks.h"
@@ -9,6 +13,32 @@
 #include "defenderctl/context.h"
 
 namespace defender::ctl {
+namespace {
+
+// Hooks a command keeps running at once: `unblock --all` after a large
+// attack announces thousands of subjects, and started a hook (and its
+// supervisor) for each at once.
+constexpr int kMaxHooksAtOnce = 8;
+
+// The supervisors of the hooks this command started that have not ended.
+// The command is their subreaper (prctl), so that it can wait for them.
+int g_hooks_running = 0;
+
+// Reaps the supervisors that have ended, and waits for one to end while
+// kMaxHooksAtOnce still run.
+void WaitForHookRoom() {
+  static const bool reaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+  while (reaper && g_hooks_running > 0) {
+    const pid_t p =
+        waitpid(-1, nullptr, g_hooks_running >= kMaxHooksAtOnce ? 0 : WNOHANG);
+    if (p < 0 && errno == EINTR) continue;
+    if (p < 0) g_hooks_running = 0;  // No child left (ECHILD).
+    if (p <= 0) return;
+    --g_hooks_running;
+  }
+}
+
+}  // namespace
 
 void Announce(const Config& cfg, const Event& e) {
   const bool block = e.type == Event::Type::kBlock;
@@ -23,10 +53,13 @@ void Announce(const Config& cfg, const Event& e) {
          static_cast<unsigned>(getuid()));
   closelog();
   const std::vector<std::string>& hook = block ? cfg.on_block : cfg.on_unblock;
+  if (hook.empty()) return;
+  WaitForHookRoom();
   std::string err;
-  if (!hook.empty() &&
-      !SpawnDetached(hook, HookEnvironment(e, kService),
-                     static_cast<int>(cfg.hooks_timeout_seconds), &err)) {
+  if (SpawnDetached(hook, HookEnvironment(e, kService),
+                    static_cast<int>(cfg.hooks_timeout_seconds), &err)) {
+    ++g_hooks_running;
+  } else {
     PrintWarning("hook not started: " + err);
   }
 }

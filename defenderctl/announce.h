@@ -13,6 +13,9 @@ inline constexpr char kService[] = "defenderctl";
 
 // Logs `e` and starts the on_block/on_unblock hook. A hook that cannot be
 // started is reported on stderr as a warning; it never fails the command.
+// At most 8 of the hooks a command starts run at once: the next one waits
+// for one of them to end (the command becomes their subreaper; it does not
+// wait for the last ones).
 void Announce(const Config& cfg, const Event& e);
 
 }  // namespace defender::ctl

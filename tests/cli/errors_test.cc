@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -241,6 +242,45 @@ TEST_SUITE("root") {
     REQUIRE(box.Ctl({"block", "--user", "x", "--for", "1m"}).status == 0);
     WaitForFile(on_block);                         // A later event did run...
     CHECK(access(on_unblock.c_str(), F_OK) != 0);  // ...this one did not.
+  }
+
+  // unblock --all after a large attack announces every subject: their
+  // hooks must not all run at once (2,000 subjects started 4,000
+  // processes). At most 8 run at a time; every one runs.
+  TEST_CASE("unblock --all runs at most 8 hooks at once") {
+    Sandbox box;
+    const std::string runs = box.dir() + "/runs";
+    REQUIRE(mkdir(runs.c_str(), 0700) == 0);
+    const std::string script =
+        "touch \"$0/run.$$\"; ls \"$0\" | grep -c \"^run\\.\" >> "
+        "\"$0.counts\"; "
+        "sleep 0.3; rm \"$0/run.$$\"; echo >> \"$0.done\"";
+    box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
+                    "\"\n[hooks]\non_unblock = [\"/bin/sh\", \"-c\", '" +
+                    script + "', \"" + runs + "\"]\n");
+    for (int i = 1; i <= 20; ++i) {
+      REQUIRE(box.Ctl({"block", "--host", "192.0.2." + std::to_string(i),
+                       "--for", "1h"})
+                  .status == 0);
+    }
+    REQUIRE(box.Ctl({"unblock", "--all"}).status == 0);
+    std::string done;
+    for (int i = 0; i < 200; ++i) {
+      std::ifstream in(runs + ".done");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      done = ss.str();
+      if (done.size() == 20) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(done.size() == 20);  // Every hook ran.
+    std::ifstream in(runs + ".counts");
+    int most = 0;
+    int lines = 0;
+    for (int n; in >> n; ++lines) most = std::max(most, n);
+    CHECK(lines == 20);
+    CHECK(most >= 2);  // They do run side by side...
+    CHECK(most <= 8);  // ...but never more than 8.
   }
 
   TEST_CASE("config show masks the Redis password") {
