@@ -114,12 +114,15 @@ bool DecodeSlot(std::span<const uint8_t> b, SubjectRecord* out) {
       generation = static_cast<Generation>(Get(&b[size], kGenerationBytes));
     }
   }
+  const auto failures = static_cast<int64_t>(Get(&b[16], 8));
+  if ((flags & kHasState) && (failures < 0 || failures > kMaxStoredFailures)) {
+    return false;
+  }
   out->kind = *kind;
   out->seq = SeqOf(b);
   out->state.reset();
   if (flags & kHasState) {
-    out->state = StoredRecord{static_cast<int64_t>(Get(&b[16], 8)),
-                              (flags & kBlocked) != 0,
+    out->state = StoredRecord{failures, (flags & kBlocked) != 0,
                               static_cast<int64_t>(Get(&b[24], 8)), generation};
   }
   out->history.clear();

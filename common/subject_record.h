@@ -55,6 +55,10 @@ inline constexpr size_t kMaxPlainFileName = 200;
 // Longest remembered host a record holds (host subjects are at most
 // kMaxSubjectBytes).
 inline constexpr size_t kMaxRememberedHost = 256;
+// Largest failure count a valid slot holds (far above any failure_limit):
+// a slot with a negative or larger count (damaged, or hand-made) is not
+// valid, so that counting on it can never overflow.
+inline constexpr int64_t kMaxStoredFailures = int64_t{1} << 40;
 
 struct SubjectRecord {
   SubjectKind kind = SubjectKind::kUser;

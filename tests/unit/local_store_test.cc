@@ -456,6 +456,46 @@ TEST_CASE(
 // DecodeRecordFile checks the slot whose header says newer first and the
 // other only when that one is not valid: the result must still be the
 // newest valid slot, across the sequence's wrap and forged headers.
+// A slot whose failure count is negative or absurd (damaged, or written by
+// hand with a valid checksum) is not valid: counting on INT64_MAX wrapped to
+// INT64_MIN, which `check` and `stats` then printed.
+TEST_CASE("Subject record: a failure count out of range is not valid") {
+  for (const int64_t failures :
+       {int64_t{-1}, std::numeric_limits<int64_t>::min(),
+        kMaxStoredFailures + 1, std::numeric_limits<int64_t>::max()}) {
+    CAPTURE(failures);
+    SubjectRecord r;
+    r.name = "alice";
+    r.state = StoredRecord{failures, false, kT0 + 300};
+    const std::string bytes = EncodeSlot(r, 3);
+    SubjectRecord back;
+    int slot = -1;
+    CHECK_FALSE(DecodeRecordFile(
+        {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &back,
+        &slot));
+  }
+  SubjectRecord r;
+  r.name = "alice";
+  r.state = StoredRecord{kMaxStoredFailures, true, kT0 + 300};
+  const std::string bytes = EncodeSlot(r, 3);
+  SubjectRecord back;
+  int slot = -1;
+  REQUIRE(DecodeRecordFile(
+      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &back,
+      &slot));
+  CHECK(back.state->failures == kMaxStoredFailures);
+  // Through the store: read as absent, and counted from nothing.
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  SubjectRecord bad;
+  bad.name = "alice";
+  bad.state =
+      StoredRecord{std::numeric_limits<int64_t>::max(), false, kT0 + 300};
+  WriteRecord(dir + "/subjects/u-616c696365", bad);
+  CHECK(StateIn(*s, kAlice, kT0).failures == 0);
+}
+
 TEST_CASE("Subject record: the newest valid slot wins, whichever is checked") {
   const auto file_of = [](const std::string& a, const std::string& b) {
     std::string f = a;
