@@ -169,6 +169,20 @@ int ConnectTcp(const std::string& host, int port, TimePoint deadline,
   return fd;
 }
 
+}  // namespace
+
+std::string ErrorText(const redisReply& r) {
+  const size_t len = r.str == nullptr ? 0 : r.len;
+  std::string text = EscapeForDisplay(
+      std::string_view(r.str, std::min(len, kMaxErrorTextBytes)));
+  if (len > kMaxErrorTextBytes) {
+    text += "... (" + std::to_string(len) + " bytes)";
+  }
+  return text;
+}
+
+namespace {
+
 bool IsError(const redisReply* r, const char* prefix) {
   return r != nullptr && r->type == REDIS_REPLY_ERROR &&
          std::string_view(r->str, r->len).starts_with(prefix);
@@ -460,7 +474,7 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
       ok = true;
     }
   } else if (r->type == REDIS_REPLY_ERROR) {
-    *err = "sentinel " + sentinel + ": " + EscapeForDisplay(r->str);
+    *err = "sentinel " + sentinel + ": " + ErrorText(*r);
   } else {
     *err = "sentinel " + sentinel + ": does not know master \"" +
            settings_.sentinel_master + "\"";
@@ -479,7 +493,7 @@ bool RedisConnection::LogIn(const std::string& user,
     RedisReplyPtr r = RawCommand(auth, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR) {
-      *err = server_ + ": AUTH refused: " + EscapeForDisplay(r->str);
+      *err = server_ + ": AUTH refused: " + ErrorText(*r);
       return false;
     }
   }
@@ -487,8 +501,7 @@ bool RedisConnection::LogIn(const std::string& user,
     RedisReplyPtr r = RawCommand({"SELECT", std::to_string(db)}, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR) {
-      *err = server_ + ": SELECT " + std::to_string(db) + ": " +
-             EscapeForDisplay(r->str);
+      *err = server_ + ": SELECT " + std::to_string(db) + ": " + ErrorText(*r);
       return false;
     }
   }

@@ -63,6 +63,12 @@ using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
 inline constexpr size_t kMaxReplyBytes = 4 << 20;
 inline constexpr size_t kMaxReplyObjects = 1 << 17;
 
+// The text of error reply `r` for a message or a log line: escaped
+// (EscapeForDisplay) and cut after kMaxErrorTextBytes, saying how long it
+// was (a hostile server's 4 MiB error is not a 12 MB syslog line).
+inline constexpr size_t kMaxErrorTextBytes = 256;
+std::string ErrorText(const redisReply& r);
+
 class RedisConnection {
  public:
   explicit RedisConnection(RedisSettings settings);

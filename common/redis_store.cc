@@ -224,7 +224,7 @@ bool RedisStore::Eval(const char* op, int64_t now,
   }
   if (!*reply) return false;
   if ((*reply)->type == REDIS_REPLY_ERROR) {
-    *err = conn_->server() + ": " + EscapeForDisplay((*reply)->str);
+    *err = conn_->server() + ": " + ErrorText(**reply);
     return false;
   }
   return true;
@@ -293,7 +293,7 @@ bool RedisStore::ScanKeys(const std::string& pattern, Fn fn, std::string* err) {
         {"SCAN", cursor, "MATCH", pattern, "COUNT", Int(kScanCount)}, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR) {
-      *err = conn_->server() + ": " + EscapeForDisplay(r->str);
+      *err = conn_->server() + ": " + ErrorText(*r);
       return false;
     }
     std::vector<std::string> batch;
@@ -556,7 +556,7 @@ bool RedisStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
               err);
           if (!r) return false;
           if (r->type == REDIS_REPLY_ERROR) {  // NOPERM, for one.
-            *err = conn_->server() + ": " + EscapeForDisplay(r->str);
+            *err = conn_->server() + ": " + ErrorText(*r);
             return false;
           }
           if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {

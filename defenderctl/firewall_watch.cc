@@ -300,7 +300,7 @@ class Watcher {
       if (!ok) {
         if (r) {
           err = r->type == REDIS_REPLY_ERROR
-                    ? std::string(r->str, r->len)
+                    ? ErrorText(*r)
                     : std::string("unexpected reply to SUBSCRIBE");
         }
         // Each new reason once, not every retry.

@@ -236,6 +236,22 @@ TEST_CASE("a huge bulk length is read only up to the reply limit") {
   CHECK(err == fake.address() + ": reply larger than 4194304 bytes");
 }
 
+TEST_CASE("a huge error reply is cut in the message") {
+  // A hostile server answers every command with a 100,000-byte error of
+  // escape characters: the message (a syslog line in the module) holds at
+  // most kMaxErrorTextBytes of it, escaped, and says how long it was.
+  const std::string text = "ERR " + std::string(99996, '\x1b');
+  FakeRedis fake(Drip("-" + text + "\r\n", ""));
+  RedisConnection c(Settings(fake.url()));
+  RedisStore store(&c, {});
+  std::vector<SubjectState> states;
+  std::string err;
+  CHECK_FALSE(store.Get({&kAlice, 1}, 1'800'000'000, &states, &err));
+  std::string want = fake.address() + ": ERR ";
+  for (int i = 0; i < 252; ++i) want += "%1B";
+  CHECK(err == want + "... (100000 bytes)");
+}
+
 TEST_CASE("an endless nested array is refused") {
   FakeRedis fake(Flood("", "*1\r\n"));
   std::string err;
