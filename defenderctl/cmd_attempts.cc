@@ -1,6 +1,7 @@
 // defenderctl attempts [--user U] [--host H] [--result R] [--since DUR]
 //                      [--limit N]
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <memory>
 #include <optional>
 
@@ -18,7 +19,9 @@ struct AttemptsOptions {
   std::optional<std::string> host;
   std::optional<std::string> result;
   std::optional<std::string> since;
-  int64_t limit = 100;
+  // A whole number from 0 (all) to 2^63 - 1, parsed by RunAttempts: a
+  // number out of range is a usage error, not a limit CLI11 made of it.
+  std::string limit = "100";
 };
 
 // Binds the options of `attempts` to the flags of `sub`.
@@ -53,12 +56,16 @@ Json AttemptJson(const Attempt& a) {
 
 int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   const Config& cfg = ctx->config();
-  if (opt.limit < 0) {
-    PrintError("--limit: must be 0 (all) or more");
+  int64_t limit = -1;
+  const char* end = opt.limit.data() + opt.limit.size();
+  const auto [at, ec] = std::from_chars(opt.limit.data(), end, limit);
+  if (ec != std::errc() || at != end || limit < 0) {
+    PrintError("--limit: must be a whole number, 0 (all) or more, not \"" +
+               opt.limit + "\"");
     return kExitUsage;
   }
   AttemptFilter filter;
-  filter.limit = opt.limit;
+  filter.limit = limit;
   filter.result = opt.result;
   if (opt.user) {
     filter.user = NormalizeUser(*opt.user, cfg.fold_username_case);
