@@ -456,7 +456,8 @@ TEST_CASE("a setuid caller's step runs at the default priority") {
   std::string during;
   for (int i = 0; i < 400; ++i) {
     during = Scheduling(pid);
-    if (during.starts_with("nice 0 ")) break;
+    // The three are set one after the other: wait for all of them.
+    if (during == "nice 0 policy 0 ioclass 0") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   close(holder);
