@@ -160,6 +160,7 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
   const std::string path = PathOf(kKeyFile).str();
   int fd = openat(subjects_fd(), kKeyFile,
                   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0 && errno == ENOENT && !create) return true;  // No key yet.
   if (fd < 0 && errno == ENOENT && create) {
     // Written in full under a temporary name, synced, then linked: a
     // concurrent reader sees no key or the whole key, the first link wins,
@@ -210,14 +211,14 @@ bool LocalStore::LoadKey(bool create, std::string* err) {
   return ok;
 }
 
-bool LocalStore::FileName(const Subject& s, std::string* out,
+bool LocalStore::FileName(const Subject& s, bool create_key, std::string* out,
                           std::string* err) {
   if (s.name.size() > kMaxRecordName) {
     *err =
         "subject name longer than " + std::to_string(kMaxRecordName) + " bytes";
     return false;
   }
-  if (NeedsHashedName(s.name) && !LoadKey(/*create=*/true, err)) return false;
+  if (NeedsHashedName(s.name) && !LoadKey(create_key, err)) return false;
   *out = RecordFileName(s.kind, s.name, key_.value_or(SipKey{}));
   return true;
 }
@@ -361,8 +362,10 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
                       bool write, HeldSet* held, std::string* err) {
   const size_t n = subjects.size();
   std::vector<std::string> names(n);
+  // A read (Get) makes no key: without one, no hashed name exists yet.
+  const bool create_key = create.users || create.hosts || create.pairs;
   for (size_t i = 0; i < n; ++i) {
-    if (!FileName(subjects[i], &names[i], err)) return false;
+    if (!FileName(subjects[i], create_key, &names[i], err)) return false;
   }
   // The distinct names in order, smallest first, each subject's entry in
   // `index`. A step has at most four subjects: selection by repeated
@@ -645,7 +648,7 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err) {
     bool mine = valid && !parsed.hashed && rec.name == parsed.name;
     if (valid && parsed.hashed && NeedsHashedName(rec.name)) {
       std::string ignored;
-      mine = LoadKey(/*create=*/false, &ignored) &&
+      mine = LoadKey(/*create=*/false, &ignored) && key_ &&
              RecordFileName(rec.kind, rec.name, *key_) == file;
     }
     ok = visit(file, mine ? &rec : nullptr, err);

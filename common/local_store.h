@@ -126,7 +126,13 @@ class LocalStore final : public Store {
 
   int subjects_fd() const { return store_dir_->subjects_fd(); }
   LazyPath PathOf(const std::string& file) const;
-  bool FileName(const Subject& s, std::string* out, std::string* err);
+  // The file name of `s`. A name hashed under the store's key needs the
+  // key: made if missing when `create_key`; else, with no key yet, no such
+  // file can exist, and the name given (under a key of zeros) is absent.
+  bool FileName(const Subject& s, bool create_key, std::string* out,
+                std::string* err);
+  // Loads the store's key (key_), making it when missing and `create`;
+  // without `create`, a missing key leaves key_ empty and is no error.
   bool LoadKey(bool create, std::string* err);
   // Opens `file` (creating it 0600 with `create`) and checks it. With
   // `write`, opens it read-write and locks it LOCK_EX, until the lock is on

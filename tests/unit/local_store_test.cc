@@ -496,6 +496,30 @@ TEST_CASE("Subject record: a failure count out of range is not valid") {
   CHECK(StateIn(*s, kAlice, kT0).failures == 0);
 }
 
+// Get takes no lock and creates nothing (local_store.h), not even the key
+// that names long subjects' files: without a key, no such file exists yet.
+TEST_CASE("LocalStore: Get of a long name makes no key") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  const Subject long_user{SubjectKind::kUser, std::string(300, 'a')};
+  CHECK(StateIn(*s, long_user, kT0) == SubjectState{});
+  CHECK(access((dir + "/subjects/.key").c_str(), F_OK) != 0);
+  CHECK(RecordFiles(dir).empty());
+  // A failure makes the key and the file; Get then reads it.
+  std::vector<FailureOutcome> out;
+  bool refused = false;
+  std::string err;
+  const FailureRequest req{long_user, 3};
+  REQUIRE_MESSAGE(
+      s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
+                       LockoutParams{300, {0}, 0}, kT0, &out, &refused, &err),
+      err);
+  CHECK(access((dir + "/subjects/.key").c_str(), F_OK) == 0);
+  auto again = OpenStore(dir);
+  CHECK(StateIn(*again, long_user, kT0).failures == 1);
+}
+
 TEST_CASE("Subject record: the newest valid slot wins, whichever is checked") {
   const auto file_of = [](const std::string& a, const std::string& b) {
     std::string f = a;
