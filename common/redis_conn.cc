@@ -432,11 +432,16 @@ bool RedisConnection::AskSentinel(const std::string& sentinel,
     *err = "redis.sentinels: " + *err;
     return false;
   }
-  // Each Sentinel gets its share of the step's time, so that one that
-  // accepts connections and never answers (hung, stopped) leaves the next
-  // ones and the master theirs.
-  const int share_ms = std::max<int>(
-      1, budget_ms() / static_cast<int>(settings_.sentinels.size() + 1));
+  // With more than one Sentinel, each is given at most its share of the
+  // step's time, but never less than command_timeout_ms (a Sentinel that
+  // answers slowly, far away or loaded, must still be heard): one that
+  // accepts connections and never answers (hung, stopped) then leaves the
+  // next ones and the master the rest. A single Sentinel has it all.
+  const int n = static_cast<int>(settings_.sentinels.size());
+  const int share_ms =
+      n <= 1 ? budget_ms()
+             : std::max<int>({1, budget_ms() / (n + 1),
+                              static_cast<int>(settings_.command_timeout_ms)});
   const TimePoint until = std::min(
       deadline_, SteadyClock::now() + std::chrono::milliseconds(share_ms));
   redisContext* c = nullptr;
