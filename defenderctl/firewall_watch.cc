@@ -37,8 +37,9 @@ constexpr int kFirstBackoffMs = 250;
 // waits behind them, each costing a sync of its host.
 constexpr auto kMaxPingPeriod = std::chrono::seconds(15);
 
-// At most this many events are applied together (one listing of the
-// sets, one transaction); more wait for the next batch.
+// At most this many replies are read for one batch of events, which are
+// applied together (one listing of the sets, one transaction); more wait
+// for the next batch.
 constexpr size_t kMaxBatch = 512;
 
 volatile sig_atomic_t g_stop = 0;
@@ -247,9 +248,12 @@ class Watcher {
       }
       if (r) {
         ping_unanswered = false;
-        // This message and those that follow it at once, applied together.
+        // This message and those that follow it at once, applied together:
+        // at most kMaxBatch replies of any kind (a server that sends
+        // nothing but pongs must not keep the loop here), and no longer
+        // than until a stop, a SIGHUP or the next sync or PING is due.
         std::vector<std::string> messages;
-        while (r) {
+        for (size_t replies = 1; r; ++replies) {
           if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
               r->element[0]->type == REDIS_REPLY_STRING &&
               std::string_view(r->element[0]->str, r->element[0]->len) ==
@@ -257,7 +261,10 @@ class Watcher {
               r->element[2]->type == REDIS_REPLY_STRING) {
             messages.emplace_back(r->element[2]->str, r->element[2]->len);
           }
-          if (messages.size() == kMaxBatch) break;
+          if (replies == kMaxBatch || g_stop || g_resync ||
+              Steady::now() >= std::min(next, next_ping)) {
+            break;
+          }
           r = sub->Receive(1, &timed_out, &err);
         }
         Hints(messages);

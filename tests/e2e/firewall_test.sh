@@ -442,6 +442,58 @@ TOML
   kill "$w2"
   wait "$w2"
   e2e_check "foreign table untouched" in_ns "$NS_B" nft list chain inet theirs forward
+
+  # A server that answers SUBSCRIBE and then sends nothing but pongs, as
+  # fast as it can: the watcher still stops at once on SIGTERM (it read
+  # them all in one batch and never came back to look).
+  cat >"$D/pongs.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    data = c.recv(65536)
+    if b"SUBSCRIBE" in data:
+        c.sendall(b"*3\r\n$9\r\nsubscribe\r\n$15\r\ndefender:events\r\n:1\r\n")
+        try:
+            while True:
+                c.sendall(b"*2\r\n$4\r\npong\r\n$0\r\n\r\n" * 10000)
+        except OSError:
+            pass
+    else:
+        try:
+            c.sendall(b"-ERR not a real server\r\n")
+        except OSError:
+            pass
+    c.close()
+PY
+  # Not through a function: $! is then `ip`, which execs python3.
+  ip netns exec "$NS_B" python3 "$D/pongs.py" 6398 >"$D/pongs.log" 2>&1 &
+  local pongs=$!
+  e2e_on_exit "kill $pongs"
+  sed 's/^url = .*/url = "redis:\/\/127.0.0.1:6398"/' "$conf" >"$D/pongs.toml"
+  local log3=$D/watch-pongs.log
+  E2E_LOG_FILES+=("$log3")
+  sleep 0.5
+  ip netns exec "$NS_B" "$DEFENDERCTL" -c "$D/pongs.toml" firewall watch >"$log3" 2>&1 &
+  local w3=$!
+  e2e_on_exit "kill -9 $w3"
+  wait_for "subscribed" cat "$log3" >/dev/null
+  sleep 1
+  kill -HUP "$w3"
+  wait_for "SIGHUP: syncing now" cat "$log3" >/dev/null
+  e2e_check "a flood of pongs: SIGHUP still heard" grep -q "SIGHUP: syncing now" "$log3"
+  kill "$w3"
+  local stopped=no
+  for _ in $(seq 30); do
+    kill -0 "$w3" 2>/dev/null || { stopped=yes; break; }
+    sleep 0.1
+  done
+  e2e_equal "a flood of pongs: stopped within 3 s of SIGTERM" yes "$stopped"
+  kill -9 "$w3" 2>/dev/null
+  kill "$pongs"
 }
 
 "scenario_$scenario"
