@@ -82,13 +82,23 @@ void ResetScheduling() {
 
 // Points 0-2 at /dev/null and closes every other descriptor, so that no
 // child keeps a socket or file of the host process open.
-void DetachDescriptors() {
+// Stdin, stdout and stderr on /dev/null and every other descriptor closed
+// but `keep` (-1: none). Returns where `keep` is now: moved above 2 if it
+// was one of them, -1 if that failed.
+int DetachDescriptors(int keep) {
+  if (keep >= 0 && keep < 3) keep = fcntl(keep, F_DUPFD_CLOEXEC, 3);
   const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0) _exit(1);
   lazy::dup2(null_fd, 0);
   lazy::dup2(null_fd, 1);
   lazy::dup2(null_fd, 2);
-  if (lazy::close_range(3U, ~0U, 0) != 0) {
+  const bool closed =
+      keep < 0
+          ? lazy::close_range(3U, ~0U, 0) == 0
+          : (keep == 3 ||
+             lazy::close_range(3U, static_cast<unsigned>(keep - 1), 0) == 0) &&
+                lazy::close_range(static_cast<unsigned>(keep + 1), ~0U, 0) == 0;
+  if (!closed) {
     // Kernels before 5.9, or a seccomp filter: close one by one.
     struct rlimit rl;
     const int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -96,8 +106,11 @@ void DetachDescriptors() {
                             rl.rlim_cur < (1 << 20)
                         ? static_cast<int>(rl.rlim_cur)
                         : 65536;
-    for (int fd = 3; fd < max; ++fd) close(fd);
+    for (int fd = 3; fd < max; ++fd) {
+      if (fd != keep) close(fd);
+    }
   }
+  return keep;
 }
 
 [[noreturn]] void ExecHook(char* const* argv, char* const* envp) {
@@ -156,7 +169,8 @@ void DetachDescriptors() {
 
 bool SpawnDetached(const std::vector<std::string>& argv,
                    const std::vector<std::string>& env, int timeout_seconds,
-                   std::string* err) {
+                   std::string* err, pid_t* supervisor_out) {
+  if (supervisor_out) *supervisor_out = 0;
   if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
     *err = "hook command must be an absolute path";
     return false;
@@ -184,9 +198,19 @@ bool SpawnDetached(const std::vector<std::string>& argv,
     *err = "cannot start hooks: the C library lacks a function they need";
     return false;
   }
+  // The intermediate child tells the supervisor's pid through a pipe, when
+  // asked for it.
+  int report[2] = {-1, -1};
+  if (supervisor_out && lazy::pipe2(report, O_CLOEXEC) != 0) {
+    report[0] = report[1] = -1;
+  }
   const pid_t child = lazy::fork();
   if (child < 0) {
     *err = std::string("fork failed: ") + lazy::strerror(errno);
+    if (report[0] >= 0) {
+      close(report[0]);
+      close(report[1]);
+    }
     return false;
   }
   if (child == 0) {
@@ -208,16 +232,35 @@ bool SpawnDetached(const std::vector<std::string>& argv,
       _exit(1);
     }
     lazy::setsid();
+    if (report[0] >= 0) close(report[0]);
     // Before ResetLimits: without close_range the descriptors are closed one
     // by one up to the open-files limit, the host's until then.
-    DetachDescriptors();
+    const int report_fd = DetachDescriptors(report[1]);
     if (euid == 0) {
       ResetScheduling();
       ResetLimits();
     }
     const pid_t supervisor = lazy::fork();
-    if (supervisor == 0) Supervise(args.data(), envs.data(), timeout_seconds);
+    if (supervisor == 0) {
+      if (report_fd >= 0) close(report_fd);
+      Supervise(args.data(), envs.data(), timeout_seconds);
+    }
+    if (report_fd >= 0 && supervisor > 0) {
+      ssize_t n;
+      while ((n = write(report_fd, &supervisor, sizeof supervisor)) < 0 &&
+             errno == EINTR) {
+      }
+    }
     _exit(supervisor < 0 ? 1 : 0);
+  }
+  if (report[1] >= 0) close(report[1]);
+  if (report[0] >= 0) {
+    pid_t pid = 0;
+    ssize_t n;
+    while ((n = read(report[0], &pid, sizeof pid)) < 0 && errno == EINTR) {
+    }
+    if (n == static_cast<ssize_t>(sizeof pid)) *supervisor_out = pid;
+    close(report[0]);
   }
   // The intermediate child exits at once. The host's own SIGCHLD handler may
   // reap it first (ECHILD): that is fine too.

@@ -3,6 +3,8 @@
 #ifndef PAM_DEFENDER_COMMON_HOOKS_H_
 #define PAM_DEFENDER_COMMON_HOOKS_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -30,9 +32,12 @@ std::vector<std::string> HookEnvironment(const Event& e,
 // does at once: the caller is left with no child and no zombie, and its own
 // signal dispositions and mask are never changed. Returns false with *err set
 // if the first fork failed; failures after that (exec errors) are silent.
+// With `supervisor`, *supervisor is set to the supervising process's pid
+// (0 if it is not known): a caller that made itself a child subreaper
+// (defenderctl) gets that process as a child and can wait for it.
 bool SpawnDetached(const std::vector<std::string>& argv,
                    const std::vector<std::string>& env, int timeout_seconds,
-                   std::string* err);
+                   std::string* err, pid_t* supervisor = nullptr);
 
 }  // namespace defender
 

@@ -6,7 +6,7 @@
 // process, in every login (about 0.1 µs each in a small process, more in
 // sshd's two dozen libraries). Spawning hooks, Redis connections, name
 // resolution, the store's and the configuration's upkeep and a setuid
-// caller's local login use 47 C library functions that a login on the
+// caller's local login use 48 C library functions that a login on the
 // local store over the network does not call. Each of
 // those is named here; the code calls `lazy::fork()` where it would call
 // `fork()`, and the function is looked up by name at its first call in the
@@ -158,6 +158,7 @@ class Function {
   X(sigprocmask, "sigprocmask")                                              \
   X(sigtimedwait, DEFENDER_TIME64_NAME(sigtimedwait, "__sigtimedwait64"))    \
   X(waitpid, "waitpid")                                                      \
+  X(pipe2, "pipe2")                                                          \
   /* Redis connections (common/redis_conn.cc). */                            \
   X(socket, "socket")                                                        \
   X(connect, "connect")                                                      \

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
 
 #include "common/format.h"
 #include "common/hooks.h"
@@ -18,23 +19,25 @@ namespace {
 // Hooks a command keeps running at once: `unblock --all` after a large
 // attack announces thousands of subjects, and started a hook (and its
 // supervisor) for each at once.
-constexpr int kMaxHooksAtOnce = 8;
+constexpr size_t kMaxHooksAtOnce = 8;
 
-// The supervisors of the hooks this command started that have not ended.
-// The command is their subreaper (prctl), so that it can wait for them.
-int g_hooks_running = 0;
+// The supervisors of the hooks this command started that have not ended
+// (SpawnDetached tells their pids). The command is their subreaper
+// (prctl), so that it can wait for them; what else it inherits (what a
+// hook left running in the background) it reaps without counting.
+std::set<pid_t> g_supervisors;
 
-// Reaps the supervisors that have ended, and waits for one to end while
-// kMaxHooksAtOnce still run.
+// Reaps the children that have ended, and waits for a supervisor to end
+// while kMaxHooksAtOnce still run.
 void WaitForHookRoom() {
   static const bool reaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
-  while (reaper && g_hooks_running > 0) {
-    const pid_t p =
-        waitpid(-1, nullptr, g_hooks_running >= kMaxHooksAtOnce ? 0 : WNOHANG);
+  while (reaper && !g_supervisors.empty()) {
+    const bool full = g_supervisors.size() >= kMaxHooksAtOnce;
+    const pid_t p = waitpid(-1, nullptr, full ? 0 : WNOHANG);
     if (p < 0 && errno == EINTR) continue;
-    if (p < 0) g_hooks_running = 0;  // No child left (ECHILD).
+    if (p < 0) g_supervisors.clear();  // No child left (ECHILD).
     if (p <= 0) return;
-    --g_hooks_running;
+    g_supervisors.erase(p);
   }
 }
 
@@ -56,11 +59,13 @@ void Announce(const Config& cfg, const Event& e) {
   if (hook.empty()) return;
   WaitForHookRoom();
   std::string err;
-  if (SpawnDetached(hook, HookEnvironment(e, kService),
-                    static_cast<int>(cfg.hooks_timeout_seconds), &err)) {
-    ++g_hooks_running;
-  } else {
+  pid_t supervisor = 0;
+  if (!SpawnDetached(hook, HookEnvironment(e, kService),
+                     static_cast<int>(cfg.hooks_timeout_seconds), &err,
+                     &supervisor)) {
     PrintWarning("hook not started: " + err);
+  } else if (supervisor > 0) {
+    g_supervisors.insert(supervisor);
   }
 }
 

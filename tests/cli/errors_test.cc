@@ -252,7 +252,8 @@ TEST_SUITE("root") {
     const std::string runs = box.dir() + "/runs";
     REQUIRE(mkdir(runs.c_str(), 0700) == 0);
     const std::string script =
-        "touch \"$0/run.$$\"; ls \"$0\" | grep -c \"^run\\.\" >> "
+        "(sleep 0.05 &); touch \"$0/run.$$\"; ls \"$0\" | grep -c \"^run\\.\" "
+        ">> "
         "\"$0.counts\"; "
         "sleep 0.3; rm \"$0/run.$$\"; echo >> \"$0.done\"";
     box.WriteConfig("[store]\ndir = \"" + box.state_dir() +

@@ -16,7 +16,9 @@
 #   silent a watcher's subscription cut without a word (every packet of
 #          that one connection dropped, as when the server's machine or a
 #          NAT on the way vanishes): the unanswered PING gives it up and the
-#          watcher subscribes again on a new connection.
+#          watcher subscribes again on a new connection; a foreign table is
+#          logged once; a server that floods pongs cannot make the watcher
+#          deaf to SIGHUP and SIGTERM.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 scenario=${1:?usage: firewall_test.sh local|fleet|silent}
