@@ -80,11 +80,10 @@ void ResetScheduling() {
   syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, 0);  // IOPRIO_CLASS_NONE.
 }
 
-// Points 0-2 at /dev/null and closes every other descriptor, so that no
-// child keeps a socket or file of the host process open.
-// Stdin, stdout and stderr on /dev/null and every other descriptor closed
-// but `keep` (-1: none). Returns where `keep` is now: moved above 2 if it
-// was one of them, -1 if that failed.
+// Points 0-2 at /dev/null and closes every other descriptor but `keep`
+// (-1: none), so that no child keeps a socket or file of the host process
+// open. Returns where `keep` is now: moved above 2 if it was one of them,
+// -1 if that failed.
 int DetachDescriptors(int keep) {
   if (keep >= 0 && keep < 3) keep = fcntl(keep, F_DUPFD_CLOEXEC, 3);
   const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
