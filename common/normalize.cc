@@ -213,13 +213,15 @@ std::optional<IpAddress> ParseIp(std::string_view text) {
   // "fe80::1%eth0"). On any other address, or made of other characters, it
   // makes the text a name: "::ffff:10.0.0.1%x.example" must not pass for
   // 10.0.0.1 (an allow-listed address, say).
-  if (zone != nullptr &&
-      (ip.bytes[0] != 0xFE || (ip.bytes[1] & 0xC0) != 0x80 || *zone == '\0' ||
-       strlen(zone) > 15 ||
-       strspn(zone,
-              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-              "0123456789._-") != strlen(zone))) {
-    return std::nullopt;
+  if (zone != nullptr) {
+    const size_t len = strlen(zone);
+    const bool link_local = ip.bytes[0] == 0xFE && (ip.bytes[1] & 0xC0) == 0x80;
+    if (!link_local || len == 0 || len > 15 ||
+        strspn(zone,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               "0123456789._-") != len) {
+      return std::nullopt;
+    }
   }
   static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0,    0,
                                           0, 0, 0, 0, 0xFF, 0xFF};

@@ -522,12 +522,15 @@ bool RedisConnection::DoConnect(std::string* err) {
   if (ctx_) {
     // A connection kept from an earlier step (a login's preauth, before the
     // password prompt) that the server has closed meanwhile (its idle
-    // `timeout`, a restart, a NAT forgetting it) or that holds bytes nobody
-    // asked for: opened again, rather than failing this step to on_error.
-    // An idle connection has nothing to read.
+    // `timeout`, a restart, a NAT forgetting it), that holds bytes nobody
+    // asked for, or the part of a reply that Receive() began (its rest
+    // would pass for the next command's reply): opened again, rather than
+    // failing this step to on_error. An idle connection has nothing to
+    // read.
     struct pollfd p = {ctx_->fd, POLLIN | POLLRDHUP, 0};
-    const bool buffered = ctx_->reader->pos < ctx_->reader->len;
-    if (!buffered && lazy::poll(&p, 1, 0) == 0) return true;
+    const bool pending =
+        partial_bytes_ != 0 || ctx_->reader->pos < ctx_->reader->len;
+    if (!pending && lazy::poll(&p, 1, 0) == 0) return true;
     Close();
   }
   if (LoadHiredis(err) == nullptr) return false;
@@ -613,8 +616,6 @@ RedisReplyPtr RedisConnection::RawCommand(const std::vector<std::string>& argv,
 RedisReplyPtr RedisConnection::Command(const std::vector<std::string>& argv,
                                        std::string* err) {
   ArmUnlessInStep();
-  // The rest of a reply that Receive() began would pass for this one's.
-  if (partial_bytes_ != 0) Close();
   if (!DoConnect(err)) return nullptr;
   RedisReplyPtr r = RawCommand(argv, err);
   if (IsError(r.get(), "READONLY") && !settings_.sentinels.empty()) {
