@@ -38,6 +38,7 @@ using defender::RedisStore;
 using defender::Subject;
 using defender::SubjectKind;
 using defender::SubjectState;
+using defender::testing::SendAll;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -106,11 +107,6 @@ bool ReadSome(int fd, const std::atomic<bool>& stop, int ms = 2000) {
   return false;
 }
 
-bool Send(int fd, const std::string& s) {
-  return send(fd, s.data(), s.size(), MSG_NOSIGNAL) ==
-         static_cast<ssize_t>(s.size());
-}
-
 // Sleeps `ms` unless the server stops first.
 void Pause(int ms, const std::atomic<bool>& stop) {
   for (int i = 0; i < ms && !stop; i += 10) {
@@ -124,10 +120,10 @@ void Pause(int ms, const std::atomic<bool>& stop) {
 FakeRedis::Serve Drip(std::string head, std::string body) {
   return [head, body](int fd, const std::atomic<bool>& stop) {
     while (ReadSome(fd, stop)) {
-      if (!Send(fd, head)) return;
+      if (!SendAll(fd, head)) return;
       for (const char c : body) {
         Pause(150, stop);
-        if (stop || !Send(fd, std::string(1, c))) return;
+        if (stop || !SendAll(fd, std::string(1, c))) return;
       }
     }
   };
@@ -137,7 +133,7 @@ FakeRedis::Serve Drip(std::string head, std::string body) {
 // it, until it hangs up.
 FakeRedis::Serve Flood(std::string head, std::string chunk) {
   return [head, chunk](int fd, const std::atomic<bool>& stop) {
-    if (!ReadSome(fd, stop) || !Send(fd, head)) return;
+    if (!ReadSome(fd, stop) || !SendAll(fd, head)) return;
     std::string block;
     while (block.size() < 65536) block += chunk;
     while (!stop) {
@@ -304,8 +300,8 @@ TEST_CASE("EVALSHA, NOSCRIPT and EVAL of one store call share one deadline") {
     int n = 0;
     while (ReadSome(fd, stop)) {
       Pause(250, stop);
-      if (!Send(fd, n++ == 0 ? "-NOSCRIPT No matching script.\r\n"
-                             : "*4\r\n:0\r\n:0\r\n:0\r\n:1\r\n")) {
+      if (!SendAll(fd, n++ == 0 ? "-NOSCRIPT No matching script.\r\n"
+                                : "*4\r\n:0\r\n:0\r\n:0\r\n:1\r\n")) {
         return;
       }
     }
@@ -326,7 +322,7 @@ TEST_CASE("EVALSHA, NOSCRIPT and EVAL of one store call share one deadline") {
 FakeRedis::Serve Always(std::string reply) {
   return [reply](int fd, const std::atomic<bool>& stop) {
     while (ReadSome(fd, stop)) {
-      if (!Send(fd, reply)) return;
+      if (!SendAll(fd, reply)) return;
     }
   };
 }
@@ -404,7 +400,7 @@ TEST_CASE("counts out of range are brought into range before they are added") {
       } else {  // history: a count per call.
         reply = ":9223372036854775807\r\n";
       }
-      if (!Send(fd, reply)) return;
+      if (!SendAll(fd, reply)) return;
     }
   });
   RedisConnection conn(Settings(fake.url()));
@@ -432,7 +428,7 @@ TEST_CASE("remembered hosts: only times after now, in range, are listed") {
       bulk("h4") + bulk("1800086400");
   FakeRedis fake([scan, range](int fd, const std::atomic<bool>& stop) {
     for (int n = 0; ReadSome(fd, stop); ++n) {
-      if (!Send(fd, n == 0 ? scan : range)) return;
+      if (!SendAll(fd, n == 0 ? scan : range)) return;
     }
   });
   RedisConnection conn(Settings(fake.url()));
@@ -475,8 +471,8 @@ TEST_CASE("a SCAN that never ends ends the walk at walk_timeout_ms") {
     int n = 0;
     while (ReadSome(fd, stop)) {
       const std::string cursor = std::to_string(++n);
-      if (!Send(fd, "*2\r\n$" + std::to_string(cursor.size()) + "\r\n" +
-                        cursor + "\r\n*0\r\n")) {
+      if (!SendAll(fd, "*2\r\n$" + std::to_string(cursor.size()) + "\r\n" +
+                           cursor + "\r\n*0\r\n")) {
         return;
       }
     }
@@ -510,11 +506,11 @@ TEST_CASE("a walk that sends a command per key ends at walk_timeout_ms") {
               "defender:{remember:u" + std::to_string(i) + "}:r";
           keys += "$" + std::to_string(k.size()) + "\r\n" + k + "\r\n";
         }
-        if (!Send(fd, "*2\r\n$1\r\n0\r\n*40\r\n" + keys)) return;
+        if (!SendAll(fd, "*2\r\n$1\r\n0\r\n*40\r\n" + keys)) return;
         first = false;
       } else {
         Pause(150, stop);
-        if (!Send(fd, "*0\r\n")) return;
+        if (!SendAll(fd, "*0\r\n")) return;
       }
     }
   });
@@ -575,8 +571,8 @@ TEST_CASE("a Sentinel's master host is checked and never logged raw") {
       "\x1b]0;pwned\x07\x1b[2J\nFORGED: Accepted password for root";
   FakeRedis sentinel([&](int fd, const std::atomic<bool>& stop) {
     while (ReadSome(fd, stop)) {
-      if (!Send(fd, "*2\r\n$" + std::to_string(host.size()) + "\r\n" + host +
-                        "\r\n$4\r\n6379\r\n")) {
+      if (!SendAll(fd, "*2\r\n$" + std::to_string(host.size()) + "\r\n" + host +
+                           "\r\n$4\r\n6379\r\n")) {
         return;
       }
     }
@@ -615,9 +611,9 @@ TEST_CASE("a Sentinel's master port out of range or not a number is refused") {
     CAPTURE(port);
     FakeRedis sentinel([&](int fd, const std::atomic<bool>& stop) {
       while (ReadSome(fd, stop)) {
-        if (!Send(fd, "*2\r\n$9\r\n127.0.0.1\r\n$" +
-                          std::to_string(port.size()) + "\r\n" + port +
-                          "\r\n")) {
+        if (!SendAll(fd, "*2\r\n$9\r\n127.0.0.1\r\n$" +
+                             std::to_string(port.size()) + "\r\n" + port +
+                             "\r\n")) {
           return;
         }
       }

@@ -35,6 +35,19 @@ class Tmpfs {
   std::string dir_;
 };
 
+// Fills the file system of directory `dir` with a file, whose path it
+// returns (unlink it to make room again).
+std::string FillFileSystem(const std::string& dir) {
+  const std::string filler = dir + "/filler";
+  const int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  const std::string block(4096, 'x');
+  while (write(fd, block.data(), block.size()) > 0) {
+  }
+  close(fd);
+  return filler;
+}
+
 struct Codes {
   int preauth, authfail, authsucc, account;
 };
@@ -308,14 +321,7 @@ TEST_CASE("a full disk loses only the failures it cannot write") {
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);
   CHECK(Failures(env.db(), "user", "alice") == 1);
 
-  // Fill the file system.
-  const std::string filler = top / "mnt/filler";
-  const int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  REQUIRE(fd >= 0);
-  const std::string block(4096, 'x');
-  while (write(fd, block.data(), block.size()) > 0) {
-  }
-  close(fd);
+  const std::string filler = FillFileSystem(top / "mnt");
 
   ClearLog();
   for (int i = 0; i < 20; ++i) {
@@ -355,13 +361,7 @@ TEST_CASE("a full disk still counts a new host's failures on the user") {
   Tmpfs fs(top / "mnt", "256k");
   Env env("[lockout]\nfailure_limit = 3\n", "", top / "mnt");
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // alice's record.
-  const std::string filler = top / "mnt/filler";
-  const int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  REQUIRE(fd >= 0);
-  const std::string block(4096, 'x');
-  while (write(fd, block.data(), block.size()) > 0) {
-  }
-  close(fd);
+  const std::string filler = FillFileSystem(top / "mnt");
   ClearLog();
   for (int i = 1; i <= 3; ++i) {
     Login l;

@@ -44,19 +44,6 @@ std::string Ping(RedisConnection& c, std::string* err) {
 
 const Subject kAlice{SubjectKind::kUser, "alice"};
 
-// Writes all of `data` to the blocking socket `fd`; false on an error (the
-// peer hung up).
-bool WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n =
-        send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("redis URLs") {
@@ -413,7 +400,7 @@ TEST_CASE("a reply fed across many Receives is bounded as a whole") {
     const std::string piece(512 << 10, 'x');
     for (int i = 0; ok && i < 16; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
-      ok = WriteAll(fd, piece);
+      ok = SendAll(fd, piece);
     }
     close(fd);
   });
@@ -512,7 +499,7 @@ TEST_CASE("Sentinels that answer slowly are still heard") {
       char buf[512];
       if (read(fd, buf, sizeof buf) > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(120));
-        WriteAll(fd, answer);
+        SendAll(fd, answer);
       }
       while (read(fd, buf, sizeof buf) > 0) {
       }

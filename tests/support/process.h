@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace defender::testing {
@@ -47,6 +48,10 @@ int FreePort();
 // if bind or listen fails. Returns the socket (-1 if none could be made)
 // and stores its address in *addr (port 0 if it could not be read).
 int BindLoopback(int backlog, sockaddr_in* addr);
+
+// Sends all of `data` on the blocking socket `fd` (without SIGPIPE), as a
+// test's fake server does; false if the peer is gone or on an error.
+bool SendAll(int fd, std::string_view data);
 
 // For a child (InChild) that needs DNS to never answer: enters a private
 // mount namespace where `resolv_conf` (a file holding "nameserver

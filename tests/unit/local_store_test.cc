@@ -453,37 +453,34 @@ TEST_CASE(
   }
 }
 
-// DecodeRecordFile checks the slot whose header says newer first and the
-// other only when that one is not valid: the result must still be the
-// newest valid slot, across the sequence's wrap and forged headers.
 // A slot whose failure count is negative or absurd (damaged, or written by
 // hand with a valid checksum) is not valid: counting on INT64_MAX wrapped to
 // INT64_MIN, which `check` and `stats` then printed.
 TEST_CASE("Subject record: a failure count out of range is not valid") {
-  for (const int64_t failures :
-       {int64_t{-1}, std::numeric_limits<int64_t>::min(),
-        kMaxStoredFailures + 1, std::numeric_limits<int64_t>::max()}) {
-    CAPTURE(failures);
+  // Decodes a slot of alice with `failures`; nullopt when it is not valid.
+  const auto decoded = [](int64_t failures) -> std::optional<SubjectRecord> {
     SubjectRecord r;
     r.name = "alice";
     r.state = StoredRecord{failures, false, kT0 + 300};
     const std::string bytes = EncodeSlot(r, 3);
     SubjectRecord back;
     int slot = -1;
-    CHECK_FALSE(DecodeRecordFile(
-        {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &back,
-        &slot));
+    if (!DecodeRecordFile(
+            {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+            &back, &slot)) {
+      return std::nullopt;
+    }
+    return back;
+  };
+  for (const int64_t failures :
+       {int64_t{-1}, std::numeric_limits<int64_t>::min(),
+        kMaxStoredFailures + 1, std::numeric_limits<int64_t>::max()}) {
+    CAPTURE(failures);
+    CHECK_FALSE(decoded(failures).has_value());
   }
-  SubjectRecord r;
-  r.name = "alice";
-  r.state = StoredRecord{kMaxStoredFailures, true, kT0 + 300};
-  const std::string bytes = EncodeSlot(r, 3);
-  SubjectRecord back;
-  int slot = -1;
-  REQUIRE(DecodeRecordFile(
-      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &back,
-      &slot));
-  CHECK(back.state->failures == kMaxStoredFailures);
+  const std::optional<SubjectRecord> most = decoded(kMaxStoredFailures);
+  REQUIRE(most.has_value());
+  CHECK(most->state->failures == kMaxStoredFailures);
   // Through the store: read as absent, and counted from nothing.
   TempDir tmp;
   const std::string dir = tmp / "s";
@@ -520,6 +517,9 @@ TEST_CASE("LocalStore: Get of a long name makes no key") {
   CHECK(StateIn(*again, long_user, kT0).failures == 1);
 }
 
+// DecodeRecordFile checks the slot whose header says newer first and the
+// other only when that one is not valid: the result must still be the
+// newest valid slot, across the sequence's wrap and forged headers.
 TEST_CASE("Subject record: the newest valid slot wins, whichever is checked") {
   const auto file_of = [](const std::string& a, const std::string& b) {
     std::string f = a;
