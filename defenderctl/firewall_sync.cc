@@ -222,13 +222,22 @@ bool SyncHosts(const SyncTarget& t, std::span<const std::string> subjects,
     }
     const Subject s{SubjectKind::kHost, subject};
     std::vector<SubjectState> states;
-    if (!t.store->Get({&s, 1}, now, &states, err)) return false;
+    why.clear();
+    if (!t.store->Get({&s, 1}, now, &states, &why)) {
+      // One damaged record does not hold up the others' events.
+      changes->unread.emplace_back(subject, std::move(why));
+      continue;
+    }
     const SubjectState& st = states[0];
     const bool blocked =
         st.blocked && (st.permanent() || st.Remaining(now) > 0);
     wanted.push_back(
         {&subject, true,
          blocked ? std::optional(WithTimeout(el, st, now)) : std::nullopt});
+  }
+  if (!changes->unread.empty() && changes->refused.empty() && wanted.empty()) {
+    *err = changes->unread.back().second;
+    return false;
   }
   if (wanted.empty()) return true;
   // One listing for them all: with 20,000 elements it takes 0.2 s.

@@ -38,6 +38,10 @@ struct SyncChanges {
   // SyncHosts: admitted hosts that the store does not block and that the
   // sets did not hold (nothing to do: a forged or stale block event).
   std::vector<std::string> not_blocked;
+  // SyncHosts: subjects whose state could not be read, with the store's
+  // error; their elements are left as they are (the next full sync
+  // catches up).
+  std::vector<std::pair<std::string, std::string>> unread;
 };
 
 // Keeps in c->refused only the subjects that `seen` does not hold, and sets
@@ -86,7 +90,9 @@ bool SyncAll(const SyncTarget& t, int64_t now, SyncChanges* changes,
 // how many elements the sets hold afterwards. The table must exist. A
 // subject the guard refuses is never added (and removed if present):
 // *changes->refused says why. Hosts beyond max_elements are counted in
-// over_cap, in the order given.
+// over_cap, in the order given. A subject whose state the store cannot
+// read is left as it is and listed in changes->unread; false, with *err the
+// store's error, only when no subject named could be read.
 bool SyncHosts(const SyncTarget& t, std::span<const std::string> subjects,
                int64_t now, size_t* present, SyncChanges* changes,
                std::string* err);

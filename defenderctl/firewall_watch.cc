@@ -208,6 +208,9 @@ class Watcher {
     for (const auto& [subject, why] : c.refused) {
       ignored_.Ignored("host " + subject + ": " + why);
     }
+    for (const auto& [subject, why] : c.unread) {
+      ignored_.Ignored("host " + subject + ": cannot apply it: " + why);
+    }
     c.refused.clear();  // Logged just above, rate-limited.
     // A block event for a host that the store does not block and the sets
     // did not hold: forged, or stale.

@@ -25,6 +25,12 @@ int64_t MemoryStore::BlocksSince(const Subject& s, int64_t since) const {
 bool MemoryStore::Get(std::span<const Subject> subjects, int64_t now,
                       std::vector<SubjectState>* out, std::string* err) {
   if (Fail(err)) return false;
+  for (const Subject& s : subjects) {
+    if (s.name == unreadable_) {
+      *err = "memory store: " + s.name + ": injected read failure";
+      return false;
+    }
+  }
   out->clear();
   for (const Subject& s : subjects) out->push_back(StateOf(Find(s), now));
   std::string user;

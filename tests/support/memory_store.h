@@ -5,6 +5,8 @@
 #define DEFENDER_TESTS_SUPPORT_MEMORY_STORE_H_
 
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -46,6 +48,9 @@ class MemoryStore final : public Store {
 
   // For tests that inject store failures: when set, every call fails.
   void set_failing(bool failing) { failing_ = failing; }
+  // When set, a Get that names `name` (of any kind) fails, as a damaged
+  // record file fails only its own subject's reads.
+  void set_unreadable(std::string name) { unreadable_ = std::move(name); }
 
  private:
   using Key = std::pair<SubjectKind, std::string>;
@@ -58,6 +63,7 @@ class MemoryStore final : public Store {
   std::map<Key, std::vector<int64_t>> history_;
   std::map<std::string, RememberedList> remembered_;  // By user.
   bool failing_ = false;
+  std::optional<std::string> unreadable_;
 };
 
 }  // namespace defender

@@ -855,6 +855,57 @@ TEST_CASE("SyncHosts applies a burst of events with one listing" *
         "present 4\n");
 }
 
+// A record the store cannot read (damaged, say) holds up only its own
+// event: the others of the burst are applied, its element stays as it was,
+// and a sync of it alone fails with the store's error.
+TEST_CASE("SyncHosts applies the events whose records it can read" *
+          doctest::skip(geteuid() != 0)) {
+  const std::string result = InNetns([]() -> std::string {
+    SyncFixture f("pd_unread", 10);
+    const int64_t now = f.now;
+    f.Block("203.0.113.1", now + 100);
+    f.Block("203.0.113.2", now + 200);
+    SyncChanges c;
+    if (!SyncAll(f.target, now, &c, &f.err)) return "sync: " + f.err;
+    bool was = false;
+    f.Block("203.0.113.1", now + 1000);
+    f.store.Unblock({SubjectKind::kHost, "203.0.113.2"}, now, &was, &f.err);
+    f.Block("203.0.113.3", now + 300);
+    f.store.set_unreadable("203.0.113.2");
+    const std::vector<std::string> burst = {"203.0.113.1", "203.0.113.2",
+                                            "203.0.113.3"};
+    size_t present = 0;
+    SyncChanges b;
+    if (!SyncHosts(f.target, burst, now + 1, &present, &b, &f.err)) {
+      return "burst: " + f.err;
+    }
+    std::string log = DescribeChanges(b);
+    for (const auto& [h, why] : b.unread)
+      log += "unread " + h + ": " + why + "\n";
+    log += "present " + std::to_string(present) + "\n";
+    std::vector<FirewallElement> have;
+    bool exists = false;
+    if (!f.fw.List(&have, &exists, &f.err)) return "list: " + f.err;
+    for (const FirewallElement& e : have) log += "listed " + e.addr + "\n";
+    SyncChanges one;
+    std::string err;
+    log += SyncOne(f.target, "203.0.113.2", now + 2, &present, &one, &err)
+               ? "one: applied\n"
+               : "one: " + err + "\n";
+    return log;
+  });
+  CHECK(result ==
+        "+ 203.0.113.3 (299s)\n"
+        "~ 203.0.113.1 (999s)\n"
+        "unread 203.0.113.2: memory store: 203.0.113.2: injected read "
+        "failure\n"
+        "present 3\n"
+        "listed 203.0.113.1\n"
+        "listed 203.0.113.2\n"
+        "listed 203.0.113.3\n"
+        "one: memory store: 203.0.113.2: injected read failure\n");
+}
+
 TEST_CASE("SyncOne removes the element of a host the guard now refuses" *
           doctest::skip(geteuid() != 0)) {
   const std::string result = InNetns([]() -> std::string {
