@@ -508,9 +508,13 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
   bool ok = true;
   for (Held& h : held->files) {
     std::string e;
-    if (!Finish(&h, now, since, /*remove_empty=*/false, &e) && ok) {
-      *err = std::move(e);
-      ok = false;
+    if (Finish(&h, now, since, /*remove_empty=*/false, &e)) continue;
+    if (ok) *err = std::move(e);
+    ok = false;
+    // A block whose record could not be written did not happen; the others
+    // did, and are reported with the error (store.h).
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (&held->at(i) == &h) (*out)[i].newly_blocked = false;
     }
   }
   return ok;

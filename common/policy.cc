@@ -282,10 +282,12 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode,
     }
   }
   std::vector<FailureOutcome> outcomes;
-  if (!store_->RecordFailure(requests, d->who.rule, mode, Params(),
-                             clock_.Now(), &outcomes, refused_before, err)) {
-    return false;
-  }
+  const bool stored =
+      store_->RecordFailure(requests, d->who.rule, mode, Params(), clock_.Now(),
+                            &outcomes, refused_before, err);
+  // A store that failed after writing some records reports the blocks it
+  // wrote: they are announced with the error (store.h).
+  if (outcomes.size() != requests.size()) outcomes.clear();
   std::vector<SubjectState> states;
   states.reserve(outcomes.size());
   for (size_t i = 0; i < outcomes.size(); ++i) {
@@ -296,6 +298,7 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode,
                                 o.state.until, o.state.failures});
     }
   }
+  if (!stored) return false;
   if (mode == FailureMode::kProvisional) NoteCounted(requests, outcomes, d);
   if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   return true;

@@ -46,6 +46,8 @@ struct Decision {
   // One line for syslog and `defenderctl check`: why it was refused, or
   // what the step did.
   std::string reason;
+  // Also when the step returns false: the blocks a store wrote before it
+  // failed (Store::RecordFailure) happened, and are announced.
   std::vector<Event> events;
   // The result written to the attempt log (nullptr when nothing was logged).
   const char* logged = nullptr;

@@ -149,7 +149,10 @@ class Store {
   // lives until now + attempt_ttl; a subject that is blocked is blocked for
   // lockout_lengths[min(n-1, size-1)] where n-1 is the number of blocks in
   // its history within history_seconds, keeps its counter, and the block
-  // is added to the history. (*out)[i] describes request i.
+  // is added to the history. (*out)[i] describes request i. On false *out
+  // is empty, or (a store that could write some subjects' records and not
+  // others: a full disk) describes every request, newly_blocked only for
+  // the blocks that were written: those happened.
   virtual bool RecordFailure(std::span<const FailureRequest> requests,
                              RefusalRule rule, FailureMode mode,
                              const LockoutParams& params, int64_t now,

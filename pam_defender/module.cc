@@ -536,7 +536,11 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                "(on_error = local): %s",
                EscapeForDisplay(fallback_reason).c_str());
   }
-  if (!ok) return lock_timed_out ? StoreBusy(err) : StoreError(err);
+  if (!ok) {
+    // A block the store wrote before it failed (a full disk) is announced.
+    Announce(d, login.service);
+    return lock_timed_out ? StoreBusy(err) : StoreError(err);
+  }
   // The store has decided, and the handle is marked now: memory running
   // out in a log line or the message below must neither turn a refusal
   // into the failure policy's result nor leave the handle unmarked (later

@@ -369,6 +369,9 @@ TEST_CASE("a full disk still counts a new host's failures on the user") {
     CHECK(RunLogin(env, l).auth == PAM_AUTH_ERR);
   }
   CHECK(LogHas(": cannot write: No space left on device"));
+  // The block was written to her record: it is announced, though the step
+  // reports the host's file that could not be.
+  CHECK(LogHas("blocked user alice until 2027-01-15T08:"));
   // Her fourth failure blocked her (limit 3): the right password from yet
   // another new address is refused.
   Login good;

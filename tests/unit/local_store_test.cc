@@ -881,6 +881,49 @@ TEST_CASE("LocalStore: refused failures leave no file behind") {
   CHECK(RecordFiles(dir) == before);
 }
 
+// A failure that blocks two subjects, one of whose records cannot be
+// written (here RLIMIT_FSIZE stops the write to its second slot): the step
+// fails, and reports as new only the block it wrote (Store::RecordFailure),
+// which the module announces.
+TEST_CASE("LocalStore: a block that could not be written is not reported") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  const auto fail = [&](std::vector<FailureRequest> reqs,
+                        std::vector<FailureOutcome>* out, std::string* err) {
+    bool refused = false;
+    return s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                            kParams, kT0, out, &refused, err);
+  };
+  std::vector<FailureOutcome> out;
+  std::string err;
+  // alice's one failure is in her file's first slot, the host's two in its
+  // second: the next write goes to her second slot (offset 2048) and to
+  // the host's first.
+  REQUIRE_MESSAGE(fail({{kAlice, 1}}, &out, &err), err);
+  REQUIRE_MESSAGE(fail({{kHostA, 2}}, &out, &err), err);
+  REQUIRE_MESSAGE(fail({{kHostA, 2}}, &out, &err), err);
+  rlimit old{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  const rlimit small{1024, old.rlim_max};
+  struct sigaction ignore {};
+  struct sigaction was {};
+  ignore.sa_handler = SIG_IGN;
+  REQUIRE(sigaction(SIGXFSZ, &ignore, &was) == 0);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const bool ok = fail({{kAlice, 1}, {kHostA, 2}}, &out, &err);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  REQUIRE(sigaction(SIGXFSZ, &was, nullptr) == 0);
+  CHECK_FALSE(ok);
+  CHECK(err.find("/subjects/u-616c696365: cannot write: File too large") !=
+        std::string::npos);
+  REQUIRE(out.size() == 2);
+  CHECK_FALSE(out[0].newly_blocked);
+  CHECK(out[1].newly_blocked);
+  CHECK_FALSE(StateIn(*s, kAlice, kT0).blocked);
+  CHECK(StateIn(*s, kHostA, kT0).blocked);
+}
+
 // su stopped (SIGSTOP) while it holds one record's lock: Prune leaves that
 // file for the next time and does all the others; UnblockAll unblocks all
 // the others and then fails, naming the one it could not.
