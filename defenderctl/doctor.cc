@@ -57,7 +57,7 @@ std::string Lower(std::string s) {
 
 struct PamLine {
   int number = 0;
-  std::string text;     // The line as written (trimmed).
+  std::string text;     // The logical line, without its comment (trimmed).
   std::string type;     // "auth", "account", ... (a leading '-' dropped).
   std::string control;  // "required", "[default=die]", ...
   std::string module;   // As written: a name or a path.
@@ -71,28 +71,47 @@ std::string Trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
+// The logical lines of a PAM file, assembled as libpam assembles them
+// (_pam_assemble_line): a blank line or one that starts with "#" is
+// skipped, even inside a continued line; a "#" ends the line, and a
+// backslash after it continues nothing; otherwise a line that ends in a
+// backslash (spaces and tabs after it allowed) goes on on the next.
 std::vector<PamLine> ReadPamFile(const std::string& path) {
   std::vector<PamLine> out;
   std::ifstream in(path);
   std::string raw;
+  std::string line;  // The logical line so far.
   int number = 0;
+  int first = 0;  // Its first physical line, 0 before one.
   while (std::getline(in, raw)) {
     ++number;
-    const std::string text = Trim(raw);
-    const std::string body = Trim(text.substr(0, text.find('#')));
-    if (body.empty()) continue;
+    const size_t lead = raw.find_first_not_of(" \t");
+    if (lead == std::string::npos || raw[lead] == '#') continue;
+    if (first == 0) first = number;
+    const size_t hash = raw.find('#');
+    const std::string part = raw.substr(0, hash);
+    const size_t end = part.find_last_not_of(" \t");
+    if (hash == std::string::npos && part[end] == '\\') {
+      line += part.substr(0, end) + " ";
+      continue;
+    }
+    line += part;
+    const std::string body = Trim(line);
+    const int at = first;
+    line.clear();
+    first = 0;
     PamLine l;
-    l.number = number;
-    l.text = text;
+    l.number = at;
+    l.text = body;
     std::istringstream words(body);
-    std::string first;
-    words >> first;
-    if (first == "@include") {
+    std::string type;
+    words >> type;
+    if (type == "@include") {
       words >> l.include;
       out.push_back(l);
       continue;
     }
-    l.type = Lower(first[0] == '-' ? first.substr(1) : first);
+    l.type = Lower(type[0] == '-' ? type.substr(1) : type);
     std::string control;
     words >> control;
     if (!control.empty() && control[0] == '[') {

@@ -249,6 +249,25 @@ echo 'auth required pam_dfndr.so preauth' >>"$good/etc/pam.d/sudo"
 status=0
 "$ctl" doctor --removal --root "$good" >/dev/null || status=$?
 [ $status = 1 ] || fail "removal: the alias outside common-* is reported"
+sed -i '/pam_dfndr.so preauth/d' "$good/etc/pam.d/sudo"
+
+# Lines as libpam assembles them: a "#" ends a line (the backslash after it
+# continues nothing), a comment line inside a continued line is skipped,
+# and a "-" before the type still names the module.
+cat >>"$good/etc/pam.d/sshd" <<'PAM'
+account required pam_permit.so # see ticket 42 \
+account required \
+# a comment inside the line
+    pam_defender.so enforce
+-account required pam_defender.so enforce
+PAM
+n=$(wc -l <"$good/etc/pam.d/sshd")
+status=0
+out=$("$ctl" doctor --removal --root "$good") || status=$?
+[ $status = 1 ] || fail "removal of assembled lines: status $status"
+[ "$(grep '^PROBLEM' <<<"$out" | cut -d'"' -f1-2)" = "PROBLEM removal.reference (/etc/pam.d/sshd:$((n - 3))): \"account required      pam_defender.so enforce
+PROBLEM removal.reference (/etc/pam.d/sshd:$n): \"-account required pam_defender.so enforce" ] ||
+  fail "removal of assembled lines: $out"
 
 [ $failures = 0 ] || exit 1
 echo "doctor OK"

@@ -248,15 +248,26 @@ cp -p "$E2E_TMP/sudo.orig" /etc/pam.d/sudo
 cp -p /etc/pam.d/common-account "$E2E_TMP/common-account.orig" ||
   e2e_fatal "cannot back up common-account"
 e2e_on_exit "cp -p '$E2E_TMP/common-account.orig' /etc/pam.d/common-account"
-echo 'account required pam_dfndr.so enforce' >>/etc/pam.d/common-account
-n=$(wc -l </etc/pam.d/common-account)
+# The first with "-" before its type (which only keeps libpam from logging
+# a missing module: a required one still fails every login), the second
+# continued over a comment line, as libpam assembles it.
+cat >>/etc/pam.d/common-account <<'PAM'
+-account required pam_dfndr.so enforce
+account required \
+# continued
+  pam_dfndr.so enforce
+PAM
+n=$(($(wc -l </etc/pam.d/common-account) - 3))
 dpkg -r "$pkg" >"$E2E_TMP/refused-common.log" 2>&1
 e2e_check "dpkg -r refused while common-account names the alias" test $? -ne 0
 E2E_LOG_FILES+=("$E2E_TMP/refused-common.log")
 e2e_check "the common-account line is named" grep -qF \
-  "pam-defender: still names the module: /etc/pam.d/common-account:$n: account required pam_dfndr.so enforce" \
+  "pam-defender: still names the module: /etc/pam.d/common-account:$n: -account required pam_dfndr.so enforce" \
   "$E2E_TMP/refused-common.log"
-e2e_equal "only that line" 1 \
+e2e_check "the continued line is named" grep -qF \
+  "pam-defender: still names the module: /etc/pam.d/common-account:$((n + 1)): account required pam_dfndr.so enforce" \
+  "$E2E_TMP/refused-common.log"
+e2e_equal "only those lines" 2 \
   "$(grep -c '^pam-defender: still names the module: ' "$E2E_TMP/refused-common.log")"
 e2e_equal "profiles put back after the refused removal" 3 \
   "$(profiles_in_common_auth)"
