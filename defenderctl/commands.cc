@@ -20,8 +20,11 @@ const Command kCommands[] = {
     {"forget", "Forget remembered hosts of a user", DefineForget, true},
     {"doctor", "Check the PAM stacks, sshd, config, store and cleanup",
      DefineDoctor, false},
+    // On the configuration the module enforces: a typo must neither stop
+    // the watcher and the hooks' add/del nor keep the package's removal
+    // from flushing the table (its permanent drops would stay).
     {"firewall", "Keep an nftables table dropping blocked hosts",
-     DefineFirewall, false},
+     DefineFirewall, true},
 };
 
 }  // namespace

@@ -138,6 +138,47 @@ TEST_CASE("invalid config: list and unblock use the last valid one") {
   }
 }
 
+// The package's removal flushes the firewall's table with the installed
+// configuration: a typo in it must not leave the table, whose permanent
+// elements would drop their hosts until a reboot. In a network namespace
+// of its own, on the table the last valid version names.
+TEST_CASE("invalid config: firewall flush uses the last valid one" *
+          doctest::skip(geteuid() != 0)) {
+  Sandbox box("[firewall]\ntable = \"pd_cli_flush\"\n");
+  box.AddUser("alice", "secret");
+  CHECK(box.Login("alice", "wrong", "") != 0);  // The module compiles it.
+  struct stat st;
+  REQUIRE(stat(box.config().c_str(), &st) == 0);
+  box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
+                  "\"\n[firewall]\ntable = \"pd_cli_flush\"\n"
+                  "[lockout]\nfailure_limt = 1\n");
+  const std::string script =
+      "nft -f - <<'NFT' || exit 9\n"
+      "add table inet pd_cli_flush\n"
+      "add set inet pd_cli_flush blocked_v4 { type ipv4_addr; flags "
+      "interval, timeout; }\n"
+      "add set inet pd_cli_flush blocked_v6 { type ipv6_addr; flags "
+      "interval, timeout; }\n"
+      "add chain inet pd_cli_flush input { type filter hook input priority "
+      "filter - 10; policy accept; }\n"
+      "add rule inet pd_cli_flush input ip saddr @blocked_v4 meta l4proto "
+      "{ tcp, udp } th dport { 22 } drop\n"
+      "add rule inet pd_cli_flush input ip6 saddr @blocked_v6 meta l4proto "
+      "{ tcp, udp } th dport { 22 } drop\n"
+      "add element inet pd_cli_flush blocked_v4 { 192.0.2.77 }\n"
+      "NFT\n"
+      "\"$0\" -c \"$1\" firewall flush; echo \"status $?\"; nft list tables\n";
+  const RunResult r = Spawn({"unshare", "-n", "sh", "-c", script,
+                             EnvPath("DEFENDERCTL_TESTCLOCK"), box.config()});
+  CHECK(r.status == 0);
+  CHECK(r.out == "removed table inet pd_cli_flush\nstatus 0\n");
+  CHECK(r.err == "defenderctl: warning: " + box.config() + " is invalid (" +
+                     box.config() +
+                     ":6: lockout.failure_limt: unknown key); using the last "
+                     "valid configuration from " +
+                     FormatIso8601(st.st_mtim.tv_sec) + "\n");
+}
+
 // A file the module never compiled gives the commands nothing to fall back
 // on: the built-in defaults could name another store than the one it
 // means (the module enforces nothing by it either).
