@@ -46,6 +46,19 @@ Finding Note(std::string key, std::string file, int line, std::string message,
                  std::move(message), std::move(fix)};
 }
 
+// "0755" for st_mode.
+std::string OctalMode(mode_t mode) {
+  char text[8];
+  snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// "/a" for "/a/b", "/" for "/a".
+std::string Parent(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
+
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return std::tolower(c); });
@@ -592,8 +605,7 @@ void CheckStore(const std::string& root, const Config& cfg,
                            "chown root:root " + dir));
   }
   if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    const std::string mode = OctalMode(st.st_mode);
     out->push_back(
         Problem("store.mode", dir, 0,
                 std::string("the store directory has mode ") + mode +
@@ -715,6 +727,52 @@ Finding ReportModeNote(const std::string& file) {
               "once the report looks right, set [lockout] mode = \"enforce\"");
 }
 
+// A configuration file, or a directory on its path, that a user other
+// than root can change: that user can raise the limits, allow-list their
+// address or set report mode (the module reads such a file, unless it
+// names hooks or a password). `shown` is the path the administrator sees;
+// under --root the directories above the tree are not judged, and `given`
+// (a -c path) is checked all the way up.
+void CheckConfigWriters(const std::string& root, const std::string& shown,
+                        bool given, std::vector<Finding>* out) {
+  const std::string real = given ? shown : Under(root, shown);
+  const std::string top =
+      given || root.empty() || root == "/" ? "/" : Under(root, "/");
+  struct stat st;
+  if (lstat(real.c_str(), &st) != 0) return;  // Missing: config.invalid.
+  if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    out->push_back(Problem(
+        "config.writable", shown, 0,
+        "the configuration file can be changed by a user other than root "
+        "(owner uid " +
+            std::to_string(st.st_uid) + ", mode " + OctalMode(st.st_mode) +
+            "): that user can raise the limits, allow-list any address or "
+            "turn refusals off",
+        "chown root:root " + shown + " && chmod go-w " + shown));
+    return;
+  }
+  std::string dir = real;
+  std::string seen = shown;
+  while (dir.size() > top.size() && dir != "/") {
+    dir = Parent(dir);
+    seen = Parent(seen);
+    if (lstat(dir.c_str(), &st) != 0) return;
+    // A sticky directory (/tmp) lets no one rename or remove root's file.
+    const bool others_replace =
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0;
+    if (st.st_uid != 0 || others_replace) {
+      out->push_back(Problem(
+          "config.writable", shown, 0,
+          "the directory " + seen +
+              " can be changed by a user other than root (owner uid " +
+              std::to_string(st.st_uid) + ", mode " + OctalMode(st.st_mode) +
+              "): that user can replace the configuration file",
+          "chown root:root " + seen + " && chmod go-w " + seen));
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<Finding> RemovalFindings(const std::string& root) {
@@ -773,6 +831,10 @@ std::vector<Finding> RunDoctor(const DoctorOptions& opt) {
   }
   const std::string path =
       opt.config_path.empty() ? Under(opt.root, shown) : opt.config_path;
+  CheckConfigWriters(opt.root, shown, !opt.config_path.empty(), &out);
+  for (const auto& [conf, unused] : loaded) {
+    CheckConfigWriters(opt.root, conf, /*given=*/false, &out);
+  }
   Config cfg;
   std::string err;
   if (!LoadConfigFile(path, opt.config_path.empty(), &cfg, &err)) {

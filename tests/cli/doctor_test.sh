@@ -90,6 +90,21 @@ expect conf-invalid "1 pam.conf_invalid" \
 expect conf-good "0 " \
   "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& conf=/etc/security/login.toml|' >etc/pam.d/login &&
    printf '[lockout]\\nfailure_limit = 4\\n' >etc/security/login.toml && chmod 0600 etc/security/login.toml"
+# A configuration another user can change (the file, or a directory on its
+# path; a sticky one like /tmp is fine), the main one or a stack's own.
+expect config-writable "1 config.writable" "chmod 0666 etc/security/defender.toml"
+expect config-not-root "1 config.writable" "chown nobody etc/security/defender.toml"
+expect config-dir-writable "1 config.writable" "chmod 0777 etc/security"
+expect config-dir-sticky "0 " "chmod 1777 etc/security"
+expect conf-writable "1 config.writable" \
+  "hand_stack $ok_stack | sed 's|pam_defender.so \\([a-z]*\\)$|& conf=/etc/security/login.toml|' >etc/pam.d/login &&
+   printf '[lockout]\\nfailure_limit = 4\\n' >etc/security/login.toml && chmod 0622 etc/security/login.toml"
+out=$("$ctl" doctor --root "$tmp/config-dir-writable" || true)
+grep -qx 'PROBLEM config.writable (/etc/security/defender.toml): the directory /etc/security can be changed by a user other than root (owner uid 0, mode 0777): that user can replace the configuration file' <<<"$out" ||
+  fail "config-dir-writable: $out"
+out=$("$ctl" doctor --root "$tmp/config-writable" || true)
+grep -qx 'PROBLEM config.writable (/etc/security/defender.toml): the configuration file can be changed by a user other than root (owner uid 0, mode 0666): that user can raise the limits, allow-list any address or turn refusals off' <<<"$out" ||
+  fail "config-writable: $out"
 # Report mode set for one stack: by its own configuration, or by a module
 # argument (a note each, like the main configuration's report mode).
 expect conf-report "0 config.report_mode" \
