@@ -10,6 +10,9 @@ if [ -e "$dest" ] || [ -L "$dest" ]; then
   echo "Keeping existing $dest"
   exit 0
 fi
-install -d -m 0755 "$(dirname "$dest")"
+# An existing directory keeps its mode (install -d would reset it: a 0750
+# /etc/security would become 0755).
+dir=$(dirname "$dest")
+[ -d "$dir" ] || install -d -m 0755 "$dir"
 install -m 0644 "$src" "$dest"
 echo "Installing $dest"

@@ -19,6 +19,14 @@ e2e_equal "an existing defender.toml is kept" "# the administrator's" \
   "$(cat "$tmp/kept/etc/security/defender.toml")"
 e2e_check "a missing defender.toml is installed" \
   cmp -s "$DEFENDER_SOURCE_ROOT/etc/defender.toml" "$tmp/fresh/etc/security/defender.toml"
+# An existing /etc/security keeps its mode.
+mkdir -p "$tmp/modes/etc" && mkdir -m 0750 "$tmp/modes/etc/security"
+meson install -C "$DEFENDER_BUILD_ROOT" --no-rebuild --quiet \
+  --destdir "$tmp/modes" >"$tmp/log" 2>&1 || { cat "$tmp/log"; e2e_fatal "meson install failed"; }
+e2e_check "defender.toml installed in an existing 0750 /etc/security" \
+  test -f "$tmp/modes/etc/security/defender.toml"
+e2e_equal "an existing /etc/security keeps its mode" 750 \
+  "$(stat -c %a "$tmp/modes/etc/security")"
 
 root=$tmp/fresh
 has() { [ -e "$root$1" ] || [ -L "$root$1" ]; }
