@@ -20,6 +20,41 @@ printf '[store]\ndir = "%s/state"\n' "$dir" > "$dir/defender.toml"
 out=$("$DEFENDERCTL" -c "$dir/defender.toml" cleanup)
 echo "$out"
 [[ $out == "deleted 0 attempt row(s) older than 1d 0h"* ]]
+# As the unit runs it, root without capabilities (CapabilityBoundingSet=):
+# on a store with records and an attempt archive.
+grep -qx 'CapabilityBoundingSet=' "$service"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  printf '[store]\ndir = "%s/state"\n[lockout]\nfailure_limit = 1\n' "$dir" \
+    > "$dir/defender.toml"
+  "$DEFENDERCTL" -c "$dir/defender.toml" block --host 192.0.2.9 --for 1h
+  "$DEFENDERCTL" -c "$dir/defender.toml" block --user alice --for 1h
+  out=$(setpriv --bounding-set=-all --inh-caps=-all \
+    "$DEFENDERCTL" -c "$dir/defender.toml" cleanup)
+  echo "$out"
+  [[ $out == "deleted 0 attempt row(s) older than 1d 0h"* ]]
+  [ "$(setpriv --bounding-set=-all --inh-caps=-all \
+    "$DEFENDERCTL" -c "$dir/defender.toml" --json list | python3 -c \
+    'import json,sys; print(len(json.load(sys.stdin)))')" = 2 ]
+  # Every system call cleanup makes is in the unit's SystemCallFilter
+  # (@system-service, as this systemd expands it).
+  grep -qx 'SystemCallFilter=@system-service' "$service"
+  expand() {
+    systemd-analyze syscall-filter "$1" | sed 's/^ *//' |
+      grep -v '^#' | grep -v '^$' | tail -n +2 | while read -r s; do
+        case $s in @*) expand "$s" ;; *) echo "$s" ;; esac
+      done
+  }
+  expand @system-service | sort -u >"$dir/allowed"
+  [ "$(wc -l <"$dir/allowed")" -gt 100 ]
+  strace -f -qq -o "$dir/trace" setpriv --bounding-set=-all --inh-caps=-all \
+    "$DEFENDERCTL" -c "$dir/defender.toml" cleanup >/dev/null
+  # From the exec of defenderctl on (setpriv's own calls are not the unit's).
+  sed -n '/execve("[^"]*defenderctl[^"]*"/,$p' "$dir/trace" |
+    sed -n 's/^[0-9]* *\([a-z_0-9]*\)(.*/\1/p' | sort -u >"$dir/made"
+  [ "$(wc -l <"$dir/made")" -gt 10 ]
+  outside=$(comm -23 "$dir/made" "$dir/allowed")
+  [ -z "$outside" ] || { echo "outside the filter: $outside"; exit 1; }
+fi
 # The firewall watcher (shipped disabled by the package).
 if [ -n "$firewall" ]; then
   grep -qx 'ExecStart=.*/defenderctl firewall watch' "$firewall"
