@@ -22,11 +22,16 @@ inline constexpr size_t kMaxSubjectBytes = 256;
 // nothing for them: C0 controls (U+0000-U+001F, so also tab and newline),
 // DEL, C1 controls (U+0080-U+009F), the soft hyphen U+00AD, the bidi
 // controls (U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069), the line and
-// paragraph separators U+2028/U+2029, and every other invisible format
+// paragraph separators U+2028/U+2029, every other invisible format
 // character (Unicode category Cf: U+200B-U+200D, U+2060-U+2064,
 // U+206A-U+206F, U+FEFF, U+FFF9-U+FFFB, the tags U+E0001 and
-// U+E0020-U+E007F, ...) and the Hangul fillers. Everything else, e.g. "é"
-// or "日本", is shown as it is.
+// U+E0020-U+E007F, ...) and every other Default_Ignorable_Code_Point
+// (Unicode 15.0): the combining grapheme joiner U+034F, the Hangul fillers
+// (U+115F, U+1160, U+3164, U+FFA0), the Khmer inherent vowels U+17B4/5, the
+// Mongolian free variation selectors (U+180B-U+180D, U+180F), the variation
+// selectors (U+FE00-U+FE0F, U+E0100-U+E01EF) and the reserved U+2065,
+// U+FFF0-U+FFF8 and U+E0000-U+E0FFF. Everything else, e.g. "é" or "日本", is
+// shown as it is.
 bool IsHiddenCodePoint(char32_t cp);
 
 // Returns `raw` with every byte of an invalid UTF-8 sequence (also overlong

@@ -15,12 +15,18 @@
 namespace {
 
 // The code points the output must never hold raw: C0, DEL, C1, the bidi
-// controls, zero-width and other invisible format characters.
+// controls, zero-width and other invisible format characters, and every
+// Default_Ignorable_Code_Point (Unicode 15.0 DerivedCoreProperties.txt).
 bool Forbidden(uint32_t cp) {
-  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0xAD ||
-         (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
-         (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
-         cp == 0xFEFF;
+  const auto in = [cp](uint32_t first, uint32_t last) {
+    return cp >= first && cp <= last;
+  };
+  return cp < 0x20 || in(0x7F, 0x9F) || cp == 0xAD || cp == 0x34F ||
+         cp == 0x61C || in(0x115F, 0x1160) || in(0x17B4, 0x17B5) ||
+         in(0x180B, 0x180F) || in(0x200B, 0x200F) || in(0x2028, 0x202E) ||
+         in(0x2060, 0x206F) || cp == 0x3164 || in(0xFE00, 0xFE0F) ||
+         cp == 0xFEFF || cp == 0xFFA0 || in(0xFFF0, 0xFFF8) ||
+         in(0x1BCA0, 0x1BCA3) || in(0x1D173, 0x1D17A) || in(0xE0000, 0xE0FFF);
 }
 
 // Calls f(cp) for each code point of `s`, which IsBoundedPrintable has

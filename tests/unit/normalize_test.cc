@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <utility>
 
 namespace defender {
 namespace {
@@ -262,11 +263,81 @@ TEST_CASE("IsHiddenCodePoint: range ends") {
     CHECK(IsHiddenCodePoint(cp));
   }
   for (char32_t cp :
-       {0x20, 0x7E, 0xA0, 0xA9, 0xE9, 0x200A, 0x2010, 0x2027, 0x202F, 0x2065,
-        0x2070, 0x65E5, 0xFEFE, 0xFF00, 0x1F512, 0xE0000, 0xE0080, 0x10FFFF}) {
+       {0x20, 0x7E, 0xA0, 0xA9, 0xE9, 0x200A, 0x2010, 0x2027, 0x202F, 0x2070,
+        0x65E5, 0xFEFE, 0xFF00, 0x1F512, 0xE1000, 0x10FFFF}) {
     CAPTURE(static_cast<uint32_t>(cp));
     CHECK_FALSE(IsHiddenCodePoint(cp));
   }
+}
+
+// A security review: Default_Ignorable_Code_Points outside category Cf
+// (U+034F, variation selectors, ...) passed the escaping, so failed logins
+// as "alice\u034F" or "ali\uFE0Fce" made rows that read exactly "alice".
+// Every range of Unicode 15.0's DerivedCoreProperties.txt, both ends and
+// the middle, and the code points just outside, which are shown.
+TEST_CASE("IsHiddenCodePoint: every Default_Ignorable_Code_Point") {
+  const std::pair<char32_t, char32_t> kIgnorable[] = {
+      {0x00AD, 0x00AD},   {0x034F, 0x034F},   {0x061C, 0x061C},
+      {0x115F, 0x1160},   {0x17B4, 0x17B5},   {0x180B, 0x180D},
+      {0x180E, 0x180E},   {0x180F, 0x180F},   {0x200B, 0x200F},
+      {0x202A, 0x202E},   {0x2060, 0x2064},   {0x2065, 0x2065},
+      {0x2066, 0x206F},   {0x3164, 0x3164},   {0xFE00, 0xFE0F},
+      {0xFEFF, 0xFEFF},   {0xFFA0, 0xFFA0},   {0xFFF0, 0xFFF8},
+      {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0000},
+      {0xE0001, 0xE0001}, {0xE0002, 0xE001F}, {0xE0020, 0xE007F},
+      {0xE0080, 0xE00FF}, {0xE0100, 0xE01EF}, {0xE01F0, 0xE0FFF},
+  };
+  for (const auto& [first, last] : kIgnorable) {
+    const char32_t middle = first + (last - first) / 2;
+    for (const char32_t cp : {first, middle, last}) {
+      CAPTURE(static_cast<uint32_t>(cp));
+      CHECK(IsHiddenCodePoint(cp));
+    }
+  }
+  for (char32_t cp :
+       {0x00AC,  0x00AE,  0x034E,  0x0350,  0x061B,  0x061D, 0x115E,
+        0x1161,  0x17B3,  0x17B6,  0x180A,  0x1810,  0x3163, 0x3165,
+        0xFDFF,  0xFE10,  0xFEFE,  0xFF9F,  0xFFA1,  0xFFEF, 0xFFFC,
+        0x1BC9F, 0x1BCA4, 0x1D172, 0x1D17B, 0xDFFFD, 0xE1000}) {
+    CAPTURE(static_cast<uint32_t>(cp));
+    CHECK_FALSE(IsHiddenCodePoint(cp));
+  }
+  // Exact output, as the table and the attempt log print them.
+  CHECK(EscapeForDisplay("alice\xCD\x8F") == "alice%CD%8F");  // U+034F
+  CHECK(EscapeForDisplay("ali\xEF\xB8\x8F"
+                         "ce") == "ali%EF%B8%8Fce");  // U+FE0F
+  CHECK(EscapeForDisplay("a\xCD\x8E"
+                         "b") ==
+        "a\xCD\x8E"
+        "b");  // U+034E is shown.
+  CHECK(EscapeForDisplay("\xE1\x85\x9F\xE1\x85\xA0\xE1\x85\xA1") ==
+        "%E1%85%9F%E1%85%A0\xE1\x85\xA1");  // U+115F, U+1160; U+1161 shown
+  CHECK(EscapeForDisplay("\xE1\x9E\xB3\xE1\x9E\xB4\xE1\x9E\xB5\xE1\x9E\xB6") ==
+        "\xE1\x9E\xB3%E1%9E%B4%E1%9E%B5\xE1\x9E\xB6");  // U+17B3-U+17B6
+  CHECK(EscapeForDisplay("\xE1\xA0\x8A\xE1\xA0\x8B\xE1\xA0\x8F\xE1\xA0\x90") ==
+        "\xE1\xA0\x8A%E1%A0%8B%E1%A0%8F\xE1\xA0\x90");     // U+180A-U+1810
+  CHECK(EscapeForDisplay("\xE2\x81\xA5") == "%E2%81%A5");  // U+2065
+  CHECK(EscapeForDisplay("\xE3\x85\xA4") == "%E3%85%A4");  // U+3164
+  CHECK(EscapeForDisplay("\xEF\xB7\xBF\xEF\xB8\x80\xEF\xB8\x8F\xEF\xB8\x90") ==
+        "\xEF\xB7\xBF%EF%B8%80%EF%B8%8F\xEF\xB8\x90");     // U+FDFF-U+FE10
+  CHECK(EscapeForDisplay("\xEF\xBE\xA0") == "%EF%BE%A0");  // U+FFA0
+  CHECK(EscapeForDisplay("\xEF\xBF\xAF\xEF\xBF\xB0\xEF\xBF\xB8") ==
+        "\xEF\xBF\xAF%EF%BF%B0%EF%BF%B8");  // U+FFEF, U+FFF0, U+FFF8
+  CHECK(EscapeForDisplay("\xF0\x9B\xB2\xA0\xF0\x9B\xB2\xA3") ==
+        "%F0%9B%B2%A0%F0%9B%B2%A3");  // U+1BCA0, U+1BCA3
+  CHECK(EscapeForDisplay("\xF0\x9D\x85\xB3\xF0\x9D\x85\xBA") ==
+        "%F0%9D%85%B3%F0%9D%85%BA");  // U+1D173, U+1D17A
+  CHECK(EscapeForDisplay("\xF3\xA0\x80\x80\xF3\xA0\x84\x80\xF3\xA0\x87\xAF") ==
+        "%F3%A0%80%80%F3%A0%84%80%F3%A0%87%AF");  // U+E0000, U+E0100, U+E01EF
+  CHECK(EscapeForDisplay("\xF3\xA0\xBF\xBF\xF3\xA1\x80\x80") ==
+        "%F3%A0%BF%BF\xF3\xA1\x80\x80");  // U+E0FFF; U+E1000 shown
+  // The same in subjects (so they stay distinct from "alice") and JSON.
+  CHECK(*NormalizeUser("alice\xCD\x8F", false) == "alice%CD%8F");
+  CHECK(*NormalizeUser("ali\xEF\xB8\x8F"
+                       "ce",
+                       false) == "ali%EF%B8%8Fce");
+  CHECK(EscapeJsonHidden("\"alice\xCD\x8F\xF3\xA0\x84\x80\"") ==
+        "\"alice\\u034f\\udb40\\udd00\"");
 }
 
 TEST_CASE("EscapeJsonHidden writes hidden code points as \\u escapes") {
