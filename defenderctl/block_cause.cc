@@ -1,5 +1,7 @@
 #include "defenderctl/block_cause.h"
 
+#include "defenderctl/output.h"
+
 namespace defender::ctl {
 
 std::map<CauseKey, BlockCause> FindBlockCauses(
@@ -26,9 +28,10 @@ std::map<CauseKey, BlockCause> FindBlockCauses(
 }
 
 std::string DescribeCause(SubjectKind kind, const BlockCause& cause) {
-  if (cause.peer.empty()) return cause.service;
-  return cause.service + (kind == SubjectKind::kHost ? " as " : " from ") +
-         cause.peer;
+  if (cause.peer.empty()) return NameCell(cause.service);
+  return NameCell(cause.service) +
+         (kind == SubjectKind::kHost ? " as " : " from ") +
+         NameCell(cause.peer);
 }
 
 }  // namespace defender::ctl

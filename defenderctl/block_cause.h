@@ -34,7 +34,8 @@ using CauseKey = std::pair<SubjectKind, std::string>;
 std::map<CauseKey, BlockCause> FindBlockCauses(
     std::span<const StoreEntry> entries, std::span<const Attempt> failures);
 
-// "sshd from 203.0.113.7", "sshd as alice", "sshd" (what `list` prints).
+// "sshd from 203.0.113.7", "sshd as alice", "sshd" (what `list` prints),
+// the service and the peer through NameCell (output.h).
 std::string DescribeCause(SubjectKind kind, const BlockCause& cause);
 
 }  // namespace defender::ctl

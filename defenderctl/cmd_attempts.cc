@@ -120,7 +120,8 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   }
   Table table({"TIME", "SERVICE", "USER", "HOST", "TTY", "RESULT"});
   for (const Attempt& a : rows) {
-    table.Add({LocalTime(a.time), a.service, a.user, a.host, a.tty, a.result});
+    table.Add({LocalTime(a.time), NameCell(a.service), NameCell(a.user),
+               NameCell(a.host), NameCell(a.tty), a.result});
   }
   PrintOut(table.Render());
   return kExitOk;

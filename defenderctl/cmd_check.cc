@@ -153,7 +153,8 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
       (d.refused ? refused : "") + EscapeForDisplay(d.reason) + "\n";
   Table table({"KIND", "SUBJECT", "STATE"});
   for (const SubjectReport& r : reports) {
-    table.Add({KindName(r.subject.kind), r.subject.name, StateText(r, now)});
+    table.Add({KindName(r.subject.kind), NameCell(r.subject.name),
+               StateText(r, now)});
   }
   PrintOut(text + table.Render());
   return rc;

@@ -66,7 +66,8 @@ int RunRemembered(Context* ctx, Store* store) {
   }
   Table table({"USER", "HOST", "LAST SUCCESS", "UNTIL"});
   for (const RememberedEntry& e : entries) {
-    table.Add({e.user, e.host, LocalTime(e.until - days), LocalTime(e.until)});
+    table.Add({NameCell(e.user), NameCell(e.host), LocalTime(e.until - days),
+               LocalTime(e.until)});
   }
   PrintOut(table.Render());
   return kExitOk;
@@ -154,7 +155,7 @@ int RunList(Context* ctx, const ListOptions& opt) {
   for (const StoreEntry& e : entries) {
     const SubjectState& s = e.state;
     const BlockCause* c = cause_of(e);
-    table.Add({KindName(e.subject.kind), e.subject.name,
+    table.Add({KindName(e.subject.kind), NameCell(e.subject.name),
                std::to_string(s.failures),
                s.blocked && !s.permanent() ? LocalTime(s.until) : "",
                LeftText(s, now),

@@ -142,6 +142,42 @@ TEST_CASE("attempts: refused attempts are logged as refused") {
   CHECK(j[0]["host"] == "192.0.2.1");
 }
 
+// A security review: a user name of spaces and text made a cell that read
+// as more cells (a whole forged row once the terminal wraps), and one with
+// U+034F or U+FE0F read exactly "alice". In the table every space of a
+// user, host or tty is %20 and those characters are %XX; JSON keeps the
+// names as stored.
+TEST_CASE("attempts: spaces and invisible characters in names are escaped") {
+  Sandbox box;
+  CHECK(box.Login("x  alice  10.0.0.1  pts/1  success", "wrong", "evil host",
+                  "pts/1 x") != 0);
+  box.SetNow(kT0 + 60);
+  CHECK(box.Login("alice\xCD\x8F", "wrong", "10.0.0.1", "pts/1") != 0);
+  box.SetNow(kT0 + 120);
+  CHECK(box.Login("ali\xEF\xB8\x8F"
+                  "ce",
+                  "wrong", "10.0.0.1", "pts/1") != 0);
+  const RunResult r = box.Ctl({"attempts"});
+  CHECK(r.status == 0);
+  CHECK(r.out ==
+        "TIME                 SERVICE        USER                             "
+        "                   HOST         TTY        RESULT\n"
+        "2027-01-15 08:02:00  defender-test  ali%EF%B8%8Fce                   "
+        "                   10.0.0.1     pts/1      failure\n"
+        "2027-01-15 08:01:00  defender-test  alice%CD%8F                      "
+        "                   10.0.0.1     pts/1      failure\n"
+        "2027-01-15 08:00:00  defender-test  "
+        "x%20%20alice%20%2010.0.0.1%20%20pts/1%20%20success  evil%20host  "
+        "pts/1%20x  failure\n");
+  const Json j = ParseJson(box.Ctl({"--json", "attempts"}).out);
+  REQUIRE(j.size() == 3);
+  CHECK(j[0]["user"] == "ali%EF%B8%8Fce");
+  CHECK(j[1]["user"] == "alice%CD%8F");
+  CHECK(j[2]["user"] == "x  alice  10.0.0.1  pts/1  success");
+  CHECK(j[2]["host"] == "evil host");
+  CHECK(j[2]["tty"] == "pts/1 x");
+}
+
 TEST_CASE("attempts: bad arguments are usage errors") {
   Sandbox box;
   RunResult r = box.Ctl({"attempts", "--result", "maybe"});

@@ -23,6 +23,26 @@ TEST_CASE("check: allowed, exit 0, with the state of each subject") {
         "not counted\n");
 }
 
+// A security review: spaces in a name made a SUBJECT cell read as more
+// cells. Every blank character (category Zs: here U+0020, U+00A0, U+3000)
+// of a name is %XX in the table, and U+034F is %CD%8F.
+TEST_CASE("check: blanks and invisible characters in names are escaped") {
+  Sandbox box;
+  const RunResult r = box.Ctl({"check", "--user",
+                               "a b\xC2\xA0"
+                               "c\xE3\x80\x80"
+                               "d\xCD\x8F",
+                               "--host", "10.0.0.1"});
+  CHECK(r.status == 0);
+  CHECK(r.out ==
+        "allowed\n"
+        "KIND  SUBJECT                                STATE\n"
+        "user  a%20b%C2%A0c%E3%80%80d%CD%8F           0 failure(s), limit 3\n"
+        "host  10.0.0.1                               0 failure(s), limit 3\n"
+        "pair  a%20b%C2%A0c%E3%80%80d%CD%8F@10.0.0.1  0 failure(s), limit 3, "
+        "not a remembered host: not counted\n");
+}
+
 TEST_CASE("check: refused by the module's block, exit 1, text and JSON") {
   Sandbox box;
   box.AddUser("alice", "secret");

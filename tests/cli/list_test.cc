@@ -93,6 +93,48 @@ TEST_CASE("list --json: every field of every object") {
   CHECK(j[2]["blocked_by"]["peer"] == "alice");
 }
 
+// A security review: a user name of spaces and text made a SUBJECT (and a
+// host's BLOCKED BY) cell that read as more cells, a forged row once the
+// terminal wraps, and one with U+034F read exactly "alice". In the table
+// every space of a name is %20 (the column gaps stay spaces) and U+034F is
+// %CD%8F; JSON keeps the subject as stored.
+TEST_CASE("list: spaces and invisible characters in names are escaped") {
+  Sandbox box;
+  const std::string spaced = "x  user  alice  4";
+  for (int i = 0; i < 4; ++i) {
+    CHECK(box.Login(spaced, "wrong", "10.0.0.1") != 0);
+  }
+  for (int i = 0; i < 4; ++i) {
+    CHECK(box.Login("alice\xCD\x8F", "wrong", "10.0.0.2") != 0);
+  }
+  RunResult r = box.Ctl({"list"});
+  CHECK(r.status == 0);
+  CHECK(r.out ==
+        "KIND  SUBJECT                        FAILURES  UNTIL                "
+        "LEFT   BLOCKED BY\n"
+        "user  alice%CD%8F                    4         2027-01-15 08:05:00  "
+        "5m 0s  defender-test from 10.0.0.2\n"
+        "user  x%20%20user%20%20alice%20%204  4         2027-01-15 08:05:00  "
+        "5m 0s  defender-test from 10.0.0.1\n"
+        "host  10.0.0.1                       4         2027-01-15 08:05:00  "
+        "5m 0s  defender-test as x%20%20user%20%20alice%20%204\n"
+        "host  10.0.0.2                       4         2027-01-15 08:05:00  "
+        "5m 0s  defender-test as alice%CD%8F\n");
+  const Json j = ParseJson(box.Ctl({"--json", "list"}).out);
+  REQUIRE(j.size() == 4);
+  CHECK(j[0]["subject"] == "alice%CD%8F");
+  CHECK(j[1]["subject"] == spaced);
+  CHECK(j[2]["blocked_by"]["peer"] == spaced);
+  // A remembered host of a user whose name holds spaces.
+  box.AddUser("y  z", "pw");
+  CHECK(box.Login("y  z", "pw", "192.0.2.10") == 0);
+  r = box.Ctl({"list", "--remembered"});
+  CHECK(r.status == 0);
+  CHECK(r.out ==
+        "USER      HOST        LAST SUCCESS         UNTIL\n"
+        "y%20%20z  192.0.2.10  2027-01-15 08:00:00  2027-02-14 08:00:00\n");
+}
+
 TEST_CASE("list --all: also failing subjects that are not blocked") {
   Sandbox box;
   box.AddUser("bob", "pw");
