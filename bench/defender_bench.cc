@@ -100,7 +100,7 @@ bool CountAttempts(const std::string& state, int64_t* journal,
   auto archive =
       defender::AttemptArchive::Open(defender::ParentDir(state), 0, err);
   defender::IngestResult ingested;
-  if (!archive || !archive->Ingest(/*trim=*/false, &ingested, err)) {
+  if (!archive || !archive->Ingest(&ingested, err)) {
     return false;
   }
   if (ingested.skipped_bytes != 0) {

@@ -30,6 +30,14 @@ namespace {
 // by age and never repeat.
 constexpr size_t kSuffixChars = 16 + 1 + 8;
 
+// Appended to a claimed file's name when it is set aside: the name is then
+// too long to be claimed.
+constexpr char kSetAsideSuffix[] = ".bad";
+
+// How many times an ingest that has waited for a file's lock in vain asks
+// who holds it (IngestFile).
+constexpr int kBusyProbes = 3;
+
 bool IsClaimedName(const std::string& name) {
   const std::string prefix = std::string(kJournalName) + ".";
   if (name.size() != prefix.size() + kSuffixChars ||
@@ -112,6 +120,15 @@ bool Ingested(SqliteDb* db, const std::string& name, bool* found,
   return !st.error();
 }
 
+// flock(fd, op | LOCK_NB), retried on EINTR. False with errno set
+// (EWOULDBLOCK: held in a conflicting mode).
+bool TryFlock(int fd, int op) {
+  int rc;
+  while ((rc = flock(fd, op | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  return rc == 0;
+}
+
 void Forget(SqliteDb* db, const std::string& name) {
   SqliteDb::Statement st(db, "DELETE FROM ingested WHERE name = ?1");
   st.Bind(1, name);
@@ -150,7 +167,7 @@ std::unique_ptr<AttemptArchive> AttemptArchive::Open(const std::string& dir,
       new AttemptArchive(dir, std::move(db), max_rows));
 }
 
-bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
+bool AttemptArchive::Ingest(IngestResult* out, std::string* err) {
   *out = IngestResult{};
   const Fd dir_fd(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.fd < 0) {
@@ -185,34 +202,119 @@ bool AttemptArchive::Ingest(bool trim, IngestResult* out, std::string* err) {
     }
     for (const std::string& name : stale) Forget(db_.get(), name);
   }
-  if (!trim || out->records == 0) return true;
-  int64_t trimmed = 0;
-  return log_.Trim(INT64_MIN, /*dry_run=*/false, &trimmed, err);
+  if (out->records == 0) return true;
+  return log_.Trim(INT64_MIN, /*dry_run=*/false, &out->trimmed, err);
+}
+
+void AttemptArchive::SetAside(int dir_fd, const std::string& name,
+                              std::string reason, IngestResult* out) {
+  // renameat renames the name: a symlink is moved, not what it leads to.
+  // RENAME_NOREPLACE: a file already under the new name is kept.
+  const std::string bad = name + kSetAsideSuffix;
+  int rc =
+      renameat2(dir_fd, name.c_str(), dir_fd, bad.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && errno == EINVAL) {  // A file system without the flag.
+    struct stat st;
+    if (fstatat(dir_fd, bad.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      errno = EEXIST;
+    } else if (errno == ENOENT) {
+      rc = renameat(dir_fd, name.c_str(), dir_fd, bad.c_str());
+    }
+  }
+  const int e = errno;
+  if (rc != 0 && e == ENOENT) return;  // Another ingest set it aside.
+  SetAsideFile f{dir_ + "/" + name, "", std::move(reason)};
+  if (rc == 0) {
+    f.moved_to = dir_ + "/" + bad;
+  } else {
+    f.reason +=
+        "; cannot set it aside as " + dir_ + "/" + bad + ": " + strerror(e);
+  }
+  out->set_aside.push_back(std::move(f));
 }
 
 bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
                                 int wait_ms, IngestResult* out,
                                 std::string* err) {
   const std::string path = dir_ + "/" + name;
+  // First the name itself, O_PATH: this opens nothing behind it (a FIFO or
+  // a device is not opened, a symlink not followed), so the check sees what
+  // the name is.
+  struct stat named;
+  {
+    const Fd name_fd(
+        openat(dir_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (name_fd.fd < 0) {
+      if (errno == ENOENT) return true;  // Another ingest finished it.
+      *err = ErrnoMessage(path, "cannot open");
+      return false;
+    }
+    std::string why;
+    if (!CheckTrusted(name_fd.fd, path, /*dir=*/false, geteuid(), &named,
+                      &why)) {
+      SetAside(dir_fd, name, std::move(why), out);
+      return true;
+    }
+  }
+  // A regular file: now opened for reading. The directory is trusted, so
+  // only its owner could swap the name in between; the descriptor is
+  // checked again all the same.
   const Fd fd(
       openat(dir_fd, name.c_str(),
              O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
   if (fd.fd < 0) {
     if (errno == ENOENT) return true;  // Another ingest finished it.
-    *err = ErrnoMessage(path, "cannot open");
-    return false;
+    const int e = errno;
+    if (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR) {
+      *err = ErrnoMessage(path, "cannot open");  // This process's trouble.
+      return false;
+    }
+    SetAside(dir_fd, name, ErrnoMessage(path, "cannot open"), out);
+    return true;
   }
-  if (!CheckTrusted(fd.fd, path, /*dir=*/false, err)) return false;
+  {
+    struct stat opened;
+    std::string why;
+    if (!CheckTrusted(fd.fd, path, /*dir=*/false, geteuid(), &opened, &why)) {
+      SetAside(dir_fd, name, std::move(why), out);
+      return true;
+    }
+  }
   // Appends under way hold LOCK_SH; later ones find the name gone and
   // write to a new journal. Another ingest of this file holds LOCK_EX
   // until it has unlinked it.
   if (!WaitFlock(fd.fd, LOCK_EX, wait_ms)) {
-    if (errno == ETIMEDOUT) {
-      ++out->busy;  // Claimed already: the next ingest takes it.
-      return true;
+    if (errno != ETIMEDOUT) {
+      *err = ErrnoMessage(path, "cannot lock");
+      return false;
     }
-    *err = ErrnoMessage(path, "cannot lock");
-    return false;
+    // Who holds it: appends take LOCK_SH, only ingests LOCK_EX. A shared
+    // lock refused means another ingest has the file: it finishes it (or,
+    // should it fail, a later ingest does), and it is not counted. Granted,
+    // the file is either free now (its holder just let go: take it) or
+    // held shared: by appends, or by another ingest probing as this one
+    // does (hence a few tries).
+    for (int tries = 1;; ++tries) {
+      if (!TryFlock(fd.fd, LOCK_SH)) {
+        if (errno == EWOULDBLOCK) return true;  // Another ingest's.
+        *err = ErrnoMessage(path, "cannot lock");
+        return false;
+      }
+      struct stat now;
+      if (fstat(fd.fd, &now) == 0 && now.st_nlink == 0) return true;
+      // A conversion that fails may leave no lock (flock(2)): the next
+      // try takes LOCK_SH again.
+      if (TryFlock(fd.fd, LOCK_EX)) break;
+      if (errno != EWOULDBLOCK) {
+        *err = ErrnoMessage(path, "cannot lock");
+        return false;
+      }
+      if (tries == kBusyProbes) {
+        flock(fd.fd, LOCK_UN);
+        ++out->busy;  // Claimed already: the next ingest takes it.
+        return true;
+      }
+    }
   }
   struct stat st;
   if (fstat(fd.fd, &st) != 0) {

@@ -84,7 +84,7 @@ std::map<CauseKey, BlockCause> Causes(Context* ctx,
     return {};
   }
   bool off = false;
-  AttemptArchive* archive = ctx->OpenArchive(&off, /*trim=*/false);
+  AttemptArchive* archive = ctx->OpenArchive(&off);
   if (archive == nullptr) return {};
   AttemptFilter filter;
   filter.result = "failure";

@@ -79,8 +79,7 @@ int UnblockAll(Context* ctx, Store* store) {
 // no such attempt or it cannot be read: the unblock itself succeeded.
 void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
   bool off = false;
-  AttemptArchive* archive =
-      ctx->OpenArchive(&off, /*trim=*/false, /*quiet=*/true);
+  AttemptArchive* archive = ctx->OpenArchive(&off, Context::ArchiveUse::kHint);
   if (archive == nullptr) return;
   SqliteAttemptLog* log = archive->log();
   AttemptFilter filter;

@@ -128,7 +128,7 @@ Backend* Context::OpenBackend() {
   return nullptr;
 }
 
-AttemptArchive* Context::OpenArchive(bool* off, bool trim, bool quiet) {
+AttemptArchive* Context::OpenArchive(bool* off, ArchiveUse use) {
   *off = false;
   if (archive_) return archive_.get();
   const std::string& dir = config_.dir;
@@ -141,19 +141,33 @@ AttemptArchive* Context::OpenArchive(bool* off, bool trim, bool quiet) {
   }
   std::string err;
   archive_ = AttemptArchive::Open(dir, config_.attempts_max_rows, &err);
-  if (archive_ && !archive_->Ingest(trim, &ingested_, &err)) archive_.reset();
+  if (archive_ && !archive_->Ingest(&ingested_, &err)) archive_.reset();
+  // Whatever the use: a set-aside file is reported by the ingest that set
+  // it aside, and by none after it.
+  for (const SetAsideFile& f : ingested_.set_aside) {
+    PrintWarning(f.reason + (f.moved_to.empty()
+                                 ? ": remove it (each command tries again)"
+                                 : "; set aside as " + f.moved_to +
+                                       ", not moved into the archive: remove "
+                                       "it, or, to have its attempts moved "
+                                       "in, make it a regular file that "
+                                       "passes the check and rename it back "
+                                       "to " +
+                                       f.path));
+  }
   if (!archive_) {
-    if (!quiet) PrintLocalError(path, path, err);
+    if (use == ArchiveUse::kRequired) PrintLocalError(path, path, err);
     return nullptr;
   }
-  if (ingested_.skipped_bytes > 0 && !quiet) {
+  if (use == ArchiveUse::kHint) return archive_.get();
+  if (ingested_.skipped_bytes > 0) {
     PrintWarning("skipped " + std::to_string(ingested_.skipped_bytes) +
                  " damaged byte(s) of the attempt journal");
   }
-  if (ingested_.busy > 0 && !quiet) {
+  if (ingested_.busy > 0) {
     PrintWarning(std::to_string(ingested_.busy) +
-                 " attempt journal file(s) still locked (a stopped login, or "
-                 "another defenderctl): their attempts are moved by a later "
+                 " attempt journal file(s) still locked by a login stopped "
+                 "in its append: their attempts are moved by a later "
                  "command");
   }
   return archive_.get();

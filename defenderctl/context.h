@@ -43,15 +43,26 @@ class Context {
   // nullptr: the command then exits with kExitStore.
   Backend* OpenBackend();
 
+  // How a command needs the attempt archive (OpenArchive).
+  enum class ArchiveUse {
+    // A failure is printed as an error ("store unavailable: REASON", or
+    // a permission problem): the command then exits kExitStore.
+    kRequired,
+    // Nothing is printed but set-aside journal files: a hint that is
+    // silently left out.
+    kHint,
+  };
   // The attempt archive, with the journal moved into it first (once per
   // command: AttemptArchive::Ingest, which trims the archive to
-  // attempts.max_rows unless `trim` is false). nullptr with *off set when
-  // attempts.store is false and there is neither an archive nor a journal
-  // (older records are still shown when there are). On failure prints why
-  // and returns nullptr with *off false: the command then exits with
-  // kExitStore (`quiet`: prints nothing, for a caller to which the
-  // archive is optional). Damaged journal bytes are reported as a warning.
-  AttemptArchive* OpenArchive(bool* off, bool trim = true, bool quiet = false);
+  // attempts.max_rows when it inserted records). nullptr with *off set
+  // when attempts.store is false and there is neither an archive nor a
+  // journal (older records are still shown when there are). On failure
+  // prints why as `use` says and returns nullptr with *off false. Warns of
+  // each journal file the ingest set aside (whatever `use`) and, but for
+  // kHint, of damaged journal bytes skipped and of files still held by a
+  // stopped append.
+  AttemptArchive* OpenArchive(bool* off,
+                              ArchiveUse use = ArchiveUse::kRequired);
   // What OpenArchive moved from the journal.
   const IngestResult& ingested() const { return ingested_; }
 

@@ -1,6 +1,12 @@
 // defenderctl attempts: the attempt log written by the module, filtered,
 // newest first, text and JSON.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "tests/cli/harness.h"
 
@@ -66,6 +72,109 @@ TEST_CASE("attempts: a login's journal record is moved into the archive") {
   const Json j = ParseJson(r.out);
   REQUIRE(j.size() == 2);
   CHECK(j[0]["result"] == "success");
+}
+
+// A journal file that fails the checks (here a symlink left under a claimed
+// name, and a live journal others may write) no longer fails every later
+// command: it is set aside as <name>.bad with a warning that names it, the
+// other files are moved in, and the command succeeds.
+TEST_CASE("attempts: a journal file that fails the checks is set aside") {
+  Sandbox box;
+  box.AddUser("alice", "secret");
+  CHECK(box.Login("alice", "wrong", "10.0.0.9", "pts/4") != 0);
+  const std::string state = box.state_dir();
+  // A login's journal, claimed by an ingest that stopped there.
+  const std::string good = "attempts.journal.0000000000000002-00000000";
+  REQUIRE(rename((state + "/attempts.journal").c_str(),
+                 (state + "/" + good).c_str()) == 0);
+  const std::string link = "attempts.journal.0000000000000001-00000000";
+  const std::string target = box.WriteFile("elsewhere", "not a journal");
+  REQUIRE(symlink(target.c_str(), (state + "/" + link).c_str()) == 0);
+  // A live journal others may write (a restored backup), holding a copy
+  // of the login's record.
+  const std::string live = state + "/attempts.journal";
+  WriteFile(live, ReadFile(state + "/" + good), 0606);
+  RunResult r = box.Ctl({"attempts"});
+  CHECK(r.status == 0);
+  CHECK(
+      r.out ==
+      "TIME                 SERVICE        USER   HOST      TTY    RESULT\n"
+      "2027-01-15 08:00:00  defender-test  alice  10.0.0.9  pts/4  failure\n");
+  // The live journal was claimed under a name of its own first.
+  std::string claimed;
+  for (const auto& e : std::filesystem::directory_iterator(state)) {
+    const std::string name = e.path().filename();
+    if (name.starts_with("attempts.journal.") && name != link + ".bad") {
+      CHECK(claimed == "");
+      claimed = name.substr(0, name.size() - 4);
+      CHECK(name == claimed + ".bad");
+    }
+  }
+  CHECK(claimed.size() == std::string("attempts.journal.").size() + 25);
+  const std::string uid = std::to_string(geteuid());
+  const std::string todo =
+      ", not moved into the archive: remove it, or, to have its attempts "
+      "moved in, make it a regular file that passes the check and rename it "
+      "back to ";
+  CHECK(r.err ==
+        "defenderctl: warning: " + state + "/" + link +
+            ": untrusted store: not a regular file; set aside as " + state +
+            "/" + link + ".bad" + todo + state + "/" + link +
+            "\n"
+            "defenderctl: warning: " +
+            state + "/" + claimed + ": untrusted store: owned by uid " + uid +
+            " with mode 0606 (must be owned by uid " + uid +
+            " and not writable by group or others); set aside as " + state +
+            "/" + claimed + ".bad" + todo + state + "/" + claimed + "\n");
+  CHECK(ReadFile(target) == "not a journal");
+  CHECK_FALSE(Exists(live));
+  CHECK_FALSE(Exists(state + "/" + good));
+  // Once: later commands neither warn nor fail.
+  r = box.Ctl({"stats"});
+  CHECK(r.status == 0);
+  CHECK(r.err == "");
+  // Put right and named back as the warning says, its attempt is moved in.
+  REQUIRE(chmod((state + "/" + claimed + ".bad").c_str(), 0600) == 0);
+  REQUIRE(rename((state + "/" + claimed + ".bad").c_str(),
+                 (state + "/" + claimed).c_str()) == 0);
+  r = box.Ctl({"--json", "attempts"});
+  CHECK(r.status == 0);
+  CHECK(r.err == "");
+  CHECK(ParseJson(r.out).size() == 2);
+  CHECK_FALSE(Exists(state + "/" + claimed));
+}
+
+// A journal file held by a login stopped inside its append is left for a
+// later command, with a warning; one another defenderctl holds while it
+// moves it in is not held by a stopped login, and is not reported.
+TEST_CASE("attempts: the warning for journal files still locked") {
+  Sandbox box;
+  box.AddUser("alice", "secret");
+  CHECK(box.Login("alice", "wrong", "10.0.0.9", "pts/4") != 0);
+  const std::string held =
+      box.state_dir() + "/attempts.journal.0000000000000001-00000000";
+  REQUIRE(rename((box.state_dir() + "/attempts.journal").c_str(),
+                 held.c_str()) == 0);
+  const int fd = open(held.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(flock(fd, LOCK_EX) == 0);  // Another ingest's.
+  RunResult r = box.Ctl({"attempts"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "no attempts\n");
+  CHECK(r.err == "");
+  REQUIRE(flock(fd, LOCK_SH) == 0);  // A stopped append's.
+  r = box.Ctl({"attempts"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "no attempts\n");
+  CHECK(r.err ==
+        "defenderctl: warning: 1 attempt journal file(s) still locked by a "
+        "login stopped in its append: their attempts are moved by a later "
+        "command\n");
+  REQUIRE(close(fd) == 0);
+  r = box.Ctl({"--json", "attempts"});
+  CHECK(r.err == "");
+  CHECK(ParseJson(r.out).size() == 1);
+  CHECK_FALSE(Exists(held));
 }
 
 TEST_CASE("attempts: text table, newest first, local time") {

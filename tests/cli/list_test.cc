@@ -1,6 +1,8 @@
 // defenderctl list: text and JSON, over a store filled by the real module.
 #include <doctest/doctest.h>
 
+#include "common/archive.h"
+#include "common/sqlite_db.h"
 #include "tests/cli/harness.h"
 
 namespace defender::testing {
@@ -13,6 +15,34 @@ void BlockThroughModule(Sandbox& box, const std::string& rhost) {
   for (int i = 0; i < 4; ++i) CHECK(box.Login("alice", "wrong", rhost) != 0);
   // Blocked: even the right password is refused now.
   CHECK(box.Login("alice", "secret", rhost) != 0);
+}
+
+// The rows of the attempt archive.
+int64_t ArchiveRows(const Sandbox& box) {
+  std::string err;
+  auto db = SqliteDb::Open(box.state_dir() + "/" + kArchiveName, 5000, &err);
+  REQUIRE_MESSAGE(db != nullptr, err);
+  SqliteDb::Statement st(db.get(), "SELECT count(*) FROM attempts");
+  REQUIRE(st.Step());
+  return st.Int(0);
+}
+
+// Adds `n` rows to the attempt archive, as an earlier, larger
+// attempts.max_rows would have left them.
+void AddArchiveRows(const Sandbox& box, int64_t n) {
+  std::string err;
+  auto db = SqliteDb::Open(box.state_dir() + "/" + kArchiveName, 5000, &err);
+  REQUIRE_MESSAGE(db != nullptr, err);
+  REQUIRE_MESSAGE(
+      db->Exec(("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 "
+                "FROM n WHERE i + 1 < " +
+                std::to_string(n) +
+                ") INSERT INTO attempts(time, service, user, host, tty, "
+                "result) SELECT 1, 'sshd', 'old', '192.0.2.1', '', "
+                "'failure' FROM n")
+                   .c_str(),
+               &err),
+      err);
 }
 
 TEST_CASE("list: an empty store says so in one line, and [] in JSON") {
@@ -154,6 +184,26 @@ TEST_CASE("list --all: also failing subjects that are not blocked") {
   // A correct password resets both counters (doc/DESIGN.md §3.4).
   CHECK(box.Login("bob", "pw", "192.0.2.9") == 0);
   CHECK(box.Ctl({"list", "--all"}).out == "no blocked or failing subjects\n");
+}
+
+// attempts.max_rows bounds the archive at every move of the journal, not
+// only at the daily cleanup: list and unblock move it too.
+TEST_CASE("list and unblock trim the attempt archive to attempts.max_rows") {
+  Sandbox box("[attempts]\nmax_rows = 100\n");
+  BlockThroughModule(box, "10.0.0.1");
+  REQUIRE(box.Ctl({"attempts"}).status == 0);  // The archive, 5 rows.
+  AddArchiveRows(box, 150);
+  REQUIRE(ArchiveRows(box) == 155);
+  CHECK(box.Login("alice", "wrong", "10.0.0.1") != 0);  // Refused, logged.
+  RunResult r = box.Ctl({"list", "--users"});
+  CHECK(r.status == 0);
+  CHECK(r.err == "");
+  CHECK(ArchiveRows(box) == 100);
+  AddArchiveRows(box, 50);
+  CHECK(box.Login("alice", "wrong", "10.0.0.1") != 0);
+  r = box.Ctl({"unblock", "--user", "alice"});
+  CHECK(r.status == 0);
+  CHECK(ArchiveRows(box) == 100);
 }
 
 }  // namespace

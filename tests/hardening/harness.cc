@@ -224,7 +224,7 @@ std::vector<AttemptRow> Attempts(const std::string& db,
   auto archive = defender::AttemptArchive::Open(dir, 0, &err);
   defender::IngestResult ingested;
   REQUIRE_MESSAGE(archive != nullptr, err);
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &ingested, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&ingested, &err), err);
   if (skipped_bytes != nullptr) *skipped_bytes += ingested.skipped_bytes;
   return ReadRows<AttemptRow>(
       dir + "/" + defender::kArchiveName,

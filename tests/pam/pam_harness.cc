@@ -146,7 +146,7 @@ std::vector<std::string> PamHarness::QueryAttempts(
   std::unique_ptr<AttemptArchive> archive = AttemptArchive::Open(dir, 0, &err);
   IngestResult ingested;
   REQUIRE_MESSAGE(archive != nullptr, err);
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &ingested, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&ingested, &err), err);
   CHECK(ingested.skipped_bytes == 0);
   return QueryDb(dir + "/" + kArchiveName, sql);
 }

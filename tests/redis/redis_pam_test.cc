@@ -171,7 +171,7 @@ TEST_CASE("with Redis a login never opens the local database") {
   auto archive = AttemptArchive::Open(dir, 0, &err);
   REQUIRE_MESSAGE(archive != nullptr, err);
   IngestResult ingested;
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &ingested, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&ingested, &err), err);
   CHECK(ingested.records == 1);
   std::vector<Attempt> rows;
   REQUIRE(archive->log()->Query({}, &rows, &err));

@@ -98,7 +98,7 @@ bool StoreSqlRows(const std::string& dir, const std::string& sql,
     std::unique_ptr<AttemptArchive> archive =
         AttemptArchive::Open(dir, 0, &err);
     IngestResult ingested;
-    if (!archive || !archive->Ingest(/*trim=*/false, &ingested, &err)) {
+    if (!archive || !archive->Ingest(&ingested, &err)) {
       return false;
     }
   }

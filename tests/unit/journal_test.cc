@@ -4,14 +4,18 @@
 // processes, real SQLite).
 #include "common/journal.h"
 
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -221,7 +225,7 @@ TEST_CASE(
   auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
   REQUIRE_MESSAGE(archive != nullptr, err);
   IngestResult in;
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(in.records == 3);
   CHECK(w.Append(MakeAttempt(1, "a"), &err));
   CHECK(FileSize(path) == static_cast<int64_t>(rec.size()));
@@ -289,7 +293,7 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   IngestResult in;
   // A commit is synced before its journal file is unlinked (FULL = 2).
   CHECK(ArchiveCount(archive.get(), "PRAGMA synchronous") == 2);
-  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));  // No journal yet.
+  REQUIRE(archive->Ingest(&in, &err));  // No journal yet.
   CHECK(in.files == 0);
   CHECK(in.records == 0);
   {
@@ -302,7 +306,7 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   const std::string path = tmp / kJournalName;
   testing::WriteFile(
       path, ReadFile(path) + Encode(MakeAttempt(9, "x")).substr(0, 10), 0600);
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(in.files == 1);
   CHECK(in.records == 5);
   CHECK(in.skipped_bytes == 10);
@@ -312,7 +316,7 @@ TEST_CASE("AttemptArchive: ingest moves the journal, once") {
   REQUIRE(rows.size() == 5);
   CHECK(Same(rows[0], MakeAttempt(4, "u4")));  // Newest first.
   CHECK(Same(rows[4], MakeAttempt(0, "u0")));
-  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
+  REQUIRE(archive->Ingest(&in, &err));
   CHECK(in.records == 0);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM ingested") == 0);
@@ -336,7 +340,7 @@ TEST_CASE(
   REQUIRE(held >= 0);
   REQUIRE(flock(held, LOCK_SH) == 0);
   IngestResult in;
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(in.busy == 1);
   CHECK(in.files == 0);
   CHECK(in.records == 0);
@@ -345,7 +349,7 @@ TEST_CASE(
   // A file an earlier ingest claimed is only tried: a command waits once
   // (kIngestLockWaitMs for the file it claims), not once per held file.
   const auto start = std::chrono::steady_clock::now();
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(std::chrono::steady_clock::now() - start <
         std::chrono::milliseconds(kIngestLockWaitMs / 2));
   CHECK(in.busy == 1);
@@ -356,7 +360,7 @@ TEST_CASE(
     REQUIRE(w.Append(MakeAttempt(2, "after"), &err));
   }
   REQUIRE(close(held) == 0);
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(in.busy == 0);
   CHECK(in.files == 2);
   CHECK(in.records == 2);
@@ -364,6 +368,48 @@ TEST_CASE(
   REQUIRE(archive->log()->Query({}, &rows, &err));
   REQUIRE(rows.size() == 2);
   CHECK(rows[0].user == "after");
+  CHECK(rows[1].user == "held");
+}
+
+// Another ingest holds a file (LOCK_EX) while it moves it in: that is not a
+// stopped login, and the file is not counted as held; once that ingest has
+// let go without finishing it, the next ingest takes it.
+TEST_CASE("AttemptArchive: a file another ingest holds is not counted") {
+  TempDir tmp;
+  std::string err;
+  auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  const std::string name = tmp / "attempts.journal.0000000000000001-00000000";
+  tmp.Write("attempts.journal.0000000000000001-00000000",
+            Encode(MakeAttempt(1, "held")));
+  {
+    JournalWriter w(tmp.path());
+    REQUIRE(w.Append(MakeAttempt(2, "live"), &err));
+  }
+  // The other ingest's lock, on its own open file description.
+  const int other = open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(other >= 0);
+  REQUIRE(flock(other, LOCK_EX) == 0);
+  IngestResult in;
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  CHECK(in.busy == 0);
+  CHECK(in.files == 1);  // The live journal.
+  CHECK(in.records == 1);
+  CHECK(testing::Exists(name));
+  // Held shared, as by a stopped append: counted.
+  REQUIRE(flock(other, LOCK_SH) == 0);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  CHECK(in.busy == 1);
+  CHECK(in.files == 0);
+  REQUIRE(close(other) == 0);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  CHECK(in.busy == 0);
+  CHECK(in.files == 1);
+  CHECK_FALSE(testing::Exists(name));
+  std::vector<Attempt> rows;
+  REQUIRE(archive->log()->Query({}, &rows, &err));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].user == "live");
   CHECK(rows[1].user == "held");
 }
 
@@ -384,7 +430,7 @@ TEST_CASE("AttemptArchive: a crash's leftovers are finished, none twice") {
   REQUIRE(archive->db()->Exec(
       ("INSERT INTO ingested VALUES ('" + done + "', 0, 1)").c_str(), &err));
   IngestResult in;
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(in.files == 2);
   CHECK(in.records == 2);
   CHECK_FALSE(testing::Exists(tmp / done));
@@ -398,6 +444,154 @@ TEST_CASE("AttemptArchive: a crash's leftovers are finished, none twice") {
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM ingested") == 0);
 }
 
+// The names in `dir` that begin with kJournalName, sorted.
+std::vector<std::string> JournalNames(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  REQUIRE(d != nullptr);
+  while (const dirent* e = readdir(d)) {
+    if (std::string(e->d_name).starts_with(kJournalName)) {
+      names.push_back(e->d_name);
+    }
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A claimed journal file that fails the checks (a root mistake, a restored
+// backup, a planted symlink or FIFO) is renamed to <name>.bad, without
+// following or opening it, and reported; the ingest goes on with the other
+// files and succeeds, and later ingests no longer see it.
+TEST_CASE("AttemptArchive: claimed files that fail the checks are set aside") {
+  TempDir tmp;
+  std::string err;
+  auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  const std::string claimed = "attempts.journal.000000000000000";
+  const std::string link = claimed + "1-00000000";
+  const std::string fifo = claimed + "2-00000000";
+  const std::string dir = claimed + "3-00000000";
+  const std::string shared = claimed + "4-00000000";
+  const std::string good = claimed + "5-00000000";
+  const std::string device = claimed + "6-00000000";
+  // What the symlinks lead to: a journal that must be neither read nor
+  // moved (and a directory that is not ours).
+  const std::string target =
+      tmp.Write("elsewhere", Encode(MakeAttempt(1, "target")));
+  REQUIRE(symlink(target.c_str(), (tmp / link).c_str()) == 0);
+  REQUIRE(mkfifo((tmp / fifo).c_str(), 0600) == 0);
+  REQUIRE(mkdir((tmp / dir).c_str(), 0700) == 0);
+  tmp.Write(shared, Encode(MakeAttempt(2, "shared")), 0620);
+  tmp.Write(good, Encode(MakeAttempt(3, "good")));
+  const bool root = geteuid() == 0;
+  if (root) {
+    REQUIRE(mknod((tmp / device).c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0);
+  }
+  // The live journal, a symlink too: it is claimed under a new name first.
+  REQUIRE(symlink(target.c_str(), (tmp / kJournalName).c_str()) == 0);
+  // A writer of the FIFO, blocked in open(2) until someone opens it to read
+  // (through /proc: whatever name the FIFO has by then).
+  const int fifo_path = open((tmp / fifo).c_str(), O_PATH | O_CLOEXEC);
+  REQUIRE(fifo_path >= 0);
+  int opened[2];
+  REQUIRE(pipe2(opened, O_CLOEXEC) == 0);
+  const pid_t writer = fork();
+  REQUIRE(writer >= 0);
+  if (writer == 0) {
+    const std::string proc = "/proc/self/fd/" + std::to_string(fifo_path);
+    const int fd = open(proc.c_str(), O_WRONLY | O_CLOEXEC);
+    _exit(fd >= 0 && write(opened[1], "o", 1) == 1 ? 0 : 1);
+  }
+  close(opened[1]);
+  close(fifo_path);
+
+  IngestResult in;
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  CHECK(in.files == 1);
+  CHECK(in.records == 1);
+  const std::string uid = std::to_string(geteuid());
+  const std::string not_regular = ": untrusted store: not a regular file";
+  std::vector<std::string> expected = {
+      tmp / link + not_regular,
+      tmp / fifo + not_regular,
+      tmp / dir + not_regular,
+      tmp / shared + ": untrusted store: owned by uid " + uid +
+          " with mode 0620 (must be owned by uid " + uid +
+          " and not writable by group or others)",
+  };
+  if (root) expected.push_back(tmp / device + not_regular);
+  const std::vector<std::string> names = JournalNames(tmp.path());
+  // The live journal, claimed under a name of its own, then set aside.
+  REQUIRE(names.size() == expected.size() + 1);
+  const std::string live = names.back();
+  CHECK(live.size() == std::string("attempts.journal.").size() + 25 + 4);
+  CHECK(live.ends_with(".bad"));
+  expected.push_back(tmp / live.substr(0, live.size() - 4) + not_regular);
+  REQUIRE(in.set_aside.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    CAPTURE(i);
+    CHECK(in.set_aside[i].reason == expected[i]);
+    CHECK(in.set_aside[i].moved_to == in.set_aside[i].path + ".bad");
+    CHECK(expected[i].starts_with(in.set_aside[i].path + ": "));
+  }
+  std::vector<std::string> left = {link + ".bad", fifo + ".bad", dir + ".bad",
+                                   shared + ".bad"};
+  if (root) left.push_back(device + ".bad");
+  left.push_back(live);
+  CHECK(names == left);
+  // Moved, not followed: what the symlinks led to is as it was.
+  CHECK(ReadFile(target) == Encode(MakeAttempt(1, "target")));
+  char buf[64];
+  CHECK(readlink((tmp / live).c_str(), buf, sizeof buf) ==
+        static_cast<ssize_t>(target.size()));
+  // The FIFO was never opened: its writer is still waiting.
+  pollfd p{opened[0], POLLIN, 0};
+  CHECK(poll(&p, 1, 200) == 0);
+  kill(writer, SIGKILL);
+  waitpid(writer, nullptr, 0);
+  close(opened[0]);
+  std::vector<Attempt> rows;
+  REQUIRE(archive->log()->Query({}, &rows, &err));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].user == "good");
+  // Set aside once: later ingests do not see them.
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+  CHECK(in.set_aside.empty());
+  CHECK(in.files == 0);
+  CHECK(JournalNames(tmp.path()) == left);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 1);
+}
+
+// A <name>.bad already there is kept: the file stays claimed, reported
+// again by each ingest, which still succeeds.
+TEST_CASE("AttemptArchive: a set-aside name already taken is not replaced") {
+  TempDir tmp;
+  std::string err;
+  auto archive = AttemptArchive::Open(tmp.path(), 0, &err);
+  REQUIRE_MESSAGE(archive != nullptr, err);
+  const std::string name = "attempts.journal.0000000000000001-00000000";
+  tmp.Write(name, "x", 0666);
+  tmp.Write(name + ".bad", "kept");
+  for (int round = 0; round < 2; ++round) {
+    IngestResult in;
+    REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
+    REQUIRE(in.set_aside.size() == 1);
+    CHECK(in.set_aside[0].path == tmp / name);
+    CHECK(in.set_aside[0].moved_to == "");
+    const std::string uid = std::to_string(geteuid());
+    CHECK(in.set_aside[0].reason ==
+          tmp / name + ": untrusted store: owned by uid " + uid +
+              " with mode 0666 (must be owned by uid " + uid +
+              " and not writable by group or others); cannot set it aside "
+              "as " +
+              tmp / name + ".bad: File exists");
+  }
+  CHECK(ReadFile(tmp / (name + ".bad")) == "kept");
+  CHECK(JournalNames(tmp.path()) ==
+        std::vector<std::string>{name, name + ".bad"});
+}
+
 TEST_CASE("AttemptArchive: keeps the newest max_rows") {
   TempDir tmp;
   std::string err;
@@ -406,12 +600,12 @@ TEST_CASE("AttemptArchive: keeps the newest max_rows") {
   JournalWriter w(tmp.path());
   IngestResult in;
   for (int i = 0; i < 3; ++i) REQUIRE(w.Append(MakeAttempt(i, "old"), &err));
-  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
+  REQUIRE(archive->Ingest(&in, &err));
   // 12 more: more than max_rows in one file, so only 5 are inserted.
   for (int i = 0; i < 12; ++i) {
     REQUIRE(w.Append(MakeAttempt(100 + i, "new"), &err));
   }
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(in.records == 5);
   CHECK(in.dropped == 7);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
@@ -419,9 +613,24 @@ TEST_CASE("AttemptArchive: keeps the newest max_rows") {
   // 2 more: the 2 oldest rows are trimmed.
   for (int i = 0; i < 2; ++i)
     REQUIRE(w.Append(MakeAttempt(200 + i, "n"), &err));
-  REQUIRE(archive->Ingest(/*trim=*/true, &in, &err));
+  REQUIRE(archive->Ingest(&in, &err));
+  CHECK(in.trimmed == 2);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
   CHECK(ArchiveCount(archive.get(), "SELECT min(time) FROM attempts") == 109);
+  // Rows beyond max_rows from elsewhere (a lower max_rows before): an
+  // ingest that inserts nothing leaves them, the next one that does trims.
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(archive->log()->Append(MakeAttempt(300 + i, "x"), &err));
+  }
+  REQUIRE(archive->Ingest(&in, &err));
+  CHECK(in.trimmed == 0);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 8);
+  REQUIRE(w.Append(MakeAttempt(400, "n"), &err));
+  REQUIRE(archive->Ingest(&in, &err));
+  CHECK(in.records == 1);
+  CHECK(in.trimmed == 4);
+  CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") == 5);
+  CHECK(ArchiveCount(archive.get(), "SELECT min(time) FROM attempts") == 201);
 }
 
 constexpr int kWriters = 8;
@@ -471,7 +680,7 @@ void CheckExact(const std::string& dir, int n) {
   auto archive = AttemptArchive::Open(dir, 0, &err);
   REQUIRE_MESSAGE(archive != nullptr, err);
   IngestResult in;
-  REQUIRE_MESSAGE(archive->Ingest(/*trim=*/true, &in, &err), err);
+  REQUIRE_MESSAGE(archive->Ingest(&in, &err), err);
   CHECK(ArchiveCount(archive.get(), "SELECT count(*) FROM attempts") ==
         kWriters * n);
   CHECK(ArchiveCount(archive.get(),
@@ -495,7 +704,7 @@ pid_t StartIngester(const std::string& dir, const std::string& stop,
     if (!archive) _exit(2);
     IngestResult in;
     do {
-      if (!archive->Ingest(/*trim=*/true, &in, &err)) _exit(3);
+      if (!archive->Ingest(&in, &err)) _exit(3);
       if (fds[1] >= 0) close(fds[1]);
       fds[1] = -1;
     } while (!testing::Exists(stop));
