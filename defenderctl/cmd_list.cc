@@ -75,7 +75,8 @@ int RunRemembered(Context* ctx, Store* store) {
 
 // What blocked each blocked subject of `entries` (block_cause.h), from the
 // failures of the archive within the block history window. Empty when the
-// attempt log is off or cannot be read (the list itself does not need it).
+// attempt log is off, or cannot be read: the list itself does not need it,
+// so that is a warning ("block causes unavailable: REASON"), not an error.
 std::map<CauseKey, BlockCause> Causes(Context* ctx,
                                       std::span<const StoreEntry> entries,
                                       int64_t now) {
@@ -83,15 +84,20 @@ std::map<CauseKey, BlockCause> Causes(Context* ctx,
                    [](const StoreEntry& e) { return e.state.blocked; })) {
     return {};
   }
+  constexpr char kWhat[] = "block causes";
   bool off = false;
-  AttemptArchive* archive = ctx->OpenArchive(&off);
+  AttemptArchive* archive =
+      ctx->OpenArchive(&off, Context::ArchiveUse::kOptional, kWhat);
   if (archive == nullptr) return {};
   AttemptFilter filter;
   filter.result = "failure";
   filter.since = now - ctx->config().HistorySeconds();
   std::vector<Attempt> failures;
   std::string err;
-  if (!archive->log()->Query(filter, &failures, &err)) return {};
+  if (!archive->log()->Query(filter, &failures, &err)) {
+    PrintWarning(std::string(kWhat) + " unavailable: " + err);
+    return {};
+  }
   return FindBlockCauses(entries, failures);
 }
 

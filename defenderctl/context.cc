@@ -41,18 +41,26 @@ int LocalAccessError(const std::string& path) {
   return 0;
 }
 
+// Why the local file at `path` cannot be used: a permission problem
+// (naming `shown`, with "run as root" when not root), else `err`. Sets
+// *access_problem for the former.
+std::string LocalError(const std::string& path, const std::string& shown,
+                       const std::string& err, bool* access_problem) {
+  const int access_error = LocalAccessError(path);
+  *access_problem = access_error != 0;
+  if (access_error == 0) return err;
+  return "cannot open " + shown + ": " + strerror(access_error) +
+         (geteuid() != 0 ? " (run as root)" : "");
+}
+
 // Prints why the local file at `path` cannot be used: a permission problem
 // (naming `shown`, with "run as root" when not root), else "store
 // unavailable: err".
 void PrintLocalError(const std::string& path, const std::string& shown,
                      const std::string& err) {
-  const int access_error = LocalAccessError(path);
-  if (access_error != 0) {
-    PrintError("cannot open " + shown + ": " + strerror(access_error) +
-               (geteuid() != 0 ? " (run as root)" : ""));
-  } else {
-    PrintError("store unavailable: " + err);
-  }
+  bool access_problem = false;
+  const std::string why = LocalError(path, shown, err, &access_problem);
+  PrintError(access_problem ? why : "store unavailable: " + why);
 }
 
 }  // namespace
@@ -128,7 +136,8 @@ Backend* Context::OpenBackend() {
   return nullptr;
 }
 
-AttemptArchive* Context::OpenArchive(bool* off, ArchiveUse use) {
+AttemptArchive* Context::OpenArchive(bool* off, ArchiveUse use,
+                                     const std::string& what) {
   *off = false;
   if (archive_) return archive_.get();
   const std::string& dir = config_.dir;
@@ -156,7 +165,13 @@ AttemptArchive* Context::OpenArchive(bool* off, ArchiveUse use) {
                                        f.path));
   }
   if (!archive_) {
-    if (use == ArchiveUse::kRequired) PrintLocalError(path, path, err);
+    if (use == ArchiveUse::kRequired) {
+      PrintLocalError(path, path, err);
+    } else if (use == ArchiveUse::kOptional) {
+      bool access_problem = false;
+      PrintWarning(what + " unavailable: " +
+                   LocalError(path, path, err, &access_problem));
+    }
     return nullptr;
   }
   if (use == ArchiveUse::kHint) return archive_.get();

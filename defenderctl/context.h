@@ -48,6 +48,9 @@ class Context {
     // A failure is printed as an error ("store unavailable: REASON", or
     // a permission problem): the command then exits kExitStore.
     kRequired,
+    // A failure is printed as a warning, "WHAT unavailable: REASON": the
+    // archive adds WHAT to a command that goes on without it.
+    kOptional,
     // Nothing is printed but set-aside journal files: a hint that is
     // silently left out.
     kHint,
@@ -61,8 +64,8 @@ class Context {
   // each journal file the ingest set aside (whatever `use`) and, but for
   // kHint, of damaged journal bytes skipped and of files still held by a
   // stopped append.
-  AttemptArchive* OpenArchive(bool* off,
-                              ArchiveUse use = ArchiveUse::kRequired);
+  AttemptArchive* OpenArchive(bool* off, ArchiveUse use = ArchiveUse::kRequired,
+                              const std::string& what = {});
   // What OpenArchive moved from the journal.
   const IngestResult& ingested() const { return ingested_; }
 

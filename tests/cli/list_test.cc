@@ -1,5 +1,7 @@
 // defenderctl list: text and JSON, over a store filled by the real module.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/archive.h"
 #include "common/sqlite_db.h"
@@ -204,6 +206,37 @@ TEST_CASE("list and unblock trim the attempt archive to attempts.max_rows") {
   r = box.Ctl({"unblock", "--user", "alice"});
   CHECK(r.status == 0);
   CHECK(ArchiveRows(box) == 100);
+}
+
+// The block causes come from the attempt archive, which the list does not
+// need: an archive that cannot be used is a warning naming what is
+// missing, and the list is printed, exit 0.
+TEST_CASE("list: an unusable attempt archive leaves out the block causes") {
+  Sandbox box;
+  BlockThroughModule(box, "10.0.0.1");
+  REQUIRE(box.Ctl({"list"}).status == 0);  // Moves the journal.
+  const std::string archive = box.state_dir() + "/attempts.db";
+  REQUIRE(chmod(archive.c_str(), 0666) == 0);
+  const std::string uid = std::to_string(geteuid());
+  const std::string warning =
+      "defenderctl: warning: block causes unavailable: " + archive +
+      ": untrusted store: owned by uid " + uid +
+      " with mode 0666 (must be owned by uid " + uid +
+      " and not writable by group or others)\n";
+  RunResult r = box.Ctl({"list"});
+  CHECK(r.status == 0);
+  CHECK(r.err == warning);
+  CHECK(r.out ==
+        "KIND  SUBJECT   FAILURES  UNTIL                LEFT   BLOCKED BY\n"
+        "user  alice     4         2027-01-15 08:05:00  5m 0s  -\n"
+        "host  10.0.0.1  4         2027-01-15 08:05:00  5m 0s  -\n");
+  r = box.Ctl({"--json", "list"});
+  CHECK(r.status == 0);
+  CHECK(r.err == warning);
+  const Json j = ParseJson(r.out);
+  REQUIRE(j.size() == 2);
+  CHECK(j[0]["blocked_by"] == nullptr);
+  CHECK(j[1]["blocked_by"] == nullptr);
 }
 
 }  // namespace
