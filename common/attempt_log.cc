@@ -24,6 +24,19 @@ bool SqliteAttemptLog::Append(const Attempt& a, std::string* err) {
 
 bool SqliteAttemptLog::Query(const AttemptFilter& f, std::vector<Attempt>* out,
                              std::string* err) {
+  out->clear();
+  return Scan(
+      f,
+      [out](const Attempt& a) {
+        out->push_back(a);
+        return true;
+      },
+      err);
+}
+
+bool SqliteAttemptLog::Scan(const AttemptFilter& f,
+                            const std::function<bool(const Attempt&)>& each,
+                            std::string* err) {
   SqliteDb::Statement st(
       db_,
       "SELECT time, service, user, host, tty, result FROM attempts "
@@ -35,10 +48,11 @@ bool SqliteAttemptLog::Query(const AttemptFilter& f, std::vector<Attempt>* out,
   if (f.host) st.Bind(3, *f.host);
   if (f.result) st.Bind(4, *f.result);
   st.Bind(5, f.limit > 0 ? f.limit : int64_t{-1});
-  out->clear();
   while (st.Step()) {
-    out->push_back(Attempt{st.Int(0), st.Text(1), st.Text(2), st.Text(3),
-                           st.Text(4), st.Text(5)});
+    if (!each(Attempt{st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4),
+                      st.Text(5)})) {
+      return true;
+    }
   }
   if (st.error()) *err = db_->Error("cannot read the attempt log");
   return !st.error();

@@ -5,6 +5,7 @@
 #define PAM_DEFENDER_COMMON_ATTEMPT_LOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,10 @@ class SqliteAttemptLog final : public AttemptLog {
   // Rows matching `filter`, newest first.
   bool Query(const AttemptFilter& filter, std::vector<Attempt>* out,
              std::string* err);
+  // The same rows one at a time, newest first, to `each`, which returns
+  // false to stop: memory stays that of one row however many match.
+  bool Scan(const AttemptFilter& filter,
+            const std::function<bool(const Attempt&)>& each, std::string* err);
   // Counts of rows with time >= since, by result.
   bool Count(int64_t since, AttemptCounts* out, std::string* err);
   // Deletes (or with `dry_run` only counts) rows with time < before, in
@@ -73,7 +78,6 @@ class SqliteAttemptLog final : public AttemptLog {
   SqliteDb* db_;
   int64_t max_rows_;
 };
-
 
 }  // namespace defender
 

@@ -4,27 +4,25 @@
 
 namespace defender::ctl {
 
-std::map<CauseKey, BlockCause> FindBlockCauses(
-    std::span<const StoreEntry> entries, std::span<const Attempt> failures) {
-  std::map<CauseKey, BlockCause> wanted;
+BlockCauses::BlockCauses(std::span<const StoreEntry> entries) {
   for (const StoreEntry& e : entries) {
-    if (e.state.blocked)
-      wanted.emplace(CauseKey{e.subject.kind, e.subject.name}, BlockCause{});
+    if (e.state.blocked) wanted_.emplace(e.subject.kind, e.subject.name);
   }
-  std::map<CauseKey, BlockCause> found;
-  const auto take = [&](SubjectKind kind, const std::string& name,
-                        const Attempt& a, const std::string& peer) {
-    const CauseKey key{kind, name};
-    if (wanted.count(key) != 0 && found.count(key) == 0) {
-      found.emplace(key, BlockCause{a.service, peer, a.time});
-    }
-  };
-  for (const Attempt& a : failures) {  // Newest first: the first one wins.
-    if (found.size() == wanted.size()) break;
-    if (!a.user.empty()) take(SubjectKind::kUser, a.user, a, a.host);
-    if (!a.host.empty()) take(SubjectKind::kHost, a.host, a, a.user);
+}
+
+void BlockCauses::TakeFor(SubjectKind kind, const std::string& name,
+                          const Attempt& a, const std::string& peer) {
+  CauseKey key{kind, name};
+  if (wanted_.count(key) != 0 && found_.count(key) == 0) {
+    found_.emplace(std::move(key), BlockCause{a.service, peer, a.time});
   }
-  return found;
+}
+
+bool BlockCauses::Take(const Attempt& a) {
+  // Newest first: the first one wins.
+  if (!a.user.empty()) TakeFor(SubjectKind::kUser, a.user, a, a.host);
+  if (!a.host.empty()) TakeFor(SubjectKind::kHost, a.host, a, a.user);
+  return found_.size() < wanted_.size();
 }
 
 std::string DescribeCause(SubjectKind kind, const BlockCause& cause) {

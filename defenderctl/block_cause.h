@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <utility>
@@ -28,11 +29,24 @@ struct BlockCause {
 
 using CauseKey = std::pair<SubjectKind, std::string>;
 
-// For each blocked subject of `entries`, its cause among `failures` (the
-// archive's failures, newest first). Subjects with no failure there are
-// absent from the result.
-std::map<CauseKey, BlockCause> FindBlockCauses(
-    std::span<const StoreEntry> entries, std::span<const Attempt> failures);
+// For each blocked subject of `entries`, its cause among the archive's
+// failures, given newest first to Take. Subjects with no failure there are
+// absent from causes().
+class BlockCauses {
+ public:
+  explicit BlockCauses(std::span<const StoreEntry> entries);
+  // Takes the next failure; false once every blocked subject has its cause
+  // (the rest need not be read).
+  bool Take(const Attempt& failure);
+  const std::map<CauseKey, BlockCause>& causes() const { return found_; }
+
+ private:
+  void TakeFor(SubjectKind kind, const std::string& name, const Attempt& a,
+               const std::string& peer);
+
+  std::set<CauseKey> wanted_;  // The blocked subjects.
+  std::map<CauseKey, BlockCause> found_;
+};
 
 // "sshd from 203.0.113.7", "sshd as alice", "sshd" (what `list` prints),
 // the service and the peer through NameCell (output.h).

@@ -92,13 +92,17 @@ std::map<CauseKey, BlockCause> Causes(Context* ctx,
   AttemptFilter filter;
   filter.result = "failure";
   filter.since = now - ctx->config().HistorySeconds();
-  std::vector<Attempt> failures;
+  // Row by row, until every blocked subject has its cause: an attack's
+  // million failures in the window are never all in memory.
+  BlockCauses causes(entries);
   std::string err;
-  if (!archive->log()->Query(filter, &failures, &err)) {
+  if (!archive->log()->Scan(
+          filter, [&causes](const Attempt& a) { return causes.Take(a); },
+          &err)) {
     PrintWarning(std::string(kWhat) + " unavailable: " + err);
     return {};
   }
-  return FindBlockCauses(entries, failures);
+  return causes.causes();
 }
 
 int RunList(Context* ctx, const ListOptions& opt) {
