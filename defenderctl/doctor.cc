@@ -773,22 +773,61 @@ void CheckConfigWriters(const std::string& root, const std::string& shown,
   }
 }
 
+// libpam reads a line in pieces of at most 1023 bytes (a continued line
+// included) and stops at a NUL byte: a file with such a line or byte may
+// hold lines ReadPamFile does not see. True for such a file, with
+// *naming set to each physical line that names the module (by its alias
+// too when `alias_too`), comments included, as (number, text).
+bool ReadInPieces(const std::string& path, bool alias_too,
+                  std::vector<std::pair<int, std::string>>* naming) {
+  std::ifstream in(path, std::ios::binary);
+  std::string raw;
+  bool odd = false;
+  size_t continued = 0;  // Bytes of the continued line so far, 0 if none.
+  for (int number = 1; std::getline(in, raw); ++number) {
+    odd = odd || raw.find('\0') != std::string::npos || raw.size() > 1022 ||
+          (continued > 0 && continued + raw.size() + 1 > 1023);
+    if (raw.find("pam_defender.so") != std::string::npos ||
+        (alias_too && raw.find("pam_dfndr.so") != std::string::npos)) {
+      std::string text = raw;
+      std::erase(text, '\0');
+      if (text.size() > 200) text = text.substr(0, 200) + "...";
+      naming->emplace_back(number, Trim(text));
+    }
+    const size_t lead = raw.find_first_not_of(" \t");
+    if (lead == std::string::npos || raw[lead] == '#') continue;
+    const size_t end = raw.find_last_not_of(" \t");
+    const bool goes_on = raw.find('#') == std::string::npos && raw[end] == '\\';
+    continued = goes_on ? continued + raw.size() + 1 : 0;
+  }
+  return odd;
+}
+
 }  // namespace
 
 std::vector<Finding> RemovalFindings(const std::string& root) {
   std::vector<Finding> out;
+  const auto problem = [&out](const std::string& file, int number,
+                              const std::string& text) {
+    out.push_back(Problem(
+        "removal.reference", file, number,
+        "\"" + text +
+            "\" names the module that removing the package "
+            "deletes: every login through this service would then fail",
+        "delete this line (with the other pam_defender lines of the file) "
+        "and restore the file's original stack, then remove the package"));
+  };
   for (const std::string& name : PamFiles(root)) {
     const std::string file = std::string(kPamDir) + "/" + name;
+    // pam-auth-update removes the alias's lines from common-* itself.
+    const bool alias_too = !IsCommonFile(name);
+    std::vector<std::pair<int, std::string>> naming;
+    if (ReadInPieces(Under(root, file), alias_too, &naming)) {
+      for (const auto& [number, text] : naming) problem(file, number, text);
+      continue;
+    }
     for (const PamLine& l : ReadPamFile(Under(root, file))) {
-      // pam-auth-update removes the alias's lines from common-* itself.
-      if (!IsOurs(l, /*alias_too=*/!IsCommonFile(name))) continue;
-      out.push_back(Problem(
-          "removal.reference", file, l.number,
-          "\"" + l.text +
-              "\" names the module that removing the package "
-              "deletes: every login through this service would then fail",
-          "delete this line (with the other pam_defender lines of the file) "
-          "and restore the file's original stack, then remove the package"));
+      if (IsOurs(l, alias_too)) problem(file, l.number, l.text);
     }
   }
   return out;

@@ -284,5 +284,42 @@ out=$("$ctl" doctor --removal --root "$good") || status=$?
 PROBLEM removal.reference (/etc/pam.d/sshd:$n): \"-account required pam_defender.so enforce" ] ||
   fail "removal of assembled lines: $out"
 
+# The package's prerm (its own reading, lines_naming_the_module) and
+# doctor --removal on the same files. libpam reads a line in pieces of at
+# most 1023 bytes and stops at a NUL byte: in a file with such a line or
+# byte, every line that names the module counts, comments included.
+pt=$tmp/pieces
+mkdir -p "$pt/etc/pam.d"
+printf 'account required pam_permit.so # pam_defender.so, a comment\n' >"$pt/etc/pam.d/a"
+printf -- '-account required pam_dfndr.so enforce\n' >"$pt/etc/pam.d/b"
+printf 'auth required \\\n# a comment\n   pam_defender.so preauth\n' >"$pt/etc/pam.d/c"
+{
+  printf '#%01022d' 0
+  printf 'account required pam_dfndr.so\n# pam_defender.so, a comment\n'
+} >"$pt/etc/pam.d/d"
+printf 'account required \\\000 # x\n pam_dfndr.so\n' >"$pt/etc/pam.d/e"
+sed -n '/^pam_dirs=/,/^}/p' "$src/packaging/debian/prerm" >"$tmp/prerm_lines.sh"
+grep -q '^lines_naming_the_module()' "$tmp/prerm_lines.sh" || fail "prerm function not found"
+got=$(. "$tmp/prerm_lines.sh" && pam_dirs=$pt/etc/pam.d && lines_naming_the_module |
+  sed "s|^$pt||; s|#0*account|#0...account|")
+want="/etc/pam.d/b:1: -account required pam_dfndr.so enforce
+/etc/pam.d/c:1: auth required pam_defender.so preauth
+/etc/pam.d/d:1: #0...account required pam_dfndr.so
+/etc/pam.d/d:2: # pam_defender.so, a comment
+/etc/pam.d/e:2: pam_dfndr.so"
+[ "$got" = "$want" ] || fail "prerm lines: $got"
+status=0
+out=$("$ctl" doctor --removal --root "$pt") || status=$?
+[ $status = 1 ] || fail "removal in pieces: status $status"
+got=$(grep '^PROBLEM' <<<"$out" | sed 's/^PROBLEM removal.reference (\([^)]*\)): .*/\1/')
+want='/etc/pam.d/b:1
+/etc/pam.d/c:1
+/etc/pam.d/d:1
+/etc/pam.d/d:2
+/etc/pam.d/e:2'
+[ "$got" = "$want" ] || fail "removal in pieces: $got"
+grep -qF '(/etc/pam.d/c:1): "auth required     pam_defender.so preauth" names' <<<"$out" ||
+  fail "removal in pieces, c: $out"
+
 [ $failures = 0 ] || exit 1
 echo "doctor OK"
