@@ -167,7 +167,7 @@ std::unique_ptr<AttemptArchive> AttemptArchive::Open(const std::string& dir,
       new AttemptArchive(dir, std::move(db), max_rows));
 }
 
-bool AttemptArchive::Ingest(IngestResult* out, std::string* err) {
+bool AttemptArchive::Ingest(IngestResult* out, std::string* err, bool trim) {
   *out = IngestResult{};
   const Fd dir_fd(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.fd < 0) {
@@ -202,7 +202,7 @@ bool AttemptArchive::Ingest(IngestResult* out, std::string* err) {
     }
     for (const std::string& name : stale) Forget(db_.get(), name);
   }
-  if (out->records == 0) return true;
+  if (out->records == 0 || !trim) return true;
   return log_.Trim(INT64_MIN, /*dry_run=*/false, &out->trimmed, err);
 }
 

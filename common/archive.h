@@ -77,7 +77,8 @@ class AttemptArchive {
   // never opened unless it is a regular file, and listed in
   // out->set_aside; the others are ingested all the same. False with *err
   // set only when the directory, the archive or a file's read fails.
-  bool Ingest(IngestResult* out, std::string* err);
+  // Without `trim` the archive is not trimmed (a dry run deletes nothing).
+  bool Ingest(IngestResult* out, std::string* err, bool trim = true);
 
   SqliteAttemptLog* log() { return &log_; }
   SqliteDb* db() { return db_.get(); }

@@ -67,12 +67,14 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   std::string err;
 
   // Rows logged before attempts.store was turned off are pruned too. The
-  // rows beyond max_rows are trimmed by the ingest when it inserted any
-  // (even with --dry-run: every ingest does), else counted (or trimmed)
-  // below. An archive that cannot be opened (OpenArchive has said why)
+  // rows beyond max_rows are trimmed by the ingest when it inserted any,
+  // else trimmed below; with --dry-run the journal is moved in untrimmed
+  // and the rows beyond max_rows are counted below (a dry run deletes
+  // nothing). An archive that cannot be opened (OpenArchive has said why)
   // still leaves the store to prune: a damaged attempt archive must not
   // keep the record files of every name and host tried from expiring.
   bool off = false;
+  if (opt.dry_run) ctx->KeepRowsOnIngest();
   AttemptArchive* archive = ctx->OpenArchive(&off);
   const bool archive_failed = !archive && !off;
   SqliteAttemptLog* log = archive ? archive->log() : nullptr;
@@ -108,9 +110,8 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
                       log->Trim(before, opt.dry_run, &over, &err));
   }
   // The rows the ingest trimmed are deleted already: counted with the
-  // others when deleting, on the journal's line with --dry-run.
-  const int64_t move_trimmed = ctx->ingested().trimmed;
-  if (!opt.dry_run) over += move_trimmed;
+  // others (none with --dry-run).
+  over += ctx->ingested().trimmed;
   if (!log_ok) PrintError("store unavailable: " + err);
   if (!store_ok) PrintError("store unavailable: " + store_err);
   if (archive_failed || !log_ok || !store_ok) return kExitStore;
@@ -137,18 +138,10 @@ int RunCleanup(Context* ctx, const CleanupOptions& opt) {
   // Only when there were any, after the lines scripts may read.
   const int64_t moved = ctx->ingested().records;
   const std::string journal =
-      moved == 0
-          ? std::string()
-          : "moved " + std::to_string(moved) +
-                " attempt record(s) from the journal into the "
-                "archive" +
-                (opt.dry_run && move_trimmed > 0
-                     ? ", which deleted " + std::to_string(move_trimmed) +
-                           " attempt row(s) beyond "
-                           "attempts.max_rows = " +
-                           std::to_string(cfg.attempts_max_rows)
-                     : std::string()) +
-                "\n";
+      moved == 0 ? std::string()
+                 : "moved " + std::to_string(moved) +
+                       " attempt record(s) from the journal into the "
+                       "archive\n";
   if (opt.dry_run) {
     PrintOut("would delete " + std::to_string(rows) + span +
              (bound.empty() ? "" : "would delete " + bound) + journal);

@@ -150,7 +150,9 @@ AttemptArchive* Context::OpenArchive(bool* off, ArchiveUse use,
   }
   std::string err;
   archive_ = AttemptArchive::Open(dir, config_.attempts_max_rows, &err);
-  if (archive_ && !archive_->Ingest(&ingested_, &err)) archive_.reset();
+  if (archive_ && !archive_->Ingest(&ingested_, &err, trim_on_ingest_)) {
+    archive_.reset();
+  }
   // Whatever the use: a set-aside file is reported by the ingest that set
   // it aside, and by none after it.
   for (const SetAsideFile& f : ingested_.set_aside) {

@@ -66,6 +66,9 @@ class Context {
   // stopped append.
   AttemptArchive* OpenArchive(bool* off, ArchiveUse use = ArchiveUse::kRequired,
                               const std::string& what = {});
+  // Before OpenArchive: the journal is moved in without trimming (cleanup
+  // --dry-run deletes nothing, and counts what a trim would).
+  void KeepRowsOnIngest() { trim_on_ingest_ = false; }
   // What OpenArchive moved from the journal.
   const IngestResult& ingested() const { return ingested_; }
 
@@ -82,6 +85,7 @@ class Context {
   Config config_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<AttemptArchive> archive_;
+  bool trim_on_ingest_ = true;
   IngestResult ingested_;
 };
 

@@ -228,19 +228,24 @@ TEST_CASE("cleanup: trims the attempt log to attempts.max_rows") {
   CHECK(CountRows(db.get(), "WHERE id = 1011 AND user = 'alice'") == 1);
   CHECK_FALSE(Exists(box.dir() + "/state/attempts.journal"));
 
-  // --dry-run moves the journal too, and the move trims the archive as
-  // every move does: on the journal's line, not counted as would-be.
+  // --dry-run moves the journal too, but deletes nothing: the rows beyond
+  // max_rows, the moved one's included, are counted as would-be (text and
+  // JSON alike).
   AddRows(db.get(), 10, kT0, 1);  // Ids 1012-1021: 110 rows.
   CHECK(box.Login("alice", "x", "10.0.0.1") != 0);
   const RunResult dry = box.Ctl({"cleanup", "--dry-run"});
   CHECK(dry.status == 0);
   CHECK(dry.out ==
         "would delete 0 attempt row(s) older than 1d 0h (before 2027-01-14 "
-        "08:00:00)\nmoved 1 attempt record(s) from the journal into the "
-        "archive, which deleted 11 attempt row(s) beyond attempts.max_rows = "
-        "100\n");
-  CHECK(CountRows(db.get(), "") == 100);
+        "08:00:00)\nwould delete 11 attempt row(s) beyond attempts.max_rows "
+        "= 100\nmoved 1 attempt record(s) from the journal into the "
+        "archive\n");
+  CHECK(CountRows(db.get(), "") == 111);
   CHECK(CountRows(db.get(), "WHERE id = 1022 AND user = 'alice'") == 1);
+  const Json dry_json =
+      ParseJson(box.Ctl({"--json", "cleanup", "--dry-run"}).out);
+  CHECK(dry_json["attempts_over_max_rows"] == 11);
+  CHECK(CountRows(db.get(), "") == 111);
 }
 
 TEST_CASE("cleanup of 1,000,000 rows" * doctest::test_suite("million")) {
