@@ -23,14 +23,23 @@ redis_args=()
 # names the libhiredis it loads).
 if grep -qa 'libhiredis\.so' "$module" &&
    command -v redis-server >/dev/null; then
-  port=$((20000 + RANDOM % 20000))
+  # A port the kernel has just handed out, not a random one that another
+  # test's server may hold (the stack would then talk to that one).
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize no >"$work/redis.log" 2>&1 &
   redis_pid=$!
-  for _ in $(seq 50); do
+  for _ in $(seq 100); do
+    if ! kill -0 "$redis_pid" 2>/dev/null; then
+      cat "$work/redis.log" >&2
+      echo "smoke: redis-server on port $port did not start" >&2
+      exit 1
+    fi
     redis-cli -p "$port" ping >/dev/null 2>&1 && break
     sleep 0.1
   done
+  redis-cli -p "$port" ping >/dev/null 2>&1 ||
+    { echo "smoke: redis-server on port $port does not answer" >&2; exit 1; }
   redis_args=(--redis-port "$port")
   stacks+=(defender-redis)
 fi
