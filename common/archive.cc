@@ -120,15 +120,6 @@ bool Ingested(SqliteDb* db, const std::string& name, bool* found,
   return !st.error();
 }
 
-// flock(fd, op | LOCK_NB), retried on EINTR. False with errno set
-// (EWOULDBLOCK: held in a conflicting mode).
-bool TryFlock(int fd, int op) {
-  int rc;
-  while ((rc = flock(fd, op | LOCK_NB)) != 0 && errno == EINTR) {
-  }
-  return rc == 0;
-}
-
 void Forget(SqliteDb* db, const std::string& name) {
   SqliteDb::Statement st(db, "DELETE FROM ingested WHERE name = ?1");
   st.Bind(1, name);
@@ -295,7 +286,7 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
     // held shared: by appends, or by another ingest probing as this one
     // does (hence a few tries).
     for (int tries = 1;; ++tries) {
-      if (!TryFlock(fd.fd, LOCK_SH)) {
+      if (!FlockNoWait(fd.fd, LOCK_SH)) {
         if (errno == EWOULDBLOCK) return true;  // Another ingest's.
         *err = ErrnoMessage(path, "cannot lock");
         return false;
@@ -304,7 +295,7 @@ bool AttemptArchive::IngestFile(int dir_fd, const std::string& name,
       if (fstat(fd.fd, &now) == 0 && now.st_nlink == 0) return true;
       // A conversion that fails may leave no lock (flock(2)): the next
       // try takes LOCK_SH again.
-      if (TryFlock(fd.fd, LOCK_EX)) break;
+      if (FlockNoWait(fd.fd, LOCK_EX)) break;
       if (errno != EWOULDBLOCK) {
         *err = ErrnoMessage(path, "cannot lock");
         return false;

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/journal_record.h"
+#include "common/lock_wait.h"
 #include "common/trusted_file.h"
 
 namespace defender {
@@ -70,10 +71,7 @@ bool JournalWriter::Open(std::string* err) {
 bool JournalWriter::LockCurrent(struct stat* st, std::string* err,
                                 bool* failed) {
   *failed = false;
-  int rc;
-  while ((rc = flock(fd_, LOCK_SH | LOCK_NB)) != 0 && errno == EINTR) {
-  }
-  if (rc != 0) {
+  if (!FlockNoWait(fd_, LOCK_SH)) {
     if (errno == EWOULDBLOCK) return false;  // The ingester has it.
     *err = ErrnoMessage(dir() + "/" + kJournalName, "cannot lock");
     *failed = true;

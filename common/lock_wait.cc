@@ -15,11 +15,18 @@ using Clock = std::chrono::steady_clock;
 
 // One try: 1 taken, 0 busy, -1 failed (errno set).
 int TryFlock(int fd, int op) {
-  if (flock(fd, op | LOCK_NB) == 0) return 1;
-  return errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+  if (FlockNoWait(fd, op)) return 1;
+  return errno == EWOULDBLOCK ? 0 : -1;
 }
 
 }  // namespace
+
+bool FlockNoWait(int fd, int op) {
+  int rc;
+  while ((rc = flock(fd, op | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  return rc == 0;
+}
 
 bool WaitFlock(int fd, int op, int timeout_ms) {
   int got = TryFlock(fd, op);

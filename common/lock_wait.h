@@ -18,6 +18,10 @@ namespace defender {
 // How long a waiter yields before it starts to sleep between tries.
 inline constexpr int kLockSpinUs = 500;
 
+// One try at flock(fd, op | LOCK_NB), again if a signal interrupts it.
+// False with errno set: EWOULDBLOCK when another holds the lock.
+bool FlockNoWait(int fd, int op);
+
 // flock(fd, op) (LOCK_SH or LOCK_EX), waiting at most `timeout_ms`. False
 // with errno set on failure: ETIMEDOUT when the time ran out, else flock's.
 // Opens nothing; changes no signal disposition.

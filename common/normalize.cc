@@ -71,15 +71,6 @@ constexpr std::pair<char32_t, char32_t> kHidden[] = {
     {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
 };
 
-void AppendPercent(std::string_view bytes, std::string* out) {
-  for (const char ch : bytes) {
-    const auto c = static_cast<uint8_t>(ch);
-    *out += '%';
-    *out += kHex[c >> 4];
-    *out += kHex[c & 0xF];
-  }
-}
-
 // EscapeText and EscapeForDisplay: `escape_percent` is their one
 // difference.
 std::string Escape(std::string_view raw, size_t max_bytes,
@@ -125,6 +116,15 @@ std::string Escape(std::string_view raw, size_t max_bytes,
 }
 
 }  // namespace
+
+void AppendPercent(std::string_view bytes, std::string* out) {
+  for (const char ch : bytes) {
+    const auto c = static_cast<uint8_t>(ch);
+    *out += '%';
+    *out += kHex[c >> 4];
+    *out += kHex[c & 0xF];
+  }
+}
 
 bool IsHiddenCodePoint(char32_t cp) {
   const auto* it =

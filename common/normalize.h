@@ -43,6 +43,10 @@ bool IsHiddenCodePoint(char32_t cp);
 // services and ttys become subjects and attempt-log fields.
 std::string EscapeText(std::string_view raw, size_t max_bytes);
 
+// Appends each byte of `bytes` to *out as "%XX" (upper-case hex): the
+// escape EscapeText and EscapeForDisplay write.
+void AppendPercent(std::string_view bytes, std::string* out);
+
 // THE escaping for everything a person or a program reads as text: terminal
 // output (tables, messages), syslog lines and hook environments. As
 // EscapeText, but '%' is kept and nothing is cut, so that a subject made by

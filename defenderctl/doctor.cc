@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/config.h"
+#include "common/journal.h"
 #include "common/normalize.h"
 #include "common/store_dir.h"
 #include "defenderctl/firewall_guard.h"
@@ -51,12 +52,6 @@ std::string OctalMode(mode_t mode) {
   char text[8];
   snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
   return text;
-}
-
-// "/a" for "/a/b", "/" for "/a".
-std::string Parent(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
 }
 
 std::string Lower(std::string s) {
@@ -754,8 +749,8 @@ void CheckConfigWriters(const std::string& root, const std::string& shown,
   std::string dir = real;
   std::string seen = shown;
   while (dir.size() > top.size() && dir != "/") {
-    dir = Parent(dir);
-    seen = Parent(seen);
+    dir = ParentDir(dir);
+    seen = ParentDir(seen);
     if (lstat(dir.c_str(), &st) != 0) return;
     // A sticky directory (/tmp) lets no one rename or remove root's file.
     const bool others_replace =

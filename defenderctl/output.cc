@@ -36,12 +36,7 @@ std::string NameCell(std::string_view name) {
     char32_t cp = 0;
     const size_t len = std::max<size_t>(1, DecodeUtf8(shown, i, &cp));
     if (IsSpaceSeparator(cp)) {
-      for (size_t k = i; k < i + len; ++k) {
-        const auto c = static_cast<unsigned char>(shown[k]);
-        out += '%';
-        out += "0123456789ABCDEF"[c >> 4];
-        out += "0123456789ABCDEF"[c & 0xF];
-      }
+      AppendPercent(std::string_view(shown).substr(i, len), &out);
     } else {
       out.append(shown, i, len);
     }
