@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <random>
+#include <sstream>
 
 #include "harness.h"
 #include "tests/support/process.h"
@@ -389,6 +390,104 @@ TEST_CASE("a full disk still counts a new host's failures on the user") {
   REQUIRE(unlink(filler.c_str()) == 0);
   CHECK(Failures(env.db(), "user", "alice") == 4);
   CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+}
+
+// What the module sent to syslog, as the lines of with_fake_syslog.sh's
+// `log`, each from the message on: the head (the priority, the date, the
+// program's name and "pam_defender...(SERVICE:STEP): ") is syslog(3)'s and
+// libpam's.
+std::string ModuleLines(const std::string& log) {
+  std::string out;
+  std::istringstream in(ReadFile(log));
+  for (std::string line; std::getline(in, line);) {
+    const size_t module = line.find(": pam_defender");
+    const size_t at =
+        module == std::string::npos ? module : line.find("): ", module);
+    out += (at == std::string::npos ? "? " + line : line.substr(at + 3)) + "\n";
+  }
+  return out;
+}
+
+// A block written before the store failed is announced under a setuid
+// caller too: a real setuid-root program (as su is), which the unprivileged
+// user nobody starts with a hostile RLIMIT_FSIZE (soft limit 0, as
+// `ulimit -S -f 0` sets it) and SIGXFSZ ignored, on a full disk. The
+// module's process guard lifts the limit for its steps (the errors are "No
+// space left on device", not "File too large", and no "cannot secure the
+// process" line is logged), so what fails mid-step is the disk: alice's
+// existing record is rewritten in place, a new host's file cannot be
+// created. Under a setuid caller preauth counts provisionally, on her
+// record, before it fails on the host's file; it then leaves the handle
+// unmarked, so authfail counts the same guess again (two failures a login).
+// The failure that blocks her is announced in syslog between the step's
+// write and its store error, and the step fails closed; the right password
+// from yet another new address is then refused.
+TEST_CASE("a setuid caller on a full disk announces the block it wrote") {
+  SetNow(1'800'000'000);
+  const char* source = getenv("DEFENDER_SOURCE_ROOT");
+  const char* helper = getenv("DEFENDER_SETUID_LOGIN");
+  REQUIRE(source != nullptr);
+  REQUIRE(helper != nullptr);
+  const std::string syslog =
+      std::string(source) + "/tests/cli/with_fake_syslog.sh";
+  TempDir top;
+  Tmpfs fs(top / "mnt", "256k");
+  Env env("[lockout]\nfailure_limit = 3\n", "", top / "mnt");
+  CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // alice's record.
+  CHECK(Failures(env.db(), "user", "alice") == 1);
+  // The program, setuid root, where nobody can run it (TempDir: 0755).
+  TempDir bin;
+  const std::string program = bin / "setuid_login";
+  REQUIRE(Run({"install", "-o", "root", "-g", "root", "-m", "4755", helper,
+               program}) == 0);
+  const std::string filler = FillFileSystem(top / "mnt");
+
+  // nobody runs it in a private mount namespace whose /dev/log is
+  // with_fake_syslog.sh's: alice from `rhost`. Its output goes through a
+  // pipe (cat), which RLIMIT_FSIZE does not limit.
+  const auto login = [&](const std::string& rhost,
+                         const std::string& password) {
+    const std::string log = top / ("syslog-" + rhost);
+    const defender::testing::RunResult r =
+        Spawn({syslog, log, "setpriv", "--reuid=65534", "--regid=65534",
+               "--clear-groups", "--", "/bin/sh", "-c",
+               "(ulimit -S -f 0 && trap '' XFSZ && exec \"$0\" \"$@\") | cat",
+               program, env.confdir(), "login", "alice", rhost, password});
+    return "status=" + std::to_string(r.status) + "\n" + r.out + r.err +
+           ModuleLines(log);
+  };
+  // The line of a step that could not create the record of host
+  // 198.51.100.`n`.
+  const auto full = [&](char n) {
+    return "store unavailable (failing closed: setuid caller): " + top.path() +
+           "/mnt/subjects/h-3139382e35312e3130302e3" + n +
+           ": cannot write: No space left on device\n";
+  };
+  const std::string head =
+      "status=0\nauth=" + std::to_string(PAM_AUTH_ERR) + "\nids=65534/0\n";
+  // Her 2nd and 3rd failures: not yet above the limit.
+  CHECK(login("198.51.100.1", "wrong") == head + full('1') + full('1'));
+  // Her 4th (provisional: preauth does not block) and 5th, which blocks her
+  // and is announced before authfail's store error.
+  CHECK(login("198.51.100.2", "wrong") ==
+        head + full('2') +
+            "blocked user alice until 2027-01-15T08:05:00Z after 5 "
+            "failure(s)\n" +
+            full('2'));
+  CHECK(login("198.51.100.3", "secret") ==
+        "status=0\n"
+        "msg: Account locked: too many login attempts. Try again in 5 "
+        "minute(s).\n" +
+            head.substr(9) + "attempt not logged: " + top.path() +
+            "/mnt/attempts.journal: cannot append: No space left on device\n"
+            "refused user alice from 198.51.100.3: user alice is blocked "
+            "for 5m 0s\n");
+
+  // Read back once there is room again (the reader needs some).
+  REQUIRE(unlink(filler.c_str()) == 0);
+  CHECK(Failures(env.db(), "user", "alice") == 5);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  CHECK(FindSubject(env.db(), "host", "198.51.100.2") == std::nullopt);
 }
 
 }  // namespace
