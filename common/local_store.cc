@@ -511,10 +511,13 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     if (Finish(&h, now, since, /*remove_empty=*/false, &e)) continue;
     if (ok) *err = std::move(e);
     ok = false;
-    // A block whose record could not be written did not happen; the others
-    // did, and are reported with the error (store.h).
+    // A block or count whose record could not be written did not happen;
+    // the others did, and are reported with the error (store.h).
     for (size_t i = 0; i < requests.size(); ++i) {
-      if (&held->at(i) == &h) (*out)[i].newly_blocked = false;
+      if (&held->at(i) == &h) {
+        (*out)[i].newly_blocked = false;
+        (*out)[i].counted = 0;
+      }
     }
   }
   return ok;

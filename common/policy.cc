@@ -285,8 +285,8 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode,
   const bool stored =
       store_->RecordFailure(requests, d->who.rule, mode, Params(), clock_.Now(),
                             &outcomes, refused_before, err);
-  // A store that failed after writing some records reports the blocks it
-  // wrote: they are announced with the error (store.h).
+  // A store that failed after writing some records reports the blocks and
+  // counts it wrote: the blocks are announced with the error (store.h).
   if (outcomes.size() != requests.size()) outcomes.clear();
   std::vector<SubjectState> states;
   states.reserve(outcomes.size());
@@ -298,8 +298,10 @@ bool Policy::RecordFailure(const Login& login, FailureMode mode,
                                 o.state.until, o.state.failures});
     }
   }
-  if (!stored) return false;
+  // The counts a provisional step wrote before the store failed are noted
+  // too: its conclusion must not count them again.
   if (mode == FailureMode::kProvisional) NoteCounted(requests, outcomes, d);
+  if (!stored) return false;
   if (IsRefused(d->who.rule, states)) Refuse(d->who, states, d);
   return true;
 }

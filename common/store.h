@@ -151,8 +151,8 @@ class Store {
   // its history within history_seconds, keeps its counter, and the block
   // is added to the history. (*out)[i] describes request i. On false *out
   // is empty, or (a store that could write some subjects' records and not
-  // others: a full disk) describes every request, newly_blocked only for
-  // the blocks that were written: those happened.
+  // others: a full disk) describes every request, newly_blocked and counted
+  // only for the blocks and counts that were written: those happened.
   virtual bool RecordFailure(std::span<const FailureRequest> requests,
                              RefusalRule rule, FailureMode mode,
                              const LockoutParams& params, int64_t now,

@@ -537,7 +537,13 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                EscapeForDisplay(fallback_reason).c_str());
   }
   if (!ok) {
-    // A block the store wrote before it failed (a full disk) is announced.
+    // What the store wrote before it failed (a full disk) happened: a block
+    // is announced, and a provisional count is this pass's, so that its
+    // conclusion does not count it again.
+    if (provisional && !d.counted.empty()) {
+      SetState(pamh_, HandleState::kProvisional);
+      SetCounted(pamh_, std::move(d.counted));
+    }
     Announce(d, login.service);
     return lock_timed_out ? StoreBusy(err) : StoreError(err);
   }

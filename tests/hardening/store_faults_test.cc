@@ -417,11 +417,11 @@ std::string ModuleLines(const std::string& log) {
 // process" line is logged), so what fails mid-step is the disk: alice's
 // existing record is rewritten in place, a new host's file cannot be
 // created. Under a setuid caller preauth counts provisionally, on her
-// record, before it fails on the host's file; it then leaves the handle
-// unmarked, so authfail counts the same guess again (two failures a login).
-// The failure that blocks her is announced in syslog between the step's
-// write and its store error, and the step fails closed; the right password
-// from yet another new address is then refused.
+// record, before it fails on the host's file; the handle keeps that count,
+// so authfail concludes it without counting the guess again (one failure a
+// login). The failure that blocks her is announced in syslog between the
+// step's write and its store error, and the step fails closed; the right
+// password from yet another new address is then refused.
 TEST_CASE("a setuid caller on a full disk announces the block it wrote") {
   SetNow(1'800'000'000);
   const char* source = getenv("DEFENDER_SOURCE_ROOT");
@@ -465,29 +465,32 @@ TEST_CASE("a setuid caller on a full disk announces the block it wrote") {
   };
   const std::string head =
       "status=0\nauth=" + std::to_string(PAM_AUTH_ERR) + "\nids=65534/0\n";
-  // Her 2nd and 3rd failures: not yet above the limit.
+  // Her 2nd and 3rd failures, one a login: not yet above the limit.
   CHECK(login("198.51.100.1", "wrong") == head + full('1') + full('1'));
-  // Her 4th (provisional: preauth does not block) and 5th, which blocks her
-  // and is announced before authfail's store error.
-  CHECK(login("198.51.100.2", "wrong") ==
-        head + full('2') +
-            "blocked user alice until 2027-01-15T08:05:00Z after 5 "
+  CHECK(login("198.51.100.2", "wrong") == head + full('2') + full('2'));
+  // Her 4th: provisional in preauth, which does not block; authfail's
+  // conclusion blocks her and announces it before its store error.
+  CHECK(login("198.51.100.3", "wrong") ==
+        head + full('3') +
+            "blocked user alice until 2027-01-15T08:05:00Z after 4 "
             "failure(s)\n" +
-            full('2'));
-  CHECK(login("198.51.100.3", "secret") ==
+            full('3'));
+  CHECK(login("198.51.100.4", "secret") ==
         "status=0\n"
         "msg: Account locked: too many login attempts. Try again in 5 "
         "minute(s).\n" +
             head.substr(9) + "attempt not logged: " + top.path() +
             "/mnt/attempts.journal: cannot append: No space left on device\n"
-            "refused user alice from 198.51.100.3: user alice is blocked "
+            "refused user alice from 198.51.100.4: user alice is blocked "
             "for 5m 0s\n");
 
   // Read back once there is room again (the reader needs some).
   REQUIRE(unlink(filler.c_str()) == 0);
-  CHECK(Failures(env.db(), "user", "alice") == 5);
-  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
-  CHECK(FindSubject(env.db(), "host", "198.51.100.2") == std::nullopt);
+  CHECK(Failures(env.db(), "user", "alice") == 4);
+  const auto alice = FindSubject(env.db(), "user", "alice");
+  REQUIRE(alice.has_value());
+  CHECK(alice->blocked == 1);
+  CHECK(FindSubject(env.db(), "host", "198.51.100.3") == std::nullopt);
 }
 
 }  // namespace

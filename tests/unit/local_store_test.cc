@@ -924,6 +924,44 @@ TEST_CASE("LocalStore: a block that could not be written is not reported") {
   CHECK(StateIn(*s, kHostA, kT0).blocked);
 }
 
+// The same for a provisional count (a setuid caller's preauth): the step
+// reports as counted only the subject whose record it wrote, so that the
+// attempt's conclusion counts the other and not this one again.
+TEST_CASE("LocalStore: a count that could not be written is not reported") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  std::vector<FailureOutcome> out;
+  std::string err;
+  const auto fail = [&](std::vector<FailureRequest> reqs, FailureMode mode) {
+    bool refused = false;
+    return s->RecordFailure(reqs, RefusalRule::kAny, mode, kParams, kT0, &out,
+                            &refused, &err);
+  };
+  // As above: alice's next write goes to her second slot, the host's to
+  // its first.
+  REQUIRE_MESSAGE(fail({{kAlice, 5}}, FailureMode::kCount), err);
+  REQUIRE_MESSAGE(fail({{kHostA, 5}}, FailureMode::kCount), err);
+  REQUIRE_MESSAGE(fail({{kHostA, 5}}, FailureMode::kCount), err);
+  rlimit old{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  const rlimit small{1024, old.rlim_max};
+  struct sigaction ignore {};
+  struct sigaction was {};
+  ignore.sa_handler = SIG_IGN;
+  REQUIRE(sigaction(SIGXFSZ, &ignore, &was) == 0);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const bool ok = fail({{kAlice, 5}, {kHostA, 5}}, FailureMode::kProvisional);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  REQUIRE(sigaction(SIGXFSZ, &was, nullptr) == 0);
+  CHECK_FALSE(ok);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].counted == 0);
+  CHECK(out[1].counted != 0);
+  CHECK(StateIn(*s, kAlice, kT0).failures == 1);
+  CHECK(StateIn(*s, kHostA, kT0).failures == 3);
+}
+
 // su stopped (SIGSTOP) while it holds one record's lock: Prune leaves that
 // file for the next time and does all the others; UnblockAll unblocks all
 // the others and then fails, naming the one it could not.
