@@ -1,6 +1,8 @@
 #include "common/config_snapshot_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -103,6 +105,43 @@ bool WriteAll(int fd, const std::string& bytes) {
     done += static_cast<size_t>(n);
   }
   return true;
+}
+
+// Removes the temporary files "<name>.<pid>.tmp" in `dir` that a writer
+// killed between their creation and the rename left, whose process is gone
+// (a later writer removes only its own pid's). A writer that is alive is
+// left alone; a pid reused since by another process keeps its file until
+// that process is gone too. Best effort.
+void RemoveDeadWritersFiles(int dir, const std::string& name) {
+  const int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = fd < 0 ? nullptr : lazy::fdopendir(fd);
+  if (d == nullptr) {
+    if (fd >= 0) close(fd);
+    return;
+  }
+  const std::string_view prefix = name;
+  constexpr std::string_view kTmp = ".tmp";
+  while (const dirent* e = lazy::readdir(d)) {
+    const std::string_view file = e->d_name;
+    if (file.size() <= prefix.size() + 1 + kTmp.size() ||
+        !file.starts_with(prefix) || file[prefix.size()] != '.' ||
+        !file.ends_with(kTmp)) {
+      continue;
+    }
+    const std::string_view digits = file.substr(
+        prefix.size() + 1, file.size() - prefix.size() - 1 - kTmp.size());
+    long pid = 0;
+    const auto [end, ec] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (ec != std::errc() || end != digits.data() + digits.size() || pid <= 0 ||
+        static_cast<pid_t>(pid) != pid) {
+      continue;
+    }
+    if (lazy::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      unlinkat(dir, e->d_name, 0);
+    }
+  }
+  lazy::closedir(d);
 }
 
 }  // namespace
@@ -215,6 +254,7 @@ bool WriteConfigSnapshot(const std::string& statedir,
     unlinkat(dir.get(), tmp.c_str(), 0);
     return false;
   }
+  RemoveDeadWritersFiles(dir.get(), name);
   return true;
 }
 

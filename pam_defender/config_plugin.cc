@@ -20,19 +20,27 @@ namespace {
 constexpr char kPluginDir[] = "pam_defender.d";
 constexpr char kPluginName[] = "config.so";
 
+bool ProcessFault(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
 bool Trusted(const struct stat& st) {
   return (st.st_uid == 0 || st.st_uid == geteuid()) &&
          (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
 // Checks the plugin's directory and file; the directory's check is what
-// keeps the file from being replaced between this check and dlopen().
-bool CheckPlugin(const std::string& path, std::string* err) {
+// keeps the file from being replaced between this check and dlopen(). It
+// holds two descriptors at once, more than the rest of the compilation: a
+// process short of them fails here (*process_fault).
+bool CheckPlugin(const std::string& path, std::string* err,
+                 bool* process_fault) {
   const std::string dir = path.substr(0, path.rfind('/'));
   struct stat st;
   const int fd =
       open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
+    *process_fault = ProcessFault(errno);
     *err = "configuration parser " + dir + ": " + lazy::strerror(errno);
     return false;
   }
@@ -50,6 +58,7 @@ bool CheckPlugin(const std::string& path, std::string* err) {
     return false;
   }
   if (file < 0) {
+    *process_fault = ProcessFault(saved);
     *err = "configuration parser " + path + ": " + lazy::strerror(saved);
     return false;
   }
@@ -105,11 +114,16 @@ std::string ConfigPluginPath(std::string* err) {
 }
 
 bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
-                             std::string* err) {
+                             std::string* err, bool* process_fault) {
+  *process_fault = false;
   const std::string path = ConfigPluginPath(err);
-  if (path.empty() || !CheckPlugin(path, err)) return false;
+  if (path.empty() || !CheckPlugin(path, err, process_fault)) return false;
+  errno = 0;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
+    // The loader's failed call, where it left its errno (mapping the
+    // object needs memory).
+    *process_fault = ProcessFault(errno);
     const char* why = dlerror();
     *err = "configuration parser " + path + ": " + (why ? why : "dlopen");
     return false;

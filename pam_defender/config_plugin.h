@@ -19,9 +19,12 @@ std::string ConfigPluginPath(std::string* err);
 // has it read `conf_path`, decodes its answer (which passes the same checks
 // as a snapshot file) into *cfg and unloads it. On error *err holds the
 // plugin's message ("FILE:LINE: KEY: reason") or why the plugin could not
-// be used.
+// be used, and *process_fault is set when that was for want of descriptors
+// or memory in this process (EMFILE, ENFILE, ENOMEM), which says nothing of
+// the file or the plugin: the caller of a setuid program chooses its
+// descriptors (doc/DESIGN.md §11.1).
 bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
-                             std::string* err);
+                             std::string* err, bool* process_fault);
 
 }  // namespace defender
 

@@ -461,11 +461,19 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const std::string conf =
       default_conf ? Config::kDefaultConfigPath : args_.conf;
   std::string fallback_error;
-  if (!LoadModuleConfig(conf, default_conf, StateDir(), clock.Now(),
-                        HandleConfigCache(pamh_), &cfg_, &fallback_error,
-                        &err)) {
-    return ConfigError(err);
+  bool process_fault = false;
+  const bool loaded = LoadModuleConfig(
+      conf, default_conf, StateDir(), clock.Now(), HandleConfigCache(pamh_),
+      &cfg_, &fallback_error, &err, &process_fault);
+  if (process_fault && secure_) {
+    // The caller of a setuid program chose its descriptors: neither the
+    // no-config rule (nothing checked or counted) nor an older version may
+    // follow from that (SPEC item 15). A store error's rule: refused.
+    pam_syslog(pamh_, LOG_ERR, "configuration unavailable (refusing): %s",
+               EscapeForDisplay(err).c_str());
+    return ErrorResult(/*closed=*/true);
   }
+  if (!loaded) return ConfigError(err);
   if (!fallback_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "%s", EscapeForDisplay(fallback_error).c_str());
   }

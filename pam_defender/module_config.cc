@@ -34,11 +34,12 @@ void Remember(ConfigCache* cache, const std::string& conf, bool exists,
 // Whether the file may still change without changing its identity: an
 // edit in place, at the same size, in the same tick of the file system's
 // clock as the version just read, leaves st_ctim as it was. True when the
-// version's st_ctim is in the second of `now` or the one before or after.
+// version's st_ctim is in the second of `now` or the one before, or later:
+// `now` was read before the file, and a step that stalled in between (its
+// user can freeze it) reads a version newer than `now`'s second.
 bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
   int64_t d;
-  return !__builtin_sub_overflow(identity.ctime_sec, now, &d) && d >= -1 &&
-         d <= 1;
+  return __builtin_sub_overflow(identity.ctime_sec, now, &d) || d >= -1;
 }
 
 // The rest of LoadModuleConfig, when the file is gone or is not the version
@@ -51,12 +52,12 @@ bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
     ConfigCache* cache, const std::shared_ptr<ConfigSnapshot>& last,
     SnapshotRead read, const std::string& last_err,
     std::shared_ptr<const Config>* cfg, std::string* fallback_error,
-    std::string* err) {
+    std::string* err, bool* process_fault) {
   if (!exists) {
     *err = conf + ": cannot open: " + lazy::strerror(stat_errno);
   } else {
     const auto fresh = std::make_shared<ConfigSnapshot>();
-    if (CompileConfigWithPlugin(conf, &fresh->config, err)) {
+    if (CompileConfigWithPlugin(conf, &fresh->config, err, process_fault)) {
       fresh->conf_path = conf;
       fresh->identity = identity;
       // A version that may still change unseen is neither kept for the
@@ -80,7 +81,11 @@ bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
     }
     return false;
   }
-  if (ClaimConfigErrorLog(statedir, conf, now, kConfigErrorLogInterval)) {
+  // A process short of descriptors or memory says nothing of the file: it
+  // is logged without taking the file's once-a-minute turn, which would
+  // hide the error of a broken file from the steps that follow.
+  if (*process_fault ||
+      ClaimConfigErrorLog(statedir, conf, now, kConfigErrorLogInterval)) {
     *fallback_error = "configuration error in " + *err +
                       "; enforcing the last valid configuration from " +
                       FormatIso8601(last->identity.mtime_sec);
@@ -94,8 +99,10 @@ bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       const std::string& statedir, int64_t now,
                       ConfigCache* cache, std::shared_ptr<const Config>* cfg,
-                      std::string* fallback_error, std::string* err) {
+                      std::string* fallback_error, std::string* err,
+                      bool* process_fault) {
   fallback_error->clear();
+  *process_fault = false;
   struct stat st;
   const bool exists = lstat(conf.c_str(), &st) == 0;
   const int stat_errno = errno;
@@ -123,7 +130,8 @@ bool LoadModuleConfig(const std::string& conf, bool missing_ok,
     return true;
   }
   return LoadChanged(conf, exists, stat_errno, identity, statedir, now, cache,
-                     last, read, last_err, cfg, fallback_error, err);
+                     last, read, last_err, cfg, fallback_error, err,
+                     process_fault);
 }
 
 }  // namespace defender

@@ -5,14 +5,17 @@
 // new snapshot written. When the file is invalid (or cannot be read, or the
 // plugin cannot be used) and a snapshot of an earlier version exists, that
 // last valid configuration is enforced. A version whose st_ctim is in the
-// second of the step's time, or the one before or after, is parsed in
-// every step and its snapshot marked so that it never matches the file,
-// until the file is older: an edit in place at the same size in the same
-// tick of the file system's clock changes no part of the identity (git's
-// "racy clean" problem). That snapshot is still the last valid
-// configuration. The comparison is with the local clock: on a network file
-// system whose server's clock is off by more than a second it does not
-// hold.
+// second of the step's time or the one before, or later (a step that
+// stalled between reading the time and the file), is parsed in every step
+// and its snapshot marked so that it never matches the file, until the
+// file is older: an edit in place at the same size in the same tick of the
+// file system's clock changes no part of the identity (git's "racy clean"
+// problem). That snapshot is still the last valid configuration. The
+// comparison is with the local clock: on a network file system whose
+// server's clock is behind by more than a second it does not hold. When
+// the file cannot be compiled for want of descriptors or memory in this
+// process, *process_fault says so: under a setuid caller, whose user chose
+// them, the step refuses (doc/DESIGN.md §11.1).
 #ifndef PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
 #define PAM_DEFENDER_PAM_DEFENDER_MODULE_CONFIG_H_
 
@@ -53,11 +56,15 @@ struct ConfigCache {
 // *fallback_error is set to the line to log at LOG_ERR ("configuration error in
 // ERR; enforcing the last valid configuration from TIME"), unless one was
 // logged in the last kConfigErrorLogInterval seconds before `now`; otherwise it
-// is left empty.
+// is left empty. *process_fault is set when the file could not be compiled
+// for want of descriptors or memory in this process (CompileConfigWithPlugin),
+// whatever was returned: the configuration in *cfg, if any, is then an older
+// version's, and *err says why the file's was not used.
 bool LoadModuleConfig(const std::string& conf, bool missing_ok,
                       const std::string& statedir, int64_t now,
                       ConfigCache* cache, std::shared_ptr<const Config>* cfg,
-                      std::string* fallback_error, std::string* err);
+                      std::string* fallback_error, std::string* err,
+                      bool* process_fault);
 
 }  // namespace defender
 

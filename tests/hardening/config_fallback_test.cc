@@ -3,12 +3,24 @@
 // and logs once a minute; with no valid config ever the documented
 // fail-open / fail_closed rule; edits take effect on the next login; a
 // snapshot or plugin that is not trusted is not used. Needs root (chown).
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <security/pam_appl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/config_snapshot.h"
@@ -207,6 +219,27 @@ TEST_CASE("a file changed in this second: parsed, not compiled, until older") {
   CHECK(snapshot.config.failure_limit == 1);
 }
 
+// A version changed after the step read its clock (a login stalled, or
+// frozen by its user, between reading the time and the file; or a clock
+// behind the file system's) is newer than the step's second, so just as
+// likely to change again unseen: it is not compiled as the file's version.
+TEST_CASE("a file changed after the step's time: not compiled as current") {
+  Env env("[lockout]\nfailure_limit = 1\n");
+  struct stat st;
+  REQUIRE(stat(env.conf().c_str(), &st) == 0);
+  for (const int64_t behind : {2, 5, 3600}) {
+    CAPTURE(behind);
+    SetNow(st.st_ctim.tv_sec - behind);
+    CHECK(Fail(env) == PAM_AUTH_ERR);
+    defender::ConfigSnapshot snapshot;
+    std::string err;
+    REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot,
+                                         &err) == defender::SnapshotRead::kOk);
+    CHECK(snapshot.config.failure_limit == 1);
+    CHECK(snapshot.identity.ctime_nsec == -1);
+  }
+}
+
 TEST_CASE("a version used only in its first second is the last valid one") {
   // A (limit 5) is compiled; B (limit 2) is used right after its edit;
   // then a typo. B, not A, is enforced.
@@ -350,6 +383,137 @@ TEST_CASE(
   CHECK(Fail(fresh) == PAM_AUTH_ERR);
   CHECK(LogHas("configuration parser " + fresh_plugin + ": " + fresh_plugin +
                ": file too short; enforcing the last valid configuration"));
+}
+
+// One preauth step of a setuid caller (real uid nobody, effective root, as
+// in su) on the module's entry point, with every descriptor below
+// RLIMIT_NOFILE (1024, the guard's floor, so it raises nothing) in use but
+// `free_fds`, as a user who runs su with descriptors of their own open
+// leaves them. Returns the step's result (-1 if the setup failed) and sets
+// *log to what it logged.
+int PreauthShortOfFds(const Env& env, int free_fds, std::string* log) {
+  const std::string out = InChild([&]() -> std::string {
+    void* lib = dlopen(ModulePath().c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) return "-1";
+    using Fn = int (*)(pam_handle_t*, int, int, const char**);
+    auto fn = reinterpret_cast<Fn>(dlsym(lib, "pam_sm_authenticate"));
+    defender::testing::PamConversation talk;
+    defender::testing::PamLogin login;
+    login.service = "direct";
+    login.user = "alice";
+    login.rhost = "192.0.2.10";
+    pam_handle_t* pamh =
+        defender::testing::StartPam(env.confdir(), login, &talk);
+    if (fn == nullptr || pamh == nullptr) return "-1";
+    const std::string conf = "conf=" + env.conf();
+    const char* argv[] = {"preauth", conf.c_str()};
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return "-1";
+    rl.rlim_cur = 1024;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return "-1";
+    std::vector<int> filler;
+    for (int fd; (fd = open("/dev/null", O_RDONLY)) >= 0;) filler.push_back(fd);
+    for (int i = 0; i < free_fds && !filler.empty(); ++i) {
+      close(filler.back());
+      filler.pop_back();
+    }
+    if (setresuid(65534, static_cast<uid_t>(-1), static_cast<uid_t>(-1)) != 0)
+      return "-1";
+    ClearLog();
+    const int rc = fn(pamh, 0, 2, argv);
+    setresuid(0, static_cast<uid_t>(-1), static_cast<uid_t>(-1));
+    for (int fd : filler) close(fd);
+    pam_end(pamh, rc);
+    return std::to_string(rc) + "\n" + LogText();
+  });
+  *log = out.substr(out.find('\n') + 1);
+  return std::stoi(out);
+}
+
+// A user who runs su with all but a descriptor or two in use makes the
+// module unable to open the parser (two descriptors at once) while it can
+// still read a snapshot (one), and the password module after it can still
+// read the password database. Process state a setuid caller controls must
+// not switch counting off (SPEC item 15): such a step refuses; it neither
+// takes the no-config rule (PAM_IGNORE: nothing checked or counted) nor
+// enforces an older version than the file's.
+TEST_CASE("a setuid caller short of descriptors: refused, never skipped") {
+  SetNow(kT0);
+  for (int free_fds = 0; free_fds <= 3; ++free_fds) {
+    CAPTURE(free_fds);
+    // No snapshot yet (a new install, or a new conf= path).
+    Env fresh("[lockout]\nfailure_limit = 1\n");
+    std::string log;
+    const int rc = PreauthShortOfFds(fresh, free_fds, &log);
+    REQUIRE(rc != -1);
+    CHECK_MESSAGE(rc != PAM_IGNORE, log);
+    // A snapshot of an older version: report mode, which the admin just
+    // turned off.
+    Env edited("[lockout]\nfailure_limit = 1\nmode = \"report\"\n");
+    CHECK(Fail(edited) == PAM_AUTH_ERR);
+    edited.SetConfig("[lockout]\nfailure_limit = 1\n");
+    SetNow(kT0 + 10);
+    const int rc2 = PreauthShortOfFds(edited, free_fds, &log);
+    REQUIRE(rc2 != -1);
+    CHECK_MESSAGE(rc2 != PAM_IGNORE, log);
+    CHECK_MESSAGE((rc2 == PAM_AUTH_ERR ||
+                   log.find("enforcing the last valid") == std::string::npos),
+                  log);
+    SetNow(kT0);
+  }
+}
+
+// A step killed while it writes a snapshot (its user can kill a su of
+// their own through a delegated cgroup, at any point) leaves its temporary
+// file. A writer removed only its own pid's, so each such kill left one for
+// good (up to one per pid). The next whole write removes those of writers
+// that are gone, not a live writer's. Here the kill comes at the
+// snapshot's fsync (a seccomp filter in the child).
+TEST_CASE("a writer killed mid-write: no temporary file is left for good") {
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limit = 5\n");
+  const std::string dir = StateDir() + "/config";
+  const std::string name = defender::ConfigSnapshotPath(StateDir(), env.conf())
+                               .substr(dir.size() + 1);
+  const auto tmp_files = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      const std::string f = e.path().filename();
+      n += f.rfind(name + ".", 0) == 0 && f.ends_with(".tmp");
+    }
+    return n;
+  };
+  for (int i = 0; i < 5; ++i) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      struct sock_filter f[] = {
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fsync, 0, 1),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      };
+      struct sock_fprog prog = {4, f};
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+          prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+        _exit(3);
+      }
+      RunLogin(env, Login());
+      _exit(0);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFSIGNALED(status));
+  }
+  CHECK(tmp_files() == 5);
+  // A live writer's (this test's parent is alive).
+  const std::string live =
+      dir + "/" + name + "." + std::to_string(getppid()) + ".tmp";
+  WriteFile(live, "", 0600);
+  CHECK(Fail(env) == PAM_AUTH_ERR);  // A whole write.
+  CHECK(tmp_files() == 1);
+  CHECK(Exists(live));
+  REQUIRE(unlink(live.c_str()) == 0);
 }
 
 }  // namespace
