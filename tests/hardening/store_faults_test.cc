@@ -435,10 +435,11 @@ TEST_CASE("a setuid caller on a full disk announces the block it wrote") {
   Env env("[lockout]\nfailure_limit = 3\n", "", top / "mnt");
   CHECK(RunLogin(env, Login()).auth == PAM_AUTH_ERR);  // alice's record.
   CHECK(Failures(env.db(), "user", "alice") == 1);
-  // The program, setuid root, where nobody can run it (TempDir: 0755).
+  // The program, setuid root, that only group 65534 (nobody's) may run: it
+  // loads the modules of any directory it is given.
   TempDir bin;
   const std::string program = bin / "setuid_login";
-  REQUIRE(Run({"install", "-o", "root", "-g", "root", "-m", "4755", helper,
+  REQUIRE(Run({"install", "-o", "root", "-g", "65534", "-m", "4750", helper,
                program}) == 0);
   const std::string filler = FillFileSystem(top / "mnt");
 

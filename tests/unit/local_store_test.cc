@@ -881,6 +881,24 @@ TEST_CASE("LocalStore: refused failures leave no file behind") {
   CHECK(RecordFiles(dir) == before);
 }
 
+// Runs fn() with RLIMIT_FSIZE's soft limit at `bytes` and SIGXFSZ ignored
+// (a write beyond the limit fails with EFBIG), then restores both.
+template <typename Fn>
+bool WithFileSizeLimit(rlim_t bytes, Fn fn) {
+  rlimit old{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  const rlimit small{bytes, old.rlim_max};
+  struct sigaction ignore {};
+  struct sigaction was {};
+  ignore.sa_handler = SIG_IGN;
+  REQUIRE(sigaction(SIGXFSZ, &ignore, &was) == 0);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const bool ok = fn();
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  REQUIRE(sigaction(SIGXFSZ, &was, nullptr) == 0);
+  return ok;
+}
+
 // A failure that blocks two subjects, one of whose records cannot be
 // written (here RLIMIT_FSIZE stops the write to its second slot): the step
 // fails, and reports as new only the block it wrote (Store::RecordFailure),
@@ -903,17 +921,9 @@ TEST_CASE("LocalStore: a block that could not be written is not reported") {
   REQUIRE_MESSAGE(fail({{kAlice, 1}}, &out, &err), err);
   REQUIRE_MESSAGE(fail({{kHostA, 2}}, &out, &err), err);
   REQUIRE_MESSAGE(fail({{kHostA, 2}}, &out, &err), err);
-  rlimit old{};
-  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
-  const rlimit small{1024, old.rlim_max};
-  struct sigaction ignore {};
-  struct sigaction was {};
-  ignore.sa_handler = SIG_IGN;
-  REQUIRE(sigaction(SIGXFSZ, &ignore, &was) == 0);
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
-  const bool ok = fail({{kAlice, 1}, {kHostA, 2}}, &out, &err);
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
-  REQUIRE(sigaction(SIGXFSZ, &was, nullptr) == 0);
+  const bool ok = WithFileSizeLimit(1024, [&] {
+    return fail({{kAlice, 1}, {kHostA, 2}}, &out, &err);
+  });
   CHECK_FALSE(ok);
   CHECK(err.find("/subjects/u-616c696365: cannot write: File too large") !=
         std::string::npos);
@@ -943,17 +953,9 @@ TEST_CASE("LocalStore: a count that could not be written is not reported") {
   REQUIRE_MESSAGE(fail({{kAlice, 5}}, FailureMode::kCount), err);
   REQUIRE_MESSAGE(fail({{kHostA, 5}}, FailureMode::kCount), err);
   REQUIRE_MESSAGE(fail({{kHostA, 5}}, FailureMode::kCount), err);
-  rlimit old{};
-  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
-  const rlimit small{1024, old.rlim_max};
-  struct sigaction ignore {};
-  struct sigaction was {};
-  ignore.sa_handler = SIG_IGN;
-  REQUIRE(sigaction(SIGXFSZ, &ignore, &was) == 0);
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
-  const bool ok = fail({{kAlice, 5}, {kHostA, 5}}, FailureMode::kProvisional);
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
-  REQUIRE(sigaction(SIGXFSZ, &was, nullptr) == 0);
+  const bool ok = WithFileSizeLimit(1024, [&] {
+    return fail({{kAlice, 5}, {kHostA, 5}}, FailureMode::kProvisional);
+  });
   CHECK_FALSE(ok);
   REQUIRE(out.size() == 2);
   CHECK(out[0].counted == 0);
