@@ -107,11 +107,12 @@ bool WriteAll(int fd, const std::string& bytes) {
   return true;
 }
 
-// Removes the temporary files "<name>.<pid>.tmp" in `dir` that a writer
-// killed between their creation and the rename left, whose process is gone
-// (a later writer removes only its own pid's). A writer that is alive is
-// left alone; a pid reused since by another process keeps its file until
-// that process is gone too. Best effort.
+// Removes the temporary files "<name>.<pid>.<tid>.tmp" (and the previous
+// release's "<name>.<pid>.tmp") in `dir` that a writer killed between their
+// creation and the rename left, whose process is gone (a later writer
+// removes only its own thread's). A writer whose process is alive is left
+// alone; a pid reused since by another process keeps its file until that
+// process is gone too. Best effort.
 void RemoveDeadWritersFiles(int dir, const std::string& name) {
   const int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR* d = fd < 0 ? nullptr : lazy::fdopendir(fd);
@@ -121,6 +122,16 @@ void RemoveDeadWritersFiles(int dir, const std::string& name) {
   }
   const std::string_view prefix = name;
   constexpr std::string_view kTmp = ".tmp";
+  // A decimal id greater than 0 that fits a pid_t, all of `text`.
+  const auto id = [](std::string_view text) -> pid_t {
+    long n = 0;
+    const auto [end, ec] =
+        std::from_chars(text.data(), text.data() + text.size(), n);
+    return ec != std::errc() || end != text.data() + text.size() || n <= 0 ||
+                   static_cast<pid_t>(n) != n
+               ? 0
+               : static_cast<pid_t>(n);
+  };
   while (const dirent* e = lazy::readdir(d)) {
     const std::string_view file = e->d_name;
     if (file.size() <= prefix.size() + 1 + kTmp.size() ||
@@ -128,16 +139,15 @@ void RemoveDeadWritersFiles(int dir, const std::string& name) {
         !file.ends_with(kTmp)) {
       continue;
     }
-    const std::string_view digits = file.substr(
+    const std::string_view ids = file.substr(
         prefix.size() + 1, file.size() - prefix.size() - 1 - kTmp.size());
-    long pid = 0;
-    const auto [end, ec] =
-        std::from_chars(digits.data(), digits.data() + digits.size(), pid);
-    if (ec != std::errc() || end != digits.data() + digits.size() || pid <= 0 ||
-        static_cast<pid_t>(pid) != pid) {
+    const size_t dot = ids.find('.');
+    const pid_t pid = id(ids.substr(0, dot));
+    if (pid == 0 ||
+        (dot != std::string_view::npos && id(ids.substr(dot + 1)) == 0)) {
       continue;
     }
-    if (lazy::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+    if (lazy::kill(pid, 0) != 0 && errno == ESRCH) {
       unlinkat(dir, e->d_name, 0);
     }
   }
@@ -233,7 +243,10 @@ bool WriteConfigSnapshot(const std::string& statedir,
   const Fd dir(OpenDir(statedir, err));
   if (dir.get() < 0) return false;
   const std::string name = FileName(snapshot.conf_path, kSnapshotSuffix);
-  const std::string tmp = name + "." + std::to_string(lazy::getpid()) + ".tmp";
+  // The process's id and the thread's: another thread of a threaded PAM
+  // server writes a temporary file of its own.
+  const std::string tmp = name + "." + std::to_string(lazy::getpid()) + "." +
+                          std::to_string(lazy::gettid()) + ".tmp";
   unlinkat(dir.get(), tmp.c_str(), 0);  // Left by a killed process.
   const int fd =
       openat(dir.get(), tmp.c_str(),

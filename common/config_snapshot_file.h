@@ -30,7 +30,7 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
                                 ConfigSnapshot* out, std::string* err);
 
 // Writes the snapshot for snapshot.conf_path atomically (a temporary file
-// "<hash>.snapshot.<pid>.tmp" renamed over the old one), creating
+// "<hash>.snapshot.<pid>.<tid>.tmp" renamed over the old one), creating
 // <statedir> (0700 after the umask of the caller) and <statedir>/config
 // (0700) if needed. Then removes the temporary files of that snapshot that
 // writers killed before their rename left, whose process is gone.

@@ -196,6 +196,7 @@ class Function {
   X(strftime, "strftime", size_t{0})                                         \
   X(gethostname, "gethostname")                                              \
   X(getpid, "getpid")                                                        \
+  X(gettid, "gettid")                                                        \
   /* A setuid caller's local login (pam_defender/module.cc) and its */       \
   /* scheduling (pam_defender/process_guard.cc). */                          \
   X(getpwnam_r, "getpwnam_r", ENOSYS)                                        \

@@ -506,14 +506,21 @@ TEST_CASE("a writer killed mid-write: no temporary file is left for good") {
     REQUIRE(WIFSIGNALED(status));
   }
   CHECK(tmp_files() == 5);
-  // A live writer's (this test's parent is alive).
-  const std::string live =
-      dir + "/" + name + "." + std::to_string(getppid()) + ".tmp";
-  WriteFile(live, "", 0600);
+  // A live writer's ("<pid>.<tid>": this test's parent is alive), a live
+  // one of the previous release's ("<pid>"), and a name that is not a
+  // writer's: they stay, the five dead writers' go.
+  const std::string base = dir + "/" + name + ".";
+  const std::string live = base + std::to_string(getppid()) + ".1.tmp";
+  const std::string live_old = base + std::to_string(getppid()) + ".tmp";
+  const std::string other = base + "x.tmp";
+  for (const std::string& f : {live, live_old, other}) WriteFile(f, "", 0600);
+  CHECK(tmp_files() == 8);
   CHECK(Fail(env) == PAM_AUTH_ERR);  // A whole write.
-  CHECK(tmp_files() == 1);
-  CHECK(Exists(live));
-  REQUIRE(unlink(live.c_str()) == 0);
+  CHECK(tmp_files() == 3);
+  for (const std::string& f : {live, live_old, other}) {
+    CHECK(Exists(f));
+    REQUIRE(unlink(f.c_str()) == 0);
+  }
 }
 
 }  // namespace

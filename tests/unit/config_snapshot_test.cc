@@ -9,10 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "common/config_keys.h"
 #include "common/config_snapshot_file.h"
@@ -264,8 +267,47 @@ TEST_CASE("snapshot file: written 0600 in a 0700 directory, read back") {
   CHECK(ReadConfigSnapshot(dir / "none", in.conf_path, &out, &err) ==
         SnapshotRead::kAbsent);
   // No temporary file is left behind.
-  CHECK(testing::ReadFile(file + "." + std::to_string(getpid()) + ".tmp") ==
-        "");
+  CHECK(testing::ReadFile(file + "." + std::to_string(getpid()) + "." +
+                          std::to_string(gettid()) + ".tmp") == "");
+}
+
+// Two threads of one process (a threaded PAM server) writing the same
+// file's snapshot at once: each write is whole and succeeds, and no
+// temporary file is left (a temporary name of the process's alone let one
+// thread remove or rename the other's half-written file).
+TEST_CASE("snapshot file: threads of one process write it at once") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  const ConfigSnapshot in = Sample();
+  std::atomic<int> failed{0};
+  std::string first_error;
+  std::mutex m;
+  const auto writer = [&] {
+    for (int i = 0; i < 300; ++i) {
+      std::string err;
+      if (!WriteConfigSnapshot(statedir, in, &err)) {
+        std::lock_guard<std::mutex> lock(m);
+        if (failed++ == 0) first_error = err;
+      }
+    }
+  };
+  std::thread a(writer);
+  std::thread b(writer);
+  a.join();
+  b.join();
+  CHECK_MESSAGE(failed.load() == 0, first_error);
+  ConfigSnapshot out;
+  std::string err;
+  REQUIRE(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+          SnapshotRead::kOk);
+  CHECK(DumpConfig(out.config) == DumpConfig(in.config));
+  int files = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(statedir + "/config")) {
+    CHECK(e.path().extension() != ".tmp");
+    ++files;
+  }
+  CHECK(files == 1);
 }
 
 TEST_CASE("snapshot file: untrusted or garbage is not used") {
