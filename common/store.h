@@ -187,7 +187,8 @@ class Store {
   virtual bool Unblock(const Subject& subject, int64_t now, bool* was_blocked,
                        std::string* err) = 0;
 
-  // Unblocks every subject blocked at `now`; *cleared lists them.
+  // Unblocks every subject blocked at `now`; *cleared lists them, also when
+  // the call fails part of the way (those it did unblock before).
   virtual bool UnblockAll(int64_t now, std::vector<Subject>* cleared,
                           std::string* err) = 0;
 

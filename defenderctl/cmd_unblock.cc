@@ -54,7 +54,11 @@ Json Result(const Subject& s, bool was_blocked, int64_t failures) {
 int UnblockAll(Context* ctx, Store* store) {
   std::vector<Subject> cleared;
   std::string err;
-  if (!store->UnblockAll(ctx->Now(), &cleared, &err)) {
+  // A store that fails part of the way (a record whose lock did not come,
+  // a Redis batch that failed) has unblocked those in `cleared` all the
+  // same: they are announced and reported before the error.
+  const bool ok = store->UnblockAll(ctx->Now(), &cleared, &err);
+  if (!ok && cleared.empty()) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }
@@ -70,6 +74,10 @@ int UnblockAll(Context* ctx, Store* store) {
     text += "unblocked " + Describe(s) + "\n";
   }
   PrintResult(*ctx, out, cleared.empty() ? "no blocked subjects\n" : text);
+  if (!ok) {
+    PrintError("store unavailable: " + err);
+    return kExitStore;
+  }
   return kExitOk;
 }
 

@@ -1,6 +1,8 @@
 // Usage errors, --help and --version, store errors (exit 3), and what
 // needs root: running as a non-root user, hooks, secrets in the config.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -288,6 +290,48 @@ TEST_SUITE("root") {
     CHECK(lines == 20);
     CHECK(most >= 2);  // They do run side by side...
     CHECK(most <= 8);  // ...but never more than 8.
+  }
+
+  // unblock --all unblocks what it can when one record's lock does not come
+  // (its holder stopped) and then fails; the subjects it did unblock were
+  // neither announced nor reported, so an on_unblock hook that lifts a
+  // firewall ban never ran for them.
+  TEST_CASE("unblock --all announces what it unblocked before a failure") {
+    Sandbox box;
+    const std::string runs = box.dir() + "/runs";
+    REQUIRE(mkdir(runs.c_str(), 0700) == 0);
+    box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
+                    "\"\n[hooks]\non_unblock = [\"/bin/sh\", \"-c\", "
+                    "'echo \"$DEFENDER_EVENT\" > \"$0/$DEFENDER_SUBJECT\"', "
+                    "\"" +
+                    runs + "\"]\n");
+    for (const char* host : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
+      REQUIRE(box.Ctl({"block", "--host", host, "--for", "1h"}).status == 0);
+    }
+    // 192.0.2.2's record file (h- and the hex of its name), its lock held.
+    std::string file = box.state_dir() + "/subjects/h-";
+    for (const char c : std::string("192.0.2.2")) {
+      const char hex[] = "0123456789abcdef";
+      file += hex[static_cast<unsigned char>(c) >> 4];
+      file += hex[c & 0xF];
+    }
+    const int holder = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(holder >= 0);
+    REQUIRE(flock(holder, LOCK_EX) == 0);
+    const RunResult r = box.Ctl({"unblock", "--all"});
+    close(holder);
+    CHECK(r.status == 3);
+    CHECK(r.out ==
+          "unblocked host 192.0.2.1\n"
+          "unblocked host 192.0.2.3\n");
+    CHECK(r.err.find("(1 blocked subject(s) not unblocked)") !=
+          std::string::npos);
+    CHECK(WaitForFile(runs + "/192.0.2.1") == "unblock\n");
+    CHECK(WaitForFile(runs + "/192.0.2.3") == "unblock\n");
+    CHECK(access((runs + "/192.0.2.2").c_str(), F_OK) != 0);
+    const RunResult list = box.Ctl({"--json", "list"});
+    REQUIRE(list.status == 0);
+    CHECK(ParseJson(list.out).size() == 1);
   }
 
   TEST_CASE("config show masks the Redis password") {
