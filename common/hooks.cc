@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "common/lazy_libc.h"
@@ -67,6 +69,38 @@ void ResetLimits() {
       setrlimit(l.resource, &rl);
     }
   }
+  // Processes and pending signals: systemd sets no default, a service has
+  // PID 1's (the kernel's, from the memory size). A hook that drops root
+  // (runuser, setpriv) could not fork under a user's `ulimit -u 1`.
+  for (const __rlimit_resource_t resource : {RLIMIT_NPROC, RLIMIT_SIGPENDING}) {
+    struct {
+      uint64_t cur, max;  // The kernel's struct rlimit64.
+    } init;
+    if (syscall(SYS_prlimit64, 1, resource, nullptr, &init) != 0) continue;
+    struct rlimit rl = {static_cast<rlim_t>(init.cur),
+                        static_cast<rlim_t>(init.max)};
+    if (setrlimit(resource, &rl) != 0 && getrlimit(resource, &rl) == 0) {
+      rl.rlim_cur = std::min(static_cast<rlim_t>(init.cur), rl.rlim_max);
+      setrlimit(resource, &rl);
+    }
+  }
+}
+
+// An OOM score adjustment above 0 back to 0: a user may raise their own
+// (up to 1000, which su inherits) and so make the hook the OOM killer's
+// first choice in an out-of-memory of their own making. One below 0 (an
+// administrator's, sshd's) is kept.
+void ResetOomScore() {
+  const int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  char value[16];
+  const ssize_t n = read(fd, value, sizeof value);
+  if (n > 0 && value[0] >= '1' && value[0] <= '9') {
+    ssize_t w;
+    while ((w = write(fd, "0", 1)) < 0 && errno == EINTR) {
+    }
+  }
+  close(fd);
 }
 
 // Nice 0, the default scheduling policy and I/O priority: a user may run su
@@ -238,6 +272,7 @@ bool SpawnDetached(const std::vector<std::string>& argv,
     if (euid == 0) {
       ResetScheduling();
       ResetLimits();
+      ResetOomScore();
     }
     const pid_t supervisor = lazy::fork();
     if (supervisor == 0) {

@@ -26,7 +26,9 @@ std::vector<std::string> HookEnvironment(const Event& e,
 // "/" with umask 022. Every child, from the first one on (the intermediate
 // child, the supervisor and the hook), has its real and saved uid and gid
 // set to the caller's effective ones, so that under su or sudo the invoking
-// user can signal none of them; if that fails no hook runs. A
+// user can signal none of them; if that fails no hook runs. As root the
+// children also leave the caller's groups, scheduling, resource limits and
+// a positive OOM score adjustment behind (a root service's instead). A
 // supervising process kills it (SIGKILL, whole process group) after
 // `timeout_seconds`. Returns once the intermediate child has exited, which it
 // does at once: the caller is left with no child and no zombie, and its own

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "harness.h"
@@ -207,6 +208,72 @@ TEST_CASE("a hook leaves no child and no zombie behind") {
     CHECK(NoChildren());
     if (ignore_chld) sigaction(SIGCHLD, &saved, nullptr);
   }
+}
+
+// The soft and hard values of `name` ("Max processes") in /proc/PID/limits,
+// as "Max processes 96363 96363".
+std::string LimitLine(const std::string& pid, const std::string& name) {
+  std::istringstream in(ReadFile("/proc/" + pid + "/limits"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name, 0) != 0) continue;
+    std::istringstream words(line.substr(name.size()));
+    std::string soft, hard;
+    words >> soft >> hard;
+    return name + " " + soft + " " + hard;
+  }
+  return name + " ?";
+}
+
+// Review of the hook events: the user who runs su also chooses
+// RLIMIT_NPROC, RLIMIT_SIGPENDING and the OOM score adjustment (a user may
+// raise their own to 1000), which fork and exec keep, and the hook kept
+// them: a hook that drops root (runuser, setpriv) to reach a firewall API
+// could not fork, and the hook was the OOM killer's first choice in an
+// out-of-memory the user brings about in their own cgroup. As root the
+// hook now starts with PID 1's process and signal limits, as a service
+// does, and an OOM score adjustment of at most 0.
+TEST_CASE(
+    "a setuid caller's hook leaves the user's process limits and OOM score") {
+  SetNow(1'800'000'000);
+  Env env;
+  const std::string out = env.dir() + "/hook.out";
+  const std::string hook = env.dir() + "/limits-hook";
+  WriteFile(hook,
+            "#!/bin/sh\n"
+            "{ for n in 'Max processes' 'Max pending signals'; do\n"
+            "    grep \"^$n \" /proc/$$/limits | sed \"s/^$n *//\" |\n"
+            "      { read soft hard _; echo \"$n $soft $hard\"; }\n"
+            "  done\n"
+            "  echo \"oom $(cat /proc/$$/oom_score_adj)\"\n"
+            "} > '" +
+                out + ".tmp'\nmv '" + out + ".tmp' '" + out + "'\n",
+            0755);
+  env.SetConfig(HookConfig(hook));
+  const std::string report = InChild([&] {
+    struct rlimit procs, signals;
+    getrlimit(RLIMIT_NPROC, &procs);
+    getrlimit(RLIMIT_SIGPENDING, &signals);
+    procs.rlim_cur = 1;
+    signals.rlim_cur = 0;
+    // ruid nobody, euid 0 (su run by nobody), with what that user set.
+    const int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (setresuid(65534, 0, 0) != 0 || oom < 0 || write(oom, "1000", 4) != 4 ||
+        setrlimit(RLIMIT_NPROC, &procs) != 0 ||
+        setrlimit(RLIMIT_SIGPENDING, &signals) != 0) {
+      _exit(2);
+    }
+    close(oom);
+    std::string r;
+    r += std::to_string(RunLogin(env, Login()).auth) + " ";
+    r += std::to_string(RunLogin(env, Login()).auth);  // Blocks: hook.
+    return r;
+  });
+  const std::string auth_err = std::to_string(PAM_AUTH_ERR);
+  CHECK(report == auth_err + " " + auth_err);
+  REQUIRE(WaitForFile(out));
+  CHECK(ReadFile(out) == LimitLine("1", "Max processes") + "\n" +
+                             LimitLine("1", "Max pending signals") +
+                             "\noom 0\n");
 }
 
 TEST_CASE("hook arguments and subjects are never given to a shell") {
