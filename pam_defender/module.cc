@@ -1,7 +1,9 @@
 #include "pam_defender/module.h"
 
+#include <pthread.h>
 #include <pwd.h>
 #include <security/pam_ext.h>
+#include <signal.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -248,6 +251,34 @@ uid_t UidOf(const std::string& user) {
 int RefusedResult(bool account) {
   return account ? PAM_PERM_DENIED : PAM_AUTH_ERR;
 }
+
+// While it lives, the signals that end a process from outside are held
+// (blocked, delivered when it ends): the terminal's ^C, ^\ and hangup under
+// su, sshd's SIGTERM to its PAM process when the client goes, an alarm. A
+// step holds them from before the store can write a block to after the
+// block is announced: one delivered in between left the block written and
+// never announced (no syslog line, no hook). Each is delayed at most by
+// the store's own deadline.
+class TerminationHeld {
+ public:
+  TerminationHeld() {
+    sigset_t hold;
+    sigemptyset(&hold);
+    for (const int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM}) {
+      sigaddset(&hold, sig);
+    }
+    held_ = pthread_sigmask(SIG_BLOCK, &hold, &old_) == 0;
+  }
+  ~TerminationHeld() {
+    if (held_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  TerminationHeld(const TerminationHeld&) = delete;
+  TerminationHeld& operator=(const TerminationHeld&) = delete;
+
+ private:
+  sigset_t old_;
+  bool held_ = false;
+};
 
 class Step {
  public:
@@ -504,6 +535,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
   std::unique_ptr<Backend> backend = Backend::Open(cfg(), options, &err);
   if (!backend) return StoreError(err);
+  std::optional<TerminationHeld> held(std::in_place);
   Policy policy(cfg(), backend->store(), backend->log(), clock);
   const bool log = state != HandleState::kLogged;
   // Under a setuid caller preauth counts the attempt provisionally (module.h).
@@ -583,6 +615,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                EscapeForDisplay(d.reason).c_str());
   }
   Announce(d, login.service);
+  held.reset();  // Before the message: the terminal may not take it.
   if (d.refused) TellUser(d);
   if (refusing) {
     return RefusedResult();
