@@ -314,6 +314,18 @@ class Step {
   // the failure policy (but in report mode), and a refusing preauth marks
   // the handle so that the later steps refuse without waiting again.
   int StoreBusy(const std::string& err);
+  // A setuid caller's configuration that could not be compiled for want of
+  // descriptors or memory: logged, and the step refused.
+  [[gnu::cold, gnu::noinline]] int ConfigUnavailable(const std::string& err);
+  // A store step that failed: what the store wrote before it failed (a
+  // full disk) happened, so a block in *d is announced, and a provisional
+  // count (`provisional`) is kept as this pass's, so that its conclusion
+  // does not count it again; then the failure policy's result.
+  [[gnu::cold, gnu::noinline]] int StepFailed(Decision* d,
+                                              const std::string& service,
+                                              bool provisional,
+                                              bool lock_timed_out,
+                                              const std::string& err);
   // `service`: the Login's.
   void Announce(const Decision& d, const std::string& service);
   void TellUser(const Decision& d);
@@ -420,6 +432,25 @@ Login Step::Info() {
   return NormalizeLogin(raw, cfg());
 }
 
+int Step::ConfigUnavailable(const std::string& err) {
+  // The caller of a setuid program chose its descriptors: neither the
+  // no-config rule (nothing checked or counted) nor an older version may
+  // follow from that (SPEC item 15). A store error's rule: refused.
+  pam_syslog(pamh_, LOG_ERR, "configuration unavailable (refusing): %s",
+             EscapeForDisplay(err).c_str());
+  return ErrorResult(/*closed=*/true);
+}
+
+int Step::StepFailed(Decision* d, const std::string& service, bool provisional,
+                     bool lock_timed_out, const std::string& err) {
+  if (provisional && !d->counted.empty()) {
+    SetState(pamh_, HandleState::kProvisional);
+    SetCounted(pamh_, std::move(d->counted));
+  }
+  Announce(*d, service);
+  return lock_timed_out ? StoreBusy(err) : StoreError(err);
+}
+
 void Step::Announce(const Decision& d, const std::string& service) {
   for (const Event& e : d.events) {
     const bool block = e.type == Event::Type::kBlock;
@@ -496,14 +527,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const bool loaded = LoadModuleConfig(
       conf, default_conf, StateDir(), clock.Now(), HandleConfigCache(pamh_),
       &cfg_, &fallback_error, &err, &process_fault);
-  if (process_fault && secure_) {
-    // The caller of a setuid program chose its descriptors: neither the
-    // no-config rule (nothing checked or counted) nor an older version may
-    // follow from that (SPEC item 15). A store error's rule: refused.
-    pam_syslog(pamh_, LOG_ERR, "configuration unavailable (refusing): %s",
-               EscapeForDisplay(err).c_str());
-    return ErrorResult(/*closed=*/true);
-  }
+  if (process_fault && secure_) return ConfigUnavailable(err);
   if (!loaded) return ConfigError(err);
   if (!fallback_error.empty()) {
     pam_syslog(pamh_, LOG_ERR, "%s", EscapeForDisplay(fallback_error).c_str());
@@ -535,11 +559,14 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
   std::unique_ptr<Backend> backend = Backend::Open(cfg(), options, &err);
   if (!backend) return StoreError(err);
-  std::optional<TerminationHeld> held(std::in_place);
   Policy policy(cfg(), backend->store(), backend->log(), clock);
   const bool log = state != HandleState::kLogged;
   // Under a setuid caller preauth counts the attempt provisionally (module.h).
   const bool provisional = args_.mode == Mode::kPreauth && secure_;
+  // Only a step that counts a failure can write a block: the others (a
+  // refusal's preauth, a success, the account step) hold no signal.
+  std::optional<TerminationHeld> held;
+  if (provisional || args_.mode == Mode::kAuthFail) held.emplace();
   Decision d;
   bool ok = false;
   if (args_.mode == Mode::kAccount ||
@@ -577,15 +604,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                EscapeForDisplay(fallback_reason).c_str());
   }
   if (!ok) {
-    // What the store wrote before it failed (a full disk) happened: a block
-    // is announced, and a provisional count is this pass's, so that its
-    // conclusion does not count it again.
-    if (provisional && !d.counted.empty()) {
-      SetState(pamh_, HandleState::kProvisional);
-      SetCounted(pamh_, std::move(d.counted));
-    }
-    Announce(d, login.service);
-    return lock_timed_out ? StoreBusy(err) : StoreError(err);
+    return StepFailed(&d, login.service, provisional, lock_timed_out, err);
   }
   // The store has decided, and the handle is marked now: memory running
   // out in a log line or the message below must neither turn a refusal
