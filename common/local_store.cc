@@ -702,15 +702,19 @@ bool LocalStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
       [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
         if (!rec || !StateOf(rec->state, now).blocked) return true;
         bool timed_out = false;
+        // Listed once the record is written: one that could not be (a
+        // full disk) is still blocked, and is not announced as unblocked.
+        std::optional<Subject> unblocked;
         const bool done = Update(
             file, now, kKeepHistory, /*remove_empty=*/true, lock_timeout_ms_,
             [&](SubjectRecord* r) {
               if (!StateOf(r->state, now).blocked) return false;
-              cleared->push_back(Subject{r->kind, r->name});
+              unblocked = Subject{r->kind, r->name};
               r->state.reset();
               return true;
             },
             e, &timed_out);
+        if (done && unblocked) cleared->push_back(std::move(*unblocked));
         if (done || !timed_out) return done;
         if (stuck_count++ == 0) stuck = *e;
         e->clear();

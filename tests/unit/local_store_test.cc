@@ -964,6 +964,24 @@ TEST_CASE("LocalStore: a count that could not be written is not reported") {
   CHECK(StateIn(*s, kHostA, kT0).failures == 3);
 }
 
+// UnblockAll whose write of a blocked record fails (here RLIMIT_FSIZE stops
+// the write to its second slot): the subject stays blocked, and is not
+// reported as unblocked (defenderctl announces what *cleared lists).
+TEST_CASE("LocalStore: an unblock that could not be written is not reported") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  std::string err;
+  REQUIRE_MESSAGE(s->Block(kAlice, 0, kT0, &err), err);  // Her first slot.
+  std::vector<Subject> cleared;
+  const bool ok = WithFileSizeLimit(1024, [&] {
+    return s->UnblockAll(kT0, &cleared, &err);
+  });
+  CHECK_FALSE(ok);
+  CHECK(StateIn(*s, kAlice, kT0).blocked);
+  CHECK(cleared.empty());
+}
+
 // su stopped (SIGSTOP) while it holds one record's lock: Prune leaves that
 // file for the next time and does all the others; UnblockAll unblocks all
 // the others and then fails, naming the one it could not.
