@@ -147,13 +147,10 @@ int DetachDescriptors(int keep) {
 }
 
 [[noreturn]] void ExecHook(char* const* argv, char* const* envp) {
+  // The dispositions are the supervisor's: every one the default.
   sigset_t none;
   sigemptyset(&none);
   lazy::sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof(dfl));
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
   lazy::setpgid(0, 0);
   if (lazy::chdir("/") != 0) _exit(126);
   umask(022);
@@ -164,14 +161,17 @@ int DetachDescriptors(int keep) {
 // The supervisor: runs the hook, waits at most `timeout` seconds for it,
 // then kills its process group.
 [[noreturn]] void Supervise(char* const* argv, char* const* envp, int timeout) {
+  // SIGCHLD alone held and every disposition the default: the host's mask
+  // (a step holds the termination signals until its events are announced)
+  // and its handlers are not the supervisor's, which a SIGTERM ends.
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  lazy::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  lazy::sigprocmask(SIG_SETMASK, &chld, nullptr);
   struct sigaction dfl;
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
-  sigaction(SIGCHLD, &dfl, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
   const pid_t hook = lazy::fork();
   if (hook < 0) _exit(1);
   if (hook == 0) ExecHook(argv, envp);

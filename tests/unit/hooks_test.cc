@@ -15,11 +15,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "tests/support/files.h"
 
@@ -204,6 +206,49 @@ TEST_CASE(
       "  grep -E '^(Uid|Gid):' /proc/$PPID/status\n");
   const std::string root = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
   CHECK(ids == root + root);
+}
+
+// Review: a step holds SIGHUP, SIGINT, SIGQUIT, SIGTERM and SIGALRM while
+// it announces a block, and the host may have handlers of its own; the
+// supervisor inherited both, so a SIGTERM (a shutdown) did not end it
+// until its hook did. It now holds SIGCHLD alone, with every disposition
+// the default; the hook holds nothing.
+TEST_CASE("the supervisor takes neither the host's mask nor its handlers") {
+  const std::string status = HookOutputUnder(
+      [] {
+        sigset_t hold;
+        sigemptyset(&hold);
+        for (const int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM}) {
+          sigaddset(&hold, sig);
+        }
+        struct sigaction handler {};
+        handler.sa_handler = [](int) {};
+        struct sigaction ignore {};
+        ignore.sa_handler = SIG_IGN;
+        return sigprocmask(SIG_BLOCK, &hold, nullptr) == 0 &&
+               sigaction(SIGUSR1, &handler, nullptr) == 0 &&
+               sigaction(SIGUSR2, &ignore, nullptr) == 0;
+      },
+      "grep -E '^Sig(Blk|Ign|Cgt):' /proc/$PPID/status\n"
+      "  grep -E '^Sig(Blk|Ign):' /proc/self/status\n");
+  // Supervisor: SigBlk, SigIgn, SigCgt; hook: SigBlk, SigIgn.
+  std::vector<uint64_t> masks;
+  std::istringstream lines(status);
+  for (std::string line; std::getline(lines, line);) {
+    masks.push_back(std::stoull(line.substr(line.find('\t') + 1), nullptr, 16));
+  }
+  REQUIRE(masks.size() == 5);
+  // The supervisor holds SIGCHLD, except while it waits for it
+  // (sigtimedwait lets it through), and catches nothing but the C
+  // library's own signals 32 and 33 (a threaded host's, which sigaction
+  // cannot change).
+  const uint64_t chld = uint64_t{1} << (SIGCHLD - 1);
+  const uint64_t libc = (uint64_t{1} << 31) | (uint64_t{1} << 32);
+  CHECK((masks[0] & ~chld) == 0);
+  CHECK(masks[1] == 0);
+  CHECK((masks[2] & ~libc) == 0);
+  CHECK(masks[3] == 0);
+  CHECK(masks[4] == 0);
 }
 
 // A hard limit as /proc/PID/limits shows it: the hook's when root may raise
