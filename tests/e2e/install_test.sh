@@ -43,6 +43,25 @@ if [ -d /usr/share/pam-configs ]; then
       grep -qx 'Default: no' "$root/usr/share/pam-configs/$p"
   done
 fi
+# -Dpam_auth_update: enabled installs the profiles and the alias whatever
+# the build machine has (the Debian package asks for them), disabled never.
+for v in enabled disabled; do
+  meson setup "$tmp/opt-$v" "$DEFENDER_SOURCE_ROOT" -Dtests=false \
+    -Dman=disabled -Dpam_auth_update=$v >"$tmp/log" 2>&1 ||
+    { cat "$tmp/log"; e2e_fatal "meson setup -Dpam_auth_update=$v failed"; }
+  meson introspect "$tmp/opt-$v" --installed >"$tmp/installed-$v.json"
+done
+profiles() {  # the pam-configs files and the alias an install would make
+  python3 -c 'import json, sys
+print(" ".join(sorted(p.rsplit("/", 1)[1] for p in json.load(open(sys.argv[1])).values()
+                      if "/pam-configs/" in p or p.endswith("/pam_dfndr.so"))))' "$1"
+}
+e2e_equal "-Dpam_auth_update=enabled installs the profiles and the alias" \
+  "pam_defender pam_defender_authfail pam_defender_authsucc pam_dfndr.so" \
+  "$(profiles "$tmp/installed-enabled.json")"
+e2e_equal "-Dpam_auth_update=disabled installs none" "" \
+  "$(profiles "$tmp/installed-disabled.json")"
+
 sbin=$(cd "$root" && find . -path '*/sbin/defenderctl' | sed 's/^\.//')
 e2e_check "defenderctl in sbin ($sbin)" test -n "$sbin"
 share=${sbin%/sbin/defenderctl}/share
