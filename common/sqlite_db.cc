@@ -17,20 +17,6 @@ namespace defender {
 namespace {
 
 constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS subjects(
-  kind     TEXT    NOT NULL,
-  subject  TEXT    NOT NULL,
-  failures INTEGER NOT NULL,
-  blocked  INTEGER NOT NULL,
-  expires  INTEGER NOT NULL,
-  PRIMARY KEY(kind, subject)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blocks(
-  kind     TEXT    NOT NULL,
-  subject  TEXT    NOT NULL,
-  time     INTEGER NOT NULL,
-  until    INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS blocks_subject ON blocks(kind, subject, time);
-CREATE INDEX IF NOT EXISTS blocks_time ON blocks(time);
 CREATE TABLE IF NOT EXISTS attempts(
   id       INTEGER PRIMARY KEY,
   time     INTEGER NOT NULL,
@@ -40,11 +26,6 @@ CREATE TABLE IF NOT EXISTS attempts(
   tty      TEXT    NOT NULL,
   result   TEXT    NOT NULL);
 CREATE INDEX IF NOT EXISTS attempts_time ON attempts(time);
-CREATE TABLE IF NOT EXISTS remembered(
-  user     TEXT    NOT NULL,
-  host     TEXT    NOT NULL,
-  until    INTEGER NOT NULL,
-  PRIMARY KEY(user, host)) WITHOUT ROWID;
 PRAGMA user_version = 2;
 )sql";
 
