@@ -29,7 +29,6 @@ namespace hardening {
 using defender::testing::Exists;
 using defender::testing::ForkPiped;
 using defender::testing::InChild;
-using defender::testing::Mapped;
 using defender::testing::ModulePath;
 using defender::testing::PamMatrixPath;
 using defender::testing::ReadFile;
