@@ -1,6 +1,7 @@
 #include "common/resolve.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -25,10 +26,20 @@ struct Lookup {
 
 Mutex g_mutex;
 std::vector<Lookup*>* g_abandoned = nullptr;  // Guarded by g_mutex.
+pid_t g_abandoned_pid = 0;  // The process g_abandoned belongs to. g_mutex.
 
 // Frees the abandoned lookups that have finished. Caller holds g_mutex.
 void ReapLocked() {
   if (g_abandoned == nullptr) return;
+  if (g_abandoned_pid != lazy::getpid()) {
+    // A child made by fork(): the helper thread that ran these lookups is
+    // not here, so they would stay "in progress" for ever. Nothing in this
+    // process writes to them; glibc's copied request list may still point
+    // at them, so they are left allocated (at most kMaxAbandonedLookups)
+    // and no longer counted.
+    g_abandoned = nullptr;
+    return;
+  }
   std::erase_if(*g_abandoned, [](Lookup* l) {
     if (lazy::gai_error(&l->cb) == EAI_INPROGRESS) return false;
     if (l->cb.ar_result) lazy::freeaddrinfo(l->cb.ar_result);
@@ -111,7 +122,11 @@ bool ResolveTcp(const std::string& host, int port,
       // Not cancelled: the helper thread may still write the request. Keep
       // it (see the header comment); a later call frees it.
       MutexLock lock(&g_mutex);
-      if (g_abandoned == nullptr) g_abandoned = new std::vector<Lookup*>();
+      ReapLocked();
+      if (g_abandoned == nullptr) {
+        g_abandoned = new std::vector<Lookup*>();
+        g_abandoned_pid = lazy::getpid();
+      }
       g_abandoned->push_back(lookup.release());
     }
     if (rc == EAI_INPROGRESS || rc == EAI_CANCELED) {

@@ -17,8 +17,10 @@
 //    At most kMaxAbandonedLookups are kept per process; while that many are
 //    still running a name is refused at once (the connect fails with an
 //    error) rather than leaking more;
-//  - in a child made by fork() the helper thread does not exist: requests
-//    abandoned before the fork stay counted there (the bound still holds).
+//  - in a child made by fork() the helper thread does not exist, so the
+//    requests abandoned before the fork would never finish there: the child
+//    stops counting them (they stay allocated, unused) and starts with
+//    none abandoned.
 // Thread-safe.
 #ifndef PAM_DEFENDER_COMMON_RESOLVE_H_
 #define PAM_DEFENDER_COMMON_RESOLVE_H_
