@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/config_build_tag.h"
 #include "common/error.h"
 #include "common/lazy_libc.h"
 #include "common/lock_wait.h"
@@ -39,7 +40,11 @@ std::array<char, 17> HashName(const std::string& conf_path) {
   return out;
 }
 
-constexpr std::string_view kSnapshotSuffix = ".snapshot";
+// Each build's format has its own file: a process that kept an older
+// module loaded across an upgrade neither overwrites nor reads the new
+// module's snapshot, and keeps its own as its last valid configuration.
+constexpr std::string_view kSnapshotSuffix =
+    "." DEFENDER_CONFIG_BUILD_TAG ".snapshot";
 constexpr std::string_view kLoggedSuffix = ".logged";
 
 // The name in <statedir>/config of `conf_path`'s file with `suffix`,

@@ -1,8 +1,11 @@
 // Where compiled configurations are kept (doc/DESIGN.md §11.1): one file
-// per configuration path, <statedir>/config/<hash>.snapshot, where <hash>
-// is 16 hex digits of a hash of the path (the snapshot also holds the
-// path, so a collision is only a miss). The directory is 0700 and the files
-// 0600; both are trusted configuration, so a reader refuses them unless
+// per configuration path and build, <statedir>/config/<hash>.<tag>.snapshot,
+// where <hash> is 16 hex digits of a hash of the path (the snapshot also
+// holds the path, so a collision is only a miss) and <tag> the build's
+// configuration format tag (common/config_build_tag_gen.py): modules of two
+// builds in one system (an older one kept loaded by a process across an
+// upgrade) never read or replace each other's. The directory is 0700 and the
+// files 0600; both are trusted configuration, so a reader refuses them unless
 // they are owned by root or the effective uid, are not writable by group
 // or others, and are not symlinks.
 #ifndef PAM_DEFENDER_COMMON_CONFIG_SNAPSHOT_FILE_H_
@@ -15,7 +18,7 @@
 
 namespace defender {
 
-// "<statedir>/config/<hash>.snapshot".
+// "<statedir>/config/<hash>.<tag>.snapshot".
 std::string ConfigSnapshotPath(const std::string& statedir,
                                const std::string& conf_path);
 
@@ -30,7 +33,7 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
                                 ConfigSnapshot* out, std::string* err);
 
 // Writes the snapshot for snapshot.conf_path atomically (a temporary file
-// "<hash>.snapshot.<pid>.<tid>.tmp" renamed over the old one), creating
+// "<hash>.<tag>.snapshot.<pid>.<tid>.tmp" renamed over the old one), creating
 // <statedir> (0700 after the umask of the caller) and <statedir>/config
 // (0700) if needed. Then removes the temporary files of that snapshot that
 // writers killed before their rename left, whose process is gone.

@@ -137,8 +137,11 @@ bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
     auto* compile = reinterpret_cast<DefenderConfigCompileFn*>(
         dlsym(handle, DEFENDER_CONFIG_PLUGIN_SYMBOL));
     if (compile == nullptr) {
-      *err = "configuration parser " + path + ": no " +
-             DEFENDER_CONFIG_PLUGIN_SYMBOL;
+      *err = "configuration parser " + path +
+             ": from another build of pam_defender (no " +
+             DEFENDER_CONFIG_PLUGIN_SYMBOL +
+             "; after an upgrade, restart the processes that kept the "
+             "older module loaded)";
     } else {
       ok = Call(compile, conf_path, &bytes, err);
     }

@@ -41,10 +41,10 @@ int Compile(const char* conf_path, unsigned char* out, size_t out_size,
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) int
-defender_config_compile_v1(const char* conf_path, unsigned char* out,
+DEFENDER_CONFIG_COMPILE_FN(const char* conf_path, unsigned char* out,
                            size_t out_size, size_t* out_len, char* err,
                            size_t err_size) {
-  static_assert(std::is_same_v<decltype(defender_config_compile_v1),
+  static_assert(std::is_same_v<decltype(DEFENDER_CONFIG_COMPILE_FN),
                                DefenderConfigCompileFn>,
                 "the plugin's entry point has the type the module calls");
   // No exception may leave: the module and this object each link their own

@@ -7,7 +7,15 @@
 
 #include <stddef.h>
 
-#define DEFENDER_CONFIG_PLUGIN_SYMBOL "defender_config_compile_v1"
+#include "common/config_build_tag.h"
+
+// The entry point is named after the build's configuration format tag
+// (common/config_build_tag_gen.py): defender_config_compile_<16 hex
+// digits>. A module finds no entry point in a plugin of another format,
+// such as the one an upgrade installed while a process kept an older
+// module loaded, and never decodes its answer.
+#define DEFENDER_CONFIG_PLUGIN_SYMBOL \
+  "defender_config_compile_" DEFENDER_CONFIG_BUILD_TAG
 
 // Reads and validates the configuration file `conf_path` as defenderctl
 // does (LoadConfigFile: the file must exist) and encodes it as a

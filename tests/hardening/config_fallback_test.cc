@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/config_build_tag.h"
 #include "common/config_snapshot.h"
 #include "common/config_snapshot_file.h"
 #include "common/format.h"
@@ -318,6 +319,53 @@ TEST_CASE(
                ":5: lockout.failure_limt: unknown key (no last valid "
                "configuration: " +
                snapshot + ": bad configuration snapshot: not a snapshot)"));
+}
+
+// An upgrade replaces the plugin while a process (a long-lived PAM user)
+// keeps the older module: the plugin of another build has no entry point
+// of this build's name, so its answer is never decoded with another
+// format's rules; the module keeps enforcing its own last valid
+// configuration and says why. The other build is this plugin with its tag
+// replaced in the copy (the entry point's name, all the module looks up).
+TEST_CASE("a plugin of another build: the last valid configuration, and why") {
+  SetNow(kT0);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  const std::string module = CopyModule(env);
+  const std::string plugin = env.dir() + "/lib/pam_defender.d/config.so";
+  env.WriteService(
+      "login", defender::testing::StandardStack(module, "conf=" + env.conf(),
+                                                env.dir() + "/passdb"));
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  const std::string tag = DEFENDER_CONFIG_BUILD_TAG;
+  const std::string other_tag = "0123456789abcdef";
+  REQUIRE(tag != other_tag);
+  std::string bytes = defender::testing::ReadFile(plugin);
+  int replaced = 0;
+  for (size_t at = bytes.find(tag); at != std::string::npos;
+       at = bytes.find(tag, at)) {
+    bytes.replace(at, tag.size(), other_tag);
+    ++replaced;
+  }
+  REQUIRE(replaced >= 1);
+  defender::testing::WriteFile(plugin + ".new", bytes, 0755);
+  REQUIRE(rename((plugin + ".new").c_str(), plugin.c_str()) == 0);
+  env.SetConfig("[lockout]\nfailure_limit = 7\n");
+  ClearLog();
+  // failure_limit = 1 still holds: the second failure blocks.
+  CHECK(Fail(env) == PAM_AUTH_ERR);
+  CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+  CHECK(LogCount(kTypo + std::string("configuration parser ") + plugin +
+                 ": from another build of pam_defender (no "
+                 "defender_config_compile_" +
+                 tag +
+                 "; after an upgrade, restart the processes that kept the "
+                 "older module loaded); enforcing the last valid "
+                 "configuration from ") == 1);
+  defender::ConfigSnapshot snapshot;
+  std::string err;
+  REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot,
+                                       &err) == defender::SnapshotRead::kOk);
+  CHECK(snapshot.config.failure_limit == 1);
 }
 
 TEST_CASE(

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "common/config_build_tag.h"
 #include "common/config_keys.h"
 #include "common/config_snapshot_file.h"
 #include "tests/support/files.h"
@@ -251,8 +252,15 @@ TEST_CASE("snapshot file: written 0600 in a 0700 directory, read back") {
   std::string err;
   REQUIRE_MESSAGE(WriteConfigSnapshot(statedir, in, &err), err);
   const std::string file = ConfigSnapshotPath(statedir, in.conf_path);
-  CHECK(file.rfind(statedir + "/config/", 0) == 0);
-  CHECK(file.size() == statedir.size() + 8 + 16 + 9);
+  // <statedir>/config/<16 hex digits>.<the build's tag>.snapshot.
+  const std::string name = file.substr(file.rfind('/') + 1);
+  CHECK(file == statedir + "/config/" + name);
+  CHECK(name.size() == 16 + 1 + 16 + 9);
+  CHECK(name.find_first_not_of("0123456789abcdef") == 16);
+  CHECK(name.substr(16) ==
+        std::string(".") + DEFENDER_CONFIG_BUILD_TAG + ".snapshot");
+  CHECK(std::string_view(DEFENDER_CONFIG_BUILD_TAG)
+            .find_first_not_of("0123456789abcdef") == std::string_view::npos);
   struct stat st;
   REQUIRE(stat((statedir + "/config").c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0700);
@@ -269,6 +277,35 @@ TEST_CASE("snapshot file: written 0600 in a 0700 directory, read back") {
   // No temporary file is left behind.
   CHECK(testing::ReadFile(file + "." + std::to_string(getpid()) + "." +
                           std::to_string(gettid()) + ".tmp") == "");
+}
+
+// After an upgrade, a process that kept the older module loaded and the new
+// module share the state directory: each build reads and replaces only the
+// snapshot of its own format, so neither takes the other's last valid
+// configuration away.
+TEST_CASE(
+    "snapshot file: another build's snapshot is neither read nor "
+    "replaced") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  const ConfigSnapshot in = Sample();
+  std::string err;
+  REQUIRE_MESSAGE(WriteConfigSnapshot(statedir, in, &err), err);
+  const std::string ours = ConfigSnapshotPath(statedir, in.conf_path);
+  const std::string other =
+      ours.substr(0, ours.size() - 26) + ".0123456789abcdef.snapshot";
+  REQUIRE(other != ours);
+  REQUIRE(other.size() == ours.size());
+  testing::WriteFile(other, "another build's format", 0600);
+  ConfigSnapshot out;
+  REQUIRE(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+          SnapshotRead::kOk);
+  CHECK(DumpConfig(out.config) == DumpConfig(in.config));
+  REQUIRE_MESSAGE(WriteConfigSnapshot(statedir, in, &err), err);
+  CHECK(testing::ReadFile(other) == "another build's format");
+  REQUIRE(unlink(ours.c_str()) == 0);
+  CHECK(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kAbsent);
 }
 
 // Two threads of one process (a threaded PAM server) writing the same
