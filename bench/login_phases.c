@@ -3,7 +3,8 @@
  * alike), a child is forked that runs
  *   pam_start_confdir (libpam reads the service file and loads its modules),
  *   pam_authenticate, then pam_acct_mgmt if that succeeded,
- *   pam_end (libpam unloads the modules),
+ *   pam_end (libpam closes the modules: it unloads pam_faillock,
+ *   pam_defender stays mapped until the process exits),
  * and reads its own CPU time (CLOCK_PROCESS_CPUTIME_ID) around each; the
  * parent reads the child's total CPU time from wait4. Like sshd and su,
  * the parent resolves the user before it forks, so that the children find

@@ -546,10 +546,9 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   if (cfg().backend == StoreBackend::kRedis) {
 #ifdef DEFENDER_TEST_CLOCK
     // Test builds only: PAM_DEFENDER_TEST_HIREDIS names the library that
-    // the Redis store loads (a missing one, to test that failure).
-    if (const char* lib = getenv("PAM_DEFENDER_TEST_HIREDIS")) {
-      UseHiredisLibraryForTest(lib);
-    }
+    // the Redis store loads (a missing one, to test that failure); unset,
+    // the built soname again (the module stays loaded between handles).
+    UseHiredisLibraryForTest(getenv("PAM_DEFENDER_TEST_HIREDIS"));
 #endif
     options.service = login.service;
     options.origin_host = HostName();

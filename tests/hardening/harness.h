@@ -29,6 +29,7 @@ namespace hardening {
 using defender::testing::Exists;
 using defender::testing::ForkPiped;
 using defender::testing::InChild;
+using defender::testing::Mapped;
 using defender::testing::ModulePath;
 using defender::testing::PamMatrixPath;
 using defender::testing::ReadFile;
@@ -97,8 +98,8 @@ struct LoginResult {
 };
 
 // One login through libpam with the service files of `env`. Without
-// `authenticate` only pam_start and pam_end run (the modules are loaded
-// and unloaded).
+// `authenticate` only pam_start and pam_end run (the modules are loaded,
+// and closed; pam_defender stays loaded: -z nodelete).
 LoginResult RunLogin(const Env& env, const Login& login,
                      bool authenticate = true);
 

@@ -98,9 +98,9 @@ class Host {
 
   // In a child process: whether libhiredis was mapped before, then a failed
   // login of alice from 192.0.2.7 and a successful one from 192.0.2.8, each
-  // with whether it was mapped at the end of the login, while libpam still
-  // had the module loaded (a library the module links is unmapped with it
-  // at pam_end), and whether it is mapped after both. E.g.
+  // with whether it was mapped at the end of the login, before pam_end,
+  // and whether it is mapped after both (the module, and a library it
+  // loaded, stay until the process exits). E.g.
   // "before=no fail=7:no ok=0/0:no after=no".
   std::string Logins() const {
     return InChild([this] {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """pam_defender.so runs no code of its own when it is loaded but one hook.
 
-libpam loads the module in every login process and unloads it at pam_end,
+libpam loads the module in every login process (each login is a process of
+its own; the module stays loaded until the process ends: -z nodelete),
 so whatever runs at load (a constructor of a global std::string or
 std::vector, an __attribute__((constructor)) function) runs, and pages in
 its code and data, in every login whether or not the login needs it. This
@@ -9,7 +10,8 @@ test reads the module's .init_array, the functions the loader calls, and
 allows only:
   - frame_dummy, which the toolchain puts in every shared object;
   - RegisterRuntimeCleanup (pam_defender/runtime.cc), which registers what
-    the C++ runtime linked in must free when the module is unloaded, in
+    the C++ runtime linked in must free when its object is unloaded (the
+    configuration plugin, which shares runtime.cc, is unloaded after each use), in
     release builds (libsupc++'s exception buffer, which it malloc'd at
     load, is not linked in: runtime.cc allocates exceptions).
 and, with --sanitized (an ASan/UBSan build), the constructors the

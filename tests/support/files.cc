@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 namespace defender::testing {
 
@@ -60,6 +61,14 @@ std::string ReadFile(const std::string& path) {
 bool Exists(const std::string& path) {
   struct stat st;
   return lstat(path.c_str(), &st) == 0;
+}
+
+bool Mapped(const std::string& text) {
+  std::istringstream maps(ReadFile("/proc/self/maps"));
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find(text) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace defender::testing

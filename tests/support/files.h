@@ -37,6 +37,9 @@ void WriteFile(const std::string& path, const std::string& text,
 std::string ReadFile(const std::string& path);
 // True when `path` exists (a dangling symlink counts).
 bool Exists(const std::string& path);
+// True when a mapping of this process (/proc/self/maps) names a file whose
+// path contains `text`.
+bool Mapped(const std::string& text);
 
 }  // namespace defender::testing
 
