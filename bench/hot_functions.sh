@@ -43,7 +43,7 @@ profile() {  # NAME DIR ARGS...: one login under callgrind
   profile failure success --password wrong
   profile blocked blocked --password correct-horse --account
 } | sort -u >"$work/functions"
-# What the loader runs at every load and unload of the module, listed
+# What the loader runs at every load of the module (and at exit), listed
 # first so that it lies in the page after .init, .plt and .fini: crtbegin's
 # code (valgrind gives it no names: its symbols have no size) and
 # runtime.cc's constructor and unload handler. At the end of the list it

@@ -8,7 +8,8 @@ of another build never use each other's bytes."""
 import hashlib
 import sys
 
-out, version, inputs = sys.argv[1], sys.argv[2], sys.argv[3:]
+# Arguments: this script, the inputs, the output, the version.
+inputs, out, version = sys.argv[1:-2], sys.argv[-2], sys.argv[-1]
 h = hashlib.sha256(version.encode('utf-8') + b'\0')
 for path in inputs:
     # The file's name (not its directory) and its bytes.

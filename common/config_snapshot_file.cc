@@ -45,7 +45,10 @@ std::array<char, 17> HashName(const std::string& conf_path) {
 // module's snapshot, and keeps its own as its last valid configuration.
 constexpr std::string_view kSnapshotSuffix =
     "." DEFENDER_CONFIG_BUILD_TAG ".snapshot";
-constexpr std::string_view kLoggedSuffix = ".logged";
+// Per build too: an older module kept loaded logs its own error once a
+// minute without taking the turn of the current module's.
+constexpr std::string_view kLoggedSuffix =
+    "." DEFENDER_CONFIG_BUILD_TAG ".logged";
 
 // The name in <statedir>/config of `conf_path`'s file with `suffix`,
 // appended to *out.
@@ -159,40 +162,12 @@ void RemoveDeadWritersFiles(int dir, const std::string& name) {
   lazy::closedir(d);
 }
 
-}  // namespace
-
-std::string ConfigSnapshotPath(const std::string& statedir,
-                               const std::string& conf_path) {
-  std::string path;
-  path.reserve(statedir.size() + sizeof kSubdir + 16 + kSnapshotSuffix.size());
-  path += statedir;
-  path += kSubdir;
-  path += '/';
-  AppendFileName(conf_path, kSnapshotSuffix, &path);
-  return path;
-}
-
-SnapshotRead ReadConfigSnapshot(const std::string& statedir,
-                                const std::string& conf_path,
-                                ConfigSnapshot* out, std::string* err) {
-  // lstat, not open: this runs in every module step. Only root can replace
-  // a trusted directory between this check and the open. The directory's
-  // path is the file's, cut before its last '/' for the lstat.
-  std::string shown = ConfigSnapshotPath(statedir, conf_path);
-  const size_t dir_end = statedir.size() + sizeof kSubdir - 1;
-  struct stat st;
-  shown[dir_end] = '\0';
-  const bool dir_ok = lstat(shown.c_str(), &st) == 0;
-  const int dir_errno = errno;
-  shown[dir_end] = '/';
-  if (!dir_ok) {
-    *err = shown.substr(0, dir_end) + ": " + lazy::strerror(dir_errno);
-    return dir_errno == ENOENT ? SnapshotRead::kAbsent : SnapshotRead::kBad;
-  }
-  if (!S_ISDIR(st.st_mode) || !Trusted(st)) {
-    *err = shown.substr(0, dir_end) + kUntrustedDir;
-    return SnapshotRead::kBad;
-  }
+// Reads and decodes the snapshot file `shown` (its directory already
+// checked) for `conf_path` into *out; *st_out is the file's status.
+SnapshotRead ReadSnapshotFile(const std::string& shown,
+                              const std::string& conf_path, ConfigSnapshot* out,
+                              std::string* err, struct stat* st_out) {
+  struct stat& st = *st_out;
   const Fd fd(
       open(shown.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
@@ -237,6 +212,99 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
   return SnapshotRead::kOk;
 }
 
+}  // namespace
+
+std::string ConfigSnapshotPath(const std::string& statedir,
+                               const std::string& conf_path) {
+  std::string path;
+  path.reserve(statedir.size() + sizeof kSubdir + 16 + kSnapshotSuffix.size());
+  path += statedir;
+  path += kSubdir;
+  path += '/';
+  AppendFileName(conf_path, kSnapshotSuffix, &path);
+  return path;
+}
+
+SnapshotRead ReadConfigSnapshot(const std::string& statedir,
+                                const std::string& conf_path,
+                                ConfigSnapshot* out, std::string* err) {
+  // lstat, not open: this runs in every module step. Only root can replace
+  // a trusted directory between this check and the open. The directory's
+  // path is the file's, cut before its last '/' for the lstat.
+  std::string shown = ConfigSnapshotPath(statedir, conf_path);
+  const size_t dir_end = statedir.size() + sizeof kSubdir - 1;
+  struct stat st;
+  shown[dir_end] = '\0';
+  const bool dir_ok = lstat(shown.c_str(), &st) == 0;
+  const int dir_errno = errno;
+  shown[dir_end] = '/';
+  if (!dir_ok) {
+    *err = shown.substr(0, dir_end) + ": " + lazy::strerror(dir_errno);
+    return dir_errno == ENOENT ? SnapshotRead::kAbsent : SnapshotRead::kBad;
+  }
+  if (!S_ISDIR(st.st_mode) || !Trusted(st)) {
+    *err = shown.substr(0, dir_end) + kUntrustedDir;
+    return SnapshotRead::kBad;
+  }
+  return ReadSnapshotFile(shown, conf_path, out, err, &st);
+}
+
+SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
+                                           const std::string& conf_path,
+                                           ConfigSnapshot* out,
+                                           std::string* err) {
+  std::string dir_err;
+  const int dir_fd = OpenDir(statedir, &dir_err);
+  DIR* d = dir_fd < 0 ? nullptr : lazy::fdopendir(dir_fd);
+  if (d == nullptr) {
+    if (dir_fd >= 0) close(dir_fd);
+    *err = dir_err.empty() ? statedir + kSubdir + ": cannot read" : dir_err;
+    return SnapshotRead::kAbsent;
+  }
+  const std::string dir_path = statedir + kSubdir + "/";
+  const std::string hash = HashName(conf_path).data();
+  const std::string own = FileName(conf_path, kSnapshotSuffix);
+  constexpr std::string_view kAnySnapshot = ".snapshot";
+  bool found = false;
+  struct timespec newest = {};
+  while (const dirent* e = lazy::readdir(d)) {
+    const std::string_view name = e->d_name;
+    // "<hash>.<16 hex digits>.snapshot", or the untagged "<hash>.snapshot"
+    // of the releases before tags.
+    if (name == own || !name.starts_with(hash) ||
+        !name.ends_with(kAnySnapshot)) {
+      continue;
+    }
+    const std::string_view tag = name.substr(
+        hash.size(), name.size() - hash.size() - kAnySnapshot.size());
+    if (!tag.empty() && (tag.size() != 17 || tag[0] != '.' ||
+                         tag.find_first_not_of("0123456789abcdef", 1) !=
+                             std::string_view::npos)) {
+      continue;
+    }
+    ConfigSnapshot candidate;
+    std::string ignored;
+    struct stat st;
+    if (ReadSnapshotFile(dir_path + std::string(name), conf_path, &candidate,
+                         &ignored, &st) != SnapshotRead::kOk) {
+      continue;
+    }
+    if (!found || st.st_mtim.tv_sec > newest.tv_sec ||
+        (st.st_mtim.tv_sec == newest.tv_sec &&
+         st.st_mtim.tv_nsec > newest.tv_nsec)) {
+      found = true;
+      newest = st.st_mtim;
+      *out = std::move(candidate);
+    }
+  }
+  lazy::closedir(d);
+  if (!found) {
+    *err = "no snapshot of " + conf_path + " in " + statedir + kSubdir;
+    return SnapshotRead::kAbsent;
+  }
+  return SnapshotRead::kOk;
+}
+
 bool WriteConfigSnapshot(const std::string& statedir,
                          const ConfigSnapshot& snapshot, std::string* err) {
   const std::string dir_path = statedir + kSubdir;
@@ -273,6 +341,8 @@ bool WriteConfigSnapshot(const std::string& statedir,
     return false;
   }
   RemoveDeadWritersFiles(dir.get(), name);
+  // And those of the untagged name of the releases before build tags.
+  RemoveDeadWritersFiles(dir.get(), FileName(snapshot.conf_path, ".snapshot"));
   return true;
 }
 

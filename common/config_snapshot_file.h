@@ -32,6 +32,20 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
                                 const std::string& conf_path,
                                 ConfigSnapshot* out, std::string* err);
 
+// The last valid configuration of `conf_path` that another build (a
+// release before an upgrade, or the untagged "<hash>.snapshot" of the
+// releases before tags) compiled: of the files "<hash>.<tag>.snapshot"
+// other than this build's that are trusted and decode under this build's
+// rules for `conf_path`, the one written last. kAbsent with *err set when
+// there is none. For use only in place of a missing or unusable own
+// snapshot (ReadConfigSnapshot), never as the file's current version:
+// after an upgrade, a file that is invalid at that moment is still
+// enforced by its last valid version.
+SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
+                                           const std::string& conf_path,
+                                           ConfigSnapshot* out,
+                                           std::string* err);
+
 // Writes the snapshot for snapshot.conf_path atomically (a temporary file
 // "<hash>.<tag>.snapshot.<pid>.<tid>.tmp" renamed over the old one), creating
 // <statedir> (0700 after the umask of the caller) and <statedir>/config
@@ -43,9 +57,9 @@ bool WriteConfigSnapshot(const std::string& statedir,
 // The rate limit of the "enforcing the last valid configuration" error: true
 // if nothing was logged for `conf_path` in the `interval` seconds before
 // `now` (then `now` is recorded), false otherwise. The time is kept in
-// <statedir>/config/<hash>.logged under an flock(), so concurrent logins
-// log once. When the file cannot be used, true: an error that cannot be
-// rate-limited is still logged.
+// <statedir>/config/<hash>.<tag>.logged under an flock(), so concurrent
+// logins of one build log once. When the file cannot be used, true: an error
+// that cannot be rate-limited is still logged.
 bool ClaimConfigErrorLog(const std::string& statedir,
                          const std::string& conf_path, int64_t now,
                          int64_t interval);

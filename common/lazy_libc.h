@@ -6,7 +6,7 @@
 // process, in every login (about 0.1 µs each in a small process, more in
 // sshd's two dozen libraries). Spawning hooks, Redis connections, name
 // resolution, the store's and the configuration's upkeep and a setuid
-// caller's local login use 48 C library functions that a login on the
+// caller's local login use 50 C library functions that a login on the
 // local store over the network does not call. Each of
 // those is named here; the code calls `lazy::fork()` where it would call
 // `fork()`, and the function is looked up by name at its first call in the
@@ -42,10 +42,12 @@
 #include <grp.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -169,11 +171,12 @@ class Function {
   X(sigismember, "sigismember")                                              \
   /* Name resolution (common/resolve.cc, common/redis_conn.cc). */           \
   X(getaddrinfo, "getaddrinfo", EAI_SYSTEM)                                  \
-  X(getaddrinfo_a, "getaddrinfo_a", EAI_SYSTEM)                              \
-  X(gai_suspend, DEFENDER_TIME64_NAME(gai_suspend, "__gai_suspend_time64"),  \
-    EAI_SYSTEM)                                                              \
-  X(gai_error, "gai_error", EAI_SYSTEM)                                      \
-  X(gai_cancel, "gai_cancel", EAI_SYSTEM)                                    \
+  X(eventfd, "eventfd")                                                      \
+  X(pthread_attr_init, "pthread_attr_init", ENOSYS)                          \
+  X(pthread_attr_setdetachstate, "pthread_attr_setdetachstate", ENOSYS)      \
+  X(pthread_attr_setstacksize, "pthread_attr_setstacksize", ENOSYS)          \
+  X(pthread_attr_destroy, "pthread_attr_destroy", ENOSYS)                    \
+  X(pthread_create, "pthread_create", ENOSYS)                                \
   X(gai_strerror, "gai_strerror", "name resolution unavailable")             \
   X(freeaddrinfo, "freeaddrinfo")                                            \
   /* Files written once or rarely: the store's key, directories, compiled */ \

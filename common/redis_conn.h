@@ -5,7 +5,7 @@
 //  - time is bounded by ONE deadline, connect_timeout_ms +
 //    command_timeout_ms from the start of a step (StartStep(), or else each
 //    Connect() or Command() call): Sentinel queries, resolving a host name
-//    (resolve.h: glibc's getaddrinfo_a, cancelled or abandoned at the
+//    (resolve.h: getaddrinfo on a thread of its own, abandoned at the
 //    deadline), connecting, AUTH,
 //    SELECT and every command with its whole reply end by it, whatever the
 //    server sends and however slowly (a single connect() also stops after

@@ -1,51 +1,88 @@
 #include "common/resolve.h"
 
-#include <time.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
-#include <vector>
+#include <cstdint>
 
 #include "common/lazy_libc.h"
-#include "common/mutex.h"
 
 namespace defender {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// One getaddrinfo_a request with everything it points to, so that all of it
-// stays valid as long as the helper thread may use it.
+// Stack of a lookup thread: set, not inherited from RLIMIT_STACK, which a
+// setuid program's caller chooses (a tiny one would overflow in the
+// resolver). glibc's getaddrinfo_a gives its helpers less.
+constexpr size_t kLookupStack = 256 * 1024;
+
+enum State : int { kRunning, kDone, kAbandoned };
+
+// One lookup, shared by its caller and its thread; the last of the two to
+// let go frees it (refs).
 struct Lookup {
   std::string host;
   std::string service;
   addrinfo hints{};
-  gaicb cb{};
+  int rc = EAI_SYSTEM;
+  addrinfo* result = nullptr;
+  int event_fd = -1;  // Written by the thread when done.
+  std::atomic<int> state{kRunning};
+  std::atomic<int> refs{2};
 };
 
-Mutex g_mutex;
-std::vector<Lookup*>* g_abandoned = nullptr;  // Guarded by g_mutex.
-pid_t g_abandoned_pid = 0;  // The process g_abandoned belongs to. g_mutex.
+// Lookups whose caller gave up while their thread still runs, counted in
+// the process g_abandoned_pid (a child made by fork() has none of its
+// parent's threads, and starts from zero).
+std::atomic<size_t> g_abandoned{0};
+std::atomic<pid_t> g_abandoned_pid{0};
 
-// Frees the abandoned lookups that have finished. Caller holds g_mutex.
-void ReapLocked() {
-  if (g_abandoned == nullptr) return;
-  if (g_abandoned_pid != lazy::getpid()) {
-    // A child made by fork(): the helper thread that ran these lookups is
-    // not here, so they would stay "in progress" for ever. Nothing in this
-    // process writes to them; glibc's copied request list may still point
-    // at them, so they are left allocated (at most kMaxAbandonedLookups)
-    // and no longer counted.
-    g_abandoned = nullptr;
-    return;
+void Release(Lookup* l) {
+  if (l->refs.fetch_sub(1) != 1) return;
+  if (l->result != nullptr) lazy::freeaddrinfo(l->result);
+  if (l->event_fd >= 0) close(l->event_fd);
+  delete l;
+}
+
+void* RunLookup(void* arg) {
+  auto* l = static_cast<Lookup*>(arg);
+  l->rc = lazy::getaddrinfo(l->host.c_str(), l->service.c_str(), &l->hints,
+                            &l->result);
+  int expected = kRunning;
+  if (l->state.compare_exchange_strong(expected, kDone)) {
+    const uint64_t one = 1;
+    (void)!write(l->event_fd, &one, sizeof one);
+  } else {
+    g_abandoned.fetch_sub(1);  // Its caller is gone.
   }
-  std::erase_if(*g_abandoned, [](Lookup* l) {
-    if (lazy::gai_error(&l->cb) == EAI_INPROGRESS) return false;
-    if (l->cb.ar_result) lazy::freeaddrinfo(l->cb.ar_result);
-    delete l;
-    return true;
-  });
+  Release(l);
+  return nullptr;
+}
+
+// Starts `l`'s thread, detached, with every signal blocked (the host's
+// handlers never run on it). False with errno-style `*error` if it could
+// not be started.
+bool StartLookup(Lookup* l, int* error) {
+  pthread_attr_t attr;
+  *error = lazy::pthread_attr_init(&attr);
+  if (*error != 0) return false;
+  lazy::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  lazy::pthread_attr_setstacksize(&attr, kLookupStack);
+  sigset_t all, old;
+  sigfillset(&all);
+  lazy::sigprocmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  *error = lazy::pthread_create(&thread, &attr, RunLookup, l);
+  lazy::sigprocmask(SIG_SETMASK, &old, nullptr);
+  lazy::pthread_attr_destroy(&attr);
+  return *error == 0;
 }
 
 addrinfo Hints(int flags) {
@@ -56,12 +93,20 @@ addrinfo Hints(int flags) {
   return hints;
 }
 
+// The count of this process: zero in a child made by fork().
+void AdoptCount() {
+  const pid_t me = lazy::getpid();
+  pid_t owner = g_abandoned_pid.load();
+  if (owner != me && g_abandoned_pid.compare_exchange_strong(owner, me)) {
+    g_abandoned.store(0);
+  }
+}
+
 }  // namespace
 
 size_t AbandonedLookups() {
-  MutexLock lock(&g_mutex);
-  ReapLocked();
-  return g_abandoned ? g_abandoned->size() : 0;
+  AdoptCount();
+  return g_abandoned.load();
 }
 
 bool ResolveTcp(const std::string& host, int port,
@@ -80,65 +125,52 @@ bool ResolveTcp(const std::string& host, int port,
     *err = lazy::gai_strerror(rc);
     return false;
   }
-  {
-    MutexLock lock(&g_mutex);
-    ReapLocked();
-    if (g_abandoned && g_abandoned->size() >= kMaxAbandonedLookups) {
-      *err = "name lookup refused: earlier lookups still unanswered";
-      return false;
-    }
+  AdoptCount();
+  if (g_abandoned.load() >= kMaxAbandonedLookups) {
+    *err = "name lookup refused: earlier lookups still unanswered";
+    return false;
   }
-  auto lookup = std::make_unique<Lookup>();
+  auto* lookup = new Lookup;
   lookup->host = host;
   lookup->service = service;
   lookup->hints = Hints(AI_ADDRCONFIG);
-  lookup->cb.ar_name = lookup->host.c_str();
-  lookup->cb.ar_service = lookup->service.c_str();
-  lookup->cb.ar_request = &lookup->hints;
-  gaicb* list[1] = {&lookup->cb};
-  rc = lazy::getaddrinfo_a(GAI_NOWAIT, list, 1, nullptr);
-  if (rc != 0) {
-    *err = lazy::gai_strerror(rc);
+  lookup->event_fd = lazy::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int error = errno;
+  if (lookup->event_fd < 0 || !StartLookup(lookup, &error)) {
+    delete lookup;  // No thread has it (its descriptor closes with it).
+    *err = std::string("name lookup: ") + lazy::strerror(error);
     return false;
   }
   for (;;) {
-    const auto left = std::max<int64_t>(
-        0, std::chrono::duration_cast<std::chrono::nanoseconds>(
-               deadline - SteadyClock::now())
-               .count());
-    if (left == 0) break;
-    const struct timespec timeout = {static_cast<time_t>(left / 1'000'000'000),
-                                     static_cast<long>(left % 1'000'000'000)};
-    const gaicb* const wait[1] = {&lookup->cb};
-    rc = lazy::gai_suspend(wait, 1, &timeout);
-    if (rc != EAI_INTR) break;  // 0: done; EAI_AGAIN: timed out.
+    if (lookup->state.load() == kDone) break;
+    const int64_t left_ms = std::chrono::ceil<std::chrono::milliseconds>(
+                                deadline - SteadyClock::now())
+                                .count();
+    if (left_ms <= 0) break;
+    pollfd p{lookup->event_fd, POLLIN, 0};
+    const int n =
+        lazy::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 60'000)));
+    if (n < 0 && errno != EINTR) break;
   }
-  rc = lazy::gai_error(&lookup->cb);
-  if (rc == EAI_INPROGRESS) {
-    // EAI_CANCELED, EAI_NOTCANCELED or EAI_ALLDONE.
-    lazy::gai_cancel(&lookup->cb);
-    rc = lazy::gai_error(&lookup->cb);
-    if (rc == EAI_INPROGRESS) {
-      // Not cancelled: the helper thread may still write the request. Keep
-      // it (see the header comment); a later call frees it.
-      MutexLock lock(&g_mutex);
-      ReapLocked();
-      if (g_abandoned == nullptr) {
-        g_abandoned = new std::vector<Lookup*>();
-        g_abandoned_pid = lazy::getpid();
-      }
-      g_abandoned->push_back(lookup.release());
-    }
-    if (rc == EAI_INPROGRESS || rc == EAI_CANCELED) {
-      *err = "name lookup timed out";
-      return false;
-    }
+  int expected = kRunning;
+  g_abandoned.fetch_add(1);
+  if (lookup->state.compare_exchange_strong(expected, kAbandoned)) {
+    // Still running: its thread frees it when done (the header comment).
+    Release(lookup);
+    *err = "name lookup timed out";
+    return false;
   }
+  g_abandoned.fetch_sub(1);
+  rc = lookup->rc;
+  if (rc == 0) {
+    out->reset(lookup->result);
+    lookup->result = nullptr;
+  }
+  Release(lookup);
   if (rc != 0) {
     *err = lazy::gai_strerror(rc);
     return false;
   }
-  out->reset(lookup->cb.ar_result);
   return true;
 }
 

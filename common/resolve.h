@@ -2,25 +2,21 @@
 // a host process such as sshd, su or sudo.
 //
 // A numeric host (an IPv4 or IPv6 literal) is converted without any lookup.
-// A name is looked up with glibc's getaddrinfo_a(GAI_NOWAIT) and waited for
-// with gai_suspend() until the deadline; no signal handler is installed and
-// no thread of ours is started. The trade-offs:
-//  - getaddrinfo_a runs the lookup on a helper thread of glibc's own, which
-//    stays in the process while the lookup runs (it ends by itself when the
-//    resolver gives up, after its own timeouts) and exits after a short idle
-//    time;
-//  - a lookup still running at the deadline is cancelled with gai_cancel().
-//    When glibc cannot cancel it (EAI_NOTCANCELED: the helper thread is
-//    already inside the resolver) its request and buffers must stay valid
-//    until the thread is done with them, so they are deliberately kept
-//    ("abandoned") and freed by a later call once the lookup has finished.
-//    At most kMaxAbandonedLookups are kept per process; while that many are
-//    still running a name is refused at once (the connect fails with an
-//    error) rather than leaking more;
-//  - in a child made by fork() the helper thread does not exist, so the
-//    requests abandoned before the fork would never finish there: the child
-//    stops counting them (they stay allocated, unused) and starts with
-//    none abandoned.
+// A name is looked up with getaddrinfo() on a thread of its own, detached,
+// started with every signal blocked and a 256 KB stack (not the caller's
+// RLIMIT_STACK), and waited for on an eventfd with poll() until the
+// deadline; no signal handler is installed. The trade-offs:
+//  - the thread stays in the process while the resolver runs (it ends by
+//    itself when the resolver gives up, after its own timeouts); the module
+//    is never unloaded (doc/DESIGN.md §7), so its code outlives it;
+//  - a lookup still running at the deadline is abandoned: its thread frees
+//    it when done. While kMaxAbandonedLookups of a process are still
+//    running a name is refused at once (the connect fails with an error)
+//    rather than starting more threads;
+//  - a child made by fork() has none of its parent's threads: it starts
+//    with none abandoned, and its lookups start threads of its own (glibc's
+//    getaddrinfo_a, used before, left a child forked within a second of a
+//    lookup waiting for a helper thread that the child did not have).
 // Thread-safe.
 #ifndef PAM_DEFENDER_COMMON_RESOLVE_H_
 #define PAM_DEFENDER_COMMON_RESOLVE_H_

@@ -96,8 +96,18 @@ bool Context::LoadConfig(bool tolerate_invalid) {
   }
   ConfigSnapshot last;
   std::string last_err;
-  const SnapshotRead read =
+  SnapshotRead read =
       ReadConfigSnapshot(globals_.statedir, path, &last, &last_err);
+  if (read != SnapshotRead::kOk) {
+    // Only another build's (the module before an upgrade) compiled it yet.
+    ConfigSnapshot other;
+    std::string other_err;
+    if (ReadOtherBuildsConfigSnapshot(globals_.statedir, path, &other,
+                                      &other_err) == SnapshotRead::kOk) {
+      last = std::move(other);
+      read = SnapshotRead::kOk;
+    }
+  }
   if (read == SnapshotRead::kOk) {
     config_ = std::move(last.config);
     PrintWarning(path + " is invalid (" + err +

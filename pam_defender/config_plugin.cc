@@ -140,8 +140,8 @@ bool CompileConfigWithPlugin(const std::string& conf_path, Config* cfg,
       *err = "configuration parser " + path +
              ": from another build of pam_defender (no " +
              DEFENDER_CONFIG_PLUGIN_SYMBOL +
-             "; after an upgrade, restart the processes that kept the "
-             "older module loaded)";
+             ": an upgrade is under way, or this process kept an older "
+             "module loaded across one and must be restarted)";
     } else {
       ok = Call(compile, conf_path, &bytes, err);
     }

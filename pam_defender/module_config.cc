@@ -75,11 +75,20 @@ bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
       return true;
     }
   }
+  std::shared_ptr<ConfigSnapshot> fallback = last;
   if (read != SnapshotRead::kOk) {
-    if (read == SnapshotRead::kBad) {
-      *err += " (no last valid configuration: " + last_err + ")";
+    // This build has compiled no version yet (the first step after an
+    // upgrade): the last valid one another build compiled.
+    auto other = std::make_shared<ConfigSnapshot>();
+    std::string other_err;
+    if (ReadOtherBuildsConfigSnapshot(statedir, conf, other.get(),
+                                      &other_err) != SnapshotRead::kOk) {
+      if (read == SnapshotRead::kBad) {
+        *err += " (no last valid configuration: " + last_err + ")";
+      }
+      return false;
     }
-    return false;
+    fallback = std::move(other);
   }
   // A process short of descriptors or memory says nothing of the file: it
   // is logged without taking the file's once-a-minute turn, which would
@@ -88,9 +97,9 @@ bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
       ClaimConfigErrorLog(statedir, conf, now, kConfigErrorLogInterval)) {
     *fallback_error = "configuration error in " + *err +
                       "; enforcing the last valid configuration from " +
-                      FormatIso8601(last->identity.mtime_sec);
+                      FormatIso8601(fallback->identity.mtime_sec);
   }
-  *cfg = ConfigOf(last);
+  *cfg = ConfigOf(fallback);
   return true;
 }
 

@@ -81,7 +81,8 @@ class StaticBlocks {
 // and an object with thread-local storage costs every login that loads it
 // about 5 µs more (bench/README.md), although a login throws nothing. It
 // is kept under a pthread key instead, made when an exception is first
-// thrown or caught in this object, deleted when the object is unloaded; a
+// thrown or caught in this object, deleted when the object is unloaded (the
+// configuration plugin at dlclose; the module, never unloaded, at exit); a
 // thread keeps the state it got first. When memory has run out, a thread
 // takes one of a few spare states. When no key can be had (the process has
 // used up its 1,024, or the unload handler that deletes it could not be

@@ -200,6 +200,34 @@ TEST_CASE("invalid config never compiled: list and unblock exit 2") {
   }
 }
 
+// Right after an upgrade only the previous build compiled the file (its
+// snapshot's name carries that build's tag): an invalid file then uses that
+// one, as the module does, rather than "never compiled" (which made the
+// package's own `firewall flush` fail).
+TEST_CASE("invalid config, compiled only by another build: that one") {
+  Sandbox box("[lockout]\nfailure_limit = 1\n");
+  box.AddUser("alice", "secret");
+  for (int i = 0; i < 2; ++i) CHECK(box.Login("alice", "wrong", "") != 0);
+  struct stat st;
+  REQUIRE(stat(box.config().c_str(), &st) == 0);
+  const char* statedir = getenv("PAM_DEFENDER_TEST_STATEDIR");
+  REQUIRE(statedir != nullptr);
+  const std::string ours = ConfigSnapshotPath(statedir, box.config());
+  const std::string older =
+      ours.substr(0, ours.size() - 26) + ".0123456789abcdef.snapshot";
+  REQUIRE(rename(ours.c_str(), older.c_str()) == 0);
+  box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
+                  "\"\n[lockout]\nfailure_limt = 1\n");
+  const RunResult r = box.Ctl({"list", "--users"});
+  CHECK(r.status == 0);
+  CHECK(r.err == "defenderctl: warning: " + box.config() + " is invalid (" +
+                     box.config() +
+                     ":4: lockout.failure_limt: unknown key); using the last "
+                     "valid configuration from " +
+                     FormatIso8601(st.st_mtim.tv_sec) + "\n");
+  CHECK(r.out.find("user  alice    2 ") != std::string::npos);
+}
+
 // A compiled version that exists but cannot be used (damaged, or not
 // readable by this user) is not "never compiled": the message says why.
 TEST_CASE("invalid config, its compiled version damaged: exit 2, and why") {

@@ -358,14 +358,44 @@ TEST_CASE("a plugin of another build: the last valid configuration, and why") {
                  ": from another build of pam_defender (no "
                  "defender_config_compile_" +
                  tag +
-                 "; after an upgrade, restart the processes that kept the "
-                 "older module loaded); enforcing the last valid "
-                 "configuration from ") == 1);
+                 ": an upgrade is under way, or this process kept an older "
+                 "module loaded across one and must be restarted); enforcing "
+                 "the last valid configuration from ") == 1);
   defender::ConfigSnapshot snapshot;
   std::string err;
   REQUIRE(defender::ReadConfigSnapshot(StateDir(), env.conf(), &snapshot,
                                        &err) == defender::SnapshotRead::kOk);
   CHECK(snapshot.config.failure_limit == 1);
+}
+
+// The first logins after an upgrade: the new build has compiled no
+// snapshot yet, and the file is invalid at that moment (or the new module
+// meets the old plugin while dpkg unpacks). The last valid configuration
+// is the one the older build compiled (a tagged name, or the untagged one
+// of the releases before tags): counting and blocking go on, with the
+// error logged; nothing falls to the no-config rule.
+TEST_CASE("after an upgrade, an invalid file: the older build's snapshot") {
+  for (const std::string old_name :
+       {".0123456789abcdef.snapshot", ".snapshot"}) {
+    CAPTURE(old_name);
+    SetNow(kT0);
+    Env env("[lockout]\nfailure_limit = 1\n");
+    CHECK(Fail(env) == PAM_AUTH_ERR);
+    const std::string ours =
+        defender::ConfigSnapshotPath(StateDir(), env.conf());
+    const std::string older = ours.substr(0, ours.size() - 26) + old_name;
+    REQUIRE(rename(ours.c_str(), older.c_str()) == 0);
+    env.SetConfig("[lockout]\nfailure_limt = 4\n");
+    ClearLog();
+    CHECK(CallStep(env, false, "preauth fail_closed", Login()) == PAM_SUCCESS);
+    CHECK(Fail(env) == PAM_AUTH_ERR);
+    CHECK(FindSubject(env.db(), "user", "alice")->blocked == 1);
+    CHECK(LogCount(kTypo + env.conf() +
+                   ":5: lockout.failure_limt: unknown key; enforcing the last "
+                   "valid configuration from ") == 1);
+    CHECK_FALSE(Exists(ours));  // Nothing valid to compile.
+    REQUIRE(unlink(older.c_str()) == 0);
+  }
 }
 
 TEST_CASE(

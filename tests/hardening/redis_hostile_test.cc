@@ -687,6 +687,39 @@ TEST_CASE("a host name that DNS never answers costs at most the budget") {
   CHECK(report == expected);
 }
 
+// Issue 10 review, second round: glibc's getaddrinfo_a keeps its helper
+// threads idle for a while after a lookup, and a child made by fork()
+// copies its count of idle helpers but not the threads: every lookup of
+// the child then waited for a helper that does not exist, timed out and
+// was abandoned, until names were refused. A PAM process that resolved a
+// Redis host name and then forks (a worker, sshd's session process) must
+// still resolve in the child. /etc/hosts answers "localhost".
+TEST_CASE("a child forked right after a lookup resolves names too") {
+  const auto resolve = [] {
+    defender::AddrInfoPtr ai;
+    std::string err;
+    const auto start = std::chrono::steady_clock::now();
+    const bool ok = defender::ResolveTcp(
+        "localhost", 6379, start + std::chrono::seconds(3), &ai, &err);
+    return ok && ai != nullptr ? std::string("resolved") : "failed: " + err;
+  };
+  const std::string report = InChild([&] {
+    std::string r = "parent: " + resolve() + "\n";
+    r += InChild([&] {
+      std::string c;
+      for (int i = 0; i < 3; ++i) c += "child: " + resolve() + "\n";
+      c += "child: abandoned " + std::to_string(defender::AbandonedLookups()) +
+           "\n";
+      return c;
+    });
+    return r;
+  });
+  CHECK(report ==
+        "parent: resolved\n"
+        "child: resolved\nchild: resolved\nchild: resolved\n"
+        "child: abandoned 0\n");
+}
+
 }  // namespace hardening
 
 int main(int argc, char** argv) {

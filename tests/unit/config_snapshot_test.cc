@@ -411,6 +411,74 @@ TEST_CASE("snapshot file: the error log is claimed once per interval") {
   CHECK(ClaimConfigErrorLog(statedir, conf, 900, 60));
 }
 
+// An older module kept loaded across an upgrade logs its own error once a
+// minute: that must not use up the turn of the current build's error.
+TEST_CASE("snapshot file: each build has its own error-log turn") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  std::string err;
+  REQUIRE(WriteConfigSnapshot(statedir, Sample(), &err));
+  const std::string conf = Sample().conf_path;
+  const std::string snapshot = ConfigSnapshotPath(statedir, conf);
+  const std::string hash = snapshot.substr(0, snapshot.size() - 26);
+  testing::WriteFile(hash + ".0123456789abcdef.logged", "1000\n", 0600);
+  CHECK(ClaimConfigErrorLog(statedir, conf, 1000, 60));
+  CHECK(testing::ReadFile(hash + "." + DEFENDER_CONFIG_BUILD_TAG + ".logged") ==
+        "1000\n");
+  CHECK_FALSE(ClaimConfigErrorLog(statedir, conf, 1030, 60));
+}
+
+// After an upgrade the new build has no snapshot of its own yet: the last
+// valid configuration is the newest one another build compiled (a tagged
+// name, or the untagged name of the releases before tags) that decodes
+// under this build's rules and names the file.
+TEST_CASE("snapshot file: another build's snapshot as the last valid one") {
+  testing::TempDir dir;
+  const std::string statedir = dir / "state";
+  ConfigSnapshot in = Sample();
+  std::string err;
+  REQUIRE_MESSAGE(WriteConfigSnapshot(statedir, in, &err), err);
+  const std::string ours = ConfigSnapshotPath(statedir, in.conf_path);
+  const std::string hash = ours.substr(0, ours.size() - 26);
+  ConfigSnapshot out;
+  // Only this build's own: none of another.
+  CHECK(ReadOtherBuildsConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+        SnapshotRead::kAbsent);
+  const auto set_mtime = [](const std::string& path, time_t sec) {
+    const struct timespec times[2] = {{sec, 0}, {sec, 0}};
+    REQUIRE(utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+  };
+  const std::string old_tag = hash + ".0123456789abcdef.snapshot";
+  const std::string untagged = hash + ".snapshot";
+  REQUIRE(rename(ours.c_str(), old_tag.c_str()) == 0);
+  set_mtime(old_tag, 2000);
+  REQUIRE(in.config.failure_limit != 9);
+  in.config.failure_limit = 9;
+  REQUIRE(WriteConfigSnapshot(statedir, in, &err));
+  REQUIRE(rename(ours.c_str(), untagged.c_str()) == 0);
+  set_mtime(untagged, 1000);
+  // Not snapshots of another build: a tag that is not 16 hex digits, and
+  // damaged bytes.
+  testing::WriteFile(hash + ".0123456789ABCDEF.snapshot",
+                     testing::ReadFile(untagged), 0600);
+  testing::WriteFile(hash + ".fedcba9876543210.snapshot", "damaged", 0600);
+  REQUIRE(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+          SnapshotRead::kAbsent);
+  REQUIRE(ReadOtherBuildsConfigSnapshot(statedir, in.conf_path, &out, &err) ==
+          SnapshotRead::kOk);
+  CHECK(out.config.failure_limit == Sample().config.failure_limit);
+  // The newest wins.
+  set_mtime(untagged, 3000);
+  ConfigSnapshot newest;
+  REQUIRE(ReadOtherBuildsConfigSnapshot(statedir, in.conf_path, &newest,
+                                        &err) == SnapshotRead::kOk);
+  CHECK(newest.config.failure_limit == 9);
+  // Another file's are not this file's.
+  ConfigSnapshot other;
+  CHECK(ReadOtherBuildsConfigSnapshot(statedir, "/etc/other.toml", &other,
+                                      &err) == SnapshotRead::kAbsent);
+}
+
 // The claim's lock is held by a process stopped or frozen meanwhile: the
 // claim does not wait for it (every login would hang), it logs.
 TEST_CASE("snapshot file: a held error-log lock is not waited for") {
