@@ -265,7 +265,10 @@ SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
   const std::string hash = HashName(conf_path).data();
   const std::string own = FileName(conf_path, kSnapshotSuffix);
   constexpr std::string_view kAnySnapshot = ".snapshot";
-  bool found = false;
+  // The newest of them by modification time, and only it: an older one
+  // that decodes (the untagged file of a release long gone) is no last
+  // valid configuration when a newer one does not.
+  std::string newest_name;
   struct timespec newest = {};
   while (const dirent* e = lazy::readdir(d)) {
     const std::string_view name = e->d_name;
@@ -282,27 +285,22 @@ SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
                              std::string_view::npos)) {
       continue;
     }
-    ConfigSnapshot candidate;
-    std::string ignored;
     struct stat st;
-    if (ReadSnapshotFile(dir_path + std::string(name), conf_path, &candidate,
-                         &ignored, &st) != SnapshotRead::kOk) {
-      continue;
-    }
-    if (!found || st.st_mtim.tv_sec > newest.tv_sec ||
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (newest_name.empty() || st.st_mtim.tv_sec > newest.tv_sec ||
         (st.st_mtim.tv_sec == newest.tv_sec &&
          st.st_mtim.tv_nsec > newest.tv_nsec)) {
-      found = true;
+      newest_name = name;
       newest = st.st_mtim;
-      *out = std::move(candidate);
     }
   }
   lazy::closedir(d);
-  if (!found) {
+  if (newest_name.empty()) {
     *err = "no snapshot of " + conf_path + " in " + statedir + kSubdir;
     return SnapshotRead::kAbsent;
   }
-  return SnapshotRead::kOk;
+  struct stat st;
+  return ReadSnapshotFile(dir_path + newest_name, conf_path, out, err, &st);
 }
 
 bool WriteConfigSnapshot(const std::string& statedir,

@@ -35,10 +35,12 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
 // The last valid configuration of `conf_path` that another build (a
 // release before an upgrade, or the untagged "<hash>.snapshot" of the
 // releases before tags) compiled: of the files "<hash>.<tag>.snapshot"
-// other than this build's that are trusted and decode under this build's
-// rules for `conf_path`, the one written last. kAbsent with *err set when
-// there is none. For use only in place of a missing or unusable own
-// snapshot (ReadConfigSnapshot), never as the file's current version:
+// other than this build's, the one modified last, read as
+// ReadConfigSnapshot reads (trusted, decoded under this build's rules,
+// made for `conf_path`: else kBad with *err saying why). kAbsent with *err
+// set when there is none. For use only in place of a missing own
+// snapshot (ReadConfigSnapshot's kAbsent), never as the file's current
+// version:
 // after an upgrade, a file that is invalid at that moment is still
 // enforced by its last valid version.
 SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,

@@ -28,6 +28,7 @@ enum State : int { kRunning, kDone, kAbandoned };
 // One lookup, shared by its caller and its thread; the last of the two to
 // let go frees it (refs).
 struct Lookup {
+  pid_t pid = 0;  // The process whose count holds its slot.
   std::string host;
   std::string service;
   addrinfo hints{};
@@ -38,11 +39,42 @@ struct Lookup {
   std::atomic<int> refs{2};
 };
 
-// Lookups whose caller gave up while their thread still runs, counted in
-// the process g_abandoned_pid (a child made by fork() has none of its
-// parent's threads, and starts from zero).
-std::atomic<size_t> g_abandoned{0};
-std::atomic<pid_t> g_abandoned_pid{0};
+// The lookups whose thread runs, as one word: the process they belong to
+// (high 32 bits) and their count. A child made by fork() has none of its
+// parent's threads: a word of another process counts zero. One word, so
+// that a child's threads never see the count of one process with the pid
+// of another.
+std::atomic<uint64_t> g_running{0};
+
+uint64_t Word(pid_t pid, uint64_t count) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) | count;
+}
+
+uint64_t CountOf(uint64_t word, pid_t pid) {
+  return word >> 32 == static_cast<uint32_t>(pid) ? word & 0xffffffffu : 0;
+}
+
+// Takes a slot for a lookup of process `pid`; false when all
+// kMaxRunningLookups are taken.
+bool TakeSlot(pid_t pid) {
+  uint64_t word = g_running.load();
+  for (;;) {
+    const uint64_t count = CountOf(word, pid);
+    if (count >= kMaxRunningLookups) return false;
+    if (g_running.compare_exchange_weak(word, Word(pid, count + 1))) {
+      return true;
+    }
+  }
+}
+
+void GiveSlot(pid_t pid) {
+  uint64_t word = g_running.load();
+  for (;;) {
+    const uint64_t count = CountOf(word, pid);
+    if (count == 0) return;  // Not this process's word (cannot happen).
+    if (g_running.compare_exchange_weak(word, Word(pid, count - 1))) return;
+  }
+}
 
 void Release(Lookup* l) {
   if (l->refs.fetch_sub(1) != 1) return;
@@ -55,12 +87,13 @@ void* RunLookup(void* arg) {
   auto* l = static_cast<Lookup*>(arg);
   l->rc = lazy::getaddrinfo(l->host.c_str(), l->service.c_str(), &l->hints,
                             &l->result);
+  // Before the caller can see it done: a caller that returns has its slot
+  // back.
+  GiveSlot(l->pid);
   int expected = kRunning;
   if (l->state.compare_exchange_strong(expected, kDone)) {
     const uint64_t one = 1;
     (void)!write(l->event_fd, &one, sizeof one);
-  } else {
-    g_abandoned.fetch_sub(1);  // Its caller is gone.
   }
   Release(l);
   return nullptr;
@@ -93,20 +126,10 @@ addrinfo Hints(int flags) {
   return hints;
 }
 
-// The count of this process: zero in a child made by fork().
-void AdoptCount() {
-  const pid_t me = lazy::getpid();
-  pid_t owner = g_abandoned_pid.load();
-  if (owner != me && g_abandoned_pid.compare_exchange_strong(owner, me)) {
-    g_abandoned.store(0);
-  }
-}
-
 }  // namespace
 
-size_t AbandonedLookups() {
-  AdoptCount();
-  return g_abandoned.load();
+size_t RunningLookups() {
+  return static_cast<size_t>(CountOf(g_running.load(), lazy::getpid()));
 }
 
 bool ResolveTcp(const std::string& host, int port,
@@ -125,19 +148,27 @@ bool ResolveTcp(const std::string& host, int port,
     *err = lazy::gai_strerror(rc);
     return false;
   }
-  AdoptCount();
-  if (g_abandoned.load() >= kMaxAbandonedLookups) {
+  if (SteadyClock::now() >= deadline) {
+    *err = "name lookup timed out";
+    return false;
+  }
+  const pid_t pid = lazy::getpid();
+  if (!TakeSlot(pid)) {
     *err = "name lookup refused: earlier lookups still unanswered";
     return false;
   }
   auto* lookup = new Lookup;
+  lookup->pid = pid;
   lookup->host = host;
   lookup->service = service;
   lookup->hints = Hints(AI_ADDRCONFIG);
   lookup->event_fd = lazy::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   int error = errno;
   if (lookup->event_fd < 0 || !StartLookup(lookup, &error)) {
-    delete lookup;  // No thread has it (its descriptor closes with it).
+    // No thread has it.
+    if (lookup->event_fd >= 0) close(lookup->event_fd);
+    delete lookup;
+    GiveSlot(pid);
     *err = std::string("name lookup: ") + lazy::strerror(error);
     return false;
   }
@@ -153,14 +184,13 @@ bool ResolveTcp(const std::string& host, int port,
     if (n < 0 && errno != EINTR) break;
   }
   int expected = kRunning;
-  g_abandoned.fetch_add(1);
   if (lookup->state.compare_exchange_strong(expected, kAbandoned)) {
-    // Still running: its thread frees it when done (the header comment).
+    // Still running: its thread frees it and its slot when done (the header
+    // comment).
     Release(lookup);
     *err = "name lookup timed out";
     return false;
   }
-  g_abandoned.fetch_sub(1);
   rc = lookup->rc;
   if (rc == 0) {
     out->reset(lookup->result);

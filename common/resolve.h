@@ -10,11 +10,12 @@
 //    itself when the resolver gives up, after its own timeouts); the module
 //    is never unloaded (doc/DESIGN.md §7), so its code outlives it;
 //  - a lookup still running at the deadline is abandoned: its thread frees
-//    it when done. While kMaxAbandonedLookups of a process are still
-//    running a name is refused at once (the connect fails with an error)
-//    rather than starting more threads;
+//    it when done. At most kMaxRunningLookups threads of a process run at
+//    once, abandoned or still waited for: a name is refused at once (the
+//    connect fails with an error) rather than starting more, however many
+//    logins ask at the same moment; a deadline already past starts none;
 //  - a child made by fork() has none of its parent's threads: it starts
-//    with none abandoned, and its lookups start threads of its own (glibc's
+//    with none running, and its lookups start threads of its own (glibc's
 //    getaddrinfo_a, used before, left a child forked within a second of a
 //    lookup waiting for a helper thread that the child did not have).
 // Thread-safe.
@@ -37,7 +38,7 @@ struct AddrInfoDeleter {
 };
 using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
 
-inline constexpr size_t kMaxAbandonedLookups = 8;
+inline constexpr size_t kMaxRunningLookups = 8;
 
 // Resolves `host` (a name or an address literal without brackets) and `port`
 // to stream socket addresses by `deadline`. Returns false with *err set
@@ -46,9 +47,9 @@ bool ResolveTcp(const std::string& host, int port,
                 std::chrono::steady_clock::time_point deadline,
                 AddrInfoPtr* out, std::string* err);
 
-// Lookups abandoned to glibc's helper thread that have not been freed yet.
+// Lookup threads of this process still running (abandoned or waited for).
 // For tests.
-size_t AbandonedLookups();
+size_t RunningLookups();
 
 }  // namespace defender
 

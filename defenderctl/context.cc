@@ -98,15 +98,12 @@ bool Context::LoadConfig(bool tolerate_invalid) {
   std::string last_err;
   SnapshotRead read =
       ReadConfigSnapshot(globals_.statedir, path, &last, &last_err);
-  if (read != SnapshotRead::kOk) {
+  if (read == SnapshotRead::kAbsent) {
     // Only another build's (the module before an upgrade) compiled it yet.
     ConfigSnapshot other;
-    std::string other_err;
-    if (ReadOtherBuildsConfigSnapshot(globals_.statedir, path, &other,
-                                      &other_err) == SnapshotRead::kOk) {
-      last = std::move(other);
-      read = SnapshotRead::kOk;
-    }
+    read = ReadOtherBuildsConfigSnapshot(globals_.statedir, path, &other,
+                                         &last_err);
+    if (read == SnapshotRead::kOk) last = std::move(other);
   }
   if (read == SnapshotRead::kOk) {
     config_ = std::move(last.config);

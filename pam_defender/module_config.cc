@@ -76,15 +76,20 @@ bool MayChangeUnseen(const FileIdentity& identity, int64_t now) {
     }
   }
   std::shared_ptr<ConfigSnapshot> fallback = last;
-  if (read != SnapshotRead::kOk) {
+  if (read == SnapshotRead::kBad) {
+    *err += " (no last valid configuration: " + last_err + ")";
+    return false;
+  }
+  if (read == SnapshotRead::kAbsent) {
     // This build has compiled no version yet (the first step after an
     // upgrade): the last valid one another build compiled.
     auto other = std::make_shared<ConfigSnapshot>();
     std::string other_err;
-    if (ReadOtherBuildsConfigSnapshot(statedir, conf, other.get(),
-                                      &other_err) != SnapshotRead::kOk) {
-      if (read == SnapshotRead::kBad) {
-        *err += " (no last valid configuration: " + last_err + ")";
+    const SnapshotRead other_read =
+        ReadOtherBuildsConfigSnapshot(statedir, conf, other.get(), &other_err);
+    if (other_read != SnapshotRead::kOk) {
+      if (other_read == SnapshotRead::kBad) {
+        *err += " (no last valid configuration: " + other_err + ")";
       }
       return false;
     }

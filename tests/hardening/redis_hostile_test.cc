@@ -647,7 +647,7 @@ TEST_CASE("a host name that DNS never answers costs at most the budget") {
     settings.connect_timeout_ms = 100;
     settings.command_timeout_ms = 100;
     std::string r;
-    for (size_t i = 0; i < defender::kMaxAbandonedLookups + 2; ++i) {
+    for (size_t i = 0; i < defender::kMaxRunningLookups + 2; ++i) {
       RedisConnection c(settings);
       std::string err;
       const int64_t start = NowMs();
@@ -656,13 +656,13 @@ TEST_CASE("a host name that DNS never answers costs at most the budget") {
       r += (ok ? "connected" : err) +
            (took < 400 ? "" : " (took " + std::to_string(took) + " ms)") + "\n";
     }
-    r += "abandoned " + std::to_string(defender::AbandonedLookups()) + "\n";
+    r += "running " + std::to_string(defender::RunningLookups()) + "\n";
     // A child forked now (a PAM process that forks after a step) has no
     // helper thread: the parent's unanswered lookups never finish there and
     // must not refuse its own lookups for ever.
     r += InChild([&] {
-      std::string c = "child: abandoned " +
-                      std::to_string(defender::AbandonedLookups()) + "\n";
+      std::string c =
+          "child: running " + std::to_string(defender::RunningLookups()) + "\n";
       RedisConnection conn(settings);
       std::string err;
       c += "child: " + (conn.Connect(&err) ? "connected" : err) + "\n";
@@ -671,7 +671,7 @@ TEST_CASE("a host name that DNS never answers costs at most the budget") {
     return r;
   });
   std::string expected;
-  for (size_t i = 0; i < defender::kMaxAbandonedLookups; ++i) {
+  for (size_t i = 0; i < defender::kMaxRunningLookups; ++i) {
     expected += "redis-a.example.com:6379: name lookup timed out\n";
   }
   for (int i = 0; i < 2; ++i) {
@@ -679,12 +679,47 @@ TEST_CASE("a host name that DNS never answers costs at most the budget") {
         "redis-a.example.com:6379: name lookup refused: earlier lookups "
         "still unanswered\n";
   }
+  expected += "running " + std::to_string(defender::kMaxRunningLookups) + "\n";
   expected +=
-      "abandoned " + std::to_string(defender::kMaxAbandonedLookups) + "\n";
-  expected +=
-      "child: abandoned 0\n"
+      "child: running 0\n"
       "child: redis-a.example.com:6379: name lookup timed out\n";
   CHECK(report == expected);
+
+  // Many logins at the same moment: the limit holds for lookups started
+  // together too (it used to be checked before they started and counted
+  // only when they were abandoned: 40 at once started 40 threads).
+  const std::string together = InChild([&] {
+    if (const std::string e = defender::testing::EnterBlackHoleDns(conf);
+        !e.empty()) {
+      return e;
+    }
+    constexpr int kCallers = 20;
+    std::vector<std::string> errors(kCallers);
+    std::vector<std::thread> callers;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    for (int i = 0; i < kCallers; ++i) {
+      callers.emplace_back([&, i] {
+        defender::AddrInfoPtr ai;
+        defender::ResolveTcp("redis-a.example.com", 6379, deadline, &ai,
+                             &errors[i]);
+      });
+    }
+    for (std::thread& t : callers) t.join();
+    int timed_out = 0, refused = 0;
+    for (const std::string& e : errors) {
+      timed_out += e == "name lookup timed out";
+      refused += e == "name lookup refused: earlier lookups still unanswered";
+    }
+    return std::to_string(timed_out) + " timed out, " +
+           std::to_string(refused) + " refused, running " +
+           std::to_string(defender::RunningLookups());
+  });
+  CHECK(together == std::to_string(defender::kMaxRunningLookups) +
+                        " timed out, " +
+                        std::to_string(20 - defender::kMaxRunningLookups) +
+                        " refused, running " +
+                        std::to_string(defender::kMaxRunningLookups));
 }
 
 // Issue 10 review, second round: glibc's getaddrinfo_a keeps its helper
@@ -708,8 +743,17 @@ TEST_CASE("a child forked right after a lookup resolves names too") {
     r += InChild([&] {
       std::string c;
       for (int i = 0; i < 3; ++i) c += "child: " + resolve() + "\n";
-      c += "child: abandoned " + std::to_string(defender::AbandonedLookups()) +
-           "\n";
+      c +=
+          "child: running " + std::to_string(defender::RunningLookups()) + "\n";
+      // A deadline already past starts no lookup.
+      defender::AddrInfoPtr ai;
+      std::string err;
+      defender::ResolveTcp(
+          "localhost", 6379,
+          std::chrono::steady_clock::now() - std::chrono::milliseconds(1), &ai,
+          &err);
+      c += "child: past deadline: " + err + ", running " +
+           std::to_string(defender::RunningLookups()) + "\n";
       return c;
     });
     return r;
@@ -717,7 +761,8 @@ TEST_CASE("a child forked right after a lookup resolves names too") {
   CHECK(report ==
         "parent: resolved\n"
         "child: resolved\nchild: resolved\nchild: resolved\n"
-        "child: abandoned 0\n");
+        "child: running 0\n"
+        "child: past deadline: name lookup timed out, running 0\n");
 }
 
 }  // namespace hardening

@@ -457,11 +457,13 @@ TEST_CASE("snapshot file: another build's snapshot as the last valid one") {
   REQUIRE(WriteConfigSnapshot(statedir, in, &err));
   REQUIRE(rename(ours.c_str(), untagged.c_str()) == 0);
   set_mtime(untagged, 1000);
-  // Not snapshots of another build: a tag that is not 16 hex digits, and
-  // damaged bytes.
+  // Not snapshots of another build: a tag that is not 16 hex digits.
   testing::WriteFile(hash + ".0123456789ABCDEF.snapshot",
                      testing::ReadFile(untagged), 0600);
-  testing::WriteFile(hash + ".fedcba9876543210.snapshot", "damaged", 0600);
+  // An older damaged one does not matter.
+  const std::string damaged = hash + ".fedcba9876543210.snapshot";
+  testing::WriteFile(damaged, "damaged", 0600);
+  set_mtime(damaged, 500);
   REQUIRE(ReadConfigSnapshot(statedir, in.conf_path, &out, &err) ==
           SnapshotRead::kAbsent);
   REQUIRE(ReadOtherBuildsConfigSnapshot(statedir, in.conf_path, &out, &err) ==
@@ -473,6 +475,21 @@ TEST_CASE("snapshot file: another build's snapshot as the last valid one") {
   REQUIRE(ReadOtherBuildsConfigSnapshot(statedir, in.conf_path, &newest,
                                         &err) == SnapshotRead::kOk);
   CHECK(newest.config.failure_limit == 9);
+  // Only the newest: when it cannot be used, no older one is (an untagged
+  // file of a release long gone is no last valid configuration).
+  set_mtime(damaged, 4000);
+  ConfigSnapshot none;
+  CHECK(ReadOtherBuildsConfigSnapshot(statedir, in.conf_path, &none, &err) ==
+        SnapshotRead::kBad);
+  CHECK(err == damaged + ": bad configuration snapshot: not a snapshot");
+  // A snapshot of another file under this file's name is not this file's.
+  ConfigSnapshot elsewhere = Sample();
+  elsewhere.conf_path = "/etc/other.toml";
+  testing::WriteFile(damaged, EncodeConfigSnapshot(elsewhere), 0600);
+  set_mtime(damaged, 4000);
+  CHECK(ReadOtherBuildsConfigSnapshot(statedir, in.conf_path, &none, &err) ==
+        SnapshotRead::kBad);
+  CHECK(err == damaged + ": made for another file");
   // Another file's are not this file's.
   ConfigSnapshot other;
   CHECK(ReadOtherBuildsConfigSnapshot(statedir, "/etc/other.toml", &other,
