@@ -286,7 +286,8 @@ SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
       continue;
     }
     struct stat st;
-    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    // lstat, not fstatat: an import the module has already.
+    if (lstat((dir_path + e->d_name).c_str(), &st) != 0) continue;
     if (newest_name.empty() || st.st_mtim.tv_sec > newest.tv_sec ||
         (st.st_mtim.tv_sec == newest.tv_sec &&
          st.st_mtim.tv_nsec > newest.tv_nsec)) {
