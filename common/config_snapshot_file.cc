@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <initializer_list>
 #include <string_view>
 
 #include "common/config_build_tag.h"
@@ -40,6 +42,8 @@ std::array<char, 17> HashName(const std::string& conf_path) {
   return out;
 }
 
+// The name of the releases before build tags: "<hash>.snapshot".
+constexpr std::string_view kUntaggedSnapshotSuffix = ".snapshot";
 // Each build's format has its own file: a process that kept an older
 // module loaded across an upgrade neither overwrites nor reads the new
 // module's snapshot, and keeps its own as its last valid configuration.
@@ -116,19 +120,20 @@ bool WriteAll(int fd, const std::string& bytes) {
 }
 
 // Removes the temporary files "<name>.<pid>.<tid>.tmp" (and the previous
-// release's "<name>.<pid>.tmp") in `dir` that a writer killed between their
-// creation and the rename left, whose process is gone (a later writer
-// removes only its own thread's). A writer whose process is alive is left
-// alone; a pid reused since by another process keeps its file until that
-// process is gone too. Best effort.
-void RemoveDeadWritersFiles(int dir, const std::string& name) {
+// release's "<name>.<pid>.tmp") in `dir`, for each of `names`, that a
+// writer killed between their creation and the rename left, whose process
+// is gone (a later writer removes only its own thread's). A writer whose
+// process is alive is left alone; a pid reused since by another process
+// keeps its file until that process is gone too. One pass over `dir`. Best
+// effort.
+void RemoveDeadWritersFiles(int dir,
+                            std::initializer_list<std::string_view> names) {
   const int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR* d = fd < 0 ? nullptr : lazy::fdopendir(fd);
   if (d == nullptr) {
     if (fd >= 0) close(fd);
     return;
   }
-  const std::string_view prefix = name;
   constexpr std::string_view kTmp = ".tmp";
   // A decimal id greater than 0 that fits a pid_t, all of `text`.
   const auto id = [](std::string_view text) -> pid_t {
@@ -142,13 +147,15 @@ void RemoveDeadWritersFiles(int dir, const std::string& name) {
   };
   while (const dirent* e = lazy::readdir(d)) {
     const std::string_view file = e->d_name;
-    if (file.size() <= prefix.size() + 1 + kTmp.size() ||
-        !file.starts_with(prefix) || file[prefix.size()] != '.' ||
-        !file.ends_with(kTmp)) {
-      continue;
-    }
+    const auto of = [&](std::string_view prefix) {
+      return file.size() > prefix.size() + 1 + kTmp.size() &&
+             file.starts_with(prefix) && file[prefix.size()] == '.' &&
+             file.ends_with(kTmp);
+    };
+    const auto prefix = std::find_if(names.begin(), names.end(), of);
+    if (prefix == names.end()) continue;
     const std::string_view ids = file.substr(
-        prefix.size() + 1, file.size() - prefix.size() - 1 - kTmp.size());
+        prefix->size() + 1, file.size() - prefix->size() - 1 - kTmp.size());
     const size_t dot = ids.find('.');
     const pid_t pid = id(ids.substr(0, dot));
     if (pid == 0 ||
@@ -264,7 +271,6 @@ SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
   const std::string dir_path = statedir + kSubdir + "/";
   const std::string hash = HashName(conf_path).data();
   const std::string own = FileName(conf_path, kSnapshotSuffix);
-  constexpr std::string_view kAnySnapshot = ".snapshot";
   // The newest of them by modification time, and only it: an older one
   // that decodes (the untagged file of a release long gone) is no last
   // valid configuration when a newer one does not.
@@ -275,11 +281,12 @@ SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
     // "<hash>.<16 hex digits>.snapshot", or the untagged "<hash>.snapshot"
     // of the releases before tags.
     if (name == own || !name.starts_with(hash) ||
-        !name.ends_with(kAnySnapshot)) {
+        !name.ends_with(kUntaggedSnapshotSuffix)) {
       continue;
     }
-    const std::string_view tag = name.substr(
-        hash.size(), name.size() - hash.size() - kAnySnapshot.size());
+    const std::string_view tag =
+        name.substr(hash.size(),
+                    name.size() - hash.size() - kUntaggedSnapshotSuffix.size());
     if (!tag.empty() && (tag.size() != 17 || tag[0] != '.' ||
                          tag.find_first_not_of("0123456789abcdef", 1) !=
                              std::string_view::npos)) {
@@ -339,9 +346,9 @@ bool WriteConfigSnapshot(const std::string& statedir,
     unlinkat(dir.get(), tmp.c_str(), 0);
     return false;
   }
-  RemoveDeadWritersFiles(dir.get(), name);
   // And those of the untagged name of the releases before build tags.
-  RemoveDeadWritersFiles(dir.get(), FileName(snapshot.conf_path, ".snapshot"));
+  RemoveDeadWritersFiles(
+      dir.get(), {name, FileName(snapshot.conf_path, kUntaggedSnapshotSuffix)});
   return true;
 }
 

@@ -40,8 +40,7 @@ SnapshotRead ReadConfigSnapshot(const std::string& statedir,
 // made for `conf_path`: else kBad with *err saying why). kAbsent with *err
 // set when there is none. For use only in place of a missing own
 // snapshot (ReadConfigSnapshot's kAbsent), never as the file's current
-// version:
-// after an upgrade, a file that is invalid at that moment is still
+// version: after an upgrade, a file that is invalid at that moment is still
 // enforced by its last valid version.
 SnapshotRead ReadOtherBuildsConfigSnapshot(const std::string& statedir,
                                            const std::string& conf_path,

@@ -11,7 +11,8 @@ namespace defender {
 namespace {
 
 // Trivially destructible, so that no code runs for them when the process
-// exits (the module is never unloaded before). g_api is written once, under g_mutex, before g_loaded is set.
+// exits (the module is never unloaded before). g_api is written once, under
+// g_mutex, before g_loaded is set.
 std::atomic<const char*> g_test_library{nullptr};
 Mutex g_mutex;
 std::atomic<bool> g_loaded{false};
