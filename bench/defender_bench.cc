@@ -30,7 +30,9 @@
 #include "bench/store_fill.h"
 #include "common/archive.h"
 #include "common/journal.h"
+#include "common/parallel.h"
 #include "common/sqlite_db.h"
+#include "defenderctl/threads.h"
 
 namespace bench {
 namespace {
@@ -578,6 +580,8 @@ int Step(const std::string& confdir, const std::string& service,
 }  // namespace bench
 
 int main(int argc, char** argv) {
+  // Store::List reads on threads as in defenderctl (storeops).
+  defender::SetParallelRunner(&defender::ctl::RunOnThreads);
   CLI::App app{
       "Login cost of pam_defender against the baseline and "
       "pam_faillock"};

@@ -179,8 +179,13 @@ class LocalStore final : public Store {
   // write (created by a refused step, or garbage): that one goes.
   bool Finish(Held* h, int64_t now, int64_t history_since, bool remove_empty,
               std::string* err);
-  // Calls `visit` for each record file in the directory.
-  bool ForEach(const Visit& visit, std::string* err);
+  // Calls `visit` for each record file in the directory, one call at a
+  // time, stopping at the first that returns false (with *err set) or at
+  // the first file that cannot be read. With `readers` above 1 the files
+  // are opened, checked, read and decoded on that many threads at once
+  // (RunParallel; only where the program installed a runner), and the
+  // visits, still one at a time, come from any of them in no set order.
+  bool ForEach(const Visit& visit, std::string* err, int readers = 1);
   // Locks `file` alone (waiting at most `timeout_ms`; *timed_out as
   // OpenLocked), reads it, lets `change` update the record (true when it
   // did), and finishes it (Finish, with `remove_empty`).

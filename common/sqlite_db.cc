@@ -159,8 +159,7 @@ int SqliteDb::OnBusy(void* self, int count) {
   return 1;
 }
 
-bool SqliteDb::DeleteInBatches(const char* sql,
-                               const std::function<void(Statement*)>& bind,
+bool SqliteDb::DeleteInBatches(const BatchDelete& batch_delete,
                                int64_t* deleted, std::string* err) {
   using std::chrono::steady_clock;
   constexpr auto kTarget = std::chrono::milliseconds(kBatchMillis);
@@ -179,21 +178,17 @@ bool SqliteDb::DeleteInBatches(const char* sql,
   for (;;) {
     const steady_clock::time_point start = steady_clock::now();
     int64_t n = 0;
+    bool more = false;
     {
       Transaction txn(this);
       if (!txn.ok()) {
         *err = Error("cannot lock");
         return false;
       }
-      Statement st(this, sql);
-      st.Bind(1, batch);
-      bind(&st);
-      st.Step();
-      if (st.error()) {
+      if (!batch_delete(batch, &n, &more)) {
         *err = Error("delete failed");
         return false;
       }
-      n = sqlite3_changes64(db_);
       // The WAL is checkpointed below, after the lock is timed.
       batch_delete_ = true;
       const bool committed = txn.Commit(err);
@@ -202,7 +197,7 @@ bool SqliteDb::DeleteInBatches(const char* sql,
     }
     const steady_clock::time_point end = steady_clock::now();
     *deleted += n;
-    if (n < batch) return true;
+    if (!more || n == 0) return true;
     if (end - start < kTarget / 2 && batch < (int64_t{1} << 20)) {
       batch *= 2;
     } else if (end - start > kTarget && batch > 8) {
@@ -256,6 +251,8 @@ int SqliteDb::OnWalCommit(void* self, sqlite3* db, const char* name,
   }
   return SQLITE_OK;
 }
+
+int64_t SqliteDb::Changes() const { return sqlite3_changes64(db_); }
 
 std::string SqliteDb::Error(std::string_view context) const {
   return path_ + ": " + std::string(context) + ": " + sqlite3_errmsg(db_);

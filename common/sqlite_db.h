@@ -111,15 +111,20 @@ class SqliteDb {
   // the lock for about kBatchMillis at most (the batch size adapts), so
   // that the WAL stays bounded and another defenderctl waiting for the
   // lock gets it between two batches. (Logins never open the archive, so
-  // nothing on the login path waits for it.) `sql` is a DELETE of at most
-  // ?1 rows (the batch size); `bind` binds its other parameters. Stops when
-  // a batch deletes fewer than ?1 rows. *deleted counts the rows deleted,
-  // also on failure.
+  // nothing on the login path waits for it.) `batch` deletes at most
+  // `limit` rows in the open transaction: it sets *n to the rows it
+  // deleted and *more when rows may be left, or returns false on an error
+  // (then Error() describes it). Stops when a batch leaves none, or
+  // deletes none. *deleted
+  // counts the rows deleted, also on failure.
   static constexpr int kBatchMillis = 100;
   static constexpr int kBatchPauseMillis = 0;
-  bool DeleteInBatches(const char* sql,
-                       const std::function<void(Statement*)>& bind,
-                       int64_t* deleted, std::string* err);
+  using BatchDelete =
+      std::function<bool(int64_t limit, int64_t* n, bool* more)>;
+  bool DeleteInBatches(const BatchDelete& batch, int64_t* deleted,
+                       std::string* err);
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  int64_t Changes() const;
 
  private:
   // SQLite's default automatic checkpoint size.

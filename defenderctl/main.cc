@@ -8,10 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "common/parallel.h"
 #include "defender_build_config.h"
 #include "defenderctl/cli_clock.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
+#include "defenderctl/threads.h"
 
 namespace defender::ctl {
 namespace {
@@ -78,6 +80,7 @@ int Main(int argc, char** argv) {
 }  // namespace defender::ctl
 
 int main(int argc, char** argv) {
+  defender::SetParallelRunner(&defender::ctl::RunOnThreads);
   try {
     const int rc = defender::ctl::Main(argc, argv);
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) {

@@ -14,12 +14,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "common/normalize.h"
+#include "common/parallel.h"
 #include "common/subject_record.h"
+#include "defenderctl/threads.h"
 #include "tests/support/files.h"
 #include "tests/support/process.h"
 #include "tests/unit/store_contract.h"
@@ -733,6 +740,123 @@ TEST_CASE("LocalStore: hostile record files give an error, never followed") {
   CHECK(ReadFile(target) == "");  // A symlink's target is never written.
 }
 
+// A ParallelRunner that counts the threads asked for and the threads that
+// ran the work, then runs it with defenderctl's runner (real threads).
+struct CountingRunner {
+  static inline std::atomic<int> asked{0};
+  static inline std::mutex mu;
+  static inline std::set<std::thread::id> ran;
+  static void Run(int threads, const std::function<void()>& work) {
+    asked = threads;
+    ctl::RunOnThreads(threads, [&] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ran.insert(std::this_thread::get_id());
+      }
+      work();
+    });
+  }
+  CountingRunner() {
+    asked = 0;
+    ran.clear();
+    SetParallelRunner(&Run);
+  }
+  ~CountingRunner() { SetParallelRunner(nullptr); }
+};
+
+TEST_CASE("LocalStore: List, Stats and remembered hosts read on threads") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir);
+  // 1,500 subjects: users (one in ten with a name hashed under the store's
+  // key) and hosts, one in three of each blocked; plus garbage files that
+  // list nothing and a .key file that is no record.
+  std::vector<Subject> subjects;
+  for (int i = 0; i < 750; ++i) {
+    subjects.push_back({SubjectKind::kUser,
+                        i % 10 == 0 ? std::string(120, 'u') + std::to_string(i)
+                                    : "user" + std::to_string(i)});
+    subjects.push_back({SubjectKind::kHost, "10.0." + std::to_string(i / 256) +
+                                                "." + std::to_string(i % 256)});
+  }
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    // Above the limit of 1 (blocked) for one in three of each kind (i / 2
+    // a multiple of 3: 250 of 750), at it for the others.
+    Fail(*s, subjects[i], 1, kParams, kT0);
+    if (i / 2 % 3 == 0) {
+      CHECK(Fail(*s, subjects[i], 1, kParams, kT0).newly_blocked);
+    }
+  }
+  for (int i = 0; i < 20; ++i) {
+    WriteFile(FileOf(dir, {SubjectKind::kUser, "garbage" + std::to_string(i)}),
+              "not a record", 0600);
+  }
+  std::string err;
+  std::vector<StoreEntry> serial;
+  REQUIRE_MESSAGE(s->List(kT0, false, &serial, &err), err);
+  StoreStats serial_stats;
+  REQUIRE_MESSAGE(s->Stats(kT0, 86400, &serial_stats, &err), err);
+  REQUIRE(serial.size() == subjects.size());
+
+  CountingRunner runner;
+  std::vector<StoreEntry> listed;
+  REQUIRE_MESSAGE(s->List(kT0, false, &listed, &err), err);
+  CHECK(CountingRunner::asked == 4);
+  // As many threads as the runner could have, and no more than 4.
+  const int threads = static_cast<int>(CountingRunner::ran.size());
+  CHECK(threads >= std::min<int>(2, std::thread::hardware_concurrency()));
+  CHECK(threads <= 4);
+  // The same entries, each once, in the same order.
+  REQUIRE(listed.size() == subjects.size());
+  for (size_t i = 0; i < listed.size(); ++i) {
+    CAPTURE(i);
+    CHECK(listed[i].subject == serial[i].subject);
+    CHECK(listed[i].state.failures == serial[i].state.failures);
+    CHECK(listed[i].state.blocked == serial[i].state.blocked);
+  }
+  for (const Subject& who : subjects) {
+    CHECK(std::count_if(listed.begin(), listed.end(), [&](const StoreEntry& e) {
+            return e.subject == who;
+          }) == 1);
+  }
+  std::vector<StoreEntry> blocked;
+  REQUIRE_MESSAGE(s->List(kT0, true, &blocked, &err), err);
+  CHECK(blocked.size() == 500);
+  StoreStats stats;
+  REQUIRE_MESSAGE(s->Stats(kT0, 86400, &stats, &err), err);
+  // 250 of each kind blocked with 2 failures, 500 with 1; each block once
+  // in the history.
+  const StoreStats want{250, 250, 0, 500, 500, 250 * 2 * 2 + 500 * 2,
+                        500, 0,   0};
+  CheckStats(stats, want);
+  CheckStats(serial_stats, want);
+
+  SUBCASE("an untrusted file stops every reader with its name") {
+    const std::string bad = FileOf(dir, subjects[777]);
+    REQUIRE(chmod(bad.c_str(), 0620) == 0);
+    listed.clear();
+    CHECK_FALSE(s->List(kT0, false, &listed, &err));
+    CHECK(err == bad +
+                     ": untrusted store: owned by uid 0 with mode 0620 (must "
+                     "be owned by uid 0 and not writable by group or others)");
+    CHECK(listed.size() < subjects.size());
+  }
+  SUBCASE("files unlinked while the readers run are skipped") {
+    // A prune on another thread removes every other file meanwhile.
+    std::thread remover([&] {
+      for (size_t i = 0; i < subjects.size(); i += 2) {
+        unlink(FileOf(dir, subjects[i]).c_str());
+      }
+    });
+    listed.clear();
+    const bool ok = s->List(kT0, false, &listed, &err);
+    remover.join();
+    CHECK_MESSAGE(ok, err);
+    CHECK(listed.size() >= subjects.size() / 2);
+    CHECK(listed.size() <= subjects.size());
+  }
+}
+
 // relatime sets the access time at the first read after each write, which
 // writes the inode: a step opens its record files with O_NOATIME.
 TEST_CASE("LocalStore: reads, counts and lists leave access times alone") {
@@ -974,9 +1098,8 @@ TEST_CASE("LocalStore: an unblock that could not be written is not reported") {
   std::string err;
   REQUIRE_MESSAGE(s->Block(kAlice, 0, kT0, &err), err);  // Her first slot.
   std::vector<Subject> cleared;
-  const bool ok = WithFileSizeLimit(1024, [&] {
-    return s->UnblockAll(kT0, &cleared, &err);
-  });
+  const bool ok = WithFileSizeLimit(
+      1024, [&] { return s->UnblockAll(kT0, &cleared, &err); });
   CHECK_FALSE(ok);
   CHECK(StateIn(*s, kAlice, kT0).blocked);
   CHECK(cleared.empty());

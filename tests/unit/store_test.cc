@@ -262,6 +262,50 @@ TEST_CASE("SqliteAttemptLog appends, filters newest first and prunes") {
   CHECK(rows[0].time == 300);
 }
 
+// Prune deletes in batches of a time range, the oldest first: rows sharing
+// one second beyond a batch, times out of id order, and the rows at or
+// after the cut-off kept.
+TEST_CASE("SqliteAttemptLog::Prune deletes exactly the rows before the cut") {
+  TempDir dir;
+  std::string err;
+  auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
+  REQUIRE(db != nullptr);
+  SqliteAttemptLog log(db.get());
+  {
+    SqliteDb::Transaction txn(db.get());
+    REQUIRE(txn.ok());
+    const auto add = [&](int64_t t) {
+      REQUIRE_MESSAGE(log.Append({t, "sshd", "u", "", "", "failure"}, &err),
+                      err);
+    };
+    for (int i = 0; i < 50; ++i) add(450);   // At the cut: kept.
+    for (int i = 0; i < 700; ++i) add(100);  // One second, 700 rows.
+    for (int t = 400; t > 100; --t) add(t);  // Newest first by id.
+    for (int t = 500; t < 700; ++t) add(t);  // After the cut: kept.
+    for (int i = 0; i < 130; ++i) add(449);  // Just before it.
+    REQUIRE(txn.Commit(&err));
+  }
+  int64_t n = 0;
+  REQUIRE(log.Prune(450, /*dry_run=*/true, &n, &err));
+  CHECK(n == 700 + 300 + 130);
+  REQUIRE_MESSAGE(log.Prune(450, /*dry_run=*/false, &n, &err), err);
+  CHECK(n == 700 + 300 + 130);
+  std::vector<Attempt> rows;
+  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(rows.size() == 250);
+  CHECK(rows.front().time == 699);
+  CHECK(rows.back().time == 450);
+  CHECK(std::count_if(rows.begin(), rows.end(),
+                      [](const Attempt& a) { return a.time == 450; }) == 50);
+  REQUIRE(log.Prune(450, /*dry_run=*/false, &n, &err));
+  CHECK(n == 0);
+  // Everything, the last batch shorter than the others.
+  REQUIRE(log.Prune(1000, /*dry_run=*/false, &n, &err));
+  CHECK(n == 250);
+  REQUIRE(log.Query({}, &rows, &err));
+  CHECK(rows.empty());
+}
+
 // Issue 10 finding 4: refused attempts are rows too, so an attacker could
 // grow the attempt log without limit; attempts.max_rows bounds it (the
 // archive's ingest runs Trim after each batch).
