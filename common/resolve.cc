@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <string>
 
 #include "common/lazy_libc.h"
 
@@ -155,16 +157,19 @@ bool ResolveTcp(const std::string& host, int port,
     *err = "name lookup timed out";
     return false;
   }
+  // Allocated before a slot is taken: a std::bad_alloc here (caught at
+  // the PAM boundary) keeps no slot.
+  auto owned = std::make_unique<Lookup>();
   const pid_t pid = lazy::getpid();
+  owned->pid = pid;
+  owned->host = host;
+  owned->service = service;
+  owned->hints = Hints(AI_ADDRCONFIG);
   if (!TakeSlot(pid)) {
     *err = "name lookup refused: earlier lookups still unanswered";
     return false;
   }
-  auto* lookup = new Lookup;
-  lookup->pid = pid;
-  lookup->host = host;
-  lookup->service = service;
-  lookup->hints = Hints(AI_ADDRCONFIG);
+  Lookup* lookup = owned.release();
   lookup->event_fd = lazy::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   int error = errno;
   if (lookup->event_fd < 0 || !StartLookup(lookup, &error)) {

@@ -18,7 +18,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +29,25 @@
 #include "common/redis_store.h"
 #include "common/resolve.h"
 #include "harness.h"
+
+// The next allocation by operator new fails when set (once): how a test
+// makes std::bad_alloc come from a chosen call.
+std::atomic<bool> g_fail_next_new{false};
+
+// malloc and free out of line: GCC would otherwise see free() of what
+// operator new returned and warn (-Wmismatched-new-delete).
+[[gnu::noinline]] void* Allocate(std::size_t n) {
+  return std::malloc(n == 0 ? 1 : n);
+}
+[[gnu::noinline]] void Deallocate(void* p) { std::free(p); }
+
+void* operator new(std::size_t n) {
+  if (g_fail_next_new.exchange(false)) throw std::bad_alloc();
+  if (void* p = Allocate(n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { Deallocate(p); }
+void operator delete(void* p, std::size_t) noexcept { Deallocate(p); }
 
 namespace hardening {
 namespace {
@@ -622,6 +643,42 @@ TEST_CASE("a Sentinel's master port out of range or not a number is refused") {
           "no Redis master found through Sentinel: sentinel " +
               sentinel.address() + ": bad port in reply");
   }
+}
+
+// ResolveTcp allocates its lookup before it takes one of the process's
+// kMaxRunningLookups slots: an allocation that fails (std::bad_alloc, which
+// the PAM boundary catches) keeps no slot. Taken first, eight such
+// failures refused every host name until the process ended.
+TEST_CASE("a lookup whose allocation fails keeps no lookup slot") {
+  const std::string report = InChild([] {
+    std::string r;
+    const std::string host = "redis-a.example.com";
+    for (size_t i = 0; i < defender::kMaxRunningLookups + 1; ++i) {
+      defender::AddrInfoPtr out;
+      std::string err;
+      err.reserve(200);  // The refusal's message: no allocation of its own.
+      bool threw = false;
+      g_fail_next_new = true;
+      try {
+        defender::ResolveTcp(
+            host, 6379,
+            std::chrono::steady_clock::now() + std::chrono::seconds(1), &out,
+            &err);
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+      const bool unused = g_fail_next_new.exchange(false);
+      r += threw ? "bad_alloc" : "returned: " + err;
+      r += unused ? " (no allocation)\n" : "\n";
+    }
+    r += "running " + std::to_string(defender::RunningLookups()) + "\n";
+    return r;
+  });
+  std::string expected;
+  for (size_t i = 0; i < defender::kMaxRunningLookups + 1; ++i) {
+    expected += "bad_alloc\n";
+  }
+  CHECK(report == expected + "running 0\n");
 }
 
 // Issue 10 review: a Redis host name was resolved with a blocking
