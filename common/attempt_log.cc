@@ -91,18 +91,6 @@ bool CountRows(SqliteDb* db, const char* sql,
   return true;
 }
 
-// Runs `sql` with ?1 = `value` and ?2 = `limit` (if it has a ?2): *n rows
-// deleted.
-bool DeleteRows(SqliteDb* db, const char* sql, int64_t value, int64_t limit,
-                int64_t* n) {
-  SqliteDb::Statement st(db, sql);
-  st.Bind(1, value);
-  st.Bind(2, limit);  // Without a ?2, SQLite refuses it: no harm.
-  st.Step();
-  *n = db->Changes();
-  return st.ok() && !st.error();
-}
-
 }  // namespace
 
 bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
@@ -116,29 +104,39 @@ bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
   // (limit + 1)th oldest, found on the time index, as one range, whose ids
   // SQLite collects from the index in one pass (deleting a list of ids
   // chosen by a subquery took half as long again: bench/README.md). When
-  // those limit + 1 rows share one second, its rows go by id instead.
+  // those limit + 1 rows share one time, the oldest limit rows (all of that
+  // time) go by id instead. The bound is bound as read, type and all: a
+  // time that is not an integer (only a hand-edited archive has one) is
+  // compared as it is.
   return db_->DeleteInBatches(
       [&](int64_t limit, int64_t* n, bool* more) {
-        int64_t bound = before;
-        {
-          SqliteDb::Statement st(db_,
-                                 "SELECT time FROM attempts WHERE time < ?1 "
-                                 "ORDER BY time LIMIT 1 OFFSET ?2");
-          st.Bind(1, before);
-          st.Bind(2, limit);
-          *more = st.Step();
-          if (!st.ok() || st.error()) return false;
-          if (*more) bound = st.Int(0);
+        SqliteDb::Statement bound(db_,
+                                  "SELECT time FROM attempts WHERE time < ?1 "
+                                  "ORDER BY time LIMIT 1 OFFSET ?2");
+        bound.Bind(1, before);
+        bound.Bind(2, limit);
+        *more = bound.Step();
+        if (!bound.ok() || bound.error()) return false;
+        SqliteDb::Statement range(db_, "DELETE FROM attempts WHERE time < ?1");
+        if (*more) {
+          range.BindColumn(1, bound, 0);
+        } else {
+          range.Bind(1, before);
         }
-        if (!DeleteRows(db_, "DELETE FROM attempts WHERE time < ?1", bound,
-                        limit, n)) {
-          return false;
-        }
+        bound.Reset();
+        range.Step();
+        *n = db_->Changes();
+        if (!range.ok() || range.error()) return false;
         if (*n > 0 || !*more) return true;
-        return DeleteRows(db_,
-                          "DELETE FROM attempts WHERE id IN (SELECT id FROM "
-                          "attempts WHERE time = ?1 LIMIT ?2)",
-                          bound, limit, n);
+        SqliteDb::Statement oldest(db_,
+                                   "DELETE FROM attempts WHERE id IN (SELECT "
+                                   "id FROM attempts WHERE time < ?1 ORDER BY "
+                                   "time LIMIT ?2)");
+        oldest.Bind(1, before);
+        oldest.Bind(2, limit);
+        oldest.Step();
+        *n = db_->Changes();
+        return oldest.ok() && !oldest.error();
       },
       count, err);
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -626,23 +627,35 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
     if (fd >= 0) close(fd);
     return false;
   }
+  struct DirCloser {
+    DIR* d;
+    ~DirCloser() { lazy::closedir(d); }
+  } closer{d};
   // The directory, the visits, the key and the outcome are shared under
   // `mu`; each reader opens, checks, reads and decodes its files alone, a
   // batch of names at a time (one lock taken per batch, not per file).
+  // Each record name has its position in the directory: the error
+  // reported is the one at the lowest position, and only the files before
+  // it are visited, as when one reader reads them all in order.
+  constexpr uint64_t kNone = UINT64_MAX;
   Mutex mu;
-  bool at_end = false;  // The directory is read to its end.
-  bool stop = false;    // Set with the first error (or the visit's false).
-  bool ok = true;
-  const auto fail = [&](std::string&& e) {
+  bool at_end = false;   // The directory is read to its end.
+  bool stopped = false;  // A visit returned false (*err set) or threw.
+  uint64_t taken = 0;    // Record names taken from the directory.
+  std::atomic<uint64_t> failed_at{kNone};  // Lowest unreadable position.
+  std::string failure;                     // Its message.
+  const auto fail = [&](uint64_t at, std::string&& e) {
     MutexLock lock(&mu);
-    if (!stop) *err = std::move(e);
-    ok = false;
-    stop = true;
+    if (at < failed_at.load()) {
+      failed_at = at;
+      failure = std::move(e);
+    }
   };
   struct Read {
     std::string file;
     ParsedFileName parsed;
     SubjectRecord rec;
+    uint64_t at = 0;
     bool valid = false;
   };
   const auto read = [&] {
@@ -653,27 +666,33 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
       size_t n = 0;
       {
         MutexLock lock(&mu);
-        while (!stop && !at_end && n < batch.size()) {
+        // No batch is taken after a failure: its names would all come
+        // after the failed one.
+        while (!stopped && failed_at.load() == kNone && !at_end &&
+               n < batch.size()) {
           errno = 0;
           const dirent* entry = lazy::readdir(d);
           if (entry == nullptr) {
             if (errno != 0) {
-              *err = ErrnoMessage(dir() + "/" + kSubjectsDir,
-                                  "cannot read directory");
-              ok = false;
-              stop = true;
+              failed_at = taken;
+              failure = ErrnoMessage(dir() + "/" + kSubjectsDir,
+                                     "cannot read directory");
             }
             at_end = true;
             break;
           }
           Read& r = batch[n];
           r.file = entry->d_name;
-          if (ParseRecordFileName(r.file, &r.parsed)) ++n;  // Not .key.
+          if (ParseRecordFileName(r.file, &r.parsed)) {  // Not .key.
+            r.at = taken++;
+            ++n;
+          }
         }
-        if (stop || n == 0) return;
+        if (n == 0) return;
       }
       size_t read = 0;
-      for (size_t i = 0; i < n; ++i) {
+      bool failed = false;
+      for (size_t i = 0; i < n && batch[i].at < failed_at.load(); ++i) {
         Read& r = batch[i];
         const LazyPath path = PathOf(r.file);
         const int rfd = OpenRecordFile(
@@ -681,14 +700,20 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
             O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (rfd < 0) {
           if (errno == ENOENT) continue;  // Unlinked meanwhile.
-          return fail(OpenError(path.str()));
+          fail(r.at, OpenError(path.str()));
+          failed = true;
+          break;
         }
         struct stat st;
         const bool read_ok =
             CheckRecordFile(rfd, path, store_dir_->euid(), &st, &e) &&
             ReadFile(rfd, path, &bytes, &e);
         close(rfd);
-        if (!read_ok) return fail(std::move(e));
+        if (!read_ok) {
+          fail(r.at, std::move(e));
+          failed = true;
+          break;
+        }
         // Lock-free: one of the two slots is always whole
         // (subject_record.h).
         int slot;
@@ -698,25 +723,37 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
         ++read;
       }
       MutexLock lock(&mu);
-      for (size_t i = 0; i < read && !stop; ++i) {
+      for (size_t i = 0; i < read && !stopped; ++i) {
         const Read& r = batch[i];
+        if (r.at >= failed_at.load()) break;
         bool mine = r.valid && !r.parsed.hashed && r.rec.name == r.parsed.name;
         if (r.valid && r.parsed.hashed && NeedsHashedName(r.rec.name)) {
           std::string ignored;
           mine = LoadKey(/*create=*/false, &ignored) && key_ &&
                  RecordFileName(r.rec.kind, r.rec.name, *key_) == r.file;
         }
-        if (!visit(r.file, mine ? &r.rec : nullptr, err)) {
-          ok = false;
-          stop = true;
-        }
+        if (!visit(r.file, mine ? &r.rec : nullptr, err)) stopped = true;
       }
-      if (stop) return;
+      if (stopped || failed) return;
     }
   };
-  RunParallel(readers, read);
-  lazy::closedir(d);
-  return ok;
+  // A visit that throws stops the other readers too (RunParallel rethrows
+  // the exception once they have returned).
+  RunParallel(readers, [&] {
+    try {
+      read();
+    } catch (...) {
+      MutexLock lock(&mu);
+      stopped = true;
+      throw;
+    }
+  });
+  if (stopped) return false;
+  if (failed_at.load() != kNone) {
+    *err = std::move(failure);
+    return false;
+  }
+  return true;
 }
 
 bool LocalStore::Update(const std::string& file, int64_t now,

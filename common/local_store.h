@@ -181,10 +181,15 @@ class LocalStore final : public Store {
               std::string* err);
   // Calls `visit` for each record file in the directory, one call at a
   // time, stopping at the first that returns false (with *err set) or at
-  // the first file that cannot be read. With `readers` above 1 the files
-  // are opened, checked, read and decoded on that many threads at once
-  // (RunParallel; only where the program installed a runner), and the
-  // visits, still one at a time, come from any of them in no set order.
+  // the first file that cannot be read (*err names it). With `readers`
+  // above 1 the files are opened, checked, read and decoded on that many
+  // threads at once (RunParallel; only where the program installed a
+  // runner), and the visits, still one at a time, come from any of them in
+  // no set order. The file named is still the first unreadable one in
+  // directory order, and every file before it is visited; some after it
+  // may be visited too (only readers whose visits change nothing, as
+  // List's, use more than one). An exception from `visit` stops every
+  // reader and reaches the caller.
   bool ForEach(const Visit& visit, std::string* err, int readers = 1);
   // Locks `file` alone (waiting at most `timeout_ms`; *timed_out as
   // OpenLocked), reads it, lets `change` update the record (true when it

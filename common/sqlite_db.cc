@@ -197,7 +197,11 @@ bool SqliteDb::DeleteInBatches(const BatchDelete& batch_delete,
     }
     const steady_clock::time_point end = steady_clock::now();
     *deleted += n;
-    if (!more || n == 0) return true;
+    if (!more) return true;
+    if (n == 0) {  // Rows left that the batch could not delete.
+      *err = path_ + ": rows to delete left undeleted";
+      return false;
+    }
     if (end - start < kTarget / 2 && batch < (int64_t{1} << 20)) {
       batch *= 2;
     } else if (end - start > kTarget && batch > 8) {
@@ -344,6 +348,13 @@ void SqliteDb::Statement::Bind(int index, std::string_view value) {
   if (stmt_) {
     sqlite3_bind_text(stmt_, index, value.data(),
                       static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  }
+}
+
+void SqliteDb::Statement::BindColumn(int index, const Statement& from,
+                                     int column) {
+  if (stmt_ && from.stmt_) {
+    sqlite3_bind_value(stmt_, index, sqlite3_column_value(from.stmt_, column));
   }
 }
 

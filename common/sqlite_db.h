@@ -73,6 +73,9 @@ class SqliteDb {
     bool ok() const { return stmt_ != nullptr; }
     void Bind(int index, int64_t value);
     void Bind(int index, std::string_view value);
+    // Binds a copy of column `column` of `from`'s current row as it is
+    // (its type too: a REAL stays a REAL).
+    void BindColumn(int index, const Statement& from, int column);
     // Steps once: true with a row available, false when done or on error
     // (then error() is true).
     bool Step();
@@ -114,8 +117,8 @@ class SqliteDb {
   // nothing on the login path waits for it.) `batch` deletes at most
   // `limit` rows in the open transaction: it sets *n to the rows it
   // deleted and *more when rows may be left, or returns false on an error
-  // (then Error() describes it). Stops when a batch leaves none, or
-  // deletes none. *deleted
+  // (then Error() describes it). Stops when a batch leaves none; one that
+  // leaves some but deletes none is an error. *deleted
   // counts the rows deleted, also on failure.
   static constexpr int kBatchMillis = 100;
   static constexpr int kBatchPauseMillis = 0;

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -764,6 +765,23 @@ struct CountingRunner {
   ~CountingRunner() { SetParallelRunner(nullptr); }
 };
 
+// The processors this process may run on, as the runner counts them.
+int Processors() {
+  cpu_set_t set;
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  return CPU_COUNT(&set);
+}
+
+// The record files in dir/subjects in directory (readdir) order.
+std::vector<std::string> RecordFilesInOrder(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/subjects")) {
+    const std::string name = e.path().filename();
+    if (name[0] != '.') out.push_back(name);
+  }
+  return out;
+}
+
 TEST_CASE("LocalStore: List, Stats and remembered hosts read on threads") {
   TempDir tmp;
   const std::string dir = tmp / "s";
@@ -779,11 +797,12 @@ TEST_CASE("LocalStore: List, Stats and remembered hosts read on threads") {
     subjects.push_back({SubjectKind::kHost, "10.0." + std::to_string(i / 256) +
                                                 "." + std::to_string(i % 256)});
   }
+  const auto is_blocked = [](size_t i) { return i / 2 % 3 == 0; };
   for (size_t i = 0; i < subjects.size(); ++i) {
     // Above the limit of 1 (blocked) for one in three of each kind (i / 2
     // a multiple of 3: 250 of 750), at it for the others.
     Fail(*s, subjects[i], 1, kParams, kT0);
-    if (i / 2 % 3 == 0) {
+    if (is_blocked(i)) {
       CHECK(Fail(*s, subjects[i], 1, kParams, kT0).newly_blocked);
     }
   }
@@ -791,68 +810,155 @@ TEST_CASE("LocalStore: List, Stats and remembered hosts read on threads") {
     WriteFile(FileOf(dir, {SubjectKind::kUser, "garbage" + std::to_string(i)}),
               "not a record", 0600);
   }
+  // What List must return: every subject once, in SubjectOrder.
+  std::vector<StoreEntry> want;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    want.push_back(
+        {subjects[i], SubjectState{is_blocked(i) ? 2 : 1, is_blocked(i),
+                                   is_blocked(i) ? kT0 + 600 : 0}});
+  }
+  std::sort(want.begin(), want.end(),
+            [](const StoreEntry& a, const StoreEntry& b) {
+              return a.subject.kind != b.subject.kind
+                         ? a.subject.kind < b.subject.kind
+                         : a.subject.name < b.subject.name;
+            });
+  // 250 of each kind blocked with 2 failures, 500 with 1; each block once
+  // in the history.
+  const StoreStats want_stats{250, 250, 0, 500, 500, 250 * 2 * 2 + 500 * 2,
+                              500, 0,   0};
+  const auto check_list = [&](const std::vector<StoreEntry>& listed) {
+    REQUIRE(listed.size() == want.size());
+    for (size_t i = 0; i < listed.size(); ++i) {
+      CAPTURE(i);
+      CHECK(listed[i].subject == want[i].subject);
+      CHECK(listed[i].state.failures == want[i].state.failures);
+      CHECK(listed[i].state.blocked == want[i].state.blocked);
+    }
+  };
   std::string err;
-  std::vector<StoreEntry> serial;
-  REQUIRE_MESSAGE(s->List(kT0, false, &serial, &err), err);
-  StoreStats serial_stats;
-  REQUIRE_MESSAGE(s->Stats(kT0, 86400, &serial_stats, &err), err);
-  REQUIRE(serial.size() == subjects.size());
+  std::vector<StoreEntry> listed;
+  StoreStats stats;
+  // Without a runner: on the caller's thread.
+  REQUIRE_MESSAGE(s->List(kT0, false, &listed, &err), err);
+  check_list(listed);
+  REQUIRE_MESSAGE(s->Stats(kT0, 86400, &stats, &err), err);
+  CheckStats(stats, want_stats);
 
   CountingRunner runner;
-  std::vector<StoreEntry> listed;
   REQUIRE_MESSAGE(s->List(kT0, false, &listed, &err), err);
   CHECK(CountingRunner::asked == 4);
-  // As many threads as the runner could have, and no more than 4.
-  const int threads = static_cast<int>(CountingRunner::ran.size());
-  CHECK(threads >= std::min<int>(2, std::thread::hardware_concurrency()));
-  CHECK(threads <= 4);
-  // The same entries, each once, in the same order.
-  REQUIRE(listed.size() == subjects.size());
-  for (size_t i = 0; i < listed.size(); ++i) {
-    CAPTURE(i);
-    CHECK(listed[i].subject == serial[i].subject);
-    CHECK(listed[i].state.failures == serial[i].state.failures);
-    CHECK(listed[i].state.blocked == serial[i].state.blocked);
-  }
-  for (const Subject& who : subjects) {
-    CHECK(std::count_if(listed.begin(), listed.end(), [&](const StoreEntry& e) {
-            return e.subject == who;
-          }) == 1);
-  }
+  // As many threads as the runner may have (one per processor), up to 4.
+  CHECK(static_cast<int>(CountingRunner::ran.size()) ==
+        std::min(4, Processors()));
+  check_list(listed);
   std::vector<StoreEntry> blocked;
   REQUIRE_MESSAGE(s->List(kT0, true, &blocked, &err), err);
   CHECK(blocked.size() == 500);
-  StoreStats stats;
+  for (const StoreEntry& e : blocked) CHECK(e.state.blocked);
+  CountingRunner::asked = 0;
   REQUIRE_MESSAGE(s->Stats(kT0, 86400, &stats, &err), err);
-  // 250 of each kind blocked with 2 failures, 500 with 1; each block once
-  // in the history.
-  const StoreStats want{250, 250, 0, 500, 500, 250 * 2 * 2 + 500 * 2,
-                        500, 0,   0};
-  CheckStats(stats, want);
-  CheckStats(serial_stats, want);
+  CHECK(CountingRunner::asked == 4);
+  CheckStats(stats, want_stats);
 
-  SUBCASE("an untrusted file stops every reader with its name") {
-    const std::string bad = FileOf(dir, subjects[777]);
-    REQUIRE(chmod(bad.c_str(), 0620) == 0);
-    listed.clear();
-    CHECK_FALSE(s->List(kT0, false, &listed, &err));
-    CHECK(err == bad +
-                     ": untrusted store: owned by uid 0 with mode 0620 (must "
-                     "be owned by uid 0 and not writable by group or others)");
-    CHECK(listed.size() < subjects.size());
+  SUBCASE("the first untrusted file in directory order is the one named") {
+    // Two untrusted files: the one a single reader meets first is named,
+    // whichever reader gets where first, and every file before it is
+    // visited (some after it may be too: List's entries are not used
+    // when it fails).
+    const std::vector<std::string> order = RecordFilesInOrder(dir);
+    REQUIRE(order.size() == 1520);
+    std::vector<std::string> bad;
+    for (size_t at : {700, 704}) {  // In two batches of 64 names.
+      bad.push_back(dir + "/subjects/" + order[at]);
+      REQUIRE(chmod(bad.back().c_str(), 0620) == 0);
+    }
+    // The live records before position 700 (not the garbage files,
+    // "u-" and the hex of "garbage...").
+    size_t before = 0;
+    for (size_t i = 0; i < 700; ++i) {
+      if (order[i].rfind("u-67617262616765", 0) != 0) ++before;
+    }
+    CHECK(before < 700);
+    CHECK(before > 600);
+    for (int round = 0; round < 20; ++round) {
+      CountingRunner::ran.clear();
+      CHECK_FALSE(s->List(kT0, false, &listed, &err));
+      CHECK(err == bad[0] +
+                       ": untrusted store: owned by uid 0 with mode 0620 "
+                       "(must be owned by uid 0 and not writable by group or "
+                       "others)");
+      CHECK(listed.size() >= before);
+    }
+  }
+  SUBCASE("the remembered hosts are the same on threads") {
+    std::vector<RememberedEntry> remembered;
+    for (size_t i = 2; i < 200; i += 2) {  // Users, not hashed.
+      if (i / 2 % 10 == 0) continue;
+      const Subject three[] = {
+          subjects[i],
+          subjects[i + 1],
+          {SubjectKind::kPair, subjects[i].name + "@" + subjects[i + 1].name}};
+      const bool reset[] = {true, true, true};
+      std::vector<SubjectState> states;
+      bool refused = false;
+      REQUIRE_MESSAGE(s->RecordSuccess(three, reset, {}, RefusalRule::kAny,
+                                       86400, kT0, &states, &refused, &err),
+                      err);
+      // A blocked user's success is refused, and remembers nothing.
+      CHECK(refused == is_blocked(i));
+      if (!refused) {
+        remembered.push_back(
+            {subjects[i].name, subjects[i + 1].name, kT0 + 86400});
+      }
+    }
+    std::sort(remembered.begin(), remembered.end(),
+              [](const RememberedEntry& a, const RememberedEntry& b) {
+                return a.user != b.user ? a.user < b.user : a.host < b.host;
+              });
+    REQUIRE(remembered.size() == 60);  // 99 users, 9 hashed, 30 blocked.
+    std::vector<RememberedEntry> threaded;
+    CountingRunner::asked = 0;
+    REQUIRE_MESSAGE(s->ListRemembered(kT0 + 1, &threaded, &err), err);
+    CHECK(CountingRunner::asked == 4);
+    REQUIRE(threaded.size() == remembered.size());
+    for (size_t i = 0; i < threaded.size(); ++i) {
+      CAPTURE(i);
+      CHECK(threaded[i].user == remembered[i].user);
+      CHECK(threaded[i].host == remembered[i].host);
+      CHECK(threaded[i].until == remembered[i].until);
+    }
   }
   SUBCASE("files unlinked while the readers run are skipped") {
-    // A prune on another thread removes every other file meanwhile.
+    // Every other record file goes while List reads: those left are listed,
+    // each once; a removed one may or may not be.
+    const std::vector<std::string> files = RecordFilesInOrder(dir);
+    std::set<std::string> kept;
     std::thread remover([&] {
-      for (size_t i = 0; i < subjects.size(); i += 2) {
-        unlink(FileOf(dir, subjects[i]).c_str());
+      for (size_t i = 0; i < files.size(); ++i) {
+        if (i % 2 == 0) {
+          CHECK(unlink((dir + "/subjects/" + files[i]).c_str()) == 0);
+        }
       }
     });
-    listed.clear();
     const bool ok = s->List(kT0, false, &listed, &err);
     remover.join();
     CHECK_MESSAGE(ok, err);
-    CHECK(listed.size() >= subjects.size() / 2);
+    std::set<std::pair<SubjectKind, std::string>> seen;
+    for (const StoreEntry& e : listed) {
+      CHECK(seen.insert({e.subject.kind, e.subject.name}).second);  // Once.
+    }
+    std::vector<StoreEntry> left;
+    REQUIRE_MESSAGE(s->List(kT0, false, &left, &err), err);
+    size_t records_kept = 0;  // Odd positions, but not the garbage files.
+    for (size_t i = 1; i < files.size(); i += 2) {
+      if (files[i].rfind("u-67617262616765", 0) != 0) ++records_kept;
+    }
+    CHECK(left.size() == records_kept);
+    for (const StoreEntry& e : left) {
+      CHECK(seen.count({e.subject.kind, e.subject.name}) == 1);
+    }
+    CHECK(listed.size() >= left.size());
     CHECK(listed.size() <= subjects.size());
   }
 }

@@ -262,6 +262,54 @@ TEST_CASE("SqliteAttemptLog appends, filters newest first and prunes") {
   CHECK(rows[0].time == 300);
 }
 
+// Counts the rows each transaction of `db` deletes (SQLite's update and
+// commit hooks) while it lives.
+class BatchCounter {
+ public:
+  explicit BatchCounter(SqliteDb* db) : db_(db) {
+    sqlite3_update_hook(
+        db_->handle(),
+        [](void* b, int op, const char*, const char*, sqlite3_int64) {
+          if (op == SQLITE_DELETE)
+            ++static_cast<BatchCounter*>(b)->rows_.back();
+        },
+        this);
+    sqlite3_commit_hook(
+        db_->handle(),
+        [](void* b) {
+          static_cast<BatchCounter*>(b)->rows_.push_back(0);
+          return 0;
+        },
+        this);
+  }
+  ~BatchCounter() {
+    sqlite3_update_hook(db_->handle(), nullptr, nullptr);
+    sqlite3_commit_hook(db_->handle(), nullptr, nullptr);
+  }
+  // DeleteInBatches' batches: the first of 64 rows (its first limit),
+  // each at most twice the one before (the limit at most doubles, and in
+  // these tests' data every batch but the last deletes its whole limit),
+  // `total` in all.
+  void Check(int64_t total) const {
+    std::vector<int64_t> rows = rows_;
+    rows.pop_back();  // After the last commit.
+    CAPTURE(rows.size());
+    REQUIRE(rows.size() >= 2);
+    CHECK(rows[0] == 64);
+    int64_t sum = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      CHECK(rows[i] > 0);
+      if (i > 0) CHECK(rows[i] <= 2 * rows[i - 1] + 1);
+      sum += rows[i];
+    }
+    CHECK(sum == total);
+  }
+
+ private:
+  SqliteDb* db_;
+  std::vector<int64_t> rows_{0};
+};
+
 // Prune deletes in batches of a time range, the oldest first: rows sharing
 // one second beyond a batch, times out of id order, and the rows at or
 // after the cut-off kept.
@@ -288,8 +336,12 @@ TEST_CASE("SqliteAttemptLog::Prune deletes exactly the rows before the cut") {
   int64_t n = 0;
   REQUIRE(log.Prune(450, /*dry_run=*/true, &n, &err));
   CHECK(n == 700 + 300 + 130);
+  // Rows deleted per transaction: each batch in its own, the first of 64
+  // rows (the oldest, all of the one second), never all at once.
+  BatchCounter batches(db.get());
   REQUIRE_MESSAGE(log.Prune(450, /*dry_run=*/false, &n, &err), err);
   CHECK(n == 700 + 300 + 130);
+  batches.Check(700 + 300 + 130);
   std::vector<Attempt> rows;
   REQUIRE(log.Query({}, &rows, &err));
   REQUIRE(rows.size() == 250);
@@ -304,6 +356,33 @@ TEST_CASE("SqliteAttemptLog::Prune deletes exactly the rows before the cut") {
   CHECK(n == 250);
   REQUIRE(log.Query({}, &rows, &err));
   CHECK(rows.empty());
+}
+
+// The archive's time column takes what SQLite lets a hand-edited database
+// hold: times that are not integers are pruned as they compare, not as
+// truncated integers (which deleted none, or more than a batch).
+TEST_CASE("SqliteAttemptLog::Prune compares times that are not integers") {
+  TempDir dir;
+  std::string err;
+  auto db = SqliteDb::Open(dir.path() + "/d.db", 1000, &err);
+  REQUIRE(db != nullptr);
+  SqliteAttemptLog log(db.get());
+  REQUIRE(db->Exec(
+      "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
+      "WHERE i < 500) INSERT INTO attempts(time, service, user, host, tty, "
+      "result) SELECT CASE WHEN i <= 200 THEN 100.5 WHEN i <= 400 THEN -0.5 "
+      "ELSE 449.75 END, 's', 'u', '', '', 'failure' FROM c",
+      &err));
+  REQUIRE(log.Append({450, "sshd", "u", "", "", "failure"}, &err));
+  int64_t n = 0;
+  BatchCounter batches(db.get());
+  REQUIRE_MESSAGE(log.Prune(450, /*dry_run=*/false, &n, &err), err);
+  CHECK(n == 500);
+  batches.Check(500);
+  std::vector<Attempt> rows;
+  REQUIRE(log.Query({}, &rows, &err));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].time == 450);
 }
 
 // Issue 10 finding 4: refused attempts are rows too, so an attacker could
