@@ -635,13 +635,15 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
   // `mu`; each reader opens, checks, reads and decodes its files alone, a
   // batch of names at a time (one lock taken per batch, not per file).
   // Each record name has its position in the directory: the error
-  // reported is the one at the lowest position, and only the files before
-  // it are visited, as when one reader reads them all in order.
+  // reported is the one at the lowest position, as when one reader reads
+  // them all in order, and every file before it is visited (a later batch
+  // may have been visited before the failure was found).
   constexpr uint64_t kNone = UINT64_MAX;
   Mutex mu;
-  bool at_end = false;   // The directory is read to its end.
-  bool stopped = false;  // A visit returned false (*err set) or threw.
-  uint64_t taken = 0;    // Record names taken from the directory.
+  bool at_end = false;          // The directory is read to its end.
+  bool stopped = false;         // A visit returned false (*err set) or threw.
+  uint64_t stopped_at = kNone;  // The position of the visit's false.
+  uint64_t taken = 0;           // Record names taken from the directory.
   std::atomic<uint64_t> failed_at{kNone};  // Lowest unreadable position.
   std::string failure;                     // Its message.
   const auto fail = [&](uint64_t at, std::string&& e) {
@@ -732,7 +734,10 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
           mine = LoadKey(/*create=*/false, &ignored) && key_ &&
                  RecordFileName(r.rec.kind, r.rec.name, *key_) == r.file;
         }
-        if (!visit(r.file, mine ? &r.rec : nullptr, err)) stopped = true;
+        if (!visit(r.file, mine ? &r.rec : nullptr, err)) {
+          stopped = true;
+          stopped_at = r.at;
+        }
       }
       if (stopped || failed) return;
     }
@@ -748,7 +753,9 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
       throw;
     }
   });
-  if (stopped) return false;
+  // An unreadable file before the visit that said stop is the error, as
+  // one reader would have met it first.
+  if (stopped && stopped_at < failed_at.load()) return false;
   if (failed_at.load() != kNone) {
     *err = std::move(failure);
     return false;
