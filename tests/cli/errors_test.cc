@@ -202,7 +202,9 @@ TEST_SUITE("root") {
   }
 
   std::string WaitForFile(const std::string& path) {
-    // The hook runs detached: wait (bounded) for it to finish writing.
+    // The hook runs detached: wait (bounded) for its file, which it writes
+    // under another name and renames (a file it is still writing could
+    // read empty).
     for (int i = 0; i < 200; ++i) {
       if (access(path.c_str(), F_OK) == 0) {
         std::ifstream in(path);
@@ -302,7 +304,8 @@ TEST_SUITE("root") {
     REQUIRE(mkdir(runs.c_str(), 0700) == 0);
     box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
                     "\"\n[hooks]\non_unblock = [\"/bin/sh\", \"-c\", "
-                    "'echo \"$DEFENDER_EVENT\" > \"$0/$DEFENDER_SUBJECT\"', "
+                    "'echo \"$DEFENDER_EVENT\" > \"$0/.$DEFENDER_SUBJECT\" && "
+                    "mv \"$0/.$DEFENDER_SUBJECT\" \"$0/$DEFENDER_SUBJECT\"', "
                     "\"" +
                     runs + "\"]\n");
     for (const char* host : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
