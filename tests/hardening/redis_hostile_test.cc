@@ -41,13 +41,29 @@ std::atomic<bool> g_fail_next_new{false};
 }
 [[gnu::noinline]] void Deallocate(void* p) { std::free(p); }
 
+// Every form of operator new and delete but the aligned ones (which none
+// of this program's types needs) is replaced, so that each pair matches
+// (AddressSanitizer checks that what one allocates the other frees).
 void* operator new(std::size_t n) {
   if (g_fail_next_new.exchange(false)) throw std::bad_alloc();
   if (void* p = Allocate(n)) return p;
   throw std::bad_alloc();
 }
+void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return Allocate(n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return Allocate(n);
+}
 void operator delete(void* p) noexcept { Deallocate(p); }
 void operator delete(void* p, std::size_t) noexcept { Deallocate(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { Deallocate(p); }
+void operator delete[](void* p) noexcept { Deallocate(p); }
+void operator delete[](void* p, std::size_t) noexcept { Deallocate(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  Deallocate(p);
+}
 
 namespace hardening {
 namespace {
