@@ -10,16 +10,11 @@
 #include <vector>
 
 namespace defender::ctl {
-namespace {
-
-// The processors this process may run on (its affinity mask), at least 1.
 int Processors() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
   return std::max(1, CPU_COUNT(&set));
 }
-
-}  // namespace
 
 void RunOnThreads(int threads, const std::function<void()>& work) {
   std::mutex mu;

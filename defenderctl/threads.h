@@ -6,6 +6,9 @@
 
 namespace defender::ctl {
 
+// The processors this process may run on (its affinity mask), at least 1.
+int Processors();
+
 // Runs `work` on the caller's thread and on up to threads - 1 more, no
 // more in all than the processors this process may run on. A thread that
 // cannot be started is done without. The first exception thrown on any of

@@ -5,7 +5,6 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -55,13 +54,19 @@ SubjectState StateIn(Store& s, const Subject& who, int64_t now) {
   return out[0];
 }
 
-// The record files in dir/subjects (not .key).
-std::vector<std::string> RecordFiles(const std::string& dir) {
+// The record files in dir/subjects (not .key) in directory (readdir) order.
+std::vector<std::string> RecordFilesInOrder(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir + "/subjects")) {
     const std::string name = e.path().filename();
     if (name[0] != '.') out.push_back(name);
   }
+  return out;
+}
+
+// The same, sorted by name.
+std::vector<std::string> RecordFiles(const std::string& dir) {
+  std::vector<std::string> out = RecordFilesInOrder(dir);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -765,22 +770,7 @@ struct CountingRunner {
   ~CountingRunner() { SetParallelRunner(nullptr); }
 };
 
-// The processors this process may run on, as the runner counts them.
-int Processors() {
-  cpu_set_t set;
-  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
-  return CPU_COUNT(&set);
-}
-
-// The record files in dir/subjects in directory (readdir) order.
-std::vector<std::string> RecordFilesInOrder(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir + "/subjects")) {
-    const std::string name = e.path().filename();
-    if (name[0] != '.') out.push_back(name);
-  }
-  return out;
-}
+using ctl::Processors;
 
 TEST_CASE("LocalStore: List, Stats and remembered hosts read on threads") {
   TempDir tmp;

@@ -4,7 +4,6 @@
 #include "common/parallel.h"
 
 #include <doctest/doctest.h>
-#include <sched.h>
 
 #include <atomic>
 #include <mutex>
@@ -17,11 +16,7 @@
 namespace defender::testing {
 namespace {
 
-int Processors() {
-  cpu_set_t set;
-  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
-  return CPU_COUNT(&set);
-}
+using ctl::Processors;
 
 TEST_CASE("RunParallel without a runner: once, on the caller's thread") {
   SetParallelRunner(nullptr);
