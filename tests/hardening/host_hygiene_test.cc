@@ -64,19 +64,21 @@ bool NoChildren() {
 }
 
 // A hook that records its argv and DEFENDER_* environment, then renames
-// the record into place so the test sees it whole.
+// the record into place so the test sees it whole. Each run writes under a
+// name of its own: a block of the user and of the host starts two hooks at
+// once, and one truncating the other's file could be read half written.
 std::string WriteRecorder(const Env& env, const std::string& out) {
   const std::string script = env.dir() + "/record-hook";
   WriteFile(script,
             "#!/bin/sh\n"
             "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" +
                 out +
-                ".tmp'\n"
+                ".tmp'$$\n"
                 "env | grep '^DEFENDER_' | sort >> '" +
                 out +
-                ".tmp'\n"
+                ".tmp'$$\n"
                 "mv '" +
-                out + ".tmp' '" + out + "'\n",
+                out + ".tmp'$$ '" + out + "'\n",
             0755);
   return script;
 }
@@ -247,7 +249,7 @@ TEST_CASE(
             "  done\n"
             "  echo \"oom $(cat /proc/$$/oom_score_adj)\"\n"
             "} > '" +
-                out + ".tmp'\nmv '" + out + ".tmp' '" + out + "'\n",
+                out + ".tmp'$$\nmv '" + out + ".tmp'$$ '" + out + "'\n",
             0755);
   env.SetConfig(HookConfig(hook));
   const std::string report = InChild([&] {
