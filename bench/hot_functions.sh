@@ -13,11 +13,22 @@
 # The functions are those callgrind sees run, in the whole process, for a
 # successful login with its account step, a failed one and a refused one
 # (the bench's success and blocked scenarios, their defender-local stack).
-# Run it after a change that adds or renames functions on the login path;
-# tests/pam/hot_functions_test.py fails when too many listed names are gone.
+# Run it after a change that adds, renames or un-inlines functions on the
+# login path; tests/pam/hot_functions_test.py fails when too many listed
+# names are gone, and `--check` (meson test hot-functions-current) when a
+# login runs a function the list lacks.
 #
-#   bench/hot_functions.sh [BUILD_DIR]   (default build-bench)
+#   bench/hot_functions.sh [--check] [BUILD_DIR]   (default build-bench)
+#
+# With --check the list is not written: the names the three logins run
+# that it lacks (but for rare_run below) are printed, and the exit status
+# is 1 if there are any.
 set -euo pipefail
+check=false
+if [ "${1:-}" = --check ]; then
+  check=true
+  shift
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-bench}
 bench=$build/bench/defender_bench
@@ -64,6 +75,20 @@ for list in "$work"/{success,failure,blocked}.list; do
     exit 1
   fi
 done
+
+if $check; then
+  missing=$(grep -vxF -f <(printf '%s\n' $rare_run) "$work/functions" |
+    grep -vxF -f <(grep -v '^#' "$out") || true)
+  if [ -n "$missing" ]; then
+    echo "hot_functions.sh: a login runs $(wc -l <<<"$missing") function(s)" \
+      "that $out lacks (run bench/hot_functions.sh):" >&2
+    printf '%s\n' "$missing" >&2
+    exit 1
+  fi
+  echo "ok: the $(wc -l <"$work/functions") functions the three logins run" \
+    "are listed"
+  exit 0
+fi
 
 {
   cat <<'EOF'
