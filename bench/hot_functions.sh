@@ -34,25 +34,61 @@ build=${1:-$root/build-bench}
 bench=$build/bench/defender_bench
 module=$(readlink -f "$build/pam_defender/pam_defender.so")
 out=$root/pam_defender/hot_functions.txt
+# The module keeps its compiled configuration in /var/lib/pam_defender,
+# which only root may write: elsewhere every login would compile the
+# configuration again, code no login runs on a server.
+if [ "$(id -u)" != 0 ]; then
+  echo "hot_functions.sh: needs root (the module's state directory)" >&2
+  exit 77
+fi
+snapshots=/var/lib/pam_defender/config
 work=$(mktemp -d /tmp/defender-hot-functions.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+ls -A "$snapshots" 2>/dev/null | sort >"$work/snapshots.before" || true
+cleanup() {
+  set +e
+  # The compiled configurations of this run's files (their paths are new
+  # each run), not those of anything else.
+  ls -A "$snapshots" 2>/dev/null | sort |
+    comm -13 "$work/snapshots.before" - |
+    while read -r f; do rm -f "$snapshots/$f"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
-"$bench" run --module "$module" --workdir "$work" --out "$work/out" \
-  --rounds 1 --scenario success blocked >/dev/null 2>&1
+if ! "$bench" run --module "$module" --workdir "$work" --out "$work/out" \
+  --rounds 1 --scenario success blocked >"$work/run.log" 2>&1; then
+  echo "hot_functions.sh: defender_bench run failed:" >&2
+  cat "$work/run.log" >&2
+  exit 1
+fi
 
-profile() {  # NAME DIR ARGS...: one login under callgrind
-  local name=$1 dir=$2
-  shift 2
-  (cd "$work/$dir" &&
+profile() {  # NAME DIR RESULT ARGS...: one login under callgrind
+  local name=$1 dir=$2 want=$3
+  shift 3
+  if ! (cd "$work/$dir" &&
     valgrind --tool=callgrind --demangle=no \
       --callgrind-out-file="$work/$name.cg" "$bench" step --confdir pam.d \
-      --service defender-local --user nobody "$@" >/dev/null 2>&1)
+      --service defender-local --user nobody "$@" >"$work/$name.out" \
+      2>"$work/$name.log") || [ "$(cat "$work/$name.out")" != "$want" ]; then
+    echo "hot_functions.sh: the $name login gave \"$(cat "$work/$name.out")\"," \
+      "not \"$want\":" >&2
+    cat "$work/$name.log" >&2
+    exit 1
+  fi
   python3 "$root/bench/callgrind_functions.py" "$work/$name.cg" "$module" |
     sort -u >"$work/$name.list"
+  # A login that compiled the configuration did not read the compiled one,
+  # as every login on a server does.
+  if grep -q CompileConfigWithPlugin "$work/$name.list"; then
+    echo "hot_functions.sh: the $name login compiled its configuration" \
+      "(is $snapshots writable and trusted?)" >&2
+    exit 1
+  fi
 }
-profile success success --password correct-horse --account
-profile failure success --password wrong
-profile blocked blocked --password correct-horse --account
+profile success success Success --password correct-horse --account
+profile failure success "Authentication failure" --password wrong
+profile blocked blocked "Authentication failure" --password correct-horse \
+  --account
 sort -u "$work"/{success,failure,blocked}.list >"$work/functions"
 # What the loader runs at every load of the module (and at exit), listed
 # first so that it lies in the page after .init, .plt and .fini: crtbegin's
@@ -62,10 +98,11 @@ sort -u "$work"/{success,failure,blocked}.list >"$work/functions"
 loader_run='frame_dummy register_tm_clones __do_global_dtors_aux
 deregister_tm_clones _ZN8defender12_GLOBAL__N_122RegisterRuntimeCleanupEv
 _ZN8defender12_GLOBAL__N_118FreeRuntimeBuffersEPv'
-# What the profiled logins run that a login rarely does: a counter's
+# What the failed login runs that a login rarely does: a counter's
 # generation is drawn when the counter starts (its first failure), with
 # getrandom looked up at its first call (common/lazy_libc.h). Left out, so
-# that the code of every login fits the first 64 KB.
+# that the code of every login fits the first 64 KB (from the failed
+# login's functions only: the other two must not run them).
 rare_run='_ZN8defender14DrawGenerationEv
 _ZN8defender4lazy6LookupEPSt6atomicIPvEPKc'
 for list in "$work"/{success,failure,blocked}.list; do
@@ -76,12 +113,13 @@ for list in "$work"/{success,failure,blocked}.list; do
   fi
 done
 
+grep -vxF -f <(printf '%s\n' $rare_run) "$work/failure.list" |
+  sort -u - "$work/success.list" "$work/blocked.list" >"$work/placed"
 if $check; then
-  missing=$(grep -vxF -f <(printf '%s\n' $rare_run) "$work/functions" |
-    grep -vxF -f <(grep -v '^#' "$out") || true)
+  missing=$(grep -vxF -f <(grep -v '^#' "$out") "$work/placed" || true)
   if [ -n "$missing" ]; then
     echo "hot_functions.sh: a login runs $(wc -l <<<"$missing") function(s)" \
-      "that $out lacks (run bench/hot_functions.sh):" >&2
+      "that $out lacks (run bench/hot_functions.sh $build):" >&2
     printf '%s\n' "$missing" >&2
     exit 1
   fi
@@ -104,8 +142,8 @@ EOF
   # all three run (49 of the 64 KB), then what a refused login runs besides
   # it (together: one span), then what the successful and the failed share,
   # what only the successful runs and what only the failed runs.
-  grep -vxF -f <(printf '%s\n' $loader_run $rare_run) "$work/functions" |
-    awk -v order="111 011 001 110 100 010 101" '
+  grep -vxF -f <(printf '%s\n' $loader_run) "$work/placed" |
+    awk -v order="111 011 101 001 110 100 010" '
       FNR == 1 { file++ }
       file <= 3 { seen[file, $0] = 1; next }
       {
@@ -114,5 +152,6 @@ EOF
       }
       END { n = split(order, o, " "); for (i = 1; i <= n; i++) printf "%s", group[o[i]] }
     ' "$work/success.list" "$work/failure.list" "$work/blocked.list" -
-} >"$out"
+} >"$work/hot_functions.txt"
+mv "$work/hot_functions.txt" "$out"
 echo "$out: $(grep -vc "^#" "$out") functions"

@@ -333,7 +333,8 @@ class Step {
   void Announce(const Decision& d, const std::string& service) {
     if (!d.events.empty()) AnnounceEvents(d, service);
   }
-  void AnnounceEvents(const Decision& d, const std::string& service);
+  [[gnu::noinline]] void AnnounceEvents(const Decision& d,
+                                        const std::string& service);
   void TellUser(const Decision& d);
   // The login's PAM items, normalised once (login.h) under cfg_.
   Login Info();
