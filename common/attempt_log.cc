@@ -91,6 +91,13 @@ bool CountRows(SqliteDb* db, const char* sql,
   return true;
 }
 
+// Runs the DELETE `st` (bound): *n rows deleted.
+bool StepDelete(SqliteDb* db, SqliteDb::Statement* st, int64_t* n) {
+  st->Step();
+  *n = db->Changes();
+  return st->ok() && !st->error();
+}
+
 }  // namespace
 
 bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
@@ -124,9 +131,7 @@ bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
           range.Bind(1, before);
         }
         bound.Reset();
-        range.Step();
-        *n = db_->Changes();
-        if (!range.ok() || range.error()) return false;
+        if (!StepDelete(db_, &range, n)) return false;
         if (*n > 0 || !*more) return true;
         SqliteDb::Statement oldest(db_,
                                    "DELETE FROM attempts WHERE id IN (SELECT "
@@ -134,9 +139,7 @@ bool SqliteAttemptLog::Prune(int64_t before, bool dry_run, int64_t* count,
                                    "time LIMIT ?2)");
         oldest.Bind(1, before);
         oldest.Bind(2, limit);
-        oldest.Step();
-        *n = db_->Changes();
-        return oldest.ok() && !oldest.error();
+        return StepDelete(db_, &oldest, n);
       },
       count, err);
 }
@@ -164,10 +167,9 @@ bool SqliteAttemptLog::Trim(int64_t since, bool dry_run, int64_t* count,
             "BY id LIMIT ?1)");
         st.Bind(1, limit);
         bind(&st);
-        st.Step();
-        *n = db_->Changes();
+        const bool ok = StepDelete(db_, &st, n);
         *more = *n == limit;
-        return st.ok() && !st.error();
+        return ok;
       },
       count, err);
 }
