@@ -581,8 +581,11 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   std::string name;
   std::string host;
   if (!*refused && remember && PairOf(subjects, &name, &host)) {
-    RememberHost(&user->rec.remembered, host, now + remember_seconds, now);
-    user->dirty = true;
+    // Unchanged (remembered already until this time): no write.
+    if (RememberHost(&user->rec.remembered, host, now + remember_seconds,
+                     now)) {
+      user->dirty = true;
+    }
   }
   for (Held& h : held->files) {
     if (!Finish(&h, now, kKeepHistory, /*remove_empty=*/false, err)) {

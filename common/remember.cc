@@ -57,11 +57,24 @@ bool SuccessResets(const Subject& subject, const SubjectState& before,
                     before.blocked);
 }
 
-void RememberHost(RememberedList* list, std::string_view host, int64_t until,
+int64_t RememberFor(int64_t seconds, int64_t now) {
+  if (seconds <= 0) return 0;
+  return seconds + kRememberRoundingSeconds -
+         (now + seconds) % kRememberRoundingSeconds;
+}
+
+bool RememberHost(RememberedList* list, std::string_view host, int64_t until,
                   int64_t now) {
+  bool same = false;
+  bool expired = false;
+  for (const RememberedHost& r : *list) {
+    expired = expired || r.until <= now;
+    same = same || (r.host == host && r.until == until);
+  }
+  if (same && !expired && list->size() <= kMaxRememberedHosts) return false;
   DropRemembered(list, now, /*forget=*/true, std::string(host));
   list->push_back(RememberedHost{std::string(host), until});
-  if (list->size() <= kMaxRememberedHosts) return;
+  if (list->size() <= kMaxRememberedHosts) return true;
   // Keep the kMaxRememberedHosts that end last (ties: the greater host
   // name, as a Redis sorted set orders them).
   std::sort(list->begin(), list->end(),
@@ -69,6 +82,7 @@ void RememberHost(RememberedList* list, std::string_view host, int64_t until,
               return a.until != b.until ? a.until > b.until : a.host > b.host;
             });
   list->resize(kMaxRememberedHosts);
+  return true;
 }
 
 int64_t DropRemembered(RememberedList* list, int64_t now, bool forget,

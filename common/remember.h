@@ -62,10 +62,25 @@ void MarkExempt(std::span<const Subject> subjects, bool remembered,
 bool SuccessResets(const Subject& subject, const SubjectState& before,
                    bool reset);
 
+// A remembered host's time is a multiple of this (epoch time): the
+// successes of the same hour remember until the same second.
+inline constexpr int64_t kRememberRoundingSeconds = 3600;
+
+// How long a success at `now` remembers its host, given remember_hosts_days
+// in `seconds` (a whole number of hours): from `now` to the start of the
+// hour after the one in which now + seconds falls (0 for 0). So a host is
+// remembered for at least that many days after each success, at most an
+// hour more; the hour of the last success is until - seconds - 3600; and
+// the successes after the first of an hour change nothing, which spares
+// the local store a write of the user's record (RememberHost says so) in
+// most successful logins.
+int64_t RememberFor(int64_t seconds, int64_t now);
+
 // Remembers `host` until `until` in *list: adds or refreshes it, drops the
 // entries expired at `now`, then the ones that end first beyond
-// kMaxRememberedHosts.
-void RememberHost(RememberedList* list, std::string_view host, int64_t until,
+// kMaxRememberedHosts. Returns false when *list was left as it was: `host`
+// was remembered until `until` already and no entry had expired.
+bool RememberHost(RememberedList* list, std::string_view host, int64_t until,
                   int64_t now);
 
 // Drops from *list the entries expired at `now`, and `host` (every entry

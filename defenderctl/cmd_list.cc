@@ -7,6 +7,7 @@
 
 #include "common/archive.h"
 #include "common/format.h"
+#include "common/remember.h"
 #include "defenderctl/block_cause.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
@@ -45,15 +46,21 @@ int RunRemembered(Context* ctx, Store* store) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }
-  // The last success, as the current config's remember_hosts_days tells.
+  // The hour of the last success (its start), as the current config's
+  // remember_hosts_days tells: a success remembers its host to the end of
+  // the hour in which the days end (RememberFor).
   const int64_t days = ctx->config().RememberSeconds();
+  const auto last_success = [days](int64_t until) {
+    const int64_t end = until - days - 1;
+    return end - end % kRememberRoundingSeconds;
+  };
   if (ctx->json()) {
     Json out = Json::array();
     for (const RememberedEntry& e : entries) {
       Json o;
       o["user"] = e.user;
       o["host"] = e.host;
-      o["last_success"] = e.until - days;
+      o["last_success"] = last_success(e.until);
       o["until"] = e.until;
       out.push_back(o);
     }
@@ -66,8 +73,8 @@ int RunRemembered(Context* ctx, Store* store) {
   }
   Table table({"USER", "HOST", "LAST SUCCESS", "UNTIL"});
   for (const RememberedEntry& e : entries) {
-    table.Add({NameCell(e.user), NameCell(e.host), LocalTime(e.until - days),
-               LocalTime(e.until)});
+    table.Add({NameCell(e.user), NameCell(e.host),
+               LocalTime(last_success(e.until)), LocalTime(e.until)});
   }
   PrintOut(table.Render());
   return kExitOk;

@@ -201,7 +201,7 @@ TEST_CASE("list: spaces and invisible characters in names are escaped") {
   CHECK(r.status == 0);
   CHECK(r.out ==
         "USER      HOST        LAST SUCCESS         UNTIL\n"
-        "y%20%20z  192.0.2.10  2027-01-15 08:00:00  2027-02-14 08:00:00\n");
+        "y%20%20z  192.0.2.10  2027-01-15 08:00:00  2027-02-14 09:00:00\n");
 }
 
 TEST_CASE("list --all: also failing subjects that are not blocked") {

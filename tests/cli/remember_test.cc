@@ -61,10 +61,15 @@ TEST_CASE("remembered host: an attacker elsewhere cannot lock the owner out") {
 
   r = box.Ctl({"list", "--remembered"});
   CHECK(r.status == 0);
-  // Refreshed by the second success (kT0 + 120), 30 days by default.
+  // Refreshed by the second success (kT0 + 120, 08:02), 30 days by
+  // default, to the end of that hour; the last success's hour is shown.
   CHECK(r.out ==
         "USER   HOST        LAST SUCCESS         UNTIL\n"
-        "alice  192.0.2.10  2027-01-15 08:02:00  2027-02-14 08:02:00\n");
+        "alice  192.0.2.10  2027-01-15 08:00:00  2027-02-14 09:00:00\n");
+  const auto j = ParseJson(box.Ctl({"--json", "list", "--remembered"}).out);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["last_success"] == kT0);  // kT0 is 08:00:00, a whole hour.
+  CHECK(j[0]["until"] == kT0 + 30 * 86400 + 3600);
 }
 
 TEST_CASE("a shared remembered host: the pair, then the host, refuse there") {
@@ -133,10 +138,11 @@ TEST_CASE("a remembered host expires after its days") {
   for (int i = 0; i < 4; ++i) {
     CHECK(box.Login("alice", "wrong", "198.51.100.9") != 0);
   }
-  box.SetNow(kT0 + 86400 - 1);
+  // A day after the success (kT0, 08:00:00), to the end of that hour.
+  box.SetNow(kT0 + 86400 + 3600 - 1);
   CHECK(box.Ctl({"check", "--user", "alice", "--host", "192.0.2.10"}).status ==
         0);
-  box.SetNow(kT0 + 86400);
+  box.SetNow(kT0 + 86400 + 3600);
   CHECK(box.Ctl({"check", "--user", "alice", "--host", "192.0.2.10"}).status ==
         1);
   CHECK(box.Login("alice", "secret", "192.0.2.10") != 0);

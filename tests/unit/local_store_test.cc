@@ -608,6 +608,34 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
   CHECK(GetAttempt(*s, from, kT0)[2].exempt == false);
   CHECK(GetAttempt(*s, from, kT0)[0].exempt);
 
+  SUBCASE("a success that changes nothing writes nothing") {
+    const std::string file = dir + "/subjects/u-616c696365";
+    const auto contents = [&] {
+      const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+      REQUIRE(fd >= 0);
+      std::string data = ReadAll(fd);
+      close(fd);
+      return data;
+    };
+    const std::string before = contents();
+    // Remembered until kT0 + 1000 already: no record is written (the
+    // other slot would take it, with the next sequence number).
+    CHECK_FALSE(SucceedAttempt(*s, from, 990, kT0 + 10));
+    CHECK(contents() == before);
+    // A later time is written.
+    CHECK_FALSE(SucceedAttempt(*s, from, 991, kT0 + 10));
+    CHECK(contents() != before);
+    CHECK(Remembered(*s, kT0 + 10) ==
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 1001}});
+    // A counter to reset is written, the time unchanged.
+    bool refused = true;
+    FailAttempt(*s, from, kParams, kT0 + 20, &refused);
+    CHECK(StateIn(*s, alice, kT0 + 20).failures == 1);
+    CHECK_FALSE(SucceedAttempt(*s, from, 981, kT0 + 20));
+    CHECK(StateIn(*s, alice, kT0 + 20) == SubjectState{});
+    CHECK(Remembered(*s, kT0 + 20) ==
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 1001}});
+  }
   SUBCASE("the pair is a 'p' file of its own") {
     const PairAttempt other("192.0.2.77");
     bool refused = true;

@@ -870,21 +870,55 @@ TEST_CASE("remembered host: a key login's account step remembers it") {
     REQUIRE(h.store().ListRemembered(h.clock().Now(), &out, &err));
     return out;
   };
-  const int64_t first = h.clock().Now();
+  // 1,700,000,000 + 30 days = 1,702,592,000, rounded up to the hour.
+  REQUIRE(h.clock().Now() == 1'700'000'000);
+  const int64_t until = 1'702'594'800;
   const int64_t days30 = 30 * 86400;
   CHECK(remembered() ==
-        std::vector<RememberedEntry>{{"alice", "192.0.2.10", first + days30}});
+        std::vector<RememberedEntry>{{"alice", "192.0.2.10", until}});
   h.clock().Advance(86400);
   CHECK_FALSE(account("alice", "192.0.2.10", true).refused);
   CHECK(remembered() ==
-        std::vector<RememberedEntry>{{"alice", "192.0.2.10", first + days30}});
-  h.clock().Set(first + days30);
+        std::vector<RememberedEntry>{{"alice", "192.0.2.10", until}});
+  h.clock().Set(until);
   CHECK_FALSE(account("alice", "192.0.2.10", true).refused);
   CHECK(remembered() == std::vector<RememberedEntry>{
-                            {"alice", "192.0.2.10", first + 2 * days30}});
+                            {"alice", "192.0.2.10", until + days30 + 3600}});
   REQUIRE(h.log().rows.size() == 5);
   CHECK(h.log().rows[4].result == "refused");
   CHECK(h.log().rows[4].host == "192.0.2.11");
+}
+
+// Every password success refreshes its host, until the end of the hour
+// remember_hosts_days after it (RememberFor).
+TEST_CASE(
+    "remembered host: each success remembers it to the hour its days end") {
+  Harness h;
+  // The remembered hosts after `user`'s success from 192.0.2.10 at `now`.
+  const auto success_at = [&](const std::string& user, int64_t now) {
+    h.clock().Set(now);
+    CHECK(h.Login(user, "192.0.2.10", true) == R::kSucceeded);
+    std::vector<RememberedEntry> out;
+    std::string err;
+    REQUIRE(h.store().ListRemembered(now, &out, &err));
+    return out;
+  };
+  using List = std::vector<RememberedEntry>;
+  // 1,700,000,000 = 472,222 hours and 800 s; + 30 days, to the hour's end.
+  CHECK(success_at("alice", 1'700'000'000) ==
+        List{{"alice", "192.0.2.10", 1'702'594'800}});
+  // 2,799 s later the days end in the same hour: the same time.
+  CHECK(success_at("alice", 1'700'002'799) ==
+        List{{"alice", "192.0.2.10", 1'702'594'800}});
+  // At the start of the next hour, to its end.
+  CHECK(success_at("alice", 1'700'002'800) ==
+        List{{"alice", "192.0.2.10", 1'702'598'400}});
+  CHECK(success_at("alice", 1'800'000'000) ==
+        List{{"alice", "192.0.2.10", 1'800'000'000 + 30 * 86400 + 3600}});
+  h.cfg().remember_hosts_days = 1;
+  CHECK(success_at("bob", 1'800'000'001) ==
+        List{{"alice", "192.0.2.10", 1'800'000'000 + 30 * 86400 + 3600},
+             {"bob", "192.0.2.10", 1'800'000'000 + 86400 + 3600}});
 }
 
 TEST_CASE("remembered host with by_user_and_host: host and pair") {

@@ -9,6 +9,7 @@
 
 #include "common/attempt_log.h"
 #include "common/local_store.h"
+#include "common/remember.h"
 #include "common/store_logic.h"
 #include "tests/support/files.h"
 #include "tests/support/memory_store.h"
@@ -45,6 +46,40 @@ TEST_CASE("MemoryStore follows the store contract") {
 TEST_CASE("LocalStore follows the store contract") {
   LocalFactory f;
   CheckStoreContract(f);
+}
+
+TEST_CASE("RememberFor: to the end of the hour the days end in") {
+  // 1,700,000,000 is 800 s into an hour; 1,800,000,000 starts one.
+  CHECK(RememberFor(86400, 1'700'000'000) == 86400 + 2800);
+  CHECK(RememberFor(86400, 1'700'002'799) == 86400 + 1);
+  CHECK(RememberFor(86400, 1'700'002'800) == 86400 + 3600);
+  CHECK(RememberFor(86400, 1'700'002'801) == 86400 + 3599);
+  CHECK(RememberFor(30 * 86400, 1'800'000'000) == 30 * 86400 + 3600);
+  CHECK(RememberFor(3650 * 86400, 1'800'000'001) == 3650 * 86400 + 3599);
+  CHECK(RememberFor(0, 1'700'000'000) == 0);  // Off stays off.
+}
+
+TEST_CASE("RememberHost says whether it changed the list") {
+  RememberedList list;
+  CHECK(RememberHost(&list, "192.0.2.10", 5000, 1000));
+  CHECK(list == RememberedList{{"192.0.2.10", 5000}});
+  // The same time again: unchanged.
+  CHECK_FALSE(RememberHost(&list, "192.0.2.10", 5000, 1001));
+  CHECK(RememberHost(&list, "192.0.2.11", 2000, 1001));
+  CHECK_FALSE(RememberHost(&list, "192.0.2.10", 5000, 1002));
+  // Another time for it: changed (moved to the end).
+  CHECK(RememberHost(&list, "192.0.2.10", 4000, 1002));
+  CHECK(list == RememberedList{{"192.0.2.11", 2000}, {"192.0.2.10", 4000}});
+  // Its own time, but another entry has expired at `now`: dropped.
+  CHECK(RememberHost(&list, "192.0.2.10", 4000, 2000));
+  CHECK(list == RememberedList{{"192.0.2.10", 4000}});
+  // A list longer than kMaxRememberedHosts (a hand-made record) is cut.
+  RememberedList many;
+  for (size_t i = 0; i <= kMaxRememberedHosts; ++i) {
+    many.push_back({"h" + std::to_string(i), 9000 + static_cast<int64_t>(i)});
+  }
+  CHECK(RememberHost(&many, "h0", 9000, 1000));
+  CHECK(many.size() == kMaxRememberedHosts);
 }
 
 TEST_CASE(
