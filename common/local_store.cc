@@ -582,8 +582,8 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   std::string host;
   if (!*refused && remember && PairOf(subjects, &name, &host)) {
     // Unchanged (remembered already until this time): no write.
-    if (RememberHost(&user->rec.remembered, host, now + remember_seconds,
-                     now)) {
+    if (RememberHost(&user->rec.remembered, host,
+                     RememberUntil(now, remember_seconds), now)) {
       user->dirty = true;
     }
   }

@@ -223,10 +223,8 @@ bool Policy::KeyLoginAccount(const Login& login, bool log_refusal, Decision* d,
   // RecordSuccess resetting nothing: it refuses as Check, or remembers.
   const bool no_reset[3] = {false, false, false};
   bool refused = false;
-  const int64_t now = clock_.Now();
   if (!store_->RecordSuccess(subjects, {no_reset, subjects.size()}, {},
-                             d->who.rule,
-                             RememberFor(cfg_.RememberSeconds(), now), now,
+                             d->who.rule, cfg_.RememberSeconds(), clock_.Now(),
                              &states, &refused, err)) {
     // The decision stands as Check made it.
     *not_remembered = std::move(*err);
@@ -382,10 +380,9 @@ bool Policy::AuthSucc(const Login& login, bool log_attempt,
       back, provisional.empty() ? 0 : d->who.subjects.size());
   std::vector<SubjectState> before;
   bool refused = false;
-  const int64_t now = clock_.Now();
   if (!store_->RecordSuccess(d->who.subjects, reset, take_back, d->who.rule,
-                             RememberFor(cfg_.RememberSeconds(), now), now,
-                             &before, &refused, err)) {
+                             cfg_.RememberSeconds(), clock_.Now(), &before,
+                             &refused, err)) {
     return false;
   }
   if (refused) {

@@ -117,10 +117,13 @@ local function refused_by(rule, blocked, exempt)
   return counted and ((rule == 'any' and any) or (rule == 'all' and all))
 end
 
--- Remembers host H for U until now + seconds: drops expired entries and
--- keeps the 16 that end last (common/remember.h: RememberHost).
+-- Remembers host H for U until the start of the hour after the one in
+-- which now + seconds falls (common/remember.h: RememberUntil; Lua's % is
+-- a floor modulo), drops expired entries and keeps the 16 that end last
+-- (RememberHost).
 local function remember(rkey, host, seconds)
-  redis.call('ZADD', rkey, int(now + seconds), host)
+  local t = now + seconds
+  redis.call('ZADD', rkey, int(t - t % 3600 + 3600), host)
   redis.call('ZREMRANGEBYSCORE', rkey, '-inf', int(now))
   local n = redis.call('ZCARD', rkey)
   if n > 16 then redis.call('ZREMRANGEBYRANK', rkey, 0, n - 17) end

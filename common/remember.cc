@@ -57,21 +57,40 @@ bool SuccessResets(const Subject& subject, const SubjectState& before,
                     before.blocked);
 }
 
-int64_t RememberFor(int64_t seconds, int64_t now) {
-  if (seconds <= 0) return 0;
-  return seconds + kRememberRoundingSeconds -
-         (now + seconds) % kRememberRoundingSeconds;
+namespace {
+
+// `t` rounded down to a whole hour (towards the past, also before 1970).
+int64_t HourOf(int64_t t) {
+  const int64_t r = t % kRememberRoundingSeconds;
+  return t - (r < 0 ? r + kRememberRoundingSeconds : r);
+}
+
+}  // namespace
+
+int64_t RememberUntil(int64_t now, int64_t seconds) {
+  return HourOf(now + seconds) + kRememberRoundingSeconds;
+}
+
+int64_t RememberedSince(int64_t until, int64_t seconds) {
+  return HourOf(until - seconds - 1);
 }
 
 bool RememberHost(RememberedList* list, std::string_view host, int64_t until,
                   int64_t now) {
+  // Unchanged: `host` there once, until `until`, and nothing to drop.
+  int entries = 0;
   bool same = false;
   bool expired = false;
   for (const RememberedHost& r : *list) {
     expired = expired || r.until <= now;
-    same = same || (r.host == host && r.until == until);
+    if (r.host == host) {
+      ++entries;
+      same = r.until == until;
+    }
   }
-  if (same && !expired && list->size() <= kMaxRememberedHosts) return false;
+  if (entries == 1 && same && !expired && list->size() <= kMaxRememberedHosts) {
+    return false;
+  }
   DropRemembered(list, now, /*forget=*/true, std::string(host));
   list->push_back(RememberedHost{std::string(host), until});
   if (list->size() <= kMaxRememberedHosts) return true;

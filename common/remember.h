@@ -66,15 +66,20 @@ bool SuccessResets(const Subject& subject, const SubjectState& before,
 // successes of the same hour remember until the same second.
 inline constexpr int64_t kRememberRoundingSeconds = 3600;
 
-// How long a success at `now` remembers its host, given remember_hosts_days
-// in `seconds` (a whole number of hours): from `now` to the start of the
-// hour after the one in which now + seconds falls (0 for 0). So a host is
+// Until when a success at `now` (the store's clock: the Redis server's for
+// the Redis store, redis_script.lua does the same) remembers its host for
+// remember_hosts_days in `seconds` (a whole number of hours): the start of
+// the hour after the one in which now + seconds falls. So a host is
 // remembered for at least that many days after each success, at most an
-// hour more; the hour of the last success is until - seconds - 3600; and
-// the successes after the first of an hour change nothing, which spares
-// the local store a write of the user's record (RememberHost says so) in
-// most successful logins.
-int64_t RememberFor(int64_t seconds, int64_t now);
+// hour more; the hour of the last success starts at until - seconds - 3600;
+// and the successes after the first of an hour change nothing, which spares
+// the local store a write of the user's record (RememberHost says so).
+int64_t RememberUntil(int64_t now, int64_t seconds);
+
+// The start of the hour in which the success that remembered a host until
+// `until` for `seconds` happened (as RememberUntil rounds; for a time
+// stored unrounded, the hour of until - seconds - 1).
+int64_t RememberedSince(int64_t until, int64_t seconds);
 
 // Remembers `host` until `until` in *list: adds or refreshes it, drops the
 // entries expired at `now`, then the ones that end first beyond

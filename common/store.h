@@ -164,9 +164,9 @@ class Store {
   // block of each subject i for which SuccessResets(subjects[i], before[i],
   // reset[i]) (an exempt user keeps its block), and, when a pair U@H is
   // among `subjects` and remember_seconds > 0, remembers H for U until
-  // now + remember_seconds (RememberHost; the caller rounds it, RememberFor,
-  // and a LocalStore leaves the user's record unwritten when H is
-  // remembered until then already and nothing else changes). `reset` has
+  // RememberUntil(now, remember_seconds) (remember.h; a LocalStore leaves
+  // the user's record unwritten when H is remembered until then already
+  // and nothing else changes). `reset` has
   // the size of `subjects`; `take_back` is empty or has it too. A subject i
   // that is not reset, not blocked, and whose counter has the generation
   // take_back[i] (nonzero: the counter this attempt's kProvisional count

@@ -48,19 +48,15 @@ int RunRemembered(Context* ctx, Store* store) {
   }
   // The hour of the last success (its start), as the current config's
   // remember_hosts_days tells: a success remembers its host to the end of
-  // the hour in which the days end (RememberFor).
+  // the hour in which the days end (RememberUntil).
   const int64_t days = ctx->config().RememberSeconds();
-  const auto last_success = [days](int64_t until) {
-    const int64_t end = until - days - 1;
-    return end - end % kRememberRoundingSeconds;
-  };
   if (ctx->json()) {
     Json out = Json::array();
     for (const RememberedEntry& e : entries) {
       Json o;
       o["user"] = e.user;
       o["host"] = e.host;
-      o["last_success"] = last_success(e.until);
+      o["last_success"] = RememberedSince(e.until, days);
       o["until"] = e.until;
       out.push_back(o);
     }
@@ -74,7 +70,7 @@ int RunRemembered(Context* ctx, Store* store) {
   Table table({"USER", "HOST", "LAST SUCCESS", "UNTIL"});
   for (const RememberedEntry& e : entries) {
     table.Add({NameCell(e.user), NameCell(e.host),
-               LocalTime(last_success(e.until)), LocalTime(e.until)});
+               LocalTime(RememberedSince(e.until, days)), LocalTime(e.until)});
   }
   PrintOut(table.Render());
   return kExitOk;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -222,11 +223,17 @@ TEST_CASE("Redis 6 ACL user limited to the key prefix and channel") {
   REQUIRE_MESSAGE(store.RecordSuccess(both, reset, {}, RefusalRule::kAny, 86400,
                                       1000, &before, &refused, &err),
                   err);
+  const int64_t after = time(nullptr);
   std::vector<RememberedEntry> remembered;
   REQUIRE_MESSAGE(store.ListRemembered(1001, &remembered, &err), err);
   REQUIRE(remembered.size() == 1);
   CHECK(remembered[0].user == "bob");
   CHECK(remembered[0].host == "192.0.2.10");
+  // Until the end of the hour of the server's now + 1 day, not the
+  // caller's (1000 + 86400): whole hours on the clock that keeps them.
+  CHECK(remembered[0].until % 3600 == 0);
+  CHECK(remembered[0].until > after - 5 + 86400);
+  CHECK(remembered[0].until <= after + 5 + 86400 + 3600);
   int64_t forgotten = 0;
   REQUIRE_MESSAGE(store.Forget("bob", std::nullopt, 1001, &forgotten, &err),
                   err);

@@ -112,7 +112,8 @@ bool MemoryStore::RecordSuccess(std::span<const Subject> subjects,
   std::string user;
   std::string host;
   if (remember_seconds > 0 && PairOf(subjects, &user, &host)) {
-    RememberHost(&remembered_[user], host, now + remember_seconds, now);
+    RememberHost(&remembered_[user], host, RememberUntil(now, remember_seconds),
+                 now);
   }
   return true;
 }

@@ -593,7 +593,7 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
   CHECK_FALSE(SucceedAttempt(*s, from, 1000, kT0));
   CHECK(RecordFiles(dir) == std::vector<std::string>{"u-616c696365"});
   CHECK(Remembered(*s, kT0) ==
-        std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 1000}});
+        std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 2800}});
   std::vector<StoreEntry> listed;
   REQUIRE(s->List(kT0, false, &listed, &err));
   CHECK(listed.empty());  // Neither failing nor blocked.
@@ -618,23 +618,28 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
       return data;
     };
     const std::string before = contents();
-    // Remembered until kT0 + 1000 already: no record is written (the
-    // other slot would take it, with the next sequence number).
-    CHECK_FALSE(SucceedAttempt(*s, from, 990, kT0 + 10));
+    // kT0 is 800 s into an hour. Remembered until kT0 + 2800 already (the
+    // end of the hour of kT0 + 1000): no record is written (the other slot
+    // would take it, with the next sequence number).
+    CHECK_FALSE(SucceedAttempt(*s, from, 2789, kT0 + 10));
     CHECK(contents() == before);
-    // A later time is written.
-    CHECK_FALSE(SucceedAttempt(*s, from, 991, kT0 + 10));
+    // A later time (kT0 + 2800 starts an hour: to its end) is written.
+    CHECK_FALSE(SucceedAttempt(*s, from, 2790, kT0 + 10));
     CHECK(contents() != before);
     CHECK(Remembered(*s, kT0 + 10) ==
-          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 1001}});
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 6400}});
     // A counter to reset is written, the time unchanged.
     bool refused = true;
     FailAttempt(*s, from, kParams, kT0 + 20, &refused);
     CHECK(StateIn(*s, alice, kT0 + 20).failures == 1);
-    CHECK_FALSE(SucceedAttempt(*s, from, 981, kT0 + 20));
+    CHECK_FALSE(SucceedAttempt(*s, from, 2780, kT0 + 20));
     CHECK(StateIn(*s, alice, kT0 + 20) == SubjectState{});
     CHECK(Remembered(*s, kT0 + 20) ==
-          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 1001}});
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 6400}});
+    // An earlier time (the days lowered) is written too.
+    CHECK_FALSE(SucceedAttempt(*s, from, 1000, kT0 + 30));
+    CHECK(Remembered(*s, kT0 + 30) ==
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + 2800}});
   }
   SUBCASE("the pair is a 'p' file of its own") {
     const PairAttempt other("192.0.2.77");
@@ -675,10 +680,10 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
   }
   SUBCASE("the file goes once the last host expires (Prune)") {
     int64_t removed = 0;
-    REQUIRE(s->Prune(kT0 + 999, 86400, &removed, &err));
+    REQUIRE(s->Prune(kT0 + 2799, 86400, &removed, &err));
     CHECK(removed == 0);
     CHECK(RecordFiles(dir).size() == 1);
-    REQUIRE(s->Prune(kT0 + 1000, 86400, &removed, &err));
+    REQUIRE(s->Prune(kT0 + 2800, 86400, &removed, &err));
     CHECK(removed == 1);
     CHECK(RecordFiles(dir).empty());
   }
@@ -930,7 +935,7 @@ TEST_CASE("LocalStore: List, Stats and remembered hosts read on threads") {
       CHECK(refused == is_blocked(i));
       if (!refused) {
         remembered.push_back(
-            {subjects[i].name, subjects[i + 1].name, kT0 + 86400});
+            {subjects[i].name, subjects[i + 1].name, kT0 + 86400 + 2800});
       }
     }
     std::sort(remembered.begin(), remembered.end(),

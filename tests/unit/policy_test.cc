@@ -890,7 +890,7 @@ TEST_CASE("remembered host: a key login's account step remembers it") {
 }
 
 // Every password success refreshes its host, until the end of the hour
-// remember_hosts_days after it (RememberFor).
+// remember_hosts_days after it (RememberUntil).
 TEST_CASE(
     "remembered host: each success remembers it to the hour its days end") {
   Harness h;

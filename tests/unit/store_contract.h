@@ -152,6 +152,9 @@ void CheckRememberedContract(Factory& factory) {
   const PairAttempt home("192.0.2.10");
   const PairAttempt elsewhere("198.51.100.9");
   constexpr int64_t kDay = 86400;
+  // A success at kT0 + x remembers its host to the end of the hour in which
+  // kT0 + x + kDay falls (RememberUntil): kT0 + kDay is 800 s into an hour.
+  constexpr int64_t kUntil = kT0 + kDay + 2800;
   std::string err;
 
   SUBCASE("a success remembers its host; the exempt flags follow") {
@@ -169,7 +172,7 @@ void CheckRememberedContract(Factory& factory) {
     CHECK_FALSE(st[1].exempt);
     CHECK_FALSE(st[2].exempt);
     CHECK(Remembered(*s, kT0 + 1) ==
-          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kT0 + kDay}});
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kUntil}});
     // Another host of alice, and another user at the same host, are not.
     CHECK(GetAttempt(*s, elsewhere, kT0 + 1)[2].exempt);
     const Subject bob_pair[] = {Subject{SubjectKind::kUser, "bob"},
@@ -177,12 +180,12 @@ void CheckRememberedContract(Factory& factory) {
     std::vector<SubjectState> bob;
     REQUIRE(s->Get(bob_pair, kT0 + 1, &bob, &err));
     CHECK(bob[1].exempt);
-    // Expiry: remembered until kT0 + kDay exclusive.
-    CHECK(GetAttempt(*s, home, kT0 + kDay - 1)[0].exempt);
-    st = GetAttempt(*s, home, kT0 + kDay);
+    // Expiry: remembered until kUntil exclusive.
+    CHECK(GetAttempt(*s, home, kUntil - 1)[0].exempt);
+    st = GetAttempt(*s, home, kUntil);
     CHECK_FALSE(st[0].exempt);
     CHECK(st[2].exempt);
-    CHECK(Remembered(*s, kT0 + kDay).empty());
+    CHECK(Remembered(*s, kUntil).empty());
     // A success with remember 0 remembers nothing.
     const PairAttempt other("192.0.2.11");
     CHECK_FALSE(SucceedAttempt(*s, other, 0, kT0 + 2));
@@ -219,8 +222,11 @@ void CheckRememberedContract(Factory& factory) {
     CHECK(StateAt(*s, home.subjects[1], kT0 + 7) == SubjectState{});
     CHECK(SucceedAttempt(*s, elsewhere, kDay, kT0 + 8));  // Still refused.
     CHECK(Remembered(*s, kT0 + 8) ==
-          std::vector<RememberedEntry>{
-              {"alice", "192.0.2.10", kT0 + 7 + kDay}});  // Refreshed.
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kUntil}});
+    // Refreshed by a success whose days end in a later hour.
+    CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0 + 2800));
+    CHECK(Remembered(*s, kT0 + 2800) ==
+          std::vector<RememberedEntry>{{"alice", "192.0.2.10", kUntil + 3600}});
   }
 
   SUBCASE("a user that is not blocked is reset by a remembered success") {
@@ -269,20 +275,32 @@ void CheckRememberedContract(Factory& factory) {
 
   SUBCASE("at most 16 hosts per user: the oldest go first") {
     auto s = factory.Make();
-    for (int i = 0; i < 17; ++i) {
+    constexpr int64_t kHour = 3600;
+    for (int i = 0; i < 17; ++i) {  // An hour apart.
       const PairAttempt a("192.0.2." + std::to_string(100 + i));
-      CHECK_FALSE(SucceedAttempt(*s, a, kDay, kT0 + i));
+      CHECK_FALSE(SucceedAttempt(*s, a, kDay, kT0 + i * kHour));
     }
-    const std::vector<RememberedEntry> list = Remembered(*s, kT0 + 20);
+    const int64_t later = kT0 + 17 * kHour;
+    const std::vector<RememberedEntry> list = Remembered(*s, later);
     REQUIRE(list.size() == 16);
     CHECK(list.front() ==
-          RememberedEntry{"alice", "192.0.2.101", kT0 + 1 + kDay});
+          RememberedEntry{"alice", "192.0.2.101", kUntil + kHour});
     CHECK(list.back() ==
-          RememberedEntry{"alice", "192.0.2.116", kT0 + 16 + kDay});
-    CHECK(GetAttempt(*s, PairAttempt("192.0.2.100"), kT0 + 20)[2].exempt);
+          RememberedEntry{"alice", "192.0.2.116", kUntil + 16 * kHour});
+    CHECK(GetAttempt(*s, PairAttempt("192.0.2.100"), later)[2].exempt);
     // Refreshing one that is there evicts nothing.
-    CHECK_FALSE(SucceedAttempt(*s, PairAttempt("192.0.2.101"), kDay, kT0 + 21));
-    CHECK(Remembered(*s, kT0 + 21).size() == 16);
+    CHECK_FALSE(SucceedAttempt(*s, PairAttempt("192.0.2.101"), kDay, later));
+    CHECK(Remembered(*s, later).size() == 16);
+    // Of equal times (the same hour), the greater host names are kept.
+    auto t = factory.Make();
+    for (int i = 0; i < 17; ++i) {
+      const PairAttempt a("192.0.2." + std::to_string(100 + i));
+      CHECK_FALSE(SucceedAttempt(*t, a, kDay, kT0 + i));
+    }
+    const std::vector<RememberedEntry> tied = Remembered(*t, kT0 + 17);
+    REQUIRE(tied.size() == 16);
+    CHECK(tied.front() == RememberedEntry{"alice", "192.0.2.101", kUntil});
+    CHECK(tied.back() == RememberedEntry{"alice", "192.0.2.116", kUntil});
   }
 
   SUBCASE("Forget drops one host or all; Prune drops the expired") {
@@ -298,9 +316,8 @@ void CheckRememberedContract(Factory& factory) {
         s->Forget("alice", std::string("192.0.2.10"), kT0 + 1, &removed, &err));
     CHECK(removed == 1);
     CHECK(GetAttempt(*s, home, kT0 + 1)[2].exempt);
-    CHECK(
-        Remembered(*s, kT0 + 1) ==
-        std::vector<RememberedEntry>{{"alice", "192.0.2.11", kT0 + 2 * kDay}});
+    CHECK(Remembered(*s, kT0 + 1) ==
+          std::vector<RememberedEntry>{{"alice", "192.0.2.11", kUntil + kDay}});
     REQUIRE(s->Forget("alice", std::nullopt, kT0 + 1, &removed, &err));
     CHECK(removed == 1);
     CHECK(Remembered(*s, kT0 + 1).empty());
@@ -310,7 +327,9 @@ void CheckRememberedContract(Factory& factory) {
     CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0 + 2));
     REQUIRE(s->Prune(kT0 + 3, 86400, &removed, &err));
     CHECK(removed == 0);
-    REQUIRE(s->Prune(kT0 + 2 + kDay, 86400, &removed, &err));
+    REQUIRE(s->Prune(kUntil - 1, 86400, &removed, &err));
+    CHECK(removed == 0);
+    REQUIRE(s->Prune(kUntil, 86400, &removed, &err));
     CHECK(removed == 1);
     CHECK(Remembered(*s, kT0 + 2).empty());  // Gone, not just expired.
   }

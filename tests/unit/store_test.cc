@@ -48,15 +48,28 @@ TEST_CASE("LocalStore follows the store contract") {
   CheckStoreContract(f);
 }
 
-TEST_CASE("RememberFor: to the end of the hour the days end in") {
+TEST_CASE("RememberUntil: to the end of the hour the days end in") {
   // 1,700,000,000 is 800 s into an hour; 1,800,000,000 starts one.
-  CHECK(RememberFor(86400, 1'700'000'000) == 86400 + 2800);
-  CHECK(RememberFor(86400, 1'700'002'799) == 86400 + 1);
-  CHECK(RememberFor(86400, 1'700'002'800) == 86400 + 3600);
-  CHECK(RememberFor(86400, 1'700'002'801) == 86400 + 3599);
-  CHECK(RememberFor(30 * 86400, 1'800'000'000) == 30 * 86400 + 3600);
-  CHECK(RememberFor(3650 * 86400, 1'800'000'001) == 3650 * 86400 + 3599);
-  CHECK(RememberFor(0, 1'700'000'000) == 0);  // Off stays off.
+  constexpr int64_t kDay = 86400;
+  CHECK(RememberUntil(1'700'000'000, kDay) == 1'700'000'000 + kDay + 2800);
+  CHECK(RememberUntil(1'700'002'799, kDay) == 1'700'002'799 + kDay + 1);
+  CHECK(RememberUntil(1'700'002'800, kDay) == 1'700'002'800 + kDay + 3600);
+  CHECK(RememberUntil(1'700'002'801, kDay) == 1'700'002'801 + kDay + 3599);
+  CHECK(RememberUntil(1'800'000'000, 30 * kDay) ==
+        1'800'000'000 + 30 * kDay + 3600);
+  CHECK(RememberUntil(1'800'000'001, 3650 * kDay) ==
+        1'800'000'001 + 3650 * kDay + 3599);
+  // Before 1970 (a clock set wrong) it rounds towards the past too.
+  CHECK(RememberUntil(-kDay - 1, kDay) == 0);
+  CHECK(RememberUntil(-kDay - 3600, kDay) == 0);
+  CHECK(RememberUntil(-kDay - 3601, kDay) == -3600);
+  // The hour of the success, back from the time (also one stored by the
+  // previous release, unrounded).
+  CHECK(RememberedSince(1'700'000'000 + kDay + 2800, kDay) == 1'699'999'200);
+  CHECK(RememberedSince(1'800'000'000 + kDay + 3600, kDay) == 1'800'000'000);
+  CHECK(RememberedSince(1'800'000'120 + kDay, kDay) == 1'800'000'000);
+  CHECK(RememberedSince(3600 + kDay, kDay) == 0);
+  CHECK(RememberedSince(kDay - 1, kDay) == -3600);
 }
 
 TEST_CASE("RememberHost says whether it changed the list") {
@@ -73,6 +86,10 @@ TEST_CASE("RememberHost says whether it changed the list") {
   // Its own time, but another entry has expired at `now`: dropped.
   CHECK(RememberHost(&list, "192.0.2.10", 4000, 2000));
   CHECK(list == RememberedList{{"192.0.2.10", 4000}});
+  // A host there twice (a hand-made record) is made one entry.
+  RememberedList twice{{"192.0.2.10", 4000}, {"192.0.2.10", 9000}};
+  CHECK(RememberHost(&twice, "192.0.2.10", 4000, 2000));
+  CHECK(twice == RememberedList{{"192.0.2.10", 4000}});
   // A list longer than kMaxRememberedHosts (a hand-made record) is cut.
   RememberedList many;
   for (size_t i = 0; i <= kMaxRememberedHosts; ++i) {
