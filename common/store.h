@@ -166,12 +166,12 @@ class Store {
   // among `subjects` and remember_seconds > 0, remembers H for U until
   // RememberUntil(now, remember_seconds) (remember.h; a LocalStore leaves
   // the user's record unwritten when H is remembered until then already
-  // and nothing else changes). `reset` has
-  // the size of `subjects`; `take_back` is empty or has it too. A subject i
-  // that is not reset, not blocked, and whose counter has the generation
-  // take_back[i] (nonzero: the counter this attempt's kProvisional count
-  // went to) gets that count back: one failure fewer (no counter at none),
-  // its life unchanged (TakeBack in store_logic.h).
+  // and nothing else changes). `reset` has the size of `subjects`;
+  // `take_back` is empty or has it too. A subject i that is not reset, not
+  // blocked, and whose counter has the generation take_back[i] (nonzero:
+  // the counter this attempt's kProvisional count went to) gets that count
+  // back: one failure fewer (no counter at none), its life unchanged
+  // (TakeBack in store_logic.h).
   virtual bool RecordSuccess(std::span<const Subject> subjects,
                              std::span<const bool> reset,
                              std::span<const Generation> take_back,
