@@ -211,6 +211,16 @@ __cxxabiv1::__cxa_get_globals_fast() noexcept {
   return reinterpret_cast<__cxa_eh_globals*>(defender::ThreadEhGlobals());
 }
 
+// What a call of a pure virtual function calls (the vtable slot of an
+// abstract class during its construction or destruction): ends the process
+// as libsupc++'s does, without writing to the host's stderr. Defined here,
+// the module imports no symbol of the C++ runtime: libsupc++'s definition
+// is referenced weakly and left out of the static link, so the module
+// imported it, and in a host that has the shared libstdc++ loaded (a C++
+// program) the loader bound it there, looking through that library's
+// symbol tables in every login (about 2.5 µs: bench/README.md).
+extern "C" void __cxa_pure_virtual() { std::abort(); }
+
 namespace __gnu_cxx {
 
 // std::terminate's default handler: ends the process as libstdc++'s does,
