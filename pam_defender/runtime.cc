@@ -212,14 +212,17 @@ __cxxabiv1::__cxa_get_globals_fast() noexcept {
 }
 
 // What a call of a pure virtual function calls (the vtable slot of an
-// abstract class during its construction or destruction): ends the process
-// as libsupc++'s does, without writing to the host's stderr. Defined here,
-// the module imports no symbol of the C++ runtime: libsupc++'s definition
-// is referenced weakly and left out of the static link, so the module
-// imported it, and in a host that has the shared libstdc++ loaded (a C++
-// program) the loader bound it there, looking through that library's
-// symbol tables in every login (about 2.5 µs: bench/README.md).
+// abstract class during its construction or destruction), and of a deleted
+// one: ends the process as libsupc++'s do, without writing to the host's
+// stderr. Defined here, the module imports no symbol of the C++ runtime:
+// libsupc++'s definitions are referenced weakly and were left out of the
+// static link, so the module imported __cxa_pure_virtual, and in a host
+// that has the shared libstdc++ loaded (a C++ program) the loader bound it
+// there, looking through that library's symbol tables in every login
+// (2.6 µs: bench/README.md, "Results", 2026-12-02 evening). Both are
+// defined, so that libsupc++'s pure.o, which has both, is never linked in.
 extern "C" void __cxa_pure_virtual() { std::abort(); }
+extern "C" void __cxa_deleted_virtual() { std::abort(); }
 
 namespace __gnu_cxx {
 
