@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""pam_defender.so imports no function that common/lazy_libc.h binds late.
+"""pam_defender.so imports no function that it binds late or defines itself.
 
 libpam loads the module with RTLD_NOW, so the loader looks up each of its
 imports in every login. The C library functions that no common login step
 calls are called through common/lazy_libc.h, which looks them up at their
 first call (doc/DESIGN.md §7, "Fewer imports"). This test fails when the
 module imports one of them after all (code that calls fork() where it
-should call lazy::fork()), and when its imports exceed the budget below,
+should call lazy::fork()), or one of the system-call wrappers that
+pam_defender/direct_syscalls.c defines in the module (x86-64 and arm64,
+builds without sanitizers: the link took the C library's), and when its
+imports exceed the budget below,
 so that a new import is a decision rather than a drift. When the module
 carries its C++ runtime (pam_defender/meson.build), it must also import
 nothing but the C library's and libpam's versioned functions (and the
@@ -18,22 +21,24 @@ for it in every login. (The configuration plugin, loaded only when the
 configuration file has changed, is not checked: its static libstdc++
 brings weak transactional-memory imports.)
 
-Usage: imports_test.py MODULE LAZY_LIBC_H [--sanitized | --shared-runtime]
-(sanitized builds import the sanitizer's runtime: no budget there; builds
-with the shared C++ runtime import it).
+Usage: imports_test.py MODULE LAZY_LIBC_H DIRECT_SYSCALLS_C
+                       [--sanitized | --shared-runtime]
+(sanitized builds import the sanitizer's runtime and the C library's
+wrappers: no budget there; builds with the shared C++ runtime import it).
 """
+import platform
 import re
 import subprocess
 import sys
 
-BUDGET = 75  # 73 at the time of writing; pam_faillock imports about 50.
+BUDGET = 52  # 49 at the time of writing; pam_faillock imports 47.
 
-flags = sys.argv[3:]
-if len(sys.argv) < 3 or flags not in ([], ["--sanitized"],
+flags = sys.argv[4:]
+if len(sys.argv) < 4 or flags not in ([], ["--sanitized"],
                                        ["--shared-runtime"]):
-    sys.exit(f"usage: {sys.argv[0]} MODULE LAZY_LIBC_H "
+    sys.exit(f"usage: {sys.argv[0]} MODULE LAZY_LIBC_H DIRECT_SYSCALLS_C "
              "[--sanitized | --shared-runtime]")
-module, header = sys.argv[1], sys.argv[2]
+module, header, direct_source = sys.argv[1], sys.argv[2], sys.argv[3]
 sanitized = flags == ["--sanitized"]
 own_runtime = flags == []
 # Referenced weakly by the startup files and left undefined in any shared
@@ -46,6 +51,15 @@ with open(header) as f:
 if len(lazy) < 40:
     sys.exit(f"FAIL: {header} names {len(lazy)} functions; expected 40+")
 
+# The functions direct_syscalls.c defines (on the targets it covers).
+with open(direct_source) as f:
+    direct = set(re.findall(r"^DIRECT [\w ]+?\b(\w+)\(", f.read(), re.M))
+if len(direct) < 20:
+    sys.exit(f"FAIL: {direct_source} defines {len(direct)} functions; "
+             "expected 20+")
+if sanitized or platform.machine() not in ("x86_64", "aarch64"):
+    direct = set()
+
 out = subprocess.run(["nm", "-D", "--undefined-only", module], check=True,
                      capture_output=True, text=True).stdout
 versioned = [line.split()[-1] for line in out.splitlines() if line.strip()]
@@ -56,6 +70,10 @@ print(f"{len(imports)} imports; {len(lazy)} functions bound late")
 if bound_early:
     sys.exit(f"FAIL: {module} imports {bound_early}, which "
              f"{header} binds at their first call: call lazy::NAME")
+imported_direct = sorted(imports & direct)
+if imported_direct:
+    sys.exit(f"FAIL: {module} imports {imported_direct}, which "
+             f"{direct_source} defines in the module: is it linked in?")
 if own_runtime:
     foreign = sorted(name for name in versioned
                      if name not in STARTUP_WEAK and
