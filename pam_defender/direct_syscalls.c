@@ -5,29 +5,42 @@
  * looks up every function the module imports, in each library of the host
  * process, in every login (about 0.1 µs each in bench/login_phases, more in
  * sshd with its two dozen libraries). The functions below are thin wrappers
- * of one system call each; defined here, with hidden visibility, they bind
- * within the module when it is linked, and the loader has 24 imports fewer
- * to look up (doc/DESIGN.md §7, "Fewer imports"). Each goes through
- * syscall(), which the module imports already and which sets errno as the
- * wrapper would.
+ * of one system call each (and makedev, arithmetic only); defined here,
+ * with hidden visibility, they bind within the module when it is linked,
+ * and the loader has 24 imports fewer to look up (doc/DESIGN.md §7, "Fewer
+ * imports"). Each goes through syscall(), which the module imports already
+ * and which sets errno as the wrapper would.
  *
  * Contract: each function does what the C library's function of that name
- * does on Linux, with two differences that the module wants: it is not a
- * cancellation point (a host thread cancelled inside the module would
- * otherwise unwind through C++ frames), and an LD_PRELOAD interposer of the
- * function does not see the module's calls (interposers of malloc and of
- * the functions common/lazy_libc.h looks up still do). Async-signal-safe,
- * as the system calls are: a hook's forked child calls them before exec.
- * Defined for x86-64 and arm64, where the kernel's struct stat and struct
- * rlimit are the C library's struct stat64 and struct rlimit64; elsewhere
- * this file is empty and the module imports the C library's.
+ * does on Linux, and makes the same system call (nanosleep's is
+ * clock_nanosleep, as glibc's), with these differences:
+ *   - none is a cancellation point (a host thread cancelled inside the
+ *     module would otherwise unwind through C++ frames);
+ *   - an LD_PRELOAD interposer of the function does not see the module's
+ *     calls (interposers of malloc and of the functions common/lazy_libc.h
+ *     looks up still do);
+ *   - fcntl64 passes its third argument on as the system call takes it:
+ *     F_GETOWN, which the module does not use, reports a process group
+ *     whose id is below 4096 as an error (the C library asks F_GETOWN_EX);
+ *   - __openat64_2, what _FORTIFY_SOURCE builds call for an openat whose
+ *     flags would need a mode, aborts without the C library's message on
+ *     stderr (the module never writes there).
+ * Async-signal-safe, as the system calls are: a hook's forked child calls
+ * them before exec. Defined for x86-64 (not x32) and arm64, where the
+ * kernel's struct stat and struct rlimit are the C library's struct stat64
+ * and struct rlimit64; elsewhere this file is empty and the module imports
+ * the C library's (pam_defender/meson.build links it only there).
  *
  * Not here: setresuid (the C library changes every thread's credentials,
  * the system call only the caller's), clock_gettime (the vDSO answers it
  * without a system call), and the rest of what the module imports, which
  * is more than one system call. */
-#if defined(__x86_64__) || defined(__aarch64__)
+#if (defined(__x86_64__) && !defined(__ILP32__)) || defined(__aarch64__)
 
+/* The headers' checked inline variants of read and pread (_FORTIFY_SOURCE,
+ * as distributions build) would be declared before the definitions below,
+ * and clang would then ignore their visibility. */
+#undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
@@ -41,6 +54,10 @@
 #include <unistd.h>
 
 #define DIRECT __attribute__((visibility("hidden")))
+
+/* Referenced by tests/unit/direct_syscalls_test.c, so that it fails to link
+ * where this file defines nothing. */
+DIRECT const char defender_direct_syscalls[] = "direct";
 
 DIRECT ssize_t read(int fd, void* buf, size_t count) {
   return syscall(SYS_read, fd, buf, count);
@@ -86,9 +103,9 @@ DIRECT int open64(const char* path, int flags, ...) {
 }
 
 /* What _FORTIFY_SOURCE builds (the Debian package's) call for an openat
- * whose flags are not known when compiled: a call whose flags would create
- * a file has no mode to pass, and ends the process as the C library's
- * does. */
+ * without a mode whose flags are not known when compiled: flags that would
+ * create a file have no mode to pass, and end the process as the C
+ * library's do (but without its message on stderr). */
 DIRECT int __openat64_2(int dirfd, const char* path, int flags) {
   if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) abort();
   return (int)syscall(SYS_openat, dirfd, path, flags, 0);
@@ -114,8 +131,10 @@ DIRECT int fstatat64(int dirfd, const char* restrict path,
   return (int)syscall(SYS_newfstatat, dirfd, path, buf, flags);
 }
 
+/* SYS_fstat, not newfstatat with AT_EMPTY_PATH: that would take AT_FDCWD
+ * for the current directory, where the C library's fails with EBADF. */
 DIRECT int fstat64(int fd, struct stat64* buf) {
-  return (int)syscall(SYS_newfstatat, fd, "", buf, AT_EMPTY_PATH);
+  return (int)syscall(SYS_fstat, fd, buf);
 }
 
 DIRECT int lstat64(const char* restrict path, struct stat64* restrict buf) {
@@ -149,9 +168,11 @@ DIRECT int getresgid(gid_t* rgid, gid_t* egid, gid_t* sgid) {
   return (int)syscall(SYS_getresgid, rgid, egid, sgid);
 }
 
+/* As the C library's: CLOCK_REALTIME, relative. */
 DIRECT int nanosleep(const struct timespec* request,
                      struct timespec* remaining) {
-  return (int)syscall(SYS_nanosleep, request, remaining);
+  return (int)syscall(SYS_clock_nanosleep, CLOCK_REALTIME, 0, request,
+                      remaining);
 }
 
 DIRECT int sched_yield(void) { return (int)syscall(SYS_sched_yield); }

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,11 +16,15 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 unsigned long gnu_dev_makedev(unsigned int major, unsigned int minor);
+/* Defined only where direct_syscalls.c defines its functions: linking
+ * fails elsewhere (and in a program that does not link the file). */
+extern const char defender_direct_syscalls[];
 int __openat64_2(int dirfd, const char* path, int flags);
 
 static int failures;
@@ -57,7 +62,66 @@ static void StatusIds(const char* key, unsigned ids[4]) {
   if (f) fclose(f);
 }
 
+/* In a forked child: no core file, then `fn` (which ends the child). The
+ * child's wait status. */
+static int StatusOfChild(void (*fn)(int), int arg) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const struct rlimit64 none = {0, 0};
+    setrlimit64(RLIMIT_CORE, &none);
+    fn(arg);
+    _exit(100);
+  }
+  int status = -1;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return status;
+}
+
+/* __openat64_2 with flags that would create a file, in directory `dirfd`:
+ * ends the process (SIGABRT) before the system call. */
+static void OpenatCreating(int dirfd) {
+  _exit(__openat64_2(dirfd, "new", O_RDWR | O_CREAT) >= 0 ? 1 : 2);
+}
+static void OpenatTmpfile(int dirfd) {
+  _exit(__openat64_2(dirfd, ".", O_RDWR | O_TMPFILE) >= 0 ? 1 : 2);
+}
+
+/* _exit from a second thread ends the whole process with its status; the
+ * first thread would end it with 1 after five seconds. */
+static void* ExitThread(void* status) { _exit((int)(long)status); }
+static void ExitFromThread(int status) {
+  pthread_t t;
+  if (pthread_create(&t, NULL, ExitThread, (void*)(long)status) != 0) {
+    _exit(3);
+  }
+  const struct timespec five = {5, 0};
+  nanosleep(&five, NULL);
+  _exit(1);
+}
+
+/* As root, with real, effective and saved ids all different: geteuid,
+ * getegid, getresuid and getresgid report each exactly, as
+ * /proc/self/status does. Exit status 0 when they do. */
+static void DistinctIds(int unused) {
+  (void)unused;
+  if (setresgid(11, 12, 13) != 0 || setresuid(21, 22, 23) != 0) _exit(4);
+  uid_t r = 0, e = 0, s = 0;
+  gid_t rg = 0, eg = 0, sg = 0;
+  unsigned uids[4], gids[4];
+  StatusIds("Uid:", uids);
+  StatusIds("Gid:", gids);
+  const int ok = getresuid(&r, &e, &s) == 0 && r == 21 && e == 22 && s == 23 &&
+                 getresgid(&rg, &eg, &sg) == 0 && rg == 11 && eg == 12 &&
+                 sg == 13 && geteuid() == 22 && getegid() == 12 &&
+                 uids[0] == 21 && uids[1] == 22 && uids[2] == 23 &&
+                 gids[0] == 11 && gids[1] == 12 && gids[2] == 13;
+  _exit(ok ? 0 : 5);
+}
+
+static void OnAlarm(int sig) { (void)sig; }
+
 int main(void) {
+  CHECK(strcmp(defender_direct_syscalls, "direct") == 0);
   /* Each is this program's, as each is the module's. */
   const Function own[] = {
       (Function)read,         (Function)write,     (Function)pread64,
@@ -112,11 +176,10 @@ int main(void) {
   CHECK(fd >= 0 && fstat64(fd, &st) == 0 && S_ISREG(st.st_mode));
   CHECK(close(fd) == 0);
   CHECK(__openat64_2(dirfd, "missing", O_RDONLY) == -1 && errno == ENOENT);
-  const pid_t creator = fork();
-  if (creator == 0) _exit(__openat64_2(dirfd, "new", O_RDWR | O_CREAT) >= 0);
-  int creator_status = 0;
-  CHECK(creator > 0 && waitpid(creator, &creator_status, 0) == creator &&
-        WIFSIGNALED(creator_status) && WTERMSIG(creator_status) == SIGABRT);
+  int status = StatusOfChild(OpenatCreating, dirfd);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+  status = StatusOfChild(OpenatTmpfile, dirfd);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
   CHECK(faccessat(dirfd, "new", F_OK, 0) == -1 && errno == ENOENT);
   fd = openat64(dirfd, "a", O_RDWR | O_CLOEXEC);
 
@@ -130,6 +193,12 @@ int main(void) {
   CHECK(pread64(fd, buf, 3, 8) == 3 && memcmp(buf, "rld", 3) == 0);
   CHECK(read(fd, buf, sizeof buf) == 0); /* At the end after write. */
   CHECK(fstat64(fd, &st) == 0 && st.st_size == 11);
+  const int reader = openat64(dirfd, "a", O_RDONLY | O_CLOEXEC);
+  memset(buf, 0, sizeof buf);
+  CHECK(read(reader, buf, 5) == 5 && memcmp(buf, "hello", 5) == 0);
+  CHECK(read(reader, buf, sizeof buf) == 6 && memcmp(buf, " World", 6) == 0);
+  CHECK(read(reader, buf, sizeof buf) == 0);
+  CHECK(close(reader) == 0);
 
   /* fcntl64: flags, and a lock through a struct pointer. */
   CHECK(fcntl64(fd, F_GETFD) == FD_CLOEXEC);
@@ -178,6 +247,7 @@ int main(void) {
   CHECK(read(-1, buf, 1) == -1 && errno == EBADF);
   CHECK(write(-1, buf, 1) == -1 && errno == EBADF);
   CHECK(fstat64(-1, &st) == -1 && errno == EBADF);
+  CHECK(fstat64(AT_FDCWD, &st) == -1 && errno == EBADF);
   CHECK(close(dirfd) == 0);
   CHECK(rmdir(dir) == 0);
 
@@ -193,7 +263,8 @@ int main(void) {
   CHECK(setrlimit64(RLIMIT_NOFILE, &saved) == 0);
   CHECK(getrlimit64(9999, &rl) == -1 && errno == EINVAL);
 
-  /* Credentials, as the kernel reports them in /proc/self/status. */
+  /* Credentials, as the kernel reports them in /proc/self/status; as
+   * root also with every id different, in a child. */
   unsigned uids[4], gids[4];
   StatusIds("Uid:", uids);
   StatusIds("Gid:", gids);
@@ -204,6 +275,12 @@ int main(void) {
   CHECK(ru == uids[0] && eu == uids[1] && su == uids[2]);
   CHECK(rg == gids[0] && eg == gids[1] && sg == gids[2]);
   CHECK(geteuid() == uids[1] && getegid() == gids[1]);
+  if (geteuid() == 0) {
+    status = StatusOfChild(DistinctIds, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  } else {
+    printf("not root: credentials not checked with distinct ids\n");
+  }
 
   /* nanosleep sleeps at least the time asked; sched_yield returns 0. */
   struct timespec t0, t1;
@@ -215,14 +292,21 @@ int main(void) {
         2000000L);
   const struct timespec bad = {0, 2000000000L};
   CHECK(nanosleep(&bad, NULL) == -1 && errno == EINVAL);
+  /* Interrupted by a signal: EINTR, and the time left. */
+  struct sigaction alarm = {0};
+  alarm.sa_handler = OnAlarm;
+  CHECK(sigaction(SIGALRM, &alarm, NULL) == 0);
+  const struct itimerval soon = {{0, 0}, {0, 20000}};
+  CHECK(setitimer(ITIMER_REAL, &soon, NULL) == 0);
+  const struct timespec two = {2, 0};
+  struct timespec left = {0, 0};
+  CHECK(nanosleep(&two, &left) == -1 && errno == EINTR);
+  CHECK(left.tv_sec == 1 && left.tv_nsec > 0);
   CHECK(sched_yield() == 0);
 
-  /* _exit ends the process with its status, without running atexit. */
-  const pid_t pid = fork();
-  if (pid == 0) _exit(7);
-  int status = 0;
-  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-        WEXITSTATUS(status) == 7);
+  /* _exit ends the whole process with its status, from any thread. */
+  status = StatusOfChild(ExitFromThread, 7);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
 
   if (failures == 0) printf("ok\n");
   return failures == 0 ? 0 : 1;
