@@ -77,13 +77,15 @@ DIRECT ssize_t pwrite64(int fd, const void* buf, size_t count, off64_t offset) {
 
 DIRECT int close(int fd) { return (int)syscall(SYS_close, fd); }
 
+/* Whether open's flags create a file, and so take a mode argument. */
+static int CreatesFile(int flags) {
+  return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
 /* The mode argument is read only when the flags create a file, as the C
  * library reads it. */
 static mode_t ModeArgument(int flags, va_list ap) {
-  if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
-    return (mode_t)va_arg(ap, int);
-  }
-  return 0;
+  return CreatesFile(flags) ? (mode_t)va_arg(ap, int) : 0;
 }
 
 DIRECT int openat64(int dirfd, const char* path, int flags, ...) {
@@ -107,7 +109,7 @@ DIRECT int open64(const char* path, int flags, ...) {
  * create a file have no mode to pass, and end the process as the C
  * library's do (but without its message on stderr). */
 DIRECT int __openat64_2(int dirfd, const char* path, int flags) {
-  if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) abort();
+  if (CreatesFile(flags)) abort();
   return (int)syscall(SYS_openat, dirfd, path, flags, 0);
 }
 
