@@ -129,7 +129,7 @@ class LocalStore::HeldSet {
   }
   Held& at(size_t subject) { return files[index[subject]]; }
 
-  std::vector<Held> files;    // In name order.
+  std::vector<Held> files;    // In lock order (local_store.h).
   std::vector<size_t> index;  // Subject i's entry in `files`.
 };
 
@@ -418,25 +418,53 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
   return true;
 }
 
+bool LocalStore::LockOne(const Subject& subject, bool create, bool write,
+                         Held* h, std::string* err) {
+  if (!FileName(subject, create, &h->file, err) ||
+      !OpenLocked(h->file, create, write, lock_timeout_ms_, &h->fd, err)) {
+    return false;
+  }
+  h->locked = write;
+  return Read(h, &subject, err);
+}
+
 bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
-                            bool write, int64_t now, HeldSet* held,
-                            std::vector<SubjectState>* states, Held** user,
-                            std::string* err) {
-  // U's entry first, then the subjects'.
-  std::vector<Subject> all;
-  all.reserve(subjects.size() + 1);
+                            bool write, ExemptPair exempt_pair, int64_t now,
+                            HeldSet* held, std::vector<SubjectState>* states,
+                            Held** user, std::string* err) {
   std::string name;
   std::string host;
   const bool pair = PairOf(subjects, &name, &host);
-  if (pair) all.push_back(Subject{SubjectKind::kUser, std::move(name)});
-  all.insert(all.end(), subjects.begin(), subjects.end());
-  if (!Lock(all, create, write, held, err)) {
-    return false;
+  const size_t pair_at = pair ? *PairIndex(subjects) : 0;
+  // U's entry first, then the subjects' but the pair's, which comes last in
+  // the lock order.
+  std::vector<Subject> head;
+  head.reserve(subjects.size() + 1);
+  if (pair) head.push_back(Subject{SubjectKind::kUser, std::move(name)});
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (!pair || i != pair_at) head.push_back(subjects[i]);
   }
+  if (!Lock(head, create, write, held, err)) return false;
   *user = nullptr;
   if (pair) {
-    *user = &held->files[held->index[0]];
-    held->index.erase(held->index.begin());  // at(i) is subjects[i]'s again.
+    const size_t user_file = held->index[0];
+    const bool remembered =
+        IsRemembered(held->files[user_file].rec.remembered, host, now);
+    Held& h = held->files.emplace_back();
+    const Subject& p = subjects[pair_at];
+    if (remembered || exempt_pair == ExemptPair::kRead) {
+      if (!LockOne(p, create.pairs, write, &h, err)) return false;
+    } else if (!Read(&h, &p, err)) {  // No file: an empty record.
+      return false;
+    }
+    *user = &held->files[user_file];
+    // held->index[j] is head[j]'s: made subject i's again.
+    std::vector<size_t> index;
+    index.reserve(subjects.size());
+    for (size_t i = 0, j = 1; i < subjects.size(); ++i) {
+      index.push_back(i == pair_at ? held->files.size() - 1 : held->index[j++]);
+    }
+    held->index = std::move(index);
   }
   states->clear();
   states->reserve(subjects.size());
@@ -454,8 +482,17 @@ bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
                      std::vector<SubjectState>* out, std::string* err) {
   HeldSet held;
   Held* user;
-  return LockStates(subjects, Create{}, /*write=*/false, now, &held, out, &user,
-                    err);
+  return LockStates(subjects, Create{}, /*write=*/false, ExemptPair::kRead, now,
+                    &held, out, &user, err);
+}
+
+bool LocalStore::GetForDecision(std::span<const Subject> subjects, int64_t now,
+                                std::vector<SubjectState>* out,
+                                std::string* err) {
+  HeldSet held;
+  Held* user;
+  return LockStates(subjects, Create{}, /*write=*/false, ExemptPair::kUnread,
+                    now, &held, out, &user, err);
 }
 
 bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
@@ -468,27 +505,28 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
   std::vector<Subject> subjects;
   subjects.reserve(requests.size());
   for (const FailureRequest& req : requests) subjects.push_back(req.subject);
-  // A pair's file is created only when the pair counts (its host is
-  // remembered, which is known once U's file is read): the step starts
-  // again creating it then, so that a failure from anywhere else (an
-  // attack) creates and unlinks no pair file.
-  HeldSet first, again;
-  HeldSet* held = &first;
+  // A pair's file is opened only when the pair counts (its host is
+  // remembered, which is known once U's file is read, the pair's coming
+  // last in the lock order), and created only when the attempt is counted:
+  // a failure from anywhere else (an attack) opens, creates and unlinks no
+  // pair file.
+  HeldSet files;
+  HeldSet* held = &files;
   Held* user;
   std::vector<SubjectState> states;
-  if (!LockStates(subjects, Create{true, true, false}, /*write=*/true, now,
-                  held, &states, &user, err)) {
+  if (!LockStates(subjects, Create{true, true, false}, /*write=*/true,
+                  ExemptPair::kUnread, now, held, &states, &user, err)) {
     return false;
   }
   const std::optional<size_t> pair = PairIndex(subjects);
   if (pair && held->at(*pair).fd < 0 && !states[*pair].exempt &&
       !IsRefused(rule, states)) {
-    first.Release();
-    held = &again;
-    if (!LockStates(subjects, Create::All(), /*write=*/true, now, held, &states,
-                    &user, err)) {
+    // Made now, or meanwhile by another step (then read as it is).
+    Held& h = held->at(*pair);
+    if (!LockOne(subjects[*pair], /*create=*/true, /*write=*/true, &h, err)) {
       return false;
     }
+    states[*pair] = StateOf(h.rec.state, now);
   }
   *refused = IsRefused(rule, states);
   const int64_t since = now - params.history_seconds;
@@ -551,7 +589,8 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   HeldSet* held = &first;
   Held* user;
   if (!LockStates(subjects, Create{remember, false, false},
-                  /*write=*/true, now, held, before, &user, err)) {
+                  /*write=*/true, ExemptPair::kRead, now, held, before, &user,
+                  err)) {
     return false;
   }
   for (const Held& h : held->files) {
@@ -560,8 +599,8 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
                                      AT_SYMLINK_NOFOLLOW, &st) == 0) {
       first.Release();
       held = &created;
-      if (!LockStates(subjects, Create::All(), /*write=*/true, now, held,
-                      before, &user, err)) {
+      if (!LockStates(subjects, Create::All(), /*write=*/true,
+                      ExemptPair::kRead, now, held, before, &user, err)) {
         return false;
       }
       break;

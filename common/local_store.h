@@ -5,7 +5,9 @@
 // closes them.
 //
 // Each multi-subject step locks its subjects' files with flock(LOCK_EX) in
-// file-name order (no deadlock), checking after each lock that the name
+// one order (no deadlock): by file name, but a pair's file last (a step has
+// one pair at most), once U's record, read under its lock, has said whether
+// the pair counts (doc/DESIGN.md §9), checking after each lock that the name
 // still leads to the locked file (it may have been unlinked meanwhile), then
 // reads, decides with store_logic.h, writes and closes. A subject left with
 // nothing that matters (no live counter or block, no history) keeps its
@@ -72,6 +74,10 @@ class LocalStore final : public Store {
 
   bool Get(std::span<const Subject> subjects, int64_t now,
            std::vector<SubjectState>* out, std::string* err) override;
+  // Opens no pair file when U's record does not remember H.
+  bool GetForDecision(std::span<const Subject> subjects, int64_t now,
+                      std::vector<SubjectState>* out,
+                      std::string* err) override;
   bool RecordFailure(std::span<const FailureRequest> requests, RefusalRule rule,
                      FailureMode mode, const LockoutParams& params, int64_t now,
                      std::vector<FailureOutcome>* out, bool* refused,
@@ -157,13 +163,24 @@ class LocalStore final : public Store {
   // once).
   bool Lock(std::span<const Subject> subjects, Create create, bool write,
             HeldSet* held, std::string* err);
+  // Whether LockStates opens the file of a pair U@H whose host U's record
+  // does not remember (an exempt pair, which decides nothing).
+  enum class ExemptPair { kRead, kUnread };
   // Locks the files of `subjects` as Lock does, and, when they include a
   // pair U@H, U's file, and sets (*states)[i] to subject i's state at `now`
   // marked exempt from U's remembered hosts (MarkExempt). *user is U's
-  // entry, nullptr without a pair.
+  // entry, nullptr without a pair. The pair's file is opened (and locked)
+  // after all the others, once U's record is read: with kUnread, only when
+  // it remembers H; else the pair's entry has no file (fd -1, no name) and
+  // reads as empty.
   bool LockStates(std::span<const Subject> subjects, Create create, bool write,
-                  int64_t now, HeldSet* held, std::vector<SubjectState>* states,
-                  Held** user, std::string* err);
+                  ExemptPair exempt_pair, int64_t now, HeldSet* held,
+                  std::vector<SubjectState>* states, Held** user,
+                  std::string* err);
+  // Names, opens (creating it with `create`; with `write` locking it) and
+  // reads the file of `subject` into *h, as Lock does for each of its.
+  bool LockOne(const Subject& subject, bool create, bool write, Held* h,
+               std::string* err);
   // Reads h's record: absent, garbage or not `expect`'s reads as empty. A
   // file read without a lock that holds bytes but no whole slot (two
   // writes landed while it was read, or it is damaged) is read again, and

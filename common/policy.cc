@@ -193,7 +193,9 @@ bool Policy::RefusedAsDenied(const Login& login, bool log_attempt,
     const Login& login, bool log_refusal, Decision* d,
     std::vector<SubjectState>* states, std::string* err) {
   if (RefusedAsDenied(login, log_refusal, d)) return true;
-  if (!store_->Get(d->who.subjects, clock_.Now(), states, err)) return false;
+  if (!store_->GetForDecision(d->who.subjects, clock_.Now(), states, err)) {
+    return false;
+  }
   if (IsRefused(d->who.rule, *states)) Refuse(d->who, *states, d);
   if (!d->refused) d->reason = AllowedReason(d->who, *states);
   if (d->refused && log_refusal) Log(login, "refused", d);

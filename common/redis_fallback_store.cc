@@ -26,6 +26,14 @@ bool FallbackStore::Get(std::span<const Subject> subjects, int64_t now,
   return Run([&](Store* s) { return s->Get(subjects, now, out, err); }, err);
 }
 
+bool FallbackStore::GetForDecision(std::span<const Subject> subjects,
+                                   int64_t now, std::vector<SubjectState>* out,
+                                   std::string* err) {
+  return Run(
+      [&](Store* s) { return s->GetForDecision(subjects, now, out, err); },
+      err);
+}
+
 bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
                                   RefusalRule rule, FailureMode mode,
                                   const LockoutParams& params, int64_t now,

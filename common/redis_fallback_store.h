@@ -32,6 +32,9 @@ class FallbackStore final : public Store {
 
   bool Get(std::span<const Subject> subjects, int64_t now,
            std::vector<SubjectState>* out, std::string* err) override;
+  bool GetForDecision(std::span<const Subject> subjects, int64_t now,
+                      std::vector<SubjectState>* out,
+                      std::string* err) override;
   bool RecordFailure(std::span<const FailureRequest> requests, RefusalRule rule,
                      FailureMode mode, const LockoutParams& params, int64_t now,
                      std::vector<FailureOutcome>* out, bool* refused,

@@ -139,10 +139,22 @@ class Store {
   virtual bool Get(std::span<const Subject> subjects, int64_t now,
                    std::vector<SubjectState>* out, std::string* err) = 0;
 
+  // As Get, for a decision (IsRefused, Policy::Check), except that a pair
+  // subject that is exempt (its host not remembered by its user,
+  // MarkExempt) may read as empty but for its exempt flag: it decides
+  // nothing, and a store may leave its record unread (LocalStore does: one
+  // file fewer in each step of an attack). This default reads it as Get.
+  virtual bool GetForDecision(std::span<const Subject> subjects, int64_t now,
+                              std::vector<SubjectState>* out,
+                              std::string* err) {
+    return Get(subjects, now, out, err);
+  }
+
   // Reads the states of the requests' subjects. If IsRefused(rule, states)
   // sets *refused and changes nothing: (*out)[i].state is subject i's
   // current state (a refused attempt is counted on no subject, not even on
-  // one that is not blocked). Otherwise clears *refused and, for each
+  // one that is not blocked; an exempt pair's may read as empty, as in
+  // GetForDecision). Otherwise clears *refused and, for each
   // request: a blocked or exempt pair subject is left as it is
   // (newly_blocked = false); a blocked subject too;
   // any other is changed per `mode` (FailureMode): a counter that goes up

@@ -722,6 +722,137 @@ TEST_CASE("LocalStore: remembered hosts live in the user's record file") {
   }
 }
 
+// A pair's file matters only where its host is remembered: a decision and
+// a failure from anywhere else (an attack) do not open it. It is locked
+// after the others, once U's record has said whether it counts. An
+// untrusted pair file (another user's) shows which steps open it: those
+// fail on it.
+TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  std::string err;
+  auto s = LocalStore::Open(dir, 3000, &err);
+  REQUIRE(s != nullptr);
+  constexpr int64_t kDay = 86400;
+  const PairAttempt home("192.0.2.10");
+  const PairAttempt elsewhere("198.51.100.9");
+  CHECK_FALSE(SucceedAttempt(*s, home, kDay, kT0));  // Remembers home.
+  bool refused = true;
+
+  SUBCASE("an untrusted pair file is opened only where the host counts") {
+    for (const PairAttempt* a : {&home, &elsewhere}) {
+      const std::string file = FileOf(dir, a->pair());
+      WriteFile(file, "", 0600);
+      REQUIRE(chown(file.c_str(), 65534, 65534) == 0);
+    }
+    const auto untrusted = [&](const PairAttempt& a) {
+      return FileOf(dir, a.pair()) +
+             ": untrusted store: owned by uid 65534 with mode 0600 (must be "
+             "owned by uid 0 and not writable by group or others)";
+    };
+    std::vector<SubjectState> st;
+    REQUIRE_MESSAGE(s->GetForDecision(elsewhere.subjects, kT0 + 1, &st, &err),
+                    err);
+    CHECK(st == std::vector<SubjectState>{{}, {}, {0, false, 0, true}});
+    const std::vector<FailureOutcome> out =
+        FailAttempt(*s, elsewhere, kParams, kT0 + 2, &refused);
+    CHECK_FALSE(refused);
+    CHECK(out[0].state.failures == 1);
+    CHECK(out[1].state.failures == 1);
+    CHECK(out[2].state == SubjectState{0, false, 0, true});
+    // Get reads every subject's file, for defenderctl check.
+    CHECK_FALSE(s->Get(elsewhere.subjects, kT0 + 3, &st, &err));
+    CHECK(err == untrusted(elsewhere));
+    err.clear();
+    // From home the pair counts: every step opens its file.
+    CHECK_FALSE(s->GetForDecision(home.subjects, kT0 + 3, &st, &err));
+    CHECK(err == untrusted(home));
+    err.clear();
+    std::vector<FailureRequest> reqs;
+    for (const Subject& who : home.subjects) reqs.push_back({who, 3});
+    std::vector<FailureOutcome> counted;
+    CHECK_FALSE(s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                                 kParams, kT0 + 3, &counted, &refused, &err));
+    CHECK(err == untrusted(home));
+  }
+
+  SUBCASE("a stale pair record is read by Get, not for a decision") {
+    // Blocked while home was remembered, then home forgotten.
+    for (int i = 1; i <= 4; ++i) FailAttempt(*s, home, kParams, kT0, &refused);
+    CHECK(StateIn(*s, home.pair(), kT0).blocked);
+    int64_t removed = 0;
+    REQUIRE(s->Forget("alice", std::nullopt, kT0, &removed, &err));
+    REQUIRE(removed == 1);
+    std::vector<SubjectState> st;
+    REQUIRE(s->Get(home.subjects, kT0 + 1, &st, &err));
+    CHECK(st[2] == SubjectState{4, true, kT0 + 600, true});
+    REQUIRE(s->GetForDecision(home.subjects, kT0 + 1, &st, &err));
+    CHECK(st[2] == SubjectState{0, false, 0, true});
+  }
+
+  SUBCASE("the first counted failure makes the pair's file in the same step") {
+    const std::string pair_file = FileOf(dir, home.pair());
+    CHECK_FALSE(Exists(pair_file));
+    const std::vector<FailureOutcome> out =
+        FailAttempt(*s, home, kParams, kT0 + 1, &refused);
+    CHECK_FALSE(refused);
+    CHECK(out[2].state == SubjectState{1, false, 0, false});
+    CHECK(Exists(pair_file));
+    CHECK(StateIn(*s, home.pair(), kT0 + 1).failures == 1);
+  }
+
+  SUBCASE("the pair's lock is taken after U's and H's") {
+    FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
+    const int pair_fd =
+        open(FileOf(dir, home.pair()).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(pair_fd >= 0);
+    REQUIRE(flock(pair_fd, LOCK_EX) == 0);
+    int done_fd = -1;
+    const pid_t pid = ForkPiped(
+        [&](int write_fd) {
+          close(pair_fd);  // Its lock is the test's, not the child's.
+          std::vector<FailureRequest> reqs;
+          for (const Subject& who : home.subjects) reqs.push_back({who, 3});
+          std::vector<FailureOutcome> out;
+          bool r = false;
+          std::string e;
+          if (s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                               kParams, kT0 + 2, &out, &r, &e)) {
+            _exit(0);
+          }
+          (void)!write(write_fd, e.data(), e.size());
+          _exit(1);
+        },
+        &done_fd);
+    // While the child waits for the pair's lock, it holds U's and H's.
+    const auto held_by_child = [&](const Subject& who) {
+      const int fd = open(FileOf(dir, who).c_str(), O_RDONLY | O_CLOEXEC);
+      REQUIRE(fd >= 0);
+      bool held = false;
+      for (int i = 0; i < 200 && !held; ++i) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+          flock(fd, LOCK_UN);
+          usleep(10'000);
+        } else {
+          held = errno == EWOULDBLOCK;
+        }
+      }
+      close(fd);
+      return held;
+    };
+    CHECK(held_by_child(home.subjects[0]));
+    CHECK(held_by_child(home.subjects[1]));
+    close(pair_fd);  // Lets the child go on.
+    int status = -1;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(ReadAll(done_fd) == "");  // The child's error.
+    close(done_fd);
+    CHECK(status == 0);
+    CHECK(StateIn(*s, home.pair(), kT0 + 2).failures == 2);
+    CHECK(StateIn(*s, home.subjects[1], kT0 + 2).failures == 2);
+  }
+}
+
 TEST_CASE("LocalStore: hostile record files give an error, never followed") {
   TempDir tmp;
   auto s = OpenStore(tmp / "s");
