@@ -583,7 +583,11 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   // step), except the user's file when it remembers a host. The files that
   // exist are locked; one that was absent and exists once they are (a
   // failure created it meanwhile) makes the step start again, creating
-  // every file, so that all states are read under locks.
+  // every file, so that all states are read under locks. The pair's file
+  // is opened under U's lock, and only a step holding U's lock creates
+  // it: found absent, it stays absent until this step ends (an
+  // administrator's Block of the pair, which takes no other lock, comes
+  // after this success).
   const bool remember = remember_seconds > 0 && PairIndex(subjects);
   HeldSet first, created;
   HeldSet* held = &first;
@@ -593,10 +597,12 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
                   err)) {
     return false;
   }
+  const Held* pair = user ? &held->at(*PairIndex(subjects)) : nullptr;
   for (const Held& h : held->files) {
     struct stat st;
-    if (h.fd < 0 && StatWithoutTimes(subjects_fd(), h.file.c_str(),
-                                     AT_SYMLINK_NOFOLLOW, &st) == 0) {
+    if (h.fd < 0 && &h != pair &&
+        StatWithoutTimes(subjects_fd(), h.file.c_str(), AT_SYMLINK_NOFOLLOW,
+                         &st) == 0) {
       first.Release();
       held = &created;
       if (!LockStates(subjects, Create::All(), /*write=*/true,

@@ -1591,6 +1591,112 @@ TEST_CASE("LocalStore: a reset and prune racing failures loses no failure") {
   CHECK(std::stoll(seen) > 0);  // The race did happen.
 }
 
+// The same with a pair (doc/DESIGN.md §3.14): failures from a remembered
+// host count on U, H and U@H, each success from it resets the three, and
+// Prune unlinks the pair's file whenever a success has emptied it, so that
+// failures make it again and successes find it absent. Every step locks
+// the three files (the pair's last), so the three counts stay equal: a
+// success that left out a pair file a failure had just made would leave
+// the pair ahead of U, which the next step sees.
+TEST_CASE("LocalStore: successes racing failures from a remembered host") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  const PairAttempt home("192.0.2.10");
+  constexpr int64_t kDay = 86400;
+  CHECK_FALSE(SucceedAttempt(*OpenStore(dir), home, kDay, kT0));
+  constexpr int kFailers = 3;
+  constexpr int kFailures = 2000;  // Each.
+  WriteFile(dir + "/go", "", 0600);
+  int fd = -1;
+  const pid_t resetter = ForkPiped(
+      [&](int out) {
+        std::string err;
+        auto s = LocalStore::Open(dir, 5000, &err);
+        if (!s) _exit(1);
+        int64_t seen[3] = {0, 0, 0};
+        const bool reset[] = {true, true, true};
+        while (access((dir + "/go").c_str(), F_OK) == 0) {
+          std::vector<SubjectState> before;
+          bool refused = false;
+          int64_t pruned = 0;
+          if (!s->RecordSuccess(home.subjects, reset, {}, RefusalRule::kAny,
+                                kDay, kT0, &before, &refused, &err) ||
+              refused || !s->Prune(kT0, 86400, &pruned, &err)) {
+            _exit(2);
+          }
+          for (int i = 0; i < 3; ++i) seen[i] += before[i].failures;
+          if (before[1].failures != before[0].failures ||
+              before[2].failures != before[0].failures) {
+            _exit(4);  // A reset left one of the three out.
+          }
+        }
+        const std::string text = std::to_string(seen[0]) + " " +
+                                 std::to_string(seen[1]) + " " +
+                                 std::to_string(seen[2]);
+        if (write(out, text.data(), text.size()) < 0) _exit(3);
+      },
+      &fd);
+  std::vector<pid_t> failers;
+  std::vector<int> failer_fds;
+  for (int f = 0; f < kFailers; ++f) {
+    int efd = -1;
+    failers.push_back(ForkPiped(
+        [&](int out) {
+          std::string err;
+          auto s = LocalStore::Open(dir, 5000, &err);
+          for (int i = 0; s && i < kFailures && err.empty(); ++i) {
+            std::vector<FailureRequest> reqs;
+            for (const Subject& who : home.subjects) {
+              reqs.push_back({who, 1'000'000});
+            }
+            std::vector<FailureOutcome> outcomes;
+            bool refused = false;
+            if (!s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                                  kParams, kT0, &outcomes, &refused, &err) ||
+                refused || outcomes[2].counted == 0) {
+              if (err.empty()) err = "not counted on the pair";
+            } else if (outcomes[1].state.failures !=
+                           outcomes[0].state.failures ||
+                       outcomes[2].state.failures !=
+                           outcomes[0].state.failures) {
+              err = "counts apart: " +
+                    std::to_string(outcomes[0].state.failures) + " " +
+                    std::to_string(outcomes[1].state.failures) + " " +
+                    std::to_string(outcomes[2].state.failures);
+            }
+          }
+          if (!s) err = "cannot open";
+          if (!err.empty() && write(out, err.data(), err.size()) < 0) {
+            _exit(3);
+          }
+        },
+        &efd));
+    failer_fds.push_back(efd);
+  }
+  for (int f = 0; f < kFailers; ++f) {
+    CHECK(ReadAll(failer_fds[f]) == "");
+    close(failer_fds[f]);
+    CHECK(Reap(failers[f]) == 0);
+  }
+  unlink((dir + "/go").c_str());
+  const std::string seen = ReadAll(fd);
+  close(fd);
+  CHECK(Reap(resetter) == 0);
+  int64_t reset[3] = {-1, -1, -1};
+  REQUIRE(sscanf(seen.c_str(), "%ld %ld %ld", &reset[0], &reset[1],
+                 &reset[2]) == 3);
+  const std::vector<SubjectState> left = GetAttempt(*OpenStore(dir), home, kT0);
+  MESSAGE("reset " << seen << "; left " << left[0].failures << " "
+                   << left[1].failures << " " << left[2].failures);
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    CHECK(reset[i] + left[i].failures == kFailers * kFailures);
+    CHECK(reset[i] == reset[0]);
+    CHECK(left[i].failures == left[0].failures);
+  }
+  CHECK(reset[0] > 0);  // The race did happen.
+}
+
 // A writer killed at a random point leaves every record readable, with at
 // most the killed step's failure more than it reported.
 TEST_CASE("LocalStore: a writer killed with SIGKILL at any point") {
