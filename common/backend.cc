@@ -45,54 +45,17 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
                                        const BackendOptions& options,
                                        Error* err) {
   std::unique_ptr<Backend> b(new Backend());
-  const bool redis = cfg.backend == StoreBackend::kRedis;
-  const bool fallback =
-      redis && options.local_fallback && cfg.redis_on_error == OnError::kLocal;
-  if (redis && !RedisStore::ValidPrefix(cfg.key_prefix, &err->message)) {
-    err->kind = ErrorKind::kCorrupt;
-    return nullptr;
-  }
   // The local store and the journal share its directories, checked once.
   std::shared_ptr<StoreDir> dir;
-  if (!redis) {
-    dir = StoreDir::Open(cfg.dir, err);
+  if (cfg.backend == StoreBackend::kRedis) {
+    if (!b->OpenRedis(cfg, options, err)) return nullptr;
+  } else {
+    dir = options.store_dir && options.store_dir->path() == cfg.dir
+              ? options.store_dir
+              : StoreDir::Open(cfg.dir, err);
     if (!dir) return nullptr;
     b->local_store_ = LocalStore::Open(dir, kLocalLockTimeoutMs);
-  }
-  if (redis) {
-    b->dir_ = cfg.dir;  // For the local fallback store.
-    RedisConnection* conn = options.redis;
-    if (conn == nullptr) {
-      b->own_redis_ =
-          std::make_unique<RedisConnection>(RedisSettings::FromConfig(cfg));
-      conn = b->own_redis_.get();
-    }
-    if (options.redis_one_deadline) {
-      conn->StartStep();
-      b->step_redis_ = conn;
-    }
-    RedisStoreOptions ro;
-    ro.key_prefix = cfg.key_prefix;
-    ro.origin_host = options.origin_host;
-    if (ro.origin_host.empty()) {
-      char name[256] = {};
-      if (lazy::gethostname(name, sizeof name - 1) == 0) ro.origin_host = name;
-    }
-    ro.service = options.service;
-    ro.history_seconds = cfg.HistorySeconds();
-    ro.server_clock = options.redis_server_clock;
-    auto redis_store = std::make_unique<RedisStore>(conn, std::move(ro));
-    if (fallback) {
-      b->redis_store_ = std::move(redis_store);
-      Backend* self = b.get();
-      auto f = std::make_unique<FallbackStore>(
-          b->redis_store_.get(),
-          [self](std::string* e) { return self->OpenLocalStore(e); });
-      b->fallback_ = f.get();
-      b->store_ = std::move(f);
-    } else {
-      b->store_ = std::move(redis_store);
-    }
+    b->store_dir_ = dir;
   }
   if (cfg.attempts_store) {
     // With Redis the journal opens its directory when it first appends.
@@ -100,6 +63,47 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
                   : std::make_unique<JournalWriter>(cfg.dir);
   }
   return b;
+}
+
+bool Backend::OpenRedis(const Config& cfg, const BackendOptions& options,
+                        Error* err) {
+  if (!RedisStore::ValidPrefix(cfg.key_prefix, &err->message)) {
+    err->kind = ErrorKind::kCorrupt;
+    return false;
+  }
+  dir_ = cfg.dir;  // For the local fallback store.
+  RedisConnection* conn = options.redis;
+  if (conn == nullptr) {
+    own_redis_ =
+        std::make_unique<RedisConnection>(RedisSettings::FromConfig(cfg));
+    conn = own_redis_.get();
+  }
+  if (options.redis_one_deadline) {
+    conn->StartStep();
+    step_redis_ = conn;
+  }
+  RedisStoreOptions ro;
+  ro.key_prefix = cfg.key_prefix;
+  ro.origin_host = options.origin_host;
+  if (ro.origin_host.empty()) {
+    char name[256] = {};
+    if (lazy::gethostname(name, sizeof name - 1) == 0) ro.origin_host = name;
+  }
+  ro.service = options.service;
+  ro.history_seconds = cfg.HistorySeconds();
+  ro.server_clock = options.redis_server_clock;
+  auto redis_store = std::make_unique<RedisStore>(conn, std::move(ro));
+  if (options.local_fallback && cfg.redis_on_error == OnError::kLocal) {
+    redis_store_ = std::move(redis_store);
+    auto f = std::make_unique<FallbackStore>(
+        redis_store_.get(),
+        [this](std::string* e) { return OpenLocalStore(e); });
+    fallback_ = f.get();
+    store_ = std::move(f);
+  } else {
+    store_ = std::move(redis_store);
+  }
+  return true;
 }
 
 std::string Backend::fallback_reason() const {

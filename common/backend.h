@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "common/journal.h"
 #include "common/store.h"
+#include "common/store_dir.h"
 
 namespace defender {
 
@@ -45,6 +46,10 @@ struct BackendOptions {
   // server_clock). Callers pass their Clock's IsRealTime(); false only for
   // a test that sets the time.
   bool redis_server_clock = true;
+  // The local store's directories opened by an earlier step (the PAM
+  // handle's), which the caller has found StillUsable: used when their
+  // path is the config's store.dir, else opened again.
+  std::shared_ptr<StoreDir> store_dir;
 };
 
 // How long defenderctl waits for the attempt archive's SQLite write lock.
@@ -82,14 +87,24 @@ class Backend {
   // call because a record's lock was held past the timeout
   // (LocalStore::lock_timed_out).
   bool lock_timed_out() const;
+  // The local store's directories (nullptr with Redis), for the caller to
+  // keep for its next Backend (BackendOptions::store_dir).
+  const std::shared_ptr<StoreDir>& store_dir() const { return store_dir_; }
 
  private:
   Backend() = default;
+  // Open's part for `backend = "redis"`: the Redis store (with the local
+  // fallback when options and config ask for it). Out of the code that a
+  // login on the local store runs (doc/DESIGN.md §7, "Hot code first").
+  [[gnu::cold, gnu::noinline]] bool OpenRedis(const Config& cfg,
+                                              const BackendOptions& options,
+                                              Error* err);
   // The local store in dir_, opened now if it is not yet (nullptr with
   // *err set when it cannot be opened).
   Store* OpenLocalStore(std::string* err);
 
   std::string dir_;
+  std::shared_ptr<StoreDir> store_dir_;  // The local store's.
   std::unique_ptr<RedisConnection> own_redis_;
   RedisConnection* step_redis_ = nullptr;  // Its step ends with the Backend.
   std::unique_ptr<Store> redis_store_;     // When the fallback wraps it.
