@@ -50,12 +50,9 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   if (cfg.backend == StoreBackend::kRedis) {
     if (!b->OpenRedis(cfg, options, err)) return nullptr;
   } else {
-    dir = options.store_dir && options.store_dir->path() == cfg.dir
-              ? options.store_dir
-              : StoreDir::Open(cfg.dir, err);
+    dir = StoreDir::Open(cfg.dir, err);
     if (!dir) return nullptr;
     b->local_store_ = LocalStore::Open(dir, kLocalLockTimeoutMs);
-    b->store_dir_ = dir;
   }
   if (cfg.attempts_store) {
     // With Redis the journal opens its directory when it first appends.

@@ -19,7 +19,6 @@
 #include "common/error.h"
 #include "common/journal.h"
 #include "common/store.h"
-#include "common/store_dir.h"
 
 namespace defender {
 
@@ -46,10 +45,6 @@ struct BackendOptions {
   // server_clock). Callers pass their Clock's IsRealTime(); false only for
   // a test that sets the time.
   bool redis_server_clock = true;
-  // The local store's directories opened by an earlier step (the PAM
-  // handle's), which the caller has found StillUsable: used when their
-  // path is the config's store.dir, else opened again.
-  std::shared_ptr<StoreDir> store_dir;
 };
 
 // How long defenderctl waits for the attempt archive's SQLite write lock.
@@ -87,9 +82,6 @@ class Backend {
   // call because a record's lock was held past the timeout
   // (LocalStore::lock_timed_out).
   bool lock_timed_out() const;
-  // The local store's directories (nullptr with Redis), for the caller to
-  // keep for its next Backend (BackendOptions::store_dir).
-  const std::shared_ptr<StoreDir>& store_dir() const { return store_dir_; }
 
  private:
   Backend() = default;
@@ -104,7 +96,6 @@ class Backend {
   Store* OpenLocalStore(std::string* err);
 
   std::string dir_;
-  std::shared_ptr<StoreDir> store_dir_;  // The local store's.
   std::unique_ptr<RedisConnection> own_redis_;
   RedisConnection* step_redis_ = nullptr;  // Its step ends with the Backend.
   std::unique_ptr<Store> redis_store_;     // When the fallback wraps it.

@@ -19,7 +19,7 @@ namespace {
 // cannot use it), checked. A symlink is followed only with `follow`. -1
 // with *err set on failure.
 int OpenDir(int dirfd, const char* name, const LazyPath& path, bool follow,
-            uid_t euid, Error* err, struct stat* st_out = nullptr) {
+            uid_t euid, Error* err) {
   const int flags = O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
   // The directory exists on every step but the first: open it first, and
   // create it only when it is missing.
@@ -56,20 +56,7 @@ int OpenDir(int dirfd, const char* name, const LazyPath& path, bool follow,
     close(fd);
     return -1;
   }
-  if (st_out) *st_out = st;
   return fd;
-}
-
-// Whether `fd` leads to the directory `dev`:`ino`; *st is its status.
-bool SameDir(int fd, dev_t dev, ino_t ino, struct stat* st) {
-  return fd >= 0 && StatWithoutTimes(fd, "", AT_EMPTY_PATH, st) == 0 &&
-         S_ISDIR(st->st_mode) && st->st_dev == dev && st->st_ino == ino;
-}
-
-// Whether `st`, a directory's status, is linked and trusted for `euid`.
-bool LinkedAndTrusted(const struct stat& st, uid_t euid) {
-  return st.st_nlink > 0 && st.st_uid == euid &&
-         (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
 }  // namespace
@@ -86,49 +73,25 @@ std::shared_ptr<StoreDir> StoreDir::Open(const std::string& dir, Error* err) {
   }
   // The top directory may be a symlink, subjects/ may not.
   const uid_t euid = geteuid();
-  struct stat top_st, subjects_st;
   const int top =
-      OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, euid, err, &top_st);
+      OpenDir(AT_FDCWD, dir.c_str(), dir, /*follow=*/true, euid, err);
   if (top < 0) return nullptr;
   const int subjects =
       OpenDir(top, kSubjectsDir, LazyPath(dir, kSubjectsDir, {}),
-              /*follow=*/false, euid, err, &subjects_st);
+              /*follow=*/false, euid, err);
   if (subjects < 0) {
     close(top);
     return nullptr;
   }
-  return std::make_shared<StoreDir>(Token(), dir, top, subjects, euid,
-                                    top_st.st_dev, top_st.st_ino,
-                                    subjects_st.st_dev, subjects_st.st_ino);
+  return std::make_shared<StoreDir>(Token(), dir, top, subjects, euid);
 }
 
-StoreDir::StoreDir(Token, std::string path, int fd, int subjects_fd, uid_t euid,
-                   dev_t dev, ino_t ino, dev_t subjects_dev, ino_t subjects_ino)
-    : path_(std::move(path)),
-      fd_(fd),
-      subjects_fd_(subjects_fd),
-      euid_(euid),
-      dev_(dev),
-      subjects_dev_(subjects_dev),
-      ino_(ino),
-      subjects_ino_(subjects_ino) {}
+StoreDir::StoreDir(Token, std::string path, int fd, int subjects_fd, uid_t euid)
+    : path_(std::move(path)), fd_(fd), subjects_fd_(subjects_fd), euid_(euid) {}
 
 StoreDir::~StoreDir() {
-  if (subjects_fd_ >= 0) close(subjects_fd_);
-  if (fd_ >= 0) close(fd_);
-}
-
-bool StoreDir::StillOurs() const {
-  struct stat st;
-  return SameDir(fd_, dev_, ino_, &st) &&
-         SameDir(subjects_fd_, subjects_dev_, subjects_ino_, &st);
-}
-
-bool StoreDir::StillUsable(uid_t euid) const {
-  struct stat top, subjects;
-  return euid == euid_ && SameDir(fd_, dev_, ino_, &top) &&
-         SameDir(subjects_fd_, subjects_dev_, subjects_ino_, &subjects) &&
-         LinkedAndTrusted(top, euid) && LinkedAndTrusted(subjects, euid);
+  close(subjects_fd_);
+  close(fd_);
 }
 
 }  // namespace defender

@@ -5,10 +5,9 @@
 // the attempt journal are opened relative to these descriptors.
 //
 // One Backend (one PAM step or CLI command) opens it once for the local
-// store and the journal. The PAM module keeps it in the handle for the
-// next step of the same login (pam_defender/module.cc), which first asks
-// StillUsable: the host program may have closed a descriptor and reused its
-// number, or forked, and the directory may have been removed meanwhile.
+// store and the journal. It is not kept across steps: a descriptor kept in
+// a PAM handle could be closed and its number reused by the host program,
+// and the directory replaced meanwhile.
 #ifndef PAM_DEFENDER_COMMON_STORE_DIR_H_
 #define PAM_DEFENDER_COMMON_STORE_DIR_H_
 
@@ -48,9 +47,7 @@ class StoreDir {
     friend class StoreDir;
     explicit Token() = default;
   };
-  StoreDir(Token, std::string path, int fd, int subjects_fd, uid_t euid,
-           dev_t dev, ino_t ino, dev_t subjects_dev, ino_t subjects_ino);
-  // Closes both descriptors, unless Abandon() was called.
+  StoreDir(Token, std::string path, int fd, int subjects_fd, uid_t euid);
   ~StoreDir();
   StoreDir(const StoreDir&) = delete;
   StoreDir& operator=(const StoreDir&) = delete;
@@ -64,28 +61,11 @@ class StoreDir {
   // step or command uses the store.
   uid_t euid() const { return euid_; }
 
-  // Whether both descriptors still lead to the directories that were
-  // opened (the same device and inode: the host program has not closed
-  // them and reused their numbers), still linked (not removed), and still
-  // pass the trust check for `euid`, which must be the one they were
-  // opened with. One statx per descriptor, no path lookup.
-  bool StillUsable(uid_t euid) const;
-  // Whether the descriptors still lead to the directories that were opened
-  // (StillUsable's first test alone).
-  bool StillOurs() const;
-  // Forgets the descriptors without closing them: their numbers belong to
-  // the host program now (StillOurs() was false).
-  void Abandon() { fd_ = subjects_fd_ = -1; }
-
  private:
   std::string path_;
   int fd_;
   int subjects_fd_;
   uid_t euid_;
-  dev_t dev_;
-  dev_t subjects_dev_;
-  ino_t ino_;
-  ino_t subjects_ino_;
 };
 
 }  // namespace defender

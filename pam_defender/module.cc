@@ -31,7 +31,6 @@
 #include "common/normalize.h"
 #include "common/policy.h"
 #include "common/redis_conn.h"
-#include "common/store_dir.h"
 #include "defender_build_config.h"
 #include "pam_defender/args.h"
 #include "pam_defender/module_config.h"
@@ -186,57 +185,6 @@ ConfigCache* HandleConfigCache(pam_handle_t* pamh) {
     return nullptr;
   }
   return c;
-}
-
-// pam_set_data key: the local store's directories, opened by an earlier
-// step of this handle and kept for the next (common/store_dir.h).
-constexpr char kStoreDirKey[] = "pam_defender_store_dir";
-
-struct KeptDir {
-  pid_t pid;  // The process that opened it.
-  std::shared_ptr<StoreDir> dir;
-};
-
-// Closes the kept directories, unless their descriptors' numbers lead
-// elsewhere now (the host program closed them and reused the numbers): it
-// never closes a descriptor of the host's.
-void FreeKeptDir(pam_handle_t*, void* data, int) {
-  auto* kept = static_cast<KeptDir*>(data);
-  if (!kept->dir->StillOurs()) kept->dir->Abandon();
-  delete kept;
-}
-
-// The directories an earlier step of this handle opened for `dir`, if this
-// process opened them and they are StillUsable; else nullptr (the step
-// opens them again). Two statx calls instead of two opens, two statx calls
-// and two closes.
-std::shared_ptr<StoreDir> KeptStoreDir(pam_handle_t* pamh,
-                                       const std::string& dir) {
-  const void* data = nullptr;
-  if (pam_get_data(pamh, kStoreDirKey, &data) != PAM_SUCCESS || !data) {
-    return nullptr;
-  }
-  const auto* kept = static_cast<const KeptDir*>(data);
-  if (kept->pid != lazy::getpid() || kept->dir->path() != dir ||
-      !kept->dir->StillUsable(geteuid())) {
-    return nullptr;
-  }
-  return kept->dir;
-}
-
-// Keeps `dir` for the next step of this handle; what was kept before goes
-// (FreeKeptDir).
-void KeepStoreDir(pam_handle_t* pamh, const std::shared_ptr<StoreDir>& dir) {
-  const void* data = nullptr;
-  if (pam_get_data(pamh, kStoreDirKey, &data) == PAM_SUCCESS && data &&
-      static_cast<const KeptDir*>(data)->dir == dir) {
-    return;
-  }
-  auto* kept = new (std::nothrow) KeptDir{lazy::getpid(), dir};
-  if (kept &&
-      pam_set_data(pamh, kStoreDirKey, kept, FreeKeptDir) != PAM_SUCCESS) {
-    delete kept;  // The Backend still owns the directories.
-  }
 }
 
 // True the first time it is called for this handle.
@@ -614,12 +562,9 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg()));
     options.local_fallback = true;
     options.redis_one_deadline = true;
-  } else {
-    options.store_dir = KeptStoreDir(pamh_, cfg().dir);
   }
   std::unique_ptr<Backend> backend = Backend::Open(cfg(), options, &err);
   if (!backend) return StoreError(err);
-  if (backend->store_dir()) KeepStoreDir(pamh_, backend->store_dir());
   Policy policy(cfg(), backend->store(), backend->log(), clock);
   const bool log = state != HandleState::kLogged;
   // Under a setuid caller preauth counts the attempt provisionally (module.h).
