@@ -37,6 +37,9 @@ static_assert(kMaxHistory >= Config::kMaxLockoutSteps,
 constexpr int64_t kKeepHistory = INT64_MIN;
 // Reads of a record file without a lock before Read takes LOCK_SH.
 constexpr int kLockFreeReads = 3;
+// Times a step starts again because a pair's file was locked by another
+// (LocalStore::WaitAlone) before it fails as if the lock timed out.
+constexpr int kMaxRestarts = 16;
 // Threads that read the record files for List, Stats and ListRemembered
 // (at most one per processor): the time goes to the four system calls per
 // file, which run side by side (bench/README.md, "defenderctl").
@@ -126,6 +129,12 @@ class LocalStore::HeldSet {
       }
       h.fd = -1;
     }
+  }
+  // Releases every file and forgets them (a step starting again).
+  void Clear() {
+    Release();
+    files.clear();
+    index.clear();
   }
   Held& at(size_t subject) { return files[index[subject]]; }
 
@@ -236,7 +245,7 @@ bool LocalStore::FileName(const Subject& s, bool create_key, std::string* out,
 
 bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
                             int timeout_ms, int* fd, std::string* err,
-                            bool* timed_out) {
+                            bool* timed_out, bool* busy) {
   const LazyPath path = PathOf(file);  // Joined only for an error.
   const int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) |
                     O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
@@ -253,7 +262,17 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
     // Unblock unlink emptied files under the lock; record files are never
     // renamed or linked elsewhere, so a linked one is the file the name
     // leads to).
-    if (write && !WaitFlock(*fd, LOCK_EX, timeout_ms)) {
+    if (busy && !FlockNoWait(*fd, LOCK_EX)) {
+      if (errno == EWOULDBLOCK) {
+        *busy = true;
+        close(*fd);
+        *fd = -1;
+        return false;
+      }
+      *err = ErrnoMessage(path.str(), "cannot lock");
+      break;
+    }
+    if (write && !busy && !WaitFlock(*fd, LOCK_EX, timeout_ms)) {
       if (errno == ETIMEDOUT) lock_timed_out_ = true;
       if (timed_out) *timed_out = errno == ETIMEDOUT;
       *err = ErrnoMessage(path.str(), "cannot lock");
@@ -418,14 +437,32 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
   return true;
 }
 
-bool LocalStore::LockOne(const Subject& subject, bool create, bool write,
-                         Held* h, std::string* err) {
+bool LocalStore::LockLast(const Subject& subject, bool create, bool write,
+                          Held* h, bool* busy, std::string* err) {
+  *busy = false;
   if (!FileName(subject, create, &h->file, err) ||
-      !OpenLocked(h->file, create, write, lock_timeout_ms_, &h->fd, err)) {
+      !OpenLocked(h->file, create, write, lock_timeout_ms_, &h->fd, err,
+                  /*timed_out=*/nullptr, write ? busy : nullptr)) {
     return false;
   }
   h->locked = write;
   return Read(h, &subject, err);
+}
+
+bool LocalStore::WaitAlone(const std::string& file, int restarts,
+                           std::string* err) {
+  if (restarts >= kMaxRestarts) {
+    lock_timed_out_ = true;
+    *err = PathOf(file).str() + ": cannot lock: kept busy by other steps";
+    return false;
+  }
+  int fd;
+  if (!OpenLocked(file, /*create=*/false, /*write=*/true, lock_timeout_ms_, &fd,
+                  err)) {
+    return false;
+  }
+  if (fd >= 0) close(fd);  // Unlocks it: the step starts again.
+  return true;
 }
 
 bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
@@ -444,19 +481,28 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (!pair || i != pair_at) head.push_back(subjects[i]);
   }
-  if (!Lock(head, create, write, held, err)) return false;
+  for (int restarts = 0;; ++restarts) {
+    if (!Lock(head, create, write, held, err)) return false;
+    if (!pair) break;
+    const bool remembered =
+        IsRemembered(held->files[held->index[0]].rec.remembered, host, now);
+    Held& h = held->files.emplace_back();
+    const Subject& p = subjects[pair_at];
+    bool busy = false;
+    if (!remembered && exempt_pair == ExemptPair::kUnread) {
+      if (!Read(&h, &p, err)) return false;  // No file: an empty record.
+    } else if (!LockLast(p, create.pairs, write, &h, &busy, err)) {
+      if (!busy) return false;
+      const std::string file = h.file;
+      held->Clear();
+      if (!WaitAlone(file, restarts, err)) return false;
+      continue;
+    }
+    break;
+  }
   *user = nullptr;
   if (pair) {
     const size_t user_file = held->index[0];
-    const bool remembered =
-        IsRemembered(held->files[user_file].rec.remembered, host, now);
-    Held& h = held->files.emplace_back();
-    const Subject& p = subjects[pair_at];
-    if (remembered || exempt_pair == ExemptPair::kRead) {
-      if (!LockOne(p, create.pairs, write, &h, err)) return false;
-    } else if (!Read(&h, &p, err)) {  // No file: an empty record.
-      return false;
-    }
     *user = &held->files[user_file];
     // held->index[j] is head[j]'s: made subject i's again.
     std::vector<size_t> index;
@@ -514,19 +560,28 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
   HeldSet* held = &files;
   Held* user;
   std::vector<SubjectState> states;
-  if (!LockStates(subjects, Create{true, true, false}, /*write=*/true,
-                  ExemptPair::kUnread, now, held, &states, &user, err)) {
-    return false;
-  }
   const std::optional<size_t> pair = PairIndex(subjects);
-  if (pair && held->at(*pair).fd < 0 && !states[*pair].exempt &&
-      !IsRefused(rule, states)) {
-    // Made now, or meanwhile by another step (then read as it is).
-    Held& h = held->at(*pair);
-    if (!LockOne(subjects[*pair], /*create=*/true, /*write=*/true, &h, err)) {
+  for (int restarts = 0;; ++restarts) {
+    if (!LockStates(subjects, Create{true, true, false}, /*write=*/true,
+                    ExemptPair::kUnread, now, held, &states, &user, err)) {
       return false;
     }
-    states[*pair] = StateOf(h.rec.state, now);
+    if (!pair || held->at(*pair).fd >= 0 || states[*pair].exempt ||
+        IsRefused(rule, states)) {
+      break;
+    }
+    // Made now, or meanwhile by another step (then read as it is).
+    Held& h = held->at(*pair);
+    bool busy;
+    if (LockLast(subjects[*pair], /*create=*/true, /*write=*/true, &h, &busy,
+                 err)) {
+      states[*pair] = StateOf(h.rec.state, now);
+      break;
+    }
+    if (!busy) return false;
+    const std::string file = h.file;
+    held->Clear();
+    if (!WaitAlone(file, restarts, err)) return false;
   }
   *refused = IsRefused(rule, states);
   const int64_t since = now - params.history_seconds;
@@ -584,10 +639,10 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   // exist are locked; one that was absent and exists once they are (a
   // failure created it meanwhile) makes the step start again, creating
   // every file, so that all states are read under locks. The pair's file
-  // is opened under U's lock, and only a step holding U's lock creates
-  // it: found absent, it stays absent until this step ends (an
-  // administrator's Block of the pair, which takes no other lock, comes
-  // after this success).
+  // is opened under U's lock and not checked again: a login step creates
+  // it only under U's lock, and one created otherwise meanwhile (an
+  // administrator's Block of the pair, which takes no other lock, or an
+  // older version's failure) comes after this success.
   const bool remember = remember_seconds > 0 && PairIndex(subjects);
   HeldSet first, created;
   HeldSet* held = &first;

@@ -7,7 +7,8 @@
 // Each multi-subject step locks its subjects' files with flock(LOCK_EX) in
 // one order (no deadlock): by file name, but a pair's file last (a step has
 // one pair at most), once U's record, read under its lock, has said whether
-// the pair counts (doc/DESIGN.md §9), checking after each lock that the name
+// the pair counts, and only tried: held by another, the step lets go of all
+// and starts again (doc/DESIGN.md §9), checking after each lock that the name
 // still leads to the locked file (it may have been unlinked meanwhile), then
 // reads, decides with store_logic.h, writes and closes. A subject left with
 // nothing that matters (no live counter or block, no history) keeps its
@@ -146,10 +147,12 @@ class LocalStore final : public Store {
   // locked (a lock-free read: one slot is always whole). *fd = -1 when it
   // is absent and not `create`.
   // The lock is waited for at most `timeout_ms`; when that runs out,
-  // *timed_out (if given) is set as well as *err.
+  // *timed_out (if given) is set as well as *err. With `busy` (and
+  // `write`), the lock is only tried: held by another, the file is closed
+  // and false returned with *busy set and *err untouched.
   bool OpenLocked(const std::string& file, bool create, bool write,
                   int timeout_ms, int* fd, std::string* err,
-                  bool* timed_out = nullptr);
+                  bool* timed_out = nullptr, bool* busy = nullptr);
   // Which kinds of subject a step creates a record file for when missing.
   struct Create {
     bool users = false;
@@ -178,9 +181,19 @@ class LocalStore final : public Store {
                   std::vector<SubjectState>* states, Held** user,
                   std::string* err);
   // Names, opens (creating it with `create`; with `write` locking it) and
-  // reads the file of `subject` into *h, as Lock does for each of its.
-  bool LockOne(const Subject& subject, bool create, bool write, Held* h,
-               std::string* err);
+  // reads the file of `subject` into *h, as Lock does for each of its, for
+  // a pair's file taken while the step holds others. Its lock is only
+  // tried: a step of an older version, which took the pair's lock by name
+  // order, may hold it and wait for one of ours. Held by another, false
+  // with *busy set: the caller releases all it holds, waits for the pair's
+  // lock alone (WaitAlone) and starts the step again, so that no order of
+  // locks can deadlock, but only wait a while.
+  bool LockLast(const Subject& subject, bool create, bool write, Held* h,
+                bool* busy, std::string* err);
+  // Waits, holding nothing else, until `file` can be locked, then unlocks
+  // it; true also when it is gone. After kMaxRestarts restarts of one step,
+  // fails as a lock timeout does (lock_timed_out()).
+  bool WaitAlone(const std::string& file, int restarts, std::string* err);
   // Reads h's record: absent, garbage or not `expect`'s reads as empty. A
   // file read without a lock that holds bytes but no whole slot (two
   // writes landed while it was read, or it is damaged) is read again, and

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -801,16 +802,12 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
     CHECK(StateIn(*s, home.pair(), kT0 + 1).failures == 1);
   }
 
-  SUBCASE("the pair's lock is taken after U's and H's") {
-    FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
-    const int pair_fd =
-        open(FileOf(dir, home.pair()).c_str(), O_RDONLY | O_CLOEXEC);
-    REQUIRE(pair_fd >= 0);
-    REQUIRE(flock(pair_fd, LOCK_EX) == 0);
-    int done_fd = -1;
-    const pid_t pid = ForkPiped(
+  // A second process runs a failure from home (its error written back),
+  // closing the test's descriptor `lock_fd` (its lock is the test's).
+  const auto fail_in_child = [&](int lock_fd, int* done_fd) {
+    return ForkPiped(
         [&](int write_fd) {
-          close(pair_fd);  // Its lock is the test's, not the child's.
+          close(lock_fd);
           std::vector<FailureRequest> reqs;
           for (const Subject& who : home.subjects) reqs.push_back({who, 3});
           std::vector<FailureOutcome> out;
@@ -820,36 +817,161 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
                                kParams, kT0 + 2, &out, &r, &e)) {
             _exit(0);
           }
+          if (s->lock_timed_out()) e += " (lock timed out)";
           (void)!write(write_fd, e.data(), e.size());
           _exit(1);
         },
-        &done_fd);
-    // While the child waits for the pair's lock, it holds U's and H's.
-    const auto held_by_child = [&](const Subject& who) {
-      const int fd = open(FileOf(dir, who).c_str(), O_RDONLY | O_CLOEXEC);
-      REQUIRE(fd >= 0);
-      bool held = false;
-      for (int i = 0; i < 200 && !held; ++i) {
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-          flock(fd, LOCK_UN);
-          usleep(10'000);
-        } else {
-          held = errno == EWOULDBLOCK;
-        }
-      }
-      close(fd);
-      return held;
-    };
-    CHECK(held_by_child(home.subjects[0]));
-    CHECK(held_by_child(home.subjects[1]));
-    close(pair_fd);  // Lets the child go on.
+        done_fd);
+  };
+  const auto child_error = [](pid_t pid, int done_fd) {
     int status = -1;
     REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK(ReadAll(done_fd) == "");  // The child's error.
+    std::string e = ReadAll(done_fd);
     close(done_fd);
-    CHECK(status == 0);
+    if (e.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      e = "status " + std::to_string(status);
+    }
+    return e;
+  };
+  // Opens a file to lock it as another step would (the test's own).
+  const auto lock_file = [&](const Subject& who) {
+    const int fd = open(FileOf(dir, who).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(flock(fd, LOCK_EX) == 0);
+    return fd;
+  };
+  // Whether a file's lock is held by another (tried for up to 2 s).
+  const auto held_by_other = [&](const Subject& who) {
+    const int fd = open(FileOf(dir, who).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    bool held = false;
+    for (int i = 0; i < 200 && !held; ++i) {
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        flock(fd, LOCK_UN);
+        usleep(10'000);
+      } else {
+        held = errno == EWOULDBLOCK;
+      }
+    }
+    close(fd);
+    return held;
+  };
+  // Opens of files in the store's directory from now on, by name.
+  const auto watch_opens = [&] {
+    const int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    REQUIRE(watch >= 0);
+    REQUIRE(inotify_add_watch(watch, (dir + "/subjects").c_str(), IN_OPEN) >=
+            0);
+    return watch;
+  };
+  const auto opens_seen = [](int watch) {
+    std::map<std::string, int> opened;
+    alignas(inotify_event) char buf[4096];
+    ssize_t n;
+    while ((n = read(watch, buf, sizeof buf)) > 0) {
+      for (ssize_t at = 0; at < n;) {
+        const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
+        if (e->len > 0) ++opened[e->name];
+        at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+      }
+    }
+    return opened;
+  };
+  const std::string user_name =
+      RecordFileName(SubjectKind::kUser, home.subjects[0].name, SipKey{});
+  const std::string host_name =
+      RecordFileName(SubjectKind::kHost, home.subjects[1].name, SipKey{});
+  const std::string pair_name =
+      RecordFileName(SubjectKind::kPair, home.pair().name, SipKey{});
+
+  SUBCASE("the first counted failure makes the pair's file in the same step") {
+    CHECK_FALSE(Exists(FileOf(dir, home.pair())));
+    const int watch = watch_opens();
+    const std::vector<FailureOutcome> out =
+        FailAttempt(*s, home, kParams, kT0 + 1, &refused);
+    // Each file opened once: the step did not start again to make it.
+    CHECK(opens_seen(watch) == std::map<std::string, int>{{host_name, 1},
+                                                          {pair_name, 1},
+                                                          {user_name, 1}});
+    close(watch);
+    CHECK_FALSE(refused);
+    CHECK(out[2].state == SubjectState{1, false, 0, false});
+    CHECK(StateIn(*s, home.pair(), kT0 + 1).failures == 1);
+  }
+
+  SUBCASE("the pair's file is opened after U's and H's are locked") {
+    FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
+    const int user_fd = lock_file(home.subjects[0]);
+    const int watch = watch_opens();
+    int done_fd = -1;
+    const pid_t pid = fail_in_child(user_fd, &done_fd);
+    // The child locks H ("h-" before "u-") and waits for U: it has not
+    // opened the pair's file.
+    CHECK(held_by_other(home.subjects[1]));
+    std::map<std::string, int> opened = opens_seen(watch);
+    CHECK(opened.count(pair_name) == 0);
+    close(user_fd);  // Lets the child go on.
+    CHECK(child_error(pid, done_fd) == "");
+    opened = opens_seen(watch);
+    CHECK(opened[pair_name] == 1);
+    close(watch);
     CHECK(StateIn(*s, home.pair(), kT0 + 2).failures == 2);
     CHECK(StateIn(*s, home.subjects[1], kT0 + 2).failures == 2);
+  }
+
+  // An older version locked every file by name, the pair's ("p-") before
+  // U's ("u-"): such a step, still loaded in a long-lived process, may hold
+  // the pair's lock and wait for U's while a step of this version holds U's
+  // and wants the pair's. This one lets go of U's, and both finish.
+  SUBCASE(
+      "a step finding the pair's file locked lets go of U's while it waits") {
+    FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
+    const int pair_fd = lock_file(home.pair());
+    const int watch = watch_opens();
+    int done_fd = -1;
+    const pid_t pid = fail_in_child(pair_fd, &done_fd);
+    // Once the child has opened the pair's file it has held U's lock.
+    bool child_opened_pair = false;
+    for (int i = 0; i < 200 && !child_opened_pair; ++i) {
+      child_opened_pair = opens_seen(watch).count(pair_name) > 0;
+      if (!child_opened_pair) usleep(10'000);
+    }
+    REQUIRE(child_opened_pair);
+    close(watch);
+    // The older step now takes U's lock: it gets it well before the
+    // child's 3 s lock timeout.
+    const int user_fd =
+        open(FileOf(dir, home.subjects[0]).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(user_fd >= 0);
+    const auto start = std::chrono::steady_clock::now();
+    bool got_user = false;
+    while (!got_user && std::chrono::steady_clock::now() - start <
+                            std::chrono::milliseconds(1500)) {
+      got_user = flock(user_fd, LOCK_EX | LOCK_NB) == 0;
+      if (!got_user) usleep(1'000);
+    }
+    CHECK(got_user);
+    close(pair_fd);  // The older step ends.
+    close(user_fd);
+    CHECK(child_error(pid, done_fd) == "");
+    CHECK(StateIn(*s, home.pair(), kT0 + 2).failures == 2);
+    CHECK(StateIn(*s, home.subjects[0], kT0 + 2).failures == 2);
+  }
+
+  SUBCASE("a pair's file locked for good: the step fails as a lock timeout") {
+    auto quick = LocalStore::Open(dir, 200, &err);
+    REQUIRE(quick != nullptr);
+    s = std::move(quick);
+    FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
+    const int pair_fd = lock_file(home.pair());
+    int done_fd = -1;
+    const pid_t pid = fail_in_child(pair_fd, &done_fd);
+    CHECK(child_error(pid, done_fd) ==
+          FileOf(dir, home.pair()) +
+              ": cannot lock: Connection timed out (lock timed out)");
+    close(pair_fd);
+    // Nothing was counted: the attempt is refused (DESIGN.md §3.13).
+    CHECK(StateIn(*s, home.subjects[0], kT0 + 2).failures == 1);
   }
 }
 
