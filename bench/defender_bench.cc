@@ -86,6 +86,9 @@ struct Samples {
   std::vector<double> micros;
   std::vector<double> cpu_micros;
   double wall_micros = 0;
+  // Each batch's wall time, in round order (one batch per round): the
+  // report's intervals resample rounds (report.py).
+  std::vector<double> batch_wall_micros;
   int unexpected = 0;
   std::string first_error;
 };
@@ -223,6 +226,7 @@ class Runner {
     double wall = 0;
     const std::vector<LoginResult> res = RunLogins(reqs, concurrency, &wall);
     out->wall_micros += wall;
+    out->batch_wall_micros.push_back(wall);
     for (int i = 0; i < n; ++i) {
       out->micros.push_back(res[i].micros);
       out->cpu_micros.push_back(res[i].cpu_micros);
@@ -356,8 +360,19 @@ class Runner {
                    s.name.c_str(), sm.micros.size(), med, p99, over,
                    p99 - base_p99, ratio.c_str(), tput, Median(sm.cpu_micros),
                    Median(sm.cpu_micros) - base_cpu);
-      for (double us : sm.micros) {
-        samples_ << sc.name << '\t' << s.name << '\t' << Fixed(us, 1) << '\n';
+      // Logins are in round order, the same number in each round.
+      const size_t rounds = sm.batch_wall_micros.size();
+      const size_t per_round = rounds ? sm.micros.size() / rounds : 0;
+      for (size_t i = 0; i < sm.micros.size(); ++i) {
+        samples_ << sc.name << '\t' << s.name << '\t'
+                 << (per_round ? i / per_round : 0) << '\t'
+                 << Fixed(sm.micros[i], 1) << '\t'
+                 << Fixed(sm.cpu_micros[i], 1) << '\n';
+      }
+      for (size_t r = 0; r < rounds; ++r) {
+        batches_ << sc.name << '\t' << s.name << '\t' << r << '\t'
+                 << per_round << '\t' << Fixed(sm.batch_wall_micros[r], 0)
+                 << '\n';
       }
     }
   }
@@ -478,8 +493,10 @@ class Runner {
          "cpu_median_us\tcpu_overhead_us\n"
       << summary_.str();
     std::ofstream s(o_.out + "/samples.tsv");
-    s << "# scenario\tstack\tmicros\n" << samples_.str();
-    return f && s;
+    s << "# scenario\tstack\tround\tmicros\tcpu_micros\n" << samples_.str();
+    std::ofstream b(o_.out + "/batches.tsv");
+    b << "# scenario\tstack\tround\tlogins\twall_micros\n" << batches_.str();
+    return f && s && b;
   }
 
   bool Fail(const std::string& msg) {
@@ -501,6 +518,7 @@ class Runner {
   std::string big_store_;
   std::ostringstream summary_;
   std::ostringstream samples_;
+  std::ostringstream batches_;
   bool failed_ = false;
 };
 
