@@ -89,6 +89,13 @@ def throughput_ratio_interval(sc, stack):
     return interval(lambda pick: tput(st, pick) / tput(fl, pick), n)
 
 
+def interval_text(iv):
+    if iv is None:
+        return ""
+    hi = "unbounded" if iv[1] == float("inf") else f"{iv[1]:.2f}×"
+    return f" (95% interval {iv[0]:.2f}–{hi})"
+
+
 def verdict(iv, point, limit, at_most):
     """Met when the whole interval is on the target's side of `limit`."""
     if iv is None:
@@ -152,7 +159,7 @@ for sc in ["success", "mixed", "failure", "blocked"]:
     cpu = ratio(float(lo[11]), float(fl[11]))
     lat = ratio(float(lo[5]), float(fl[5]))
     iv = cpu_ratio_interval(sc, "defender-local")
-    ivs = f" (95% interval {iv[0]:.2f}–{iv[1]:.2f}×)" if iv else ""
+    ivs = interval_text(iv)
     v = verdict(iv, cpu, 1.0, True)
     if v == "no":
         v = "no, within 1.5×" if verdict(iv, cpu, 1.5, True) == "yes" \
@@ -169,7 +176,7 @@ for sc in ["concurrent8", "concurrent32"]:
             continue
         r = ratio(float(lo[8]), float(fl[8]))
         iv = throughput_ratio_interval(sc, st)
-        ivs = f" (95% interval {iv[0]:.2f}–{iv[1]:.2f}×)" if iv else ""
+        ivs = interval_text(iv)
         t.append(f"| {sc}: {st} throughput ≥ pam_faillock's | {lo[8]} vs "
                  f"{fl[8]} logins/s = **{r:.2f}×**{ivs} | "
                  f"{verdict(iv, r, 1.0, False)} |")
