@@ -49,6 +49,9 @@ struct Scenario {
   Pattern pattern;
   int concurrency = 1;
   bool big_store = false;  // Adds "defender-local-big" on a filled store.
+  // Failed logins of the user from the scenario's host before the first
+  // measured one (Options::attack_failures), instead of one warm-up login.
+  bool after_attack = false;
 };
 
 struct Options {
@@ -68,6 +71,10 @@ struct Options {
   // Evict the modules before every round (and warm each stack up again),
   // not only before each scenario: see RunScenario.
   bool evict_every_round = true;
+  // The attack scenario's failures before it measures: pam_faillock keeps
+  // up to 1,024 records a user (64 bytes each) within fail_interval (900 s
+  // by default), which it reads and writes whole at each failure.
+  int attack_failures = 1024;
   std::set<std::string> scenarios;
 };
 
@@ -285,10 +292,13 @@ class Runner {
     std::map<std::string, int64_t> expected_rows;
     const bool good_warm_up = !blocked && sc.pattern != Pattern::kFailure;
     for (const Stack& s : stacks) {
-      const int n = blocked ? limit + 1 : 1;
+      const int n = blocked ? limit + 1
+                    : sc.after_attack && s.kind != StackKind::kBaseline
+                        ? o_.attack_failures
+                        : 1;
       double wall;
       std::vector<LoginRequest> reqs(n, Request(s, good_warm_up));
-      for (const LoginResult& r : RunLogins(reqs, 1, &wall)) {
+      for (const LoginResult& r : RunLogins(reqs, 2, &wall)) {
         if (r.auth < 0) return Fail(s.name + ": warm-up login failed");
       }
       expected_rows[s.name] = n;
@@ -554,6 +564,8 @@ const std::vector<Scenario>& AllScenarios() {
       {"failure", "all logins fail (an attack), nothing blocks",
        Pattern::kFailure},
       {"blocked", "user and host blocked: refusals", Pattern::kBlocked},
+      {"attack", "all logins fail, after --attack-failures failures",
+       Pattern::kFailure, 1, false, true},
       {"concurrent8", "mixed, 8 logins at a time", Pattern::kMixed, 8},
       {"concurrent32", "mixed, 32 logins at a time", Pattern::kMixed, 32},
       {"bigstore", "mixed, empty store vs 100k subjects + 1M attempts",
@@ -647,6 +659,8 @@ int main(int argc, char** argv) {
   run->add_option("--fill-subjects", o.fill_subjects);
   run->add_option("--fill-attempts", o.fill_attempts);
   run->add_option("--step-rounds", o.step_rounds);
+  run->add_option("--attack-failures", o.attack_failures,
+                  "failed logins before the attack scenario measures");
   run->add_option("--evict-every-round", o.evict_every_round,
                   "evict the modules from the page cache before every round "
                   "(true), or only before each scenario (false)");

@@ -168,6 +168,15 @@ for sc in ["success", "mixed", "failure", "blocked"]:
              f"{float(lo[11]):+.0f} µs vs {float(fl[11]):+.0f} µs = "
              f"**{cpu:.2f}×**{ivs} (latency {float(lo[5]):+.0f} vs "
              f"{float(fl[5]):+.0f} µs = {lat:.2f}×) | {v} |")
+fl, lo = by.get(("attack", "faillock")), by.get(("attack", "defender-local"))
+if fl and lo:
+    # No target: what a failure costs once pam_faillock's tally is full.
+    cpu = ratio(float(lo[11]), float(fl[11]))
+    t.append(f"| attack (failures after 1,024 on the user; no target): CPU "
+             f"overhead ÷ pam_faillock's | {float(lo[11]):+.0f} µs vs "
+             f"{float(fl[11]):+.0f} µs = **{cpu:.2f}×**"
+             f"{interval_text(cpu_ratio_interval('attack', 'defender-local'))}"
+             f" | — |")
 for sc in ["concurrent8", "concurrent32"]:
     fl = by.get((sc, "faillock"))
     for st in ["defender-local", "defender-redis"]:

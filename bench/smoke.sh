@@ -46,11 +46,11 @@ fi
 
 "$bench" run --module "$module" --workdir "$work/w" --out "$work/out" \
   --rounds 2 --batch 3 --concurrent-batch 1 --fill-subjects 1000 --fill-attempts 10000 \
-  --step-rounds 2 "${redis_args[@]}"
+  --step-rounds 2 --attack-failures 8 "${redis_args[@]}"
 
 # Every stack ran every scenario.
 status=0
-for scenario in success mixed failure blocked concurrent8 concurrent32; do
+for scenario in success mixed failure blocked attack concurrent8 concurrent32; do
   for stack in "${stacks[@]}"; do
     if ! awk -v sc="$scenario" -v st="$stack" \
         '$1 == sc && $2 == st && $3 > 0 {found = 1} END {exit !found}' \
