@@ -298,7 +298,8 @@ class Runner {
                         : 1;
       double wall;
       std::vector<LoginRequest> reqs(n, Request(s, good_warm_up));
-      for (const LoginResult& r : RunLogins(reqs, 2, &wall)) {
+      for (const LoginResult& r :
+           RunLogins(reqs, sc.after_attack ? 2 : 1, &wall)) {
         if (r.auth < 0) return Fail(s.name + ": warm-up login failed");
       }
       expected_rows[s.name] = n;

@@ -24,7 +24,11 @@
  *
  * Prints one line per service: the medians, in microseconds, of
  * "start", "authenticate", "end" and the child's "total" (fork and exit
- * included). Exits 1 if a child fails. */
+ * included). With $PHASES_SAMPLES set, also writes every login's figures
+ * to that file, one line each: service, round, the four phases, and the
+ * login's PAM result (pam_authenticate's, or pam_acct_mgmt's after a
+ * successful authentication).
+ * Exits 1 if a child fails. */
 #include <pwd.h>
 #include <security/pam_appl.h>
 #include <stdio.h>
@@ -36,7 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { kStart, kAuthenticate, kEnd, kTotal, kPhases };
+/* The four phases, then the login's PAM result (a slot of its own). */
+enum { kStart, kAuthenticate, kEnd, kTotal, kResult, kSlots };
 
 static const char* Env(const char* name, const char* fallback) {
   const char* v = getenv(name);
@@ -90,6 +95,7 @@ static void Login(const char* confdir, const char* service, double* out) {
   out[kStart] = t1 - t0;
   out[kAuthenticate] = t2 - t1;
   out[kEnd] = t3 - t2;
+  out[kResult] = rc;
   _exit(0);
 }
 
@@ -103,14 +109,14 @@ int main(int argc, char** argv) {
   const int n = argc - 3;
   /* As sshd and su do before PAM: the name service is set up. */
   (void)getpwnam(Env("PHASES_USER", "nobody"));
-  const size_t size = sizeof(double) * (size_t)(n * rounds * kPhases);
+  const size_t size = sizeof(double) * (size_t)(n * rounds * kSlots);
   double* m = mmap(NULL, size, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return 2;
   for (int r = 0; r < rounds; ++r) {
     for (int k = 0; k < n; ++k) {
       const int s = (k + r) % n;
-      double* row = m + ((size_t)s * (size_t)rounds + (size_t)r) * kPhases;
+      double* row = m + ((size_t)s * (size_t)rounds + (size_t)r) * kSlots;
       const pid_t pid = fork();
       if (pid == 0) Login(confdir, argv[3 + s], row);
       int status = 0;
@@ -129,9 +135,9 @@ int main(int argc, char** argv) {
   printf("# service\tstart\tauthenticate\tend\ttotal\n");
   for (int s = 0; s < n; ++s) {
     printf("%s", argv[3 + s]);
-    for (int p = 0; p < kPhases; ++p) {
+    for (int p = 0; p < kResult; ++p) {
       for (int r = 0; r < rounds; ++r) {
-        v[r] = m[((size_t)s * (size_t)rounds + (size_t)r) * kPhases + p];
+        v[r] = m[((size_t)s * (size_t)rounds + (size_t)r) * kSlots + p];
       }
       qsort(v, (size_t)rounds, sizeof(double), Compare);
       printf("\t%.1f", v[rounds / 2]);
@@ -139,6 +145,29 @@ int main(int argc, char** argv) {
     printf("\n");
   }
   free(v);
+  const char* samples = Env("PHASES_SAMPLES", "");
+  int status = 0;
+  if (*samples != '\0') {
+    FILE* f = fopen(samples, "w");
+    if (f == NULL) {
+      perror(samples);
+      status = 2;
+    } else {
+      fprintf(f,
+              "# service\tround\tstart\tauthenticate\tend\ttotal\t"
+              "result\n");
+      for (int s = 0; s < n; ++s) {
+        for (int r = 0; r < rounds; ++r) {
+          const double* row =
+              m + ((size_t)s * (size_t)rounds + (size_t)r) * kSlots;
+          fprintf(f, "%s\t%d", argv[3 + s], r);
+          for (int p = 0; p < kResult; ++p) fprintf(f, "\t%.1f", row[p]);
+          fprintf(f, "\t%d\n", (int)row[kResult]);
+        }
+      }
+      if (fclose(f) != 0) status = 2;
+    }
+  }
   munmap(m, size);
-  return 0;
+  return status;
 }

@@ -239,6 +239,39 @@ else:
     t.append("| Redis targets | Redis store not in this build | not measured |")
 tables["targets"] = "\n".join(t)
 
+# The same stacks in a C host (login_phases, run.sh): CPU time of the login
+# process over the baseline's, ÷ pam_faillock's, with its interval.
+phases = {}
+for r in rows("phases.tsv"):
+    if len(r) == 8:
+        phases.setdefault((r[0], r[1]), {}).setdefault(int(r[2]), []).append(
+            (float(r[6]), float(r[4])))
+ph = ["| scenario | pam_faillock: CPU over the baseline µs (of it, "
+      "pam_authenticate) | pam_defender | ÷ pam_faillock's |",
+      "|---|---:|---:|---|"]
+for sc in ["success", "failure", "blocked"]:
+    st = {k: phases.get((sc, k)) for k in ("baseline", "faillock",
+                                             "defender-local")}
+    if not all(st.values()):
+        continue
+    n = min(len(v) for v in st.values())
+
+    def over(pick, col, st=st):
+        med = {k: median([x[col] for r in pick for x in v[r]])
+               for k, v in st.items()}
+        return {k: med[k] - med["baseline"] for k in med}
+
+    def stat(pick):
+        o = over(pick, 0)
+        return (o["defender-local"] / o["faillock"] if o["faillock"] > 0
+                else float("inf"))
+    every = list(range(n))
+    tot, auth = over(every, 0), over(every, 1)
+    ph.append(f"| {sc} | {tot['faillock']:+.0f} ({auth['faillock']:+.0f}) | "
+              f"{tot['defender-local']:+.0f} ({auth['defender-local']:+.0f}) "
+              f"| **{stat(every):.2f}×**{interval_text(interval(stat, n))} |")
+tables["phases"] = "\n".join(ph)
+
 ops = rows("storeops.tsv")
 o = ["| operation (store of 100,000 subjects, 1,000,000 attempts) | rows | ms |",
      "|---|---:|---:|"]
@@ -319,6 +352,9 @@ with open(os.path.join(d, "results.md"), "w") as f:
     f.write("## Targets\n\n" + tables["targets"] + "\n\n")
     f.write("## Logins (fork to waitpid, per login)\n\n" + tables["logins"]
             + "\n\n")
+    if len(tables["phases"].splitlines()) > 2:
+        f.write("## The same logins in a C host (login_phases)\n\n" +
+                tables["phases"] + "\n\n")
     f.write("## Per step\n\n" + tables["profile"] + "\n\n")
     f.write("## Loading the module into a C program\n\n" + tables["load"]
             + "\n\n")

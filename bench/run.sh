@@ -49,7 +49,7 @@ else
 fi
 ninja -C "$build" -j2 pam_defender/pam_defender.so \
   pam_defender/pam_defender.d/config.so defenderctl/defenderctl \
-  bench/defender_bench bench/load_module bench/lock_waits \
+  bench/defender_bench bench/load_module bench/lock_waits bench/login_phases \
   bench/pam_defender_shared_runtime.so >/dev/null
 bench=$build/bench/defender_bench
 module=$(readlink -f "$build/pam_defender/pam_defender.so")
@@ -91,6 +91,37 @@ status=0
   --rounds "${ROUNDS:-40}" --batch "${BATCH:-5}" \
   --concurrent-batch "${CONCURRENT_BATCH:-2}" "${redis_args[@]}" \
   2>&1 | tee "$results/run.log" || status=1
+
+# The sequential scenarios' stacks again, each login forked from a small C
+# program linked only with libpam (login_phases), as sshd (which executes
+# itself anew for each connection), su and sudo run PAM: no C++ runtime
+# and no large heap inherited, as defender_bench's children have. In the
+# stores the scenarios left (in failure, pam_faillock's tally keeps
+# growing: a failure costs it more as the run goes on). One password for
+# every login: no mixed.
+{
+  printf '# scenario\tservice\tround\tstart\tauthenticate\tend\ttotal\n'
+  for sc in success failure blocked; do
+    [ -d "$work/w/$sc/pam.d" ] || continue
+    password=correct-horse
+    [ "$sc" = failure ] && password=wrong-password
+    (cd "$work/w/$sc" && PHASES_PASSWORD=$password \
+      PHASES_SAMPLES="$work/phases.tsv" "$build/bench/login_phases" pam.d \
+        "${PHASE_ROUNDS:-400}" baseline faillock defender-local >/dev/null) ||
+      { echo "run.sh: FAILED: login_phases in $sc" >&2; status=1; continue; }
+    grep -v '^#' "$work/phases.tsv" | sed "s/^/$sc\t/"
+  done
+} >"$results/phases.tsv"
+# Every login gave its scenario's result: success 0 (PAM_SUCCESS); failure
+# 7 (PAM_AUTH_ERR); blocked: refused (7) but by the baseline, which has no
+# lockout.
+if ! awk -F'\t' '!/^#/ {
+      want = ($1 == "failure" || ($1 == "blocked" && $2 != "baseline")) ? 7 : 0
+      if ($8 != want) { print FILENAME ": " $0 " (want " want ")"; bad = 1 }
+    } END { exit bad }' "$results/phases.tsv" >&2; then
+  echo "run.sh: FAILED: a login_phases login gave the wrong result" >&2
+  status=1
+fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" \
   >>"$results/machine.txt"
 
