@@ -524,7 +524,9 @@ class Runner {
 
   bool Finish() {
     std::ofstream f(o_.out + "/summary.tsv");
-    f << "# scenario\tstack\tlogins\tmedian_us\tp99_us\toverhead_us\t"
+    // report.py reads the options the figures depend on from this line.
+    f << "# attack_failures=" << o_.attack_failures << "\n"
+      << "# scenario\tstack\tlogins\tmedian_us\tp99_us\toverhead_us\t"
          "overhead_p99_us\tx_faillock\tlogins_per_s\tconcurrency\t"
          "cpu_median_us\tcpu_overhead_us\n"
       << summary_.str();

@@ -25,6 +25,19 @@ def rows(name):
 summary = rows("summary.tsv")
 
 
+def option(name, default):
+    """A '# name=value' line of summary.tsv (defender_bench's options)."""
+    path = os.path.join(d, "summary.tsv")
+    if os.path.exists(path):
+        for l in open(path):
+            if l.startswith(f"# {name}="):
+                return l.split("=", 1)[1].strip()
+    return default
+
+
+attack_failures = int(option("attack_failures", "1024"))
+
+
 # 95% intervals of the ratios to pam_faillock, by resampling rounds: every
 # stack ran a batch in each round, interleaved, so a resampled round brings
 # the logins of every stack (the machine's noise of that moment with them).
@@ -172,7 +185,8 @@ fl, lo = by.get(("attack", "faillock")), by.get(("attack", "defender-local"))
 if fl and lo:
     # No target: what a failure costs once pam_faillock's tally is full.
     cpu = ratio(float(lo[11]), float(fl[11]))
-    t.append(f"| attack (failures after 1,024 on the user; no target): CPU "
+    t.append(f"| attack (failures after {attack_failures:,} on the user; no "
+             f"target): CPU "
              f"overhead ÷ pam_faillock's | {float(lo[11]):+.0f} µs vs "
              f"{float(fl[11]):+.0f} µs = **{cpu:.2f}×**"
              f"{interval_text(cpu_ratio_interval('attack', 'defender-local'))}"
