@@ -1653,6 +1653,100 @@ TEST_CASE("LocalStore: concurrent processes lose no failure and block once") {
   }
 }
 
+// The restart of a step whose pair's file is busy (LocalStore::WaitAlone),
+// under load: failing processes share the user, the host and the pair (its
+// host remembered), while another holds the pair's lock alone, as an
+// administrator's Block or a waiting step does, a third of the time. Each
+// restart opens the pair's file twice more (the wait, then the step's
+// second try); every failure is counted once on each subject, none times
+// out, and the restart did happen.
+TEST_CASE("LocalStore: steps that restart on a busy pair lose no failure") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  std::string err;
+  {
+    auto s = LocalStore::Open(dir, 5000, &err);
+    REQUIRE(s != nullptr);
+    const PairAttempt home("192.0.2.10");
+    CHECK_FALSE(SucceedAttempt(*s, home, 86400, kT0));  // Remembers home.
+    bool refused = true;
+    FailAttempt(*s, home, kParams, kT0, &refused);  // Makes the pair's file.
+    REQUIRE_FALSE(refused);
+  }
+  const PairAttempt home("192.0.2.10");
+  const std::string pair_file = FileOf(dir, home.pair());
+  const std::string pair_name = pair_file.substr(pair_file.rfind('/') + 1);
+  const int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(watch >= 0);
+  REQUIRE(inotify_add_watch(watch, (dir + "/subjects").c_str(), IN_OPEN) >= 0);
+  // The holder keeps its descriptor (one open) until "go" is removed.
+  WriteFile(dir + "/go", "", 0600);
+  const pid_t holder = fork();
+  REQUIRE(holder >= 0);
+  if (holder == 0) {
+    const int fd = open(pair_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) _exit(1);
+    while (access((dir + "/go").c_str(), F_OK) == 0) {
+      if (flock(fd, LOCK_EX) != 0) _exit(2);
+      usleep(500);
+      flock(fd, LOCK_UN);
+      usleep(1000);
+    }
+    _exit(0);
+  }
+  constexpr int kProcs = 6;
+  constexpr int kEach = 100;
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcs; ++p) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::string e;
+      auto s = LocalStore::Open(dir, 5000, &e);
+      if (!s) _exit(1);
+      for (int i = 0; i < kEach; ++i) {
+        std::vector<FailureRequest> reqs;
+        for (const Subject& who : home.subjects) {
+          reqs.push_back({who, 1'000'000});
+        }
+        std::vector<FailureOutcome> out;
+        bool refused = false;
+        if (!s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                              kParams, kT0 + 1, &out, &refused, &e)) {
+          _exit(s->lock_timed_out() ? 2 : 3);
+        }
+        if (refused || out[2].counted == 0) _exit(4);
+      }
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) CHECK(Reap(pid) == 0);
+  REQUIRE(unlink((dir + "/go").c_str()) == 0);
+  CHECK(Reap(holder) == 0);
+  int pair_opens = 0;
+  alignas(inotify_event) char buf[4096];
+  ssize_t n;
+  while ((n = read(watch, buf, sizeof buf)) > 0) {
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
+      if (e->len > 0 && pair_name == e->name) ++pair_opens;
+      if (e->mask & IN_Q_OVERFLOW) FAIL("inotify queue overflowed");
+      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+  }
+  close(watch);
+  const int restarts = (pair_opens - 1 - kProcs * kEach) / 2;
+  MESSAGE("pair file opened " << pair_opens << " times: " << restarts
+                              << " restarts");
+  CHECK(restarts > 0);
+  auto s = OpenStore(dir);
+  const int64_t counted = 1 + kProcs * kEach;
+  CHECK(StateIn(*s, home.subjects[0], kT0 + 1).failures == counted);
+  CHECK(StateIn(*s, home.subjects[1], kT0 + 1).failures == counted);
+  CHECK(StateIn(*s, home.pair(), kT0 + 1).failures == counted);
+}
+
 // A success that resets a record, and a Prune that then unlinks the emptied
 // file, race failures on it: each failure is either reset by a success
 // (which saw it) or still there, never counted in a file unlinked under it.
