@@ -118,16 +118,19 @@ bool SubjectOrder(const Subject& a, const Subject& b) {
 class LocalStore::HeldSet {
  public:
   ~HeldSet() { Release(); }
-  // Unlocks and closes every file. Unlocking first releases the lock even
-  // if a copy of the descriptor lives on in a child that another thread of
-  // the host process forked meanwhile.
+  // Unlocks and closes every file, the last locked first: a pair's lock,
+  // taken last, is let go before U's, so a step that gets U's lock next
+  // finds the pair's free rather than starting again (LockStates).
+  // Unlocking before closing releases the lock even if a copy of the
+  // descriptor lives on in a child that another thread of the host process
+  // forked meanwhile.
   void Release() {
-    for (Held& h : files) {
-      if (h.fd >= 0) {
-        if (h.locked) flock(h.fd, LOCK_UN);
-        close(h.fd);
+    for (auto h = files.rbegin(); h != files.rend(); ++h) {
+      if (h->fd >= 0) {
+        if (h->locked) flock(h->fd, LOCK_UN);
+        close(h->fd);
       }
-      h.fd = -1;
+      h->fd = -1;
     }
   }
   // Releases every file and forgets them (a step starting again).
@@ -449,9 +452,9 @@ bool LocalStore::LockLast(const Subject& subject, bool create, bool write,
   return Read(h, &subject, err);
 }
 
-bool LocalStore::WaitAlone(const std::string& file, int restarts,
+bool LocalStore::WaitAlone(const std::string& file, int* restarts,
                            std::string* err) {
-  if (restarts >= kMaxRestarts) {
+  if ((*restarts)++ >= kMaxRestarts) {
     lock_timed_out_ = true;
     *err = PathOf(file).str() + ": cannot lock: kept busy by other steps";
     return false;
@@ -461,14 +464,19 @@ bool LocalStore::WaitAlone(const std::string& file, int restarts,
                   err)) {
     return false;
   }
-  if (fd >= 0) close(fd);  // Unlocks it: the step starts again.
+  // The step starts again. Unlocked before the close, as HeldSet::Release
+  // does: a child forked meanwhile by another thread keeps no lock.
+  if (fd >= 0) {
+    flock(fd, LOCK_UN);
+    close(fd);
+  }
   return true;
 }
 
 bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
                             bool write, ExemptPair exempt_pair, int64_t now,
                             HeldSet* held, std::vector<SubjectState>* states,
-                            Held** user, std::string* err) {
+                            Held** user, int* restarts, std::string* err) {
   std::string name;
   std::string host;
   const bool pair = PairOf(subjects, &name, &host);
@@ -481,7 +489,7 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
   for (size_t i = 0; i < subjects.size(); ++i) {
     if (!pair || i != pair_at) head.push_back(subjects[i]);
   }
-  for (int restarts = 0;; ++restarts) {
+  for (;;) {
     if (!Lock(head, create, write, held, err)) return false;
     if (!pair) break;
     const bool remembered =
@@ -528,8 +536,9 @@ bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
                      std::vector<SubjectState>* out, std::string* err) {
   HeldSet held;
   Held* user;
+  int restarts = 0;
   return LockStates(subjects, Create{}, /*write=*/false, ExemptPair::kRead, now,
-                    &held, out, &user, err);
+                    &held, out, &user, &restarts, err);
 }
 
 bool LocalStore::GetForDecision(std::span<const Subject> subjects, int64_t now,
@@ -537,8 +546,9 @@ bool LocalStore::GetForDecision(std::span<const Subject> subjects, int64_t now,
                                 std::string* err) {
   HeldSet held;
   Held* user;
+  int restarts = 0;
   return LockStates(subjects, Create{}, /*write=*/false, ExemptPair::kUnread,
-                    now, &held, out, &user, err);
+                    now, &held, out, &user, &restarts, err);
 }
 
 bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
@@ -561,9 +571,11 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
   Held* user;
   std::vector<SubjectState> states;
   const std::optional<size_t> pair = PairIndex(subjects);
-  for (int restarts = 0;; ++restarts) {
+  int restarts = 0;
+  for (;;) {
     if (!LockStates(subjects, Create{true, true, false}, /*write=*/true,
-                    ExemptPair::kUnread, now, held, &states, &user, err)) {
+                    ExemptPair::kUnread, now, held, &states, &user, &restarts,
+                    err)) {
       return false;
     }
     if (!pair || held->at(*pair).fd >= 0 || states[*pair].exempt ||
@@ -581,7 +593,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     if (!busy) return false;
     const std::string file = h.file;
     held->Clear();
-    if (!WaitAlone(file, restarts, err)) return false;
+    if (!WaitAlone(file, &restarts, err)) return false;
   }
   *refused = IsRefused(rule, states);
   const int64_t since = now - params.history_seconds;
@@ -647,9 +659,10 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
   HeldSet first, created;
   HeldSet* held = &first;
   Held* user;
+  int restarts = 0;
   if (!LockStates(subjects, Create{remember, false, false},
                   /*write=*/true, ExemptPair::kRead, now, held, before, &user,
-                  err)) {
+                  &restarts, err)) {
     return false;
   }
   const Held* pair = user ? &held->at(*PairIndex(subjects)) : nullptr;
@@ -661,7 +674,8 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
       first.Release();
       held = &created;
       if (!LockStates(subjects, Create::All(), /*write=*/true,
-                      ExemptPair::kRead, now, held, before, &user, err)) {
+                      ExemptPair::kRead, now, held, before, &user, &restarts,
+                      err)) {
         return false;
       }
       break;

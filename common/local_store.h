@@ -175,10 +175,11 @@ class LocalStore final : public Store {
   // entry, nullptr without a pair. The pair's file is opened (and locked)
   // after all the others, once U's record is read: with kUnread, only when
   // it remembers H; else the pair's entry has no file (fd -1, no name) and
-  // reads as empty.
+  // reads as empty. *restarts counts the step's restarts (WaitAlone): one
+  // count for the whole step, whichever loop restarts it.
   bool LockStates(std::span<const Subject> subjects, Create create, bool write,
                   ExemptPair exempt_pair, int64_t now, HeldSet* held,
-                  std::vector<SubjectState>* states, Held** user,
+                  std::vector<SubjectState>* states, Held** user, int* restarts,
                   std::string* err);
   // Names, opens (creating it with `create`; with `write` locking it) and
   // reads the file of `subject` into *h, as Lock does for each of its, for
@@ -191,9 +192,10 @@ class LocalStore final : public Store {
   bool LockLast(const Subject& subject, bool create, bool write, Held* h,
                 bool* busy, std::string* err);
   // Waits, holding nothing else, until `file` can be locked, then unlocks
-  // it; true also when it is gone. After kMaxRestarts restarts of one step,
-  // fails as a lock timeout does (lock_timed_out()).
-  bool WaitAlone(const std::string& file, int restarts, std::string* err);
+  // it; true also when it is gone, and *restarts is one more. After
+  // kMaxRestarts restarts of one step, fails as a lock timeout does
+  // (lock_timed_out()).
+  bool WaitAlone(const std::string& file, int* restarts, std::string* err);
   // Reads h's record: absent, garbage or not `expect`'s reads as empty. A
   // file read without a lock that holds bytes but no whole slot (two
   // writes landed while it was read, or it is damaged) is read again, and
