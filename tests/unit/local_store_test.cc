@@ -55,6 +55,32 @@ SubjectState StateIn(Store& s, const Subject& who, int64_t now) {
   return out[0];
 }
 
+// A descriptor that sees opens of files in the store's record directory
+// from now on (OpensSeen reads them).
+int WatchOpens(const std::string& dir) {
+  const int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(watch >= 0);
+  REQUIRE(inotify_add_watch(watch, (dir + "/subjects").c_str(), IN_OPEN) >= 0);
+  return watch;
+}
+
+// The opens `watch` (WatchOpens) has seen since it was last read, by file
+// name. Fails the test if the kernel's queue overflowed (opens were lost).
+std::map<std::string, int> OpensSeen(int watch) {
+  std::map<std::string, int> opened;
+  alignas(inotify_event) char buf[4096];
+  ssize_t n;
+  while ((n = read(watch, buf, sizeof buf)) > 0) {
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
+      if (e->mask & IN_Q_OVERFLOW) FAIL("inotify queue overflowed");
+      if (e->len > 0) ++opened[e->name];
+      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+  }
+  return opened;
+}
+
 // The record files in dir/subjects (not .key) in directory (readdir) order.
 std::vector<std::string> RecordFilesInOrder(const std::string& dir) {
   std::vector<std::string> out;
@@ -856,27 +882,6 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
     close(fd);
     return held;
   };
-  // Opens of files in the store's directory from now on, by name.
-  const auto watch_opens = [&] {
-    const int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    REQUIRE(watch >= 0);
-    REQUIRE(inotify_add_watch(watch, (dir + "/subjects").c_str(), IN_OPEN) >=
-            0);
-    return watch;
-  };
-  const auto opens_seen = [](int watch) {
-    std::map<std::string, int> opened;
-    alignas(inotify_event) char buf[4096];
-    ssize_t n;
-    while ((n = read(watch, buf, sizeof buf)) > 0) {
-      for (ssize_t at = 0; at < n;) {
-        const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
-        if (e->len > 0) ++opened[e->name];
-        at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
-      }
-    }
-    return opened;
-  };
   const std::string user_name =
       RecordFileName(SubjectKind::kUser, home.subjects[0].name, SipKey{});
   const std::string host_name =
@@ -886,13 +891,13 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
 
   SUBCASE("the first counted failure makes the pair's file in the same step") {
     CHECK_FALSE(Exists(FileOf(dir, home.pair())));
-    const int watch = watch_opens();
+    const int watch = WatchOpens(dir);
     const std::vector<FailureOutcome> out =
         FailAttempt(*s, home, kParams, kT0 + 1, &refused);
     // Each file opened once: the step did not start again to make it.
-    CHECK(opens_seen(watch) == std::map<std::string, int>{{host_name, 1},
-                                                          {pair_name, 1},
-                                                          {user_name, 1}});
+    CHECK(OpensSeen(watch) == std::map<std::string, int>{{host_name, 1},
+                                                         {pair_name, 1},
+                                                         {user_name, 1}});
     close(watch);
     CHECK_FALSE(refused);
     CHECK(out[2].state == SubjectState{1, false, 0, false});
@@ -902,17 +907,17 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
   SUBCASE("the pair's file is opened after U's and H's are locked") {
     FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
     const int user_fd = lock_file(home.subjects[0]);
-    const int watch = watch_opens();
+    const int watch = WatchOpens(dir);
     int done_fd = -1;
     const pid_t pid = fail_in_child(user_fd, &done_fd);
     // The child locks H ("h-" before "u-") and waits for U: it has not
     // opened the pair's file.
     CHECK(held_by_other(home.subjects[1]));
-    std::map<std::string, int> opened = opens_seen(watch);
+    std::map<std::string, int> opened = OpensSeen(watch);
     CHECK(opened.count(pair_name) == 0);
     close(user_fd);  // Lets the child go on.
     CHECK(child_error(pid, done_fd) == "");
-    opened = opens_seen(watch);
+    opened = OpensSeen(watch);
     CHECK(opened[pair_name] == 1);
     close(watch);
     CHECK(StateIn(*s, home.pair(), kT0 + 2).failures == 2);
@@ -927,13 +932,13 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
       "a step finding the pair's file locked lets go of U's while it waits") {
     FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
     const int pair_fd = lock_file(home.pair());
-    const int watch = watch_opens();
+    const int watch = WatchOpens(dir);
     int done_fd = -1;
     const pid_t pid = fail_in_child(pair_fd, &done_fd);
     // Once the child has opened the pair's file it has held U's lock.
     bool child_opened_pair = false;
     for (int i = 0; i < 200 && !child_opened_pair; ++i) {
-      child_opened_pair = opens_seen(watch).count(pair_name) > 0;
+      child_opened_pair = OpensSeen(watch).count(pair_name) > 0;
       if (!child_opened_pair) usleep(10'000);
     }
     REQUIRE(child_opened_pair);
@@ -1678,9 +1683,7 @@ TEST_CASE("LocalStore: steps that restart on a busy pair lose no failure") {
   const PairAttempt home("192.0.2.10");
   const std::string pair_file = FileOf(dir, home.pair());
   const std::string pair_name = pair_file.substr(pair_file.rfind('/') + 1);
-  const int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  REQUIRE(watch >= 0);
-  REQUIRE(inotify_add_watch(watch, (dir + "/subjects").c_str(), IN_OPEN) >= 0);
+  const int watch = WatchOpens(dir);
   // The holder keeps its descriptor (one open) until "go" is removed.
   WriteFile(dir + "/go", "", 0600);
   bool with_holder = false;
@@ -1729,17 +1732,7 @@ TEST_CASE("LocalStore: steps that restart on a busy pair lose no failure") {
   for (pid_t pid : pids) CHECK(Reap(pid) == 0);
   REQUIRE(unlink((dir + "/go").c_str()) == 0);
   if (with_holder) CHECK(Reap(holder) == 0);
-  int pair_opens = 0;
-  alignas(inotify_event) char buf[4096];
-  ssize_t n;
-  while ((n = read(watch, buf, sizeof buf)) > 0) {
-    for (ssize_t at = 0; at < n;) {
-      const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
-      if (e->len > 0 && pair_name == e->name) ++pair_opens;
-      if (e->mask & IN_Q_OVERFLOW) FAIL("inotify queue overflowed");
-      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
-    }
-  }
+  const int pair_opens = OpensSeen(watch)[pair_name];
   close(watch);
   const int restarts =
       (pair_opens - (with_holder ? 1 : 0) - kProcs * kEach) / 2;
