@@ -247,7 +247,7 @@ bool LocalStore::FileName(const Subject& s, bool create_key, std::string* out,
 }
 
 bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
-                            int timeout_ms, int* fd, std::string* err,
+                            WaitBudget* waits, int* fd, std::string* err,
                             bool* timed_out, bool* busy) {
   const LazyPath path = PathOf(file);  // Joined only for an error.
   const int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) |
@@ -275,7 +275,7 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
       *err = ErrnoMessage(path.str(), "cannot lock");
       break;
     }
-    if (write && !busy && !WaitFlock(*fd, LOCK_EX, timeout_ms)) {
+    if (write && !busy && !WaitFlock(*fd, LOCK_EX, waits)) {
       if (errno == ETIMEDOUT) lock_timed_out_ = true;
       if (timed_out) *timed_out = errno == ETIMEDOUT;
       *err = ErrnoMessage(path.str(), "cannot lock");
@@ -300,7 +300,8 @@ bool LocalStore::OpenLocked(const std::string& file, bool create, bool write,
   return false;
 }
 
-bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
+bool LocalStore::Read(Held* h, const Subject* expect, WaitBudget* waits,
+                      std::string* err) {
   h->slot = -1;
   if (h->fd >= 0) {
     const LazyPath path = PathOf(h->file);
@@ -314,7 +315,7 @@ bool LocalStore::Read(Held* h, const Subject* expect, std::string* err) {
       // again; the last time under LOCK_SH, which no writer holds.
       if (valid || h->locked || bytes.size == 0) break;
       if (reads == kLockFreeReads) {
-        if (!WaitFlock(h->fd, LOCK_SH, lock_timeout_ms_)) {
+        if (!WaitFlock(h->fd, LOCK_SH, waits)) {
           if (errno == ETIMEDOUT) lock_timed_out_ = true;
           *err = ErrnoMessage(path.str(), "cannot lock");
           return false;
@@ -425,7 +426,7 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
     }
     Held& h = held->files.emplace_back();
     h.file = std::move(names[min]);
-    if (!OpenLocked(h.file, make, write, lock_timeout_ms_, &h.fd, err)) {
+    if (!OpenLocked(h.file, make, write, &waits_, &h.fd, err)) {
       return false;
     }
     h.locked = write;
@@ -435,7 +436,7 @@ bool LocalStore::Lock(std::span<const Subject> subjects, Create create,
   for (size_t f = 0; f < held->files.size(); ++f) {
     size_t first = 0;
     while (held->index[first] != f) ++first;
-    if (!Read(&held->files[f], &subjects[first], err)) return false;
+    if (!Read(&held->files[f], &subjects[first], &waits_, err)) return false;
   }
   return true;
 }
@@ -444,12 +445,12 @@ bool LocalStore::LockLast(const Subject& subject, bool create, bool write,
                           Held* h, bool* busy, std::string* err) {
   *busy = false;
   if (!FileName(subject, create, &h->file, err) ||
-      !OpenLocked(h->file, create, write, lock_timeout_ms_, &h->fd, err,
+      !OpenLocked(h->file, create, write, &waits_, &h->fd, err,
                   /*timed_out=*/nullptr, write ? busy : nullptr)) {
     return false;
   }
   h->locked = write;
-  return Read(h, &subject, err);
+  return Read(h, &subject, &waits_, err);
 }
 
 bool LocalStore::WaitAlone(const std::string& file, int* restarts,
@@ -460,8 +461,7 @@ bool LocalStore::WaitAlone(const std::string& file, int* restarts,
     return false;
   }
   int fd;
-  if (!OpenLocked(file, /*create=*/false, /*write=*/true, lock_timeout_ms_, &fd,
-                  err)) {
+  if (!OpenLocked(file, /*create=*/false, /*write=*/true, &waits_, &fd, err)) {
     return false;
   }
   // The step starts again. Unlocked before the close, as HeldSet::Release
@@ -498,7 +498,7 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
     const Subject& p = subjects[pair_at];
     bool busy = false;
     if (!remembered && exempt_pair == ExemptPair::kUnread) {
-      if (!Read(&h, &p, err)) return false;  // No file: an empty record.
+      if (!Read(&h, &p, &waits_, err)) return false;  // No file: empty.
     } else if (!LockLast(p, create.pairs, write, &h, &busy, err)) {
       if (!busy) return false;
       const std::string file = h.file;
@@ -534,6 +534,7 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
 
 bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
                      std::vector<SubjectState>* out, std::string* err) {
+  StartCall();
   HeldSet held;
   Held* user;
   int restarts = 0;
@@ -544,6 +545,7 @@ bool LocalStore::Get(std::span<const Subject> subjects, int64_t now,
 bool LocalStore::GetForDecision(std::span<const Subject> subjects, int64_t now,
                                 std::vector<SubjectState>* out,
                                 std::string* err) {
+  StartCall();
   HeldSet held;
   Held* user;
   int restarts = 0;
@@ -556,6 +558,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
                                const LockoutParams& params, int64_t now,
                                std::vector<FailureOutcome>* out, bool* refused,
                                std::string* err) {
+  StartCall();
   out->clear();
   out->reserve(requests.size());
   std::vector<Subject> subjects;
@@ -645,6 +648,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
                                RefusalRule rule, int64_t remember_seconds,
                                int64_t now, std::vector<SubjectState>* before,
                                bool* refused, std::string* err) {
+  StartCall();
   // A subject with no file has nothing to reset: the common success step
   // creates and unlinks nothing (that would cost more than the rest of the
   // step), except the user's file when it remembers a host. The files that
@@ -711,6 +715,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
 
 bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
                        std::string* err) {
+  StartCall();
   HeldSet held;
   if (!Lock({&subject, 1}, Create::All(), /*write=*/true, &held, err)) {
     return false;
@@ -725,6 +730,7 @@ bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
 
 bool LocalStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
                          std::string* err) {
+  StartCall();
   HeldSet held;
   if (!Lock({&subject, 1}, Create{}, /*write=*/true, &held, err)) {
     return false;
@@ -890,12 +896,13 @@ bool LocalStore::Update(const std::string& file, int64_t now,
   held.index.push_back(0);
   Held& h = held.files[0];
   h.file = file;
-  if (!OpenLocked(file, /*create=*/false, /*write=*/true, timeout_ms, &h.fd,
-                  err, timed_out)) {
+  WaitBudget waits(timeout_ms);
+  if (!OpenLocked(file, /*create=*/false, /*write=*/true, &waits, &h.fd, err,
+                  timed_out)) {
     return false;
   }
   h.locked = true;
-  if (!Read(&h, nullptr, err)) return false;
+  if (!Read(&h, nullptr, &waits, err)) return false;
   // Another subject's record under this name reads as garbage: gone.
   ParsedFileName parsed;
   if (h.slot >= 0 &&
@@ -1011,6 +1018,7 @@ bool LocalStore::ListRemembered(int64_t now, std::vector<RememberedEntry>* out,
 bool LocalStore::Forget(const std::string& user,
                         const std::optional<std::string>& host, int64_t now,
                         int64_t* removed, std::string* err) {
+  StartCall();
   *removed = 0;
   const Subject subject{SubjectKind::kUser, user};
   HeldSet held;

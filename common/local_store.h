@@ -27,9 +27,12 @@
 // is a subject file of its own (kind 'p').
 // List, Stats, Prune and UnblockAll read the directory without locks (a
 // record's two slots give a consistent read, subject_record.h) and lock one
-// file at a time for what they change. A lock is waited for at most
-// `lock_timeout_ms` (a process holding it may be stopped): then the step
-// fails with a store error.
+// file at a time for what they change. The lock waits of one call (a
+// login step's Get, GetForDecision, RecordFailure or RecordSuccess, which
+// may let go of its locks, wait for one alone and start again; Block,
+// Unblock, Forget) last at most `lock_timeout_ms` together, those of
+// UnblockAll at most that per file (a process holding a lock may be
+// stopped): then the call fails with a store error (lock_timed_out()).
 //
 // Nothing is synced: a crash of the process loses nothing written; a power
 // loss can lose the last updates of a subject (a torn write leaves the
@@ -44,6 +47,7 @@
 
 #include "common/error.h"
 #include "common/lazy_path.h"
+#include "common/lock_wait.h"
 #include "common/siphash.h"
 #include "common/store.h"
 #include "common/store_dir.h"
@@ -131,6 +135,8 @@ class LocalStore final : public Store {
 
   LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms);
 
+  void StartCall() { waits_ = WaitBudget(lock_timeout_ms_); }
+
   int subjects_fd() const { return store_dir_->subjects_fd(); }
   LazyPath PathOf(const std::string& file) const;
   // The file name of `s`. A name hashed under the store's key needs the
@@ -151,7 +157,7 @@ class LocalStore final : public Store {
   // `write`), the lock is only tried: held by another, the file is closed
   // and false returned with *busy set and *err untouched.
   bool OpenLocked(const std::string& file, bool create, bool write,
-                  int timeout_ms, int* fd, std::string* err,
+                  WaitBudget* waits, int* fd, std::string* err,
                   bool* timed_out = nullptr, bool* busy = nullptr);
   // Which kinds of subject a step creates a record file for when missing.
   struct Create {
@@ -200,7 +206,8 @@ class LocalStore final : public Store {
   // file read without a lock that holds bytes but no whole slot (two
   // writes landed while it was read, or it is damaged) is read again, and
   // then under LOCK_SH, before it is taken for empty.
-  bool Read(Held* h, const Subject* expect, std::string* err);
+  bool Read(Held* h, const Subject* expect, WaitBudget* waits,
+            std::string* err);
   // Ends a step on `h`: with `remove_empty`, unlinks the file when the
   // record is empty (history at or before `history_since` forgotten); else
   // writes it if dirty, with the remembered hosts that do not fit its slot
@@ -233,6 +240,11 @@ class LocalStore final : public Store {
 
   std::shared_ptr<StoreDir> store_dir_;
   int lock_timeout_ms_;
+  // The lock waits of the current call (Get, GetForDecision, RecordFailure,
+  // RecordSuccess, Block, Unblock, Forget), together: each call starts it
+  // anew (StartCall), so that a step that lets go of its locks and starts
+  // again waits at most lock_timeout_ms in all, not that much per lock.
+  WaitBudget waits_{0};
   bool lock_timed_out_ = false;
   std::optional<SipKey> key_;
 };

@@ -13,6 +13,9 @@
 #ifndef PAM_DEFENDER_COMMON_LOCK_WAIT_H_
 #define PAM_DEFENDER_COMMON_LOCK_WAIT_H_
 
+#include <chrono>
+#include <optional>
+
 namespace defender {
 
 // How long a waiter yields before it starts to sleep between tries.
@@ -22,9 +25,30 @@ inline constexpr int kLockSpinUs = 500;
 // False with errno set: EWOULDBLOCK when another holds the lock.
 bool FlockNoWait(int fd, int op);
 
-// flock(fd, op) (LOCK_SH or LOCK_EX), waiting at most `timeout_ms`. False
-// with errno set on failure: ETIMEDOUT when the time ran out, else flock's.
-// Opens nothing; changes no signal disposition.
+// A bound on several waits together (all the lock waits of one store
+// call, which may wait for one lock, let go, and wait for another): the
+// first wait that finds its lock busy starts the clock, and each later one
+// may wait only what the earlier ones left. Costs nothing while no lock is
+// busy. Not for use by two threads at once.
+class WaitBudget {
+ public:
+  explicit WaitBudget(int timeout_ms) : timeout_ms_(timeout_ms) {}
+
+  // When every wait must have ended; the first call starts the clock.
+  std::chrono::steady_clock::time_point Deadline();
+
+ private:
+  int timeout_ms_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+};
+
+// flock(fd, op) (LOCK_SH or LOCK_EX), waiting at most until
+// budget->Deadline() (a lock that is free is taken even when no time is
+// left). False with errno set on failure: ETIMEDOUT when the time ran out,
+// else flock's. Opens nothing; changes no signal disposition.
+bool WaitFlock(int fd, int op, WaitBudget* budget);
+
+// The same, with a budget of its own of `timeout_ms`.
 bool WaitFlock(int fd, int op, int timeout_ms);
 
 }  // namespace defender

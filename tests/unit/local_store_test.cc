@@ -1658,6 +1658,15 @@ TEST_CASE("LocalStore: concurrent processes lose no failure and block once") {
   }
 }
 
+// A success of `a` that remembers its host, then a failure from it, which
+// counts on the pair and so makes the pair's file: each subject at 1.
+void RememberWithPairFile(Store& s, const PairAttempt& a) {
+  CHECK_FALSE(SucceedAttempt(s, a, 86400, kT0));
+  bool refused = true;
+  FailAttempt(s, a, kParams, kT0, &refused);
+  REQUIRE_FALSE(refused);
+}
+
 // The restart of a step whose pair's file is busy (LocalStore::WaitAlone),
 // under load: failing processes share the user, the host and the pair (its
 // host remembered). Each restart opens the pair's file twice more (the
@@ -1670,17 +1679,8 @@ TEST_CASE("LocalStore: concurrent processes lose no failure and block once") {
 TEST_CASE("LocalStore: steps that restart on a busy pair lose no failure") {
   TempDir tmp;
   const std::string dir = tmp / "s";
-  std::string err;
-  {
-    auto s = LocalStore::Open(dir, 5000, &err);
-    REQUIRE(s != nullptr);
-    const PairAttempt home("192.0.2.10");
-    CHECK_FALSE(SucceedAttempt(*s, home, 86400, kT0));  // Remembers home.
-    bool refused = true;
-    FailAttempt(*s, home, kParams, kT0, &refused);  // Makes the pair's file.
-    REQUIRE_FALSE(refused);
-  }
   const PairAttempt home("192.0.2.10");
+  RememberWithPairFile(*OpenStore(dir), home);
   const std::string pair_file = FileOf(dir, home.pair());
   const std::string pair_name = pair_file.substr(pair_file.rfind('/') + 1);
   const int watch = WatchOpens(dir);
@@ -1748,6 +1748,74 @@ TEST_CASE("LocalStore: steps that restart on a busy pair lose no failure") {
   CHECK(StateIn(*s, home.subjects[0], kT0 + 1).failures == counted);
   CHECK(StateIn(*s, home.subjects[1], kT0 + 1).failures == counted);
   CHECK(StateIn(*s, home.pair(), kT0 + 1).failures == counted);
+}
+
+// One call's lock waits last lock_timeout_ms together. A failure from a
+// remembered host waits for U's lock (held for half the timeout), then
+// finds the pair's held by another, lets go, and waits for the pair's
+// alone: with what the first wait left, not a timeout of its own (which
+// made a step that kept restarting wait up to 17 timeouts).
+TEST_CASE("LocalStore: a call's lock waits end together within the timeout") {
+  using std::chrono::milliseconds;
+  using std::chrono::steady_clock;
+  constexpr int kTimeoutMs = 600;
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  std::string err;
+  auto s = LocalStore::Open(dir, kTimeoutMs, &err);
+  REQUIRE(s != nullptr);
+  const PairAttempt home("192.0.2.10");
+  RememberWithPairFile(*s, home);
+  bool refused = true;
+  const int user_fd =
+      open(FileOf(dir, home.subjects[0]).c_str(), O_RDONLY | O_CLOEXEC);
+  const std::string pair_file = FileOf(dir, home.pair());
+  const int pair_fd = open(pair_file.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(user_fd >= 0);
+  REQUIRE(pair_fd >= 0);
+  REQUIRE(flock(user_fd, LOCK_EX) == 0);  // Other open file descriptions.
+  REQUIRE(flock(pair_fd, LOCK_EX) == 0);
+  // The pair's lock is let go of after 80% of the timeout, or never.
+  bool pair_freed = false;
+  SUBCASE("the pair's lock outlasts the time left") {}
+  SUBCASE("the pair's lock is freed in time") { pair_freed = true; }
+  const steady_clock::time_point start = steady_clock::now();
+  std::thread holder([&] {
+    std::this_thread::sleep_until(start + milliseconds(kTimeoutMs / 2));
+    flock(user_fd, LOCK_UN);
+    if (pair_freed) {
+      std::this_thread::sleep_until(start + milliseconds(kTimeoutMs * 8 / 10));
+      flock(pair_fd, LOCK_UN);
+    }
+  });
+  std::vector<FailureRequest> reqs;
+  for (const Subject& who : home.subjects) reqs.push_back({who, 1'000'000});
+  std::vector<FailureOutcome> out;
+  const bool ok = s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                                   kParams, kT0 + 1, &out, &refused, &err);
+  const auto waited =
+      std::chrono::duration_cast<milliseconds>(steady_clock::now() - start)
+          .count();
+  holder.join();
+  close(pair_fd);
+  close(user_fd);
+  MESSAGE("RecordFailure returned after " << waited << " ms");
+  const int64_t failures = pair_freed ? 2 : 1;
+  if (pair_freed) {
+    CHECK(ok);
+    CHECK_FALSE(s->lock_timed_out());
+    CHECK(waited >= kTimeoutMs * 8 / 10);
+  } else {
+    CHECK_FALSE(ok);
+    CHECK(s->lock_timed_out());
+    CHECK(err == pair_file + ": cannot lock: Connection timed out");
+    // A wait of its own for the pair's lock would end at 1.5 timeouts.
+    CHECK(waited >= kTimeoutMs);
+    CHECK(waited < kTimeoutMs * 5 / 4);
+  }
+  for (const Subject& who : home.subjects) {
+    CHECK(StateIn(*s, who, kT0 + 1).failures == failures);
+  }
 }
 
 // A success that resets a record, and a Prune that then unlinks the emptied

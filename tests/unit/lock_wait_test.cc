@@ -82,6 +82,42 @@ TEST_CASE("WaitFlock: a free lock is taken at once, shared locks share") {
   close(c);
 }
 
+// A WaitBudget bounds its waits together: a wait that timed out leaves
+// nothing for the next (which fails at once, without sleeping), but a free
+// lock is still taken; the clock starts only at the first busy lock.
+TEST_CASE("WaitFlock: one budget bounds several waits together") {
+  TempDir tmp;
+  const int holder = OpenFile(tmp / "f");
+  const int free_file = OpenFile(tmp / "g");
+  const int waiter = OpenFile(tmp / "f");
+  WaitBudget budget(200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(WaitFlock(free_file, LOCK_EX, &budget));  // Starts no clock.
+  REQUIRE(flock(holder, LOCK_EX) == 0);
+  Clock::time_point t = Clock::now();
+  errno = 0;
+  bool got = WaitFlock(waiter, LOCK_EX, &budget);
+  int error = errno;  // Before doctest writes anything.
+  const double first = MsSince(t);
+  CHECK_FALSE(got);
+  CHECK(error == ETIMEDOUT);
+  CHECK(first >= 200);  // The 50 ms before the first busy lock not counted.
+  t = Clock::now();
+  errno = 0;
+  got = WaitFlock(waiter, LOCK_EX, &budget);
+  error = errno;
+  const double second = MsSince(t);
+  CHECK_FALSE(got);
+  CHECK(error == ETIMEDOUT);
+  MESSAGE("waits of " << first << " and " << second << " ms");
+  CHECK(second < 50);  // A budget of its own would wait 200 ms.
+  flock(holder, LOCK_UN);
+  CHECK(WaitFlock(waiter, LOCK_EX, &budget));  // Free: taken, no time left.
+  close(holder);
+  close(free_file);
+  close(waiter);
+}
+
 // A stopped holder: the waiter gives up at the timeout, and sleeps (after
 // kLockSpinUs of yielding) rather than spinning meanwhile.
 TEST_CASE("WaitFlock: a lock never released times out, the waiter asleep") {
