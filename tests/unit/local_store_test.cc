@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -1748,6 +1749,74 @@ TEST_CASE("LocalStore: steps that restart on a busy pair lose no failure") {
   CHECK(StateIn(*s, home.subjects[0], kT0 + 1).failures == counted);
   CHECK(StateIn(*s, home.subjects[1], kT0 + 1).failures == counted);
   CHECK(StateIn(*s, home.pair(), kT0 + 1).failures == counted);
+}
+
+// The restart limit (LocalStore::WaitAlone), reached deterministically:
+// a holder keeps the pair's lock while the step takes U's and H's, so
+// that the step finds it busy and lets go of its locks; then takes U's,
+// lets the step have the pair's alone, and takes the pair's back before
+// it lets U's go, so that the step, which must take U's again first, finds
+// the pair's busy once more. The holder follows the step by its closes of
+// the pair's file: one when it finds the lock busy, one after it waited
+// for it alone.
+TEST_CASE(
+    "LocalStore: a step kept busy on its pair gives up after 16 restarts") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  const PairAttempt home("192.0.2.10");
+  RememberWithPairFile(*OpenStore(dir), home);
+  const std::string pair_file = FileOf(dir, home.pair());
+  const int user_fd =
+      open(FileOf(dir, home.subjects[0]).c_str(), O_RDONLY | O_CLOEXEC);
+  const int pair_fd = open(pair_file.c_str(), O_RDONLY | O_CLOEXEC);
+  const int closes = inotify_init1(IN_CLOEXEC);
+  REQUIRE(user_fd >= 0);
+  REQUIRE(pair_fd >= 0);
+  REQUIRE(closes >= 0);
+  REQUIRE(inotify_add_watch(closes, pair_file.c_str(), IN_CLOSE_WRITE) >= 0);
+  REQUIRE(flock(pair_fd, LOCK_EX) == 0);
+  // The next close of the pair's file by a writer; false after 10 s.
+  const auto next_close = [&] {
+    pollfd p{closes, POLLIN, 0};
+    alignas(inotify_event) char buf[256];
+    return poll(&p, 1, 10'000) == 1 && read(closes, buf, sizeof buf) > 0;
+  };
+  std::atomic<bool> done{false};
+  int waited_alone = 0;
+  std::thread holder([&] {
+    for (;;) {
+      if (!next_close() || done) return;  // The step found the pair busy.
+      flock(user_fd, LOCK_EX);            // Once the step let go of U's.
+      flock(pair_fd, LOCK_UN);
+      const bool closed = next_close();  // The step had it alone.
+      flock(pair_fd, LOCK_EX);
+      flock(user_fd, LOCK_UN);
+      if (!closed || done) return;
+      ++waited_alone;
+    }
+  });
+  std::string err;
+  auto s = LocalStore::Open(dir, 5000, &err);
+  REQUIRE(s != nullptr);
+  std::vector<FailureRequest> reqs;
+  for (const Subject& who : home.subjects) reqs.push_back({who, 1'000'000});
+  std::vector<FailureOutcome> out;
+  bool refused = false;
+  const bool ok = s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
+                                   kParams, kT0 + 1, &out, &refused, &err);
+  done = true;
+  close(open(pair_file.c_str(), O_RDWR | O_CLOEXEC));  // Wakes the holder.
+  holder.join();
+  close(closes);
+  close(pair_fd);
+  close(user_fd);
+  CHECK_FALSE(ok);
+  CHECK(s->lock_timed_out());
+  CHECK(err == pair_file + ": cannot lock: kept busy by other steps");
+  CHECK(waited_alone == 16);
+  for (const Subject& who : home.subjects) {
+    CHECK(StateIn(*s, who, kT0 + 1).failures == 1);
+  }
 }
 
 // One call's lock waits last lock_timeout_ms together. A failure from a
