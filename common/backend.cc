@@ -17,7 +17,10 @@ Backend::~Backend() {
 
 Store* Backend::OpenLocalStore(std::string* err) {
   if (!local_store_) {
-    local_store_ = LocalStore::Open(dir_, kLocalLockTimeoutMs, err);
+    std::unique_ptr<LocalStore> s =
+        LocalStore::Open(dir_, kLocalLockTimeoutMs, err);
+    if (s && one_step_) s->ShareWaitBudget();
+    local_store_ = std::move(s);
   }
   return local_store_.get();
 }
@@ -45,6 +48,7 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
                                        const BackendOptions& options,
                                        Error* err) {
   std::unique_ptr<Backend> b(new Backend());
+  b->one_step_ = options.one_step;
   // The local store and the journal share its directories, checked once.
   std::shared_ptr<StoreDir> dir;
   if (cfg.backend == StoreBackend::kRedis) {
@@ -52,7 +56,9 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   } else {
     dir = StoreDir::Open(cfg.dir, err);
     if (!dir) return nullptr;
-    b->local_store_ = LocalStore::Open(dir, kLocalLockTimeoutMs);
+    std::unique_ptr<LocalStore> s = LocalStore::Open(dir, kLocalLockTimeoutMs);
+    if (options.one_step) s->ShareWaitBudget();
+    b->local_store_ = std::move(s);
   }
   if (cfg.attempts_store) {
     // With Redis the journal opens its directory when it first appends.
@@ -75,7 +81,7 @@ bool Backend::OpenRedis(const Config& cfg, const BackendOptions& options,
         std::make_unique<RedisConnection>(RedisSettings::FromConfig(cfg));
     conn = own_redis_.get();
   }
-  if (options.redis_one_deadline) {
+  if (options.one_step) {
     conn->StartStep();
     step_redis_ = conn;
   }

@@ -38,9 +38,11 @@ struct BackendOptions {
   // Redis fails (the local store is then opened only at that moment). Off
   // for the CLI, which must show the fleet's view or say that it cannot.
   bool local_fallback = false;
-  // With Redis: the whole life of the Backend (one PAM step) is one Redis
-  // step, with one deadline (RedisConnection::StartStep()).
-  bool redis_one_deadline = false;
+  // The whole life of the Backend is one PAM step: Redis gets one deadline
+  // (RedisConnection::StartStep()), and the local store's lock waits one
+  // budget of kLocalLockTimeoutMs (LocalStore::ShareWaitBudget()), however
+  // many store calls the step makes.
+  bool one_step = false;
   // With Redis: the server's clock decides (RedisStoreOptions::
   // server_clock). Callers pass their Clock's IsRealTime(); false only for
   // a test that sets the time.
@@ -96,6 +98,7 @@ class Backend {
   Store* OpenLocalStore(std::string* err);
 
   std::string dir_;
+  bool one_step_ = false;  // BackendOptions::one_step.
   std::unique_ptr<RedisConnection> own_redis_;
   RedisConnection* step_redis_ = nullptr;  // Its step ends with the Backend.
   std::unique_ptr<Store> redis_store_;     // When the fallback wraps it.

@@ -168,7 +168,9 @@ std::unique_ptr<LocalStore> LocalStore::Open(std::shared_ptr<StoreDir> dir,
 }
 
 LocalStore::LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms)
-    : store_dir_(std::move(dir)), lock_timeout_ms_(lock_timeout_ms) {}
+    : store_dir_(std::move(dir)),
+      lock_timeout_ms_(lock_timeout_ms),
+      waits_(lock_timeout_ms) {}
 
 LocalStore::~LocalStore() = default;
 

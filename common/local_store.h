@@ -27,12 +27,13 @@
 // is a subject file of its own (kind 'p').
 // List, Stats, Prune and UnblockAll read the directory without locks (a
 // record's two slots give a consistent read, subject_record.h) and lock one
-// file at a time for what they change. The lock waits of one call (a
-// login step's Get, GetForDecision, RecordFailure or RecordSuccess, which
-// may let go of its locks, wait for one alone and start again; Block,
-// Unblock, Forget) last at most `lock_timeout_ms` together, those of
-// UnblockAll at most that per file (a process holding a lock may be
-// stopped): then the call fails with a store error (lock_timed_out()).
+// file at a time for what they change. The lock waits of one call
+// (GetForDecision, RecordFailure or RecordSuccess, which may let go of its
+// locks, wait for one alone and start again; Get, Block, Unblock, Forget)
+// last at most `lock_timeout_ms` together, or those of all the calls of a
+// PAM step (ShareWaitBudget), those of UnblockAll at most that per file (a
+// process holding a lock may be stopped): then the call fails with a store
+// error (lock_timed_out()).
 //
 // Nothing is synced: a crash of the process loses nothing written; a power
 // loss can lose the last updates of a subject (a torn write leaves the
@@ -117,6 +118,14 @@ class LocalStore final : public Store {
   // §3.13).
   bool lock_timed_out() const { return lock_timed_out_; }
 
+  // From now on all calls share one budget of lock_timeout_ms for their
+  // lock waits (started by the first busy lock): for the life of a store
+  // opened for one PAM step, whose preauth or account step may make two
+  // calls (GetForDecision, then RecordFailure or RecordSuccess). Without
+  // it each call has a budget of its own.
+  void ShareWaitBudget() { share_waits_ = true; }
+  bool shares_wait_budget() const { return share_waits_; }
+
  private:
   // One locked record file of a step.
   struct Held {
@@ -135,7 +144,9 @@ class LocalStore final : public Store {
 
   LocalStore(std::shared_ptr<StoreDir> dir, int lock_timeout_ms);
 
-  void StartCall() { waits_ = WaitBudget(lock_timeout_ms_); }
+  void StartCall() {
+    if (!share_waits_) waits_ = WaitBudget(lock_timeout_ms_);
+  }
 
   int subjects_fd() const { return store_dir_->subjects_fd(); }
   LazyPath PathOf(const std::string& file) const;
@@ -243,8 +254,10 @@ class LocalStore final : public Store {
   // The lock waits of the current call (Get, GetForDecision, RecordFailure,
   // RecordSuccess, Block, Unblock, Forget), together: each call starts it
   // anew (StartCall), so that a step that lets go of its locks and starts
-  // again waits at most lock_timeout_ms in all, not that much per lock.
-  WaitBudget waits_{0};
+  // again waits at most lock_timeout_ms in all, not that much per lock;
+  // or of every call, after ShareWaitBudget().
+  WaitBudget waits_;
+  bool share_waits_ = false;
   bool lock_timed_out_ = false;
   std::optional<SipKey> key_;
 };

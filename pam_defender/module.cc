@@ -561,8 +561,8 @@ int Step::Run(int argc, const char** argv, int* fallback) {
     options.origin_host = HostName();
     options.redis = SharedRedis(pamh_, RedisSettings::FromConfig(cfg()));
     options.local_fallback = true;
-    options.redis_one_deadline = true;
   }
+  options.one_step = true;
   std::unique_ptr<Backend> backend = Backend::Open(cfg(), options, &err);
   if (!backend) return StoreError(err);
   Policy policy(cfg(), backend->store(), backend->log(), clock);

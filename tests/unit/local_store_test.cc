@@ -38,9 +38,31 @@ namespace {
 
 const LockoutParams kParams{0, {600}, 86400};  // Counters never expire.
 
-std::unique_ptr<LocalStore> OpenStore(const std::string& dir) {
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// The lock timeout of the tests that time a step's waits.
+constexpr int kTimeoutMs = 600;
+
+// Whole milliseconds of the steady clock since `start`.
+int64_t MsSince(steady_clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(steady_clock::now() - start)
+      .count();
+}
+
+// Opens `file` and takes its LOCK_EX on an open file description of its
+// own, as another process would; returns the descriptor.
+int LockAsAnother(const std::string& file) {
+  const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(flock(fd, LOCK_EX) == 0);
+  return fd;
+}
+
+std::unique_ptr<LocalStore> OpenStore(const std::string& dir,
+                                      int lock_timeout_ms = 1000) {
   std::string err;
-  auto s = LocalStore::Open(dir, 1000, &err);
+  auto s = LocalStore::Open(dir, lock_timeout_ms, &err);
   REQUIRE_MESSAGE(s != nullptr, err);
   return s;
 }
@@ -1751,6 +1773,118 @@ TEST_CASE("LocalStore: steps that restart on a busy pair lose no failure") {
   CHECK(StateIn(*s, home.pair(), kT0 + 1).failures == counted);
 }
 
+// A setuid caller's preauth (GetForDecision, then RecordFailure) and a key
+// login's account step (GetForDecision, then RecordSuccess) make two
+// calls: the module shares one budget between them (ShareWaitBudget),
+// defenderctl's calls have one each. The decision read waits half the
+// timeout for a record that reads torn (it then takes LOCK_SH), and the
+// failure finds the record's lock held again.
+TEST_CASE("LocalStore: the calls of one step can share one wait budget") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  std::string err;
+  auto s = OpenStore(dir, kTimeoutMs);
+  Fail(*s, kAlice, 5, kParams, kT0);
+  const std::string file = FileOf(dir, kAlice);
+  WriteFile(file, std::string(100, 'x'), 0600);  // Reads as torn.
+  bool shared = false;
+  SUBCASE("one budget for the step") {
+    shared = true;
+    s->ShareWaitBudget();
+  }
+  SUBCASE("a budget for each call") {}
+  const int fd = LockAsAnother(file);
+  const steady_clock::time_point start = steady_clock::now();
+  std::thread holder([&] {
+    std::this_thread::sleep_until(start + milliseconds(kTimeoutMs / 2));
+    flock(fd, LOCK_UN);
+  });
+  std::vector<SubjectState> states;
+  const bool read = s->GetForDecision({&kAlice, 1}, kT0, &states, &err);
+  holder.join();
+  REQUIRE(flock(fd, LOCK_EX) == 0);  // Held again for the failure.
+  const FailureRequest req{kAlice, 5};
+  std::vector<FailureOutcome> out;
+  bool refused = false;
+  const bool counted =
+      s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
+                       kParams, kT0, &out, &refused, &err);
+  const int64_t took = MsSince(start);
+  close(fd);
+  MESSAGE("both calls returned after " << took << " ms");
+  CHECK(read);
+  CHECK_FALSE(counted);
+  CHECK(s->lock_timed_out());
+  CHECK(err == file + ": cannot lock: Connection timed out");
+  if (shared) {
+    CHECK(took >= kTimeoutMs);
+    CHECK(took < kTimeoutMs * 5 / 4);
+  } else {
+    CHECK(took >= kTimeoutMs * 3 / 2);
+  }
+}
+
+// Every call that waits for locks starts a budget of its own (unless
+// shared): one call that spent all of its budget leaves the next one its
+// whole timeout. The record reads as torn, so that Get and GetForDecision
+// wait too (LOCK_SH).
+TEST_CASE("LocalStore: each call has a wait budget of its own") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  std::string err;
+  auto s = OpenStore(dir, kTimeoutMs / 2);
+  Fail(*s, kAlice, 5, kParams, kT0);
+  const std::string file = FileOf(dir, kAlice);
+  const int fd = LockAsAnother(file);
+  CHECK_FALSE(s->Block(kAlice, kT0 + 100, kT0, &err));  // Spends it all.
+  REQUIRE(s->lock_timed_out());
+  WriteFile(file, std::string(100, 'x'), 0600);
+  std::vector<SubjectState> states;
+  std::vector<FailureOutcome> out;
+  bool flag = false;
+  int64_t removed = 0;
+  const FailureRequest req{kAlice, 5};
+  const bool reset[] = {true};
+  std::function<bool()> call;
+  SUBCASE("Get") {
+    call = [&] { return s->Get({&kAlice, 1}, kT0, &states, &err); };
+  }
+  SUBCASE("GetForDecision") {
+    call = [&] { return s->GetForDecision({&kAlice, 1}, kT0, &states, &err); };
+  }
+  SUBCASE("RecordFailure") {
+    call = [&] {
+      return s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
+                              kParams, kT0, &out, &flag, &err);
+    };
+  }
+  SUBCASE("RecordSuccess") {
+    call = [&] {
+      return s->RecordSuccess({&kAlice, 1}, reset, {}, RefusalRule::kAny, 0,
+                              kT0, &states, &flag, &err);
+    };
+  }
+  SUBCASE("Block") {
+    call = [&] { return s->Block(kAlice, kT0 + 100, kT0, &err); };
+  }
+  SUBCASE("Unblock") {
+    call = [&] { return s->Unblock(kAlice, kT0, &flag, &err); };
+  }
+  SUBCASE("Forget") {
+    call = [&] {
+      return s->Forget("alice", std::nullopt, kT0, &removed, &err);
+    };
+  }
+  std::thread holder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    flock(fd, LOCK_UN);
+  });
+  const bool ok = call();
+  holder.join();
+  close(fd);
+  CHECK_MESSAGE(ok, err);
+}
+
 // The restart limit (LocalStore::WaitAlone), reached deterministically:
 // a holder keeps the pair's lock while the step takes U's and H's, so
 // that the step finds it busy and lets go of its locks; then takes U's,
@@ -1825,14 +1959,10 @@ TEST_CASE(
 // alone: with what the first wait left, not a timeout of its own (which
 // made a step that kept restarting wait up to 17 timeouts).
 TEST_CASE("LocalStore: a call's lock waits end together within the timeout") {
-  using std::chrono::milliseconds;
-  using std::chrono::steady_clock;
-  constexpr int kTimeoutMs = 600;
   TempDir tmp;
   const std::string dir = tmp / "s";
   std::string err;
-  auto s = LocalStore::Open(dir, kTimeoutMs, &err);
-  REQUIRE(s != nullptr);
+  auto s = OpenStore(dir, kTimeoutMs);
   const PairAttempt home("192.0.2.10");
   RememberWithPairFile(*s, home);
   bool refused = true;
@@ -1862,9 +1992,7 @@ TEST_CASE("LocalStore: a call's lock waits end together within the timeout") {
   std::vector<FailureOutcome> out;
   const bool ok = s->RecordFailure(reqs, RefusalRule::kAny, FailureMode::kCount,
                                    kParams, kT0 + 1, &out, &refused, &err);
-  const auto waited =
-      std::chrono::duration_cast<milliseconds>(steady_clock::now() - start)
-          .count();
+  const int64_t waited = MsSince(start);
   holder.join();
   close(pair_fd);
   close(user_fd);

@@ -8,6 +8,7 @@
 
 #include "common/backend.h"
 #include "common/config.h"
+#include "common/local_store.h"
 #include "tests/support/files.h"
 
 namespace defender::testing {
@@ -52,6 +53,26 @@ TEST_CASE("Backend: the local store and the journal share one StoreDir") {
   REQUIRE_MESSAGE(backend->log()->Append(a, &e), e);
   CHECK(Exists(tmp / "a/attempts.journal"));
   CHECK(Exists(tmp / "a/subjects"));
+}
+
+// A PAM step's Backend (one_step, as the module opens it) gives its local
+// store one lock-wait budget for all its calls; defenderctl's does not
+// (LocalStore: "the calls of one step can share one wait budget").
+TEST_CASE("Backend: one step's local store shares one wait budget") {
+  TempDir tmp;
+  Config cfg;
+  cfg.dir = tmp / "a";
+  BackendOptions options;
+  bool one_step = false;
+  SUBCASE("a PAM step") { one_step = true; }
+  SUBCASE("a command") {}
+  options.one_step = one_step;
+  Error err;
+  auto backend = Backend::Open(cfg, options, &err);
+  REQUIRE_MESSAGE(backend != nullptr, err.message);
+  // backend = "local": the store is the LocalStore.
+  CHECK(static_cast<LocalStore*>(backend->store())->shares_wait_budget() ==
+        one_step);
 }
 
 }  // namespace
