@@ -15,12 +15,14 @@ Backend::~Backend() {
   if (step_redis_) step_redis_->EndStep();
 }
 
+void Backend::SetLocalStore(std::unique_ptr<LocalStore> store) {
+  if (store && one_step_) store->ShareWaitBudget();
+  local_store_ = std::move(store);
+}
+
 Store* Backend::OpenLocalStore(std::string* err) {
   if (!local_store_) {
-    std::unique_ptr<LocalStore> s =
-        LocalStore::Open(dir_, kLocalLockTimeoutMs, err);
-    if (s && one_step_) s->ShareWaitBudget();
-    local_store_ = std::move(s);
+    SetLocalStore(LocalStore::Open(dir_, kLocalLockTimeoutMs, err));
   }
   return local_store_.get();
 }
@@ -56,9 +58,7 @@ std::unique_ptr<Backend> Backend::Open(const Config& cfg,
   } else {
     dir = StoreDir::Open(cfg.dir, err);
     if (!dir) return nullptr;
-    std::unique_ptr<LocalStore> s = LocalStore::Open(dir, kLocalLockTimeoutMs);
-    if (options.one_step) s->ShareWaitBudget();
-    b->local_store_ = std::move(s);
+    b->SetLocalStore(LocalStore::Open(dir, kLocalLockTimeoutMs));
   }
   if (cfg.attempts_store) {
     // With Redis the journal opens its directory when it first appends.

@@ -24,6 +24,7 @@ namespace defender {
 
 class RedisConnection;
 class FallbackStore;
+class LocalStore;
 
 // What the PAM module adds to the config when it opens a Backend.
 struct BackendOptions {
@@ -96,6 +97,9 @@ class Backend {
   // The local store in dir_, opened now if it is not yet (nullptr with
   // *err set when it cannot be opened).
   Store* OpenLocalStore(std::string* err);
+  // Makes `store` (may be nullptr) the local store, sharing one wait
+  // budget for one_step_.
+  void SetLocalStore(std::unique_ptr<LocalStore> store);
 
   std::string dir_;
   bool one_step_ = false;  // BackendOptions::one_step.

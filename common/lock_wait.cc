@@ -28,10 +28,8 @@ bool FlockNoWait(int fd, int op) {
   return rc == 0;
 }
 
-Clock::time_point WaitBudget::Deadline() {
-  if (!deadline_) {
-    deadline_ = Clock::now() + std::chrono::milliseconds(timeout_ms_);
-  }
+Clock::time_point WaitBudget::Deadline(Clock::time_point now) {
+  if (!deadline_) deadline_ = now + std::chrono::milliseconds(timeout_ms_);
   return *deadline_;
 }
 
@@ -43,9 +41,10 @@ bool WaitFlock(int fd, int op, int timeout_ms) {
 bool WaitFlock(int fd, int op, WaitBudget* budget) {
   int got = TryFlock(fd, op);
   if (got != 0) return got == 1;
-  const Clock::time_point deadline = budget->Deadline();
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = budget->Deadline(start);
   const Clock::time_point spin_until =
-      Clock::now() + std::chrono::microseconds(kLockSpinUs);
+      start + std::chrono::microseconds(kLockSpinUs);
   auto pause = std::chrono::microseconds(20);
   while ((got = TryFlock(fd, op)) == 0) {
     const Clock::time_point now = Clock::now();

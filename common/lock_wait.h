@@ -34,8 +34,10 @@ class WaitBudget {
  public:
   explicit WaitBudget(int timeout_ms) : timeout_ms_(timeout_ms) {}
 
-  // When every wait must have ended; the first call starts the clock.
-  std::chrono::steady_clock::time_point Deadline();
+  // When every wait must have ended; the first call starts the clock at
+  // `now`.
+  std::chrono::steady_clock::time_point Deadline(
+      std::chrono::steady_clock::time_point now);
 
  private:
   int timeout_ms_;
