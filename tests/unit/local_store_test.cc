@@ -883,12 +883,6 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
     return e;
   };
   // Opens a file to lock it as another step would (the test's own).
-  const auto lock_file = [&](const Subject& who) {
-    const int fd = open(FileOf(dir, who).c_str(), O_RDONLY | O_CLOEXEC);
-    REQUIRE(fd >= 0);
-    REQUIRE(flock(fd, LOCK_EX) == 0);
-    return fd;
-  };
   // Whether a file's lock is held by another (tried for up to 2 s).
   const auto held_by_other = [&](const Subject& who) {
     const int fd = open(FileOf(dir, who).c_str(), O_RDONLY | O_CLOEXEC);
@@ -929,7 +923,7 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
 
   SUBCASE("the pair's file is opened after U's and H's are locked") {
     FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
-    const int user_fd = lock_file(home.subjects[0]);
+    const int user_fd = LockAsAnother(FileOf(dir, home.subjects[0]));
     const int watch = WatchOpens(dir);
     int done_fd = -1;
     const pid_t pid = fail_in_child(user_fd, &done_fd);
@@ -954,7 +948,7 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
   SUBCASE(
       "a step finding the pair's file locked lets go of U's while it waits") {
     FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
-    const int pair_fd = lock_file(home.pair());
+    const int pair_fd = LockAsAnother(FileOf(dir, home.pair()));
     const int watch = WatchOpens(dir);
     int done_fd = -1;
     const pid_t pid = fail_in_child(pair_fd, &done_fd);
@@ -991,7 +985,7 @@ TEST_CASE("LocalStore: a pair's file is opened only where it counts, last") {
     REQUIRE(quick != nullptr);
     s = std::move(quick);
     FailAttempt(*s, home, kParams, kT0 + 1, &refused);  // Makes the file.
-    const int pair_fd = lock_file(home.pair());
+    const int pair_fd = LockAsAnother(FileOf(dir, home.pair()));
     int done_fd = -1;
     const pid_t pid = fail_in_child(pair_fd, &done_fd);
     CHECK(child_error(pid, done_fd) ==
@@ -1365,9 +1359,7 @@ TEST_CASE("LocalStore: a lock held by a stopped process times out") {
   auto s = LocalStore::Open(tmp / "s", 50, &err);
   REQUIRE(s != nullptr);
   Fail(*s, kAlice, 5, kParams, kT0);
-  const int fd = open(FileOf(tmp / "s", kAlice).c_str(), O_RDONLY | O_CLOEXEC);
-  REQUIRE(fd >= 0);
-  REQUIRE(flock(fd, LOCK_EX) == 0);  // Another open file description.
+  const int fd = LockAsAnother(FileOf(tmp / "s", kAlice));
   const FailureRequest req{kAlice, 5};
   std::vector<FailureOutcome> out;
   bool refused = false;
@@ -1902,13 +1894,11 @@ TEST_CASE(
   const std::string pair_file = FileOf(dir, home.pair());
   const int user_fd =
       open(FileOf(dir, home.subjects[0]).c_str(), O_RDONLY | O_CLOEXEC);
-  const int pair_fd = open(pair_file.c_str(), O_RDONLY | O_CLOEXEC);
+  const int pair_fd = LockAsAnother(pair_file);
   const int closes = inotify_init1(IN_CLOEXEC);
   REQUIRE(user_fd >= 0);
-  REQUIRE(pair_fd >= 0);
   REQUIRE(closes >= 0);
   REQUIRE(inotify_add_watch(closes, pair_file.c_str(), IN_CLOSE_WRITE) >= 0);
-  REQUIRE(flock(pair_fd, LOCK_EX) == 0);
   // The next close of the pair's file by a writer; false after 10 s.
   const auto next_close = [&] {
     pollfd p{closes, POLLIN, 0};
@@ -1966,14 +1956,9 @@ TEST_CASE("LocalStore: a call's lock waits end together within the timeout") {
   const PairAttempt home("192.0.2.10");
   RememberWithPairFile(*s, home);
   bool refused = true;
-  const int user_fd =
-      open(FileOf(dir, home.subjects[0]).c_str(), O_RDONLY | O_CLOEXEC);
+  const int user_fd = LockAsAnother(FileOf(dir, home.subjects[0]));
   const std::string pair_file = FileOf(dir, home.pair());
-  const int pair_fd = open(pair_file.c_str(), O_RDONLY | O_CLOEXEC);
-  REQUIRE(user_fd >= 0);
-  REQUIRE(pair_fd >= 0);
-  REQUIRE(flock(user_fd, LOCK_EX) == 0);  // Other open file descriptions.
-  REQUIRE(flock(pair_fd, LOCK_EX) == 0);
+  const int pair_fd = LockAsAnother(pair_file);
   // The pair's lock is let go of after 80% of the timeout, or never.
   bool pair_freed = false;
   SUBCASE("the pair's lock outlasts the time left") {}
