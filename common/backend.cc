@@ -27,10 +27,13 @@ Store* Backend::OpenLocalStore(std::string* err) {
   return local_store_.get();
 }
 
+const LocalStore* Backend::local_store() const {
+  // local_store_ is only ever made by LocalStore::Open (SetLocalStore).
+  return static_cast<const LocalStore*>(local_store_.get());
+}
+
 bool Backend::lock_timed_out() const {
-  // local_store_ is only ever made by LocalStore::Open.
-  return local_store_ &&
-         static_cast<const LocalStore*>(local_store_.get())->lock_timed_out();
+  return local_store() != nullptr && local_store()->lock_timed_out();
 }
 
 std::unique_ptr<Backend> Backend::Open(const Config& cfg, std::string* err) {

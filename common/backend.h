@@ -85,6 +85,9 @@ class Backend {
   // call because a record's lock was held past the timeout
   // (LocalStore::lock_timed_out).
   bool lock_timed_out() const;
+  // The local store once it is open (the store, or Redis's fallback once a
+  // call needed it); nullptr before.
+  const LocalStore* local_store() const;
 
  private:
   Backend() = default;

@@ -494,8 +494,8 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
   for (;;) {
     if (!Lock(head, create, write, held, err)) return false;
     if (!pair) break;
-    const bool remembered =
-        IsRemembered(held->files[held->index[0]].rec.remembered, host, now);
+    const bool remembered = IsRemembered(
+        held->files[held->index[0]].rec.remembered, host, AfterWaits(now));
     Held& h = held->files.emplace_back();
     const Subject& p = subjects[pair_at];
     bool busy = false;
@@ -510,6 +510,7 @@ bool LocalStore::LockStates(std::span<const Subject> subjects, Create create,
     }
     break;
   }
+  now = AfterWaits(now);  // Once: no more waits, and the loop is done.
   *user = nullptr;
   if (pair) {
     const size_t user_file = held->index[0];
@@ -592,7 +593,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     bool busy;
     if (LockLast(subjects[*pair], /*create=*/true, /*write=*/true, &h, &busy,
                  err)) {
-      states[*pair] = StateOf(h.rec.state, now);
+      states[*pair] = StateOf(h.rec.state, AfterWaits(now));
       break;
     }
     if (!busy) return false;
@@ -600,6 +601,7 @@ bool LocalStore::RecordFailure(std::span<const FailureRequest> requests,
     held->Clear();
     if (!WaitAlone(file, &restarts, err)) return false;
   }
+  now = AfterWaits(now);  // As LockStates did: the time the locks were got.
   *refused = IsRefused(rule, states);
   const int64_t since = now - params.history_seconds;
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -687,6 +689,7 @@ bool LocalStore::RecordSuccess(std::span<const Subject> subjects,
       break;
     }
   }
+  now = AfterWaits(now);  // As LockStates did: the time the locks were got.
   *refused = IsRefused(rule, *before);
   for (size_t i = 0; i < subjects.size() && !*refused; ++i) {
     Held& h = held->at(i);
@@ -722,6 +725,7 @@ bool LocalStore::Block(const Subject& subject, int64_t until, int64_t now,
   if (!Lock({&subject, 1}, Create::All(), /*write=*/true, &held, err)) {
     return false;
   }
+  now = AfterWaits(now);
   Held& h = held.at(0);
   h.rec.state =
       StoredRecord{StateOf(h.rec.state, now).failures, /*blocked=*/true, until};
@@ -737,6 +741,7 @@ bool LocalStore::Unblock(const Subject& subject, int64_t now, bool* was_blocked,
   if (!Lock({&subject, 1}, Create{}, /*write=*/true, &held, err)) {
     return false;
   }
+  now = AfterWaits(now);
   Held& h = held.at(0);
   *was_blocked = StateOf(h.rec.state, now).blocked;
   h.dirty = h.rec.state.has_value();
@@ -1027,6 +1032,7 @@ bool LocalStore::Forget(const std::string& user,
   if (!Lock({&subject, 1}, Create{}, /*write=*/true, &held, err)) {
     return false;
   }
+  now = AfterWaits(now);
   Held& h = held.at(0);
   const int64_t expired =
       DropRemembered(&h.rec.remembered, now, /*forget=*/false, std::nullopt);

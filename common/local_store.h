@@ -41,6 +41,7 @@
 #ifndef PAM_DEFENDER_COMMON_LOCAL_STORE_H_
 #define PAM_DEFENDER_COMMON_LOCAL_STORE_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -146,6 +147,18 @@ class LocalStore final : public Store {
 
   void StartCall() {
     if (!share_waits_) waits_ = WaitBudget(lock_timeout_ms_);
+    call_waited_from_ = waits_.waited();
+  }
+  // The time a call was given (`now`, read by its caller before the call),
+  // moved on by the whole seconds its lock waits have lasted so far: what
+  // it decides and writes once it holds its locks is decided at the time
+  // it got them, not up to lock_timeout_ms before (a block would end, and
+  // a record be taken for live, that much early). `now` itself when
+  // nothing waited, without reading a clock.
+  int64_t AfterWaits(int64_t now) const {
+    return now + std::chrono::duration_cast<std::chrono::seconds>(
+                     waits_.waited() - call_waited_from_)
+                     .count();
   }
 
   int subjects_fd() const { return store_dir_->subjects_fd(); }
@@ -258,6 +271,8 @@ class LocalStore final : public Store {
   // or of every call, after ShareWaitBudget().
   WaitBudget waits_;
   bool share_waits_ = false;
+  // waits_.waited() when the current call started (AfterWaits).
+  std::chrono::steady_clock::duration call_waited_from_{};
   bool lock_timed_out_ = false;
   std::optional<SipKey> key_;
 };

@@ -49,6 +49,7 @@ bool WaitFlock(int fd, int op, WaitBudget* budget) {
   while ((got = TryFlock(fd, op)) == 0) {
     const Clock::time_point now = Clock::now();
     if (now >= deadline) {
+      budget->AddWaited(now - start);
       errno = ETIMEDOUT;
       return false;
     }
@@ -60,6 +61,7 @@ bool WaitFlock(int fd, int op, WaitBudget* budget) {
         std::min<Clock::duration>(pause, deadline - now));
     pause = std::min(pause * 2, std::chrono::microseconds(1000));
   }
+  budget->AddWaited(Clock::now() - start);
   return got == 1;
 }
 

@@ -38,10 +38,15 @@ class WaitBudget {
   // `now`.
   std::chrono::steady_clock::time_point Deadline(
       std::chrono::steady_clock::time_point now);
+  // How long the waits on this budget have lasted in all, from a lock found
+  // busy to it taken or the time run out (WaitFlock adds each).
+  std::chrono::steady_clock::duration waited() const { return waited_; }
+  void AddWaited(std::chrono::steady_clock::duration d) { waited_ += d; }
 
  private:
   int timeout_ms_;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::chrono::steady_clock::duration waited_{};
 };
 
 // flock(fd, op) (LOCK_SH or LOCK_EX), waiting at most until

@@ -2000,6 +2000,57 @@ TEST_CASE("LocalStore: a call's lock waits end together within the timeout") {
   }
 }
 
+// A call that waited for its locks decides at the time it got them: its
+// caller read the time before the call, up to lock_timeout_ms earlier
+// (LocalStore::AfterWaits). Real time, as the waits are: the lock is held
+// 1.5 s, which moves the call's time on by 1 s (2 s only if the machine
+// stalls the test for half a second).
+TEST_CASE("LocalStore: a call that waited for its locks decides at that time") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir, 5000);
+  const LockoutParams p{60, {600}, 86400};  // Counters end 60 s after.
+  REQUIRE(Fail(*s, kAlice, 1, p, kT0).state.failures == 1);  // To kT0 + 60.
+  int64_t at = 0;
+  int64_t failures = 0;
+  bool blocks = false;
+  SUBCASE("a counter that ended meanwhile starts anew") {
+    at = kT0 + 59;  // kT0 + 60 once the lock is got: the counter has ended.
+    failures = 1;
+  }
+  SUBCASE("a block lasts its length from then") {
+    at = kT0 + 10;
+    failures = 2;
+    blocks = true;
+  }
+  const int fd = LockAsAnother(FileOf(dir, kAlice));
+  std::thread holder([&] {
+    std::this_thread::sleep_for(milliseconds(1500));
+    flock(fd, LOCK_UN);
+  });
+  const FailureRequest req{kAlice, 1};
+  std::vector<FailureOutcome> out;
+  bool refused = true;
+  std::string err;
+  const bool ok =
+      s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount, p, at,
+                       &out, &refused, &err);
+  holder.join();
+  close(fd);
+  REQUIRE_MESSAGE(ok, err);
+  REQUIRE(out.size() == 1);
+  CHECK_FALSE(refused);
+  CHECK(out[0].state.failures == failures);
+  CHECK(out[0].newly_blocked == blocks);
+  CHECK(out[0].state.until == (blocks ? at + 1 + 600 : 0));
+  // Written as decided: a counter's end, or the block's, from at + 1.
+  const SubjectState later = StateIn(*s, kAlice, at + 1);
+  CHECK(later.failures == failures);
+  CHECK(later.blocked == blocks);
+  if (!blocks) CHECK(StateIn(*s, kAlice, at + 1 + 60).failures == 0);
+  if (!blocks) CHECK(StateIn(*s, kAlice, at + 60).failures == 1);
+}
+
 // A success that resets a record, and a Prune that then unlinks the emptied
 // file, race failures on it: each failure is either reset by a success
 // (which saw it) or still there, never counted in a file unlinked under it.

@@ -93,6 +93,7 @@ TEST_CASE("WaitFlock: one budget bounds several waits together") {
   WaitBudget budget(200);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(WaitFlock(free_file, LOCK_EX, &budget));  // Starts no clock.
+  CHECK(budget.waited() == Clock::duration::zero());
   REQUIRE(flock(holder, LOCK_EX) == 0);
   Clock::time_point t = Clock::now();
   errno = 0;
@@ -102,6 +103,14 @@ TEST_CASE("WaitFlock: one budget bounds several waits together") {
   CHECK_FALSE(got);
   CHECK(error == ETIMEDOUT);
   CHECK(first >= 200);  // The 50 ms before the first busy lock not counted.
+  // The wait is counted as it lasted: at least the budget, at most the
+  // call that made it.
+  const auto ms = [](Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  const double waited_first = ms(budget.waited());
+  CHECK(waited_first >= 200);
+  CHECK(waited_first <= first);
   t = Clock::now();
   errno = 0;
   got = WaitFlock(waiter, LOCK_EX, &budget);
@@ -111,8 +120,12 @@ TEST_CASE("WaitFlock: one budget bounds several waits together") {
   CHECK(error == ETIMEDOUT);
   MESSAGE("waits of " << first << " and " << second << " ms");
   CHECK(second < 50);  // A budget of its own would wait 200 ms.
+  const double waited_both = ms(budget.waited());
+  CHECK(waited_both >= waited_first);
+  CHECK(waited_both <= first + second);
   flock(holder, LOCK_UN);
   CHECK(WaitFlock(waiter, LOCK_EX, &budget));  // Free: taken, no time left.
+  CHECK(ms(budget.waited()) == waited_both);   // Taken without a wait.
   close(holder);
   close(free_file);
   close(waiter);

@@ -57,12 +57,23 @@ TEST_CASE("Backend: the local store and the journal share one StoreDir") {
 
 // A PAM step's Backend (one_step, as the module opens it) gives its local
 // store one lock-wait budget for all its calls; defenderctl's does not
-// (LocalStore: "the calls of one step can share one wait budget").
+// (LocalStore: "the calls of one step can share one wait budget"). So does
+// Redis's local fallback, opened by the first call that finds Redis down
+// (nothing listens on port 1: refused at once).
 TEST_CASE("Backend: one step's local store shares one wait budget") {
   TempDir tmp;
   Config cfg;
   cfg.dir = tmp / "a";
   BackendOptions options;
+  bool redis = false;
+  SUBCASE("backend = \"local\"") {}
+  SUBCASE("Redis's local fallback") {
+    redis = true;
+    cfg.backend = StoreBackend::kRedis;
+    cfg.redis_url = "redis://127.0.0.1:1/0";
+    cfg.redis_on_error = OnError::kLocal;
+    options.local_fallback = true;
+  }
   bool one_step = false;
   SUBCASE("a PAM step") { one_step = true; }
   SUBCASE("a command") {}
@@ -70,9 +81,19 @@ TEST_CASE("Backend: one step's local store shares one wait budget") {
   Error err;
   auto backend = Backend::Open(cfg, options, &err);
   REQUIRE_MESSAGE(backend != nullptr, err.message);
-  // backend = "local": the store is the LocalStore.
-  CHECK(static_cast<LocalStore*>(backend->store())->shares_wait_budget() ==
-        one_step);
+  if (redis) {
+    CHECK(backend->local_store() == nullptr);  // Not until Redis fails.
+    const Subject alice{SubjectKind::kUser, "alice"};
+    std::vector<SubjectState> states;
+    std::string e;
+    REQUIRE_MESSAGE(
+        backend->store()->Get({&alice, 1}, 1'700'000'000, &states, &e), e);
+    CHECK_FALSE(backend->fallback_reason().empty());
+    REQUIRE(backend->local_store() != nullptr);
+  } else {
+    REQUIRE(backend->local_store() == backend->store());
+  }
+  CHECK(backend->local_store()->shares_wait_budget() == one_step);
 }
 
 }  // namespace
