@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "harness.h"
+#include "tests/support/files.h"
 #include "tests/support/process.h"
 
 namespace hardening {
@@ -424,12 +425,10 @@ std::string ModuleLines(const std::string& log) {
 // password from yet another new address is then refused.
 TEST_CASE("a setuid caller on a full disk announces the block it wrote") {
   SetNow(1'800'000'000);
-  const char* source = getenv("DEFENDER_SOURCE_ROOT");
   const char* helper = getenv("DEFENDER_SETUID_LOGIN");
-  REQUIRE(source != nullptr);
   REQUIRE(helper != nullptr);
   const std::string syslog =
-      std::string(source) + "/tests/cli/with_fake_syslog.sh";
+      defender::testing::SourcePath("tests/cli/with_fake_syslog.sh");
   TempDir top;
   Tmpfs fs(top / "mnt", "256k");
   Env env("[lockout]\nfailure_limit = 3\n", "", top / "mnt");

@@ -24,6 +24,7 @@
 #include "common/redis_store.h"
 #include "common/redis_url.h"
 #include "common/remember.h"
+#include "tests/support/files.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -162,9 +163,7 @@ TEST_CASE("password-protected Redis: password_file and URL password") {
 // The ACL rule doc/redis.md gives, read from it: "user pam on >PASSWORD
 // ..." becomes redis-server's --user arguments with the password "pw".
 std::vector<std::string> DocumentedAclRule() {
-  const char* root = getenv("DEFENDER_SOURCE_ROOT");
-  REQUIRE(root != nullptr);
-  FILE* f = fopen((std::string(root) + "/doc/redis.md").c_str(), "r");
+  FILE* f = fopen(SourcePath("doc/redis.md").c_str(), "r");
   REQUIRE(f != nullptr);
   std::vector<std::string> words;
   char line[4096];

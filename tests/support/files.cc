@@ -58,6 +58,12 @@ std::string ReadFile(const std::string& path) {
   return out;
 }
 
+std::string SourcePath(const std::string& relative) {
+  const char* root = getenv("DEFENDER_SOURCE_ROOT");
+  return std::string(root && *root ? root : DEFENDER_SOURCE_ROOT_DEFAULT) +
+         "/" + relative;
+}
+
 bool Exists(const std::string& path) {
   struct stat st;
   return lstat(path.c_str(), &st) == 0;

@@ -37,6 +37,10 @@ void WriteFile(const std::string& path, const std::string& text,
 std::string ReadFile(const std::string& path);
 // True when `path` exists (a dangling symlink counts).
 bool Exists(const std::string& path);
+// `relative` (e.g. "etc/defender.toml") in the project's source tree:
+// $DEFENDER_SOURCE_ROOT's (meson test sets it), else the tree the tests were
+// built from, so that a test binary run by hand finds it too.
+std::string SourcePath(const std::string& relative);
 // True when a mapping of this process (/proc/self/maps) names a file whose
 // path contains `text`.
 bool Mapped(const std::string& text);

@@ -19,6 +19,7 @@ namespace {
 
 using testing::Parse;
 using testing::ParseError;
+using testing::SourcePath;
 
 TEST_CASE("built-in defaults match the spec") {
   const Config c;
@@ -560,9 +561,7 @@ TEST_CASE("lockout.mode and host_lockout_message") {
 }
 
 TEST_CASE("the example config parses, commented and uncommented") {
-  const char* root = getenv("DEFENDER_SOURCE_ROOT");
-  REQUIRE(root != nullptr);
-  const std::string path = std::string(root) + "/etc/defender.toml";
+  const std::string path = SourcePath("etc/defender.toml");
   Config as_shipped;
   std::string err;
   REQUIRE_MESSAGE(LoadConfigFile(path, false, &as_shipped, &err), err);

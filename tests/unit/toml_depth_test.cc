@@ -102,9 +102,7 @@ TEST_CASE("strings, comments and values are not keys or brackets") {
 }
 
 TEST_CASE("the shipped configuration passes; the parser reports the line") {
-  const char* root = getenv("DEFENDER_SOURCE_ROOT");
-  REQUIRE(root != nullptr);
-  CHECK(Scan(testing::ReadFile(std::string(root) + "/etc/defender.toml")) ==
+  CHECK(Scan(testing::ReadFile(testing::SourcePath("etc/defender.toml"))) ==
         "ok");
   CHECK(testing::ParseError("[lockout]\n[x." + Dotted(150'000) + "]\n") ==
         std::string("t.toml:2: ") + kParts);
