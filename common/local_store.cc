@@ -893,23 +893,31 @@ bool LocalStore::ForEach(const Visit& visit, std::string* err, int readers) {
   return true;
 }
 
-bool LocalStore::Update(const std::string& file, int64_t now,
-                        int64_t history_since, bool remove_empty,
-                        int timeout_ms,
-                        const std::function<bool(SubjectRecord*)>& change,
-                        std::string* err, bool* timed_out) {
+bool LocalStore::Update(
+    const std::string& file, int64_t now, int64_t history_since,
+    bool remove_empty, int timeout_ms,
+    const std::function<bool(SubjectRecord*, int64_t now)>& change,
+    std::string* err, bool* timed_out,
+    std::chrono::steady_clock::duration* waited) {
   HeldSet held;
   held.files.resize(1);
   held.index.push_back(0);
   Held& h = held.files[0];
   h.file = file;
   WaitBudget waits(timeout_ms);
+  struct AddWaits {
+    const WaitBudget& waits;
+    std::chrono::steady_clock::duration* total;
+    ~AddWaits() { *total += waits.waited(); }
+  } add_waits{waits, waited};
   if (!OpenLocked(file, /*create=*/false, /*write=*/true, &waits, &h.fd, err,
                   timed_out)) {
     return false;
   }
   h.locked = true;
   if (!Read(&h, nullptr, &waits, err)) return false;
+  now +=
+      std::chrono::duration_cast<std::chrono::seconds>(waits.waited()).count();
   // Another subject's record under this name reads as garbage: gone.
   ParsedFileName parsed;
   if (h.slot >= 0 &&
@@ -917,7 +925,7 @@ bool LocalStore::Update(const std::string& file, int64_t now,
        (!parsed.hashed && parsed.name != h.rec.name))) {
     h.rec = SubjectRecord{};
   }
-  h.dirty = h.slot >= 0 && change(&h.rec);
+  h.dirty = h.slot >= 0 && change(&h.rec, now);
   return Finish(&h, now, history_since, remove_empty, err);
 }
 
@@ -928,22 +936,29 @@ bool LocalStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
   // the others: the call fails at the end, naming the first one.
   std::string stuck;
   int64_t stuck_count = 0;
+  // The walk's time moves on by the seconds its lock waits have lasted: a
+  // block that ended meanwhile is not cleared, nor announced.
+  std::chrono::steady_clock::duration waited{};
+  const auto at = [&] {
+    return now +
+           std::chrono::duration_cast<std::chrono::seconds>(waited).count();
+  };
   const bool ok = ForEach(
       [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
-        if (!rec || !StateOf(rec->state, now).blocked) return true;
+        if (!rec || !StateOf(rec->state, at()).blocked) return true;
         bool timed_out = false;
         // Listed once the record is written: one that could not be (a
         // full disk) is still blocked, and is not announced as unblocked.
         std::optional<Subject> unblocked;
         const bool done = Update(
-            file, now, kKeepHistory, /*remove_empty=*/true, lock_timeout_ms_,
-            [&](SubjectRecord* r) {
-              if (!StateOf(r->state, now).blocked) return false;
+            file, at(), kKeepHistory, /*remove_empty=*/true, lock_timeout_ms_,
+            [&](SubjectRecord* r, int64_t locked_at) {
+              if (!StateOf(r->state, locked_at).blocked) return false;
               unblocked = Subject{r->kind, r->name};
               r->state.reset();
               return true;
             },
-            e, &timed_out);
+            e, &timed_out, &waited);
         if (done && unblocked) cleared->push_back(std::move(*unblocked));
         if (done || !timed_out) return done;
         if (stuck_count++ == 0) stuck = *e;
@@ -1061,14 +1076,15 @@ bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
         // (waiting for it would let one stopped holder stop the whole
         // cleanup).
         bool timed_out = false;
+        std::chrono::steady_clock::duration waited{};  // None: no timeout.
         const bool done = Update(
             file, now, since, /*remove_empty=*/true, /*timeout_ms=*/0,
-            [&](SubjectRecord* r) {
+            [&](SubjectRecord* r, int64_t) {
               const int64_t n = r->Trim(now, since);
               *removed += n;
               return n > 0;
             },
-            e, &timed_out);
+            e, &timed_out, &waited);
         if (done || !timed_out) return done;
         e->clear();
         return true;

@@ -256,11 +256,14 @@ class LocalStore final : public Store {
   bool ForEach(const Visit& visit, std::string* err, int readers = 1);
   // Locks `file` alone (waiting at most `timeout_ms`; *timed_out as
   // OpenLocked), reads it, lets `change` update the record (true when it
-  // did), and finishes it (Finish, with `remove_empty`).
+  // did), and finishes it (Finish, with `remove_empty`). `change` and
+  // Finish are given `now` moved on by the whole seconds this call waited
+  // (as AfterWaits does), and the wait is added to *waited.
   bool Update(const std::string& file, int64_t now, int64_t history_since,
               bool remove_empty, int timeout_ms,
-              const std::function<bool(SubjectRecord*)>& change,
-              std::string* err, bool* timed_out);
+              const std::function<bool(SubjectRecord*, int64_t now)>& change,
+              std::string* err, bool* timed_out,
+              std::chrono::steady_clock::duration* waited);
 
   std::shared_ptr<StoreDir> store_dir_;
   int lock_timeout_ms_;

@@ -27,6 +27,7 @@
 
 #include "common/normalize.h"
 #include "common/parallel.h"
+#include "common/remember.h"
 #include "common/subject_record.h"
 #include "defenderctl/threads.h"
 #include "tests/support/files.h"
@@ -2000,17 +2001,40 @@ TEST_CASE("LocalStore: a call's lock waits end together within the timeout") {
   }
 }
 
+// Holds `file`'s lock as another process would (LockAsAnother) for
+// kWaitMs from construction, then lets go; joins and closes on destruction.
+// A call that waits for it waits 1.5 s, which moves the call's time on by
+// 1 s (LocalStore::AfterWaits; 2 s only if the machine stalls the test for
+// half a second). Real time, as the waits are.
+constexpr int kWaitMs = 1500;
+class HeldForAWhile {
+ public:
+  explicit HeldForAWhile(const std::string& file)
+      : fd_(LockAsAnother(file)), holder_([this] {
+          std::this_thread::sleep_for(milliseconds(kWaitMs));
+          flock(fd_, LOCK_UN);
+        }) {}
+  ~HeldForAWhile() {
+    holder_.join();
+    close(fd_);
+  }
+
+ private:
+  int fd_;
+  std::thread holder_;
+};
+
+// Counters end 60 s after their last failure; a block lasts 600 s.
+const LockoutParams kMinuteParams{60, {600}, 86400};
+constexpr int64_t kRemember = 86400;  // A remembered host, for a day.
+
 // A call that waited for its locks decides at the time it got them: its
-// caller read the time before the call, up to lock_timeout_ms earlier
-// (LocalStore::AfterWaits). Real time, as the waits are: the lock is held
-// 1.5 s, which moves the call's time on by 1 s (2 s only if the machine
-// stalls the test for half a second).
+// caller read the time before the call, up to lock_timeout_ms earlier.
 TEST_CASE("LocalStore: a call that waited for its locks decides at that time") {
   TempDir tmp;
   const std::string dir = tmp / "s";
   auto s = OpenStore(dir, 5000);
-  const LockoutParams p{60, {600}, 86400};  // Counters end 60 s after.
-  REQUIRE(Fail(*s, kAlice, 1, p, kT0).state.failures == 1);  // To kT0 + 60.
+  REQUIRE(Fail(*s, kAlice, 1, kMinuteParams, kT0).state.failures == 1);
   int64_t at = 0;
   int64_t failures = 0;
   bool blocks = false;
@@ -2023,20 +2047,16 @@ TEST_CASE("LocalStore: a call that waited for its locks decides at that time") {
     failures = 2;
     blocks = true;
   }
-  const int fd = LockAsAnother(FileOf(dir, kAlice));
-  std::thread holder([&] {
-    std::this_thread::sleep_for(milliseconds(1500));
-    flock(fd, LOCK_UN);
-  });
   const FailureRequest req{kAlice, 1};
   std::vector<FailureOutcome> out;
   bool refused = true;
   std::string err;
-  const bool ok =
-      s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount, p, at,
-                       &out, &refused, &err);
-  holder.join();
-  close(fd);
+  bool ok;
+  {
+    HeldForAWhile held(FileOf(dir, kAlice));
+    ok = s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
+                          kMinuteParams, at, &out, &refused, &err);
+  }
   REQUIRE_MESSAGE(ok, err);
   REQUIRE(out.size() == 1);
   CHECK_FALSE(refused);
@@ -2049,6 +2069,116 @@ TEST_CASE("LocalStore: a call that waited for its locks decides at that time") {
   CHECK(later.blocked == blocks);
   if (!blocks) CHECK(StateIn(*s, kAlice, at + 1 + 60).failures == 0);
   if (!blocks) CHECK(StateIn(*s, kAlice, at + 60).failures == 1);
+}
+
+// The same for every call that waits, and each call of a step sharing one
+// budget (ShareWaitBudget) moves on by its own waits only.
+TEST_CASE("LocalStore: each call that waited decides at the time it got them") {
+  TempDir tmp;
+  const std::string dir = tmp / "s";
+  auto s = OpenStore(dir, 5000);
+  std::string err;
+  const PairAttempt home("192.0.2.10");
+  SUBCASE("a block that ended during the wait refuses nothing") {
+    REQUIRE(s->Block(kAlice, kT0 + 10, kT0, &err));
+    const FailureRequest req{kAlice, 5};
+    std::vector<FailureOutcome> out;
+    bool refused = true;
+    bool ok;
+    {
+      HeldForAWhile held(FileOf(dir, kAlice));
+      ok = s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
+                            kMinuteParams, kT0 + 9, &out, &refused, &err);
+    }
+    REQUIRE_MESSAGE(ok, err);
+    CHECK_FALSE(refused);
+    CHECK(out[0].counted != 0);
+    CHECK(out[0].state.failures == 1);
+    CHECK_FALSE(out[0].state.blocked);
+  }
+  SUBCASE("a step with a pair reads the states once, at that time") {
+    RememberWithPairFile(*s, home);
+    const int64_t at = kT0 + 100;
+    // The host's block ends at at + 2: still on at at + 1, gone at at + 2
+    // (counted twice).
+    REQUIRE(s->Block(home.subjects[1], at + 2, kT0, &err));
+    bool refused = false;
+    {
+      HeldForAWhile held(FileOf(dir, kAlice));
+      FailAttempt(*s, home, kParams, at, &refused);
+    }
+    CHECK(refused);
+  }
+  SUBCASE("a success remembers its host from that time") {
+    Fail(*s, kAlice, 5, kParams, kT0);  // U's file, for the lock.
+    const int64_t at = kT0 + 2799;      // The hour's last second.
+    REQUIRE(RememberUntil(at + 1, kRemember) ==
+            RememberUntil(at, kRemember) + 3600);
+    {
+      HeldForAWhile held(FileOf(dir, kAlice));
+      CHECK_FALSE(SucceedAttempt(*s, home, kRemember, at));
+    }
+    const std::vector<RememberedEntry> r = Remembered(*s, at + 1);
+    REQUIRE(r.size() == 1);
+    CHECK(r[0].until == RememberUntil(at + 1, kRemember));
+  }
+  SUBCASE("Block keeps no counter that ended meanwhile") {
+    Fail(*s, kAlice, 5, kMinuteParams, kT0);  // Ends at kT0 + 60.
+    {
+      HeldForAWhile held(FileOf(dir, kAlice));
+      REQUIRE(s->Block(kAlice, kT0 + 1000, kT0 + 59, &err));
+    }
+    const SubjectState st = StateIn(*s, kAlice, kT0 + 61);
+    CHECK(st.blocked);
+    CHECK(st.failures == 0);
+  }
+  SUBCASE("Unblock finds a block that ended meanwhile not blocked") {
+    REQUIRE(s->Block(kAlice, kT0 + 10, kT0, &err));
+    bool was_blocked = true;
+    {
+      HeldForAWhile held(FileOf(dir, kAlice));
+      REQUIRE(s->Unblock(kAlice, kT0 + 9, &was_blocked, &err));
+    }
+    CHECK_FALSE(was_blocked);
+  }
+  SUBCASE("UnblockAll neither clears nor lists a block that ended meanwhile") {
+    REQUIRE(s->Block(kAlice, kT0 + 10, kT0, &err));
+    std::vector<Subject> cleared{kAlice};
+    {
+      HeldForAWhile held(FileOf(dir, kAlice));
+      REQUIRE(s->UnblockAll(kT0 + 9, &cleared, &err));
+    }
+    CHECK(cleared.empty());
+  }
+  SUBCASE("Forget drops a remembered host that expired meanwhile") {
+    Fail(*s, kAlice, 5, kParams, kT0);
+    CHECK_FALSE(SucceedAttempt(*s, home, kRemember, kT0));
+    const int64_t until = RememberUntil(kT0, kRemember);
+    REQUIRE(Remembered(*s, until - 1).size() == 1);
+    int64_t removed = -1;
+    {
+      HeldForAWhile held(FileOf(dir, kAlice));
+      REQUIRE(s->Forget("alice", std::string("192.0.2.99"), until - 1, &removed,
+                        &err));
+    }
+    CHECK(removed == 0);                       // Not the host forgotten.
+    CHECK(Remembered(*s, until - 1).empty());  // Dropped as expired.
+  }
+  SUBCASE("the calls of one step: each moves on by its own waits") {
+    s->ShareWaitBudget();
+    const Subject bob{SubjectKind::kUser, "bob"};
+    Fail(*s, bob, 10, kMinuteParams, kT0);
+    {
+      HeldForAWhile held(FileOf(dir, bob));
+      Fail(*s, bob, 10, kMinuteParams, kT0 + 10);  // Waits 1.5 s.
+    }
+    // The next call's caller read the time after that wait (Policy does):
+    // kT0 + 12, and this call waits for nothing.
+    Fail(*s, kAlice, 1, kMinuteParams, kT0 + 12);
+    const FailureOutcome o = Fail(*s, kAlice, 1, kMinuteParams, kT0 + 12);
+    CHECK(o.newly_blocked);
+    CHECK(o.state.until == kT0 + 12 + 600);
+  }
 }
 
 // A success that resets a record, and a Prune that then unlinks the emptied
