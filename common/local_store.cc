@@ -908,7 +908,9 @@ bool LocalStore::Update(
   struct AddWaits {
     const WaitBudget& waits;
     std::chrono::steady_clock::duration* total;
-    ~AddWaits() { *total += waits.waited(); }
+    ~AddWaits() {
+      if (total != nullptr) *total += waits.waited();
+    }
   } add_waits{waits, waited};
   if (!OpenLocked(file, /*create=*/false, /*write=*/true, &waits, &h.fd, err,
                   timed_out)) {
@@ -916,8 +918,7 @@ bool LocalStore::Update(
   }
   h.locked = true;
   if (!Read(&h, nullptr, &waits, err)) return false;
-  now +=
-      std::chrono::duration_cast<std::chrono::seconds>(waits.waited()).count();
+  now = MovedOnBy(now, waits.waited());
   // Another subject's record under this name reads as garbage: gone.
   ParsedFileName parsed;
   if (h.slot >= 0 &&
@@ -939,10 +940,7 @@ bool LocalStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
   // The walk's time moves on by the seconds its lock waits have lasted: a
   // block that ended meanwhile is not cleared, nor announced.
   std::chrono::steady_clock::duration waited{};
-  const auto at = [&] {
-    return now +
-           std::chrono::duration_cast<std::chrono::seconds>(waited).count();
-  };
+  const auto at = [&] { return MovedOnBy(now, waited); };
   const bool ok = ForEach(
       [&](const std::string& file, const SubjectRecord* rec, std::string* e) {
         if (!rec || !StateOf(rec->state, at()).blocked) return true;
@@ -1076,7 +1074,6 @@ bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
         // (waiting for it would let one stopped holder stop the whole
         // cleanup).
         bool timed_out = false;
-        std::chrono::steady_clock::duration waited{};  // None: no timeout.
         const bool done = Update(
             file, now, since, /*remove_empty=*/true, /*timeout_ms=*/0,
             [&](SubjectRecord* r, int64_t) {
@@ -1084,7 +1081,7 @@ bool LocalStore::Prune(int64_t now, int64_t history_seconds, int64_t* removed,
               *removed += n;
               return n > 0;
             },
-            e, &timed_out, &waited);
+            e, &timed_out);
         if (done || !timed_out) return done;
         e->clear();
         return true;

@@ -156,9 +156,7 @@ class LocalStore final : public Store {
   // a record be taken for live, that much early). `now` itself when
   // nothing waited, without reading a clock.
   int64_t AfterWaits(int64_t now) const {
-    return now + std::chrono::duration_cast<std::chrono::seconds>(
-                     waits_.waited() - call_waited_from_)
-                     .count();
+    return MovedOnBy(now, waits_.waited() - call_waited_from_);
   }
 
   int subjects_fd() const { return store_dir_->subjects_fd(); }
@@ -258,12 +256,12 @@ class LocalStore final : public Store {
   // OpenLocked), reads it, lets `change` update the record (true when it
   // did), and finishes it (Finish, with `remove_empty`). `change` and
   // Finish are given `now` moved on by the whole seconds this call waited
-  // (as AfterWaits does), and the wait is added to *waited.
+  // (as AfterWaits does), and the wait is added to *waited (when given).
   bool Update(const std::string& file, int64_t now, int64_t history_since,
               bool remove_empty, int timeout_ms,
               const std::function<bool(SubjectRecord*, int64_t now)>& change,
               std::string* err, bool* timed_out,
-              std::chrono::steady_clock::duration* waited);
+              std::chrono::steady_clock::duration* waited = nullptr);
 
   std::shared_ptr<StoreDir> store_dir_;
   int lock_timeout_ms_;

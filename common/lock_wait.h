@@ -14,6 +14,7 @@
 #define PAM_DEFENDER_COMMON_LOCK_WAIT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 
 namespace defender {
@@ -48,6 +49,14 @@ class WaitBudget {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::chrono::steady_clock::duration waited_{};
 };
+
+// `now` (epoch seconds, read before some lock waits) moved on by the whole
+// seconds those waits lasted (`waited`, WaitBudget::waited()): the time at
+// which the waiter got its locks, never later than the real one.
+inline int64_t MovedOnBy(int64_t now,
+                         std::chrono::steady_clock::duration waited) {
+  return now + std::chrono::duration_cast<std::chrono::seconds>(waited).count();
+}
 
 // flock(fd, op) (LOCK_SH or LOCK_EX), waiting at most until
 // budget->Deadline() (a lock that is free is taken even when no time is
