@@ -52,7 +52,8 @@ class WaitBudget {
 
 // `now` (epoch seconds, read before some lock waits) moved on by the whole
 // seconds those waits lasted (`waited`, WaitBudget::waited()): the time at
-// which the waiter got its locks, never later than the real one.
+// which the waiter got its locks, never later than the real one. Also the
+// time at which a Redis call that failed gave up (FallbackStore).
 inline int64_t MovedOnBy(int64_t now,
                          std::chrono::steady_clock::duration waited) {
   return now + std::chrono::duration_cast<std::chrono::seconds>(waited).count();

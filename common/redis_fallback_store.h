@@ -5,6 +5,8 @@
 //
 // A Redis call that timed out may still have been applied on the server; the
 // same step is then counted locally too. Counting twice is the safe side.
+// The local store decides at the time it takes over: the call's `now`,
+// read before the Redis call, moved on by what that call lasted.
 #ifndef PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
 #define PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
 
@@ -63,9 +65,13 @@ class FallbackStore final : public Store {
              std::string* err) override;
 
  private:
-  // Runs `call` on the primary while it works, else on the secondary.
+  // Runs `call(store, now)` on the primary while it works, else on the
+  // secondary. The call that finds the primary failing gives the secondary
+  // `now` moved on by the whole seconds the failed call and the opening of
+  // the secondary lasted (MovedOnBy), so that it decides at the time it
+  // runs; a later call's `now` was read after that and is passed as is.
   template <typename Call>
-  bool Run(Call call, std::string* err);
+  bool Run(int64_t now, Call call, std::string* err);
 
   Store* primary_;
   Store* secondary_ = nullptr;

@@ -15,6 +15,7 @@
 
 #include "common/archive.h"
 #include "common/journal.h"
+#include "common/local_store.h"
 #include "common/redis_conn.h"
 #include "common/redis_store.h"
 #include "tests/redis/fleet.h"
@@ -293,6 +294,36 @@ TEST_CASE("Redis down: on_error decides, logins stay within the timeouts") {
       up();
       CHECK(web1.Login("alice", kPassword, "192.0.2.1").auth == PAM_SUCCESS);
     }
+  }
+}
+
+// A step's time is read before its Redis call, which may last up to the
+// step's deadline (connect + command timeouts) before it fails: the local
+// store that takes over decides at the time it does (here 1.2 s later, so
+// one second on).
+TEST_CASE(
+    "Redis frozen: the local fallback decides at the time Redis gave up") {
+  RedisServer redis;
+  const FleetHost web1("web1", RedisToml(redis, "local", 600),
+                       "failure_limit_user = 0\nfailure_limit_host = 0\n");
+  SetNow(kT0);
+  redis.Pause();
+  const FleetHost::Result r = web1.Login("alice", "wrong", "192.0.2.1");
+  redis.Resume();
+  CHECK(r.auth == PAM_AUTH_ERR);
+  CHECK(r.ms >= 2 * 1200);  // preauth and authfail each waited for Redis.
+  const std::string dir =
+      std::filesystem::path(web1.db_path()).parent_path().string();
+  std::string err;
+  auto local = LocalStore::Open(dir, 1000, &err);
+  REQUIRE_MESSAGE(local != nullptr, err);
+  const Subject who[] = {kAlice, {SubjectKind::kHost, "192.0.2.1"}};
+  std::vector<SubjectState> states;
+  REQUIRE_MESSAGE(local->Get(who, kT0, &states, &err), err);
+  for (const SubjectState& s : states) {
+    CHECK(s.failures == 1);
+    CHECK(s.blocked);
+    CHECK(s.until == kT0 + 1 + 600);
   }
 }
 

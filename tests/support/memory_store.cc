@@ -1,12 +1,15 @@
 #include "tests/support/memory_store.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace defender {
 
 bool MemoryStore::Fail(std::string* err) const {
-  if (failing_) *err = "memory store: injected failure";
-  return failing_;
+  if (!failing_) return false;
+  std::this_thread::sleep_for(fail_after_);
+  *err = "memory store: injected failure";
+  return true;
 }
 
 std::optional<StoredRecord> MemoryStore::Find(const Subject& s) const {

@@ -4,6 +4,7 @@
 #ifndef DEFENDER_TESTS_SUPPORT_MEMORY_STORE_H_
 #define DEFENDER_TESTS_SUPPORT_MEMORY_STORE_H_
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,6 +49,9 @@ class MemoryStore final : public Store {
 
   // For tests that inject store failures: when set, every call fails.
   void set_failing(bool failing) { failing_ = failing; }
+  // When failing, each call takes this long before it fails (a Redis call
+  // that times out).
+  void set_fail_after(std::chrono::milliseconds d) { fail_after_ = d; }
   // When set, a Get that names `name` (of any kind) fails, as a damaged
   // record file fails only its own subject's reads.
   void set_unreadable(std::string name) { unreadable_ = std::move(name); }
@@ -63,6 +67,7 @@ class MemoryStore final : public Store {
   std::map<Key, std::vector<int64_t>> history_;
   std::map<std::string, RememberedList> remembered_;  // By user.
   bool failing_ = false;
+  std::chrono::milliseconds fail_after_{0};
   std::optional<std::string> unreadable_;
 };
 
