@@ -34,7 +34,8 @@ bool FallbackStore::Run(int64_t now, Call call, std::string* err) {
 bool FallbackStore::Get(std::span<const Subject> subjects, int64_t now,
                         std::vector<SubjectState>* out, std::string* err) {
   return Run(
-      now, [&](Store* s, int64_t at) { return s->Get(subjects, at, out, err); },
+      now,
+      [&](Store* s, int64_t now) { return s->Get(subjects, now, out, err); },
       err);
 }
 
@@ -43,8 +44,8 @@ bool FallbackStore::GetForDecision(std::span<const Subject> subjects,
                                    std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) {
-        return s->GetForDecision(subjects, at, out, err);
+      [&](Store* s, int64_t now) {
+        return s->GetForDecision(subjects, now, out, err);
       },
       err);
 }
@@ -56,8 +57,8 @@ bool FallbackStore::RecordFailure(std::span<const FailureRequest> requests,
                                   bool* refused, std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) {
-        return s->RecordFailure(requests, rule, mode, params, at, out, refused,
+      [&](Store* s, int64_t now) {
+        return s->RecordFailure(requests, rule, mode, params, now, out, refused,
                                 err);
       },
       err);
@@ -72,9 +73,9 @@ bool FallbackStore::RecordSuccess(std::span<const Subject> subjects,
                                   bool* refused, std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) {
+      [&](Store* s, int64_t now) {
         return s->RecordSuccess(subjects, reset, take_back, rule,
-                                remember_seconds, at, before, refused, err);
+                                remember_seconds, now, before, refused, err);
       },
       err);
 }
@@ -83,7 +84,7 @@ bool FallbackStore::Block(const Subject& subject, int64_t until, int64_t now,
                           std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) { return s->Block(subject, until, at, err); },
+      [&](Store* s, int64_t now) { return s->Block(subject, until, now, err); },
       err);
 }
 
@@ -91,8 +92,8 @@ bool FallbackStore::Unblock(const Subject& subject, int64_t now,
                             bool* was_blocked, std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) {
-        return s->Unblock(subject, at, was_blocked, err);
+      [&](Store* s, int64_t now) {
+        return s->Unblock(subject, now, was_blocked, err);
       },
       err);
 }
@@ -101,7 +102,7 @@ bool FallbackStore::UnblockAll(int64_t now, std::vector<Subject>* cleared,
                                std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) { return s->UnblockAll(at, cleared, err); },
+      [&](Store* s, int64_t now) { return s->UnblockAll(now, cleared, err); },
       err);
 }
 
@@ -109,7 +110,9 @@ bool FallbackStore::List(int64_t now, bool blocked_only,
                          std::vector<StoreEntry>* out, std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) { return s->List(at, blocked_only, out, err); },
+      [&](Store* s, int64_t now) {
+        return s->List(now, blocked_only, out, err);
+      },
       err);
 }
 
@@ -117,8 +120,8 @@ bool FallbackStore::Stats(int64_t now, int64_t history_seconds, StoreStats* out,
                           std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) {
-        return s->Stats(at, history_seconds, out, err);
+      [&](Store* s, int64_t now) {
+        return s->Stats(now, history_seconds, out, err);
       },
       err);
 }
@@ -128,7 +131,7 @@ bool FallbackStore::ListRemembered(int64_t now,
                                    std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) { return s->ListRemembered(at, out, err); },
+      [&](Store* s, int64_t now) { return s->ListRemembered(now, out, err); },
       err);
 }
 
@@ -137,8 +140,8 @@ bool FallbackStore::Forget(const std::string& user,
                            int64_t* removed, std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) {
-        return s->Forget(user, host, at, removed, err);
+      [&](Store* s, int64_t now) {
+        return s->Forget(user, host, now, removed, err);
       },
       err);
 }
@@ -147,8 +150,8 @@ bool FallbackStore::Prune(int64_t now, int64_t history_seconds,
                           int64_t* removed, std::string* err) {
   return Run(
       now,
-      [&](Store* s, int64_t at) {
-        return s->Prune(at, history_seconds, removed, err);
+      [&](Store* s, int64_t now) {
+        return s->Prune(now, history_seconds, removed, err);
       },
       err);
 }

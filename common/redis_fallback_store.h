@@ -6,7 +6,9 @@
 // A Redis call that timed out may still have been applied on the server; the
 // same step is then counted locally too. Counting twice is the safe side.
 // The local store decides at the time it takes over: the call's `now`,
-// read before the Redis call, moved on by what that call lasted.
+// read before the Redis call, moved on by the whole seconds since that call
+// began. A caller reads `now` anew for each call (Policy does), so that the
+// calls after the takeover get the time they run at too.
 #ifndef PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
 #define PAM_DEFENDER_COMMON_REDIS_FALLBACK_STORE_H_
 

@@ -62,6 +62,46 @@ TEST_CASE(
   CHECK(opened == 1);
 }
 
+// The same for the calls that decide whether a login is refused: a local
+// block that ended while Redis hung no longer refuses.
+TEST_CASE("FallbackStore: a block that ended while Redis hung does not count") {
+  const Subject alice{SubjectKind::kUser, "alice"};
+  for (const int call : {0, 1, 2}) {
+    CAPTURE(call);
+    MemoryStore redis;
+    MemoryStore local;
+    std::string err;
+    REQUIRE_MESSAGE(local.Block(alice, kT0 + 1, kT0, &err), err);
+    redis.set_failing(true);
+    redis.set_fail_after(std::chrono::milliseconds(1500));
+    FallbackStore store(&redis, [&](std::string*) -> Store* { return &local; });
+    std::vector<SubjectState> states;
+    bool refused = true;
+    switch (call) {
+      case 0:
+        REQUIRE_MESSAGE(store.GetForDecision({&alice, 1}, kT0, &states, &err),
+                        err);
+        CHECK(states == std::vector<SubjectState>{SubjectState{}});
+        break;
+      case 1:
+        REQUIRE_MESSAGE(store.Get({&alice, 1}, kT0, &states, &err), err);
+        CHECK(states == std::vector<SubjectState>{SubjectState{}});
+        break;
+      case 2: {
+        const bool reset[] = {true};
+        const Generation take_back[] = {0};
+        REQUIRE_MESSAGE(store.RecordSuccess({&alice, 1}, reset, take_back,
+                                            RefusalRule::kAny, 0, kT0, &states,
+                                            &refused, &err),
+                        err);
+        CHECK_FALSE(refused);
+        break;
+      }
+    }
+    CHECK(store.secondary_used());
+  }
+}
+
 TEST_CASE("FallbackStore: no local store, the call fails with both reasons") {
   MemoryStore redis;
   redis.set_failing(true);
