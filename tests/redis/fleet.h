@@ -43,6 +43,8 @@ class FleetHost {
                       const std::string& rhost) const;
 
   const std::string& config_path() const { return conf_; }
+  // The host's store.dir: its local store and journal.
+  const std::string& dir() const { return dir_.path(); }
   const std::string& db_path() const { return db_; }
 
  private:

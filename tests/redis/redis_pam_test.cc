@@ -165,8 +165,7 @@ TEST_CASE("with Redis a login never opens the local database") {
   block(Subject{SubjectKind::kHost, "192.0.2.1"});
   account(PAM_PERM_DENIED);
   CHECK_FALSE(std::filesystem::exists(web1.db_path()));
-  const std::string dir =
-      std::filesystem::path(web1.db_path()).parent_path().string();
+  const std::string& dir = web1.dir();
   REQUIRE(std::filesystem::exists(dir + "/" + kJournalName));
   std::string err;
   auto archive = AttemptArchive::Open(dir, 0, &err);
@@ -312,8 +311,7 @@ TEST_CASE(
   redis.Resume();
   CHECK(r.auth == PAM_AUTH_ERR);
   CHECK(r.ms >= 2 * 1200);  // preauth and authfail each waited for Redis.
-  const std::string dir =
-      std::filesystem::path(web1.db_path()).parent_path().string();
+  const std::string& dir = web1.dir();
   std::string err;
   auto local = LocalStore::Open(dir, 1000, &err);
   REQUIRE_MESSAGE(local != nullptr, err);

@@ -9,27 +9,12 @@
 #include <vector>
 
 #include "tests/support/memory_store.h"
+#include "tests/unit/store_contract.h"
 
 namespace defender::testing {
 namespace {
 
-constexpr int64_t kT0 = 1'700'000'000;
 const LockoutParams kParams{300, {600}, 86400};
-
-// One failure of `name` with a limit of 0 (it blocks at once), at `now`.
-// Returns the block's end, or -1 if the call failed.
-int64_t BlockedUntil(Store* s, const std::string& name, int64_t now) {
-  const FailureRequest req{{SubjectKind::kUser, name}, 0};
-  std::vector<FailureOutcome> out;
-  bool refused = false;
-  std::string err;
-  if (!s->RecordFailure({&req, 1}, RefusalRule::kAny, FailureMode::kCount,
-                        kParams, now, &out, &refused, &err)) {
-    return -1;
-  }
-  REQUIRE(out.size() == 1);
-  return out[0].state.until;
-}
 
 }  // namespace
 
@@ -51,13 +36,15 @@ TEST_CASE(
     ++opened;
     return &local;
   });
-  CHECK(BlockedUntil(&store, "alice", kT0) == kT0 + lasted + 600);
+  // A limit of 0: the failure blocks at once.
+  CHECK(Fail(store, kAlice, 0, kParams, kT0).state.until == kT0 + lasted + 600);
   CHECK(store.primary_error() == "memory store: injected failure");
   CHECK(store.secondary_used());
   // The next call goes to the local store alone; its `now` was read after
   // the failure and is used as it is.
   const auto start = std::chrono::steady_clock::now();
-  CHECK(BlockedUntil(&store, "bob", kT0) == kT0 + 600);
+  CHECK(Fail(store, {SubjectKind::kUser, "bob"}, 0, kParams, kT0).state.until ==
+        kT0 + 600);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
   CHECK(opened == 1);
 }
@@ -65,13 +52,12 @@ TEST_CASE(
 // The same for the calls that decide whether a login is refused: a local
 // block that ended while Redis hung no longer refuses.
 TEST_CASE("FallbackStore: a block that ended while Redis hung does not count") {
-  const Subject alice{SubjectKind::kUser, "alice"};
   for (const int call : {0, 1, 2}) {
     CAPTURE(call);
     MemoryStore redis;
     MemoryStore local;
     std::string err;
-    REQUIRE_MESSAGE(local.Block(alice, kT0 + 1, kT0, &err), err);
+    REQUIRE_MESSAGE(local.Block(kAlice, kT0 + 1, kT0, &err), err);
     redis.set_failing(true);
     redis.set_fail_after(std::chrono::milliseconds(1500));
     FallbackStore store(&redis, [&](std::string*) -> Store* { return &local; });
@@ -79,18 +65,17 @@ TEST_CASE("FallbackStore: a block that ended while Redis hung does not count") {
     bool refused = true;
     switch (call) {
       case 0:
-        REQUIRE_MESSAGE(store.GetForDecision({&alice, 1}, kT0, &states, &err),
+        REQUIRE_MESSAGE(store.GetForDecision({&kAlice, 1}, kT0, &states, &err),
                         err);
         CHECK(states == std::vector<SubjectState>{SubjectState{}});
         break;
       case 1:
-        REQUIRE_MESSAGE(store.Get({&alice, 1}, kT0, &states, &err), err);
-        CHECK(states == std::vector<SubjectState>{SubjectState{}});
+        CHECK(StateAt(store, kAlice, kT0) == SubjectState{});
         break;
       case 2: {
         const bool reset[] = {true};
         const Generation take_back[] = {0};
-        REQUIRE_MESSAGE(store.RecordSuccess({&alice, 1}, reset, take_back,
+        REQUIRE_MESSAGE(store.RecordSuccess({&kAlice, 1}, reset, take_back,
                                             RefusalRule::kAny, 0, kT0, &states,
                                             &refused, &err),
                         err);
@@ -109,10 +94,9 @@ TEST_CASE("FallbackStore: no local store, the call fails with both reasons") {
     *why = "no room";
     return nullptr;
   });
-  const Subject alice{SubjectKind::kUser, "alice"};
   std::vector<SubjectState> states;
   std::string err;
-  CHECK_FALSE(store.Get({&alice, 1}, kT0, &states, &err));
+  CHECK_FALSE(store.Get({&kAlice, 1}, kT0, &states, &err));
   CHECK(err ==
         "memory store: injected failure; the local store cannot take over: "
         "no room");
