@@ -254,19 +254,32 @@ int RefusedResult(bool account) {
 
 // While it lives, the signals that end a process from outside are held
 // (blocked, delivered when it ends): the terminal's ^C, ^\ and hangup under
-// su, sshd's SIGTERM to its PAM process when the client goes, an alarm. A
-// step holds them from before the store can write a block to after the
-// block is announced: one delivered in between left the block written and
-// never announced (no syslog line, no hook). Each is delayed at most by
-// the store's own deadline.
+// su, sshd's SIGTERM to its PAM process when the client goes, and the
+// timers a caller can arm before it executes a setuid program (setitimer's
+// SIGALRM, SIGVTALRM and SIGPROF survive execve, and the kernel sends them
+// whatever the process's ids), with every other signal whose default
+// action ends the process but for the synchronous faults. A step that can
+// write a block or clear one holds them from before the store call to after
+// the change is announced: one delivered in between left the change
+// written and never announced (no syslog line, no hook). Each is delayed at
+// most by the store's own deadline. SIGPIPE, SIGXFSZ and SIGXCPU, which a
+// step's own writes or CPU time raise, are left to the Redis connection
+// (redis_conn.h) and the process guard (process_guard.h).
 class TerminationHeld {
  public:
   TerminationHeld() {
     sigset_t hold;
     sigemptyset(&hold);
-    for (const int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM}) {
+    for (const int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM, SIGVTALRM,
+                          SIGPROF, SIGUSR1, SIGUSR2, SIGIO, SIGPWR}) {
       sigaddset(&hold, sig);
     }
+#ifdef SIGSTKFLT
+    sigaddset(&hold, SIGSTKFLT);
+#endif
+    // The real-time signals, 32 to _NSIG - 1 (their default ends the
+    // process too); the C library refuses the two it keeps for itself.
+    for (int sig = 32; sig < _NSIG; ++sig) sigaddset(&hold, sig);
     held_ = pthread_sigmask(SIG_BLOCK, &hold, &old_) == 0;
   }
   ~TerminationHeld() {
@@ -569,10 +582,14 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   const bool log = state != HandleState::kLogged;
   // Under a setuid caller preauth counts the attempt provisionally (module.h).
   const bool provisional = args_.mode == Mode::kPreauth && secure_;
-  // Only a step that counts a failure can write a block: the others (a
-  // refusal's preauth, a success, the account step) hold no signal.
+  // A step that counts a failure can write a block, and a success can clear
+  // one (a user's block, from a remembered host); the others (a refusal's
+  // preauth, the account step) change no block and hold no signal.
   std::optional<TerminationHeld> held;
-  if (provisional || args_.mode == Mode::kAuthFail) held.emplace();
+  if (provisional || args_.mode == Mode::kAuthFail ||
+      args_.mode == Mode::kAuthSucc) {
+    held.emplace();
+  }
   Decision d;
   bool ok = false;
   if (args_.mode == Mode::kAccount ||

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
@@ -14,11 +15,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -755,10 +758,116 @@ namespace {
 // written and never announced: no syslog line, no hook. In this loop a
 // SIGTERM sent as soon as the record was written did so 286 times in 300.
 // Such signals are held from before the store write to after Announce.
+//
+// What `rounds` logins did when each was ended by `sig` as soon as the
+// step wrote alice's record (inotify; a varying spin after it), with
+// failure_limit = 1, the `lockout` lines and the `hook` that writes
+// `<dir>/hook.out`: `setup` runs first in each fresh environment, `login`
+// is the one ended.
+// A change counts as made when alice's row `changed` says so, and as
+// announced when the hook ran.
+struct KillCounts {
+  int announced = 0;
+  int unannounced = 0;
+  int unchanged = 0;
+};
+KillCounts KillAfterWrite(
+    int sig, int rounds, const std::string& lockout, const std::string& hook,
+    const std::function<void(const Env&)>& setup, const Login& login,
+    const std::function<bool(const std::optional<SubjectRow>&)>& changed) {
+  KillCounts counts;
+  for (int i = 0; i < rounds; ++i) {
+    Env env;
+    const std::string out = env.dir() + "/hook.out";
+    env.SetConfig("[lockout]\nfailure_limit = 1\n" + lockout + "\n[hooks]\n" +
+                  hook + " = [\"/bin/sh\", \"-c\", \"touch " + out + "\"]\n");
+    setup(env);
+    const int ino = inotify_init1(IN_CLOEXEC);
+    REQUIRE(inotify_add_watch(
+                ino, (env.dir() + "/state/subjects/u-616c696365").c_str(),
+                IN_MODIFY) >= 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      signal(sig, SIG_DFL);  // Not the test framework's handler.
+      RunLogin(env, login);
+      _exit(0);
+    }
+    pollfd written{ino, POLLIN, 0};
+    const bool wrote = poll(&written, 1, 5000) == 1;
+    char buf[4096];
+    if (wrote) REQUIRE(read(ino, buf, sizeof buf) > 0);
+    for (volatile int spin = 0; spin < (i % 20) * 300; ++spin) {
+    }
+    kill(pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(ino);
+    REQUIRE_MESSAGE(wrote, "the login did not write alice's record: ", status);
+    // The hook is detached from the login: give it time to run.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!changed(FindSubject(env.db(), "user", "alice"))) {
+      ++counts.unchanged;
+    } else if (Exists(out)) {
+      ++counts.announced;
+    } else {
+      ++counts.unannounced;
+    }
+  }
+  return counts;
+}
+
+// alice fails once (su: no remote host), and the login ended fails again
+// and blocks her.
+KillCounts KillAfterBlock(int sig, int rounds) {
+  Login login;
+  login.rhost = "";  // su: a user subject only.
+  return KillAfterWrite(
+      sig, rounds, "", "on_block",
+      [&](const Env& env) {
+        REQUIRE(RunLogin(env, login).auth == PAM_AUTH_ERR);
+      },
+      login,
+      [](const std::optional<SubjectRow>& row) {
+        return row && row->blocked == 1;
+      });
+}
+
 TEST_CASE("a host killed right after a block was written still announces it") {
   SetNow(1'800'000'000);
-  int unannounced = 0, announced = 0, uncounted = 0;
-  for (int i = 0; i < 40; ++i) {
+  const KillCounts c = KillAfterBlock(SIGTERM, 40);
+  MESSAGE("blocked, hook ran: ", c.announced,
+          "; blocked, no hook: ", c.unannounced,
+          "; not blocked: ", c.unchanged);
+  CHECK(c.unannounced == 0);
+  CHECK(c.unchanged == 0);
+}
+
+// Review: a user who runs a setuid su can still have signals delivered
+// inside the step, whatever its ids: the interval timers armed before
+// execve survive it (SIGALRM, SIGVTALRM, SIGPROF), and the kernel sends
+// their signals without the permission check of kill(2). SIGPROF or
+// SIGVTALRM in the window left the block unannounced 27 and 28 times in
+// 40. Every signal whose default action ends a process is held, but for
+// the synchronous faults: the user signals and a real-time one too.
+TEST_CASE("a host ended by any terminating signal after a block announces it") {
+  SetNow(1'800'000'000);
+  for (const int sig : {SIGPROF, SIGVTALRM, SIGALRM, SIGUSR1, SIGRTMIN + 3}) {
+    CAPTURE(sig);
+    const KillCounts c = KillAfterBlock(sig, 15);
+    CHECK(c.unannounced == 0);
+    CHECK(c.unchanged == 0);
+    CHECK(c.announced == 15);
+  }
+}
+
+// As su runs it: the caller (ruid nobody, euid root) armed ITIMER_PROF
+// before the login, and nobody sends anything. Before the fix 15 of 300
+// such logins left the block unannounced.
+TEST_CASE(
+    "an interval timer armed by su's caller cannot end a step unannounced") {
+  SetNow(1'800'000'000);
+  int announced = 0, unannounced = 0;
+  for (int i = 0; i < 100; ++i) {
     Env env;
     const std::string out = env.dir() + "/hook.out";
     env.SetConfig(
@@ -766,41 +875,60 @@ TEST_CASE("a host killed right after a block was written still announces it") {
         "[\"/bin/sh\", \"-c\", \"touch " +
         out + "\"]\n");
     Login login;
-    login.rhost = "";  // su: a user subject only.
+    login.rhost = "";
     REQUIRE(RunLogin(env, login).auth == PAM_AUTH_ERR);
-    const int ino = inotify_init1(IN_CLOEXEC);
-    REQUIRE(inotify_add_watch(
-                ino, (env.dir() + "/state/subjects/u-616c696365").c_str(),
-                IN_MODIFY) >= 0);
     const pid_t pid = fork();
     if (pid == 0) {
-      signal(SIGTERM, SIG_DFL);  // Not the test framework's handler.
+      signal(SIGPROF, SIG_DFL);
+      if (setresuid(65534, 0, 0) != 0) _exit(2);
+      itimerval timer{};
+      timer.it_value.tv_usec = 100 + (i % 60) * 100;
+      setitimer(ITIMER_PROF, &timer, nullptr);
       RunLogin(env, login);
       _exit(0);
     }
-    char buf[4096];
-    REQUIRE(read(ino, buf, sizeof buf) > 0);
-    for (volatile int spin = 0; spin < (i % 20) * 300; ++spin) {
-    }
-    kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);
-    close(ino);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
     const auto row = FindSubject(env.db(), "user", "alice");
-    const bool blocked = row && row->blocked == 1;
-    if (!blocked) {
-      ++uncounted;
-    } else if (Exists(out)) {
-      ++announced;
-    } else {
-      ++unannounced;
+    if (row && row->blocked == 1) {
+      ++(Exists(out) ? announced : unannounced);
     }
   }
-  MESSAGE("blocked, hook ran: ", announced, "; blocked, no hook: ", unannounced,
-          "; not blocked: ", uncounted);
+  MESSAGE("blocked, hook ran: ", announced,
+          "; blocked, no hook: ", unannounced);
   CHECK(unannounced == 0);
-  CHECK(uncounted == 0);
+  // The timer fired before the block in some logins, after it in others.
+  CHECK(announced > 0);
+}
+
+// A success can clear a block that did not refuse it: in by_user_and_host
+// mode a blocked user from a host that is not blocked logs in, and her
+// block goes. The unblock is announced as surely as a block: authsucc held
+// no signal, and a SIGTERM right after its write left the unblock
+// unannounced.
+TEST_CASE("a host killed right after a success cleared a block announces it") {
+  SetNow(1'800'000'000);
+  Login owner;
+  owner.password = "secret";
+  const KillCounts c = KillAfterWrite(
+      SIGTERM, 20, "by_user_and_host = true\nremember_hosts_days = 0\n",
+      "on_unblock",
+      [&](const Env& env) {
+        Login attacker;
+        attacker.rhost = "198.51.100.7";
+        REQUIRE(RunLogin(env, attacker).auth == PAM_AUTH_ERR);
+        REQUIRE(RunLogin(env, attacker).auth == PAM_AUTH_ERR);
+        REQUIRE(FindSubject(env.db(), "user", "alice")->blocked == 1);
+      },
+      owner,
+      // Reset: the emptied record is no subject any more.
+      [](const std::optional<SubjectRow>& row) { return !row; });
+  MESSAGE("unblocked, hook ran: ", c.announced,
+          "; unblocked, no hook: ", c.unannounced,
+          "; still blocked: ", c.unchanged);
+  CHECK(c.unannounced == 0);
+  CHECK(c.unchanged == 0);
 }
 }  // namespace
 }  // namespace hardening
