@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -866,39 +867,62 @@ TEST_CASE("a host ended by any terminating signal after a block announces it") {
 TEST_CASE(
     "an interval timer armed by su's caller cannot end a step unannounced") {
   SetNow(1'800'000'000);
-  int announced = 0, unannounced = 0;
-  for (int i = 0; i < 100; ++i) {
-    Env env;
-    const std::string out = env.dir() + "/hook.out";
-    env.SetConfig(
+  Login login;
+  login.rhost = "";
+  // A fresh store where alice failed once, and the hook's file.
+  const auto set_up = [&](Env* env) {
+    const std::string out = env->dir() + "/hook.out";
+    env->SetConfig(
         "[lockout]\nfailure_limit = 1\n\n[hooks]\non_block = "
         "[\"/bin/sh\", \"-c\", \"touch " +
         out + "\"]\n");
-    Login login;
-    login.rhost = "";
-    REQUIRE(RunLogin(env, login).auth == PAM_AUTH_ERR);
+    REQUIRE(RunLogin(*env, login).auth == PAM_AUTH_ERR);
+    return out;
+  };
+  // The failure that blocks her, under su's ids, with ITIMER_PROF armed to
+  // `micros` of CPU time (0: none); returns the child's CPU time.
+  const auto blocking_login = [&](const Env& env, long micros) {
     const pid_t pid = fork();
     if (pid == 0) {
       signal(SIGPROF, SIG_DFL);
       if (setresuid(65534, 0, 0) != 0) _exit(2);
       itimerval timer{};
-      timer.it_value.tv_usec = 100 + (i % 60) * 100;
+      timer.it_value.tv_sec = micros / 1'000'000;
+      timer.it_value.tv_usec = micros % 1'000'000;
       setitimer(ITIMER_PROF, &timer, nullptr);
       RunLogin(env, login);
       _exit(0);
     }
     int status = 0;
-    waitpid(pid, &status, 0);
+    rusage ru{};
+    wait4(pid, &status, 0, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000L +
+           ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+  };
+  // What that login costs in this build (a sanitizer's is many times
+  // slower): the timers below fire from 1% to 100% of it, before the
+  // block in some logins and after it in others.
+  long cpu = 0;
+  {
+    Env env;
+    set_up(&env);
+    cpu = blocking_login(env, 0);
+  }
+  REQUIRE(cpu > 0);
+  int announced = 0, unannounced = 0;
+  for (int i = 0; i < 100; ++i) {
+    Env env;
+    const std::string out = set_up(&env);
+    blocking_login(env, std::max(1L, cpu * (i + 1) / 100));
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     const auto row = FindSubject(env.db(), "user", "alice");
     if (row && row->blocked == 1) {
       ++(Exists(out) ? announced : unannounced);
     }
   }
-  MESSAGE("blocked, hook ran: ", announced,
+  MESSAGE("a login's CPU: ", cpu, " us; blocked, hook ran: ", announced,
           "; blocked, no hook: ", unannounced);
   CHECK(unannounced == 0);
-  // The timer fired before the block in some logins, after it in others.
   CHECK(announced > 0);
 }
 
