@@ -10,7 +10,6 @@
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
 #include "defenderctl/output.h"
-#include "defenderctl/subjects.h"
 
 namespace defender::ctl {
 namespace {
@@ -102,18 +101,6 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   if (archive && !archive->log()->Query(filter, &rows, &err)) {
     PrintError("store unavailable: " + err);
     return kExitStore;
-  }
-  // No attempt of the user as typed: the name may have been copied from
-  // what defenderctl shows (subjects.h, ShownUserName).
-  const std::optional<std::string> shown = archive && rows.empty() && opt.user
-                                               ? ShownUserName(cfg, *opt.user)
-                                               : std::nullopt;
-  if (shown) {
-    filter.user = NormalizeUser(*shown, cfg.fold_username_case);
-    if (!archive->log()->Query(filter, &rows, &err)) {
-      PrintError("store unavailable: " + err);
-      return kExitStore;
-    }
   }
 
   if (ctx->json()) {

@@ -90,11 +90,8 @@ std::string StateText(const SubjectReport& r, int64_t now) {
 int RunCheck(Context* ctx, const CheckOptions& opt) {
   const Config& cfg = ctx->config();
   // The login asked about, normalised once as the module does (login.h).
-  const auto login_of = [&](const std::string& user) {
-    return NormalizeLogin(
-        RawLoginItems{kService, user, opt.host.value_or(""), ""}, cfg);
-  };
-  Login login = login_of(opt.user);
+  const Login login = NormalizeLogin(
+      RawLoginItems{kService, opt.user, opt.host.value_or(""), ""}, cfg);
   // Refuse arguments that name nothing, rather than check a different
   // attempt than the one asked about.
   if (!login.user || (opt.host && !login.host)) {
@@ -104,22 +101,10 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
   std::string err;
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
-  const int64_t now = ctx->Now();
-  // A user name copied from what defenderctl shows (ResolveShownUser).
-  const std::string user =
-      ResolveShownUser(cfg, opt.user, [&](const std::string& raw) {
-        const Login l = login_of(raw);
-        const Subject s{SubjectKind::kUser, l.user.value_or("")};
-        std::vector<SubjectState> state;
-        std::string ignored;
-        return l.user &&
-               backend->store()->Get({&s, 1}, now, &state, &ignored) &&
-               (state[0].blocked || state[0].failures > 0);
-      });
-  if (user != opt.user) login = login_of(user);
   Policy policy(cfg, backend->store(), /*log=*/nullptr, ctx->clock());
   Decision d;
   std::vector<SubjectState> states;
+  const int64_t now = ctx->Now();
   if (!policy.Check(login, /*log_refusal=*/false, &d, &err) ||
       !backend->store()->Get(d.who.subjects, now, &states, &err)) {
     PrintError("store unavailable: " + err);

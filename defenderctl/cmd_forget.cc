@@ -51,25 +51,6 @@ int RunForget(Context* ctx, const ForgetOptions& opt) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }
-  // Nothing remembered for the user as typed: the name may have been
-  // copied from what defenderctl shows (subjects.h, ShownUserName).
-  const std::optional<std::string> shown =
-      removed == 0 ? ShownUserName(ctx->config(), opt.user) : std::nullopt;
-  if (shown) {
-    std::vector<Subject> named;
-    if (SubjectsFromArgs(ctx->config(), shown, std::nullopt, &named, &err)) {
-      int64_t removed_shown = 0;
-      if (!backend->store()->Forget(named[0].name, host, ctx->Now(),
-                                    &removed_shown, &err)) {
-        PrintError("store unavailable: " + err);
-        return kExitStore;
-      }
-      if (removed_shown > 0) {
-        removed = removed_shown;
-        subjects[0] = named[0];
-      }
-    }
-  }
   Json out;
   out["user"] = subjects[0].name;
   out["host"] = host ? Json(*host) : Json(nullptr);

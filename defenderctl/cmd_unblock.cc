@@ -111,27 +111,16 @@ void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
                ShellWord(host.name) + "`");
 }
 
-// The subjects `unblock` acts on: the user, the host, or with both the
-// pair U@H.
-bool UnblockSubjects(const Config& cfg, const std::optional<std::string>& user,
-                     const std::optional<std::string>& host,
-                     std::vector<Subject>* out, std::string* err) {
-  out->clear();
-  if (!SubjectsFromArgs(cfg, user, host, out, err)) return false;
-  if (out->size() == 2) {
-    *out = {
-        Subject{SubjectKind::kPair, PairName((*out)[0].name, (*out)[1].name)}};
-  }
-  return true;
-}
-
 int RunUnblock(Context* ctx, const UnblockOptions& opt) {
-  const Config& cfg = ctx->config();
   std::vector<Subject> subjects;
   std::string err;
-  if (!UnblockSubjects(cfg, opt.user, opt.host, &subjects, &err)) {
+  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.host, &subjects, &err)) {
     PrintError(err);
     return kExitUsage;
+  }
+  if (subjects.size() == 2) {
+    subjects = {Subject{SubjectKind::kPair,
+                        PairName(subjects[0].name, subjects[1].name)}};
   }
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
@@ -139,21 +128,6 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
   if (opt.all) return UnblockAll(ctx, store);
 
   const int64_t now = ctx->Now();
-  // A user name copied from what defenderctl shows (ResolveShownUser).
-  if (opt.user) {
-    const std::string user =
-        ResolveShownUser(cfg, *opt.user, [&](const std::string& raw) {
-          std::vector<Subject> named;
-          std::vector<SubjectState> state;
-          std::string ignored;
-          return UnblockSubjects(cfg, raw, opt.host, &named, &ignored) &&
-                 store->Get(named, now, &state, &ignored) &&
-                 (state[0].blocked || state[0].failures > 0);
-        });
-    if (user != *opt.user) {
-      UnblockSubjects(cfg, user, opt.host, &subjects, &err);
-    }
-  }
   Json out = Json::array();
   std::string text;
   for (const Subject& s : subjects) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "common/normalize.h"
-#include "common/redis_url.h"
 
 namespace defender::ctl {
 
@@ -28,29 +27,6 @@ bool SubjectsFromArgs(const Config& cfg, const std::optional<std::string>& user,
     out->push_back(Subject{SubjectKind::kHost, h->subject});
   }
   return true;
-}
-
-std::optional<std::string> ShownUserName(const Config& cfg,
-                                         std::string_view arg) {
-  std::string decoded;
-  if (arg.find('%') == std::string_view::npos ||
-      !PercentDecode(arg, &decoded, nullptr, /*upper_only=*/true)) {
-    return std::nullopt;
-  }
-  const std::optional<std::string> shown =
-      NormalizeUser(decoded, cfg.fold_username_case);
-  if (!shown || shown == NormalizeUser(arg, cfg.fold_username_case)) {
-    return std::nullopt;
-  }
-  return decoded;
-}
-
-std::string ResolveShownUser(
-    const Config& cfg, const std::string& arg,
-    const std::function<bool(const std::string& raw)>& has_records) {
-  const std::optional<std::string> shown = ShownUserName(cfg, arg);
-  if (!shown || has_records(arg) || !has_records(*shown)) return arg;
-  return *shown;
 }
 
 std::string ExemptionOf(const Config& cfg, const Subject& s) {

@@ -228,59 +228,5 @@ TEST_CASE("block: usage errors") {
   CHECK(ParseJson(r.out)[0]["until"] == kT0 + 3660LL * 86400);
 }
 
-// A security review: a user name with a control character or a '%' is
-// stored, listed and logged with "%XX" escapes (evil%1B[31m, 50%25off),
-// and that text given back was escaped again and named another user:
-// unblock said "was not blocked" with exit 0, check said "allowed" of a
-// blocked user, attempts found nothing. The name as shown now reaches the
-// user it was shown for.
-TEST_CASE(
-    "unblock, check and attempts take a user name as defenderctl shows it") {
-  Sandbox box("[lockout]\ndisable_host_lockout = true\n");
-  for (int i = 0; i < 4; ++i) {
-    CHECK(box.Login("evil\x1B[31m", "wrong", "198.51.100.4") != 0);
-  }
-  const Json listed = ParseJson(box.Ctl({"--json", "list", "--users"}).out);
-  REQUIRE(listed.size() == 1);
-  const std::string shown = listed[0]["subject"];
-  CHECK(shown == "evil%1B[31m");
-
-  RunResult r = box.Ctl({"check", "--user", shown});
-  CHECK(r.status == 1);
-  CHECK(r.out.find("refused") == 0);
-  r = box.Ctl({"--json", "attempts", "--user", shown});
-  CHECK(r.status == 0);
-  const Json attempts = ParseJson(r.out);
-  REQUIRE(attempts.size() == 4);
-  CHECK(attempts[0]["user"] == "evil%1B[31m");
-
-  r = box.Ctl({"unblock", "--user", shown});
-  CHECK(r.status == 0);
-  CHECK(r.out == "unblocked user evil%1B[31m\n");
-  CHECK(box.Ctl({"list", "--users"}).out == "no blocked users\n");
-  CHECK(box.Ctl({"check", "--user", shown}).status == 0);
-}
-
-// The name as it was typed at login still comes first: with users "50%off"
-// (shown as 50%25off) and "50%25off" (shown as 50%2525off) both blocked,
-// the argument 50%25off names the second while it has records, then the
-// first.
-TEST_CASE("unblock: a name as typed wins over the same text as shown") {
-  Sandbox box;
-  CHECK(box.Ctl({"block", "--user", "50%off"}).status == 0);
-  CHECK(box.Ctl({"block", "--user", "50%25off"}).status == 0);
-  RunResult r = box.Ctl({"unblock", "--user", "50%25off"});
-  CHECK(r.out == "unblocked user 50%2525off\n");
-  r = box.Ctl({"unblock", "--user", "50%25off"});
-  CHECK(r.out == "unblocked user 50%25off\n");
-  r = box.Ctl({"unblock", "--user", "50%25off"});
-  CHECK(r.status == 0);
-  CHECK(r.out == "user 50%2525off was not blocked\n");
-  // A '%' that is no escape of the shown form names only what was typed.
-  CHECK(box.Ctl({"block", "--user", "100%"}).status == 0);
-  CHECK(box.Ctl({"unblock", "--user", "100%"}).out ==
-        "unblocked user 100%25\n");
-}
-
 }  // namespace
 }  // namespace defender::testing

@@ -210,18 +210,5 @@ TEST_CASE("IPv6: the pair's host is the /64") {
   CHECK(box.Login("alice", "secret", "2001:db8:1:3::1") != 0);
 }
 
-// The user name as `list --remembered` shows it (a '%' of the name as
-// %25) forgets that user's hosts (block_test.cc, the same for unblock).
-TEST_CASE("forget takes a user name as defenderctl shows it") {
-  Sandbox box;
-  box.AddUser("a%b", "secret");
-  CHECK(box.Login("a%b", "secret", "192.0.2.100") == 0);
-  CHECK(Remembered(box) == std::vector<std::string>{"a%25b 192.0.2.100"});
-  const RunResult r = box.Ctl({"forget", "--user", "a%25b"});
-  CHECK(r.status == 0);
-  CHECK(r.out == "forgot 1 remembered host(s) of user a%25b\n");
-  CHECK(Remembered(box).empty());
-}
-
 }  // namespace
 }  // namespace defender::testing
