@@ -261,8 +261,9 @@ int RefusedResult(bool account) {
 // action ends the process but for the synchronous faults. A step that can
 // write a block or clear one holds them from before the store call to after
 // the change is announced: one delivered in between left the change
-// written and never announced (no syslog line, no hook). Each is delayed at
-// most by the store's own deadline. SIGPIPE, SIGXFSZ and SIGXCPU, which a
+// written and never announced (no syslog line, no hook). Each is delayed by
+// the store call (at most its deadline) and the announcement (a syslog
+// line, the hook's fork). SIGPIPE, SIGXFSZ and SIGXCPU, which a
 // step's own writes or CPU time raise, are left to the Redis connection
 // (redis_conn.h) and the process guard (process_guard.h).
 class TerminationHeld {
@@ -583,8 +584,9 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   // Under a setuid caller preauth counts the attempt provisionally (module.h).
   const bool provisional = args_.mode == Mode::kPreauth && secure_;
   // A step that counts a failure can write a block, and a success can clear
-  // one (a user's block, from a remembered host); the others (a refusal's
-  // preauth, the account step) change no block and hold no signal.
+  // one that did not refuse it (a blocked user's from an unblocked host in
+  // by_user_and_host mode); the others (a refusal's preauth, the account
+  // step) change no block and hold no signal.
   std::optional<TerminationHeld> held;
   if (provisional || args_.mode == Mode::kAuthFail ||
       args_.mode == Mode::kAuthSucc) {
