@@ -10,6 +10,7 @@
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
 #include "defenderctl/output.h"
+#include "defenderctl/subjects.h"
 
 namespace defender::ctl {
 namespace {
@@ -22,12 +23,15 @@ struct AttemptsOptions {
   // A whole number from 0 (all) to 2^63 - 1, parsed by RunAttempts: a
   // number out of range is a usage error, not a limit CLI11 made of it.
   std::string limit = "100";
+  UserFormFlags user_form;
 };
 
 // Binds the options of `attempts` to the flags of `sub`.
 void AddFlags(CLI::App* sub, AttemptsOptions* opt) {
-  sub->add_option("--user", opt->user, "Only attempts by this user")
-      ->type_name("U");
+  CLI::Option* user =
+      sub->add_option("--user", opt->user, "Only attempts by this user")
+          ->type_name("U");
+  AddUserFormFlags(sub, user, &opt->user_form);
   sub->add_option("--host", opt->host,
                   "Only attempts from this host (normalised as the module "
                   "does)")
@@ -98,6 +102,25 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   if (!archive && !off) return kExitStore;
   std::vector<Attempt> rows;
   std::string err;
+  if (opt.user) {
+    const int rc = ResolveUser(
+        cfg, *opt.user, opt.user_form.form(),
+        [&](const std::string& u, bool* has, std::string* e) {
+          AttemptFilter one = filter;
+          one.user = u;
+          one.limit = 1;
+          *has = false;
+          if (!archive) return true;
+          if (!archive->log()->Query(one, &rows, e)) return false;
+          *has = !rows.empty();
+          return true;
+        },
+        &*filter.user, &err);
+    if (rc != kExitOk) {
+      PrintError(err);
+      return rc;
+    }
+  }
   if (archive && !archive->log()->Query(filter, &rows, &err)) {
     PrintError("store unavailable: " + err);
     return kExitStore;

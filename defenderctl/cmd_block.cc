@@ -19,11 +19,14 @@ struct BlockOptions {
   std::optional<std::string> host;
   std::optional<std::string> duration;
   bool permanent = false;
+  UserFormFlags user_form;
 };
 
 // Binds the options of `block` to the flags of `sub`.
 void AddFlags(CLI::App* sub, BlockOptions* opt) {
-  sub->add_option("--user", opt->user, "Block this user")->type_name("U");
+  CLI::Option* user =
+      sub->add_option("--user", opt->user, "Block this user")->type_name("U");
+  AddUserFormFlags(sub, user, &opt->user_form);
   sub->add_option("--host", opt->host,
                   "Block this host (normalised as the module does)")
       ->type_name("H");
@@ -79,6 +82,19 @@ int RunBlock(Context* ctx, const BlockOptions& opt) {
   Store* store = backend->store();
   const int64_t now = ctx->Now();
   const int64_t until = length == 0 ? 0 : now + length;
+  if (opt.user) {
+    const int rc = ResolveUser(
+        cfg, *opt.user, opt.user_form.form(),
+        [&](const std::string& u, bool* has, std::string* e) {
+          const Subject s{SubjectKind::kUser, u};
+          return HasState(store, {&s, 1}, now, has, e);
+        },
+        &subjects[0].name, &err);
+    if (rc != kExitOk) {
+      PrintError(err);
+      return rc;
+    }
+  }
 
   Json out = Json::array();
   std::string text;

@@ -9,6 +9,7 @@
 #include "common/login.h"
 #include "common/normalize.h"
 #include "common/policy.h"
+#include "common/remember.h"
 #include "defenderctl/announce.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
@@ -21,13 +22,16 @@ namespace {
 struct CheckOptions {
   std::string user;
   std::optional<std::string> host;
+  UserFormFlags user_form;
 };
 
 // Binds the options of `check` to the flags of `sub`.
 void AddFlags(CLI::App* sub, CheckOptions* opt) {
-  sub->add_option("--user", opt->user, "The user logging in")
-      ->type_name("U")
-      ->required();
+  CLI::Option* user =
+      sub->add_option("--user", opt->user, "The user logging in")
+          ->type_name("U")
+          ->required();
+  AddUserFormFlags(sub, user, &opt->user_form);
   sub->add_option("--host", opt->host, "The remote host (none: a local login)")
       ->type_name("H");
 }
@@ -90,7 +94,7 @@ std::string StateText(const SubjectReport& r, int64_t now) {
 int RunCheck(Context* ctx, const CheckOptions& opt) {
   const Config& cfg = ctx->config();
   // The login asked about, normalised once as the module does (login.h).
-  const Login login = NormalizeLogin(
+  Login login = NormalizeLogin(
       RawLoginItems{kService, opt.user, opt.host.value_or(""), ""}, cfg);
   // Refuse arguments that name nothing, rather than check a different
   // attempt than the one asked about.
@@ -101,10 +105,25 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
   std::string err;
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
+  const int64_t now = ctx->Now();
+  const int rc_user = ResolveUser(
+      cfg, opt.user, opt.user_form.form(),
+      [&](const std::string& u, bool* has, std::string* e) {
+        std::vector<Subject> named{Subject{SubjectKind::kUser, u}};
+        if (login.host) {
+          named.push_back(
+              Subject{SubjectKind::kPair, PairName(u, login.host->subject)});
+        }
+        return HasState(backend->store(), named, now, has, e);
+      },
+      &*login.user, &err);
+  if (rc_user != kExitOk) {
+    PrintError(err);
+    return rc_user;
+  }
   Policy policy(cfg, backend->store(), /*log=*/nullptr, ctx->clock());
   Decision d;
   std::vector<SubjectState> states;
-  const int64_t now = ctx->Now();
   if (!policy.Check(login, /*log_refusal=*/false, &d, &err) ||
       !backend->store()->Get(d.who.subjects, now, &states, &err)) {
     PrintError("store unavailable: " + err);

@@ -4,6 +4,7 @@
 // the account or of a host: from then on the user's own block refuses
 // there again.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -19,13 +20,16 @@ namespace {
 struct ForgetOptions {
   std::string user;
   std::optional<std::string> host;
+  UserFormFlags user_form;
 };
 
 // Binds the options of `forget` to the flags of `sub`.
 void AddFlags(CLI::App* sub, ForgetOptions* opt) {
-  sub->add_option("--user", opt->user, "The user whose hosts to forget")
-      ->type_name("U")
-      ->required();
+  CLI::Option* user =
+      sub->add_option("--user", opt->user, "The user whose hosts to forget")
+          ->type_name("U")
+          ->required();
+  AddUserFormFlags(sub, user, &opt->user_form);
   sub->add_option("--host", opt->host,
                   "Only this host (normalised as the module does; `local` "
                   "for local logins); default: every host")
@@ -45,9 +49,25 @@ int RunForget(Context* ctx, const ForgetOptions& opt) {
   if (subjects.size() == 2) host = subjects[1].name;
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
+  const int64_t now = ctx->Now();
+  const int rc = ResolveUser(
+      ctx->config(), opt.user, opt.user_form.form(),
+      [&](const std::string& u, bool* has, std::string* e) {
+        std::vector<RememberedEntry> entries;
+        if (!backend->store()->ListRemembered(now, &entries, e)) return false;
+        *has = std::any_of(entries.begin(), entries.end(),
+                           [&](const RememberedEntry& r) {
+                             return r.user == u && (!host || r.host == *host);
+                           });
+        return true;
+      },
+      &subjects[0].name, &err);
+  if (rc != kExitOk) {
+    PrintError(err);
+    return rc;
+  }
   int64_t removed = 0;
-  if (!backend->store()->Forget(subjects[0].name, host, ctx->Now(), &removed,
-                                &err)) {
+  if (!backend->store()->Forget(subjects[0].name, host, now, &removed, &err)) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }

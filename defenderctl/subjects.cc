@@ -1,8 +1,12 @@
 #include "defenderctl/subjects.h"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 
 #include "common/normalize.h"
+#include "common/redis_url.h"
+#include "defenderctl/command.h"
+#include "defenderctl/output.h"
 
 namespace defender::ctl {
 
@@ -26,6 +30,97 @@ bool SubjectsFromArgs(const Config& cfg, const std::optional<std::string>& user,
     }
     out->push_back(Subject{SubjectKind::kHost, h->subject});
   }
+  return true;
+}
+
+void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags) {
+  CLI::Option* typed =
+      sub->add_flag("--typed", flags->typed,
+                    "--user is the name as typed at login, '%' and all");
+  CLI::Option* shown = sub->add_flag(
+      "--shown", flags->shown,
+      "--user is the name as defenderctl shows it (%XX escapes stand for "
+      "bytes)");
+  typed->needs(user)->excludes(shown);
+  shown->needs(user);
+}
+
+std::optional<std::string> ShownUserSubject(const Config& cfg,
+                                            std::string_view arg) {
+  std::string raw;
+  if (!PercentDecode(arg, &raw, nullptr, /*upper_only=*/true) || raw.empty()) {
+    return std::nullopt;
+  }
+  // What the module stores for a login typed as `raw`, without the trim
+  // (a subject cut at kMaxSubjectBytes may end in a blank).
+  const std::string subject = EscapeText(raw, kMaxSubjectBytes);
+  if (subject != EscapeText(raw, std::string::npos)) return std::nullopt;
+  if (arg != subject && arg != NameCell(subject)) return std::nullopt;
+  // The module trims blanks around a name: a subject starts with none,
+  // and ends with one only where the cut fell right after it (the unit
+  // after it did not fit, and one is at most 12 bytes escaped).
+  const auto blank = [](char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r');
+  };
+  if (blank(raw.front()) ||
+      (blank(raw.back()) && subject.size() + 12 <= kMaxSubjectBytes)) {
+    return std::nullopt;
+  }
+  if (cfg.fold_username_case && std::any_of(raw.begin(), raw.end(), [](char c) {
+        return c >= 'A' && c <= 'Z';
+      })) {
+    return std::nullopt;
+  }
+  return subject;
+}
+
+int ResolveUser(const Config& cfg, std::string_view arg, UserForm form,
+                const HasRecords& has_records, std::string* user,
+                std::string* err) {
+  const std::optional<std::string> typed =
+      NormalizeUser(arg, cfg.fold_username_case);
+  const std::optional<std::string> shown = ShownUserSubject(cfg, arg);
+  const std::string quoted = ShellWord(EscapeForDisplay(arg));
+  if (form == UserForm::kShown) {
+    if (!shown) {
+      *err = "--user " + quoted +
+             " is not a user name as defenderctl shows it (--shown)";
+      return kExitUsage;
+    }
+    *user = *shown;
+    return kExitOk;
+  }
+  if (!typed) {
+    *err = "--user: empty user name";
+    return kExitUsage;
+  }
+  *user = *typed;
+  if (form == UserForm::kTyped || !shown || *shown == *typed) return kExitOk;
+  bool typed_has = false;
+  bool shown_has = false;
+  if (!has_records(*typed, &typed_has, err) ||
+      !has_records(*shown, &shown_has, err)) {
+    *err = "store unavailable: " + *err;
+    return kExitStore;
+  }
+  if (typed_has && shown_has) {
+    *err = "--user " + quoted + " names two users with records: user " +
+           EscapeForDisplay(*typed) + " as typed at login, and user " +
+           EscapeForDisplay(*shown) +
+           " as defenderctl shows it; add --typed or --shown";
+    return kExitUsage;
+  }
+  if (shown_has) *user = *shown;
+  return kExitOk;
+}
+
+bool HasState(Store* store, std::span<const Subject> subjects, int64_t now,
+              bool* has, std::string* err) {
+  std::vector<SubjectState> states;
+  if (!store->Get(subjects, now, &states, err)) return false;
+  *has = std::any_of(states.begin(), states.end(), [](const SubjectState& s) {
+    return s.blocked || s.failures > 0;
+  });
   return true;
 }
 
