@@ -37,6 +37,7 @@ uint64_t GetLe(std::string_view in, size_t at, int bytes) {
 bool DecodePayload(std::string_view p, Attempt* a) {
   if (p.size() < kMinPayload || p.size() > kMaxPayload) return false;
   a->time = static_cast<int64_t>(GetLe(p, 0, 8));
+  if (a->time < kMinRecordTime || a->time > kMaxRecordTime) return false;
   const unsigned result = static_cast<unsigned char>(p[8]);
   if (result >= std::size(kResults)) return false;
   a->result = kResults[result];
@@ -85,6 +86,10 @@ bool EncodeRecord(const Attempt& a, std::string* out, std::string* err) {
   }
   if (result == std::size(kResults)) {
     *err = "unknown attempt result \"" + a.result.substr(0, 16) + "\"";
+    return false;
+  }
+  if (a.time < kMinRecordTime || a.time > kMaxRecordTime) {
+    *err = "attempt time " + std::to_string(a.time) + " out of range";
     return false;
   }
   const std::string* const fields[] = {&a.service, &a.user, &a.host, &a.tty};

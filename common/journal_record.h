@@ -34,12 +34,19 @@ inline constexpr size_t kMaxPayload = kMinPayload + 4 * kMaxFieldBytes;
 inline constexpr size_t kRecordOverhead = 4 + 4 + 4;
 inline constexpr size_t kMaxRecordBytes = kRecordOverhead + kMaxPayload;
 
+// The times a record may hold: 1970-01-01T00:00:00Z to
+// 9999-12-31T23:59:59Z, the ones ISO 8601 with a four-digit year writes
+// (`attempts --json`). A record with another time is damage.
+inline constexpr int64_t kMinRecordTime = 0;
+inline constexpr int64_t kMaxRecordTime = 253'402'300'799;
+
 // CRC-32 (IEEE 802.3, as zlib's crc32) of `data`.
 uint32_t Crc32(std::string_view data);
 
 // Appends the record of `a` to *out: fields longer than kMaxFieldBytes are
 // cut to it. False with *err set when a.result is not "failure", "success"
-// or "refused" (nothing appended).
+// or "refused", or a.time is out of [kMinRecordTime, kMaxRecordTime]
+// (nothing appended).
 bool EncodeRecord(const Attempt& a, std::string* out, std::string* err);
 
 struct JournalScan {
@@ -49,7 +56,8 @@ struct JournalScan {
 
 // Reads the records of `data` (a whole journal file) in order, calling
 // `record` for each valid one. Bytes that do not form a valid record (bad
-// magic, length, field length, result or CRC, or cut short at the end)
+// magic, length, field length, result, time or CRC, or cut short at the
+// end)
 // are skipped up to the next magic and counted. Never reads out of
 // `data`, whatever it holds.
 JournalScan ScanJournal(std::string_view data,
