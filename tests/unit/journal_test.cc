@@ -58,6 +58,17 @@ std::vector<Attempt> Scan(std::string_view data, JournalScan* scan) {
   return out;
 }
 
+// `damaged` followed by a good record reads as the good record alone,
+// with every byte of `damaged` skipped and counted.
+void CheckSkippedBeforeGood(const std::string& damaged) {
+  const std::string good = Encode(MakeAttempt(9, "ok"));
+  JournalScan scan;
+  const std::vector<Attempt> out = Scan(damaged + good, &scan);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user == "ok");
+  CHECK(scan.skipped_bytes == static_cast<int64_t>(damaged.size()));
+}
+
 TEST_CASE("journal record: round trip of every result, exact size") {
   const std::vector<Attempt> in = {
       MakeAttempt(1'800'000'000, "alice", "failure"),
@@ -106,12 +117,7 @@ TEST_CASE("journal record: a time out of range is damage, not a record") {
     for (int i = 0; i < 4; ++i) {
       rec[rec.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
     }
-    const std::string good = Encode(MakeAttempt(9, "ok"));
-    JournalScan scan;
-    const std::vector<Attempt> read = Scan(rec + good, &scan);
-    REQUIRE(read.size() == 1);
-    CHECK(read[0].user == "ok");
-    CHECK(scan.skipped_bytes == static_cast<int64_t>(rec.size()));
+    CheckSkippedBeforeGood(rec);
   }
 }
 
@@ -151,12 +157,7 @@ TEST_CASE("journal record: an oversized field is damage, not a record") {
   std::string rec(kJournalMagic, 4);
   rec += body;
   for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>(crc >> (8 * i)));
-  const std::string good = Encode(MakeAttempt(9, "ok"));
-  JournalScan scan;
-  const std::vector<Attempt> out = Scan(rec + good, &scan);
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].user == "ok");
-  CHECK(scan.skipped_bytes == static_cast<int64_t>(rec.size()));
+  CheckSkippedBeforeGood(rec);
   CHECK(Crc32("123456789") == 0xCBF43926u);  // The standard check value.
 }
 
