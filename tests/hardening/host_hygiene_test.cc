@@ -117,6 +117,14 @@ std::string HookConfig(const std::string& hook) {
          "\"]\n";
 }
 
+// failure_limit = 1, the `lockout` lines, and the hook `event` (on_block,
+// on_unblock) touching `out`.
+std::string TouchHookConfig(const std::string& lockout,
+                            const std::string& event, const std::string& out) {
+  return "[lockout]\nfailure_limit = 1\n" + lockout + "\n[hooks]\n" + event +
+         " = [\"/bin/sh\", \"-c\", \"touch " + out + "\"]\n";
+}
+
 TEST_CASE("no descriptor is left open after pam_end") {
   SetNow(1'800'000'000);
   Env env;
@@ -780,8 +788,7 @@ KillCounts KillAfterWrite(
   for (int i = 0; i < rounds; ++i) {
     Env env;
     const std::string out = env.dir() + "/hook.out";
-    env.SetConfig("[lockout]\nfailure_limit = 1\n" + lockout + "\n[hooks]\n" +
-                  hook + " = [\"/bin/sh\", \"-c\", \"touch " + out + "\"]\n");
+    env.SetConfig(TouchHookConfig(lockout, hook, out));
     setup(env);
     const int ino = inotify_init1(IN_CLOEXEC);
     REQUIRE(inotify_add_watch(
@@ -797,7 +804,8 @@ KillCounts KillAfterWrite(
     const bool wrote = poll(&written, 1, 5000) == 1;
     char buf[4096];
     if (wrote) REQUIRE(read(ino, buf, sizeof buf) > 0);
-    for (volatile int spin = 0; spin < (i % 20) * 300; ++spin) {
+    for (int spin = 0; spin < (i % 20) * 300; ++spin) {
+      asm volatile("" ::: "memory");  // A spin the compiler keeps.
     }
     kill(pid, sig);
     int status = 0;
@@ -872,10 +880,7 @@ TEST_CASE(
   // A fresh store where alice failed once, and the hook's file.
   const auto set_up = [&](Env* env) {
     const std::string out = env->dir() + "/hook.out";
-    env->SetConfig(
-        "[lockout]\nfailure_limit = 1\n\n[hooks]\non_block = "
-        "[\"/bin/sh\", \"-c\", \"touch " +
-        out + "\"]\n");
+    env->SetConfig(TouchHookConfig("", "on_block", out));
     REQUIRE(RunLogin(*env, login).auth == PAM_AUTH_ERR);
     return out;
   };
