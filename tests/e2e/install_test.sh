@@ -88,7 +88,7 @@ if [ -n "$completion" ]; then
     "$(complete_words defenderctl '')"
   e2e_equal "completes global options" "--config --help --json --version" \
     "$(complete_words defenderctl --)"
-  e2e_equal "completes unblock options" "--all --help --host --json --user" \
+  e2e_equal "completes unblock options" "--all --help --host --json --shown --typed --user" \
     "$(complete_words defenderctl unblock --)"
   e2e_equal "completes config sub-verbs" "check show" \
     "$(complete_words defenderctl --config /x config '')"
