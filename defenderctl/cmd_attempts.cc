@@ -68,15 +68,17 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
                opt.limit + "\"");
     return kExitUsage;
   }
+  std::string err;
   AttemptFilter filter;
   filter.limit = limit;
   filter.result = opt.result;
   if (opt.user) {
-    filter.user = NormalizeUser(*opt.user, cfg.fold_username_case);
-    if (!filter.user) {
-      PrintError("--user: empty user name");
+    std::string user;
+    if (!ResolveUser(cfg, *opt.user, opt.user_form.form(), &user, &err)) {
+      PrintError(err);
       return kExitUsage;
     }
+    filter.user = std::move(user);
   }
   if (opt.host) {
     std::optional<Host> h =
@@ -101,26 +103,6 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   AttemptArchive* archive = ctx->OpenArchive(&off);
   if (!archive && !off) return kExitStore;
   std::vector<Attempt> rows;
-  std::string err;
-  if (opt.user) {
-    const int rc = ResolveUser(
-        cfg, *opt.user, opt.user_form.form(),
-        [&](const std::string& u, bool* has, std::string* e) {
-          AttemptFilter one = filter;
-          one.user = u;
-          one.limit = 1;
-          *has = false;
-          if (!archive) return true;
-          if (!archive->log()->Query(one, &rows, e)) return false;
-          *has = !rows.empty();
-          return true;
-        },
-        &*filter.user, &err);
-    if (rc != kExitOk) {
-      PrintError(err);
-      return rc;
-    }
-  }
   if (archive && !archive->log()->Query(filter, &rows, &err)) {
     PrintError("store unavailable: " + err);
     return kExitStore;

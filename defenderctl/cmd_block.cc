@@ -54,7 +54,8 @@ int RunBlock(Context* ctx, const BlockOptions& opt) {
   const Config& cfg = ctx->config();
   std::vector<Subject> subjects;
   std::string err;
-  if (!SubjectsFromArgs(cfg, opt.user, opt.host, &subjects, &err)) {
+  if (!SubjectsFromArgs(cfg, opt.user, opt.user_form.form(), opt.host,
+                        &subjects, &err)) {
     PrintError(err);
     return kExitUsage;
   }
@@ -82,19 +83,6 @@ int RunBlock(Context* ctx, const BlockOptions& opt) {
   Store* store = backend->store();
   const int64_t now = ctx->Now();
   const int64_t until = length == 0 ? 0 : now + length;
-  if (opt.user) {
-    const int rc = ResolveUser(
-        cfg, *opt.user, opt.user_form.form(),
-        [&](const std::string& u, bool* has, std::string* e) {
-          const Subject s{SubjectKind::kUser, u};
-          return HasState(store, {&s, 1}, now, has, e);
-        },
-        &subjects[0].name, &err);
-    if (rc != kExitOk) {
-      PrintError(err);
-      return rc;
-    }
-  }
 
   Json out = Json::array();
   std::string text;

@@ -9,7 +9,6 @@
 #include "common/login.h"
 #include "common/normalize.h"
 #include "common/policy.h"
-#include "common/remember.h"
 #include "defenderctl/announce.h"
 #include "defenderctl/command.h"
 #include "defenderctl/context.h"
@@ -103,27 +102,16 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
     return kExitUsage;
   }
   std::string err;
+  if (!ResolveUser(cfg, opt.user, opt.user_form.form(), &*login.user, &err)) {
+    PrintError(err);
+    return kExitUsage;
+  }
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
-  const int64_t now = ctx->Now();
-  const int rc_user = ResolveUser(
-      cfg, opt.user, opt.user_form.form(),
-      [&](const std::string& u, bool* has, std::string* e) {
-        std::vector<Subject> named{Subject{SubjectKind::kUser, u}};
-        if (login.host) {
-          named.push_back(
-              Subject{SubjectKind::kPair, PairName(u, login.host->subject)});
-        }
-        return HasState(backend->store(), named, now, has, e);
-      },
-      &*login.user, &err);
-  if (rc_user != kExitOk) {
-    PrintError(err);
-    return rc_user;
-  }
   Policy policy(cfg, backend->store(), /*log=*/nullptr, ctx->clock());
   Decision d;
   std::vector<SubjectState> states;
+  const int64_t now = ctx->Now();
   if (!policy.Check(login, /*log_refusal=*/false, &d, &err) ||
       !backend->store()->Get(d.who.subjects, now, &states, &err)) {
     PrintError("store unavailable: " + err);

@@ -125,7 +125,8 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
     }
     std::vector<Subject> subjects;
     std::string err;
-    if (!SubjectsFromArgs(ctx->config(), std::nullopt, raw, &subjects, &err)) {
+    if (!SubjectsFromArgs(ctx->config(), std::nullopt, UserForm::kEither, raw,
+                          &subjects, &err)) {
       PrintError(err);
       return kExitUsage;
     }

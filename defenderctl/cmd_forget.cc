@@ -4,7 +4,6 @@
 // the account or of a host: from then on the user's own block refuses
 // there again.
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -41,7 +40,8 @@ int RunForget(Context* ctx, const ForgetOptions& opt) {
   // normalises to itself.
   std::vector<Subject> subjects;
   std::string err;
-  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.host, &subjects, &err)) {
+  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.user_form.form(), opt.host,
+                        &subjects, &err)) {
     PrintError(err);
     return kExitUsage;
   }
@@ -49,25 +49,9 @@ int RunForget(Context* ctx, const ForgetOptions& opt) {
   if (subjects.size() == 2) host = subjects[1].name;
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
-  const int64_t now = ctx->Now();
-  const int rc = ResolveUser(
-      ctx->config(), opt.user, opt.user_form.form(),
-      [&](const std::string& u, bool* has, std::string* e) {
-        std::vector<RememberedEntry> entries;
-        if (!backend->store()->ListRemembered(now, &entries, e)) return false;
-        *has = std::any_of(entries.begin(), entries.end(),
-                           [&](const RememberedEntry& r) {
-                             return r.user == u && (!host || r.host == *host);
-                           });
-        return true;
-      },
-      &subjects[0].name, &err);
-  if (rc != kExitOk) {
-    PrintError(err);
-    return rc;
-  }
   int64_t removed = 0;
-  if (!backend->store()->Forget(subjects[0].name, host, now, &removed, &err)) {
+  if (!backend->store()->Forget(subjects[0].name, host, ctx->Now(), &removed,
+                                &err)) {
     PrintError("store unavailable: " + err);
     return kExitStore;
   }

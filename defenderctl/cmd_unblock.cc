@@ -114,12 +114,16 @@ void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
 }
 
 int RunUnblock(Context* ctx, const UnblockOptions& opt) {
-  const Config& cfg = ctx->config();
   std::vector<Subject> subjects;
   std::string err;
-  if (!SubjectsFromArgs(cfg, opt.user, opt.host, &subjects, &err)) {
+  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.user_form.form(), opt.host,
+                        &subjects, &err)) {
     PrintError(err);
     return kExitUsage;
+  }
+  if (subjects.size() == 2) {
+    subjects = {Subject{SubjectKind::kPair,
+                        PairName(subjects[0].name, subjects[1].name)}};
   }
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;
@@ -127,27 +131,6 @@ int RunUnblock(Context* ctx, const UnblockOptions& opt) {
   if (opt.all) return UnblockAll(ctx, store);
 
   const int64_t now = ctx->Now();
-  // The user, or with --host the pair U@H.
-  const auto subject_of = [&](const std::string& user) {
-    return subjects.size() == 2
-               ? Subject{SubjectKind::kPair, PairName(user, subjects[1].name)}
-               : Subject{SubjectKind::kUser, user};
-  };
-  if (opt.user) {
-    std::string user;
-    const int rc = ResolveUser(
-        cfg, *opt.user, opt.user_form.form(),
-        [&](const std::string& u, bool* has, std::string* e) {
-          const Subject s = subject_of(u);
-          return HasState(store, {&s, 1}, now, has, e);
-        },
-        &user, &err);
-    if (rc != kExitOk) {
-      PrintError(err);
-      return rc;
-    }
-    subjects = {subject_of(user)};
-  }
   Json out = Json::array();
   std::string text;
   for (const Subject& s : subjects) {

@@ -5,21 +5,17 @@
 
 #include "common/normalize.h"
 #include "common/redis_url.h"
-#include "defenderctl/command.h"
 #include "defenderctl/output.h"
 
 namespace defender::ctl {
 
 bool SubjectsFromArgs(const Config& cfg, const std::optional<std::string>& user,
-                      const std::optional<std::string>& host,
+                      UserForm form, const std::optional<std::string>& host,
                       std::vector<Subject>* out, std::string* err) {
   if (user) {
-    std::optional<std::string> u = NormalizeUser(*user, cfg.fold_username_case);
-    if (!u) {
-      *err = "--user: empty user name";
-      return false;
-    }
-    out->push_back(Subject{SubjectKind::kUser, *u});
+    std::string u;
+    if (!ResolveUser(cfg, *user, form, &u, err)) return false;
+    out->push_back(Subject{SubjectKind::kUser, std::move(u)});
   }
   if (host) {
     std::optional<Host> h =
@@ -48,7 +44,8 @@ void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags) {
 std::optional<std::string> ShownUserSubject(const Config& cfg,
                                             std::string_view arg) {
   std::string raw;
-  if (!PercentDecode(arg, &raw, nullptr, /*upper_only=*/true) || raw.empty()) {
+  if (!PercentDecode(arg, &raw, nullptr, /*upper_only=*/true) || raw.empty() ||
+      raw.find('\0') != std::string::npos) {
     return std::nullopt;
   }
   // What the module stores for a login typed as `raw`, without the trim
@@ -74,9 +71,8 @@ std::optional<std::string> ShownUserSubject(const Config& cfg,
   return subject;
 }
 
-int ResolveUser(const Config& cfg, std::string_view arg, UserForm form,
-                const HasRecords& has_records, std::string* user,
-                std::string* err) {
+bool ResolveUser(const Config& cfg, std::string_view arg, UserForm form,
+                 std::string* user, std::string* err) {
   const std::optional<std::string> typed =
       NormalizeUser(arg, cfg.fold_username_case);
   const std::optional<std::string> shown = ShownUserSubject(cfg, arg);
@@ -85,42 +81,22 @@ int ResolveUser(const Config& cfg, std::string_view arg, UserForm form,
     if (!shown) {
       *err = "--user " + quoted +
              " is not a user name as defenderctl shows it (--shown)";
-      return kExitUsage;
+      return false;
     }
     *user = *shown;
-    return kExitOk;
+    return true;
   }
   if (!typed) {
     *err = "--user: empty user name";
-    return kExitUsage;
+    return false;
+  }
+  if (form == UserForm::kEither && shown && *shown != *typed) {
+    *err = "--user " + quoted + " reads two ways: user " + ShellWord(*typed) +
+           " as typed at login, user " + ShellWord(*shown) +
+           " as defenderctl shows it; add --typed or --shown";
+    return false;
   }
   *user = *typed;
-  if (form == UserForm::kTyped || !shown || *shown == *typed) return kExitOk;
-  bool typed_has = false;
-  bool shown_has = false;
-  if (!has_records(*typed, &typed_has, err) ||
-      !has_records(*shown, &shown_has, err)) {
-    *err = "store unavailable: " + *err;
-    return kExitStore;
-  }
-  if (typed_has && shown_has) {
-    *err = "--user " + quoted + " names two users with records: user " +
-           EscapeForDisplay(*typed) + " as typed at login, and user " +
-           EscapeForDisplay(*shown) +
-           " as defenderctl shows it; add --typed or --shown";
-    return kExitUsage;
-  }
-  if (shown_has) *user = *shown;
-  return kExitOk;
-}
-
-bool HasState(Store* store, std::span<const Subject> subjects, int64_t now,
-              bool* has, std::string* err) {
-  std::vector<SubjectState> states;
-  if (!store->Get(subjects, now, &states, err)) return false;
-  *has = std::any_of(states.begin(), states.end(), [](const SubjectState& s) {
-    return s.blocked || s.failures > 0;
-  });
   return true;
 }
 

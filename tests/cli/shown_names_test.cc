@@ -4,9 +4,12 @@
 // character, of invalid UTF-8 and of '%' (evil%1B[31m, 50%25off), and
 // tables write blanks so too. Read as typed at login, that text names
 // another user (its '%' escaped again): unblock said "was not blocked"
-// with exit 0 and check "allowed" of a blocked user. These cases are the
-// attacks on the fix: a decoy user made from the shown text, escapes
-// defenderctl never writes, a name cut after a blank.
+// with exit 0 and check "allowed" of a blocked user. Such text now reads
+// two ways, and a command says so rather than guess: an attacker chooses
+// which users have records (a login under the shown text makes one), so
+// no choice by records is safe. These cases are the attacks on the fix:
+// decoys both ways, escapes defenderctl never writes, a name cut after a
+// blank.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -22,7 +25,7 @@ void FailFourTimes(Sandbox& box, const std::string& user,
   for (int i = 0; i < 4; ++i) CHECK(box.Login(user, "wrong", rhost) != 0);
 }
 
-TEST_CASE("unblock, check and attempts take a user name as shown") {
+TEST_CASE("a shown name reads two ways: nothing is guessed, --shown names it") {
   Sandbox box("[lockout]\ndisable_host_lockout = true\n");
   FailFourTimes(box, "evil\x1B[31m", "198.51.100.4");
   const Json listed = ParseJson(box.Ctl({"--json", "list", "--users"}).out);
@@ -30,35 +33,53 @@ TEST_CASE("unblock, check and attempts take a user name as shown") {
   const std::string shown = listed[0]["subject"];
   CHECK(shown == "evil%1B[31m");
 
-  RunResult r = box.Ctl({"check", "--user", shown});
+  const std::string error =
+      "defenderctl: --user 'evil%1B[31m' reads two ways: user "
+      "'evil%251B[31m' as typed at login, user 'evil%1B[31m' as defenderctl "
+      "shows it; add --typed or --shown\n";
+  for (const char* verb : {"unblock", "check", "attempts", "block", "forget"}) {
+    INFO(verb);
+    const RunResult r = box.Ctl({verb, "--user", shown});
+    CHECK(r.status == 2);
+    CHECK(r.out == "");
+    CHECK(r.err == error);
+  }
+
+  RunResult r = box.Ctl({"check", "--shown", "--user", shown});
   CHECK(r.status == 1);
   CHECK(r.out.find("refused") == 0);
-  r = box.Ctl({"--json", "attempts", "--user", shown});
+  r = box.Ctl({"--json", "attempts", "--shown", "--user", shown});
   CHECK(r.status == 0);
   const Json attempts = ParseJson(r.out);
   REQUIRE(attempts.size() == 4);
   CHECK(attempts[0]["user"] == "evil%1B[31m");
-
-  r = box.Ctl({"unblock", "--user", shown});
+  r = box.Ctl({"unblock", "--shown", "--user", shown});
   CHECK(r.status == 0);
   CHECK(r.out == "unblocked user evil%1B[31m\n");
   CHECK(box.Ctl({"list", "--users"}).out == "no blocked users\n");
-  CHECK(box.Ctl({"check", "--user", shown}).status == 0);
-  // The raw bytes still name the user as typed at login.
-  FailFourTimes(box, "evil\x1B[31m", "198.51.100.4");
+
+  // A user with no records at all (its block lifted): --shown still names
+  // it, so block reaches the user the module refuses.
+  r = box.Ctl({"block", "--shown", "--user", shown});
+  CHECK(r.status == 0);
+  CHECK(r.out.find("blocked user evil%1B[31m until") == 0);
+  CHECK(box.Login("evil\x1B[31m", "wrong", "198.51.100.4") != 0);
+  CHECK(box.Ctl({"check", "--user", "evil\x1B[31m"}).status == 1);
+  // The raw bytes read one way only.
   r = box.Ctl({"unblock", "--user", "evil\x1B[31m"});
+  CHECK(r.status == 0);
   CHECK(r.out == "unblocked user evil%1B[31m\n");
 }
 
-// A table cell writes a blank as %20: that text names the user too.
+// A table cell writes a blank as %20: that text is a shown name too.
 TEST_CASE("a name copied from a table cell, blanks as %20, is understood") {
   Sandbox box("[lockout]\ndisable_host_lockout = true\n");
   FailFourTimes(box, "x\x07 y", "198.51.100.4");
   const std::string table = box.Ctl({"list", "--users"}).out;
   CHECK(table.find(" x%07%20y ") != std::string::npos);
-  RunResult r = box.Ctl({"check", "--user", "x%07%20y"});
+  RunResult r = box.Ctl({"check", "--shown", "--user", "x%07%20y"});
   CHECK(r.status == 1);
-  r = box.Ctl({"--json", "unblock", "--user", "x%07%20y"});
+  r = box.Ctl({"--json", "unblock", "--shown", "--user", "x%07%20y"});
   CHECK(r.status == 0);
   const Json j = ParseJson(r.out);
   REQUIRE(j.size() == 1);
@@ -67,28 +88,13 @@ TEST_CASE("a name copied from a table cell, blanks as %20, is understood") {
 }
 
 // An attacker fails once under the shown text itself ("evil%1B[31m" typed
-// literally, stored as evil%251B[31m): the administrator's copied name
-// must not go to that decoy, and check must not call the blocked user
-// allowed. Both readings have records: exit 2, naming both, until
-// --typed or --shown says which.
-TEST_CASE("a decoy made from the shown text makes the name ambiguous") {
+// literally, stored as evil%251B[31m). With --shown and --typed each
+// command acts on the user it was told.
+TEST_CASE("a decoy made from the shown text takes nothing from the flags") {
   Sandbox box("[lockout]\ndisable_host_lockout = true\n");
   FailFourTimes(box, "evil\x1B[31m", "198.51.100.4");
   CHECK(box.Login("evil%1B[31m", "wrong", "198.51.100.4") != 0);
-  const std::string error =
-      "defenderctl: --user 'evil%1B[31m' names two users with records: user "
-      "evil%251B[31m as typed at login, and user evil%1B[31m as defenderctl "
-      "shows it; add --typed or --shown\n";
-  for (const char* verb : {"unblock", "check", "attempts", "block"}) {
-    INFO(verb);
-    const RunResult r = box.Ctl({verb, "--user", "evil%1B[31m"});
-    CHECK(r.status == 2);
-    CHECK(r.out == "");
-    CHECK(r.err == error);
-  }
-  CHECK(box.Ctl({"list", "--users"}).out.find("evil%1B[31m") !=
-        std::string::npos);
-
+  CHECK(box.Ctl({"check", "--user", "evil%1B[31m"}).status == 2);
   RunResult r = box.Ctl({"check", "--shown", "--user", "evil%1B[31m"});
   CHECK(r.status == 1);
   r = box.Ctl({"--json", "check", "--typed", "--user", "evil%1B[31m"});
@@ -103,9 +109,25 @@ TEST_CASE("a decoy made from the shown text makes the name ambiguous") {
   CHECK(box.Ctl({"list", "--users"}).out == "no blocked users\n");
 }
 
+// The decoy the other way: a real account is named x%25y, and an attacker
+// fails once as x%y, which is stored as x%25y. The administrator's
+// x%25y, meant as typed, must not go to the attacker's record.
+TEST_CASE("a real name that is also another's shown text is not taken") {
+  Sandbox box;
+  box.AddUser("x%25y", "secret");
+  CHECK(box.Login("x%y", "wrong", "203.0.113.9") != 0);
+  RunResult r = box.Ctl({"block", "--user", "x%25y"});
+  CHECK(r.status == 2);
+  CHECK(box.Ctl({"list", "--users"}).out == "no blocked users\n");
+  r = box.Ctl({"block", "--typed", "--user", "x%25y"});
+  CHECK(r.status == 0);
+  CHECK(r.out.find("blocked user x%2525y until") == 0);
+  CHECK(box.Login("x%25y", "secret", "192.0.2.1") != 0);
+}
+
 // Only the escapes defenderctl writes are read: "al%69ce" is not how
 // alice is shown, nor " %20alice%0A" (the module trims blanks and
-// controls around a name). Either one names only itself, as typed.
+// controls around a name). Either one reads one way, as typed.
 TEST_CASE("escapes defenderctl never writes name no other user") {
   Sandbox box;
   CHECK(box.Ctl({"block", "--user", "alice"}).status == 0);
@@ -118,6 +140,7 @@ TEST_CASE("escapes defenderctl never writes name no other user") {
     CHECK(j[0]["was_blocked"] == false);
     CHECK(j[0]["subject"] != "alice");
     CHECK(box.Ctl({"check", "--user", arg}).status == 0);
+    CHECK(box.Ctl({"check", "--shown", "--user", arg}).status == 2);
   }
   CHECK(box.Ctl({"check", "--user", "alice"}).status == 1);
   const RunResult r = box.Ctl({"unblock", "--shown", "--user", "al%69ce"});
@@ -125,8 +148,8 @@ TEST_CASE("escapes defenderctl never writes name no other user") {
   CHECK(r.err ==
         "defenderctl: --user al%69ce is not a user name as defenderctl shows "
         "it (--shown)\n");
-  // A malformed or lower-case escape is no shown name either.
-  for (const char* arg : {"a%1b", "a%G0", "a%2"}) {
+  // A malformed or lower-case escape, or a NUL, is no shown name either.
+  for (const char* arg : {"a%1b", "a%G0", "a%2", "a%00b"}) {
     INFO(arg);
     CHECK(box.Ctl({"check", "--shown", "--user", arg}).status == 2);
   }
@@ -144,8 +167,8 @@ TEST_CASE("under fold_username_case a shown name has no capitals") {
 
 // A name longer than the 256 bytes kept is cut, and a cut just after a
 // blank leaves a subject that ends in one (shown as %20 in tables, as a
-// blank in JSON). Both texts reach it; as typed, a trailing blank is
-// trimmed and names another subject.
+// blank in JSON). Both texts reach it under --shown; as typed, the
+// trailing blank is trimmed and names another subject.
 TEST_CASE("a name cut just after a blank is reached as shown") {
   Sandbox box;
   const std::string stem(255, 'a');
@@ -155,10 +178,12 @@ TEST_CASE("a name cut just after a blank is reached as shown") {
   CHECK(listed[0]["subject"] == stem + " ");
   CHECK(box.Ctl({"list", "--users"}).out.find(stem + "%20 ") !=
         std::string::npos);
-  CHECK(box.Ctl({"check", "--user", stem + "%20"}).status == 1);
-  CHECK(box.Ctl({"check", "--user", stem + " "}).status == 1);
+  CHECK(box.Ctl({"check", "--user", stem + "%20"}).status == 2);
+  CHECK(box.Ctl({"check", "--shown", "--user", stem + "%20"}).status == 1);
+  CHECK(box.Ctl({"check", "--shown", "--user", stem + " "}).status == 1);
   CHECK(box.Ctl({"check", "--typed", "--user", stem + " "}).status == 0);
-  const RunResult r = box.Ctl({"--json", "unblock", "--user", stem + "%20"});
+  const RunResult r =
+      box.Ctl({"--json", "unblock", "--shown", "--user", stem + "%20"});
   CHECK(r.status == 0);
   const Json j = ParseJson(r.out);
   REQUIRE(j.size() == 1);
@@ -167,7 +192,7 @@ TEST_CASE("a name cut just after a blank is reached as shown") {
 }
 
 // The pair U@H of unblock --user --host, and forget's remembered hosts,
-// follow the same reading.
+// take the user as the flags say.
 TEST_CASE("unblock of a pair and forget take the user as shown") {
   Sandbox box;
   box.AddUser("a%b", "secret");
@@ -176,8 +201,10 @@ TEST_CASE("unblock of a pair and forget take the user as shown") {
   CHECK(r.out.find("a%25b") != std::string::npos);
   // Failures from the remembered host block the pair.
   FailFourTimes(box, "a%b", "192.0.2.100");
-  r = box.Ctl(
-      {"--json", "unblock", "--user", "a%25b", "--host", "192.0.2.100"});
+  r = box.Ctl({"unblock", "--user", "a%25b", "--host", "192.0.2.100"});
+  CHECK(r.status == 2);
+  r = box.Ctl({"--json", "unblock", "--shown", "--user", "a%25b", "--host",
+               "192.0.2.100"});
   CHECK(r.status == 0);
   Json j = ParseJson(r.out);
   REQUIRE(j.size() == 1);
@@ -187,9 +214,23 @@ TEST_CASE("unblock of a pair and forget take the user as shown") {
 
   r = box.Ctl({"forget", "--typed", "--user", "a%25b"});
   CHECK(r.out == "forgot 0 remembered host(s) of user a%2525b\n");
-  r = box.Ctl({"forget", "--user", "a%25b"});
+  r = box.Ctl({"forget", "--shown", "--user", "a%25b"});
   CHECK(r.status == 0);
   CHECK(r.out == "forgot 1 remembered host(s) of user a%25b\n");
+}
+
+// The message names both users as shell words: a name of blanks and text
+// cannot pass for the message's own words.
+TEST_CASE("the two-ways message quotes both names") {
+  Sandbox box;
+  const RunResult r =
+      box.Ctl({"check", "--user", "e%1B as defenderctl shows it"});
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "defenderctl: --user 'e%1B as defenderctl shows it' reads two ways: "
+        "user 'e%251B as defenderctl shows it' as typed at login, user 'e%1B "
+        "as defenderctl shows it' as defenderctl shows it; add --typed or "
+        "--shown\n");
 }
 
 TEST_CASE("--typed and --shown: usage") {
@@ -202,10 +243,12 @@ TEST_CASE("--typed and --shown: usage") {
   r = box.Ctl({"check", "--typed", "--shown", "--user", "alice"});
   CHECK(r.status == 2);
   CHECK(r.err.find("excludes") != std::string::npos);
-  // A plain name reads the same either way.
+  // A plain name reads the same either way, with or without a flag.
   CHECK(box.Ctl({"block", "--shown", "--user", "bob"}).status == 0);
   CHECK(box.Ctl({"unblock", "--typed", "--user", "bob"}).out ==
         "unblocked user bob\n");
+  CHECK(box.Ctl({"block", "--user", "bob"}).status == 0);
+  CHECK(box.Ctl({"unblock", "--user", "bob"}).out == "unblocked user bob\n");
 }
 
 }  // namespace
