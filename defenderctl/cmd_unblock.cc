@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "common/normalize.h"
 #include "common/remember.h"
 #include "defenderctl/announce.h"
 #include "defenderctl/command.h"
@@ -107,9 +108,21 @@ void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
       !state[0].blocked) {
     return;
   }
-  PrintWarning(Describe(host) + " (the last login of " + Describe(user) +
-               " came from there) is still blocked and refuses it: run "
-               "`defenderctl unblock --host " +
+  const std::string warning = Describe(host) + " (the last login of " +
+                              Describe(user) +
+                              " came from there) is still blocked and "
+                              "refuses it";
+  // --host takes a name as the program set it: a subject with escapes
+  // ("evil%1B.example") given back would name another host.
+  const std::optional<Host> again =
+      NormalizeHost(host.name, static_cast<int>(ctx->config().ipv6_prefix));
+  if (!again || again->subject != host.name) {
+    PrintWarning(warning +
+                 "; its name holds escapes, so unblock it by the name as "
+                 "the program set it, or with `defenderctl unblock --all`");
+    return;
+  }
+  PrintWarning(warning + ": run `defenderctl unblock --host " +
                ShellWord(host.name) + "`");
 }
 

@@ -41,8 +41,8 @@ void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags) {
   shown->needs(user);
 }
 
-std::optional<std::string> ShownUserSubject(const Config& cfg,
-                                            std::string_view arg) {
+std::optional<std::string> ShownUserSubject(std::string_view arg,
+                                            bool fold_username_case) {
   std::string raw;
   if (!PercentDecode(arg, &raw, nullptr, /*upper_only=*/true) || raw.empty() ||
       raw.find('\0') != std::string::npos) {
@@ -63,7 +63,7 @@ std::optional<std::string> ShownUserSubject(const Config& cfg,
       (blank(raw.back()) && subject.size() + 12 <= kMaxSubjectBytes)) {
     return std::nullopt;
   }
-  if (cfg.fold_username_case && std::any_of(raw.begin(), raw.end(), [](char c) {
+  if (fold_username_case && std::any_of(raw.begin(), raw.end(), [](char c) {
         return c >= 'A' && c <= 'Z';
       })) {
     return std::nullopt;
@@ -75,7 +75,8 @@ bool ResolveUser(const Config& cfg, std::string_view arg, UserForm form,
                  std::string* user, std::string* err) {
   const std::optional<std::string> typed =
       NormalizeUser(arg, cfg.fold_username_case);
-  const std::optional<std::string> shown = ShownUserSubject(cfg, arg);
+  const std::optional<std::string> shown =
+      ShownUserSubject(arg, form != UserForm::kShown && cfg.fold_username_case);
   const std::string quoted = ShellWord(EscapeForDisplay(arg));
   if (form == UserForm::kShown) {
     if (!shown) {

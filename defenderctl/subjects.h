@@ -51,16 +51,19 @@ void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags);
 // module stores as exactly that subject: "evil%1B[31m" for the name typed
 // as "evil\x1b[31m", "50%25off" for "50%off". nullopt when `arg` is no
 // such text: a malformed escape, an escape defenderctl never writes
-// ("al%69ce", "%20alice"), a NUL (PAM_USER holds none), a capital under
-// fold_username_case, a blank first or a blank last where no cut at
+// ("al%69ce", "%20alice"), a NUL (PAM_USER holds none), a capital when
+// `fold_username_case`, a blank first or a blank last where no cut at
 // kMaxSubjectBytes can have fallen just after it (the module trims them),
 // a name longer than that, or an empty one.
-std::optional<std::string> ShownUserSubject(const Config& cfg,
-                                            std::string_view arg);
+std::optional<std::string> ShownUserSubject(std::string_view arg,
+                                            bool fold_username_case);
 
 // The user subject --user `arg` names under `form`, in *user: typed,
-// NormalizeUser(arg); shown, ShownUserSubject(arg). With neither flag,
-// `arg` must read one way only: when it is the shown text of a user other
+// NormalizeUser(arg); shown, ShownUserSubject(arg) with capitals allowed
+// (a record made before fold_username_case was turned on, or by a host of
+// a shared Redis that does not fold, keeps them). With neither flag,
+// `arg` must read one way only: when it is the shown text (without a
+// capital under fold_username_case) of a user other
 // than the one it names as typed, nothing is guessed (an attacker chooses
 // which users have records: a login under the shown text makes one).
 // False with *err set (a usage error): nothing named, not a shown name

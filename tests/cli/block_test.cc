@@ -113,6 +113,26 @@ TEST_CASE("unblock: the suggested command quotes a host name") {
         "run `defenderctl unblock --host 'h;touch${ifs}/tmp/x '\\''q'\\'''`\n");
 }
 
+// A host name with escapes (a control character, a '%') is shown as
+// stored, and that text given to --host would name another host: the
+// warning does not suggest it.
+TEST_CASE("unblock: no suggested command for a host name with escapes") {
+  Sandbox box;
+  BlockThroughModule(box, "mallory", "evil\x1b.example");
+  const RunResult r = box.Ctl({"unblock", "--user", "mallory"});
+  CHECK(r.status == 0);
+  CHECK(r.err ==
+        "defenderctl: warning: host evil%1B.example (the last login of user "
+        "mallory came from there) is still blocked and refuses it; its name "
+        "holds escapes, so unblock it by the name as the program set it, or "
+        "with `defenderctl unblock --all`\n");
+  // What the warning did not suggest names another host indeed.
+  CHECK(box.Ctl({"unblock", "--host", "evil%1B.example"}).out ==
+        "host evil%251b.example was not blocked\n");
+  CHECK(box.Ctl({"unblock", "--host", "evil\x1b.example"}).out ==
+        "unblocked host evil%1B.example\n");
+}
+
 // For unblock and check, --user with --host names the pair; block takes
 // one or the other (it blocked both, which the same unblock did not undo).
 TEST_CASE("block: --user with --host is a usage error") {

@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <utility>
 
 #include "tests/cli/harness.h"
 
@@ -58,8 +59,14 @@ TEST_CASE("a shown name reads two ways: nothing is guessed, --shown names it") {
   CHECK(r.out == "unblocked user evil%1B[31m\n");
   CHECK(box.Ctl({"list", "--users"}).out == "no blocked users\n");
 
-  // A user with no records at all (its block lifted): --shown still names
-  // it, so block reaches the user the module refuses.
+  // A user with no records at all (its block lifted): without a flag the
+  // text is refused all the same (typed, it would block a user nobody
+  // has), and --shown names it, so block reaches the user the module
+  // refuses.
+  r = box.Ctl({"block", "--user", shown});
+  CHECK(r.status == 2);
+  CHECK(r.err == error);
+  CHECK(box.Ctl({"list", "--users"}).out == "no blocked users\n");
   r = box.Ctl({"block", "--shown", "--user", shown});
   CHECK(r.status == 0);
   CHECK(r.out.find("blocked user evil%1B[31m until") == 0);
@@ -77,7 +84,13 @@ TEST_CASE("a name copied from a table cell, blanks as %20, is understood") {
   FailFourTimes(box, "x\x07 y", "198.51.100.4");
   const std::string table = box.Ctl({"list", "--users"}).out;
   CHECK(table.find(" x%07%20y ") != std::string::npos);
-  RunResult r = box.Ctl({"check", "--shown", "--user", "x%07%20y"});
+  RunResult r = box.Ctl({"check", "--user", "x%07%20y"});
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "defenderctl: --user x%07%20y reads two ways: user x%2507%2520y as "
+        "typed at login, user 'x%07 y' as defenderctl shows it; add --typed "
+        "or --shown\n");
+  r = box.Ctl({"check", "--shown", "--user", "x%07%20y"});
   CHECK(r.status == 1);
   r = box.Ctl({"--json", "unblock", "--shown", "--user", "x%07%20y"});
   CHECK(r.status == 0);
@@ -131,14 +144,19 @@ TEST_CASE("a real name that is also another's shown text is not taken") {
 TEST_CASE("escapes defenderctl never writes name no other user") {
   Sandbox box;
   CHECK(box.Ctl({"block", "--user", "alice"}).status == 0);
-  for (const char* arg : {"al%69ce", " %20alice%0A", "%61lice", "alice%0A"}) {
+  const std::pair<const char*, const char*> as_typed[] = {
+      {"al%69ce", "al%2569ce"},
+      {" %20alice%0A", "%2520alice%250A"},
+      {"%61lice", "%2561lice"},
+      {"alice%0A", "alice%250A"}};
+  for (const auto& [arg, subject] : as_typed) {
     INFO(arg);
     const RunResult r = box.Ctl({"--json", "unblock", "--user", arg});
     CHECK(r.status == 0);
     const Json j = ParseJson(r.out);
     REQUIRE(j.size() == 1);
     CHECK(j[0]["was_blocked"] == false);
-    CHECK(j[0]["subject"] != "alice");
+    CHECK(j[0]["subject"] == subject);
     CHECK(box.Ctl({"check", "--user", arg}).status == 0);
     CHECK(box.Ctl({"check", "--shown", "--user", arg}).status == 2);
   }
@@ -151,18 +169,32 @@ TEST_CASE("escapes defenderctl never writes name no other user") {
   // A malformed or lower-case escape, or a NUL, is no shown name either.
   for (const char* arg : {"a%1b", "a%G0", "a%2", "a%00b"}) {
     INFO(arg);
-    CHECK(box.Ctl({"check", "--shown", "--user", arg}).status == 2);
+    const RunResult bad = box.Ctl({"check", "--shown", "--user", arg});
+    CHECK(bad.status == 2);
+    CHECK(bad.err == "defenderctl: --user " + std::string(arg) +
+                         " is not a user name as defenderctl shows it "
+                         "(--shown)\n");
   }
 }
 
-// Under fold_username_case the module stores "alice" for "ALICE": the
-// shown form holds no capital, and --shown refuses one.
-TEST_CASE("under fold_username_case a shown name has no capitals") {
-  Sandbox box("[lockout]\nfold_username_case = true\n");
-  CHECK(box.Ctl({"block", "--user", "ALICE"}).status == 0);
-  CHECK(box.Ctl({"check", "--user", "Alice"}).status == 1);
-  CHECK(box.Ctl({"check", "--shown", "--user", "alice"}).status == 1);
-  CHECK(box.Ctl({"check", "--shown", "--user", "Alice"}).status == 2);
+// Under fold_username_case the module stores "alice" for "ALICE": a
+// capital makes no second reading, and "Alice" is alice. A record made
+// before the key was turned on keeps its capitals, and --shown reaches it.
+TEST_CASE(
+    "under fold_username_case a capital reads one way; --shown keeps it") {
+  Sandbox box;
+  CHECK(box.Ctl({"block", "--user", "Alice"}).status == 0);
+  box.WriteConfig("[store]\ndir = \"" + box.state_dir() +
+                  "\"\n[lockout]\nfold_username_case = true\n");
+  CHECK(box.Ctl({"block", "--user", "BOB"}).status == 0);
+  CHECK(box.Ctl({"check", "--user", "Bob"}).status == 1);
+  CHECK(box.Ctl({"check", "--shown", "--user", "bob"}).status == 1);
+  RunResult r = box.Ctl({"unblock", "--user", "Alice"});
+  CHECK(r.out == "user alice was not blocked\n");
+  r = box.Ctl({"unblock", "--shown", "--user", "Alice"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "unblocked user Alice\n");
+  CHECK(box.Ctl({"list", "--users"}).out.find("Alice") == std::string::npos);
 }
 
 // A name longer than the 256 bytes kept is cut, and a cut just after a
@@ -180,6 +212,7 @@ TEST_CASE("a name cut just after a blank is reached as shown") {
         std::string::npos);
   CHECK(box.Ctl({"check", "--user", stem + "%20"}).status == 2);
   CHECK(box.Ctl({"check", "--shown", "--user", stem + "%20"}).status == 1);
+  CHECK(box.Ctl({"check", "--user", stem + " "}).status == 2);
   CHECK(box.Ctl({"check", "--shown", "--user", stem + " "}).status == 1);
   CHECK(box.Ctl({"check", "--typed", "--user", stem + " "}).status == 0);
   const RunResult r =
