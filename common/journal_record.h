@@ -57,8 +57,7 @@ struct JournalScan {
 // Reads the records of `data` (a whole journal file) in order, calling
 // `record` for each valid one. Bytes that do not form a valid record (bad
 // magic, length, field length, result, time or CRC, or cut short at the
-// end)
-// are skipped up to the next magic and counted. Never reads out of
+// end) are skipped up to the next magic and counted. Never reads out of
 // `data`, whatever it holds.
 JournalScan ScanJournal(std::string_view data,
                         const std::function<void(const Attempt&)>& record);

@@ -49,9 +49,10 @@ std::optional<std::string> ShownUserSubject(std::string_view arg,
     return std::nullopt;
   }
   // What the module stores for a login typed as `raw`, without the trim
-  // (a subject cut at kMaxSubjectBytes may end in a blank).
-  const std::string subject = EscapeText(raw, kMaxSubjectBytes);
-  if (subject != EscapeText(raw, std::string::npos)) return std::nullopt;
+  // (a subject cut at kMaxSubjectBytes may end in a blank); none when the
+  // module would cut it.
+  const std::string subject = EscapeText(raw, std::string::npos);
+  if (subject.size() > kMaxSubjectBytes) return std::nullopt;
   if (arg != subject && arg != NameCell(subject)) return std::nullopt;
   // The module trims blanks around a name: a subject starts with none,
   // and ends with one only where the cut fell right after it (the unit
