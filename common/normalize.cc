@@ -19,6 +19,13 @@ bool IsSpace(char c) {
          c == '\f';
 }
 
+// Unicode category Zs: the characters a terminal shows as blank space.
+bool IsBlank(char32_t cp) {
+  return cp == 0x20 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000;
+}
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
@@ -149,6 +156,23 @@ std::string EscapeText(std::string_view raw, size_t max_bytes) {
 
 std::string EscapeForDisplay(std::string_view text) {
   return Escape(text, std::string::npos, false);
+}
+
+std::string DisplayName(std::string_view name) {
+  const std::string shown = EscapeForDisplay(name);  // Valid UTF-8.
+  std::string out;
+  out.reserve(shown.size());
+  for (size_t i = 0; i < shown.size();) {
+    char32_t cp = 0;
+    const size_t len = std::max<size_t>(1, DecodeUtf8(shown, i, &cp));
+    if (IsBlank(cp)) {
+      AppendPercent(std::string_view(shown).substr(i, len), &out);
+    } else {
+      out.append(shown, i, len);
+    }
+    i += len;
+  }
+  return out;
 }
 
 std::string EscapeJsonHidden(std::string_view json) {

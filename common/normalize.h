@@ -57,6 +57,16 @@ void AppendPercent(std::string_view bytes, std::string* out);
 // guarantee is only that the output is valid UTF-8 with no hidden code point.
 std::string EscapeForDisplay(std::string_view text);
 
+// A name as a table cell or a log line shows it: a user, host, tty or
+// service name, or a subject made of them, all of which an attacker may
+// choose. EscapeForDisplay, and also every blank (Unicode category Zs:
+// U+0020, U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000) as "%XX"
+// (" " as "%20"), so that a name is one word and ends where its field ends:
+// "bob from 198.51.100.9" would otherwise read, in "refused user U from H",
+// as user bob refused from that host, and in a table as more than one
+// cell. Real user and host names hold no blank and are unchanged.
+std::string DisplayName(std::string_view name);
+
 // For JSON text as a serializer writes it (control characters inside strings
 // already escaped, invalid UTF-8 possible): every hidden code point at or
 // above U+007F is written as "\uXXXX" (a surrogate pair above U+FFFF) and

@@ -52,7 +52,7 @@ void Announce(const Config& cfg, const Event& e) {
   openlog(kService, LOG_PID, LOG_AUTHPRIV);
   syslog(LOG_NOTICE, "%s %s %s%s by administrator (uid %u)",
          block ? "blocked" : "unblocked", KindName(e.subject.kind),
-         EscapeForDisplay(e.subject.name).c_str(), length.c_str(),
+         DisplayName(e.subject.name).c_str(), length.c_str(),
          static_cast<unsigned>(getuid()));
   closelog();
   const std::vector<std::string>& hook = block ? cfg.on_block : cfg.on_unblock;

@@ -1,5 +1,6 @@
 #include "defenderctl/block_cause.h"
 
+#include "common/normalize.h"
 #include "defenderctl/output.h"
 
 namespace defender::ctl {
@@ -26,10 +27,10 @@ bool BlockCauses::Take(const Attempt& a) {
 }
 
 std::string DescribeCause(SubjectKind kind, const BlockCause& cause) {
-  if (cause.peer.empty()) return NameCell(cause.service);
-  return NameCell(cause.service) +
+  if (cause.peer.empty()) return DisplayName(cause.service);
+  return DisplayName(cause.service) +
          (kind == SubjectKind::kHost ? " as " : " from ") +
-         NameCell(cause.peer);
+         DisplayName(cause.peer);
 }
 
 }  // namespace defender::ctl

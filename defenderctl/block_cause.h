@@ -49,7 +49,7 @@ class BlockCauses {
 };
 
 // "sshd from 203.0.113.7", "sshd as alice", "sshd" (what `list` prints),
-// the service and the peer through NameCell (output.h).
+// the service and the peer through DisplayName (normalize.h).
 std::string DescribeCause(SubjectKind kind, const BlockCause& cause);
 
 }  // namespace defender::ctl

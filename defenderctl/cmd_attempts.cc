@@ -125,8 +125,8 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   }
   Table table({"TIME", "SERVICE", "USER", "HOST", "TTY", "RESULT"});
   for (const Attempt& a : rows) {
-    table.Add({LocalTime(a.time), NameCell(a.service), NameCell(a.user),
-               NameCell(a.host), NameCell(a.tty), a.result});
+    table.Add({LocalTime(a.time), DisplayName(a.service), DisplayName(a.user),
+               DisplayName(a.host), DisplayName(a.tty), a.result});
   }
   PrintOut(table.Render());
   return kExitOk;

@@ -160,7 +160,7 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
       (d.refused ? refused : "") + EscapeForDisplay(d.reason) + "\n";
   Table table({"KIND", "SUBJECT", "STATE"});
   for (const SubjectReport& r : reports) {
-    table.Add({KindName(r.subject.kind), NameCell(r.subject.name),
+    table.Add({KindName(r.subject.kind), DisplayName(r.subject.name),
                StateText(r, now)});
   }
   PrintOut(text + table.Render());

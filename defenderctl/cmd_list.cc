@@ -7,6 +7,7 @@
 
 #include "common/archive.h"
 #include "common/format.h"
+#include "common/normalize.h"
 #include "common/remember.h"
 #include "defenderctl/block_cause.h"
 #include "defenderctl/command.h"
@@ -69,7 +70,7 @@ int RunRemembered(Context* ctx, Store* store) {
   }
   Table table({"USER", "HOST", "LAST SUCCESS", "UNTIL"});
   for (const RememberedEntry& e : entries) {
-    table.Add({NameCell(e.user), NameCell(e.host),
+    table.Add({DisplayName(e.user), DisplayName(e.host),
                LocalTime(RememberedSince(e.until, days)), LocalTime(e.until)});
   }
   PrintOut(table.Render());
@@ -168,7 +169,7 @@ int RunList(Context* ctx, const ListOptions& opt) {
   for (const StoreEntry& e : entries) {
     const SubjectState& s = e.state;
     const BlockCause* c = cause_of(e);
-    table.Add({KindName(e.subject.kind), NameCell(e.subject.name),
+    table.Add({KindName(e.subject.kind), DisplayName(e.subject.name),
                std::to_string(s.failures),
                s.blocked && !s.permanent() ? LocalTime(s.until) : "",
                LeftText(s, now),

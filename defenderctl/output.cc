@@ -19,31 +19,7 @@ size_t Width(const std::string& s) {
   }));
 }
 
-// Unicode category Zs: the characters a terminal shows as blank space.
-bool IsSpaceSeparator(char32_t cp) {
-  return cp == 0x20 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
-}
-
 }  // namespace
-
-std::string NameCell(std::string_view name) {
-  const std::string shown = EscapeForDisplay(name);  // Valid UTF-8.
-  std::string out;
-  out.reserve(shown.size());
-  for (size_t i = 0; i < shown.size();) {
-    char32_t cp = 0;
-    const size_t len = std::max<size_t>(1, DecodeUtf8(shown, i, &cp));
-    if (IsSpaceSeparator(cp)) {
-      AppendPercent(std::string_view(shown).substr(i, len), &out);
-    } else {
-      out.append(shown, i, len);
-    }
-    i += len;
-  }
-  return out;
-}
 
 Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 

@@ -18,7 +18,7 @@ using Json = nlohmann::ordered_json;
 // A table printed with its columns aligned (two spaces apart, widths in
 // UTF-8 characters), the header line in capitals. Every cell is passed
 // through EscapeForDisplay (normalize.h): cells may be store data. A cell
-// that holds a name goes through NameCell first.
+// that holds a name goes through DisplayName (normalize.h) first.
 class Table {
  public:
   explicit Table(std::vector<std::string> headers);
@@ -31,16 +31,6 @@ class Table {
   std::vector<std::string> headers_;
   std::vector<std::vector<std::string>> rows_;
 };
-
-// A name for a Table cell: a user, host, tty or service name, or a subject
-// made of them, all of which an attacker may choose. EscapeForDisplay, and
-// also every space character (U+0020, U+00A0, U+1680, U+2000-U+200A,
-// U+202F, U+205F, U+3000) as "%XX" (" " as "%20"), so that a name never
-// reads as more than one cell: "x<spaces>user  alice ..." would otherwise
-// forge a row of its own where the terminal wraps. Real user and host
-// names hold no space and are unchanged; JSON, messages and syslog keep
-// the spaces.
-std::string NameCell(std::string_view name);
 
 // "2026-11-28 22:40:05" in the local time zone (TZ).
 std::string LocalTime(int64_t epoch);

@@ -53,7 +53,7 @@ std::optional<std::string> ShownUserSubject(std::string_view arg,
   // module would cut it.
   const std::string subject = EscapeText(raw, std::string::npos);
   if (subject.size() > kMaxSubjectBytes) return std::nullopt;
-  if (arg != subject && arg != NameCell(subject)) return std::nullopt;
+  if (arg != subject && arg != DisplayName(subject)) return std::nullopt;
   // The module trims blanks around a name: a subject starts with none,
   // and ends with one only where the cut fell right after it (the unit
   // after it did not fit, and one is at most 12 bytes escaped).

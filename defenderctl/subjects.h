@@ -22,7 +22,7 @@ namespace defender::ctl {
 // How a command reads its --user argument: its flags --typed and --shown
 // (defenderctl(8), "User names as shown"). A stored user name holds "%XX"
 // for each byte of a control or invisible character, of invalid UTF-8 and
-// of '%' itself, and tables write blanks so too (NameCell): the text
+// of '%' itself, and tables write blanks so too (DisplayName): the text
 // defenderctl shows for such a user, read as the name typed at login,
 // names another user (its '%' escaped again).
 enum class UserForm {
@@ -46,7 +46,7 @@ struct UserFormFlags {
 void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags);
 
 // The user subject of which `arg` is exactly what defenderctl shows: the
-// subject itself (messages, JSON values) or its table cell (NameCell).
+// subject itself (messages, JSON values) or its table cell (DisplayName).
 // That is, `arg`'s "%XX" escapes (upper-case hex) decode to bytes that the
 // module stores as exactly that subject: "evil%1B[31m" for the name typed
 // as "evil\x1b[31m", "50%25off" for "50%off". nullopt when `arg` is no

@@ -485,9 +485,8 @@ void Step::AnnounceEvents(const Decision& d, const std::string& service) {
                !block              ? "unblocked %s %s%s after %lld failure(s)"
                : cfg().report_only ? "would block %s %s%s after %lld failure(s)"
                                    : "blocked %s %s%s after %lld failure(s)",
-               KindName(e.subject.kind),
-               EscapeForDisplay(e.subject.name).c_str(), length.c_str(),
-               static_cast<long long>(e.failures));
+               KindName(e.subject.kind), DisplayName(e.subject.name).c_str(),
+               length.c_str(), static_cast<long long>(e.failures));
     // Report mode runs no hook (doc/DESIGN.md §3.16): hooks act on blocks.
     if (cfg().report_only) continue;
     const std::vector<std::string>& hook =
@@ -506,10 +505,8 @@ void Step::TellUser(const Decision& d) {
   pam_syslog(
       pamh_, LOG_NOTICE,
       cfg().report_only ? "would refuse %s%s%s: %s" : "refused %s%s%s: %s",
-      d.who.user ? "user " : "",
-      EscapeForDisplay(d.who.user.value_or("")).c_str(),
-      d.who.host ? (" from " + EscapeForDisplay(d.who.host->subject)).c_str()
-                 : "",
+      d.who.user ? "user " : "", DisplayName(d.who.user.value_or("")).c_str(),
+      d.who.host ? (" from " + DisplayName(d.who.host->subject)).c_str() : "",
       EscapeForDisplay(d.reason).c_str());
   if (cfg().report_only || args_.silent || (flags_ & PAM_SILENT)) return;
   const bool host = d.refused_by && d.refused_by->kind == SubjectKind::kHost;
@@ -654,8 +651,8 @@ int Step::Run(int argc, const char** argv, int* fallback) {
   }
   if (args_.debug) {
     pam_syslog(pamh_, LOG_DEBUG, "user=\"%s\" host=\"%s\": %s",
-               EscapeForDisplay(d.who.user.value_or("")).c_str(),
-               d.who.host ? EscapeForDisplay(d.who.host->subject).c_str() : "",
+               DisplayName(d.who.user.value_or("")).c_str(),
+               d.who.host ? DisplayName(d.who.host->subject).c_str() : "",
                EscapeForDisplay(d.reason).c_str());
   }
   Announce(d, login.service);

@@ -11,6 +11,10 @@
 #       (\xc2\x9b), C1 OSC (\xc2\x9d) and U+202E (RLO) fails through
 #       pamtester and real libpam (pam_wrapper) until blocked; the module's
 #       syslog lines, `list`, `attempts` and `list --json` show it escaped.
+#       Then a local user named "bob from 198.51.100.9" fails until blocked:
+#       the syslog lines write its blanks as %20, so that no line reads as
+#       bob refused from that host, and the name copied from the line
+#       unblocks it with `unblock --shown --user`.
 #
 # The test is the syslog daemon (with_fake_syslog.sh): every message sent
 # to /dev/log is recorded raw. Needs root and unshare(1); skipped (77)
@@ -126,9 +130,20 @@ inside() {
         pamtester -I rhost=192.0.2.9 defender-ht "$user" authenticate \
         >/dev/null 2>&1 || true
     done
+    # A local user whose name reads, in a line that does not delimit it,
+    # as user bob from another host.
+    for _ in 1 2 3 4; do
+      echo wrong | LD_PRELOAD=$preload PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 \
+        PAM_WRAPPER_SERVICE_DIR="$dir/services" \
+        pamtester defender-ht "bob from 198.51.100.9" authenticate \
+        >/dev/null 2>&1 || true
+    done
     ctl list --all >"$dir/list.out"
     ctl --json list --all >"$dir/list.json"
     ctl attempts >"$dir/attempts.out"
+    # What an administrator copies from the log line.
+    ctl unblock --shown --user 'bob%20from%20198.51.100.9' >"$dir/unblock.out"
+    ctl --json list --all >"$dir/after.json"
   fi
 }
 export -f inside
@@ -136,13 +151,14 @@ export dir mode preload
 "$(dirname "$0")/with_fake_syslog.sh" "$dir/log" bash -euo pipefail -c inside
 
 # The hooks run detached: wait for the files they rename into place (one
-# unblock, or the user's and the host's block).
-hooks=$([ "$mode" = redis ] && echo 1 || echo 2)
+# unblock, or the hostile user's and its host's block, bob's block and
+# unblock).
+hooks=$([ "$mode" = redis ] && echo 1 || echo 4)
 hook_files() { find "$dir" -maxdepth 1 -name 'hook.*.env' | wc -l; }
 for _ in $(seq 100); do [ "$(hook_files)" -ge "$hooks" ] && break; sleep 0.1; done
 [ "$(hook_files)" = "$hooks" ] || fail "$(hook_files) hook runs, wanted $hooks"
 cat "$dir"/hook.*.env >"$dir/hook.env"
-grep '^DEFENDER_SUBJECT=' "$dir/hook.env" >"$dir/hook.subject"
+grep '^DEFENDER_SUBJECT=' "$dir/hook.env" | sort -u >"$dir/hook.subject"
 
 check_clean "$dir/list.out" "$dir/list.json" "$dir/log" "$dir/hook.subject"
 # The forged line is never a line of its own.
@@ -188,6 +204,26 @@ else
   expect_line "$dir/log.txt" "$head: refused user $shown from 192.0.2.9: \
 user $shown is blocked for 5m 0s"
   python3 - "$dir/list.json" "$shown" <<'PY'
+import json, sys
+entries = json.loads(open(sys.argv[1], encoding="utf-8").read())
+assert sorted(e["subject"] for e in entries) == \
+    ["192.0.2.9", "bob from 198.51.100.9", sys.argv[2]], entries
+PY
+  bob='bob%20from%20198.51.100.9'
+  expect_line "$dir/list.out" \
+    "user  $bob     3         2026-11-18 11:11:40  5m 0s  defender-ht"
+  expect_line "$dir/log.txt" "$head: blocked user $bob until \
+2026-11-18T11:11:40Z after 3 failure(s)"
+  expect_line "$dir/log.txt" "$head: refused user $bob: \
+user $bob is blocked for 5m 0s"
+  expect_line "$dir/log.txt" \
+    "<85>defenderctl[PID]: unblocked user $bob by administrator (uid 0)"
+  # No line reads as user bob, or as an attempt from 198.51.100.9.
+  if grep -E 'user bob |from 198\.51\.100\.9' "$dir/log.txt"; then
+    fail "a line reads as user bob from 198.51.100.9"
+  fi
+  expect_line "$dir/unblock.out" "unblocked user bob from 198.51.100.9"
+  python3 - "$dir/after.json" "$shown" <<'PY'
 import json, sys
 entries = json.loads(open(sys.argv[1], encoding="utf-8").read())
 assert sorted(e["subject"] for e in entries) == ["192.0.2.9", sys.argv[2]], entries

@@ -340,6 +340,31 @@ TEST_CASE("IsHiddenCodePoint: every Default_Ignorable_Code_Point") {
         "\"alice\\u034f\\udb40\\udd00\"");
 }
 
+// A name in a log line or a table is one word: "refused user U from H"
+// with U = "bob from 198.51.100.9" read as bob refused from that host.
+TEST_CASE("DisplayName writes every blank as %XX, and nothing else more") {
+  CHECK(DisplayName("bob from 198.51.100.9") == "bob%20from%20198.51.100.9");
+  // Every Unicode Zs character, and the hidden ones as EscapeForDisplay.
+  CHECK(DisplayName("a\xC2\xA0"
+                    "b\xE1\x9A\x80"
+                    "c\xE2\x80\x80"
+                    "d\xE2\x80\x8A"
+                    "e\xE2\x80\xAF"
+                    "f\xE2\x81\x9F"
+                    "g\xE3\x80\x80"
+                    "h") ==
+        "a%C2%A0b%E1%9A%80c%E2%80%80d%E2%80%8Ae%E2%80%AFf%E2%81%9Fg%E3%80%80h");
+  CHECK(DisplayName("x\ty\xE2\x80\xAEz") == "x%09y%E2%80%AEz");
+  // U+200B (zero width space) is hidden, not Zs; U+2010 is a hyphen.
+  CHECK(DisplayName("a\xE2\x80\x8B"
+                    "b\xE2\x80\x90") == "a%E2%80%8Bb\xE2\x80\x90");
+  // A subject's own escapes are kept, so it reads back as it is stored.
+  CHECK(DisplayName("evil%1B[31m") == "evil%1B[31m");
+  CHECK(DisplayName("alice") == "alice");
+  CHECK(DisplayName("2001:db8::1") == "2001:db8::1");
+  CHECK(DisplayName("") == "");
+}
+
 TEST_CASE("EscapeJsonHidden writes hidden code points as \\u escapes") {
   // As a serializer writes it: C0 inside strings already escaped, newlines
   // and spaces between tokens kept.

@@ -168,6 +168,21 @@ TEST_CASE(
   CHECK(h.Login("alice", "192.0.2.1", true) == R::kSucceeded);
 }
 
+// The reason is a sentence in a log line: a name with a blank must not read
+// as more of it ("user bob from 198.51.100.9 is blocked").
+TEST_CASE("a reason writes the blanks of a name as %20") {
+  Harness h;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(h.Login("bob from 198.51.100.9", "192.0.2.1", false) == R::kFailed);
+  }
+  CHECK(h.Login("bob from 198.51.100.9", "192.0.2.1", false) == R::kRefused);
+  CHECK(h.last().reason ==
+        "user bob%20from%20198.51.100.9 is blocked for 5m 0s");
+  // The subject itself keeps its blanks (JSON, the store).
+  REQUIRE(h.last().refused_by.has_value());
+  CHECK(h.last().refused_by->name == "bob from 198.51.100.9");
+}
+
 TEST_CASE("failures are forgotten attempt_cooloff_time after the latest one") {
   Harness h;
   h.cfg().cooloff_time = 300;
