@@ -19,11 +19,12 @@ bool IsSpace(char c) {
          c == '\f';
 }
 
-// Unicode category Zs: the characters a terminal shows as blank space.
+// What a terminal shows as blank space and EscapeForDisplay keeps: Unicode
+// category Zs, and U+2800 BRAILLE PATTERN BLANK (a symbol, drawn empty).
 bool IsBlank(char32_t cp) {
   return cp == 0x20 || cp == 0xA0 || cp == 0x1680 ||
          (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         cp == 0x2800 || cp == 0x3000;
 }
 
 std::string_view Trim(std::string_view s) {

@@ -60,7 +60,8 @@ std::string EscapeForDisplay(std::string_view text);
 // A name as a table cell or a log line shows it: a user, host, tty or
 // service name, or a subject made of them, all of which an attacker may
 // choose. EscapeForDisplay, and also every blank (Unicode category Zs:
-// U+0020, U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000) as "%XX"
+// U+0020, U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000; and
+// U+2800 BRAILLE PATTERN BLANK, which fonts draw empty) as "%XX"
 // (" " as "%20"), so that a name is one word and ends where its field ends:
 // "bob from 198.51.100.9" would otherwise read, in "refused user U from H",
 // as user bob refused from that host, and in a table as more than one

@@ -23,15 +23,14 @@ struct AttemptsOptions {
   // A whole number from 0 (all) to 2^63 - 1, parsed by RunAttempts: a
   // number out of range is a usage error, not a limit CLI11 made of it.
   std::string limit = "100";
-  UserFormFlags user_form;
+  NameFormFlags name_form;
 };
 
 // Binds the options of `attempts` to the flags of `sub`.
 void AddFlags(CLI::App* sub, AttemptsOptions* opt) {
-  CLI::Option* user =
-      sub->add_option("--user", opt->user, "Only attempts by this user")
-          ->type_name("U");
-  AddUserFormFlags(sub, user, &opt->user_form);
+  sub->add_option("--user", opt->user, "Only attempts by this user")
+      ->type_name("U");
+  AddNameFormFlags(sub, &opt->name_form);
   sub->add_option("--host", opt->host,
                   "Only attempts from this host (normalised as the module "
                   "does)")
@@ -74,20 +73,24 @@ int RunAttempts(Context* ctx, const AttemptsOptions& opt) {
   filter.result = opt.result;
   if (opt.user) {
     std::string user;
-    if (!ResolveUser(cfg, *opt.user, opt.user_form.form(), &user, &err)) {
+    if (!ResolveUser(cfg, *opt.user, opt.name_form.form(), &user, &err)) {
       PrintError(err);
       return kExitUsage;
     }
     filter.user = std::move(user);
   }
   if (opt.host) {
-    std::optional<Host> h =
-        NormalizeHost(*opt.host, static_cast<int>(cfg.ipv6_prefix));
-    if (!h) {
-      PrintError("--host: empty host");
+    std::string host;
+    if (!ResolveHost(cfg, *opt.host, opt.name_form.form(), &host, &err)) {
+      PrintError(err);
       return kExitUsage;
     }
-    filter.host = h->subject;
+    filter.host = std::move(host);
+  }
+  if (!CheckNameForm(opt.name_form.form(), opt.user.has_value(),
+                     opt.host.has_value(), &err)) {
+    PrintError(err);
+    return kExitUsage;
   }
   if (opt.since) {
     const std::optional<int64_t> d = ParseDuration(*opt.since);

@@ -19,14 +19,13 @@ struct BlockOptions {
   std::optional<std::string> host;
   std::optional<std::string> duration;
   bool permanent = false;
-  UserFormFlags user_form;
+  NameFormFlags name_form;
 };
 
 // Binds the options of `block` to the flags of `sub`.
 void AddFlags(CLI::App* sub, BlockOptions* opt) {
-  CLI::Option* user =
-      sub->add_option("--user", opt->user, "Block this user")->type_name("U");
-  AddUserFormFlags(sub, user, &opt->user_form);
+  sub->add_option("--user", opt->user, "Block this user")->type_name("U");
+  AddNameFormFlags(sub, &opt->name_form);
   sub->add_option("--host", opt->host,
                   "Block this host (normalised as the module does)")
       ->type_name("H");
@@ -54,7 +53,7 @@ int RunBlock(Context* ctx, const BlockOptions& opt) {
   const Config& cfg = ctx->config();
   std::vector<Subject> subjects;
   std::string err;
-  if (!SubjectsFromArgs(cfg, opt.user, opt.user_form.form(), opt.host,
+  if (!SubjectsFromArgs(cfg, opt.user, opt.name_form.form(), opt.host,
                         &subjects, &err)) {
     PrintError(err);
     return kExitUsage;

@@ -21,16 +21,15 @@ namespace {
 struct CheckOptions {
   std::string user;
   std::optional<std::string> host;
-  UserFormFlags user_form;
+  NameFormFlags name_form;
 };
 
 // Binds the options of `check` to the flags of `sub`.
 void AddFlags(CLI::App* sub, CheckOptions* opt) {
-  CLI::Option* user =
-      sub->add_option("--user", opt->user, "The user logging in")
-          ->type_name("U")
-          ->required();
-  AddUserFormFlags(sub, user, &opt->user_form);
+  sub->add_option("--user", opt->user, "The user logging in")
+      ->type_name("U")
+      ->required();
+  AddNameFormFlags(sub, &opt->name_form);
   sub->add_option("--host", opt->host, "The remote host (none: a local login)")
       ->type_name("H");
 }
@@ -102,9 +101,18 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
     return kExitUsage;
   }
   std::string err;
-  if (!ResolveUser(cfg, opt.user, opt.user_form.form(), &*login.user, &err)) {
+  if (!ResolveUser(cfg, opt.user, opt.name_form.form(), &*login.user, &err)) {
     PrintError(err);
     return kExitUsage;
+  }
+  std::string host;
+  if (opt.host) {
+    if (!ResolveHost(cfg, *opt.host, opt.name_form.form(), &host, &err)) {
+      PrintError(err);
+      return kExitUsage;
+    }
+    // A name as shown is no address.
+    if (host != login.host->subject) login.host = Host{host, std::nullopt};
   }
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;

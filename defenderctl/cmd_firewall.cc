@@ -125,7 +125,7 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
     }
     std::vector<Subject> subjects;
     std::string err;
-    if (!SubjectsFromArgs(ctx->config(), std::nullopt, UserForm::kEither, raw,
+    if (!SubjectsFromArgs(ctx->config(), std::nullopt, NameForm::kEither, raw,
                           &subjects, &err)) {
       PrintError(err);
       return kExitUsage;

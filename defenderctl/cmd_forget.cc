@@ -19,16 +19,15 @@ namespace {
 struct ForgetOptions {
   std::string user;
   std::optional<std::string> host;
-  UserFormFlags user_form;
+  NameFormFlags name_form;
 };
 
 // Binds the options of `forget` to the flags of `sub`.
 void AddFlags(CLI::App* sub, ForgetOptions* opt) {
-  CLI::Option* user =
-      sub->add_option("--user", opt->user, "The user whose hosts to forget")
-          ->type_name("U")
-          ->required();
-  AddUserFormFlags(sub, user, &opt->user_form);
+  sub->add_option("--user", opt->user, "The user whose hosts to forget")
+      ->type_name("U")
+      ->required();
+  AddNameFormFlags(sub, &opt->name_form);
   sub->add_option("--host", opt->host,
                   "Only this host (normalised as the module does; `local` "
                   "for local logins); default: every host")
@@ -40,7 +39,7 @@ int RunForget(Context* ctx, const ForgetOptions& opt) {
   // normalises to itself.
   std::vector<Subject> subjects;
   std::string err;
-  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.user_form.form(), opt.host,
+  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.name_form.form(), opt.host,
                         &subjects, &err)) {
     PrintError(err);
     return kExitUsage;

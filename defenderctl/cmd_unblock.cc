@@ -22,7 +22,7 @@ struct UnblockOptions {
   std::optional<std::string> user;
   std::optional<std::string> host;
   bool all = false;
-  UserFormFlags user_form;
+  NameFormFlags name_form;
 };
 
 // Binds the options of `unblock` to the flags of `sub`.
@@ -37,7 +37,8 @@ void AddFlags(CLI::App* sub, UnblockOptions* opt) {
   CLI::Option* all =
       sub->add_flag("--all", opt->all, "Unblock every blocked subject");
   all->excludes(user)->excludes(host);
-  AddUserFormFlags(sub, user, &opt->user_form);
+  AddNameFormFlags(sub, &opt->name_form);
+  all->excludes("--typed")->excludes("--shown");
   sub->callback([opt]() {
     if (!opt->user && !opt->host && !opt->all) {
       throw CLI::RequiredError("unblock: --user, --host or --all");
@@ -112,24 +113,30 @@ void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
                               Describe(user) +
                               " came from there) is still blocked and "
                               "refuses it";
-  // --host takes a name as the program set it: a subject with escapes
-  // ("evil%1B.example") given back would name another host.
-  const std::optional<Host> again =
-      NormalizeHost(host.name, static_cast<int>(ctx->config().ipv6_prefix));
-  if (!again || again->subject != host.name) {
-    PrintWarning(warning +
-                 "; its name holds escapes, so unblock it by the name as "
-                 "the program set it, or with `defenderctl unblock --all`");
+  // A subject with escapes ("evil%1B.example"), given back as typed,
+  // would name another host: the command then says --shown.
+  const int prefix = static_cast<int>(ctx->config().ipv6_prefix);
+  const std::optional<Host> again = NormalizeHost(host.name, prefix);
+  if (again && again->subject == host.name) {
+    PrintWarning(warning + ": run `defenderctl unblock --host " +
+                 ShellWord(host.name) + "`");
     return;
   }
-  PrintWarning(warning + ": run `defenderctl unblock --host " +
-               ShellWord(host.name) + "`");
+  const std::string shown = DisplayName(host.name);
+  if (ShownHostSubject(shown, prefix) == host.name) {
+    PrintWarning(warning + ": run `defenderctl unblock --shown --host " +
+                 ShellWord(shown) + "`");
+    return;
+  }
+  PrintWarning(warning +
+               "; its name reads back as no host, so unblock it with "
+               "`defenderctl unblock --all`");
 }
 
 int RunUnblock(Context* ctx, const UnblockOptions& opt) {
   std::vector<Subject> subjects;
   std::string err;
-  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.user_form.form(), opt.host,
+  if (!SubjectsFromArgs(ctx->config(), opt.user, opt.name_form.form(), opt.host,
                         &subjects, &err)) {
     PrintError(err);
     return kExitUsage;

@@ -83,7 +83,7 @@ std::string ShellWord(std::string_view text) {
 }
 
 std::string Describe(const Subject& s) {
-  return std::string(KindName(s.kind)) + " " + EscapeForDisplay(s.name);
+  return std::string(KindName(s.kind)) + " " + DisplayName(s.name);
 }
 
 void PrintJson(const Json& value) {

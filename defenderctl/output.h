@@ -39,7 +39,7 @@ std::string LocalTime(int64_t epoch);
 // the subject is not blocked.
 std::string LeftText(const SubjectState& s, int64_t now);
 
-// "user alice", "host 10.0.0.1"; the name through EscapeForDisplay.
+// "user alice", "host 10.0.0.1"; the name through DisplayName (one word).
 std::string Describe(const Subject& s);
 
 // `text` as one word of a shell command to copy: as it is when it holds

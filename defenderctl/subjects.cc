@@ -10,7 +10,7 @@
 namespace defender::ctl {
 
 bool SubjectsFromArgs(const Config& cfg, const std::optional<std::string>& user,
-                      UserForm form, const std::optional<std::string>& host,
+                      NameForm form, const std::optional<std::string>& host,
                       std::vector<Subject>* out, std::string* err) {
   if (user) {
     std::string u;
@@ -18,40 +18,51 @@ bool SubjectsFromArgs(const Config& cfg, const std::optional<std::string>& user,
     out->push_back(Subject{SubjectKind::kUser, std::move(u)});
   }
   if (host) {
-    std::optional<Host> h =
-        NormalizeHost(*host, static_cast<int>(cfg.ipv6_prefix));
-    if (!h) {
-      *err = "--host: empty host";
-      return false;
-    }
-    out->push_back(Subject{SubjectKind::kHost, h->subject});
+    std::string h;
+    if (!ResolveHost(cfg, *host, form, &h, err)) return false;
+    out->push_back(Subject{SubjectKind::kHost, std::move(h)});
   }
-  return true;
+  return CheckNameForm(form, user.has_value(), host.has_value(), err);
 }
 
-void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags) {
-  CLI::Option* typed =
-      sub->add_flag("--typed", flags->typed,
-                    "--user is the name as typed at login, '%' and all");
+void AddNameFormFlags(CLI::App* sub, NameFormFlags* flags) {
+  CLI::Option* typed = sub->add_flag(
+      "--typed", flags->typed,
+      "--user and --host are names as given at login, '%' and all");
   CLI::Option* shown = sub->add_flag(
       "--shown", flags->shown,
-      "--user is the name as defenderctl shows it (%XX escapes stand for "
-      "bytes)");
-  typed->needs(user)->excludes(shown);
-  shown->needs(user);
+      "--user and --host are names as defenderctl shows them (%XX escapes "
+      "stand for bytes)");
+  typed->excludes(shown);
 }
 
-std::optional<std::string> ShownUserSubject(std::string_view arg,
-                                            bool fold_username_case) {
-  std::string raw;
-  if (!PercentDecode(arg, &raw, nullptr, /*upper_only=*/true) || raw.empty() ||
-      raw.find('\0') != std::string::npos) {
+bool CheckNameForm(NameForm form, bool user, bool host, std::string* err) {
+  if (form == NameForm::kEither || user || host) return true;
+  *err = std::string(form == NameForm::kTyped ? "--typed" : "--shown") +
+         " needs --user or --host";
+  return false;
+}
+
+namespace {
+
+bool HasCapital(std::string_view s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+// The subject of which `arg` is the shown text, for the bytes *raw it
+// decodes to, or nullopt: its "%XX" escapes (upper-case hex) decode to
+// bytes without a NUL that the module stores, untrimmed and uncut, as
+// exactly `arg` or its DisplayName, and that the module's trim and cut
+// can have left so.
+std::optional<std::string> ShownSubject(std::string_view arg,
+                                        std::string* raw) {
+  if (!PercentDecode(arg, raw, nullptr, /*upper_only=*/true) || raw->empty() ||
+      raw->find('\0') != std::string::npos) {
     return std::nullopt;
   }
-  // What the module stores for a login typed as `raw`, without the trim
-  // (a subject cut at kMaxSubjectBytes may end in a blank); none when the
-  // module would cut it.
-  const std::string subject = EscapeText(raw, std::string::npos);
+  // None when the module would cut it.
+  std::string subject = EscapeText(*raw, std::string::npos);
   if (subject.size() > kMaxSubjectBytes) return std::nullopt;
   if (arg != subject && arg != DisplayName(subject)) return std::nullopt;
   // The module trims blanks around a name: a subject starts with none,
@@ -60,46 +71,91 @@ std::optional<std::string> ShownUserSubject(std::string_view arg,
   const auto blank = [](char c) {
     return c == ' ' || (c >= '\t' && c <= '\r');
   };
-  if (blank(raw.front()) ||
-      (blank(raw.back()) && subject.size() + 12 <= kMaxSubjectBytes)) {
-    return std::nullopt;
-  }
-  if (fold_username_case && std::any_of(raw.begin(), raw.end(), [](char c) {
-        return c >= 'A' && c <= 'Z';
-      })) {
+  if (blank(raw->front()) ||
+      (blank(raw->back()) && subject.size() + 12 <= kMaxSubjectBytes)) {
     return std::nullopt;
   }
   return subject;
 }
 
-bool ResolveUser(const Config& cfg, std::string_view arg, UserForm form,
-                 std::string* user, std::string* err) {
-  const std::optional<std::string> typed =
-      NormalizeUser(arg, cfg.fold_username_case);
-  const std::optional<std::string> shown =
-      ShownUserSubject(arg, form != UserForm::kShown && cfg.fold_username_case);
+// ResolveUser and ResolveHost once their two readings are known: `option`
+// is "--user" or "--host", `kind` "user" or "host", `given` how the typed
+// reading came to be, `empty` the error when it names nothing.
+bool ChooseReading(const char* option, const char* kind, const char* given,
+                   const char* empty, std::string_view arg,
+                   const std::optional<std::string>& typed,
+                   const std::optional<std::string>& shown, NameForm form,
+                   std::string* out, std::string* err) {
   const std::string quoted = ShellWord(EscapeForDisplay(arg));
-  if (form == UserForm::kShown) {
+  if (form == NameForm::kShown) {
     if (!shown) {
-      *err = "--user " + quoted +
-             " is not a user name as defenderctl shows it (--shown)";
+      *err = std::string(option) + " " + quoted + " is not a " + kind +
+             " name as defenderctl shows it (--shown)";
       return false;
     }
-    *user = *shown;
+    *out = *shown;
     return true;
   }
   if (!typed) {
-    *err = "--user: empty user name";
+    *err = empty;
     return false;
   }
-  if (form == UserForm::kEither && shown && *shown != *typed) {
-    *err = "--user " + quoted + " reads two ways: user " + ShellWord(*typed) +
-           " as typed at login, user " + ShellWord(*shown) +
+  if (form == NameForm::kEither && shown && *shown != *typed) {
+    *err = std::string(option) + " " + quoted + " reads two ways: " + kind +
+           " " + ShellWord(*typed) + " as " + given + ", " + kind + " " +
+           ShellWord(*shown) +
            " as defenderctl shows it; add --typed or --shown";
     return false;
   }
-  *user = *typed;
+  *out = *typed;
   return true;
+}
+
+}  // namespace
+
+std::optional<std::string> ShownUserSubject(std::string_view arg,
+                                            bool fold_username_case) {
+  std::string raw;
+  std::optional<std::string> subject = ShownSubject(arg, &raw);
+  if (fold_username_case && HasCapital(raw)) return std::nullopt;
+  return subject;
+}
+
+std::optional<std::string> ShownHostSubject(std::string_view arg,
+                                            int ipv6_prefix) {
+  if (arg.find('%') == std::string_view::npos) {
+    const std::optional<Host> h = NormalizeHost(arg, ipv6_prefix);
+    if (!h) return std::nullopt;
+    return h->subject;
+  }
+  std::string raw;
+  std::optional<std::string> subject = ShownSubject(arg, &raw);
+  // An address is stored canonical, without escapes ("fe80::1%25eth0"
+  // decodes to an address with a zone); a name lower-cased.
+  const std::optional<Host> typed = NormalizeHost(raw, ipv6_prefix);
+  if (!typed || typed->ip || HasCapital(raw)) return std::nullopt;
+  return subject;
+}
+
+bool ResolveHost(const Config& cfg, std::string_view arg, NameForm form,
+                 std::string* host, std::string* err) {
+  const int prefix = static_cast<int>(cfg.ipv6_prefix);
+  std::optional<std::string> typed;
+  if (std::optional<Host> h = NormalizeHost(arg, prefix)) {
+    typed = std::move(h->subject);
+  }
+  return ChooseReading("--host", "host", "given at login", "--host: empty host",
+                       arg, typed, ShownHostSubject(arg, prefix), form, host,
+                       err);
+}
+
+bool ResolveUser(const Config& cfg, std::string_view arg, NameForm form,
+                 std::string* user, std::string* err) {
+  return ChooseReading(
+      "--user", "user", "typed at login", "--user: empty user name", arg,
+      NormalizeUser(arg, cfg.fold_username_case),
+      ShownUserSubject(arg, form != NameForm::kShown && cfg.fold_username_case),
+      form, user, err);
 }
 
 std::string ExemptionOf(const Config& cfg, const Subject& s) {

@@ -19,31 +19,37 @@ class Option;
 
 namespace defender::ctl {
 
-// How a command reads its --user argument: its flags --typed and --shown
-// (defenderctl(8), "User names as shown"). A stored user name holds "%XX"
-// for each byte of a control or invisible character, of invalid UTF-8 and
-// of '%' itself, and tables write blanks so too (DisplayName): the text
-// defenderctl shows for such a user, read as the name typed at login,
-// names another user (its '%' escaped again).
-enum class UserForm {
-  kEither,  // Neither flag: the argument must read one way only.
-  kTyped,   // --typed: the name as typed at login (NormalizeUser).
-  kShown,   // --shown: the name exactly as defenderctl shows it.
+// How a command reads its --user and --host arguments: its flags --typed
+// and --shown (defenderctl(8), "Names as shown"). A stored user or host
+// name holds "%XX" for each byte of a control or invisible character, of
+// invalid UTF-8 and of '%' itself, and tables and log lines write blanks
+// so too (DisplayName): the text defenderctl shows for such a name, read
+// as the name given at login, names another user or host (its '%'
+// escaped again).
+enum class NameForm {
+  kEither,  // Neither flag: each argument must read one way only.
+  kTyped,   // --typed: as given at login (NormalizeUser, NormalizeHost).
+  kShown,   // --shown: exactly as defenderctl and the module show it.
 };
 
-struct UserFormFlags {
+struct NameFormFlags {
   bool typed = false;
   bool shown = false;
-  UserForm form() const {
-    return typed   ? UserForm::kTyped
-           : shown ? UserForm::kShown
-                   : UserForm::kEither;
+  NameForm form() const {
+    return typed   ? NameForm::kTyped
+           : shown ? NameForm::kShown
+                   : NameForm::kEither;
   }
 };
 
-// Adds --typed and --shown, bound to *flags, to `sub`, whose --user is
-// `user`: each needs --user and excludes the other.
-void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags);
+// Adds --typed and --shown, bound to *flags, to `sub`: each excludes the
+// other. Given without --user or --host, they are a usage error
+// (CheckNameForm).
+void AddNameFormFlags(CLI::App* sub, NameFormFlags* flags);
+
+// False with *err set when `form` is a flag and neither --user nor --host
+// was given.
+bool CheckNameForm(NameForm form, bool user, bool host, std::string* err);
 
 // The user subject of which `arg` is exactly what defenderctl shows: the
 // subject itself (messages, JSON values) or its table cell (DisplayName).
@@ -58,6 +64,21 @@ void AddUserFormFlags(CLI::App* sub, CLI::Option* user, UserFormFlags* flags);
 std::optional<std::string> ShownUserSubject(std::string_view arg,
                                             bool fold_username_case);
 
+// The host subject of which `arg` is exactly what defenderctl shows, as
+// ShownUserSubject: `arg` with no '%' is read as typed (NormalizeHost: an
+// address, or a name lower-cased); otherwise its escapes decode to a host
+// name (not an address) that the module stores as exactly that subject,
+// or that table cell. nullopt for anything else, a capital included (the
+// module lower-cases names).
+std::optional<std::string> ShownHostSubject(std::string_view arg,
+                                            int ipv6_prefix);
+
+// The host subject --host `arg` names under `form`, in *host, as
+// ResolveUser does for users: with neither flag, `arg` must read one way
+// only. False with *err set (a usage error).
+bool ResolveHost(const Config& cfg, std::string_view arg, NameForm form,
+                 std::string* host, std::string* err);
+
 // The user subject --user `arg` names under `form`, in *user: typed,
 // NormalizeUser(arg); shown, ShownUserSubject(arg) with capitals allowed
 // (a record made before fold_username_case was turned on, or by a host of
@@ -69,15 +90,15 @@ std::optional<std::string> ShownUserSubject(std::string_view arg,
 // False with *err set (a usage error): nothing named, not a shown name
 // under --shown, or two readings (the message names both users and the
 // flags).
-bool ResolveUser(const Config& cfg, std::string_view arg, UserForm form,
+bool ResolveUser(const Config& cfg, std::string_view arg, NameForm form,
                  std::string* user, std::string* err);
 
 // Appends the user subject (ResolveUser under `form`) and the host subject
-// (NormalizeHost with ipv6_prefix) for the arguments given. Returns false
-// with *err set when an argument names nothing or the user is ambiguous (a
-// usage error).
+// (ResolveHost under `form`) for the arguments given. Returns false with
+// *err set when an argument names nothing or reads two ways, or a flag
+// was given without either (a usage error).
 bool SubjectsFromArgs(const Config& cfg, const std::optional<std::string>& user,
-                      UserForm form, const std::optional<std::string>& host,
+                      NameForm form, const std::optional<std::string>& host,
                       std::vector<Subject>* out, std::string* err);
 
 // Why the module would never count or block `s` (a normalised subject)

@@ -502,12 +502,16 @@ void Step::AnnounceEvents(const Decision& d, const std::string& service) {
 }
 
 void Step::TellUser(const Decision& d) {
-  pam_syslog(
-      pamh_, LOG_NOTICE,
-      cfg().report_only ? "would refuse %s%s%s: %s" : "refused %s%s%s: %s",
-      d.who.user ? "user " : "", DisplayName(d.who.user.value_or("")).c_str(),
-      d.who.host ? (" from " + DisplayName(d.who.host->subject)).c_str() : "",
-      EscapeForDisplay(d.reason).c_str());
+  // "user U from H", "user U" or "from H": one blank between the words.
+  std::string who;
+  if (d.who.user) who = "user " + DisplayName(*d.who.user);
+  if (d.who.host) {
+    who += who.empty() ? "from " : " from ";
+    who += DisplayName(d.who.host->subject);
+  }
+  pam_syslog(pamh_, LOG_NOTICE,
+             cfg().report_only ? "would refuse %s: %s" : "refused %s: %s",
+             who.c_str(), EscapeForDisplay(d.reason).c_str());
   if (cfg().report_only || args_.silent || (flags_ & PAM_SILENT)) return;
   const bool host = d.refused_by && d.refused_by->kind == SubjectKind::kHost;
   const std::string text =
@@ -650,7 +654,7 @@ int Step::Run(int argc, const char** argv, int* fallback) {
                EscapeForDisplay(d.log_error).c_str());
   }
   if (args_.debug) {
-    pam_syslog(pamh_, LOG_DEBUG, "user=\"%s\" host=\"%s\": %s",
+    pam_syslog(pamh_, LOG_DEBUG, "user=%s host=%s: %s",
                DisplayName(d.who.user.value_or("")).c_str(),
                d.who.host ? DisplayName(d.who.host->subject).c_str() : "",
                EscapeForDisplay(d.reason).c_str());

@@ -108,29 +108,28 @@ TEST_CASE("unblock: the suggested command quotes a host name") {
   const RunResult r = box.Ctl({"unblock", "--user", "mallory"});
   CHECK(r.status == 0);
   CHECK(r.err ==
-        "defenderctl: warning: host h;touch${ifs}/tmp/x 'q' (the last login "
+        "defenderctl: warning: host h;touch${ifs}/tmp/x%20'q' (the last login "
         "of user mallory came from there) is still blocked and refuses it: "
         "run `defenderctl unblock --host 'h;touch${ifs}/tmp/x '\\''q'\\'''`\n");
 }
 
 // A host name with escapes (a control character, a '%') is shown as
-// stored, and that text given to --host would name another host: the
-// warning does not suggest it.
-TEST_CASE("unblock: no suggested command for a host name with escapes") {
+// stored; that text given back as typed names another host, so the
+// suggested command says --shown, and does unblock it.
+TEST_CASE("unblock: the suggested command for a host name with escapes") {
   Sandbox box;
-  BlockThroughModule(box, "mallory", "evil\x1b.example");
+  BlockThroughModule(box, "mallory", "Evil\x1b.example");
   const RunResult r = box.Ctl({"unblock", "--user", "mallory"});
   CHECK(r.status == 0);
   CHECK(r.err ==
         "defenderctl: warning: host evil%1B.example (the last login of user "
-        "mallory came from there) is still blocked and refuses it; its name "
-        "holds escapes, so unblock it by the name as the program set it, or "
-        "with `defenderctl unblock --all`\n");
-  // What the warning did not suggest names another host indeed.
-  CHECK(box.Ctl({"unblock", "--host", "evil%1B.example"}).out ==
+        "mallory came from there) is still blocked and refuses it: run "
+        "`defenderctl unblock --shown --host evil%1B.example`\n");
+  CHECK(box.Ctl({"unblock", "--typed", "--host", "evil%1B.example"}).out ==
         "host evil%251b.example was not blocked\n");
-  CHECK(box.Ctl({"unblock", "--host", "evil\x1b.example"}).out ==
+  CHECK(box.Ctl({"unblock", "--shown", "--host", "evil%1B.example"}).out ==
         "unblocked host evil%1B.example\n");
+  CHECK(box.Login("mallory", "secret", "Evil\x1b.example") == 0);
 }
 
 // For unblock and check, --user with --host names the pair; block takes

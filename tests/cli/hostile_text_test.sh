@@ -14,7 +14,8 @@
 #       Then a local user named "bob from 198.51.100.9" fails until blocked:
 #       the syslog lines write its blanks as %20, so that no line reads as
 #       bob refused from that host, and the name copied from the line
-#       unblocks it with `unblock --shown --user`.
+#       unblocks it with `unblock --shown --user`; the debug line (the
+#       preauth step's `debug` argument) writes it the same way.
 #
 # The test is the syslog daemon (with_fake_syslog.sh): every message sent
 # to /dev/log is recorded raw. Needs root and unshare(1); skipped (77)
@@ -98,7 +99,7 @@ else
   printf '[lockout]\nfailure_limit = 2\n' >>"$dir/defender.toml"
   m="${DEFENDER_TEST_MODULE:?} conf=$dir/defender.toml"
   cat >"$dir/services/defender-ht" <<PAM
-auth  requisite                    $m preauth
+auth  requisite                    $m preauth debug
 auth  [success=done default=bad]   $matrix passdb=$dir/passdb
 auth  [default=die]                $m authfail
 PAM
@@ -218,11 +219,14 @@ PY
 user $bob is blocked for 5m 0s"
   expect_line "$dir/log.txt" \
     "<85>defenderctl[PID]: unblocked user $bob by administrator (uid 0)"
+  # The debug line (preauth's): no blank and no quote of the name's own.
+  expect_line "$dir/log.txt" \
+    "<87>pamtester: pam_defender_testclock(defender-ht:auth): user=$bob host=: allowed"
   # No line reads as user bob, or as an attempt from 198.51.100.9.
   if grep -E 'user bob |from 198\.51\.100\.9' "$dir/log.txt"; then
     fail "a line reads as user bob from 198.51.100.9"
   fi
-  expect_line "$dir/unblock.out" "unblocked user bob from 198.51.100.9"
+  expect_line "$dir/unblock.out" "unblocked user $bob"
   python3 - "$dir/after.json" "$shown" <<'PY'
 import json, sys
 entries = json.loads(open(sys.argv[1], encoding="utf-8").read())

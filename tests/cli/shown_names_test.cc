@@ -1,4 +1,5 @@
-// --user as defenderctl shows it (defenderctl(8), "User names as shown").
+// --user and --host as defenderctl shows them (defenderctl(8), "Names as
+// shown").
 //
 // A stored user name holds "%XX" for each byte of a control or invisible
 // character, of invalid UTF-8 and of '%' (evil%1B[31m, 50%25off), and
@@ -266,13 +267,84 @@ TEST_CASE("the two-ways message quotes both names") {
         "--shown\n");
 }
 
+// A host name holds escapes too (PAM_RHOST is what a program set: a
+// name with a control character or a blank), and log lines show it so.
+TEST_CASE("a host name as shown reads two ways; --shown names it") {
+  Sandbox box("[lockout]\ndisable_user_lockout = true\n");
+  box.AddUser("alice", "secret");
+  FailFourTimes(box, "mallory", "Evil\x1B.Example");
+  FailFourTimes(box, "mallory", "a b");
+  const Json listed = ParseJson(box.Ctl({"--json", "list", "--hosts"}).out);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0]["subject"] == "a b");
+  CHECK(listed[1]["subject"] == "evil%1B.example");
+  CHECK(box.Ctl({"list", "--hosts"}).out.find("\nhost  a%20b ") !=
+        std::string::npos);
+
+  const std::string error =
+      "defenderctl: --host evil%1B.example reads two ways: host "
+      "evil%251b.example as given at login, host evil%1B.example as "
+      "defenderctl shows it; add --typed or --shown\n";
+  const std::vector<std::vector<std::string>> commands = {
+      {"unblock", "--host", "evil%1B.example"},
+      {"attempts", "--host", "evil%1B.example"},
+      {"block", "--host", "evil%1B.example"},
+      {"check", "--user", "alice", "--host", "evil%1B.example"},
+      {"forget", "--user", "alice", "--host", "evil%1B.example"}};
+  for (const std::vector<std::string>& args : commands) {
+    INFO(args[0]);
+    const RunResult r = box.Ctl(args);
+    CHECK(r.status == 2);
+    CHECK(r.out == "");
+    CHECK(r.err == error);
+  }
+
+  RunResult r =
+      box.Ctl({"check", "--shown", "--user", "alice", "--host", "a%20b"});
+  CHECK(r.status == 1);
+  CHECK(r.out.find("refused: host a%20b is blocked for 5m 0s\n") == 0);
+  r = box.Ctl({"--json", "attempts", "--shown", "--host", "evil%1B.example"});
+  CHECK(r.status == 0);
+  const Json attempts = ParseJson(r.out);
+  REQUIRE(attempts.size() == 4);
+  CHECK(attempts[0]["host"] == "evil%1B.example");
+  r = box.Ctl({"unblock", "--shown", "--host", "evil%1B.example"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "unblocked host evil%1B.example\n");
+  r = box.Ctl({"unblock", "--shown", "--host", "a%20b"});
+  CHECK(r.out == "unblocked host a%20b\n");
+  CHECK(box.Ctl({"list", "--hosts"}).out == "no blocked hosts\n");
+  CHECK(box.Login("alice", "secret", "Evil\x1B.Example") == 0);
+  CHECK(box.Login("alice", "secret", "a b") == 0);
+
+  // Not how defenderctl shows a host: a capital (names are lower-cased),
+  // an escape it never writes, an address with an escaped zone.
+  for (const char* arg : {"EVIL%1B.example", "evil%1b.example",
+                          "%65vil%1B.example", "fe80::1%25eth0"}) {
+    INFO(arg);
+    r = box.Ctl({"unblock", "--shown", "--host", arg});
+    CHECK(r.status == 2);
+    CHECK(r.err == "defenderctl: --host " + std::string(arg) +
+                       " is not a host name as defenderctl shows it "
+                       "(--shown)\n");
+  }
+  // A host with no escape reads one way, with or without a flag.
+  CHECK(box.Ctl({"block", "--shown", "--host", "198.51.100.7"})
+            .out.find("blocked host 198.51.100.7 until") == 0);
+  CHECK(box.Ctl({"unblock", "--host", "::ffff:198.51.100.7"}).out ==
+        "unblocked host 198.51.100.7\n");
+}
+
 TEST_CASE("--typed and --shown: usage") {
   Sandbox box;
   RunResult r = box.Ctl({"unblock", "--typed", "--all"});
   CHECK(r.status == 2);
   r = box.Ctl({"attempts", "--shown"});
   CHECK(r.status == 2);
-  CHECK(r.err.find("--user") != std::string::npos);
+  CHECK(r.err == "defenderctl: --shown needs --user or --host\n");
+  r = box.Ctl({"block", "--typed", "--permanent"});
+  CHECK(r.status == 2);
+  CHECK(r.out == "");
   r = box.Ctl({"check", "--typed", "--shown", "--user", "alice"});
   CHECK(r.status == 2);
   CHECK(r.err.find("excludes") != std::string::npos);

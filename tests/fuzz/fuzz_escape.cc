@@ -3,7 +3,8 @@
 // any bytes. Properties: the output is valid UTF-8 with none of the
 // forbidden code points (checked against a list written out here, not the
 // one in normalize.cc), escaping is deterministic and idempotent, a subject
-// prints as it is stored, and JSON stays JSON that decodes to the input.
+// prints as it is stored, a name is shown as one word, and JSON stays
+// JSON that decodes to the input.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,6 +28,13 @@ bool Forbidden(uint32_t cp) {
          in(0x2060, 0x206F) || cp == 0x3164 || in(0xFE00, 0xFE0F) ||
          cp == 0xFEFF || cp == 0xFFA0 || in(0xFFF0, 0xFFF8) ||
          in(0x1BCA0, 0x1BCA3) || in(0x1D173, 0x1D17A) || in(0xE0000, 0xE0FFF);
+}
+
+// What a terminal shows as blank space: Unicode category Zs, and U+2800.
+bool Blank(uint32_t cp) {
+  return cp == 0x20 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+         cp == 0x2800 || cp == 0x3000;
 }
 
 // Calls f(cp) for each code point of `s`, which IsBoundedPrintable has
@@ -77,6 +85,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               "EscapeText yields bounded clean UTF-8");
   fuzz::Check(defender::EscapeForDisplay(subject) == subject,
               "a subject prints as it is stored");
+
+  // A name in a table or a log line is one word: no blank (Zs, or the
+  // Braille blank), and otherwise the subject as it prints.
+  const std::string word = defender::DisplayName(subject);
+  fuzz::Check(Clean(word) &&
+                  EachCodePoint(word, [](uint32_t cp) { return !Blank(cp); }),
+              "DisplayName yields one clean word");
+  fuzz::Check(defender::DisplayName(word) == word, "DisplayName is idempotent");
+  fuzz::Check(word.size() <= 3 * subject.size(), "at most 3 bytes per byte");
 
   // JSON as the CLI writes it: the serializer's dump, then the hidden code
   // points as \u escapes. Compact dump: no newline is the serializer's.

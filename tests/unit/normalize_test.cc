@@ -352,8 +352,12 @@ TEST_CASE("DisplayName writes every blank as %XX, and nothing else more") {
                     "e\xE2\x80\xAF"
                     "f\xE2\x81\x9F"
                     "g\xE3\x80\x80"
-                    "h") ==
-        "a%C2%A0b%E1%9A%80c%E2%80%80d%E2%80%8Ae%E2%80%AFf%E2%81%9Fg%E3%80%80h");
+                    "h\xE2\xA0\x80"
+                    "i") ==
+        "a%C2%A0b%E1%9A%80c%E2%80%80d%E2%80%8Ae%E2%80%AFf%E2%81%9Fg%E3%80%80h%"
+        "E2%A0%80i");
+  // U+2801 is a Braille dot, not blank.
+  CHECK(DisplayName("\xE2\xA0\x81") == "\xE2\xA0\x81");
   CHECK(DisplayName("x\ty\xE2\x80\xAEz") == "x%09y%E2%80%AEz");
   // U+200B (zero width space) is hidden, not Zs; U+2010 is a hyphen.
   CHECK(DisplayName("a\xE2\x80\x8B"
