@@ -79,10 +79,21 @@ constexpr std::pair<char32_t, char32_t> kHidden[] = {
     {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
 };
 
-// EscapeText and EscapeForDisplay: `escape_percent` is their one
+// What Escape writes as "%XX" beyond what it always escapes.
+enum EscapeAlso : unsigned {
+  kNothingMore = 0,
+  kPercent = 1,             // '%' (EscapeText).
+  kHostDelimiters = 1 | 2,  // '%', '@' and '/' (EscapeHostName).
+};
+
+constexpr bool EscapesAscii(unsigned char c, unsigned also) {
+  return (c == '%' && (also & kPercent)) ||
+         ((c == '@' || c == '/') && (also & 2));
+}
+
+// EscapeText, EscapeHostName and EscapeForDisplay: `also` is their one
 // difference.
-std::string Escape(std::string_view raw, size_t max_bytes,
-                   bool escape_percent) {
+std::string Escape(std::string_view raw, size_t max_bytes, unsigned also) {
   std::string out;
   out.reserve(std::min(raw.size(), max_bytes));
   size_t i = 0;
@@ -92,7 +103,7 @@ std::string Escape(std::string_view raw, size_t max_bytes,
     size_t run = i;
     while (run < raw.size()) {
       const auto c = static_cast<unsigned char>(raw[run]);
-      if (c < 0x20 || c >= 0x7F || (escape_percent && c == '%')) break;
+      if (c < 0x20 || c >= 0x7F || EscapesAscii(c, also)) break;
       ++run;
     }
     if (run > i) {
@@ -107,8 +118,8 @@ std::string Escape(std::string_view raw, size_t max_bytes,
     }
     char32_t cp = 0;
     const size_t len = Utf8SequenceLength(raw, i, &cp);
-    const bool escape =
-        len == 0 || IsHiddenCodePoint(cp) || (escape_percent && cp == '%');
+    const bool escape = len == 0 || IsHiddenCodePoint(cp) ||
+                        (cp < 0x80 && EscapesAscii(cp, also));
     // An invalid sequence is escaped one byte at a time; a hidden code
     // point as a whole, so that the cut below never splits it.
     const std::string_view unit = raw.substr(i, len == 0 ? 1 : len);
@@ -152,11 +163,15 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 std::string EscapeText(std::string_view raw, size_t max_bytes) {
-  return Escape(raw, max_bytes, true);
+  return Escape(raw, max_bytes, kPercent);
 }
 
 std::string EscapeForDisplay(std::string_view text) {
-  return Escape(text, std::string::npos, false);
+  return Escape(text, std::string::npos, kNothingMore);
+}
+
+std::string EscapeHostName(std::string_view raw, size_t max_bytes) {
+  return Escape(raw, max_bytes, kHostDelimiters);
 }
 
 std::string DisplayName(std::string_view name) {
@@ -322,7 +337,7 @@ std::optional<Host> NormalizeHost(std::string_view raw, int ipv6_prefix) {
   for (char& c : lower) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  return Host{EscapeText(lower, kMaxSubjectBytes), std::nullopt};
+  return Host{EscapeHostName(lower, kMaxSubjectBytes), std::nullopt};
 }
 
 size_t DecodeUtf8(std::string_view s, size_t i, char32_t* cp) {

@@ -43,6 +43,13 @@ bool IsHiddenCodePoint(char32_t cp);
 // services and ttys become subjects and attempt-log fields.
 std::string EscapeText(std::string_view raw, size_t max_bytes);
 
+// EscapeText, and '@' and '/' written "%40" and "%2F" too: how a host name
+// (not an address) becomes a subject. A name then never reads as a
+// network ("2001:db8::/64", which the firewall would drop) nor splits a
+// pair subject (user@host, split at its last '@') anywhere but between its
+// user and its host.
+std::string EscapeHostName(std::string_view raw, size_t max_bytes);
+
 // Appends each byte of `bytes` to *out as "%XX" (upper-case hex): the
 // escape EscapeText and EscapeForDisplay write.
 void AppendPercent(std::string_view bytes, std::string* out);
@@ -129,7 +136,7 @@ struct Host {
 // addresses are grouped into their /`ipv6_prefix` network, printed as
 // "2001:db8:1:2::/64" (no suffix when ipv6_prefix is 128). Anything else is
 // treated as a host name: surrounding whitespace stripped, lower-cased and
-// passed through EscapeText(..., kMaxSubjectBytes). Returns nullopt when
+// passed through EscapeHostName(..., kMaxSubjectBytes). Returns nullopt when
 // nothing is left (no host subject: a local login).
 std::optional<Host> NormalizeHost(std::string_view raw, int ipv6_prefix);
 

@@ -100,15 +100,14 @@ AttemptSubjects Policy::Classify(const Login& login) const {
     who.subjects.push_back(Subject{SubjectKind::kHost, who.host->subject});
     who.limits.push_back(cfg_.FailureLimitHost());
   }
-  // A remote host named like the local origin, or with an '@' (a name
-  // that would split the pair elsewhere), could pass for another pair:
-  // such an attempt has no pair, and its user decides as without the
-  // feature. So has su run by another local user: the local origin is the
-  // owner's only when the owner runs the program (Login).
+  // A remote host named like the local origin could pass for another
+  // pair: such an attempt has no pair, and its user decides as without the
+  // feature (a host name holds no '@', EscapeHostName writes it "%40", so
+  // none splits a pair elsewhere). So has su run by another local user:
+  // the local origin is the owner's only when the owner runs the program
+  // (Login).
   const bool pairable =
-      !who.host ? !login.other_local_caller
-                : who.host->subject != kLocalOrigin &&
-                      who.host->subject.find('@') == std::string::npos;
+      !who.host ? !login.other_local_caller : who.host->subject != kLocalOrigin;
   if (user_counted && pairable && cfg_.remember_hosts_days > 0) {
     // doc/DESIGN.md §3.14: the pair takes the user's place in the refusal
     // when the host is one the user is remembered at; the store decides

@@ -111,8 +111,12 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
       PrintError(err);
       return kExitUsage;
     }
-    // A name as shown is no address.
-    if (host != login.host->subject) login.host = Host{host, std::nullopt};
+    // A network as list shows it matches allow_hosts and deny_hosts as an
+    // address in it; a name as shown is no address.
+    std::optional<Host> typed =
+        HostFromArg(*opt.host, static_cast<int>(cfg.ipv6_prefix));
+    login.host = typed && typed->subject == host ? std::move(*typed)
+                                                 : Host{host, std::nullopt};
   }
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;

@@ -125,7 +125,8 @@ int RunFirewall(Context* ctx, const FirewallOptions& opt) {
     }
     std::vector<Subject> subjects;
     std::string err;
-    if (!SubjectsFromArgs(ctx->config(), std::nullopt, NameForm::kEither, raw,
+    // Addresses only (the firewall drops no name): read as typed.
+    if (!SubjectsFromArgs(ctx->config(), std::nullopt, NameForm::kTyped, raw,
                           &subjects, &err)) {
       PrintError(err);
       return kExitUsage;

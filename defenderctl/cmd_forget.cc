@@ -61,7 +61,7 @@ int RunForget(Context* ctx, const ForgetOptions& opt) {
   PrintResult(*ctx, out,
               "forgot " + std::to_string(removed) +
                   " remembered host(s) of user " +
-                  EscapeForDisplay(subjects[0].name) + "\n");
+                  DisplayName(subjects[0].name) + "\n");
   return kExitOk;
 }
 

@@ -113,20 +113,18 @@ void HintBlockedHost(Context* ctx, Backend* backend, const Subject& user) {
                               Describe(user) +
                               " came from there) is still blocked and "
                               "refuses it";
-  // A subject with escapes ("evil%1B.example"), given back as typed,
-  // would name another host: the command then says --shown.
-  const int prefix = static_cast<int>(ctx->config().ipv6_prefix);
-  const std::optional<Host> again = NormalizeHost(host.name, prefix);
-  if (again && again->subject == host.name) {
-    PrintWarning(warning + ": run `defenderctl unblock --host " +
-                 ShellWord(host.name) + "`");
-    return;
-  }
+  // The host as shown; with an escape ("evil%1B.example", "a%20b") it
+  // reads two ways, and the command says --shown.
   const std::string shown = DisplayName(host.name);
-  if (ShownHostSubject(shown, prefix) == host.name) {
-    PrintWarning(warning + ": run `defenderctl unblock --shown --host " +
-                 ShellWord(shown) + "`");
-    return;
+  for (const NameForm form : {NameForm::kEither, NameForm::kShown}) {
+    std::string named;
+    if (ResolveHost(ctx->config(), shown, form, &named, &err) &&
+        named == host.name) {
+      PrintWarning(warning + ": run `defenderctl unblock " +
+                   (form == NameForm::kShown ? "--shown " : "") + "--host " +
+                   ShellWord(shown) + "`");
+      return;
+    }
   }
   PrintWarning(warning +
                "; its name reads back as no host, so unblock it with "

@@ -52,17 +52,20 @@ bool HasCapital(std::string_view s) {
 
 // The subject of which `arg` is the shown text, for the bytes *raw it
 // decodes to, or nullopt: its "%XX" escapes (upper-case hex) decode to
-// bytes without a NUL that the module stores, untrimmed and uncut, as
-// exactly `arg` or its DisplayName, and that the module's trim and cut
-// can have left so.
+// bytes without a NUL that the module stores (`escape`: EscapeText for a
+// user, EscapeHostName for a host), untrimmed and uncut, as exactly `arg`
+// or its DisplayName, and that the module's trim and cut can have left so.
+// *cut tells whether the subject ends in a blank, which only a cut leaves.
 std::optional<std::string> ShownSubject(std::string_view arg,
-                                        std::string* raw) {
+                                        std::string (*escape)(std::string_view,
+                                                              size_t),
+                                        std::string* raw, bool* cut) {
   if (!PercentDecode(arg, raw, nullptr, /*upper_only=*/true) || raw->empty() ||
       raw->find('\0') != std::string::npos) {
     return std::nullopt;
   }
   // None when the module would cut it.
-  std::string subject = EscapeText(*raw, std::string::npos);
+  std::string subject = escape(*raw, std::string::npos);
   if (subject.size() > kMaxSubjectBytes) return std::nullopt;
   if (arg != subject && arg != DisplayName(subject)) return std::nullopt;
   // The module trims blanks around a name: a subject starts with none,
@@ -71,8 +74,9 @@ std::optional<std::string> ShownSubject(std::string_view arg,
   const auto blank = [](char c) {
     return c == ' ' || (c >= '\t' && c <= '\r');
   };
+  *cut = blank(raw->back());
   if (blank(raw->front()) ||
-      (blank(raw->back()) && subject.size() + 12 <= kMaxSubjectBytes)) {
+      (*cut && subject.size() + 12 <= kMaxSubjectBytes)) {
     return std::nullopt;
   }
   return subject;
@@ -102,8 +106,8 @@ bool ChooseReading(const char* option, const char* kind, const char* given,
   }
   if (form == NameForm::kEither && shown && *shown != *typed) {
     *err = std::string(option) + " " + quoted + " reads two ways: " + kind +
-           " " + ShellWord(*typed) + " as " + given + ", " + kind + " " +
-           ShellWord(*shown) +
+           " " + ShellWord(DisplayName(*typed)) + " as " + given + ", " + kind +
+           " " + ShellWord(DisplayName(*shown)) +
            " as defenderctl shows it; add --typed or --shown";
     return false;
   }
@@ -116,32 +120,52 @@ bool ChooseReading(const char* option, const char* kind, const char* given,
 std::optional<std::string> ShownUserSubject(std::string_view arg,
                                             bool fold_username_case) {
   std::string raw;
-  std::optional<std::string> subject = ShownSubject(arg, &raw);
+  bool cut = false;
+  std::optional<std::string> subject =
+      ShownSubject(arg, EscapeText, &raw, &cut);
   if (fold_username_case && HasCapital(raw)) return std::nullopt;
   return subject;
 }
 
 std::optional<std::string> ShownHostSubject(std::string_view arg,
                                             int ipv6_prefix) {
-  if (arg.find('%') == std::string_view::npos) {
-    const std::optional<Host> h = NormalizeHost(arg, ipv6_prefix);
-    if (!h) return std::nullopt;
-    return h->subject;
+  // An address, or a network as list shows it, without escapes or blanks
+  // (typed, they would be trimmed): read as typed.
+  if (arg.find_first_of("% \t\n\v\f\r") == std::string_view::npos) {
+    if (std::optional<Host> h = HostFromArg(arg, ipv6_prefix); h && h->ip) {
+      return std::move(h->subject);
+    }
   }
   std::string raw;
-  std::optional<std::string> subject = ShownSubject(arg, &raw);
-  // An address is stored canonical, without escapes ("fe80::1%25eth0"
-  // decodes to an address with a zone); a name lower-cased.
-  const std::optional<Host> typed = NormalizeHost(raw, ipv6_prefix);
-  if (!typed || typed->ip || HasCapital(raw)) return std::nullopt;
+  bool cut = false;
+  std::optional<std::string> subject =
+      ShownSubject(arg, EscapeHostName, &raw, &cut);
+  // A name is stored lower-cased; one that is an address whole (not cut
+  // out of a longer name) is stored canonical, without escapes
+  // ("fe80::1%25eth0" decodes to an address with a zone).
+  if (!subject || HasCapital(raw) || (!cut && ParseIp(raw))) {
+    return std::nullopt;
+  }
   return subject;
+}
+
+std::optional<Host> HostFromArg(std::string_view arg, int ipv6_prefix) {
+  std::string ignored;
+  if (arg.find('/') != std::string_view::npos) {
+    const std::optional<Cidr> net = ParseCidr(arg, &ignored);
+    if (net && net->base.v6 && net->prefix == ipv6_prefix &&
+        ipv6_prefix < 128) {
+      return Host{net->ToString(), net->base};
+    }
+  }
+  return NormalizeHost(arg, ipv6_prefix);
 }
 
 bool ResolveHost(const Config& cfg, std::string_view arg, NameForm form,
                  std::string* host, std::string* err) {
   const int prefix = static_cast<int>(cfg.ipv6_prefix);
   std::optional<std::string> typed;
-  if (std::optional<Host> h = NormalizeHost(arg, prefix)) {
+  if (std::optional<Host> h = HostFromArg(arg, prefix)) {
     typed = std::move(h->subject);
   }
   return ChooseReading("--host", "host", "given at login", "--host: empty host",

@@ -65,13 +65,20 @@ std::optional<std::string> ShownUserSubject(std::string_view arg,
                                             bool fold_username_case);
 
 // The host subject of which `arg` is exactly what defenderctl shows, as
-// ShownUserSubject: `arg` with no '%' is read as typed (NormalizeHost: an
-// address, or a name lower-cased); otherwise its escapes decode to a host
-// name (not an address) that the module stores as exactly that subject,
-// or that table cell. nullopt for anything else, a capital included (the
-// module lower-cases names).
+// ShownUserSubject: an address or network without '%' or a blank is read
+// as typed (HostFromArg); otherwise `arg`'s escapes decode to a host name
+// (not an address, unless it is a long name's cut) that the module stores
+// as exactly that subject (EscapeHostName), or its DisplayName. nullopt
+// for anything else, a capital included (the module lower-cases names).
 std::optional<std::string> ShownHostSubject(std::string_view arg,
                                             int ipv6_prefix);
+
+// --host `arg` as typed: NormalizeHost, but a network of ipv6_prefix bits
+// as list shows it ("2001:db8::/64") is that network's subject, with its
+// base address as the Host's ip (so that allow_hosts and deny_hosts match
+// it as they match an address in it). The module never stores such text
+// for a name (EscapeHostName writes '/' as "%2F").
+std::optional<Host> HostFromArg(std::string_view arg, int ipv6_prefix);
 
 // The host subject --host `arg` names under `form`, in *host, as
 // ResolveUser does for users: with neither flag, `arg` must read one way

@@ -108,9 +108,14 @@ TEST_CASE("unblock: the suggested command quotes a host name") {
   const RunResult r = box.Ctl({"unblock", "--user", "mallory"});
   CHECK(r.status == 0);
   CHECK(r.err ==
-        "defenderctl: warning: host h;touch${ifs}/tmp/x%20'q' (the last login "
-        "of user mallory came from there) is still blocked and refuses it: "
-        "run `defenderctl unblock --host 'h;touch${ifs}/tmp/x '\\''q'\\'''`\n");
+        "defenderctl: warning: host h;touch${ifs}%2Ftmp%2Fx%20'q' (the last "
+        "login of user mallory came from there) is still blocked and refuses "
+        "it: run `defenderctl unblock --shown --host "
+        "'h;touch${ifs}%2Ftmp%2Fx%20'\\''q'\\'''`\n");
+  // The command, as a shell reads it, unblocks that host.
+  CHECK(
+      box.Ctl({"unblock", "--shown", "--host", "h;touch${ifs}%2Ftmp%2Fx%20'q'"})
+          .out == "unblocked host h;touch${ifs}%2Ftmp%2Fx%20'q'\n");
 }
 
 // A host name with escapes (a control character, a '%') is shown as

@@ -89,7 +89,7 @@ TEST_CASE("a name copied from a table cell, blanks as %20, is understood") {
   CHECK(r.status == 2);
   CHECK(r.err ==
         "defenderctl: --user x%07%20y reads two ways: user x%2507%2520y as "
-        "typed at login, user 'x%07 y' as defenderctl shows it; add --typed "
+        "typed at login, user x%07%20y as defenderctl shows it; add --typed "
         "or --shown\n");
   r = box.Ctl({"check", "--shown", "--user", "x%07%20y"});
   CHECK(r.status == 1);
@@ -255,16 +255,80 @@ TEST_CASE("unblock of a pair and forget take the user as shown") {
 
 // The message names both users as shell words: a name of blanks and text
 // cannot pass for the message's own words.
-TEST_CASE("the two-ways message quotes both names") {
+TEST_CASE("the two-ways message shows both names as one word each") {
   Sandbox box;
   const RunResult r =
       box.Ctl({"check", "--user", "e%1B as defenderctl shows it"});
   CHECK(r.status == 2);
   CHECK(r.err ==
         "defenderctl: --user 'e%1B as defenderctl shows it' reads two ways: "
-        "user 'e%251B as defenderctl shows it' as typed at login, user 'e%1B "
-        "as defenderctl shows it' as defenderctl shows it; add --typed or "
-        "--shown\n");
+        "user e%251B%20as%20defenderctl%20shows%20it as typed at login, user "
+        "e%1B%20as%20defenderctl%20shows%20it as defenderctl shows it; add "
+        "--typed or --shown\n");
+}
+
+// Finding of a review: a long host name cut after blanks ("1.2.3.4" and
+// spaces, as a JSON subject shows it) was trimmed by --shown to the
+// address 1.2.3.4, a real host, which unblock then unblocked; as shown
+// with %20 it named nothing. Both now reach the cut name, and only it.
+TEST_CASE("a host name cut after blanks is reached as shown, not trimmed") {
+  Sandbox box("[lockout]\ndisable_user_lockout = true\n");
+  box.AddUser("alice", "secret");
+  const std::string rhost = "1.2.3.4" + std::string(300, ' ') + "x";
+  FailFourTimes(box, "mallory", rhost);
+  FailFourTimes(box, "mallory", "1.2.3.4");
+  const Json listed = ParseJson(box.Ctl({"--json", "list", "--hosts"}).out);
+  REQUIRE(listed.size() == 2);
+  const std::string cut = "1.2.3.4" + std::string(249, ' ');
+  CHECK(listed[0]["subject"] == "1.2.3.4");
+  CHECK(listed[1]["subject"] == cut);
+  std::string cell = "1.2.3.4";
+  for (int i = 0; i < 249; ++i) cell += "%20";
+  // As typed, the JSON text is the address; as shown, the cut name.
+  RunResult r = box.Ctl({"unblock", "--host", cut});
+  CHECK(r.status == 2);
+  CHECK(r.err == "defenderctl: --host '" + cut +
+                     "' reads two ways: host 1.2.3.4 as given at login, "
+                     "host " +
+                     cell +
+                     " as defenderctl shows it; add --typed or --shown\n");
+  r = box.Ctl({"unblock", "--shown", "--host", cut});
+  CHECK(r.out == "unblocked host " + cell + "\n");
+  CHECK(box.Ctl({"check", "--user", "alice", "--host", "1.2.3.4"}).status == 1);
+  FailFourTimes(box, "mallory", rhost);
+  r = box.Ctl({"unblock", "--host", cell});
+  CHECK(r.status == 2);
+  r = box.Ctl({"unblock", "--shown", "--host", cell});
+  CHECK(r.out == "unblocked host " + cell + "\n");
+  r = box.Ctl({"unblock", "--host", "1.2.3.4"});
+  CHECK(r.out == "unblocked host 1.2.3.4\n");
+  CHECK(box.Ctl({"list", "--hosts"}).out == "no blocked hosts\n");
+}
+
+// Finding of a review: a name's '/' and '@' are escaped, so the text of a
+// network, as list shows it, names the network (deny_hosts matches it),
+// and a host name cannot pass for one.
+TEST_CASE("a network as list shows it is the network, never a name") {
+  Sandbox box(
+      "[lockout]\ndisable_user_lockout = true\n"
+      "deny_hosts = [\"2001:db8::/32\"]\n");
+  RunResult r = box.Ctl({"check", "--user", "dave", "--host", "2001:db8::/64"});
+  CHECK(r.status == 1);
+  CHECK(r.out.find("refused: host 2001:db8::/64 is in deny_hosts\n") == 0);
+  r = box.Ctl(
+      {"check", "--shown", "--user", "dave", "--host", "2001:db8::/64"});
+  CHECK(r.status == 1);
+  // A client that names itself as a network blocks a name, not the /64.
+  FailFourTimes(box, "mallory", "2001:DB9::/64");
+  const Json listed = ParseJson(box.Ctl({"--json", "list", "--hosts"}).out);
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["subject"] == "2001:db9::%2F64");
+  CHECK(box.Ctl({"check", "--user", "dave", "--host", "2001:db9::5"}).status ==
+        0);
+  r = box.Ctl({"unblock", "--host", "2001:db9::%2F64"});
+  CHECK(r.status == 2);
+  r = box.Ctl({"unblock", "--shown", "--host", "2001:db9::%2F64"});
+  CHECK(r.out == "unblocked host 2001:db9::%2F64\n");
 }
 
 // A host name holds escapes too (PAM_RHOST is what a program set: a

@@ -24,6 +24,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (h->ip) {
       fuzz::Check(again.has_value(), "an IP subject normalises again");
       fuzz::Check(again->subject == h->subject, "IP subjects are canonical");
+    } else {
+      // A name never splits a pair (user@host) elsewhere, nor reads as a
+      // network.
+      fuzz::Check(h->subject.find_first_of("@/") == std::string::npos,
+                  "a host name subject holds no '@' or '/'");
     }
   }
 

@@ -306,6 +306,11 @@ TEST_CASE("hook arguments and subjects are never given to a shell") {
       "\n[hooks]\non_block = [\"" +
       hook + "\", \"; touch " + pwned + "\", \"$(touch " + pwned +
       ")\", \"`touch " + pwned + "`\", \"two words\"]\n");
+  // The subject as stored: a host name's '/' is "%2F".
+  std::string shown_host = pwned_host;
+  for (size_t at; (at = shown_host.find('/')) != std::string::npos;) {
+    shown_host.replace(at, 1, "%2F");
+  }
   Login hostile;
   hostile.rhost = "$(touch " + pwned_host + ");`touch " + pwned_host + "`";
   CHECK(RunLogin(env, hostile).auth == PAM_AUTH_ERR);
@@ -317,7 +322,7 @@ TEST_CASE("hook arguments and subjects are never given to a shell") {
                              "DEFENDER_KIND=host\n"
                              "DEFENDER_SERVICE=login\n"
                              "DEFENDER_SUBJECT=$(touch " +
-                             pwned_host + ");`touch " + pwned_host + "`\n" +
+                             shown_host + ");`touch " + shown_host + "`\n" +
                              "DEFENDER_UNTIL=1800000300\n");
   CHECK_FALSE(Exists(pwned));
   CHECK_FALSE(Exists(pwned_host));

@@ -49,7 +49,7 @@ inline std::vector<Case> Cases() {
       {"empty user", "", "", "192.0.2.1", std::nullopt, "192.0.2.1"},
       {"shell metacharacters in rhost", "alice", "",
        "; rm -rf / #$(reboot)`id`|&>x", "alice",
-       "; rm -rf / #$(reboot)`id`|&>x"},
+       "; rm -rf %2F #$(reboot)`id`|&>x"},  // '/' escaped in host names.
       {"CR/LF in rhost", "alice", "", "evil.example\r\nSet-Cookie: x", "alice",
        "evil.example%0D%0Aset-cookie: x"},
       {"Redis protocol in rhost", "alice", "", kRedisFrame, "alice",

@@ -49,9 +49,9 @@ rows=$("${DEFENDERCTL_TESTCLOCK:?}" -c "$tmp/defender.toml" --json list --all |
   python3 -c 'import json, sys
 for e in sorted(json.load(sys.stdin), key=lambda e: (e["kind"], e["subject"])):
     print("%s|%s|%d|%d" % (e["kind"], e["subject"], e["failures"], e["blocked"]))')
-want='host|$(touch /tmp/x);1|1|0
-host|$(touch /tmp/x);2|1|0
-host|$(touch /tmp/x);3|1|0
+want='host|$(touch %2Ftmp%2Fx);1|1|0
+host|$(touch %2Ftmp%2Fx);2|1|0
+host|$(touch %2Ftmp%2Fx);3|1|0
 user|eve%0D%0A*3%0D%0A$3%0D%0ASET|3|1'
 [ "$rows" = "$want" ] || fail "store holds: $rows"
 # alice still logs in after the attack.

@@ -63,7 +63,15 @@ TEST_CASE("a zone only on a link-local address, else the text is a name") {
 TEST_CASE("host names are lower-cased; control characters escaped") {
   CHECK(HostOf("Attacker.Example.COM") == "attacker.example.com");
   CHECK(HostOf("evil\r\nhost") == "evil%0D%0Ahost");
-  CHECK(HostOf("a;rm -rf /") == "a;rm -rf /");
+  CHECK(HostOf("a;rm -rf /") == "a;rm -rf %2F");
+  // '@' and '/' escaped: a name never splits a pair (user@host, at its
+  // last '@') elsewhere, nor reads as a network.
+  CHECK(HostOf("root@198.51.100.9") == "root%40198.51.100.9");
+  CHECK(HostOf("2001:db8::/64") == "2001:db8::%2F64");
+  CHECK_FALSE(NormalizeHost("2001:db8::/64", 64)->ip.has_value());
+  CHECK(HostOf("10.0.0.0/8") == "10.0.0.0%2F8");
+  // Users keep them (alice@example.com logs in as that).
+  CHECK(*NormalizeUser("alice@example.com", false) == "alice@example.com");
   CHECK(HostOf("*3\r\n$3\r\nSET") == "*3%0D%0A$3%0D%0Aset");
   CHECK(HostOf("") == "<none>");
   CHECK(HostOf("   ") == "<none>");

@@ -989,9 +989,11 @@ TEST_CASE("remembered host: which subjects an attempt has") {
   CHECK(local(false, false) == "user:alice pair:alice@local ");
   CHECK(local(true, false, "192.0.2.1") ==
         "user:alice host:192.0.2.1 pair:alice@192.0.2.1 ");
-  // Host names that could pass for another pair have none.
+  // A host name that could pass for the local origin has no pair; an '@'
+  // is escaped, so its pair splits between user and host.
   CHECK(subjects("alice", "LOCAL") == "user:alice/3 host:local/3 ");
-  CHECK(subjects("alice", "x@y") == "user:alice/3 host:x@y/3 ");
+  CHECK(subjects("alice", "x@y") ==
+        "user:alice/3 host:x%40y/3 pair:alice@x%40y/3 ");
   CHECK(subjects("root", "192.0.2.1") == "host:192.0.2.1/3 ");
   CHECK(subjects("bob", "192.0.2.1") == "host:192.0.2.1/3 ");
   // allow_hosts: no subject at all, so no pair either (doc/DESIGN.md §3.7).
