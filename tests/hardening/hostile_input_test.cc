@@ -60,6 +60,24 @@ TEST_CASE("hostile user and host values are stored escaped and bounded") {
   }
 }
 
+// An attempt without a user (PAM_USER empty) from a blocked host: the line
+// leaves out "user USER" and reads "refused from H" (pam_defender(8)),
+// with no doubled blank a parser would split on.
+TEST_CASE("a refusal without a user is logged as refused from the host") {
+  SetNow(1'800'000'000);
+  Env env("[lockout]\nfailure_limit = 1\n");
+  Login nobody;
+  nobody.user = "";
+  nobody.rhost = "192.0.2.77";
+  CHECK(RunLogin(env, nobody).auth == PAM_AUTH_ERR);
+  CHECK(RunLogin(env, nobody).auth == PAM_AUTH_ERR);  // Blocks the host.
+  ClearLog();
+  CHECK(RunLogin(env, nobody).auth == PAM_AUTH_ERR);
+  INFO("log: ", LogText());
+  CHECK(LogHas("refused from 192.0.2.77: host 192.0.2.77 is blocked for "));
+  CHECK_FALSE(LogHas("refused  from"));
+}
+
 TEST_CASE("a hostile subject blocked past its limit stays in its own key") {
   SetNow(1'800'000'000);
   Env env("[lockout]\nfailure_limit = 2\n");
