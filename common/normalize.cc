@@ -86,7 +86,10 @@ enum EscapeAlso : unsigned {
   kHostDelimiters = 1 | 2,  // '%', '@' and '/' (EscapeHostName).
 };
 
-constexpr bool EscapesAscii(unsigned char c, unsigned also) {
+// Inlined: the run loop below calls it for every byte of every login's
+// names (the module is built for size, which would not inline it).
+[[gnu::always_inline]] constexpr bool EscapesAscii(unsigned char c,
+                                                   unsigned also) {
   return (c == '%' && (also & kPercent)) ||
          ((c == '@' || c == '/') && (also & 2));
 }

@@ -111,12 +111,18 @@ int RunCheck(Context* ctx, const CheckOptions& opt) {
       PrintError(err);
       return kExitUsage;
     }
-    // A network as list shows it matches allow_hosts and deny_hosts as an
-    // address in it; a name as shown is no address.
-    std::optional<Host> typed =
-        HostFromArg(*opt.host, static_cast<int>(cfg.ipv6_prefix));
-    login.host = typed && typed->subject == host ? std::move(*typed)
-                                                 : Host{host, std::nullopt};
+    // A network's text (its subject) or a name as shown: no address. A
+    // login comes from an address, and allow_hosts and deny_hosts may cover
+    // part of a network only.
+    if (host != login.host->subject) {
+      if (host.find('/') != std::string::npos) {
+        PrintError("--host " + ShellWord(EscapeForDisplay(*opt.host)) +
+                   ": check asks about a login, which comes from an "
+                   "address: give one of the network's");
+        return kExitUsage;
+      }
+      login.host = Host{host, std::nullopt};
+    }
   }
   Backend* backend = ctx->OpenBackend();
   if (!backend) return kExitStore;

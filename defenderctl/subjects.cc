@@ -86,7 +86,7 @@ std::optional<std::string> ShownSubject(std::string_view arg,
 // is "--user" or "--host", `kind` "user" or "host", `given` how the typed
 // reading came to be, `empty` the error when it names nothing.
 bool ChooseReading(const char* option, const char* kind, const char* given,
-                   const char* empty, std::string_view arg,
+                   const std::string& empty, std::string_view arg,
                    const std::optional<std::string>& typed,
                    const std::optional<std::string>& shown, NameForm form,
                    std::string* out, std::string* err) {
@@ -132,7 +132,9 @@ std::optional<std::string> ShownHostSubject(std::string_view arg,
   // An address, or a network as list shows it, without escapes or blanks
   // (typed, they would be trimmed): read as typed.
   if (arg.find_first_of("% \t\n\v\f\r") == std::string_view::npos) {
-    if (std::optional<Host> h = HostFromArg(arg, ipv6_prefix); h && h->ip) {
+    std::string ignored;
+    if (std::optional<Host> h = HostFromArg(arg, ipv6_prefix, &ignored);
+        h && h->ip) {
       return std::move(h->subject);
     }
   }
@@ -149,28 +151,47 @@ std::optional<std::string> ShownHostSubject(std::string_view arg,
   return subject;
 }
 
-std::optional<Host> HostFromArg(std::string_view arg, int ipv6_prefix) {
+std::optional<Host> HostFromArg(std::string_view arg, int ipv6_prefix,
+                                std::string* err) {
+  constexpr std::string_view kBlanks = " \t\n\v\f\r";
+  const size_t first = arg.find_first_not_of(kBlanks);
+  const std::string_view text =
+      first == std::string_view::npos
+          ? std::string_view()
+          : arg.substr(first, arg.find_last_not_of(kBlanks) - first + 1);
   std::string ignored;
-  if (arg.find('/') != std::string_view::npos) {
-    const std::optional<Cidr> net = ParseCidr(arg, &ignored);
-    if (net && net->base.v6 && net->prefix == ipv6_prefix &&
-        ipv6_prefix < 128) {
-      return Host{net->ToString(), net->base};
+  if (text.find('/') != std::string_view::npos) {
+    if (const std::optional<Cidr> net = ParseCidr(text, &ignored)) {
+      // The subject of an IPv6 network: of ipv6_prefix bits, or of another
+      // prefix as list shows it (a block made before ipv6_prefix changed,
+      // or by a host of a shared Redis set otherwise).
+      if (net->base.v6 && net->prefix < 128 &&
+          (net->prefix == ipv6_prefix || net->ToString() == text)) {
+        return Host{net->ToString(), net->base};
+      }
+      *err = "--host " + ShellWord(EscapeForDisplay(arg)) +
+             ": no host subject is such a network (hosts are IPv4 "
+             "addresses, IPv6 /" +
+             std::to_string(ipv6_prefix) +
+             " networks and names); give an address";
+      return std::nullopt;
     }
   }
-  return NormalizeHost(arg, ipv6_prefix);
+  std::optional<Host> h = NormalizeHost(arg, ipv6_prefix);
+  if (!h) *err = "--host: empty host";
+  return h;
 }
 
 bool ResolveHost(const Config& cfg, std::string_view arg, NameForm form,
                  std::string* host, std::string* err) {
   const int prefix = static_cast<int>(cfg.ipv6_prefix);
   std::optional<std::string> typed;
-  if (std::optional<Host> h = HostFromArg(arg, prefix)) {
+  std::string typed_err;
+  if (std::optional<Host> h = HostFromArg(arg, prefix, &typed_err)) {
     typed = std::move(h->subject);
   }
-  return ChooseReading("--host", "host", "given at login", "--host: empty host",
-                       arg, typed, ShownHostSubject(arg, prefix), form, host,
-                       err);
+  return ChooseReading("--host", "host", "given at login", typed_err, arg,
+                       typed, ShownHostSubject(arg, prefix), form, host, err);
 }
 
 bool ResolveUser(const Config& cfg, std::string_view arg, NameForm form,

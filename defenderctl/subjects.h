@@ -73,12 +73,14 @@ std::optional<std::string> ShownUserSubject(std::string_view arg,
 std::optional<std::string> ShownHostSubject(std::string_view arg,
                                             int ipv6_prefix);
 
-// --host `arg` as typed: NormalizeHost, but a network of ipv6_prefix bits
-// as list shows it ("2001:db8::/64") is that network's subject, with its
-// base address as the Host's ip (so that allow_hosts and deny_hosts match
-// it as they match an address in it). The module never stores such text
+// --host `arg` as typed: NormalizeHost, but an IPv6 network of ipv6_prefix
+// bits, or of another prefix as list shows it ("2001:db8::/48"), is that
+// network's subject, with its base address as the Host's ip. Other network
+// text (10.0.0.0/8, an address /32 or /128) names no subject: nullopt with
+// *err set, as for an empty argument. The module never stores such text
 // for a name (EscapeHostName writes '/' as "%2F").
-std::optional<Host> HostFromArg(std::string_view arg, int ipv6_prefix);
+std::optional<Host> HostFromArg(std::string_view arg, int ipv6_prefix,
+                                std::string* err);
 
 // The host subject --host `arg` names under `form`, in *host, as
 // ResolveUser does for users: with neither flag, `arg` must read one way

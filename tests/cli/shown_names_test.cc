@@ -305,30 +305,56 @@ TEST_CASE("a host name cut after blanks is reached as shown, not trimmed") {
   CHECK(box.Ctl({"list", "--hosts"}).out == "no blocked hosts\n");
 }
 
-// Finding of a review: a name's '/' and '@' are escaped, so the text of a
-// network, as list shows it, names the network (deny_hosts matches it),
-// and a host name cannot pass for one.
+// Findings of reviews: a name's '/' and '@' are escaped, so a host name
+// cannot pass for a network; the text of a network, as list shows it,
+// names the network, of any prefix (a block made under another
+// ipv6_prefix); other network text names nothing, and check, which asks
+// about a login from an address, refuses a network.
 TEST_CASE("a network as list shows it is the network, never a name") {
-  Sandbox box(
-      "[lockout]\ndisable_user_lockout = true\n"
-      "deny_hosts = [\"2001:db8::/32\"]\n");
-  RunResult r = box.Ctl({"check", "--user", "dave", "--host", "2001:db8::/64"});
-  CHECK(r.status == 1);
-  CHECK(r.out.find("refused: host 2001:db8::/64 is in deny_hosts\n") == 0);
-  r = box.Ctl(
-      {"check", "--shown", "--user", "dave", "--host", "2001:db8::/64"});
-  CHECK(r.status == 1);
+  Sandbox box("[lockout]\ndisable_user_lockout = true\n");
   // A client that names itself as a network blocks a name, not the /64.
   FailFourTimes(box, "mallory", "2001:DB9::/64");
-  const Json listed = ParseJson(box.Ctl({"--json", "list", "--hosts"}).out);
+  Json listed = ParseJson(box.Ctl({"--json", "list", "--hosts"}).out);
   REQUIRE(listed.size() == 1);
   CHECK(listed[0]["subject"] == "2001:db9::%2F64");
   CHECK(box.Ctl({"check", "--user", "dave", "--host", "2001:db9::5"}).status ==
         0);
-  r = box.Ctl({"unblock", "--host", "2001:db9::%2F64"});
+  RunResult r = box.Ctl({"unblock", "--host", "2001:db9::%2F64"});
   CHECK(r.status == 2);
   r = box.Ctl({"unblock", "--shown", "--host", "2001:db9::%2F64"});
   CHECK(r.out == "unblocked host 2001:db9::%2F64\n");
+
+  // The network itself, typed or shown, and one of another prefix.
+  REQUIRE(box.Ctl({"block", "--host", "2001:db8::5", "--permanent"}).status ==
+          0);
+  box.WriteConfig(ReadFile(box.config()) + "ipv6_prefix = 48\n");
+  REQUIRE(box.Ctl({"block", "--host", "2001:db7::5", "--permanent"}).status ==
+          0);
+  listed = ParseJson(box.Ctl({"--json", "list", "--hosts"}).out);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0]["subject"] == "2001:db7::/48");
+  CHECK(listed[1]["subject"] == "2001:db8::/64");
+  CHECK(box.Ctl({"unblock", "--shown", "--host", "2001:db8::/64"}).out ==
+        "unblocked host 2001:db8::/64\n");
+  CHECK(box.Ctl({"unblock", "--host", "2001:db7::/48"}).out ==
+        "unblocked host 2001:db7::/48\n");
+  CHECK(box.Ctl({"list", "--hosts"}).out == "no blocked hosts\n");
+
+  for (const char* net :
+       {"10.0.0.0/8", "198.51.100.7/32", "2001:db8::5/128", "2001:db8::1/47"}) {
+    INFO(net);
+    r = box.Ctl({"block", "--host", net});
+    CHECK(r.status == 2);
+    CHECK(r.err == std::string("defenderctl: --host ") + net +
+                       ": no host subject is such a network (hosts are IPv4 "
+                       "addresses, IPv6 /48 networks and names); give an "
+                       "address\n");
+  }
+  r = box.Ctl({"check", "--user", "dave", "--host", "2001:db8::/48"});
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "defenderctl: --host 2001:db8::/48: check asks about a login, which "
+        "comes from an address: give one of the network's\n");
 }
 
 // A host name holds escapes too (PAM_RHOST is what a program set: a

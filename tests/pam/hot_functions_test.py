@@ -87,6 +87,45 @@ for line in run("nm", "--defined-only", "-S", module).splitlines():
             (int(parts[0], 16), int(parts[1], 16)))
 
 present = [name for name in listed if name in defined]
+
+
+def base(name):
+    """The nested name of a mangled _ZN...E function, without its
+    parameters (and abi tags), or None."""
+    m = re.match(r"_ZN((?:\d+|B\d+|[KLS]|St)*)", name)
+    if not m:
+        return None
+    i, out = 3, []
+    while i < len(name):
+        if name[i] == "B" or name[i].isdigit():
+            j = i + 1 if name[i] == "B" else i
+            k = j
+            while k < len(name) and name[k].isdigit():
+                k += 1
+            if k == j:
+                return None
+            n = int(name[j:k])
+            if name[i] != "B":
+                out.append(name[k:k + n])
+            i = k + n
+        elif name[i] in "KL":
+            i += 1
+        elif name[i] == "E":
+            return "::".join(out)
+        else:
+            return None
+    return None
+
+
+# A listed function whose signature changed is no longer placed: fail
+# rather than let the login's code leave the first 64 KB unseen.
+defined_bases = {base(d) for d in defined} - {None}
+changed = [n for n in listed
+           if n not in defined and base(n) and base(n) in defined_bases]
+if changed:
+    sys.exit("FAIL: listed functions no longer defined under that name, but "
+             "defined with another signature (update " + listing + "): " +
+             ", ".join(changed))
 share = len(present) / len(listed)
 if share < 0.9:
     sys.exit(f"FAIL: only {len(present)} of the {len(listed)} functions "
