@@ -18,12 +18,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::Check(
         fuzz::IsBoundedPrintable(h->subject, defender::kMaxSubjectBytes),
         "a host subject is bounded printable text");
-    // Normalising is idempotent for IP subjects and names alike.
     std::optional<defender::Host> again =
         defender::NormalizeHost(h->subject, prefix);
-    if (h->ip) {
+    if (h->ip && h->subject.find('/') == std::string::npos) {
       fuzz::Check(again.has_value(), "an IP subject normalises again");
       fuzz::Check(again->subject == h->subject, "IP subjects are canonical");
+    } else if (h->ip) {
+      // A network's subject, given as PAM_RHOST text, is a name: never
+      // the network itself ('/' is escaped).
+      fuzz::Check(
+          again.has_value() && !again->ip && again->subject != h->subject,
+          "a network's text is not its subject as a host name");
     } else {
       // A name never splits a pair (user@host) elsewhere, nor reads as a
       // network.
