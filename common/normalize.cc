@@ -79,11 +79,12 @@ constexpr std::pair<char32_t, char32_t> kHidden[] = {
     {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
 };
 
-// What Escape writes as "%XX" beyond what it always escapes.
+// What Escape writes as "%XX" beyond what it always escapes: a set of
+// these bits.
 enum EscapeAlso : unsigned {
   kNothingMore = 0,
-  kPercent = 1,             // '%' (EscapeText).
-  kHostDelimiters = 1 | 2,  // '%', '@' and '/' (EscapeHostName).
+  kPercent = 1,     // '%' (EscapeText, EscapeHostName).
+  kAtAndSlash = 2,  // '@' and '/' (EscapeHostName).
 };
 
 // Inlined: the run loop below calls it for every byte of every login's
@@ -91,7 +92,7 @@ enum EscapeAlso : unsigned {
 [[gnu::always_inline]] constexpr bool EscapesAscii(unsigned char c,
                                                    unsigned also) {
   return (c == '%' && (also & kPercent)) ||
-         ((c == '@' || c == '/') && (also & 2));
+         ((c == '@' || c == '/') && (also & kAtAndSlash));
 }
 
 // EscapeText, EscapeHostName and EscapeForDisplay: `also` is their one
@@ -174,7 +175,7 @@ std::string EscapeForDisplay(std::string_view text) {
 }
 
 std::string EscapeHostName(std::string_view raw, size_t max_bytes) {
-  return Escape(raw, max_bytes, kHostDelimiters);
+  return Escape(raw, max_bytes, kPercent | kAtAndSlash);
 }
 
 std::string DisplayName(std::string_view name) {
